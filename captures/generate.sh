@@ -1,0 +1,279 @@
+#!/usr/bin/env bash
+# Regenerate the real-traffic captures in captures/real/.
+#
+# Runs a private Samba server (smbd + samba-dcerpcd) and several independent
+# DCE/RPC clients (impacket, rpcclient, Samba's Python bindings) inside a fresh
+# network namespace, and records one pcap per scenario on its loopback.
+#
+#   sudo captures/generate.sh                  # all scenarios
+#   sudo captures/generate.sh 03 09-frag-resp  # only scenarios whose name starts so
+#   sudo captures/generate.sh --exec CMD...    # set the lab up, run CMD inside it
+#
+# Needs: samba, smbclient (rpcclient), samba-common-bin, python3-samba,
+# tcpdump, iproute2, util-linux (unshare), impacket (PyPI) for a python3 on PATH
+# or in IMPACKET_PYTHON; tshark and ethtool are optional.
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+SCEN="$HERE/scenarios"
+OUT="$HERE/real"
+
+# Passwords and names are lab-only and documented in captures/README.md, so that
+# sealed stubs can be decrypted with tshark -o ntlmssp.nt_password:...
+LAB_DOMAIN=RPCLAB
+LAB_NETBIOS=RPCLAB-SRV
+LAB_HOSTNAME=rpclab-client
+LAB_USER=rpcuser
+LAB_PASS='Rpcscope-Lab-1'
+LAB_HOST4=127.0.0.1
+LAB_HOST6=::1
+EXTRA_USERS=300
+
+log() { printf '[generate] %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+# --------------------------------------------------------------------------
+# Stage 1: outside the namespace. Check requirements, then re-execute inside a
+# new network/mount/pid/uts namespace; the kernel removes everything left over
+# when the namespace's init (our inner shell) exits.
+# --------------------------------------------------------------------------
+if [[ "${RPCSCOPE_LAB_INNER:-}" != 1 ]]; then
+    [[ $(id -u) == 0 ]] || die "must run as root (sudo $0)"
+    for tool in unshare ip tcpdump smbd pdbedit rpcclient; do
+        command -v "$tool" >/dev/null || die "$tool not found"
+    done
+    [[ -x /usr/libexec/samba/samba-dcerpcd ]] || die "samba-dcerpcd not found (package samba)"
+    if [[ -z "${IMPACKET_PYTHON:-}" ]]; then
+        for py in python3 /root/.pyenv/shims/python3 /usr/bin/python3; do
+            if command -v "$py" >/dev/null && "$py" -c 'import impacket' 2>/dev/null; then
+                IMPACKET_PYTHON="$(command -v "$py")"; break
+            fi
+        done
+    fi
+    [[ -n "${IMPACKET_PYTHON:-}" ]] || die "no python3 with impacket found (pip install impacket, or set IMPACKET_PYTHON)"
+    SAMBA_PYTHON="${SAMBA_PYTHON:-/usr/bin/python3}"
+    "$SAMBA_PYTHON" -c 'import samba.dcerpc.lsa' 2>/dev/null \
+        || die "$SAMBA_PYTHON cannot import samba.dcerpc (package python3-samba, or set SAMBA_PYTHON)"
+    export IMPACKET_PYTHON SAMBA_PYTHON RPCSCOPE_LAB_INNER=1
+    # One CPU for servers, clients and tcpdump keeps the captures in order.
+    PIN=()
+    if command -v taskset >/dev/null; then PIN=(taskset -c "$(taskset -cp $$ | sed 's/.*: *//; s/[,-].*//')"); fi
+    exec "${PIN[@]}" unshare --net --mount --pid --uts --fork --mount-proc --propagation private \
+        /usr/bin/env bash "$HERE/generate.sh" "$@"
+fi
+
+# --------------------------------------------------------------------------
+# Stage 2: inside the namespace.
+# --------------------------------------------------------------------------
+hostname "$LAB_HOSTNAME"
+
+# Loopback that behaves like Ethernet: 1500-byte MTU, no segmentation offload,
+# so that PDUs larger than one MSS span several TCP segments.
+ip link set lo mtu 1500
+ip link set lo gso_max_size 1500 2>/dev/null || true
+ip link set lo gro_max_size 1500 2>/dev/null || true
+ip link set lo up
+if command -v ethtool >/dev/null; then
+    ethtool -K lo tso off gso off gro off >/dev/null 2>&1 || true
+fi
+sysctl -qw net.ipv6.conf.lo.disable_ipv6=0 2>/dev/null || true
+# No tail-loss probes / early retransmits: they make spurious retransmissions
+# on an idle loopback and the captures are meant to be clean.
+sysctl -qw net.ipv4.tcp_early_retrans=0 2>/dev/null || true
+for _ in $(seq 50); do ip -6 addr show dev lo | grep -q '::1/128' && break; sleep 0.1; done
+
+LAB="$(mktemp -d /tmp/rpcscope-lab.XXXXXX)"
+DAEMON_PIDS=()
+TCPDUMP_PID=
+cleanup() {
+    local rc=$?
+    if [[ -n "$TCPDUMP_PID" ]]; then kill -INT "$TCPDUMP_PID" 2>/dev/null || true; fi
+    # Stop the daemons by PID (reverse start order) and wait for them.
+    local i
+    for (( i=${#DAEMON_PIDS[@]}-1; i>=0; i-- )); do
+        kill -TERM "${DAEMON_PIDS[i]}" 2>/dev/null || true
+    done
+    for pid in "${DAEMON_PIDS[@]}"; do
+        for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$pid" 2>/dev/null || true
+    done
+    if [[ $rc != 0 && -d "$LAB/log" ]]; then
+        log "failed (rc=$rc); Samba logs kept in $LAB/log"
+    else
+        rm -rf "$LAB"
+    fi
+    exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+mkdir -p "$LAB"/{private,lock,state,cache,pid,ncalrpc,log,share,etc}
+chmod 0755 "$LAB" "$LAB/share"
+
+# Private users: copies of passwd/group bind-mounted over the originals in this
+# mount namespace only.
+cp /etc/passwd "$LAB/etc/passwd"
+cp /etc/group "$LAB/etc/group"
+{
+    echo "rpclab:x:20000:"
+} >>"$LAB/etc/group"
+{
+    echo "$LAB_USER:x:20000:20000:RPC Test User:$LAB/share:/usr/sbin/nologin"
+    for i in $(seq 1 "$EXTRA_USERS"); do
+        printf 'user%03d:x:%d:20000:Lab user number %d of the rpcscope capture set:/nonexistent:/usr/sbin/nologin\n' \
+            "$i" $((20000 + i)) "$i"
+    done
+} >>"$LAB/etc/passwd"
+mount --bind "$LAB/etc/passwd" /etc/passwd
+mount --bind "$LAB/etc/group" /etc/group
+
+CONF="$LAB/smb.conf"
+cat >"$CONF" <<EOF
+[global]
+    workgroup = $LAB_DOMAIN
+    netbios name = $LAB_NETBIOS
+    server role = standalone server
+    interfaces = $LAB_HOST4 $LAB_HOST6
+    bind interfaces only = yes
+    private dir = $LAB/private
+    lock directory = $LAB/lock
+    state directory = $LAB/state
+    cache directory = $LAB/cache
+    pid directory = $LAB/pid
+    ncalrpc dir = $LAB/ncalrpc
+    passdb backend = tdbsam:$LAB/private/passdb.tdb
+    log file = $LAB/log/log.%m
+    log level = 1
+    max log size = 0
+    rpc start on demand helpers = no
+    rpc server dynamic port range = 49152-49300
+    server smb encrypt = off
+    server min protocol = SMB2_02
+    allow dcerpc auth level connect = yes
+    restrict anonymous = 0
+    map to guest = Bad User
+    ntlm auth = ntlmv2-only
+    load printers = no
+    printing = bsd
+    printcap name = /dev/null
+    disable spoolss = yes
+    disable netbios = yes
+    usershare max shares = 0
+
+[lab]
+    path = $LAB/share
+    comment = rpcscope lab share
+    read only = no
+EOF
+# A few more shares make srvsvc share enumerations longer.
+for i in $(seq 1 40); do
+    mkdir -p "$LAB/share/s$i"
+    printf '\n[share%02d]\n    path = %s\n    comment = lab share %d with a reasonably long comment text\n    read only = yes\n' \
+        "$i" "$LAB/share/s$i" "$i" >>"$CONF"
+done
+
+SMBOPT=(--configfile="$CONF")
+
+# Users: the test user with a password, the extra users imported in one go.
+{
+    printf '%s:%d:%s:%s:[U          ]:LCT-00000000:\n' "$LAB_USER" 20000 \
+        XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX
+    for i in $(seq 1 "$EXTRA_USERS"); do
+        printf 'user%03d:%d:%s:%s:[UX         ]:LCT-00000000:\n' "$i" $((20000 + i)) \
+            XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX
+    done
+} >"$LAB/users.smbpasswd"
+pdbedit "${SMBOPT[@]}" -i "smbpasswd:$LAB/users.smbpasswd" -e "tdbsam:$LAB/private/passdb.tdb" >/dev/null 2>&1 \
+    || die "pdbedit import failed"
+printf '%s\n%s\n' "$LAB_PASS" "$LAB_PASS" | smbpasswd -c "$CONF" -s -a "$LAB_USER" >/dev/null \
+    || die "smbpasswd failed"
+smbpasswd -c "$CONF" -e "$LAB_USER" >/dev/null
+n=$(pdbedit "${SMBOPT[@]}" -L 2>/dev/null | wc -l)
+log "lab in $LAB: $n Samba users"
+
+smbd "${SMBOPT[@]}" -F --debug-stdout -d 1 >"$LAB/log/smbd.out" 2>&1 &
+DAEMON_PIDS+=($!)
+/usr/libexec/samba/samba-dcerpcd "${SMBOPT[@]}" -F --libexec-rpcds --debug-stdout -d 1 \
+    >"$LAB/log/samba-dcerpcd.out" 2>&1 &
+DAEMON_PIDS+=($!)
+
+port_open() { ss -Htln "sport = :$1" | grep -q .; }
+for _ in $(seq 150); do
+    if port_open 135 && port_open 445 \
+        && [[ $(ss -Htln4 '( sport >= :49152 and sport <= :49300 )' | wc -l) -ge 3 ]]; then
+        break
+    fi
+    for pid in "${DAEMON_PIDS[@]}"; do kill -0 "$pid" 2>/dev/null || die "a daemon died; see $LAB/log"; done
+    sleep 0.2
+done
+port_open 135 || die "endpoint mapper did not come up; see $LAB/log"
+log "listening: $(ss -Htln | awk '{print $4}' | sort -u | tr '\n' ' ')"
+
+export LAB_DOMAIN LAB_NETBIOS LAB_USER LAB_PASS LAB_HOST4 LAB_HOST6 LAB_CONF="$CONF" LAB_DIR="$LAB"
+export PYTHONDONTWRITEBYTECODE=1 PYTHONPATH="$SCEN${PYTHONPATH:+:$PYTHONPATH}"
+"$IMPACKET_PYTHON" "$SCEN/wait_ready.py" || die "endpoint mapper not ready; see $LAB/log"
+
+if [[ "${1:-}" == --exec ]]; then
+    shift
+    "$@"
+    exit $?
+fi
+
+# --------------------------------------------------------------------------
+# Scenarios
+# --------------------------------------------------------------------------
+mkdir -p "$OUT"
+SELECT=("$@")
+FAILED=()
+
+selected() {
+    local name=$1 s
+    [[ ${#SELECT[@]} == 0 ]] && return 0
+    for s in "${SELECT[@]}"; do [[ $name == "$s"* ]] && return 0; done
+    return 1
+}
+
+# capture NAME CMD...: record CMD's traffic into real/NAME.pcap.
+capture() {
+    local name=$1; shift
+    selected "$name" || return 0
+    local pcap="$OUT/$name.pcap" tmp="$LAB/$name.pcap" err="$LAB/$name.tcpdump"
+    log "scenario $name"
+    tcpdump --immediate-mode -i lo -n -s 0 -U -Z root -w "$tmp" 'tcp and not port 445 and not port 139' 2>"$err" &
+    TCPDUMP_PID=$!
+    for _ in $(seq 100); do grep -q 'listening on' "$err" && break; sleep 0.05; done
+    sleep 0.2
+    local rc=0
+    "$@" >"$LAB/log/$name.client" 2>&1 || rc=$?
+    sleep 0.5
+    kill -INT "$TCPDUMP_PID"
+    wait "$TCPDUMP_PID" || true
+    TCPDUMP_PID=
+    if [[ $rc != 0 ]]; then
+        log "  client failed (rc=$rc):"
+        sed 's/^/    /' "$LAB/log/$name.client" >&2
+        FAILED+=("$name")
+        return 0
+    fi
+    local packets
+    packets=$(sed -n 's/^\([0-9]*\) packets captured.*/\1/p' "$err")
+    if [[ -z "$packets" || "$packets" == 0 ]]; then
+        log "  tcpdump captured nothing"; FAILED+=("$name"); return 0
+    fi
+    mv -f "$tmp" "$pcap"
+    chmod 0644 "$pcap"
+    log "  $packets packets -> real/$name.pcap"
+    sed -n '1,12s/^/    | /p' "$LAB/log/$name.client" >&2
+}
+
+IMPY=("$IMPACKET_PYTHON" -u)
+SAPY=("$SAMBA_PYTHON" -u)
+RPCCLIENT=(rpcclient "${SMBOPT[@]}" --option='client use kerberos = off')
+
+# shellcheck source=scenarios/scenarios.sh
+source "$SCEN/scenarios.sh"
+
+if [[ ${#FAILED[@]} != 0 ]]; then
+    die "scenarios failed: ${FAILED[*]}"
+fi
+log "done"

@@ -1,0 +1,54 @@
+//! Command-line interface: `rpcscope calls [--json] CAPTURE` and `rpcscope summary [--json]
+//! CAPTURE`. `CAPTURE` may be `-` for standard input.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// Makes Microsoft RPC (DCE/RPC) traffic readable.
+#[derive(Debug, Parser)]
+#[command(name = "rpcscope", version, about, long_about = None)]
+pub struct Args {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// List every DCE/RPC call: client, server, interface, operation, outcome, duration.
+    Calls {
+        /// Print JSON Lines (one "call" object per line) instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// pcap or pcapng file, or - for standard input.
+        capture: PathBuf,
+    },
+    /// Totals: frames, connections, PDUs, calls per interface and operation, faults,
+    /// authentication levels and anomalies.
+    Summary {
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+        /// pcap or pcapng file, or - for standard input.
+        capture: PathBuf,
+    },
+}
+
+impl Command {
+    /// The capture argument.
+    #[must_use]
+    pub fn capture(&self) -> &PathBuf {
+        match self {
+            Self::Calls { capture, .. } | Self::Summary { capture, .. } => capture,
+        }
+    }
+}
+
+/// Parses arguments (exits with usage on error, as clap does).
+#[must_use]
+pub fn parse<I: IntoIterator<Item = OsString>>(args: I) -> Args {
+    Args::parse_from(args)
+}

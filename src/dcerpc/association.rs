@@ -1,0 +1,596 @@
+//! Association state (C706 §12.4, MS-RPCE §3.3.1.5): presentation contexts negotiated by
+//! bind / alter_context and their acks, and the calls of the association. Requests and responses
+//! are joined per call_id; fragments are counted per call (the stub bytes are measured, not
+//! kept, so a call of any size is followed); a call ends with its last response fragment, a
+//! fault, a new request reusing its call_id, or the end of the association.
+//!
+//! Limits: [`MAX_OPEN_CALLS`] calls awaiting completion, [`MAX_PENDING_BINDS`] unanswered binds
+//! and [`MAX_CONTEXTS`] presentation contexts per association; reaching one evicts the oldest
+//! entry and records a `limit_*` anomaly.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+use super::codes::{PacketType, auth_level_name, auth_type_name, fault_name};
+use super::framing::{FrameEvent, FramedPdu};
+use super::names;
+use super::pdu::{Body, ContextElement, Header, parse_pdu};
+use super::{SyntaxId, TransferKind, Uuid};
+use crate::event::{CallRecord, InterfaceRef, PduSpan};
+use crate::report::Tally;
+use crate::tcp::{Dir, Origin};
+
+/// Calls awaiting completion per association.
+pub const MAX_OPEN_CALLS: usize = 4096;
+/// Unanswered bind / alter_context PDUs remembered per association.
+pub const MAX_PENDING_BINDS: usize = 64;
+/// Presentation contexts per association.
+pub const MAX_CONTEXTS: usize = 1024;
+
+/// A presentation context in force.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct BoundContext {
+    abstract_syntax: SyntaxId,
+    transfer: Option<SyntaxId>,
+    source: &'static str,
+}
+
+#[derive(Debug)]
+struct PendingBind {
+    call_id: u32,
+    alter: bool,
+    contexts: Vec<ContextElement>,
+    seq: u64,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Span {
+    first: Origin,
+    last: Origin,
+    fragments: u32,
+    stub_len: u64,
+    saw_first: bool,
+    saw_last: bool,
+    damaged: bool,
+}
+
+impl Span {
+    fn new(pdu: &FramedPdu<'_>, stub_len: usize, saw_first: bool, saw_last: bool) -> Self {
+        Self {
+            first: pdu.first,
+            last: pdu.last,
+            fragments: 1,
+            stub_len: stub_len as u64,
+            saw_first,
+            saw_last,
+            damaged: pdu.damaged,
+        }
+    }
+
+    fn add(&mut self, pdu: &FramedPdu<'_>, stub_len: usize, saw_last: bool) {
+        self.fragments += 1;
+        self.stub_len += stub_len as u64;
+        if pdu.last.frame >= self.last.frame {
+            self.last = pdu.last;
+        }
+        self.saw_last |= saw_last;
+        self.damaged |= pdu.damaged;
+    }
+
+    fn public(&self) -> PduSpan {
+        PduSpan {
+            frames: [self.first.frame, self.last.frame],
+            fragments: self.fragments,
+            stub_len: self.stub_len,
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Call {
+    seq: u64,
+    call_id: u32,
+    context_id: u16,
+    opnum: Option<u16>,
+    object: Option<Uuid>,
+    binding: Option<BoundContext>,
+    client_dir: Dir,
+    request: Option<Span>,
+    response: Option<Span>,
+    fault: Option<u32>,
+    auth: Option<(u8, u8)>,
+    response_may_be_lost: bool,
+}
+
+/// Transport facts an association reports with each call.
+#[derive(Clone, Debug)]
+pub struct TransportInfo {
+    /// `ncacn_ip_tcp`, `ncacn_np`, ...
+    pub transport: &'static str,
+    /// Pipe name for named pipes.
+    pub pipe: Option<String>,
+    /// Sender address of each direction, indexed by [`Dir::index`].
+    pub senders: [SocketAddr; 2],
+}
+
+/// One association: contexts and calls.
+#[derive(Debug)]
+pub struct Association {
+    info: TransportInfo,
+    contexts: HashMap<u16, BoundContext>,
+    pending: Vec<PendingBind>,
+    calls: HashMap<u32, Call>,
+    seq: u64,
+    /// Direction of the client, once a PDU has shown it.
+    client_dir: Option<Dir>,
+}
+
+impl Association {
+    /// A new association over the given transport.
+    #[must_use]
+    pub fn new(info: TransportInfo) -> Self {
+        Self {
+            info,
+            contexts: HashMap::new(),
+            pending: Vec::new(),
+            calls: HashMap::new(),
+            seq: 0,
+            client_dir: None,
+        }
+    }
+
+    /// Direction the client sends in, when known.
+    #[must_use]
+    pub fn client_dir(&self) -> Option<Dir> {
+        self.client_dir
+    }
+
+    /// Handles one framing event from direction `dir`; completed calls go to `calls`.
+    pub fn on_event(
+        &mut self,
+        dir: Dir,
+        event: FrameEvent<'_>,
+        tally: &mut Tally,
+        calls: &mut Vec<CallRecord>,
+    ) {
+        match event {
+            FrameEvent::Pdu(p) => self.on_pdu(dir, &p, tally, calls),
+            FrameEvent::Truncated { header, first } => {
+                tally.count("pdus_truncated_by_gap");
+                self.on_truncated(dir, header, first);
+            }
+            FrameEvent::Lost => self.on_lost(dir),
+            FrameEvent::Skipped { bytes, reason } => {
+                let name = match reason {
+                    "start" => "bytes_skipped_before_first_pdu",
+                    "gap" => "bytes_skipped_resyncing_after_gap",
+                    _ => "bytes_skipped_after_bad_header",
+                };
+                tally.add(name, bytes);
+                if reason == "bad_header" {
+                    tally.anomaly("lost_sync", 0, || {
+                        format!("impossible PDU header; {bytes} bytes skipped to the next header")
+                    });
+                }
+            }
+        }
+    }
+
+    fn on_pdu(
+        &mut self,
+        dir: Dir,
+        p: &FramedPdu<'_>,
+        tally: &mut Tally,
+        calls: &mut Vec<CallRecord>,
+    ) {
+        let pdu = match parse_pdu(p.bytes) {
+            Ok(pdu) => pdu,
+            Err(e) => {
+                tally.count("pdus_malformed");
+                tally.anomaly("malformed_pdu", p.last.frame, || e.to_string());
+                return;
+            }
+        };
+        let h = pdu.header;
+        *tally.pdus.entry(h.ptype.to_string()).or_default() += 1;
+        if !h.little_endian() {
+            tally.count("big_endian_pdus");
+        }
+        if p.damaged {
+            tally.anomaly("pdu_with_missing_bytes", p.last.frame, || {
+                format!("{} call_id {} lost bytes in a TCP gap", h.ptype, h.call_id)
+            });
+        }
+        if pdu.bad_auth_pad {
+            tally.anomaly("bad_auth_pad", p.last.frame, || {
+                format!(
+                    "{} call_id {}: auth pad longer than the stub",
+                    h.ptype, h.call_id
+                )
+            });
+        }
+        if h.ptype.is_from_client() {
+            self.client_dir.get_or_insert(dir);
+        } else if h.ptype.is_from_server() {
+            self.client_dir.get_or_insert(dir.reverse());
+        }
+        self.seq += 1;
+        let stub_len = pdu.stub_len();
+        match &pdu.body {
+            Body::Bind(b) | Body::AlterContext(b) => {
+                let alter = matches!(pdu.body, Body::AlterContext(_));
+                if self.pending.len() >= MAX_PENDING_BINDS {
+                    self.pending.remove(0);
+                    tally.anomaly("limit_pending_binds", p.last.frame, || {
+                        format!("more than {MAX_PENDING_BINDS} unanswered binds")
+                    });
+                }
+                self.pending.push(PendingBind {
+                    call_id: h.call_id,
+                    alter,
+                    contexts: b.contexts.clone(),
+                    seq: self.seq,
+                });
+            }
+            Body::BindAck(a) | Body::AlterContextResp(a) => {
+                let alter = matches!(pdu.body, Body::AlterContextResp(_));
+                let Some(pending) = self.take_pending(h.call_id, alter) else {
+                    tally.count("acks_without_bind");
+                    return;
+                };
+                if !alter {
+                    self.contexts.clear();
+                }
+                let source = if alter { "alter_context" } else { "bind" };
+                for (i, elem) in pending.contexts.iter().enumerate() {
+                    match a.results.get(i) {
+                        Some(r) if r.result == 0 => {
+                            tally.count("contexts_accepted");
+                            let new = BoundContext {
+                                abstract_syntax: elem.abstract_syntax,
+                                transfer: Some(r.transfer_syntax),
+                                source,
+                            };
+                            let same = self
+                                .contexts
+                                .get(&elem.context_id)
+                                .is_some_and(|old| old.abstract_syntax == new.abstract_syntax);
+                            if !same {
+                                self.insert_context(elem.context_id, new, p.last.frame, tally);
+                            }
+                        }
+                        Some(r) if r.result == 3 => tally.count("contexts_feature_negotiation"),
+                        Some(_) => tally.count("contexts_rejected"),
+                        None => {}
+                    }
+                }
+            }
+            Body::BindNak(_) => {
+                tally.count("bind_naks");
+                if let Some(i) = self.pending.iter().position(|b| b.call_id == h.call_id) {
+                    self.pending.remove(i);
+                }
+            }
+            Body::Request(r) => {
+                let (first, last) = (h.flags.first(), h.flags.last());
+                let existing = self.calls.remove(&h.call_id);
+                let continuing = !first
+                    && existing
+                        .as_ref()
+                        .is_some_and(|c| c.response.is_none() && c.request.is_some());
+                if continuing {
+                    if let Some(mut c) = existing {
+                        if let Some(span) = c.request.as_mut() {
+                            span.add(p, stub_len, last);
+                        }
+                        self.calls.insert(h.call_id, c);
+                    }
+                } else {
+                    if let Some(old) = existing {
+                        calls.push(self.finish(old));
+                    }
+                    let binding = self.binding_for(r.context_id);
+                    let call = Call {
+                        seq: self.seq,
+                        call_id: h.call_id,
+                        context_id: r.context_id,
+                        opnum: Some(r.opnum),
+                        object: r.object,
+                        binding,
+                        client_dir: dir,
+                        request: Some(Span::new(p, stub_len, first, last)),
+                        response: None,
+                        fault: None,
+                        auth: pdu.auth.map(|a| (a.auth_type, a.auth_level)),
+                        response_may_be_lost: false,
+                    };
+                    self.insert_call(call, tally, calls);
+                }
+            }
+            Body::Response(r) => {
+                let (first, last) = (h.flags.first(), h.flags.last());
+                let mut c = self.call_for_reply(h, dir, r.context_id);
+                match c.response.as_mut() {
+                    Some(span) if !first => span.add(p, stub_len, last),
+                    _ => c.response = Some(Span::new(p, stub_len, first, last)),
+                }
+                if last {
+                    calls.push(self.finish(c));
+                } else {
+                    self.insert_call(c, tally, calls);
+                }
+            }
+            Body::Fault(f) => {
+                let pending_bind = self.pending.iter().position(|b| b.call_id == h.call_id);
+                let call_seq = self.calls.get(&h.call_id).map(|c| c.seq);
+                if let Some(i) = pending_bind
+                    && call_seq.is_none_or(|s| self.pending.get(i).is_some_and(|b| b.seq > s))
+                {
+                    self.pending.remove(i);
+                    tally.count("faults_answering_binds");
+                    return;
+                }
+                let mut c = self.call_for_reply(h, dir, f.context_id);
+                c.response = Some(Span::new(p, stub_len, true, true));
+                c.fault = Some(f.status);
+                calls.push(self.finish(c));
+            }
+            Body::Other => match h.ptype {
+                PacketType::ORPHANED | PacketType::CO_CANCEL => {
+                    tally.count(if h.ptype == PacketType::ORPHANED {
+                        "orphaned"
+                    } else {
+                        "co_cancels"
+                    });
+                }
+                _ => {}
+            },
+        }
+    }
+
+    fn insert_context(&mut self, id: u16, ctx: BoundContext, frame: u64, tally: &mut Tally) {
+        if !self.contexts.contains_key(&id) && self.contexts.len() >= MAX_CONTEXTS {
+            tally.anomaly("limit_contexts", frame, || {
+                format!("more than {MAX_CONTEXTS} presentation contexts")
+            });
+            return;
+        }
+        self.contexts.insert(id, ctx);
+    }
+
+    fn take_pending(&mut self, call_id: u32, alter: bool) -> Option<PendingBind> {
+        let exact = self
+            .pending
+            .iter()
+            .position(|b| b.call_id == call_id && b.alter == alter);
+        let idx = exact.or_else(|| {
+            self.pending
+                .iter()
+                .enumerate()
+                .filter(|(_, b)| b.alter == alter)
+                .max_by_key(|(_, b)| b.seq)
+                .map(|(i, _)| i)
+        })?;
+        Some(self.pending.remove(idx))
+    }
+
+    /// The context in force for `context_id`, or one proposed by a bind not yet answered.
+    fn binding_for(&self, context_id: u16) -> Option<BoundContext> {
+        if let Some(c) = self.contexts.get(&context_id) {
+            return Some(*c);
+        }
+        self.pending.iter().rev().find_map(|b| {
+            b.contexts
+                .iter()
+                .find(|e| e.context_id == context_id)
+                .map(|e| BoundContext {
+                    abstract_syntax: e.abstract_syntax,
+                    transfer: e.transfer_syntaxes.first().copied(),
+                    source: if b.alter { "alter_context" } else { "bind" },
+                })
+        })
+    }
+
+    fn call_for_reply(&mut self, h: Header, dir: Dir, context_id: u16) -> Call {
+        if let Some(c) = self.calls.remove(&h.call_id) {
+            return c;
+        }
+        let binding = self.binding_for(context_id);
+        Call {
+            seq: self.seq,
+            call_id: h.call_id,
+            context_id,
+            opnum: None,
+            object: None,
+            binding,
+            client_dir: dir.reverse(),
+            request: None,
+            response: None,
+            fault: None,
+            auth: None,
+            response_may_be_lost: false,
+        }
+    }
+
+    fn insert_call(&mut self, call: Call, tally: &mut Tally, calls: &mut Vec<CallRecord>) {
+        if self.calls.len() >= MAX_OPEN_CALLS
+            && let Some(oldest) = self.calls.values().min_by_key(|c| c.seq).map(|c| c.call_id)
+            && let Some(c) = self.calls.remove(&oldest)
+        {
+            {
+                tally.anomaly("limit_open_calls", 0, || {
+                    format!("more than {MAX_OPEN_CALLS} calls awaiting an answer")
+                });
+                calls.push(self.finish(c));
+            }
+        }
+        self.calls.insert(call.call_id, call);
+    }
+
+    fn on_truncated(&mut self, dir: Dir, header: Header, first: Origin) {
+        let span = Span {
+            first,
+            last: first,
+            fragments: 1,
+            stub_len: 0,
+            saw_first: header.flags.first(),
+            saw_last: false,
+            damaged: true,
+        };
+        match header.ptype {
+            PacketType::REQUEST => {
+                if let Some(c) = self.calls.get_mut(&header.call_id)
+                    && c.response.is_none()
+                {
+                    if let Some(r) = c.request.as_mut() {
+                        r.damaged = true;
+                        r.fragments += 1;
+                    }
+                    return;
+                }
+                if header.flags.first() {
+                    self.seq += 1;
+                    self.calls.insert(
+                        header.call_id,
+                        Call {
+                            seq: self.seq,
+                            call_id: header.call_id,
+                            context_id: 0,
+                            opnum: None,
+                            object: None,
+                            binding: None,
+                            client_dir: dir,
+                            request: Some(span),
+                            response: None,
+                            fault: None,
+                            auth: None,
+                            response_may_be_lost: false,
+                        },
+                    );
+                }
+            }
+            PacketType::RESPONSE | PacketType::FAULT => {
+                let mut c = self.call_for_reply(header, dir, 0);
+                match c.response.as_mut() {
+                    Some(r) => {
+                        r.damaged = true;
+                        r.fragments += 1;
+                    }
+                    None => c.response = Some(span),
+                }
+                self.calls.insert(c.call_id, c);
+            }
+            _ => {}
+        }
+    }
+
+    /// Bytes of unknown content were lost in direction `dir`: calls that were sending
+    /// fragments in that direction lost some; calls awaiting an answer may have lost it.
+    fn on_lost(&mut self, dir: Dir) {
+        for c in self.calls.values_mut() {
+            if c.client_dir == dir {
+                if let Some(r) = c.request.as_mut()
+                    && !r.saw_last
+                {
+                    r.damaged = true;
+                }
+            } else if let Some(r) = c.response.as_mut() {
+                r.damaged = true;
+            } else {
+                c.response_may_be_lost = true;
+            }
+        }
+    }
+
+    /// Ends the association: every call still open is reported.
+    pub fn finish_all(&mut self, calls: &mut Vec<CallRecord>) {
+        let mut open: Vec<Call> = self.calls.drain().map(|(_, c)| c).collect();
+        open.sort_by_key(|c| c.seq);
+        for c in open {
+            calls.push(self.finish(c));
+        }
+    }
+
+    fn finish(&self, c: Call) -> CallRecord {
+        let outcome = if c.fault.is_some() {
+            "fault"
+        } else if let Some(r) = c.response {
+            if r.saw_last && !r.damaged {
+                "response"
+            } else {
+                "incomplete"
+            }
+        } else if c
+            .request
+            .is_none_or(|r| !r.saw_first || !r.saw_last || r.damaged)
+            || c.response_may_be_lost
+        {
+            "incomplete"
+        } else {
+            "no_response"
+        };
+        let client = self.info.senders[c.client_dir.index()];
+        let server = self.info.senders[c.client_dir.reverse().index()];
+        let interface = c.binding.map(|b| InterfaceRef {
+            uuid: b.abstract_syntax.uuid.to_string(),
+            version: b.abstract_syntax.version(),
+            name: names::interface_name(b.abstract_syntax.uuid, b.abstract_syntax.major)
+                .map(str::to_string),
+        });
+        let operation = match (c.binding, c.opnum) {
+            (Some(b), Some(op)) => {
+                names::operation_name(b.abstract_syntax.uuid, op).map(str::to_string)
+            }
+            _ => None,
+        };
+        let start_ts = c
+            .request
+            .or(c.response)
+            .map(|s| s.first.ts)
+            .unwrap_or_default();
+        let duration_us = match (c.request, c.response) {
+            (Some(q), Some(r)) => {
+                let d = r.last.ts.as_micros() - q.last.ts.as_micros();
+                u64::try_from(d).ok()
+            }
+            _ => None,
+        };
+        CallRecord {
+            kind: "call",
+            client: endpoint(client),
+            server: endpoint(server),
+            transport: self.info.transport,
+            pipe: self.info.pipe.clone(),
+            call_id: c.call_id,
+            context_id: c.context_id,
+            interface,
+            interface_source: c.binding.map(|b| b.source),
+            opnum: c.opnum,
+            operation,
+            request: c.request.map(|s| s.public()),
+            response: c.response.map(|s| s.public()),
+            outcome,
+            fault_status: c.fault,
+            fault_name: c
+                .fault
+                .map(|s| fault_name(s).map_or_else(|| format!("0x{s:08x}"), str::to_string)),
+            auth_type: c.auth.map(|a| auth_type_name(a.0)),
+            auth_level: c.auth.map(|a| auth_level_name(a.1)),
+            start: start_ts.rfc3339_micros(),
+            duration_us,
+            object: c.object.map(|u| u.to_string()),
+            transfer_syntax: c
+                .binding
+                .and_then(|b| b.transfer)
+                .map(|t| t.transfer_kind())
+                .filter(|k| matches!(k, TransferKind::Ndr | TransferKind::Ndr64))
+                .map(TransferKind::name),
+        }
+    }
+}
+
+/// `ip:port`, or `[ipv6]:port` (as `SocketAddr` prints them).
+#[must_use]
+pub fn endpoint(a: SocketAddr) -> String {
+    a.to_string()
+}

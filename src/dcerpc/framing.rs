@@ -1,0 +1,489 @@
+//! Stream framing: turns one direction's reassembled TCP byte stream into whole PDUs.
+//!
+//! Framing only answers "do I have `frag_length` bytes?"; bodies are parsed later from the exact
+//! slice. The framer starts by waiting for a TCP segment that begins with a plausible header
+//! ([`crate::dcerpc::pdu::Header::is_plausible`]), because a capture may start in the middle of a
+//! PDU. After a gap it either keeps its place (the gap fell inside a PDU of known length: the PDU
+//! is delivered marked `damaged`, its missing bytes zero-filled) or hunts byte by byte for the
+//! next plausible header that is followed by another plausible header or the end of the data.
+//!
+//! Limits: a PDU is at most 65,535 bytes (the field is 16 bits), so the buffer holds at most one
+//! PDU plus one segment; a gap is zero-filled only up to [`MAX_GAP_FILL`] bytes; hunting keeps
+//! only the last 15 bytes of data in which no header was found.
+
+use std::collections::VecDeque;
+
+use super::pdu::{HEADER_LEN, Header, parse_header};
+use crate::tcp::Origin;
+
+/// Largest gap inside a PDU that is zero-filled to keep framing in place.
+pub const MAX_GAP_FILL: u64 = 65_535;
+
+/// A whole PDU cut from the stream.
+#[derive(Debug)]
+pub struct FramedPdu<'a> {
+    /// Exactly `frag_length` bytes.
+    pub bytes: &'a [u8],
+    /// Frame (and time) carrying the PDU's first byte.
+    pub first: Origin,
+    /// The frame that completed the PDU (highest frame among those carrying its bytes).
+    pub last: Origin,
+    /// Some bytes of the PDU were never captured (zero-filled).
+    pub damaged: bool,
+    /// Stream offset of the first byte.
+    pub offset: u64,
+}
+
+/// What the framer reports.
+#[derive(Debug)]
+pub enum FrameEvent<'a> {
+    /// A PDU.
+    Pdu(FramedPdu<'a>),
+    /// A PDU whose header was seen but whose end was lost in a gap.
+    Truncated {
+        /// Its header.
+        header: Header,
+        /// Frame of its first byte.
+        first: Origin,
+    },
+    /// Bytes were lost where no PDU boundary is known; PDUs may have been lost entirely.
+    Lost,
+    /// Bytes that were not DCE/RPC were skipped while looking for a header (after a gap, at the
+    /// start of a capture, or after an impossible header).
+    Skipped {
+        /// How many bytes.
+        bytes: u64,
+        /// Why: `"start"`, `"gap"` or `"bad_header"`.
+        reason: &'static str,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    /// Waiting for a segment that starts with a header.
+    AwaitingBoundary,
+    /// At a PDU boundary (or inside a PDU whose header is buffered).
+    Synced,
+    /// Scanning byte by byte for a header.
+    Hunting(&'static str),
+}
+
+/// Framer for one direction.
+#[derive(Debug)]
+pub struct Framer {
+    buf: Vec<u8>,
+    /// Read position in `buf`.
+    pos: usize,
+    /// Stream offset of `buf[0]`.
+    buf_start: u64,
+    /// (stream offset, origin) of each chunk that entered the buffer.
+    origins: VecDeque<(u64, Origin)>,
+    /// Zero-filled ranges (stream offsets).
+    holes: Vec<(u64, u64)>,
+    mode: Mode,
+    next_offset: Option<u64>,
+}
+
+impl Default for Framer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Framer {
+    /// A framer that waits for a segment starting with a PDU header.
+    #[must_use]
+    pub fn new() -> Self {
+        Self {
+            buf: Vec::new(),
+            pos: 0,
+            buf_start: 0,
+            origins: VecDeque::new(),
+            holes: Vec::new(),
+            mode: Mode::AwaitingBoundary,
+            next_offset: None,
+        }
+    }
+
+    fn unread(&self) -> &[u8] {
+        self.buf.get(self.pos..).unwrap_or(&[])
+    }
+
+    fn read_offset(&self) -> u64 {
+        self.buf_start + self.pos as u64
+    }
+
+    /// Adds in-order bytes and reports every PDU they complete.
+    pub fn data(
+        &mut self,
+        offset: u64,
+        bytes: &[u8],
+        origin: Origin,
+        out: &mut impl FnMut(FrameEvent<'_>),
+    ) {
+        if self.next_offset.is_some_and(|n| n != offset) {
+            // Defensive: the reassembler always reports gaps, so this is a gap of unknown content.
+            self.lose_place("gap", out);
+        }
+        self.next_offset = Some(offset + bytes.len() as u64);
+        if self.mode == Mode::AwaitingBoundary {
+            let starts_pdu = parse_header(bytes).is_ok_and(|h| h.is_plausible());
+            if !starts_pdu {
+                if !bytes.is_empty() {
+                    out(FrameEvent::Skipped {
+                        bytes: bytes.len() as u64,
+                        reason: "start",
+                    });
+                }
+                return;
+            }
+            self.reset_buffer(offset);
+            self.mode = Mode::Synced;
+        }
+        if self.buf.is_empty() {
+            self.reset_buffer(offset);
+        }
+        self.origins.push_back((offset, origin));
+        self.buf.extend_from_slice(bytes);
+        self.process(out);
+    }
+
+    /// Reports `len` missing bytes at `offset`.
+    pub fn gap(&mut self, offset: u64, len: u64, out: &mut impl FnMut(FrameEvent<'_>)) {
+        self.next_offset = Some(offset + len);
+        match self.mode {
+            Mode::AwaitingBoundary => return,
+            Mode::Hunting(_) => {
+                out(FrameEvent::Lost);
+                self.reset_buffer(offset + len);
+                self.mode = Mode::Hunting("gap");
+                return;
+            }
+            Mode::Synced => {}
+        }
+        let pending = self.unread();
+        if let Ok(h) = parse_header(pending) {
+            let pdu_end = self.read_offset() + u64::from(h.frag_len);
+            if h.is_plausible() && offset + len <= pdu_end && len <= MAX_GAP_FILL {
+                self.holes.push((offset, offset + len));
+                let fill = usize::try_from(len).unwrap_or(0);
+                self.buf.resize(self.buf.len() + fill, 0);
+                self.process(out);
+                return;
+            }
+            let first = self.origin_at(self.read_offset());
+            out(FrameEvent::Truncated { header: h, first });
+        } else {
+            out(FrameEvent::Lost);
+        }
+        self.reset_buffer(offset + len);
+        self.mode = Mode::Hunting("gap");
+    }
+
+    fn origin_at(&self, offset: u64) -> Origin {
+        self.origins
+            .iter()
+            .take_while(|(o, _)| *o <= offset)
+            .last()
+            .map_or(
+                Origin {
+                    frame: 0,
+                    ts: crate::source::Timestamp::default(),
+                },
+                |(_, origin)| *origin,
+            )
+    }
+
+    fn lose_place(&mut self, reason: &'static str, out: &mut impl FnMut(FrameEvent<'_>)) {
+        if self.mode == Mode::AwaitingBoundary {
+            return;
+        }
+        out(FrameEvent::Lost);
+        let at = self.next_offset.unwrap_or(0);
+        self.reset_buffer(at);
+        self.mode = Mode::Hunting(reason);
+    }
+
+    fn reset_buffer(&mut self, offset: u64) {
+        self.buf.clear();
+        self.pos = 0;
+        self.buf_start = offset;
+        self.origins.clear();
+        self.holes.clear();
+    }
+
+    fn process(&mut self, out: &mut impl FnMut(FrameEvent<'_>)) {
+        loop {
+            match self.mode {
+                Mode::AwaitingBoundary => return,
+                Mode::Hunting(reason) => {
+                    if !self.hunt(reason, out) {
+                        self.compact();
+                        return;
+                    }
+                }
+                Mode::Synced => {
+                    let Ok(h) = parse_header(self.unread()) else {
+                        self.compact();
+                        return;
+                    };
+                    if !h.is_plausible() {
+                        self.mode = Mode::Hunting("bad_header");
+                        continue;
+                    }
+                    let len = usize::from(h.frag_len);
+                    if self.unread().len() < len {
+                        self.compact();
+                        return;
+                    }
+                    self.emit(len, out);
+                }
+            }
+        }
+    }
+
+    /// Looks for a header; returns true when found (mode is then Synced).
+    fn hunt(&mut self, reason: &'static str, out: &mut impl FnMut(FrameEvent<'_>)) -> bool {
+        let data = self.unread();
+        let mut found = None;
+        let mut i = 0;
+        while i + HEADER_LEN <= data.len() {
+            if data[i] == 5 && is_resync_point(data.get(i..).unwrap_or(&[])) {
+                found = Some(i);
+                break;
+            }
+            i += 1;
+        }
+        let skip = found.unwrap_or_else(|| data.len().saturating_sub(HEADER_LEN - 1));
+        if skip > 0 {
+            out(FrameEvent::Skipped {
+                bytes: skip as u64,
+                reason,
+            });
+            self.pos += skip;
+        }
+        if found.is_some() {
+            self.mode = Mode::Synced;
+            true
+        } else {
+            false
+        }
+    }
+
+    fn emit(&mut self, len: usize, out: &mut impl FnMut(FrameEvent<'_>)) {
+        let start = self.read_offset();
+        let end = start + len as u64;
+        let mut first = None;
+        let mut last: Option<Origin> = None;
+        for (i, &(o, origin)) in self.origins.iter().enumerate() {
+            let next = self.origins.get(i + 1).map_or(u64::MAX, |n| n.0);
+            if next <= start {
+                continue;
+            }
+            if o >= end {
+                break;
+            }
+            if first.is_none() {
+                first = Some(origin);
+            }
+            if last.is_none_or(|l| origin.frame >= l.frame) {
+                last = Some(origin);
+            }
+        }
+        let damaged = self.holes.iter().any(|&(a, b)| a < end && b > start);
+        let fallback = Origin {
+            frame: 0,
+            ts: crate::source::Timestamp::default(),
+        };
+        let first = first.unwrap_or(fallback);
+        let bytes = self.buf.get(self.pos..self.pos + len).unwrap_or(&[]);
+        out(FrameEvent::Pdu(FramedPdu {
+            bytes,
+            first,
+            last: last.unwrap_or(first),
+            damaged,
+            offset: start,
+        }));
+        self.pos += len;
+        self.holes.retain(|&(_, b)| b > end);
+    }
+
+    /// Drops consumed bytes and origins that no unread byte needs.
+    fn compact(&mut self) {
+        let read_at = self.read_offset();
+        while self.origins.len() > 1 && self.origins.get(1).is_some_and(|n| n.0 <= read_at) {
+            self.origins.pop_front();
+        }
+        if self.pos > 0 && (self.pos >= self.buf.len() || self.pos > 64 * 1024) {
+            self.buf.drain(..self.pos);
+            self.buf_start += self.pos as u64;
+            self.pos = 0;
+        }
+    }
+}
+
+/// A position is a resynchronisation point when a plausible header starts there and, if the
+/// data holds that whole PDU and at least a header more, a plausible header follows it.
+fn is_resync_point(data: &[u8]) -> bool {
+    let Ok(h) = parse_header(data) else {
+        return false;
+    };
+    if !h.is_plausible() || !h.flags_plausible() {
+        return false;
+    }
+    let len = usize::from(h.frag_len);
+    match data.get(len..) {
+        Some(rest) if rest.len() >= HEADER_LEN => {
+            parse_header(rest).is_ok_and(|n| n.is_plausible())
+        }
+        _ => true,
+    }
+}
+
+impl Header {
+    /// Extra checks used only when hunting after a gap: a request or response that is not a
+    /// first fragment must not claim to be the object-UUID kind on a response, and reserved
+    /// drep bytes are zero.
+    #[must_use]
+    pub fn flags_plausible(&self) -> bool {
+        use super::codes::PacketType;
+        let response_with_object = self.ptype == PacketType::RESPONSE && self.flags.object_uuid();
+        !response_with_object && self.drep[2] == 0 && self.drep[3] == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::Timestamp;
+
+    fn pdu(call_id: u32, stub: usize) -> Vec<u8> {
+        let len = (24 + stub) as u16;
+        let mut p = vec![5, 0, 0, 3, 0x10, 0, 0, 0];
+        p.extend(len.to_le_bytes());
+        p.extend(0u16.to_le_bytes());
+        p.extend(call_id.to_le_bytes());
+        p.extend((stub as u32).to_le_bytes());
+        p.extend([0, 0, 1, 0]);
+        p.extend(std::iter::repeat_n(0xab, stub));
+        p
+    }
+
+    fn o(frame: u64) -> Origin {
+        Origin {
+            frame,
+            ts: Timestamp::default(),
+        }
+    }
+
+    #[derive(Debug, PartialEq)]
+    enum Ev {
+        Pdu(u32, u64, u64, bool),
+        Truncated(u32),
+        Lost,
+        Skipped(u64),
+    }
+
+    fn run(f: &mut Framer, steps: &[(&str, u64, Vec<u8>, u64)]) -> Vec<Ev> {
+        let mut evs = Vec::new();
+        let mut push = |e: FrameEvent<'_>| {
+            evs.push(match e {
+                FrameEvent::Pdu(p) => Ev::Pdu(
+                    parse_header(p.bytes).unwrap().call_id,
+                    p.first.frame,
+                    p.last.frame,
+                    p.damaged,
+                ),
+                FrameEvent::Truncated { header, .. } => Ev::Truncated(header.call_id),
+                FrameEvent::Lost => Ev::Lost,
+                FrameEvent::Skipped { bytes, .. } => Ev::Skipped(bytes),
+            });
+        };
+        for (kind, offset, bytes, frame) in steps {
+            if *kind == "data" {
+                f.data(*offset, bytes, o(*frame), &mut push);
+            } else {
+                f.gap(*offset, bytes.len() as u64, &mut push);
+            }
+        }
+        evs
+    }
+
+    #[test]
+    fn frames_pdus_split_and_coalesced() {
+        let mut stream = pdu(1, 10);
+        stream.extend(pdu(2, 100));
+        stream.extend(pdu(3, 0));
+        let (a, b) = stream.split_at(40);
+        let mut f = Framer::new();
+        let evs = run(
+            &mut f,
+            &[("data", 0, a.to_vec(), 1), ("data", 40, b.to_vec(), 2)],
+        );
+        assert_eq!(
+            evs,
+            [
+                Ev::Pdu(1, 1, 1, false),
+                Ev::Pdu(2, 1, 2, false),
+                Ev::Pdu(3, 2, 2, false)
+            ]
+        );
+    }
+
+    #[test]
+    fn waits_for_a_segment_that_starts_a_pdu() {
+        let p = pdu(9, 4);
+        let mut f = Framer::new();
+        let evs = run(&mut f, &[("data", 0, vec![1, 2, 3], 1), ("data", 3, p, 2)]);
+        assert_eq!(evs, [Ev::Skipped(3), Ev::Pdu(9, 2, 2, false)]);
+    }
+
+    #[test]
+    fn gap_inside_pdu_keeps_place_and_marks_damage() {
+        let mut stream = pdu(1, 100);
+        stream.extend(pdu(2, 8));
+        let mut f = Framer::new();
+        let evs = run(
+            &mut f,
+            &[
+                ("data", 0, stream[..50].to_vec(), 1),
+                ("gap", 50, stream[50..80].to_vec(), 0),
+                ("data", 80, stream[80..].to_vec(), 3),
+            ],
+        );
+        assert_eq!(evs, [Ev::Pdu(1, 1, 3, true), Ev::Pdu(2, 3, 3, false)]);
+    }
+
+    #[test]
+    fn gap_across_boundary_resynchronises_on_next_header() {
+        let mut stream = pdu(1, 100);
+        stream.extend(pdu(2, 40));
+        stream.extend(pdu(3, 8));
+        stream.extend(pdu(4, 8));
+        let cut = 110; // inside PDU 2's header region → PDU 1 truncated
+        let resume = 140; // inside PDU 2's stub
+        let mut f = Framer::new();
+        let evs = run(
+            &mut f,
+            &[
+                ("data", 0, stream[..cut - 30].to_vec(), 1),
+                (
+                    "gap",
+                    (cut - 30) as u64,
+                    stream[cut - 30..resume].to_vec(),
+                    0,
+                ),
+                ("data", resume as u64, stream[resume..].to_vec(), 5),
+            ],
+        );
+        assert_eq!(
+            evs,
+            [
+                Ev::Truncated(1),
+                Ev::Skipped((188 - resume) as u64),
+                Ev::Pdu(3, 5, 5, false),
+                Ev::Pdu(4, 5, 5, false)
+            ]
+        );
+    }
+}

@@ -1,0 +1,88 @@
+//! The records rpcscope reports: the only serialised types. Field names and meaning follow
+//! `docs/json-format.md` (which includes the stable minimum contract); change both together.
+
+use serde::Serialize;
+
+/// An interface as bound to a presentation context.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, PartialOrd, Ord)]
+pub struct InterfaceRef {
+    /// Interface UUID, lower-case, hyphenated.
+    pub uuid: String,
+    /// `MAJOR.MINOR`.
+    pub version: String,
+    /// Name from the interface table, when known.
+    pub name: Option<String>,
+}
+
+/// The PDUs of one direction of a call.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PduSpan {
+    /// `[FIRST, LAST]`: frame of the first byte of the first fragment, and the frame that
+    /// completed the last fragment.
+    pub frames: [u64; 2],
+    /// Number of fragments (PDUs) seen.
+    pub fragments: u32,
+    /// Stub bytes over all fragments (header, object UUID, auth pad and verifier excluded).
+    pub stub_len: u64,
+}
+
+/// One RPC call: a request and its response or fault (`"type": "call"`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct CallRecord {
+    /// Always `"call"`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// Client transport endpoint, `ip:port` or `[ipv6]:port`.
+    pub client: String,
+    /// Server transport endpoint.
+    pub server: String,
+    /// `ncacn_ip_tcp`, `ncacn_np` or `ncacn_http`.
+    pub transport: &'static str,
+    /// Pipe name for `ncacn_np`, else null.
+    pub pipe: Option<String>,
+    /// Call identifier.
+    pub call_id: u32,
+    /// Presentation context of the request (of the response when the request was not seen).
+    pub context_id: u16,
+    /// The interface bound to `context_id`.
+    pub interface: Option<InterfaceRef>,
+    /// How the interface was learned (`bind`, `alter_context`, ...).
+    pub interface_source: Option<&'static str>,
+    /// Operation number (null when only the response was captured).
+    pub opnum: Option<u16>,
+    /// Operation name when the interface and opnum are known.
+    pub operation: Option<String>,
+    /// Request PDUs.
+    pub request: Option<PduSpan>,
+    /// Response PDUs, or the fault PDU.
+    pub response: Option<PduSpan>,
+    /// `response`, `fault`, `no_response` or `incomplete`.
+    pub outcome: &'static str,
+    /// Fault status when the outcome is `fault`.
+    pub fault_status: Option<u32>,
+    /// Name of the fault status.
+    pub fault_name: Option<String>,
+    /// Auth type of the request's sec_trailer.
+    pub auth_type: Option<String>,
+    /// Auth level of the request's sec_trailer.
+    pub auth_level: Option<String>,
+    /// Time of the first frame (request, or response when no request), RFC 3339 UTC, µs.
+    pub start: String,
+    /// From the request's last frame to the response's last frame.
+    pub duration_us: Option<u64>,
+    /// Object UUID of the request (DCOM IPID), when present.
+    pub object: Option<String>,
+    /// Transfer syntax of the context (`ndr`, `ndr64`), when known.
+    pub transfer_syntax: Option<&'static str>,
+}
+
+impl CallRecord {
+    /// Sort key: first request frame (or response frame), then last frame, then call id.
+    #[must_use]
+    pub fn sort_key(&self) -> (u64, u64, u32) {
+        let span = self.request.as_ref().or(self.response.as_ref());
+        span.map_or((u64::MAX, u64::MAX, self.call_id), |s| {
+            (s.frames[0], s.frames[1], self.call_id)
+        })
+    }
+}

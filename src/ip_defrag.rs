@@ -1,0 +1,207 @@
+//! IPv4 fragment reassembly under a cap. Fragments are collected per (source, destination,
+//! identification, protocol); a datagram is handed on once every byte up to the last fragment is
+//! present. Overlapping fragments keep the bytes that arrived first.
+//!
+//! Limits: [`MAX_DATAGRAMS_IN_PROGRESS`] datagrams at once (the oldest is evicted), at most
+//! [`MAX_DATAGRAM_BYTES`] per datagram, and [`FRAGMENT_TIMEOUT_SECS`] of capture time between a
+//! datagram's first and last fragment. Every eviction is counted in [`DefragStats`].
+
+use std::collections::HashMap;
+
+use crate::link::Ipv4Fragment;
+use crate::source::Timestamp;
+
+/// Datagrams being reassembled at once; beyond this the oldest is dropped and counted.
+pub const MAX_DATAGRAMS_IN_PROGRESS: usize = 1024;
+/// Largest reassembled datagram payload (the IPv4 maximum).
+pub const MAX_DATAGRAM_BYTES: usize = 65_535;
+/// A datagram whose fragments span more capture time than this is dropped and counted.
+pub const FRAGMENT_TIMEOUT_SECS: i64 = 30;
+
+/// Counters of the defragmenter, reported in the summary.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DefragStats {
+    /// Fragments received.
+    pub fragments: u64,
+    /// Datagrams completed.
+    pub reassembled: u64,
+    /// Datagrams dropped because of the limits (count, size or timeout).
+    pub dropped: u64,
+}
+
+/// A reassembled IPv4 datagram payload.
+#[derive(Debug)]
+pub struct Datagram {
+    /// Source address.
+    pub src: [u8; 4],
+    /// Destination address.
+    pub dst: [u8; 4],
+    /// Upper-layer protocol.
+    pub protocol: u8,
+    /// The whole payload.
+    pub payload: Vec<u8>,
+}
+
+#[derive(Debug)]
+struct Pending {
+    data: Vec<u8>,
+    /// Byte ranges received, kept sorted and merged.
+    have: Vec<(usize, usize)>,
+    total: Option<usize>,
+    first_seen: Timestamp,
+    order: u64,
+}
+
+type Key = ([u8; 4], [u8; 4], u16, u8);
+
+/// The reassembly table.
+#[derive(Debug, Default)]
+pub struct Defragmenter {
+    pending: HashMap<Key, Pending>,
+    next_order: u64,
+    stats: DefragStats,
+}
+
+impl Defragmenter {
+    /// An empty table.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Counters so far.
+    #[must_use]
+    pub fn stats(&self) -> DefragStats {
+        self.stats
+    }
+
+    /// Adds a fragment; returns the datagram when it is complete.
+    pub fn add(&mut self, frag: &Ipv4Fragment<'_>, ts: Timestamp) -> Option<Datagram> {
+        self.stats.fragments += 1;
+        let key = (frag.src, frag.dst, frag.id, frag.protocol);
+        let start = frag.offset as usize;
+        let end = start + frag.payload.len();
+        if end > MAX_DATAGRAM_BYTES {
+            self.pending.remove(&key);
+            self.stats.dropped += 1;
+            return None;
+        }
+        if let Some(p) = self.pending.get(&key)
+            && ts.secs - p.first_seen.secs > FRAGMENT_TIMEOUT_SECS
+        {
+            self.pending.remove(&key);
+            self.stats.dropped += 1;
+        }
+        if !self.pending.contains_key(&key) && self.pending.len() >= MAX_DATAGRAMS_IN_PROGRESS {
+            if let Some(oldest) = self
+                .pending
+                .iter()
+                .min_by_key(|(_, p)| p.order)
+                .map(|(k, _)| *k)
+            {
+                self.pending.remove(&oldest);
+                self.stats.dropped += 1;
+            }
+        }
+        let order = self.next_order;
+        self.next_order += 1;
+        let p = self.pending.entry(key).or_insert_with(|| Pending {
+            data: Vec::new(),
+            have: Vec::new(),
+            total: None,
+            first_seen: ts,
+            order,
+        });
+        if !frag.more {
+            p.total = Some(end);
+        }
+        if p.data.len() < end {
+            p.data.resize(end, 0);
+        }
+        // Copy only the parts not received yet: first arrival wins on overlap.
+        let mut cursor = start;
+        for &(a, b) in &p.have {
+            if b <= cursor || a >= end {
+                continue;
+            }
+            if a > cursor {
+                copy(&mut p.data, frag.payload, start, cursor, a);
+            }
+            cursor = cursor.max(b);
+        }
+        if cursor < end {
+            copy(&mut p.data, frag.payload, start, cursor, end);
+        }
+        p.have.push((start, end));
+        p.have.sort_unstable();
+        let mut merged: Vec<(usize, usize)> = Vec::with_capacity(p.have.len());
+        for &(a, b) in &p.have {
+            match merged.last_mut() {
+                Some(last) if a <= last.1 => last.1 = last.1.max(b),
+                _ => merged.push((a, b)),
+            }
+        }
+        p.have = merged;
+        let total = p.total?;
+        if p.have.first() == Some(&(0, total))
+            || p.have.first().is_some_and(|&(a, b)| a == 0 && b >= total)
+        {
+            let mut done = self.pending.remove(&key)?;
+            done.data.truncate(total);
+            self.stats.reassembled += 1;
+            return Some(Datagram {
+                src: frag.src,
+                dst: frag.dst,
+                protocol: frag.protocol,
+                payload: done.data,
+            });
+        }
+        None
+    }
+}
+
+fn copy(dst: &mut [u8], src: &[u8], src_at: usize, from: usize, to: usize) {
+    if let (Some(d), Some(s)) = (dst.get_mut(from..to), src.get(from - src_at..to - src_at)) {
+        d.copy_from_slice(s);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frag(offset: u32, more: bool, payload: &[u8]) -> Ipv4Fragment<'_> {
+        Ipv4Fragment {
+            src: [1, 1, 1, 1],
+            dst: [2, 2, 2, 2],
+            id: 7,
+            protocol: 6,
+            offset,
+            more,
+            payload,
+        }
+    }
+
+    #[test]
+    fn reassembles_out_of_order_and_overlapping_fragments() {
+        let mut d = Defragmenter::new();
+        let ts = Timestamp::default();
+        assert!(d.add(&frag(16, false, b"QRSTUVWX"), ts).is_none());
+        assert!(d.add(&frag(0, true, b"ABCDEFGH"), ts).is_none());
+        // overlaps the first fragment: the original bytes stay
+        let got = d.add(&frag(8, true, b"IJKLMNOPzz"), ts).unwrap();
+        assert_eq!(got.payload, b"ABCDEFGHIJKLMNOPQRSTUVWX");
+        assert_eq!(d.stats().reassembled, 1);
+    }
+
+    #[test]
+    fn drops_oversized_and_counts() {
+        let mut d = Defragmenter::new();
+        let big = vec![0u8; 100];
+        assert!(
+            d.add(&frag(65_528, false, &big), Timestamp::default())
+                .is_none()
+        );
+        assert_eq!(d.stats().dropped, 1);
+    }
+}

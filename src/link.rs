@@ -1,0 +1,351 @@
+//! Link and network layers: turns a captured frame into a TCP segment (or an IPv4 fragment to be
+//! reassembled by [`crate::ip_defrag`]).
+//!
+//! Link types: Ethernet II with 802.1Q / QinQ tags, Linux SLL and SLL2, raw IPv4/IPv6 and
+//! BSD/OpenBSD loopback. IPv4 and IPv6 (with extension headers) are sliced by `etherparse` with
+//! lax length checks, so a frame cut by the snap length still yields the bytes that were captured;
+//! the number of TCP payload bytes that were cut is reported in [`TcpSegment::missing_tail`].
+
+use std::net::{IpAddr, SocketAddr};
+
+use etherparse::{EtherType, IpNumber, LaxNetSlice, LaxSlicedPacket, TcpSlice};
+
+use crate::source::LinkType;
+
+/// TCP control flags that matter for reassembly.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TcpFlags {
+    /// SYN: the sequence number is the initial one.
+    pub syn: bool,
+    /// ACK: `ack` is meaningful.
+    pub ack: bool,
+    /// FIN: the sender has finished.
+    pub fin: bool,
+    /// RST: the connection is aborted.
+    pub rst: bool,
+}
+
+/// One TCP segment, borrowed from the frame (or from a reassembled IPv4 datagram).
+#[derive(Clone, Copy, Debug)]
+pub struct TcpSegment<'a> {
+    /// Sender.
+    pub src: SocketAddr,
+    /// Receiver.
+    pub dst: SocketAddr,
+    /// Sequence number of the first payload byte (or of the SYN).
+    pub seq: u32,
+    /// Acknowledgement number (valid when `flags.ack`).
+    pub ack: u32,
+    /// Control flags.
+    pub flags: TcpFlags,
+    /// Payload bytes that were captured.
+    pub payload: &'a [u8],
+    /// Payload bytes that the IP length promises but the snap length cut off.
+    pub missing_tail: u32,
+}
+
+/// An IPv4 fragment that needs reassembly before TCP can be read.
+#[derive(Clone, Copy, Debug)]
+pub struct Ipv4Fragment<'a> {
+    /// Source address.
+    pub src: [u8; 4],
+    /// Destination address.
+    pub dst: [u8; 4],
+    /// IP identification field.
+    pub id: u16,
+    /// Upper-layer protocol number.
+    pub protocol: u8,
+    /// Offset of this fragment's payload in bytes.
+    pub offset: u32,
+    /// More fragments follow.
+    pub more: bool,
+    /// This fragment's payload.
+    pub payload: &'a [u8],
+}
+
+/// What a frame turned out to carry.
+#[derive(Clone, Copy, Debug)]
+pub enum Decoded<'a> {
+    /// A TCP segment.
+    Tcp(TcpSegment<'a>),
+    /// An IPv4 fragment (any protocol; reassemble, then call [`parse_tcp`] if it is TCP).
+    Ipv4Fragment(Ipv4Fragment<'a>),
+    /// Something rpcscope does not analyse (ARP, UDP, ICMP, IPv6 fragments, ...).
+    Other,
+}
+
+/// Why a frame could not be decoded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum LinkError {
+    /// The link type is not one rpcscope reads.
+    #[error("unsupported link type {0}")]
+    UnsupportedLinkType(LinkType),
+    /// The headers are cut short or inconsistent.
+    #[error("malformed {0} header")]
+    Malformed(&'static str),
+}
+
+const AF_INET: u32 = 2;
+
+/// Decodes one frame of the given link type.
+///
+/// # Errors
+/// [`LinkError`] when the link type is unknown or a header cannot be parsed; never panics.
+pub fn decode(link_type: LinkType, data: &[u8]) -> Result<Decoded<'_>, LinkError> {
+    let sliced = match link_type {
+        LinkType::ETHERNET => {
+            LaxSlicedPacket::from_ethernet(data).map_err(|_| LinkError::Malformed("Ethernet"))?
+        }
+        LinkType::LINUX_SLL => {
+            let proto = data.get(14..16).ok_or(LinkError::Malformed("Linux SLL"))?;
+            let payload = data.get(16..).unwrap_or(&[]);
+            LaxSlicedPacket::from_ether_type(
+                EtherType(u16::from_be_bytes([proto[0], proto[1]])),
+                payload,
+            )
+        }
+        LinkType::LINUX_SLL2 => {
+            let proto = data.get(0..2).ok_or(LinkError::Malformed("Linux SLL2"))?;
+            let payload = data.get(20..).ok_or(LinkError::Malformed("Linux SLL2"))?;
+            LaxSlicedPacket::from_ether_type(
+                EtherType(u16::from_be_bytes([proto[0], proto[1]])),
+                payload,
+            )
+        }
+        LinkType::NULL | LinkType::LOOP => {
+            let family = data.get(0..4).ok_or(LinkError::Malformed("loopback"))?;
+            let le = u32::from_le_bytes([family[0], family[1], family[2], family[3]]);
+            let be = u32::from_be_bytes([family[0], family[1], family[2], family[3]]);
+            // AF_INET is 2 everywhere; AF_INET6 is 24, 28 or 30 depending on the BSD.
+            if !matches!(le, AF_INET | 24 | 28 | 30) && !matches!(be, AF_INET | 24 | 28 | 30) {
+                return Ok(Decoded::Other);
+            }
+            from_ip(data.get(4..).unwrap_or(&[]))?
+        }
+        LinkType::RAW
+        | LinkType::RAW_BSD
+        | LinkType::RAW_OPENBSD
+        | LinkType::IPV4
+        | LinkType::IPV6 => from_ip(data)?,
+        other => return Err(LinkError::UnsupportedLinkType(other)),
+    };
+    from_sliced(&sliced)
+}
+
+fn from_ip(data: &[u8]) -> Result<LaxSlicedPacket<'_>, LinkError> {
+    LaxSlicedPacket::from_ip(data).map_err(|_| LinkError::Malformed("IP"))
+}
+
+fn from_sliced<'a>(p: &LaxSlicedPacket<'a>) -> Result<Decoded<'a>, LinkError> {
+    match &p.net {
+        Some(LaxNetSlice::Ipv4(v4)) => {
+            let h = v4.header();
+            let payload = v4.payload();
+            if payload.fragmented {
+                return Ok(Decoded::Ipv4Fragment(Ipv4Fragment {
+                    src: h.source(),
+                    dst: h.destination(),
+                    id: h.identification(),
+                    protocol: h.protocol().0,
+                    offset: u32::from(h.fragments_offset().value()) * 8,
+                    more: h.more_fragments(),
+                    payload: payload.payload,
+                }));
+            }
+            if payload.ip_number != IpNumber::TCP {
+                return Ok(Decoded::Other);
+            }
+            let ip_start = h.slice();
+            let declared_end = usize::from(h.total_len());
+            let seg = parse_tcp(
+                IpAddr::from(h.source()),
+                IpAddr::from(h.destination()),
+                payload.payload,
+            )?;
+            Ok(Decoded::Tcp(with_missing_tail(seg, ip_start, declared_end)))
+        }
+        Some(LaxNetSlice::Ipv6(v6)) => {
+            let payload = v6.payload();
+            if payload.fragmented || payload.ip_number != IpNumber::TCP {
+                return Ok(Decoded::Other);
+            }
+            let h = v6.header();
+            let ip_start = h.slice();
+            let declared_end = 40 + usize::from(h.payload_length());
+            let seg = parse_tcp(
+                IpAddr::from(h.source_addr()),
+                IpAddr::from(h.destination_addr()),
+                payload.payload,
+            )?;
+            Ok(Decoded::Tcp(with_missing_tail(seg, ip_start, declared_end)))
+        }
+        _ => Ok(Decoded::Other),
+    }
+}
+
+/// Sets `missing_tail` from the IP length field: bytes the IP header promises after the captured
+/// payload. Pointer arithmetic on two slices of the same frame (safe: addresses are only compared).
+fn with_missing_tail<'a>(
+    mut seg: TcpSegment<'a>,
+    ip_start: &[u8],
+    declared_end: usize,
+) -> TcpSegment<'a> {
+    let payload_at = (seg.payload.as_ptr() as usize).saturating_sub(ip_start.as_ptr() as usize);
+    let captured_end = payload_at + seg.payload.len();
+    // A header of 0 means "unknown length" (e.g. TSO captures); nothing is then assumed missing.
+    if declared_end > captured_end && declared_end > payload_at {
+        seg.missing_tail = u32::try_from(declared_end - captured_end).unwrap_or(u32::MAX);
+    }
+    seg
+}
+
+/// Parses a TCP header and payload carried between `src` and `dst`.
+///
+/// # Errors
+/// [`LinkError::Malformed`] when the TCP header is cut short or its data offset is invalid.
+pub fn parse_tcp(src: IpAddr, dst: IpAddr, data: &[u8]) -> Result<TcpSegment<'_>, LinkError> {
+    let tcp = TcpSlice::from_slice(data).map_err(|_| LinkError::Malformed("TCP"))?;
+    Ok(TcpSegment {
+        src: SocketAddr::new(src, tcp.source_port()),
+        dst: SocketAddr::new(dst, tcp.destination_port()),
+        seq: tcp.sequence_number(),
+        ack: tcp.acknowledgment_number(),
+        flags: TcpFlags {
+            syn: tcp.syn(),
+            ack: tcp.ack(),
+            fin: tcp.fin(),
+            rst: tcp.rst(),
+        },
+        payload: tcp.payload(),
+        missing_tail: 0,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// IPv4 + TCP (ports 49152 → 135, seq 1000, PSH|ACK) with payload "hi".
+    fn ipv4_tcp(payload: &[u8]) -> Vec<u8> {
+        let total = 20 + 20 + payload.len();
+        let mut p = vec![
+            0x45,
+            0,
+            (total >> 8) as u8,
+            total as u8,
+            0,
+            1,
+            0x40,
+            0,
+            64,
+            6,
+            0,
+            0,
+        ];
+        p.extend([10, 0, 0, 1, 10, 0, 0, 2]);
+        p.extend([0xc0, 0x00, 0x00, 0x87]);
+        p.extend(1000u32.to_be_bytes());
+        p.extend(7u32.to_be_bytes());
+        p.extend([0x50, 0x18, 0xff, 0xff, 0, 0, 0, 0]);
+        p.extend(payload);
+        p
+    }
+
+    fn eth(ether_type: u16, tags: &[u16], ip: &[u8]) -> Vec<u8> {
+        let mut f = vec![0u8; 12];
+        for tag in tags {
+            f.extend(tag.to_be_bytes());
+            f.extend([0, 5]);
+        }
+        f.extend(ether_type.to_be_bytes());
+        f.extend(ip);
+        f
+    }
+
+    fn tcp_of(d: Decoded<'_>) -> TcpSegment<'_> {
+        match d {
+            Decoded::Tcp(t) => t,
+            other => panic!("expected TCP, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn decodes_ethernet_vlan_qinq_sll_sll2_null_and_raw() {
+        let ip = ipv4_tcp(b"hi");
+        let frames = [
+            (LinkType::ETHERNET, eth(0x0800, &[], &ip)),
+            (LinkType::ETHERNET, eth(0x0800, &[0x8100], &ip)),
+            (LinkType::ETHERNET, eth(0x0800, &[0x88a8, 0x8100], &ip)),
+            (LinkType::LINUX_SLL, {
+                let mut f = vec![0u8; 14];
+                f.extend([0x08, 0x00]);
+                f.extend(&ip);
+                f
+            }),
+            (LinkType::LINUX_SLL2, {
+                let mut f = vec![0x08, 0x00];
+                f.extend([0u8; 18]);
+                f.extend(&ip);
+                f
+            }),
+            (LinkType::NULL, {
+                let mut f = 2u32.to_le_bytes().to_vec();
+                f.extend(&ip);
+                f
+            }),
+            (LinkType::RAW, ip.clone()),
+        ];
+        for (lt, f) in &frames {
+            let seg = tcp_of(decode(*lt, f).unwrap());
+            assert_eq!(seg.src.to_string(), "10.0.0.1:49152", "{lt}");
+            assert_eq!(seg.dst.port(), 135);
+            assert_eq!((seg.seq, seg.ack, seg.payload), (1000, 7, &b"hi"[..]));
+            assert!(seg.flags.ack && !seg.flags.syn);
+            assert_eq!(seg.missing_tail, 0);
+        }
+    }
+
+    #[test]
+    fn reports_bytes_cut_by_snap_length() {
+        let ip = ipv4_tcp(b"0123456789");
+        let f = eth(0x0800, &[], &ip);
+        let cut = &f[..f.len() - 4];
+        let seg = tcp_of(decode(LinkType::ETHERNET, cut).unwrap());
+        assert_eq!(seg.payload, b"012345");
+        assert_eq!(seg.missing_tail, 4);
+    }
+
+    #[test]
+    fn decodes_ipv6_with_extension_header() {
+        let tcp = &ipv4_tcp(b"v6")[20..];
+        let mut p = vec![0x60, 0, 0, 0];
+        let plen = (8 + tcp.len()) as u16;
+        p.extend(plen.to_be_bytes());
+        p.extend([0, 64]); // next header: hop-by-hop
+        p.extend([0u8; 15]);
+        p.push(1);
+        p.extend([0u8; 15]);
+        p.push(2);
+        p.extend([6, 0, 1, 4, 0, 0, 0, 0]); // hop-by-hop → TCP, with a PadN option
+        p.extend(tcp);
+        let seg = tcp_of(decode(LinkType::RAW, &p).unwrap());
+        assert_eq!(seg.src.to_string(), "[::1]:49152");
+        assert_eq!(seg.payload, b"v6");
+    }
+
+    #[test]
+    fn returns_fragment_and_errors_without_panicking() {
+        let mut ip = ipv4_tcp(b"fragment");
+        ip[6] = 0x20; // more fragments
+        match decode(LinkType::RAW, &ip).unwrap() {
+            Decoded::Ipv4Fragment(f) => assert!(f.more && f.offset == 0 && f.protocol == 6),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            decode(LinkType(9999), &ip).unwrap_err(),
+            LinkError::UnsupportedLinkType(LinkType(9999))
+        );
+        assert!(decode(LinkType::ETHERNET, &[1, 2, 3]).is_err());
+        assert!(decode(LinkType::LINUX_SLL2, &[8]).is_err());
+    }
+}

@@ -1,0 +1,211 @@
+//! Readable text: the call table of `rpcscope calls` and the report of `rpcscope summary`.
+//! Every string that may come from the wire goes through [`super::sanitize`].
+
+use std::io::{self, Write};
+
+use super::sanitize;
+use crate::event::CallRecord;
+use crate::summary::Summary;
+
+/// Header line of the call table.
+pub const CALLS_HEADER: &str = "  FRAME  TIME (UTC)       CLIENT                 SERVER                 CALL  CTX  OPERATION                                 OUTCOME                     DURATION  AUTH";
+
+fn interface_label(c: &CallRecord) -> String {
+    let iface = match &c.interface {
+        Some(i) => i
+            .name
+            .clone()
+            .unwrap_or_else(|| format!("{} v{}", i.uuid, i.version)),
+        None => "?".to_string(),
+    };
+    let op = match (&c.operation, c.opnum) {
+        (Some(name), _) => name.clone(),
+        (None, Some(n)) => format!("opnum {n}"),
+        (None, None) => "?".to_string(),
+    };
+    format!("{iface}.{op}")
+}
+
+fn outcome_label(c: &CallRecord) -> String {
+    match (c.outcome, &c.fault_name) {
+        ("fault", Some(name)) => format!("FAULT {name}"),
+        (o, _) => o.to_string(),
+    }
+}
+
+fn duration_label(d: Option<u64>) -> String {
+    match d {
+        Some(us) if us >= 1_000_000 => format!("{:.3} s", us as f64 / 1e6),
+        Some(us) => format!("{:.3} ms", us as f64 / 1e3),
+        None => "-".to_string(),
+    }
+}
+
+/// One table row.
+#[must_use]
+pub fn call_row(c: &CallRecord) -> String {
+    let frame = c
+        .request
+        .as_ref()
+        .or(c.response.as_ref())
+        .map_or(0, |s| s.frames[0]);
+    let time = c.start.get(11..26).unwrap_or(&c.start);
+    let auth = match (&c.auth_type, &c.auth_level) {
+        (Some(t), Some(l)) => format!("{t}/{l}"),
+        _ => "-".to_string(),
+    };
+    let mut label = interface_label(c);
+    if label.chars().count() > 41 {
+        label = label.chars().take(40).collect::<String>() + "…";
+    }
+    sanitize(&format!(
+        "{frame:>7}  {time:<15}  {:<21}  {:<21}  {:>4}  {:>3}  {label:<41}  {:<26}  {:>9}  {auth}",
+        c.client,
+        c.server,
+        c.call_id,
+        c.context_id,
+        outcome_label(c),
+        duration_label(c.duration_us)
+    ))
+}
+
+/// Writes the call table.
+///
+/// # Errors
+/// Write errors.
+pub fn write_calls<W: Write>(out: &mut W, calls: &[CallRecord]) -> io::Result<()> {
+    writeln!(out, "{CALLS_HEADER}")?;
+    for c in calls {
+        writeln!(out, "{}", call_row(c))?;
+    }
+    Ok(())
+}
+
+/// Writes the summary report.
+///
+/// # Errors
+/// Write errors.
+pub fn write_summary<W: Write>(out: &mut W, s: &Summary) -> io::Result<()> {
+    let f = &s.frames;
+    writeln!(out, "Capture")?;
+    writeln!(
+        out,
+        "  frames {}  ({} bytes), first {}, last {}",
+        f.total,
+        f.bytes,
+        f.first.as_deref().unwrap_or("-"),
+        f.last.as_deref().unwrap_or("-")
+    )?;
+    writeln!(
+        out,
+        "  TCP segments {}, other frames {}, cut by snap length {}, undecodable {}, IPv4 fragments {} ({} reassembled, {} dropped)",
+        f.tcp_segments,
+        f.not_tcp,
+        f.cut_by_snaplen,
+        f.undecodable,
+        f.ipv4_fragments,
+        f.ipv4_reassembled,
+        f.ipv4_reassembly_dropped
+    )?;
+    let t = &s.tcp;
+    writeln!(out, "TCP")?;
+    writeln!(
+        out,
+        "  connections {} ({} DCE/RPC), port reuses {}, evicted {}",
+        t.connections, t.dcerpc_connections, t.port_reuses, t.evicted
+    )?;
+    writeln!(
+        out,
+        "  out-of-order segments {}, duplicate bytes {}, gaps {} ({} bytes, {} forced by limits)",
+        t.out_of_order_segments, t.duplicate_bytes, t.gaps, t.gap_bytes, t.forced_gaps
+    )?;
+    writeln!(out, "DCE/RPC")?;
+    let pdus: Vec<String> = s.pdus.iter().map(|(k, v)| format!("{k} {v}")).collect();
+    writeln!(
+        out,
+        "  PDUs: {}",
+        if pdus.is_empty() {
+            "none".into()
+        } else {
+            pdus.join(", ")
+        }
+    )?;
+    let outcomes: Vec<String> = s.outcomes.iter().map(|(k, v)| format!("{k} {v}")).collect();
+    writeln!(out, "  calls {}: {}", s.calls, outcomes.join(", "))?;
+    let auth: Vec<String> = s.auth.iter().map(|(k, v)| format!("{k} {v}")).collect();
+    if !auth.is_empty() {
+        writeln!(out, "  authentication: {}", auth.join(", "))?;
+    }
+    if !s.interfaces.is_empty() {
+        writeln!(out, "Calls per interface and operation")?;
+        writeln!(
+            out,
+            "  {:<52} {:>7} {:>7} {:>10} {:>12} {:>12}",
+            "INTERFACE / OPERATION", "CALLS", "FAULTS", "UNANSWERED", "MEAN", "MAX"
+        )?;
+        for i in &s.interfaces {
+            let name = match (&i.name, &i.uuid) {
+                (Some(n), Some(u)) => format!("{n} ({u} v{})", i.version.as_deref().unwrap_or("?")),
+                (None, Some(u)) => format!("{u} v{}", i.version.as_deref().unwrap_or("?")),
+                _ => "(interface unknown: bind not captured)".to_string(),
+            };
+            writeln!(
+                out,
+                "  {:<52} {:>7} {:>7}",
+                sanitize(&name),
+                i.calls,
+                i.faults
+            )?;
+            for o in &i.operations {
+                let label = match (&o.name, o.opnum) {
+                    (Some(n), Some(op)) => format!("{n} ({op})"),
+                    (None, Some(op)) => format!("opnum {op}"),
+                    _ => "(opnum unknown)".to_string(),
+                };
+                writeln!(
+                    out,
+                    "    {:<50} {:>7} {:>7} {:>10} {:>12} {:>12}",
+                    sanitize(&label),
+                    o.calls,
+                    o.faults,
+                    o.unanswered,
+                    duration_label(o.mean_us),
+                    duration_label(o.max_us)
+                )?;
+            }
+        }
+    }
+    if !s.faults.is_empty() {
+        writeln!(out, "Faults")?;
+        for fc in &s.faults {
+            writeln!(
+                out,
+                "  {} {:<40} {}",
+                fc.status,
+                fc.name.as_deref().unwrap_or("?"),
+                fc.count
+            )?;
+        }
+    }
+    if !s.counters.is_empty() {
+        writeln!(out, "Counters")?;
+        for (k, v) in &s.counters {
+            writeln!(out, "  {k:<44} {v}")?;
+        }
+    }
+    writeln!(out, "Anomalies")?;
+    if s.anomalies.is_empty() {
+        writeln!(out, "  none")?;
+    }
+    for (k, a) in &s.anomalies {
+        writeln!(out, "  {k}: {}", a.count)?;
+        for e in &a.examples {
+            if e.frame > 0 {
+                writeln!(out, "    frame {}: {}", e.frame, sanitize(&e.detail))?;
+            } else {
+                writeln!(out, "    {}", sanitize(&e.detail))?;
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,309 @@
+//! The run summary: frame and connection totals, PDU counts, calls per interface and operation
+//! with response times, faults, authentication levels and anomalies. Built once at the end of a
+//! run from the engine's counters and the call records.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::event::CallRecord;
+use crate::ip_defrag::DefragStats;
+use crate::report::{AnomalyEntry, Tally};
+use crate::source::Timestamp;
+use crate::tcp::flow_table::FlowStats;
+use crate::tcp::reassembler::ReassemblyStats;
+
+/// Frame-level totals collected by the engine.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CaptureTotals {
+    /// Frames read.
+    pub frames: u64,
+    /// Captured bytes.
+    pub bytes: u64,
+    /// Frames shorter than on the wire.
+    pub cut_by_snaplen: u64,
+    /// TCP segments decoded.
+    pub tcp_segments: u64,
+    /// IPv4 fragments seen.
+    pub ip_fragments: u64,
+    /// Frames that are not TCP (ARP, UDP, ...).
+    pub not_tcp: u64,
+    /// Frames that could not be decoded.
+    pub undecodable: u64,
+    /// Connections carrying DCE/RPC.
+    pub dcerpc_connections: u64,
+    /// Time of the first frame.
+    pub first_ts: Option<Timestamp>,
+    /// Time of the last frame.
+    pub last_ts: Option<Timestamp>,
+}
+
+/// Frame totals as reported.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct FrameSection {
+    /// Frames read.
+    pub total: u64,
+    /// Captured bytes.
+    pub bytes: u64,
+    /// TCP segments.
+    pub tcp_segments: u64,
+    /// Frames not carrying TCP.
+    pub not_tcp: u64,
+    /// Frames cut by the snap length.
+    pub cut_by_snaplen: u64,
+    /// Frames that could not be decoded.
+    pub undecodable: u64,
+    /// IPv4 fragments (and datagrams reassembled / dropped).
+    pub ipv4_fragments: u64,
+    /// IPv4 datagrams reassembled.
+    pub ipv4_reassembled: u64,
+    /// IPv4 datagrams dropped by the reassembly limits.
+    pub ipv4_reassembly_dropped: u64,
+    /// First frame time (RFC 3339).
+    pub first: Option<String>,
+    /// Last frame time.
+    pub last: Option<String>,
+}
+
+/// TCP totals.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct TcpSection {
+    /// Connections seen.
+    pub connections: u64,
+    /// Connections carrying DCE/RPC.
+    pub dcerpc_connections: u64,
+    /// Connections closed by a new SYN on the same ports.
+    pub port_reuses: u64,
+    /// Connections evicted by the table limit.
+    pub evicted: u64,
+    /// Out-of-order segments.
+    pub out_of_order_segments: u64,
+    /// Bytes seen more than once.
+    pub duplicate_bytes: u64,
+    /// Gaps (bytes never captured).
+    pub gaps: u64,
+    /// Bytes in gaps.
+    pub gap_bytes: u64,
+    /// Gaps forced by the out-of-order buffer limit.
+    pub forced_gaps: u64,
+}
+
+/// Statistics of one operation.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct OperationStats {
+    /// Operation number.
+    pub opnum: Option<u16>,
+    /// Operation name.
+    pub name: Option<String>,
+    /// Calls.
+    pub calls: u64,
+    /// Calls that ended in a fault.
+    pub faults: u64,
+    /// Calls without a complete answer.
+    pub unanswered: u64,
+    /// Mean duration of answered calls (µs).
+    pub mean_us: Option<u64>,
+    /// Longest duration (µs).
+    pub max_us: Option<u64>,
+}
+
+/// Statistics of one interface.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct InterfaceStats {
+    /// UUID (null for calls whose interface is unknown).
+    pub uuid: Option<String>,
+    /// Version.
+    pub version: Option<String>,
+    /// Name.
+    pub name: Option<String>,
+    /// Calls.
+    pub calls: u64,
+    /// Faults.
+    pub faults: u64,
+    /// Per operation, by opnum.
+    pub operations: Vec<OperationStats>,
+}
+
+/// One fault status.
+#[derive(Clone, Debug, Serialize)]
+pub struct FaultCount {
+    /// Status.
+    pub status: String,
+    /// Name.
+    pub name: Option<String>,
+    /// Occurrences.
+    pub count: u64,
+}
+
+/// The whole summary (`"type": "summary"` in JSON).
+#[derive(Clone, Debug, Serialize)]
+pub struct Summary {
+    /// Always `"summary"`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// Frame totals.
+    pub frames: FrameSection,
+    /// TCP totals.
+    pub tcp: TcpSection,
+    /// DCE/RPC PDUs by type.
+    pub pdus: BTreeMap<String, u64>,
+    /// Calls in total.
+    pub calls: u64,
+    /// Calls by outcome.
+    pub outcomes: BTreeMap<String, u64>,
+    /// Calls per interface and operation.
+    pub interfaces: Vec<InterfaceStats>,
+    /// Faults by status.
+    pub faults: Vec<FaultCount>,
+    /// Calls by `auth_type/auth_level` (`none` when the request had no verifier).
+    pub auth: BTreeMap<String, u64>,
+    /// Other named counters (contexts accepted/rejected, binds naked, bytes skipped, ...).
+    pub counters: BTreeMap<String, u64>,
+    /// Anomalies by kind, with example frames.
+    pub anomalies: BTreeMap<String, AnomalyEntry>,
+}
+
+#[derive(Default)]
+struct OpAcc {
+    name: Option<String>,
+    calls: u64,
+    faults: u64,
+    unanswered: u64,
+    total_us: u64,
+    answered: u64,
+    max_us: Option<u64>,
+}
+
+#[derive(Default)]
+struct IfAcc {
+    name: Option<String>,
+    calls: u64,
+    faults: u64,
+    ops: BTreeMap<Option<u16>, OpAcc>,
+}
+
+impl Summary {
+    /// Builds the summary from the engine's totals and the calls.
+    #[must_use]
+    pub fn build(
+        totals: &CaptureTotals,
+        flows: FlowStats,
+        reassembly: ReassemblyStats,
+        defrag: DefragStats,
+        tally: Tally,
+        calls: &[CallRecord],
+    ) -> Self {
+        let mut outcomes: BTreeMap<String, u64> = BTreeMap::new();
+        let mut ifaces: BTreeMap<(Option<String>, Option<String>), IfAcc> = BTreeMap::new();
+        let mut faults: BTreeMap<u32, (Option<String>, u64)> = BTreeMap::new();
+        let mut auth: BTreeMap<String, u64> = BTreeMap::new();
+        for c in calls {
+            *outcomes.entry(c.outcome.to_string()).or_default() += 1;
+            let key = (
+                c.interface.as_ref().map(|i| i.uuid.clone()),
+                c.interface.as_ref().map(|i| i.version.clone()),
+            );
+            let acc = ifaces.entry(key).or_default();
+            acc.name = c.interface.as_ref().and_then(|i| i.name.clone());
+            acc.calls += 1;
+            let op = acc.ops.entry(c.opnum).or_default();
+            op.name.clone_from(&c.operation);
+            op.calls += 1;
+            match c.outcome {
+                "fault" => {
+                    acc.faults += 1;
+                    op.faults += 1;
+                }
+                "response" => {}
+                _ => op.unanswered += 1,
+            }
+            if let (Some(d), "response" | "fault") = (c.duration_us, c.outcome) {
+                op.answered += 1;
+                op.total_us += d;
+                op.max_us = Some(op.max_us.map_or(d, |m| m.max(d)));
+            }
+            if let Some(s) = c.fault_status {
+                let e = faults.entry(s).or_insert((c.fault_name.clone(), 0));
+                e.1 += 1;
+            }
+            let a = match (&c.auth_type, &c.auth_level) {
+                (Some(t), Some(l)) => format!("{t}/{l}"),
+                _ => "none".to_string(),
+            };
+            *auth.entry(a).or_default() += 1;
+        }
+        let interfaces = ifaces
+            .into_iter()
+            .map(|((uuid, version), acc)| InterfaceStats {
+                uuid,
+                version,
+                name: acc.name,
+                calls: acc.calls,
+                faults: acc.faults,
+                operations: acc
+                    .ops
+                    .into_iter()
+                    .map(|(opnum, o)| OperationStats {
+                        opnum,
+                        name: o.name,
+                        calls: o.calls,
+                        faults: o.faults,
+                        unanswered: o.unanswered,
+                        mean_us: (o.answered > 0).then(|| o.total_us / o.answered),
+                        max_us: o.max_us,
+                    })
+                    .collect(),
+            })
+            .collect();
+        Self {
+            kind: "summary",
+            frames: FrameSection {
+                total: totals.frames,
+                bytes: totals.bytes,
+                tcp_segments: totals.tcp_segments,
+                not_tcp: totals.not_tcp,
+                cut_by_snaplen: totals.cut_by_snaplen,
+                undecodable: totals.undecodable,
+                ipv4_fragments: totals.ip_fragments,
+                ipv4_reassembled: defrag.reassembled,
+                ipv4_reassembly_dropped: defrag.dropped,
+                first: totals.first_ts.map(Timestamp::rfc3339_micros),
+                last: totals.last_ts.map(Timestamp::rfc3339_micros),
+            },
+            tcp: TcpSection {
+                connections: flows.connections,
+                dcerpc_connections: totals.dcerpc_connections,
+                port_reuses: flows.port_reuses,
+                evicted: flows.evicted,
+                out_of_order_segments: reassembly.out_of_order_segments,
+                duplicate_bytes: reassembly.duplicate_bytes,
+                gaps: reassembly.gaps,
+                gap_bytes: reassembly.gap_bytes,
+                forced_gaps: reassembly.forced_gaps,
+            },
+            pdus: tally.pdus,
+            calls: calls.len() as u64,
+            outcomes,
+            interfaces,
+            faults: faults
+                .into_iter()
+                .map(|(s, (name, count))| FaultCount {
+                    status: format!("0x{s:08x}"),
+                    name,
+                    count,
+                })
+                .collect(),
+            auth,
+            counters: tally
+                .counters
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect(),
+            anomalies: tally
+                .anomalies
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect(),
+        }
+    }
+}

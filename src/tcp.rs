@@ -1,0 +1,58 @@
+//! TCP layer: connections and per-direction stream reassembly.
+//!
+//! Consumes [`crate::link::TcpSegment`]s; [`flow_table::FlowTable`] finds (or creates) the
+//! connection, handles SYN/FIN/RST and port reuse, and each direction's
+//! [`reassembler::Reassembler`] turns segments into an ordered byte stream with explicit gaps
+//! ([`StreamSink::data`] and [`StreamSink::gap`]).
+
+pub mod flow_table;
+pub mod reassembler;
+
+use crate::source::Timestamp;
+
+/// Direction of a segment within a connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Dir {
+    /// From the side that opened the connection (sent the SYN), or the guessed client.
+    FromInitiator,
+    /// From the other side.
+    FromResponder,
+}
+
+impl Dir {
+    /// The opposite direction.
+    #[must_use]
+    pub fn reverse(self) -> Self {
+        match self {
+            Self::FromInitiator => Self::FromResponder,
+            Self::FromResponder => Self::FromInitiator,
+        }
+    }
+
+    /// 0 for the initiator's direction, 1 for the responder's (for two-element arrays).
+    #[must_use]
+    pub fn index(self) -> usize {
+        match self {
+            Self::FromInitiator => 0,
+            Self::FromResponder => 1,
+        }
+    }
+}
+
+/// Where stream bytes came from: the frame that carried them and its time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Origin {
+    /// Frame number.
+    pub frame: u64,
+    /// Capture time of that frame.
+    pub ts: Timestamp,
+}
+
+/// Receiver of reassembled stream events for one direction.
+pub trait StreamSink {
+    /// In-order bytes starting at stream `offset` (0 = first byte after the SYN, or the first byte
+    /// seen when the connection was already open).
+    fn data(&mut self, offset: u64, bytes: &[u8], origin: Origin);
+    /// `len` bytes starting at `offset` are missing and will never arrive.
+    fn gap(&mut self, offset: u64, len: u64);
+}

@@ -1,0 +1,223 @@
+//! Connection lookup: maps a segment to its connection and direction, opens connections on SYN
+//! (or on the first segment of a connection that was already open when the capture started),
+//! detects port reuse (a new SYN on a finished connection, or one with a different initial
+//! sequence number), and bounds the table.
+//!
+//! Limit: [`MAX_CONNECTIONS`] connections are tracked at once; when the table is full the
+//! least recently active connections are evicted and handed back to the caller to be finished.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+use super::Dir;
+use super::reassembler::Reassembler;
+use crate::link::TcpSegment;
+use crate::source::Timestamp;
+
+/// Connections tracked at once; beyond this the least recently active are evicted.
+pub const MAX_CONNECTIONS: usize = 100_000;
+
+/// One TCP connection and the upper-layer state `A` attached to it.
+#[derive(Debug)]
+pub struct Connection<A> {
+    /// Run-unique connection number, in order of first appearance.
+    pub id: u64,
+    /// The side that sent the SYN (or the guessed client when the handshake was not captured).
+    pub initiator: SocketAddr,
+    /// The other side.
+    pub responder: SocketAddr,
+    /// Reassembly per direction, indexed by [`Dir::index`].
+    pub streams: [Reassembler; 2],
+    /// Upper-layer state.
+    pub app: A,
+    /// True when the handshake was captured.
+    pub saw_syn: bool,
+    /// Initial sequence number of the initiator, when seen.
+    isn: Option<u32>,
+    /// FIN seen per direction.
+    pub fin: [bool; 2],
+    /// RST seen.
+    pub rst: bool,
+    last_seen: Timestamp,
+    last_order: u64,
+}
+
+impl<A> Connection<A> {
+    /// Direction of a segment sent by `src`.
+    #[must_use]
+    pub fn dir_of(&self, src: SocketAddr) -> Dir {
+        if src == self.initiator {
+            Dir::FromInitiator
+        } else {
+            Dir::FromResponder
+        }
+    }
+
+    /// Sender of a direction.
+    #[must_use]
+    pub fn sender(&self, dir: Dir) -> SocketAddr {
+        match dir {
+            Dir::FromInitiator => self.initiator,
+            Dir::FromResponder => self.responder,
+        }
+    }
+
+    /// True once both sides finished or the connection was reset.
+    #[must_use]
+    pub fn is_finished(&self) -> bool {
+        self.rst || (self.fin[0] && self.fin[1])
+    }
+}
+
+/// Counters of the table.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FlowStats {
+    /// Connections opened (including reused ports).
+    pub connections: u64,
+    /// Connections closed because a new SYN reused their ports.
+    pub port_reuses: u64,
+    /// Connections evicted because the table was full.
+    pub evicted: u64,
+}
+
+fn key(a: SocketAddr, b: SocketAddr) -> (SocketAddr, SocketAddr) {
+    if a <= b { (a, b) } else { (b, a) }
+}
+
+/// Guesses which endpoint is the server when the handshake was not captured: a well-known port
+/// (below 1024, or the endpoint mapper's 135) wins, otherwise the lower port.
+fn guess_initiator(src: SocketAddr, dst: SocketAddr) -> (SocketAddr, SocketAddr) {
+    let (sp, dp) = (src.port(), dst.port());
+    let dst_is_server = dp < 1024 || (sp >= 1024 && dp < sp);
+    if dst_is_server || sp == dp {
+        (src, dst)
+    } else {
+        (dst, src)
+    }
+}
+
+/// The connection table, generic over the upper-layer state.
+#[derive(Debug)]
+pub struct FlowTable<A> {
+    map: HashMap<(SocketAddr, SocketAddr), Connection<A>>,
+    next_id: u64,
+    order: u64,
+    stats: FlowStats,
+}
+
+impl<A> Default for FlowTable<A> {
+    fn default() -> Self {
+        Self {
+            map: HashMap::new(),
+            next_id: 0,
+            order: 0,
+            stats: FlowStats::default(),
+        }
+    }
+}
+
+impl<A> FlowTable<A> {
+    /// An empty table.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Counters so far.
+    #[must_use]
+    pub fn stats(&self) -> FlowStats {
+        self.stats
+    }
+
+    /// Finds the connection of `seg`, creating it with `new_app` when needed. Connections that
+    /// had to leave the table (port reuse or eviction) are pushed to `retired` for the caller to
+    /// finish.
+    pub fn lookup(
+        &mut self,
+        seg: &TcpSegment<'_>,
+        ts: Timestamp,
+        new_app: impl FnOnce(SocketAddr, SocketAddr) -> A,
+        retired: &mut Vec<Connection<A>>,
+    ) -> &mut Connection<A> {
+        let k = key(seg.src, seg.dst);
+        let is_client_syn = seg.flags.syn && !seg.flags.ack;
+        if let Some(existing) = self.map.get(&k) {
+            // A SYN from the former responder, on a finished connection, or with a new
+            // initial sequence number starts a new connection on the same ports.
+            let new_isn = existing.isn.is_some_and(|isn| isn != seg.seq);
+            let reused = is_client_syn
+                && (existing.is_finished() || existing.initiator != seg.src || new_isn);
+            if reused {
+                if let Some(old) = self.map.remove(&k) {
+                    self.stats.port_reuses += 1;
+                    retired.push(old);
+                }
+            }
+        }
+        if !self.map.contains_key(&k) && self.map.len() >= MAX_CONNECTIONS {
+            self.evict(retired);
+        }
+        self.order += 1;
+        let order = self.order;
+        let stats = &mut self.stats;
+        let next_id = &mut self.next_id;
+        let conn = self.map.entry(k).or_insert_with(|| {
+            stats.connections += 1;
+            *next_id += 1;
+            let (initiator, responder) = if seg.flags.syn {
+                if seg.flags.ack {
+                    (seg.dst, seg.src)
+                } else {
+                    (seg.src, seg.dst)
+                }
+            } else {
+                guess_initiator(seg.src, seg.dst)
+            };
+            Connection {
+                id: *next_id,
+                initiator,
+                responder,
+                streams: [Reassembler::new(), Reassembler::new()],
+                app: new_app(initiator, responder),
+                saw_syn: false,
+                isn: None,
+                fin: [false; 2],
+                rst: false,
+                last_seen: ts,
+                last_order: order,
+            }
+        });
+        conn.last_seen = ts;
+        conn.last_order = order;
+        if seg.flags.syn {
+            conn.saw_syn = true;
+            let dir = conn.dir_of(seg.src);
+            if dir == Dir::FromInitiator && !seg.flags.ack {
+                conn.isn = Some(seg.seq);
+            }
+            conn.streams[dir.index()].syn(seg.seq);
+        }
+        conn
+    }
+
+    /// Evicts the least recently active tenth of the table.
+    fn evict(&mut self, retired: &mut Vec<Connection<A>>) {
+        let mut orders: Vec<(u64, (SocketAddr, SocketAddr))> =
+            self.map.iter().map(|(k, c)| (c.last_order, *k)).collect();
+        orders.sort_unstable();
+        let n = (MAX_CONNECTIONS / 10).max(1);
+        for (_, k) in orders.into_iter().take(n) {
+            if let Some(c) = self.map.remove(&k) {
+                self.stats.evicted += 1;
+                retired.push(c);
+            }
+        }
+    }
+
+    /// Removes every connection (end of capture), oldest first.
+    pub fn drain(&mut self) -> Vec<Connection<A>> {
+        let mut all: Vec<Connection<A>> = self.map.drain().map(|(_, c)| c).collect();
+        all.sort_by_key(|c| c.id);
+        all
+    }
+}

@@ -1,0 +1,357 @@
+//! Per-direction TCP reassembly: out-of-order segments are held until the hole before them is
+//! filled; retransmissions and overlaps keep the bytes delivered (or buffered) first; a hole is
+//! declared a gap when the peer acknowledges past it, when the buffer limits are reached, or when
+//! the connection ends.
+//!
+//! Limits: [`MAX_PENDING_BYTES`] and [`MAX_PENDING_SEGMENTS`] of out-of-order data per direction.
+//! Reaching one skips the oldest hole (reported as a gap and counted in
+//! [`ReassemblyStats::forced_gaps`]).
+
+use std::collections::BTreeMap;
+
+use super::{Origin, StreamSink};
+
+/// Out-of-order bytes buffered per direction before the oldest hole is declared lost (1 MiB).
+pub const MAX_PENDING_BYTES: usize = 1024 * 1024;
+/// Out-of-order segments buffered per direction before the oldest hole is declared lost.
+pub const MAX_PENDING_SEGMENTS: usize = 2048;
+
+/// Counters for one direction (summed into the run's summary).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ReassemblyStats {
+    /// Bytes delivered in order.
+    pub bytes: u64,
+    /// Segments that arrived before a hole was filled.
+    pub out_of_order_segments: u64,
+    /// Bytes received again after they had been delivered or buffered.
+    pub duplicate_bytes: u64,
+    /// Gaps declared.
+    pub gaps: u64,
+    /// Bytes never seen.
+    pub gap_bytes: u64,
+    /// Gaps declared because a buffer limit was reached.
+    pub forced_gaps: u64,
+}
+
+#[derive(Debug)]
+struct Pending {
+    data: Vec<u8>,
+    origin: Origin,
+    /// Bytes after `data` that the snap length cut off (known lost).
+    lost_tail: u64,
+}
+
+/// Reassembly state of one direction of a connection.
+#[derive(Debug, Default)]
+pub struct Reassembler {
+    /// Sequence number of stream offset 0, once known.
+    base: Option<u32>,
+    /// Next stream offset to deliver.
+    offset: u64,
+    pending: BTreeMap<u64, Pending>,
+    pending_bytes: usize,
+    stats: ReassemblyStats,
+}
+
+impl Reassembler {
+    /// A direction with no data yet.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Counters so far.
+    #[must_use]
+    pub fn stats(&self) -> ReassemblyStats {
+        self.stats
+    }
+
+    /// True once a SYN or a first data byte fixed the stream's start.
+    #[must_use]
+    pub fn started(&self) -> bool {
+        self.base.is_some()
+    }
+
+    /// Next stream offset expected.
+    #[must_use]
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    /// Records the initial sequence number from a SYN (data starts at `isn + 1`).
+    pub fn syn(&mut self, isn: u32) {
+        if self.base.is_none() {
+            self.base = Some(isn.wrapping_add(1));
+        }
+    }
+
+    /// Stream offset of sequence number `seq`, relative to the next expected byte; `None` before
+    /// the stream started.
+    fn relative(&self, seq: u32) -> Option<u64> {
+        let base = self.base?;
+        let expected = base.wrapping_add(self.offset as u32);
+        let delta = i64::from(seq.wrapping_sub(expected) as i32);
+        Some(self.offset.saturating_add_signed(delta))
+    }
+
+    /// Adds a segment's payload (`lost_tail` bytes after it were cut by the snap length).
+    pub fn segment(
+        &mut self,
+        seq: u32,
+        payload: &[u8],
+        lost_tail: u32,
+        origin: Origin,
+        sink: &mut impl StreamSink,
+    ) {
+        if payload.is_empty() && lost_tail == 0 {
+            return;
+        }
+        if self.base.is_none() {
+            self.base = Some(seq.wrapping_sub(self.offset as u32));
+        }
+        let Some(start) = self.relative(seq) else {
+            return;
+        };
+        let lost_tail = u64::from(lost_tail);
+        let end = start + payload.len() as u64;
+        if end + lost_tail <= self.offset {
+            self.stats.duplicate_bytes += payload.len() as u64;
+            return;
+        }
+        if start <= self.offset {
+            let skip = usize::try_from(self.offset - start).unwrap_or(usize::MAX);
+            self.stats.duplicate_bytes += skip.min(payload.len()) as u64;
+            let fresh = payload.get(skip..).unwrap_or(&[]);
+            self.deliver(fresh, origin, sink);
+            if lost_tail > 0 && end + lost_tail > self.offset {
+                let len = end + lost_tail - self.offset;
+                self.declare_gap(len, sink);
+            }
+            self.drain(sink);
+            return;
+        }
+        self.stats.out_of_order_segments += 1;
+        self.insert_pending(start, payload, lost_tail, origin);
+        while self.pending_bytes > MAX_PENDING_BYTES || self.pending.len() > MAX_PENDING_SEGMENTS {
+            self.stats.forced_gaps += 1;
+            if !self.skip_first_hole(sink) {
+                break;
+            }
+        }
+    }
+
+    /// The peer acknowledged `ack`: any hole below it that has buffered data behind it is lost.
+    pub fn peer_ack(&mut self, ack: u32, sink: &mut impl StreamSink) {
+        let Some(&first) = self.pending.keys().next() else {
+            return;
+        };
+        let Some(acked) = self.relative(ack) else {
+            return;
+        };
+        let highest = self
+            .pending
+            .iter()
+            .next_back()
+            .map_or(first, |(k, p)| k + p.data.len() as u64 + p.lost_tail);
+        if acked <= self.offset || acked > highest + 1 {
+            return;
+        }
+        let gap_end = acked.min(first);
+        if gap_end > self.offset {
+            self.declare_gap(gap_end - self.offset, sink);
+            self.drain(sink);
+        }
+    }
+
+    /// End of the connection or of the capture: every remaining hole is a gap.
+    pub fn flush(&mut self, sink: &mut impl StreamSink) {
+        while self.skip_first_hole(sink) {}
+    }
+
+    fn deliver(&mut self, bytes: &[u8], origin: Origin, sink: &mut impl StreamSink) {
+        if bytes.is_empty() {
+            return;
+        }
+        sink.data(self.offset, bytes, origin);
+        self.offset += bytes.len() as u64;
+        self.stats.bytes += bytes.len() as u64;
+    }
+
+    fn declare_gap(&mut self, len: u64, sink: &mut impl StreamSink) {
+        sink.gap(self.offset, len);
+        self.offset += len;
+        self.stats.gaps += 1;
+        self.stats.gap_bytes += len;
+    }
+
+    /// Declares the hole before the first buffered segment lost and delivers what follows.
+    /// Returns false when nothing was buffered.
+    fn skip_first_hole(&mut self, sink: &mut impl StreamSink) -> bool {
+        let Some(&first) = self.pending.keys().next() else {
+            return false;
+        };
+        if first > self.offset {
+            self.declare_gap(first - self.offset, sink);
+        }
+        self.drain(sink);
+        true
+    }
+
+    fn drain(&mut self, sink: &mut impl StreamSink) {
+        while let Some(entry) = self.pending.first_entry() {
+            let start = *entry.key();
+            if start > self.offset {
+                break;
+            }
+            let p = entry.remove();
+            self.pending_bytes -= p.data.len();
+            let end = start + p.data.len() as u64;
+            if end + p.lost_tail <= self.offset {
+                self.stats.duplicate_bytes += p.data.len() as u64;
+                continue;
+            }
+            let skip = usize::try_from(self.offset - start).unwrap_or(usize::MAX);
+            self.deliver(p.data.get(skip..).unwrap_or(&[]), p.origin, sink);
+            if p.lost_tail > 0 && end + p.lost_tail > self.offset {
+                let len = end + p.lost_tail - self.offset;
+                self.declare_gap(len, sink);
+            }
+        }
+    }
+
+    /// Buffers the parts of `[start, start + payload.len())` not already buffered.
+    fn insert_pending(&mut self, start: u64, payload: &[u8], lost_tail: u64, origin: Origin) {
+        let end = start + payload.len() as u64;
+        let mut covered: Vec<(u64, u64)> = Vec::new();
+        if let Some((&k, p)) = self.pending.range(..=start).next_back() {
+            covered.push((k, k + p.data.len() as u64));
+        }
+        covered.extend(
+            self.pending
+                .range(start..end)
+                .map(|(&k, p)| (k, k + p.data.len() as u64)),
+        );
+        let mut pieces: Vec<(u64, u64)> = Vec::new();
+        let mut cursor = start;
+        for (a, b) in covered {
+            if b <= cursor {
+                continue;
+            }
+            if a > cursor {
+                pieces.push((cursor, a.min(end)));
+            }
+            cursor = cursor.max(b);
+            if cursor >= end {
+                break;
+            }
+        }
+        if cursor < end {
+            pieces.push((cursor, end));
+        }
+        let fresh: u64 = pieces.iter().map(|(a, b)| b - a).sum();
+        self.stats.duplicate_bytes += payload.len() as u64 - fresh;
+        if payload.is_empty() && lost_tail > 0 && !self.pending.contains_key(&start) {
+            pieces.push((start, start));
+        }
+        for (a, b) in pieces {
+            let from = usize::try_from(a - start).unwrap_or(0);
+            let to = usize::try_from(b - start).unwrap_or(0);
+            let data = payload.get(from..to).unwrap_or(&[]).to_vec();
+            self.pending_bytes += data.len();
+            let tail = if b == end { lost_tail } else { 0 };
+            self.pending.insert(
+                a,
+                Pending {
+                    data,
+                    origin,
+                    lost_tail: tail,
+                },
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::Timestamp;
+
+    #[derive(Default)]
+    struct Collect {
+        bytes: Vec<u8>,
+        frames: Vec<u64>,
+        gaps: Vec<(u64, u64)>,
+    }
+
+    impl StreamSink for Collect {
+        fn data(&mut self, offset: u64, bytes: &[u8], origin: Origin) {
+            assert_eq!(offset as usize, self.bytes.len(), "data must be contiguous");
+            self.bytes.extend_from_slice(bytes);
+            self.frames.push(origin.frame);
+        }
+        fn gap(&mut self, offset: u64, len: u64) {
+            assert_eq!(offset as usize, self.bytes.len());
+            self.gaps.push((offset, len));
+            self.bytes.extend(std::iter::repeat_n(b'?', len as usize));
+        }
+    }
+
+    fn o(frame: u64) -> Origin {
+        Origin {
+            frame,
+            ts: Timestamp::default(),
+        }
+    }
+
+    #[test]
+    fn reorders_and_removes_duplicates() {
+        let mut r = Reassembler::new();
+        let mut c = Collect::default();
+        r.syn(999);
+        r.segment(1006, b"world", 0, o(2), &mut c);
+        r.segment(1000, b"hello ", 0, o(3), &mut c);
+        r.segment(1000, b"hello ", 0, o(4), &mut c);
+        r.segment(1003, b"lo wor", 0, o(5), &mut c);
+        r.flush(&mut c);
+        assert_eq!(c.bytes, b"hello world");
+        assert_eq!(c.frames, [3, 2]);
+        assert!(c.gaps.is_empty());
+        assert_eq!(r.stats().out_of_order_segments, 1);
+    }
+
+    #[test]
+    fn declares_gap_when_peer_acks_past_hole() {
+        let mut r = Reassembler::new();
+        let mut c = Collect::default();
+        r.segment(u32::MAX - 1, b"ab", 0, o(1), &mut c); // wraps around zero
+        r.segment(4, b"ef", 0, o(3), &mut c);
+        r.peer_ack(2, &mut c); // not past the hole yet (hole is 0..4)
+        assert_eq!(c.bytes, b"ab??");
+        r.peer_ack(6, &mut c);
+        assert_eq!(c.bytes, b"ab????ef");
+        assert_eq!(c.gaps, [(2, 2), (4, 2)]);
+    }
+
+    #[test]
+    fn snap_length_cut_becomes_gap() {
+        let mut r = Reassembler::new();
+        let mut c = Collect::default();
+        r.segment(10, b"abc", 2, o(1), &mut c);
+        r.segment(15, b"f", 0, o(2), &mut c);
+        assert_eq!(c.bytes, b"abc??f");
+        assert_eq!(c.gaps, [(3, 2)]);
+    }
+
+    #[test]
+    fn buffer_limit_forces_gap() {
+        let mut r = Reassembler::new();
+        let mut c = Collect::default();
+        r.segment(0, b"x", 0, o(1), &mut c);
+        let chunk = vec![7u8; 64 * 1024];
+        for i in 0..20u32 {
+            r.segment(10 + i * chunk.len() as u32, &chunk, 0, o(2), &mut c);
+        }
+        assert!(r.stats().forced_gaps >= 1);
+        assert_eq!(c.gaps.first(), Some(&(1, 9)));
+    }
+}

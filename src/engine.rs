@@ -4,15 +4,15 @@
 //! Per frame: link decode ([`crate::link`]) → IPv4 defragmentation ([`crate::ip_defrag`]) →
 //! connection lookup and reassembly ([`crate::tcp`]) → DCE/RPC detection → framing and
 //! association state ([`crate::dcerpc`]). A connection is DCE/RPC when it uses the endpoint
-//! mapper's port 135, or when a TCP segment in either direction starts with a PDU that passes the
-//! strict header test and parses (at most [`MAX_PROBE_SEGMENTS`] segments per direction are
-//! examined before a connection is ignored).
+//! mapper's port 135, or when, in either direction, a TCP segment starts with a header that
+//! passes the strict test and the PDU it frames parses (at most [`MAX_PROBE_SEGMENTS`]
+//! segments per direction are examined before a connection is ignored).
 
 use std::net::{IpAddr, SocketAddr};
 
 use crate::dcerpc::association::{Association, TransportInfo};
-use crate::dcerpc::framing::Framer;
-use crate::dcerpc::pdu::{HEADER_LEN, parse_header, parse_pdu};
+use crate::dcerpc::framing::{FrameEvent, Framer};
+use crate::dcerpc::pdu::parse_pdu;
 use crate::event::CallRecord;
 use crate::ip_defrag::Defragmenter;
 use crate::link::{self, Decoded, LinkError, TcpSegment};
@@ -31,11 +31,9 @@ pub const EPM_PORT: u16 = 135;
 /// What rpcscope knows about a connection's payload.
 #[derive(Debug)]
 pub enum ConnState {
-    /// Not yet recognised; data-carrying segments examined per direction.
-    Probing([u32; 2]),
-    /// DCE/RPC over TCP.
-    DceRpc(Box<DceConn>),
-    /// Not DCE/RPC.
+    /// DCE/RPC, or possibly DCE/RPC while no PDU has parsed yet.
+    Dce(Box<DceConn>),
+    /// Not DCE/RPC: the connection is no longer examined.
     Ignored,
 }
 
@@ -44,10 +42,14 @@ pub enum ConnState {
 pub struct DceConn {
     framers: [Framer; 2],
     assoc: Association,
+    /// A PDU has parsed (or the port is the endpoint mapper's).
+    confirmed: bool,
+    /// Segments skipped per direction while looking for a first PDU.
+    probes: [u32; 2],
 }
 
 impl DceConn {
-    fn new(senders: [SocketAddr; 2]) -> Self {
+    fn new(senders: [SocketAddr; 2], confirmed: bool) -> Self {
         Self {
             framers: [Framer::new(), Framer::new()],
             assoc: Association::new(TransportInfo {
@@ -55,6 +57,8 @@ impl DceConn {
                 pipe: None,
                 senders,
             }),
+            confirmed,
+            probes: [0, 0],
         }
     }
 }
@@ -83,70 +87,87 @@ pub struct Engine {
 struct DirSink<'a> {
     app: &'a mut ConnState,
     dir: Dir,
-    senders: [SocketAddr; 2],
     tally: &'a mut Tally,
     calls: &'a mut Vec<CallRecord>,
 }
 
-impl StreamSink for DirSink<'_> {
-    fn data(&mut self, offset: u64, bytes: &[u8], origin: Origin) {
-        if let ConnState::Probing(seen) = self.app {
-            if starts_with_pdu(bytes) {
-                self.tally.count("connections_found_by_heuristic");
-                *self.app = ConnState::DceRpc(Box::new(DceConn::new(self.senders)));
+/// What probing concluded from one framing event of an unconfirmed connection.
+enum Probe {
+    Pass,
+    Confirmed,
+    Rejected,
+}
+
+/// Probing of a connection not known to be DCE/RPC: the first PDU framed must parse; after
+/// [`MAX_PROBE_SEGMENTS`] segments without a header in one direction the connection is dropped.
+fn probe(ev: &FrameEvent<'_>, skipped: &mut u32) -> Probe {
+    match ev {
+        FrameEvent::Pdu(p) if parse_pdu(p.bytes).is_ok() => Probe::Confirmed,
+        FrameEvent::Pdu(_) | FrameEvent::Truncated { .. } => Probe::Rejected,
+        FrameEvent::Skipped { .. } => {
+            *skipped += 1;
+            if *skipped >= MAX_PROBE_SEGMENTS {
+                Probe::Rejected
             } else {
-                seen[self.dir.index()] += 1;
-                if seen.iter().all(|&n| n >= MAX_PROBE_SEGMENTS)
-                    || seen[self.dir.index()] >= MAX_PROBE_SEGMENTS * 4
-                {
-                    *self.app = ConnState::Ignored;
-                }
-                return;
+                Probe::Pass
             }
         }
-        if let ConnState::DceRpc(d) = self.app {
-            let DceConn { framers, assoc } = &mut **d;
-            let (dir, tally, calls) = (self.dir, &mut *self.tally, &mut *self.calls);
-            framers[dir.index()].data(offset, bytes, origin, &mut |ev| {
-                assoc.on_event(dir, ev, tally, calls);
-            });
-        }
+        FrameEvent::Lost => Probe::Pass,
     }
+}
 
-    fn gap(&mut self, offset: u64, len: u64) {
-        if let ConnState::DceRpc(d) = self.app {
-            let DceConn { framers, assoc } = &mut **d;
-            let (dir, tally, calls) = (self.dir, &mut *self.tally, &mut *self.calls);
-            framers[dir.index()].gap(offset, len, &mut |ev| {
-                assoc.on_event(dir, ev, tally, calls);
-            });
+impl DirSink<'_> {
+    fn feed(&mut self, chunk: Option<(u64, &[u8], Origin)>, gap: Option<(u64, u64)>) {
+        let ConnState::Dce(d) = self.app else {
+            return;
+        };
+        let DceConn {
+            framers,
+            assoc,
+            confirmed,
+            probes,
+        } = &mut **d;
+        let (dir, tally, calls) = (self.dir, &mut *self.tally, &mut *self.calls);
+        let mut reject = false;
+        let mut handle = |ev: FrameEvent<'_>| {
+            if reject {
+                return;
+            }
+            if !*confirmed {
+                match probe(&ev, &mut probes[dir.index()]) {
+                    Probe::Pass => return,
+                    Probe::Rejected => {
+                        reject = true;
+                        return;
+                    }
+                    Probe::Confirmed => {
+                        *confirmed = true;
+                        tally.count("connections_found_by_heuristic");
+                    }
+                }
+            }
+            assoc.on_event(dir, ev, tally, calls);
+        };
+        let framer = &mut framers[dir.index()];
+        if let Some((offset, bytes, origin)) = chunk {
+            framer.data(offset, bytes, origin, &mut handle);
+        }
+        if let Some((offset, len)) = gap {
+            framer.gap(offset, len, &mut handle);
+        }
+        if reject {
+            *self.app = ConnState::Ignored;
         }
     }
 }
 
-/// The heuristic: a segment that starts with a plausible header whose PDU (when wholly inside
-/// the segment) parses, and is followed by another plausible header or by nothing.
-fn starts_with_pdu(bytes: &[u8]) -> bool {
-    let Ok(h) = parse_header(bytes) else {
-        return false;
-    };
-    if !h.is_plausible() || !h.flags_plausible() {
-        return false;
+impl StreamSink for DirSink<'_> {
+    fn data(&mut self, offset: u64, bytes: &[u8], origin: Origin) {
+        self.feed(Some((offset, bytes, origin)), None);
     }
-    let len = usize::from(h.frag_len);
-    match bytes.get(..len) {
-        Some(pdu) => {
-            if parse_pdu(pdu).is_err() {
-                return false;
-            }
-            match bytes.get(len..) {
-                Some(rest) if rest.len() >= HEADER_LEN => {
-                    parse_header(rest).is_ok_and(|n| n.is_plausible())
-                }
-                _ => true,
-            }
-        }
-        None => true,
+
+    fn gap(&mut self, offset: u64, len: u64) {
+        self.feed(None, Some((offset, len)));
     }
 }
 
@@ -208,24 +229,19 @@ impl Engine {
 
     fn tcp(&mut self, seg: &TcpSegment<'_>, origin: Origin) {
         let new_state = |initiator, responder| {
-            if seg.src.port() == EPM_PORT || seg.dst.port() == EPM_PORT {
-                ConnState::DceRpc(Box::new(DceConn::new([initiator, responder])))
-            } else {
-                ConnState::Probing([0, 0])
-            }
+            let epm = seg.src.port() == EPM_PORT || seg.dst.port() == EPM_PORT;
+            ConnState::Dce(Box::new(DceConn::new([initiator, responder], epm)))
         };
         let conn = self
             .flows
             .lookup(seg, origin.ts, new_state, &mut self.retired);
         let dir = conn.dir_of(seg.src);
-        let senders = [conn.initiator, conn.responder];
         let Connection { streams, app, .. } = conn;
         if seg.flags.ack {
             let rev = dir.reverse();
             let mut sink = DirSink {
                 app,
                 dir: rev,
-                senders,
                 tally: &mut self.tally,
                 calls: &mut self.calls,
             };
@@ -234,7 +250,6 @@ impl Engine {
         let mut sink = DirSink {
             app,
             dir,
-            senders,
             tally: &mut self.tally,
             calls: &mut self.calls,
         };
@@ -251,7 +266,6 @@ impl Engine {
                 let mut sink = DirSink {
                     app: &mut conn.app,
                     dir: d,
-                    senders,
                     tally: &mut self.tally,
                     calls: &mut self.calls,
                 };
@@ -265,12 +279,10 @@ impl Engine {
     }
 
     fn retire(&mut self, mut conn: Connection<ConnState>) {
-        let senders = [conn.initiator, conn.responder];
         for d in [Dir::FromInitiator, Dir::FromResponder] {
             let mut sink = DirSink {
                 app: &mut conn.app,
                 dir: d,
-                senders,
                 tally: &mut self.tally,
                 calls: &mut self.calls,
             };
@@ -284,7 +296,9 @@ impl Engine {
             r.gap_bytes += s.gap_bytes;
             r.forced_gaps += s.forced_gaps;
         }
-        if let ConnState::DceRpc(d) = &mut conn.app {
+        if let ConnState::Dce(d) = &mut conn.app
+            && d.confirmed
+        {
             self.totals.dcerpc_connections += 1;
             if !conn.saw_syn {
                 self.tally.count("dcerpc_connections_already_open");

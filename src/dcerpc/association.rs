@@ -512,8 +512,12 @@ impl Association {
     }
 
     fn finish(&self, c: Call) -> CallRecord {
-        let outcome = if c.fault.is_some() {
+        let lost_bytes =
+            c.request.is_some_and(|r| r.damaged) || c.response.is_some_and(|r| r.damaged);
+        let outcome = if c.fault.is_some() && !lost_bytes {
             "fault"
+        } else if lost_bytes {
+            "incomplete"
         } else if let Some(r) = c.response {
             if r.saw_last && !r.damaged {
                 "response"

@@ -127,17 +127,30 @@ impl Framer {
         }
         self.next_offset = Some(offset + bytes.len() as u64);
         if self.mode == Mode::AwaitingBoundary {
-            let starts_pdu = parse_header(bytes).is_ok_and(|h| h.is_plausible());
-            if !starts_pdu {
-                if !bytes.is_empty() {
-                    out(FrameEvent::Skipped {
-                        bytes: bytes.len() as u64,
-                        reason: "start",
-                    });
+            // A candidate header may arrive over several short segments: keep collecting while
+            // the bytes so far could begin a header, then decide on the whole 16 bytes.
+            let candidate_open = !self.buf.is_empty();
+            let mut probe = self.buf.clone();
+            probe.extend_from_slice(bytes);
+            if probe.len() < HEADER_LEN && could_start_header(&probe) {
+                if !candidate_open {
+                    self.reset_buffer(offset);
                 }
+                self.origins.push_back((offset, origin));
+                self.buf.extend_from_slice(bytes);
                 return;
             }
-            self.reset_buffer(offset);
+            if !parse_header(&probe).is_ok_and(|h| h.is_plausible() && h.flags_plausible()) {
+                out(FrameEvent::Skipped {
+                    bytes: probe.len() as u64,
+                    reason: "start",
+                });
+                self.reset_buffer(offset + bytes.len() as u64);
+                return;
+            }
+            if !candidate_open {
+                self.reset_buffer(offset);
+            }
             self.mode = Mode::Synced;
         }
         if self.buf.is_empty() {
@@ -152,7 +165,10 @@ impl Framer {
     pub fn gap(&mut self, offset: u64, len: u64, out: &mut impl FnMut(FrameEvent<'_>)) {
         self.next_offset = Some(offset + len);
         match self.mode {
-            Mode::AwaitingBoundary => return,
+            Mode::AwaitingBoundary => {
+                self.reset_buffer(offset + len);
+                return;
+            }
             Mode::Hunting(_) => {
                 out(FrameEvent::Lost);
                 self.reset_buffer(offset + len);
@@ -322,6 +338,19 @@ impl Framer {
     }
 }
 
+/// True when `b` (shorter than a header) could be the start of a plausible header.
+fn could_start_header(b: &[u8]) -> bool {
+    let ok = |i: usize, f: &dyn Fn(u8) -> bool| b.get(i).is_none_or(|&v| f(v));
+    !b.is_empty()
+        && ok(0, &|v| v == 5)
+        && ok(1, &|v| v <= 1)
+        && ok(2, &|v| super::codes::PacketType(v).is_connection_oriented())
+        && ok(4, &|v| v & 0xee == 0)
+        && ok(5, &|v| v <= 3)
+        && ok(6, &|v| v == 0)
+        && ok(7, &|v| v == 0)
+}
+
 /// A position is a resynchronisation point when a plausible header starts there and, if the
 /// data holds that whole PDU and at least a header more, a plausible header follows it.
 fn is_resync_point(data: &[u8]) -> bool {
@@ -436,6 +465,18 @@ mod tests {
         let mut f = Framer::new();
         let evs = run(&mut f, &[("data", 0, vec![1, 2, 3], 1), ("data", 3, p, 2)]);
         assert_eq!(evs, [Ev::Skipped(3), Ev::Pdu(9, 2, 2, false)]);
+    }
+
+    #[test]
+    fn header_split_over_one_byte_segments_is_found() {
+        let p = pdu(4, 2);
+        let steps: Vec<_> = p
+            .iter()
+            .enumerate()
+            .map(|(i, &b)| ("data", i as u64, vec![b], i as u64 + 1))
+            .collect();
+        let mut f = Framer::new();
+        assert_eq!(run(&mut f, &steps), [Ev::Pdu(4, 1, 26, false)]);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Snapshot of `calls --json` for every capture in `captures/` (real and synthetic). A change in
 //! any call record shows up as a snapshot diff to review (`cargo insta review`, or
 //! `INSTA_UPDATE=always cargo test` then `git diff`).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::{Path, PathBuf};
 

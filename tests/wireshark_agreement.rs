@@ -8,6 +8,7 @@
 //! `RPCSCOPE_REQUIRE_TSHARK=1` is set (as `.ci/run` does), which turns a skip into a failure.
 //! Oracle outputs are cached in `target/rpc-oracle-cache/`, keyed by capture size, modification
 //! time and tshark version.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -1,7 +1,7 @@
 //! Test builders: DCE/RPC PDUs, TCP conversations and pcap files, so tests can make the traffic
 //! real peers will not produce (1-byte segments, reordering, duplicates, gaps, many interleaved
 //! calls). Everything here is deterministic.
-#![allow(dead_code)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, dead_code)]
 
 use std::net::Ipv4Addr;
 

@@ -10,6 +10,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 
+use crate::call_queue::CallQueue;
 use crate::dcerpc::association::{Association, TransportInfo};
 use crate::dcerpc::framing::{FrameEvent, Framer};
 use crate::dcerpc::pdu::parse_pdu;
@@ -18,7 +19,7 @@ use crate::ip_defrag::Defragmenter;
 use crate::link::{self, Decoded, LinkError, TcpSegment};
 use crate::report::Tally;
 use crate::source::Frame;
-use crate::summary::{CaptureTotals, Summary};
+use crate::summary::{CaptureTotals, Summary, SummaryBuilder};
 use crate::tcp::flow_table::{Connection, FlowTable};
 use crate::tcp::reassembler::ReassemblyStats;
 use crate::tcp::{Dir, Origin, StreamSink};
@@ -63,12 +64,12 @@ impl DceConn {
     }
 }
 
-/// The result of a run.
+/// What is left at the end of a run.
 #[derive(Debug)]
-pub struct Analysis {
-    /// Every call, in the documented order (first request frame, then last frame, then call id).
+pub struct Finished {
+    /// The calls not taken yet with [`Engine::take_calls`], in order.
     pub calls: Vec<CallRecord>,
-    /// Counters, per-interface statistics and anomalies.
+    /// Counters, per-interface statistics and anomalies over the whole run.
     pub summary: Summary,
 }
 
@@ -78,7 +79,8 @@ pub struct Engine {
     flows: FlowTable<ConnState>,
     defrag: Defragmenter,
     tally: Tally,
-    calls: Vec<CallRecord>,
+    queue: CallQueue,
+    summary: SummaryBuilder,
     totals: CaptureTotals,
     reassembly: ReassemblyStats,
     retired: Vec<Connection<ConnState>>,
@@ -88,7 +90,7 @@ struct DirSink<'a> {
     app: &'a mut ConnState,
     dir: Dir,
     tally: &'a mut Tally,
-    calls: &'a mut Vec<CallRecord>,
+    calls: &'a mut CallQueue,
 }
 
 /// What probing concluded from one framing event of an unconfirmed connection.
@@ -216,6 +218,17 @@ impl Engine {
             Ok(Decoded::Other) => self.totals.not_tcp += 1,
             Err(e) => self.link_error(e, frame.number),
         }
+        self.queue.release(frame.number, &mut self.tally);
+    }
+
+    /// Takes the calls that can no longer be overtaken by another call, in output order
+    /// (first request frame, then last frame, then call id). Call after each frame to stream.
+    pub fn take_calls(&mut self) -> Vec<CallRecord> {
+        let calls: Vec<CallRecord> = self.queue.take_ready().collect();
+        for c in &calls {
+            self.summary.add(c);
+        }
+        calls
     }
 
     fn link_error(&mut self, e: LinkError, frame: u64) {
@@ -243,7 +256,7 @@ impl Engine {
                 app,
                 dir: rev,
                 tally: &mut self.tally,
-                calls: &mut self.calls,
+                calls: &mut self.queue,
             };
             streams[rev.index()].peer_ack(seg.ack, &mut sink);
         }
@@ -251,7 +264,7 @@ impl Engine {
             app,
             dir,
             tally: &mut self.tally,
-            calls: &mut self.calls,
+            calls: &mut self.queue,
         };
         let payload = if seg.flags.syn { &[][..] } else { seg.payload };
         streams[dir.index()].segment(seg.seq, payload, seg.missing_tail, origin, &mut sink);
@@ -267,7 +280,7 @@ impl Engine {
                     app: &mut conn.app,
                     dir: d,
                     tally: &mut self.tally,
-                    calls: &mut self.calls,
+                    calls: &mut self.queue,
                 };
                 conn.streams[d.index()].flush(&mut sink);
             }
@@ -284,7 +297,7 @@ impl Engine {
                 app: &mut conn.app,
                 dir: d,
                 tally: &mut self.tally,
-                calls: &mut self.calls,
+                calls: &mut self.queue,
             };
             conn.streams[d.index()].flush(&mut sink);
             let s = conn.streams[d.index()].stats();
@@ -315,29 +328,26 @@ impl Engine {
                     )
                 });
             }
-            d.assoc.finish_all(&mut self.calls);
+            d.assoc.finish_all(&mut self.queue);
         }
     }
 
-    /// Ends the run: flushes every connection and returns the calls (sorted) and the summary.
+    /// Ends the run: flushes every connection and returns the calls not taken yet and the
+    /// summary of the whole run.
     #[must_use]
-    pub fn finish(mut self) -> Analysis {
+    pub fn finish(mut self) -> Finished {
         for conn in self.flows.drain() {
             self.retire(conn);
         }
-        self.calls.sort_by_key(CallRecord::sort_key);
-        let flows = self.flows.stats();
-        let summary = Summary::build(
+        self.queue.release(u64::MAX, &mut self.tally);
+        let calls = self.take_calls();
+        let summary = self.summary.finish(
             &self.totals,
-            flows,
+            self.flows.stats(),
             self.reassembly,
             self.defrag.stats(),
             self.tally,
-            &self.calls,
         );
-        Analysis {
-            calls: self.calls,
-            summary,
-        }
+        Finished { calls, summary }
     }
 }

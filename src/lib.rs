@@ -17,6 +17,7 @@
 //! does no I/O; [`run`] reads a capture into it. Every buffer and table is bounded by a named
 //! constant in the module that owns it; reaching a limit is counted in the summary.
 
+pub mod call_queue;
 pub mod dcerpc;
 pub mod engine;
 pub mod event;
@@ -28,27 +29,44 @@ pub mod source;
 pub mod summary;
 pub mod tcp;
 
-use std::io::Read;
+use std::io::{self, Read};
 
-use engine::{Analysis, Engine};
+use engine::Engine;
+use event::CallRecord;
 use source::file::{CaptureReader, SourceError};
+use summary::Summary;
 
-/// The result of reading a capture to its end, or as far as it could be read.
+/// How a run ended.
 #[derive(Debug)]
 pub struct Run {
-    /// What was found in the frames that could be read.
-    pub analysis: Analysis,
+    /// Totals over the frames that could be read.
+    pub summary: Summary,
     /// Why reading stopped early (a truncated or corrupt file), if it did.
     pub stopped_by: Option<SourceError>,
 }
 
-/// Reads a whole capture from `input` and analyses it.
+/// Why a run could not do its job.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The input is not a capture (bad magic, empty, unreadable header).
+    #[error("{0}")]
+    Source(#[from] SourceError),
+    /// Writing a call failed (a closed pipe included).
+    #[error("{0}")]
+    Output(io::Error),
+}
+
+/// Reads a whole capture from `input`, handing each call to `on_call` as soon as its place in
+/// the output order is certain (memory stays bounded however long the capture).
 ///
 /// # Errors
-/// [`SourceError`] when the input is not a capture at all (bad magic, empty, unreadable header).
-/// Errors later in the file do not fail the run: the frames before them are analysed and the
-/// error is returned in [`Run::stopped_by`].
-pub fn run<R: Read>(input: R) -> Result<Run, SourceError> {
+/// [`RunError::Source`] when the input is not a capture at all; [`RunError::Output`] when
+/// `on_call` fails. An error later in the file does not fail the run: the frames before it are
+/// analysed and the error is returned in [`Run::stopped_by`].
+pub fn run<R: Read>(
+    input: R,
+    mut on_call: impl FnMut(CallRecord) -> io::Result<()>,
+) -> Result<Run, RunError> {
     let mut reader = CaptureReader::new(input)?;
     let mut engine = Engine::new();
     let stopped_by = loop {
@@ -57,9 +75,30 @@ pub fn run<R: Read>(input: R) -> Result<Run, SourceError> {
             Ok(None) => break None,
             Err(e) => break Some(e),
         }
+        for call in engine.take_calls() {
+            on_call(call).map_err(RunError::Output)?;
+        }
     };
+    let finished = engine.finish();
+    for call in finished.calls {
+        on_call(call).map_err(RunError::Output)?;
+    }
     Ok(Run {
-        analysis: engine.finish(),
+        summary: finished.summary,
         stopped_by,
     })
+}
+
+/// Reads a whole capture and returns every call with the run (convenient for small captures
+/// and tests; [`run`] streams).
+///
+/// # Errors
+/// As [`run`].
+pub fn analyze<R: Read>(input: R) -> Result<(Vec<CallRecord>, Run), RunError> {
+    let mut calls = Vec::new();
+    let run = run(input, |c| {
+        calls.push(c);
+        Ok(())
+    })?;
+    Ok((calls, run))
 }

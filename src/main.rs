@@ -8,6 +8,7 @@ use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::process::ExitCode;
 
+use rpcscope::RunError;
 use rpcscope::output::{json, text};
 
 fn main() -> ExitCode {
@@ -26,35 +27,44 @@ fn main() -> ExitCode {
             Err(e) => return fail(&name, &e.to_string()),
         }
     };
-    let run = match rpcscope::run(input) {
-        Ok(run) => run,
-        Err(e) => return fail(&name, &e.to_string()),
-    };
     let stdout = io::stdout();
     let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
-    let written = match &args.command {
-        cli::Command::Calls { json: true, .. } => run
-            .analysis
-            .calls
-            .iter()
-            .try_for_each(|c| json::write_line(&mut out, c)),
-        cli::Command::Calls { json: false, .. } => text::write_calls(&mut out, &run.analysis.calls),
-        cli::Command::Summary { json: true, .. } => {
-            json::write_line(&mut out, &run.analysis.summary)
+    let result = match &args.command {
+        cli::Command::Calls { json: true, .. } => {
+            rpcscope::run(input, |c| json::write_line(&mut out, &c))
         }
-        cli::Command::Summary { json: false, .. } => {
-            text::write_summary(&mut out, &run.analysis.summary)
+        cli::Command::Calls { json: false, .. } => {
+            // The header goes out with the first row, so a file that is not a capture prints
+            // nothing on stdout.
+            let mut header = false;
+            let mut row = |out: &mut BufWriter<_>, c: Option<&rpcscope::event::CallRecord>| {
+                if !header {
+                    header = true;
+                    writeln!(out, "{}", text::CALLS_HEADER)?;
+                }
+                c.map_or(Ok(()), |c| writeln!(out, "{}", text::call_row(c)))
+            };
+            rpcscope::run(input, |c| row(&mut out, Some(&c)))
+                .and_then(|run| row(&mut out, None).map(|()| run).map_err(RunError::Output))
         }
-    }
-    .and_then(|()| out.flush());
-    match written {
-        Ok(()) => {}
-        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return ExitCode::SUCCESS,
-        Err(e) => return fail("<stdout>", &e.to_string()),
-    }
-    match run.stopped_by {
-        Some(e) => fail(&name, &format!("{e} (the frames before it were analysed)")),
-        None => ExitCode::SUCCESS,
+        cli::Command::Summary { json, .. } => rpcscope::run(input, |_| Ok(())).and_then(|run| {
+            let written = if *json {
+                json::write_line(&mut out, &run.summary)
+            } else {
+                text::write_summary(&mut out, &run.summary)
+            };
+            written.map(|()| run).map_err(RunError::Output)
+        }),
+    };
+    let result = result.and_then(|run| out.flush().map(|()| run).map_err(RunError::Output));
+    match result {
+        Ok(run) => match run.stopped_by {
+            Some(e) => fail(&name, &format!("{e} (the frames before it were analysed)")),
+            None => ExitCode::SUCCESS,
+        },
+        Err(RunError::Output(e)) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(RunError::Output(e)) => fail("<stdout>", &e.to_string()),
+        Err(RunError::Source(e)) => fail(&name, &e.to_string()),
     }
 }
 

@@ -135,7 +135,7 @@ pub struct FaultCount {
     pub count: u64,
 }
 
-/// The whole summary (`"type": "summary"` in JSON).
+/// The whole summary (`"type": "summary"` in JSON), made by [`SummaryBuilder::finish`].
 #[derive(Clone, Debug, Serialize)]
 pub struct Summary {
     /// Always `"summary"`.
@@ -163,7 +163,11 @@ pub struct Summary {
     pub anomalies: BTreeMap<String, AnomalyEntry>,
 }
 
-#[derive(Default)]
+/// Interfaces (UUID and version) tallied separately in the summary; calls to further
+/// interfaces are counted together under a null UUID and the `limit_summary_interfaces` anomaly.
+pub const MAX_SUMMARY_INTERFACES: usize = 4096;
+
+#[derive(Debug, Default)]
 struct OpAcc {
     name: Option<String>,
     calls: u64,
@@ -174,7 +178,7 @@ struct OpAcc {
     max_us: Option<u64>,
 }
 
-#[derive(Default)]
+#[derive(Debug, Default)]
 struct IfAcc {
     name: Option<String>,
     calls: u64,
@@ -182,56 +186,84 @@ struct IfAcc {
     ops: BTreeMap<Option<u16>, OpAcc>,
 }
 
-impl Summary {
-    /// Builds the summary from the engine's totals and the calls.
+/// Accumulates call statistics as calls are released, so the summary needs no list of calls.
+#[derive(Debug, Default)]
+pub struct SummaryBuilder {
+    calls: u64,
+    outcomes: BTreeMap<String, u64>,
+    ifaces: BTreeMap<(Option<String>, Option<String>), IfAcc>,
+    faults: BTreeMap<u32, (Option<String>, u64)>,
+    auth: BTreeMap<String, u64>,
+    interfaces_over_limit: u64,
+}
+
+impl SummaryBuilder {
+    /// Counts one call.
+    pub fn add(&mut self, c: &CallRecord) {
+        self.calls += 1;
+        *self.outcomes.entry(c.outcome.to_string()).or_default() += 1;
+        let mut key = (
+            c.interface.as_ref().map(|i| i.uuid.clone()),
+            c.interface.as_ref().map(|i| i.version.clone()),
+        );
+        if !self.ifaces.contains_key(&key) && self.ifaces.len() >= MAX_SUMMARY_INTERFACES {
+            self.interfaces_over_limit += 1;
+            key = (None, None);
+        }
+        let acc = self.ifaces.entry(key).or_default();
+        acc.name = c.interface.as_ref().and_then(|i| i.name.clone());
+        acc.calls += 1;
+        let op = acc.ops.entry(c.opnum).or_default();
+        op.name.clone_from(&c.operation);
+        op.calls += 1;
+        match c.outcome {
+            "fault" => {
+                acc.faults += 1;
+                op.faults += 1;
+            }
+            "response" => {}
+            _ => op.unanswered += 1,
+        }
+        if let (Some(d), "response" | "fault") = (c.duration_us, c.outcome) {
+            op.answered += 1;
+            op.total_us += d;
+            op.max_us = Some(op.max_us.map_or(d, |m| m.max(d)));
+        }
+        if let Some(s) = c.fault_status {
+            let e = self.faults.entry(s).or_insert((c.fault_name.clone(), 0));
+            e.1 += 1;
+        }
+        let a = match (&c.auth_type, &c.auth_level) {
+            (Some(t), Some(l)) => format!("{t}/{l}"),
+            _ => "none".to_string(),
+        };
+        *self.auth.entry(a).or_default() += 1;
+    }
+
+    /// Builds the summary from the engine's totals and the calls counted so far.
     #[must_use]
-    pub fn build(
+    pub fn finish(
+        self,
         totals: &CaptureTotals,
         flows: FlowStats,
         reassembly: ReassemblyStats,
         defrag: DefragStats,
-        tally: Tally,
-        calls: &[CallRecord],
-    ) -> Self {
-        let mut outcomes: BTreeMap<String, u64> = BTreeMap::new();
-        let mut ifaces: BTreeMap<(Option<String>, Option<String>), IfAcc> = BTreeMap::new();
-        let mut faults: BTreeMap<u32, (Option<String>, u64)> = BTreeMap::new();
-        let mut auth: BTreeMap<String, u64> = BTreeMap::new();
-        for c in calls {
-            *outcomes.entry(c.outcome.to_string()).or_default() += 1;
-            let key = (
-                c.interface.as_ref().map(|i| i.uuid.clone()),
-                c.interface.as_ref().map(|i| i.version.clone()),
-            );
-            let acc = ifaces.entry(key).or_default();
-            acc.name = c.interface.as_ref().and_then(|i| i.name.clone());
-            acc.calls += 1;
-            let op = acc.ops.entry(c.opnum).or_default();
-            op.name.clone_from(&c.operation);
-            op.calls += 1;
-            match c.outcome {
-                "fault" => {
-                    acc.faults += 1;
-                    op.faults += 1;
-                }
-                "response" => {}
-                _ => op.unanswered += 1,
-            }
-            if let (Some(d), "response" | "fault") = (c.duration_us, c.outcome) {
-                op.answered += 1;
-                op.total_us += d;
-                op.max_us = Some(op.max_us.map_or(d, |m| m.max(d)));
-            }
-            if let Some(s) = c.fault_status {
-                let e = faults.entry(s).or_insert((c.fault_name.clone(), 0));
-                e.1 += 1;
-            }
-            let a = match (&c.auth_type, &c.auth_level) {
-                (Some(t), Some(l)) => format!("{t}/{l}"),
-                _ => "none".to_string(),
-            };
-            *auth.entry(a).or_default() += 1;
+        mut tally: Tally,
+    ) -> Summary {
+        if self.interfaces_over_limit > 0 {
+            let n = self.interfaces_over_limit;
+            tally.anomaly("limit_summary_interfaces", 0, || {
+                format!("{n} calls to interfaces beyond the first {MAX_SUMMARY_INTERFACES} are counted together")
+            });
         }
+        let Self {
+            calls,
+            outcomes,
+            ifaces,
+            faults,
+            auth,
+            ..
+        } = self;
         let interfaces = ifaces
             .into_iter()
             .map(|((uuid, version), acc)| InterfaceStats {
@@ -255,7 +287,7 @@ impl Summary {
                     .collect(),
             })
             .collect();
-        Self {
+        Summary {
             kind: "summary",
             frames: FrameSection {
                 total: totals.frames,
@@ -282,7 +314,7 @@ impl Summary {
                 forced_gaps: reassembly.forced_gaps,
             },
             pdus: tally.pdus,
-            calls: calls.len() as u64,
+            calls,
             outcomes,
             interfaces,
             faults: faults

@@ -36,7 +36,7 @@ fn calls_json_matches_snapshot_for_every_capture() {
     );
     for path in files {
         let bytes = std::fs::read(&path).unwrap();
-        let run = rpcscope::run(&bytes[..]).unwrap();
+        let (calls, run) = rpcscope::analyze(&bytes[..]).unwrap();
         assert!(
             run.stopped_by.is_none(),
             "{}: {:?}",
@@ -44,7 +44,7 @@ fn calls_json_matches_snapshot_for_every_capture() {
             run.stopped_by
         );
         let mut out = Vec::new();
-        for c in &run.analysis.calls {
+        for c in &calls {
             rpcscope::output::json::write_line(&mut out, c).unwrap();
         }
         let text = String::from_utf8(out).unwrap();
@@ -65,8 +65,8 @@ fn calls_json_matches_snapshot_for_every_capture() {
 fn output_is_identical_on_every_run() {
     for path in captures() {
         let bytes = std::fs::read(&path).unwrap();
-        let a = rpcscope::run(&bytes[..]).unwrap().analysis.calls;
-        let b = rpcscope::run(&bytes[..]).unwrap().analysis.calls;
+        let a = rpcscope::analyze(&bytes[..]).unwrap().0;
+        let b = rpcscope::analyze(&bytes[..]).unwrap().0;
         assert_eq!(a, b, "{}", path.display());
     }
 }

@@ -146,9 +146,9 @@ fn gap_in_a_fragment_marks_only_that_call_incomplete() {
             (4, "response".into())
         ]
     );
-    let run = rpcscope::run(&bytes[..]).unwrap();
-    assert_eq!(run.analysis.summary.tcp.gaps, 1);
-    assert_eq!(run.analysis.summary.tcp.gap_bytes, 100);
+    let (_, run) = rpcscope::analyze(&bytes[..]).unwrap();
+    assert_eq!(run.summary.tcp.gaps, 1);
+    assert_eq!(run.summary.tcp.gap_bytes, 100);
 }
 
 #[test]

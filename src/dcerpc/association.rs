@@ -16,6 +16,7 @@ use super::framing::{FrameEvent, FramedPdu};
 use super::names;
 use super::pdu::{Body, ContextElement, Header, parse_pdu};
 use super::{SyntaxId, TransferKind, Uuid};
+use crate::call_queue::CallQueue;
 use crate::event::{CallRecord, InterfaceRef, PduSpan};
 use crate::report::Tally;
 use crate::tcp::{Dir, Origin};
@@ -89,6 +90,8 @@ impl Span {
 #[derive(Debug)]
 struct Call {
     seq: u64,
+    /// Frame of the call's first byte: its place in the output order.
+    first_frame: u64,
     call_id: u32,
     context_id: u16,
     opnum: Option<u16>,
@@ -151,13 +154,13 @@ impl Association {
         dir: Dir,
         event: FrameEvent<'_>,
         tally: &mut Tally,
-        calls: &mut Vec<CallRecord>,
+        calls: &mut CallQueue,
     ) {
         match event {
             FrameEvent::Pdu(p) => self.on_pdu(dir, &p, tally, calls),
             FrameEvent::Truncated { header, first } => {
                 tally.count("pdus_truncated_by_gap");
-                self.on_truncated(dir, header, first);
+                self.on_truncated(dir, header, first, calls);
             }
             FrameEvent::Lost => self.on_lost(dir),
             FrameEvent::Skipped { bytes, reason } => {
@@ -176,13 +179,7 @@ impl Association {
         }
     }
 
-    fn on_pdu(
-        &mut self,
-        dir: Dir,
-        p: &FramedPdu<'_>,
-        tally: &mut Tally,
-        calls: &mut Vec<CallRecord>,
-    ) {
+    fn on_pdu(&mut self, dir: Dir, p: &FramedPdu<'_>, tally: &mut Tally, calls: &mut CallQueue) {
         let pdu = match parse_pdu(p.bytes) {
             Ok(pdu) => pdu,
             Err(e) => {
@@ -287,11 +284,12 @@ impl Association {
                     }
                 } else {
                     if let Some(old) = existing {
-                        calls.push(self.finish(old));
+                        self.finish(old, calls);
                     }
                     let binding = self.binding_for(r.context_id);
                     let call = Call {
                         seq: self.seq,
+                        first_frame: p.first.frame,
                         call_id: h.call_id,
                         context_id: r.context_id,
                         opnum: Some(r.opnum),
@@ -304,18 +302,19 @@ impl Association {
                         auth: pdu.auth.map(|a| (a.auth_type, a.auth_level)),
                         response_may_be_lost: false,
                     };
+                    calls.opened(call.first_frame);
                     self.insert_call(call, tally, calls);
                 }
             }
             Body::Response(r) => {
                 let (first, last) = (h.flags.first(), h.flags.last());
-                let mut c = self.call_for_reply(h, dir, r.context_id);
+                let mut c = self.call_for_reply(h, dir, r.context_id, p.first.frame, calls);
                 match c.response.as_mut() {
                     Some(span) if !first => span.add(p, stub_len, last),
                     _ => c.response = Some(Span::new(p, stub_len, first, last)),
                 }
                 if last {
-                    calls.push(self.finish(c));
+                    self.finish(c, calls);
                 } else {
                     self.insert_call(c, tally, calls);
                 }
@@ -330,10 +329,10 @@ impl Association {
                     tally.count("faults_answering_binds");
                     return;
                 }
-                let mut c = self.call_for_reply(h, dir, f.context_id);
+                let mut c = self.call_for_reply(h, dir, f.context_id, p.first.frame, calls);
                 c.response = Some(Span::new(p, stub_len, true, true));
                 c.fault = Some(f.status);
-                calls.push(self.finish(c));
+                self.finish(c, calls);
             }
             Body::Other => match h.ptype {
                 PacketType::ORPHANED | PacketType::CO_CANCEL => {
@@ -391,13 +390,23 @@ impl Association {
         })
     }
 
-    fn call_for_reply(&mut self, h: Header, dir: Dir, context_id: u16) -> Call {
+    /// The open call a response or fault answers, or a new call seen only by its answer.
+    fn call_for_reply(
+        &mut self,
+        h: Header,
+        dir: Dir,
+        context_id: u16,
+        first_frame: u64,
+        queue: &mut CallQueue,
+    ) -> Call {
         if let Some(c) = self.calls.remove(&h.call_id) {
             return c;
         }
+        queue.opened(first_frame);
         let binding = self.binding_for(context_id);
         Call {
             seq: self.seq,
+            first_frame,
             call_id: h.call_id,
             context_id,
             opnum: None,
@@ -412,7 +421,7 @@ impl Association {
         }
     }
 
-    fn insert_call(&mut self, call: Call, tally: &mut Tally, calls: &mut Vec<CallRecord>) {
+    fn insert_call(&mut self, call: Call, tally: &mut Tally, calls: &mut CallQueue) {
         if self.calls.len() >= MAX_OPEN_CALLS
             && let Some(oldest) = self.calls.values().min_by_key(|c| c.seq).map(|c| c.call_id)
             && let Some(c) = self.calls.remove(&oldest)
@@ -421,13 +430,13 @@ impl Association {
                 tally.anomaly("limit_open_calls", 0, || {
                     format!("more than {MAX_OPEN_CALLS} calls awaiting an answer")
                 });
-                calls.push(self.finish(c));
+                self.finish(c, calls);
             }
         }
         self.calls.insert(call.call_id, call);
     }
 
-    fn on_truncated(&mut self, dir: Dir, header: Header, first: Origin) {
+    fn on_truncated(&mut self, dir: Dir, header: Header, first: Origin, queue: &mut CallQueue) {
         let span = Span {
             first,
             last: first,
@@ -450,10 +459,12 @@ impl Association {
                 }
                 if header.flags.first() {
                     self.seq += 1;
+                    queue.opened(first.frame);
                     self.calls.insert(
                         header.call_id,
                         Call {
                             seq: self.seq,
+                            first_frame: first.frame,
                             call_id: header.call_id,
                             context_id: 0,
                             opnum: None,
@@ -470,7 +481,7 @@ impl Association {
                 }
             }
             PacketType::RESPONSE | PacketType::FAULT => {
-                let mut c = self.call_for_reply(header, dir, 0);
+                let mut c = self.call_for_reply(header, dir, 0, first.frame, queue);
                 match c.response.as_mut() {
                     Some(r) => {
                         r.damaged = true;
@@ -503,15 +514,20 @@ impl Association {
     }
 
     /// Ends the association: every call still open is reported.
-    pub fn finish_all(&mut self, calls: &mut Vec<CallRecord>) {
+    pub fn finish_all(&mut self, calls: &mut CallQueue) {
         let mut open: Vec<Call> = self.calls.drain().map(|(_, c)| c).collect();
         open.sort_by_key(|c| c.seq);
         for c in open {
-            calls.push(self.finish(c));
+            self.finish(c, calls);
         }
     }
 
-    fn finish(&self, c: Call) -> CallRecord {
+    fn finish(&self, c: Call, queue: &mut CallQueue) {
+        let first_frame = c.first_frame;
+        queue.finished(self.record(c), first_frame);
+    }
+
+    fn record(&self, c: Call) -> CallRecord {
         let lost_bytes =
             c.request.is_some_and(|r| r.damaged) || c.response.is_some_and(|r| r.damaged);
         let outcome = if c.fault.is_some() && !lost_bytes {

@@ -10,6 +10,6 @@ use serde::Serialize;
 /// # Errors
 /// Any write error (a closed pipe included, which the caller treats as a normal end).
 pub fn write_line<W: Write, T: Serialize>(out: &mut W, record: &T) -> io::Result<()> {
-    serde_json::to_writer(&mut *out, record).map_err(io::Error::other)?;
+    serde_json::to_writer(&mut *out, record).map_err(io::Error::from)?;
     out.write_all(b"\n")
 }

@@ -7,7 +7,7 @@ use super::sanitize;
 use crate::event::CallRecord;
 use crate::summary::Summary;
 
-/// Header line of the call table.
+/// Header line of the call table (rows come from [`call_row`]).
 pub const CALLS_HEADER: &str = "  FRAME  TIME (UTC)       CLIENT                 SERVER                 CALL  CTX  OPERATION                                 OUTCOME                     DURATION  AUTH";
 
 fn interface_label(c: &CallRecord) -> String {
@@ -67,18 +67,6 @@ pub fn call_row(c: &CallRecord) -> String {
         outcome_label(c),
         duration_label(c.duration_us)
     ))
-}
-
-/// Writes the call table.
-///
-/// # Errors
-/// Write errors.
-pub fn write_calls<W: Write>(out: &mut W, calls: &[CallRecord]) -> io::Result<()> {
-    writeln!(out, "{CALLS_HEADER}")?;
-    for c in calls {
-        writeln!(out, "{}", call_row(c))?;
-    }
-    Ok(())
 }
 
 /// Writes the summary report.

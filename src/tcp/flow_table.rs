@@ -221,3 +221,76 @@ impl<A> FlowTable<A> {
         all
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::link::TcpFlags;
+
+    fn seg(src: &str, dst: &str, seq: u32, syn: bool, ack: bool) -> TcpSegment<'static> {
+        TcpSegment {
+            src: src.parse().unwrap(),
+            dst: dst.parse().unwrap(),
+            seq,
+            ack: 0,
+            flags: TcpFlags {
+                syn,
+                ack,
+                fin: false,
+                rst: false,
+            },
+            payload: &[],
+            missing_tail: 0,
+        }
+    }
+
+    #[test]
+    fn new_syn_on_finished_connection_starts_a_new_one() {
+        let mut t: FlowTable<()> = FlowTable::new();
+        let mut retired = Vec::new();
+        let ts = Timestamp::default();
+        let c = t.lookup(
+            &seg("10.0.0.1:4000", "10.0.0.2:135", 1, true, false),
+            ts,
+            |_, _| (),
+            &mut retired,
+        );
+        assert_eq!((c.id, c.initiator.port()), (1, 4000));
+        c.fin = [true, true];
+        // a retransmitted SYN of the same connection is not a new connection
+        let c = t.lookup(
+            &seg("10.0.0.2:135", "10.0.0.1:4000", 9, true, true),
+            ts,
+            |_, _| (),
+            &mut retired,
+        );
+        assert_eq!(c.id, 1);
+        let c = t.lookup(
+            &seg("10.0.0.1:4000", "10.0.0.2:135", 777, true, false),
+            ts,
+            |_, _| (),
+            &mut retired,
+        );
+        assert_eq!(c.id, 2);
+        assert_eq!(retired.len(), 1);
+        assert_eq!(t.stats().port_reuses, 1);
+    }
+
+    #[test]
+    fn guesses_the_server_when_the_handshake_was_missed() {
+        let mut t: FlowTable<()> = FlowTable::new();
+        let mut retired = Vec::new();
+        let ts = Timestamp::default();
+        let c = t.lookup(
+            &seg("10.0.0.2:135", "10.0.0.1:4000", 5, false, true),
+            ts,
+            |_, _| (),
+            &mut retired,
+        );
+        assert_eq!(c.initiator.to_string(), "10.0.0.1:4000");
+        assert_eq!(
+            c.dir_of("10.0.0.2:135".parse().unwrap()),
+            Dir::FromResponder
+        );
+    }
+}

@@ -280,9 +280,9 @@ pub fn pcap(frames: &[Vec<u8>]) -> Vec<u8> {
 
 /// Runs the library on pcap bytes and returns the calls as JSON Lines.
 pub fn calls_jsonl(pcap_bytes: &[u8]) -> String {
-    let run = rpcscope::run(pcap_bytes).expect("a valid capture");
+    let (calls, _) = rpcscope::analyze(pcap_bytes).expect("a valid capture");
     let mut out = Vec::new();
-    for c in &run.analysis.calls {
+    for c in &calls {
         rpcscope::output::json::write_line(&mut out, c).expect("write to memory");
     }
     String::from_utf8(out).expect("JSON is UTF-8")

@@ -1,0 +1,188 @@
+//! Puts finished calls in output order while the capture is still being read, so output streams
+//! and memory does not grow with the number of calls.
+//!
+//! Calls are ordered by the frame of their first request byte (or first response byte when the
+//! request was not captured), then by their last frame and call id. A finished call is released
+//! once no call still open, and no call yet to come, can sort before it: its first frame must be
+//! below the first frame of every open call and below the frame being read.
+//!
+//! Limit: at most [`MAX_HELD_CALLS`] finished calls wait behind an open one (a call that never
+//! gets an answer holds back those after it until the association ends). Beyond that the
+//! earliest are released out of order and the `output_order_limit` anomaly is recorded.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, VecDeque};
+
+use crate::event::CallRecord;
+use crate::report::Tally;
+
+/// Finished calls held back to keep the output in order.
+pub const MAX_HELD_CALLS: usize = 100_000;
+
+#[derive(Debug, PartialEq, Eq)]
+struct Held {
+    key: (u64, u64, u32),
+    seq: u64,
+    record: CallRecord,
+}
+
+impl Ord for Held {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.key, self.seq).cmp(&(other.key, other.seq))
+    }
+}
+
+impl PartialOrd for Held {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// The ordering buffer between associations and outputs.
+#[derive(Debug, Default)]
+pub struct CallQueue {
+    /// First frames of the calls still open (a multiset).
+    open: BTreeMap<u64, u32>,
+    held: BinaryHeap<Reverse<Held>>,
+    ready: VecDeque<CallRecord>,
+    seq: u64,
+}
+
+impl CallQueue {
+    /// An empty queue.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A call whose first byte is in `first_frame` was opened.
+    pub fn opened(&mut self, first_frame: u64) {
+        *self.open.entry(first_frame).or_default() += 1;
+    }
+
+    /// A call opened with `first_frame` is finished.
+    pub fn finished(&mut self, record: CallRecord, first_frame: u64) {
+        if let Some(n) = self.open.get_mut(&first_frame) {
+            *n -= 1;
+            if *n == 0 {
+                self.open.remove(&first_frame);
+            }
+        }
+        self.seq += 1;
+        self.held.push(Reverse(Held {
+            key: record.sort_key(),
+            seq: self.seq,
+            record,
+        }));
+    }
+
+    /// Moves every call that can no longer be overtaken to the ready list; `reading` is the
+    /// frame being read (`u64::MAX` at the end of the capture).
+    pub fn release(&mut self, reading: u64, tally: &mut Tally) {
+        let open_min = self.open.keys().next().copied().unwrap_or(u64::MAX);
+        let bar = open_min.min(reading);
+        while let Some(Reverse(top)) = self.held.peek() {
+            let over_limit = self.held.len() > MAX_HELD_CALLS;
+            if top.key.0 >= bar && !over_limit {
+                break;
+            }
+            if over_limit && top.key.0 >= bar {
+                tally.anomaly("output_order_limit", top.key.0, || {
+                    format!("more than {MAX_HELD_CALLS} finished calls waited behind an open one")
+                });
+            }
+            if let Some(Reverse(h)) = self.held.pop() {
+                self.ready.push_back(h.record);
+            }
+        }
+    }
+
+    /// Takes the calls released so far, in order.
+    pub fn take_ready(&mut self) -> impl Iterator<Item = CallRecord> + '_ {
+        self.ready.drain(..)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::PduSpan;
+
+    fn record(call_id: u32, first: u64, last: u64) -> CallRecord {
+        CallRecord {
+            kind: "call",
+            client: String::new(),
+            server: String::new(),
+            transport: "ncacn_ip_tcp",
+            pipe: None,
+            call_id,
+            context_id: 0,
+            interface: None,
+            interface_source: None,
+            opnum: Some(0),
+            operation: None,
+            request: Some(PduSpan {
+                frames: [first, last],
+                fragments: 1,
+                stub_len: 0,
+            }),
+            response: None,
+            outcome: "no_response",
+            fault_status: None,
+            fault_name: None,
+            auth_type: None,
+            auth_level: None,
+            start: String::new(),
+            duration_us: None,
+            object: None,
+            transfer_syntax: None,
+        }
+    }
+
+    fn ids(q: &mut CallQueue) -> Vec<u32> {
+        q.take_ready().map(|r| r.call_id).collect()
+    }
+
+    #[test]
+    fn holds_finished_calls_behind_an_open_earlier_call() {
+        let mut q = CallQueue::new();
+        let mut t = Tally::default();
+        q.opened(10);
+        q.opened(20);
+        q.finished(record(2, 20, 21), 20);
+        q.release(30, &mut t);
+        assert!(ids(&mut q).is_empty(), "call 1 (frame 10) is still open");
+        q.finished(record(1, 10, 40), 10);
+        q.release(41, &mut t);
+        assert_eq!(ids(&mut q), [1, 2]);
+    }
+
+    #[test]
+    fn never_releases_a_call_a_later_frame_could_precede() {
+        let mut q = CallQueue::new();
+        let mut t = Tally::default();
+        q.opened(5);
+        q.finished(record(1, 5, 5), 5);
+        q.release(5, &mut t);
+        assert!(
+            ids(&mut q).is_empty(),
+            "frame 5 may still open a call that sorts first"
+        );
+        q.release(6, &mut t);
+        assert_eq!(ids(&mut q), [1]);
+    }
+
+    #[test]
+    fn releases_out_of_order_past_the_limit_and_says_so() {
+        let mut q = CallQueue::new();
+        let mut t = Tally::default();
+        q.opened(1);
+        for i in 0..=MAX_HELD_CALLS as u64 {
+            q.opened(i + 2);
+            q.finished(record(7, i + 2, i + 2), i + 2);
+        }
+        q.release(u64::MAX - 1, &mut t);
+        assert_eq!(q.take_ready().count(), 1);
+        assert_eq!(t.anomalies["output_order_limit"].count, 1);
+    }
+}

@@ -1,0 +1,213 @@
+//! The binary as users run it: outputs, exit codes, one-line errors, standard input, and a
+//! closed output pipe.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_rpcscope"))
+}
+
+fn capture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("captures")
+        .join(name)
+}
+
+fn run(args: &[&str]) -> Output {
+    bin().args(args).output().unwrap()
+}
+
+fn stderr_line(o: &Output) -> String {
+    let s = String::from_utf8(o.stderr.clone()).unwrap();
+    assert_eq!(s.lines().count(), 1, "expected one stderr line, got {s:?}");
+    s
+}
+
+const CONTRACT_FIELDS: [&str; 20] = [
+    "type",
+    "client",
+    "server",
+    "transport",
+    "pipe",
+    "call_id",
+    "context_id",
+    "interface",
+    "interface_source",
+    "opnum",
+    "operation",
+    "request",
+    "response",
+    "outcome",
+    "fault_status",
+    "fault_name",
+    "auth_type",
+    "auth_level",
+    "start",
+    "duration_us",
+];
+
+#[test]
+fn calls_json_carries_every_contract_field_in_request_order() {
+    let path = capture("real/12-faults.pcap");
+    let o = run(&["calls", "--json", path.to_str().unwrap()]);
+    assert!(o.status.success());
+    assert!(o.stderr.is_empty());
+    let lines: Vec<Value> = String::from_utf8(o.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 9);
+    let mut last = 0;
+    for c in &lines {
+        for f in CONTRACT_FIELDS {
+            assert!(c.get(f).is_some(), "missing {f} in {c}");
+        }
+        assert_eq!(c["type"], "call");
+        let first = c["request"]["frames"][0].as_u64().unwrap();
+        assert!(first >= last, "not ordered by request frame");
+        last = first;
+        let start = c["start"].as_str().unwrap();
+        assert!(start.ends_with('Z') && start.len() == 27, "{start}");
+    }
+    let rng = lines.iter().find(|c| c["opnum"] == 200).unwrap();
+    assert_eq!(rng["outcome"], "fault");
+    assert_eq!(rng["fault_status"], 0x1c01_0002);
+    assert_eq!(rng["fault_name"], "nca_s_op_rng_error");
+    assert_eq!(
+        rng["interface"]["uuid"],
+        "12345778-1234-abcd-ef00-0123456789ac"
+    );
+    assert_eq!(rng["interface"]["version"], "1.0");
+    assert_eq!(rng["interface_source"], "bind");
+}
+
+#[test]
+fn calls_table_and_summary_are_readable() {
+    let path = capture("real/05-ntlm-sign.pcap");
+    let o = run(&["calls", path.to_str().unwrap()]);
+    assert!(o.status.success());
+    let text = String::from_utf8(o.stdout).unwrap();
+    assert!(text.starts_with("  FRAME"));
+    assert!(text.contains("ntlmssp/pkt_integrity"));
+    assert!(text.contains("Samr.SamrConnect"), "{text}");
+    let o = run(&["summary", path.to_str().unwrap()]);
+    assert!(o.status.success());
+    let text = String::from_utf8(o.stdout).unwrap();
+    for section in [
+        "Capture",
+        "TCP",
+        "DCE/RPC",
+        "Calls per interface and operation",
+        "Anomalies",
+    ] {
+        assert!(text.contains(section), "no {section} in {text}");
+    }
+    let o = run(&["summary", "--json", path.to_str().unwrap()]);
+    let s: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(s["type"], "summary");
+    assert_eq!(s["calls"], 30);
+    assert!(s["auth"]["ntlmssp/pkt_integrity"].as_u64().unwrap() > 0);
+}
+
+#[test]
+fn standard_input_gives_the_same_calls_as_the_file() {
+    let path = capture("real/09-frag-response.pcap");
+    let from_file = run(&["calls", "--json", path.to_str().unwrap()]);
+    let mut child = bin()
+        .args(["calls", "--json", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || stdin.write_all(&bytes).unwrap());
+    let o = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    assert!(o.status.success());
+    assert_eq!(o.stdout, from_file.stdout);
+}
+
+#[test]
+fn missing_file_is_one_line_naming_it() {
+    let o = run(&["calls", "/nonexistent/x.pcap"]);
+    assert_eq!(o.status.code(), Some(1));
+    let e = stderr_line(&o);
+    assert!(e.starts_with("rpcscope: /nonexistent/x.pcap: "), "{e}");
+    assert!(e.contains("No such file"), "{e}");
+}
+
+#[test]
+fn text_file_is_not_a_capture() {
+    let o = run(&["calls", capture("README.md").to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    let e = stderr_line(&o);
+    assert!(
+        e.contains("README.md") && e.contains("not a pcap or pcapng capture"),
+        "{e}"
+    );
+    assert!(o.stdout.is_empty());
+}
+
+#[test]
+fn truncated_capture_prints_what_it_read_and_fails() {
+    let bytes = std::fs::read(capture("real/03-anonymous.pcap")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cut = dir.path().join("cut.pcap");
+    std::fs::write(&cut, &bytes[..bytes.len() * 2 / 3]).unwrap();
+    let o = run(&["calls", "--json", cut.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    let e = stderr_line(&o);
+    assert!(e.contains("cut.pcap") && e.contains("truncated"), "{e}");
+    let calls = String::from_utf8(o.stdout).unwrap().lines().count();
+    assert!(calls > 3, "the calls before the cut are printed ({calls})");
+}
+
+#[test]
+fn bad_arguments_exit_with_usage() {
+    let o = run(&["calls"]);
+    assert_eq!(o.status.code(), Some(2));
+    let o = run(&["frobnicate", "x"]);
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn closed_output_pipe_ends_quietly() {
+    // 3000 calls make far more output than a pipe buffer holds.
+    let (client, server) = support::simple_session(3000, 40, 40, 1000);
+    let mut conv = support::Conversation::new(49_800);
+    conv.client(&client, &[1460]);
+    conv.server(&server, &[1460]);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("many.pcap");
+    std::fs::write(&path, support::pcap(&conv.frames())).unwrap();
+    for args in [vec!["calls"], vec!["calls", "--json"]] {
+        let mut child = bin()
+            .args(&args)
+            .arg(&path)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut first = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut first)
+            .unwrap();
+        assert!(!first.is_empty());
+        let o = child.wait_with_output().unwrap();
+        assert!(o.status.success(), "{args:?}: {:?}", o.status);
+        assert!(
+            o.stderr.is_empty(),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+}

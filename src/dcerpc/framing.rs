@@ -180,7 +180,7 @@ impl Framer {
         let pending = self.unread();
         if let Ok(h) = parse_header(pending) {
             let pdu_end = self.read_offset() + u64::from(h.frag_len);
-            if h.is_plausible() && offset + len <= pdu_end && len <= MAX_GAP_FILL {
+            if h.is_frameable() && offset + len <= pdu_end && len <= MAX_GAP_FILL {
                 self.holes.push((offset, offset + len));
                 let fill = usize::try_from(len).unwrap_or(0);
                 self.buf.resize(self.buf.len() + fill, 0);
@@ -243,7 +243,7 @@ impl Framer {
                         self.compact();
                         return;
                     };
-                    if !h.is_plausible() {
+                    if !h.is_frameable() {
                         self.mode = Mode::Hunting("bad_header");
                         continue;
                     }

@@ -92,6 +92,17 @@ impl Header {
         self.drep[0] & 0x10 != 0
     }
 
+    /// The test used to keep framing a stream already in sync: a v5 header with a length that can
+    /// be skipped. A PDU that passes it but fails to parse is reported and skipped, and framing
+    /// continues after it.
+    #[must_use]
+    pub fn is_frameable(&self) -> bool {
+        self.version == 5
+            && self.version_minor <= 1
+            && self.drep[0] & 0xee == 0
+            && usize::from(self.frag_len) >= HEADER_LEN
+    }
+
     /// The strict test used to find DCE/RPC in a stream: version 5.0/5.1, a connection-oriented
     /// type, a sane data representation, and lengths that fit together.
     #[must_use]
@@ -113,7 +124,8 @@ impl Header {
 fn min_len_for(ptype: PacketType) -> usize {
     match ptype {
         PacketType::REQUEST | PacketType::RESPONSE => 24,
-        PacketType::FAULT => 32,
+        // The fault's trailing reserved word is missing in some implementations.
+        PacketType::FAULT => 28,
         PacketType::BIND | PacketType::ALTER_CONTEXT => 28,
         PacketType::BIND_ACK | PacketType::ALTER_CONTEXT_RESP => 26,
         PacketType::BIND_NAK => 18,
@@ -519,7 +531,7 @@ pub fn parse_pdu(bytes: &[u8]) -> Result<Pdu, PduError> {
             let (i, cancel_count) = byte(i).map_err(&w)?;
             let (i, fault_flags) = byte(i).map_err(&w)?;
             let (_, status) = u32(e).parse(i).map_err(&w)?;
-            stub = stub_from(32).unwrap_or(32..32);
+            stub = stub_from(32).unwrap_or(trailer_at..trailer_at);
             Body::Fault(Fault {
                 alloc_hint,
                 context_id,
@@ -642,6 +654,20 @@ mod tests {
         assert_eq!(pdu.stub, 40..48);
         let a = pdu.auth.unwrap();
         assert_eq!((a.auth_type, a.auth_level, a.pad_len), (10, 6, 4));
+    }
+
+    #[test]
+    fn accepts_fault_without_trailing_reserved_word() {
+        // arkime/dcerpc_synthetic.pcap frame 14: a 28-byte fault.
+        let bytes = [
+            5, 0, 3, 3, 0x10, 0, 0, 0, 0x1c, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0,
+            1, 0x1c,
+        ];
+        let pdu = parse_pdu(&bytes).unwrap();
+        assert!(pdu.header.is_plausible());
+        let Body::Fault(f) = pdu.body else { panic!() };
+        assert_eq!(f.status, 0x1c01_0002);
+        assert_eq!(pdu.stub_len(), 0);
     }
 
     #[test]

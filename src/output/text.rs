@@ -119,7 +119,11 @@ pub fn write_summary<W: Write>(out: &mut W, s: &Summary) -> io::Result<()> {
         }
     )?;
     let outcomes: Vec<String> = s.outcomes.iter().map(|(k, v)| format!("{k} {v}")).collect();
-    writeln!(out, "  calls {}: {}", s.calls, outcomes.join(", "))?;
+    if outcomes.is_empty() {
+        writeln!(out, "  calls 0")?;
+    } else {
+        writeln!(out, "  calls {}: {}", s.calls, outcomes.join(", "))?;
+    }
     let auth: Vec<String> = s.auth.iter().map(|(k, v)| format!("{k} {v}")).collect();
     if !auth.is_empty() {
         writeln!(out, "  authentication: {}", auth.join(", "))?;

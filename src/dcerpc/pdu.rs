@@ -660,8 +660,8 @@ mod tests {
     fn accepts_fault_without_trailing_reserved_word() {
         // arkime/dcerpc_synthetic.pcap frame 14: a 28-byte fault.
         let bytes = [
-            5, 0, 3, 3, 0x10, 0, 0, 0, 0x1c, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0,
-            1, 0x1c,
+            5, 0, 3, 3, 0x10, 0, 0, 0, 0x1c, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0, 1,
+            0x1c,
         ];
         let pdu = parse_pdu(&bytes).unwrap();
         assert!(pdu.header.is_plausible());

@@ -33,6 +33,8 @@ pub struct Tally {
     pub pdus: BTreeMap<String, u64>,
     /// Named counters (`big_endian_pdus`, `contexts_rejected`, ...).
     pub counters: BTreeMap<&'static str, u64>,
+    /// Refused presentation contexts and binds, by `result/reason` name.
+    pub rejections: BTreeMap<String, u64>,
     /// Anomalies by kind.
     pub anomalies: BTreeMap<&'static str, AnomalyEntry>,
 }
@@ -48,12 +50,6 @@ impl Tally {
         if n > 0 {
             *self.counters.entry(name).or_default() += n;
         }
-    }
-
-    /// Value of a named counter.
-    #[must_use]
-    pub fn get(&self, name: &str) -> u64 {
-        self.counters.get(name).copied().unwrap_or(0)
     }
 
     /// Records an anomaly; `detail` is built only while examples are still being kept.

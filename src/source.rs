@@ -1,7 +1,7 @@
 //! Capture sources: the first layer. A source yields [`Frame`]s (one per captured packet, numbered
 //! from 1 as Wireshark counts them) with their link type, timestamp and capture lengths.
 //!
-//! Offline reading (classic pcap and pcapng, from a file or stdin) lives in [`file`]; it is pure
+//! Offline reading (classic pcap and pcapng, from a file or stdin) lives in [`mod@file`]; it is pure
 //! Rust and streams, so memory does not grow with the size of the capture.
 
 pub mod file;

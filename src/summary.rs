@@ -157,6 +157,11 @@ pub struct Summary {
     pub faults: Vec<FaultCount>,
     /// Calls by `auth_type/auth_level` (`none` when the request had no verifier).
     pub auth: BTreeMap<String, u64>,
+    /// Associations (over TCP: one per DCE/RPC connection).
+    pub associations: u64,
+    /// Refused presentation contexts (`provider_rejection/abstract_syntax_not_supported`, ...)
+    /// and bind_naks (`bind_nak/authentication_type_not_recognized`, ...).
+    pub rejections: BTreeMap<String, u64>,
     /// Other named counters (contexts accepted/rejected, binds naked, bytes skipped, ...).
     pub counters: BTreeMap<String, u64>,
     /// Anomalies by kind, with example frames.
@@ -326,6 +331,8 @@ impl SummaryBuilder {
                 })
                 .collect(),
             auth,
+            associations: totals.dcerpc_connections,
+            rejections: std::mem::take(&mut tally.rejections),
             counters: tally
                 .counters
                 .into_iter()

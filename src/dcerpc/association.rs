@@ -11,7 +11,10 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 
-use super::codes::{PacketType, auth_level_name, auth_type_name, fault_name};
+use super::codes::{
+    PacketType, auth_level_name, auth_type_name, bind_nak_reason_name, context_result_name,
+    fault_name, provider_reason_name,
+};
 use super::framing::{FrameEvent, FramedPdu};
 use super::names;
 use super::pdu::{Body, ContextElement, Header, parse_pdu};
@@ -124,8 +127,6 @@ pub struct Association {
     pending: Vec<PendingBind>,
     calls: HashMap<u32, Call>,
     seq: u64,
-    /// Direction of the client, once a PDU has shown it.
-    client_dir: Option<Dir>,
 }
 
 impl Association {
@@ -138,14 +139,7 @@ impl Association {
             pending: Vec::new(),
             calls: HashMap::new(),
             seq: 0,
-            client_dir: None,
         }
-    }
-
-    /// Direction the client sends in, when known.
-    #[must_use]
-    pub fn client_dir(&self) -> Option<Dir> {
-        self.client_dir
     }
 
     /// Handles one framing event from direction `dir`; completed calls go to `calls`.
@@ -206,11 +200,6 @@ impl Association {
                 )
             });
         }
-        if h.ptype.is_from_client() {
-            self.client_dir.get_or_insert(dir);
-        } else if h.ptype.is_from_server() {
-            self.client_dir.get_or_insert(dir.reverse());
-        }
         self.seq += 1;
         let stub_len = pdu.stub_len();
         match &pdu.body {
@@ -257,13 +246,23 @@ impl Association {
                             }
                         }
                         Some(r) if r.result == 3 => tally.count("contexts_feature_negotiation"),
-                        Some(_) => tally.count("contexts_rejected"),
+                        Some(r) => {
+                            tally.count("contexts_rejected");
+                            let name = format!(
+                                "{}/{}",
+                                context_result_name(r.result),
+                                provider_reason_name(r.reason)
+                            );
+                            *tally.rejections.entry(name).or_default() += 1;
+                        }
                         None => {}
                     }
                 }
             }
-            Body::BindNak(_) => {
+            Body::BindNak(nak) => {
                 tally.count("bind_naks");
+                let name = format!("bind_nak/{}", bind_nak_reason_name(nak.reason));
+                *tally.rejections.entry(name).or_default() += 1;
                 if let Some(i) = self.pending.iter().position(|b| b.call_id == h.call_id) {
                     self.pending.remove(i);
                 }

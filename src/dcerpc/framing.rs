@@ -369,18 +369,6 @@ fn is_resync_point(data: &[u8]) -> bool {
     }
 }
 
-impl Header {
-    /// Extra checks used only when hunting after a gap: a request or response that is not a
-    /// first fragment must not claim to be the object-UUID kind on a response, and reserved
-    /// drep bytes are zero.
-    #[must_use]
-    pub fn flags_plausible(&self) -> bool {
-        use super::codes::PacketType;
-        let response_with_object = self.ptype == PacketType::RESPONSE && self.flags.object_uuid();
-        !response_with_object && self.drep[2] == 0 && self.drep[3] == 0
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -120,6 +120,16 @@ impl Header {
     }
 }
 
+impl Header {
+    /// Extra checks for finding a first header (at a segment boundary or after a gap): a
+    /// response never carries the object-UUID flag, and the reserved drep bytes are zero.
+    #[must_use]
+    pub fn flags_plausible(&self) -> bool {
+        let response_with_object = self.ptype == PacketType::RESPONSE && self.flags.object_uuid();
+        !response_with_object && self.drep[2] == 0 && self.drep[3] == 0
+    }
+}
+
 /// Smallest possible PDU of each type (header + fixed body).
 fn min_len_for(ptype: PacketType) -> usize {
     match ptype {

@@ -108,6 +108,7 @@ pub fn write_summary<W: Write>(out: &mut W, s: &Summary) -> io::Result<()> {
         t.out_of_order_segments, t.duplicate_bytes, t.gaps, t.gap_bytes, t.forced_gaps
     )?;
     writeln!(out, "DCE/RPC")?;
+    writeln!(out, "  associations {}", s.associations)?;
     let pdus: Vec<String> = s.pdus.iter().map(|(k, v)| format!("{k} {v}")).collect();
     writeln!(
         out,
@@ -127,6 +128,14 @@ pub fn write_summary<W: Write>(out: &mut W, s: &Summary) -> io::Result<()> {
     let auth: Vec<String> = s.auth.iter().map(|(k, v)| format!("{k} {v}")).collect();
     if !auth.is_empty() {
         writeln!(out, "  authentication: {}", auth.join(", "))?;
+    }
+    if !s.rejections.is_empty() {
+        let r: Vec<String> = s
+            .rejections
+            .iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect();
+        writeln!(out, "  refused: {}", r.join(", "))?;
     }
     if !s.interfaces.is_empty() {
         writeln!(out, "Calls per interface and operation")?;

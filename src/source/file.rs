@@ -194,12 +194,6 @@ impl<R: Read> CaptureReader<R> {
         }
     }
 
-    /// Number of frames returned so far.
-    #[must_use]
-    pub fn frames_read(&self) -> u64 {
-        self.frames
-    }
-
     /// Returns the next packet, `Ok(None)` at a clean end of input.
     ///
     /// # Errors

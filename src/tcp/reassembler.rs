@@ -66,18 +66,6 @@ impl Reassembler {
         self.stats
     }
 
-    /// True once a SYN or a first data byte fixed the stream's start.
-    #[must_use]
-    pub fn started(&self) -> bool {
-        self.base.is_some()
-    }
-
-    /// Next stream offset expected.
-    #[must_use]
-    pub fn offset(&self) -> u64 {
-        self.offset
-    }
-
     /// Records the initial sequence number from a SYN (data starts at `isn + 1`).
     pub fn syn(&mut self, isn: u32) {
         if self.base.is_none() {
@@ -140,25 +128,22 @@ impl Reassembler {
         }
     }
 
-    /// The peer acknowledged `ack`: any hole below it that has buffered data behind it is lost.
+    /// The peer acknowledged `ack`: every hole below it that has buffered data behind it is lost
+    /// (bytes the peer received but the capture did not). Holes with nothing buffered behind them
+    /// are left open, so a capture that shows an ACK before the data it acknowledges still gets
+    /// the data.
     pub fn peer_ack(&mut self, ack: u32, sink: &mut impl StreamSink) {
-        let Some(&first) = self.pending.keys().next() else {
-            return;
-        };
         let Some(acked) = self.relative(ack) else {
             return;
         };
-        let highest = self
-            .pending
-            .iter()
-            .next_back()
-            .map_or(first, |(k, p)| k + p.data.len() as u64 + p.lost_tail);
-        if acked <= self.offset || acked > highest + 1 {
-            return;
-        }
-        let gap_end = acked.min(first);
-        if gap_end > self.offset {
-            self.declare_gap(gap_end - self.offset, sink);
+        while let Some(&first) = self.pending.keys().next() {
+            if acked <= self.offset {
+                return;
+            }
+            let gap_end = acked.min(first);
+            if gap_end > self.offset {
+                self.declare_gap(gap_end - self.offset, sink);
+            }
             self.drain(sink);
         }
     }
@@ -330,6 +315,21 @@ mod tests {
         r.peer_ack(6, &mut c);
         assert_eq!(c.bytes, b"ab????ef");
         assert_eq!(c.gaps, [(2, 2), (4, 2)]);
+    }
+
+    #[test]
+    fn one_ack_past_several_holes_releases_them_all() {
+        let mut r = Reassembler::new();
+        let mut c = Collect::default();
+        r.syn(99);
+        r.segment(100, b"a", 0, o(1), &mut c);
+        r.segment(103, b"d", 0, o(2), &mut c);
+        r.segment(106, b"g", 0, o(3), &mut c);
+        r.peer_ack(105, &mut c); // past the holes at 101..103 and 104..105
+        assert_eq!(c.bytes, b"a??d?");
+        assert_eq!(c.gaps, [(1, 2), (4, 1)]);
+        r.peer_ack(107, &mut c);
+        assert_eq!(c.bytes, b"a??d??g");
     }
 
     #[test]

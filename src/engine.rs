@@ -163,6 +163,19 @@ impl DirSink<'_> {
     }
 }
 
+/// The connection ended: every hole left in either direction is a gap.
+fn flush_streams(conn: &mut Connection<ConnState>, tally: &mut Tally, queue: &mut CallQueue) {
+    for d in [Dir::FromInitiator, Dir::FromResponder] {
+        let mut sink = DirSink {
+            app: &mut conn.app,
+            dir: d,
+            tally,
+            calls: queue,
+        };
+        conn.streams[d.index()].flush(&mut sink);
+    }
+}
+
 impl StreamSink for DirSink<'_> {
     fn data(&mut self, offset: u64, bytes: &[u8], origin: Origin) {
         self.feed(Some((offset, bytes, origin)), None);
@@ -275,15 +288,7 @@ impl Engine {
             conn.rst = true;
         }
         if conn.is_finished() {
-            for d in [Dir::FromInitiator, Dir::FromResponder] {
-                let mut sink = DirSink {
-                    app: &mut conn.app,
-                    dir: d,
-                    tally: &mut self.tally,
-                    calls: &mut self.queue,
-                };
-                conn.streams[d.index()].flush(&mut sink);
-            }
+            flush_streams(conn, &mut self.tally, &mut self.queue);
         }
         let retired: Vec<_> = self.retired.drain(..).collect();
         for c in retired {
@@ -292,22 +297,9 @@ impl Engine {
     }
 
     fn retire(&mut self, mut conn: Connection<ConnState>) {
-        for d in [Dir::FromInitiator, Dir::FromResponder] {
-            let mut sink = DirSink {
-                app: &mut conn.app,
-                dir: d,
-                tally: &mut self.tally,
-                calls: &mut self.queue,
-            };
-            conn.streams[d.index()].flush(&mut sink);
-            let s = conn.streams[d.index()].stats();
-            let r = &mut self.reassembly;
-            r.bytes += s.bytes;
-            r.out_of_order_segments += s.out_of_order_segments;
-            r.duplicate_bytes += s.duplicate_bytes;
-            r.gaps += s.gaps;
-            r.gap_bytes += s.gap_bytes;
-            r.forced_gaps += s.forced_gaps;
+        flush_streams(&mut conn, &mut self.tally, &mut self.queue);
+        for stream in &conn.streams {
+            self.reassembly.add(&stream.stats());
         }
         if let ConnState::Dce(d) = &mut conn.app
             && d.confirmed

@@ -33,6 +33,18 @@ pub struct ReassemblyStats {
     pub forced_gaps: u64,
 }
 
+impl ReassemblyStats {
+    /// Adds another direction's counters to these.
+    pub fn add(&mut self, other: &Self) {
+        self.bytes += other.bytes;
+        self.out_of_order_segments += other.out_of_order_segments;
+        self.duplicate_bytes += other.duplicate_bytes;
+        self.gaps += other.gaps;
+        self.gap_bytes += other.gap_bytes;
+        self.forced_gaps += other.forced_gaps;
+    }
+}
+
 #[derive(Debug)]
 struct Pending {
     data: Vec<u8>,

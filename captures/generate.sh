@@ -3,15 +3,18 @@
 #
 # Runs a private Samba server (smbd + samba-dcerpcd) and several independent
 # DCE/RPC clients (impacket, rpcclient, Samba's Python bindings) inside a fresh
-# network namespace, and records one pcap per scenario on its loopback.
+# network namespace, and records one pcap per scenario on its loopback:
+# 01-18 DCE/RPC over TCP, 20-27 over SMB named pipes; 28-29 are cut from 24.
 #
 #   sudo captures/generate.sh                  # all scenarios
 #   sudo captures/generate.sh 03 09-frag-resp  # only scenarios whose name starts so
+#   sudo captures/generate.sh 2                # only 20-29 (SMB named pipes)
 #   sudo captures/generate.sh --exec CMD...    # set the lab up, run CMD inside it
 #
 # Needs: samba, smbclient (rpcclient), samba-common-bin, python3-samba,
 # tcpdump, iproute2, util-linux (unshare), impacket (PyPI) for a python3 on PATH
-# or in IMPACKET_PYTHON; tshark and ethtool are optional.
+# or in IMPACKET_PYTHON; editcap (wireshark-common) for 28-29; tshark and
+# ethtool are optional.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -233,13 +236,46 @@ selected() {
     return 1
 }
 
-# capture NAME CMD...: record CMD's traffic into real/NAME.pcap.
-capture() {
-    local name=$1; shift
-    selected "$name" || return 0
+# smbd_settings "SETTING; SETTING...": make smbd run with these [global]
+# settings on top of the base smb.conf ("" for the base file alone). smbd is
+# restarted only when the settings change: the new one reads a copy of the base
+# file with a second [global] section at its end. samba-dcerpcd keeps running;
+# smbd reaches it through the sockets in the shared ncalrpc directory.
+SMBD_SETTINGS=
+SMBD_CONFS=0
+smbd_settings() {
+    local settings=$1 conf=$CONF pid=${DAEMON_PIDS[0]} ports=445 port
+    [[ "$settings" == "$SMBD_SETTINGS" ]] && return 0
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -0 "$pid" 2>/dev/null && { log "smbd $pid does not stop"; return 1; }
+    if [[ -n "$settings" ]]; then
+        SMBD_CONFS=$((SMBD_CONFS + 1))
+        conf="$LAB/smb-$SMBD_CONFS.conf"
+        {
+            cat "$CONF"
+            printf '\n# settings for the following scenarios\n[global]\n'
+            tr ';' '\n' <<<"$settings" | sed 's/^ */    /'
+        } >"$conf"
+        ports=$(sed -n 's/^ *smb ports *= *//p' "$conf" | tail -n 1)
+        ports=${ports:-445}
+    fi
+    log "smbd with ${settings:-the base settings}"
+    smbd --configfile="$conf" -F --debug-stdout -d 1 >>"$LAB/log/smbd.out" 2>&1 &
+    DAEMON_PIDS[0]=$!
+    SMBD_SETTINGS=$settings
+    for port in $ports; do
+        for _ in $(seq 100); do port_open "$port" && break; sleep 0.1; done
+        port_open "$port" || { log "smbd does not listen on $port; see $LAB/log"; return 1; }
+    done
+}
+
+# record NAME FILTER CMD...: record CMD's traffic matching FILTER into real/NAME.pcap.
+record() {
+    local name=$1 filter=$2; shift 2
     local pcap="$OUT/$name.pcap" tmp="$LAB/$name.pcap" err="$LAB/$name.tcpdump"
     log "scenario $name"
-    tcpdump --immediate-mode -i lo -n -s 0 -U -Z root -w "$tmp" 'tcp and not port 445 and not port 139' 2>"$err" &
+    tcpdump --immediate-mode -i lo -n -s 0 -U -Z root -w "$tmp" "$filter" 2>"$err" &
     TCPDUMP_PID=$!
     for _ in $(seq 100); do grep -q 'listening on' "$err" && break; sleep 0.05; done
     sleep 0.2
@@ -264,6 +300,43 @@ capture() {
     chmod 0644 "$pcap"
     log "  $packets packets -> real/$name.pcap"
     sed -n '1,12s/^/    | /p' "$LAB/log/$name.client" >&2
+}
+
+# capture NAME CMD...: record CMD's DCE/RPC-over-TCP traffic (no SMB ports).
+capture() {
+    local name=$1; shift
+    selected "$name" || return 0
+    smbd_settings "" || { FAILED+=("$name"); return 0; }
+    record "$name" 'tcp and not port 445 and not port 139' "$@"
+}
+
+# capture_smb NAME SETTINGS CMD...: record CMD's SMB traffic (ports 445 and
+# 139 only) with smbd running with SETTINGS (see smbd_settings).
+capture_smb() {
+    local name=$1 settings=$2; shift 2
+    selected "$name" || return 0
+    smbd_settings "$settings" || { FAILED+=("$name"); return 0; }
+    record "$name" 'tcp port 445 or tcp port 139' "$@"
+}
+
+# derive NAME SOURCE POINT: real/NAME.pcap is real/SOURCE.pcap from the frame
+# that cut_capture.py finds for POINT to the end, cut with editcap.
+derive() {
+    local name=$1 source="$OUT/$2.pcap" point=$3 range
+    selected "$name" || return 0
+    log "scenario $name (from real/$2.pcap)"
+    if ! command -v editcap >/dev/null; then
+        log "  editcap not found (package wireshark-common)"; FAILED+=("$name"); return 0
+    fi
+    if ! range=$("$IMPACKET_PYTHON" "$SCEN/cut_capture.py" "$point" "$source"); then
+        FAILED+=("$name"); return 0
+    fi
+    if ! editcap -F pcap -r "$source" "$LAB/$name.pcap" "$range"; then
+        FAILED+=("$name"); return 0
+    fi
+    mv -f "$LAB/$name.pcap" "$OUT/$name.pcap"
+    chmod 0644 "$OUT/$name.pcap"
+    log "  frames $range -> real/$name.pcap"
 }
 
 IMPY=("$IMPACKET_PYTHON" -u)

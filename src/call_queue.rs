@@ -115,6 +115,8 @@ mod tests {
             server: String::new(),
             transport: "ncacn_ip_tcp",
             pipe: None,
+            pipe_source: None,
+            file_id: None,
             call_id,
             context_id: 0,
             interface: None,

@@ -9,6 +9,7 @@
 //! - [`names`]: interface and operation names from the data tables in `src/dcerpc/data/`.
 
 pub mod association;
+pub mod channel;
 pub mod codes;
 pub mod framing;
 pub mod names;

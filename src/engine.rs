@@ -5,63 +5,39 @@
 //! connection lookup and reassembly ([`crate::tcp`]) → DCE/RPC detection → framing and
 //! association state ([`crate::dcerpc`]). A connection is DCE/RPC when it uses the endpoint
 //! mapper's port 135, or when, in either direction, a TCP segment starts with a header that
-//! passes the strict test and the PDU it frames parses (at most [`MAX_PROBE_SEGMENTS`]
-//! segments per direction are examined before a connection is ignored).
+//! passes the strict test and the PDU it frames parses (see [`crate::dcerpc::channel`]).
 
 use std::net::{IpAddr, SocketAddr};
 
 use crate::call_queue::CallQueue;
-use crate::dcerpc::association::{Association, TransportInfo};
-use crate::dcerpc::framing::{FrameEvent, Framer};
-use crate::dcerpc::pdu::parse_pdu;
+use crate::dcerpc::association::TransportInfo;
+use crate::dcerpc::channel::{Channel, Verdict};
+use crate::dcerpc::pdu::parse_header;
 use crate::event::CallRecord;
 use crate::ip_defrag::Defragmenter;
 use crate::link::{self, Decoded, LinkError, TcpSegment};
 use crate::report::Tally;
+use crate::smb::SmbConn;
 use crate::source::Frame;
 use crate::summary::{CaptureTotals, Summary, SummaryBuilder};
 use crate::tcp::flow_table::{Connection, FlowTable};
 use crate::tcp::reassembler::ReassemblyStats;
-use crate::tcp::{Dir, Origin, StreamSink};
+use crate::tcp::{Dir, Origin, Span, StreamSink};
 
-/// Data-carrying segments examined per direction before a connection is judged not DCE/RPC.
-pub const MAX_PROBE_SEGMENTS: u32 = 16;
 /// The endpoint mapper's well-known port: connections to it are DCE/RPC without probing.
 pub const EPM_PORT: u16 = 135;
+/// SMB ports (direct TCP and NetBIOS session service): DCE/RPC runs over named pipes there.
+pub const SMB_PORTS: [u16; 2] = [445, 139];
 
 /// What rpcscope knows about a connection's payload.
 #[derive(Debug)]
 pub enum ConnState {
-    /// DCE/RPC, or possibly DCE/RPC while no PDU has parsed yet.
-    Dce(Box<DceConn>),
+    /// DCE/RPC directly over TCP, or possibly so while no PDU has parsed yet.
+    Dce(Box<Channel>),
+    /// SMB (ports 445 and 139): DCE/RPC over named pipes.
+    Smb(Box<SmbConn>),
     /// Not DCE/RPC: the connection is no longer examined.
     Ignored,
-}
-
-/// DCE/RPC state of a connection: one framer per direction and the association.
-#[derive(Debug)]
-pub struct DceConn {
-    framers: [Framer; 2],
-    assoc: Association,
-    /// A PDU has parsed (or the port is the endpoint mapper's).
-    confirmed: bool,
-    /// Segments skipped per direction while looking for a first PDU.
-    probes: [u32; 2],
-}
-
-impl DceConn {
-    fn new(senders: [SocketAddr; 2], confirmed: bool) -> Self {
-        Self {
-            framers: [Framer::new(), Framer::new()],
-            assoc: Association::new(TransportInfo {
-                transport: "ncacn_ip_tcp",
-                pipe: None,
-                senders,
-            }),
-            confirmed,
-            probes: [0, 0],
-        }
-    }
 }
 
 /// What is left at the end of a run.
@@ -86,6 +62,7 @@ pub struct Engine {
     retired: Vec<Connection<ConnState>>,
 }
 
+/// Stream events of one direction of one connection, handed to its upper layer.
 struct DirSink<'a> {
     app: &'a mut ConnState,
     dir: Dir,
@@ -93,71 +70,65 @@ struct DirSink<'a> {
     calls: &'a mut CallQueue,
 }
 
-/// What probing concluded from one framing event of an unconfirmed connection.
-enum Probe {
-    Pass,
-    Confirmed,
-    Rejected,
-}
-
-/// Probing of a connection not known to be DCE/RPC: the first PDU framed must parse; after
-/// [`MAX_PROBE_SEGMENTS`] segments without a header in one direction the connection is dropped.
-fn probe(ev: &FrameEvent<'_>, skipped: &mut u32) -> Probe {
-    match ev {
-        FrameEvent::Pdu(p) if parse_pdu(p.bytes).is_ok() => Probe::Confirmed,
-        FrameEvent::Pdu(_) | FrameEvent::Truncated { .. } => Probe::Rejected,
-        FrameEvent::Skipped { .. } => {
-            *skipped += 1;
-            if *skipped >= MAX_PROBE_SEGMENTS {
-                Probe::Rejected
-            } else {
-                Probe::Pass
-            }
-        }
-        FrameEvent::Lost => Probe::Pass,
+/// Transport facts of a DCE/RPC connection over TCP.
+fn tcp_info(senders: [SocketAddr; 2]) -> TransportInfo {
+    TransportInfo {
+        transport: "ncacn_ip_tcp",
+        pipe: None,
+        file_id: None,
+        senders,
     }
 }
 
-impl DirSink<'_> {
-    fn feed(&mut self, chunk: Option<(u64, &[u8], Origin)>, gap: Option<(u64, u64)>) {
-        let ConnState::Dce(d) = self.app else {
-            return;
-        };
-        let DceConn {
-            framers,
-            assoc,
-            confirmed,
-            probes,
-        } = &mut **d;
-        let (dir, tally, calls) = (self.dir, &mut *self.tally, &mut *self.calls);
-        let mut reject = false;
-        let mut handle = |ev: FrameEvent<'_>| {
-            if reject {
+/// A chunk that starts with a plausible DCE/RPC header.
+fn starts_like_dcerpc(bytes: &[u8]) -> bool {
+    parse_header(bytes).is_ok_and(|h| h.is_plausible() && h.flags_plausible())
+}
+
+impl StreamSink for DirSink<'_> {
+    fn data(&mut self, offset: u64, bytes: &[u8], origin: Origin) {
+        let verdict = match self.app {
+            ConnState::Dce(c) => c.data(
+                self.dir,
+                bytes,
+                Span::single(origin),
+                self.tally,
+                self.calls,
+            ),
+            ConnState::Smb(s) if !s.seen_smb() && starts_like_dcerpc(bytes) => {
+                // DCE/RPC straight on an SMB port, without SMB framing.
+                let mut channel = Channel::new(tcp_info(s.senders()), false);
+                let verdict = channel.data(
+                    self.dir,
+                    bytes,
+                    Span::single(origin),
+                    self.tally,
+                    self.calls,
+                );
+                *self.app = ConnState::Dce(Box::new(channel));
+                verdict
+            }
+            ConnState::Smb(s) => {
+                s.data(self.dir, offset, bytes, origin, self.tally, self.calls);
                 return;
             }
-            if !*confirmed {
-                match probe(&ev, &mut probes[dir.index()]) {
-                    Probe::Pass => return,
-                    Probe::Rejected => {
-                        reject = true;
-                        return;
-                    }
-                    Probe::Confirmed => {
-                        *confirmed = true;
-                        tally.count("connections_found_by_heuristic");
-                    }
-                }
-            }
-            assoc.on_event(dir, ev, tally, calls);
+            ConnState::Ignored => return,
         };
-        let framer = &mut framers[dir.index()];
-        if let Some((offset, bytes, origin)) = chunk {
-            framer.data(offset, bytes, origin, &mut handle);
+        if verdict == Verdict::Rejected {
+            *self.app = ConnState::Ignored;
         }
-        if let Some((offset, len)) = gap {
-            framer.gap(offset, len, &mut handle);
-        }
-        if reject {
+    }
+
+    fn gap(&mut self, offset: u64, len: u64) {
+        let verdict = match self.app {
+            ConnState::Dce(c) => c.gap(self.dir, len, self.tally, self.calls),
+            ConnState::Smb(s) => {
+                s.gap(self.dir, offset, len, self.tally, self.calls);
+                return;
+            }
+            ConnState::Ignored => return,
+        };
+        if verdict == Verdict::Rejected {
             *self.app = ConnState::Ignored;
         }
     }
@@ -173,16 +144,6 @@ fn flush_streams(conn: &mut Connection<ConnState>, tally: &mut Tally, queue: &mu
             calls: queue,
         };
         conn.streams[d.index()].flush(&mut sink);
-    }
-}
-
-impl StreamSink for DirSink<'_> {
-    fn data(&mut self, offset: u64, bytes: &[u8], origin: Origin) {
-        self.feed(Some((offset, bytes, origin)), None);
-    }
-
-    fn gap(&mut self, offset: u64, len: u64) {
-        self.feed(None, Some((offset, len)));
     }
 }
 
@@ -255,8 +216,15 @@ impl Engine {
 
     fn tcp(&mut self, seg: &TcpSegment<'_>, origin: Origin) {
         let new_state = |initiator, responder| {
-            let epm = seg.src.port() == EPM_PORT || seg.dst.port() == EPM_PORT;
-            ConnState::Dce(Box::new(DceConn::new([initiator, responder], epm)))
+            let ports = [seg.src.port(), seg.dst.port()];
+            if ports.iter().any(|p| SMB_PORTS.contains(p)) {
+                return ConnState::Smb(Box::new(SmbConn::new([initiator, responder])));
+            }
+            let epm = ports.contains(&EPM_PORT);
+            ConnState::Dce(Box::new(Channel::new(
+                tcp_info([initiator, responder]),
+                epm,
+            )))
         };
         let conn = self
             .flows
@@ -301,8 +269,12 @@ impl Engine {
         for stream in &conn.streams {
             self.reassembly.add(&stream.stats());
         }
+        if let ConnState::Smb(smb) = &mut conn.app {
+            self.totals.smb_connections += 1;
+            self.totals.pipe_associations += smb.finish(&mut self.tally, &mut self.queue);
+        }
         if let ConnState::Dce(d) = &mut conn.app
-            && d.confirmed
+            && d.confirmed()
         {
             self.totals.dcerpc_connections += 1;
             if !conn.saw_syn {
@@ -320,7 +292,7 @@ impl Engine {
                     )
                 });
             }
-            d.assoc.finish_all(&mut self.queue);
+            d.finish(&mut self.queue);
         }
     }
 

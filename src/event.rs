@@ -38,8 +38,13 @@ pub struct CallRecord {
     pub server: String,
     /// `ncacn_ip_tcp`, `ncacn_np` or `ncacn_http`.
     pub transport: &'static str,
-    /// Pipe name for `ncacn_np`, else null.
+    /// Pipe name for `ncacn_np` as opened, else null.
     pub pipe: Option<String>,
+    /// Where `pipe` came from: `create` (the SMB open) or `sec_addr` (the bind_ack's secondary
+    /// address, when the open was not captured).
+    pub pipe_source: Option<&'static str>,
+    /// SMB FileId of the pipe (32 hex digits as on the wire) or SMB1 FID (4 hex digits).
+    pub file_id: Option<String>,
     /// Call identifier.
     pub call_id: u32,
     /// Presentation context of the request (of the response when the request was not seen).

@@ -25,6 +25,7 @@ pub mod ip_defrag;
 pub mod link;
 pub mod output;
 pub mod report;
+pub mod smb;
 pub mod source;
 pub mod summary;
 pub mod tcp;

@@ -32,6 +32,10 @@ pub struct CaptureTotals {
     pub undecodable: u64,
     /// Connections carrying DCE/RPC.
     pub dcerpc_connections: u64,
+    /// SMB connections (ports 445 and 139).
+    pub smb_connections: u64,
+    /// DCE/RPC associations over SMB named pipes.
+    pub pipe_associations: u64,
     /// Time of the first frame.
     pub first_ts: Option<Timestamp>,
     /// Time of the last frame.
@@ -72,6 +76,8 @@ pub struct TcpSection {
     pub connections: u64,
     /// Connections carrying DCE/RPC.
     pub dcerpc_connections: u64,
+    /// SMB connections.
+    pub smb_connections: u64,
     /// Connections closed by a new SYN on the same ports.
     pub port_reuses: u64,
     /// Connections evicted by the table limit.
@@ -157,7 +163,7 @@ pub struct Summary {
     pub faults: Vec<FaultCount>,
     /// Calls by `auth_type/auth_level` (`none` when the request had no verifier).
     pub auth: BTreeMap<String, u64>,
-    /// Associations (over TCP: one per DCE/RPC connection).
+    /// Associations: one per DCE/RPC connection over TCP, one per named pipe over SMB.
     pub associations: u64,
     /// Refused presentation contexts (`provider_rejection/abstract_syntax_not_supported`, ...)
     /// and bind_naks (`bind_nak/authentication_type_not_recognized`, ...).
@@ -310,6 +316,7 @@ impl SummaryBuilder {
             tcp: TcpSection {
                 connections: flows.connections,
                 dcerpc_connections: totals.dcerpc_connections,
+                smb_connections: totals.smb_connections,
                 port_reuses: flows.port_reuses,
                 evicted: flows.evicted,
                 out_of_order_segments: reassembly.out_of_order_segments,
@@ -331,7 +338,7 @@ impl SummaryBuilder {
                 })
                 .collect(),
             auth,
-            associations: totals.dcerpc_connections,
+            associations: totals.dcerpc_connections + totals.pipe_associations,
             rejections: std::mem::take(&mut tally.rejections),
             counters: tally
                 .counters

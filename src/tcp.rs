@@ -48,6 +48,27 @@ pub struct Origin {
     pub ts: Timestamp,
 }
 
+/// The frames a piece of a byte stream came from: the frame of its first byte and the frame that
+/// completed it (the same frame for a TCP segment; the first and last segment of an SMB message).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Span {
+    /// Frame carrying the first byte.
+    pub first: Origin,
+    /// Frame that completed the piece.
+    pub last: Origin,
+}
+
+impl Span {
+    /// A piece carried by one frame.
+    #[must_use]
+    pub fn single(origin: Origin) -> Self {
+        Self {
+            first: origin,
+            last: origin,
+        }
+    }
+}
+
 /// Receiver of reassembled stream events for one direction.
 pub trait StreamSink {
     /// In-order bytes starting at stream `offset` (0 = first byte after the SYN, or the first byte

@@ -48,7 +48,9 @@ fn calls_json_matches_snapshot_for_every_capture() {
             rpcscope::output::json::write_line(&mut out, c).unwrap();
         }
         let text = String::from_utf8(out).unwrap();
-        assert!(!text.is_empty(), "{} has no calls", path.display());
+        // Only an encrypted SMB3 session shows no call.
+        let encrypted = path.to_string_lossy().contains("encrypted");
+        assert_eq!(text.is_empty(), encrypted, "{}", path.display());
         let dir = path
             .parent()
             .unwrap()

@@ -149,3 +149,81 @@ proptest! {
         prop_assert_eq!(got, baseline);
     }
 }
+
+/// The TCP payloads of the first SMB connection of a capture, as alternating flights
+/// (client?, bytes), in capture order.
+fn smb_flights(path: &str) -> Vec<(bool, Vec<u8>)> {
+    let bytes = std::fs::read(path).unwrap();
+    let mut reader = CaptureReader::new(&bytes[..]).unwrap();
+    let mut client_port = None;
+    let mut flights: Vec<(bool, Vec<u8>)> = Vec::new();
+    while let Some(frame) = reader.next_frame().unwrap() {
+        let Ok(link::Decoded::Tcp(seg)) = link::decode(frame.link_type, frame.data) else {
+            continue;
+        };
+        let (sp, dp) = (seg.src.port(), seg.dst.port());
+        if sp != 445 && dp != 445 {
+            continue;
+        }
+        let client = *client_port.get_or_insert(if dp == 445 { sp } else { dp });
+        if sp != client && dp != client {
+            continue;
+        }
+        if seg.payload.is_empty() {
+            continue;
+        }
+        let from_client = sp == client;
+        match flights.last_mut() {
+            Some((c, b)) if *c == from_client => b.extend_from_slice(seg.payload),
+            _ => flights.push((from_client, seg.payload.to_vec())),
+        }
+    }
+    flights
+}
+
+fn pipe_calls(bytes: &[u8]) -> Vec<String> {
+    calls_jsonl(bytes)
+        .lines()
+        .map(|l| {
+            let c: serde_json::Value = serde_json::from_str(l).unwrap();
+            format!(
+                "{} {} {} {} {} {} {} {} {}",
+                c["file_id"],
+                c["pipe"],
+                c["call_id"],
+                c["opnum"],
+                c["outcome"],
+                c["request"]["fragments"],
+                c["request"]["stub_len"],
+                c["response"]["fragments"],
+                c["response"]["stub_len"]
+            )
+        })
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    #[test]
+    fn any_split_of_smb_messages_yields_the_same_calls(
+        sizes in proptest::collection::vec(1usize..3000, 1..10),
+    ) {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/captures/real/24-np-multi-pipe.pcap");
+        let flights = smb_flights(path);
+        let build = |sizes: &[usize]| {
+            let mut conv = Conversation::new(445);
+            for (from_client, bytes) in &flights {
+                if *from_client {
+                    conv.client(bytes, sizes);
+                } else {
+                    conv.server(bytes, sizes);
+                }
+            }
+            pcap(&conv.frames())
+        };
+        let baseline = pipe_calls(&build(&[1460]));
+        prop_assert!(baseline.len() >= 20, "{} calls", baseline.len());
+        prop_assert_eq!(pipe_calls(&build(&sizes)), baseline);
+    }
+}

@@ -1,6 +1,7 @@
 //! Differential test against Wireshark: `../shared/tools/rpc-oracle` (tshark's view of a capture
 //! in the shape of `rpcscope calls --json`) and `rpc-compare` over every capture of the shared
-//! corpus and of `captures/real/`. Calls over TCP (`ncacn_ip_tcp`) are compared; the bar is
+//! corpus and of `captures/real/`. Calls over TCP (`ncacn_ip_tcp`) and over SMB named pipes
+//! (`ncacn_np`) are compared; the bar is
 //! recall, precision and field agreement of at least 99% over each set. Every remaining
 //! difference is explained in `docs/differences-from-wireshark.md`.
 //!
@@ -57,13 +58,14 @@ fn skip_reason() -> Option<String> {
     None
 }
 
-fn tcp_calls(jsonl: &[u8]) -> String {
+fn compared_calls(jsonl: &[u8]) -> String {
     let mut out = String::new();
     for line in String::from_utf8_lossy(jsonl).lines() {
         let Ok(v) = serde_json::from_str::<Value>(line) else {
             continue;
         };
-        if v["type"] == "call" && v["transport"] == "ncacn_ip_tcp" {
+        if v["type"] == "call" && (v["transport"] == "ncacn_ip_tcp" || v["transport"] == "ncacn_np")
+        {
             out.push_str(line);
             out.push('\n');
         }
@@ -149,13 +151,13 @@ impl Totals {
 }
 
 fn compare_one(capture: &Path, version: &str, dir: &Path, totals: &Mutex<Totals>) {
-    let oracle_calls = tcp_calls(&oracle(capture, version));
+    let oracle_calls = compared_calls(&oracle(capture, version));
     let ours = Command::new(env!("CARGO_BIN_EXE_rpcscope"))
         .args(["calls", "--json"])
         .arg(capture)
         .output()
         .unwrap();
-    let our_calls = tcp_calls(&ours.stdout);
+    let our_calls = compared_calls(&ours.stdout);
     let stem: String = capture.display().to_string().replace(['/', '.'], "_");
     let (o, r) = (
         dir.join(format!("{stem}.oracle")),
@@ -235,7 +237,7 @@ fn assert_bar(t: &Totals, what: &str) {
 }
 
 #[test]
-fn tcp_calls_agree_with_wireshark_over_the_shared_corpus() {
+fn calls_agree_with_wireshark_over_the_shared_corpus() {
     if skip_reason().is_some() {
         return;
     }
@@ -254,7 +256,7 @@ fn tcp_calls_agree_with_wireshark_over_the_shared_corpus() {
 }
 
 #[test]
-fn tcp_calls_agree_with_wireshark_on_our_captures() {
+fn calls_agree_with_wireshark_on_our_captures() {
     if skip_reason().is_some() {
         return;
     }

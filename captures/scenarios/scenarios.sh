@@ -1,5 +1,6 @@
 # Scenario list, sourced by captures/generate.sh inside the lab namespace.
-# capture NAME COMMAND... records COMMAND's loopback TCP traffic into real/NAME.pcap.
+# capture NAME COMMAND... records COMMAND's loopback TCP traffic into real/NAME.pcap
+# (without the SMB ports); capture_smb and derive are described further down.
 # The client functions chain their commands with && because set -e does not
 # apply inside them (capture runs them as the left side of ||).
 # Available: IMPY (python3 with impacket), SAPY (Debian python3 with samba),
@@ -51,3 +52,47 @@ capture 15-bigendian         "${SAPY[@]}" "$SCEN/samba_bigendian.py"
 capture 16-ipv6              ipv6
 capture 17-pipelined         "${IMPY[@]}" "$SCEN/pipelined.py"
 capture 18-interleaved-frags "${IMPY[@]}" "$SCEN/interleaved.py"
+
+# DCE/RPC over SMB named pipes (ncacn_np). capture_smb NAME SETTINGS COMMAND...
+# records only ports 445 and 139, with smbd running with SETTINGS (separated by
+# ";") added to the base smb.conf's [global] section; "" = the base settings:
+# SMB2_02 and up, signing offered but not required, encryption only if the
+# client asks for it.
+# derive NAME SOURCE POINT cuts real/SOURCE.pcap with editcap so that it starts
+# after the last CREATE (after-create) or the last bind_ack (after-bind).
+RPCCLIENT_NP=("${RPCCLIENT[@]}" "${AUTH[@]}")
+NP_COMMANDS='srvinfo; enumdomusers; lsaquery; netshareenumall; getusername'
+# LSA LookupNames for 200 names: a request of several fragments.
+NP_NAMES="$(printf 'user%03d ' $(seq 1 200))"
+
+smb1_pipes() {
+    "${RPCCLIENT_NP[@]}" --option='client ipc min protocol = NT1' \
+        --option='client ipc max protocol = NT1' "$LAB_HOST4" \
+        -c "$NP_COMMANDS; lookupnames $NP_NAMES" &&
+        "${IMPY[@]}" "$SCEN/np_smb1.py"
+}
+encrypted_pipes() {
+    "${RPCCLIENT_NP[@]}" --option='client smb encrypt = required' "$LAB_HOST4" \
+        -c 'srvinfo; enumdomusers; lsaquery' &&
+        "${IMPY[@]}" "$SCEN/np_session.py" default 445 samr lsarpc
+}
+port139_pipes() {
+    "${RPCCLIENT_NP[@]}" --option='disable netbios = no' -p 139 "$LAB_HOST4" \
+        -c 'srvinfo; lsaquery; getusername' &&
+        "${IMPY[@]}" "$SCEN/np_session.py" NT1 139 samr srvsvc
+}
+signed_pipes() {
+    "${IMPY[@]}" "$SCEN/np_session.py" 2.0.2 445 samr &&
+        "${IMPY[@]}" "$SCEN/np_session.py" 3.0 445 lsarpc srvsvc
+}
+
+capture_smb 20-np-rpcclient       "" "${RPCCLIENT_NP[@]}" "$LAB_HOST4" -c "$NP_COMMANDS"
+capture_smb 21-np-impacket        "" "${IMPY[@]}" "$SCEN/np_impacket.py"
+capture_smb 22-np-smb1            'server min protocol = NT1' smb1_pipes
+capture_smb 23-np-small-reads     "" "${IMPY[@]}" "$SCEN/np_small_reads.py"
+capture_smb 24-np-multi-pipe      "" "${IMPY[@]}" "$SCEN/np_multi_pipe.py"
+capture_smb 25-np-smb3-encrypted  'server smb encrypt = required' encrypted_pipes
+capture_smb 26-np-port139         'smb ports = 445 139; server min protocol = NT1' port139_pipes
+capture_smb 27-np-signed          'server signing = mandatory' signed_pipes
+derive      28-np-after-create    24-np-multi-pipe after-create
+derive      29-np-after-bind      24-np-multi-pipe after-bind

@@ -115,6 +115,8 @@ pub struct TransportInfo {
     pub transport: &'static str,
     /// Pipe name for named pipes.
     pub pipe: Option<String>,
+    /// SMB FileId (or FID) of a named pipe.
+    pub file_id: Option<String>,
     /// Sender address of each direction, indexed by [`Dir::index`].
     pub senders: [SocketAddr; 2],
 }
@@ -123,6 +125,8 @@ pub struct TransportInfo {
 #[derive(Debug)]
 pub struct Association {
     info: TransportInfo,
+    /// Where the pipe name came from: `create` (the SMB open) or `sec_addr` (a bind_ack).
+    pipe_source: Option<&'static str>,
     contexts: HashMap<u16, BoundContext>,
     pending: Vec<PendingBind>,
     calls: HashMap<u32, Call>,
@@ -134,6 +138,7 @@ impl Association {
     #[must_use]
     pub fn new(info: TransportInfo) -> Self {
         Self {
+            pipe_source: info.pipe.as_ref().map(|_| "create"),
             info,
             contexts: HashMap::new(),
             pending: Vec::new(),
@@ -220,6 +225,14 @@ impl Association {
             }
             Body::BindAck(a) | Body::AlterContextResp(a) => {
                 let alter = matches!(pdu.body, Body::AlterContextResp(_));
+                if self.info.transport == "ncacn_np"
+                    && self.info.pipe.is_none()
+                    && !a.sec_addr.is_empty()
+                {
+                    // The open was not captured: the server names its end of the pipe.
+                    self.info.pipe = Some(String::from_utf8_lossy(&a.sec_addr).into_owned());
+                    self.pipe_source = Some("sec_addr");
+                }
                 let Some(pending) = self.take_pending(h.call_id, alter) else {
                     tally.count("acks_without_bind");
                     return;
@@ -372,12 +385,13 @@ impl Association {
         Some(self.pending.remove(idx))
     }
 
-    /// The context in force for `context_id`, or one proposed by a bind not yet answered.
+    /// The context in force for `context_id`, or one proposed by a bind not yet answered, or,
+    /// with no bind at all, the interface usually reached through the pipe.
     fn binding_for(&self, context_id: u16) -> Option<BoundContext> {
         if let Some(c) = self.contexts.get(&context_id) {
             return Some(*c);
         }
-        self.pending.iter().rev().find_map(|b| {
+        let proposed = self.pending.iter().rev().find_map(|b| {
             b.contexts
                 .iter()
                 .find(|e| e.context_id == context_id)
@@ -386,6 +400,15 @@ impl Association {
                     transfer: e.transfer_syntaxes.first().copied(),
                     source: if b.alter { "alter_context" } else { "bind" },
                 })
+        });
+        if proposed.is_some() || !self.contexts.is_empty() {
+            return proposed;
+        }
+        let (uuid, major, minor) = names::interface_for_pipe(self.info.pipe.as_deref()?)?;
+        Some(BoundContext {
+            abstract_syntax: SyntaxId { uuid, major, minor },
+            transfer: None,
+            source: "pipe_name",
         })
     }
 
@@ -580,6 +603,8 @@ impl Association {
             server: endpoint(server),
             transport: self.info.transport,
             pipe: self.info.pipe.clone(),
+            pipe_source: self.pipe_source,
+            file_id: self.info.file_id.clone(),
             call_id: c.call_id,
             context_id: c.context_id,
             interface,

@@ -14,7 +14,7 @@
 use std::collections::VecDeque;
 
 use super::pdu::{HEADER_LEN, Header, parse_header};
-use crate::tcp::Origin;
+use crate::tcp::{Origin, Span};
 
 /// Largest gap inside a PDU that is zero-filled to keep framing in place.
 pub const MAX_GAP_FILL: u64 = 65_535;
@@ -76,8 +76,8 @@ pub struct Framer {
     pos: usize,
     /// Stream offset of `buf[0]`.
     buf_start: u64,
-    /// (stream offset, origin) of each chunk that entered the buffer.
-    origins: VecDeque<(u64, Origin)>,
+    /// (stream offset, frames) of each chunk that entered the buffer.
+    origins: VecDeque<(u64, Span)>,
     /// Zero-filled ranges (stream offsets).
     holes: Vec<(u64, u64)>,
     mode: Mode,
@@ -118,8 +118,8 @@ impl Framer {
         &mut self,
         offset: u64,
         bytes: &[u8],
-        origin: Origin,
-        out: &mut impl FnMut(FrameEvent<'_>),
+        span: Span,
+        out: &mut (impl FnMut(FrameEvent<'_>) + ?Sized),
     ) {
         if self.next_offset.is_some_and(|n| n != offset) {
             // Defensive: the reassembler always reports gaps, so this is a gap of unknown content.
@@ -136,7 +136,7 @@ impl Framer {
                 if !candidate_open {
                     self.reset_buffer(offset);
                 }
-                self.origins.push_back((offset, origin));
+                self.origins.push_back((offset, span));
                 self.buf.extend_from_slice(bytes);
                 return;
             }
@@ -156,13 +156,13 @@ impl Framer {
         if self.buf.is_empty() {
             self.reset_buffer(offset);
         }
-        self.origins.push_back((offset, origin));
+        self.origins.push_back((offset, span));
         self.buf.extend_from_slice(bytes);
         self.process(out);
     }
 
     /// Reports `len` missing bytes at `offset`.
-    pub fn gap(&mut self, offset: u64, len: u64, out: &mut impl FnMut(FrameEvent<'_>)) {
+    pub fn gap(&mut self, offset: u64, len: u64, out: &mut (impl FnMut(FrameEvent<'_>) + ?Sized)) {
         self.next_offset = Some(offset + len);
         match self.mode {
             Mode::AwaitingBoundary => {
@@ -206,11 +206,15 @@ impl Framer {
                     frame: 0,
                     ts: crate::source::Timestamp::default(),
                 },
-                |(_, origin)| *origin,
+                |(_, span)| span.first,
             )
     }
 
-    fn lose_place(&mut self, reason: &'static str, out: &mut impl FnMut(FrameEvent<'_>)) {
+    fn lose_place(
+        &mut self,
+        reason: &'static str,
+        out: &mut (impl FnMut(FrameEvent<'_>) + ?Sized),
+    ) {
         if self.mode == Mode::AwaitingBoundary {
             return;
         }
@@ -228,7 +232,7 @@ impl Framer {
         self.holes.clear();
     }
 
-    fn process(&mut self, out: &mut impl FnMut(FrameEvent<'_>)) {
+    fn process(&mut self, out: &mut (impl FnMut(FrameEvent<'_>) + ?Sized)) {
         loop {
             match self.mode {
                 Mode::AwaitingBoundary => return,
@@ -259,7 +263,11 @@ impl Framer {
     }
 
     /// Looks for a header; returns true when found (mode is then Synced).
-    fn hunt(&mut self, reason: &'static str, out: &mut impl FnMut(FrameEvent<'_>)) -> bool {
+    fn hunt(
+        &mut self,
+        reason: &'static str,
+        out: &mut (impl FnMut(FrameEvent<'_>) + ?Sized),
+    ) -> bool {
         let data = self.unread();
         let mut found = None;
         let mut i = 0;
@@ -286,12 +294,12 @@ impl Framer {
         }
     }
 
-    fn emit(&mut self, len: usize, out: &mut impl FnMut(FrameEvent<'_>)) {
+    fn emit(&mut self, len: usize, out: &mut (impl FnMut(FrameEvent<'_>) + ?Sized)) {
         let start = self.read_offset();
         let end = start + len as u64;
         let mut first = None;
         let mut last: Option<Origin> = None;
-        for (i, &(o, origin)) in self.origins.iter().enumerate() {
+        for (i, &(o, span)) in self.origins.iter().enumerate() {
             let next = self.origins.get(i + 1).map_or(u64::MAX, |n| n.0);
             if next <= start {
                 continue;
@@ -300,10 +308,10 @@ impl Framer {
                 break;
             }
             if first.is_none() {
-                first = Some(origin);
+                first = Some(span.first);
             }
-            if last.is_none_or(|l| origin.frame >= l.frame) {
-                last = Some(origin);
+            if last.is_none_or(|l| span.last.frame >= l.frame) {
+                last = Some(span.last);
             }
         }
         let damaged = self.holes.iter().any(|&(a, b)| a < end && b > start);
@@ -418,7 +426,7 @@ mod tests {
         };
         for (kind, offset, bytes, frame) in steps {
             if *kind == "data" {
-                f.data(*offset, bytes, o(*frame), &mut push);
+                f.data(*offset, bytes, Span::single(o(*frame)), &mut push);
             } else {
                 f.gap(*offset, bytes.len() as u64, &mut push);
             }

@@ -99,8 +99,8 @@ pub fn write_summary<W: Write>(out: &mut W, s: &Summary) -> io::Result<()> {
     writeln!(out, "TCP")?;
     writeln!(
         out,
-        "  connections {} ({} DCE/RPC), port reuses {}, evicted {}",
-        t.connections, t.dcerpc_connections, t.port_reuses, t.evicted
+        "  connections {} ({} DCE/RPC over TCP, {} SMB), port reuses {}, evicted {}",
+        t.connections, t.dcerpc_connections, t.smb_connections, t.port_reuses, t.evicted
     )?;
     writeln!(
         out,

@@ -1,0 +1,128 @@
+//! DCE/RPC over SMB named pipes: Zeek's baseline for 20 FileIds on one connection, encrypted
+//! sessions, and the pipe names of captures that start late.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+fn capture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("captures/real")
+        .join(name)
+}
+
+fn calls(path: &Path) -> Vec<Value> {
+    let bytes = std::fs::read(path).unwrap();
+    let (calls, _) = rpcscope::analyze(&bytes[..]).unwrap();
+    calls
+        .iter()
+        .map(|c| serde_json::to_value(c).unwrap())
+        .collect()
+}
+
+/// (Zeek fid, requests) runs in request order; Zeek's fid is persistent + volatile FileId.
+fn fid_runs(calls: &[Value]) -> Vec<(u64, usize)> {
+    let mut runs: Vec<(u64, usize)> = Vec::new();
+    for c in calls {
+        let hex = c["file_id"].as_str().unwrap();
+        let b: Vec<u8> = (0..16)
+            .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap())
+            .collect();
+        let fid = u64::from_le_bytes(b[..8].try_into().unwrap())
+            .wrapping_add(u64::from_le_bytes(b[8..].try_into().unwrap()));
+        match runs.last_mut() {
+            Some((f, n)) if *f == fid => *n += 1,
+            _ => runs.push((fid, 1)),
+        }
+    }
+    runs
+}
+
+#[test]
+fn twenty_file_ids_match_zeeks_baseline() {
+    let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/zeek");
+    let pcap = shared.join("20-fids.pcap");
+    let out = shared
+        .join("20-fids.pcap.expected/scripts.base.protocols.dce-rpc.dce-rpc-backing-size/out");
+    if !pcap.exists() || !out.exists() {
+        eprintln!(
+            "SKIPPED twenty_file_ids_match_zeeks_baseline: {} is absent (the shared corpus is not part of this clone)",
+            shared.display()
+        );
+        return;
+    }
+    let mut expected: Vec<(u64, usize)> = Vec::new();
+    for line in std::fs::read_to_string(&out).unwrap().lines() {
+        let cols: Vec<&str> = line.split(", ").collect();
+        if cols.first() != Some(&"dce_rpc_request") {
+            continue;
+        }
+        let fid: u64 = cols[3].parse().unwrap();
+        match expected.last_mut() {
+            Some((f, n)) if *f == fid => *n += 1,
+            _ => expected.push((fid, 1)),
+        }
+    }
+    assert_eq!(expected.len(), 20);
+    let got = calls(&pcap);
+    assert!(got.iter().all(|c| c["transport"] == "ncacn_np"));
+    assert_eq!(fid_runs(&got), expected);
+    // Each FileId is its own association with its own bind.
+    let mut ids: Vec<&str> = got.iter().map(|c| c["file_id"].as_str().unwrap()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 20);
+    assert!(
+        got.iter()
+            .all(|c| c["interface_source"] == "bind" && c["pipe"] == "samr")
+    );
+}
+
+#[test]
+fn pipes_on_one_connection_stay_separate_associations() {
+    let got = calls(&capture("24-np-multi-pipe.pcap"));
+    let mut pipes: Vec<(String, String)> = got
+        .iter()
+        .map(|c| {
+            (
+                c["pipe"].as_str().unwrap_or("").to_string(),
+                c["file_id"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    pipes.sort();
+    pipes.dedup();
+    let names: Vec<&str> = pipes.iter().map(|p| p.0.as_str()).collect();
+    for want in ["lsarpc", "samr", "srvsvc", "winreg"] {
+        assert!(names.contains(&want), "{want} missing from {names:?}");
+    }
+    for c in &got {
+        assert_eq!(c["pipe_source"], "create");
+        assert_eq!(c["interface_source"], "bind");
+        assert_eq!(c["outcome"], "response", "{c}");
+    }
+}
+
+#[test]
+fn smb1_pipes_are_followed() {
+    let got = calls(&capture("22-np-smb1.pcap"));
+    assert!(got.len() >= 10);
+    assert!(
+        got.iter()
+            .all(|c| c["transport"] == "ncacn_np" && c["file_id"].as_str().unwrap().len() == 4)
+    );
+    assert!(
+        got.iter()
+            .any(|c| c["operation"] == "SamrConnect2" || c["operation"] == "SamrConnect5")
+    );
+}
+
+#[test]
+fn encrypted_sessions_are_counted_not_parsed() {
+    let bytes = std::fs::read(capture("25-np-smb3-encrypted.pcap")).unwrap();
+    let (calls, run) = rpcscope::analyze(&bytes[..]).unwrap();
+    assert!(calls.is_empty());
+    assert!(run.summary.counters["smb3_encrypted_messages"] > 10);
+    assert!(run.summary.anomalies.contains_key("smb3_encrypted"));
+}

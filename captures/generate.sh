@@ -4,17 +4,19 @@
 # Runs a private Samba server (smbd + samba-dcerpcd) and several independent
 # DCE/RPC clients (impacket, rpcclient, Samba's Python bindings) inside a fresh
 # network namespace, and records one pcap per scenario on its loopback:
-# 01-18 DCE/RPC over TCP, 20-27 over SMB named pipes; 28-29 are cut from 24.
+# 01-18 and 30-35 DCE/RPC over TCP, 20-27 over SMB named pipes; 28-29 are cut
+# from 24, 33-34 from 30.
 #
 #   sudo captures/generate.sh                  # all scenarios
 #   sudo captures/generate.sh 03 09-frag-resp  # only scenarios whose name starts so
 #   sudo captures/generate.sh 2                # only 20-29 (SMB named pipes)
+#   sudo captures/generate.sh 3                # only 30-35 (endpoint resolution)
 #   sudo captures/generate.sh --exec CMD...    # set the lab up, run CMD inside it
 #
 # Needs: samba, smbclient (rpcclient), samba-common-bin, python3-samba,
 # tcpdump, iproute2, util-linux (unshare), impacket (PyPI) for a python3 on PATH
-# or in IMPACKET_PYTHON; editcap (wireshark-common) for 28-29; tshark and
-# ethtool are optional.
+# or in IMPACKET_PYTHON; editcap (wireshark-common) for 28-29 and 33-34;
+# tshark and ethtool are optional.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -319,10 +321,10 @@ capture_smb() {
     record "$name" 'tcp port 445 or tcp port 139' "$@"
 }
 
-# derive NAME SOURCE POINT: real/NAME.pcap is real/SOURCE.pcap from the frame
-# that cut_capture.py finds for POINT to the end, cut with editcap.
+# derive NAME SOURCE POINT: real/NAME.pcap holds the frames of real/SOURCE.pcap
+# that cut_capture.py selects for POINT (one or more ranges), cut with editcap.
 derive() {
-    local name=$1 source="$OUT/$2.pcap" point=$3 range
+    local name=$1 source="$OUT/$2.pcap" point=$3 range ranges
     selected "$name" || return 0
     log "scenario $name (from real/$2.pcap)"
     if ! command -v editcap >/dev/null; then
@@ -331,7 +333,8 @@ derive() {
     if ! range=$("$IMPACKET_PYTHON" "$SCEN/cut_capture.py" "$point" "$source"); then
         FAILED+=("$name"); return 0
     fi
-    if ! editcap -F pcap -r "$source" "$LAB/$name.pcap" "$range"; then
+    read -ra ranges <<<"$range"
+    if ! editcap -F pcap -r "$source" "$LAB/$name.pcap" "${ranges[@]}"; then
         FAILED+=("$name"); return 0
     fi
     mv -f "$LAB/$name.pcap" "$OUT/$name.pcap"

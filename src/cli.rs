@@ -1,5 +1,5 @@
-//! Command-line interface: `rpcscope calls [--json] CAPTURE` and `rpcscope summary [--json]
-//! CAPTURE`. `CAPTURE` may be `-` for standard input.
+//! Command-line interface: `rpcscope calls|endpoints|summary [--json] CAPTURE`. `CAPTURE` may be
+//! `-` for standard input.
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -26,6 +26,15 @@ pub enum Command {
         /// pcap or pcapng file, or - for standard input.
         capture: PathBuf,
     },
+    /// Endpoints learned from endpoint-mapper and DCOM OXID answers, and which later
+    /// connections used them.
+    Endpoints {
+        /// Print JSON Lines (one "endpoint" object per line) instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// pcap or pcapng file, or - for standard input.
+        capture: PathBuf,
+    },
     /// Totals: frames, connections, PDUs, calls per interface and operation, faults,
     /// authentication levels and anomalies.
     Summary {
@@ -42,7 +51,9 @@ impl Command {
     #[must_use]
     pub fn capture(&self) -> &PathBuf {
         match self {
-            Self::Calls { capture, .. } | Self::Summary { capture, .. } => capture,
+            Self::Calls { capture, .. }
+            | Self::Endpoints { capture, .. }
+            | Self::Summary { capture, .. } => capture,
         }
     }
 }

@@ -9,13 +9,14 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use crate::call_queue::CallQueue;
 use crate::dcerpc::association::TransportInfo;
 use crate::dcerpc::channel::{Channel, Verdict};
 use crate::dcerpc::pdu::parse_header;
+use crate::epm::resolver::{EndpointRecord, Expectation, Learned, MAX_ENDPOINTS, Resolver};
 use crate::event::CallRecord;
 use crate::ip_defrag::Defragmenter;
 use crate::link::{self, Decoded, LinkError, TcpSegment};
+use crate::outbox::Outbox;
 use crate::report::Tally;
 use crate::smb::SmbConn;
 use crate::source::Frame;
@@ -47,6 +48,9 @@ pub struct Finished {
     pub calls: Vec<CallRecord>,
     /// Counters, per-interface statistics and anomalies over the whole run.
     pub summary: Summary,
+    /// Endpoints learned from endpoint-mapper and OXID answers, with the connections that used
+    /// them.
+    pub endpoints: Vec<EndpointRecord>,
 }
 
 /// The engine. Feed frames with [`Engine::process`], then call [`Engine::finish`].
@@ -55,11 +59,14 @@ pub struct Engine {
     flows: FlowTable<ConnState>,
     defrag: Defragmenter,
     tally: Tally,
-    queue: CallQueue,
+    queue: Outbox,
     summary: SummaryBuilder,
     totals: CaptureTotals,
     reassembly: ReassemblyStats,
     retired: Vec<Connection<ConnState>>,
+    resolver: Resolver,
+    /// A first pass: only endpoint-mapper connections are analysed.
+    epm_only: bool,
 }
 
 /// Stream events of one direction of one connection, handed to its upper layer.
@@ -67,15 +74,16 @@ struct DirSink<'a> {
     app: &'a mut ConnState,
     dir: Dir,
     tally: &'a mut Tally,
-    calls: &'a mut CallQueue,
+    calls: &'a mut Outbox,
 }
 
 /// Transport facts of a DCE/RPC connection over TCP.
-fn tcp_info(senders: [SocketAddr; 2]) -> TransportInfo {
+fn tcp_info(senders: [SocketAddr; 2], expected: Option<Expectation>) -> TransportInfo {
     TransportInfo {
         transport: "ncacn_ip_tcp",
         pipe: None,
         file_id: None,
+        expected,
         senders,
     }
 }
@@ -97,7 +105,7 @@ impl StreamSink for DirSink<'_> {
             ),
             ConnState::Smb(s) if !s.seen_smb() && starts_like_dcerpc(bytes) => {
                 // DCE/RPC straight on an SMB port, without SMB framing.
-                let mut channel = Channel::new(tcp_info(s.senders()), false);
+                let mut channel = Channel::new(tcp_info(s.senders(), None), false);
                 let verdict = channel.data(
                     self.dir,
                     bytes,
@@ -135,7 +143,7 @@ impl StreamSink for DirSink<'_> {
 }
 
 /// The connection ended: every hole left in either direction is a gap.
-fn flush_streams(conn: &mut Connection<ConnState>, tally: &mut Tally, queue: &mut CallQueue) {
+fn flush_streams(conn: &mut Connection<ConnState>, tally: &mut Tally, queue: &mut Outbox) {
     for d in [Dir::FromInitiator, Dir::FromResponder] {
         let mut sink = DirSink {
             app: &mut conn.app,
@@ -152,6 +160,37 @@ impl Engine {
     #[must_use]
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An engine for a first pass that only follows endpoint-mapper connections (port 135) and
+    /// collects their answers (see [`Engine::finish_first_pass`]).
+    #[must_use]
+    pub fn first_pass() -> Self {
+        Self {
+            epm_only: true,
+            ..Self::default()
+        }
+    }
+
+    /// An engine that knows the endpoints a first pass found, so connections that began before
+    /// the answer announcing their endpoint are labelled too.
+    #[must_use]
+    pub fn with_prior(prior: &[Learned]) -> Self {
+        Self {
+            resolver: Resolver::with_prior(prior),
+            ..Self::default()
+        }
+    }
+
+    /// Ends a first pass: the endpoints learned.
+    #[must_use]
+    pub fn finish_first_pass(mut self) -> Vec<Learned> {
+        for conn in self.flows.drain() {
+            self.retire(conn);
+        }
+        self.queue.release(u64::MAX, &mut self.tally);
+        self.absorb_news();
+        self.resolver.learned()
     }
 
     /// Analyses one frame. Never fails: undecodable frames are counted.
@@ -193,6 +232,18 @@ impl Engine {
             Err(e) => self.link_error(e, frame.number),
         }
         self.queue.release(frame.number, &mut self.tally);
+        self.absorb_news();
+    }
+
+    /// Feeds endpoints learned and pipes opened into the resolver.
+    fn absorb_news(&mut self) {
+        let (learned, pipes) = self.queue.take_news();
+        for l in learned {
+            self.resolver.learn(l);
+        }
+        for p in pipes {
+            self.resolver.pipe_opened(p.client, p.server, &p.pipe, p.ts);
+        }
     }
 
     /// Takes the calls that can no longer be overtaken by another call, in output order
@@ -215,15 +266,24 @@ impl Engine {
     }
 
     fn tcp(&mut self, seg: &TcpSegment<'_>, origin: Origin) {
+        let resolver = &mut self.resolver;
+        let epm_only = &self.epm_only;
         let new_state = |initiator, responder| {
             let ports = [seg.src.port(), seg.dst.port()];
-            if ports.iter().any(|p| SMB_PORTS.contains(p)) {
+            if ports.iter().any(|p| SMB_PORTS.contains(p)) && !*epm_only {
                 return ConnState::Smb(Box::new(SmbConn::new([initiator, responder])));
             }
-            let epm = ports.contains(&EPM_PORT);
+            // An endpoint announced by an endpoint-mapper or OXID answer is DCE/RPC.
+            let expected = resolver
+                .connection(initiator, responder, origin.ts)
+                .or_else(|| resolver.connection(responder, initiator, origin.ts));
+            let confirmed = ports.contains(&EPM_PORT) || expected.is_some();
+            if *epm_only && !ports.contains(&EPM_PORT) {
+                return ConnState::Ignored;
+            }
             ConnState::Dce(Box::new(Channel::new(
-                tcp_info([initiator, responder]),
-                epm,
+                tcp_info([initiator, responder], expected),
+                confirmed,
             )))
         };
         let conn = self
@@ -304,14 +364,28 @@ impl Engine {
             self.retire(conn);
         }
         self.queue.release(u64::MAX, &mut self.tally);
+        self.absorb_news();
         let calls = self.take_calls();
+        if self.resolver.not_kept() > 0 {
+            let n = self.resolver.not_kept();
+            self.tally.anomaly("limit_endpoints", 0, || {
+                format!("{n} endpoints beyond the first {MAX_ENDPOINTS} were not kept")
+            });
+        }
+
+        let endpoints = self.resolver.records();
         let summary = self.summary.finish(
             &self.totals,
             self.flows.stats(),
             self.reassembly,
             self.defrag.stats(),
             self.tally,
+            &endpoints,
         );
-        Finished { calls, summary }
+        Finished {
+            calls,
+            summary,
+            endpoints,
+        }
     }
 }

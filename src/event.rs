@@ -79,6 +79,15 @@ pub struct CallRecord {
     pub object: Option<String>,
     /// Transfer syntax of the context (`ndr`, `ndr64`), when known.
     pub transfer_syntax: Option<&'static str>,
+    /// Frame of the endpoint-mapper or OXID answer that announced the server endpoint of this
+    /// call's connection, when one did.
+    pub endpoint_frame: Option<u64>,
+    /// Decoded endpoint-mapper request and answer (present only on endpoint-mapper calls).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub epm: Option<crate::epm::EpmView>,
+    /// String bindings of a DCOM answer (present only on OXID resolver and activation calls).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oxid: Option<crate::dcom::OxidView>,
 }
 
 impl CallRecord {

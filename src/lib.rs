@@ -17,12 +17,17 @@
 //! does no I/O; [`run`] reads a capture into it. Every buffer and table is bounded by a named
 //! constant in the module that owns it; reaching a limit is counted in the summary.
 
-pub mod call_queue;
+#![forbid(unsafe_code)]
+
 pub mod dcerpc;
+pub mod dcom;
 pub mod engine;
+pub mod epm;
 pub mod event;
 pub mod ip_defrag;
 pub mod link;
+pub mod ndr;
+pub mod outbox;
 pub mod output;
 pub mod report;
 pub mod smb;
@@ -33,6 +38,7 @@ pub mod tcp;
 use std::io::{self, Read};
 
 use engine::Engine;
+use epm::resolver::{EndpointRecord, Learned};
 use event::CallRecord;
 use source::file::{CaptureReader, SourceError};
 use summary::Summary;
@@ -42,6 +48,8 @@ use summary::Summary;
 pub struct Run {
     /// Totals over the frames that could be read.
     pub summary: Summary,
+    /// Endpoints learned from endpoint-mapper and OXID answers.
+    pub endpoints: Vec<EndpointRecord>,
     /// Why reading stopped early (a truncated or corrupt file), if it did.
     pub stopped_by: Option<SourceError>,
 }
@@ -60,16 +68,53 @@ pub enum RunError {
 /// Reads a whole capture from `input`, handing each call to `on_call` as soon as its place in
 /// the output order is certain (memory stays bounded however long the capture).
 ///
+/// Endpoint-mapper answers label the connections made after them. To label connections that
+/// began earlier too, read the capture twice: [`first_pass`], then [`run_with_prior`].
+///
 /// # Errors
 /// [`RunError::Source`] when the input is not a capture at all; [`RunError::Output`] when
 /// `on_call` fails. An error later in the file does not fail the run: the frames before it are
 /// analysed and the error is returned in [`Run::stopped_by`].
 pub fn run<R: Read>(
     input: R,
+    on_call: impl FnMut(CallRecord) -> io::Result<()>,
+) -> Result<Run, RunError> {
+    drive(Engine::new(), input, on_call)
+}
+
+/// Like [`run`], with the endpoints a [`first_pass`] over the same capture found.
+///
+/// # Errors
+/// As [`run`].
+pub fn run_with_prior<R: Read>(
+    input: R,
+    prior: &[Learned],
+    on_call: impl FnMut(CallRecord) -> io::Result<()>,
+) -> Result<Run, RunError> {
+    drive(Engine::with_prior(prior), input, on_call)
+}
+
+/// Reads a capture following only endpoint-mapper connections (fast), and returns the endpoints
+/// their answers announced. Errors inside the file end the pass early without failing it.
+///
+/// # Errors
+/// [`RunError::Source`] when the input is not a capture at all.
+pub fn first_pass<R: Read>(input: R) -> Result<Vec<Learned>, RunError> {
+    let mut reader = CaptureReader::new(input)?;
+    let mut engine = Engine::first_pass();
+    while let Ok(Some(frame)) = reader.next_frame() {
+        engine.process(&frame);
+        engine.take_calls();
+    }
+    Ok(engine.finish_first_pass())
+}
+
+fn drive<R: Read>(
+    mut engine: Engine,
+    input: R,
     mut on_call: impl FnMut(CallRecord) -> io::Result<()>,
 ) -> Result<Run, RunError> {
     let mut reader = CaptureReader::new(input)?;
-    let mut engine = Engine::new();
     let stopped_by = loop {
         match reader.next_frame() {
             Ok(Some(frame)) => engine.process(&frame),
@@ -86,18 +131,20 @@ pub fn run<R: Read>(
     }
     Ok(Run {
         summary: finished.summary,
+        endpoints: finished.endpoints,
         stopped_by,
     })
 }
 
-/// Reads a whole capture and returns every call with the run (convenient for small captures
-/// and tests; [`run`] streams).
+/// Reads a whole capture held in memory (both passes) and returns every call with the run
+/// (convenient for small captures and tests; [`run`] streams).
 ///
 /// # Errors
 /// As [`run`].
-pub fn analyze<R: Read>(input: R) -> Result<(Vec<CallRecord>, Run), RunError> {
+pub fn analyze(capture: &[u8]) -> Result<(Vec<CallRecord>, Run), RunError> {
+    let prior = first_pass(capture)?;
     let mut calls = Vec::new();
-    let run = run(input, |c| {
+    let run = run_with_prior(capture, &prior, |c| {
         calls.push(c);
         Ok(())
     })?;

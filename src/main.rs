@@ -2,6 +2,8 @@
 //! codes (0 read to the end, 1 could not do its job, 2 bad arguments). A closed output pipe
 //! (`rpcscope calls x.pcap | head`) ends the program quietly with status 0.
 
+#![forbid(unsafe_code)]
+
 mod cli;
 
 use std::fs::File;
@@ -19,11 +21,24 @@ fn main() -> ExitCode {
     } else {
         path.display().to_string()
     };
+    // A file is read twice: first the endpoint-mapper conversations, so that connections that
+    // began before the answer announcing their endpoint are labelled too. Standard input is read
+    // once.
+    let mut prior = Vec::new();
     let input: Box<dyn Read> = if path.as_os_str() == "-" {
         Box::new(io::stdin().lock())
     } else {
-        match File::open(&path) {
-            Ok(f) => Box::new(BufReader::with_capacity(1 << 20, f)),
+        let open = || File::open(&path).map(|f| BufReader::with_capacity(1 << 20, f));
+        match open()
+            .map_err(RunError::Output)
+            .and_then(rpcscope::first_pass)
+        {
+            Ok(found) => prior = found,
+            Err(RunError::Output(e)) => return fail(&name, &e.to_string()),
+            Err(RunError::Source(e)) => return fail(&name, &e.to_string()),
+        }
+        match open() {
+            Ok(f) => Box::new(f),
             Err(e) => return fail(&name, &e.to_string()),
         }
     };
@@ -31,7 +46,7 @@ fn main() -> ExitCode {
     let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
     let result = match &args.command {
         cli::Command::Calls { json: true, .. } => {
-            rpcscope::run(input, |c| json::write_line(&mut out, &c))
+            rpcscope::run_with_prior(input, &prior, |c| json::write_line(&mut out, &c))
         }
         cli::Command::Calls { json: false, .. } => {
             // The header goes out with the first row, so a file that is not a capture prints
@@ -44,17 +59,29 @@ fn main() -> ExitCode {
                 }
                 c.map_or(Ok(()), |c| writeln!(out, "{}", text::call_row(c)))
             };
-            rpcscope::run(input, |c| row(&mut out, Some(&c)))
+            rpcscope::run_with_prior(input, &prior, |c| row(&mut out, Some(&c)))
                 .and_then(|run| row(&mut out, None).map(|()| run).map_err(RunError::Output))
         }
-        cli::Command::Summary { json, .. } => rpcscope::run(input, |_| Ok(())).and_then(|run| {
-            let written = if *json {
-                json::write_line(&mut out, &run.summary)
-            } else {
-                text::write_summary(&mut out, &run.summary)
-            };
-            written.map(|()| run).map_err(RunError::Output)
-        }),
+        cli::Command::Endpoints { json, .. } => rpcscope::run_with_prior(input, &prior, |_| Ok(()))
+            .and_then(|run| {
+                let written = if *json {
+                    run.endpoints
+                        .iter()
+                        .try_for_each(|e| json::write_line(&mut out, e))
+                } else {
+                    text::write_endpoints(&mut out, &run.endpoints)
+                };
+                written.map(|()| run).map_err(RunError::Output)
+            }),
+        cli::Command::Summary { json, .. } => rpcscope::run_with_prior(input, &prior, |_| Ok(()))
+            .and_then(|run| {
+                let written = if *json {
+                    json::write_line(&mut out, &run.summary)
+                } else {
+                    text::write_summary(&mut out, &run.summary)
+                };
+                written.map(|()| run).map_err(RunError::Output)
+            }),
     };
     let result = result.and_then(|run| out.flush().map(|()| run).map_err(RunError::Output));
     match result {

@@ -23,9 +23,9 @@ pub mod smb2;
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 
-use crate::call_queue::CallQueue;
 use crate::dcerpc::association::TransportInfo;
 use crate::dcerpc::channel::{Channel, Verdict};
+use crate::outbox::{Outbox, PipeOpened};
 use crate::report::Tally;
 use crate::tcp::{Dir, Origin, Span};
 use nbss::{NbssEvent, NbssFramer};
@@ -99,6 +99,8 @@ pub struct SmbConn {
     order: u64,
     /// An SMB message has been seen on this connection.
     seen_smb: bool,
+    /// Direction the SMB client sends in, once a request was seen.
+    client: Option<Dir>,
     /// Pipes that carried DCE/RPC and are finished.
     associations: u64,
     encrypted: u64,
@@ -139,7 +141,7 @@ struct Ctx<'a> {
     span: Span,
     dir: Dir,
     tally: &'a mut Tally,
-    queue: &'a mut CallQueue,
+    queue: &'a mut Outbox,
 }
 
 impl SmbConn {
@@ -155,6 +157,7 @@ impl SmbConn {
             non_pipe_trees: HashSet::new(),
             order: 0,
             seen_smb: false,
+            client: None,
             associations: 0,
             encrypted: 0,
         }
@@ -181,7 +184,7 @@ impl SmbConn {
         bytes: &[u8],
         origin: Origin,
         tally: &mut Tally,
-        queue: &mut CallQueue,
+        queue: &mut Outbox,
     ) {
         let mut framer = std::mem::take(&mut self.framers[dir.index()]);
         framer.data(offset, bytes, origin, &mut |ev| {
@@ -191,20 +194,13 @@ impl SmbConn {
     }
 
     /// Bytes of one direction were never captured.
-    pub fn gap(
-        &mut self,
-        dir: Dir,
-        offset: u64,
-        len: u64,
-        tally: &mut Tally,
-        queue: &mut CallQueue,
-    ) {
+    pub fn gap(&mut self, dir: Dir, offset: u64, len: u64, tally: &mut Tally, queue: &mut Outbox) {
         let mut framer = std::mem::take(&mut self.framers[dir.index()]);
         framer.gap(offset, len, &mut |ev| self.on_event(dir, ev, tally, queue));
         self.framers[dir.index()] = framer;
     }
 
-    fn on_event(&mut self, dir: Dir, ev: NbssEvent<'_>, tally: &mut Tally, queue: &mut CallQueue) {
+    fn on_event(&mut self, dir: Dir, ev: NbssEvent<'_>, tally: &mut Tally, queue: &mut Outbox) {
         match ev {
             NbssEvent::Lost => {
                 // Any pipe may have lost bytes in this direction.
@@ -278,6 +274,7 @@ impl SmbConn {
         };
         if !h.is_response() {
             self.order += 1;
+            self.client.get_or_insert(ctx.dir);
             let tree = h.tree_id.unwrap_or(0);
             match h.command {
                 command::TREE_CONNECT => {
@@ -409,6 +406,7 @@ impl SmbConn {
         let id = smb1_key(&h);
         if !h.is_response {
             self.order += 1;
+            self.client.get_or_insert(ctx.dir);
         }
         for b in smb1::blocks(m, h.command) {
             if !h.is_response {
@@ -522,10 +520,20 @@ impl SmbConn {
                 });
             self.finish_pipe(p, ctx.queue);
         }
+        if let (Some(pipe), Some(client)) = (&name, self.client) {
+            let server = self.senders[client.reverse().index()];
+            ctx.queue.pipe_opened(PipeOpened {
+                client: self.senders[client.index()],
+                server,
+                pipe: pipe.clone(),
+                ts: ctx.span.last.ts,
+            });
+        }
         let info = TransportInfo {
             transport: "ncacn_np",
             pipe: name,
             file_id: Some(key.label()),
+            expected: None,
             senders: self.senders,
         };
         self.pipes.insert(
@@ -553,8 +561,8 @@ impl SmbConn {
         &mut self,
         key: FileKey,
         tally: &mut Tally,
-        queue: &mut CallQueue,
-        f: impl FnOnce(&mut Channel, &mut Tally, &mut CallQueue) -> Verdict,
+        queue: &mut Outbox,
+        f: impl FnOnce(&mut Channel, &mut Tally, &mut Outbox) -> Verdict,
     ) {
         let Some(pipe) = self.pipes.get_mut(&key) else {
             return;
@@ -665,7 +673,7 @@ impl SmbConn {
         }
     }
 
-    fn finish_pipe(&mut self, mut pipe: Pipe, queue: &mut CallQueue) {
+    fn finish_pipe(&mut self, mut pipe: Pipe, queue: &mut Outbox) {
         if let Some(c) = pipe.channel.as_mut() {
             if c.confirmed() {
                 self.associations += 1;
@@ -676,7 +684,7 @@ impl SmbConn {
 
     /// The connection ended: every pipe's open calls are reported. Returns the number of pipes
     /// that carried DCE/RPC over the connection's life.
-    pub fn finish(&mut self, tally: &mut Tally, queue: &mut CallQueue) -> u64 {
+    pub fn finish(&mut self, tally: &mut Tally, queue: &mut Outbox) -> u64 {
         let mut keys: Vec<FileKey> = self.pipes.keys().copied().collect();
         keys.sort();
         for key in keys {
@@ -785,7 +793,7 @@ mod tests {
         ];
         let mut conn = SmbConn::new(senders);
         let mut tally = Tally::default();
-        let mut queue = CallQueue::new();
+        let mut queue = Outbox::new();
         let response = dce(2, 1, 200);
         let (first, second) = response.split_at(100);
         let to_server = [create(1, false), write(2, &dce(0, 1, 40)), read(3), read(4)];

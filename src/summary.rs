@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use crate::epm::resolver::EndpointRecord;
 use crate::event::CallRecord;
 use crate::ip_defrag::DefragStats;
 use crate::report::{AnomalyEntry, Tally};
@@ -141,6 +142,64 @@ pub struct FaultCount {
     pub count: u64,
 }
 
+/// Resolution chains shown in the summary at most.
+pub const MAX_SUMMARY_CHAINS: usize = 50;
+
+/// Endpoint resolution in brief.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct ResolutionSection {
+    /// Endpoints learned.
+    pub endpoints: u64,
+    /// By `via`.
+    pub by_via: BTreeMap<String, u64>,
+    /// Endpoints a later connection used.
+    pub used: u64,
+    /// Chains, `client asked server (via) at frame F: interface → binding → used by ...`, for
+    /// the first [`MAX_SUMMARY_CHAINS`] endpoints.
+    pub chains: Vec<String>,
+    /// Chains beyond that.
+    pub chains_not_shown: u64,
+}
+
+impl ResolutionSection {
+    /// Summarises endpoint records.
+    #[must_use]
+    pub fn new(endpoints: &[EndpointRecord]) -> Self {
+        let mut s = Self::default();
+        for e in endpoints {
+            s.endpoints += 1;
+            *s.by_via.entry(e.via.to_string()).or_default() += 1;
+            if !e.used_by.is_empty() {
+                s.used += 1;
+            }
+            if s.chains.len() >= MAX_SUMMARY_CHAINS {
+                s.chains_not_shown += 1;
+                continue;
+            }
+            let iface = e.interface.as_ref().map_or_else(
+                || "(object exporter)".to_string(),
+                |i| {
+                    format!(
+                        "{} v{}",
+                        i.name.clone().unwrap_or_else(|| i.uuid.clone()),
+                        i.version
+                    )
+                },
+            );
+            let used = if e.used_by.is_empty() {
+                "never used".to_string()
+            } else {
+                format!("used by {}", e.used_by.join(", "))
+            };
+            s.chains.push(format!(
+                "frame {}: {} asked {} ({}): {iface} -> {} -> {used}",
+                e.frame, e.asked_by, e.answered_by, e.via, e.binding
+            ));
+        }
+        s
+    }
+}
+
 /// The whole summary (`"type": "summary"` in JSON), made by [`SummaryBuilder::finish`].
 #[derive(Clone, Debug, Serialize)]
 pub struct Summary {
@@ -170,6 +229,8 @@ pub struct Summary {
     pub rejections: BTreeMap<String, u64>,
     /// Other named counters (contexts accepted/rejected, binds naked, bytes skipped, ...).
     pub counters: BTreeMap<String, u64>,
+    /// Endpoints learned from endpoint-mapper and OXID answers and their use.
+    pub resolution: ResolutionSection,
     /// Anomalies by kind, with example frames.
     pub anomalies: BTreeMap<String, AnomalyEntry>,
 }
@@ -260,6 +321,7 @@ impl SummaryBuilder {
         reassembly: ReassemblyStats,
         defrag: DefragStats,
         mut tally: Tally,
+        endpoints: &[EndpointRecord],
     ) -> Summary {
         if self.interfaces_over_limit > 0 {
             let n = self.interfaces_over_limit;
@@ -345,6 +407,7 @@ impl SummaryBuilder {
                 .into_iter()
                 .map(|(k, v)| (k.to_string(), v))
                 .collect(),
+            resolution: ResolutionSection::new(endpoints),
             anomalies: tally
                 .anomalies
                 .into_iter()

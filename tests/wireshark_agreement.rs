@@ -73,32 +73,67 @@ fn compared_calls(jsonl: &[u8]) -> String {
     out
 }
 
-fn oracle(capture: &Path, version: &str) -> Vec<u8> {
+/// Endpoint records from endpoint-mapper towers (the oracle produces no DCOM OXID bindings).
+fn epm_endpoints(jsonl: &[u8]) -> String {
+    let mut out = String::new();
+    for line in String::from_utf8_lossy(jsonl).lines() {
+        let Ok(v) = serde_json::from_str::<Value>(line) else {
+            continue;
+        };
+        if v["type"] == "endpoint" && v["via"] != "oxid" {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// What is compared: calls, or endpoint records.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Calls,
+    Endpoints,
+}
+
+fn oracle(capture: &Path, version: &str, kind: Kind) -> Vec<u8> {
     let meta = std::fs::metadata(capture).unwrap();
     let mtime = meta
         .modified()
         .ok()
         .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
         .map_or(0, |d| d.as_secs());
-    let key: String = format!("{}-{}-{}-{}", capture.display(), meta.len(), mtime, version)
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '.' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
+    let tag = if kind == Kind::Endpoints {
+        "ep"
+    } else {
+        "calls"
+    };
+    let key: String = format!(
+        "{}-{}-{}-{}-{tag}",
+        capture.display(),
+        meta.len(),
+        mtime,
+        version
+    )
+    .chars()
+    .map(|c| {
+        if c.is_ascii_alphanumeric() || c == '.' {
+            c
+        } else {
+            '_'
+        }
+    })
+    .collect();
     let cache = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/rpc-oracle-cache");
     let cached = cache.join(key);
     if let Ok(bytes) = std::fs::read(&cached) {
         return bytes;
     }
-    let out = Command::new(shared_dir().join("tools/rpc-oracle"))
-        .arg(capture)
-        .output()
-        .unwrap();
+    let mut cmd = Command::new(shared_dir().join("tools/rpc-oracle"));
+    cmd.arg(capture);
+    if kind == Kind::Endpoints {
+        cmd.arg("--endpoints");
+    }
+    let out = cmd.output().unwrap();
     assert!(
         out.status.success(),
         "rpc-oracle {}: {}",
@@ -150,14 +185,18 @@ impl Totals {
     }
 }
 
-fn compare_one(capture: &Path, version: &str, dir: &Path, totals: &Mutex<Totals>) {
-    let oracle_calls = compared_calls(&oracle(capture, version));
+fn compare_one(capture: &Path, version: &str, dir: &Path, kind: Kind, totals: &Mutex<Totals>) {
+    let (command, filter): (&str, fn(&[u8]) -> String) = match kind {
+        Kind::Calls => ("calls", compared_calls),
+        Kind::Endpoints => ("endpoints", epm_endpoints),
+    };
+    let oracle_calls = filter(&oracle(capture, version, kind));
     let ours = Command::new(env!("CARGO_BIN_EXE_rpcscope"))
-        .args(["calls", "--json"])
+        .args([command, "--json"])
         .arg(capture)
         .output()
         .unwrap();
-    let our_calls = compared_calls(&ours.stdout);
+    let our_calls = filter(&ours.stdout);
     let stem: String = capture.display().to_string().replace(['/', '.'], "_");
     let (o, r) = (
         dir.join(format!("{stem}.oracle")),
@@ -165,12 +204,12 @@ fn compare_one(capture: &Path, version: &str, dir: &Path, totals: &Mutex<Totals>
     );
     std::fs::write(&o, oracle_calls).unwrap();
     std::fs::write(&r, our_calls).unwrap();
-    let cmp = Command::new(shared_dir().join("tools/rpc-compare"))
-        .arg("--json")
-        .arg(&o)
-        .arg(&r)
-        .output()
-        .unwrap();
+    let mut cmd = Command::new(shared_dir().join("tools/rpc-compare"));
+    cmd.arg("--json");
+    if kind == Kind::Endpoints {
+        cmd.arg("--endpoints");
+    }
+    let cmp = cmd.arg(&o).arg(&r).output().unwrap();
     let rep: Value = serde_json::from_slice(&cmp.stdout).unwrap_or_else(|e| {
         panic!(
             "rpc-compare {}: {e}: {}",
@@ -197,7 +236,7 @@ fn compare_one(capture: &Path, version: &str, dir: &Path, totals: &Mutex<Totals>
     }
 }
 
-fn run_set(captures: Vec<PathBuf>, what: &str) -> Totals {
+fn run_set(captures: Vec<PathBuf>, what: &str, kind: Kind) -> Totals {
     let version = tshark_version().unwrap_or_default();
     let dir = tempfile::tempdir().unwrap();
     let totals = Mutex::new(Totals::default());
@@ -206,7 +245,7 @@ fn run_set(captures: Vec<PathBuf>, what: &str) -> Totals {
         for _ in 0..2 {
             s.spawn(|| {
                 while let Some(c) = queue.lock().unwrap().pop() {
-                    compare_one(&c, &version, dir.path(), &totals);
+                    compare_one(&c, &version, dir.path(), kind, &totals);
                 }
             });
         }
@@ -220,27 +259,26 @@ fn run_set(captures: Vec<PathBuf>, what: &str) -> Totals {
     t
 }
 
-fn assert_bar(t: &Totals, what: &str) {
-    assert!(t.oracle > 0, "{what}: the oracle found no calls");
+/// Asserts the bar (at least 99%) on the named measures.
+fn assert_bar(t: &Totals, what: &str, measures: &[&str]) {
+    assert!(t.oracle > 0, "{what}: the oracle found nothing");
     for (name, v) in [
         ("recall", t.recall()),
         ("precision", t.precision()),
         ("field agreement", t.fields()),
     ] {
-        assert!(
-            v >= 99.0,
-            "{what}: {name} {v:.2}% is below 99%\n{}\n{}",
-            t.line(what),
-            t.imperfect.join("\n")
-        );
+        if measures.contains(&name) {
+            assert!(
+                v >= 99.0,
+                "{what}: {name} {v:.2}% is below 99%\n{}\n{}",
+                t.line(what),
+                t.imperfect.join("\n")
+            );
+        }
     }
 }
 
-#[test]
-fn calls_agree_with_wireshark_over_the_shared_corpus() {
-    if skip_reason().is_some() {
-        return;
-    }
+fn corpus_files() -> Vec<PathBuf> {
     let corpus = shared_dir().join("corpus");
     let manifest: Value =
         serde_json::from_slice(&std::fs::read(corpus.join("manifest.json")).unwrap()).unwrap();
@@ -251,15 +289,10 @@ fn calls_agree_with_wireshark_over_the_shared_corpus() {
         .map(|m| corpus.join(m["file"].as_str().unwrap()))
         .collect();
     assert_eq!(files.len(), 83, "the corpus manifest lists 83 captures");
-    let t = run_set(files, "corpus");
-    assert_bar(&t, "corpus");
+    files
 }
 
-#[test]
-fn calls_agree_with_wireshark_on_our_captures() {
-    if skip_reason().is_some() {
-        return;
-    }
+fn our_files() -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("captures/real");
     let files: Vec<PathBuf> = std::fs::read_dir(dir)
         .unwrap()
@@ -268,8 +301,56 @@ fn calls_agree_with_wireshark_on_our_captures() {
         .filter(|p| p.extension().is_some_and(|x| x == "pcap" || x == "pcapng"))
         .collect();
     assert!(files.len() >= 15);
-    let t = run_set(files, "captures/real");
-    assert_bar(&t, "captures/real");
+    files
+}
+
+const ALL: [&str; 3] = ["recall", "precision", "field agreement"];
+
+#[test]
+fn calls_agree_with_wireshark_over_the_shared_corpus() {
+    if skip_reason().is_some() {
+        return;
+    }
+    let t = run_set(corpus_files(), "corpus calls", Kind::Calls);
+    assert_bar(&t, "corpus calls", &ALL);
+}
+
+#[test]
+fn calls_agree_with_wireshark_on_our_captures() {
+    if skip_reason().is_some() {
+        return;
+    }
+    let t = run_set(our_files(), "captures/real calls", Kind::Calls);
+    assert_bar(&t, "captures/real calls", &ALL);
     // Our own captures have no tshark blind spot: every call and field must agree.
     assert!(t.imperfect.is_empty(), "{}", t.imperfect.join("\n"));
+}
+
+#[test]
+fn endpoints_agree_with_wireshark_over_the_shared_corpus() {
+    if skip_reason().is_some() {
+        return;
+    }
+    let t = run_set(corpus_files(), "corpus endpoints", Kind::Endpoints);
+    assert_bar(&t, "corpus endpoints", &ALL);
+}
+
+#[test]
+fn endpoints_agree_with_wireshark_on_our_captures() {
+    if skip_reason().is_some() {
+        return;
+    }
+    // Precision is not required here: tshark 4.0 misreads one ept_lookup answer of
+    // captures/real/32 (see docs/differences-from-wireshark.md).
+    let t = run_set(our_files(), "captures/real endpoints", Kind::Endpoints);
+    assert_bar(
+        &t,
+        "captures/real endpoints",
+        &["recall", "field agreement"],
+    );
+    assert_eq!(
+        t.ours - t.matched,
+        3,
+        "only the 3 endpoints tshark misreads are extra"
+    );
 }

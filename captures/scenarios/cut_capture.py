@@ -1,9 +1,16 @@
-"""Find where to cut an SMB2 capture so that it starts after a given point:
-    cut_capture.py after-create|after-bind CAPTURE.pcap
-prints the editcap frame range FIRST-LAST (frame numbers from 1) that keeps
-everything from the first SMB message that begins after
+"""Find where to cut a capture that generate.sh derives from another one:
+    cut_capture.py POINT CAPTURE.pcap
+prints the editcap frame ranges (frame numbers from 1, separated by spaces)
+to keep with `editcap -r`.
+SMB2 named pipes (28, 29): everything from the first SMB message that begins
+after
   after-create: the last successful CREATE response,
   after-bind:   the last bind_ack (in a READ or IOCTL response).
+DCE/RPC over TCP (33, 34); the endpoint mapper is the server on port 135, every
+other server port is a dynamic one:
+  dynamic-connect: everything from the first SYN to a dynamic port,
+  no-dynamic-bind: every frame except those that carry the bytes of a bind or
+                   bind_ack on a connection to a dynamic port.
 The capture must be a classic pcap of complete, in-order TCP streams over
 Ethernet (as tcpdump writes them on the lab's loopback). Only the standard
 library is used."""
@@ -12,7 +19,10 @@ import sys
 
 SMB2_CREATE, SMB2_READ, SMB2_IOCTL = 5, 8, 11
 STATUS_SUCCESS, STATUS_BUFFER_OVERFLOW = 0, 0x80000005
-DCERPC_BIND_ACK = 12
+DCERPC_BIND, DCERPC_BIND_ACK = 11, 12
+EPM_PORT = 135
+TCP_SYN, TCP_ACK = 0x02, 0x10
+POINTS = ("after-create", "after-bind", "dynamic-connect", "no-dynamic-bind")
 
 
 def frames(path):
@@ -39,7 +49,7 @@ def frames(path):
 
 
 def tcp_segment(frame):
-    """(direction key, seq, payload) or None."""
+    """(direction key, seq, TCP flags, payload) or None."""
     ethertype = struct.unpack(">H", frame[12:14])[0]
     ip = frame[14:]
     if ethertype == 0x0800:
@@ -57,8 +67,7 @@ def tcp_segment(frame):
         return None
     sport, dport, seq = struct.unpack(">HHI", tcp[:8])
     offset = (tcp[12] >> 4) * 4
-    syn = tcp[13] & 0x02
-    return (src, sport, dst, dport), seq, syn, tcp[offset:]
+    return (src, sport, dst, dport), seq, tcp[13], tcp[offset:]
 
 
 def messages(path):
@@ -68,8 +77,8 @@ def messages(path):
         seg = tcp_segment(frame)
         if seg is None:
             continue
-        key, seq, syn, payload = seg
-        if syn:
+        key, seq, flags, payload = seg
+        if flags & TCP_SYN:
             streams[key] = [(seq + 1) & 0xFFFFFFFF, b"", None]
             continue
         if not payload:
@@ -119,10 +128,101 @@ def carries_bind_ack(msg, command, status, offset):
     return msg[data:data + 3] == bytes([5, 0, DCERPC_BIND_ACK])
 
 
+def dcerpc_pdus(path):
+    """Yield (server port, PDU type, frames) for every DCE/RPC PDU on the TCP
+    connections of the capture, in capture order of each PDU's last segment.
+    The server port comes from the connection's SYN; frames is the set of
+    frames that carry bytes of the PDU."""
+    servers = {}   # direction key -> server port of its connection
+    streams = {}   # direction key -> [next_seq, buffer, [[frame, bytes], ...]]
+    for number, frame in frames(path):
+        seg = tcp_segment(frame)
+        if seg is None:
+            continue
+        key, seq, flags, payload = seg
+        src, sport, dst, dport = key
+        if flags & TCP_SYN:
+            if not flags & TCP_ACK:
+                servers[key] = servers[(dst, dport, src, sport)] = dport
+            streams[key] = [(seq + 1) & 0xFFFFFFFF, b"", []]
+            continue
+        if not payload:
+            continue
+        if key not in servers or key not in streams:
+            sys.exit("cut_capture: frame %d: its connection's handshake is not in %s" % (number, path))
+        state = streams[key]
+        skip = (state[0] - seq) & 0xFFFFFFFF
+        if skip >= 0x80000000:
+            sys.exit("cut_capture: gap in the TCP stream at frame %d" % number)
+        payload = payload[skip:] if skip < len(payload) else b""
+        if not payload:
+            continue
+        state[0] = (state[0] + len(payload)) & 0xFFFFFFFF
+        state[1] += payload
+        state[2].append([number, len(payload)])
+        while len(state[1]) >= 10:
+            head = state[1]
+            if head[0] != 5:
+                sys.exit("cut_capture: frame %d: not a DCE/RPC v5 PDU" % number)
+            frag_len = struct.unpack("<H" if head[4] & 0x10 else ">H", head[8:10])[0]
+            if frag_len < 16:
+                sys.exit("cut_capture: frame %d: frag_len %d" % (number, frag_len))
+            if len(head) < frag_len:
+                break
+            state[1] = head[frag_len:]
+            carried, need = set(), frag_len
+            while need:
+                owner = state[2][0]
+                take = min(owner[1], need)
+                carried.add(owner[0])
+                need -= take
+                owner[1] -= take
+                if not owner[1]:
+                    state[2].pop(0)
+            yield servers[key], head[2], carried
+
+
+def ranges(numbers):
+    """'1-5 7 9-12' for the sorted frame numbers."""
+    out, numbers = [], sorted(numbers)
+    start = prev = numbers[0]
+    for n in numbers[1:] + [None]:
+        if n is not None and n == prev + 1:
+            prev = n
+            continue
+        out.append("%d-%d" % (start, prev) if prev > start else "%d" % start)
+        start = prev = n
+    return " ".join(out)
+
+
+def tcp_point(point, path):
+    total = sum(1 for _ in frames(path))
+    if point == "dynamic-connect":
+        for number, frame in frames(path):
+            seg = tcp_segment(frame)
+            if seg and seg[2] & (TCP_SYN | TCP_ACK) == TCP_SYN and seg[0][3] != EPM_PORT:
+                return "%d-%d" % (number, total)
+        sys.exit("cut_capture: no connection to a dynamic port in %s" % path)
+    drop, others = set(), set()
+    for port, ptype, carried in dcerpc_pdus(path):
+        if port != EPM_PORT and ptype in (DCERPC_BIND, DCERPC_BIND_ACK):
+            drop |= carried
+        else:
+            others |= carried
+    if not drop:
+        sys.exit("cut_capture: no bind on a dynamic port in %s" % path)
+    if drop & others:
+        sys.exit("cut_capture: frames %s carry a bind and other PDUs" % ranges(drop & others))
+    return ranges(set(range(1, total + 1)) - drop)
+
+
 def main():
+    if len(sys.argv) != 3 or sys.argv[1] not in POINTS:
+        sys.exit("usage: cut_capture.py %s CAPTURE.pcap" % "|".join(POINTS))
     point, path = sys.argv[1], sys.argv[2]
-    if point not in ("after-create", "after-bind"):
-        sys.exit("usage: cut_capture.py after-create|after-bind CAPTURE.pcap")
+    if point in ("dynamic-connect", "no-dynamic-bind"):
+        print(tcp_point(point, path))
+        return
     starts = []        # first frame of every message, in order
     mark = None        # last frame of the last matching message
     for first, last, msg in messages(path):

@@ -96,3 +96,20 @@ capture_smb 26-np-port139         'smb ports = 445 139; server min protocol = NT
 capture_smb 27-np-signed          'server signing = mandatory' signed_pipes
 derive      28-np-after-create    24-np-multi-pipe after-create
 derive      29-np-after-bind      24-np-multi-pipe after-bind
+
+# Endpoint resolution (30-35), DCE/RPC over TCP like 01-18. The clients find the
+# dynamic ports through the endpoint mapper on port 135 (ept_map, ept_lookup).
+# 33 and 34 are cut from 30 with editcap (see derive above): 33 from the first
+# SYN to a dynamic port (no ept_map for SAMR), 34 without the frames that carry
+# the bind and bind_ack on the dynamic ports (the EPM exchanges stay).
+samba_resolve() {
+    "${SAPY[@]}" "$SCEN/samba_epm_resolve.py" &&
+        "${RPCCLIENT[@]}" "${ANON[@]}" "ncacn_ip_tcp:$LAB_HOST4" -c 'srvinfo; enumdomains'
+}
+
+capture 30-epm-resolve-three     "${IMPY[@]}" "$SCEN/epm_resolve.py"
+capture 31-epm-resolve-samba     samba_resolve
+capture 32-epm-lookup-paged      "${IMPY[@]}" "$SCEN/epm_enumerate.py"
+derive  33-epm-after-map         30-epm-resolve-three dynamic-connect
+derive  34-epm-no-bind           30-epm-resolve-three no-dynamic-bind
+capture 35-epm-ipv6              "${IMPY[@]}" "$SCEN/epm_ipv6.py"

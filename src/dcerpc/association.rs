@@ -19,8 +19,12 @@ use super::framing::{FrameEvent, FramedPdu};
 use super::names;
 use super::pdu::{Body, ContextElement, Header, parse_pdu};
 use super::{SyntaxId, TransferKind, Uuid};
-use crate::call_queue::CallQueue;
+use crate::dcom;
+use crate::epm::resolver::{Expectation, Learned};
+use crate::epm::{self, EpmView};
 use crate::event::{CallRecord, InterfaceRef, PduSpan};
+use crate::ndr::{Reader, Syntax};
+use crate::outbox::Outbox;
 use crate::report::Tally;
 use crate::tcp::{Dir, Origin};
 
@@ -30,6 +34,46 @@ pub const MAX_OPEN_CALLS: usize = 4096;
 pub const MAX_PENDING_BINDS: usize = 64;
 /// Presentation contexts per association.
 pub const MAX_CONTEXTS: usize = 1024;
+/// Stub bytes kept per call for the decoders of the endpoint mapper and DCOM answers (1 MiB);
+/// a longer stub is not decoded and the call says so.
+pub const MAX_DECODE_STUB_BYTES: usize = 1024 * 1024;
+
+/// Which decoder a call's stubs are kept for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Decoder {
+    Epm,
+    Oxid,
+}
+
+/// Stub bytes of a call that will be decoded when it ends.
+#[derive(Debug)]
+struct Stubs {
+    decoder: Decoder,
+    syntax: Syntax,
+    request: Vec<u8>,
+    response: Vec<u8>,
+    /// Byte order of the request and of the response.
+    little_endian: [bool; 2],
+    over_limit: bool,
+}
+
+impl Stubs {
+    fn add(&mut self, response: bool, bytes: &[u8], little_endian: bool) {
+        let buf = if response {
+            &mut self.response
+        } else {
+            &mut self.request
+        };
+        if buf.len() + bytes.len() > MAX_DECODE_STUB_BYTES {
+            self.over_limit = true;
+            return;
+        }
+        if buf.is_empty() {
+            self.little_endian[usize::from(response)] = little_endian;
+        }
+        buf.extend_from_slice(bytes);
+    }
+}
 
 /// A presentation context in force.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -106,6 +150,7 @@ struct Call {
     fault: Option<u32>,
     auth: Option<(u8, u8)>,
     response_may_be_lost: bool,
+    stubs: Option<Box<Stubs>>,
 }
 
 /// Transport facts an association reports with each call.
@@ -117,6 +162,9 @@ pub struct TransportInfo {
     pub pipe: Option<String>,
     /// SMB FileId (or FID) of a named pipe.
     pub file_id: Option<String>,
+    /// What an endpoint-mapper or OXID answer announced for this endpoint: its interface is
+    /// used when no bind was captured.
+    pub expected: Option<Expectation>,
     /// Sender address of each direction, indexed by [`Dir::index`].
     pub senders: [SocketAddr; 2],
 }
@@ -153,7 +201,7 @@ impl Association {
         dir: Dir,
         event: FrameEvent<'_>,
         tally: &mut Tally,
-        calls: &mut CallQueue,
+        calls: &mut Outbox,
     ) {
         match event {
             FrameEvent::Pdu(p) => self.on_pdu(dir, &p, tally, calls),
@@ -178,7 +226,7 @@ impl Association {
         }
     }
 
-    fn on_pdu(&mut self, dir: Dir, p: &FramedPdu<'_>, tally: &mut Tally, calls: &mut CallQueue) {
+    fn on_pdu(&mut self, dir: Dir, p: &FramedPdu<'_>, tally: &mut Tally, calls: &mut Outbox) {
         let pdu = match parse_pdu(p.bytes) {
             Ok(pdu) => pdu,
             Err(e) => {
@@ -188,6 +236,7 @@ impl Association {
             }
         };
         let h = pdu.header;
+        let stub = p.bytes.get(pdu.stub.clone()).unwrap_or(&[]);
         *tally.pdus.entry(h.ptype.to_string()).or_default() += 1;
         if !h.little_endian() {
             tally.count("big_endian_pdus");
@@ -292,6 +341,9 @@ impl Association {
                         if let Some(span) = c.request.as_mut() {
                             span.add(p, stub_len, last);
                         }
+                        if let Some(st) = c.stubs.as_mut() {
+                            st.add(false, stub, h.little_endian());
+                        }
                         self.calls.insert(h.call_id, c);
                     }
                 } else {
@@ -299,6 +351,19 @@ impl Association {
                         self.finish(old, calls);
                     }
                     let binding = self.binding_for(r.context_id);
+                    let auth = pdu.auth.map(|a| (a.auth_type, a.auth_level));
+                    let stubs = decoder_for(binding, r.opnum, auth).map(|(decoder, syntax)| {
+                        let mut st = Box::new(Stubs {
+                            decoder,
+                            syntax,
+                            request: Vec::new(),
+                            response: Vec::new(),
+                            little_endian: [true, true],
+                            over_limit: false,
+                        });
+                        st.add(false, stub, h.little_endian());
+                        st
+                    });
                     let call = Call {
                         seq: self.seq,
                         first_frame: p.first.frame,
@@ -311,8 +376,9 @@ impl Association {
                         request: Some(Span::new(p, stub_len, first, last)),
                         response: None,
                         fault: None,
-                        auth: pdu.auth.map(|a| (a.auth_type, a.auth_level)),
+                        auth,
                         response_may_be_lost: false,
+                        stubs,
                     };
                     calls.opened(call.first_frame);
                     self.insert_call(call, tally, calls);
@@ -324,6 +390,12 @@ impl Association {
                 match c.response.as_mut() {
                     Some(span) if !first => span.add(p, stub_len, last),
                     _ => c.response = Some(Span::new(p, stub_len, first, last)),
+                }
+                if let Some(st) = c.stubs.as_mut() {
+                    if first {
+                        st.response.clear();
+                    }
+                    st.add(true, stub, h.little_endian());
                 }
                 if last {
                     self.finish(c, calls);
@@ -404,6 +476,13 @@ impl Association {
         if proposed.is_some() || !self.contexts.is_empty() {
             return proposed;
         }
+        if let Some(abstract_syntax) = self.info.expected.and_then(|e| e.interface) {
+            return Some(BoundContext {
+                abstract_syntax,
+                transfer: None,
+                source: "epm",
+            });
+        }
         let (uuid, major, minor) = names::interface_for_pipe(self.info.pipe.as_deref()?)?;
         Some(BoundContext {
             abstract_syntax: SyntaxId { uuid, major, minor },
@@ -419,7 +498,7 @@ impl Association {
         dir: Dir,
         context_id: u16,
         first_frame: u64,
-        queue: &mut CallQueue,
+        queue: &mut Outbox,
     ) -> Call {
         if let Some(c) = self.calls.remove(&h.call_id) {
             return c;
@@ -440,10 +519,11 @@ impl Association {
             fault: None,
             auth: None,
             response_may_be_lost: false,
+            stubs: None,
         }
     }
 
-    fn insert_call(&mut self, call: Call, tally: &mut Tally, calls: &mut CallQueue) {
+    fn insert_call(&mut self, call: Call, tally: &mut Tally, calls: &mut Outbox) {
         if self.calls.len() >= MAX_OPEN_CALLS
             && let Some(oldest) = self.calls.values().min_by_key(|c| c.seq).map(|c| c.call_id)
             && let Some(c) = self.calls.remove(&oldest)
@@ -458,7 +538,7 @@ impl Association {
         self.calls.insert(call.call_id, call);
     }
 
-    fn on_truncated(&mut self, dir: Dir, header: Header, first: Origin, queue: &mut CallQueue) {
+    fn on_truncated(&mut self, dir: Dir, header: Header, first: Origin, queue: &mut Outbox) {
         let span = Span {
             first,
             last: first,
@@ -498,6 +578,7 @@ impl Association {
                             fault: None,
                             auth: None,
                             response_may_be_lost: false,
+                            stubs: None,
                         },
                     );
                 }
@@ -536,7 +617,7 @@ impl Association {
     }
 
     /// Ends the association: every call still open is reported.
-    pub fn finish_all(&mut self, calls: &mut CallQueue) {
+    pub fn finish_all(&mut self, calls: &mut Outbox) {
         let mut open: Vec<Call> = self.calls.drain().map(|(_, c)| c).collect();
         open.sort_by_key(|c| c.seq);
         for c in open {
@@ -544,12 +625,78 @@ impl Association {
         }
     }
 
-    fn finish(&self, c: Call, queue: &mut CallQueue) {
+    fn finish(&self, mut c: Call, queue: &mut Outbox) {
         let first_frame = c.first_frame;
-        queue.finished(self.record(c), first_frame);
+        let stubs = c.stubs.take();
+        let mut record = self.record(&c);
+        if let Some(st) = stubs {
+            self.decode(&c, &st, &mut record, queue);
+        }
+        queue.finished(record, first_frame);
     }
 
-    fn record(&self, c: Call) -> CallRecord {
+    /// Decodes an endpoint-mapper or DCOM call; endpoints in its answer go to `queue`.
+    fn decode(&self, c: &Call, st: &Stubs, record: &mut CallRecord, queue: &mut Outbox) {
+        let (Some(opnum), Some(req)) = (c.opnum, c.request) else {
+            return;
+        };
+        let answered = c.fault.is_none() && c.response.is_some_and(|r| r.saw_last && !r.damaged);
+        if req.damaged {
+            return;
+        }
+        let client = self.info.senders[c.client_dir.index()];
+        let server = self.info.senders[c.client_dir.reverse().index()];
+        let learn = |queue: &mut Outbox, endpoint: crate::epm::tower::Endpoint, via| {
+            if let Some(r) = c.response {
+                queue.learn(Learned {
+                    frame: r.last.frame,
+                    ts: r.last.ts,
+                    via,
+                    endpoint,
+                    answered_by: server,
+                    asked_by: client,
+                });
+            }
+        };
+        match st.decoder {
+            Decoder::Epm => {
+                let mut v = EpmView::default();
+                let mut r = Reader::new(&st.request, st.little_endian[0], st.syntax);
+                if let Err(e) = epm::decode_request(opnum, &mut r, &mut v) {
+                    v.error = Some(format!("request: {e}"));
+                }
+                if st.over_limit {
+                    v.error = Some(format!("stub longer than {MAX_DECODE_STUB_BYTES} bytes"));
+                } else if answered {
+                    let mut r = Reader::new(&st.response, st.little_endian[1], st.syntax);
+                    match epm::decode_response(opnum, &mut r, &mut v) {
+                        Ok(found) => {
+                            let via = if opnum == epm::opnum::MAP {
+                                "ept_map"
+                            } else {
+                                "ept_lookup"
+                            };
+                            for a in found {
+                                learn(queue, a.endpoint, via);
+                            }
+                        }
+                        Err(e) => v.error = Some(format!("response: {e}")),
+                    }
+                }
+                record.epm = Some(v);
+            }
+            Decoder::Oxid if answered && !st.over_limit => {
+                let (v, endpoints) = dcom::decode_response(&st.response, st.little_endian[1]);
+                for e in endpoints {
+                    learn(queue, e, "oxid");
+                }
+                record.oxid = Some(v);
+            }
+            Decoder::Oxid => {}
+        }
+    }
+
+    fn record(&self, c: &Call) -> CallRecord {
         let lost_bytes =
             c.request.is_some_and(|r| r.damaged) || c.response.is_some_and(|r| r.damaged);
         let outcome = if c.fault.is_some() && !lost_bytes {
@@ -623,6 +770,9 @@ impl Association {
             start: start_ts.rfc3339_micros(),
             duration_us,
             object: c.object.map(|u| u.to_string()),
+            endpoint_frame: self.info.expected.map(|e| e.frame),
+            epm: None,
+            oxid: None,
             transfer_syntax: c
                 .binding
                 .and_then(|b| b.transfer)
@@ -631,6 +781,31 @@ impl Association {
                 .map(TransferKind::name),
         }
     }
+}
+
+/// The decoder a new call's stubs are kept for: endpoint-mapper calls and DCOM answers carrying
+/// string bindings, unless the stub is sealed (auth level pkt_privacy).
+fn decoder_for(
+    binding: Option<BoundContext>,
+    opnum: u16,
+    auth: Option<(u8, u8)>,
+) -> Option<(Decoder, Syntax)> {
+    let b = binding?;
+    if auth.is_some_and(|(_, level)| level == 6) {
+        return None;
+    }
+    let uuid = b.abstract_syntax.uuid;
+    let decoder = if uuid == epm::EPM_UUID {
+        Decoder::Epm
+    } else if dcom::carries_bindings(uuid, opnum) {
+        Decoder::Oxid
+    } else {
+        return None;
+    };
+    let ndr64 = b
+        .transfer
+        .is_some_and(|t| t.transfer_kind() == TransferKind::Ndr64);
+    Some((decoder, if ndr64 { Syntax::Ndr64 } else { Syntax::Ndr }))
 }
 
 /// `ip:port`, or `[ipv6]:port` (as `SocketAddr` prints them).

@@ -6,7 +6,7 @@
 use super::association::{Association, TransportInfo};
 use super::framing::{FrameEvent, Framer, MAX_GAP_FILL};
 use super::pdu::parse_pdu;
-use crate::call_queue::CallQueue;
+use crate::outbox::Outbox;
 use crate::report::Tally;
 use crate::tcp::{Dir, Span};
 
@@ -88,7 +88,7 @@ impl Channel {
         bytes: &[u8],
         span: Span,
         tally: &mut Tally,
-        queue: &mut CallQueue,
+        queue: &mut Outbox,
     ) -> Verdict {
         let i = dir.index();
         let offset = self.next[i];
@@ -99,7 +99,7 @@ impl Channel {
     }
 
     /// `len` bytes of direction `dir` were never captured.
-    pub fn gap(&mut self, dir: Dir, len: u64, tally: &mut Tally, queue: &mut CallQueue) -> Verdict {
+    pub fn gap(&mut self, dir: Dir, len: u64, tally: &mut Tally, queue: &mut Outbox) -> Verdict {
         let i = dir.index();
         let offset = self.next[i];
         self.next[i] += len;
@@ -109,7 +109,7 @@ impl Channel {
     }
 
     /// An unknown number of bytes of direction `dir` were lost.
-    pub fn lost(&mut self, dir: Dir, tally: &mut Tally, queue: &mut CallQueue) -> Verdict {
+    pub fn lost(&mut self, dir: Dir, tally: &mut Tally, queue: &mut Outbox) -> Verdict {
         // Longer than any gap the framer fills: it resynchronises on the next header.
         self.gap(dir, MAX_GAP_FILL + 1, tally, queue)
     }
@@ -118,7 +118,7 @@ impl Channel {
         &mut self,
         dir: Dir,
         tally: &mut Tally,
-        queue: &mut CallQueue,
+        queue: &mut Outbox,
         input: impl FnOnce(&mut Framer, &mut dyn FnMut(FrameEvent<'_>)),
     ) -> Verdict {
         let Self {
@@ -157,7 +157,7 @@ impl Channel {
     }
 
     /// The channel ended: every open call is reported.
-    pub fn finish(&mut self, queue: &mut CallQueue) {
+    pub fn finish(&mut self, queue: &mut Outbox) {
         if self.confirmed {
             self.assoc.finish_all(queue);
         }

@@ -4,6 +4,7 @@
 use std::io::{self, Write};
 
 use super::sanitize;
+use crate::epm::resolver::EndpointRecord;
 use crate::event::CallRecord;
 use crate::summary::Summary;
 
@@ -67,6 +68,40 @@ pub fn call_row(c: &CallRecord) -> String {
         outcome_label(c),
         duration_label(c.duration_us)
     ))
+}
+
+/// Writes the table of endpoints learned from endpoint-mapper and OXID answers.
+///
+/// # Errors
+/// Write errors.
+pub fn write_endpoints<W: Write>(out: &mut W, endpoints: &[EndpointRecord]) -> io::Result<()> {
+    writeln!(
+        out,
+        "  FRAME  VIA         INTERFACE                                     BINDING                                   ASKED BY               USED BY"
+    )?;
+    for e in endpoints {
+        let iface = e.interface.as_ref().map_or_else(
+            || "-".to_string(),
+            |i| match &i.name {
+                Some(n) => format!("{n} v{}", i.version),
+                None => format!("{} v{}", i.uuid, i.version),
+            },
+        );
+        let used = if e.used_by.is_empty() {
+            "(not used)".to_string()
+        } else {
+            e.used_by.join(", ")
+        };
+        writeln!(
+            out,
+            "{}",
+            sanitize(&format!(
+                "{:>7}  {:<10}  {iface:<44}  {:<40}  {:<21}  {used}",
+                e.frame, e.via, e.binding, e.asked_by
+            ))
+        )?;
+    }
+    Ok(())
 }
 
 /// Writes the summary report.
@@ -174,6 +209,29 @@ pub fn write_summary<W: Write>(out: &mut W, s: &Summary) -> io::Result<()> {
                     duration_label(o.max_us)
                 )?;
             }
+        }
+    }
+    let r = &s.resolution;
+    if r.endpoints > 0 {
+        writeln!(out, "Endpoint resolution")?;
+        let via: Vec<String> = r.by_via.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        writeln!(
+            out,
+            "  endpoints learned {} ({}), used by a later connection {}, never used {}",
+            r.endpoints,
+            via.join(", "),
+            r.used,
+            r.endpoints - r.used
+        )?;
+        for chain in &r.chains {
+            writeln!(out, "  {}", sanitize(chain))?;
+        }
+        if r.chains_not_shown > 0 {
+            writeln!(
+                out,
+                "  ... {} more (rpcscope endpoints lists them all)",
+                r.chains_not_shown
+            )?;
         }
     }
     if !s.faults.is_empty() {

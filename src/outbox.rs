@@ -1,5 +1,6 @@
-//! Puts finished calls in output order while the capture is still being read, so output streams
-//! and memory does not grow with the number of calls.
+//! What associations report to the engine while the capture is read: finished calls, put in
+//! output order as soon as that order is certain (so output streams and memory does not grow
+//! with the number of calls), endpoints learned from answers, and named pipes opened.
 //!
 //! Calls are ordered by the frame of their first request byte (or first response byte when the
 //! request was not captured), then by their last frame and call id. A finished call is released
@@ -13,6 +14,7 @@
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, VecDeque};
 
+use crate::epm::resolver::Learned;
 use crate::event::CallRecord;
 use crate::report::Tally;
 
@@ -38,9 +40,24 @@ impl PartialOrd for Held {
     }
 }
 
-/// The ordering buffer between associations and outputs.
+/// A named pipe opened on an SMB connection (for linking endpoint-mapper answers).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PipeOpened {
+    /// SMB client.
+    pub client: std::net::SocketAddr,
+    /// SMB server.
+    pub server: std::net::SocketAddr,
+    /// Pipe name as opened.
+    pub pipe: String,
+    /// When.
+    pub ts: crate::source::Timestamp,
+}
+
+/// The buffer between associations and the engine.
 #[derive(Debug, Default)]
-pub struct CallQueue {
+pub struct Outbox {
+    learned: Vec<Learned>,
+    pipes: Vec<PipeOpened>,
     /// First frames of the calls still open (a multiset).
     open: BTreeMap<u64, u32>,
     held: BinaryHeap<Reverse<Held>>,
@@ -48,7 +65,7 @@ pub struct CallQueue {
     seq: u64,
 }
 
-impl CallQueue {
+impl Outbox {
     /// An empty queue.
     #[must_use]
     pub fn new() -> Self {
@@ -97,6 +114,24 @@ impl CallQueue {
         }
     }
 
+    /// An endpoint was learned from an answer.
+    pub fn learn(&mut self, l: Learned) {
+        self.learned.push(l);
+    }
+
+    /// A named pipe was opened.
+    pub fn pipe_opened(&mut self, p: PipeOpened) {
+        self.pipes.push(p);
+    }
+
+    /// Takes the endpoints learned and pipes opened since the last call.
+    pub fn take_news(&mut self) -> (Vec<Learned>, Vec<PipeOpened>) {
+        (
+            std::mem::take(&mut self.learned),
+            std::mem::take(&mut self.pipes),
+        )
+    }
+
     /// Takes the calls released so far, in order.
     pub fn take_ready(&mut self) -> impl Iterator<Item = CallRecord> + '_ {
         self.ready.drain(..)
@@ -138,16 +173,19 @@ mod tests {
             duration_us: None,
             object: None,
             transfer_syntax: None,
+            endpoint_frame: None,
+            epm: None,
+            oxid: None,
         }
     }
 
-    fn ids(q: &mut CallQueue) -> Vec<u32> {
+    fn ids(q: &mut Outbox) -> Vec<u32> {
         q.take_ready().map(|r| r.call_id).collect()
     }
 
     #[test]
     fn holds_finished_calls_behind_an_open_earlier_call() {
-        let mut q = CallQueue::new();
+        let mut q = Outbox::new();
         let mut t = Tally::default();
         q.opened(10);
         q.opened(20);
@@ -161,7 +199,7 @@ mod tests {
 
     #[test]
     fn never_releases_a_call_a_later_frame_could_precede() {
-        let mut q = CallQueue::new();
+        let mut q = Outbox::new();
         let mut t = Tally::default();
         q.opened(5);
         q.finished(record(1, 5, 5), 5);
@@ -176,7 +214,7 @@ mod tests {
 
     #[test]
     fn releases_out_of_order_past_the_limit_and_says_so() {
-        let mut q = CallQueue::new();
+        let mut q = Outbox::new();
         let mut t = Tally::default();
         q.opened(1);
         for i in 0..=MAX_HELD_CALLS as u64 {

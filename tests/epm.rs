@@ -1,0 +1,147 @@
+//! Endpoint resolution: endpoint-mapper answers decoded, endpoints linked to the connections that
+//! used them, and calls on those connections labelled even without a bind.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+fn capture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("captures/real")
+        .join(name)
+}
+
+fn analyze(path: &Path) -> (Vec<Value>, Vec<Value>) {
+    let bytes = std::fs::read(path).unwrap();
+    let (calls, run) = rpcscope::analyze(&bytes[..]).unwrap();
+    (
+        calls
+            .iter()
+            .map(|c| serde_json::to_value(c).unwrap())
+            .collect(),
+        run.endpoints
+            .iter()
+            .map(|e| serde_json::to_value(e).unwrap())
+            .collect(),
+    )
+}
+
+#[test]
+fn calls_without_bind_take_the_interface_from_the_ept_map_answer() {
+    let (calls, endpoints) = analyze(&capture("34-epm-no-bind.pcap"));
+    assert_eq!(endpoints.len(), 3);
+    for e in &endpoints {
+        assert_eq!(e["via"], "ept_map");
+        assert_eq!(e["used_by"].as_array().unwrap().len(), 1, "{e}");
+    }
+    let dynamic: Vec<&Value> = calls
+        .iter()
+        .filter(|c| c["server"] != "127.0.0.1:135")
+        .collect();
+    assert!(dynamic.len() >= 20);
+    for c in dynamic {
+        assert_eq!(c["interface_source"], "epm", "{c}");
+        let frame = c["endpoint_frame"].as_u64().unwrap();
+        let announced = endpoints.iter().find(|e| e["frame"] == frame).unwrap();
+        assert_eq!(c["interface"]["uuid"], announced["interface"]["uuid"]);
+        assert!(announced["binding"].as_str().unwrap().ends_with(&format!(
+            "[{}]",
+            c["server"].as_str().unwrap().rsplit(':').next().unwrap()
+        )));
+    }
+}
+
+#[test]
+fn ept_map_answers_are_decoded_on_the_call() {
+    let (calls, _) = analyze(&capture("30-epm-resolve-three.pcap"));
+    let maps: Vec<&Value> = calls
+        .iter()
+        .filter(|c| c["operation"] == "ept_map")
+        .collect();
+    assert_eq!(maps.len(), 5);
+    let empty = maps
+        .iter()
+        .filter(|c| c["epm"]["endpoints"].as_array().unwrap().is_empty())
+        .count();
+    assert_eq!(empty, 2, "netlogon and svcctl are not registered on TCP");
+    for c in &maps {
+        let epm = &c["epm"];
+        assert!(epm["requested_interface"]["uuid"].is_string(), "{c}");
+        let status = epm["status"].as_u64().unwrap();
+        if epm["endpoints"].as_array().unwrap().is_empty() {
+            assert_eq!(status, 0x16c9_a0d6);
+            assert_eq!(epm["status_name"], "ept_s_not_registered");
+        } else {
+            assert_eq!(status, 0);
+            assert_eq!(
+                epm["endpoints"][0]["interface"]["uuid"],
+                epm["requested_interface"]["uuid"]
+            );
+        }
+    }
+}
+
+#[test]
+fn a_paged_ept_lookup_is_followed_to_its_end() {
+    let (calls, endpoints) = analyze(&capture("32-epm-lookup-paged.pcap"));
+    assert_eq!(endpoints.len(), 51);
+    assert!(endpoints.iter().all(|e| e["via"] == "ept_lookup"));
+    let lookups: Vec<&Value> = calls
+        .iter()
+        .filter(|c| c["operation"] == "ept_lookup")
+        .collect();
+    let last = lookups
+        .iter()
+        .rev()
+        .find(|c| c["epm"]["inquiry"] == "rpc_c_ep_all_elts")
+        .unwrap();
+    assert!(lookups.len() >= 10);
+    assert!(
+        lookups
+            .iter()
+            .any(|c| c["epm"]["inquiry"] == "rpc_c_ep_match_by_if")
+    );
+    assert!(last["epm"]["status_name"].is_string());
+    let free = calls.iter().find(|c| c["opnum"] == 4).unwrap();
+    assert_eq!(free["epm"]["status"], 0);
+}
+
+#[test]
+fn exchange_calls_on_dynamic_ports_are_linked_to_their_ept_map_answer() {
+    let pcap = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/zeek/mapi.pcap");
+    if !pcap.exists() {
+        eprintln!(
+            "SKIPPED: {} is absent (the shared corpus is not part of this clone)",
+            pcap.display()
+        );
+        return;
+    }
+    let (calls, endpoints) = analyze(&pcap);
+    let dynamic: Vec<&Value> = calls
+        .iter()
+        .filter(|c| c["transport"] == "ncacn_ip_tcp" && c["server"] != "192.168.0.2:135")
+        .collect();
+    assert_eq!(dynamic.len(), 170);
+    for c in &dynamic {
+        let frame = c["endpoint_frame"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("not linked: {c}"));
+        let e = endpoints
+            .iter()
+            .find(|e| e["frame"] == frame && e["protocol"] == "ncacn_ip_tcp")
+            .unwrap();
+        let port = c["server"]
+            .as_str()
+            .unwrap()
+            .rsplit(':')
+            .next()
+            .unwrap()
+            .parse::<u64>()
+            .unwrap();
+        assert_eq!(e["port"], port);
+        assert_eq!(c["interface"]["uuid"], e["interface"]["uuid"], "{c}");
+        let expected = if port == 1032 { "Emsmdb" } else { "Nspi" };
+        assert_eq!(c["interface"]["name"], expected);
+    }
+}

@@ -10,6 +10,7 @@ use serde::Serialize;
 use crate::dcerpc::Uuid;
 use crate::dcerpc::codes::fault_name;
 use crate::epm::tower::Endpoint;
+use crate::ndr::{NdrError, Reader, Syntax};
 
 /// IObjectExporter (the OXID resolver).
 pub const IOBJECT_EXPORTER: Uuid = Uuid([
@@ -23,6 +24,81 @@ pub const IREMOTE_SCM_ACTIVATOR: Uuid = Uuid([
 pub const IACTIVATION: Uuid = Uuid([
     0x4d, 0x9f, 0x4a, 0xb8, 0x7d, 0x1c, 0x11, 0xcf, 0x86, 0x1e, 0x00, 0x20, 0xaf, 0x6e, 0x7c, 0x57,
 ]);
+
+/// IRemUnknown.
+pub const IREM_UNKNOWN: Uuid = Uuid([
+    0x00, 0x00, 0x01, 0x31, 0x00, 0x00, 0x00, 0x00, 0xc0, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x46,
+]);
+/// IRemUnknown2.
+pub const IREM_UNKNOWN2: Uuid = Uuid([
+    0x00, 0x00, 0x01, 0x43, 0x00, 0x00, 0x00, 0x00, 0xc0, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x46,
+]);
+
+/// True for IRemUnknown(2)::RemQueryInterface (opnum 3).
+#[must_use]
+pub fn is_rem_query_interface(interface: Uuid, opnum: u16) -> bool {
+    (interface == IREM_UNKNOWN || interface == IREM_UNKNOWN2) && opnum == 3
+}
+
+/// Reads an ORPCTHIS or ORPCTHAT header (MS-DCOM §2.2.13); only headers without extensions
+/// are understood.
+fn skip_orpc_header(r: &mut Reader<'_>, request: bool) -> Result<(), NdrError> {
+    if request {
+        r.u16()?;
+        r.u16()?;
+        r.u32()?;
+        r.u32()?;
+        r.uuid()?;
+    } else {
+        r.u32()?;
+    }
+    match r.pointer()? {
+        None => Ok(()),
+        Some(_) => Err(NdrError::Invalid("ORPC extensions")),
+    }
+}
+
+/// RemQueryInterface: pairs the IIDs asked for (request) with the IPIDs created (answer), for
+/// the interfaces the answer says succeeded.
+///
+/// # Errors
+/// [`NdrError`] when a stub is not a RemQueryInterface request or answer without extensions.
+pub fn rem_query_interface(
+    request: &[u8],
+    response: &[u8],
+    little_endian: [bool; 2],
+) -> Result<Vec<(Uuid, Uuid)>, NdrError> {
+    let mut q = Reader::new(request, little_endian[0], Syntax::Ndr);
+    skip_orpc_header(&mut q, true)?;
+    q.uuid()?;
+    q.u32()?;
+    q.u16()?;
+    let n = q.count(16)?;
+    let mut iids = Vec::new();
+    for _ in 0..n {
+        iids.push(q.uuid()?);
+    }
+    let mut a = Reader::new(response, little_endian[1], Syntax::Ndr);
+    skip_orpc_header(&mut a, false)?;
+    if a.pointer()?.is_none() {
+        return Ok(Vec::new());
+    }
+    let m = a.count(40)?;
+    let mut out = Vec::new();
+    for iid in iids.into_iter().take(m) {
+        a.align(8)?;
+        let hresult = a.u32()?;
+        a.u32()?;
+        a.u32()?;
+        a.u64()?;
+        a.u64()?;
+        let ipid = a.uuid()?;
+        if hresult == 0 {
+            out.push((iid, ipid));
+        }
+    }
+    Ok(out)
+}
 
 /// Longest network address accepted in a string binding (UTF-16 units).
 const MAX_ADDRESS_UNITS: usize = 256;
@@ -139,6 +215,42 @@ pub fn decode_response(stub: &[u8], little_endian: bool) -> (OxidView, Vec<Endpo
     (view, endpoints)
 }
 
+/// OBJREF signature "MEOW" (MS-DCOM §2.2.18).
+const OBJREF_SIGNATURE: [u8; 4] = *b"MEOW";
+
+/// Marshalled interface pointers (OBJREFs) in a stub, as (interface IID, IPID) pairs: the IPID
+/// names the object interface that later ORPC requests address in their object UUID. Standard,
+/// handler and extended OBJREFs carry a STDOBJREF with the IPID; custom ones do not.
+#[must_use]
+pub fn scan_objrefs(stub: &[u8]) -> Vec<(Uuid, Uuid)> {
+    let mut out = Vec::new();
+    let mut at = 0;
+    while let Some(pos) = stub
+        .get(at..)
+        .and_then(|s| s.windows(4).position(|w| w == OBJREF_SIGNATURE))
+    {
+        let start = at + pos;
+        at = start + 4;
+        let Some(b) = stub.get(start..start + 64) else {
+            break;
+        };
+        let flags = u32::from_le_bytes([b[4], b[5], b[6], b[7]]);
+        if !matches!(flags, 1 | 2 | 8) {
+            continue;
+        }
+        let uuid = |o: usize| -> Option<Uuid> {
+            let raw: [u8; 16] = b.get(o..o + 16)?.try_into().ok()?;
+            Some(Uuid::from_wire(&raw, true))
+        };
+        if let (Some(iid), Some(ipid)) = (uuid(8), uuid(48))
+            && !out.contains(&(iid, ipid))
+        {
+            out.push((iid, ipid));
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -175,6 +287,65 @@ mod tests {
             (Some("10.0.0.5"), Some(49703))
         );
         assert_eq!(view.status, Some(0));
+    }
+
+    #[test]
+    fn finds_interface_pointers() {
+        let iid = Uuid::parse("9556dc99-828c-11cf-a37e-00aa003240c7").unwrap();
+        let ipid = Uuid::parse("00009c02-0de8-ffff-1e0e-61a2e0a5d3e9").unwrap();
+        let wire = |u: Uuid| {
+            let mut b = u.0;
+            b[0..4].reverse();
+            b[4..6].reverse();
+            b[6..8].reverse();
+            b
+        };
+        let mut s = vec![0xaa; 13];
+        s.extend(b"MEOW");
+        s.extend(1u32.to_le_bytes());
+        s.extend(wire(iid));
+        s.extend([0u8; 24]); // STDOBJREF flags, cPublicRefs, OXID, OID
+        s.extend(wire(ipid));
+        s.extend([0u8; 8]);
+        assert_eq!(scan_objrefs(&s), [(iid, ipid)]);
+        assert!(scan_objrefs(b"MEOW").is_empty());
+    }
+
+    #[test]
+    fn pairs_rem_query_interface_iids_with_created_ipids() {
+        let iid = Uuid::parse("00020400-0000-0000-c000-000000000046").unwrap();
+        let ipid = Uuid::parse("0000a801-0f8c-ffff-8b15-2bcd15e1e1e1").unwrap();
+        let wire = |u: Uuid| {
+            let mut b = u.0;
+            b[0..4].reverse();
+            b[4..6].reverse();
+            b[6..8].reverse();
+            b
+        };
+        let mut q = vec![5, 0, 7, 0];
+        q.extend([0u8; 8]);
+        q.extend([0u8; 16]); // cid
+        q.extend(0u32.to_le_bytes()); // no extensions
+        q.extend([0x11; 16]); // ripid
+        q.extend(5u32.to_le_bytes());
+        q.extend(1u16.to_le_bytes());
+        q.extend([0, 0]);
+        q.extend(1u32.to_le_bytes());
+        q.extend(wire(iid));
+        let mut a = 0u32.to_le_bytes().to_vec(); // ORPCTHAT flags
+        a.extend(0u32.to_le_bytes()); // no extensions
+        a.extend(0x20000u32.to_le_bytes()); // results pointer
+        a.extend(1u32.to_le_bytes()); // count
+        a.extend(0u32.to_le_bytes()); // hResult
+        a.extend([0u8; 8]); // flags, cPublicRefs
+        a.extend([0u8; 4]); // pad to 8
+        a.extend([0u8; 16]); // OXID, OID
+        a.extend(wire(ipid));
+        a.extend(0u32.to_le_bytes());
+        assert_eq!(
+            rem_query_interface(&q, &a, [true, true]).unwrap(),
+            [(iid, ipid)]
+        );
     }
 
     #[test]

@@ -20,6 +20,8 @@ use crate::report::Tally;
 
 /// Finished calls held back to keep the output in order.
 pub const MAX_HELD_CALLS: usize = 100_000;
+/// DCOM interface pointers (IPID → IID) remembered per run; later ones are not kept.
+pub const MAX_IPIDS: usize = 65_536;
 
 #[derive(Debug, PartialEq, Eq)]
 struct Held {
@@ -57,6 +59,8 @@ pub struct PipeOpened {
 #[derive(Debug, Default)]
 pub struct Outbox {
     learned: Vec<Learned>,
+    /// DCOM IPIDs seen in answers, and the interface each was created for.
+    ipids: std::collections::HashMap<crate::dcerpc::Uuid, crate::dcerpc::Uuid>,
     pipes: Vec<PipeOpened>,
     /// First frames of the calls still open (a multiset).
     open: BTreeMap<u64, u32>,
@@ -117,6 +121,19 @@ impl Outbox {
     /// An endpoint was learned from an answer.
     pub fn learn(&mut self, l: Learned) {
         self.learned.push(l);
+    }
+
+    /// An answer created the DCOM interface pointer `ipid` for interface `iid`.
+    pub fn learn_ipid(&mut self, ipid: crate::dcerpc::Uuid, iid: crate::dcerpc::Uuid) {
+        if self.ipids.len() < MAX_IPIDS || self.ipids.contains_key(&ipid) {
+            self.ipids.insert(ipid, iid);
+        }
+    }
+
+    /// The interface a DCOM IPID was created for, when its answer was seen.
+    #[must_use]
+    pub fn ipid_interface(&self, ipid: crate::dcerpc::Uuid) -> Option<crate::dcerpc::Uuid> {
+        self.ipids.get(&ipid).copied()
     }
 
     /// A named pipe was opened.

@@ -43,6 +43,10 @@ pub const MAX_DECODE_STUB_BYTES: usize = 1024 * 1024;
 enum Decoder {
     Epm,
     Oxid,
+    /// IRemUnknown(2)::RemQueryInterface: IIDs asked for and IPIDs created.
+    RemQueryInterface,
+    /// Any other DCOM (ORPC) call: its answer may create interface pointers.
+    Objrefs,
 }
 
 /// Stub bytes of a call that will be decoded when it ends.
@@ -59,6 +63,9 @@ struct Stubs {
 
 impl Stubs {
     fn add(&mut self, response: bool, bytes: &[u8], little_endian: bool) {
+        if !response && self.decoder == Decoder::Objrefs {
+            return;
+        }
         let buf = if response {
             &mut self.response
         } else {
@@ -350,20 +357,21 @@ impl Association {
                     if let Some(old) = existing {
                         self.finish(old, calls);
                     }
-                    let binding = self.binding_for(r.context_id);
+                    let binding = self.binding_for(r.context_id, r.object, calls);
                     let auth = pdu.auth.map(|a| (a.auth_type, a.auth_level));
-                    let stubs = decoder_for(binding, r.opnum, auth).map(|(decoder, syntax)| {
-                        let mut st = Box::new(Stubs {
-                            decoder,
-                            syntax,
-                            request: Vec::new(),
-                            response: Vec::new(),
-                            little_endian: [true, true],
-                            over_limit: false,
+                    let stubs =
+                        decoder_for(binding, r.opnum, r.object, auth).map(|(decoder, syntax)| {
+                            let mut st = Box::new(Stubs {
+                                decoder,
+                                syntax,
+                                request: Vec::new(),
+                                response: Vec::new(),
+                                little_endian: [true, true],
+                                over_limit: false,
+                            });
+                            st.add(false, stub, h.little_endian());
+                            st
                         });
-                        st.add(false, stub, h.little_endian());
-                        st
-                    });
                     let call = Call {
                         seq: self.seq,
                         first_frame: p.first.frame,
@@ -458,8 +466,14 @@ impl Association {
     }
 
     /// The context in force for `context_id`, or one proposed by a bind not yet answered, or,
-    /// with no bind at all, the interface usually reached through the pipe.
-    fn binding_for(&self, context_id: u16) -> Option<BoundContext> {
+    /// with no bind at all, the interface a DCOM answer created the request's IPID for, the one
+    /// an endpoint-mapper answer announced, or the one usually reached through the pipe.
+    fn binding_for(
+        &self,
+        context_id: u16,
+        object: Option<Uuid>,
+        queue: &Outbox,
+    ) -> Option<BoundContext> {
         if let Some(c) = self.contexts.get(&context_id) {
             return Some(*c);
         }
@@ -473,8 +487,22 @@ impl Association {
                     source: if b.alter { "alter_context" } else { "bind" },
                 })
         });
-        if proposed.is_some() || !self.contexts.is_empty() {
+        if proposed.is_some() {
             return proposed;
+        }
+        if let Some(iid) = object.and_then(|o| queue.ipid_interface(o)) {
+            return Some(BoundContext {
+                abstract_syntax: SyntaxId {
+                    uuid: iid,
+                    major: 0,
+                    minor: 0,
+                },
+                transfer: None,
+                source: "ipid",
+            });
+        }
+        if !self.contexts.is_empty() {
+            return None;
         }
         if let Some(abstract_syntax) = self.info.expected.and_then(|e| e.interface) {
             return Some(BoundContext {
@@ -504,7 +532,7 @@ impl Association {
             return c;
         }
         queue.opened(first_frame);
-        let binding = self.binding_for(context_id);
+        let binding = self.binding_for(context_id, None, queue);
         Call {
             seq: self.seq,
             first_frame,
@@ -690,9 +718,23 @@ impl Association {
                 for e in endpoints {
                     learn(queue, e, "oxid");
                 }
+                for (iid, ipid) in dcom::scan_objrefs(&st.response) {
+                    queue.learn_ipid(ipid, iid);
+                }
                 record.oxid = Some(v);
             }
-            Decoder::Oxid => {}
+            Decoder::Objrefs if answered && !st.over_limit => {
+                for (iid, ipid) in dcom::scan_objrefs(&st.response) {
+                    queue.learn_ipid(ipid, iid);
+                }
+            }
+            Decoder::RemQueryInterface if answered && !st.over_limit => {
+                let pairs = dcom::rem_query_interface(&st.request, &st.response, st.little_endian);
+                for (iid, ipid) in pairs.unwrap_or_default() {
+                    queue.learn_ipid(ipid, iid);
+                }
+            }
+            Decoder::Oxid | Decoder::Objrefs | Decoder::RemQueryInterface => {}
         }
     }
 
@@ -783,27 +825,28 @@ impl Association {
     }
 }
 
-/// The decoder a new call's stubs are kept for: endpoint-mapper calls and DCOM answers carrying
-/// string bindings, unless the stub is sealed (auth level pkt_privacy).
+/// The decoder a new call's stubs are kept for: endpoint-mapper calls, DCOM answers carrying
+/// string bindings, and other DCOM (ORPC) calls whose answers may create interface pointers;
+/// none when the stub is sealed (auth level pkt_privacy).
 fn decoder_for(
     binding: Option<BoundContext>,
     opnum: u16,
+    object: Option<Uuid>,
     auth: Option<(u8, u8)>,
 ) -> Option<(Decoder, Syntax)> {
-    let b = binding?;
     if auth.is_some_and(|(_, level)| level == 6) {
         return None;
     }
-    let uuid = b.abstract_syntax.uuid;
-    let decoder = if uuid == epm::EPM_UUID {
-        Decoder::Epm
-    } else if dcom::carries_bindings(uuid, opnum) {
-        Decoder::Oxid
-    } else {
-        return None;
+    let uuid = binding.map(|b| b.abstract_syntax.uuid);
+    let decoder = match uuid {
+        Some(u) if u == epm::EPM_UUID => Decoder::Epm,
+        Some(u) if dcom::carries_bindings(u, opnum) => Decoder::Oxid,
+        Some(u) if dcom::is_rem_query_interface(u, opnum) => Decoder::RemQueryInterface,
+        _ if object.is_some() => Decoder::Objrefs,
+        _ => return None,
     };
-    let ndr64 = b
-        .transfer
+    let ndr64 = binding
+        .and_then(|b| b.transfer)
         .is_some_and(|t| t.transfer_kind() == TransferKind::Ndr64);
     Some((decoder, if ndr64 { Syntax::Ndr64 } else { Syntax::Ndr }))
 }

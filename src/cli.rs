@@ -1,23 +1,32 @@
-//! Command-line interface: `rpcscope calls|endpoints|summary [--json] CAPTURE`. `CAPTURE` may be
-//! `-` for standard input.
+//! Command-line interface: `rpcscope calls|endpoints|summary [--json] CAPTURE` (`CAPTURE` may be
+//! `-` for standard input), and `rpcscope [tui] CAPTURE` for the terminal interface.
 
 use std::ffi::OsString;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-/// Makes Microsoft RPC (DCE/RPC) traffic readable.
+/// Makes Microsoft RPC (DCE/RPC) traffic readable. With only a capture, opens the terminal
+/// interface (or prints the calls when standard output is not a terminal).
 #[derive(Debug, Parser)]
-#[command(name = "rpcscope", version, about, long_about = None)]
+#[command(name = "rpcscope", version, about, long_about = None, args_conflicts_with_subcommands = true)]
 pub struct Args {
     /// What to do.
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
+    /// pcap or pcapng file to open in the terminal interface.
+    pub capture: Option<PathBuf>,
 }
 
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Browse the capture in the terminal interface: calls, connections, call flow, endpoint
+    /// resolution and statistics.
+    Tui {
+        /// pcap or pcapng file.
+        capture: PathBuf,
+    },
     /// List every DCE/RPC call: client, server, interface, operation, outcome, duration.
     Calls {
         /// Print JSON Lines (one "call" object per line) instead of a table.
@@ -53,7 +62,8 @@ impl Command {
         match self {
             Self::Calls { capture, .. }
             | Self::Endpoints { capture, .. }
-            | Self::Summary { capture, .. } => capture,
+            | Self::Summary { capture, .. }
+            | Self::Tui { capture } => capture,
         }
     }
 }

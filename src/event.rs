@@ -82,6 +82,10 @@ pub struct CallRecord {
     /// Frame of the endpoint-mapper or OXID answer that announced the server endpoint of this
     /// call's connection, when one did.
     pub endpoint_frame: Option<u64>,
+    /// First bytes of the first request PDU and of the first response (or fault) PDU, for the PDU
+    /// detail view; not serialised.
+    #[serde(skip)]
+    pub heads: [Vec<u8>; 2],
     /// Decoded endpoint-mapper request and answer (present only on endpoint-mapper calls).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub epm: Option<crate::epm::EpmView>,

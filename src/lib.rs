@@ -34,6 +34,7 @@ pub mod smb;
 pub mod source;
 pub mod summary;
 pub mod tcp;
+pub mod tui;
 
 use std::io::{self, Read};
 

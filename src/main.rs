@@ -7,7 +7,7 @@
 mod cli;
 
 use std::fs::File;
-use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::io::{self, BufReader, BufWriter, IsTerminal, Read, Write};
 use std::process::ExitCode;
 
 use rpcscope::RunError;
@@ -15,7 +15,23 @@ use rpcscope::output::{json, text};
 
 fn main() -> ExitCode {
     let args = cli::parse(std::env::args_os());
-    let path = args.command.capture().clone();
+    let command = match (args.command, args.capture) {
+        (Some(cli::Command::Tui { capture }), _) => return tui(&capture),
+        (Some(c), _) => c,
+        (None, Some(capture)) if io::stdout().is_terminal() => return tui(&capture),
+        (None, Some(capture)) => cli::Command::Calls {
+            json: false,
+            capture,
+        },
+        (None, None) => {
+            let _ = writeln!(
+                io::stderr(),
+                "rpcscope: give a capture file (rpcscope --help lists the commands)"
+            );
+            return ExitCode::from(2);
+        }
+    };
+    let path = command.capture().clone();
     let name = if path.as_os_str() == "-" {
         "<stdin>".to_string()
     } else {
@@ -44,7 +60,7 @@ fn main() -> ExitCode {
     };
     let stdout = io::stdout();
     let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
-    let result = match &args.command {
+    let result = match &command {
         cli::Command::Calls { json: true, .. } => {
             rpcscope::run_with_prior(input, &prior, |c| json::write_line(&mut out, &c))
         }
@@ -73,6 +89,7 @@ fn main() -> ExitCode {
                 };
                 written.map(|()| run).map_err(RunError::Output)
             }),
+        cli::Command::Tui { capture } => return tui(capture),
         cli::Command::Summary { json, .. } => rpcscope::run_with_prior(input, &prior, |_| Ok(()))
             .and_then(|run| {
                 let written = if *json {
@@ -92,6 +109,13 @@ fn main() -> ExitCode {
         Err(RunError::Output(e)) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
         Err(RunError::Output(e)) => fail("<stdout>", &e.to_string()),
         Err(RunError::Source(e)) => fail(&name, &e.to_string()),
+    }
+}
+
+fn tui(path: &std::path::Path) -> ExitCode {
+    match rpcscope::tui::run(path) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&path.display().to_string(), &e.to_string()),
     }
 }
 

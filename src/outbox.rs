@@ -191,6 +191,7 @@ mod tests {
             object: None,
             transfer_syntax: None,
             endpoint_frame: None,
+            heads: Default::default(),
             epm: None,
             oxid: None,
         }

@@ -130,17 +130,21 @@ proptest! {
         messy.segments = handshake;
         for mut flight in [client_flight, server_flight] {
             if reorder {
-                for i in (1..flight.len()).rev() {
-                    let j = rng.below(i + 1);
+                // Local reordering, as networks do: each segment moves at most 32 places, which
+                // stays within the reassembler's out-of-order limits (MAX_PENDING_SEGMENTS).
+                for i in 0..flight.len() {
+                    let j = i + rng.below(32.min(flight.len() - i));
                     flight.swap(i, j);
                 }
             }
             if duplicate {
+                // Retransmissions: copies that arrive up to 32 segments after the original.
                 let n = flight.len();
                 for _ in 0..n / 2 + 1 {
-                    let s = flight[rng.below(n)].clone();
-                    let at = rng.below(flight.len() + 1);
-                    flight.insert(at, s);
+                    let i = rng.below(flight.len());
+                    let copy = flight[i].clone();
+                    let at = (i + 1 + rng.below(32)).min(flight.len());
+                    flight.insert(at, copy);
                 }
             }
             messy.segments.extend(flight);

@@ -34,6 +34,10 @@ pub const MAX_OPEN_CALLS: usize = 4096;
 pub const MAX_PENDING_BINDS: usize = 64;
 /// Presentation contexts per association.
 pub const MAX_CONTEXTS: usize = 1024;
+/// Bytes kept of the first request and first response PDU of each call, for the PDU detail view
+/// (header, body header and object UUID fit).
+pub const PDU_HEAD_BYTES: usize = 64;
+
 /// Stub bytes kept per call for the decoders of the endpoint mapper and DCOM answers (1 MiB);
 /// a longer stub is not decoded and the call says so.
 pub const MAX_DECODE_STUB_BYTES: usize = 1024 * 1024;
@@ -158,6 +162,8 @@ struct Call {
     auth: Option<(u8, u8)>,
     response_may_be_lost: bool,
     stubs: Option<Box<Stubs>>,
+    /// First bytes of the first request and response PDUs (for the PDU detail view).
+    heads: [Vec<u8>; 2],
 }
 
 /// Transport facts an association reports with each call.
@@ -387,7 +393,10 @@ impl Association {
                         auth,
                         response_may_be_lost: false,
                         stubs,
+                        heads: Default::default(),
                     };
+                    let mut call = call;
+                    call.heads[0] = head(p.bytes);
                     calls.opened(call.first_frame);
                     self.insert_call(call, tally, calls);
                 }
@@ -397,7 +406,10 @@ impl Association {
                 let mut c = self.call_for_reply(h, dir, r.context_id, p.first.frame, calls);
                 match c.response.as_mut() {
                     Some(span) if !first => span.add(p, stub_len, last),
-                    _ => c.response = Some(Span::new(p, stub_len, first, last)),
+                    _ => {
+                        c.response = Some(Span::new(p, stub_len, first, last));
+                        c.heads[1] = head(p.bytes);
+                    }
                 }
                 if let Some(st) = c.stubs.as_mut() {
                     if first {
@@ -423,6 +435,7 @@ impl Association {
                 }
                 let mut c = self.call_for_reply(h, dir, f.context_id, p.first.frame, calls);
                 c.response = Some(Span::new(p, stub_len, true, true));
+                c.heads[1] = head(p.bytes);
                 c.fault = Some(f.status);
                 self.finish(c, calls);
             }
@@ -548,6 +561,7 @@ impl Association {
             auth: None,
             response_may_be_lost: false,
             stubs: None,
+            heads: Default::default(),
         }
     }
 
@@ -607,6 +621,7 @@ impl Association {
                             auth: None,
                             response_may_be_lost: false,
                             stubs: None,
+                            heads: Default::default(),
                         },
                     );
                 }
@@ -813,6 +828,7 @@ impl Association {
             duration_us,
             object: c.object.map(|u| u.to_string()),
             endpoint_frame: self.info.expected.map(|e| e.frame),
+            heads: c.heads.clone(),
             epm: None,
             oxid: None,
             transfer_syntax: c
@@ -849,6 +865,13 @@ fn decoder_for(
         .and_then(|b| b.transfer)
         .is_some_and(|t| t.transfer_kind() == TransferKind::Ndr64);
     Some((decoder, if ndr64 { Syntax::Ndr64 } else { Syntax::Ndr }))
+}
+
+/// The first [`PDU_HEAD_BYTES`] of a PDU.
+fn head(pdu: &[u8]) -> Vec<u8> {
+    pdu.get(..PDU_HEAD_BYTES.min(pdu.len()))
+        .unwrap_or(&[])
+        .to_vec()
 }
 
 /// `ip:port`, or `[ipv6]:port` (as `SocketAddr` prints them).

@@ -1,0 +1,63 @@
+//! Everything that can change the interface's state: keys (already mapped from the terminal),
+//! mouse, and data arriving from the analysis thread.
+
+use crate::epm::resolver::EndpointRecord;
+use crate::event::CallRecord;
+use crate::summary::Summary;
+
+/// One input to [`super::app::App::update`].
+#[derive(Debug, Clone)]
+pub enum Action {
+    /// Move the selection up by one.
+    Up,
+    /// Move the selection down by one.
+    Down,
+    /// Up by a page.
+    PageUp,
+    /// Down by a page.
+    PageDown,
+    /// To the first row.
+    Home,
+    /// To the last row.
+    End,
+    /// Next view (Tab).
+    NextView,
+    /// Previous view (Shift-Tab).
+    PrevView,
+    /// Jump to a view by its number (1-based).
+    View(usize),
+    /// Drill in: open the detail of a call, or the flow of a connection.
+    Enter,
+    /// Back out: close the detail, leave an input, clear a filter.
+    Back,
+    /// Move the focus between the list and the detail pane.
+    FocusNext,
+    /// Start typing a search (`/`).
+    StartSearch,
+    /// Start typing a filter (`f`).
+    StartFilter,
+    /// Find the next match of the search (`n`).
+    NextMatch,
+    /// A character typed while searching or filtering.
+    Char(char),
+    /// Delete the last typed character.
+    Backspace,
+    /// Show or hide the help.
+    Help,
+    /// Follow new calls as they arrive.
+    ToggleFollow,
+    /// Mouse wheel: rows to scroll (negative = up).
+    Scroll(i32),
+    /// Mouse click on a list row (0 = first visible row).
+    Click(u16),
+    /// The visible list height changed (terminal resize).
+    Resize(u16),
+    /// Quit.
+    Quit,
+    /// Calls finished by the analysis.
+    Calls(Vec<CallRecord>),
+    /// Analysis progress: bytes read of the total (total 0 when unknown).
+    Progress(u64, u64),
+    /// The analysis ended.
+    Done(Box<Summary>, Vec<EndpointRecord>, Option<String>),
+}

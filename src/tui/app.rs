@@ -1,0 +1,779 @@
+//! The interface's state and its only way of changing: [`App::update`] with an [`Action`]. No
+//! terminal here, so every behaviour is tested without one.
+//!
+//! Limit: [`MAX_CALLS`] calls are kept for browsing; later ones are counted (the status line
+//! says so) and still appear in the statistics of the summary.
+
+use std::collections::BTreeMap;
+
+use super::action::Action;
+use crate::epm::resolver::EndpointRecord;
+use crate::event::CallRecord;
+use crate::summary::Summary;
+
+/// Calls kept for browsing.
+pub const MAX_CALLS: usize = 1_000_000;
+
+/// The views, in tab order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum View {
+    /// Every call.
+    Calls,
+    /// Associations: client → server endpoint.
+    Connections,
+    /// Ladder diagram of one connection.
+    Flow,
+    /// Endpoint resolution.
+    Endpoints,
+    /// Response times per interface and operation.
+    Stats,
+}
+
+impl View {
+    /// All views in tab order.
+    pub const ALL: [View; 5] = [
+        View::Calls,
+        View::Connections,
+        View::Flow,
+        View::Endpoints,
+        View::Stats,
+    ];
+
+    /// Tab title.
+    #[must_use]
+    pub fn title(self) -> &'static str {
+        match self {
+            View::Calls => "Calls",
+            View::Connections => "Connections",
+            View::Flow => "Call flow",
+            View::Endpoints => "Endpoints",
+            View::Stats => "Statistics",
+        }
+    }
+
+    fn index(self) -> usize {
+        Self::ALL.iter().position(|&v| v == self).unwrap_or(0)
+    }
+}
+
+/// What typed characters go to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Input {
+    /// Keys are commands.
+    Normal,
+    /// Typing a search.
+    Search,
+    /// Typing a filter.
+    Filter,
+}
+
+/// Which pane has the focus when the detail is open.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Focus {
+    /// The list.
+    List,
+    /// The detail pane (its fields).
+    Detail,
+}
+
+/// An association: one TCP connection, or one pipe of an SMB connection.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ConnRow {
+    /// Client endpoint.
+    pub client: String,
+    /// Server endpoint.
+    pub server: String,
+    /// `ncacn_ip_tcp` or `ncacn_np`.
+    pub transport: String,
+    /// Pipe name.
+    pub pipe: Option<String>,
+    /// SMB FileId.
+    pub file_id: Option<String>,
+    /// Interfaces called, by name (or UUID).
+    pub interfaces: Vec<String>,
+    /// Auth type/level of the first authenticated call.
+    pub auth: Option<String>,
+    /// Calls.
+    pub calls: u64,
+    /// Faults.
+    pub faults: u64,
+    /// First call's start (RFC 3339) and the span in µs from the first to the last frame time.
+    pub start: String,
+    /// Frame of the endpoint-mapper answer that announced the server endpoint.
+    pub endpoint_frame: Option<u64>,
+    /// Indices of its calls in [`App::calls`].
+    pub call_indices: Vec<usize>,
+}
+
+impl ConnRow {
+    /// The string binding of the server endpoint (`ncacn_ip_tcp:10.0.0.5[49667]`,
+    /// `ncacn_np:10.0.0.5[\pipe\samr]`).
+    #[must_use]
+    pub fn binding(&self) -> String {
+        let (host, port) = self.server.rsplit_once(':').unwrap_or((&self.server, ""));
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        match &self.pipe {
+            Some(p) if self.transport == "ncacn_np" => format!("ncacn_np:{host}[{p}]"),
+            _ if self.transport == "ncacn_np" => format!("ncacn_np:{host}[?]"),
+            _ => format!("{}:{host}[{port}]", self.transport),
+        }
+    }
+
+    /// How the client knew the endpoint: resolved through the endpoint mapper or OXID resolver
+    /// (a partially bound handle) or a well-known endpoint (fully bound).
+    #[must_use]
+    pub fn resolution(&self) -> String {
+        match self.endpoint_frame {
+            Some(f) => format!("resolved (answer in frame {f})"),
+            None => "well-known endpoint".to_string(),
+        }
+    }
+}
+
+/// Response-time statistics of one operation.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct StatRow {
+    /// `Interface.Operation`.
+    pub name: String,
+    /// Calls.
+    pub calls: u64,
+    /// Faults.
+    pub faults: u64,
+    /// Durations (µs) of answered calls: min, mean, p50, p95, max.
+    pub times: Option<[u64; 5]>,
+    /// Counts per duration bucket (powers of 4 µs from 16 µs).
+    pub histogram: Vec<u64>,
+}
+
+/// Histogram buckets of the statistics view.
+pub const HISTOGRAM_BUCKETS: usize = 8;
+
+/// The state.
+#[derive(Debug)]
+pub struct App {
+    /// Capture name for the title.
+    pub title: String,
+    /// Calls in arrival (output) order.
+    pub calls: Vec<CallRecord>,
+    /// Calls not kept because of [`MAX_CALLS`].
+    pub calls_dropped: u64,
+    /// Endpoints (when the analysis is done).
+    pub endpoints: Vec<EndpointRecord>,
+    /// Summary (when the analysis is done).
+    pub summary: Option<Box<Summary>>,
+    /// Why reading stopped early, if it did.
+    pub stopped_by: Option<String>,
+    /// Bytes read and total.
+    pub progress: (u64, u64),
+    /// The analysis ended.
+    pub done: bool,
+    /// Current view.
+    pub view: View,
+    /// Selected row per view.
+    pub selected: [usize; 5],
+    /// First visible row per view.
+    pub offset: [usize; 5],
+    /// Visible list rows.
+    pub page: usize,
+    /// Detail pane open (Calls view).
+    pub detail: bool,
+    /// Focus when the detail is open.
+    pub focus: Focus,
+    /// Selected field of the detail pane.
+    pub field: usize,
+    /// Input mode.
+    pub input: Input,
+    /// Search text.
+    pub search: String,
+    /// Filter text (calls and connections views).
+    pub filter: String,
+    /// Calls shown in the calls view (indices into `calls`).
+    pub filtered: Vec<usize>,
+    /// Associations.
+    pub connections: Vec<ConnRow>,
+    conn_index: BTreeMap<(String, String, String, Option<String>), usize>,
+    /// Connections shown (indices into `connections`).
+    pub conn_filtered: Vec<usize>,
+    /// The connection shown in the flow view (index into `connections`).
+    pub flow: Option<usize>,
+    /// Help overlay shown.
+    pub help: bool,
+    /// Keep the last call selected as calls arrive.
+    pub follow: bool,
+    /// Quit requested.
+    pub quit: bool,
+    /// Status message (e.g. "no match").
+    pub message: Option<String>,
+    stats_cache: Option<(usize, Vec<StatRow>)>,
+}
+
+/// Lower-case text a call is filtered and searched by: client, server, interface, operation,
+/// outcome, fault name, pipe.
+fn call_text(c: &CallRecord) -> String {
+    let iface = c
+        .interface
+        .as_ref()
+        .map(|i| format!("{} {}", i.name.clone().unwrap_or_default(), i.uuid));
+    format!(
+        "{} {} {} {} {} {} {}",
+        c.client,
+        c.server,
+        iface.unwrap_or_default(),
+        c.operation.clone().unwrap_or_default(),
+        c.outcome,
+        c.fault_name.clone().unwrap_or_default(),
+        c.pipe.clone().unwrap_or_default()
+    )
+    .to_lowercase()
+}
+
+fn matches(text: &str, filter: &str) -> bool {
+    filter
+        .split_whitespace()
+        .all(|w| text.contains(&w.to_lowercase()))
+}
+
+/// `Interface.Operation` of a call.
+#[must_use]
+pub fn call_label(c: &CallRecord) -> String {
+    let iface = c.interface.as_ref().map_or_else(
+        || "?".to_string(),
+        |i| i.name.clone().unwrap_or_else(|| i.uuid.clone()),
+    );
+    let op = c
+        .operation
+        .clone()
+        .or_else(|| c.opnum.map(|n| format!("opnum {n}")))
+        .unwrap_or_else(|| "?".to_string());
+    format!("{iface}.{op}")
+}
+
+fn percentile(sorted: &[u64], p: usize) -> u64 {
+    let i = (sorted.len() * p).div_ceil(100).saturating_sub(1);
+    sorted
+        .get(i.min(sorted.len().saturating_sub(1)))
+        .copied()
+        .unwrap_or(0)
+}
+
+impl App {
+    /// An empty state for a capture called `title`.
+    #[must_use]
+    pub fn new(title: &str) -> Self {
+        Self {
+            title: title.to_string(),
+            calls: Vec::new(),
+            calls_dropped: 0,
+            endpoints: Vec::new(),
+            summary: None,
+            stopped_by: None,
+            progress: (0, 0),
+            done: false,
+            view: View::Calls,
+            selected: [0; 5],
+            offset: [0; 5],
+            page: 20,
+            detail: false,
+            focus: Focus::List,
+            field: 0,
+            input: Input::Normal,
+            search: String::new(),
+            filter: String::new(),
+            filtered: Vec::new(),
+            connections: Vec::new(),
+            conn_index: BTreeMap::new(),
+            conn_filtered: Vec::new(),
+            flow: None,
+            help: false,
+            follow: false,
+            quit: false,
+            message: None,
+            stats_cache: None,
+        }
+    }
+
+    /// Rows of the current view.
+    #[must_use]
+    pub fn rows(&self) -> usize {
+        match self.view {
+            View::Calls => self.filtered.len(),
+            View::Connections => self.conn_filtered.len(),
+            View::Flow => self.flow_rows().len(),
+            View::Endpoints => self.endpoints.len(),
+            View::Stats => self.stats_len(),
+        }
+    }
+
+    fn stats_len(&self) -> usize {
+        self.stats_cache.as_ref().map_or(0, |(_, s)| s.len())
+    }
+
+    /// The selected call of the calls view.
+    #[must_use]
+    pub fn selected_call(&self) -> Option<&CallRecord> {
+        let i = *self.filtered.get(self.selected[View::Calls.index()])?;
+        self.calls.get(i)
+    }
+
+    /// Selected row of the current view.
+    #[must_use]
+    pub fn cursor(&self) -> usize {
+        self.selected[self.view.index()]
+    }
+
+    /// First visible row of the current view.
+    #[must_use]
+    pub fn first_visible(&self) -> usize {
+        self.offset[self.view.index()]
+    }
+
+    /// Items of the flow view: endpoint-mapper answers that announced the connection's endpoint,
+    /// then its calls (indices into `calls`).
+    #[must_use]
+    pub fn flow_rows(&self) -> Vec<FlowRow> {
+        let Some(conn) = self.flow.and_then(|i| self.connections.get(i)) else {
+            return Vec::new();
+        };
+        let mut rows = Vec::new();
+        if let Some(f) = conn.endpoint_frame
+            && let Some(e) = self.endpoints.iter().position(|e| e.frame == f)
+        {
+            rows.push(FlowRow::Lookup(e));
+        }
+        rows.extend(conn.call_indices.iter().map(|&i| FlowRow::Call(i)));
+        rows
+    }
+
+    /// Statistics rows (computed when first needed after calls change).
+    pub fn stats(&mut self) -> &[StatRow] {
+        let stale = self
+            .stats_cache
+            .as_ref()
+            .is_none_or(|(n, _)| *n != self.calls.len());
+        if stale {
+            let rows = self.compute_stats();
+            self.stats_cache = Some((self.calls.len(), rows));
+        }
+        self.stats_cache.as_ref().map_or(&[], |(_, s)| s.as_slice())
+    }
+
+    fn compute_stats(&self) -> Vec<StatRow> {
+        let mut by_op: BTreeMap<String, (u64, u64, Vec<u64>)> = BTreeMap::new();
+        for c in &self.calls {
+            let e = by_op.entry(call_label(c)).or_default();
+            e.0 += 1;
+            if c.outcome == "fault" {
+                e.1 += 1;
+            }
+            if let (Some(d), "response" | "fault") = (c.duration_us, c.outcome) {
+                e.2.push(d);
+            }
+        }
+        by_op
+            .into_iter()
+            .map(|(name, (calls, faults, mut times))| {
+                times.sort_unstable();
+                let mut histogram = vec![0u64; HISTOGRAM_BUCKETS];
+                for &t in &times {
+                    let mut b = 0;
+                    let mut edge = 16u64;
+                    while t > edge && b + 1 < HISTOGRAM_BUCKETS {
+                        edge *= 4;
+                        b += 1;
+                    }
+                    histogram[b] += 1;
+                }
+                let summary = (!times.is_empty()).then(|| {
+                    let sum: u64 = times.iter().sum();
+                    [
+                        times[0],
+                        sum / times.len() as u64,
+                        percentile(&times, 50),
+                        percentile(&times, 95),
+                        times[times.len() - 1],
+                    ]
+                });
+                StatRow {
+                    name,
+                    calls,
+                    faults,
+                    times: summary,
+                    histogram,
+                }
+            })
+            .collect()
+    }
+
+    fn add_calls(&mut self, calls: Vec<CallRecord>) {
+        for c in calls {
+            if self.calls.len() >= MAX_CALLS {
+                self.calls_dropped += 1;
+                continue;
+            }
+            let i = self.calls.len();
+            if self.filter.is_empty() || matches(&call_text(&c), &self.filter) {
+                self.filtered.push(i);
+            }
+            let key = (
+                c.client.clone(),
+                c.server.clone(),
+                c.transport.to_string(),
+                c.file_id.clone(),
+            );
+            let ci = match self.conn_index.get(&key) {
+                Some(&ci) => ci,
+                None => {
+                    let ci = self.connections.len();
+                    self.connections.push(ConnRow {
+                        client: c.client.clone(),
+                        server: c.server.clone(),
+                        transport: c.transport.to_string(),
+                        pipe: c.pipe.clone(),
+                        file_id: c.file_id.clone(),
+                        start: c.start.clone(),
+                        ..ConnRow::default()
+                    });
+                    self.conn_index.insert(key, ci);
+                    if self.filter.is_empty() || matches(&self.conn_text(ci), &self.filter) {
+                        self.conn_filtered.push(ci);
+                    }
+                    ci
+                }
+            };
+            let row = &mut self.connections[ci];
+            row.calls += 1;
+            if c.outcome == "fault" {
+                row.faults += 1;
+            }
+            if row.pipe.is_none() {
+                row.pipe.clone_from(&c.pipe);
+            }
+            if row.auth.is_none()
+                && let (Some(t), Some(l)) = (&c.auth_type, &c.auth_level)
+            {
+                row.auth = Some(format!("{t}/{l}"));
+            }
+            row.endpoint_frame = row.endpoint_frame.or(c.endpoint_frame);
+            let iface = c
+                .interface
+                .as_ref()
+                .map(|i| i.name.clone().unwrap_or_else(|| i.uuid.clone()));
+            if let Some(n) = iface
+                && !row.interfaces.contains(&n)
+            {
+                row.interfaces.push(n);
+            }
+            row.call_indices.push(i);
+            self.calls.push(c);
+        }
+        if self.follow {
+            self.select(self.rows().saturating_sub(1));
+        }
+    }
+
+    fn conn_text(&self, ci: usize) -> String {
+        self.connections.get(ci).map_or_else(String::new, |r| {
+            format!(
+                "{} {} {} {} {}",
+                r.client,
+                r.server,
+                r.binding(),
+                r.interfaces.join(" "),
+                r.transport
+            )
+            .to_lowercase()
+        })
+    }
+
+    fn refilter(&mut self) {
+        self.filtered = (0..self.calls.len())
+            .filter(|&i| {
+                self.filter.is_empty() || matches(&call_text(&self.calls[i]), &self.filter)
+            })
+            .collect();
+        self.conn_filtered = (0..self.connections.len())
+            .filter(|&i| self.filter.is_empty() || matches(&self.conn_text(i), &self.filter))
+            .collect();
+        self.selected[View::Calls.index()] = 0;
+        self.offset[View::Calls.index()] = 0;
+        self.selected[View::Connections.index()] = 0;
+        self.offset[View::Connections.index()] = 0;
+    }
+
+    /// Searchable text of a row of the current view.
+    fn row_text(&mut self, row: usize) -> String {
+        match self.view {
+            View::Calls => self
+                .filtered
+                .get(row)
+                .map(|&i| call_text(&self.calls[i]))
+                .unwrap_or_default(),
+            View::Connections => self
+                .conn_filtered
+                .get(row)
+                .map(|&i| self.conn_text(i))
+                .unwrap_or_default(),
+            View::Flow => match self.flow_rows().get(row) {
+                Some(FlowRow::Call(i)) => call_text(&self.calls[*i]),
+                Some(FlowRow::Lookup(e)) => self.endpoints[*e].binding.to_lowercase(),
+                None => String::new(),
+            },
+            View::Endpoints => self
+                .endpoints
+                .get(row)
+                .map(|e| {
+                    format!(
+                        "{} {} {}",
+                        e.binding,
+                        e.via,
+                        e.interface
+                            .as_ref()
+                            .and_then(|i| i.name.clone())
+                            .unwrap_or_default()
+                    )
+                    .to_lowercase()
+                })
+                .unwrap_or_default(),
+            View::Stats => self
+                .stats()
+                .get(row)
+                .map(|s| s.name.to_lowercase())
+                .unwrap_or_default(),
+        }
+    }
+
+    fn find_next(&mut self) {
+        let n = self.rows();
+        if self.search.is_empty() || n == 0 {
+            return;
+        }
+        let needle = self.search.to_lowercase();
+        let start = self.cursor();
+        for step in 1..=n {
+            let row = (start + step) % n;
+            if self.row_text(row).contains(&needle) {
+                self.select(row);
+                self.message = None;
+                return;
+            }
+        }
+        self.message = Some(format!("no match for {:?}", self.search));
+    }
+
+    /// Selects `row` of the current view and scrolls it into sight.
+    fn select(&mut self, row: usize) {
+        let v = self.view.index();
+        let n = self.rows();
+        let row = row.min(n.saturating_sub(1));
+        self.selected[v] = row;
+        let page = self.page.max(1);
+        if row < self.offset[v] {
+            self.offset[v] = row;
+        } else if row >= self.offset[v] + page {
+            self.offset[v] = row + 1 - page;
+        }
+        self.field = 0;
+    }
+
+    fn move_by(&mut self, delta: i64) {
+        if self.detail && self.focus == Focus::Detail {
+            self.field = usize::try_from((self.field as i64 + delta).max(0)).unwrap_or(0);
+            return;
+        }
+        let target = (self.cursor() as i64 + delta).max(0);
+        self.select(usize::try_from(target).unwrap_or(0));
+    }
+
+    /// Applies one action.
+    pub fn update(&mut self, action: Action) {
+        if !matches!(action, Action::Calls(_) | Action::Progress(..)) {
+            self.message = None;
+        }
+        if self.input != Input::Normal {
+            match action {
+                Action::Char(c) => {
+                    if self.input == Input::Search {
+                        self.search.push(c);
+                    } else {
+                        self.filter.push(c);
+                        self.refilter();
+                    }
+                    return;
+                }
+                Action::Backspace => {
+                    if self.input == Input::Search {
+                        self.search.pop();
+                    } else {
+                        self.filter.pop();
+                        self.refilter();
+                    }
+                    return;
+                }
+                Action::Enter => {
+                    if self.input == Input::Search {
+                        self.find_next();
+                    }
+                    self.input = Input::Normal;
+                    return;
+                }
+                Action::Back => {
+                    if self.input == Input::Filter {
+                        self.filter.clear();
+                        self.refilter();
+                    }
+                    self.input = Input::Normal;
+                    return;
+                }
+                _ => {}
+            }
+        }
+        let page = self.page.max(1) as i64;
+        match action {
+            Action::Up => self.move_by(-1),
+            Action::Down => self.move_by(1),
+            Action::PageUp => self.move_by(-page),
+            Action::PageDown => self.move_by(page),
+            Action::Home => self.select(0),
+            Action::End => self.select(usize::MAX),
+            Action::NextView => self.switch((self.view.index() + 1) % View::ALL.len()),
+            Action::PrevView => {
+                self.switch((self.view.index() + View::ALL.len() - 1) % View::ALL.len())
+            }
+            Action::View(n) if (1..=View::ALL.len()).contains(&n) => self.switch(n - 1),
+            Action::View(_) | Action::Char(_) | Action::Backspace => {}
+            Action::Enter => self.enter(),
+            Action::Back => {
+                if self.help {
+                    self.help = false;
+                } else if self.detail {
+                    self.detail = false;
+                    self.focus = Focus::List;
+                } else if !self.filter.is_empty() {
+                    self.filter.clear();
+                    self.refilter();
+                } else if self.view == View::Flow {
+                    self.switch(View::Connections.index());
+                }
+            }
+            Action::FocusNext => {
+                if self.detail {
+                    self.focus = if self.focus == Focus::List {
+                        Focus::Detail
+                    } else {
+                        Focus::List
+                    };
+                } else {
+                    self.update(Action::NextView);
+                }
+            }
+            Action::StartSearch => {
+                self.input = Input::Search;
+                self.search.clear();
+            }
+            Action::StartFilter => self.input = Input::Filter,
+            Action::NextMatch => self.find_next(),
+            Action::Help => self.help = !self.help,
+            Action::ToggleFollow => {
+                self.follow = !self.follow;
+                if self.follow {
+                    self.select(usize::MAX);
+                }
+            }
+            Action::Scroll(n) => self.move_by(i64::from(n)),
+            Action::Click(row) => {
+                let target = self.first_visible() + usize::from(row);
+                if target < self.rows() {
+                    self.select(target);
+                }
+            }
+            Action::Resize(h) => self.page = usize::from(h).max(1),
+            Action::Quit => self.quit = true,
+            Action::Calls(calls) => self.add_calls(calls),
+            Action::Progress(read, total) => self.progress = (read, total),
+            Action::Done(summary, endpoints, stopped) => {
+                self.summary = Some(summary);
+                self.endpoints = endpoints;
+                self.stopped_by = stopped;
+                self.done = true;
+            }
+        }
+    }
+
+    fn switch(&mut self, i: usize) {
+        self.view = View::ALL[i.min(View::ALL.len() - 1)];
+        self.detail = false;
+        self.focus = Focus::List;
+        if self.view == View::Flow && self.flow.is_none() {
+            self.flow = self.selected_call().and_then(|c| self.connection_of(c));
+        }
+        if self.view == View::Stats {
+            self.stats();
+        }
+        let row = self.cursor();
+        self.select(row);
+    }
+
+    fn connection_of(&self, c: &CallRecord) -> Option<usize> {
+        let key = (
+            c.client.clone(),
+            c.server.clone(),
+            c.transport.to_string(),
+            c.file_id.clone(),
+        );
+        self.conn_index.get(&key).copied()
+    }
+
+    fn enter(&mut self) {
+        match self.view {
+            View::Calls => {
+                if self.selected_call().is_some() {
+                    self.detail = true;
+                    self.focus = Focus::List;
+                }
+            }
+            View::Connections => {
+                self.flow = self.conn_filtered.get(self.cursor()).copied();
+                self.switch(View::Flow.index());
+                self.select(0);
+            }
+            View::Flow => {
+                if let Some(FlowRow::Call(i)) = self.flow_rows().get(self.cursor()).copied()
+                    && let Some(row) = self.filtered.iter().position(|&x| x == i)
+                {
+                    self.switch(View::Calls.index());
+                    self.select(row);
+                    self.detail = true;
+                }
+            }
+            View::Endpoints => {
+                let used = self
+                    .endpoints
+                    .get(self.cursor())
+                    .and_then(|e| e.used_by.first().cloned());
+                if let Some(u) = used
+                    && let Some((client, server)) = u.split_once("->")
+                    && let Some(ci) = self
+                        .connections
+                        .iter()
+                        .position(|c| c.client == client && c.server == server)
+                {
+                    self.flow = Some(ci);
+                    self.switch(View::Flow.index());
+                    self.select(0);
+                } else {
+                    self.message = Some("no later connection used this endpoint".to_string());
+                }
+            }
+            View::Stats => {}
+        }
+    }
+}
+
+/// An item of the flow view.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FlowRow {
+    /// The endpoint-mapper answer (index into `endpoints`) that announced the endpoint.
+    Lookup(usize),
+    /// A call (index into `calls`).
+    Call(usize),
+}

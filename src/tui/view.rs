@@ -1,0 +1,874 @@
+//! Rendering: a pure function of [`App`]. Only the visible rows of a list are built, so a
+//! million calls scroll as fast as ten. Faults and incomplete calls are marked by a symbol as
+//! well as a colour, so the screens read the same without colour (`NO_COLOR`).
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Direction, Layout, Rect};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Cell, Clear, Gauge, Paragraph, Row, Table, Tabs, Wrap};
+
+use super::app::{App, FlowRow, Focus, Input, View, call_label};
+use crate::dcerpc::pdu::parse_header;
+use crate::event::CallRecord;
+use crate::output::sanitize;
+
+/// Colours, or none.
+#[derive(Clone, Copy, Debug)]
+pub struct Theme {
+    /// Use colours.
+    pub color: bool,
+}
+
+impl Theme {
+    fn fg(self, c: Color) -> Style {
+        if self.color {
+            Style::default().fg(c)
+        } else {
+            Style::default()
+        }
+    }
+    fn selected(self) -> Style {
+        Style::default().add_modifier(Modifier::REVERSED)
+    }
+    fn header(self) -> Style {
+        self.fg(Color::Cyan).add_modifier(Modifier::BOLD)
+    }
+    fn outcome(self, outcome: &str) -> Style {
+        match outcome {
+            "fault" => self.fg(Color::Red),
+            "incomplete" => self.fg(Color::Yellow),
+            "no_response" => self.fg(Color::Magenta),
+            _ => self.fg(Color::Green),
+        }
+    }
+}
+
+/// Symbol and word for an outcome.
+#[must_use]
+pub fn outcome_mark(c: &CallRecord) -> String {
+    match c.outcome {
+        "response" => "✓ ok".to_string(),
+        "fault" => format!(
+            "✗ {}",
+            c.fault_name.clone().unwrap_or_else(|| "fault".into())
+        ),
+        "no_response" => "… no response".to_string(),
+        _ => "! incomplete".to_string(),
+    }
+}
+
+fn duration(us: Option<u64>) -> String {
+    match us {
+        Some(us) if us >= 1_000_000 => format!("{:.2} s", us as f64 / 1e6),
+        Some(us) => format!("{:.3} ms", us as f64 / 1e3),
+        None => "-".to_string(),
+    }
+}
+
+/// Draws the whole screen.
+pub fn draw(f: &mut Frame<'_>, app: &mut App, theme: Theme) {
+    let area = f.area();
+    let parts = Layout::default()
+        .direction(Direction::Vertical)
+        .constraints([
+            Constraint::Length(1),
+            Constraint::Min(3),
+            Constraint::Length(1),
+        ])
+        .split(area);
+    let titles: Vec<Line<'_>> = View::ALL
+        .iter()
+        .enumerate()
+        .map(|(i, v)| Line::from(format!("{} {}", i + 1, v.title())))
+        .collect();
+    let current = View::ALL.iter().position(|&v| v == app.view).unwrap_or(0);
+    f.render_widget(
+        Tabs::new(titles)
+            .select(current)
+            .highlight_style(theme.selected())
+            .divider("│"),
+        parts[0],
+    );
+    let body = parts[1];
+    // Table borders and header take three rows.
+    app.page = usize::from(body.height.saturating_sub(3)).max(1);
+    match app.view {
+        View::Calls => draw_calls(f, app, body, theme),
+        View::Connections => draw_connections(f, app, body, theme),
+        View::Flow => draw_flow(f, app, body, theme),
+        View::Endpoints => draw_endpoints(f, app, body, theme),
+        View::Stats => draw_stats(f, app, body, theme),
+    }
+    draw_status(f, app, parts[2], theme);
+    if app.help {
+        draw_help(f, area);
+    }
+}
+
+fn window(app: &App, len: usize) -> std::ops::Range<usize> {
+    let start = app.first_visible().min(len);
+    start..(start + app.page).min(len)
+}
+
+fn table<'a>(
+    title: String,
+    header: Vec<&'a str>,
+    rows: Vec<Row<'a>>,
+    widths: Vec<Constraint>,
+    theme: Theme,
+) -> Table<'a> {
+    Table::new(rows, widths)
+        .header(Row::new(header).style(theme.header()))
+        .block(Block::default().borders(Borders::ALL).title(title))
+        .column_spacing(1)
+}
+
+fn draw_calls(f: &mut Frame<'_>, app: &App, area: Rect, theme: Theme) {
+    let (list, detail) = if app.detail {
+        let dir = if area.width >= 120 {
+            Direction::Horizontal
+        } else {
+            Direction::Vertical
+        };
+        let p = Layout::default()
+            .direction(dir)
+            .constraints([Constraint::Percentage(55), Constraint::Percentage(45)])
+            .split(area);
+        (p[0], Some(p[1]))
+    } else {
+        (area, None)
+    };
+    let wide = list.width >= 120;
+    let range = window(app, app.filtered.len());
+    let rows: Vec<Row<'_>> = range
+        .clone()
+        .filter_map(|r| {
+            let c = app.calls.get(*app.filtered.get(r)?)?;
+            let frame = c
+                .request
+                .as_ref()
+                .or(c.response.as_ref())
+                .map_or(0, |s| s.frames[0]);
+            let mut cells = vec![Cell::from(frame.to_string())];
+            if wide {
+                cells.push(Cell::from(c.start.get(11..23).unwrap_or("").to_string()));
+                cells.push(Cell::from(sanitize(&c.client)));
+            }
+            cells.push(Cell::from(sanitize(&c.server)));
+            cells.push(Cell::from(sanitize(&call_label(c))));
+            cells.push(Cell::from(outcome_mark(c)).style(theme.outcome(c.outcome)));
+            cells.push(Cell::from(duration(c.duration_us)));
+            let style = if r == app.cursor() {
+                theme.selected()
+            } else {
+                Style::default()
+            };
+            Some(Row::new(cells).style(style))
+        })
+        .collect();
+    let mut header = vec!["Frame"];
+    let mut widths = vec![Constraint::Length(7)];
+    if wide {
+        header.extend(["Time", "Client"]);
+        widths.extend([Constraint::Length(12), Constraint::Length(22)]);
+    }
+    header.extend(["Server", "Interface.Operation", "Outcome", "Duration"]);
+    widths.extend([
+        Constraint::Length(22),
+        Constraint::Min(20),
+        Constraint::Length(if wide { 28 } else { 16 }),
+        Constraint::Length(10),
+    ]);
+    let shown = if app.filter.is_empty() {
+        format!("Calls ({})", app.calls.len())
+    } else {
+        format!(
+            "Calls ({} of {}, filter: {})",
+            app.filtered.len(),
+            app.calls.len(),
+            sanitize(&app.filter)
+        )
+    };
+    f.render_widget(table(shown, header, rows, widths, theme), list);
+    if let (Some(area), Some(c)) = (detail, app.selected_call()) {
+        draw_detail(f, app, c, area, theme);
+    }
+}
+
+/// A header field of a PDU head: label, value and byte range.
+fn pdu_fields(head: &[u8]) -> Vec<(String, String, std::ops::Range<usize>)> {
+    let Ok(h) = parse_header(head) else {
+        return Vec::new();
+    };
+    let le = h.little_endian();
+    let rd16 = |at: usize| {
+        head.get(at..at + 2).map_or(0, |b| {
+            if le {
+                u16::from_le_bytes([b[0], b[1]])
+            } else {
+                u16::from_be_bytes([b[0], b[1]])
+            }
+        })
+    };
+    let rd32 = |at: usize| {
+        head.get(at..at + 4).map_or(0, |b| {
+            let a = [b[0], b[1], b[2], b[3]];
+            if le {
+                u32::from_le_bytes(a)
+            } else {
+                u32::from_be_bytes(a)
+            }
+        })
+    };
+    let mut out = vec![
+        (
+            "rpc_vers".to_string(),
+            format!("{}.{}", h.version, h.version_minor),
+            0..2,
+        ),
+        ("ptype".to_string(), h.ptype.to_string(), 2..3),
+        (
+            "pfc_flags".to_string(),
+            format!("0x{:02x}", h.flags.0),
+            3..4,
+        ),
+        (
+            "drep".to_string(),
+            if le {
+                "little-endian".to_string()
+            } else {
+                "big-endian".to_string()
+            },
+            4..8,
+        ),
+        ("frag_length".to_string(), h.frag_len.to_string(), 8..10),
+        ("auth_length".to_string(), h.auth_len.to_string(), 10..12),
+        ("call_id".to_string(), h.call_id.to_string(), 12..16),
+    ];
+    match h.ptype.0 {
+        0 => {
+            out.push(("alloc_hint".into(), rd32(16).to_string(), 16..20));
+            out.push(("p_cont_id".into(), rd16(20).to_string(), 20..22));
+            out.push(("opnum".into(), rd16(22).to_string(), 22..24));
+            if h.flags.object_uuid() {
+                out.push(("object".into(), "(object UUID)".into(), 24..40));
+            }
+        }
+        2 => {
+            out.push(("alloc_hint".into(), rd32(16).to_string(), 16..20));
+            out.push(("p_cont_id".into(), rd16(20).to_string(), 20..22));
+        }
+        3 => {
+            out.push(("p_cont_id".into(), rd16(20).to_string(), 20..22));
+            out.push(("status".into(), format!("0x{:08x}", rd32(24)), 24..28));
+        }
+        _ => {}
+    }
+    out
+}
+
+fn hex_lines(
+    head: &[u8],
+    highlight: Option<std::ops::Range<usize>>,
+    theme: Theme,
+) -> Vec<Line<'static>> {
+    head.chunks(16)
+        .enumerate()
+        .map(|(row, chunk)| {
+            let mut spans = vec![Span::raw(format!("  {:04x}  ", row * 16))];
+            for (i, b) in chunk.iter().enumerate() {
+                let at = row * 16 + i;
+                let on = highlight.as_ref().is_some_and(|r| r.contains(&at));
+                let style = if on {
+                    theme.selected()
+                } else {
+                    Style::default()
+                };
+                spans.push(Span::styled(format!("{b:02x}"), style));
+                spans.push(Span::raw(" "));
+            }
+            Line::from(spans)
+        })
+        .collect()
+}
+
+fn draw_detail(f: &mut Frame<'_>, app: &App, c: &CallRecord, area: Rect, theme: Theme) {
+    let mut lines: Vec<Line<'_>> = Vec::new();
+    let kv = |k: &str, v: String| {
+        Line::from(vec![
+            Span::styled(format!("{k:>16} "), theme.header()),
+            Span::raw(sanitize(&v)),
+        ])
+    };
+    lines.push(kv(
+        "call",
+        format!(
+            "{} (call_id {}, context {})",
+            call_label(c),
+            c.call_id,
+            c.context_id
+        ),
+    ));
+    lines.push(kv(
+        "client → server",
+        format!("{} → {}", c.client, c.server),
+    ));
+    let transport = match &c.pipe {
+        Some(p) => format!("{} pipe {p}", c.transport),
+        None => c.transport.to_string(),
+    };
+    lines.push(kv("transport", transport));
+    if let Some(i) = &c.interface {
+        lines.push(kv(
+            "interface",
+            format!(
+                "{} v{} (from {})",
+                i.uuid,
+                i.version,
+                c.interface_source.unwrap_or("?")
+            ),
+        ));
+    }
+    lines.push(kv("outcome", outcome_mark(c)));
+    lines.push(kv("duration", duration(c.duration_us)));
+    if let Some(r) = &c.request {
+        lines.push(kv(
+            "request",
+            format!(
+                "frames {}-{}, {} fragment(s), stub {} B",
+                r.frames[0], r.frames[1], r.fragments, r.stub_len
+            ),
+        ));
+    }
+    if let Some(r) = &c.response {
+        lines.push(kv(
+            "response",
+            format!(
+                "frames {}-{}, {} fragment(s), stub {} B",
+                r.frames[0], r.frames[1], r.fragments, r.stub_len
+            ),
+        ));
+    }
+    if let (Some(t), Some(l)) = (&c.auth_type, &c.auth_level) {
+        lines.push(kv("auth", format!("{t} / {l}")));
+    }
+    if let Some(epm) = &c.epm {
+        if let Some(i) = &epm.requested_interface {
+            lines.push(kv(
+                "asked for",
+                format!(
+                    "{} v{}",
+                    i.name.clone().unwrap_or_else(|| i.uuid.clone()),
+                    i.version
+                ),
+            ));
+        }
+        for e in &epm.endpoints {
+            lines.push(kv("tower", e.binding.clone()));
+        }
+        if let Some(s) = &epm.status_name {
+            lines.push(kv("epm status", s.clone()));
+        }
+    }
+    if let Some(o) = &c.oxid {
+        for b in &o.bindings {
+            lines.push(kv("binding", b.clone()));
+        }
+    }
+    // PDU fields of the request and response heads, and their bytes.
+    let mut fields = Vec::new();
+    for (which, head) in [("request", &c.heads[0]), ("response", &c.heads[1])] {
+        for (k, v, r) in pdu_fields(head) {
+            fields.push((which, k, v, r));
+        }
+    }
+    let chosen = app.field.min(fields.len().saturating_sub(1));
+    lines.push(Line::from(""));
+    for (i, (which, k, v, _)) in fields.iter().enumerate() {
+        let style = if app.focus == Focus::Detail && i == chosen {
+            theme.selected()
+        } else {
+            Style::default()
+        };
+        lines.push(Line::styled(
+            format!("  {which:<8} {k:<12} {}", sanitize(v)),
+            style,
+        ));
+    }
+    for (which, head) in [("request", &c.heads[0]), ("response", &c.heads[1])] {
+        if head.is_empty() {
+            continue;
+        }
+        let hl = fields
+            .get(chosen)
+            .filter(|f| app.focus == Focus::Detail && f.0 == which)
+            .map(|f| f.3.clone());
+        lines.push(Line::from(format!(
+            "  {which} PDU, first {} bytes",
+            head.len()
+        )));
+        lines.extend(hex_lines(head, hl, theme));
+    }
+    let title = if app.focus == Focus::Detail {
+        "Detail (focused: ↑↓ select a field)"
+    } else {
+        "Detail (Tab to focus)"
+    };
+    f.render_widget(
+        Paragraph::new(lines)
+            .block(Block::default().borders(Borders::ALL).title(title))
+            .wrap(Wrap { trim: false }),
+        area,
+    );
+}
+
+fn draw_connections(f: &mut Frame<'_>, app: &App, area: Rect, theme: Theme) {
+    let wide = area.width >= 120;
+    let range = window(app, app.conn_filtered.len());
+    let rows: Vec<Row<'_>> = range
+        .filter_map(|r| {
+            let c = app.connections.get(*app.conn_filtered.get(r)?)?;
+            let style = if r == app.cursor() {
+                theme.selected()
+            } else {
+                Style::default()
+            };
+            let mut cells = vec![
+                Cell::from(sanitize(&c.client)),
+                Cell::from(sanitize(&c.binding())),
+            ];
+            cells.push(Cell::from(sanitize(&c.interfaces.join(", "))));
+            if wide {
+                cells.push(Cell::from(c.auth.clone().unwrap_or_else(|| "-".into())));
+                cells.push(Cell::from(c.resolution()));
+            }
+            cells.push(Cell::from(c.calls.to_string()));
+            let faults = if c.faults > 0 {
+                format!("✗ {}", c.faults)
+            } else {
+                "0".into()
+            };
+            cells.push(Cell::from(faults).style(if c.faults > 0 {
+                theme.outcome("fault")
+            } else {
+                Style::default()
+            }));
+            Some(Row::new(cells).style(style))
+        })
+        .collect();
+    let mut header = vec!["Client", "Server endpoint", "Interfaces"];
+    let mut widths = vec![
+        Constraint::Length(22),
+        Constraint::Length(34),
+        Constraint::Min(14),
+    ];
+    if wide {
+        header.extend(["Auth", "How the endpoint was known"]);
+        widths.extend([Constraint::Length(22), Constraint::Length(30)]);
+    }
+    header.extend(["Calls", "Faults"]);
+    widths.extend([Constraint::Length(6), Constraint::Length(7)]);
+    let title = format!(
+        "Connections ({}) — Enter: call flow",
+        app.conn_filtered.len()
+    );
+    f.render_widget(table(title, header, rows, widths, theme), area);
+}
+
+/// One line of the ladder: arrow from column `from` to column `to` (lifeline positions) with a
+/// label placed along it.
+fn arrow_line(width: usize, lifelines: &[usize], from: usize, to: usize, label: &str) -> String {
+    let mut row: Vec<char> = vec![' '; width];
+    for &x in lifelines {
+        if let Some(c) = row.get_mut(x) {
+            *c = '│';
+        }
+    }
+    let (a, b) = (from.min(to), from.max(to));
+    for x in a + 1..b {
+        if let Some(c) = row.get_mut(x) {
+            *c = '─';
+        }
+    }
+    if to > from {
+        if let Some(c) = row.get_mut(b.saturating_sub(1)) {
+            *c = '▶';
+        }
+    } else if let Some(c) = row.get_mut(a + 1) {
+        *c = '◀';
+    }
+    let label: Vec<char> = format!(" {label} ").chars().collect();
+    let span = b.saturating_sub(a + 3);
+    let start = a + 2 + span.saturating_sub(label.len()) / 2;
+    for (i, ch) in label.into_iter().take(span).enumerate() {
+        if let Some(c) = row.get_mut(start + i) {
+            *c = ch;
+        }
+    }
+    row.into_iter().collect::<String>().trim_end().to_string()
+}
+
+fn draw_flow(f: &mut Frame<'_>, app: &App, area: Rect, theme: Theme) {
+    let Some(conn) = app.flow.and_then(|i| app.connections.get(i)) else {
+        f.render_widget(
+            Paragraph::new("Select a connection (view 2) and press Enter to see its call flow.")
+                .block(Block::default().borders(Borders::ALL).title("Call flow")),
+            area,
+        );
+        return;
+    };
+    let rows = app.flow_rows();
+    let width = usize::from(area.width.saturating_sub(2)).max(40);
+    let has_lookup = rows.iter().any(|r| matches!(r, FlowRow::Lookup(_)));
+    let client_x = 1;
+    let server_x = width.saturating_sub(2);
+    let epm_x = (client_x + server_x) / 2;
+    let lifelines: Vec<usize> = if has_lookup {
+        vec![client_x, epm_x, server_x]
+    } else {
+        vec![client_x, server_x]
+    };
+    let mut lines: Vec<Line<'_>> = Vec::new();
+    let mut names: Vec<char> = vec![' '; width];
+    let mut put = |x: usize, s: &str| {
+        let s: Vec<char> = sanitize(s).chars().collect();
+        let start = x
+            .saturating_sub(s.len() / 2)
+            .min(width.saturating_sub(s.len()));
+        for (i, ch) in s.into_iter().enumerate() {
+            if let Some(c) = names.get_mut(start + i) {
+                *c = ch;
+            }
+        }
+    };
+    put(client_x + 8, &conn.client);
+    if has_lookup && let Some(FlowRow::Lookup(e)) = rows.first() {
+        put(epm_x, &app.endpoints[*e].answered_by);
+    }
+    put(server_x.saturating_sub(8), &conn.binding());
+    lines.push(Line::styled(
+        names.into_iter().collect::<String>(),
+        theme.header(),
+    ));
+    let range = window(app, rows.len());
+    for (r, item) in rows.iter().enumerate().skip(range.start).take(range.len()) {
+        let selected = r == app.cursor();
+        let sel = |s: Style| {
+            if selected {
+                s.add_modifier(Modifier::REVERSED)
+            } else {
+                s
+            }
+        };
+        match *item {
+            FlowRow::Lookup(e) => {
+                let ep = &app.endpoints[e];
+                let iface = ep
+                    .interface
+                    .as_ref()
+                    .map_or_else(String::new, |i| i.name.clone().unwrap_or_default());
+                lines.push(Line::styled(
+                    arrow_line(
+                        width,
+                        &lifelines,
+                        client_x,
+                        epm_x,
+                        &format!("{} {iface} (frame {})", ep.via, ep.frame),
+                    ),
+                    sel(Style::default()),
+                ));
+                lines.push(Line::styled(
+                    arrow_line(width, &lifelines, epm_x, client_x, &ep.binding),
+                    sel(theme.fg(Color::Cyan)),
+                ));
+            }
+            FlowRow::Call(i) => {
+                let c = &app.calls[i];
+                let frags = c.request.as_ref().map_or(0, |s| s.fragments);
+                let label = if frags > 1 {
+                    format!("{} ×{frags}", call_label(c))
+                } else {
+                    call_label(c)
+                };
+                lines.push(Line::styled(
+                    arrow_line(width, &lifelines, client_x, server_x, &label),
+                    sel(Style::default()),
+                ));
+                let answer = format!("{} {}", outcome_mark(c), duration(c.duration_us));
+                lines.push(Line::styled(
+                    arrow_line(width, &lifelines, server_x, client_x, &answer),
+                    sel(theme.outcome(c.outcome)),
+                ));
+            }
+        }
+    }
+    let title = format!(
+        "Call flow: {} → {} ({})",
+        conn.client,
+        conn.binding(),
+        conn.resolution()
+    );
+    f.render_widget(
+        Paragraph::new(lines).block(
+            Block::default()
+                .borders(Borders::ALL)
+                .title(sanitize(&title)),
+        ),
+        area,
+    );
+}
+
+fn draw_endpoints(f: &mut Frame<'_>, app: &App, area: Rect, theme: Theme) {
+    let range = window(app, app.endpoints.len());
+    let rows: Vec<Row<'_>> = range
+        .filter_map(|r| {
+            let e = app.endpoints.get(r)?;
+            let style = if r == app.cursor() {
+                theme.selected()
+            } else {
+                Style::default()
+            };
+            let iface = e.interface.as_ref().map_or_else(
+                || "(object exporter)".to_string(),
+                |i| {
+                    format!(
+                        "{} v{}",
+                        i.name.clone().unwrap_or_else(|| i.uuid.clone()),
+                        i.version
+                    )
+                },
+            );
+            let used = if e.used_by.is_empty() {
+                "(never used)".to_string()
+            } else {
+                e.used_by.join(", ")
+            };
+            Some(
+                Row::new(vec![
+                    Cell::from(e.frame.to_string()),
+                    Cell::from(e.via),
+                    Cell::from(sanitize(&e.asked_by)),
+                    Cell::from(sanitize(&iface)),
+                    Cell::from(sanitize(&e.binding)),
+                    Cell::from(sanitize(&used)),
+                ])
+                .style(style),
+            )
+        })
+        .collect();
+    let title = if app.done {
+        format!(
+            "Endpoint resolution ({}) — Enter: flow of the connection that used it",
+            app.endpoints.len()
+        )
+    } else {
+        "Endpoint resolution (shown when the capture has been read)".to_string()
+    };
+    let widths = vec![
+        Constraint::Length(7),
+        Constraint::Length(10),
+        Constraint::Length(22),
+        Constraint::Length(18),
+        Constraint::Min(20),
+        Constraint::Min(12),
+    ];
+    f.render_widget(
+        table(
+            title,
+            vec![
+                "Frame",
+                "Via",
+                "Asked by",
+                "Interface",
+                "Binding",
+                "Used by",
+            ],
+            rows,
+            widths,
+            theme,
+        ),
+        area,
+    );
+}
+
+fn bars(h: &[u64]) -> String {
+    let max = h.iter().copied().max().unwrap_or(0).max(1);
+    let ticks = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+    h.iter()
+        .map(|&v| {
+            if v == 0 {
+                ' '
+            } else {
+                ticks[usize::try_from(v * 7 / max).unwrap_or(7).min(7)]
+            }
+        })
+        .collect()
+}
+
+fn draw_stats(f: &mut Frame<'_>, app: &mut App, area: Rect, theme: Theme) {
+    let cursor = app.cursor();
+    let first = app.first_visible();
+    let page = app.page;
+    let stats = app.stats().to_vec();
+    let rows: Vec<Row<'_>> = stats
+        .iter()
+        .enumerate()
+        .skip(first)
+        .take(page)
+        .map(|(r, s)| {
+            let t = s.times.map_or_else(
+                || vec!["-".to_string(); 5],
+                |t| t.iter().map(|&v| duration(Some(v))).collect(),
+            );
+            let style = if r == cursor {
+                theme.selected()
+            } else {
+                Style::default()
+            };
+            let mut cells = vec![
+                Cell::from(sanitize(&s.name)),
+                Cell::from(s.calls.to_string()),
+            ];
+            let faults = if s.faults > 0 {
+                format!("✗ {}", s.faults)
+            } else {
+                "0".into()
+            };
+            cells.push(Cell::from(faults));
+            cells.extend(t.into_iter().map(Cell::from));
+            cells.push(Cell::from(bars(&s.histogram)));
+            Row::new(cells).style(style)
+        })
+        .collect();
+    let widths = vec![
+        Constraint::Min(24),
+        Constraint::Length(6),
+        Constraint::Length(6),
+        Constraint::Length(10),
+        Constraint::Length(10),
+        Constraint::Length(10),
+        Constraint::Length(10),
+        Constraint::Length(10),
+        Constraint::Length(8),
+    ];
+    let header = vec![
+        "Interface.Operation",
+        "Calls",
+        "Faults",
+        "Min",
+        "Mean",
+        "p50",
+        "p95",
+        "Max",
+        "16µs…",
+    ];
+    f.render_widget(
+        table(
+            format!("Response times ({} operations)", stats.len()),
+            header,
+            rows,
+            widths,
+            theme,
+        ),
+        area,
+    );
+}
+
+fn draw_status(f: &mut Frame<'_>, app: &App, area: Rect, theme: Theme) {
+    if !app.done {
+        let (read, total) = app.progress;
+        let ratio = if total > 0 {
+            (read as f64 / total as f64).clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
+        let label = format!("reading {} — {} calls so far", app.title, app.calls.len());
+        f.render_widget(
+            Gauge::default()
+                .gauge_style(theme.fg(Color::Blue))
+                .ratio(ratio)
+                .label(label),
+            area,
+        );
+        return;
+    }
+    let text = match app.input {
+        Input::Search => format!("/{}▏ (Enter: find, Esc: cancel)", app.search),
+        Input::Filter => format!("filter: {}▏ (Enter: keep, Esc: clear)", app.filter),
+        Input::Normal => {
+            let mut s = format!("{} — {} calls", app.title, app.calls.len());
+            if app.calls_dropped > 0 {
+                s.push_str(&format!(" ({} more not kept)", app.calls_dropped));
+            }
+            if let Some(stop) = &app.stopped_by {
+                s.push_str(&format!(" — stopped early: {stop}"));
+            }
+            if let Some(m) = &app.message {
+                s.push_str(&format!(" — {m}"));
+            }
+            if app.follow {
+                s.push_str(" — following");
+            }
+            s.push_str(" — ? help, q quit");
+            s
+        }
+    };
+    f.render_widget(Paragraph::new(sanitize(&text)), area);
+}
+
+/// Every key, as the help overlay lists them.
+pub const HELP: &[(&str, &str)] = &[
+    ("↑ ↓ / k j", "move the selection"),
+    ("PgUp PgDn", "move by a page"),
+    ("Home End / g G", "first / last row"),
+    (
+        "Tab / Shift-Tab",
+        "next / previous view (with the detail open: switch pane)",
+    ),
+    (
+        "1 … 5",
+        "calls, connections, call flow, endpoints, statistics",
+    ),
+    (
+        "Enter",
+        "open the detail of a call / the flow of a connection or endpoint",
+    ),
+    (
+        "Esc",
+        "close the detail or help, clear the filter, back to connections",
+    ),
+    ("/", "search the current view; n: next match"),
+    (
+        "f",
+        "filter calls and connections (client, server, interface, operation, outcome)",
+    ),
+    ("F", "follow new calls as they arrive"),
+    ("mouse", "wheel scrolls, click selects"),
+    ("?", "this help"),
+    ("q", "quit"),
+];
+
+fn draw_help(f: &mut Frame<'_>, area: Rect) {
+    let w = area.width.min(86);
+    let h = (HELP.len() as u16 + 4).min(area.height);
+    let r = Rect::new(
+        area.x + (area.width - w) / 2,
+        area.y + (area.height - h) / 2,
+        w,
+        h,
+    );
+    let lines: Vec<Line<'_>> = HELP
+        .iter()
+        .map(|(k, v)| Line::from(format!(" {k:<16} {v}")))
+        .collect();
+    f.render_widget(Clear, r);
+    f.render_widget(
+        Paragraph::new(lines).block(
+            Block::default()
+                .borders(Borders::ALL)
+                .title("Keys (Esc or ? to close)"),
+        ),
+        r,
+    );
+}

@@ -1,0 +1,252 @@
+//! The terminal interface: state changes through actions (no terminal), every view rendered
+//! with ratatui's TestBackend at 80x24 and 160x48 (insta snapshots), and the real binary driven
+//! in tmux.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use rpcscope::tui::action::Action;
+use rpcscope::tui::app::{App, Focus, View};
+use rpcscope::tui::view::{self, Theme};
+
+fn capture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("captures/real")
+        .join(name)
+}
+
+fn loaded(name: &str) -> App {
+    let bytes = std::fs::read(capture(name)).unwrap();
+    let (calls, run) = rpcscope::analyze(&bytes[..]).unwrap();
+    let mut app = App::new(name);
+    app.update(Action::Calls(calls));
+    app.update(Action::Done(Box::new(run.summary), run.endpoints, None));
+    app
+}
+
+fn screen(app: &mut App, w: u16, h: u16) -> String {
+    let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
+    t.draw(|f| view::draw(f, app, Theme { color: false }))
+        .unwrap();
+    let buf = t.backend().buffer().clone();
+    (0..h)
+        .map(|y| {
+            (0..w)
+                .map(|x| buf[(x, y)].symbol().to_string())
+                .collect::<String>()
+                .trim_end()
+                .to_string()
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn moves_filters_and_searches_without_a_terminal() {
+    let mut app = loaded("12-faults.pcap");
+    assert_eq!(app.filtered.len(), 9);
+    app.update(Action::Resize(5));
+    app.update(Action::End);
+    assert_eq!(app.cursor(), 8);
+    assert_eq!(
+        app.first_visible(),
+        4,
+        "the last row is scrolled into the 5-row page"
+    );
+    app.update(Action::Home);
+    app.update(Action::Down);
+    assert_eq!(app.cursor(), 1);
+    // filter: only the faults
+    app.update(Action::StartFilter);
+    for c in "fault".chars() {
+        app.update(Action::Char(c));
+    }
+    app.update(Action::Enter);
+    assert_eq!(app.filtered.len(), 6);
+    assert!(
+        app.filtered
+            .iter()
+            .all(|&i| app.calls[i].outcome == "fault")
+    );
+    app.update(Action::Back);
+    assert_eq!(app.filtered.len(), 9, "Esc clears the filter");
+    // search jumps to the next match and wraps
+    app.update(Action::StartSearch);
+    for c in "op_rng".chars() {
+        app.update(Action::Char(c));
+    }
+    app.update(Action::Enter);
+    let hit = app.selected_call().unwrap();
+    assert_eq!(hit.fault_name.as_deref(), Some("nca_s_op_rng_error"));
+    app.update(Action::StartSearch);
+    for c in "no such thing".chars() {
+        app.update(Action::Char(c));
+    }
+    app.update(Action::Enter);
+    assert!(app.message.as_deref().unwrap().starts_with("no match"));
+}
+
+#[test]
+fn drills_into_details_connections_and_flows() {
+    let mut app = loaded("02-epm-map-samr.pcap");
+    app.update(Action::Enter);
+    assert!(app.detail);
+    app.update(Action::FocusNext);
+    assert_eq!(app.focus, Focus::Detail);
+    app.update(Action::Down);
+    assert_eq!(
+        app.field, 1,
+        "arrows move within the detail when it has the focus"
+    );
+    app.update(Action::Back);
+    assert!(!app.detail);
+    app.update(Action::View(2));
+    assert_eq!(app.view, View::Connections);
+    assert_eq!(app.connections.len(), 2);
+    app.update(Action::Down);
+    app.update(Action::Enter);
+    assert_eq!(app.view, View::Flow);
+    let rows = app.flow_rows();
+    assert_eq!(
+        rows.len(),
+        1 + 8,
+        "the ept_map answer, then the 8 SAMR calls"
+    );
+    app.update(Action::View(4));
+    app.update(Action::Enter);
+    assert_eq!(
+        app.view,
+        View::Flow,
+        "Enter on an endpoint opens the flow of the connection that used it"
+    );
+    app.update(Action::Help);
+    assert!(app.help);
+    app.update(Action::Back);
+    assert!(!app.help);
+    app.update(Action::Quit);
+    assert!(app.quit);
+}
+
+#[test]
+fn follow_mode_keeps_the_newest_call_selected() {
+    let bytes = std::fs::read(capture("05-ntlm-sign.pcap")).unwrap();
+    let (calls, _) = rpcscope::analyze(&bytes[..]).unwrap();
+    let mut app = App::new("live");
+    app.update(Action::ToggleFollow);
+    let (a, b) = calls.split_at(10);
+    app.update(Action::Calls(a.to_vec()));
+    assert_eq!(app.cursor(), 9);
+    app.update(Action::Calls(b.to_vec()));
+    assert_eq!(app.cursor(), calls.len() - 1);
+    app.update(Action::Resize(10));
+    app.update(Action::Click(2));
+    assert_eq!(app.cursor(), app.first_visible() + 2);
+}
+
+#[test]
+fn every_view_renders_at_two_sizes() {
+    for (w, h) in [(80u16, 24u16), (160, 48)] {
+        let mut app = loaded("02-epm-map-samr.pcap");
+        let mut shots = Vec::new();
+        shots.push(("calls", screen(&mut app, w, h)));
+        app.update(Action::Enter);
+        shots.push(("calls-detail", screen(&mut app, w, h)));
+        app.update(Action::Back);
+        app.update(Action::View(2));
+        shots.push(("connections", screen(&mut app, w, h)));
+        app.update(Action::Down);
+        app.update(Action::Enter);
+        shots.push(("flow", screen(&mut app, w, h)));
+        app.update(Action::View(4));
+        shots.push(("endpoints", screen(&mut app, w, h)));
+        app.update(Action::View(5));
+        shots.push(("stats", screen(&mut app, w, h)));
+        app.update(Action::Help);
+        shots.push(("help", screen(&mut app, w, h)));
+        for (name, text) in shots {
+            insta::assert_snapshot!(format!("tui_{name}_{w}x{h}"), text);
+        }
+    }
+}
+
+#[test]
+fn faults_are_marked_without_colour() {
+    let mut app = loaded("12-faults.pcap");
+    let text = screen(&mut app, 160, 30);
+    assert!(text.contains("✗ nca_s_op_rng_error"), "{text}");
+    assert!(text.contains("✓ ok"));
+}
+
+fn tmux(args: &[&str]) -> Option<String> {
+    let out = Command::new("tmux").args(args).output().ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+#[test]
+fn the_binary_runs_in_a_real_terminal() {
+    if tmux(&["-V"]).is_none() {
+        eprintln!("SKIPPED the_binary_runs_in_a_real_terminal: tmux is not installed");
+        return;
+    }
+    let session = format!("rpcscope-test-{}", std::process::id());
+    let cmd = format!(
+        "{} {}",
+        env!("CARGO_BIN_EXE_rpcscope"),
+        capture("12-faults.pcap").display()
+    );
+    if tmux(&[
+        "new-session",
+        "-d",
+        "-s",
+        &session,
+        "-x",
+        "140",
+        "-y",
+        "30",
+        &cmd,
+    ])
+    .is_none()
+    {
+        eprintln!("SKIPPED the_binary_runs_in_a_real_terminal: tmux cannot start a session here");
+        return;
+    }
+    let pane = |wait_for: &str| -> String {
+        let mut text = String::new();
+        for _ in 0..50 {
+            std::thread::sleep(Duration::from_millis(100));
+            text = tmux(&["capture-pane", "-t", &session, "-p"]).unwrap_or_default();
+            if text.contains(wait_for) {
+                break;
+            }
+        }
+        text
+    };
+    let first = pane("9 calls");
+    assert!(first.contains("Calls (9)"), "{first}");
+    assert!(first.contains("✗ nca_s_op_rng_error"), "{first}");
+    tmux(&["send-keys", "-t", &session, "5"]);
+    let stats = pane("Response times");
+    assert!(stats.contains("Samr.SamrConnect2"), "{stats}");
+    tmux(&["send-keys", "-t", &session, "?"]);
+    let help = pane("Keys");
+    assert!(help.contains("quit"), "{help}");
+    tmux(&["send-keys", "-t", &session, "Escape", "q"]);
+    let mut gone = false;
+    for _ in 0..30 {
+        std::thread::sleep(Duration::from_millis(100));
+        if tmux(&["has-session", "-t", &session]).is_none() {
+            gone = true;
+            break;
+        }
+    }
+    if !gone {
+        tmux(&["kill-session", "-t", &session]);
+    }
+    assert!(gone, "q quits");
+}

@@ -5,17 +5,19 @@
 # DCE/RPC clients (impacket, rpcclient, Samba's Python bindings) inside a fresh
 # network namespace, and records one pcap per scenario on its loopback:
 # 01-18 and 30-35 DCE/RPC over TCP, 20-27 over SMB named pipes; 28-29 are cut
-# from 24, 33-34 from 30.
+# from 24, 33-34 from 30. 40-46 are NDR pipe calls between impacket and a
+# PipeTest server (scenarios/pipeserver.py) over TCP; 47 is cut from 41.
 #
 #   sudo captures/generate.sh                  # all scenarios
 #   sudo captures/generate.sh 03 09-frag-resp  # only scenarios whose name starts so
 #   sudo captures/generate.sh 2                # only 20-29 (SMB named pipes)
 #   sudo captures/generate.sh 3                # only 30-35 (endpoint resolution)
+#   sudo captures/generate.sh 4                # only 40-47 (NDR pipes)
 #   sudo captures/generate.sh --exec CMD...    # set the lab up, run CMD inside it
 #
 # Needs: samba, smbclient (rpcclient), samba-common-bin, python3-samba,
 # tcpdump, iproute2, util-linux (unshare), impacket (PyPI) for a python3 on PATH
-# or in IMPACKET_PYTHON; editcap (wireshark-common) for 28-29 and 33-34;
+# or in IMPACKET_PYTHON; editcap (wireshark-common) for 28-29, 33-34 and 47;
 # tshark and ethtool are optional.
 set -euo pipefail
 

@@ -246,6 +246,18 @@ impl Engine {
         }
     }
 
+    /// Collects notes of non-call PDUs (binds, acks, auth3, ...) for [`Engine::take_notes`].
+    #[must_use]
+    pub fn with_notes(mut self) -> Self {
+        self.queue.enable_notes();
+        self
+    }
+
+    /// Takes the notes of non-call PDUs seen since the last call.
+    pub fn take_notes(&mut self) -> Vec<crate::event::PduNote> {
+        self.queue.take_notes()
+    }
+
     /// Takes the calls that can no longer be overtaken by another call, in output order
     /// (first request frame, then last frame, then call id). Call after each frame to stream.
     pub fn take_calls(&mut self) -> Vec<CallRecord> {

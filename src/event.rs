@@ -26,6 +26,28 @@ pub struct PduSpan {
     pub stub_len: u64,
 }
 
+/// A PDU that is not part of a call (bind, bind_ack, alter_context, alter_context_resp,
+/// bind_nak, auth3, shutdown, co_cancel, orphaned), for the call-flow view.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PduNote {
+    /// Frame that completed the PDU.
+    pub frame: u64,
+    /// Client endpoint of the association.
+    pub client: String,
+    /// Server endpoint.
+    pub server: String,
+    /// Transport.
+    pub transport: &'static str,
+    /// SMB FileId of a pipe.
+    pub file_id: Option<String>,
+    /// PDU type name.
+    pub ptype: String,
+    /// Sent by the client.
+    pub from_client: bool,
+    /// What it says: contexts offered, results, reasons, auth.
+    pub text: String,
+}
+
 /// One RPC call: a request and its response or fault (`"type": "call"`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct CallRecord {

@@ -40,7 +40,7 @@ use std::io::{self, Read};
 
 use engine::Engine;
 use epm::resolver::{EndpointRecord, Learned};
-use event::CallRecord;
+use event::{CallRecord, PduNote};
 use source::file::{CaptureReader, SourceError};
 use summary::Summary;
 
@@ -80,7 +80,7 @@ pub fn run<R: Read>(
     input: R,
     on_call: impl FnMut(CallRecord) -> io::Result<()>,
 ) -> Result<Run, RunError> {
-    drive(Engine::new(), input, on_call)
+    drive(Engine::new(), input, on_call, None)
 }
 
 /// Like [`run`], with the endpoints a [`first_pass`] over the same capture found.
@@ -92,7 +92,26 @@ pub fn run_with_prior<R: Read>(
     prior: &[Learned],
     on_call: impl FnMut(CallRecord) -> io::Result<()>,
 ) -> Result<Run, RunError> {
-    drive(Engine::with_prior(prior), input, on_call)
+    drive(Engine::with_prior(prior), input, on_call, None)
+}
+
+/// Like [`run_with_prior`], also handing every non-call PDU (bind, bind_ack, alter_context,
+/// auth3, ...) to `on_note`, as the call-flow view needs them.
+///
+/// # Errors
+/// As [`run`].
+pub fn run_observed<R: Read>(
+    input: R,
+    prior: &[Learned],
+    on_call: impl FnMut(CallRecord) -> io::Result<()>,
+    on_note: &mut dyn FnMut(PduNote),
+) -> Result<Run, RunError> {
+    drive(
+        Engine::with_prior(prior).with_notes(),
+        input,
+        on_call,
+        Some(on_note),
+    )
 }
 
 /// Reads a capture following only endpoint-mapper connections (fast), and returns the endpoints
@@ -114,6 +133,7 @@ fn drive<R: Read>(
     mut engine: Engine,
     input: R,
     mut on_call: impl FnMut(CallRecord) -> io::Result<()>,
+    mut on_note: Option<&mut dyn FnMut(PduNote)>,
 ) -> Result<Run, RunError> {
     let mut reader = CaptureReader::new(input)?;
     let stopped_by = loop {
@@ -124,6 +144,11 @@ fn drive<R: Read>(
         }
         for call in engine.take_calls() {
             on_call(call).map_err(RunError::Output)?;
+        }
+        if let Some(f) = on_note.as_mut() {
+            for n in engine.take_notes() {
+                f(n);
+            }
         }
     };
     let finished = engine.finish();

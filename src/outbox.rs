@@ -20,6 +20,9 @@ use crate::report::Tally;
 
 /// Finished calls held back to keep the output in order.
 pub const MAX_HELD_CALLS: usize = 100_000;
+/// PDU notes waiting to be taken (they are taken after every frame); beyond this they are
+/// dropped.
+pub const MAX_PENDING_NOTES: usize = 10_000;
 /// DCOM interface pointers (IPID → IID) remembered per run; later ones are not kept.
 pub const MAX_IPIDS: usize = 65_536;
 
@@ -59,6 +62,8 @@ pub struct PipeOpened {
 #[derive(Debug, Default)]
 pub struct Outbox {
     learned: Vec<Learned>,
+    /// Notes of non-call PDUs, when someone wants them (the terminal interface).
+    notes: Option<Vec<crate::event::PduNote>>,
     /// DCOM IPIDs seen in answers, and the interface each was created for.
     ipids: std::collections::HashMap<crate::dcerpc::Uuid, crate::dcerpc::Uuid>,
     pipes: Vec<PipeOpened>,
@@ -134,6 +139,31 @@ impl Outbox {
     #[must_use]
     pub fn ipid_interface(&self, ipid: crate::dcerpc::Uuid) -> Option<crate::dcerpc::Uuid> {
         self.ipids.get(&ipid).copied()
+    }
+
+    /// Starts collecting notes of non-call PDUs.
+    pub fn enable_notes(&mut self) {
+        self.notes.get_or_insert_with(Vec::new);
+    }
+
+    /// True when notes are collected.
+    #[must_use]
+    pub fn wants_notes(&self) -> bool {
+        self.notes.is_some()
+    }
+
+    /// A non-call PDU, when notes are collected.
+    pub fn note(&mut self, n: crate::event::PduNote) {
+        if let Some(v) = self.notes.as_mut()
+            && v.len() < MAX_PENDING_NOTES
+        {
+            v.push(n);
+        }
+    }
+
+    /// Takes the notes collected so far.
+    pub fn take_notes(&mut self) -> Vec<crate::event::PduNote> {
+        self.notes.as_mut().map(std::mem::take).unwrap_or_default()
     }
 
     /// A named pipe was opened.

@@ -64,8 +64,9 @@ fn analyse(path: &Path, total: u64, tx: &SyncSender<Action>) {
             read: Arc::clone(counter),
         })
     };
-    let first = Arc::new(AtomicU64::new(0));
-    let prior = open(&first)
+    // Both passes count towards the progress gauge: the total is twice the file.
+    let total = total.saturating_mul(2);
+    let prior = open(&read)
         .ok()
         .and_then(|f| crate::first_pass(f).ok())
         .unwrap_or_default();
@@ -78,17 +79,27 @@ fn analyse(path: &Path, total: u64, tx: &SyncSender<Action>) {
         return;
     };
     let mut batch = Vec::new();
+
     let mut last = Instant::now();
-    let result = crate::run_with_prior(input, &prior, |call| {
-        batch.push(call);
-        if batch.len() >= BATCH || last.elapsed() > Duration::from_millis(100) {
-            last = Instant::now();
-            let _ = tx.send(Action::Progress(read.load(Ordering::Relaxed), total));
-            tx.send(Action::Calls(std::mem::take(&mut batch)))
-                .map_err(io::Error::other)?;
-        }
-        Ok(())
-    });
+    // Non-call PDUs are few (binds, acks): each goes at once.
+    let mut on_note = |n| {
+        let _ = tx.send(Action::Notes(vec![n]));
+    };
+    let result = crate::run_observed(
+        input,
+        &prior,
+        |call| {
+            batch.push(call);
+            if batch.len() >= BATCH || last.elapsed() > Duration::from_millis(100) {
+                last = Instant::now();
+                let _ = tx.send(Action::Progress(read.load(Ordering::Relaxed), total));
+                tx.send(Action::Calls(std::mem::take(&mut batch)))
+                    .map_err(io::Error::other)?;
+            }
+            Ok(())
+        },
+        &mut on_note,
+    );
     let _ = tx.send(Action::Calls(batch));
     let _ = tx.send(Action::Progress(total, total));
     match result {
@@ -139,6 +150,7 @@ pub fn key_action(key: KeyEvent, app: &App) -> Option<Action> {
         KeyCode::Char('n') => Action::NextMatch,
         KeyCode::Char('f') => Action::StartFilter,
         KeyCode::Char('F') => Action::ToggleFollow,
+        KeyCode::Char('s') => Action::Sort,
         KeyCode::Char('?') => Action::Help,
         KeyCode::Char(c @ '1'..='5') => Action::View(usize::from(c as u8 - b'0')),
         _ => return None,

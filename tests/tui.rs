@@ -10,7 +10,7 @@ use std::time::Duration;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use rpcscope::tui::action::Action;
-use rpcscope::tui::app::{App, Focus, View};
+use rpcscope::tui::app::{App, ConnSort, FlowRow, Focus, View};
 use rpcscope::tui::view::{self, Theme};
 
 fn capture(name: &str) -> PathBuf {
@@ -21,8 +21,21 @@ fn capture(name: &str) -> PathBuf {
 
 fn loaded(name: &str) -> App {
     let bytes = std::fs::read(capture(name)).unwrap();
-    let (calls, run) = rpcscope::analyze(&bytes[..]).unwrap();
+    let prior = rpcscope::first_pass(&bytes[..]).unwrap();
+    let mut calls = Vec::new();
+    let mut notes = Vec::new();
+    let run = rpcscope::run_observed(
+        &bytes[..],
+        &prior,
+        |c| {
+            calls.push(c);
+            Ok(())
+        },
+        &mut |n| notes.push(n),
+    )
+    .unwrap();
     let mut app = App::new(name);
+    app.update(Action::Notes(notes));
     app.update(Action::Calls(calls));
     app.update(Action::Done(Box::new(run.summary), run.endpoints, None));
     app
@@ -113,9 +126,24 @@ fn drills_into_details_connections_and_flows() {
     let rows = app.flow_rows();
     assert_eq!(
         rows.len(),
-        1 + 8,
-        "the ept_map answer, then the 8 SAMR calls"
+        1 + 2 + 8,
+        "the ept_map answer, the bind and its ack, then 8 calls"
     );
+    assert!(matches!(rows[0], FlowRow::Lookup(_)));
+    let FlowRow::Note(n) = rows[1] else {
+        panic!("the bind comes second: {rows:?}")
+    };
+    assert_eq!(app.notes[n].ptype, "bind");
+    assert!(
+        app.notes[n].text.contains("Samr v1.0"),
+        "{}",
+        app.notes[n].text
+    );
+    app.update(Action::View(2));
+    app.update(Action::Sort);
+    assert_eq!(app.conn_sort, ConnSort::Calls);
+    let first = app.conn_filtered[0];
+    assert_eq!(app.connections[first].calls, 8, "most calls first");
     app.update(Action::View(4));
     app.update(Action::Enter);
     assert_eq!(

@@ -11,6 +11,9 @@ other server port is a dynamic one:
   dynamic-connect: everything from the first SYN to a dynamic port,
   no-dynamic-bind: every frame except those that carry the bytes of a bind or
                    bind_ack on a connection to a dynamic port.
+  half-response:   everything up to the frame that completes the middle response
+                   fragment (fragment n // 2 of n) of the call with the most
+                   response fragments (the first such call), for 47.
 The capture must be a classic pcap of complete, in-order TCP streams over
 Ethernet (as tcpdump writes them on the lab's loopback). Only the standard
 library is used."""
@@ -22,7 +25,8 @@ STATUS_SUCCESS, STATUS_BUFFER_OVERFLOW = 0, 0x80000005
 DCERPC_BIND, DCERPC_BIND_ACK = 11, 12
 EPM_PORT = 135
 TCP_SYN, TCP_ACK = 0x02, 0x10
-POINTS = ("after-create", "after-bind", "dynamic-connect", "no-dynamic-bind")
+POINTS = ("after-create", "after-bind", "dynamic-connect", "no-dynamic-bind", "half-response")
+DCERPC_RESPONSE = 2
 
 
 def frames(path):
@@ -129,10 +133,10 @@ def carries_bind_ack(msg, command, status, offset):
 
 
 def dcerpc_pdus(path):
-    """Yield (server port, PDU type, frames) for every DCE/RPC PDU on the TCP
-    connections of the capture, in capture order of each PDU's last segment.
-    The server port comes from the connection's SYN; frames is the set of
-    frames that carry bytes of the PDU."""
+    """Yield (server port, PDU type, frames, direction key, call_id) for every
+    DCE/RPC PDU on the TCP connections of the capture, in capture order of each
+    PDU's last segment. The server port comes from the connection's SYN; frames
+    is the set of frames that carry bytes of the PDU."""
     servers = {}   # direction key -> server port of its connection
     streams = {}   # direction key -> [next_seq, buffer, [[frame, bytes], ...]]
     for number, frame in frames(path):
@@ -179,7 +183,8 @@ def dcerpc_pdus(path):
                 owner[1] -= take
                 if not owner[1]:
                     state[2].pop(0)
-            yield servers[key], head[2], carried
+            call_id = struct.unpack("<I" if head[4] & 0x10 else ">I", head[12:16])[0]
+            yield servers[key], head[2], carried, key, call_id
 
 
 def ranges(numbers):
@@ -203,8 +208,17 @@ def tcp_point(point, path):
             if seg and seg[2] & (TCP_SYN | TCP_ACK) == TCP_SYN and seg[0][3] != EPM_PORT:
                 return "%d-%d" % (number, total)
         sys.exit("cut_capture: no connection to a dynamic port in %s" % path)
+    if point == "half-response":
+        responses = {}  # (direction, call_id) -> frames of each response fragment
+        for _port, ptype, carried, key, call_id in dcerpc_pdus(path):
+            if ptype == DCERPC_RESPONSE:
+                responses.setdefault((key, call_id), []).append(carried)
+        longest = max(responses.values(), key=len, default=[])
+        if len(longest) < 2:
+            sys.exit("cut_capture: no response of several fragments in %s" % path)
+        return "1-%d" % max(longest[len(longest) // 2 - 1])
     drop, others = set(), set()
-    for port, ptype, carried in dcerpc_pdus(path):
+    for port, ptype, carried, _key, _call_id in dcerpc_pdus(path):
         if port != EPM_PORT and ptype in (DCERPC_BIND, DCERPC_BIND_ACK):
             drop |= carried
         else:
@@ -220,7 +234,7 @@ def main():
     if len(sys.argv) != 3 or sys.argv[1] not in POINTS:
         sys.exit("usage: cut_capture.py %s CAPTURE.pcap" % "|".join(POINTS))
     point, path = sys.argv[1], sys.argv[2]
-    if point in ("dynamic-connect", "no-dynamic-bind"):
+    if point in ("dynamic-connect", "no-dynamic-bind", "half-response"):
         print(tcp_point(point, path))
         return
     starts = []        # first frame of every message, in order

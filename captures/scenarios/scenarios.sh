@@ -113,3 +113,19 @@ capture 32-epm-lookup-paged      "${IMPY[@]}" "$SCEN/epm_enumerate.py"
 derive  33-epm-after-map         30-epm-resolve-three dynamic-connect
 derive  34-epm-no-bind           30-epm-resolve-three no-dynamic-bind
 capture 35-epm-ipv6              "${IMPY[@]}" "$SCEN/epm_ipv6.py"
+
+# NDR pipes (40-47), DCE/RPC over TCP like 01-18, but no Samba: the impacket
+# client and the PipeTest server (pipeserver.py, impacket's DCERPCServer with
+# reassembly, per-fragment frag_len, NDR64 and chosen faults) run in one
+# process and talk over 127.0.0.1:9123. The interface is captures/idl/pipetest.idl.
+# 47 is cut from 41 with editcap after the middle response fragment.
+PIPES=("${IMPY[@]}" "$SCEN/pipe_scenarios.py")
+
+capture 40-pipe-in-1mib          "${PIPES[@]}" in-1mib
+capture 41-pipe-out-small-chunks "${PIPES[@]}" out-small-chunks
+capture 42-pipe-both             "${PIPES[@]}" both
+capture 43-pipe-empty            "${PIPES[@]}" empty
+capture 44-pipe-struct           "${PIPES[@]}" struct
+capture 45-pipe-ndr64            "${PIPES[@]}" ndr64
+capture 46-pipe-fault-mid        "${PIPES[@]}" fault-mid
+derive  47-pipe-truncated        41-pipe-out-small-chunks half-response

@@ -22,7 +22,7 @@ use super::{SyntaxId, TransferKind, Uuid};
 use crate::dcom;
 use crate::epm::resolver::{Expectation, Learned};
 use crate::epm::{self, EpmView};
-use crate::event::{CallRecord, InterfaceRef, PduSpan};
+use crate::event::{CallRecord, InterfaceRef, PduNote, PduSpan};
 use crate::ndr::{Reader, Syntax};
 use crate::outbox::Outbox;
 use crate::report::Tally;
@@ -269,6 +269,22 @@ impl Association {
         }
         self.seq += 1;
         let stub_len = pdu.stub_len();
+        if calls.wants_notes()
+            && let Some(text) = describe(&pdu)
+        {
+            let from_client = h.ptype.is_from_client();
+            let client_dir = if from_client { dir } else { dir.reverse() };
+            calls.note(PduNote {
+                frame: p.last.frame,
+                client: self.info.senders[client_dir.index()].to_string(),
+                server: self.info.senders[client_dir.reverse().index()].to_string(),
+                transport: self.info.transport,
+                file_id: self.info.file_id.clone(),
+                ptype: h.ptype.to_string(),
+                from_client,
+                text,
+            });
+        }
         match &pdu.body {
             Body::Bind(b) | Body::AlterContext(b) => {
                 let alter = matches!(pdu.body, Body::AlterContext(_));
@@ -865,6 +881,72 @@ fn decoder_for(
         .and_then(|b| b.transfer)
         .is_some_and(|t| t.transfer_kind() == TransferKind::Ndr64);
     Some((decoder, if ndr64 { Syntax::Ndr64 } else { Syntax::Ndr }))
+}
+
+/// What a non-call PDU says, for the call-flow view; `None` for requests, responses and faults.
+fn describe(pdu: &super::pdu::Pdu) -> Option<String> {
+    let syntax = |s: &SyntaxId| {
+        let name = names::interface_name(s.uuid, s.major)
+            .map_or_else(|| s.uuid.to_string(), str::to_string);
+        format!("{name} v{}", s.version())
+    };
+    let auth = pdu
+        .auth
+        .map(|a| {
+            format!(
+                " [{}/{}]",
+                auth_type_name(a.auth_type),
+                auth_level_name(a.auth_level)
+            )
+        })
+        .unwrap_or_default();
+    let text = match &pdu.body {
+        Body::Bind(b) | Body::AlterContext(b) => {
+            let ctx: Vec<String> = b
+                .contexts
+                .iter()
+                .map(|c| {
+                    let ts: Vec<&str> = c
+                        .transfer_syntaxes
+                        .iter()
+                        .map(|t| t.transfer_kind().name())
+                        .collect();
+                    format!(
+                        "ctx {} {} ({})",
+                        c.context_id,
+                        syntax(&c.abstract_syntax),
+                        ts.join(", ")
+                    )
+                })
+                .collect();
+            ctx.join("; ")
+        }
+        Body::BindAck(a) | Body::AlterContextResp(a) => {
+            let res: Vec<String> = a
+                .results
+                .iter()
+                .map(|r| match r.result {
+                    0 => format!("accepted {}", r.transfer_syntax.transfer_kind().name()),
+                    3 => "negotiate_ack".to_string(),
+                    n => format!(
+                        "{} ({})",
+                        context_result_name(n),
+                        provider_reason_name(r.reason)
+                    ),
+                })
+                .collect();
+            let addr = String::from_utf8_lossy(&a.sec_addr);
+            if addr.is_empty() {
+                res.join("; ")
+            } else {
+                format!("{}; sec_addr {addr}", res.join("; "))
+            }
+        }
+        Body::BindNak(n) => bind_nak_reason_name(n.reason),
+        Body::Other => String::new(),
+        Body::Request(_) | Body::Response(_) | Body::Fault(_) => return None,
+    };
+    Some(format!("{}{}", text, auth).trim().to_string())
 }
 
 /// The first [`PDU_HEAD_BYTES`] of a PDU.

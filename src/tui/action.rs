@@ -2,7 +2,7 @@
 //! mouse, and data arriving from the analysis thread.
 
 use crate::epm::resolver::EndpointRecord;
-use crate::event::CallRecord;
+use crate::event::{CallRecord, PduNote};
 use crate::summary::Summary;
 
 /// One input to [`super::app::App::update`].
@@ -56,6 +56,10 @@ pub enum Action {
     Quit,
     /// Calls finished by the analysis.
     Calls(Vec<CallRecord>),
+    /// Non-call PDUs (binds, acks, ...) seen by the analysis.
+    Notes(Vec<PduNote>),
+    /// Sort the connections by the next key (first seen, calls, faults, client, server).
+    Sort,
     /// Analysis progress: bytes read of the total (total 0 when unknown).
     Progress(u64, u64),
     /// The analysis ended.

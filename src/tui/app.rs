@@ -8,11 +8,52 @@ use std::collections::BTreeMap;
 
 use super::action::Action;
 use crate::epm::resolver::EndpointRecord;
-use crate::event::CallRecord;
+use crate::event::{CallRecord, PduNote};
 use crate::summary::Summary;
 
 /// Calls kept for browsing.
 pub const MAX_CALLS: usize = 1_000_000;
+/// Non-call PDUs (binds, acks, ...) kept for the call-flow view.
+pub const MAX_NOTES: usize = 200_000;
+
+/// Orders of the connections view.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConnSort {
+    /// As first seen.
+    FirstSeen,
+    /// Most calls first.
+    Calls,
+    /// Most faults first.
+    Faults,
+    /// By client.
+    Client,
+    /// By server endpoint.
+    Server,
+}
+
+impl ConnSort {
+    fn next(self) -> Self {
+        match self {
+            Self::FirstSeen => Self::Calls,
+            Self::Calls => Self::Faults,
+            Self::Faults => Self::Client,
+            Self::Client => Self::Server,
+            Self::Server => Self::FirstSeen,
+        }
+    }
+
+    /// Name shown in the title.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::FirstSeen => "first seen",
+            Self::Calls => "calls",
+            Self::Faults => "faults",
+            Self::Client => "client",
+            Self::Server => "server",
+        }
+    }
+}
 
 /// The views, in tab order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -157,6 +198,10 @@ pub struct App {
     pub calls: Vec<CallRecord>,
     /// Calls not kept because of [`MAX_CALLS`].
     pub calls_dropped: u64,
+    /// Non-call PDUs, in arrival order.
+    pub notes: Vec<PduNote>,
+    /// Order of the connections view.
+    pub conn_sort: ConnSort,
     /// Endpoints (when the analysis is done).
     pub endpoints: Vec<EndpointRecord>,
     /// Summary (when the analysis is done).
@@ -264,6 +309,8 @@ impl App {
             title: title.to_string(),
             calls: Vec::new(),
             calls_dropped: 0,
+            notes: Vec::new(),
+            conn_sort: ConnSort::FirstSeen,
             endpoints: Vec::new(),
             summary: None,
             stopped_by: None,
@@ -338,10 +385,24 @@ impl App {
         if let Some(f) = conn.endpoint_frame
             && let Some(e) = self.endpoints.iter().position(|e| e.frame == f)
         {
-            rows.push(FlowRow::Lookup(e));
+            rows.push((f, FlowRow::Lookup(e)));
         }
-        rows.extend(conn.call_indices.iter().map(|&i| FlowRow::Call(i)));
-        rows
+        for &i in &conn.call_indices {
+            let c = &self.calls[i];
+            let frame = c
+                .request
+                .as_ref()
+                .or(c.response.as_ref())
+                .map_or(0, |s| s.frames[0]);
+            rows.push((frame, FlowRow::Call(i)));
+        }
+        for (i, n) in self.notes.iter().enumerate() {
+            if n.client == conn.client && n.server == conn.server && n.file_id == conn.file_id {
+                rows.push((n.frame, FlowRow::Note(i)));
+            }
+        }
+        rows.sort_by_key(|(frame, _)| *frame);
+        rows.into_iter().map(|(_, r)| r).collect()
     }
 
     /// Statistics rows (computed when first needed after calls change).
@@ -471,6 +532,32 @@ impl App {
         }
     }
 
+    fn sort_connections(&mut self) {
+        let rows = &self.connections;
+        let key = self.conn_sort;
+        self.conn_filtered.sort_by(|&a, &b| {
+            let (x, y) = (&rows[a], &rows[b]);
+            match key {
+                ConnSort::FirstSeen => a.cmp(&b),
+                ConnSort::Calls => y.calls.cmp(&x.calls).then(a.cmp(&b)),
+                ConnSort::Faults => y.faults.cmp(&x.faults).then(a.cmp(&b)),
+                ConnSort::Client => x.client.cmp(&y.client).then(a.cmp(&b)),
+                ConnSort::Server => x.binding().cmp(&y.binding()).then(a.cmp(&b)),
+            }
+        });
+    }
+
+    /// Bind and alter_context notes of the association of a call (its presentation contexts).
+    #[must_use]
+    pub fn contexts_of(&self, c: &CallRecord) -> Vec<&PduNote> {
+        self.notes
+            .iter()
+            .filter(|n| n.client == c.client && n.server == c.server && n.file_id == c.file_id)
+            .filter(|n| n.ptype.starts_with("bind") || n.ptype.starts_with("alter"))
+            .take(6)
+            .collect()
+    }
+
     fn conn_text(&self, ci: usize) -> String {
         self.connections.get(ci).map_or_else(String::new, |r| {
             format!(
@@ -494,6 +581,7 @@ impl App {
         self.conn_filtered = (0..self.connections.len())
             .filter(|&i| self.filter.is_empty() || matches(&self.conn_text(i), &self.filter))
             .collect();
+        self.sort_connections();
         self.selected[View::Calls.index()] = 0;
         self.offset[View::Calls.index()] = 0;
         self.selected[View::Connections.index()] = 0;
@@ -516,6 +604,7 @@ impl App {
             View::Flow => match self.flow_rows().get(row) {
                 Some(FlowRow::Call(i)) => call_text(&self.calls[*i]),
                 Some(FlowRow::Lookup(e)) => self.endpoints[*e].binding.to_lowercase(),
+                Some(FlowRow::Note(n)) => self.notes[*n].text.to_lowercase(),
                 None => String::new(),
             },
             View::Endpoints => self
@@ -689,8 +778,17 @@ impl App {
             Action::Resize(h) => self.page = usize::from(h).max(1),
             Action::Quit => self.quit = true,
             Action::Calls(calls) => self.add_calls(calls),
+            Action::Notes(notes) => {
+                let room = MAX_NOTES.saturating_sub(self.notes.len());
+                self.notes.extend(notes.into_iter().take(room));
+            }
+            Action::Sort => {
+                self.conn_sort = self.conn_sort.next();
+                self.sort_connections();
+            }
             Action::Progress(read, total) => self.progress = (read, total),
             Action::Done(summary, endpoints, stopped) => {
+                self.sort_connections();
                 self.summary = Some(summary);
                 self.endpoints = endpoints;
                 self.stopped_by = stopped;
@@ -774,6 +872,8 @@ impl App {
 pub enum FlowRow {
     /// The endpoint-mapper answer (index into `endpoints`) that announced the endpoint.
     Lookup(usize),
+    /// A bind, bind_ack, alter_context, ... (index into `notes`).
+    Note(usize),
     /// A call (index into `calls`).
     Call(usize),
 }

@@ -353,6 +353,9 @@ fn draw_detail(f: &mut Frame<'_>, app: &App, c: &CallRecord, area: Rect, theme: 
     if let (Some(t), Some(l)) = (&c.auth_type, &c.auth_level) {
         lines.push(kv("auth", format!("{t} / {l}")));
     }
+    for n in app.contexts_of(c) {
+        lines.push(kv(&n.ptype, n.text.clone()));
+    }
     if let Some(epm) = &c.epm {
         if let Some(i) = &epm.requested_interface {
             lines.push(kv(
@@ -470,8 +473,9 @@ fn draw_connections(f: &mut Frame<'_>, app: &App, area: Rect, theme: Theme) {
     header.extend(["Calls", "Faults"]);
     widths.extend([Constraint::Length(6), Constraint::Length(7)]);
     let title = format!(
-        "Connections ({}) — Enter: call flow",
-        app.conn_filtered.len()
+        "Connections ({}, by {}) — Enter: call flow, s: sort",
+        app.conn_filtered.len(),
+        app.conn_sort.name()
     );
     f.render_widget(table(title, header, rows, widths, theme), area);
 }
@@ -580,6 +584,19 @@ fn draw_flow(f: &mut Frame<'_>, app: &App, area: Rect, theme: Theme) {
                 ));
                 lines.push(Line::styled(
                     arrow_line(width, &lifelines, epm_x, client_x, &ep.binding),
+                    sel(theme.fg(Color::Cyan)),
+                ));
+            }
+            FlowRow::Note(n) => {
+                let note = &app.notes[n];
+                let (from, to) = if note.from_client {
+                    (client_x, server_x)
+                } else {
+                    (server_x, client_x)
+                };
+                let label = format!("{}: {}", note.ptype, note.text);
+                lines.push(Line::styled(
+                    arrow_line(width, &lifelines, from, to, &sanitize(&label)),
                     sel(theme.fg(Color::Cyan)),
                 ));
             }
@@ -842,6 +859,10 @@ pub const HELP: &[(&str, &str)] = &[
     (
         "f",
         "filter calls and connections (client, server, interface, operation, outcome)",
+    ),
+    (
+        "s",
+        "sort the connections (first seen, calls, faults, client, server)",
     ),
     ("F", "follow new calls as they arrive"),
     ("mouse", "wheel scrolls, click selects"),

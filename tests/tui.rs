@@ -124,20 +124,25 @@ fn drills_into_details_connections_and_flows() {
     app.update(Action::Enter);
     assert_eq!(app.view, View::Flow);
     let rows = app.flow_rows();
-    assert_eq!(
-        rows.len(),
-        1 + 2 + 8,
-        "the ept_map answer, the bind and its ack, then 8 calls"
-    );
-    assert!(matches!(rows[0], FlowRow::Lookup(_)));
-    let FlowRow::Note(n) = rows[1] else {
-        panic!("the bind comes second: {rows:?}")
-    };
-    assert_eq!(app.notes[n].ptype, "bind");
+    // The client host's whole story: the bind to the endpoint mapper and its ack, the ept_map
+    // call, the answer's endpoint, the bind on the announced port and its ack, then 8 calls.
+    assert_eq!(rows.len(), 2 + 1 + 1 + 2 + 8);
+    let lookup = rows
+        .iter()
+        .position(|r| matches!(r, FlowRow::Lookup(_)))
+        .unwrap();
+    let samr_bind = rows
+        .iter()
+        .position(|r| matches!(r, FlowRow::Note(n) if app.notes[*n].text.contains("Samr v1.0")))
+        .unwrap();
     assert!(
-        app.notes[n].text.contains("Samr v1.0"),
-        "{}",
-        app.notes[n].text
+        lookup < samr_bind,
+        "the lookup comes before the bind on the port it announced"
+    );
+    assert_eq!(app.flow_lane(rows[lookup]), "ncacn_ip_tcp:127.0.0.1[135]");
+    assert_eq!(
+        app.flow_lane(rows[samr_bind]),
+        "ncacn_ip_tcp:127.0.0.1[49152]"
     );
     app.update(Action::View(2));
     app.update(Action::Sort);

@@ -272,6 +272,14 @@ fn call_text(c: &CallRecord) -> String {
     .to_lowercase()
 }
 
+/// The host part of `ip:port` or `[ipv6]:port`.
+fn host_of(endpoint: &str) -> String {
+    endpoint
+        .rsplit_once(':')
+        .map_or(endpoint, |(h, _)| h)
+        .to_string()
+}
+
 fn matches(text: &str, filter: &str) -> bool {
     filter
         .split_whitespace()
@@ -374,35 +382,85 @@ impl App {
         self.offset[self.view.index()]
     }
 
-    /// Items of the flow view: endpoint-mapper answers that announced the connection's endpoint,
-    /// then its calls (indices into `calls`).
+    /// The client host of the flow view (the IP of the selected connection's client).
+    #[must_use]
+    pub fn flow_host(&self) -> Option<String> {
+        let conn = self.flow.and_then(|i| self.connections.get(i))?;
+        Some(host_of(&conn.client))
+    }
+
+    /// Items of the flow view, in frame order: for the client host of the selected connection,
+    /// the endpoint-mapper answers it received, the binds and other non-call PDUs of its
+    /// associations, and its calls.
     #[must_use]
     pub fn flow_rows(&self) -> Vec<FlowRow> {
-        let Some(conn) = self.flow.and_then(|i| self.connections.get(i)) else {
+        let Some(host) = self.flow_host() else {
             return Vec::new();
         };
         let mut rows = Vec::new();
-        if let Some(f) = conn.endpoint_frame
-            && let Some(e) = self.endpoints.iter().position(|e| e.frame == f)
-        {
-            rows.push((f, FlowRow::Lookup(e)));
+        for (e, ep) in self.endpoints.iter().enumerate() {
+            if host_of(&ep.asked_by) == host {
+                rows.push((ep.frame, FlowRow::Lookup(e)));
+            }
         }
-        for &i in &conn.call_indices {
-            let c = &self.calls[i];
-            let frame = c
-                .request
-                .as_ref()
-                .or(c.response.as_ref())
-                .map_or(0, |s| s.frames[0]);
-            rows.push((frame, FlowRow::Call(i)));
+        for conn in self
+            .connections
+            .iter()
+            .filter(|c| host_of(&c.client) == host)
+        {
+            for &i in &conn.call_indices {
+                let c = &self.calls[i];
+                let frame = c
+                    .request
+                    .as_ref()
+                    .or(c.response.as_ref())
+                    .map_or(0, |s| s.frames[0]);
+                rows.push((frame, FlowRow::Call(i)));
+            }
         }
         for (i, n) in self.notes.iter().enumerate() {
-            if n.client == conn.client && n.server == conn.server && n.file_id == conn.file_id {
+            if host_of(&n.client) == host {
                 rows.push((n.frame, FlowRow::Note(i)));
             }
         }
         rows.sort_by_key(|(frame, _)| *frame);
         rows.into_iter().map(|(_, r)| r).collect()
+    }
+
+    /// The lifeline (server endpoint or endpoint mapper) an item of the flow view goes to.
+    #[must_use]
+    pub fn flow_lane(&self, row: FlowRow) -> String {
+        match row {
+            FlowRow::Lookup(e) => self.endpoints.get(e).map_or_else(String::new, |e| {
+                let (host, port) = e
+                    .answered_by
+                    .rsplit_once(':')
+                    .unwrap_or((&e.answered_by, ""));
+                let host = host.trim_start_matches('[').trim_end_matches(']');
+                format!("ncacn_ip_tcp:{host}[{port}]")
+            }),
+            FlowRow::Call(i) => self
+                .calls
+                .get(i)
+                .and_then(|c| self.connection_of(c))
+                .and_then(|ci| self.connections.get(ci))
+                .map_or_else(String::new, ConnRow::binding),
+            FlowRow::Note(n) => self
+                .notes
+                .get(n)
+                .and_then(|n| {
+                    let key = (
+                        n.client.clone(),
+                        n.server.clone(),
+                        n.transport.to_string(),
+                        n.file_id.clone(),
+                    );
+                    self.conn_index
+                        .get(&key)
+                        .and_then(|&ci| self.connections.get(ci))
+                })
+                .map_or_else(|| "?".to_string(), ConnRow::binding),
+        }
     }
 
     /// Statistics rows (computed when first needed after calls change).

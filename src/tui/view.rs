@@ -514,9 +514,9 @@ fn arrow_line(width: usize, lifelines: &[usize], from: usize, to: usize, label: 
 }
 
 fn draw_flow(f: &mut Frame<'_>, app: &App, area: Rect, theme: Theme) {
-    let Some(conn) = app.flow.and_then(|i| app.connections.get(i)) else {
+    let Some(host) = app.flow_host() else {
         f.render_widget(
-            Paragraph::new("Select a connection (view 2) and press Enter to see its call flow.")
+            Paragraph::new("Select a connection (view 2) or a call and press Enter to see the call flow of its client.")
                 .block(Block::default().borders(Borders::ALL).title("Call flow")),
             area,
         );
@@ -524,39 +524,52 @@ fn draw_flow(f: &mut Frame<'_>, app: &App, area: Rect, theme: Theme) {
     };
     let rows = app.flow_rows();
     let width = usize::from(area.width.saturating_sub(2)).max(40);
-    let has_lookup = rows.iter().any(|r| matches!(r, FlowRow::Lookup(_)));
-    let client_x = 1;
-    let server_x = width.saturating_sub(2);
-    let epm_x = (client_x + server_x) / 2;
-    let lifelines: Vec<usize> = if has_lookup {
-        vec![client_x, epm_x, server_x]
-    } else {
-        vec![client_x, server_x]
-    };
-    let mut lines: Vec<Line<'_>> = Vec::new();
-    let mut names: Vec<char> = vec![' '; width];
-    let mut put = |x: usize, s: &str| {
-        let s: Vec<char> = sanitize(s).chars().collect();
-        let start = x
-            .saturating_sub(s.len() / 2)
-            .min(width.saturating_sub(s.len()));
-        for (i, ch) in s.into_iter().enumerate() {
-            if let Some(c) = names.get_mut(start + i) {
+    // Lifelines: the client host, then each endpoint mapper and server endpoint in order of
+    // first appearance; as many as fit, the rest share the last one.
+    let max_lanes = (width / 18).max(2);
+    let mut lanes: Vec<String> = vec![host.clone()];
+    let mut lane_of = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let name = app.flow_lane(*r);
+        let idx = match lanes.iter().position(|l| *l == name) {
+            Some(i) => i,
+            None if lanes.len() < max_lanes => {
+                lanes.push(name);
+                lanes.len() - 1
+            }
+            None => max_lanes - 1,
+        };
+        lane_of.push(idx);
+    }
+    if lanes.len() == 1 {
+        lanes.push("(no server)".to_string());
+    }
+    let n = lanes.len();
+    let xs: Vec<usize> = (0..n)
+        .map(|k| 1 + k * (width.saturating_sub(4)) / (n - 1))
+        .collect();
+    let mut header: Vec<char> = vec![' '; width];
+    for (k, name) in lanes.iter().enumerate() {
+        let label: Vec<char> = sanitize(name).chars().collect();
+        let room = if n > 1 { width / n } else { width };
+        let label: Vec<char> = label.into_iter().take(room.saturating_sub(1)).collect();
+        let start = xs[k]
+            .saturating_sub(label.len() / 2)
+            .min(width.saturating_sub(label.len()));
+        for (i, ch) in label.into_iter().enumerate() {
+            if let Some(c) = header.get_mut(start + i) {
                 *c = ch;
             }
         }
-    };
-    put(client_x + 8, &conn.client);
-    if has_lookup && let Some(FlowRow::Lookup(e)) = rows.first() {
-        put(epm_x, &app.endpoints[*e].answered_by);
     }
-    put(server_x.saturating_sub(8), &conn.binding());
-    lines.push(Line::styled(
-        names.into_iter().collect::<String>(),
+    let mut lines: Vec<Line<'_>> = vec![Line::styled(
+        header.into_iter().collect::<String>(),
         theme.header(),
-    ));
+    )];
+    let client = xs[0];
     let range = window(app, rows.len());
     for (r, item) in rows.iter().enumerate().skip(range.start).take(range.len()) {
+        let lane = xs[lane_of[r].min(n - 1)];
         let selected = r == app.cursor();
         let sel = |s: Style| {
             if selected {
@@ -568,35 +581,32 @@ fn draw_flow(f: &mut Frame<'_>, app: &App, area: Rect, theme: Theme) {
         match *item {
             FlowRow::Lookup(e) => {
                 let ep = &app.endpoints[e];
-                let iface = ep
-                    .interface
-                    .as_ref()
-                    .map_or_else(String::new, |i| i.name.clone().unwrap_or_default());
+                let iface = ep.interface.as_ref().map_or_else(
+                    || "an object exporter".to_string(),
+                    |i| {
+                        format!(
+                            "{} v{}",
+                            i.name.clone().unwrap_or_else(|| i.uuid.clone()),
+                            i.version
+                        )
+                    },
+                );
+                let said = format!("{} says {iface} is at {}", ep.via, ep.binding);
                 lines.push(Line::styled(
-                    arrow_line(
-                        width,
-                        &lifelines,
-                        client_x,
-                        epm_x,
-                        &format!("{} {iface} (frame {})", ep.via, ep.frame),
-                    ),
-                    sel(Style::default()),
-                ));
-                lines.push(Line::styled(
-                    arrow_line(width, &lifelines, epm_x, client_x, &ep.binding),
+                    arrow_line(width, &xs, lane, client, &sanitize(&said)),
                     sel(theme.fg(Color::Cyan)),
                 ));
             }
-            FlowRow::Note(n) => {
-                let note = &app.notes[n];
+            FlowRow::Note(i) => {
+                let note = &app.notes[i];
                 let (from, to) = if note.from_client {
-                    (client_x, server_x)
+                    (client, lane)
                 } else {
-                    (server_x, client_x)
+                    (lane, client)
                 };
                 let label = format!("{}: {}", note.ptype, note.text);
                 lines.push(Line::styled(
-                    arrow_line(width, &lifelines, from, to, &sanitize(&label)),
+                    arrow_line(width, &xs, from, to, &sanitize(&label)),
                     sel(theme.fg(Color::Cyan)),
                 ));
             }
@@ -609,22 +619,24 @@ fn draw_flow(f: &mut Frame<'_>, app: &App, area: Rect, theme: Theme) {
                     call_label(c)
                 };
                 lines.push(Line::styled(
-                    arrow_line(width, &lifelines, client_x, server_x, &label),
+                    arrow_line(width, &xs, client, lane, &sanitize(&label)),
                     sel(Style::default()),
                 ));
-                let answer = format!("{} {}", outcome_mark(c), duration(c.duration_us));
+                let rfrags = c.response.as_ref().map_or(0, |s| s.fragments);
+                let mut answer = format!("{} {}", outcome_mark(c), duration(c.duration_us));
+                if rfrags > 1 {
+                    answer.push_str(&format!(" ×{rfrags}"));
+                }
                 lines.push(Line::styled(
-                    arrow_line(width, &lifelines, server_x, client_x, &answer),
+                    arrow_line(width, &xs, lane, client, &sanitize(&answer)),
                     sel(theme.outcome(c.outcome)),
                 ));
             }
         }
     }
     let title = format!(
-        "Call flow: {} → {} ({})",
-        conn.client,
-        conn.binding(),
-        conn.resolution()
+        "Call flow of {host} ({} items) — Enter: call detail",
+        rows.len()
     );
     f.render_widget(
         Paragraph::new(lines).block(

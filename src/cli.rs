@@ -14,6 +14,10 @@ pub struct Args {
     /// What to do.
     #[command(subcommand)]
     pub command: Option<Command>,
+    /// IDL file describing interfaces whose NDR pipes are decoded (repeatable); the endpoint
+    /// mapper and MS-EFSR's raw file operations are built in.
+    #[arg(long = "idl", global = true, value_name = "FILE")]
+    pub idl: Vec<PathBuf>,
     /// pcap or pcapng file to open in the terminal interface.
     pub capture: Option<PathBuf>,
 }

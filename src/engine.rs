@@ -8,6 +8,9 @@
 //! passes the strict test and the PDU it frames parses (see [`crate::dcerpc::channel`]).
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use crate::idl::Library;
 
 use crate::dcerpc::association::TransportInfo;
 use crate::dcerpc::channel::{Channel, Verdict};
@@ -67,6 +70,8 @@ pub struct Engine {
     resolver: Resolver,
     /// A first pass: only endpoint-mapper connections are analysed.
     epm_only: bool,
+    /// Interface descriptions for decoding pipes.
+    library: Option<Arc<Library>>,
 }
 
 /// Stream events of one direction of one connection, handed to its upper layer.
@@ -78,12 +83,17 @@ struct DirSink<'a> {
 }
 
 /// Transport facts of a DCE/RPC connection over TCP.
-fn tcp_info(senders: [SocketAddr; 2], expected: Option<Expectation>) -> TransportInfo {
+fn tcp_info(
+    senders: [SocketAddr; 2],
+    expected: Option<Expectation>,
+    library: Option<&Arc<Library>>,
+) -> TransportInfo {
     TransportInfo {
         transport: "ncacn_ip_tcp",
         pipe: None,
         file_id: None,
         expected,
+        library: library.cloned(),
         senders,
     }
 }
@@ -105,7 +115,7 @@ impl StreamSink for DirSink<'_> {
             ),
             ConnState::Smb(s) if !s.seen_smb() && starts_like_dcerpc(bytes) => {
                 // DCE/RPC straight on an SMB port, without SMB framing.
-                let mut channel = Channel::new(tcp_info(s.senders(), None), false);
+                let mut channel = Channel::new(tcp_info(s.senders(), None, None), false);
                 let verdict = channel.data(
                     self.dir,
                     bytes,
@@ -246,6 +256,13 @@ impl Engine {
         }
     }
 
+    /// Decodes the pipes of the operations `library` describes.
+    #[must_use]
+    pub fn with_library(mut self, library: Arc<Library>) -> Self {
+        self.library = Some(library);
+        self
+    }
+
     /// Collects notes of non-call PDUs (binds, acks, auth3, ...) for [`Engine::take_notes`].
     #[must_use]
     pub fn with_notes(mut self) -> Self {
@@ -280,10 +297,14 @@ impl Engine {
     fn tcp(&mut self, seg: &TcpSegment<'_>, origin: Origin) {
         let resolver = &mut self.resolver;
         let epm_only = &self.epm_only;
+        let library = self.library.as_ref();
         let new_state = |initiator, responder| {
             let ports = [seg.src.port(), seg.dst.port()];
             if ports.iter().any(|p| SMB_PORTS.contains(p)) && !*epm_only {
-                return ConnState::Smb(Box::new(SmbConn::new([initiator, responder])));
+                return ConnState::Smb(Box::new(SmbConn::new(
+                    [initiator, responder],
+                    library.cloned(),
+                )));
             }
             // An endpoint announced by an endpoint-mapper or OXID answer is DCE/RPC.
             let expected = resolver
@@ -294,7 +315,7 @@ impl Engine {
                 return ConnState::Ignored;
             }
             ConnState::Dce(Box::new(Channel::new(
-                tcp_info([initiator, responder], expected),
+                tcp_info([initiator, responder], expected, library),
                 confirmed,
             )))
         };

@@ -108,6 +108,9 @@ pub struct CallRecord {
     /// detail view; not serialised.
     #[serde(skip)]
     pub heads: [Vec<u8>; 2],
+    /// NDR pipe parameters of the call, when an IDL describes its operation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pipes: Option<Vec<crate::idl::decode::PipeReport>>,
     /// Decoded endpoint-mapper request and answer (present only on endpoint-mapper calls).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub epm: Option<crate::epm::EpmView>,

@@ -24,6 +24,7 @@ pub mod dcom;
 pub mod engine;
 pub mod epm;
 pub mod event;
+pub mod idl;
 pub mod ip_defrag;
 pub mod link;
 pub mod ndr;
@@ -37,10 +38,12 @@ pub mod tcp;
 pub mod tui;
 
 use std::io::{self, Read};
+use std::sync::Arc;
 
 use engine::Engine;
 use epm::resolver::{EndpointRecord, Learned};
 use event::{CallRecord, PduNote};
+use idl::Library;
 use source::file::{CaptureReader, SourceError};
 use summary::Summary;
 
@@ -66,11 +69,21 @@ pub enum RunError {
     Output(io::Error),
 }
 
+/// What a run knows before it starts.
+#[derive(Clone, Debug, Default)]
+pub struct Setup {
+    /// Endpoints a [`first_pass`] over the same capture found, so that connections that began
+    /// before the answer announcing their endpoint are labelled too.
+    pub prior: Vec<Learned>,
+    /// Interface descriptions (IDL) whose operations' pipes are decoded.
+    pub library: Option<Arc<Library>>,
+}
+
 /// Reads a whole capture from `input`, handing each call to `on_call` as soon as its place in
 /// the output order is certain (memory stays bounded however long the capture).
 ///
-/// Endpoint-mapper answers label the connections made after them. To label connections that
-/// began earlier too, read the capture twice: [`first_pass`], then [`run_with_prior`].
+/// Endpoint-mapper answers label the connections made after them; to label earlier ones too,
+/// read the capture twice: [`first_pass`], then [`run_with`] with its endpoints.
 ///
 /// # Errors
 /// [`RunError::Source`] when the input is not a capture at all; [`RunError::Output`] when
@@ -80,38 +93,28 @@ pub fn run<R: Read>(
     input: R,
     on_call: impl FnMut(CallRecord) -> io::Result<()>,
 ) -> Result<Run, RunError> {
-    drive(Engine::new(), input, on_call, None)
+    run_with(input, &Setup::default(), on_call, None)
 }
 
-/// Like [`run`], with the endpoints a [`first_pass`] over the same capture found.
+/// Like [`run`], with what is known beforehand; with `on_note`, every non-call PDU (bind,
+/// bind_ack, alter_context, auth3, ...) is handed to it too, as the call-flow view needs them.
 ///
 /// # Errors
 /// As [`run`].
-pub fn run_with_prior<R: Read>(
+pub fn run_with<R: Read>(
     input: R,
-    prior: &[Learned],
+    setup: &Setup,
     on_call: impl FnMut(CallRecord) -> io::Result<()>,
+    on_note: Option<&mut dyn FnMut(PduNote)>,
 ) -> Result<Run, RunError> {
-    drive(Engine::with_prior(prior), input, on_call, None)
-}
-
-/// Like [`run_with_prior`], also handing every non-call PDU (bind, bind_ack, alter_context,
-/// auth3, ...) to `on_note`, as the call-flow view needs them.
-///
-/// # Errors
-/// As [`run`].
-pub fn run_observed<R: Read>(
-    input: R,
-    prior: &[Learned],
-    on_call: impl FnMut(CallRecord) -> io::Result<()>,
-    on_note: &mut dyn FnMut(PduNote),
-) -> Result<Run, RunError> {
-    drive(
-        Engine::with_prior(prior).with_notes(),
-        input,
-        on_call,
-        Some(on_note),
-    )
+    let mut engine = Engine::with_prior(&setup.prior);
+    if let Some(lib) = &setup.library {
+        engine = engine.with_library(Arc::clone(lib));
+    }
+    if on_note.is_some() {
+        engine = engine.with_notes();
+    }
+    drive(engine, input, on_call, on_note)
 }
 
 /// Reads a capture following only endpoint-mapper connections (fast), and returns the endpoints
@@ -168,11 +171,30 @@ fn drive<R: Read>(
 /// # Errors
 /// As [`run`].
 pub fn analyze(capture: &[u8]) -> Result<(Vec<CallRecord>, Run), RunError> {
-    let prior = first_pass(capture)?;
+    analyze_with(capture, None)
+}
+
+/// Like [`analyze`], decoding the pipes of the operations `library` describes.
+///
+/// # Errors
+/// As [`run`].
+pub fn analyze_with(
+    capture: &[u8],
+    library: Option<Arc<Library>>,
+) -> Result<(Vec<CallRecord>, Run), RunError> {
+    let setup = Setup {
+        prior: first_pass(capture)?,
+        library,
+    };
     let mut calls = Vec::new();
-    let run = run_with_prior(capture, &prior, |c| {
-        calls.push(c);
-        Ok(())
-    })?;
+    let run = run_with(
+        capture,
+        &setup,
+        |c| {
+            calls.push(c);
+            Ok(())
+        },
+        None,
+    )?;
     Ok((calls, run))
 }

@@ -11,14 +11,20 @@ use std::io::{self, BufReader, BufWriter, IsTerminal, Read, Write};
 use std::process::ExitCode;
 
 use rpcscope::RunError;
+use rpcscope::idl::Library;
 use rpcscope::output::{json, text};
+use std::sync::Arc;
 
 fn main() -> ExitCode {
     let args = cli::parse(std::env::args_os());
+    let library = match load_library(&args.idl) {
+        Ok(lib) => Arc::new(lib),
+        Err(msg) => return fail_line(&msg),
+    };
     let command = match (args.command, args.capture) {
-        (Some(cli::Command::Tui { capture }), _) => return tui(&capture),
+        (Some(cli::Command::Tui { capture }), _) => return tui(&capture, library),
         (Some(c), _) => c,
-        (None, Some(capture)) if io::stdout().is_terminal() => return tui(&capture),
+        (None, Some(capture)) if io::stdout().is_terminal() => return tui(&capture, library),
         (None, Some(capture)) => cli::Command::Calls {
             json: false,
             capture,
@@ -58,11 +64,15 @@ fn main() -> ExitCode {
             Err(e) => return fail(&name, &e.to_string()),
         }
     };
+    let setup = rpcscope::Setup {
+        prior,
+        library: Some(Arc::clone(&library)),
+    };
     let stdout = io::stdout();
     let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
     let result = match &command {
         cli::Command::Calls { json: true, .. } => {
-            rpcscope::run_with_prior(input, &prior, |c| json::write_line(&mut out, &c))
+            rpcscope::run_with(input, &setup, |c| json::write_line(&mut out, &c), None)
         }
         cli::Command::Calls { json: false, .. } => {
             // The header goes out with the first row, so a file that is not a capture prints
@@ -73,12 +83,16 @@ fn main() -> ExitCode {
                     header = true;
                     writeln!(out, "{}", text::CALLS_HEADER)?;
                 }
-                c.map_or(Ok(()), |c| writeln!(out, "{}", text::call_row(c)))
+                let Some(c) = c else { return Ok(()) };
+                writeln!(out, "{}", text::call_row(c))?;
+                text::pipe_lines(c)
+                    .iter()
+                    .try_for_each(|l| writeln!(out, "{l}"))
             };
-            rpcscope::run_with_prior(input, &prior, |c| row(&mut out, Some(&c)))
+            rpcscope::run_with(input, &setup, |c| row(&mut out, Some(&c)), None)
                 .and_then(|run| row(&mut out, None).map(|()| run).map_err(RunError::Output))
         }
-        cli::Command::Endpoints { json, .. } => rpcscope::run_with_prior(input, &prior, |_| Ok(()))
+        cli::Command::Endpoints { json, .. } => rpcscope::run_with(input, &setup, |_| Ok(()), None)
             .and_then(|run| {
                 let written = if *json {
                     run.endpoints
@@ -89,8 +103,8 @@ fn main() -> ExitCode {
                 };
                 written.map(|()| run).map_err(RunError::Output)
             }),
-        cli::Command::Tui { capture } => return tui(capture),
-        cli::Command::Summary { json, .. } => rpcscope::run_with_prior(input, &prior, |_| Ok(()))
+        cli::Command::Tui { capture } => return tui(capture, library),
+        cli::Command::Summary { json, .. } => rpcscope::run_with(input, &setup, |_| Ok(()), None)
             .and_then(|run| {
                 let written = if *json {
                     json::write_line(&mut out, &run.summary)
@@ -112,11 +126,31 @@ fn main() -> ExitCode {
     }
 }
 
-fn tui(path: &std::path::Path) -> ExitCode {
-    match rpcscope::tui::run(path) {
+fn tui(path: &std::path::Path, library: Arc<Library>) -> ExitCode {
+    match rpcscope::tui::run(path, Some(library)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(&path.display().to_string(), &e.to_string()),
     }
+}
+
+/// The built-in interface descriptions and those of `--idl` files.
+fn load_library(files: &[std::path::PathBuf]) -> Result<Library, String> {
+    let mut lib = rpcscope::idl::builtin::library().map_err(|e| e.to_string())?;
+    for f in files {
+        let text = std::fs::read_to_string(f).map_err(|e| format!("{}: {e}", f.display()))?;
+        let parsed =
+            rpcscope::idl::parse(&text, &f.display().to_string()).map_err(|e| e.to_string())?;
+        for w in &parsed.warnings {
+            let _ = writeln!(io::stderr(), "rpcscope: warning: {w}");
+        }
+        lib.merge(parsed);
+    }
+    Ok(lib)
+}
+
+fn fail_line(message: &str) -> ExitCode {
+    let _ = writeln!(io::stderr(), "rpcscope: {message}");
+    ExitCode::FAILURE
 }
 
 fn fail(name: &str, reason: &str) -> ExitCode {

@@ -222,6 +222,7 @@ mod tests {
             transfer_syntax: None,
             endpoint_frame: None,
             heads: Default::default(),
+            pipes: None,
             epm: None,
             oxid: None,
         }

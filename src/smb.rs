@@ -90,6 +90,8 @@ struct Pipe {
 #[derive(Debug)]
 pub struct SmbConn {
     senders: [SocketAddr; 2],
+    /// Interface descriptions for decoding pipes.
+    library: Option<std::sync::Arc<crate::idl::Library>>,
     framers: [NbssFramer; 2],
     pipes: HashMap<FileKey, Pipe>,
     pending: HashMap<u64, Pending>,
@@ -147,9 +149,13 @@ struct Ctx<'a> {
 impl SmbConn {
     /// State for a connection between the two senders (indexed by [`Dir::index`]).
     #[must_use]
-    pub fn new(senders: [SocketAddr; 2]) -> Self {
+    pub fn new(
+        senders: [SocketAddr; 2],
+        library: Option<std::sync::Arc<crate::idl::Library>>,
+    ) -> Self {
         Self {
             senders,
+            library,
             framers: [NbssFramer::new(), NbssFramer::new()],
             pipes: HashMap::new(),
             pending: HashMap::new(),
@@ -534,6 +540,7 @@ impl SmbConn {
             pipe: name,
             file_id: Some(key.label()),
             expected: None,
+            library: self.library.clone(),
             senders: self.senders,
         };
         self.pipes.insert(
@@ -791,7 +798,7 @@ mod tests {
             "10.0.0.1:50000".parse().unwrap(),
             "10.0.0.2:445".parse().unwrap(),
         ];
-        let mut conn = SmbConn::new(senders);
+        let mut conn = SmbConn::new(senders, None);
         let mut tally = Tally::default();
         let mut queue = Outbox::new();
         let response = dce(2, 1, 200);

@@ -23,6 +23,7 @@ use ratatui::crossterm::event::{
 };
 use ratatui::crossterm::execute;
 
+use crate::idl::Library;
 use action::Action;
 use app::App;
 use view::Theme;
@@ -47,16 +48,16 @@ impl<R: Read> Read for Counting<R> {
 }
 
 /// Analyses `path` on a thread; its results arrive as actions.
-fn spawn_analysis(path: &Path) -> io::Result<Receiver<Action>> {
+fn spawn_analysis(path: &Path, library: Option<Arc<Library>>) -> io::Result<Receiver<Action>> {
     let total = std::fs::metadata(path)?.len();
     let path = path.to_path_buf();
     File::open(&path)?;
     let (tx, rx) = mpsc::sync_channel::<Action>(CHANNEL_DEPTH);
-    std::thread::spawn(move || analyse(&path, total, &tx));
+    std::thread::spawn(move || analyse(&path, total, library, &tx));
     Ok(rx)
 }
 
-fn analyse(path: &Path, total: u64, tx: &SyncSender<Action>) {
+fn analyse(path: &Path, total: u64, library: Option<Arc<Library>>, tx: &SyncSender<Action>) {
     let read = Arc::new(AtomicU64::new(0));
     let open = |counter: &Arc<AtomicU64>| {
         File::open(path).map(|f| Counting {
@@ -85,9 +86,10 @@ fn analyse(path: &Path, total: u64, tx: &SyncSender<Action>) {
     let mut on_note = |n| {
         let _ = tx.send(Action::Notes(vec![n]));
     };
-    let result = crate::run_observed(
+    let setup = crate::Setup { prior, library };
+    let result = crate::run_with(
         input,
-        &prior,
+        &setup,
         |call| {
             batch.push(call);
             if batch.len() >= BATCH || last.elapsed() > Duration::from_millis(100) {
@@ -98,7 +100,7 @@ fn analyse(path: &Path, total: u64, tx: &SyncSender<Action>) {
             }
             Ok(())
         },
-        &mut on_note,
+        Some(&mut on_note),
     );
     let _ = tx.send(Action::Calls(batch));
     let _ = tx.send(Action::Progress(total, total));
@@ -157,12 +159,13 @@ pub fn key_action(key: KeyEvent, app: &App) -> Option<Action> {
     })
 }
 
-/// Runs the interface on `path` until the user quits.
+/// Runs the interface on `path` until the user quits; pipes of the operations `library`
+/// describes are decoded.
 ///
 /// # Errors
 /// The file cannot be opened, or the terminal fails.
-pub fn run(path: &Path) -> io::Result<()> {
-    let rx = spawn_analysis(path)?;
+pub fn run(path: &Path, library: Option<Arc<Library>>) -> io::Result<()> {
+    let rx = spawn_analysis(path, library)?;
     let name = path.file_name().map_or_else(
         || path.display().to_string(),
         |n| n.to_string_lossy().into_owned(),

@@ -24,14 +24,18 @@ fn loaded(name: &str) -> App {
     let prior = rpcscope::first_pass(&bytes[..]).unwrap();
     let mut calls = Vec::new();
     let mut notes = Vec::new();
-    let run = rpcscope::run_observed(
+    let setup = rpcscope::Setup {
+        prior,
+        library: None,
+    };
+    let run = rpcscope::run_with(
         &bytes[..],
-        &prior,
+        &setup,
         |c| {
             calls.push(c);
             Ok(())
         },
-        &mut |n| notes.push(n),
+        Some(&mut |n| notes.push(n)),
     )
     .unwrap();
     let mut app = App::new(name);

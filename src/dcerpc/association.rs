@@ -19,10 +19,14 @@ use super::framing::{FrameEvent, FramedPdu};
 use super::names;
 use super::pdu::{Body, ContextElement, Header, parse_pdu};
 use super::{SyntaxId, TransferKind, Uuid};
+use std::sync::Arc;
+
 use crate::dcom;
 use crate::epm::resolver::{Expectation, Learned};
 use crate::epm::{self, EpmView};
 use crate::event::{CallRecord, InterfaceRef, PduNote, PduSpan};
+use crate::idl::Library;
+use crate::idl::decode::{PipePlan, PipeReport, PipeStream, in_pipes_offset, plan};
 use crate::ndr::{Reader, Syntax};
 use crate::outbox::Outbox;
 use crate::report::Tally;
@@ -51,6 +55,112 @@ enum Decoder {
     RemQueryInterface,
     /// Any other DCOM (ORPC) call: its answer may create interface pointers.
     Objrefs,
+}
+
+/// The pipes of a call whose interface an IDL describes.
+#[derive(Debug)]
+struct CallPipes {
+    plan: PipePlan,
+    library: Arc<Library>,
+    /// \[in\] parameters buffered until the start of the \[in\] pipes is known.
+    prefix: Vec<u8>,
+    prefix_frame: u64,
+    request: Option<PipeStream>,
+    response: PipeStream,
+    little_endian: bool,
+    ndr64: bool,
+    undecodable: bool,
+}
+
+impl CallPipes {
+    fn new(plan: PipePlan, library: Arc<Library>, little_endian: bool, ndr64: bool) -> Self {
+        let response = PipeStream::new(&plan.out_pipes, "out", 0, little_endian, ndr64, false);
+        Self {
+            plan,
+            library,
+            prefix: Vec::new(),
+            prefix_frame: 0,
+            request: None,
+            response,
+            little_endian,
+            ndr64,
+            undecodable: false,
+        }
+    }
+
+    fn request_bytes(&mut self, stub: &[u8], frame: u64) {
+        if let Some(r) = self.request.as_mut() {
+            r.feed(stub, frame);
+            return;
+        }
+        if self.undecodable || self.plan.in_pipes.is_empty() {
+            return;
+        }
+        if self.prefix.is_empty() {
+            self.prefix_frame = frame;
+        }
+        self.prefix.extend_from_slice(stub);
+        let syntax = if self.ndr64 {
+            Syntax::Ndr64
+        } else {
+            Syntax::Ndr
+        };
+        match in_pipes_offset(
+            &self.library,
+            &self.plan,
+            &self.prefix,
+            self.little_endian,
+            syntax,
+        ) {
+            Ok(Some(start)) => {
+                let mut r = PipeStream::new(
+                    &self.plan.in_pipes,
+                    "in",
+                    start as u64,
+                    self.little_endian,
+                    self.ndr64,
+                    false,
+                );
+                r.feed(&self.prefix, self.prefix_frame);
+                self.prefix = Vec::new();
+                self.request = Some(r);
+            }
+            Ok(None) => {}
+            Err(_) => {
+                self.undecodable = true;
+                self.prefix = Vec::new();
+            }
+        }
+    }
+
+    fn reports(
+        self,
+        request_ended: bool,
+        response_ended: bool,
+        fault: Option<&str>,
+    ) -> Vec<PipeReport> {
+        let mut out = match self.request {
+            Some(r) => r.finish(request_ended, fault),
+            None if self.plan.in_pipes.is_empty() => Vec::new(),
+            None => {
+                let mut r = PipeStream::new(
+                    &self.plan.in_pipes,
+                    "in",
+                    0,
+                    self.little_endian,
+                    self.ndr64,
+                    false,
+                )
+                .finish(false, fault);
+                for p in &mut r {
+                    p.anomalies = vec!["undecodable_parameters".into()];
+                }
+                r
+            }
+        };
+        out.extend(self.response.finish(response_ended, fault));
+        out
+    }
 }
 
 /// Stub bytes of a call that will be decoded when it ends.
@@ -164,6 +274,7 @@ struct Call {
     stubs: Option<Box<Stubs>>,
     /// First bytes of the first request and response PDUs (for the PDU detail view).
     heads: [Vec<u8>; 2],
+    pipes: Option<Box<CallPipes>>,
 }
 
 /// Transport facts an association reports with each call.
@@ -178,6 +289,8 @@ pub struct TransportInfo {
     /// What an endpoint-mapper or OXID answer announced for this endpoint: its interface is
     /// used when no bind was captured.
     pub expected: Option<Expectation>,
+    /// Interface descriptions (IDL) for decoding pipes.
+    pub library: Option<Arc<Library>>,
     /// Sender address of each direction, indexed by [`Dir::index`].
     pub senders: [SocketAddr; 2],
 }
@@ -373,6 +486,9 @@ impl Association {
                         if let Some(st) = c.stubs.as_mut() {
                             st.add(false, stub, h.little_endian());
                         }
+                        if let Some(pp) = c.pipes.as_mut() {
+                            pp.request_bytes(stub, p.first.frame);
+                        }
                         self.calls.insert(h.call_id, c);
                     }
                 } else {
@@ -410,9 +526,16 @@ impl Association {
                         response_may_be_lost: false,
                         stubs,
                         heads: Default::default(),
+                        pipes: None,
                     };
                     let mut call = call;
                     call.heads[0] = head(p.bytes);
+                    call.pipes =
+                        self.pipes_for(binding, r.opnum, h.little_endian())
+                            .map(|mut pp| {
+                                pp.request_bytes(stub, p.first.frame);
+                                Box::new(pp)
+                            });
                     calls.opened(call.first_frame);
                     self.insert_call(call, tally, calls);
                 }
@@ -432,6 +555,9 @@ impl Association {
                         st.response.clear();
                     }
                     st.add(true, stub, h.little_endian());
+                }
+                if let Some(pp) = c.pipes.as_mut() {
+                    pp.response.feed(stub, p.first.frame);
                 }
                 if last {
                     self.finish(c, calls);
@@ -578,6 +704,7 @@ impl Association {
             response_may_be_lost: false,
             stubs: None,
             heads: Default::default(),
+            pipes: None,
         }
     }
 
@@ -638,6 +765,7 @@ impl Association {
                             response_may_be_lost: false,
                             stubs: None,
                             heads: Default::default(),
+                            pipes: None,
                         },
                     );
                 }
@@ -687,7 +815,13 @@ impl Association {
     fn finish(&self, mut c: Call, queue: &mut Outbox) {
         let first_frame = c.first_frame;
         let stubs = c.stubs.take();
+        let pipes = c.pipes.take();
         let mut record = self.record(&c);
+        if let Some(pp) = pipes {
+            let req_ended = c.request.is_some_and(|r| r.saw_last);
+            let resp_ended = c.response.is_some_and(|r| r.saw_last) && c.fault.is_none();
+            record.pipes = Some(pp.reports(req_ended, resp_ended, record.fault_name.as_deref()));
+        }
         if let Some(st) = stubs {
             self.decode(&c, &st, &mut record, queue);
         }
@@ -793,16 +927,27 @@ impl Association {
         };
         let client = self.info.senders[c.client_dir.index()];
         let server = self.info.senders[c.client_dir.reverse().index()];
+        let described = c.binding.and_then(|b| {
+            self.info
+                .library
+                .as_ref()
+                .and_then(|l| l.interface(b.abstract_syntax.uuid, b.abstract_syntax.major))
+        });
         let interface = c.binding.map(|b| InterfaceRef {
             uuid: b.abstract_syntax.uuid.to_string(),
             version: b.abstract_syntax.version(),
             name: names::interface_name(b.abstract_syntax.uuid, b.abstract_syntax.major)
-                .map(str::to_string),
+                .map(str::to_string)
+                .or_else(|| described.map(|i| i.name.clone())),
         });
         let operation = match (c.binding, c.opnum) {
-            (Some(b), Some(op)) => {
-                names::operation_name(b.abstract_syntax.uuid, op).map(str::to_string)
-            }
+            (Some(b), Some(op)) => names::operation_name(b.abstract_syntax.uuid, op)
+                .map(str::to_string)
+                .or_else(|| {
+                    described
+                        .and_then(|i| i.operations.get(usize::from(op)))
+                        .map(|o| o.name.clone())
+                }),
             _ => None,
         };
         let start_ts = c
@@ -845,6 +990,7 @@ impl Association {
             object: c.object.map(|u| u.to_string()),
             endpoint_frame: self.info.expected.map(|e| e.frame),
             heads: c.heads.clone(),
+            pipes: None,
             epm: None,
             oxid: None,
             transfer_syntax: c
@@ -854,6 +1000,25 @@ impl Association {
                 .filter(|k| matches!(k, TransferKind::Ndr | TransferKind::Ndr64))
                 .map(TransferKind::name),
         }
+    }
+}
+
+impl Association {
+    /// The pipe decoders of a new call, when an IDL describes its operation.
+    fn pipes_for(
+        &self,
+        binding: Option<BoundContext>,
+        opnum: u16,
+        little_endian: bool,
+    ) -> Option<CallPipes> {
+        let lib = self.info.library.as_ref()?;
+        let b = binding?;
+        let iface = lib.interface(b.abstract_syntax.uuid, b.abstract_syntax.major)?;
+        let plan = plan(lib, iface, opnum)?;
+        let ndr64 = b
+            .transfer
+            .is_some_and(|t| t.transfer_kind() == TransferKind::Ndr64);
+        Some(CallPipes::new(plan, Arc::clone(lib), little_endian, ndr64))
     }
 }
 

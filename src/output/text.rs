@@ -70,6 +70,32 @@ pub fn call_row(c: &CallRecord) -> String {
     ))
 }
 
+/// Indented lines under a call's row, one per NDR pipe parameter.
+#[must_use]
+pub fn pipe_lines(c: &CallRecord) -> Vec<String> {
+    c.pipes
+        .iter()
+        .flatten()
+        .map(|p| {
+            let name = p.param.clone().unwrap_or_else(|| "(guessed)".into());
+            let elem = p.element_type.clone().unwrap_or_else(|| "?".into());
+            let end = if p.terminated {
+                "terminated"
+            } else {
+                "not terminated"
+            };
+            let mut line = format!(
+                "         pipe [{}] {name} of {elem}: {} chunk(s), {} element(s), {} bytes, {end}",
+                p.direction, p.chunks_total, p.elements, p.bytes
+            );
+            if !p.anomalies.is_empty() {
+                line.push_str(&format!(" ({})", p.anomalies.join(", ")));
+            }
+            sanitize(&line)
+        })
+        .collect()
+}
+
 /// Writes the table of endpoints learned from endpoint-mapper and OXID answers.
 ///
 /// # Errors

@@ -1,0 +1,613 @@
+//! Decoding stubs with an interface description: where an operation's pipes are, and the
+//! streaming decoder of NDR pipe chunk sequences (C706 §14.3.11 "Pipes"; MS-RPCE §2.2.5.3.4.5
+//! for NDR64). A chunk is an element count (NDR: u32 aligned to 4; NDR64: u64 aligned to 8)
+//! followed by that many elements (NDR64 then repeats the count, negated); a chunk of count 0
+//! ends the pipe. \[in\] pipes follow all other \[in\] parameters of the request; \[out\] pipes come
+//! before all other \[out\] parameters of the response.
+//!
+//! Decoding is fragment by fragment: element data is counted and skipped, never kept, so a pipe
+//! of any length needs a few bytes of state. Only the \[in\] parameters in front of the pipes are
+//! buffered, up to [`MAX_PREFIX_BYTES`]. At most [`MAX_REPORTED_CHUNKS`] chunks are listed per
+//! pipe; `chunks_total` counts them all.
+
+use serde::Serialize;
+
+use super::{Attr, Field, Interface, Library, Type};
+use crate::ndr::{NdrError, Reader, Syntax};
+
+/// \[in\] parameter bytes buffered in front of the pipes of a request.
+pub const MAX_PREFIX_BYTES: usize = 64 * 1024;
+/// Chunks listed per pipe.
+pub const MAX_REPORTED_CHUNKS: usize = 1000;
+
+/// One chunk of a pipe.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Chunk {
+    /// Elements.
+    pub count: u64,
+    /// Element bytes.
+    pub bytes: u64,
+    /// Frame of the fragment where the chunk starts.
+    pub frame: u64,
+    /// Stub offset of its count.
+    pub offset: u64,
+}
+
+/// A pipe parameter of a call (`pipes` on a call record).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PipeReport {
+    /// Parameter name (null when guessed).
+    pub param: Option<String>,
+    /// `in` or `out`.
+    pub direction: &'static str,
+    /// Element type from the IDL.
+    pub element_type: Option<String>,
+    /// Non-empty chunks, in order (at most [`MAX_REPORTED_CHUNKS`]).
+    pub chunks: Vec<Chunk>,
+    /// Non-empty chunks in all.
+    pub chunks_total: u64,
+    /// Elements over all chunks.
+    pub elements: u64,
+    /// Element bytes over all chunks.
+    pub bytes: u64,
+    /// The empty terminating chunk was seen.
+    pub terminated: bool,
+    /// `count_exceeds_data`, `missing_terminator`, `data_after_terminator`, `fault:<name>`,
+    /// `undecodable_parameters`.
+    pub anomalies: Vec<String>,
+    /// Found by the heuristic detector, not an IDL.
+    pub guess: bool,
+}
+
+/// Size and alignment of a pipe element, which may not hold pointers or conformant data.
+fn layout(lib: &Library, ty: &Type) -> Option<(u64, u64)> {
+    match lib.resolve(ty) {
+        Type::Base(b) => Some(base_size(b)?),
+        Type::Enum(_) => Some((2, 2)),
+        Type::Array(t, Some(n)) => {
+            let (s, a) = layout(lib, t)?;
+            Some((s * n, a))
+        }
+        Type::Struct(fields) => {
+            let mut size = 0u64;
+            let mut align = 1u64;
+            for f in fields {
+                let (s, a) = layout(lib, &f.ty)?;
+                size = size.div_ceil(a) * a + s;
+                align = align.max(a);
+            }
+            Some((size.div_ceil(align) * align, align))
+        }
+        _ => None,
+    }
+}
+
+fn base_size(b: &str) -> Option<(u64, u64)> {
+    let last = b.rsplit(' ').next().unwrap_or(b);
+    Some(match last {
+        "small" | "char" | "byte" | "boolean" | "int8" | "uint8" | "__int8" => (1, 1),
+        "short" | "wchar_t" | "int16" | "uint16" | "__int16" => (2, 2),
+        "long" | "int" | "float" | "error_status_t" | "int32" | "uint32" | "__int32" => (4, 4),
+        "hyper" | "double" | "__int64" | "int64" | "uint64" => (8, 8),
+        "unsigned" | "signed" => (4, 4),
+        _ => return None,
+    })
+}
+
+fn type_name(ty: &Type) -> String {
+    match ty {
+        Type::Base(b) => b.clone(),
+        Type::Named(n) => n.clone(),
+        Type::Pointer(t) => format!("{}*", type_name(t)),
+        Type::Array(t, _) => format!("{}[]", type_name(t)),
+        Type::Struct(_) => "struct".into(),
+        Type::Union(..) => "union".into(),
+        Type::Enum(_) => "enum".into(),
+        Type::Pipe(t) => format!("pipe {}", type_name(t)),
+    }
+}
+
+/// The element type of a parameter that is a pipe (or a pointer to one).
+fn pipe_element<'a>(lib: &'a Library, ty: &'a Type) -> Option<&'a Type> {
+    match lib.resolve(ty) {
+        Type::Pipe(t) => Some(t),
+        Type::Pointer(t) => pipe_element(lib, t),
+        _ => None,
+    }
+}
+
+/// A pipe parameter of an operation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PipeSpec {
+    /// Parameter name.
+    pub param: String,
+    /// Element type name.
+    pub element_type: String,
+    /// Element size and alignment.
+    pub element: (u64, u64),
+}
+
+/// Where an operation's pipes are.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PipePlan {
+    /// \[in\] parameters before the \[in\] pipes.
+    pub in_prefix: Vec<Field>,
+    /// \[in\] pipes.
+    pub in_pipes: Vec<PipeSpec>,
+    /// \[out\] pipes.
+    pub out_pipes: Vec<PipeSpec>,
+}
+
+/// The pipes of operation `opnum` of `iface`, if it has any with a known element layout.
+#[must_use]
+pub fn plan(lib: &Library, iface: &Interface, opnum: u16) -> Option<PipePlan> {
+    let op = iface.operations.get(usize::from(opnum))?;
+    let mut p = PipePlan::default();
+    for f in &op.params {
+        let dir_in = f.has("in");
+        let dir_out = f.has("out");
+        match pipe_element(lib, &f.ty) {
+            Some(elem) => {
+                let spec = PipeSpec {
+                    param: f.name.clone(),
+                    element_type: type_name(elem),
+                    element: layout(lib, elem)?,
+                };
+                if dir_in {
+                    p.in_pipes.push(spec.clone());
+                }
+                if dir_out {
+                    p.out_pipes.push(spec);
+                }
+            }
+            None if dir_in => p.in_prefix.push(f.clone()),
+            None => {}
+        }
+    }
+    (!p.in_pipes.is_empty() || !p.out_pipes.is_empty()).then_some(p)
+}
+
+fn attr_arg<'a>(attrs: &'a [Attr], name: &str) -> Option<&'a str> {
+    attrs
+        .iter()
+        .find(|a| a.name == name)
+        .and_then(|a| a.arg.as_deref())
+}
+
+/// Skips one \[in\] parameter (top level) of the types that come before pipes in practice: base
+/// types, enums, context handles, strings, fixed and conformant arrays of base types, structs of
+/// those, and pointers to them.
+fn skip(
+    lib: &Library,
+    r: &mut Reader<'_>,
+    ty: &Type,
+    attrs: &[Attr],
+    top: bool,
+) -> Result<(), NdrError> {
+    r.enter()?;
+    let res = skip_inner(lib, r, ty, attrs, top);
+    r.leave();
+    res
+}
+
+fn skip_inner(
+    lib: &Library,
+    r: &mut Reader<'_>,
+    ty: &Type,
+    attrs: &[Attr],
+    top: bool,
+) -> Result<(), NdrError> {
+    if attrs.iter().any(|a| a.name == "context_handle") || is_context_handle(lib, ty) {
+        r.context_handle()?;
+        return Ok(());
+    }
+    match lib.resolve(ty) {
+        Type::Base(b) if b == "handle_t" || b == "void" => Ok(()),
+        Type::Base(b) => {
+            let (s, a) = base_size(b).ok_or(NdrError::Invalid("base type"))?;
+            r.align(usize::try_from(a).unwrap_or(1))?;
+            r.take(usize::try_from(s).unwrap_or(0))?;
+            Ok(())
+        }
+        Type::Enum(_) => r.u16().map(|_| ()),
+        Type::Pointer(t) => {
+            let string = attrs.iter().any(|a| a.name == "string");
+            let is_ref = top && !attrs.iter().any(|a| a.name == "unique" || a.name == "ptr");
+            if !is_ref && r.pointer()?.is_none() {
+                return Ok(());
+            }
+            if string {
+                let (s, _) = layout(lib, t).ok_or(NdrError::Invalid("string element"))?;
+                r.string(usize::try_from(s).unwrap_or(1))?;
+                return Ok(());
+            }
+            skip(lib, r, t, &[], false)
+        }
+        Type::Array(t, n) => {
+            let (s, a) = layout(lib, t).ok_or(NdrError::Invalid("array element"))?;
+            let count = match n {
+                Some(n) => usize::try_from(*n).unwrap_or(0),
+                None if attr_arg(attrs, "size_is").is_some() => {
+                    r.count(usize::try_from(s).unwrap_or(1))?
+                }
+                None => return Err(NdrError::Invalid("array without a size")),
+            };
+            let count = if attr_arg(attrs, "length_is").is_some() {
+                r.variance(usize::try_from(s).unwrap_or(1))?.1
+            } else {
+                count
+            };
+            r.align(usize::try_from(a).unwrap_or(1))?;
+            r.take(count * usize::try_from(s).unwrap_or(0))?;
+            Ok(())
+        }
+        Type::Struct(fields) => {
+            let (_, a) = layout(lib, ty).ok_or(NdrError::Invalid("struct"))?;
+            r.align(usize::try_from(a).unwrap_or(1))?;
+            for f in fields {
+                skip(lib, r, &f.ty, &f.attrs, false)?;
+            }
+            Ok(())
+        }
+        _ => Err(NdrError::Invalid("parameter type")),
+    }
+}
+
+fn is_context_handle(lib: &Library, ty: &Type) -> bool {
+    matches!(ty, Type::Named(n) if lib.context_handles.contains(n))
+}
+
+/// Where the \[in\] pipes start in a request stub: the size of the parameters before them, or
+/// `None` when more bytes are needed.
+///
+/// # Errors
+/// [`NdrError`] when the parameters cannot be read with the description.
+pub fn in_pipes_offset(
+    lib: &Library,
+    plan: &PipePlan,
+    stub: &[u8],
+    little_endian: bool,
+    syntax: Syntax,
+) -> Result<Option<usize>, NdrError> {
+    let mut r = Reader::new(stub, little_endian, syntax);
+    for f in &plan.in_prefix {
+        match skip(lib, &mut r, &f.ty, &f.attrs, true) {
+            Ok(()) => {}
+            Err(NdrError::Short { .. } | NdrError::Count { .. })
+                if stub.len() < MAX_PREFIX_BYTES =>
+            {
+                return Ok(None);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(Some(r.pos()))
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    Count,
+    Elements(u64),
+    NegatedCount,
+    Done,
+}
+
+/// Streaming decoder of the pipes of one direction of a call.
+#[derive(Clone, Debug)]
+pub struct PipeStream {
+    specs: Vec<PipeSpec>,
+    direction: &'static str,
+    reports: Vec<PipeReport>,
+    current: usize,
+    phase: Phase,
+    /// Stub offset of the next byte fed.
+    offset: u64,
+    /// Stub offset where the first pipe starts (bytes before it are skipped).
+    start: u64,
+    little_endian: bool,
+    ndr64: bool,
+    word: Vec<u8>,
+    word_at: u64,
+    trailing: u64,
+}
+
+impl PipeStream {
+    /// A decoder for `specs` starting at stub offset `start`.
+    #[must_use]
+    pub fn new(
+        specs: &[PipeSpec],
+        direction: &'static str,
+        start: u64,
+        little_endian: bool,
+        ndr64: bool,
+        guess: bool,
+    ) -> Self {
+        Self {
+            reports: specs
+                .iter()
+                .map(|s| PipeReport {
+                    param: (!guess).then(|| s.param.clone()),
+                    direction,
+                    element_type: (!guess).then(|| s.element_type.clone()),
+                    chunks: Vec::new(),
+                    chunks_total: 0,
+                    elements: 0,
+                    bytes: 0,
+                    terminated: false,
+                    anomalies: Vec::new(),
+                    guess,
+                })
+                .collect(),
+            specs: specs.to_vec(),
+            direction,
+            current: 0,
+            phase: if specs.is_empty() {
+                Phase::Done
+            } else {
+                Phase::Count
+            },
+            offset: 0,
+            start,
+            little_endian,
+            ndr64,
+            word: Vec::new(),
+            word_at: 0,
+            trailing: 0,
+        }
+    }
+
+    fn word_len(&self) -> u64 {
+        if self.ndr64 { 8 } else { 4 }
+    }
+
+    /// Feeds the next stub bytes (of a fragment carried by `frame`).
+    pub fn feed(&mut self, mut bytes: &[u8], frame: u64) {
+        // Skip to the start of the pipes.
+        if self.offset < self.start {
+            let skip =
+                usize::try_from((self.start - self.offset).min(bytes.len() as u64)).unwrap_or(0);
+            bytes = &bytes[skip..];
+            self.offset += skip as u64;
+        }
+        while !bytes.is_empty() {
+            match self.phase {
+                Phase::Done => {
+                    self.trailing += bytes.len() as u64;
+                    self.offset += bytes.len() as u64;
+                    return;
+                }
+                Phase::Elements(left) => {
+                    let n = left.min(bytes.len() as u64);
+                    bytes = &bytes[usize::try_from(n).unwrap_or(0)..];
+                    self.offset += n;
+                    self.phase = if left == n {
+                        if self.ndr64 {
+                            Phase::NegatedCount
+                        } else {
+                            Phase::Count
+                        }
+                    } else {
+                        Phase::Elements(left - n)
+                    };
+                }
+                Phase::Count | Phase::NegatedCount => {
+                    let w = self.word_len();
+                    if self.word.is_empty() {
+                        let pad = (w - self.offset % w) % w;
+                        if pad > 0 {
+                            let n = pad.min(bytes.len() as u64);
+                            bytes = &bytes[usize::try_from(n).unwrap_or(0)..];
+                            self.offset += n;
+                            continue;
+                        }
+                        self.word_at = self.offset;
+                    }
+                    let need = usize::try_from(w).unwrap_or(4) - self.word.len();
+                    let n = need.min(bytes.len());
+                    self.word.extend_from_slice(&bytes[..n]);
+                    bytes = &bytes[n..];
+                    self.offset += n as u64;
+                    if self.word.len() == usize::try_from(w).unwrap_or(4) {
+                        let value = self.take_word();
+                        if self.phase == Phase::NegatedCount {
+                            self.phase = if self.current >= self.specs.len() {
+                                Phase::Done
+                            } else {
+                                Phase::Count
+                            };
+                        } else {
+                            self.count(value, frame);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn take_word(&mut self) -> u64 {
+        let mut a = [0u8; 8];
+        let n = self.word.len();
+        if self.little_endian {
+            a[..n].copy_from_slice(&self.word);
+            self.word.clear();
+            u64::from_le_bytes(a)
+        } else {
+            a[8 - n..].copy_from_slice(&self.word);
+            self.word.clear();
+            u64::from_be_bytes(a)
+        }
+    }
+
+    fn count(&mut self, count: u64, frame: u64) {
+        let Some(report) = self.reports.get_mut(self.current) else {
+            self.phase = Phase::Done;
+            return;
+        };
+        if count == 0 {
+            report.terminated = true;
+            self.current += 1;
+            // NDR64 ends a pipe with two zero words.
+            self.phase = if self.ndr64 {
+                Phase::NegatedCount
+            } else if self.current >= self.specs.len() {
+                Phase::Done
+            } else {
+                Phase::Count
+            };
+            return;
+        }
+        let (size, align) = self.specs[self.current].element;
+        let bytes = count.saturating_mul(size);
+        report.chunks_total += 1;
+        report.elements += count;
+        report.bytes += bytes;
+        if report.chunks.len() < MAX_REPORTED_CHUNKS {
+            report.chunks.push(Chunk {
+                count,
+                bytes,
+                frame,
+                offset: self.word_at,
+            });
+        }
+        let pad = (align - (self.offset % align.max(1))) % align.max(1);
+        self.phase = Phase::Elements(bytes + pad);
+    }
+
+    /// Ends the direction: `ended` says whether its last fragment was seen; `fault` names a
+    /// fault that ended the call. Returns the reports.
+    #[must_use]
+    pub fn finish(mut self, ended: bool, fault: Option<&str>) -> Vec<PipeReport> {
+        let left_in_chunk = matches!(self.phase, Phase::Elements(_));
+        for (i, r) in self.reports.iter_mut().enumerate() {
+            // The call ended (its last fragment, or a fault) inside a chunk's elements.
+            if i == self.current && left_in_chunk && (ended || fault.is_some()) {
+                r.anomalies.push("count_exceeds_data".into());
+            }
+            if !r.terminated {
+                r.anomalies.push("missing_terminator".into());
+                if let Some(f) = fault {
+                    r.anomalies.push(format!("fault:{f}"));
+                }
+            }
+        }
+        if self.direction == "in" && self.trailing > 0 && self.reports.iter().all(|r| r.terminated)
+        {
+            // [in] pipes are the last parameters: nothing may follow them (a verification
+            // trailer aside, which starts with its signature).
+            if let Some(r) = self.reports.last_mut() {
+                r.anomalies.push("data_after_terminator".into());
+            }
+        }
+        self.reports
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(size: u64, align: u64) -> PipeSpec {
+        PipeSpec {
+            param: "p".into(),
+            element_type: "byte".into(),
+            element: (size, align),
+        }
+    }
+
+    /// An NDR byte pipe with the given chunk sizes, then the terminator and a return value.
+    fn byte_pipe(chunks: &[u32]) -> Vec<u8> {
+        let mut s = Vec::new();
+        for &c in chunks {
+            while s.len() % 4 != 0 {
+                s.push(0);
+            }
+            s.extend(c.to_le_bytes());
+            s.extend(std::iter::repeat_n(0x5a, c as usize));
+        }
+        while s.len() % 4 != 0 {
+            s.push(0);
+        }
+        s.extend(0u32.to_le_bytes());
+        s.extend(7u32.to_le_bytes());
+        s
+    }
+
+    fn decode(stub: &[u8], split: usize) -> Vec<PipeReport> {
+        let mut d = PipeStream::new(&[spec(1, 1)], "out", 0, true, false, false);
+        for (i, part) in stub.chunks(split.max(1)).enumerate() {
+            d.feed(part, i as u64 + 1);
+        }
+        d.finish(true, None)
+    }
+
+    #[test]
+    fn any_fragmentation_yields_the_same_chunks() {
+        let stub = byte_pipe(&[3, 1000, 1, 77]);
+        let whole = decode(&stub, stub.len());
+        assert_eq!(whole[0].chunks_total, 4);
+        assert_eq!(whole[0].bytes, 1081);
+        assert!(whole[0].terminated && whole[0].anomalies.is_empty());
+        let offsets: Vec<u64> = whole[0].chunks.iter().map(|c| c.offset).collect();
+        assert_eq!(offsets, [0, 8, 1012, 1020]);
+        for split in [1, 2, 3, 5, 7, 64, 999] {
+            let parts = decode(&stub, split);
+            assert_eq!(
+                parts[0]
+                    .chunks
+                    .iter()
+                    .map(|c| (c.count, c.offset))
+                    .collect::<Vec<_>>(),
+                whole[0]
+                    .chunks
+                    .iter()
+                    .map(|c| (c.count, c.offset))
+                    .collect::<Vec<_>>(),
+                "split {split}"
+            );
+            assert!(parts[0].terminated);
+        }
+    }
+
+    #[test]
+    fn reports_missing_terminator_and_excess_count() {
+        let mut stub = byte_pipe(&[10]);
+        stub.truncate(4 + 6);
+        let r = decode(&stub, 3);
+        assert_eq!(r[0].anomalies, ["count_exceeds_data", "missing_terminator"]);
+    }
+
+    #[test]
+    fn ndr64_chunks_repeat_the_count_negated() {
+        let mut s = Vec::new();
+        s.extend(3u64.to_le_bytes());
+        s.extend([1, 2, 3]);
+        s.extend([0; 5]);
+        s.extend((-3i64).to_le_bytes());
+        s.extend(0u64.to_le_bytes());
+        s.extend(0u64.to_le_bytes());
+        let mut d = PipeStream::new(&[spec(1, 1)], "in", 0, true, true, false);
+        d.feed(&s, 1);
+        let r = d.finish(true, None);
+        assert_eq!(
+            (r[0].chunks_total, r[0].bytes, r[0].terminated),
+            (1, 3, true)
+        );
+        assert!(r[0].anomalies.is_empty(), "{:?}", r[0].anomalies);
+    }
+
+    #[test]
+    fn builtin_efsr_raw_operations_have_byte_pipes() {
+        let lib = crate::idl::builtin::library().unwrap();
+        let efsr = lib.interfaces.iter().find(|i| i.name == "efsrpc").unwrap();
+        let read = plan(&lib, efsr, 1).unwrap();
+        assert_eq!(read.out_pipes[0].element, (1, 1));
+        let write = plan(&lib, efsr, 2).unwrap();
+        assert_eq!(write.in_pipes[0].param, "EfsInPipe");
+        // The context handle before the [in] pipe is 20 bytes.
+        let mut stub = vec![0u8; 20];
+        stub.extend(byte_pipe(&[5]));
+        let start = in_pipes_offset(&lib, &write, &stub, true, Syntax::Ndr).unwrap();
+        assert_eq!(start, Some(20));
+        assert!(lib.interfaces.iter().any(|i| i.name == "epm"));
+    }
+}

@@ -1,0 +1,158 @@
+//! NDR pipes decoded from real transport captures (captures/real/40-47, made with the
+//! interface of captures/idl/pipetest.idl); the expected chunk sequences are those the
+//! capture generator sent (captures/README.md).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::Path;
+use std::sync::Arc;
+
+use rpcscope::event::CallRecord;
+use rpcscope::idl::decode::PipeReport;
+
+fn library() -> Arc<rpcscope::idl::Library> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut lib = rpcscope::idl::builtin::library().unwrap();
+    let text = std::fs::read_to_string(root.join("captures/idl/pipetest.idl")).unwrap();
+    lib.merge(rpcscope::idl::parse(&text, "pipetest.idl").unwrap());
+    Arc::new(lib)
+}
+
+fn calls(name: &str) -> Vec<CallRecord> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("captures/real")
+        .join(name);
+    let bytes = std::fs::read(path).unwrap();
+    rpcscope::analyze_with(&bytes, Some(library())).unwrap().0
+}
+
+fn pipes(c: &CallRecord) -> &[PipeReport] {
+    c.pipes
+        .as_deref()
+        .unwrap_or_else(|| panic!("no pipes on {:?}", c.operation))
+}
+
+#[test]
+fn a_one_mebibyte_in_pipe_across_a_thousand_fragments() {
+    let got = calls("40-pipe-in-1mib.pcap");
+    let upload = got
+        .iter()
+        .find(|c| c.operation.as_deref() == Some("PtUpload"))
+        .unwrap();
+    assert_eq!(upload.request.as_ref().unwrap().fragments, 1049);
+    let p = &pipes(upload)[0];
+    assert_eq!(
+        (p.param.as_deref(), p.direction, p.element_type.as_deref()),
+        (Some("data"), "in", Some("byte"))
+    );
+    assert_eq!(
+        (p.chunks_total, p.elements, p.bytes),
+        (63, 1_048_576, 1_048_576)
+    );
+    assert!(p.terminated && p.anomalies.is_empty(), "{:?}", p.anomalies);
+    let first: Vec<u64> = p.chunks.iter().take(10).map(|c| c.count).collect();
+    assert_eq!(first, [4096, 65536, 1000, 333, 1, 7, 12289, 2048, 65536, 3]);
+    assert!(
+        p.chunks
+            .windows(2)
+            .all(|w| w[0].offset < w[1].offset && w[0].frame <= w[1].frame)
+    );
+}
+
+#[test]
+fn many_small_chunks_in_an_out_pipe() {
+    let got = calls("41-pipe-out-small-chunks.pcap");
+    let p = &pipes(&got[0])[0];
+    assert_eq!((p.direction, p.chunks_total, p.bytes), ("out", 500, 16250));
+    assert!(
+        p.chunks
+            .iter()
+            .enumerate()
+            .all(|(i, c)| c.count == (37 * i as u64) % 64 + 1)
+    );
+    assert!(p.terminated);
+}
+
+#[test]
+fn both_directions_empty_pipes_and_struct_elements() {
+    let got = calls("42-pipe-both.pcap");
+    let echo = pipes(&got[0]);
+    assert_eq!(echo.len(), 2);
+    assert_eq!(
+        echo[0].chunks.iter().map(|c| c.count).collect::<Vec<_>>(),
+        [3000, 1, 250, 4096, 17]
+    );
+    assert_eq!((echo[1].direction, echo[1].bytes), ("out", 7364));
+    let empty = calls("43-pipe-empty.pcap");
+    for c in &empty {
+        for p in pipes(c) {
+            assert_eq!((p.chunks_total, p.terminated), (0, true));
+        }
+    }
+    let recs = calls("44-pipe-struct.pcap");
+    let p = &pipes(&recs[0])[0];
+    assert_eq!(p.element_type.as_deref(), Some("RECORD"));
+    assert_eq!(
+        p.chunks.iter().map(|c| c.count).collect::<Vec<_>>(),
+        [1, 2, 50, 7, 100, 140]
+    );
+    assert_eq!(p.bytes, 300 * 8);
+}
+
+#[test]
+fn ndr64_pipes() {
+    let got = calls("45-pipe-ndr64.pcap");
+    assert_eq!(got[0].transfer_syntax, Some("ndr64"));
+    let up = &pipes(&got[0])[0];
+    assert_eq!(
+        up.chunks.iter().map(|c| c.count).collect::<Vec<_>>(),
+        [1000, 3, 4096, 77, 5000]
+    );
+    assert!(
+        up.terminated && up.anomalies.is_empty(),
+        "{:?}",
+        up.anomalies
+    );
+    let down = &pipes(&got[1])[0];
+    assert_eq!(
+        (down.chunks_total, down.bytes, down.terminated),
+        (100, 3218, true)
+    );
+}
+
+#[test]
+fn a_fault_in_the_middle_and_a_truncated_capture() {
+    let got = calls("46-pipe-fault-mid.pcap");
+    let cut: Vec<&PipeReport> = got
+        .iter()
+        .filter(|c| c.outcome == "fault")
+        .map(|c| &pipes(c)[0])
+        .collect();
+    assert_eq!(cut.len(), 2);
+    assert!(
+        cut[0]
+            .anomalies
+            .contains(&"fault:nca_s_fault_pipe_closed".to_string())
+    );
+    assert!(
+        cut[1]
+            .anomalies
+            .contains(&"fault:nca_s_fault_pipe_comm_error".to_string())
+    );
+    assert!(
+        cut.iter()
+            .all(|p| !p.terminated && p.anomalies.contains(&"missing_terminator".to_string()))
+    );
+    let last = got.last().unwrap();
+    assert!(
+        pipes(last)[0].terminated,
+        "the call after the faults is whole"
+    );
+    let trunc = calls("47-pipe-truncated.pcap");
+    let p = &pipes(&trunc[0])[0];
+    assert!(!p.terminated);
+    assert_eq!(p.anomalies, ["missing_terminator"]);
+    assert_eq!(
+        p.chunks_total, 265,
+        "264 whole chunks and the start of the next"
+    );
+}

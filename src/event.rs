@@ -108,6 +108,14 @@ pub struct CallRecord {
     /// detail view; not serialised.
     #[serde(skip)]
     pub heads: [Vec<u8>; 2],
+    /// The request's auth verifier (sec_trailer: type, level, pad length, context id, auth
+    /// value length), for the PDU detail view; not serialised.
+    #[serde(skip)]
+    pub verifier: Option<(u8, u8, u8, u32, u16)>,
+    /// Time of the first frame and of the last frame of the call, µs since the epoch; not
+    /// serialised (`start` and `duration_us` are).
+    #[serde(skip)]
+    pub span_us: (i64, i64),
     /// NDR pipe parameters of the call, when an IDL describes its operation.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pipes: Option<Vec<crate::idl::decode::PipeReport>>,

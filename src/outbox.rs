@@ -222,6 +222,8 @@ mod tests {
             transfer_syntax: None,
             endpoint_frame: None,
             heads: Default::default(),
+            verifier: None,
+            span_us: (0, 0),
             pipes: None,
             epm: None,
             oxid: None,

@@ -156,3 +156,31 @@ fn a_fault_in_the_middle_and_a_truncated_capture() {
         "264 whole chunks and the start of the next"
     );
 }
+
+#[test]
+fn without_an_idl_byte_pipes_are_guessed_and_marked() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("captures/real");
+    let plain = |name: &str| {
+        rpcscope::analyze(&std::fs::read(path.join(name)).unwrap())
+            .unwrap()
+            .0
+    };
+    let up = plain("40-pipe-in-1mib.pcap");
+    let p = &pipes(&up[0])[0];
+    assert!(p.guess && p.param.is_none() && p.element_type.is_none());
+    assert_eq!(
+        (p.direction, p.chunks_total, p.bytes),
+        ("in", 63, 1_048_576)
+    );
+    let down = plain("41-pipe-out-small-chunks.pcap");
+    let p = &pipes(&down[0])[0];
+    assert!(p.guess);
+    assert_eq!((p.direction, p.chunks_total, p.bytes), ("out", 500, 16250));
+    // Struct elements are not a byte pipe: no guess, and no guess on calls without pipes.
+    assert!(
+        plain("44-pipe-struct.pcap")
+            .iter()
+            .all(|c| c.pipes.is_none())
+    );
+    assert!(plain("05-ntlm-sign.pcap").iter().all(|c| c.pipes.is_none()));
+}

@@ -26,7 +26,7 @@ use crate::epm::resolver::{Expectation, Learned};
 use crate::epm::{self, EpmView};
 use crate::event::{CallRecord, InterfaceRef, PduNote, PduSpan};
 use crate::idl::Library;
-use crate::idl::decode::{PipePlan, PipeReport, PipeStream, in_pipes_offset, plan};
+use crate::idl::decode::{PipePlan, PipeReport, PipeSpec, PipeStream, in_pipes_offset, plan};
 use crate::ndr::{Reader, Syntax};
 use crate::outbox::Outbox;
 use crate::report::Tally;
@@ -163,6 +163,49 @@ impl CallPipes {
     }
 }
 
+/// Stub offsets where the heuristic detector looks for an [in] byte pipe: right at the start,
+/// after one 32-bit parameter, and after a context handle.
+const GUESS_REQUEST_STARTS: [u64; 3] = [0, 4, 20];
+
+/// The heuristic byte-pipe detector of a call no IDL describes: candidate decoders of the
+/// request (at [`GUESS_REQUEST_STARTS`]) and of the response (from its start, [out] pipes
+/// coming first).
+#[derive(Debug)]
+struct PipeGuess {
+    request: Vec<PipeStream>,
+    response: PipeStream,
+}
+
+impl PipeGuess {
+    fn new(little_endian: bool) -> Self {
+        let byte = [PipeSpec {
+            param: String::new(),
+            element_type: String::new(),
+            element: (1, 1),
+        }];
+        Self {
+            request: GUESS_REQUEST_STARTS
+                .iter()
+                .map(|&s| PipeStream::new(&byte, "in", s, little_endian, false, true))
+                .collect(),
+            response: PipeStream::new(&byte, "out", 0, little_endian, false, true),
+        }
+    }
+
+    /// Pipes that look whole: an [in] pipe that ends the request, or an [out] pipe followed by
+    /// only a 32-bit return value; each with at least two chunks.
+    fn reports(self, request_ended: bool, response_ended: bool) -> Option<Vec<PipeReport>> {
+        let mut out = Vec::new();
+        if request_ended && let Some(r) = self.request.into_iter().find(|r| r.looks_whole(2, 0)) {
+            out.extend(r.finish(true, None));
+        }
+        if response_ended && self.response.looks_whole(2, 4) {
+            out.extend(self.response.finish(true, None));
+        }
+        (!out.is_empty()).then_some(out)
+    }
+}
+
 /// Stub bytes of a call that will be decoded when it ends.
 #[derive(Debug)]
 struct Stubs {
@@ -275,6 +318,8 @@ struct Call {
     /// First bytes of the first request and response PDUs (for the PDU detail view).
     heads: [Vec<u8>; 2],
     pipes: Option<Box<CallPipes>>,
+    guess: Option<Box<PipeGuess>>,
+    verifier: Option<(u8, u8, u8, u32, u16)>,
 }
 
 /// Transport facts an association reports with each call.
@@ -489,6 +534,11 @@ impl Association {
                         if let Some(pp) = c.pipes.as_mut() {
                             pp.request_bytes(stub, p.first.frame);
                         }
+                        if let Some(g) = c.guess.as_mut() {
+                            g.request
+                                .iter_mut()
+                                .for_each(|r| r.feed(stub, p.first.frame));
+                        }
                         self.calls.insert(h.call_id, c);
                     }
                 } else {
@@ -527,15 +577,33 @@ impl Association {
                         stubs,
                         heads: Default::default(),
                         pipes: None,
+                        guess: None,
+                        verifier: None,
                     };
                     let mut call = call;
                     call.heads[0] = head(p.bytes);
+                    call.verifier = pdu.auth.map(|a| {
+                        (
+                            a.auth_type,
+                            a.auth_level,
+                            a.pad_len,
+                            a.context_id,
+                            a.value_len,
+                        )
+                    });
                     call.pipes =
                         self.pipes_for(binding, r.opnum, h.little_endian())
                             .map(|mut pp| {
                                 pp.request_bytes(stub, p.first.frame);
                                 Box::new(pp)
                             });
+                    if call.pipes.is_none() && auth.is_none_or(|(_, level)| level != 6) {
+                        let mut g = PipeGuess::new(h.little_endian());
+                        g.request
+                            .iter_mut()
+                            .for_each(|r| r.feed(stub, p.first.frame));
+                        call.guess = Some(Box::new(g));
+                    }
                     calls.opened(call.first_frame);
                     self.insert_call(call, tally, calls);
                 }
@@ -558,6 +626,9 @@ impl Association {
                 }
                 if let Some(pp) = c.pipes.as_mut() {
                     pp.response.feed(stub, p.first.frame);
+                }
+                if let Some(g) = c.guess.as_mut() {
+                    g.response.feed(stub, p.first.frame);
                 }
                 if last {
                     self.finish(c, calls);
@@ -705,6 +776,8 @@ impl Association {
             stubs: None,
             heads: Default::default(),
             pipes: None,
+            guess: None,
+            verifier: None,
         }
     }
 
@@ -766,6 +839,8 @@ impl Association {
                             stubs: None,
                             heads: Default::default(),
                             pipes: None,
+                            guess: None,
+                            verifier: None,
                         },
                     );
                 }
@@ -816,11 +891,14 @@ impl Association {
         let first_frame = c.first_frame;
         let stubs = c.stubs.take();
         let pipes = c.pipes.take();
+        let guess = c.guess.take();
         let mut record = self.record(&c);
+        let req_ended = c.request.is_some_and(|r| r.saw_last && !r.damaged);
+        let resp_ended = c.response.is_some_and(|r| r.saw_last && !r.damaged) && c.fault.is_none();
         if let Some(pp) = pipes {
-            let req_ended = c.request.is_some_and(|r| r.saw_last);
-            let resp_ended = c.response.is_some_and(|r| r.saw_last) && c.fault.is_none();
             record.pipes = Some(pp.reports(req_ended, resp_ended, record.fault_name.as_deref()));
+        } else if let Some(g) = guess {
+            record.pipes = g.reports(req_ended, resp_ended);
         }
         if let Some(st) = stubs {
             self.decode(&c, &st, &mut record, queue);
@@ -990,6 +1068,14 @@ impl Association {
             object: c.object.map(|u| u.to_string()),
             endpoint_frame: self.info.expected.map(|e| e.frame),
             heads: c.heads.clone(),
+            verifier: c.verifier,
+            span_us: (
+                start_ts.as_micros(),
+                c.response
+                    .or(c.request)
+                    .map_or(start_ts, |s| s.last.ts)
+                    .as_micros(),
+            ),
             pipes: None,
             epm: None,
             oxid: None,

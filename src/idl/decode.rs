@@ -473,6 +473,16 @@ impl PipeStream {
         self.phase = Phase::Elements(bytes + pad);
     }
 
+    /// True when every pipe ended with its terminator, at least `min_chunks` non-empty chunks in
+    /// all came before, and exactly `trailing` bytes followed (the heuristic detector's test).
+    #[must_use]
+    pub fn looks_whole(&self, min_chunks: u64, trailing: u64) -> bool {
+        self.phase == Phase::Done
+            && self.reports.iter().all(|r| r.terminated)
+            && self.reports.iter().map(|r| r.chunks_total).sum::<u64>() >= min_chunks
+            && self.trailing == trailing
+    }
+
     /// Ends the direction: `ended` says whether its last fragment was seen; `fault` names a
     /// fault that ended the call. Returns the reports.
     #[must_use]

@@ -138,8 +138,11 @@ pub struct ConnRow {
     pub calls: u64,
     /// Faults.
     pub faults: u64,
-    /// First call's start (RFC 3339) and the span in µs from the first to the last frame time.
+    /// First call's start (RFC 3339).
     pub start: String,
+    /// From the first call's first frame to the last call's last frame, µs.
+    pub duration_us: i64,
+    span: (i64, i64),
     /// Frame of the endpoint-mapper answer that announced the server endpoint.
     pub endpoint_frame: Option<u64>,
     /// Indices of its calls in [`App::calls`].
@@ -582,6 +585,12 @@ impl App {
             {
                 row.interfaces.push(n);
             }
+            row.span = if row.calls == 1 {
+                c.span_us
+            } else {
+                (row.span.0.min(c.span_us.0), row.span.1.max(c.span_us.1))
+            };
+            row.duration_us = row.span.1 - row.span.0;
             row.call_indices.push(i);
             self.calls.push(c);
         }

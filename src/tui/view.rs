@@ -353,6 +353,12 @@ fn draw_detail(f: &mut Frame<'_>, app: &App, c: &CallRecord, area: Rect, theme: 
     if let (Some(t), Some(l)) = (&c.auth_type, &c.auth_level) {
         lines.push(kv("auth", format!("{t} / {l}")));
     }
+    if let Some((_, _, pad, ctx, len)) = c.verifier {
+        lines.push(kv(
+            "verifier",
+            format!("auth context {ctx}, pad {pad} B, value {len} B"),
+        ));
+    }
     for n in app.contexts_of(c) {
         lines.push(kv(&n.ptype, n.text.clone()));
     }
@@ -373,6 +379,9 @@ fn draw_detail(f: &mut Frame<'_>, app: &App, c: &CallRecord, area: Rect, theme: 
         if let Some(s) = &epm.status_name {
             lines.push(kv("epm status", s.clone()));
         }
+    }
+    for line in crate::output::text::pipe_lines(c) {
+        lines.push(Line::from(line));
     }
     if let Some(o) = &c.oxid {
         for b in &o.bindings {
@@ -447,6 +456,9 @@ fn draw_connections(f: &mut Frame<'_>, app: &App, area: Rect, theme: Theme) {
                 cells.push(Cell::from(c.resolution()));
             }
             cells.push(Cell::from(c.calls.to_string()));
+            if wide {
+                cells.push(Cell::from(duration(u64::try_from(c.duration_us).ok())));
+            }
             let faults = if c.faults > 0 {
                 format!("✗ {}", c.faults)
             } else {
@@ -470,8 +482,14 @@ fn draw_connections(f: &mut Frame<'_>, app: &App, area: Rect, theme: Theme) {
         header.extend(["Auth", "How the endpoint was known"]);
         widths.extend([Constraint::Length(22), Constraint::Length(30)]);
     }
-    header.extend(["Calls", "Faults"]);
-    widths.extend([Constraint::Length(6), Constraint::Length(7)]);
+    header.push("Calls");
+    widths.push(Constraint::Length(6));
+    if wide {
+        header.push("Duration");
+        widths.push(Constraint::Length(10));
+    }
+    header.push("Faults");
+    widths.push(Constraint::Length(7));
     let title = format!(
         "Connections ({}, by {}) — Enter: call flow, s: sort",
         app.conn_filtered.len(),

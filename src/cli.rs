@@ -36,6 +36,10 @@ pub enum Command {
         /// Print JSON Lines (one "call" object per line) instead of a table.
         #[arg(long)]
         json: bool,
+        /// Decode the [in] and [out] parameters of calls to the interfaces an IDL describes
+        /// (the built-in ones and those of --idl).
+        #[arg(long)]
+        decode: bool,
         /// pcap or pcapng file, or - for standard input.
         capture: PathBuf,
     },

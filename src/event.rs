@@ -119,6 +119,9 @@ pub struct CallRecord {
     /// NDR pipe parameters of the call, when an IDL describes its operation.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pipes: Option<Vec<crate::idl::decode::PipeReport>>,
+    /// Decoded \[in\] and \[out\] parameters (`--decode`, calls an IDL describes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decoded: Option<crate::idl::values::Decoded>,
     /// Decoded endpoint-mapper request and answer (present only on endpoint-mapper calls).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub epm: Option<crate::epm::EpmView>,

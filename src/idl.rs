@@ -12,6 +12,7 @@
 pub mod builtin;
 pub mod decode;
 mod parser;
+pub mod values;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -158,10 +159,15 @@ pub struct Library {
     pub types: HashMap<String, Type>,
     /// Typedef names declared `[context_handle]`.
     pub context_handles: std::collections::HashSet<String>,
+    /// Attributes written on typedefs (`switch_type`, pointer kinds), by typedef name.
+    pub typedef_attrs: HashMap<String, Vec<Attr>>,
     /// Interfaces.
     pub interfaces: Vec<Interface>,
     /// Warnings (unknown attributes, unresolved imports), with their `file:line:column`.
     pub warnings: Vec<String>,
+    /// Decode the parameters of the calls these descriptions cover (`--decode`), not only
+    /// their pipes.
+    pub decode_parameters: bool,
 }
 
 impl Library {
@@ -178,8 +184,10 @@ impl Library {
     pub fn merge(&mut self, other: Library) {
         self.types.extend(other.types);
         self.context_handles.extend(other.context_handles);
+        self.typedef_attrs.extend(other.typedef_attrs);
         self.interfaces.extend(other.interfaces);
         self.warnings.extend(other.warnings);
+        self.decode_parameters |= other.decode_parameters;
     }
 
     /// Follows typedef names to the type they stand for (at most 16 steps).

@@ -174,7 +174,8 @@ pub fn analyze(capture: &[u8]) -> Result<(Vec<CallRecord>, Run), RunError> {
     analyze_with(capture, None)
 }
 
-/// Like [`analyze`], decoding the pipes of the operations `library` describes.
+/// Like [`analyze`], decoding the pipes of the operations `library` describes (and their
+/// parameters when it says [`Library::decode_parameters`]).
 ///
 /// # Errors
 /// As [`run`].

@@ -17,8 +17,18 @@ use std::sync::Arc;
 
 fn main() -> ExitCode {
     let args = cli::parse(std::env::args_os());
+    // The table and JSON decode parameters on request; the terminal interface always shows them.
+    let decode = match &args.command {
+        Some(cli::Command::Calls { decode, .. }) => *decode,
+        Some(cli::Command::Tui { .. }) => true,
+        Some(_) => false,
+        None => io::stdout().is_terminal(),
+    };
     let library = match load_library(&args.idl) {
-        Ok(lib) => Arc::new(lib),
+        Ok(lib) => Arc::new(Library {
+            decode_parameters: decode,
+            ..lib
+        }),
         Err(msg) => return fail_line(&msg),
     };
     let command = match (args.command, args.capture) {
@@ -27,6 +37,7 @@ fn main() -> ExitCode {
         (None, Some(capture)) if io::stdout().is_terminal() => return tui(&capture, library),
         (None, Some(capture)) => cli::Command::Calls {
             json: false,
+            decode: false,
             capture,
         },
         (None, None) => {
@@ -87,6 +98,7 @@ fn main() -> ExitCode {
                 writeln!(out, "{}", text::call_row(c))?;
                 text::pipe_lines(c)
                     .iter()
+                    .chain(&text::parameter_lines(c))
                     .try_for_each(|l| writeln!(out, "{l}"))
             };
             rpcscope::run_with(input, &setup, |c| row(&mut out, Some(&c)), None)

@@ -225,6 +225,7 @@ mod tests {
             verifier: None,
             span_us: (0, 0),
             pipes: None,
+            decoded: None,
             epm: None,
             oxid: None,
         }

@@ -160,7 +160,7 @@ pub fn key_action(key: KeyEvent, app: &App) -> Option<Action> {
 }
 
 /// Runs the interface on `path` until the user quits; pipes of the operations `library`
-/// describes are decoded.
+/// describes are decoded, and their parameters when it says so.
 ///
 /// # Errors
 /// The file cannot be opened, or the terminal fails.

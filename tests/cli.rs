@@ -211,3 +211,41 @@ fn closed_output_pipe_ends_quietly() {
         );
     }
 }
+
+#[test]
+fn decode_adds_parameters_to_json_and_lines_to_the_table() {
+    let path = capture("real/02-epm-map-samr.pcap");
+    let path = path.to_str().unwrap();
+    let plain = run(&["calls", "--json", path]);
+    assert!(!String::from_utf8_lossy(&plain.stdout).contains("\"decoded\""));
+    let json = run(&["calls", "--json", "--decode", path]);
+    assert!(json.status.success());
+    let first: serde_json::Value = serde_json::from_str(
+        String::from_utf8_lossy(&json.stdout)
+            .lines()
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(first["operation"], "ept_map");
+    assert_eq!(first["decoded"]["in"]["max_towers"], 4);
+    assert_eq!(first["decoded"]["out"]["num_towers"], 1);
+    let table = run(&["calls", "--decode", path]);
+    let text = String::from_utf8_lossy(&table.stdout);
+    assert!(text.contains("         in  max_towers = 4"), "{text}");
+    assert!(text.contains("         out status = 0"), "{text}");
+    let idl = Path::new(env!("CARGO_MANIFEST_DIR")).join("captures/idl/pipetest.idl");
+    let pipes = capture("real/41-pipe-out-small-chunks.pcap");
+    let o = run(&[
+        "calls",
+        "--decode",
+        "--idl",
+        idl.to_str().unwrap(),
+        pipes.to_str().unwrap(),
+    ]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.contains(r#"out data = {"pipe_chunks":500,"pipe_elements":16250}"#),
+        "{text}"
+    );
+}

@@ -145,3 +145,75 @@ fn exchange_calls_on_dynamic_ports_are_linked_to_their_ept_map_answer() {
         assert_eq!(c["interface"]["name"], expected);
     }
 }
+
+/// Every endpoint-mapper call of our captures decoded with the built-in IDL (`--decode`): no
+/// errors, and the towers it finds are the ones the hand-written endpoint-mapper decoder found.
+#[test]
+fn the_builtin_epm_idl_decodes_every_endpoint_mapper_call() {
+    let mut lib = rpcscope::idl::builtin::library().unwrap();
+    lib.decode_parameters = true;
+    let lib = std::sync::Arc::new(lib);
+    let mut maps = 0;
+    let mut entries = 0;
+    for name in [
+        "01-epm-lookup.pcap",
+        "02-epm-map-samr.pcap",
+        "30-epm-resolve-three.pcap",
+        "31-epm-resolve-samba.pcap",
+        "32-epm-lookup-paged.pcap",
+        "33-epm-after-map.pcap",
+        "35-epm-ipv6.pcap",
+    ] {
+        let bytes = std::fs::read(capture(name)).unwrap();
+        let (calls, _) = rpcscope::analyze_with(&bytes[..], Some(lib.clone())).unwrap();
+        for c in calls.iter().map(|c| serde_json::to_value(c).unwrap()) {
+            if c["interface"]["name"] != "Epm" || c["outcome"] != "response" {
+                continue;
+            }
+            let d = &c["decoded"];
+            assert_eq!(d["errors"], serde_json::json!([]), "{name}: {c}");
+            let out = &d["out"];
+            assert_eq!(out["status"], c["epm"]["status"], "{name}");
+            if c["operation"] == "ept_map" {
+                maps += 1;
+                let towers = out["towers"].as_array().unwrap();
+                assert_eq!(out["num_towers"], towers.len(), "{name}");
+                let ports: Vec<String> = towers
+                    .iter()
+                    .map(|t| {
+                        let hex = t["tower_octet_string"].as_str().unwrap();
+                        assert_eq!(
+                            Some(hex.len() / 2),
+                            t["tower_length"].as_u64().map(|n| n as usize)
+                        );
+                        // Floor 4 of a TCP tower: lhs 0x07, rhs the port (big-endian).
+                        let at = hex.find("0100070200").expect("a TCP floor");
+                        u16::from_str_radix(&hex[at + 10..at + 14], 16)
+                            .unwrap()
+                            .to_string()
+                    })
+                    .collect();
+                let expected: Vec<String> = c["epm"]["endpoints"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|e| {
+                        let b = e["binding"].as_str().unwrap();
+                        b[b.rfind('[').unwrap() + 1..b.len() - 1].to_string()
+                    })
+                    .collect();
+                assert_eq!(ports, expected, "{name}");
+            } else if c["operation"] == "ept_lookup" {
+                let found = out["entries"].as_array().unwrap();
+                assert_eq!(out["num_ents"], found.len(), "{name}");
+                entries += found.len();
+                for e in found {
+                    assert!(e["tower"]["tower_octet_string"].is_string(), "{name}: {e}");
+                    assert!(e["annotation"].is_string(), "{name}: {e}");
+                }
+            }
+        }
+    }
+    assert!(maps >= 5, "{maps} ept_map calls");
+    assert!(entries >= 20, "{entries} ept_lookup entries");
+}

@@ -1,7 +1,8 @@
 //! The NDR reader and the stub decoders built on it never panic on hostile stubs, and never
 //! allocate in proportion to a count read from the wire: the largest single allocation while
 //! decoding stays within a small multiple of the stub's size (the reader itself allocates
-//! nothing). One test per file, because it measures the process's allocations.
+//! nothing); the IDL parameter decoder's, within the stub's size times the size of a value. One
+//! test per file, because it measures the process's allocations.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 // The measuring allocator is the only unsafe code in the project (the library and the binary
 // forbid it).
@@ -13,6 +14,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use proptest::prelude::*;
 use rpcscope::dcom;
 use rpcscope::epm::{self, EpmView};
+use rpcscope::idl::values::{Decoded, Direction, decode_stub};
 use rpcscope::ndr::{Reader, Syntax};
 
 struct Measuring;
@@ -101,6 +103,20 @@ proptest! {
         let (oxid, _) = measure(|| {
             let _ = dcom::decode_response(&bytes, little_endian);
         });
+        // The parameter decoder keeps one value per element it reads, so its largest allocation
+        // (an array's values) is bounded by the stub size times the size of a value.
+        let lib = rpcscope::idl::builtin::library().unwrap();
+        let (parameters, _) = measure(|| {
+            let mut d = Decoded::default();
+            for direction in [Direction::In, Direction::Out] {
+                decode_stub(&lib, &lib.interfaces[0], opnum, direction, &bytes, little_endian, syntax, &mut d);
+            }
+        });
+        let value_bound = 2 * std::mem::size_of::<rpcscope::idl::values::Value>() * bytes.len() + 4096;
+        prop_assert!(
+            parameters <= value_bound,
+            "parameters: a {}-byte stub caused a {}-byte allocation", bytes.len(), parameters
+        );
         for (what, largest) in [("ept request", request), ("ept response", response), ("oxid", oxid)] {
             prop_assert!(
                 largest <= bound,

@@ -184,3 +184,50 @@ fn without_an_idl_byte_pipes_are_guessed_and_marked() {
     );
     assert!(plain("05-ntlm-sign.pcap").iter().all(|c| c.pipes.is_none()));
 }
+
+/// With `--decode`, the other parameters of the pipe operations are decoded around the pipes;
+/// the servers' return values (the number of elements they received or sent) match the
+/// elements the pipe decoder counted, in NDR and NDR64.
+#[test]
+fn decoded_parameters_agree_with_the_pipes() {
+    let mut lib = (*library()).clone();
+    lib.decode_parameters = true;
+    let lib = Arc::new(lib);
+    let mut checked = 0;
+    for name in [
+        "41-pipe-out-small-chunks.pcap",
+        "42-pipe-both.pcap",
+        "43-pipe-empty.pcap",
+        "44-pipe-struct.pcap",
+        "45-pipe-ndr64.pcap",
+    ] {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("captures/real")
+            .join(name);
+        let bytes = std::fs::read(path).unwrap();
+        let (calls, _) = rpcscope::analyze_with(&bytes, Some(Arc::clone(&lib))).unwrap();
+        for c in calls
+            .iter()
+            .filter(|c| c.pipes.is_some() && c.outcome == "response")
+        {
+            let d = serde_json::to_value(c.decoded.as_ref().unwrap()).unwrap();
+            assert_eq!(d["errors"], serde_json::json!([]), "{name}: {d}");
+            let received = pipes(c).iter().map(|p| p.elements).max().unwrap();
+            assert_eq!(d["out"]["return"], received, "{name} {:?}", c.operation);
+            for p in pipes(c) {
+                let side = if p.direction == "in" { "in" } else { "out" };
+                let param = p.param.as_deref().unwrap();
+                assert_eq!(
+                    d[side][param]["pipe_elements"], p.elements,
+                    "{name} {param}"
+                );
+                assert_eq!(
+                    d[side][param]["pipe_chunks"], p.chunks_total,
+                    "{name} {param}"
+                );
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked >= 8, "{checked} calls checked");
+}

@@ -25,8 +25,9 @@ use crate::dcom;
 use crate::epm::resolver::{Expectation, Learned};
 use crate::epm::{self, EpmView};
 use crate::event::{CallRecord, InterfaceRef, PduNote, PduSpan};
-use crate::idl::Library;
 use crate::idl::decode::{PipePlan, PipeReport, PipeSpec, PipeStream, in_pipes_offset, plan};
+use crate::idl::values::{Decoded, Direction, decode_stub};
+use crate::idl::{Interface, Library};
 use crate::ndr::{Reader, Syntax};
 use crate::outbox::Outbox;
 use crate::report::Tally;
@@ -55,6 +56,8 @@ enum Decoder {
     RemQueryInterface,
     /// Any other DCOM (ORPC) call: its answer may create interface pointers.
     Objrefs,
+    /// A call whose parameters are decoded with its IDL description only.
+    Parameters,
 }
 
 /// The pipes of a call whose interface an IDL describes.
@@ -216,11 +219,13 @@ struct Stubs {
     /// Byte order of the request and of the response.
     little_endian: [bool; 2],
     over_limit: bool,
+    /// Decode the parameters with the IDL description too (`--decode`).
+    parameters: bool,
 }
 
 impl Stubs {
     fn add(&mut self, response: bool, bytes: &[u8], little_endian: bool) {
-        if !response && self.decoder == Decoder::Objrefs {
+        if !response && self.decoder == Decoder::Objrefs && !self.parameters {
             return;
         }
         let buf = if response {
@@ -547,8 +552,14 @@ impl Association {
                     }
                     let binding = self.binding_for(r.context_id, r.object, calls);
                     let auth = pdu.auth.map(|a| (a.auth_type, a.auth_level));
-                    let stubs =
-                        decoder_for(binding, r.opnum, r.object, auth).map(|(decoder, syntax)| {
+                    let parameters = self.described(binding).is_some_and(|_| {
+                        self.info
+                            .library
+                            .as_ref()
+                            .is_some_and(|l| l.decode_parameters)
+                    });
+                    let stubs = decoder_for(binding, r.opnum, r.object, auth, parameters).map(
+                        |(decoder, syntax)| {
                             let mut st = Box::new(Stubs {
                                 decoder,
                                 syntax,
@@ -556,10 +567,12 @@ impl Association {
                                 response: Vec::new(),
                                 little_endian: [true, true],
                                 over_limit: false,
+                                parameters,
                             });
                             st.add(false, stub, h.little_endian());
                             st
-                        });
+                        },
+                    );
                     let call = Call {
                         seq: self.seq,
                         first_frame: p.first.frame,
@@ -902,6 +915,9 @@ impl Association {
         }
         if let Some(st) = stubs {
             self.decode(&c, &st, &mut record, queue);
+            if st.parameters {
+                record.decoded = self.decode_parameters(&c, &st);
+            }
         }
         queue.finished(record, first_frame);
     }
@@ -977,8 +993,64 @@ impl Association {
                     queue.learn_ipid(ipid, iid);
                 }
             }
-            Decoder::Oxid | Decoder::Objrefs | Decoder::RemQueryInterface => {}
+            Decoder::Oxid | Decoder::Objrefs | Decoder::RemQueryInterface | Decoder::Parameters => {
+            }
         }
+    }
+
+    /// The interface description of a binding, if the library has one.
+    fn described(&self, binding: Option<BoundContext>) -> Option<&Interface> {
+        let b = binding?;
+        self.info
+            .library
+            .as_ref()?
+            .interface(b.abstract_syntax.uuid, b.abstract_syntax.major)
+    }
+
+    /// Decodes the \[in\] and \[out\] parameters of a call with its IDL description: the
+    /// request when it was captured whole, the response when it was answered.
+    fn decode_parameters(&self, c: &Call, st: &Stubs) -> Option<Decoded> {
+        let iface = self.described(c.binding)?;
+        let lib = self.info.library.as_deref()?;
+        let opnum = c.opnum?;
+        let mut d = Decoded::default();
+        if st.over_limit {
+            d.errors
+                .push(format!("stub longer than {MAX_DECODE_STUB_BYTES} bytes"));
+            return Some(d);
+        }
+        let whole = |s: Option<Span>| s.is_some_and(|s| s.saw_first && s.saw_last && !s.damaged);
+        if whole(c.request) {
+            decode_stub(
+                lib,
+                iface,
+                opnum,
+                Direction::In,
+                &st.request,
+                st.little_endian[0],
+                st.syntax,
+                &mut d,
+            );
+        } else {
+            d.errors.push("request: not captured whole".into());
+        }
+        if c.fault.is_some() {
+            d.errors.push("response: a fault".into());
+        } else if whole(c.response) {
+            decode_stub(
+                lib,
+                iface,
+                opnum,
+                Direction::Out,
+                &st.response,
+                st.little_endian[1],
+                st.syntax,
+                &mut d,
+            );
+        } else {
+            d.errors.push("response: not captured whole".into());
+        }
+        Some(d)
     }
 
     fn record(&self, c: &Call) -> CallRecord {
@@ -1077,6 +1149,7 @@ impl Association {
                     .as_micros(),
             ),
             pipes: None,
+            decoded: None,
             epm: None,
             oxid: None,
             transfer_syntax: c
@@ -1109,13 +1182,14 @@ impl Association {
 }
 
 /// The decoder a new call's stubs are kept for: endpoint-mapper calls, DCOM answers carrying
-/// string bindings, and other DCOM (ORPC) calls whose answers may create interface pointers;
-/// none when the stub is sealed (auth level pkt_privacy).
+/// string bindings, other DCOM (ORPC) calls whose answers may create interface pointers, and
+/// calls whose `parameters` are decoded; none when the stub is sealed (auth level pkt_privacy).
 fn decoder_for(
     binding: Option<BoundContext>,
     opnum: u16,
     object: Option<Uuid>,
     auth: Option<(u8, u8)>,
+    parameters: bool,
 ) -> Option<(Decoder, Syntax)> {
     if auth.is_some_and(|(_, level)| level == 6) {
         return None;
@@ -1126,6 +1200,7 @@ fn decoder_for(
         Some(u) if dcom::carries_bindings(u, opnum) => Decoder::Oxid,
         Some(u) if dcom::is_rem_query_interface(u, opnum) => Decoder::RemQueryInterface,
         _ if object.is_some() => Decoder::Objrefs,
+        _ if parameters => Decoder::Parameters,
         _ => return None,
     };
     let ndr64 = binding

@@ -16,7 +16,7 @@ interface epm
     void ept_insert([in] handle_t h, [in] unsigned long num_ents, [in, size_is(num_ents)] ept_entry_t entries[], [in] unsigned long replace, [out] error_status_t *status);
     void ept_delete([in] handle_t h, [in] unsigned long num_ents, [in, size_is(num_ents)] ept_entry_t entries[], [out] error_status_t *status);
     void ept_lookup([in] handle_t h, [in] unsigned long inquiry_type, [in, ptr] GUID *object, [in, ptr] RPC_IF_ID *interface_id, [in] unsigned long vers_option, [in, out] ept_lookup_handle_t *entry_handle, [in] unsigned long max_ents, [out] unsigned long *num_ents, [out, length_is(*num_ents), size_is(max_ents)] ept_entry_t entries[], [out] error_status_t *status);
-    void ept_map([in] handle_t h, [in, ptr] GUID *object, [in, ptr] twr_p_t map_tower, [in, out] ept_lookup_handle_t *entry_handle, [in] unsigned long max_towers, [out] unsigned long *num_towers, [out, ptr, size_is(max_towers), length_is(*num_towers)] twr_p_t *towers, [out] error_status_t *status);
+    void ept_map([in] handle_t h, [in, ptr] GUID *object, [in, ptr] twr_p_t map_tower, [in, out] ept_lookup_handle_t *entry_handle, [in] unsigned long max_towers, [out] unsigned long *num_towers, [out, length_is(*num_towers), size_is(max_towers)] twr_p_t towers[], [out] error_status_t *status);
     void ept_lookup_handle_free([in] handle_t h, [in, out] ept_lookup_handle_t *entry_handle, [out] error_status_t *status);
 }
 "#;

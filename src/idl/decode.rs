@@ -60,7 +60,7 @@ pub struct PipeReport {
 }
 
 /// Size and alignment of a pipe element, which may not hold pointers or conformant data.
-fn layout(lib: &Library, ty: &Type) -> Option<(u64, u64)> {
+pub(crate) fn layout(lib: &Library, ty: &Type) -> Option<(u64, u64)> {
     match lib.resolve(ty) {
         Type::Base(b) => Some(base_size(b)?),
         Type::Enum(_) => Some((2, 2)),
@@ -82,7 +82,7 @@ fn layout(lib: &Library, ty: &Type) -> Option<(u64, u64)> {
     }
 }
 
-fn base_size(b: &str) -> Option<(u64, u64)> {
+pub(crate) fn base_size(b: &str) -> Option<(u64, u64)> {
     let last = b.rsplit(' ').next().unwrap_or(b);
     Some(match last {
         "small" | "char" | "byte" | "boolean" | "int8" | "uint8" | "__int8" => (1, 1),
@@ -458,9 +458,10 @@ impl PipeStream {
         }
         let (size, align) = self.specs[self.current].element;
         let bytes = count.saturating_mul(size);
+        // Counts come from the wire: a hostile NDR64 count saturates rather than wrapping.
         report.chunks_total += 1;
-        report.elements += count;
-        report.bytes += bytes;
+        report.elements = report.elements.saturating_add(count);
+        report.bytes = report.bytes.saturating_add(bytes);
         if report.chunks.len() < MAX_REPORTED_CHUNKS {
             report.chunks.push(Chunk {
                 count,
@@ -469,8 +470,9 @@ impl PipeStream {
                 offset: self.word_at,
             });
         }
-        let pad = (align - (self.offset % align.max(1))) % align.max(1);
-        self.phase = Phase::Elements(bytes + pad);
+        let align = align.max(1);
+        let pad = (align - self.offset % align) % align;
+        self.phase = Phase::Elements(bytes.saturating_add(pad));
     }
 
     /// True when every pipe ended with its terminator, at least `min_chunks` non-empty chunks in

@@ -424,6 +424,9 @@ impl P<'_> {
             if handle {
                 self.lib.context_handles.insert(name.clone());
             }
+            if !attrs.is_empty() {
+                self.lib.typedef_attrs.insert(name.clone(), attrs.clone());
+            }
             self.lib.types.insert(name, ty);
             if !self.eat_punct(',') {
                 break;

@@ -96,6 +96,25 @@ pub fn pipe_lines(c: &CallRecord) -> Vec<String> {
         .collect()
 }
 
+/// Indented lines under a call's row, one per decoded parameter (`--decode`), then its
+/// decoding errors.
+#[must_use]
+pub fn parameter_lines(c: &CallRecord) -> Vec<String> {
+    let Some(d) = &c.decoded else {
+        return Vec::new();
+    };
+    let params = d.request.iter().map(|p| ("in ", p));
+    let params = params.chain(d.response.iter().map(|p| ("out", p)));
+    params
+        .map(|(dir, (name, v))| sanitize(&format!("         {dir} {name} = {}", v.render())))
+        .chain(
+            d.errors
+                .iter()
+                .map(|e| sanitize(&format!("         not decoded: {e}"))),
+        )
+        .collect()
+}
+
 /// Writes the table of endpoints learned from endpoint-mapper and OXID answers.
 ///
 /// # Errors

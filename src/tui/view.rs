@@ -380,7 +380,10 @@ fn draw_detail(f: &mut Frame<'_>, app: &App, c: &CallRecord, area: Rect, theme: 
             lines.push(kv("epm status", s.clone()));
         }
     }
-    for line in crate::output::text::pipe_lines(c) {
+    for line in crate::output::text::pipe_lines(c)
+        .into_iter()
+        .chain(crate::output::text::parameter_lines(c))
+    {
         lines.push(Line::from(line));
     }
     if let Some(o) = &c.oxid {

@@ -1,0 +1,1049 @@
+//! Decoding the \[in\] and \[out\] parameters of a call with its IDL description (`--decode`):
+//! an NDR value interpreter for base types, enums, structs (conformance of a trailing
+//! conformant array hoisted to the front), unions (discriminant on the wire, arm chosen by
+//! `case`), fixed, conformant, varying and conformant varying arrays, `[string]`s, context
+//! handles, pipes (summarised) and pointers.
+//!
+//! Pointers follow C706 §14.3.10–12: a top-level `[ref]` pointer has no wire representation and
+//! its referent follows in place; every other pointer is a referent id, and the referents of
+//! pointers embedded in a parameter follow the parameter's own representation, depth first in
+//! member order (the order Windows and Samba marshal them). Aliased full pointers are decoded as
+//! separate referents.
+//!
+//! Memory is bounded by the stub (every count is checked against the bytes left) and by
+//! [`MAX_DECODED_VALUES`] values per call; a parameter that cannot be read ends the decoding of
+//! its direction with an error naming it, keeping the parameters before it.
+
+use serde::ser::{Serialize, SerializeMap, Serializer};
+
+use super::decode::base_size;
+use super::{Attr, Field, Interface, Library, Operation, Type};
+use crate::dcerpc::Uuid;
+use crate::ndr::{NdrError, Reader, Syntax, char_string, utf16_string};
+
+/// Values decoded per call (both directions); past it decoding stops with an error.
+pub const MAX_DECODED_VALUES: usize = 10_000;
+
+/// A decoded NDR value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Value {
+    /// A null pointer.
+    Null,
+    /// A `boolean`.
+    Bool(bool),
+    /// A signed integer.
+    Int(i64),
+    /// An unsigned integer.
+    UInt(u64),
+    /// A `float` or `double`, as the bits of a double (so values compare exactly).
+    Float(u64),
+    /// A `[string]` or an enum member name.
+    Text(String),
+    /// Bytes of a `byte` / `char` array (hex in JSON).
+    Bytes(Vec<u8>),
+    /// A `GUID`.
+    Uuid(Uuid),
+    /// A context handle (hex in JSON).
+    Handle([u8; 20]),
+    /// Array elements.
+    List(Vec<Value>),
+    /// Struct members, or a union arm (`{arm name: value}`), in order.
+    Fields(Vec<(String, Value)>),
+    /// A pipe: non-empty chunks and elements (the elements themselves are in `pipes`).
+    Pipe {
+        /// Non-empty chunks.
+        chunks: u64,
+        /// Elements.
+        elements: u64,
+    },
+    /// Internal: the referent of an embedded pointer, filled in after its parameter.
+    Deferred(usize),
+}
+
+impl Serialize for Value {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Value::Null | Value::Deferred(_) => s.serialize_unit(),
+            Value::Bool(b) => s.serialize_bool(*b),
+            Value::Int(i) => s.serialize_i64(*i),
+            Value::UInt(u) => s.serialize_u64(*u),
+            Value::Float(bits) => s.serialize_f64(f64::from_bits(*bits)),
+            Value::Text(t) => s.serialize_str(t),
+            Value::Bytes(b) => s.serialize_str(&hex(b)),
+            Value::Uuid(u) => s.serialize_str(&u.to_string()),
+            Value::Handle(h) => s.serialize_str(&hex(h)),
+            Value::List(items) => s.collect_seq(items),
+            Value::Fields(fields) => {
+                let mut m = s.serialize_map(Some(fields.len()))?;
+                for (k, v) in fields {
+                    m.serialize_entry(k, v)?;
+                }
+                m.end()
+            }
+            Value::Pipe { chunks, elements } => {
+                let mut m = s.serialize_map(Some(2))?;
+                m.serialize_entry("pipe_chunks", chunks)?;
+                m.serialize_entry("pipe_elements", elements)?;
+                m.end()
+            }
+        }
+    }
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+impl Value {
+    /// A one-line rendering for the text outputs (JSON-like, bytes in hex).
+    #[must_use]
+    pub fn render(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+/// Decoded parameters of a call (`decoded` on a call record).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Decoded {
+    /// \[in\] parameters in wire order.
+    pub request: Vec<(String, Value)>,
+    /// \[out\] parameters in wire order, then `return`.
+    pub response: Vec<(String, Value)>,
+    /// Why a direction was not decoded to its end.
+    pub errors: Vec<String>,
+    /// Values decoded so far, against [`MAX_DECODED_VALUES`].
+    values: usize,
+}
+
+impl Serialize for Decoded {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        struct Params<'a>(&'a [(String, Value)]);
+        impl Serialize for Params<'_> {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                let mut m = s.serialize_map(Some(self.0.len()))?;
+                for (k, v) in self.0 {
+                    m.serialize_entry(k, v)?;
+                }
+                m.end()
+            }
+        }
+        let mut m = s.serialize_map(Some(3))?;
+        m.serialize_entry("in", &Params(&self.request))?;
+        m.serialize_entry("out", &Params(&self.response))?;
+        m.serialize_entry("errors", &self.errors)?;
+        m.end()
+    }
+}
+
+/// Which side of a call a stub carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Direction {
+    /// The request: \[in\] parameters.
+    In,
+    /// The response: \[out\] parameters and the return value.
+    Out,
+}
+
+/// Decodes the parameters of operation `opnum` of `iface` in one direction's stub into
+/// `decoded` (parameters read before an error are kept, the error is added to its `errors`).
+#[allow(clippy::too_many_arguments)]
+pub fn decode_stub(
+    lib: &Library,
+    iface: &Interface,
+    opnum: u16,
+    direction: Direction,
+    stub: &[u8],
+    little_endian: bool,
+    syntax: Syntax,
+    decoded: &mut Decoded,
+) {
+    let Some(op) = iface.operations.get(usize::from(opnum)) else {
+        return;
+    };
+    let is_pipe = |f: &&Field| matches!(strip_pointers(lib, &f.ty), Type::Pipe(_));
+    let wanted = |f: &&Field| match direction {
+        Direction::In => f.has("in"),
+        Direction::Out => f.has("out"),
+    };
+    let params: Vec<&Field> = op.params.iter().filter(wanted).collect();
+    // [in] pipes follow the other [in] parameters; [out] pipes come before the other [out]s.
+    let (pipes, others): (Vec<&Field>, Vec<&Field>) = params.into_iter().partition(is_pipe);
+    let ordered: Vec<&Field> = match direction {
+        Direction::In => others.into_iter().chain(pipes).collect(),
+        Direction::Out => pipes.into_iter().chain(others).collect(),
+    };
+    let mut d = Interpreter {
+        lib,
+        r: Reader::new(stub, little_endian, syntax),
+        little_endian,
+        pending: Vec::new(),
+        slots: Vec::new(),
+        values: decoded.values,
+    };
+    let side = match direction {
+        Direction::In => "request",
+        Direction::Out => "response",
+    };
+    let mut out = Vec::new();
+    if let Err(e) = d.parameters(&ordered, op, direction, &mut out) {
+        decoded.errors.push(format!("{side}: {e}"));
+    } else if d.r.remaining() > 0 {
+        decoded.errors.push(format!(
+            "{side}: {} bytes after the last parameter",
+            d.r.remaining()
+        ));
+    }
+    decoded.values = d.values;
+    match direction {
+        Direction::In => decoded.request = out,
+        Direction::Out => decoded.response = out,
+    }
+}
+
+fn strip_pointers<'a>(lib: &'a Library, ty: &'a Type) -> &'a Type {
+    match lib.resolve(ty) {
+        Type::Pointer(t) => strip_pointers(lib, t),
+        t => t,
+    }
+}
+
+fn is_handle_t(lib: &Library, ty: &Type) -> bool {
+    matches!(lib.resolve(ty), Type::Base(b) if b == "handle_t")
+}
+
+fn has(attrs: &[Attr], name: &str) -> bool {
+    attrs.iter().any(|a| a.name == name)
+}
+
+/// A pointer whose referent comes later: the slot its value goes to, and how to read it.
+struct Pending<'t> {
+    slot: usize,
+    ty: &'t Type,
+    attrs: Vec<Attr>,
+}
+
+/// How an array is represented.
+#[derive(Clone, Copy)]
+struct ArrayForm {
+    conformant: bool,
+    varying: bool,
+    string: bool,
+}
+
+struct Interpreter<'l, 's> {
+    lib: &'l Library,
+    r: Reader<'s>,
+    little_endian: bool,
+    pending: Vec<Pending<'l>>,
+    slots: Vec<Value>,
+    values: usize,
+}
+
+impl<'l> Interpreter<'l, '_> {
+    /// The parameters of one direction in wire order, then the return value of a response.
+    fn parameters(
+        &mut self,
+        ordered: &[&'l Field],
+        op: &'l Operation,
+        direction: Direction,
+        out: &mut Vec<(String, Value)>,
+    ) -> Result<(), String> {
+        for f in ordered {
+            if is_handle_t(self.lib, &f.ty) {
+                continue;
+            }
+            let v = self
+                .parameter(&f.ty, &f.attrs, &op.params)
+                .map_err(|e| format!("parameter {}: {e}", f.name))?;
+            out.push((f.name.clone(), v));
+        }
+        if direction == Direction::Out && !matches!(&op.ret, Type::Base(b) if b == "void") {
+            let v = self
+                .parameter(&op.ret, &[], &op.params)
+                .map_err(|e| format!("return value: {e}"))?;
+            out.push(("return".into(), v));
+        }
+        Ok(())
+    }
+
+    /// One top-level parameter with the referents of the pointers it embeds.
+    fn parameter(
+        &mut self,
+        ty: &'l Type,
+        attrs: &[Attr],
+        siblings: &'l [Field],
+    ) -> Result<Value, NdrError> {
+        self.pending.clear();
+        self.slots.clear();
+        let v = self.value(ty, attrs, true, None, siblings)?;
+        self.flush(0)?;
+        Ok(self.fill(v))
+    }
+
+    /// Reads the referents pending from `mark` on, each followed by its own.
+    fn flush(&mut self, mark: usize) -> Result<(), NdrError> {
+        let batch: Vec<Pending<'l>> = self.pending.drain(mark..).collect();
+        for p in batch {
+            let mark = self.pending.len();
+            let v = self.referent(p.ty, &p.attrs, None)?;
+            self.slots[p.slot] = v;
+            self.flush(mark)?;
+        }
+        Ok(())
+    }
+
+    /// Replaces deferred slots by their values.
+    fn fill(&mut self, v: Value) -> Value {
+        match v {
+            Value::Deferred(i) => {
+                let inner = std::mem::replace(&mut self.slots[i], Value::Null);
+                self.fill(inner)
+            }
+            Value::List(items) => Value::List(items.into_iter().map(|x| self.fill(x)).collect()),
+            Value::Fields(fields) => {
+                Value::Fields(fields.into_iter().map(|(k, x)| (k, self.fill(x))).collect())
+            }
+            other => other,
+        }
+    }
+
+    fn count_value(&mut self) -> Result<(), NdrError> {
+        self.values += 1;
+        if self.values > MAX_DECODED_VALUES {
+            return Err(NdrError::Invalid(
+                "call with more values than the decoding limit",
+            ));
+        }
+        Ok(())
+    }
+
+    fn value(
+        &mut self,
+        ty: &'l Type,
+        attrs: &[Attr],
+        top: bool,
+        hoisted: Option<usize>,
+        siblings: &'l [Field],
+    ) -> Result<Value, NdrError> {
+        self.r.enter()?;
+        let v = self.value_inner(ty, attrs, top, hoisted, siblings);
+        self.r.leave();
+        v
+    }
+
+    fn value_inner(
+        &mut self,
+        ty: &'l Type,
+        attrs: &[Attr],
+        top: bool,
+        hoisted: Option<usize>,
+        siblings: &'l [Field],
+    ) -> Result<Value, NdrError> {
+        self.count_value()?;
+        if has(attrs, "context_handle")
+            || matches!(ty, Type::Named(n) if self.lib.context_handles.contains(n))
+        {
+            return Ok(Value::Handle(self.r.context_handle()?));
+        }
+        if let Type::Named(n) = ty
+            && !self.lib.types.contains_key(n)
+            && let Some(v) = self.well_known(n)?
+        {
+            return Ok(v);
+        }
+        match self.lib.resolve(ty) {
+            Type::Base(b) => self.base(b),
+            Type::Named(_) => Err(NdrError::Invalid("type not declared in the IDL")),
+            Type::Enum(members) => {
+                let v1 = has(attrs, "v1_enum")
+                    || matches!(ty, Type::Named(n)
+                        if self.lib.typedef_attrs.get(n).is_some_and(|a| has(a, "v1_enum")));
+                let n = if v1 || self.r.syntax() == Syntax::Ndr64 {
+                    i64::from(self.r.u32()?)
+                } else {
+                    i64::from(self.r.u16()?)
+                };
+                Ok(members
+                    .iter()
+                    .find(|(_, v)| *v == n)
+                    .map_or(Value::Int(n), |(name, _)| Value::Text(name.clone())))
+            }
+            Type::Pointer(t) => {
+                let is_ref = top && !has(attrs, "unique") && !has(attrs, "ptr");
+                if is_ref {
+                    return self.referent(t, attrs, hoisted);
+                }
+                if self.r.pointer()?.is_none() {
+                    return Ok(Value::Null);
+                }
+                let slot = self.slots.len();
+                self.slots.push(Value::Null);
+                let attrs = attrs
+                    .iter()
+                    .filter(|a| a.name != "unique" && a.name != "ptr")
+                    .cloned()
+                    .collect();
+                self.pending.push(Pending { slot, ty: t, attrs });
+                Ok(Value::Deferred(slot))
+            }
+            Type::Array(t, n) => {
+                let form = ArrayForm {
+                    conformant: n.is_none(),
+                    varying: has(attrs, "length_is") || has(attrs, "string"),
+                    string: has(attrs, "string"),
+                };
+                self.array(t, *n, form, hoisted)
+            }
+            Type::Struct(fields) => self.structure(fields, hoisted),
+            Type::Union(discriminant, arms) => {
+                let switch = discriminant
+                    .as_deref()
+                    .cloned()
+                    .or_else(|| self.switch_type(ty, attrs, siblings));
+                let d = match &switch {
+                    Some(t) => self.discriminant(t)?,
+                    None => i64::from(self.r.u32()?),
+                };
+                let arm = arms
+                    .iter()
+                    .find(|a| a.cases.contains(&d))
+                    .or_else(|| arms.iter().find(|a| a.cases.is_empty()))
+                    .ok_or(NdrError::Invalid("union discriminant with no arm"))?;
+                let mut out = vec![("discriminant".to_string(), Value::Int(d))];
+                if let Some(f) = &arm.field {
+                    let v = self.value(&f.ty, &f.attrs, false, None, &[])?;
+                    out.push((f.name.clone(), v));
+                }
+                Ok(Value::Fields(out))
+            }
+            Type::Pipe(elem) => self.pipe(elem),
+        }
+    }
+
+    /// The referent of a pointer: an array or string when the pointer carries `size_is`,
+    /// `length_is` or `string`, else the pointee.
+    fn referent(
+        &mut self,
+        t: &'l Type,
+        attrs: &[Attr],
+        hoisted: Option<usize>,
+    ) -> Result<Value, NdrError> {
+        let sized = has(attrs, "size_is") || has(attrs, "max_is");
+        let varying = has(attrs, "length_is") || has(attrs, "string");
+        if sized || varying {
+            let form = ArrayForm {
+                conformant: sized || has(attrs, "string"),
+                varying,
+                string: has(attrs, "string"),
+            };
+            return self.array(t, None, form, hoisted);
+        }
+        self.value(t, attrs, false, None, &[])
+    }
+
+    fn array(
+        &mut self,
+        elem: &'l Type,
+        fixed: Option<u64>,
+        form: ArrayForm,
+        hoisted: Option<usize>,
+    ) -> Result<Value, NdrError> {
+        let max = match (fixed, hoisted) {
+            (Some(n), _) => usize::try_from(n).map_err(|_| NdrError::Invalid("array size"))?,
+            (None, Some(n)) => n,
+            // A varying array's maximum may exceed the data; its actual count is checked.
+            (None, None) if form.conformant && form.varying => {
+                usize::try_from(self.r.size()?).map_err(|_| NdrError::Invalid("array size"))?
+            }
+            (None, None) if form.conformant => self.r.count(1)?,
+            (None, None) => return Err(NdrError::Invalid("array without a size")),
+        };
+        let len = if form.varying {
+            let (_, actual) = self.r.variance(1)?;
+            if actual > max {
+                return Err(NdrError::Invalid("actual count larger than the maximum"));
+            }
+            actual
+        } else {
+            max
+        };
+        let resolved = self.lib.resolve(elem);
+        if let Type::Base(b) = resolved
+            && let Some((size, _)) = base_size(b)
+            && (size == 1 || (size == 2 && form.string && is_wide(b)))
+        {
+            let size = usize::try_from(size).unwrap_or(1);
+            self.r.align(size)?;
+            let bytes = self
+                .r
+                .take(len.checked_mul(size).ok_or(NdrError::Invalid("count"))?)?;
+            return Ok(if form.string && size == 2 {
+                Value::Text(utf16_string(bytes, self.little_endian))
+            } else if form.string {
+                Value::Text(char_string(bytes))
+            } else {
+                Value::Bytes(bytes.to_vec())
+            });
+        }
+        if len > self.r.remaining() {
+            return Err(NdrError::Count {
+                count: len as u64,
+                at: self.r.pos(),
+                left: self.r.remaining(),
+            });
+        }
+        let mut items = Vec::with_capacity(len.min(1024));
+        for _ in 0..len {
+            items.push(self.value(elem, &[], false, None, &[])?);
+        }
+        Ok(Value::List(items))
+    }
+
+    /// A struct; `outer` is the conformance an enclosing struct already read for it.
+    fn structure(&mut self, fields: &'l [Field], outer: Option<usize>) -> Result<Value, NdrError> {
+        // The conformance of a trailing conformant array comes first (C706 §14.3.7.2), once
+        // for the outermost struct; the array checks it against the data.
+        let hoisted = match fields.last() {
+            Some(f) if self.is_conformant(&f.ty) => match outer {
+                Some(n) => Some(n),
+                None => Some(
+                    usize::try_from(self.r.size()?).map_err(|_| NdrError::Invalid("array size"))?,
+                ),
+            },
+            _ => None,
+        };
+        self.r.align(self.alignment(fields))?;
+        let mut out = Vec::with_capacity(fields.len());
+        for (i, f) in fields.iter().enumerate() {
+            let h = if i + 1 == fields.len() { hoisted } else { None };
+            let v = self.value(&f.ty, &f.attrs, false, h, fields)?;
+            out.push((f.name.clone(), v));
+        }
+        Ok(Value::Fields(out))
+    }
+
+    fn is_conformant(&self, ty: &Type) -> bool {
+        match self.lib.resolve(ty) {
+            Type::Array(_, None) => true,
+            Type::Struct(fields) => fields.last().is_some_and(|f| self.is_conformant(&f.ty)),
+            _ => false,
+        }
+    }
+
+    /// Alignment of a struct: its largest member's (pointers and counts are 4 or 8).
+    fn alignment(&self, fields: &[Field]) -> usize {
+        fields
+            .iter()
+            .map(|f| self.align_of(&f.ty, 0))
+            .max()
+            .unwrap_or(1)
+    }
+
+    fn align_of(&self, ty: &Type, depth: usize) -> usize {
+        let word = match self.r.syntax() {
+            Syntax::Ndr => 4,
+            Syntax::Ndr64 => 8,
+        };
+        if depth > 8 {
+            return word;
+        }
+        if let Type::Named(n) = ty
+            && !self.lib.types.contains_key(n)
+        {
+            return well_known_size(n).map_or(4, |(_, a)| usize::try_from(a).unwrap_or(4));
+        }
+        match self.lib.resolve(ty) {
+            Type::Base(b) => base_size(b).map_or(1, |(_, a)| usize::try_from(a).unwrap_or(1)),
+            Type::Enum(_) => 2,
+            Type::Pointer(_) | Type::Pipe(_) => word,
+            Type::Array(t, n) => {
+                let a = self.align_of(t, depth + 1);
+                if n.is_none() { a.max(word) } else { a }
+            }
+            Type::Struct(fields) => fields
+                .iter()
+                .map(|f| self.align_of(&f.ty, depth + 1))
+                .max()
+                .unwrap_or(1),
+            Type::Union(d, arms) => arms
+                .iter()
+                .filter_map(|a| a.field.as_ref())
+                .map(|f| self.align_of(&f.ty, depth + 1))
+                .chain(d.iter().map(|t| self.align_of(t, depth + 1)))
+                .max()
+                .unwrap_or(4),
+            Type::Named(_) => 4,
+        }
+    }
+
+    /// The discriminant type of a non-encapsulated union: `switch_type` on the member or the
+    /// typedef, else the type of the `switch_is` field among its siblings.
+    fn switch_type(&self, ty: &Type, attrs: &[Attr], siblings: &[Field]) -> Option<Type> {
+        let from_attr = |attrs: &[Attr]| {
+            attrs
+                .iter()
+                .find(|a| a.name == "switch_type")
+                .and_then(|a| a.arg.as_deref())
+                .map(|s| Type::Base(s.trim().to_string()))
+        };
+        if let Some(t) = from_attr(attrs) {
+            return Some(t);
+        }
+        if let Type::Named(n) = ty
+            && let Some(t) = self.lib.typedef_attrs.get(n).and_then(|a| from_attr(a))
+        {
+            return Some(t);
+        }
+        let arg = attrs
+            .iter()
+            .find(|a| a.name == "switch_is")
+            .and_then(|a| a.arg.as_deref())?;
+        let name = arg.trim().trim_start_matches('*').trim();
+        siblings
+            .iter()
+            .find(|f| f.name == name)
+            .map(|f| match self.lib.resolve(&f.ty) {
+                Type::Pointer(t) => (**t).clone(),
+                _ => f.ty.clone(),
+            })
+    }
+
+    fn discriminant(&mut self, t: &Type) -> Result<i64, NdrError> {
+        let v = match self.lib.resolve(t) {
+            Type::Base(b) => self.base(b)?,
+            Type::Enum(_) if self.r.syntax() == Syntax::Ndr64 => Value::UInt(self.r.u32()?.into()),
+            Type::Enum(_) => Value::UInt(self.r.u16()?.into()),
+            Type::Named(n) => self
+                .well_known(n)?
+                .ok_or(NdrError::Invalid("discriminant type"))?,
+            _ => return Err(NdrError::Invalid("discriminant type")),
+        };
+        match v {
+            Value::Int(i) => Ok(i),
+            Value::UInt(u) => i64::try_from(u).map_err(|_| NdrError::Invalid("discriminant")),
+            Value::Bool(b) => Ok(i64::from(b)),
+            _ => Err(NdrError::Invalid("discriminant type")),
+        }
+    }
+
+    fn pipe(&mut self, elem: &Type) -> Result<Value, NdrError> {
+        let size = super::decode::layout(self.lib, elem)
+            .ok_or(NdrError::Invalid("pipe element type"))?
+            .0;
+        let (mut chunks, mut elements) = (0u64, 0u64);
+        loop {
+            let count = self.r.size()?;
+            if count == 0 {
+                if self.r.syntax() == Syntax::Ndr64 {
+                    self.r.u64()?;
+                }
+                return Ok(Value::Pipe { chunks, elements });
+            }
+            let bytes = count
+                .checked_mul(size)
+                .and_then(|b| usize::try_from(b).ok())
+                .ok_or(NdrError::Invalid("pipe chunk count"))?;
+            self.r.take(bytes)?;
+            if self.r.syntax() == Syntax::Ndr64 {
+                self.r.u64()?;
+            }
+            chunks += 1;
+            elements += count;
+        }
+    }
+
+    fn base(&mut self, b: &str) -> Result<Value, NdrError> {
+        let last = b.rsplit(' ').next().unwrap_or(b);
+        let unsigned = b.starts_with("unsigned")
+            || last.starts_with("uint")
+            || matches!(last, "byte" | "char" | "wchar_t");
+        Ok(match last {
+            "void" | "handle_t" => Value::Null,
+            "boolean" => Value::Bool(self.r.u8()? != 0),
+            "float" => Value::Float(f64::from(f32::from_bits(self.r.u32()?)).to_bits()),
+            "double" => Value::Float(self.r.u64()?),
+            "error_status_t" => Value::UInt(u64::from(self.r.u32()?)),
+            _ => {
+                let (size, _) = base_size(b).ok_or(NdrError::Invalid("base type"))?;
+                self.integer(size, unsigned)?
+            }
+        })
+    }
+
+    fn integer(&mut self, size: u64, unsigned: bool) -> Result<Value, NdrError> {
+        let (u, bits) = match size {
+            1 => (u64::from(self.r.u8()?), 8),
+            2 => (u64::from(self.r.u16()?), 16),
+            4 => (u64::from(self.r.u32()?), 32),
+            _ => (self.r.u64()?, 64),
+        };
+        if unsigned {
+            return Ok(Value::UInt(u));
+        }
+        let shift = 64 - bits;
+        #[allow(clippy::cast_possible_wrap)]
+        let signed = ((u << shift) as i64) >> shift;
+        Ok(Value::Int(signed))
+    }
+
+    /// Types real IDL files use without declaring them (from `ms-dtyp` and the C706 base).
+    fn well_known(&mut self, name: &str) -> Result<Option<Value>, NdrError> {
+        Ok(Some(match name {
+            "GUID" | "UUID" | "IID" | "CLSID" => Value::Uuid(self.r.uuid()?),
+            "RPC_IF_ID" => {
+                let uuid = self.r.uuid()?;
+                let major = self.r.u16()?;
+                let minor = self.r.u16()?;
+                Value::Fields(vec![
+                    ("Uuid".into(), Value::Uuid(uuid)),
+                    ("VersMajor".into(), Value::UInt(major.into())),
+                    ("VersMinor".into(), Value::UInt(minor.into())),
+                ])
+            }
+            _ => match well_known_size(name) {
+                Some((size, _)) => {
+                    let signed = matches!(name, "LONG" | "INT" | "HRESULT" | "SHORT" | "LONG64");
+                    self.integer(size, !signed)?
+                }
+                None => return Ok(None),
+            },
+        }))
+    }
+}
+
+fn is_wide(b: &str) -> bool {
+    b.ends_with("wchar_t") || b.ends_with("short")
+}
+
+/// Size and alignment of the integer types `ms-dtyp` declares.
+fn well_known_size(name: &str) -> Option<(u64, u64)> {
+    Some(match name {
+        "BYTE" | "UCHAR" | "CHAR" | "BOOLEAN" | "UINT8" | "INT8" => (1, 1),
+        "WORD" | "USHORT" | "SHORT" | "WCHAR" | "UINT16" | "INT16" => (2, 2),
+        "DWORD" | "ULONG" | "LONG" | "UINT" | "INT" | "BOOL" | "HRESULT" | "NTSTATUS"
+        | "UINT32" | "INT32" | "DWORD32" => (4, 4),
+        "DWORD64" | "ULONG64" | "ULONGLONG" | "LONG64" | "UINT64" | "INT64" | "QWORD" => (8, 8),
+        "GUID" | "UUID" | "IID" | "CLSID" => (16, 4),
+        "RPC_IF_ID" => (20, 4),
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::idl::parse;
+
+    /// A little-endian NDR stub writer for hand-built stubs.
+    #[derive(Default)]
+    struct Stub(Vec<u8>);
+
+    impl Stub {
+        fn pad(&mut self, n: usize) -> &mut Self {
+            while self.0.len() % n != 0 {
+                self.0.push(0xAA);
+            }
+            self
+        }
+        fn u8(&mut self, v: u8) -> &mut Self {
+            self.0.push(v);
+            self
+        }
+        fn u16(&mut self, v: u16) -> &mut Self {
+            self.pad(2).0.extend(v.to_le_bytes());
+            self
+        }
+        fn u32(&mut self, v: u32) -> &mut Self {
+            self.pad(4).0.extend(v.to_le_bytes());
+            self
+        }
+        fn u64(&mut self, v: u64) -> &mut Self {
+            self.pad(8).0.extend(v.to_le_bytes());
+            self
+        }
+        fn bytes(&mut self, b: &[u8]) -> &mut Self {
+            self.0.extend_from_slice(b);
+            self
+        }
+        /// A conformant varying UTF-16 string with its terminator.
+        fn wstring(&mut self, s: &str) -> &mut Self {
+            let n = u32::try_from(s.len() + 1).unwrap();
+            self.u32(n).u32(0).u32(n);
+            for c in s.encode_utf16().chain([0]) {
+                self.0.extend(c.to_le_bytes());
+            }
+            self
+        }
+    }
+
+    const IDL: &str = r#"
+typedef [v1_enum] enum { RED = 1, GREEN = 2 } COLOUR;
+typedef enum { SMALL = 0, LARGE = 7 } SIZE;
+typedef struct { long count; [size_is(count)] long *values; [string] wchar_t *label; } LIST;
+typedef struct { unsigned long len; [size_is(len)] byte data[]; } BLOB;
+typedef [switch_type(unsigned short)] union { [case(1)] long one; [case(2)] hyper two; [default] ; } CHOICE;
+typedef struct { unsigned short level; [switch_is(level)] CHOICE u; } HOLDER;
+typedef union switch (long kind) u { case 5: unsigned char five; default: ; } ENCAPSULATED;
+typedef [context_handle] void *HANDLE_T;
+typedef pipe unsigned char BYTES;
+[uuid(12345678-1234-1234-1234-123456789abc), version(1.0)]
+interface demo
+{
+    long Scalars([in] handle_t h, [in] long a, [in] unsigned short b, [in] hyper c, [in] boolean d, [in] COLOUR e, [in] SIZE f, [in] small g, [out] long *r);
+    void Strings([in, string] wchar_t *name, [in, unique, string] char *missing, [in, unique, string] char *present, [in, string] char fixed[8]);
+    void Structs([in] LIST *list, [in] BLOB *blob, [in, unique] BLOB *none);
+    void Unions([in] HOLDER *holder, [in, switch_is(2)] CHOICE *direct, [in] ENCAPSULATED *enc);
+    void Arrays([in] long fixed[3], [in] unsigned long n, [in, size_is(n)] unsigned short conformant[], [in, size_is(n), length_is(1)] long varying[], [in] GUID g);
+    long Handles([in] HANDLE_T h, [in, out] HANDLE_T *io, [out] HANDLE_T *created, [in] BYTES data);
+    long OutPipe([in] long a, [out] BYTES *data, [out] unsigned long *total);
+    void Pointers([in, range(1, 10)] long r, [in, ref] long *byref, [in, ptr] long *full, [in, ptr] long *none, [in, unique] LIST **nested);
+}
+"#;
+
+    fn run(opnum: u16, direction: Direction, stub: &[u8]) -> Decoded {
+        let lib = parse(IDL, "demo.idl").unwrap();
+        let iface = &lib.interfaces[0];
+        let mut d = Decoded::default();
+        decode_stub(
+            &lib,
+            iface,
+            opnum,
+            direction,
+            stub,
+            true,
+            Syntax::Ndr,
+            &mut d,
+        );
+        d
+    }
+
+    fn json(d: &Decoded) -> serde_json::Value {
+        serde_json::to_value(d).unwrap()
+    }
+
+    #[test]
+    fn base_types_enums_and_the_return_value() {
+        let mut s = Stub::default();
+        s.u32((-5i32) as u32)
+            .u16(65535)
+            .u64(1 << 40)
+            .u8(1)
+            .u32(2)
+            .u16(7)
+            .u8(0xff);
+        let d = run(0, Direction::In, &s.0);
+        assert_eq!(d.errors, Vec::<String>::new());
+        let v = json(&d);
+        assert_eq!(v["in"]["a"], -5);
+        assert_eq!(v["in"]["b"], 65535);
+        assert_eq!(v["in"]["c"], 1u64 << 40);
+        assert_eq!(v["in"]["d"], true);
+        assert_eq!(v["in"]["e"], "GREEN", "v1_enum is 32 bits");
+        assert_eq!(v["in"]["f"], "LARGE", "enums are 16 bits");
+        assert_eq!(v["in"]["g"], -1, "small is signed");
+        assert!(v["in"].get("h").is_none(), "handle_t is not on the wire");
+        let mut s = Stub::default();
+        s.u32(42).u32(0xC000_0022);
+        let v = json(&run(0, Direction::Out, &s.0));
+        assert_eq!(v["out"]["r"], 42);
+        assert_eq!(v["out"]["return"], -1_073_741_790);
+    }
+
+    #[test]
+    fn strings_top_level_unique_and_fixed() {
+        let mut s = Stub::default();
+        s.wstring("C:\\temp");
+        s.u32(0); // missing: null unique pointer
+        s.u32(0x0002_0000).u32(3).u32(0).u32(3).bytes(b"ab\0");
+        s.pad(4).u32(0).u32(3).bytes(b"xy\0");
+        let d = run(1, Direction::In, &s.0);
+        assert_eq!(d.errors, Vec::<String>::new());
+        let v = json(&d);
+        assert_eq!(v["in"]["name"], "C:\\temp");
+        assert_eq!(v["in"]["missing"], serde_json::Value::Null);
+        assert_eq!(v["in"]["present"], "ab");
+        assert_eq!(
+            v["in"]["fixed"], "xy",
+            "fixed [string] array is varying only"
+        );
+    }
+
+    #[test]
+    fn embedded_pointers_follow_their_structure_and_conformance_is_hoisted() {
+        let mut s = Stub::default();
+        // LIST: count, referent ids, then the referents in member order.
+        s.u32(2).u32(0x0002_0000).u32(0x0002_0004);
+        s.u32(2).u32(10).u32(20);
+        s.wstring("hi");
+        // BLOB: conformance first, then the members.
+        s.pad(4).u32(3).u32(3).bytes(&[1, 2, 3]);
+        s.pad(4).u32(0);
+        let d = run(2, Direction::In, &s.0);
+        assert_eq!(d.errors, Vec::<String>::new());
+        let v = json(&d);
+        assert_eq!(
+            v["in"]["list"],
+            serde_json::json!({"count": 2, "values": [10, 20], "label": "hi"})
+        );
+        assert_eq!(
+            v["in"]["blob"],
+            serde_json::json!({"len": 3, "data": "010203"})
+        );
+        assert_eq!(v["in"]["none"], serde_json::Value::Null);
+    }
+
+    #[test]
+    fn unions_take_the_arm_their_discriminant_names() {
+        let mut s = Stub::default();
+        s.u16(1).u16(1).u32(99); // HOLDER: level, then the union (discriminant, arm)
+        s.u16(2).u64(7); // CHOICE with switch_type(unsigned short), arm hyper
+        s.u32(5).u8(0x41); // ENCAPSULATED: long discriminant
+        let d = run(3, Direction::In, &s.0);
+        assert_eq!(d.errors, Vec::<String>::new());
+        let v = json(&d);
+        assert_eq!(
+            v["in"]["holder"]["u"],
+            serde_json::json!({"discriminant": 1, "one": 99})
+        );
+        assert_eq!(
+            v["in"]["direct"],
+            serde_json::json!({"discriminant": 2, "two": 7})
+        );
+        assert_eq!(
+            v["in"]["enc"],
+            serde_json::json!({"discriminant": 5, "five": 0x41})
+        );
+    }
+
+    #[test]
+    fn fixed_conformant_and_varying_arrays() {
+        let mut s = Stub::default();
+        s.u32(1).u32(2).u32(3);
+        s.u32(2);
+        s.u32(2).u16(7).u16(8);
+        s.u32(2).u32(0).u32(1).u32(5);
+        s.bytes(&[0x78, 0x56, 0x34, 0x12, 0x34, 0x12, 0x34, 0x12]);
+        s.bytes(&[0x12, 0x34, 0x56, 0x78, 0x9a, 0xbc, 0xde, 0xf0]);
+        let d = run(4, Direction::In, &s.0);
+        assert_eq!(d.errors, Vec::<String>::new());
+        let v = json(&d);
+        assert_eq!(v["in"]["fixed"], serde_json::json!([1, 2, 3]));
+        assert_eq!(v["in"]["conformant"], serde_json::json!([7, 8]));
+        assert_eq!(
+            v["in"]["varying"],
+            serde_json::json!([5]),
+            "only the actual count"
+        );
+        assert_eq!(v["in"]["g"], "12345678-1234-1234-1234-56789abcdef0");
+    }
+
+    #[test]
+    fn context_handles_and_pipes() {
+        let h = [7u8; 20];
+        let mut s = Stub::default();
+        s.bytes(&h).bytes(&h);
+        s.u32(2)
+            .bytes(&[1, 2])
+            .pad(4)
+            .u32(1)
+            .bytes(&[3])
+            .pad(4)
+            .u32(0);
+        let d = run(5, Direction::In, &s.0);
+        assert_eq!(d.errors, Vec::<String>::new());
+        let v = json(&d);
+        assert_eq!(v["in"]["h"], "07".repeat(20));
+        assert_eq!(
+            v["in"]["data"],
+            serde_json::json!({"pipe_chunks": 2, "pipe_elements": 3})
+        );
+        let mut s = Stub::default();
+        s.bytes(&h).bytes(&[9u8; 20]).u32(0);
+        let v = json(&run(5, Direction::Out, &s.0));
+        assert_eq!(v["out"]["created"], "09".repeat(20));
+        assert_eq!(v["out"]["return"], 0);
+    }
+
+    #[test]
+    fn out_pipes_come_before_the_other_out_parameters() {
+        let mut s = Stub::default();
+        s.u32(1).u8(5).pad(4).u32(0).u32(1).u32(0);
+        let d = run(6, Direction::Out, &s.0);
+        assert_eq!(d.errors, Vec::<String>::new());
+        let names: Vec<&str> = d.response.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["data", "total", "return"]);
+    }
+
+    #[test]
+    fn pointer_kinds_and_pointers_to_pointers() {
+        let mut s = Stub::default();
+        s.u32(5); // range: a plain long
+        s.u32(6); // [ref]: the referent in place
+        s.u32(0x0002_0000).u32(7); // [ptr]: referent id, then the referent
+        s.u32(0); // null [ptr]
+        // [unique] LIST **: id, then the inner pointer's id, then the LIST and its referents.
+        s.u32(0x0002_0004)
+            .u32(0x0002_0008)
+            .u32(1)
+            .u32(0)
+            .u32(0x0002_000c)
+            .wstring("x");
+        let d = run(7, Direction::In, &s.0);
+        assert_eq!(d.errors, Vec::<String>::new());
+        let v = json(&d);
+        assert_eq!(
+            v["in"],
+            serde_json::json!({"r": 5, "byref": 6, "full": 7, "none": null,
+                "nested": {"count": 1, "values": null, "label": "x"}})
+        );
+    }
+
+    #[test]
+    fn errors_name_the_parameter_and_keep_the_ones_before() {
+        let mut s = Stub::default();
+        s.u32(2).u32(0x0002_0000).u32(0); // list.values pointer, then the stub ends
+        let d = run(2, Direction::In, &s.0);
+        assert!(d.request.is_empty());
+        assert!(
+            d.errors[0].starts_with("request: parameter list:"),
+            "{:?}",
+            d.errors
+        );
+        let mut s = Stub::default();
+        s.u32(1).u32(2).u32(3).u32(0xffff_ffff).u32(0xffff_ffff);
+        let d = run(4, Direction::In, &s.0);
+        assert_eq!(d.request.len(), 2, "fixed and n decoded: {:?}", d.request);
+        assert!(
+            d.errors[0].contains("parameter conformant"),
+            "{:?}",
+            d.errors
+        );
+        let mut s = Stub::default();
+        s.u32(1).u32(7);
+        let d = run(6, Direction::In, &s.0);
+        assert_eq!(d.errors, ["request: 4 bytes after the last parameter"]);
+    }
+
+    #[test]
+    fn hostile_counts_stop_at_the_value_limit() {
+        let lib =
+            parse("[uuid(12345678-1234-1234-1234-123456789abc)] interface x { void F([in] unsigned long n, [in, size_is(n)] short a[]); }", "x.idl")
+                .unwrap();
+        let mut s = Stub::default();
+        let n = u32::try_from(MAX_DECODED_VALUES + 10).unwrap();
+        s.u32(n).u32(n);
+        s.bytes(&vec![0u8; (MAX_DECODED_VALUES + 10) * 2]);
+        let mut d = Decoded::default();
+        decode_stub(
+            &lib,
+            &lib.interfaces[0],
+            0,
+            Direction::In,
+            &s.0,
+            true,
+            Syntax::Ndr,
+            &mut d,
+        );
+        assert!(d.errors[0].contains("decoding limit"), "{:?}", d.errors);
+    }
+}

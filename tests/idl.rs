@@ -1,0 +1,102 @@
+//! The IDL parser, the pipe decoder and the parameter decoder never panic, whatever they are
+//! given: random text and mutated real interface descriptions for the parser, random stubs cut
+//! anywhere for the decoders.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use proptest::prelude::*;
+use rpcscope::idl::decode::{PipeSpec, PipeStream};
+use rpcscope::idl::values::{Decoded, Direction, decode_stub};
+use rpcscope::idl::{Library, builtin, parse};
+use rpcscope::ndr::Syntax;
+
+const PIPETEST: &str = include_str!("../captures/idl/pipetest.idl");
+
+/// The interface descriptions the decoders are run with: the built-in ones and the pipe test's.
+fn libraries() -> Library {
+    let mut lib = builtin::library().unwrap();
+    lib.merge(parse(PIPETEST, "pipetest.idl").unwrap());
+    lib
+}
+
+/// A real description with one edit: a character removed, duplicated or replaced.
+fn mutated_idl() -> impl Strategy<Value = String> {
+    let texts = [builtin::EPM_IDL, builtin::EFSR_IDL, PIPETEST];
+    (
+        0..texts.len(),
+        any::<prop::sample::Index>(),
+        0u8..3,
+        any::<char>(),
+    )
+        .prop_map(move |(t, at, how, c)| {
+            let mut chars: Vec<char> = texts[t].chars().collect();
+            let i = at.index(chars.len());
+            match how {
+                0 => {
+                    chars.remove(i);
+                }
+                1 => chars.insert(i, chars[i]),
+                _ => chars[i] = c,
+            }
+            chars.into_iter().collect()
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    #[test]
+    fn the_parser_never_panics(text in "\\PC{0,400}", mutated in mutated_idl()) {
+        let _ = parse(&text, "random.idl");
+        if let Err(e) = parse(&mutated, "mutated.idl") {
+            // Errors point at the file, line and column.
+            prop_assert!(e.to_string().starts_with("mutated.idl:"), "{}", e);
+        }
+    }
+
+    #[test]
+    fn the_pipe_decoder_never_panics(
+        bytes in proptest::collection::vec(any::<u8>(), 0..800),
+        cuts in proptest::collection::vec(any::<prop::sample::Index>(), 0..6),
+        element in 1u64..9,
+        ndr64 in any::<bool>(),
+        little_endian in any::<bool>(),
+    ) {
+        let spec = PipeSpec { param: "p".into(), element_type: "t".into(), element: (element, element.min(8)) };
+        let mut s = PipeStream::new(&[spec.clone(), spec], "in", 0, little_endian, ndr64, false);
+        let mut at: Vec<usize> = cuts.iter().map(|c| c.index(bytes.len() + 1)).collect();
+        at.sort_unstable();
+        let mut from = 0;
+        for (frame, to) in at.into_iter().chain([bytes.len()]).enumerate() {
+            s.feed(&bytes[from..to], frame as u64);
+            from = to;
+        }
+        let reports = s.finish(true, None);
+        for r in reports {
+            prop_assert!(r.chunks.len() as u64 <= r.chunks_total);
+            prop_assert_eq!(r.bytes, r.elements.saturating_mul(element));
+        }
+    }
+
+    #[test]
+    fn the_parameter_decoder_never_panics(
+        bytes in proptest::collection::vec(any::<u8>(), 0..1200),
+        iface in 0usize..4,
+        opnum in 0u16..8,
+        out in any::<bool>(),
+        little_endian in any::<bool>(),
+        ndr64 in any::<bool>(),
+    ) {
+        let lib = libraries();
+        let iface = &lib.interfaces[iface % lib.interfaces.len()];
+        let syntax = if ndr64 { Syntax::Ndr64 } else { Syntax::Ndr };
+        let direction = if out { Direction::Out } else { Direction::In };
+        let mut d = Decoded::default();
+        decode_stub(&lib, iface, opnum, direction, &bytes, little_endian, syntax, &mut d);
+        // A stub too short for its parameters says why.
+        if bytes.is_empty() && iface.operations.get(usize::from(opnum)).is_some_and(|o| {
+            o.params.iter().any(|p| p.has("in") && !p.name.is_empty() && !matches!(&p.ty, rpcscope::idl::Type::Base(b) if b == "handle_t"))
+        }) && !out {
+            prop_assert!(!d.errors.is_empty());
+        }
+    }
+}

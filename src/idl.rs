@@ -2,7 +2,8 @@
 //! use ([`parse`]), the type model it produces, and the built-in descriptions shipped with
 //! rpcscope ([`builtin`]). Decoding stubs with a description is [`decode`]'s job.
 //!
-//! Supported: `[uuid(...), version(x.y)] interface Name { ... }`, `import`, `typedef` of
+//! Supported: `[uuid(...), version(x.y)] interface Name { ... }`, `import` (files read by
+//! [`load_files`]), `typedef` of
 //! structs, unions (`switch_is` / `switch_type`, or `switch (type name)`), enums, `pipe T`,
 //! base types and pointers; parameter and member attributes `in`, `out`, `size_is`,
 //! `length_is`, `string`, `unique`, `ref`, `ptr`, `context_handle`, `range`, `switch_is`,
@@ -168,6 +169,17 @@ pub struct Library {
     /// Decode the parameters of the calls these descriptions cover (`--decode`), not only
     /// their pipes.
     pub decode_parameters: bool,
+    /// Files named by `import` statements, in order.
+    pub imports: Vec<Import>,
+}
+
+/// A file an `import` statement names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Import {
+    /// The name as written (a path relative to the importing file).
+    pub name: String,
+    /// Where the statement is: `file:line:column`.
+    pub at: String,
 }
 
 impl Library {
@@ -188,6 +200,7 @@ impl Library {
         self.interfaces.extend(other.interfaces);
         self.warnings.extend(other.warnings);
         self.decode_parameters |= other.decode_parameters;
+        self.imports.extend(other.imports);
     }
 
     /// Follows typedef names to the type they stand for (at most 16 steps).
@@ -230,3 +243,60 @@ impl fmt::Display for IdlError {
 }
 
 impl std::error::Error for IdlError {}
+
+impl IdlError {
+    /// `file:line:column`.
+    #[must_use]
+    pub fn location(&self) -> String {
+        format!("{}:{}:{}", self.file, self.line, self.column)
+    }
+}
+
+/// Files read for one set of `--idl` arguments, imports included; past it imports are not
+/// followed and a warning says so.
+pub const MAX_IDL_FILES: usize = 64;
+
+/// Reads IDL files and the files they import (looked up next to the importing file; each file
+/// read once). An import that is not found is a warning, not an error: real interface files
+/// import `ms-dtyp.idl` and the like, whose common types rpcscope knows.
+///
+/// # Errors
+/// A named file cannot be read, or a file has a syntax error (`file:line:column: message`).
+pub fn load_files(paths: &[std::path::PathBuf]) -> Result<Library, String> {
+    let mut lib = Library::default();
+    let mut seen = std::collections::HashSet::new();
+    let mut queue: std::collections::VecDeque<(std::path::PathBuf, Option<Import>)> =
+        paths.iter().map(|p| (p.clone(), None)).collect();
+    while let Some((path, imported)) = queue.pop_front() {
+        let key = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
+        if !seen.insert(key) {
+            continue;
+        }
+        if seen.len() > MAX_IDL_FILES {
+            lib.warnings.push(format!(
+                "{}: more than {MAX_IDL_FILES} IDL files, not read",
+                path.display()
+            ));
+            continue;
+        }
+        let text = match (std::fs::read_to_string(&path), &imported) {
+            (Ok(t), _) => t,
+            (Err(e), None) => return Err(format!("{}: {e}", path.display())),
+            (Err(e), Some(i)) => {
+                lib.warnings
+                    .push(format!("{}: import \"{}\" not read: {e}", i.at, i.name));
+                continue;
+            }
+        };
+        let parsed = parse(&text, &path.display().to_string()).map_err(|e| e.to_string())?;
+        let dir = path
+            .parent()
+            .map(std::path::Path::to_path_buf)
+            .unwrap_or_default();
+        for i in &parsed.imports {
+            queue.push_back((dir.join(&i.name), Some(i.clone())));
+        }
+        lib.merge(parsed);
+    }
+    Ok(lib)
+}

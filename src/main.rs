@@ -145,18 +145,14 @@ fn tui(path: &std::path::Path, library: Arc<Library>) -> ExitCode {
     }
 }
 
-/// The built-in interface descriptions and those of `--idl` files.
+/// The built-in interface descriptions and those of `--idl` files and their imports.
 fn load_library(files: &[std::path::PathBuf]) -> Result<Library, String> {
     let mut lib = rpcscope::idl::builtin::library().map_err(|e| e.to_string())?;
-    for f in files {
-        let text = std::fs::read_to_string(f).map_err(|e| format!("{}: {e}", f.display()))?;
-        let parsed =
-            rpcscope::idl::parse(&text, &f.display().to_string()).map_err(|e| e.to_string())?;
-        for w in &parsed.warnings {
-            let _ = writeln!(io::stderr(), "rpcscope: warning: {w}");
-        }
-        lib.merge(parsed);
+    let read = rpcscope::idl::load_files(files)?;
+    for w in &read.warnings {
+        let _ = writeln!(io::stderr(), "rpcscope: warning: {w}");
     }
+    lib.merge(read);
     Ok(lib)
 }
 

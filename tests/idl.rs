@@ -5,7 +5,7 @@
 
 use proptest::prelude::*;
 use rpcscope::idl::decode::{PipeSpec, PipeStream};
-use rpcscope::idl::values::{Decoded, Direction, decode_stub};
+use rpcscope::idl::values::{Decoded, Direction, StubBytes, decode_stub};
 use rpcscope::idl::{Library, builtin, parse};
 use rpcscope::ndr::Syntax;
 
@@ -91,7 +91,7 @@ proptest! {
         let syntax = if ndr64 { Syntax::Ndr64 } else { Syntax::Ndr };
         let direction = if out { Direction::Out } else { Direction::In };
         let mut d = Decoded::default();
-        decode_stub(&lib, iface, opnum, direction, &bytes, little_endian, syntax, &mut d);
+        decode_stub(&lib, iface, opnum, StubBytes { bytes: &bytes, direction, little_endian, syntax }, &mut d);
         // A stub too short for its parameters says why.
         if bytes.is_empty() && iface.operations.get(usize::from(opnum)).is_some_and(|o| {
             o.params.iter().any(|p| p.has("in") && !p.name.is_empty() && !matches!(&p.ty, rpcscope::idl::Type::Base(b) if b == "handle_t"))
@@ -99,4 +99,41 @@ proptest! {
             prop_assert!(!d.errors.is_empty());
         }
     }
+}
+
+/// `import` statements are followed next to the importing file, each file once (cycles
+/// included); a missing import is a warning naming where it was written.
+#[test]
+fn imports_are_read_next_to_the_importing_file() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("main.idl"),
+        "import \"types.idl\", \"ms-dtyp.idl\";\n\
+         [uuid(12345678-1234-1234-1234-123456789abc), version(1.0)]\n\
+         interface Main { void Get([in] RECORD *r); }\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("types.idl"),
+        "import \"main.idl\";\ntypedef struct { long id; short kind; } RECORD;\n",
+    )
+    .unwrap();
+    let lib = rpcscope::idl::load_files(&[dir.path().join("main.idl")]).unwrap();
+    assert!(
+        lib.types.contains_key("RECORD"),
+        "the imported typedef is known"
+    );
+    assert_eq!(
+        lib.interfaces.len(),
+        1,
+        "main.idl is read once despite the cycle"
+    );
+    assert_eq!(lib.warnings.len(), 1, "{:?}", lib.warnings);
+    let w = &lib.warnings[0];
+    assert!(
+        w.contains("main.idl:1:21: import \"ms-dtyp.idl\" not read"),
+        "{w}"
+    );
+    let missing = rpcscope::idl::load_files(&[dir.path().join("absent.idl")]).unwrap_err();
+    assert!(missing.contains("absent.idl"), "{missing}");
 }

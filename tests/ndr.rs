@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use proptest::prelude::*;
 use rpcscope::dcom;
 use rpcscope::epm::{self, EpmView};
-use rpcscope::idl::values::{Decoded, Direction, decode_stub};
+use rpcscope::idl::values::{Decoded, Direction, StubBytes, decode_stub};
 use rpcscope::ndr::{Reader, Syntax};
 
 struct Measuring;
@@ -109,7 +109,7 @@ proptest! {
         let (parameters, _) = measure(|| {
             let mut d = Decoded::default();
             for direction in [Direction::In, Direction::Out] {
-                decode_stub(&lib, &lib.interfaces[0], opnum, direction, &bytes, little_endian, syntax, &mut d);
+                decode_stub(&lib, &lib.interfaces[0], opnum, StubBytes { bytes: &bytes, direction, little_endian, syntax }, &mut d);
             }
         });
         let value_bound = 2 * std::mem::size_of::<rpcscope::idl::values::Value>() * bytes.len() + 4096;

@@ -24,9 +24,12 @@ fn loaded(name: &str) -> App {
     let prior = rpcscope::first_pass(&bytes[..]).unwrap();
     let mut calls = Vec::new();
     let mut notes = Vec::new();
+    // As the binary does: built-in descriptions, parameters decoded for the detail pane.
+    let mut library = rpcscope::idl::builtin::library().unwrap();
+    library.decode_parameters = true;
     let setup = rpcscope::Setup {
         prior,
-        library: None,
+        library: Some(std::sync::Arc::new(library)),
     };
     let run = rpcscope::run_with(
         &bytes[..],

@@ -26,7 +26,7 @@ use crate::epm::resolver::{Expectation, Learned};
 use crate::epm::{self, EpmView};
 use crate::event::{CallRecord, InterfaceRef, PduNote, PduSpan};
 use crate::idl::decode::{PipePlan, PipeReport, PipeSpec, PipeStream, in_pipes_offset, plan};
-use crate::idl::values::{Decoded, Direction, decode_stub};
+use crate::idl::values::{Decoded, Direction, StubBytes, decode_stub};
 use crate::idl::{Interface, Library};
 use crate::ndr::{Reader, Syntax};
 use crate::outbox::Outbox;
@@ -1019,36 +1019,24 @@ impl Association {
                 .push(format!("stub longer than {MAX_DECODE_STUB_BYTES} bytes"));
             return Some(d);
         }
-        let whole = |s: Option<Span>| s.is_some_and(|s| s.saw_first && s.saw_last && !s.damaged);
-        if whole(c.request) {
-            decode_stub(
-                lib,
-                iface,
-                opnum,
-                Direction::In,
-                &st.request,
-                st.little_endian[0],
-                st.syntax,
-                &mut d,
-            );
-        } else {
-            d.errors.push("request: not captured whole".into());
-        }
-        if c.fault.is_some() {
-            d.errors.push("response: a fault".into());
-        } else if whole(c.response) {
-            decode_stub(
-                lib,
-                iface,
-                opnum,
-                Direction::Out,
-                &st.response,
-                st.little_endian[1],
-                st.syntax,
-                &mut d,
-            );
-        } else {
-            d.errors.push("response: not captured whole".into());
+        let sides = [
+            (Direction::In, c.request, &st.request, "request"),
+            (Direction::Out, c.response, &st.response, "response"),
+        ];
+        for (i, (direction, span, bytes, side)) in sides.into_iter().enumerate() {
+            if direction == Direction::Out && c.fault.is_some() {
+                d.errors.push("response: a fault".into());
+            } else if span.is_some_and(|s| s.saw_first && s.saw_last && !s.damaged) {
+                let stub = StubBytes {
+                    bytes,
+                    direction,
+                    little_endian: st.little_endian[i],
+                    syntax: st.syntax,
+                };
+                decode_stub(lib, iface, opnum, stub, &mut d);
+            } else {
+                d.errors.push(format!("{side}: not captured whole"));
+            }
         }
         Some(d)
     }

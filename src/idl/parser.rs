@@ -10,7 +10,7 @@ use nom::combinator::{map, recognize, value};
 use nom::multi::many0;
 use nom::sequence::{delimited, pair, preceded};
 
-use super::{Arm, Attr, Field, IdlError, Interface, KNOWN_ATTRS, Library, Operation, Type};
+use super::{Arm, Attr, Field, IdlError, Import, Interface, KNOWN_ATTRS, Library, Operation, Type};
 use crate::dcerpc::Uuid;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -464,6 +464,26 @@ impl P<'_> {
         Ok(Operation { name, ret, params })
     }
 
+    /// `import "a.idl", "b.idl";`: the names are recorded with where they were written.
+    fn import(&mut self) -> R<()> {
+        loop {
+            match self.toks.get(self.pos) {
+                Some((Tok::Str(name), at)) => {
+                    let at = error_at(self.src, self.file, *at, "").location();
+                    self.lib.imports.push(Import {
+                        name: name.clone(),
+                        at,
+                    });
+                    self.pos += 1;
+                }
+                _ => return Err(self.err("expected a file name in quotes")),
+            }
+            if !self.eat_punct(',') {
+                return self.expect(';');
+            }
+        }
+    }
+
     fn skip_statement(&mut self) -> R<()> {
         while !self.eat_punct(';') {
             if self.peek().is_none() {
@@ -483,10 +503,9 @@ impl P<'_> {
             }
             if self.eat_word("typedef") {
                 self.typedef()?;
-            } else if self.eat_word("import")
-                || self.eat_word("const")
-                || self.eat_word("cpp_quote")
-            {
+            } else if self.eat_word("import") {
+                self.import()?;
+            } else if self.eat_word("const") || self.eat_word("cpp_quote") {
                 self.skip_statement()?;
             } else if self.is_word("struct") || self.is_word("union") || self.is_word("enum") {
                 self.constructed()?;
@@ -502,8 +521,11 @@ impl P<'_> {
 
     fn file(&mut self) -> R<()> {
         while self.peek().is_some() {
-            if self.eat_word("import") || self.eat_word("cpp_quote") || self.eat_word("midl_pragma")
-            {
+            if self.eat_word("import") {
+                self.import()?;
+                continue;
+            }
+            if self.eat_word("cpp_quote") || self.eat_word("midl_pragma") {
                 self.skip_statement()?;
                 continue;
             }

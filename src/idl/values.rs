@@ -144,19 +144,34 @@ pub enum Direction {
     Out,
 }
 
+/// One direction's stub of a call and how it is encoded.
+#[derive(Clone, Copy, Debug)]
+pub struct StubBytes<'a> {
+    /// The stub (all fragments joined).
+    pub bytes: &'a [u8],
+    /// Request or response.
+    pub direction: Direction,
+    /// Integer byte order of the PDUs.
+    pub little_endian: bool,
+    /// Transfer syntax of the call's context.
+    pub syntax: Syntax,
+}
+
 /// Decodes the parameters of operation `opnum` of `iface` in one direction's stub into
 /// `decoded` (parameters read before an error are kept, the error is added to its `errors`).
-#[allow(clippy::too_many_arguments)]
 pub fn decode_stub(
     lib: &Library,
     iface: &Interface,
     opnum: u16,
-    direction: Direction,
-    stub: &[u8],
-    little_endian: bool,
-    syntax: Syntax,
+    stub: StubBytes<'_>,
     decoded: &mut Decoded,
 ) {
+    let StubBytes {
+        bytes,
+        direction,
+        little_endian,
+        syntax,
+    } = stub;
     let Some(op) = iface.operations.get(usize::from(opnum)) else {
         return;
     };
@@ -174,7 +189,7 @@ pub fn decode_stub(
     };
     let mut d = Interpreter {
         lib,
-        r: Reader::new(stub, little_endian, syntax),
+        r: Reader::new(bytes, little_endian, syntax),
         little_endian,
         pending: Vec::new(),
         slots: Vec::new(),
@@ -736,9 +751,9 @@ mod tests {
 
     /// A little-endian NDR stub writer for hand-built stubs.
     #[derive(Default)]
-    struct Stub(Vec<u8>);
+    struct Writer(Vec<u8>);
 
-    impl Stub {
+    impl Writer {
         fn pad(&mut self, n: usize) -> &mut Self {
             while self.0.len() % n != 0 {
                 self.0.push(0xAA);
@@ -804,16 +819,13 @@ interface demo
         let lib = parse(IDL, "demo.idl").unwrap();
         let iface = &lib.interfaces[0];
         let mut d = Decoded::default();
-        decode_stub(
-            &lib,
-            iface,
-            opnum,
+        let stub = StubBytes {
+            bytes: stub,
             direction,
-            stub,
-            true,
-            Syntax::Ndr,
-            &mut d,
-        );
+            little_endian: true,
+            syntax: Syntax::Ndr,
+        };
+        decode_stub(&lib, iface, opnum, stub, &mut d);
         d
     }
 
@@ -823,7 +835,7 @@ interface demo
 
     #[test]
     fn base_types_enums_and_the_return_value() {
-        let mut s = Stub::default();
+        let mut s = Writer::default();
         s.u32((-5i32) as u32)
             .u16(65535)
             .u64(1 << 40)
@@ -842,7 +854,7 @@ interface demo
         assert_eq!(v["in"]["f"], "LARGE", "enums are 16 bits");
         assert_eq!(v["in"]["g"], -1, "small is signed");
         assert!(v["in"].get("h").is_none(), "handle_t is not on the wire");
-        let mut s = Stub::default();
+        let mut s = Writer::default();
         s.u32(42).u32(0xC000_0022);
         let v = json(&run(0, Direction::Out, &s.0));
         assert_eq!(v["out"]["r"], 42);
@@ -851,7 +863,7 @@ interface demo
 
     #[test]
     fn strings_top_level_unique_and_fixed() {
-        let mut s = Stub::default();
+        let mut s = Writer::default();
         s.wstring("C:\\temp");
         s.u32(0); // missing: null unique pointer
         s.u32(0x0002_0000).u32(3).u32(0).u32(3).bytes(b"ab\0");
@@ -870,7 +882,7 @@ interface demo
 
     #[test]
     fn embedded_pointers_follow_their_structure_and_conformance_is_hoisted() {
-        let mut s = Stub::default();
+        let mut s = Writer::default();
         // LIST: count, referent ids, then the referents in member order.
         s.u32(2).u32(0x0002_0000).u32(0x0002_0004);
         s.u32(2).u32(10).u32(20);
@@ -894,7 +906,7 @@ interface demo
 
     #[test]
     fn unions_take_the_arm_their_discriminant_names() {
-        let mut s = Stub::default();
+        let mut s = Writer::default();
         s.u16(1).u16(1).u32(99); // HOLDER: level, then the union (discriminant, arm)
         s.u16(2).u64(7); // CHOICE with switch_type(unsigned short), arm hyper
         s.u32(5).u8(0x41); // ENCAPSULATED: long discriminant
@@ -917,7 +929,7 @@ interface demo
 
     #[test]
     fn fixed_conformant_and_varying_arrays() {
-        let mut s = Stub::default();
+        let mut s = Writer::default();
         s.u32(1).u32(2).u32(3);
         s.u32(2);
         s.u32(2).u16(7).u16(8);
@@ -940,7 +952,7 @@ interface demo
     #[test]
     fn context_handles_and_pipes() {
         let h = [7u8; 20];
-        let mut s = Stub::default();
+        let mut s = Writer::default();
         s.bytes(&h).bytes(&h);
         s.u32(2)
             .bytes(&[1, 2])
@@ -957,7 +969,7 @@ interface demo
             v["in"]["data"],
             serde_json::json!({"pipe_chunks": 2, "pipe_elements": 3})
         );
-        let mut s = Stub::default();
+        let mut s = Writer::default();
         s.bytes(&h).bytes(&[9u8; 20]).u32(0);
         let v = json(&run(5, Direction::Out, &s.0));
         assert_eq!(v["out"]["created"], "09".repeat(20));
@@ -966,7 +978,7 @@ interface demo
 
     #[test]
     fn out_pipes_come_before_the_other_out_parameters() {
-        let mut s = Stub::default();
+        let mut s = Writer::default();
         s.u32(1).u8(5).pad(4).u32(0).u32(1).u32(0);
         let d = run(6, Direction::Out, &s.0);
         assert_eq!(d.errors, Vec::<String>::new());
@@ -976,7 +988,7 @@ interface demo
 
     #[test]
     fn pointer_kinds_and_pointers_to_pointers() {
-        let mut s = Stub::default();
+        let mut s = Writer::default();
         s.u32(5); // range: a plain long
         s.u32(6); // [ref]: the referent in place
         s.u32(0x0002_0000).u32(7); // [ptr]: referent id, then the referent
@@ -1000,7 +1012,7 @@ interface demo
 
     #[test]
     fn errors_name_the_parameter_and_keep_the_ones_before() {
-        let mut s = Stub::default();
+        let mut s = Writer::default();
         s.u32(2).u32(0x0002_0000).u32(0); // list.values pointer, then the stub ends
         let d = run(2, Direction::In, &s.0);
         assert!(d.request.is_empty());
@@ -1009,7 +1021,7 @@ interface demo
             "{:?}",
             d.errors
         );
-        let mut s = Stub::default();
+        let mut s = Writer::default();
         s.u32(1).u32(2).u32(3).u32(0xffff_ffff).u32(0xffff_ffff);
         let d = run(4, Direction::In, &s.0);
         assert_eq!(d.request.len(), 2, "fixed and n decoded: {:?}", d.request);
@@ -1018,7 +1030,7 @@ interface demo
             "{:?}",
             d.errors
         );
-        let mut s = Stub::default();
+        let mut s = Writer::default();
         s.u32(1).u32(7);
         let d = run(6, Direction::In, &s.0);
         assert_eq!(d.errors, ["request: 4 bytes after the last parameter"]);
@@ -1029,21 +1041,18 @@ interface demo
         let lib =
             parse("[uuid(12345678-1234-1234-1234-123456789abc)] interface x { void F([in] unsigned long n, [in, size_is(n)] short a[]); }", "x.idl")
                 .unwrap();
-        let mut s = Stub::default();
+        let mut s = Writer::default();
         let n = u32::try_from(MAX_DECODED_VALUES + 10).unwrap();
         s.u32(n).u32(n);
         s.bytes(&vec![0u8; (MAX_DECODED_VALUES + 10) * 2]);
         let mut d = Decoded::default();
-        decode_stub(
-            &lib,
-            &lib.interfaces[0],
-            0,
-            Direction::In,
-            &s.0,
-            true,
-            Syntax::Ndr,
-            &mut d,
-        );
+        let stub = StubBytes {
+            bytes: &s.0,
+            direction: Direction::In,
+            little_endian: true,
+            syntax: Syntax::Ndr,
+        };
+        decode_stub(&lib, &lib.interfaces[0], 0, stub, &mut d);
         assert!(d.errors[0].contains("decoding limit"), "{:?}", d.errors);
     }
 }

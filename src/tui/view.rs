@@ -384,7 +384,7 @@ fn draw_detail(f: &mut Frame<'_>, app: &App, c: &CallRecord, area: Rect, theme: 
         .into_iter()
         .chain(crate::output::text::parameter_lines(c))
     {
-        lines.push(Line::from(line));
+        lines.push(Line::from(format!("  {}", line.trim_start())));
     }
     if let Some(o) = &c.oxid {
         for b in &o.bindings {

@@ -751,7 +751,11 @@ mod tests {
 
     /// A little-endian NDR stub writer for hand-built stubs.
     #[derive(Default)]
-    struct Writer(Vec<u8>);
+    struct Writer(Vec<u8>, BigEndian);
+
+    /// Writes big-endian integers when true.
+    #[derive(Default)]
+    struct BigEndian(bool);
 
     impl Writer {
         fn pad(&mut self, n: usize) -> &mut Self {
@@ -765,15 +769,30 @@ mod tests {
             self
         }
         fn u16(&mut self, v: u16) -> &mut Self {
-            self.pad(2).0.extend(v.to_le_bytes());
+            let b = if self.1.0 {
+                v.to_be_bytes()
+            } else {
+                v.to_le_bytes()
+            };
+            self.pad(2).0.extend(b);
             self
         }
         fn u32(&mut self, v: u32) -> &mut Self {
-            self.pad(4).0.extend(v.to_le_bytes());
+            let b = if self.1.0 {
+                v.to_be_bytes()
+            } else {
+                v.to_le_bytes()
+            };
+            self.pad(4).0.extend(b);
             self
         }
         fn u64(&mut self, v: u64) -> &mut Self {
-            self.pad(8).0.extend(v.to_le_bytes());
+            let b = if self.1.0 {
+                v.to_be_bytes()
+            } else {
+                v.to_le_bytes()
+            };
+            self.pad(8).0.extend(b);
             self
         }
         fn bytes(&mut self, b: &[u8]) -> &mut Self {
@@ -816,14 +835,24 @@ interface demo
 "#;
 
     fn run(opnum: u16, direction: Direction, stub: &[u8]) -> Decoded {
+        run_as(opnum, direction, stub, true, Syntax::Ndr)
+    }
+
+    fn run_as(
+        opnum: u16,
+        direction: Direction,
+        stub: &[u8],
+        little_endian: bool,
+        syntax: Syntax,
+    ) -> Decoded {
         let lib = parse(IDL, "demo.idl").unwrap();
         let iface = &lib.interfaces[0];
         let mut d = Decoded::default();
         let stub = StubBytes {
             bytes: stub,
             direction,
-            little_endian: true,
-            syntax: Syntax::Ndr,
+            little_endian,
+            syntax,
         };
         decode_stub(&lib, iface, opnum, stub, &mut d);
         d
@@ -859,6 +888,60 @@ interface demo
         let v = json(&run(0, Direction::Out, &s.0));
         assert_eq!(v["out"]["r"], 42);
         assert_eq!(v["out"]["return"], -1_073_741_790);
+    }
+
+    #[test]
+    fn big_endian_stubs() {
+        let mut s = Writer(Vec::new(), BigEndian(true));
+        s.u32((-5i32) as u32)
+            .u16(65535)
+            .u64(1 << 40)
+            .u8(1)
+            .u32(2)
+            .u16(7)
+            .u8(0xff);
+        let d = run_as(0, Direction::In, &s.0, false, Syntax::Ndr);
+        assert_eq!(d.errors, Vec::<String>::new());
+        let v = json(&d);
+        assert_eq!(
+            (&v["in"]["a"], &v["in"]["c"]),
+            (&(-5).into(), &(1u64 << 40).into())
+        );
+        assert_eq!(v["in"]["e"], "GREEN");
+        let mut s = Writer(Vec::new(), BigEndian(true));
+        s.u32(3).u32(0).u32(3);
+        s.bytes(&[0, b'h', 0, b'i', 0, 0]);
+        s.u32(0).u32(0); // missing, present: null
+        s.u32(0).u32(1).bytes(b"\0"); // fixed: offset, actual count, the terminator
+        let d = run_as(1, Direction::In, &s.0, false, Syntax::Ndr);
+        assert_eq!(json(&d)["in"]["name"], "hi", "{:?}", d.errors);
+    }
+
+    #[test]
+    fn ndr64_sizes_pointers_and_alignment() {
+        let mut s = Writer::default();
+        // LIST in NDR64: aligned to 8 (its pointers), 64-bit referent ids and counts.
+        s.u32(2).u64(0x0002_0000).u64(0x0002_0004);
+        s.u64(2).u32(10).u32(20);
+        s.u64(3).u64(0).u64(3);
+        for c in "hi\0".encode_utf16() {
+            s.0.extend(c.to_le_bytes());
+        }
+        // BLOB: the hoisted conformance is 64 bits.
+        s.pad(8).u64(2).u32(2).bytes(&[7, 8]);
+        s.pad(8).u64(0);
+        let d = run_as(2, Direction::In, &s.0, true, Syntax::Ndr64);
+        assert_eq!(d.errors, Vec::<String>::new());
+        let v = json(&d);
+        assert_eq!(
+            v["in"]["list"],
+            serde_json::json!({"count": 2, "values": [10, 20], "label": "hi"})
+        );
+        assert_eq!(
+            v["in"]["blob"],
+            serde_json::json!({"len": 2, "data": "0708"})
+        );
+        assert_eq!(v["in"]["none"], serde_json::Value::Null);
     }
 
     #[test]

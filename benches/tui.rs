@@ -1,0 +1,105 @@
+//! Terminal interface with a million calls: loading them in the batches the analysis thread
+//! sends, and drawing the calls view at the top, after paging and at the end, against a floor
+//! measured in the same run (the same view with 100 calls, enough to fill the screen). Drawing builds only the visible rows, so the ratio should stay near 1.
+//!
+//! Run: `cargo bench --bench tui`.
+// A benchmark, like a test, stops at the first thing that cannot be set up.
+#![allow(clippy::expect_used)]
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use rpcscope::tui::action::Action;
+use rpcscope::tui::app::App;
+use rpcscope::tui::view::{self, Theme};
+
+const CALLS: usize = 1_000_000;
+/// Calls per `Action::Calls`, as the analysis thread batches them.
+const BATCH: usize = 10_000;
+/// Calls of the floor: more than a screen.
+const FLOOR_CALLS: usize = 100;
+
+/// Median of `runs` timings of `f`.
+fn median(runs: usize, mut f: impl FnMut()) -> Duration {
+    let mut t: Vec<Duration> = (0..runs)
+        .map(|_| {
+            let s = Instant::now();
+            f();
+            s.elapsed()
+        })
+        .collect();
+    t.sort_unstable();
+    t[t.len() / 2]
+}
+
+fn draw(term: &mut Terminal<TestBackend>, app: &mut App) {
+    term.draw(|f| view::draw(f, app, Theme { color: true }))
+        .expect("TestBackend draws");
+    black_box(term.backend().buffer().area);
+}
+
+fn main() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/captures/real/02-epm-map-samr.pcap"
+    );
+    let bytes = std::fs::read(path).expect("the capture is in the repository");
+    let (calls, _) = rpcscope::analyze(&bytes[..]).expect("the capture decodes");
+    let mut term = Terminal::new(TestBackend::new(160, 48)).expect("TestBackend");
+
+    let copies = |n: usize| -> Vec<_> {
+        (0..n)
+            .map(|i| {
+                let mut c = calls[i % calls.len()].clone();
+                c.call_id = u32::try_from(i).unwrap_or(u32::MAX);
+                c
+            })
+            .collect()
+    };
+    let mut small = App::new("floor");
+    small.update(Action::Calls(copies(FLOOR_CALLS)));
+    // Warm up (first frames, processor clock), then measure.
+    median(201, || draw(&mut term, &mut small));
+    let floor = median(201, || draw(&mut term, &mut small));
+
+    let mut big = App::new("million");
+    let start = Instant::now();
+    for _ in 0..CALLS / BATCH {
+        big.update(Action::Calls(copies(BATCH)));
+    }
+    let load = start.elapsed();
+    let top = median(201, || draw(&mut term, &mut big));
+    let paging = median(201, || {
+        big.update(Action::PageDown);
+        draw(&mut term, &mut big);
+    });
+    big.update(Action::End);
+    let end = median(201, || draw(&mut term, &mut big));
+    let ratio = |d: Duration| d.as_secs_f64() / floor.as_secs_f64();
+    println!("calls view, 160x48, median of 201 draws");
+    println!(
+        "  floor ({FLOOR_CALLS} calls):      {:>9.1} µs",
+        floor.as_secs_f64() * 1e6
+    );
+    println!(
+        "  {CALLS} calls, top:      {:>9.1} µs  ({:.2}x floor)",
+        top.as_secs_f64() * 1e6,
+        ratio(top)
+    );
+    println!(
+        "  {CALLS} calls, PageDown: {:>9.1} µs  ({:.2}x floor)",
+        paging.as_secs_f64() * 1e6,
+        ratio(paging)
+    );
+    println!(
+        "  {CALLS} calls, end:      {:>9.1} µs  ({:.2}x floor)",
+        end.as_secs_f64() * 1e6,
+        ratio(end)
+    );
+    println!(
+        "  making and loading {CALLS} calls in batches of {BATCH}: {:.2} s",
+        load.as_secs_f64()
+    );
+}

@@ -80,12 +80,17 @@ fn analyse(path: &Path, total: u64, library: Option<Arc<Library>>, tx: &SyncSend
         return;
     };
     let mut batch = Vec::new();
-
-    let mut last = Instant::now();
-    // Non-call PDUs are few (binds, acks): each goes at once.
+    // Notes of non-call PDUs (binds, acks, ...) go in batches too, ahead of the calls they
+    // come with.
+    let notes = std::cell::RefCell::new(Vec::new());
     let mut on_note = |n| {
-        let _ = tx.send(Action::Notes(vec![n]));
+        let mut notes = notes.borrow_mut();
+        notes.push(n);
+        if notes.len() >= BATCH {
+            let _ = tx.send(Action::Notes(std::mem::take(&mut *notes)));
+        }
     };
+    let mut last = Instant::now();
     let setup = crate::Setup { prior, library };
     let result = crate::run_with(
         input,
@@ -95,6 +100,9 @@ fn analyse(path: &Path, total: u64, library: Option<Arc<Library>>, tx: &SyncSend
             if batch.len() >= BATCH || last.elapsed() > Duration::from_millis(100) {
                 last = Instant::now();
                 let _ = tx.send(Action::Progress(read.load(Ordering::Relaxed), total));
+                if !notes.borrow().is_empty() {
+                    let _ = tx.send(Action::Notes(notes.take()));
+                }
                 tx.send(Action::Calls(std::mem::take(&mut batch)))
                     .map_err(io::Error::other)?;
             }
@@ -102,6 +110,7 @@ fn analyse(path: &Path, total: u64, library: Option<Arc<Library>>, tx: &SyncSend
         },
         Some(&mut on_note),
     );
+    let _ = tx.send(Action::Notes(notes.take()));
     let _ = tx.send(Action::Calls(batch));
     let _ = tx.send(Action::Progress(total, total));
     match result {
@@ -198,14 +207,24 @@ fn event_loop(
     while !app.quit {
         // Take what the analysis sent, within a frame's time.
         let until = Instant::now() + Duration::from_millis(30);
+        let mut received = false;
         while Instant::now() < until {
             match rx.try_recv() {
-                Ok(a) => app.update(a),
+                Ok(a) => {
+                    app.update(a);
+                    received = true;
+                }
                 Err(_) => break,
             }
         }
         terminal.draw(|f| view::draw(f, app, theme))?;
-        if event::poll(Duration::from_millis(50))? {
+        // While the analysis is sending, only look for input; idle, wait for it.
+        let wait = if received {
+            Duration::ZERO
+        } else {
+            Duration::from_millis(50)
+        };
+        if event::poll(wait)? {
             match event::read()? {
                 Event::Key(k) if k.kind != KeyEventKind::Release => {
                     if let Some(a) = key_action(k, app) {

@@ -9,13 +9,14 @@ use clap::{Parser, Subcommand};
 /// Makes Microsoft RPC (DCE/RPC) traffic readable. With only a capture, opens the terminal
 /// interface (or prints the calls when standard output is not a terminal).
 #[derive(Debug, Parser)]
-#[command(name = "rpcscope", version, about, long_about = None, args_conflicts_with_subcommands = true)]
+#[command(name = "rpcscope", version, about, long_about = None)]
 pub struct Args {
     /// What to do.
     #[command(subcommand)]
     pub command: Option<Command>,
-    /// IDL file describing interfaces whose NDR pipes are decoded (repeatable); the endpoint
-    /// mapper and MS-EFSR's raw file operations are built in.
+    /// IDL file describing interfaces whose NDR pipes are decoded, and their parameters with
+    /// `calls --decode` (repeatable); the endpoint mapper and MS-EFSR's raw file operations are
+    /// built in.
     #[arg(long = "idl", global = true, value_name = "FILE")]
     pub idl: Vec<PathBuf>,
     /// pcap or pcapng file to open in the terminal interface.

@@ -32,6 +32,12 @@ fn main() -> ExitCode {
         Err(msg) => return fail_line(&msg),
     };
     let command = match (args.command, args.capture) {
+        (Some(_), Some(extra)) => {
+            return fail_line(&format!(
+                "{}: a capture goes after the command (rpcscope calls CAPTURE)",
+                extra.display()
+            ));
+        }
         (Some(cli::Command::Tui { capture }), _) => return tui(&capture, library),
         (Some(c), _) => c,
         (None, Some(capture)) if io::stdout().is_terminal() => return tui(&capture, library),

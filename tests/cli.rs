@@ -249,3 +249,28 @@ fn decode_adds_parameters_to_json_and_lines_to_the_table() {
         "{text}"
     );
 }
+
+#[test]
+fn global_options_go_before_or_after_the_command() {
+    let idl = Path::new(env!("CARGO_MANIFEST_DIR")).join("captures/idl/pipetest.idl");
+    let pipes = capture("real/43-pipe-empty.pcap");
+    let (idl, pipes) = (idl.to_str().unwrap(), pipes.to_str().unwrap());
+    for args in [
+        ["--idl", idl, "calls", pipes],
+        ["calls", "--idl", idl, pipes],
+    ] {
+        let o = run(&args);
+        assert!(
+            o.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(
+            String::from_utf8_lossy(&o.stdout).contains("PipeTest.PtEcho"),
+            "{args:?}"
+        );
+    }
+    let o = run(&[pipes, "calls", pipes]);
+    assert!(!o.status.success());
+    assert!(stderr_line(&o).contains("a capture goes after the command"));
+}

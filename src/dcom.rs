@@ -142,16 +142,7 @@ fn address_char(u: u16) -> bool {
 /// Finds the string bindings in an answer stub and the endpoints among them.
 #[must_use]
 pub fn decode_response(stub: &[u8], little_endian: bool) -> (OxidView, Vec<Endpoint>) {
-    let units: Vec<u16> = stub
-        .chunks_exact(2)
-        .map(|c| {
-            if little_endian {
-                u16::from_le_bytes([c[0], c[1]])
-            } else {
-                u16::from_be_bytes([c[0], c[1]])
-            }
-        })
-        .collect();
+    let units: Vec<u16> = crate::ndr::utf16_units(stub, little_endian).collect();
     let mut view = OxidView::default();
     let mut endpoints = Vec::new();
     let mut i = 0;

@@ -247,18 +247,21 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// The UTF-16 code units of `b` in the stub's byte order (a trailing odd byte is ignored).
+pub fn utf16_units(b: &[u8], little_endian: bool) -> impl Iterator<Item = u16> + '_ {
+    b.chunks_exact(2).map(move |c| {
+        if little_endian {
+            u16::from_le_bytes([c[0], c[1]])
+        } else {
+            u16::from_be_bytes([c[0], c[1]])
+        }
+    })
+}
+
 /// Decodes an NDR `wchar_t` string (UTF-16 code units in the stub's byte order) up to its NUL.
 #[must_use]
 pub fn utf16_string(b: &[u8], little_endian: bool) -> String {
-    let units: Vec<u16> = b
-        .chunks_exact(2)
-        .map(|c| {
-            if little_endian {
-                u16::from_le_bytes([c[0], c[1]])
-            } else {
-                u16::from_be_bytes([c[0], c[1]])
-            }
-        })
+    let units: Vec<u16> = utf16_units(b, little_endian)
         .take_while(|&u| u != 0)
         .collect();
     String::from_utf16_lossy(&units)

@@ -176,16 +176,9 @@ impl ResolutionSection {
                 s.chains_not_shown += 1;
                 continue;
             }
-            let iface = e.interface.as_ref().map_or_else(
-                || "(object exporter)".to_string(),
-                |i| {
-                    format!(
-                        "{} v{}",
-                        i.name.clone().unwrap_or_else(|| i.uuid.clone()),
-                        i.version
-                    )
-                },
-            );
+            let iface = e
+                .interface_label()
+                .unwrap_or_else(|| "(object exporter)".into());
             let used = if e.used_by.is_empty() {
                 "never used".to_string()
             } else {

@@ -552,12 +552,14 @@ impl Association {
                     }
                     let binding = self.binding_for(r.context_id, r.object, calls);
                     let auth = pdu.auth.map(|a| (a.auth_type, a.auth_level));
-                    let parameters = self.described(binding).is_some_and(|_| {
-                        self.info
-                            .library
-                            .as_ref()
-                            .is_some_and(|l| l.decode_parameters)
-                    });
+                    // The flag first: most runs decode no parameters, and finding the
+                    // description is a search per call.
+                    let parameters = self
+                        .info
+                        .library
+                        .as_ref()
+                        .is_some_and(|l| l.decode_parameters)
+                        && self.described(binding).is_some();
                     let stubs = decoder_for(binding, r.opnum, r.object, auth, parameters).map(
                         |(decoder, syntax)| {
                             let mut st = Box::new(Stubs {

@@ -75,6 +75,17 @@ pub struct EndpointRecord {
     pub time: String,
 }
 
+impl EndpointRecord {
+    /// `Name vX.Y` of the tower's interface (its UUID when unnamed); `None` for OXID bindings,
+    /// which name an object exporter.
+    #[must_use]
+    pub fn interface_label(&self) -> Option<String> {
+        self.interface
+            .as_ref()
+            .map(|i| format!("{} v{}", i.name.as_deref().unwrap_or(&i.uuid), i.version))
+    }
+}
+
 #[derive(Debug)]
 struct Entry {
     learned: Learned,

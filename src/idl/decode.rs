@@ -12,8 +12,9 @@
 
 use serde::Serialize;
 
-use super::{Attr, Field, Interface, Library, Type};
-use crate::ndr::{NdrError, Reader, Syntax};
+use super::values::{Direction, StubBytes, parameters_end};
+use super::{Field, Interface, Library, Type};
+use crate::ndr::{NdrError, Syntax};
 
 /// \[in\] parameter bytes buffered in front of the pipes of a request.
 pub const MAX_PREFIX_BYTES: usize = 64 * 1024;
@@ -167,96 +168,6 @@ pub fn plan(lib: &Library, iface: &Interface, opnum: u16) -> Option<PipePlan> {
     (!p.in_pipes.is_empty() || !p.out_pipes.is_empty()).then_some(p)
 }
 
-fn attr_arg<'a>(attrs: &'a [Attr], name: &str) -> Option<&'a str> {
-    attrs
-        .iter()
-        .find(|a| a.name == name)
-        .and_then(|a| a.arg.as_deref())
-}
-
-/// Skips one \[in\] parameter (top level) of the types that come before pipes in practice: base
-/// types, enums, context handles, strings, fixed and conformant arrays of base types, structs of
-/// those, and pointers to them.
-fn skip(
-    lib: &Library,
-    r: &mut Reader<'_>,
-    ty: &Type,
-    attrs: &[Attr],
-    top: bool,
-) -> Result<(), NdrError> {
-    r.enter()?;
-    let res = skip_inner(lib, r, ty, attrs, top);
-    r.leave();
-    res
-}
-
-fn skip_inner(
-    lib: &Library,
-    r: &mut Reader<'_>,
-    ty: &Type,
-    attrs: &[Attr],
-    top: bool,
-) -> Result<(), NdrError> {
-    if attrs.iter().any(|a| a.name == "context_handle") || is_context_handle(lib, ty) {
-        r.context_handle()?;
-        return Ok(());
-    }
-    match lib.resolve(ty) {
-        Type::Base(b) if b == "handle_t" || b == "void" => Ok(()),
-        Type::Base(b) => {
-            let (s, a) = base_size(b).ok_or(NdrError::Invalid("base type"))?;
-            r.align(usize::try_from(a).unwrap_or(1))?;
-            r.take(usize::try_from(s).unwrap_or(0))?;
-            Ok(())
-        }
-        Type::Enum(_) => r.u16().map(|_| ()),
-        Type::Pointer(t) => {
-            let string = attrs.iter().any(|a| a.name == "string");
-            let is_ref = top && !attrs.iter().any(|a| a.name == "unique" || a.name == "ptr");
-            if !is_ref && r.pointer()?.is_none() {
-                return Ok(());
-            }
-            if string {
-                let (s, _) = layout(lib, t).ok_or(NdrError::Invalid("string element"))?;
-                r.string(usize::try_from(s).unwrap_or(1))?;
-                return Ok(());
-            }
-            skip(lib, r, t, &[], false)
-        }
-        Type::Array(t, n) => {
-            let (s, a) = layout(lib, t).ok_or(NdrError::Invalid("array element"))?;
-            let count = match n {
-                Some(n) => usize::try_from(*n).unwrap_or(0),
-                None if attr_arg(attrs, "size_is").is_some() => {
-                    r.count(usize::try_from(s).unwrap_or(1))?
-                }
-                None => return Err(NdrError::Invalid("array without a size")),
-            };
-            let count = if attr_arg(attrs, "length_is").is_some() {
-                r.variance(usize::try_from(s).unwrap_or(1))?.1
-            } else {
-                count
-            };
-            r.align(usize::try_from(a).unwrap_or(1))?;
-            r.take(count * usize::try_from(s).unwrap_or(0))?;
-            Ok(())
-        }
-        Type::Struct(fields) => {
-            let (_, a) = layout(lib, ty).ok_or(NdrError::Invalid("struct"))?;
-            r.align(usize::try_from(a).unwrap_or(1))?;
-            for f in fields {
-                skip(lib, r, &f.ty, &f.attrs, false)?;
-            }
-            Ok(())
-        }
-        _ => Err(NdrError::Invalid("parameter type")),
-    }
-}
-
-fn is_context_handle(lib: &Library, ty: &Type) -> bool {
-    matches!(ty, Type::Named(n) if lib.context_handles.contains(n))
-}
-
 /// Where the \[in\] pipes start in a request stub: the size of the parameters before them, or
 /// `None` when more bytes are needed.
 ///
@@ -269,19 +180,21 @@ pub fn in_pipes_offset(
     little_endian: bool,
     syntax: Syntax,
 ) -> Result<Option<usize>, NdrError> {
-    let mut r = Reader::new(stub, little_endian, syntax);
-    for f in &plan.in_prefix {
-        match skip(lib, &mut r, &f.ty, &f.attrs, true) {
-            Ok(()) => {}
-            Err(NdrError::Short { .. } | NdrError::Count { .. })
-                if stub.len() < MAX_PREFIX_BYTES =>
-            {
-                return Ok(None);
-            }
-            Err(e) => return Err(e),
+    let stub = StubBytes {
+        bytes: stub,
+        direction: Direction::In,
+        little_endian,
+        syntax,
+    };
+    match parameters_end(lib, &plan.in_prefix, stub) {
+        Ok(end) => Ok(Some(end)),
+        Err(NdrError::Short { .. } | NdrError::Count { .. })
+            if stub.bytes.len() < MAX_PREFIX_BYTES =>
+        {
+            Ok(None)
         }
+        Err(e) => Err(e),
     }
-    Ok(Some(r.pos()))
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

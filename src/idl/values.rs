@@ -215,6 +215,30 @@ pub fn decode_stub(
     }
 }
 
+/// Where a run of parameters ends in a stub: the size of the \[in\] parameters in front of a
+/// request's pipes.
+///
+/// # Errors
+/// [`NdrError`] when the parameters cannot be read with the description.
+pub fn parameters_end(
+    lib: &Library,
+    params: &[Field],
+    stub: StubBytes<'_>,
+) -> Result<usize, NdrError> {
+    let mut d = Interpreter {
+        lib,
+        r: Reader::new(stub.bytes, stub.little_endian, stub.syntax),
+        little_endian: stub.little_endian,
+        pending: Vec::new(),
+        slots: Vec::new(),
+        values: 0,
+    };
+    for f in params.iter().filter(|f| !is_handle_t(lib, &f.ty)) {
+        d.parameter(&f.ty, &f.attrs, params)?;
+    }
+    Ok(d.r.pos())
+}
+
 fn strip_pointers<'a>(lib: &'a Library, ty: &'a Type) -> &'a Type {
     match lib.resolve(ty) {
         Type::Pointer(t) => strip_pointers(lib, t),
@@ -769,30 +793,18 @@ mod tests {
             self
         }
         fn u16(&mut self, v: u16) -> &mut Self {
-            let b = if self.1.0 {
-                v.to_be_bytes()
-            } else {
-                v.to_le_bytes()
-            };
-            self.pad(2).0.extend(b);
-            self
+            self.int(v.to_le_bytes(), v.to_be_bytes())
         }
         fn u32(&mut self, v: u32) -> &mut Self {
-            let b = if self.1.0 {
-                v.to_be_bytes()
-            } else {
-                v.to_le_bytes()
-            };
-            self.pad(4).0.extend(b);
-            self
+            self.int(v.to_le_bytes(), v.to_be_bytes())
         }
         fn u64(&mut self, v: u64) -> &mut Self {
-            let b = if self.1.0 {
-                v.to_be_bytes()
-            } else {
-                v.to_le_bytes()
-            };
-            self.pad(8).0.extend(b);
+            self.int(v.to_le_bytes(), v.to_be_bytes())
+        }
+        /// An integer aligned to its size, in the writer's byte order.
+        fn int<const N: usize>(&mut self, le: [u8; N], be: [u8; N]) -> &mut Self {
+            let b = if self.1.0 { be } else { le };
+            self.pad(N).0.extend(b);
             self
         }
         fn bytes(&mut self, b: &[u8]) -> &mut Self {

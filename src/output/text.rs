@@ -125,13 +125,7 @@ pub fn write_endpoints<W: Write>(out: &mut W, endpoints: &[EndpointRecord]) -> i
         "  FRAME  VIA         INTERFACE                                     BINDING                                   ASKED BY               USED BY"
     )?;
     for e in endpoints {
-        let iface = e.interface.as_ref().map_or_else(
-            || "-".to_string(),
-            |i| match &i.name {
-                Some(n) => format!("{n} v{}", i.version),
-                None => format!("{} v{}", i.uuid, i.version),
-            },
-        );
+        let iface = e.interface_label().unwrap_or_else(|| "-".into());
         let used = if e.used_by.is_empty() {
             "(not used)".to_string()
         } else {

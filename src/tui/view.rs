@@ -602,16 +602,9 @@ fn draw_flow(f: &mut Frame<'_>, app: &App, area: Rect, theme: Theme) {
         match *item {
             FlowRow::Lookup(e) => {
                 let ep = &app.endpoints[e];
-                let iface = ep.interface.as_ref().map_or_else(
-                    || "an object exporter".to_string(),
-                    |i| {
-                        format!(
-                            "{} v{}",
-                            i.name.clone().unwrap_or_else(|| i.uuid.clone()),
-                            i.version
-                        )
-                    },
-                );
+                let iface = ep
+                    .interface_label()
+                    .unwrap_or_else(|| "an object exporter".into());
                 let said = format!("{} says {iface} is at {}", ep.via, ep.binding);
                 lines.push(Line::styled(
                     arrow_line(width, &xs, lane, client, &sanitize(&said)),
@@ -679,16 +672,9 @@ fn draw_endpoints(f: &mut Frame<'_>, app: &App, area: Rect, theme: Theme) {
             } else {
                 Style::default()
             };
-            let iface = e.interface.as_ref().map_or_else(
-                || "(object exporter)".to_string(),
-                |i| {
-                    format!(
-                        "{} v{}",
-                        i.name.clone().unwrap_or_else(|| i.uuid.clone()),
-                        i.version
-                    )
-                },
-            );
+            let iface = e
+                .interface_label()
+                .unwrap_or_else(|| "(object exporter)".into());
             let used = if e.used_by.is_empty() {
                 "(never used)".to_string()
             } else {

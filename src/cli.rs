@@ -1,5 +1,6 @@
 //! Command-line interface: `rpcscope calls|endpoints|summary [--json] CAPTURE` (`CAPTURE` may be
-//! `-` for standard input), and `rpcscope [tui] CAPTURE` for the terminal interface.
+//! `-` for standard input), `rpcscope [tui] CAPTURE` for the terminal interface, and
+//! `rpcscope live -i IFACE` for a live capture.
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -53,6 +54,10 @@ pub enum Command {
         /// pcap or pcapng file, or - for standard input.
         capture: PathBuf,
     },
+    /// Capture from a network interface and analyse as it happens: the terminal interface, or
+    /// JSON Lines with --json (needs the `live` feature; without it, pipe a capture into
+    /// `rpcscope calls --json -`).
+    Live(LiveArgs),
     /// Totals: frames, connections, PDUs, calls per interface and operation, faults,
     /// authentication levels and anomalies.
     Summary {
@@ -64,15 +69,58 @@ pub enum Command {
     },
 }
 
+/// Options of `rpcscope live`.
+#[derive(Debug, clap::Args)]
+pub struct LiveArgs {
+    /// List the interfaces that can be captured on, and exit.
+    #[arg(long)]
+    pub list: bool,
+    /// Interface to capture on (see --list).
+    #[arg(
+        short = 'i',
+        long = "interface",
+        value_name = "IFACE",
+        required_unless_present = "list"
+    )]
+    pub interface: Option<String>,
+    /// Capture filter in tcpdump's syntax, e.g. 'tcp port 135 or tcp port 445 or tcp portrange
+    /// 49152-65535'.
+    #[arg(short = 'f', long = "filter", value_name = "BPF")]
+    pub filter: Option<String>,
+    /// Bytes kept of each packet (calls whose PDUs are cut short cannot be decoded).
+    #[arg(long, value_name = "N", default_value_t = 262_144,
+          value_parser = clap::value_parser!(u32).range(64..=262_144))]
+    pub snaplen: u32,
+    /// Also write every captured packet to this pcapng file, to re-open the session offline.
+    #[arg(short = 'w', long = "write", value_name = "FILE.pcapng")]
+    pub write: Option<PathBuf>,
+    /// Print each call as a JSON line as soon as it completes (flushed; for jq) instead of
+    /// showing the terminal interface.
+    #[arg(long)]
+    pub json: bool,
+    /// With --json, decode the [in] and [out] parameters of calls an IDL describes.
+    #[arg(long)]
+    pub decode: bool,
+    /// Calls kept for browsing in the terminal interface; older ones age out (the totals keep
+    /// counting them).
+    #[arg(long, value_name = "CALLS", default_value_t = 100_000,
+          value_parser = clap::value_parser!(u64).range(100..=10_000_000))]
+    pub history: u64,
+    /// Do not put the interface in promiscuous mode (only traffic to and from this host).
+    #[arg(long)]
+    pub no_promisc: bool,
+}
+
 impl Command {
-    /// The capture argument.
+    /// The capture argument (none for `live`).
     #[must_use]
-    pub fn capture(&self) -> &PathBuf {
+    pub fn capture(&self) -> Option<&PathBuf> {
         match self {
             Self::Calls { capture, .. }
             | Self::Endpoints { capture, .. }
             | Self::Summary { capture, .. }
-            | Self::Tui { capture } => capture,
+            | Self::Tui { capture } => Some(capture),
+            Self::Live(_) => None,
         }
     }
 }

@@ -182,6 +182,15 @@ impl Engine {
         }
     }
 
+    /// An engine for a live capture: calls are handed out as they finish (see
+    /// [`Outbox::in_completion_order`]) rather than in capture order.
+    #[must_use]
+    pub fn live() -> Self {
+        let mut engine = Self::default();
+        engine.queue.in_completion_order();
+        engine
+    }
+
     /// An engine that knows the endpoints a first pass found, so connections that began before
     /// the answer announcing their endpoint are labelled too.
     #[must_use]
@@ -268,6 +277,12 @@ impl Engine {
     pub fn with_notes(mut self) -> Self {
         self.queue.enable_notes();
         self
+    }
+
+    /// The endpoints learned so far (a live view shows them before the run ends).
+    #[must_use]
+    pub fn endpoints(&self) -> Vec<EndpointRecord> {
+        self.resolver.records()
     }
 
     /// Takes the notes of non-call PDUs seen since the last call.

@@ -27,6 +27,7 @@ pub mod event;
 pub mod idl;
 pub mod ip_defrag;
 pub mod link;
+pub mod live;
 pub mod ndr;
 pub mod outbox;
 pub mod output;

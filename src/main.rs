@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 mod cli;
+mod live_command;
 
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, IsTerminal, Read, Write};
@@ -21,6 +22,7 @@ fn main() -> ExitCode {
     let decode = match &args.command {
         Some(cli::Command::Calls { decode, .. }) => *decode,
         Some(cli::Command::Tui { .. }) => true,
+        Some(cli::Command::Live(l)) => l.decode || !l.json,
         Some(_) => false,
         None => io::stdout().is_terminal(),
     };
@@ -39,6 +41,7 @@ fn main() -> ExitCode {
             ));
         }
         (Some(cli::Command::Tui { capture }), _) => return tui(&capture, library),
+        (Some(cli::Command::Live(args)), _) => return live_command::run(&args, library),
         (Some(c), _) => c,
         (None, Some(capture)) if io::stdout().is_terminal() => return tui(&capture, library),
         (None, Some(capture)) => cli::Command::Calls {
@@ -54,7 +57,9 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let path = command.capture().clone();
+    let Some(path) = command.capture().cloned() else {
+        return ExitCode::from(2);
+    };
     let name = if path.as_os_str() == "-" {
         "<stdin>".to_string()
     } else {
@@ -62,7 +67,8 @@ fn main() -> ExitCode {
     };
     // A file is read twice: first the endpoint-mapper conversations, so that connections that
     // began before the answer announcing their endpoint are labelled too. Standard input is read
-    // once.
+    // once, and each call is flushed as soon as it is printed (`tcpdump -U -w - | rpcscope ...`).
+    let streaming = path.as_os_str() == "-";
     let mut prior = Vec::new();
     let input: Box<dyn Read> = if path.as_os_str() == "-" {
         Box::new(io::stdin().lock())
@@ -88,9 +94,15 @@ fn main() -> ExitCode {
     let stdout = io::stdout();
     let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
     let result = match &command {
-        cli::Command::Calls { json: true, .. } => {
-            rpcscope::run_with(input, &setup, |c| json::write_line(&mut out, &c), None)
-        }
+        cli::Command::Calls { json: true, .. } => rpcscope::run_with(
+            input,
+            &setup,
+            |c| {
+                json::write_line(&mut out, &c)?;
+                if streaming { out.flush() } else { Ok(()) }
+            },
+            None,
+        ),
         cli::Command::Calls { json: false, .. } => {
             // The header goes out with the first row, so a file that is not a capture prints
             // nothing on stdout.
@@ -105,7 +117,8 @@ fn main() -> ExitCode {
                 text::pipe_lines(c)
                     .iter()
                     .chain(&text::parameter_lines(c))
-                    .try_for_each(|l| writeln!(out, "{l}"))
+                    .try_for_each(|l| writeln!(out, "{l}"))?;
+                if streaming { out.flush() } else { Ok(()) }
             };
             rpcscope::run_with(input, &setup, |c| row(&mut out, Some(&c)), None)
                 .and_then(|run| row(&mut out, None).map(|()| run).map_err(RunError::Output))
@@ -122,6 +135,7 @@ fn main() -> ExitCode {
                 written.map(|()| run).map_err(RunError::Output)
             }),
         cli::Command::Tui { capture } => return tui(capture, library),
+        cli::Command::Live(args) => return live_command::run(args, library),
         cli::Command::Summary { json, .. } => rpcscope::run_with(input, &setup, |_| Ok(()), None)
             .and_then(|run| {
                 let written = if *json {

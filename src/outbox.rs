@@ -7,6 +7,9 @@
 //! once no call still open, and no call yet to come, can sort before it: its first frame must be
 //! below the first frame of every open call and below the frame being read.
 //!
+//! A live capture asks for completion order instead ([`Outbox::in_completion_order`]): a call is
+//! ready the moment it finishes, so nothing waits behind a call that never gets an answer.
+//!
 //! Limit: at most [`MAX_HELD_CALLS`] finished calls wait behind an open one (a call that never
 //! gets an answer holds back those after it until the association ends). Beyond that the
 //! earliest are released out of order and the `output_order_limit` anomaly is recorded.
@@ -72,6 +75,8 @@ pub struct Outbox {
     held: BinaryHeap<Reverse<Held>>,
     ready: VecDeque<CallRecord>,
     seq: u64,
+    /// Calls are ready as they finish, not in capture order.
+    completion_order: bool,
 }
 
 impl Outbox {
@@ -79,6 +84,11 @@ impl Outbox {
     #[must_use]
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Makes calls ready as they finish (live capture) rather than in capture order.
+    pub fn in_completion_order(&mut self) {
+        self.completion_order = true;
     }
 
     /// A call whose first byte is in `first_frame` was opened.
@@ -93,6 +103,10 @@ impl Outbox {
             if *n == 0 {
                 self.open.remove(&first_frame);
             }
+        }
+        if self.completion_order {
+            self.ready.push_back(record);
+            return;
         }
         self.seq += 1;
         self.held.push(Reverse(Held {
@@ -247,6 +261,22 @@ mod tests {
         q.finished(record(1, 10, 40), 10);
         q.release(41, &mut t);
         assert_eq!(ids(&mut q), [1, 2]);
+    }
+
+    #[test]
+    fn completion_order_never_waits_behind_an_open_call() {
+        let mut q = Outbox::new();
+        q.in_completion_order();
+        let mut t = Tally::default();
+        q.opened(10);
+        q.opened(20);
+        q.finished(record(2, 20, 21), 20);
+        q.release(21, &mut t);
+        assert_eq!(ids(&mut q), [2], "call 1 (frame 10) is still open");
+        q.finished(record(1, 10, 40), 10);
+        q.release(40, &mut t);
+        assert_eq!(ids(&mut q), [1]);
+        assert!(q.open.is_empty());
     }
 
     #[test]

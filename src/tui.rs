@@ -4,6 +4,10 @@
 //! so the first screen appears at once and fills in; the event loop owns the terminal and turns
 //! keys, mouse and resize events into [`action::Action`]s for [`app::App`], whose state alone
 //! decides what [`view::draw`] shows. The terminal is restored on exit and after a panic.
+//!
+//! A live capture ([`run_live`]) has the same shape: its analysis thread takes packets from the
+//! capture queue and sends calls as they complete, with the capture statistics and the
+//! endpoints learned so far twice a second.
 
 pub mod action;
 pub mod app;
@@ -24,12 +28,15 @@ use ratatui::crossterm::event::{
 use ratatui::crossterm::execute;
 
 use crate::idl::Library;
+use crate::live::{Capture, CaptureStats};
 use action::Action;
 use app::App;
 use view::Theme;
 
 /// Calls sent per message from the analysis thread.
 const BATCH: usize = 2000;
+/// How often a live session sends capture statistics and endpoints to the interface.
+const LIVE_REFRESH: Duration = Duration::from_millis(500);
 /// Messages waiting between the analysis thread and the interface (the thread waits when full).
 const CHANNEL_DEPTH: usize = 64;
 
@@ -179,6 +186,93 @@ pub fn run(path: &Path, library: Option<Arc<Library>>) -> io::Result<()> {
         || path.display().to_string(),
         |n| n.to_string_lossy().into_owned(),
     );
+    present(&mut App::new(&name), &rx)
+}
+
+/// How a live session ended.
+#[derive(Debug)]
+pub struct LiveEnd {
+    /// Summary of every call analysed (aged out of the view or not).
+    pub summary: crate::summary::Summary,
+    /// Final capture statistics.
+    pub capture: CaptureStats,
+    /// Why the capture stopped by itself, if it did (the interface went away, the file could
+    /// not be written).
+    pub capture_error: Option<String>,
+}
+
+/// Shows a live capture until the user quits (`q` or Ctrl-C), keeping the newest `history`
+/// calls for browsing; then stops the capture (the `-w` file is complete when this returns).
+///
+/// # Errors
+/// The terminal fails.
+pub fn run_live(capture: Capture, library: Arc<Library>, history: usize) -> io::Result<LiveEnd> {
+    let title = format!("{} (live)", capture.interface());
+    let stop = capture.stop_flag();
+    let (tx, rx) = mpsc::sync_channel::<Action>(CHANNEL_DEPTH);
+    let analysis = std::thread::Builder::new()
+        .name("analysis".into())
+        .spawn(move || analyse_live(capture, library, &tx))?;
+    let shown = present(&mut App::live(&title, history), &rx);
+    stop.store(true, Ordering::Relaxed);
+    // The analysis no longer waits for the interface: it drains the queue and finishes.
+    drop(rx);
+    let end = analysis
+        .join()
+        .map_err(|_| io::Error::other("the analysis thread panicked"))?;
+    shown.map(|()| end)
+}
+
+/// The analysis thread of a live session: packets from the capture queue through the engine,
+/// calls and notes to the interface as they complete, statistics and endpoints twice a second.
+/// When the interface is gone it goes on without it until the capture ends.
+fn analyse_live(capture: Capture, library: Arc<Library>, tx: &SyncSender<Action>) -> LiveEnd {
+    let mut engine = crate::engine::Engine::live()
+        .with_library(library)
+        .with_notes();
+    let mut shown = true;
+    let mut send = |a: Action| {
+        if shown && tx.send(a).is_err() {
+            shown = false;
+        }
+    };
+    let mut refreshed = Instant::now();
+    let _ = crate::live::drive(&capture, &mut engine, |e| {
+        let notes = e.take_notes();
+        if !notes.is_empty() {
+            send(Action::Notes(notes));
+        }
+        let calls = e.take_calls();
+        if !calls.is_empty() {
+            send(Action::Calls(calls));
+        }
+        if refreshed.elapsed() >= LIVE_REFRESH {
+            refreshed = Instant::now();
+            send(Action::Capture(capture.stats()));
+            send(Action::Endpoints(e.endpoints()));
+        }
+        Ok(())
+    });
+    let finished = engine.finish();
+    let (stats, error) = capture.finish();
+    let capture_error = error.map(|e| e.to_string());
+    send(Action::Calls(finished.calls));
+    send(Action::Capture(stats));
+    send(Action::Done(
+        Box::new(finished.summary.clone()),
+        finished.endpoints,
+        capture_error.clone(),
+    ));
+    LiveEnd {
+        summary: finished.summary,
+        capture: stats,
+        capture_error,
+    }
+}
+
+/// Owns the terminal while `app` is shown: sets it up, runs the event loop, restores it (also
+/// after a panic).
+fn present(app: &mut App, rx: &Receiver<Action>) -> io::Result<()> {
     let theme = Theme {
         color: std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
     };
@@ -190,8 +284,7 @@ pub fn run(path: &Path, library: Option<Arc<Library>>) -> io::Result<()> {
         hook(info);
     }));
     let _ = execute!(io::stdout(), EnableMouseCapture);
-    let mut app = App::new(&name);
-    let result = event_loop(&mut terminal, &mut app, &rx, theme);
+    let result = event_loop(&mut terminal, app, rx, theme);
     let _ = execute!(io::stdout(), DisableMouseCapture);
     ratatui::restore();
     result

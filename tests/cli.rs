@@ -137,6 +137,54 @@ fn standard_input_gives_the_same_calls_as_the_file() {
 }
 
 #[test]
+fn standard_input_prints_each_call_as_it_completes() {
+    // A pipe from `tcpdump -U -w -` stays open: the calls already complete must come out (and
+    // be flushed) before it closes.
+    let path = capture("real/02-epm-map-samr.pcap");
+    let expected = run(&["calls", "--json", path.to_str().unwrap()]).stdout;
+    let expected: Vec<&[u8]> = expected
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .collect();
+    let mut child = bin()
+        .args(["calls", "--json", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(&std::fs::read(&path).unwrap()).unwrap();
+    stdin.flush().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout).lines() {
+            let _ = tx.send(line.unwrap());
+        }
+    });
+    for (i, want) in expected.iter().enumerate() {
+        let got = rx
+            .recv_timeout(std::time::Duration::from_secs(20))
+            .unwrap_or_else(|_| panic!("call {} not printed while the input is open", i + 1));
+        assert_eq!(got.as_bytes(), *want);
+    }
+    drop(stdin);
+    assert!(child.wait().unwrap().success());
+}
+
+#[cfg(not(feature = "live"))]
+#[test]
+fn live_without_the_feature_says_how_to_get_it() {
+    let o = run(&["live", "-i", "lo"]);
+    assert_eq!(o.status.code(), Some(2));
+    let e = stderr_line(&o);
+    for needed in ["--features live", "libpcap-dev", "rpcscope calls --json -"] {
+        assert!(e.contains(needed), "{needed} missing from: {e}");
+    }
+}
+
+#[test]
 fn missing_file_is_one_line_naming_it() {
     let o = run(&["calls", "/nonexistent/x.pcap"]);
     assert_eq!(o.status.code(), Some(1));

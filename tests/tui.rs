@@ -290,3 +290,78 @@ fn the_binary_runs_in_a_real_terminal() {
     }
     assert!(gone, "q quits");
 }
+
+/// The calls of a capture, in completion order as a live capture hands them out.
+fn live_calls(name: &str) -> Vec<rpcscope::event::CallRecord> {
+    let bytes = std::fs::read(capture(name)).unwrap();
+    let mut reader = rpcscope::source::file::CaptureReader::new(&bytes[..]).unwrap();
+    let mut engine = rpcscope::engine::Engine::live();
+    let mut calls = Vec::new();
+    while let Some(frame) = reader.next_frame().unwrap() {
+        engine.process(&frame);
+        calls.extend(engine.take_calls());
+    }
+    calls.extend(engine.finish().calls);
+    calls
+}
+
+#[test]
+fn live_view_ages_out_the_oldest_calls_and_keeps_the_totals() {
+    // Several connections, several calls each: 02 resolves SAMR through the endpoint mapper.
+    let calls = live_calls("02-epm-map-samr.pcap");
+    assert!(calls.len() >= 8, "{}", calls.len());
+    let history = 100;
+    let mut app = App::live("lo (live)", history);
+    app.update(Action::Resize(10));
+    let mut sent = 0u64;
+    for round in 0..40 {
+        app.update(Action::Calls(calls.clone()));
+        sent += calls.len() as u64;
+        if round == 20 {
+            app.update(Action::End);
+        }
+        assert!(app.calls.len() <= history, "{}", app.calls.len());
+        assert_eq!(app.calls.len() as u64 + app.aged_out, sent);
+        // Every index still points at a kept call, and every connection row at its own calls.
+        assert!(app.filtered.iter().all(|&i| i < app.calls.len()));
+        for row in &app.connections {
+            assert!(!row.call_indices.is_empty());
+            for &i in &row.call_indices {
+                assert_eq!(app.calls[i].client, row.client);
+            }
+        }
+        assert!(app.selected_call().is_some());
+    }
+    assert!(app.aged_out > 0);
+    // Connection rows count every call they saw, aged out or not.
+    let kept_rows: u64 = app.connections.iter().map(|r| r.calls).sum();
+    assert!(kept_rows > app.calls.len() as u64);
+    // Every view still draws.
+    for v in 1..=5 {
+        app.update(Action::View(v));
+        app.update(Action::End);
+        let _ = screen(&mut app, 100, 20);
+    }
+}
+
+#[test]
+fn live_status_line_shows_the_capture_statistics() {
+    let mut app = App::live("lo (live)", 1000);
+    app.update(Action::Calls(live_calls("12-faults.pcap")));
+    app.update(Action::Capture(rpcscope::live::CaptureStats {
+        captured: 1234,
+        received: 2468,
+        kernel_dropped: 5,
+        interface_dropped: 6,
+        queue_dropped: 7,
+        written: 1234,
+    }));
+    let text = screen(&mut app, 160, 12);
+    let status = text.lines().last().unwrap();
+    assert!(status.starts_with("lo (live) — 9 calls"), "{status}");
+    assert!(
+        status.contains("1234 packets, dropped 5 kernel / 6 interface / 7 rpcscope"),
+        "{status}"
+    );
+    assert!(status.contains("capturing"), "{status}");
+}

@@ -62,6 +62,10 @@ pub enum Action {
     Sort,
     /// Analysis progress: bytes read of the total (total 0 when unknown).
     Progress(u64, u64),
+    /// Live capture statistics.
+    Capture(crate::live::CaptureStats),
+    /// Endpoints learned so far (live capture).
+    Endpoints(Vec<EndpointRecord>),
     /// The analysis ended.
     Done(Box<Summary>, Vec<EndpointRecord>, Option<String>),
 }

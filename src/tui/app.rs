@@ -2,7 +2,9 @@
 //! terminal here, so every behaviour is tested without one.
 //!
 //! Limit: [`MAX_CALLS`] calls are kept for browsing; later ones are counted (the status line
-//! says so) and still appear in the statistics of the summary.
+//! says so) and still appear in the statistics of the summary. A live capture keeps the newest
+//! calls instead: beyond its history ([`App::live`]) the oldest age out, connection rows keep
+//! their totals, and the status line counts what aged out.
 
 use std::collections::BTreeMap;
 
@@ -201,6 +203,14 @@ pub struct App {
     pub calls: Vec<CallRecord>,
     /// Calls not kept because of [`MAX_CALLS`].
     pub calls_dropped: u64,
+    /// A live capture: calls beyond `history` age out (oldest first).
+    pub live: bool,
+    /// Calls kept for browsing.
+    pub history: usize,
+    /// Calls that aged out of a live view.
+    pub aged_out: u64,
+    /// Live capture statistics.
+    pub capture: Option<crate::live::CaptureStats>,
     /// Non-call PDUs, in arrival order.
     pub notes: Vec<PduNote>,
     /// Order of the connections view.
@@ -320,6 +330,10 @@ impl App {
             title: title.to_string(),
             calls: Vec::new(),
             calls_dropped: 0,
+            live: false,
+            history: MAX_CALLS,
+            aged_out: 0,
+            capture: None,
             notes: Vec::new(),
             conn_sort: ConnSort::FirstSeen,
             endpoints: Vec::new(),
@@ -348,6 +362,70 @@ impl App {
             message: None,
             stats_cache: None,
         }
+    }
+
+    /// An empty state for a live capture called `title` that keeps the newest `history` calls.
+    #[must_use]
+    pub fn live(title: &str, history: usize) -> Self {
+        Self {
+            live: true,
+            history: history.max(1),
+            ..Self::new(title)
+        }
+    }
+
+    /// Removes the oldest `n` calls (and the connection rows left without calls), keeping every
+    /// index and selection pointing at the same rows.
+    fn age_out(&mut self, n: usize) {
+        let n = n.min(self.calls.len());
+        if n == 0 {
+            return;
+        }
+        self.calls.drain(..n);
+        self.aged_out += n as u64;
+        self.stats_cache = None;
+        let before = self.filtered.len();
+        self.filtered.retain(|&i| i >= n);
+        self.filtered.iter_mut().for_each(|i| *i -= n);
+        let gone_rows = before - self.filtered.len();
+        let v = View::Calls.index();
+        self.selected[v] = self.selected[v].saturating_sub(gone_rows);
+        self.offset[v] = self.offset[v].saturating_sub(gone_rows);
+        for row in &mut self.connections {
+            row.call_indices.retain(|&i| i >= n);
+            row.call_indices.iter_mut().for_each(|i| *i -= n);
+        }
+        if self.connections.iter().all(|c| !c.call_indices.is_empty()) {
+            return;
+        }
+        // Connections without calls left go; the others are renumbered.
+        let mut renumber = vec![None; self.connections.len()];
+        let mut next = 0;
+        for (old, c) in self.connections.iter().enumerate() {
+            if !c.call_indices.is_empty() {
+                renumber[old] = Some(next);
+                next += 1;
+            }
+        }
+        self.connections.retain(|c| !c.call_indices.is_empty());
+        self.conn_index.retain(|_, ci| match renumber[*ci] {
+            Some(new) => {
+                *ci = new;
+                true
+            }
+            None => false,
+        });
+        let before = self.conn_filtered.len();
+        self.conn_filtered = self
+            .conn_filtered
+            .iter()
+            .filter_map(|&ci| renumber[ci])
+            .collect();
+        let v = View::Connections.index();
+        let gone_rows = before - self.conn_filtered.len();
+        self.selected[v] = self.selected[v].saturating_sub(gone_rows);
+        self.offset[v] = self.offset[v].saturating_sub(gone_rows);
+        self.flow = self.flow.and_then(|ci| renumber[ci]);
     }
 
     /// Rows of the current view.
@@ -528,7 +606,7 @@ impl App {
 
     fn add_calls(&mut self, calls: Vec<CallRecord>) {
         for c in calls {
-            if self.calls.len() >= MAX_CALLS {
+            if !self.live && self.calls.len() >= MAX_CALLS {
                 self.calls_dropped += 1;
                 continue;
             }
@@ -593,6 +671,11 @@ impl App {
             row.duration_us = row.span.1 - row.span.0;
             row.call_indices.push(i);
             self.calls.push(c);
+        }
+        if self.live && self.calls.len() > self.history {
+            // Age out a sixteenth more than needed, so the renumbering is not paid per call.
+            let excess = self.calls.len() - self.history;
+            self.age_out(excess.max(self.history / 16));
         }
         if self.follow {
             self.select(self.rows().saturating_sub(1));
@@ -742,7 +825,14 @@ impl App {
 
     /// Applies one action.
     pub fn update(&mut self, action: Action) {
-        if !matches!(action, Action::Calls(_) | Action::Progress(..)) {
+        if !matches!(
+            action,
+            Action::Calls(_)
+                | Action::Notes(_)
+                | Action::Progress(..)
+                | Action::Capture(_)
+                | Action::Endpoints(_)
+        ) {
             self.message = None;
         }
         if self.input != Input::Normal {
@@ -845,10 +935,19 @@ impl App {
             Action::Resize(h) => self.page = usize::from(h).max(1),
             Action::Quit => self.quit = true,
             Action::Calls(calls) => self.add_calls(calls),
+            Action::Notes(notes) if self.live => {
+                self.notes.extend(notes);
+                if self.notes.len() > MAX_NOTES {
+                    let excess = self.notes.len() - MAX_NOTES;
+                    self.notes.drain(..excess.max(MAX_NOTES / 16));
+                }
+            }
             Action::Notes(notes) => {
                 let room = MAX_NOTES.saturating_sub(self.notes.len());
                 self.notes.extend(notes.into_iter().take(room));
             }
+            Action::Capture(stats) => self.capture = Some(stats),
+            Action::Endpoints(endpoints) => self.endpoints = endpoints,
             Action::Sort => {
                 self.conn_sort = self.conn_sort.next();
                 self.sort_connections();

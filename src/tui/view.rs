@@ -693,7 +693,7 @@ fn draw_endpoints(f: &mut Frame<'_>, app: &App, area: Rect, theme: Theme) {
             )
         })
         .collect();
-    let title = if app.done {
+    let title = if app.done || app.live {
         format!(
             "Endpoint resolution ({}) — Enter: flow of the connection that used it",
             app.endpoints.len()
@@ -812,7 +812,7 @@ fn draw_stats(f: &mut Frame<'_>, app: &mut App, area: Rect, theme: Theme) {
 }
 
 fn draw_status(f: &mut Frame<'_>, app: &App, area: Rect, theme: Theme) {
-    if !app.done {
+    if !app.done && !app.live {
         let (read, total) = app.progress;
         let ratio = if total > 0 {
             (read as f64 / total as f64).clamp(0.0, 1.0)
@@ -836,6 +836,18 @@ fn draw_status(f: &mut Frame<'_>, app: &App, area: Rect, theme: Theme) {
             let mut s = format!("{} — {} calls", app.title, app.calls.len());
             if app.calls_dropped > 0 {
                 s.push_str(&format!(" ({} more not kept)", app.calls_dropped));
+            }
+            if app.aged_out > 0 {
+                s.push_str(&format!(" ({} older aged out)", app.aged_out));
+            }
+            if let Some(c) = &app.capture {
+                s.push_str(&format!(
+                    " — {} packets, dropped {} kernel / {} interface / {} rpcscope",
+                    c.captured, c.kernel_dropped, c.interface_dropped, c.queue_dropped
+                ));
+            }
+            if app.live && !app.done {
+                s.push_str(" — capturing");
             }
             if let Some(stop) = &app.stopped_by {
                 s.push_str(&format!(" — stopped early: {stop}"));

@@ -30,6 +30,11 @@ use crate::tcp::{Dir, Origin, Span, StreamSink};
 
 /// The endpoint mapper's well-known port: connections to it are DCE/RPC without probing.
 pub const EPM_PORT: u16 = 135;
+/// A live capture retires a finished connection this long (capture time) after its last packet.
+pub const FINISHED_LINGER_SECS: i64 = 60;
+/// How often (capture time) a live capture looks for finished connections to retire.
+const RETIRE_EVERY_SECS: i64 = 10;
+
 /// SMB ports (direct TCP and NetBIOS session service): DCE/RPC runs over named pipes there.
 pub const SMB_PORTS: [u16; 2] = [445, 139];
 
@@ -72,6 +77,9 @@ pub struct Engine {
     epm_only: bool,
     /// Interface descriptions for decoding pipes.
     library: Option<Arc<Library>>,
+    /// A live capture: finished connections are retired as it goes, at this capture second
+    /// next (a file keeps them until the end, for port-reuse detection).
+    next_retire: Option<i64>,
 }
 
 /// Stream events of one direction of one connection, handed to its upper layer.
@@ -183,10 +191,15 @@ impl Engine {
     }
 
     /// An engine for a live capture: calls are handed out as they finish (see
-    /// [`Outbox::in_completion_order`]) rather than in capture order.
+    /// [`Outbox::in_completion_order`]) rather than in capture order, and connections that
+    /// ended are retired [`FINISHED_LINGER_SECS`] after their last packet, so a capture of any
+    /// length keeps only the connections still open.
     #[must_use]
     pub fn live() -> Self {
-        let mut engine = Self::default();
+        let mut engine = Self {
+            next_retire: Some(i64::MIN),
+            ..Self::default()
+        };
         engine.queue.in_completion_order();
         engine
     }
@@ -249,6 +262,17 @@ impl Engine {
             }
             Ok(Decoded::Other) => self.totals.not_tcp += 1,
             Err(e) => self.link_error(e, frame.number),
+        }
+        if let Some(next) = self.next_retire
+            && frame.ts.secs >= next
+        {
+            self.next_retire = Some(frame.ts.secs.saturating_add(RETIRE_EVERY_SECS));
+            self.flows
+                .retire_finished(frame.ts, FINISHED_LINGER_SECS, &mut self.retired);
+            let retired: Vec<_> = self.retired.drain(..).collect();
+            for c in retired {
+                self.retire(c);
+            }
         }
         self.queue.release(frame.number, &mut self.tally);
         self.absorb_news();

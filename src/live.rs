@@ -1,5 +1,5 @@
 //! Live capture: a capture thread reads packets from a [`PacketSource`] (libpcap with the `live`
-//! feature, see [`libpcap`]; any source in tests), numbers them from 1, writes every one to a
+//! feature, see `live::libpcap`; any source in tests), numbers them from 1, writes every one to a
 //! pcapng file when asked (`-w`), and hands them to the analysis through a bounded
 //! [`queue::PacketQueue`]. The capture thread never waits for the analysis or the terminal: a
 //! packet that does not fit in the queue is dropped and counted, and still written to the file.
@@ -430,7 +430,7 @@ fn capture_loop<S: PacketSource>(
 }
 
 /// Feeds the packets of `capture` to `engine` until the capture ends (a stop asked through
-/// [`Capture::stop_flag`] included). `hand_over` runs after every [`PACKETS_PER_HANDOVER`]
+/// [`Capture::stop_flag`] included). `hand_over` runs after every thousand
 /// packets and at least every [`TICK`] (to take calls and notes, refresh a display); an error
 /// from it ends the loop and is returned.
 ///

@@ -201,6 +201,27 @@ impl<A> FlowTable<A> {
     }
 
     /// Evicts the least recently active tenth of the table.
+    /// Hands back the finished connections (both FINs or a RST) whose last packet is more than
+    /// `linger_secs` older than `now`; a live capture calls this so that connections that
+    /// ended do not wait for eviction.
+    pub fn retire_finished(
+        &mut self,
+        now: Timestamp,
+        linger_secs: i64,
+        retired: &mut Vec<Connection<A>>,
+    ) {
+        let cutoff = now.secs.saturating_sub(linger_secs);
+        let done: Vec<_> = self
+            .map
+            .iter()
+            .filter(|(_, c)| c.is_finished() && c.last_seen.secs < cutoff)
+            .map(|(k, _)| *k)
+            .collect();
+        let mut conns: Vec<_> = done.iter().filter_map(|k| self.map.remove(k)).collect();
+        conns.sort_by_key(|c| c.id);
+        retired.extend(conns);
+    }
+
     fn evict(&mut self, retired: &mut Vec<Connection<A>>) {
         let mut orders: Vec<(u64, (SocketAddr, SocketAddr))> =
             self.map.iter().map(|(k, c)| (c.last_order, *k)).collect();
@@ -242,6 +263,32 @@ mod tests {
             payload: &[],
             missing_tail: 0,
         }
+    }
+
+    #[test]
+    fn finished_connections_are_retired_after_lingering() {
+        let mut t: FlowTable<()> = FlowTable::new();
+        let mut retired = Vec::new();
+        let at = |secs| Timestamp { secs, nanos: 0 };
+        t.lookup(
+            &seg("10.0.0.1:5000", "10.0.0.2:135", 1, true, false),
+            at(100),
+            |_, _| (),
+            &mut retired,
+        );
+        t.lookup(
+            &seg("10.0.0.1:5001", "10.0.0.2:135", 1, true, false),
+            at(100),
+            |_, _| (),
+            &mut retired,
+        )
+        .rst = true;
+        t.retire_finished(at(150), 60, &mut retired);
+        assert!(retired.is_empty(), "still lingering");
+        t.retire_finished(at(161), 60, &mut retired);
+        assert_eq!(retired.len(), 1, "only the finished one");
+        assert_eq!(retired[0].initiator.port(), 5001);
+        assert_eq!(t.stats().evicted, 0);
     }
 
     #[test]

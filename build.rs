@@ -12,11 +12,14 @@ fn main() {
     if !live || !linux || std::env::var_os("LIBPCAP_LIBDIR").is_some() {
         return;
     }
-    let by_pkg_config = Command::new("pkg-config")
-        .args(["--exists", "libpcap"])
-        .status()
-        .is_ok_and(|s| s.success());
-    let dirs = [
+    // pkg-config's folder first (its .pc file alone is not enough: the library must be there).
+    let from_pkg_config = Command::new("pkg-config")
+        .args(["--variable=libdir", "libpcap"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+    let usual = [
         "/usr/lib",
         "/usr/lib64",
         "/usr/local/lib",
@@ -25,10 +28,14 @@ fn main() {
         "/usr/lib/arm-linux-gnueabihf",
         "/usr/lib/i386-linux-gnu",
     ];
-    let on_disk = dirs.iter().any(|d| {
-        Path::new(d).join("libpcap.so").exists() || Path::new(d).join("libpcap.a").exists()
-    });
-    if !by_pkg_config && !on_disk {
+    let found = from_pkg_config
+        .iter()
+        .map(String::as_str)
+        .chain(usual)
+        .any(|d| {
+            Path::new(d).join("libpcap.so").exists() || Path::new(d).join("libpcap.a").exists()
+        });
+    if !found {
         eprintln!(
             "error: the `live` feature captures with libpcap, and its development files are not \
              installed.\n  Debian/Ubuntu: sudo apt-get install libpcap-dev\n  Fedora/RHEL:   sudo \

@@ -87,6 +87,15 @@ pub enum LinkError {
 
 const AF_INET: u32 = 2;
 
+/// True when frames of `link_type` can be decoded (checked before a live capture starts).
+#[must_use]
+pub fn is_supported(link_type: LinkType) -> bool {
+    !matches!(
+        decode(link_type, &[]),
+        Err(LinkError::UnsupportedLinkType(_))
+    )
+}
+
 /// Decodes one frame of the given link type.
 ///
 /// # Errors
@@ -347,5 +356,20 @@ mod tests {
         );
         assert!(decode(LinkType::ETHERNET, &[1, 2, 3]).is_err());
         assert!(decode(LinkType::LINUX_SLL2, &[8]).is_err());
+    }
+
+    #[test]
+    fn tells_which_link_types_it_decodes() {
+        for lt in [
+            LinkType::ETHERNET,
+            LinkType::LINUX_SLL,
+            LinkType::LINUX_SLL2,
+            LinkType::RAW,
+            LinkType::NULL,
+            LinkType::IPV4,
+        ] {
+            assert!(is_supported(lt), "{lt}");
+        }
+        assert!(!is_supported(LinkType(249)), "netfilter log");
     }
 }

@@ -151,6 +151,13 @@ pub fn open(options: &Options) -> Result<LibpcapSource, LiveError> {
         })?;
     }
     let link_type = LinkType(u32::try_from(capture.get_datalink().0).unwrap_or(u32::MAX));
+    if !crate::link::is_supported(link_type) {
+        return Err(LiveError::Open(format!(
+            "interface {name} delivers {link_type} frames, which rpcscope does not decode \
+             (Ethernet, Linux cooked, raw IP and BSD loopback are; `any` captures every interface \
+             as Linux cooked)"
+        )));
+    }
     Ok(LibpcapSource {
         capture,
         link_type,

@@ -117,16 +117,21 @@ fn calls_table_and_summary_are_readable() {
     assert!(s["auth"]["ntlmssp/pkt_integrity"].as_u64().unwrap() > 0);
 }
 
-#[test]
-fn standard_input_gives_the_same_calls_as_the_file() {
-    let path = capture("real/09-frag-response.pcap");
-    let from_file = run(&["calls", "--json", path.to_str().unwrap()]);
-    let mut child = bin()
+/// `rpcscope calls --json -` with both ends piped.
+fn calls_from_stdin() -> std::process::Child {
+    bin()
         .args(["calls", "--json", "-"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
-        .unwrap();
+        .unwrap()
+}
+
+#[test]
+fn standard_input_gives_the_same_calls_as_the_file() {
+    let path = capture("real/09-frag-response.pcap");
+    let from_file = run(&["calls", "--json", path.to_str().unwrap()]);
+    let mut child = calls_from_stdin();
     let bytes = std::fs::read(&path).unwrap();
     let mut stdin = child.stdin.take().unwrap();
     let writer = std::thread::spawn(move || stdin.write_all(&bytes).unwrap());
@@ -146,12 +151,7 @@ fn standard_input_prints_each_call_as_it_completes() {
         .split(|&b| b == b'\n')
         .filter(|l| !l.is_empty())
         .collect();
-    let mut child = bin()
-        .args(["calls", "--json", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = calls_from_stdin();
     let mut stdin = child.stdin.take().unwrap();
     stdin.write_all(&std::fs::read(&path).unwrap()).unwrap();
     stdin.flush().unwrap();

@@ -99,26 +99,39 @@ fn sorted(calls: &[Value], f: impl Fn(Value) -> String) -> Vec<String> {
     v
 }
 
-#[test]
-fn live_calls_equal_the_written_file_and_a_simultaneous_tcpdump_capture() {
-    if let Some(reason) = skip_reason() {
+/// Runs `tests/live/SCRIPT` inside the capture lab with a fresh output folder, or says why not
+/// (a failure instead when `RPCSCOPE_REQUIRE_LIVE` is set).
+fn in_lab(script: &str, also_needs: &[&str]) -> Option<(tempfile::TempDir, std::process::Output)> {
+    let missing_tool = also_needs
+        .iter()
+        .find(|tool| !works("sh", &["-c", &format!("command -v {tool}")]))
+        .map(|tool| format!("{tool} is not installed"));
+    if let Some(reason) = skip_reason().or(missing_tool) {
         assert!(
             std::env::var_os("RPCSCOPE_REQUIRE_LIVE").is_none(),
             "RPCSCOPE_REQUIRE_LIVE is set but: {reason}"
         );
-        eprintln!("SKIPPED live capture test: {reason}");
-        return;
+        eprintln!("SKIPPED {script}: {reason}");
+        return None;
     }
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let dir = tempfile::tempdir().unwrap();
     let out = Command::new(root.join("captures/generate.sh"))
         .arg("--exec")
         .arg("bash")
-        .arg(root.join("tests/live/session.sh"))
+        .arg(root.join("tests/live").join(script))
         .arg(dir.path())
         .arg(env!("CARGO_BIN_EXE_rpcscope"))
         .output()
         .unwrap();
+    Some((dir, out))
+}
+
+#[test]
+fn live_calls_equal_the_written_file_and_a_simultaneous_tcpdump_capture() {
+    let Some((dir, out)) = in_lab("session.sh", &[]) else {
+        return;
+    };
     let read = |name: &str| std::fs::read_to_string(dir.path().join(name)).unwrap_or_default();
     assert!(
         out.status.success(),
@@ -190,26 +203,9 @@ fn live_calls_equal_the_written_file_and_a_simultaneous_tcpdump_capture() {
 
 #[test]
 fn live_terminal_interface_shows_calls_as_they_complete_and_stops_cleanly() {
-    if let Some(reason) = skip_reason().or_else(|| {
-        (!works("sh", &["-c", "command -v tmux"])).then(|| "tmux is not installed".to_string())
-    }) {
-        assert!(
-            std::env::var_os("RPCSCOPE_REQUIRE_LIVE").is_none(),
-            "RPCSCOPE_REQUIRE_LIVE is set but: {reason}"
-        );
-        eprintln!("SKIPPED live terminal interface test: {reason}");
+    let Some((dir, out)) = in_lab("tui_session.sh", &["tmux"]) else {
         return;
-    }
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(root.join("captures/generate.sh"))
-        .arg("--exec")
-        .arg("bash")
-        .arg(root.join("tests/live/tui_session.sh"))
-        .arg(dir.path())
-        .arg(env!("CARGO_BIN_EXE_rpcscope"))
-        .output()
-        .unwrap();
+    };
     assert!(
         out.status.success(),
         "{}",

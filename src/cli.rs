@@ -106,6 +106,11 @@ pub struct LiveArgs {
     #[arg(long, value_name = "CALLS", default_value_t = 100_000,
           value_parser = clap::value_parser!(u64).range(100..=10_000_000))]
     pub history: u64,
+    /// Kernel capture buffer in MiB (as tcpdump's -B, which counts KiB); raise it when the
+    /// status line shows packets dropped by the kernel.
+    #[arg(short = 'B', long = "buffer", value_name = "MIB", default_value_t = 64,
+          value_parser = clap::value_parser!(u32).range(1..=2047))]
+    pub buffer_mib: u32,
     /// Do not put the interface in promiscuous mode (only traffic to and from this host).
     #[arg(long)]
     pub no_promisc: bool,

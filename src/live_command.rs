@@ -39,6 +39,7 @@ pub fn run(args: &LiveArgs, library: Arc<Library>) -> ExitCode {
         filter: args.filter.clone(),
         snaplen: args.snaplen,
         promiscuous: !args.no_promisc,
+        buffer_mib: args.buffer_mib,
     };
     let source = match libpcap::open(&options) {
         Ok(s) => s,

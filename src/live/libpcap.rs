@@ -10,8 +10,6 @@ use crate::source::{LinkType, Timestamp};
 pub const DEFAULT_SNAPLEN: u32 = 262_144;
 /// Read timeout: how long a read waits when nothing arrives, so a stop request is seen.
 const READ_TIMEOUT_MS: i32 = 100;
-/// Kernel capture buffer (bytes): room for bursts while the capture thread is descheduled.
-const KERNEL_BUFFER_BYTES: i32 = 16 * 1024 * 1024;
 
 /// How to open an interface.
 #[derive(Clone, Debug)]
@@ -24,6 +22,11 @@ pub struct Options {
     pub snaplen: u32,
     /// Capture packets not addressed to this host too.
     pub promiscuous: bool,
+    /// Kernel capture buffer, MiB: room for bursts while the capture thread waits for a core.
+    /// In immediate mode Linux gives every packet a slot as large as the largest frame the
+    /// interface can hand over (64 KiB on loopback and with segmentation offload: about 1,000
+    /// slots in 64 MiB), so under load this buffer is the first place packets are lost.
+    pub buffer_mib: u32,
 }
 
 /// One interface of `live --list`.
@@ -131,7 +134,7 @@ pub fn open(options: &Options) -> Result<LibpcapSource, LiveError> {
         .snaplen(snaplen)
         .promisc(options.promiscuous)
         .timeout(READ_TIMEOUT_MS)
-        .buffer_size(KERNEL_BUFFER_BYTES)
+        .buffer_size(i32::try_from(u64::from(options.buffer_mib) << 20).unwrap_or(i32::MAX))
         .precision(pcap::Precision::Nano)
         .open()
         .map_err(|e| {

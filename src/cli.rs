@@ -95,7 +95,8 @@ pub struct LiveArgs {
     #[arg(short = 'w', long = "write", value_name = "FILE.pcapng")]
     pub write: Option<PathBuf>,
     /// Print each call as a JSON line as soon as it completes (flushed; for jq) instead of
-    /// showing the terminal interface.
+    /// showing the terminal interface (also the default when standard output is not a
+    /// terminal).
     #[arg(long)]
     pub json: bool,
     /// With --json, decode the [in] and [out] parameters of calls an IDL describes.

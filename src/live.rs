@@ -26,7 +26,7 @@ use pcapng::{ClosingCounts, PcapngWriter};
 use queue::{PacketQueue, Popped};
 
 /// How long the analysis waits for packets before it looks at its other duties (output, the
-/// interface's statistics), and how often the capture file is flushed at least.
+/// statistics shown, a stop asked by a signal).
 pub const TICK: Duration = Duration::from_millis(100);
 /// How often the capture thread refreshes the interface counters and flushes the file.
 const COUNTS_EVERY: Duration = Duration::from_secs(1);
@@ -110,7 +110,7 @@ pub trait PacketSource: Send {
 pub type Waker = Box<dyn Fn() + Send + Sync>;
 
 /// Capture statistics at one moment.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CaptureStats {
     /// Packets rpcscope read from the interface.
     pub captured: u64,
@@ -127,8 +127,8 @@ pub struct CaptureStats {
 }
 
 impl CaptureStats {
-    /// One line: `1234 packets captured, 0 dropped by the kernel, 0 by the interface, 0 by
-    /// rpcscope (queue full)`.
+    /// One line: `1234 packets captured (2468 seen by the kernel filter), dropped: 0 by the
+    /// kernel, 0 by the interface, 0 by rpcscope (queue full)`.
     #[must_use]
     pub fn line(&self) -> String {
         format!(

@@ -49,7 +49,8 @@ pub fn run(args: &LiveArgs, library: Arc<Library>) -> ExitCode {
         Ok(c) => c,
         Err(e) => return fail(&e.to_string()),
     };
-    if args.json {
+    // JSON Lines when asked, or when standard output is not a terminal (a pipe, a file).
+    if args.json || !io::IsTerminal::is_terminal(&io::stdout()) {
         json(capture, library, args)
     } else {
         let history = usize::try_from(args.history).unwrap_or(usize::MAX);

@@ -22,7 +22,7 @@ fn main() -> ExitCode {
     let decode = match &args.command {
         Some(cli::Command::Calls { decode, .. }) => *decode,
         Some(cli::Command::Tui { .. }) => true,
-        Some(cli::Command::Live(l)) => l.decode || !l.json,
+        Some(cli::Command::Live(l)) => l.decode || (!l.json && io::stdout().is_terminal()),
         Some(_) => false,
         None => io::stdout().is_terminal(),
     };

@@ -106,6 +106,8 @@ pub struct Expectation {
 pub struct Resolver {
     entries: Vec<Entry>,
     by_tcp: HashMap<SocketAddr, Vec<usize>>,
+    /// Named-pipe endpoints by pipe name (as [`pipe_base`] folds it).
+    by_pipe: HashMap<String, Vec<usize>>,
     /// Endpoints from a first pass over the capture, for connections that began before the
     /// answer that announced them.
     prior: HashMap<SocketAddr, Expectation>,
@@ -177,6 +179,14 @@ impl Resolver {
                 .or_default()
                 .push(self.entries.len());
         }
+        if l.endpoint.protocol == "ncacn_np"
+            && let Some(pipe) = &l.endpoint.pipe
+        {
+            self.by_pipe
+                .entry(pipe_base(pipe))
+                .or_default()
+                .push(self.entries.len());
+        }
         self.entries.push(Entry {
             learned: l,
             used_by: Vec::new(),
@@ -234,9 +244,12 @@ impl Resolver {
         pipe: &str,
         ts: Timestamp,
     ) {
-        let want = pipe_base(pipe);
+        let Some(candidates) = self.by_pipe.get(&pipe_base(pipe)) else {
+            return;
+        };
         let label = format!("{client}->{server}");
-        for e in &mut self.entries {
+        for &i in candidates {
+            let e = &mut self.entries[i];
             let l = &e.learned;
             let same_server = l.answered_by.ip() == server.ip()
                 || l.endpoint
@@ -244,10 +257,8 @@ impl Resolver {
                     .as_deref()
                     .and_then(|h| h.parse::<IpAddr>().ok())
                     == Some(server.ip());
-            if l.endpoint.protocol == "ncacn_np"
-                && l.ts <= ts
+            if l.ts <= ts
                 && same_server
-                && l.endpoint.pipe.as_deref().map(pipe_base) == Some(want.clone())
                 && e.used_by.len() < MAX_USED_BY
                 && !e.used_by.contains(&label)
             {

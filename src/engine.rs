@@ -269,10 +269,7 @@ impl Engine {
             self.next_retire = Some(frame.ts.secs.saturating_add(RETIRE_EVERY_SECS));
             self.flows
                 .retire_finished(frame.ts, FINISHED_LINGER_SECS, &mut self.retired);
-            let retired: Vec<_> = self.retired.drain(..).collect();
-            for c in retired {
-                self.retire(c);
-            }
+            self.retire_handed_back();
         }
         self.queue.release(frame.number, &mut self.tally);
         self.absorb_news();
@@ -303,10 +300,14 @@ impl Engine {
         self
     }
 
-    /// The endpoints learned so far (a live view shows them before the run ends).
-    #[must_use]
-    pub fn endpoints(&self) -> Vec<EndpointRecord> {
-        self.resolver.records()
+    /// The endpoints learned so far, when they changed since `seen` (a live view shows them
+    /// before the run ends); `seen` is updated.
+    pub fn endpoints_if_changed(&self, seen: &mut u64) -> Option<Vec<EndpointRecord>> {
+        let now = self.resolver.revision();
+        (now != *seen).then(|| {
+            *seen = now;
+            self.resolver.records()
+        })
     }
 
     /// Takes the notes of non-call PDUs seen since the last call.
@@ -390,8 +391,12 @@ impl Engine {
         if conn.is_finished() {
             flush_streams(conn, &mut self.tally, &mut self.queue);
         }
-        let retired: Vec<_> = self.retired.drain(..).collect();
-        for c in retired {
+        self.retire_handed_back();
+    }
+
+    /// Finishes the connections the flow table handed back (evicted, reused, or ended).
+    fn retire_handed_back(&mut self) {
+        for c in std::mem::take(&mut self.retired) {
             self.retire(c);
         }
     }

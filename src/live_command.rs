@@ -9,6 +9,8 @@ use std::sync::Arc;
 use rpcscope::idl::Library;
 
 use crate::cli::LiveArgs;
+#[cfg(feature = "live")]
+use crate::fail_line;
 
 /// How to get live capture when it was not built in.
 #[cfg(not(feature = "live"))]
@@ -32,7 +34,9 @@ pub fn run(args: &LiveArgs, library: Arc<Library>) -> ExitCode {
         return list();
     }
     let Some(interface) = args.interface.clone() else {
-        return fail("give an interface: rpcscope live -i IFACE (rpcscope live --list shows them)");
+        return fail_line(
+            "give an interface: rpcscope live -i IFACE (rpcscope live --list shows them)",
+        );
     };
     let options = libpcap::Options {
         interface,
@@ -43,11 +47,11 @@ pub fn run(args: &LiveArgs, library: Arc<Library>) -> ExitCode {
     };
     let source = match libpcap::open(&options) {
         Ok(s) => s,
-        Err(e) => return fail(&e.to_string()),
+        Err(e) => return fail_line(&e.to_string()),
     };
     let capture = match Capture::start(source, args.write.as_deref()) {
         Ok(c) => c,
-        Err(e) => return fail(&e.to_string()),
+        Err(e) => return fail_line(&e.to_string()),
     };
     // JSON Lines when asked, or when standard output is not a terminal (a pipe, a file).
     if args.json || !io::IsTerminal::is_terminal(&io::stdout()) {
@@ -60,12 +64,14 @@ pub fn run(args: &LiveArgs, library: Arc<Library>) -> ExitCode {
                 let written = report(&mut out, &end.summary, &end.capture, args);
                 let _ = out.flush();
                 match (written, end.capture_error) {
-                    (_, Some(e)) => fail(&e),
-                    (Err(e), None) if e.kind() != io::ErrorKind::BrokenPipe => fail(&e.to_string()),
+                    (_, Some(e)) => fail_line(&e),
+                    (Err(e), None) if e.kind() != io::ErrorKind::BrokenPipe => {
+                        fail_line(&e.to_string())
+                    }
                     _ => ExitCode::SUCCESS,
                 }
             }
-            Err(e) => fail(&e.to_string()),
+            Err(e) => fail_line(&e.to_string()),
         }
     }
 }
@@ -78,7 +84,7 @@ fn json(capture: rpcscope::live::Capture, library: Arc<Library>, args: &LiveArgs
 
     for signal in [SIGINT, SIGTERM, SIGHUP] {
         if let Err(e) = signal_hook::flag::register(signal, capture.stop_flag()) {
-            return fail(&format!("cannot handle signal {signal}: {e}"));
+            return fail_line(&format!("cannot handle signal {signal}: {e}"));
         }
     }
     let _ = writeln!(
@@ -94,8 +100,10 @@ fn json(capture: rpcscope::live::Capture, library: Arc<Library>, args: &LiveArgs
         let _ = report(&mut io::stderr().lock(), &finished.summary, &stats, args);
     }
     match (analysed, capture_error) {
-        (_, Some(e)) => fail(&e.to_string()),
-        (Err(e), None) if e.kind() != io::ErrorKind::BrokenPipe => fail(&format!("<stdout>: {e}")),
+        (_, Some(e)) => fail_line(&e.to_string()),
+        (Err(e), None) if e.kind() != io::ErrorKind::BrokenPipe => {
+            fail_line(&format!("<stdout>: {e}"))
+        }
         _ => ExitCode::SUCCESS,
     }
 }
@@ -127,7 +135,7 @@ fn report<W: Write>(
 fn list() -> ExitCode {
     let interfaces = match rpcscope::live::libpcap::interfaces() {
         Ok(i) => i,
-        Err(e) => return fail(&e.to_string()),
+        Err(e) => return fail_line(&e.to_string()),
     };
     let mut out = io::stdout().lock();
     for i in &interfaces {
@@ -155,10 +163,4 @@ fn list() -> ExitCode {
         return ExitCode::FAILURE;
     }
     ExitCode::SUCCESS
-}
-
-#[cfg(feature = "live")]
-fn fail(message: &str) -> ExitCode {
-    let _ = writeln!(io::stderr(), "rpcscope: {message}");
-    ExitCode::FAILURE
 }

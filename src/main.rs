@@ -70,7 +70,7 @@ fn main() -> ExitCode {
     // once, and each call is flushed as soon as it is printed (`tcpdump -U -w - | rpcscope ...`).
     let streaming = path.as_os_str() == "-";
     let mut prior = Vec::new();
-    let input: Box<dyn Read> = if path.as_os_str() == "-" {
+    let input: Box<dyn Read> = if streaming {
         Box::new(io::stdin().lock())
     } else {
         let open = || File::open(&path).map(|f| BufReader::with_capacity(1 << 20, f));

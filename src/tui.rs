@@ -237,6 +237,7 @@ fn analyse_live(capture: Capture, library: Arc<Library>, tx: &SyncSender<Action>
         }
     };
     let mut refreshed = Instant::now();
+    let mut endpoints_seen = 0;
     let _ = crate::live::drive(&capture, &mut engine, |e| {
         let notes = e.take_notes();
         if !notes.is_empty() {
@@ -249,7 +250,9 @@ fn analyse_live(capture: Capture, library: Arc<Library>, tx: &SyncSender<Action>
         if refreshed.elapsed() >= LIVE_REFRESH {
             refreshed = Instant::now();
             send(Action::Capture(capture.stats()));
-            send(Action::Endpoints(e.endpoints()));
+            if let Some(endpoints) = e.endpoints_if_changed(&mut endpoints_seen) {
+                send(Action::Endpoints(endpoints));
+            }
         }
         Ok(())
     });

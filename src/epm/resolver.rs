@@ -112,6 +112,8 @@ pub struct Resolver {
     /// answer that announced them.
     prior: HashMap<SocketAddr, Expectation>,
     not_kept: u64,
+    /// Counts changes to the records (endpoints learned, connections linked).
+    revision: u64,
 }
 
 impl Resolver {
@@ -145,6 +147,12 @@ impl Resolver {
     #[must_use]
     pub fn learned(&self) -> Vec<Learned> {
         self.entries.iter().map(|e| e.learned.clone()).collect()
+    }
+
+    /// A number that changes whenever [`Resolver::records`] would.
+    #[must_use]
+    pub fn revision(&self) -> u64 {
+        self.revision
     }
 
     /// Endpoints that did not fit under [`MAX_ENDPOINTS`].
@@ -187,6 +195,7 @@ impl Resolver {
                 .or_default()
                 .push(self.entries.len());
         }
+        self.revision += 1;
         self.entries.push(Entry {
             learned: l,
             used_by: Vec::new(),
@@ -227,6 +236,7 @@ impl Resolver {
             let e = &mut self.entries[i];
             if e.used_by.len() < MAX_USED_BY && !e.used_by.contains(&label) {
                 e.used_by.push(label.clone());
+                self.revision += 1;
             }
             found.frame = e.learned.frame;
             if e.learned.endpoint.interface.is_some() {
@@ -263,6 +273,7 @@ impl Resolver {
                 && !e.used_by.contains(&label)
             {
                 e.used_by.push(label.clone());
+                self.revision += 1;
             }
         }
     }
@@ -351,6 +362,29 @@ mod tests {
                 }
             )
             .is_none()
+        );
+    }
+
+    #[test]
+    fn revision_changes_exactly_when_the_records_do() {
+        let mut r = Resolver::new();
+        let at = |secs| Timestamp { secs, nanos: 0 };
+        let client: SocketAddr = "10.0.0.1:5001".parse().unwrap();
+        let server: SocketAddr = "10.0.0.9:49667".parse().unwrap();
+        let start = r.revision();
+        r.learn(learned("10.0.0.9", 49667, 100));
+        let learned_one = r.revision();
+        assert_ne!(learned_one, start);
+        r.connection(client, server, at(101));
+        let linked = r.revision();
+        assert_ne!(linked, learned_one, "used_by grew");
+        r.connection(client, server, at(102));
+        r.connection(client, "10.0.0.8:1".parse().unwrap(), at(102));
+        r.pipe_opened(client, server, "\\pipe\\lsass", at(103));
+        assert_eq!(
+            r.revision(),
+            linked,
+            "the same link again, or none, changes nothing"
         );
     }
 

@@ -200,7 +200,6 @@ impl<A> FlowTable<A> {
         conn
     }
 
-    /// Evicts the least recently active tenth of the table.
     /// Hands back the finished connections (both FINs or a RST) whose last packet is more than
     /// `linger_secs` older than `now`; a live capture calls this so that connections that
     /// ended do not wait for eviction.
@@ -222,6 +221,7 @@ impl<A> FlowTable<A> {
         retired.extend(conns);
     }
 
+    /// Evicts the least recently active tenth of the table.
     fn evict(&mut self, retired: &mut Vec<Connection<A>>) {
         let mut orders: Vec<(u64, (SocketAddr, SocketAddr))> =
             self.map.iter().map(|(k, c)| (c.last_order, *k)).collect();

@@ -58,6 +58,19 @@ pub enum Command {
     /// JSON Lines with --json (needs the `live` feature; without it, pipe a capture into
     /// `rpcscope calls --json -`).
     Live(LiveArgs),
+    /// Compile IDL files and folders into a description table (the built-in one is
+    /// `src/idl/data/ms-rpc.tsv`, compiled from Microsoft's published IDL; see docs/idl.md).
+    CompileIdl {
+        /// IDL files or folders (every .idl file under a folder is read).
+        #[arg(required = true)]
+        sources: Vec<PathBuf>,
+        /// Write the table here instead of to standard output.
+        #[arg(short = 'o', long = "output", value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// The source named in the table's first line (default: the paths as given).
+        #[arg(long, value_name = "TEXT")]
+        source_name: Option<String>,
+    },
     /// Totals: frames, connections, PDUs, calls per interface and operation, faults,
     /// authentication levels and anomalies.
     Summary {
@@ -126,7 +139,7 @@ impl Command {
             | Self::Endpoints { capture, .. }
             | Self::Summary { capture, .. }
             | Self::Tui { capture } => Some(capture),
-            Self::Live(_) => None,
+            Self::Live(_) | Self::CompileIdl { .. } => None,
         }
     }
 }

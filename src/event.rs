@@ -97,6 +97,9 @@ pub struct CallRecord {
     pub start: String,
     /// From the request's last frame to the response's last frame.
     pub duration_us: Option<u64>,
+    /// The operation's return code, for operations whose return type is an error code and
+    /// whose whole response was readable.
+    pub status: Option<crate::status::Status>,
     /// Object UUID of the request (DCOM IPID), when present.
     pub object: Option<String>,
     /// Transfer syntax of the context (`ndr`, `ndr64`), when known.

@@ -12,11 +12,14 @@
 
 pub mod builtin;
 pub mod decode;
+mod expr;
 mod parser;
+pub mod table;
 pub mod values;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt;
+use std::path::{Path, PathBuf};
 
 use crate::dcerpc::Uuid;
 
@@ -72,6 +75,58 @@ pub const KNOWN_ATTRS: &[&str] = &[
     "public",
     "nocode",
     "strict_context_handle",
+    "call_as",
+    "oleautomation",
+    "dual",
+    "nonextensible",
+    "hidden",
+    "id",
+    "propget",
+    "propput",
+    "propputref",
+    "restricted",
+    "source",
+    "optional",
+    "defaultvalue",
+    "helpcontext",
+    "helpfile",
+    "noncreatable",
+    "appobject",
+    "licensed",
+    "aggregatable",
+    "vararg",
+    "transmit_as",
+    "wire_marshal",
+    "user_marshal",
+    "represent_as",
+    "disable_consistency_check",
+    "ignore",
+    "partial_ignore",
+    "length_is",
+    "max_is",
+    "min_is",
+    "iid_is",
+    "lcid",
+    "custom",
+    "control",
+    "bindable",
+    "requestedit",
+    "displaybind",
+    "defaultbind",
+    "immediatebind",
+    "defaultcollelem",
+    "uidefault",
+    "nonbrowsable",
+    "replaceable",
+    "hidden",
+    "readonly",
+    "notify",
+    "message",
+    "range",
+    "allocate",
+    "first_is",
+    "safearray",
+    "odl",
 ];
 
 /// A type as written.
@@ -138,6 +193,8 @@ pub struct Operation {
     pub ret: Type,
     /// Parameters in order.
     pub params: Vec<Field>,
+    /// Attributes written on the operation (`call_as`, `local`, ...).
+    pub attrs: Vec<Attr>,
 }
 
 /// An interface.
@@ -149,8 +206,24 @@ pub struct Interface {
     pub uuid: Uuid,
     /// Version (major, minor).
     pub version: (u16, u16),
-    /// Operations; the opnum is the index.
+    /// Operations; the opnum is the index. Once [`Library::link`] has run, a DCOM interface's
+    /// list starts with the methods it inherits (IUnknown's three first).
     pub operations: Vec<Operation>,
+    /// The interface this one derives from (`interface IWbemServices : IUnknown`).
+    pub parent: Option<String>,
+    /// A DCOM (`[object]`) interface: its calls carry ORPCTHIS / ORPCTHAT.
+    pub object: bool,
+    /// How many of `operations` come from the parent interfaces.
+    pub inherited: usize,
+}
+
+/// A DCOM class (`coclass`): its CLSID and name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Coclass {
+    /// Name.
+    pub name: String,
+    /// CLSID.
+    pub uuid: Uuid,
 }
 
 /// Everything a set of IDL files declares.
@@ -159,7 +232,7 @@ pub struct Library {
     /// Typedefs by name.
     pub types: HashMap<String, Type>,
     /// Typedef names declared `[context_handle]`.
-    pub context_handles: std::collections::HashSet<String>,
+    pub context_handles: HashSet<String>,
     /// Attributes written on typedefs (`switch_type`, pointer kinds), by typedef name.
     pub typedef_attrs: HashMap<String, Vec<Attr>>,
     /// Interfaces.
@@ -171,6 +244,13 @@ pub struct Library {
     pub decode_parameters: bool,
     /// Files named by `import` statements, in order.
     pub imports: Vec<Import>,
+    /// Constants: `const` declarations, `#define`s and enumerators.
+    pub constants: HashMap<String, i64>,
+    /// DCOM classes.
+    pub coclasses: Vec<Coclass>,
+    /// Constant expressions that named a constant not known when they were read (taken as
+    /// 0); [`load_files`] parses again with every file's constants while this shrinks.
+    pub unresolved: usize,
 }
 
 /// A file an `import` statement names.
@@ -201,6 +281,61 @@ impl Library {
         self.warnings.extend(other.warnings);
         self.decode_parameters |= other.decode_parameters;
         self.imports.extend(other.imports);
+        self.constants.extend(other.constants);
+        self.coclasses.extend(other.coclasses);
+        self.unresolved += other.unresolved;
+    }
+
+    /// Gives every DCOM interface the methods of the interfaces it derives from, in front of
+    /// its own, so that an operation's index is its opnum. IUnknown's three methods are
+    /// assumed when no file defines it. Chains longer than [`MAX_INHERITANCE_DEPTH`] or
+    /// naming an unknown parent are warned about.
+    pub fn link(&mut self) {
+        self.join_split_interfaces();
+        let own: HashMap<String, (Option<String>, Vec<Operation>)> = self
+            .interfaces
+            .iter()
+            .rev()
+            .map(|i| {
+                let own = i.operations[i.inherited..].to_vec();
+                (i.name.clone(), (i.parent.clone(), own))
+            })
+            .collect();
+        for iface in &mut self.interfaces {
+            let mut chain = Vec::new();
+            let mut next = iface.parent.clone();
+            while let Some(name) = next {
+                if chain.len() >= MAX_INHERITANCE_DEPTH {
+                    self.warnings.push(format!(
+                        "interface {}: inheritance deeper than {MAX_INHERITANCE_DEPTH}",
+                        iface.name
+                    ));
+                    break;
+                }
+                match own.get(&name) {
+                    Some((parent, ops)) => {
+                        chain.push(ops.clone());
+                        next = parent.clone();
+                    }
+                    None if name == "IUnknown" => {
+                        chain.push(iunknown_methods());
+                        next = None;
+                    }
+                    None => {
+                        self.warnings.push(format!(
+                            "interface {}: parent interface {name} not found; its methods are not counted",
+                            iface.name
+                        ));
+                        next = None;
+                    }
+                }
+            }
+            let mut ops: Vec<Operation> = chain.into_iter().rev().flatten().collect();
+            let inherited = ops.len();
+            ops.extend(iface.operations.drain(iface.inherited..));
+            iface.operations = ops;
+            iface.inherited = inherited;
+        }
     }
 
     /// Follows typedef names to the type they stand for (at most 16 steps).
@@ -217,6 +352,57 @@ impl Library {
         }
         ty
     }
+}
+
+/// An operation that only holds an opnum's place: no parameters and no return value
+/// (`void Opnum14NotUsedOnWire(void)`).
+fn is_placeholder(op: &Operation) -> bool {
+    op.params.is_empty() && matches!(&op.ret, Type::Base(b) if b == "void")
+}
+
+impl Library {
+    /// Joins descriptions of one interface (UUID and major version) spread over several files,
+    /// as MS-LSAD and MS-LSAT describe `lsarpc`: per opnum, the first description that is not
+    /// a placeholder wins.
+    fn join_split_interfaces(&mut self) {
+        let mut first: HashMap<(Uuid, u16), usize> = HashMap::new();
+        let mut kept: Vec<Interface> = Vec::with_capacity(self.interfaces.len());
+        for iface in std::mem::take(&mut self.interfaces) {
+            let key = (iface.uuid, iface.version.0);
+            let Some(&at) = first.get(&key) else {
+                first.insert(key, kept.len());
+                kept.push(iface);
+                continue;
+            };
+            let Some(base) = kept.get_mut(at) else {
+                continue;
+            };
+            for (i, op) in iface.operations.into_iter().enumerate() {
+                match base.operations.get_mut(i) {
+                    Some(old) if is_placeholder(old) && !is_placeholder(&op) => *old = op,
+                    Some(_) => {}
+                    None => base.operations.push(op),
+                }
+            }
+        }
+        self.interfaces = kept;
+    }
+}
+
+/// Parent interfaces followed from one interface.
+pub const MAX_INHERITANCE_DEPTH: usize = 16;
+
+/// IUnknown's methods, which no call carries on the wire (MS-DCOM §3.1.1.5.8).
+fn iunknown_methods() -> Vec<Operation> {
+    ["QueryInterface", "AddRef", "Release"]
+        .into_iter()
+        .map(|name| Operation {
+            name: name.to_string(),
+            ret: Type::Named("HRESULT".into()),
+            params: Vec::new(),
+            attrs: Vec::new(),
+        })
+        .collect()
 }
 
 /// A syntax error in an IDL file.
@@ -252,51 +438,144 @@ impl IdlError {
     }
 }
 
-/// Files read for one set of `--idl` arguments, imports included; past it imports are not
-/// followed and a warning says so.
-pub const MAX_IDL_FILES: usize = 64;
+/// Files read for one set of `--idl` arguments, imports and folders included; past it no
+/// further file is read and a warning says so.
+pub const MAX_IDL_FILES: usize = 1024;
 
-/// Reads IDL files and the files they import (looked up next to the importing file; each file
-/// read once). An import that is not found is a warning, not an error: real interface files
-/// import `ms-dtyp.idl` and the like, whose common types rpcscope knows.
+/// Parsing rounds [`load_files`] runs at most while constants declared in later files resolve
+/// names used in earlier ones.
+pub const MAX_PARSE_ROUNDS: usize = 4;
+
+/// The file an import names: next to the importing file, or with Microsoft's `ms-` prefix
+/// dropped (`ms-dtyp.idl` is published as `dtyp.idl`), there or one folder up, or in the
+/// `h/` folder for headers; else any file of that name already among those read.
+fn find_import(dir: &Path, name: &str, read: &HashMap<String, PathBuf>) -> Option<PathBuf> {
+    let short = name.strip_prefix("ms-").unwrap_or(name);
+    let parent = dir.parent();
+    let candidates = [
+        Some(dir.join(name)),
+        Some(dir.join(short)),
+        parent.map(|p| p.join(short)),
+        Some(dir.join("h").join(short)),
+        parent.map(|p| p.join("h").join(short)),
+    ];
+    candidates
+        .into_iter()
+        .flatten()
+        .find(|p| p.is_file())
+        .or_else(|| read.get(&file_key(Path::new(short))).cloned())
+}
+
+fn file_key(p: &Path) -> String {
+    p.file_name()
+        .map(|n| n.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default()
+}
+
+/// The `.idl` files of a folder and its subfolders, in name order.
+fn idl_files_in(dir: &Path, out: &mut Vec<PathBuf>, depth: usize) -> Result<(), String> {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| format!("{}: {e}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    entries.sort();
+    for p in entries {
+        if p.is_dir() && depth < 8 {
+            idl_files_in(&p, out, depth + 1)?;
+        } else if p.extension().is_some_and(|e| e.eq_ignore_ascii_case("idl")) {
+            out.push(p);
+        }
+    }
+    Ok(())
+}
+
+/// Reads IDL files, the `.idl` files of folders, and the files they import (see
+/// `find_import`; each file read once). An import that is not found is a warning, not an
+/// error. Constants may be used before the file that declares them is read: the files are
+/// parsed again, at most `MAX_PARSE_ROUNDS` times, with the constants of all of them.
+/// DCOM interfaces are then linked to their parents ([`Library::link`]).
 ///
 /// # Errors
-/// A named file cannot be read, or a file has a syntax error (`file:line:column: message`).
-pub fn load_files(paths: &[std::path::PathBuf]) -> Result<Library, String> {
-    let mut lib = Library::default();
-    let mut seen = std::collections::HashSet::new();
-    let mut queue: std::collections::VecDeque<(std::path::PathBuf, Option<Import>)> =
-        paths.iter().map(|p| (p.clone(), None)).collect();
-    while let Some((path, imported)) = queue.pop_front() {
-        let key = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
-        if !seen.insert(key) {
-            continue;
+/// A named file or folder cannot be read, or a file has a syntax error
+/// (`file:line:column: message`).
+pub fn load_files(paths: &[PathBuf]) -> Result<Library, String> {
+    let mut named = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            idl_files_in(p, &mut named, 0)?;
+        } else {
+            named.push(p.clone());
         }
-        if seen.len() > MAX_IDL_FILES {
-            lib.warnings.push(format!(
-                "{}: more than {MAX_IDL_FILES} IDL files, not read",
-                path.display()
-            ));
-            continue;
-        }
-        let text = match (std::fs::read_to_string(&path), &imported) {
-            (Ok(t), _) => t,
-            (Err(e), None) => return Err(format!("{}: {e}", path.display())),
-            (Err(e), Some(i)) => {
-                lib.warnings
-                    .push(format!("{}: import \"{}\" not read: {e}", i.at, i.name));
+    }
+    let mut warnings = Vec::new();
+    let mut texts: Vec<(PathBuf, String)> = Vec::new();
+    let mut read: HashMap<String, PathBuf> = HashMap::new();
+    let mut seen = HashSet::new();
+    let mut queue: VecDeque<(PathBuf, Option<Import>)> =
+        named.into_iter().map(|p| (p, None)).collect();
+    let mut pending_imports: Vec<(PathBuf, Import)> = Vec::new();
+    loop {
+        while let Some((path, imported)) = queue.pop_front() {
+            let key = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
+            if !seen.insert(key) {
                 continue;
             }
-        };
-        let parsed = parse(&text, &path.display().to_string()).map_err(|e| e.to_string())?;
-        let dir = path
-            .parent()
-            .map(std::path::Path::to_path_buf)
-            .unwrap_or_default();
-        for i in &parsed.imports {
-            queue.push_back((dir.join(&i.name), Some(i.clone())));
+            if seen.len() > MAX_IDL_FILES {
+                warnings.push(format!(
+                    "{}: more than {MAX_IDL_FILES} IDL files, not read",
+                    path.display()
+                ));
+                continue;
+            }
+            let text = match (std::fs::read_to_string(&path), &imported) {
+                (Ok(t), _) => t,
+                (Err(e), None) => return Err(format!("{}: {e}", path.display())),
+                (Err(e), Some(i)) => {
+                    warnings.push(format!("{}: import \"{}\" not read: {e}", i.at, i.name));
+                    continue;
+                }
+            };
+            let parsed =
+                parser::parse(&text, &path.display().to_string()).map_err(|e| e.to_string())?;
+            for i in parsed.imports {
+                pending_imports.push((path.clone(), i));
+            }
+            read.insert(file_key(&path), path.clone());
+            texts.push((path, text));
         }
-        lib.merge(parsed);
+        // Imports are looked up once every named file is read, so that a folder's own copy
+        // of a file is preferred to a guess.
+        for (from, i) in std::mem::take(&mut pending_imports) {
+            let dir = from.parent().map(Path::to_path_buf).unwrap_or_default();
+            match find_import(&dir, &i.name, &read) {
+                Some(p) => queue.push_back((p, Some(i))),
+                None => warnings.push(format!("{}: import \"{}\" not found", i.at, i.name)),
+            }
+        }
+        if queue.is_empty() {
+            break;
+        }
     }
+    let mut known = HashMap::new();
+    let mut last_unresolved = usize::MAX;
+    let mut lib = Library::default();
+    for _ in 0..MAX_PARSE_ROUNDS {
+        lib = Library::default();
+        for (path, text) in &texts {
+            let parsed = parser::parse_with(text, &path.display().to_string(), &known)
+                .map_err(|e| e.to_string())?;
+            lib.merge(parsed);
+        }
+        known.clone_from(&lib.constants);
+        if lib.unresolved == 0 || lib.unresolved >= last_unresolved {
+            break;
+        }
+        last_unresolved = lib.unresolved;
+    }
+    if lib.unresolved == 0 {
+        lib.warnings.retain(|w| !w.contains("unknown constant"));
+    }
+    lib.warnings.extend(warnings);
+    lib.link();
     Ok(lib)
 }

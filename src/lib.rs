@@ -34,6 +34,7 @@ pub mod output;
 pub mod report;
 pub mod smb;
 pub mod source;
+pub mod status;
 pub mod summary;
 pub mod tcp;
 pub mod tui;

@@ -26,6 +26,14 @@ fn main() -> ExitCode {
         Some(_) => false,
         None => io::stdout().is_terminal(),
     };
+    if let Some(cli::Command::CompileIdl {
+        sources,
+        output,
+        source_name,
+    }) = &args.command
+    {
+        return compile_idl(sources, output.as_deref(), source_name.as_deref());
+    }
     let library = match load_library(&args.idl) {
         Ok(lib) => Arc::new(Library {
             decode_parameters: decode,
@@ -136,6 +144,7 @@ fn main() -> ExitCode {
             }),
         cli::Command::Tui { capture } => return tui(capture, library),
         cli::Command::Live(args) => return live_command::run(args, library),
+        cli::Command::CompileIdl { .. } => return ExitCode::from(2),
         cli::Command::Summary { json, .. } => rpcscope::run_with(input, &setup, |_| Ok(()), None)
             .and_then(|run| {
                 let written = if *json {
@@ -174,6 +183,38 @@ fn load_library(files: &[std::path::PathBuf]) -> Result<Library, String> {
     }
     lib.merge(read);
     Ok(lib)
+}
+
+/// `rpcscope compile-idl`: the description table of IDL files, warnings on stderr.
+fn compile_idl(
+    sources: &[std::path::PathBuf],
+    output: Option<&std::path::Path>,
+    source_name: Option<&str>,
+) -> ExitCode {
+    let lib = match rpcscope::idl::load_files(sources) {
+        Ok(lib) => lib,
+        Err(msg) => return fail_line(&msg),
+    };
+    for w in &lib.warnings {
+        let _ = writeln!(io::stderr(), "rpcscope: warning: {w}");
+    }
+    let named = sources
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let table = rpcscope::idl::table::compile(&lib, source_name.unwrap_or(&named));
+    let written = match output {
+        Some(path) => std::fs::write(path, &table).map_err(|e| format!("{}: {e}", path.display())),
+        None => io::stdout()
+            .lock()
+            .write_all(table.as_bytes())
+            .map_err(|e| e.to_string()),
+    };
+    match written {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(msg) => fail_line(&msg),
+    }
 }
 
 fn fail_line(message: &str) -> ExitCode {

@@ -232,6 +232,7 @@ mod tests {
             auth_level: None,
             start: String::new(),
             duration_us: None,
+            status: None,
             object: None,
             transfer_syntax: None,
             endpoint_frame: None,

@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use crate::status::{Severity, Status, StatusKind};
+
 use crate::epm::resolver::EndpointRecord;
 use crate::event::CallRecord;
 use crate::ip_defrag::DefragStats;
@@ -108,10 +110,30 @@ pub struct OperationStats {
     pub faults: u64,
     /// Calls without a complete answer.
     pub unanswered: u64,
+    /// Answered calls whose return code says failure.
+    pub errors: u64,
+    /// Return codes other than plain success (failures and warnings), most frequent first.
+    pub statuses: Vec<StatusCount>,
     /// Mean duration of answered calls (µs).
     pub mean_us: Option<u64>,
     /// Longest duration (µs).
     pub max_us: Option<u64>,
+}
+
+/// How often one operation returned one code.
+#[derive(Clone, Debug, Serialize)]
+pub struct StatusCount {
+    /// The code, `0x` and eight hex digits.
+    pub code: String,
+    /// `ntstatus`, `win32`, `hresult` or `error_status_t`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// Its name, when known.
+    pub name: Option<String>,
+    /// `error` or `warning`.
+    pub severity: &'static str,
+    /// Calls.
+    pub count: u64,
 }
 
 /// Statistics of one interface.
@@ -127,6 +149,8 @@ pub struct InterfaceStats {
     pub calls: u64,
     /// Faults.
     pub faults: u64,
+    /// Answered calls whose return code says failure.
+    pub errors: u64,
     /// Per operation, by opnum.
     pub operations: Vec<OperationStats>,
 }
@@ -238,6 +262,8 @@ struct OpAcc {
     calls: u64,
     faults: u64,
     unanswered: u64,
+    errors: u64,
+    statuses: BTreeMap<(u32, StatusKind), u64>,
     total_us: u64,
     answered: u64,
     max_us: Option<u64>,
@@ -248,7 +274,30 @@ struct IfAcc {
     name: Option<String>,
     calls: u64,
     faults: u64,
+    errors: u64,
     ops: BTreeMap<Option<u16>, OpAcc>,
+}
+
+fn status_counts(counts: BTreeMap<(u32, StatusKind), u64>) -> Vec<StatusCount> {
+    let mut out: Vec<StatusCount> = counts
+        .into_iter()
+        .map(|((code, kind), count)| {
+            let st = Status { code, kind };
+            StatusCount {
+                code: format!("0x{code:08x}"),
+                kind: kind.name(),
+                name: st.name(),
+                severity: if st.severity() == Severity::Error {
+                    "error"
+                } else {
+                    "warning"
+                },
+                count,
+            }
+        })
+        .collect();
+    out.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.code.cmp(&b.code)));
+    out
 }
 
 /// Accumulates call statistics as calls are released, so the summary needs no list of calls.
@@ -288,6 +337,15 @@ impl SummaryBuilder {
             }
             "response" => {}
             _ => op.unanswered += 1,
+        }
+        if let Some(st) = c.status
+            && st.severity() != Severity::Success
+        {
+            if st.severity() == Severity::Error {
+                acc.errors += 1;
+                op.errors += 1;
+            }
+            *op.statuses.entry((st.code, st.kind)).or_default() += 1;
         }
         if let (Some(d), "response" | "fault") = (c.duration_us, c.outcome) {
             op.answered += 1;
@@ -338,6 +396,7 @@ impl SummaryBuilder {
                 name: acc.name,
                 calls: acc.calls,
                 faults: acc.faults,
+                errors: acc.errors,
                 operations: acc
                     .ops
                     .into_iter()
@@ -347,6 +406,8 @@ impl SummaryBuilder {
                         calls: o.calls,
                         faults: o.faults,
                         unanswered: o.unanswered,
+                        errors: o.errors,
+                        statuses: status_counts(o.statuses),
                         mean_us: (o.answered > 0).then(|| o.total_us / o.answered),
                         max_us: o.max_us,
                     })

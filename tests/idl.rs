@@ -131,7 +131,7 @@ fn imports_are_read_next_to_the_importing_file() {
     assert_eq!(lib.warnings.len(), 1, "{:?}", lib.warnings);
     let w = &lib.warnings[0];
     assert!(
-        w.contains("main.idl:1:21: import \"ms-dtyp.idl\" not read"),
+        w.contains("main.idl:1:21: import \"ms-dtyp.idl\" not found"),
         "{w}"
     );
     let missing = rpcscope::idl::load_files(&[dir.path().join("absent.idl")]).unwrap_err();

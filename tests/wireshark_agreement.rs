@@ -354,3 +354,40 @@ fn endpoints_agree_with_wireshark_on_our_captures() {
         "only the 3 endpoints tshark misreads are extra"
     );
 }
+
+/// Return codes: `../shared/tools/status-oracle --compare` runs `rpcscope calls --json
+/// --decode` beside Wireshark's decoding of each response and compares `status.code` with the
+/// return value Wireshark read from the last four stub bytes. At least 99% must agree over the
+/// corpus and our captures together; our own captures must agree on every code Wireshark
+/// reads (they hold no sealed call and no interface Wireshark decodes but rpcscope does not).
+#[test]
+fn return_codes_agree_with_wireshark() {
+    if skip_reason().is_some() {
+        return;
+    }
+    let tool = shared_dir().join("tools/status-oracle");
+    let ours = Path::new(env!("CARGO_MANIFEST_DIR")).join("captures/real");
+    let run = |dirs: &[PathBuf], min: &str| {
+        let out = Command::new(&tool)
+            .args(["--compare", "--min", min, "--show", "5", "-j", "2", "--bin"])
+            .arg(env!("CARGO_BIN_EXE_rpcscope"))
+            .args(dirs)
+            .env(
+                "STATUS_ORACLE_CACHE",
+                Path::new(env!("CARGO_MANIFEST_DIR")).join("target/status-oracle-cache"),
+            )
+            .output()
+            .unwrap();
+        let report = String::from_utf8_lossy(&out.stdout).to_string();
+        eprintln!("{report}");
+        assert!(
+            out.status.success(),
+            "status-oracle below {min}%:\n{report}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        report
+    };
+    let all = run(&[shared_dir().join("corpus"), ours.clone()], "99");
+    assert!(all.contains("status: "), "{all}");
+    run(&[ours], "100");
+}

@@ -27,10 +27,11 @@ use crate::epm::{self, EpmView};
 use crate::event::{CallRecord, InterfaceRef, PduNote, PduSpan};
 use crate::idl::decode::{PipePlan, PipeReport, PipeSpec, PipeStream, in_pipes_offset, plan};
 use crate::idl::values::{Decoded, Direction, StubBytes, decode_stub};
-use crate::idl::{Interface, Library};
+use crate::idl::{Interface, Library, table};
 use crate::ndr::{Reader, Syntax};
 use crate::outbox::Outbox;
 use crate::report::Tally;
+use crate::status::Status;
 use crate::tcp::{Dir, Origin};
 
 /// Calls awaiting completion per association.
@@ -325,6 +326,41 @@ struct Call {
     pipes: Option<Box<CallPipes>>,
     guess: Option<Box<PipeGuess>>,
     verifier: Option<(u8, u8, u8, u32, u16)>,
+    /// The last bytes of the response stub, where the return value is.
+    tail: StubTail,
+}
+
+/// The last four bytes of a response stub over all its fragments (NDR marshals an
+/// operation's return value last; C706 §14.3.3), unless a fragment was sealed.
+#[derive(Clone, Copy, Debug, Default)]
+struct StubTail {
+    bytes: [u8; 4],
+    len: usize,
+    little_endian: bool,
+    sealed: bool,
+}
+
+impl StubTail {
+    fn add(&mut self, stub: &[u8], little_endian: bool, sealed: bool) {
+        self.sealed |= sealed;
+        self.little_endian = little_endian;
+        for &b in stub.iter().rev().take(4).rev() {
+            self.bytes.rotate_left(1);
+            self.bytes[3] = b;
+        }
+        self.len = (self.len + stub.len()).min(4);
+    }
+
+    /// The return value, when four clear bytes were seen.
+    fn value(&self) -> Option<u32> {
+        (self.len == 4 && !self.sealed).then(|| {
+            if self.little_endian {
+                u32::from_le_bytes(self.bytes)
+            } else {
+                u32::from_be_bytes(self.bytes)
+            }
+        })
+    }
 }
 
 /// Transport facts an association reports with each call.
@@ -594,6 +630,7 @@ impl Association {
                         pipes: None,
                         guess: None,
                         verifier: None,
+                        tail: StubTail::default(),
                     };
                     let mut call = call;
                     call.heads[0] = head(p.bytes);
@@ -631,8 +668,11 @@ impl Association {
                     _ => {
                         c.response = Some(Span::new(p, stub_len, first, last));
                         c.heads[1] = head(p.bytes);
+                        c.tail = StubTail::default();
                     }
                 }
+                let sealed = pdu.auth.is_some_and(|a| a.auth_level == 6);
+                c.tail.add(stub, h.little_endian(), sealed);
                 if let Some(st) = c.stubs.as_mut() {
                     if first {
                         st.response.clear();
@@ -793,6 +833,7 @@ impl Association {
             pipes: None,
             guess: None,
             verifier: None,
+            tail: StubTail::default(),
         }
     }
 
@@ -856,6 +897,7 @@ impl Association {
                             pipes: None,
                             guess: None,
                             verifier: None,
+                            tail: StubTail::default(),
                         },
                     );
                 }
@@ -1073,6 +1115,7 @@ impl Association {
                 .as_ref()
                 .and_then(|l| l.interface(b.abstract_syntax.uuid, b.abstract_syntax.major))
         });
+        let status = self.status(c, outcome);
         let interface = c.binding.map(|b| InterfaceRef {
             uuid: b.abstract_syntax.uuid.to_string(),
             version: b.abstract_syntax.version(),
@@ -1127,6 +1170,7 @@ impl Association {
             auth_level: c.auth.map(|a| auth_level_name(a.1)),
             start: start_ts.rfc3339_micros(),
             duration_us,
+            status,
             object: c.object.map(|u| u.to_string()),
             endpoint_frame: self.info.expected.map(|e| e.frame),
             heads: c.heads.clone(),
@@ -1153,6 +1197,28 @@ impl Association {
 }
 
 impl Association {
+    /// The operation's return code: the last four bytes of a whole, readable response, for
+    /// operations whose return type is an error code (an `--idl` description first, then the
+    /// built-in table).
+    fn status(&self, c: &Call, outcome: &str) -> Option<Status> {
+        if outcome != "response" || !c.response.is_some_and(|r| r.saw_first) {
+            return None;
+        }
+        let code = c.tail.value()?;
+        let (b, opnum) = (c.binding?, c.opnum?);
+        let (uuid, major) = (b.abstract_syntax.uuid, b.abstract_syntax.major);
+        let described = self.info.library.as_ref().and_then(|lib| {
+            let iface = lib.interface(uuid, major)?;
+            let op = iface.operations.get(usize::from(opnum))?;
+            Some(table::return_kind(lib, &iface.name, op))
+        });
+        let kind = match described {
+            Some(kind) => kind?,
+            None => table::builtin().operation(uuid, major, opnum)?.returns?,
+        };
+        Some(Status { code, kind })
+    }
+
     /// The pipe decoders of a new call, when an IDL describes its operation.
     fn pipes_for(
         &self,

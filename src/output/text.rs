@@ -6,10 +6,14 @@ use std::io::{self, Write};
 use super::sanitize;
 use crate::epm::resolver::EndpointRecord;
 use crate::event::CallRecord;
+use crate::status::Severity;
 use crate::summary::Summary;
 
+/// Characters of the outcome column: `ERROR` and the longest common status names fit.
+const OUTCOME_WIDTH: usize = 36;
+
 /// Header line of the call table (rows come from [`call_row`]).
-pub const CALLS_HEADER: &str = "  FRAME  TIME (UTC)       CLIENT                 SERVER                 CALL  CTX  OPERATION                                 OUTCOME                     DURATION  AUTH";
+pub const CALLS_HEADER: &str = "  FRAME  TIME (UTC)       CLIENT                 SERVER                 CALL  CTX  OPERATION                                 OUTCOME                               DURATION  AUTH";
 
 fn interface_label(c: &CallRecord) -> String {
     let iface = match &c.interface {
@@ -27,10 +31,18 @@ fn interface_label(c: &CallRecord) -> String {
     format!("{iface}.{op}")
 }
 
+/// The outcome column: a fault with its name; an answer with its return code when it is
+/// not plain success (`ERROR STATUS_ACCESS_DENIED`, `WARN ERROR_MORE_DATA`, `ok S_FALSE`).
 fn outcome_label(c: &CallRecord) -> String {
-    match (c.outcome, &c.fault_name) {
-        ("fault", Some(name)) => format!("FAULT {name}"),
-        (o, _) => o.to_string(),
+    match (c.outcome, &c.fault_name, c.status) {
+        ("fault", Some(name), _) => format!("FAULT {name}"),
+        ("response", _, Some(st)) => match st.severity() {
+            Severity::Error => format!("ERROR {}", st.label()),
+            Severity::Warning => format!("WARN {}", st.label()),
+            Severity::Success if st.code == 0 => "ok".to_string(),
+            Severity::Success => format!("ok {}", st.label()),
+        },
+        (o, _, _) => o.to_string(),
     }
 }
 
@@ -59,13 +71,16 @@ pub fn call_row(c: &CallRecord) -> String {
     if label.chars().count() > 41 {
         label = label.chars().take(40).collect::<String>() + "…";
     }
+    let mut outcome = outcome_label(c);
+    if outcome.chars().count() > OUTCOME_WIDTH {
+        outcome = outcome.chars().take(OUTCOME_WIDTH - 1).collect::<String>() + "…";
+    }
     sanitize(&format!(
-        "{frame:>7}  {time:<15}  {:<21}  {:<21}  {:>4}  {:>3}  {label:<41}  {:<26}  {:>9}  {auth}",
+        "{frame:>7}  {time:<15}  {:<21}  {:<21}  {:>4}  {:>3}  {label:<41}  {outcome:<OUTCOME_WIDTH$}  {:>9}  {auth}",
         c.client,
         c.server,
         c.call_id,
         c.context_id,
-        outcome_label(c),
         duration_label(c.duration_us)
     ))
 }
@@ -215,8 +230,8 @@ pub fn write_summary<W: Write>(out: &mut W, s: &Summary) -> io::Result<()> {
         writeln!(out, "Calls per interface and operation")?;
         writeln!(
             out,
-            "  {:<52} {:>7} {:>7} {:>10} {:>12} {:>12}",
-            "INTERFACE / OPERATION", "CALLS", "FAULTS", "UNANSWERED", "MEAN", "MAX"
+            "  {:<52} {:>7} {:>7} {:>7} {:>10} {:>12} {:>12}",
+            "INTERFACE / OPERATION", "CALLS", "FAULTS", "ERRORS", "UNANSWERED", "MEAN", "MAX"
         )?;
         for i in &s.interfaces {
             let name = match (&i.name, &i.uuid) {
@@ -226,10 +241,11 @@ pub fn write_summary<W: Write>(out: &mut W, s: &Summary) -> io::Result<()> {
             };
             writeln!(
                 out,
-                "  {:<52} {:>7} {:>7}",
+                "  {:<52} {:>7} {:>7} {:>7}",
                 sanitize(&name),
                 i.calls,
-                i.faults
+                i.faults,
+                i.errors
             )?;
             for o in &i.operations {
                 let label = match (&o.name, o.opnum) {
@@ -239,14 +255,26 @@ pub fn write_summary<W: Write>(out: &mut W, s: &Summary) -> io::Result<()> {
                 };
                 writeln!(
                     out,
-                    "    {:<50} {:>7} {:>7} {:>10} {:>12} {:>12}",
+                    "    {:<50} {:>7} {:>7} {:>7} {:>10} {:>12} {:>12}",
                     sanitize(&label),
                     o.calls,
                     o.faults,
+                    o.errors,
                     o.unanswered,
                     duration_label(o.mean_us),
                     duration_label(o.max_us)
                 )?;
+                for st in &o.statuses {
+                    let name = st.name.clone().unwrap_or_else(|| st.code.clone());
+                    writeln!(
+                        out,
+                        "      {:<48} {:>7}  {} {}",
+                        sanitize(&format!("returned {name}")),
+                        st.count,
+                        st.severity,
+                        st.code
+                    )?;
+                }
             }
         }
     }

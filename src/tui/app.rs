@@ -266,20 +266,25 @@ pub struct App {
 }
 
 /// Lower-case text a call is filtered and searched by: client, server, interface, operation,
-/// outcome, fault name, pipe.
+/// outcome, fault name, return code, pipe.
 fn call_text(c: &CallRecord) -> String {
     let iface = c
         .interface
         .as_ref()
         .map(|i| format!("{} {}", i.name.clone().unwrap_or_default(), i.uuid));
+    let status = c
+        .status
+        .map(|s| format!("{} 0x{:08x}", s.label(), s.code))
+        .unwrap_or_default();
     format!(
-        "{} {} {} {} {} {} {}",
+        "{} {} {} {} {} {} {} {}",
         c.client,
         c.server,
         iface.unwrap_or_default(),
         c.operation.clone().unwrap_or_default(),
         c.outcome,
         c.fault_name.clone().unwrap_or_default(),
+        status,
         c.pipe.clone().unwrap_or_default()
     )
     .to_lowercase()

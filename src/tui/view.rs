@@ -12,6 +12,7 @@ use super::app::{App, FlowRow, Focus, Input, View, call_label};
 use crate::dcerpc::pdu::parse_header;
 use crate::event::CallRecord;
 use crate::output::sanitize;
+use crate::status::Severity;
 
 /// Colours, or none.
 #[derive(Clone, Copy, Debug)]
@@ -42,18 +43,32 @@ impl Theme {
             _ => self.fg(Color::Green),
         }
     }
+    /// A call's outcome, its return code counted: a failing code is red, a warning yellow.
+    fn call_outcome(self, c: &CallRecord) -> Style {
+        match (c.outcome, c.status.map(|s| s.severity())) {
+            ("response", Some(Severity::Error)) => self.fg(Color::Red),
+            ("response", Some(Severity::Warning)) => self.fg(Color::Yellow),
+            (o, _) => self.outcome(o),
+        }
+    }
 }
 
 /// Symbol and word for an outcome.
 #[must_use]
 pub fn outcome_mark(c: &CallRecord) -> String {
-    match c.outcome {
-        "response" => "✓ ok".to_string(),
-        "fault" => format!(
+    match (c.outcome, c.status) {
+        ("response", Some(st)) => match st.severity() {
+            Severity::Error => format!("✗ {}", st.label()),
+            Severity::Warning => format!("! {}", st.label()),
+            Severity::Success if st.code == 0 => "✓ ok".to_string(),
+            Severity::Success => format!("✓ {}", st.label()),
+        },
+        ("response", None) => "✓ ok".to_string(),
+        ("fault", _) => format!(
             "✗ {}",
             c.fault_name.clone().unwrap_or_else(|| "fault".into())
         ),
-        "no_response" => "… no response".to_string(),
+        ("no_response", _) => "… no response".to_string(),
         _ => "! incomplete".to_string(),
     }
 }
@@ -157,7 +172,7 @@ fn draw_calls(f: &mut Frame<'_>, app: &App, area: Rect, theme: Theme) {
             }
             cells.push(Cell::from(sanitize(&c.server)));
             cells.push(Cell::from(sanitize(&call_label(c))));
-            cells.push(Cell::from(outcome_mark(c)).style(theme.outcome(c.outcome)));
+            cells.push(Cell::from(outcome_mark(c)).style(theme.call_outcome(c)));
             cells.push(Cell::from(duration(c.duration_us)));
             let style = if r == app.cursor() {
                 theme.selected()
@@ -331,6 +346,12 @@ fn draw_detail(f: &mut Frame<'_>, app: &App, c: &CallRecord, area: Rect, theme: 
         ));
     }
     lines.push(kv("outcome", outcome_mark(c)));
+    if let Some(st) = c.status {
+        lines.push(kv(
+            "return code",
+            format!("0x{:08x} {} ({})", st.code, st.label(), st.kind.name()),
+        ));
+    }
     lines.push(kv("duration", duration(c.duration_us)));
     if let Some(r) = &c.request {
         lines.push(kv(
@@ -643,7 +664,7 @@ fn draw_flow(f: &mut Frame<'_>, app: &App, area: Rect, theme: Theme) {
                 }
                 lines.push(Line::styled(
                     arrow_line(width, &xs, lane, client, &sanitize(&answer)),
-                    sel(theme.outcome(c.outcome)),
+                    sel(theme.call_outcome(c)),
                 ));
             }
         }

@@ -1,0 +1,331 @@
+//! The description table: what rpcscope knows of every interface without reading IDL at run
+//! time. `rpcscope compile-idl DIR` compiles IDL files (Microsoft's published ones for the
+//! built-in table, `src/idl/data/ms-rpc.tsv`) into it; [`builtin`] reads the checked-in table
+//! once. Rows, tab-separated, in the order written:
+//!
+//! ```text
+//! interface  UUID  MAJOR.MINOR  NAME  PARENT|-  rpc|dcom
+//! op         UUID  MAJOR  OPNUM  NAME  RETURN-TYPE  ntstatus|win32|hresult|error_status_t|-
+//! coclass    CLSID  NAME
+//! ```
+//!
+//! An operation's return kind says how its return value reads: the last four bytes of a
+//! whole, readable response stub (NDR marshals the return value after every \[out\]
+//! parameter; C706 §14.3.3, MS-RPCE §2.2.5).
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::sync::OnceLock;
+
+use super::{Library, Operation, Type};
+use crate::dcerpc::Uuid;
+use crate::status::StatusKind;
+
+/// The built-in table, compiled from Microsoft's published IDL by `rpcscope compile-idl`.
+const BUILTIN_TSV: &str = include_str!("data/ms-rpc.tsv");
+
+/// Interfaces whose operations declare a plain 32-bit integer return type (`long`,
+/// `unsigned long`, `LONG`, `ULONG`) and whose specification says it is an error code, with
+/// that kind: MS-SAMR §3.1.5 (NTSTATUS), MS-EFSR §3.1.4, MS-WKST §3.2.4, MS-DRSR §4.1,
+/// MS-DNSP §3.1.4, MS-RSP §3.2.4, MS-W32T §3.2.5, MS-FRS1 §3.3.4, MS-WDSC §3.1.4 (Win32 error
+/// codes); MS-NSPI, MS-OXCRPC and MS-OXABREF return MAPI error codes (MS-OXCDATA §2.4), which
+/// are HRESULTs in form. Other interfaces' integer returns are counts or comparisons.
+const INTEGER_RETURNS: &[(&str, StatusKind)] = &[
+    ("samr", StatusKind::NtStatus),
+    ("efsrpc", StatusKind::Win32),
+    ("efsr", StatusKind::Win32),
+    ("wkssvc", StatusKind::Win32),
+    ("drsuapi", StatusKind::Win32),
+    ("dsaop", StatusKind::Win32),
+    ("DnsServer", StatusKind::Win32),
+    ("InitShutdown", StatusKind::Win32),
+    ("WindowsShutdown", StatusKind::Win32),
+    ("W32Time", StatusKind::Win32),
+    ("NtFrsApi", StatusKind::Win32),
+    ("frsrpc", StatusKind::Win32),
+    ("WdsRpcInterface", StatusKind::Win32),
+    ("nspi", StatusKind::HResult),
+    ("emsmdb", StatusKind::HResult),
+    ("asyncemsmdb", StatusKind::HResult),
+    ("rfri", StatusKind::HResult),
+];
+
+/// Integer type names that say nothing of what the number means.
+const PLAIN_INTEGERS: &[&str] = &[
+    "long",
+    "unsigned long",
+    "int",
+    "unsigned int",
+    "LONG",
+    "ULONG",
+    "UINT",
+    "INT",
+];
+
+/// The kind of error code an operation of `interface` returns, found by following the
+/// return type's typedef names: `NTSTATUS` is an NTSTATUS; `HRESULT` an HRESULT;
+/// `error_status_t` a DCE status (Win32 codes on Windows); `DWORD`, `NET_API_STATUS`,
+/// `WERROR` a Win32 error code; a plain 32-bit integer is an error code only for the
+/// interfaces whose specification says so (`INTEGER_RETURNS`). Anything else (`BOOLEAN`, handles) is not. A `void`
+/// operation whose last parameter is `[out] error_status_t *` (the endpoint mapper's and the
+/// management interface's style, C706 appendix N and O) returns its status there, also in
+/// the last four bytes.
+#[must_use]
+pub fn return_kind(lib: &Library, interface: &str, op: &Operation) -> Option<StatusKind> {
+    if matches!(&op.ret, Type::Base(b) if b == "void") {
+        let last = op.params.last()?;
+        let status_out = last.has("out")
+            && matches!(&last.ty, Type::Pointer(t) if matches!(&**t,
+                Type::Base(b) | Type::Named(b) if b == "error_status_t"));
+        return status_out.then_some(StatusKind::ErrorStatusT);
+    }
+    type_kind(lib, interface, &op.ret)
+}
+
+fn type_kind(lib: &Library, interface: &str, ret: &Type) -> Option<StatusKind> {
+    let integer = || {
+        INTEGER_RETURNS
+            .iter()
+            .find(|(name, _)| *name == interface)
+            .map(|(_, kind)| *kind)
+    };
+    let mut ty = ret;
+    for _ in 0..16 {
+        match ty {
+            Type::Base(b) if b == "error_status_t" => return Some(StatusKind::ErrorStatusT),
+            Type::Base(b) if PLAIN_INTEGERS.contains(&b.as_str()) => return integer(),
+            Type::Named(n) => {
+                match n.as_str() {
+                    "NTSTATUS" => return Some(StatusKind::NtStatus),
+                    "HRESULT" => return Some(StatusKind::HResult),
+                    "error_status_t" => return Some(StatusKind::ErrorStatusT),
+                    "DWORD" | "NET_API_STATUS" | "WERROR" => return Some(StatusKind::Win32),
+                    p if PLAIN_INTEGERS.contains(&p) => return integer(),
+                    _ => {}
+                }
+                ty = lib.types.get(n)?;
+            }
+            _ => return None,
+        }
+    }
+    None
+}
+
+/// Interfaces published under one UUID and served under another as well: MS-EFSR §2.1 offers
+/// the EFSRPC interface as c681d488-... on `\pipe\lsarpc` and as df1941c5-... on
+/// `\pipe\efsrpc`.
+const ALIASES: &[(&str, &str, &str)] = &[(
+    "c681d488-d850-11d0-8c52-00c04fd90f7e",
+    "df1941c5-fe89-4e79-bf10-463657acf44d",
+    "efsr",
+)];
+
+fn type_label(ty: &Type) -> String {
+    match ty {
+        Type::Base(b) => b.clone(),
+        Type::Named(n) => n.clone(),
+        Type::Pointer(t) => format!("{}*", type_label(t)),
+        _ => "-".into(),
+    }
+}
+
+/// Tabs and line ends cannot be part of a table cell.
+fn cell(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
+/// Writes the table for a library (see the module documentation). `source` is written in the
+/// first comment line; interfaces appear in the order read, each UUID and major version once.
+#[must_use]
+pub fn compile(lib: &Library, source: &str) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "# rpcscope interface descriptions compiled from {} by `rpcscope compile-idl`; do not edit",
+        cell(source)
+    );
+    let mut seen = std::collections::HashSet::new();
+    let aliased = lib.interfaces.iter().flat_map(|i| {
+        ALIASES
+            .iter()
+            .filter(|(of, _, _)| i.uuid.to_string() == *of)
+            .filter_map(move |(_, alias, name)| Some((i, Uuid::parse(alias)?, *name)))
+    });
+    let all = lib
+        .interfaces
+        .iter()
+        .map(|i| (i, i.uuid, i.name.as_str()))
+        .chain(aliased);
+    for (i, uuid, name) in all {
+        if !seen.insert((uuid, i.version.0)) {
+            continue;
+        }
+        let _ = writeln!(
+            out,
+            "interface\t{uuid}\t{}.{}\t{}\t{}\t{}",
+            i.version.0,
+            i.version.1,
+            cell(name),
+            i.parent.as_deref().map_or_else(|| "-".to_string(), cell),
+            if i.object { "dcom" } else { "rpc" },
+        );
+        for (opnum, op) in i.operations.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "op\t{uuid}\t{}\t{opnum}\t{}\t{}\t{}",
+                i.version.0,
+                cell(&op.name),
+                cell(&type_label(&op.ret)),
+                return_kind(lib, &i.name, op).map_or("-", StatusKind::name),
+            );
+        }
+    }
+    let mut classes = std::collections::HashSet::new();
+    for c in &lib.coclasses {
+        if classes.insert(c.uuid) {
+            let _ = writeln!(out, "coclass\t{}\t{}", c.uuid, cell(&c.name));
+        }
+    }
+    out
+}
+
+/// An operation as the table describes it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OperationEntry {
+    /// Name.
+    pub name: String,
+    /// How its return value reads, when it is an error code.
+    pub returns: Option<StatusKind>,
+}
+
+/// An interface as the table describes it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct InterfaceEntry {
+    /// Name.
+    pub name: String,
+    /// Version (major, minor).
+    pub version: (u16, u16),
+    /// A DCOM interface.
+    pub dcom: bool,
+    /// Operations by opnum.
+    pub operations: Vec<OperationEntry>,
+}
+
+/// A description table, indexed by interface UUID and major version.
+#[derive(Debug, Default)]
+pub struct Table {
+    interfaces: HashMap<(Uuid, u16), InterfaceEntry>,
+    by_uuid: HashMap<Uuid, u16>,
+    coclasses: HashMap<Uuid, String>,
+}
+
+impl Table {
+    /// Reads a table; rows that do not parse are skipped.
+    #[must_use]
+    pub fn parse(text: &str) -> Self {
+        let mut t = Self::default();
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            let cols: Vec<&str> = line.split('\t').collect();
+            match cols.as_slice() {
+                ["interface", uuid, version, name, _parent, kind, ..] => {
+                    let Some(uuid) = Uuid::parse(uuid) else {
+                        continue;
+                    };
+                    let mut v = version.split('.').map(|x| x.parse::<u16>().unwrap_or(0));
+                    let version = (v.next().unwrap_or(0), v.next().unwrap_or(0));
+                    t.by_uuid.entry(uuid).or_insert(version.0);
+                    t.interfaces.insert(
+                        (uuid, version.0),
+                        InterfaceEntry {
+                            name: (*name).to_string(),
+                            version,
+                            dcom: *kind == "dcom",
+                            operations: Vec::new(),
+                        },
+                    );
+                }
+                ["op", uuid, major, opnum, name, _ret, kind, ..] => {
+                    let (Some(uuid), Ok(major), Ok(opnum)) =
+                        (Uuid::parse(uuid), major.parse(), opnum.parse::<usize>())
+                    else {
+                        continue;
+                    };
+                    if let Some(i) = t.interfaces.get_mut(&(uuid, major))
+                        && i.operations.len() == opnum
+                    {
+                        i.operations.push(OperationEntry {
+                            name: (*name).to_string(),
+                            returns: StatusKind::from_name(kind),
+                        });
+                    }
+                }
+                ["coclass", uuid, name, ..] => {
+                    if let Some(uuid) = Uuid::parse(uuid) {
+                        t.coclasses.insert(uuid, (*name).to_string());
+                    }
+                }
+                _ => {}
+            }
+        }
+        t
+    }
+
+    /// The interface with this UUID and major version, else the first one with this UUID.
+    #[must_use]
+    pub fn interface(&self, uuid: Uuid, major: u16) -> Option<&InterfaceEntry> {
+        self.interfaces.get(&(uuid, major)).or_else(|| {
+            self.by_uuid
+                .get(&uuid)
+                .and_then(|m| self.interfaces.get(&(uuid, *m)))
+        })
+    }
+
+    /// Every version of an interface the table has.
+    pub fn versions(&self, uuid: Uuid) -> impl Iterator<Item = &InterfaceEntry> {
+        self.interfaces
+            .iter()
+            .filter(move |((u, _), _)| *u == uuid)
+            .map(|(_, i)| i)
+    }
+
+    /// An operation.
+    #[must_use]
+    pub fn operation(&self, uuid: Uuid, major: u16, opnum: u16) -> Option<&OperationEntry> {
+        self.interface(uuid, major)?
+            .operations
+            .get(usize::from(opnum))
+    }
+
+    /// The name of a DCOM class.
+    #[must_use]
+    pub fn coclass(&self, clsid: Uuid) -> Option<&str> {
+        self.coclasses.get(&clsid).map(String::as_str)
+    }
+
+    /// Interfaces in the table.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.interfaces.len()
+    }
+
+    /// True when the table has no interface.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.interfaces.is_empty()
+    }
+}
+
+/// The built-in table, read on first use.
+#[must_use]
+pub fn builtin() -> &'static Table {
+    static TABLE: OnceLock<Table> = OnceLock::new();
+    TABLE.get_or_init(|| Table::parse(BUILTIN_TSV))
+}
+
+/// The checked-in text of the built-in table (the test that regenerates it compares with it).
+#[must_use]
+pub fn builtin_text() -> &'static str {
+    BUILTIN_TSV
+}

@@ -95,7 +95,9 @@ fn both_directions_empty_pipes_and_struct_elements() {
         p.chunks.iter().map(|c| c.count).collect::<Vec<_>>(),
         [1, 2, 50, 7, 100, 140]
     );
-    assert_eq!(p.bytes, 300 * 8);
+    // 8-byte records (a long, a short, 2 bytes of padding) but no padding after the last
+    // record of each chunk (C706 §14.3.11): 6 chunks, 300 records
+    assert_eq!(p.bytes, 300 * 8 - 6 * 2);
 }
 
 #[test]
@@ -142,6 +144,13 @@ fn a_fault_in_the_middle_and_a_truncated_capture() {
         cut.iter()
             .all(|p| !p.terminated && p.anomalies.contains(&"missing_terminator".to_string()))
     );
+    // whole chunks, then the chunk the fault cut, as captures/README.md describes them
+    let partial = |p: &PipeReport| {
+        let c = p.partial_chunk.clone().unwrap();
+        (p.chunks_total, p.elements, c.count, c.elements)
+    };
+    assert_eq!(partial(cut[0]), (79, 2524, 44, 36));
+    assert_eq!(partial(cut[1]), (5, 160, 140, 87));
     let last = got.last().unwrap();
     assert!(
         pipes(last)[0].terminated,
@@ -152,8 +161,9 @@ fn a_fault_in_the_middle_and_a_truncated_capture() {
     assert!(!p.terminated);
     assert_eq!(p.anomalies, ["missing_terminator"]);
     assert_eq!(
-        p.chunks_total, 265,
-        "264 whole chunks and the start of the next"
+        partial(p),
+        (264, 8532, 41, 12),
+        "264 whole chunks and 12 bytes of the next"
     );
 }
 

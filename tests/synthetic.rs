@@ -258,3 +258,29 @@ fn capture_starting_mid_connection_finds_the_next_pdu() {
     assert_eq!(got[0]["client"], "10.1.0.1:50000");
     assert_eq!(got[2]["client"], "10.1.0.1:50000");
 }
+
+/// C706 §12.6.4.7: a server may fault a call while the client is still sending its request
+/// (an [in] pipe); the request fragments that follow belong to the faulted call and start no
+/// new one. (`captures/real/48-pipe-in-fault.pcap` is the same with impacket and a real server.)
+#[test]
+fn request_fragments_after_a_fault_stay_with_the_faulted_call() {
+    let mut conv = Conversation::new(49_710);
+    conv.client(&bind(1, 0), &[]);
+    conv.server(&bind_ack(1), &[]);
+    conv.client(&request(2, 0, 7, 100, 1), &[]);
+    conv.client(&request(2, 0, 7, 100, 0), &[]);
+    conv.server(&fault(2, 0, 0x1c00_0015), &[]);
+    conv.client(&request(2, 0, 7, 100, 0), &[]);
+    conv.client(&request(2, 0, 7, 100, 2), &[]);
+    conv.client(&fragmented(3, 40, 40, true), &[]);
+    conv.server(&fragmented(3, 8, 8, false), &[]);
+    conv.close();
+    let got: Vec<_> = calls(&pcap(&conv.frames())).iter().map(brief).collect();
+    assert_eq!(
+        got,
+        [
+            (2, "fault".to_string(), 4, 1, 400),
+            (3, "response".to_string(), 1, 1, 40)
+        ]
+    );
+}

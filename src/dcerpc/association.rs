@@ -330,6 +330,14 @@ struct Call {
     tail: StubTail,
 }
 
+impl Call {
+    /// Faulted while its request's first fragment was seen and its last one not yet: the
+    /// rest of the request still belongs to it.
+    fn awaits_request_end(&self) -> bool {
+        self.fault.is_some() && self.request.is_some_and(|r| r.saw_first && !r.saw_last)
+    }
+}
+
 /// The last four bytes of a response stub over all its fragments (NDR marshals an
 /// operation's return value last; C706 §14.3.3), unless a fragment was sealed.
 #[derive(Clone, Copy, Debug, Default)]
@@ -560,10 +568,12 @@ impl Association {
             Body::Request(r) => {
                 let (first, last) = (h.flags.first(), h.flags.last());
                 let existing = self.calls.remove(&h.call_id);
+                // A call faulted while its request was still arriving keeps the rest of its
+                // request fragments (the client may still be sending an [in] pipe).
                 let continuing = !first
-                    && existing
-                        .as_ref()
-                        .is_some_and(|c| c.response.is_none() && c.request.is_some());
+                    && existing.as_ref().is_some_and(|c| {
+                        c.request.is_some() && (c.response.is_none() || c.awaits_request_end())
+                    });
                 if continuing {
                     if let Some(mut c) = existing {
                         if let Some(span) = c.request.as_mut() {
@@ -580,7 +590,11 @@ impl Association {
                                 .iter_mut()
                                 .for_each(|r| r.feed(stub, p.first.frame));
                         }
-                        self.calls.insert(h.call_id, c);
+                        if c.fault.is_some() && last {
+                            self.finish(c, calls);
+                        } else {
+                            self.calls.insert(h.call_id, c);
+                        }
                     }
                 } else {
                     if let Some(old) = existing {
@@ -705,7 +719,12 @@ impl Association {
                 c.response = Some(Span::new(p, stub_len, true, true));
                 c.heads[1] = head(p.bytes);
                 c.fault = Some(f.status);
-                self.finish(c, calls);
+                if c.awaits_request_end() {
+                    tally.count("faults_before_request_end");
+                    self.insert_call(c, tally, calls);
+                } else {
+                    self.finish(c, calls);
+                }
             }
             Body::Other => match h.ptype {
                 PacketType::ORPHANED | PacketType::CO_CANCEL => {
@@ -1123,14 +1142,18 @@ impl Association {
                 .map(str::to_string)
                 .or_else(|| described.map(|i| i.name.clone())),
         });
+        // An --idl description first, then Microsoft's IDL, then the names table.
         let operation = match (c.binding, c.opnum) {
-            (Some(b), Some(op)) => names::operation_name(b.abstract_syntax.uuid, op)
-                .map(str::to_string)
+            (Some(b), Some(op)) => described
+                .and_then(|i| i.operations.get(usize::from(op)))
+                .map(|o| o.name.clone())
                 .or_else(|| {
-                    described
-                        .and_then(|i| i.operations.get(usize::from(op)))
-                        .map(|o| o.name.clone())
-                }),
+                    table::builtin()
+                        .operation(b.abstract_syntax.uuid, b.abstract_syntax.major, op)
+                        .and_then(|o| table::wire_name(&o.name))
+                        .map(str::to_string)
+                })
+                .or_else(|| names::operation_name(b.abstract_syntax.uuid, op).map(str::to_string)),
             _ => None,
         };
         let start_ts = c

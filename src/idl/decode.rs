@@ -58,29 +58,81 @@ pub struct PipeReport {
     pub anomalies: Vec<String>,
     /// Found by the heuristic detector, not an IDL.
     pub guess: bool,
+    /// A chunk whose elements did not all arrive (the call ended, faulted, or the capture
+    /// stopped inside it); it is not counted in `chunks`, `elements` or `bytes`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub partial_chunk: Option<PartialChunk>,
 }
 
-/// Size and alignment of a pipe element, which may not hold pointers or conformant data.
+/// The chunk a pipe stopped in.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PartialChunk {
+    /// Elements its count declared.
+    pub count: u64,
+    /// Whole elements present.
+    pub elements: u64,
+    /// Element bytes present.
+    pub bytes: u64,
+    /// Frame of the fragment where the chunk starts.
+    pub frame: u64,
+    /// Stub offset of its count.
+    pub offset: u64,
+}
+
+/// Size and alignment of a pipe element, which may not hold pointers or conformant data. The
+/// size has no padding after the last member: NDR 2.0 pads nothing after a structure (the next
+/// element or count aligns itself), NDR64 pads a structure to its alignment ([`chunk_bytes`]).
 pub(crate) fn layout(lib: &Library, ty: &Type) -> Option<(u64, u64)> {
     match lib.resolve(ty) {
         Type::Base(b) => Some(base_size(b)?),
         Type::Enum(_) => Some((2, 2)),
         Type::Array(t, Some(n)) => {
             let (s, a) = layout(lib, t)?;
-            Some((s * n, a))
+            let bytes = match n {
+                0 => 0,
+                n => (n - 1).checked_mul(stride(s, a))?.checked_add(s)?,
+            };
+            Some((bytes, a))
         }
         Type::Struct(fields) => {
             let mut size = 0u64;
             let mut align = 1u64;
             for f in fields {
                 let (s, a) = layout(lib, &f.ty)?;
-                size = size.div_ceil(a) * a + s;
+                size = size.div_ceil(a).checked_mul(a)?.checked_add(s)?;
                 align = align.max(a);
             }
-            Some((size.div_ceil(align) * align, align))
+            Some((size, align))
         }
         _ => None,
     }
+}
+
+/// Distance from one array element to the next: the size rounded up to the alignment.
+fn stride(size: u64, align: u64) -> u64 {
+    size.div_ceil(align.max(1)).saturating_mul(align.max(1))
+}
+
+/// Bytes of `count` elements of a pipe chunk after the alignment before the first one: every
+/// element but the last is followed by the padding that aligns the next; in NDR 2.0 the last
+/// one is not (C706 §14.3.11: the next count aligns itself to 4), in NDR64 it is padded to
+/// its alignment too (MS-RPCE §2.2.5.3.4.1). Saturates on hostile counts.
+pub(crate) fn chunk_bytes(count: u64, (size, align): (u64, u64), ndr64: bool) -> u64 {
+    match count {
+        0 => 0,
+        _ if ndr64 => count.saturating_mul(stride(size, align)),
+        n => (n - 1)
+            .saturating_mul(stride(size, align))
+            .saturating_add(size),
+    }
+}
+
+/// How many whole elements the first `present` bytes of a chunk hold.
+fn whole_elements(present: u64, (size, align): (u64, u64)) -> u64 {
+    if present < size || size == 0 {
+        return 0;
+    }
+    (present - size) / stride(size, align).max(1) + 1
 }
 
 pub(crate) fn base_size(b: &str) -> Option<(u64, u64)> {
@@ -222,6 +274,10 @@ pub struct PipeStream {
     word: Vec<u8>,
     word_at: u64,
     trailing: u64,
+    /// The chunk whose elements are being read: counted once they have all arrived.
+    pending: Option<Chunk>,
+    /// Padding before the pending chunk's first element.
+    pending_pad: u64,
 }
 
 impl PipeStream {
@@ -249,6 +305,7 @@ impl PipeStream {
                     terminated: false,
                     anomalies: Vec::new(),
                     guess,
+                    partial_chunk: None,
                 })
                 .collect(),
             specs: specs.to_vec(),
@@ -266,6 +323,8 @@ impl PipeStream {
             word: Vec::new(),
             word_at: 0,
             trailing: 0,
+            pending: None,
+            pending_pad: 0,
         }
     }
 
@@ -293,6 +352,9 @@ impl PipeStream {
                     let n = left.min(bytes.len() as u64);
                     bytes = &bytes[usize::try_from(n).unwrap_or(0)..];
                     self.offset += n;
+                    if left == n {
+                        self.commit_chunk();
+                    }
                     self.phase = if left == n {
                         if self.ndr64 {
                             Phase::NegatedCount
@@ -369,23 +431,33 @@ impl PipeStream {
             };
             return;
         }
-        let (size, align) = self.specs[self.current].element;
-        let bytes = count.saturating_mul(size);
+        let element = self.specs[self.current].element;
         // Counts come from the wire: a hostile NDR64 count saturates rather than wrapping.
-        report.chunks_total += 1;
-        report.elements = report.elements.saturating_add(count);
-        report.bytes = report.bytes.saturating_add(bytes);
-        if report.chunks.len() < MAX_REPORTED_CHUNKS {
-            report.chunks.push(Chunk {
-                count,
-                bytes,
-                frame,
-                offset: self.word_at,
-            });
-        }
-        let align = align.max(1);
+        let bytes = chunk_bytes(count, element, self.ndr64);
+        let align = element.1.max(1);
         let pad = (align - self.offset % align) % align;
+        self.pending = Some(Chunk {
+            count,
+            bytes,
+            frame,
+            offset: self.word_at,
+        });
+        self.pending_pad = pad;
         self.phase = Phase::Elements(bytes.saturating_add(pad));
+    }
+
+    /// Counts the chunk whose elements have all arrived.
+    fn commit_chunk(&mut self) {
+        let (Some(chunk), Some(report)) = (self.pending.take(), self.reports.get_mut(self.current))
+        else {
+            return;
+        };
+        report.chunks_total += 1;
+        report.elements = report.elements.saturating_add(chunk.count);
+        report.bytes = report.bytes.saturating_add(chunk.bytes);
+        if report.chunks.len() < MAX_REPORTED_CHUNKS {
+            report.chunks.push(chunk);
+        }
     }
 
     /// True when every pipe ended with its terminator, at least `min_chunks` non-empty chunks in
@@ -403,6 +475,22 @@ impl PipeStream {
     #[must_use]
     pub fn finish(mut self, ended: bool, fault: Option<&str>) -> Vec<PipeReport> {
         let left_in_chunk = matches!(self.phase, Phase::Elements(_));
+        if let (Phase::Elements(left), Some(chunk)) = (self.phase, self.pending.take()) {
+            let planned = chunk.bytes.saturating_add(self.pending_pad);
+            let present = planned
+                .saturating_sub(left)
+                .saturating_sub(self.pending_pad);
+            let element = self.specs.get(self.current).map_or((1, 1), |s| s.element);
+            if let Some(r) = self.reports.get_mut(self.current) {
+                r.partial_chunk = Some(PartialChunk {
+                    count: chunk.count,
+                    elements: whole_elements(present, element).min(chunk.count),
+                    bytes: present,
+                    frame: chunk.frame,
+                    offset: chunk.offset,
+                });
+            }
+        }
         for (i, r) in self.reports.iter_mut().enumerate() {
             // The call ended (its last fragment, or a fault) inside a chunk's elements.
             if i == self.current && left_in_chunk && (ended || fault.is_some()) {
@@ -499,6 +587,62 @@ mod tests {
         stub.truncate(4 + 6);
         let r = decode(&stub, 3);
         assert_eq!(r[0].anomalies, ["count_exceeds_data", "missing_terminator"]);
+    }
+
+    #[test]
+    fn a_pipe_cut_short_reports_its_whole_chunks_and_the_partial_one_apart() {
+        let mut stub = byte_pipe(&[3, 1000, 20]);
+        // the capture stops 7 bytes into the third chunk's elements
+        stub.truncate(8 + 1004 + 4 + 7);
+        let mut d = PipeStream::new(&[spec(1, 1)], "out", 0, true, false, false);
+        d.feed(&stub, 9);
+        let r = d.finish(false, None);
+        assert_eq!(
+            (r[0].chunks_total, r[0].elements, r[0].bytes),
+            (2, 1003, 1003)
+        );
+        let p = r[0].partial_chunk.clone().unwrap();
+        assert_eq!((p.count, p.elements, p.bytes, p.offset), (20, 7, 7, 1012));
+        assert_eq!(
+            r[0].anomalies,
+            ["missing_terminator"],
+            "cut, not contradicted"
+        );
+    }
+
+    /// NDR 2.0 (C706 §14.3.11): elements of a struct aligned to 8 are padded between each
+    /// other but not after the last one, whose next count is aligned to 4 only; NDR64 pads
+    /// the last element too.
+    #[test]
+    fn struct_elements_aligned_to_8_have_no_padding_after_the_last() {
+        let mut lib = crate::idl::parse(
+            "typedef struct { hyper h; byte b; } HB; typedef pipe HB HB_PIPE;",
+            "hb.idl",
+        )
+        .unwrap();
+        lib.link();
+        let element = layout(&lib, &crate::idl::Type::Named("HB".into())).unwrap();
+        assert_eq!(element, (9, 8));
+        assert_eq!(chunk_bytes(3, element, false), 16 + 16 + 9);
+        assert_eq!(chunk_bytes(3, element, true), 48);
+        // count 2 (4 bytes), 4 bytes to align to 8, 16 + 9, then count 1 at 4-alignment:
+        // offset 33 -> 36, 4 bytes to 40, 9, then the terminator at 52.
+        let mut s = Vec::new();
+        s.extend(2u32.to_le_bytes());
+        s.extend([0; 4]);
+        s.extend([0xaa; 25]);
+        s.extend([0; 3]);
+        s.extend(1u32.to_le_bytes());
+        s.extend([0xbb; 9]);
+        s.extend([0; 3]);
+        s.extend(0u32.to_le_bytes());
+        let mut d = PipeStream::new(&[spec(9, 8)], "in", 0, true, false, false);
+        d.feed(&s, 1);
+        let r = d.finish(true, None);
+        let counts: Vec<(u64, u64)> = r[0].chunks.iter().map(|c| (c.count, c.offset)).collect();
+        assert_eq!(counts, [(2, 0), (1, 36)]);
+        assert!(r[0].terminated && r[0].anomalies.is_empty(), "{:?}", r[0]);
+        assert_eq!(r[0].bytes, 25 + 9);
     }
 
     #[test]

@@ -317,6 +317,18 @@ impl Table {
     }
 }
 
+/// The name an operation is shown by: none for a name that only holds an opnum's place
+/// (`Opnum14NotUsedOnWire`, `Opnum0Reserved`, `Lsar_LSA_TM_14`), and without the `IDL_`
+/// prefix MS-DRSR writes before every method (`IDL_DRSGetNCChanges` is `DRSGetNCChanges`).
+#[must_use]
+pub fn wire_name(name: &str) -> Option<&str> {
+    let placeholder = name.starts_with("Opnum")
+        || name.contains("NotUsedOnWire")
+        || name.starts_with("Lsar_LSA_TM")
+        || name.starts_with("Reserved");
+    (!placeholder).then(|| name.strip_prefix("IDL_").unwrap_or(name))
+}
+
 /// The built-in table, read on first use.
 #[must_use]
 pub fn builtin() -> &'static Table {

@@ -666,9 +666,9 @@ impl<'l> Interpreter<'l, '_> {
     }
 
     fn pipe(&mut self, elem: &Type) -> Result<Value, NdrError> {
-        let size = super::decode::layout(self.lib, elem)
-            .ok_or(NdrError::Invalid("pipe element type"))?
-            .0;
+        let element =
+            super::decode::layout(self.lib, elem).ok_or(NdrError::Invalid("pipe element type"))?;
+        let ndr64 = self.r.syntax() == Syntax::Ndr64;
         let (mut chunks, mut elements) = (0u64, 0u64);
         loop {
             let count = self.r.size()?;
@@ -678,10 +678,9 @@ impl<'l> Interpreter<'l, '_> {
                 }
                 return Ok(Value::Pipe { chunks, elements });
             }
-            let bytes = count
-                .checked_mul(size)
-                .and_then(|b| usize::try_from(b).ok())
-                .ok_or(NdrError::Invalid("pipe chunk count"))?;
+            let bytes = usize::try_from(super::decode::chunk_bytes(count, element, ndr64))
+                .map_err(|_| NdrError::Invalid("pipe chunk count"))?;
+            self.r.align(usize::try_from(element.1).unwrap_or(1))?;
             self.r.take(bytes)?;
             if self.r.syntax() == Syntax::Ndr64 {
                 self.r.u64()?;

@@ -103,6 +103,12 @@ pub fn pipe_lines(c: &CallRecord) -> Vec<String> {
                 "         pipe [{}] {name} of {elem}: {} chunk(s), {} element(s), {} bytes, {end}",
                 p.direction, p.chunks_total, p.elements, p.bytes
             );
+            if let Some(part) = &p.partial_chunk {
+                line.push_str(&format!(
+                    "; then a chunk of {} cut after {} element(s)",
+                    part.count, part.elements
+                ));
+            }
             if !p.anomalies.is_empty() {
                 line.push_str(&format!(" ({})", p.anomalies.join(", ")));
             }

@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use super::action::Action;
 use crate::epm::resolver::EndpointRecord;
 use crate::event::{CallRecord, PduNote};
+use crate::status::Severity;
 use crate::summary::Summary;
 
 /// Calls kept for browsing.
@@ -185,6 +186,8 @@ pub struct StatRow {
     pub calls: u64,
     /// Faults.
     pub faults: u64,
+    /// Answers whose return code says failure.
+    pub errors: u64,
     /// Durations (µs) of answered calls: min, mean, p50, p95, max.
     pub times: Option<[u64; 5]>,
     /// Counts per duration bucket (powers of 4 µs from 16 µs).
@@ -563,20 +566,23 @@ impl App {
     }
 
     fn compute_stats(&self) -> Vec<StatRow> {
-        let mut by_op: BTreeMap<String, (u64, u64, Vec<u64>)> = BTreeMap::new();
+        let mut by_op: BTreeMap<String, (u64, u64, u64, Vec<u64>)> = BTreeMap::new();
         for c in &self.calls {
             let e = by_op.entry(call_label(c)).or_default();
             e.0 += 1;
             if c.outcome == "fault" {
                 e.1 += 1;
             }
+            if c.status.is_some_and(|s| s.severity() == Severity::Error) {
+                e.2 += 1;
+            }
             if let (Some(d), "response" | "fault") = (c.duration_us, c.outcome) {
-                e.2.push(d);
+                e.3.push(d);
             }
         }
         by_op
             .into_iter()
-            .map(|(name, (calls, faults, mut times))| {
+            .map(|(name, (calls, faults, errors, mut times))| {
                 times.sort_unstable();
                 let mut histogram = vec![0u64; HISTOGRAM_BUCKETS];
                 for &t in &times {
@@ -602,6 +608,7 @@ impl App {
                     name,
                     calls,
                     faults,
+                    errors,
                     times: summary,
                     histogram,
                 }

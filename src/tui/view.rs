@@ -787,12 +787,13 @@ fn draw_stats(f: &mut Frame<'_>, app: &mut App, area: Rect, theme: Theme) {
                 Cell::from(sanitize(&s.name)),
                 Cell::from(s.calls.to_string()),
             ];
-            let faults = if s.faults > 0 {
-                format!("✗ {}", s.faults)
+            let failed = s.faults + s.errors;
+            let failed = if failed > 0 {
+                format!("✗ {failed}")
             } else {
                 "0".into()
             };
-            cells.push(Cell::from(faults));
+            cells.push(Cell::from(failed));
             cells.extend(t.into_iter().map(Cell::from));
             cells.push(Cell::from(bars(&s.histogram)));
             Row::new(cells).style(style)
@@ -812,7 +813,7 @@ fn draw_stats(f: &mut Frame<'_>, app: &mut App, area: Rect, theme: Theme) {
     let header = vec![
         "Interface.Operation",
         "Calls",
-        "Faults",
+        "Failed",
         "Min",
         "Mean",
         "p50",

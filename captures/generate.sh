@@ -5,20 +5,26 @@
 # DCE/RPC clients (impacket, rpcclient, Samba's Python bindings) inside a fresh
 # network namespace, and records one pcap per scenario on its loopback:
 # 01-18 and 30-35 DCE/RPC over TCP, 20-27 over SMB named pipes; 28-29 are cut
-# from 24, 33-34 from 30. 40-46 are NDR pipe calls between impacket and a
-# PipeTest server (scenarios/pipeserver.py) over TCP; 47 is cut from 41.
+# from 24, 33-34 from 30. 40-46 and 48-49 are NDR pipe calls between impacket
+# and a PipeTest server (scenarios/pipeserver.py) over TCP; 47 is cut from 41.
+# 50-56 are calls whose return codes and parameters matter (SAMR, LSARPC,
+# SVCCTL, WINREG, SRVSVC, WKSSVC, SPOOLSS, and EFSR/TSCH, which Samba lacks)
+# against the same file server; 57-58 are NETLOGON, LSARPC, DRSUAPI and SAMR
+# against a Samba AD DC that the script provisions in the namespace on 127.0.0.2.
 #
 #   sudo captures/generate.sh                  # all scenarios
 #   sudo captures/generate.sh 03 09-frag-resp  # only scenarios whose name starts so
 #   sudo captures/generate.sh 2                # only 20-29 (SMB named pipes)
 #   sudo captures/generate.sh 3                # only 30-35 (endpoint resolution)
-#   sudo captures/generate.sh 4                # only 40-47 (NDR pipes)
+#   sudo captures/generate.sh 4                # only 40-49 (NDR pipes)
+#   sudo captures/generate.sh 48 49            # only 48 and 49
+#   sudo captures/generate.sh 5                # only 50-58 (return codes, parameters)
 #   sudo captures/generate.sh --exec CMD...    # set the lab up, run CMD inside it
 #
 # Needs: samba, smbclient (rpcclient), samba-common-bin, python3-samba,
 # tcpdump, iproute2, util-linux (unshare), impacket (PyPI) for a python3 on PATH
 # or in IMPACKET_PYTHON; editcap (wireshark-common) for 28-29, 33-34 and 47;
-# tshark and ethtool are optional.
+# samba-ad-dc and samba-ad-provision for 57-58; tshark and ethtool are optional.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -35,6 +41,19 @@ LAB_PASS='Rpcscope-Lab-1'
 LAB_HOST4=127.0.0.1
 LAB_HOST6=::1
 EXTRA_USERS=300
+# Lab administrator for 50-56 (unix uid 0, in a group mapped to
+# BUILTIN\Administrators), added only when the first of those scenarios runs so
+# that the user lists of 01-47 stay as they are. Same password as LAB_USER.
+LAB_ADMIN=rpcadmin
+# Samba AD DC for 57-58, provisioned when the first of those scenarios runs.
+# Administrator and rpcuser have the password LAB_PASS; the machine account
+# LAB-WS$ has the password of an "old join" (samba-tool computer create
+# --prepare-oldjoin): its name in lower case, lab-ws.
+DC_HOST=127.0.0.2
+DC_REALM=RPCLAB.TEST
+DC_DOMAIN=RPCLABAD
+DC_NETBIOS=RPCLAB-DC
+DC_MACHINE=LAB-WS
 
 log() { printf '[generate] %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -204,7 +223,8 @@ DAEMON_PIDS+=($!)
     >"$LAB/log/samba-dcerpcd.out" 2>&1 &
 DAEMON_PIDS+=($!)
 
-port_open() { ss -Htln "sport = :$1" | grep -q .; }
+# port_open PORT [HOST]: something listens on HOST (default LAB_HOST4):PORT.
+port_open() { ss -Htln "src ${2:-$LAB_HOST4}:$1" | grep -q .; }
 for _ in $(seq 150); do
     if port_open 135 && port_open 445 \
         && [[ $(ss -Htln4 '( sport >= :49152 and sport <= :49300 )' | wc -l) -ge 3 ]]; then
@@ -217,6 +237,7 @@ port_open 135 || die "endpoint mapper did not come up; see $LAB/log"
 log "listening: $(ss -Htln | awk '{print $4}' | sort -u | tr '\n' ' ')"
 
 export LAB_DOMAIN LAB_NETBIOS LAB_USER LAB_PASS LAB_HOST4 LAB_HOST6 LAB_CONF="$CONF" LAB_DIR="$LAB"
+export LAB_ADMIN DC_HOST DC_REALM DC_DOMAIN DC_NETBIOS DC_MACHINE
 export PYTHONDONTWRITEBYTECODE=1 PYTHONPATH="$SCEN${PYTHONPATH:+:$PYTHONPATH}"
 "$IMPACKET_PYTHON" "$SCEN/wait_ready.py" || die "endpoint mapper not ready; see $LAB/log"
 
@@ -240,30 +261,54 @@ selected() {
     return 1
 }
 
-# smbd_settings "SETTING; SETTING...": make smbd run with these [global]
-# settings on top of the base smb.conf ("" for the base file alone). smbd is
-# restarted only when the settings change: the new one reads a copy of the base
-# file with a second [global] section at its end. samba-dcerpcd keeps running;
-# smbd reaches it through the sockets in the shared ncalrpc directory.
-SMBD_SETTINGS=
-SMBD_CONFS=0
-smbd_settings() {
-    local settings=$1 conf=$CONF pid=${DAEMON_PIDS[0]} ports=445 port
-    [[ "$settings" == "$SMBD_SETTINGS" ]] && return 0
+# settings_conf "SETTING; SETTING...": set SETTINGS_CONF to the smb.conf for
+# these settings on top of the base file (the base file itself for ""): a copy
+# of the base file with a second [global] section at its end, one setting per
+# line, written once per distinct settings. A "[name]" item starts a share
+# section, so settings can add shares too.
+SETTINGS_CONFS=()
+SETTINGS_CONF=
+settings_conf() {
+    local settings=$1 i
+    SETTINGS_CONF=$CONF
+    [[ -z "$settings" ]] && return 0
+    for i in "${!SETTINGS_CONFS[@]}"; do
+        if [[ "${SETTINGS_CONFS[i]}" == "$settings" ]]; then
+            SETTINGS_CONF="$LAB/smb-$((i + 1)).conf"
+            return 0
+        fi
+    done
+    SETTINGS_CONFS+=("$settings")
+    SETTINGS_CONF="$LAB/smb-${#SETTINGS_CONFS[@]}.conf"
+    {
+        cat "$CONF"
+        printf '\n# settings for the following scenarios\n[global]\n'
+        tr ';' '\n' <<<"$settings" | sed 's/^ */    /'
+    } >"$SETTINGS_CONF"
+}
+
+# stop_daemon INDEX NAME: stop DAEMON_PIDS[INDEX] and wait until it is gone.
+stop_daemon() {
+    local pid=${DAEMON_PIDS[$1]}
     kill -TERM "$pid" 2>/dev/null || true
     for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -0 "$pid" 2>/dev/null && { log "smbd $pid does not stop"; return 1; }
-    if [[ -n "$settings" ]]; then
-        SMBD_CONFS=$((SMBD_CONFS + 1))
-        conf="$LAB/smb-$SMBD_CONFS.conf"
-        {
-            cat "$CONF"
-            printf '\n# settings for the following scenarios\n[global]\n'
-            tr ';' '\n' <<<"$settings" | sed 's/^ */    /'
-        } >"$conf"
-        ports=$(sed -n 's/^ *smb ports *= *//p' "$conf" | tail -n 1)
-        ports=${ports:-445}
-    fi
+    kill -0 "$pid" 2>/dev/null && { log "$2 $pid does not stop"; return 1; }
+    return 0
+}
+
+# smbd_settings "SETTING; SETTING...": make smbd run with these settings (see
+# settings_conf; "" for the base file alone). smbd is restarted only when the
+# settings change. samba-dcerpcd keeps running; smbd reaches it through the
+# sockets in the shared ncalrpc directory.
+SMBD_SETTINGS=
+smbd_settings() {
+    local settings=$1 conf ports port
+    [[ "$settings" == "$SMBD_SETTINGS" ]] && return 0
+    stop_daemon 0 smbd || return 1
+    settings_conf "$settings"
+    conf=$SETTINGS_CONF
+    ports=$(sed -n 's/^ *smb ports *= *//p' "$conf" | tail -n 1)
+    ports=${ports:-445}
     log "smbd with ${settings:-the base settings}"
     smbd --configfile="$conf" -F --debug-stdout -d 1 >>"$LAB/log/smbd.out" 2>&1 &
     DAEMON_PIDS[0]=$!
@@ -272,6 +317,99 @@ smbd_settings() {
         for _ in $(seq 100); do port_open "$port" && break; sleep 0.1; done
         port_open "$port" || { log "smbd does not listen on $port; see $LAB/log"; return 1; }
     done
+}
+
+# rpcd_settings "SETTING; SETTING...": the same for samba-dcerpcd (and so for
+# every RPC server and the endpoint mapper); restarted only when the settings
+# change, then the endpoint mapper is waited for again.
+RPCD_SETTINGS=
+rpcd_settings() {
+    local settings=$1 conf
+    [[ "$settings" == "$RPCD_SETTINGS" ]] && return 0
+    stop_daemon 1 samba-dcerpcd || return 1
+    for _ in $(seq 100); do port_open 135 || break; sleep 0.1; done
+    settings_conf "$settings"
+    conf=$SETTINGS_CONF
+    log "samba-dcerpcd with ${settings:-the base settings}"
+    /usr/libexec/samba/samba-dcerpcd --configfile="$conf" -F --libexec-rpcds --debug-stdout -d 1 \
+        >>"$LAB/log/samba-dcerpcd.out" 2>&1 &
+    DAEMON_PIDS[1]=$!
+    RPCD_SETTINGS=$settings
+    "$IMPACKET_PYTHON" "$SCEN/wait_ready.py" || { log "endpoint mapper not ready; see $LAB/log"; return 1; }
+}
+
+# lab_admin: add the lab administrator LAB_ADMIN (once): a second unix user
+# with uid 0 whose group is mapped to BUILTIN\Administrators, with LAB_PASS.
+LAB_ADMIN_DONE=
+lab_admin() {
+    [[ -n "$LAB_ADMIN_DONE" ]] && return 0
+    echo "rpcadmins:x:20900:" >>/etc/group
+    echo "$LAB_ADMIN:x:0:20900:RPC lab administrator:/nonexistent:/usr/sbin/nologin" >>/etc/passwd
+    printf '%s\n%s\n' "$LAB_PASS" "$LAB_PASS" | smbpasswd -c "$CONF" -s -a "$LAB_ADMIN" >/dev/null \
+        || { log "smbpasswd $LAB_ADMIN failed"; return 1; }
+    net --configfile="$CONF" groupmap add sid=S-1-5-32-544 unixgroup=rpcadmins type=builtin >/dev/null \
+        || { log "net groupmap add failed"; return 1; }
+    log "lab administrator $LAB_ADMIN added"
+    LAB_ADMIN_DONE=1
+}
+
+# dc_start: provision a Samba AD DC (realm DC_REALM, domain DC_DOMAIN) under
+# $LAB/dc and run it on DC_HOST beside the file server (once). It serves
+# NETLOGON, DRSUAPI, LSARPC and SAMR itself (ncacn_ip_tcp through its own
+# endpoint mapper on DC_HOST:135, and ncacn_np through its smbd on DC_HOST:445).
+# No DNS server, DNS or SPN updates, so it makes no traffic of its own.
+DC_STARTED=
+dc_start() {
+    [[ -n "$DC_STARTED" ]] && return 0
+    local dc="$LAB/dc"
+    [[ -e "$dc" ]] && { log "an earlier attempt to start the AD DC failed"; return 1; }
+    command -v samba >/dev/null && command -v samba-tool >/dev/null \
+        || { log "samba (package samba-ad-dc) or samba-tool not found"; return 1; }
+    ip addr add "$DC_HOST/8" dev lo 2>/dev/null || true
+    mkdir -p "$dc"/{pid,ncalrpc,log}
+    log "provisioning the AD DC $DC_NETBIOS ($DC_REALM) on $DC_HOST"
+    samba-tool domain provision --targetdir="$dc" --realm="$DC_REALM" --domain="$DC_DOMAIN" \
+        --server-role=dc --dns-backend=NONE --adminpass="$LAB_PASS" \
+        --host-name="${DC_NETBIOS,,}" --host-ip="$DC_HOST" \
+        --option="netbios name = $DC_NETBIOS" \
+        --option="interfaces = $DC_HOST" --option="bind interfaces only = yes" \
+        >"$dc/log/provision.out" 2>&1 || { log "provision failed; see $dc/log/provision.out"; return 1; }
+    export DC_CONF="$dc/etc/smb.conf"
+    # provision writes only settings that differ from the defaults, so the
+    # lab's own go into a second [global] section: no encryption offered (or
+    # impacket encrypts SMB3), no DNS server, no DNS or SPN updates, the file
+    # server's dynamic port range, printing off, everything under $dc.
+    cat >>"$DC_CONF" <<EOF
+
+# rpcscope lab settings
+[global]
+    server smb encrypt = off
+    server services = -dns
+    dns update command = /bin/true
+    spn update command = /bin/true
+    rpc server dynamic port range = 49152-49300
+    disable netbios = yes
+    load printers = no
+    disable spoolss = yes
+    pid directory = $dc/pid
+    ncalrpc dir = $dc/ncalrpc
+    log file = $dc/log/log.%m
+    log level = 1
+EOF
+    samba-tool user create "$LAB_USER" "$LAB_PASS" --configfile="$DC_CONF" >/dev/null \
+        && samba-tool computer create "$DC_MACHINE" --prepare-oldjoin --configfile="$DC_CONF" >/dev/null \
+        || { log "samba-tool user/computer create failed"; return 1; }
+    samba --configfile="$DC_CONF" -F --debug-stdout -d 1 >"$dc/log/samba.out" 2>&1 &
+    DAEMON_PIDS+=($!)
+    for _ in $(seq 300); do
+        port_open 135 "$DC_HOST" && port_open 445 "$DC_HOST" && port_open 49152 "$DC_HOST" && break
+        kill -0 "${DAEMON_PIDS[-1]}" 2>/dev/null || { log "samba died; see $dc/log"; return 1; }
+        sleep 0.2
+    done
+    LAB_HOST4=$DC_HOST "$IMPACKET_PYTHON" "$SCEN/wait_ready.py" dc \
+        || { log "the AD DC's endpoint mapper is not ready; see $dc/log"; return 1; }
+    log "AD DC listening: $(ss -Htln "src $DC_HOST" | awk '{print $4}' | sort -u | tr '\n' ' ')"
+    DC_STARTED=1
 }
 
 # record NAME FILTER CMD...: record CMD's traffic matching FILTER into real/NAME.pcap.
@@ -310,7 +448,7 @@ record() {
 capture() {
     local name=$1; shift
     selected "$name" || return 0
-    smbd_settings "" || { FAILED+=("$name"); return 0; }
+    smbd_settings "" && rpcd_settings "" || { FAILED+=("$name"); return 0; }
     record "$name" 'tcp and not port 445 and not port 139' "$@"
 }
 
@@ -319,8 +457,28 @@ capture() {
 capture_smb() {
     local name=$1 settings=$2; shift 2
     selected "$name" || return 0
-    smbd_settings "$settings" || { FAILED+=("$name"); return 0; }
+    smbd_settings "$settings" && rpcd_settings "" || { FAILED+=("$name"); return 0; }
     record "$name" 'tcp port 445 or tcp port 139' "$@"
+}
+
+# capture_lab NAME SETTINGS CMD...: record all of CMD's TCP traffic with the
+# file server (SMB and ncacn_ip_tcp, endpoint mapper included), with smbd and
+# samba-dcerpcd both running with SETTINGS and the lab administrator added.
+capture_lab() {
+    local name=$1 settings=$2; shift 2
+    selected "$name" || return 0
+    lab_admin && smbd_settings "$settings" && rpcd_settings "$settings" \
+        || { FAILED+=("$name"); return 0; }
+    record "$name" "tcp and not host $DC_HOST" "$@"
+}
+
+# capture_dc NAME CMD...: record all of CMD's TCP traffic with the AD DC
+# (started by dc_start when needed).
+capture_dc() {
+    local name=$1; shift
+    selected "$name" || return 0
+    dc_start || { FAILED+=("$name"); return 0; }
+    record "$name" "tcp and host $DC_HOST" "$@"
 }
 
 # derive NAME SOURCE POINT: real/NAME.pcap holds the frames of real/SOURCE.pcap

@@ -21,16 +21,20 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use serde::{Deserialize, Serialize};
+
 use crate::dcerpc::Uuid;
 
 pub use parser::parse;
 
 /// An attribute as written: name and raw argument text.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Attr {
     /// Name (`size_is`, `in`, ...).
+    #[serde(rename = "n")]
     pub name: String,
     /// Text between the parentheses, if any.
+    #[serde(rename = "v", default, skip_serializing_if = "Option::is_none")]
     pub arg: Option<String>,
 }
 
@@ -130,34 +134,45 @@ pub const KNOWN_ATTRS: &[&str] = &[
 ];
 
 /// A type as written.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Type {
     /// A base type by name (`long`, `unsigned short`, `wchar_t`, `hyper`, ...).
+    #[serde(rename = "B")]
     Base(String),
     /// A named type (typedef).
+    #[serde(rename = "N")]
     Named(String),
     /// Pointer to a type.
+    #[serde(rename = "P")]
     Pointer(Box<Type>),
     /// Array with a fixed size, or `[]` / `[*]` (conformant) when `None`.
+    #[serde(rename = "A")]
     Array(Box<Type>, Option<u64>),
     /// A struct.
+    #[serde(rename = "S")]
     Struct(Vec<Field>),
     /// A union with its discriminant type (for encapsulated unions) and arms.
+    #[serde(rename = "U")]
     Union(Option<Box<Type>>, Vec<Arm>),
     /// An enum.
+    #[serde(rename = "E")]
     Enum(Vec<(String, i64)>),
     /// `pipe T`.
+    #[serde(rename = "I")]
     Pipe(Box<Type>),
 }
 
 /// A struct member or a parameter.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Field {
     /// Attributes.
+    #[serde(rename = "a", default, skip_serializing_if = "Vec::is_empty")]
     pub attrs: Vec<Attr>,
     /// Type.
+    #[serde(rename = "t")]
     pub ty: Type,
     /// Name.
+    #[serde(rename = "n", default, skip_serializing_if = "String::is_empty")]
     pub name: String,
 }
 
@@ -176,11 +191,13 @@ impl Field {
 }
 
 /// A union arm: case values (empty for `default`) and the member (none for an empty arm).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Arm {
     /// `case(...)` values; empty for `default`.
+    #[serde(rename = "c", default, skip_serializing_if = "Vec::is_empty")]
     pub cases: Vec<i64>,
     /// The member.
+    #[serde(rename = "f", default, skip_serializing_if = "Option::is_none")]
     pub field: Option<Field>,
 }
 
@@ -251,6 +268,10 @@ pub struct Library {
     /// Constant expressions that named a constant not known when they were read (taken as
     /// 0); [`load_files`] parses again with every file's constants while this shrinks.
     pub unresolved: usize,
+    /// Interface positions by UUID and major version, and by UUID alone (the last one added
+    /// wins, so that a later description overrides an earlier one).
+    index: HashMap<(Uuid, u16), usize>,
+    uuid_index: HashMap<Uuid, usize>,
 }
 
 /// A file an `import` statement names.
@@ -266,10 +287,20 @@ impl Library {
     /// The interface with this UUID and major version.
     #[must_use]
     pub fn interface(&self, uuid: Uuid, major: u16) -> Option<&Interface> {
-        self.interfaces
-            .iter()
-            .find(|i| i.uuid == uuid && i.version.0 == major)
-            .or_else(|| self.interfaces.iter().find(|i| i.uuid == uuid))
+        self.index
+            .get(&(uuid, major))
+            .or_else(|| self.uuid_index.get(&uuid))
+            .and_then(|&i| self.interfaces.get(i))
+    }
+
+    /// Rebuilds the interface index after the list changed.
+    pub(crate) fn reindex(&mut self) {
+        self.index.clear();
+        self.uuid_index.clear();
+        for (i, iface) in self.interfaces.iter().enumerate() {
+            self.index.insert((iface.uuid, iface.version.0), i);
+            self.uuid_index.insert(iface.uuid, i);
+        }
     }
 
     /// Adds another library's declarations.
@@ -284,6 +315,7 @@ impl Library {
         self.constants.extend(other.constants);
         self.coclasses.extend(other.coclasses);
         self.unresolved += other.unresolved;
+        self.reindex();
     }
 
     /// Gives every DCOM interface the methods of the interfaces it derives from, in front of
@@ -336,6 +368,7 @@ impl Library {
             iface.operations = ops;
             iface.inherited = inherited;
         }
+        self.reindex();
     }
 
     /// Follows typedef names to the type they stand for (at most 16 steps).

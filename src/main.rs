@@ -34,11 +34,11 @@ fn main() -> ExitCode {
     {
         return compile_idl(sources, output.as_deref(), source_name.as_deref());
     }
-    let library = match load_library(&args.idl) {
-        Ok(lib) => Arc::new(Library {
-            decode_parameters: decode,
-            ..lib
-        }),
+    let library = match load_library(&args.idl, decode) {
+        Ok(mut lib) => {
+            lib.decode_parameters = decode;
+            Arc::new(lib)
+        }
         Err(msg) => return fail_line(&msg),
     };
     let command = match (args.command, args.capture) {
@@ -174,9 +174,16 @@ fn tui(path: &std::path::Path, library: Arc<Library>) -> ExitCode {
     }
 }
 
-/// The built-in interface descriptions and those of `--idl` files and their imports.
-fn load_library(files: &[std::path::PathBuf]) -> Result<Library, String> {
-    let mut lib = rpcscope::idl::builtin::library().map_err(|e| e.to_string())?;
+/// The built-in interface descriptions and those of `--idl` files and their imports, which
+/// take precedence. Microsoft's interfaces (the built-in table) are added when parameters are
+/// decoded.
+fn load_library(files: &[std::path::PathBuf], decode: bool) -> Result<Library, String> {
+    let mut lib = if decode {
+        rpcscope::idl::table::builtin_library().clone()
+    } else {
+        Library::default()
+    };
+    lib.merge(rpcscope::idl::builtin::library().map_err(|e| e.to_string())?);
     let read = rpcscope::idl::load_files(files)?;
     for w in &read.warnings {
         let _ = writeln!(io::stderr(), "rpcscope: warning: {w}");

@@ -328,3 +328,65 @@ fn dcom_interfaces_count_their_parents_methods() {
     // IUnknown's three, then OpenNamespace (3) to ExecMethodAsync (25)
     assert_eq!(services.operations.len(), 26);
 }
+
+fn decoded_calls(capture: &str) -> Vec<serde_json::Value> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("captures/real")
+        .join(capture);
+    let out = Command::new(env!("CARGO_BIN_EXE_rpcscope"))
+        .args(["calls", "--json", "--decode"])
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// The built-in descriptions decode real Samba and impacket traffic with no `--idl`: the
+/// psexec service, the Zerologon attempt's account, SIDs and names looked up.
+#[test]
+fn builtin_descriptions_decode_real_calls_without_idl_files() {
+    let svcctl = decoded_calls("52-svcctl-psexec.pcap");
+    let create = svcctl
+        .iter()
+        .find(|c| c["operation"] == "RCreateServiceW")
+        .unwrap();
+    assert_eq!(create["decoded"]["in"]["lpServiceName"], "PSEXESVC");
+    assert_eq!(
+        create["decoded"]["in"]["lpBinaryPathName"],
+        "%SystemRoot%\\PSEXESVC.EXE"
+    );
+    let missing = svcctl
+        .iter()
+        .find(|c| c["status"]["name"] == "ERROR_SERVICE_DOES_NOT_EXIST")
+        .unwrap();
+    assert_eq!(missing["operation"], "ROpenServiceW");
+    let netlogon = decoded_calls("57-dc-netlogon-lsarpc.pcap");
+    let auth = netlogon
+        .iter()
+        .find(|c| c["operation"] == "NetrServerAuthenticate3")
+        .unwrap();
+    assert_eq!(auth["status"]["name"], "STATUS_ACCESS_DENIED");
+    assert_eq!(
+        auth["decoded"]["in"]["SecureChannelType"],
+        "ServerSecureChannel"
+    );
+    let lsa = decoded_calls("51-lsarpc-lookups.pcap");
+    let sids = lsa
+        .iter()
+        .find(|c| c["operation"] == "LsarLookupSids")
+        .unwrap();
+    assert_eq!(
+        sids["decoded"]["in"]["SidEnumBuffer"]["SidInfo"][0]["Sid"],
+        "S-1-5-32-544"
+    );
+    let names = lsa
+        .iter()
+        .find(|c| c["operation"] == "LsarLookupNames")
+        .unwrap();
+    assert_eq!(names["decoded"]["in"]["Names"][0], "rpcuser");
+}

@@ -1,4 +1,4 @@
-//! NDR pipes decoded from real transport captures (captures/real/40-47, made with the
+//! NDR pipes decoded from real transport captures (captures/real/40-49, made with the
 //! interface of captures/idl/pipetest.idl); the expected chunk sequences are those the
 //! capture generator sent (captures/README.md).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -240,4 +240,53 @@ fn decoded_parameters_agree_with_the_pipes() {
         }
     }
     assert!(checked >= 8, "{checked} calls checked");
+}
+
+/// 48: the server faults a PtUpload after 20 of its 66 request fragments; the client sends the
+/// other 46, which stay with the faulted call and complete its [in] pipe.
+#[test]
+fn request_fragments_after_a_fault_complete_the_faulted_calls_in_pipe() {
+    let got = calls("48-pipe-in-fault.pcap");
+    let summary: Vec<(u32, &str, u32)> = got
+        .iter()
+        .map(|c| {
+            (
+                c.call_id,
+                c.outcome,
+                c.request.as_ref().map_or(0, |r| r.fragments),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [(1, "response", 1), (2, "fault", 66), (3, "response", 2)]
+    );
+    assert_eq!(
+        got[1].fault_name.as_deref(),
+        Some("nca_s_fault_pipe_closed")
+    );
+    let up = &pipes(&got[1])[0];
+    assert_eq!(
+        up.chunks.iter().map(|c| c.count).collect::<Vec<_>>(),
+        [16384, 1, 8000, 333, 24576, 7, 16235]
+    );
+    assert!(up.terminated, "{:?}", up.anomalies);
+}
+
+/// 49: elements of `{hyper; byte}` (size 9, alignment 8) with no padding after a chunk's last
+/// element; every chunk of both pipes is found, across fragment boundaries too.
+#[test]
+fn struct_elements_aligned_to_8_in_real_pipes() {
+    let got = calls("49-pipe-hyper-struct.pcap");
+    let first = pipes(&got[0]);
+    let counts = |p: &PipeReport| p.chunks.iter().map(|c| c.count).collect::<Vec<_>>();
+    assert_eq!(counts(&first[0]), [2, 6, 3]);
+    assert_eq!(counts(&first[1]), [3, 1, 5, 2]);
+    let second = pipes(&got[1]);
+    assert_eq!(counts(&second[0]), [40, 1, 70, 9, 80]);
+    assert_eq!(second[1].chunks_total, 73);
+    assert_eq!(second[1].elements, 200);
+    for p in first.iter().chain(second) {
+        assert!(p.terminated && p.anomalies.is_empty(), "{p:?}");
+    }
 }

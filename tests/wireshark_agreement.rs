@@ -322,8 +322,20 @@ fn calls_agree_with_wireshark_on_our_captures() {
     }
     let t = run_set(our_files(), "captures/real calls", Kind::Calls);
     assert_bar(&t, "captures/real calls", &ALL);
-    // Our own captures have no tshark blind spot: every call and field must agree.
-    assert!(t.imperfect.is_empty(), "{}", t.imperfect.join("\n"));
+    // Our own captures have no tshark blind spot: every call and field must agree, except in
+    // 48, where the oracle ends a call at its fault and makes the request fragments the client
+    // sends after it a call of their own (docs/differences-from-wireshark.md).
+    let unexpected: Vec<&String> = t
+        .imperfect
+        .iter()
+        .filter(|l| !l.contains("48-pipe-in-fault.pcap"))
+        .collect();
+    assert!(unexpected.is_empty(), "{unexpected:?}");
+    assert_eq!(
+        t.oracle - t.matched,
+        1,
+        "only the oracle's split of call 2 in 48 is missing"
+    );
 }
 
 #[test]
@@ -355,11 +367,14 @@ fn endpoints_agree_with_wireshark_on_our_captures() {
     );
 }
 
-/// Return codes: `../shared/tools/status-oracle --compare` runs `rpcscope calls --json
-/// --decode` beside Wireshark's decoding of each response and compares `status.code` with the
-/// return value Wireshark read from the last four stub bytes. At least 99% must agree over the
-/// corpus and our captures together; our own captures must agree on every code Wireshark
-/// reads (they hold no sealed call and no interface Wireshark decodes but rpcscope does not).
+/// Return codes and parameters: `../shared/tools/status-oracle --compare --params` runs
+/// `rpcscope calls --json --decode` (the built-in descriptions only) beside Wireshark's
+/// decoding of each call and compares `status.code` with the return value Wireshark read from
+/// the last four stub bytes, and the curated parameters (service names and binary paths,
+/// names looked up, registry keys, UNC paths, ...) with `decoded`. At least 99% of each must
+/// agree over the corpus and our captures together; our own captures must agree on every code
+/// Wireshark reads (they hold no sealed call and no interface Wireshark decodes but rpcscope
+/// does not).
 #[test]
 fn return_codes_agree_with_wireshark() {
     if skip_reason().is_some() {
@@ -367,9 +382,11 @@ fn return_codes_agree_with_wireshark() {
     }
     let tool = shared_dir().join("tools/status-oracle");
     let ours = Path::new(env!("CARGO_MANIFEST_DIR")).join("captures/real");
-    let run = |dirs: &[PathBuf], min: &str| {
+    let run = |dirs: &[PathBuf], min: &str, params: bool| {
         let out = Command::new(&tool)
-            .args(["--compare", "--min", min, "--show", "5", "-j", "2", "--bin"])
+            .args(["--compare", "--min", min, "--show", "5", "-j", "2"])
+            .args(params.then_some("--params"))
+            .arg("--bin")
             .arg(env!("CARGO_BIN_EXE_rpcscope"))
             .args(dirs)
             .env(
@@ -387,7 +404,10 @@ fn return_codes_agree_with_wireshark() {
         );
         report
     };
-    let all = run(&[shared_dir().join("corpus"), ours.clone()], "99");
-    assert!(all.contains("status: "), "{all}");
-    run(&[ours], "100");
+    let all = run(&[shared_dir().join("corpus"), ours.clone()], "99", true);
+    assert!(
+        all.contains("status: ") && all.contains("params: "),
+        "{all}"
+    );
+    run(&[ours], "100", false);
 }

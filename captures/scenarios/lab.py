@@ -19,6 +19,8 @@ HOST6 = os.environ.get("LAB_HOST6", "::1")
 USER = os.environ.get("LAB_USER", "rpcuser")
 PASS = os.environ.get("LAB_PASS", "")
 DOMAIN = os.environ.get("LAB_DOMAIN", "RPCLAB")
+NETBIOS = os.environ.get("LAB_NETBIOS", "RPCLAB-SRV")
+ADMIN = os.environ.get("LAB_ADMIN", "rpcadmin")
 
 NDR = uuidtup_to_bin(("8a885d04-1ceb-11c9-9fe8-08002b104860", "2.0"))
 NDR64 = uuidtup_to_bin(("71710533-beba-4937-8319-b5dbef9ccc36", "1.0"))

@@ -1,14 +1,16 @@
-"""NDR pipe captures 40-46: an impacket client calls the PipeTest interface
-(captures/idl/pipetest.idl) of pipeserver.py, which runs in a thread of the
-same process, over ncacn_ip_tcp 127.0.0.1:9123 (no endpoint mapper).
+"""NDR pipe captures 40-46, 48, 49: an impacket client calls the PipeTest
+interface (captures/idl/pipetest.idl) of pipeserver.py, which runs in a thread
+of the same process, over ncacn_ip_tcp 127.0.0.1:9123 (no endpoint mapper).
 
     pipe_scenarios.py in-1mib | out-small-chunks | both | empty | struct | ndr64 | fault-mid
+                      | in-fault | hyper-struct
 
 The client sends requests in fragments of 1000 stub bytes
 (set_max_fragment_size(1000), frag_len 1024), the server answers in fragments
 of the same size. Every stub is built and checked here, chunk by chunk; a
 wrong answer ends the script with an error.
 """
+import select
 import sys
 
 from impacket.dcerpc.v5 import transport
@@ -23,6 +25,12 @@ UPLOAD_CYCLE = [4096, 65536, 1000, 333, 1, 7, 12289, 2048, 65536, 3]
 UPLOAD_1MIB = UPLOAD_CYCLE * 6 + [65536, 65536, 12410]
 # 41: PtDownload's first 500 chunk sizes.
 DOWNLOAD_500 = sum((37 * i) % 64 + 1 for i in range(500))
+# 48: the 64 KiB [in] pipe whose request the server faults after 20 fragments.
+IN_FAULT_SIZES = [16384, 1, 8000, 333, 24576, 7, 16235]
+IN_FAULT_AFTER = 20
+# 49: the [in] HB pipes (element counts) of the two PtHyperEcho calls.
+HYPER_SMALL = [2, 6, 3]
+HYPER_BIG = [40, 1, 70, 9, 80]
 
 
 def say(*args):
@@ -58,6 +66,49 @@ class Client:
     def call_fault(self, opnum, stub, what, status_name):
         say("%s: request stub %d bytes, %d fragments" % (what, len(stub), pt.fragments(len(stub))))
         self.dce.call(opnum, stub)
+        try:
+            self.dce.recv()
+        except DCERPCException as exc:
+            text = str(exc)
+            if status_name not in text:
+                raise SystemExit("%s: fault %r, expected %s" % (what, text, status_name))
+            say("  fault as expected: %s" % text.strip())
+            return
+        raise SystemExit("%s: answered although a fault was expected" % what)
+
+    def call_fault_in(self, opnum, stub, what, status_name, pause_after):
+        """Like call_fault, for a fault that comes while the request is still
+        being sent: impacket sends all request fragments in dce.call() and
+        reads nothing before dce.recv(). To put the fault at the same place in
+        every capture, the client stops after its pause_after-th request
+        fragment until the server's fault has arrived (it is not read yet),
+        then sends the rest of the request, up to PFC_LAST_FRAG, and only then
+        reads the fault."""
+        n = pt.fragments(len(stub))
+        say("%s: request stub %d bytes, %d fragments; the fault is due after %d"
+            % (what, len(stub), n, pause_after))
+        if not 0 < pause_after < n:
+            raise SystemExit("%s: cannot pause after fragment %d of %d" % (what, pause_after, n))
+        transport = self.dce.get_rpc_transport()
+        sock = transport.get_socket()
+        send, sent = transport.send, [0]
+
+        def paced(data, forceWriteAndx=0, forceRecv=0):
+            send(data, forceWriteAndx=forceWriteAndx, forceRecv=forceRecv)
+            sent[0] += 1
+            if sent[0] == pause_after:
+                readable, _, _ = select.select([sock], [], [], 10)
+                if not readable:
+                    raise SystemExit("%s: no fault after %d request fragments" % (what, pause_after))
+                say("  the fault arrived after request fragment %d; sending fragments %d-%d"
+                    % (pause_after, pause_after + 1, n))
+
+        transport.send = paced
+        try:
+            self.dce.call(opnum, stub)
+        finally:
+            del transport.send      # back to TCPTransport.send
+        check("%s fragments sent" % what, sent[0], n)
         try:
             self.dce.recv()
         except DCERPCException as exc:
@@ -145,6 +196,34 @@ class Client:
         say("  [out] pipe: %d chunks (%s) + terminator, %d records"
             % (len(sizes), pt.compact(sizes), n))
 
+    def upload_fault(self, tag, sizes, after, status, status_name):
+        data = pt.pattern(0, sum(sizes))
+        s = self.stub()
+        s.long(tag)
+        s.byte_pipe(pt.split(data, sizes))
+        say("PtUpload [in] pipe: %d chunks (%s) + terminator, %d bytes"
+            % (len(sizes), pt.compact(sizes), len(data)))
+        self.fail_next(-after, status)
+        self.call_fault_in(pt.OP_UPLOAD, s.bytes(), "PtUpload(tag=0x%x)" % tag, status_name, after)
+
+    def hyper_echo(self, tag, sizes, start=0):
+        elems = [pt.hb(i) for i in range(start, start + sum(sizes))]
+        s = self.stub()
+        s.long(tag)
+        s.hb_pipe(pt.split(elems, sizes))
+        say("PtHyperEcho [in] pipe: %d chunks (%s) + terminator, %d elements"
+            % (len(sizes), pt.compact(sizes), len(elems)))
+        r = self.call(pt.OP_HYPER_ECHO, s.bytes(), "PtHyperEcho(tag=0x%x)" % tag)
+        pipe = pt.read_pipe(r, "hb")
+        expected = pt.cycle_sizes(pt.HB_CHUNK_CYCLE, len(elems))
+        check("PtHyperEcho chunks", pipe.counts, expected)
+        check("PtHyperEcho elements", pipe.records(), elems)
+        check("PtHyperEcho terminator", pipe.terminated, True)
+        check("PtHyperEcho return", r.long(), len(elems))
+        check("PtHyperEcho end", r.at_end(), True)
+        say("  [out] pipe: %d chunks (%s) + terminator, %d elements"
+            % (len(expected), pt.compact(expected), len(elems)))
+
     def fail_next(self, fragments, status):
         s = self.stub()
         s.long(fragments)
@@ -209,6 +288,22 @@ def fault_mid():
     c.close()
 
 
+def in_fault():
+    c = Client()
+    check("48 total", sum(IN_FAULT_SIZES), 1 << 16)
+    c.upload_fault(0x48, IN_FAULT_SIZES, IN_FAULT_AFTER, pt.NCA_S_FAULT_PIPE_CLOSED,
+                   "nca_s_fault_pipe_closed")
+    c.upload(0x4801, [1000, 7, 500], start=3000)
+    c.close()
+
+
+def hyper_struct():
+    c = Client()
+    c.hyper_echo(0x49, HYPER_SMALL)
+    c.hyper_echo(0x4901, HYPER_BIG, start=sum(HYPER_SMALL))
+    c.close()
+
+
 SCENARIOS = {
     "in-1mib": in_1mib,
     "out-small-chunks": out_small_chunks,
@@ -217,6 +312,8 @@ SCENARIOS = {
     "struct": struct_pipe,
     "ndr64": ndr64,
     "fault-mid": fault_mid,
+    "in-fault": in_fault,
+    "hyper-struct": hyper_struct,
 }
 
 

@@ -1,4 +1,4 @@
-"""Decode the PipeTest calls of a capture (captures/real/40-47):
+"""Decode the PipeTest calls of a capture (captures/real/40-49):
 
     pipe_summary.py CAPTURE.pcap [--chunks]
 
@@ -69,6 +69,7 @@ class Call:
         self.req_frags, self.req_stub, self.req_last = 0, b"", False
         self.resp_frags, self.resp_stub, self.resp_last = 0, b"", False
         self.fault = None
+        self.fault_after = None             # request fragments seen when the fault came
         self.req_cut = self.resp_cut = 0    # bytes of a PDU cut by the end of the capture
 
 
@@ -121,6 +122,7 @@ def calls(path):
                 continue
             if ptype == FAULT:
                 call.fault = struct.unpack("<I", pdu[24:28])[0]
+                call.fault_after = call.req_frags
             else:
                 call.resp_frags += 1
                 call.resp_stub += pdu[24:]
@@ -131,7 +133,7 @@ def calls(path):
 def describe_pipe(name, pipe, kind, full):
     counts = pipe.counts
     listed = ", ".join(map(str, counts)) if full else pt.compact(counts)
-    unit = "bytes" if kind == "byte" else "records"
+    unit = {"byte": "bytes", "record": "records"}.get(kind, "elements")
     text = "%s: %d chunks [%s], %d %s, terminator %s" % (
         name, len(counts), listed, pipe.elements, unit, "present" if pipe.terminated else "ABSENT")
     if pipe.partial:
@@ -150,6 +152,7 @@ LAYOUT = {
     pt.OP_RECORDS: (["n"], None, "record", ["return"]),
     pt.OP_TRANSFORM: (["key"], "byte", "byte", ["checksum", "return"]),
     pt.OP_FAIL_NEXT: (["fragments", "status"], None, None, ["return"]),
+    pt.OP_HYPER_ECHO: (["tag"], "hb", "hb", ["return"]),
 }
 
 
@@ -192,7 +195,10 @@ def summarise(call, full):
     else:
         lines.append("  response: none in the capture")
     if call.fault is not None:
-        lines.append("  fault: status 0x%08x" % call.fault)
+        early = ""
+        if call.fault_after < call.req_frags:
+            early = " after request fragment %d of %d" % (call.fault_after, call.req_frags)
+        lines.append("  fault: status 0x%08x%s" % (call.fault, early))
     return lines
 
 

@@ -12,7 +12,10 @@ only fault with 0x6e4. PipeTestServer keeps its callback table and fixes those:
 * every connection is served in its own thread;
 * a bind may offer NDR or NDR64 (one context item per transfer syntax);
 * a call can fault with any status, also after some of its response fragments
-  were sent (PtFailNext).
+  were sent (PtFailNext with fragments > 0), or after some of its request
+  fragments arrived (PtFailNext with fragments < 0): then the server sends the
+  fault at once and reads and discards the rest of that request (up to its
+  PFC_LAST_FRAG fragment) without answering it.
 
 TCP_NODELAY is set on the server side of each connection, so every response
 fragment goes out in its own TCP segment as the stub produces it.
@@ -58,8 +61,9 @@ class PipeTestServer(DCERPCServer):
             self._clientSock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._max_frag = pt.FRAGMENT_STUB
         self._contexts = {}     # p_cont_id -> True for NDR64, False for NDR
-        self._partial = {}      # call_id -> [ctx_id, opnum, stub]
+        self._partial = {}      # call_id -> [ctx_id, opnum, stub, fragments, in-fault]
         self._fail_next = None  # (fragments, status) for the next call
+        self._discard = {}      # call_id -> fragments discarded after an [in] fault
         self._say = log or (lambda *a: None)
         self.addCallbacks((pt.UUID, pt.VERSION), str(port), {
             pt.OP_UPLOAD: self.pt_upload,
@@ -68,6 +72,7 @@ class PipeTestServer(DCERPCServer):
             pt.OP_RECORDS: self.pt_records,
             pt.OP_TRANSFORM: self.pt_transform,
             pt.OP_FAIL_NEXT: self.pt_fail_next,
+            pt.OP_HYPER_ECHO: self.pt_hyper_echo,
         })
         self.ready = threading.Event()
         self.handlers = []
@@ -135,14 +140,39 @@ class PipeTestServer(DCERPCServer):
             return None
         alloc_hint, ctx_id, opnum = struct.unpack("<IHH", pdu[16:24])
         stub = pdu[24 + (16 if flags & PFC_OBJECT_UUID else 0):]
+        if call_id in self._discard and not flags & PFC_FIRST_FRAG:
+            # the rest of a request whose [in] pipe was faulted: read, not answered
+            self._discard[call_id] += 1
+            if flags & PFC_LAST_FRAG:
+                self._say("server: %d more request fragments of call_id %d discarded"
+                          % (self._discard.pop(call_id), call_id))
+            return None
         if flags & PFC_FIRST_FRAG:
-            self._partial[call_id] = [ctx_id, opnum, bytearray()]
+            self._discard.pop(call_id, None)
+            fail_in = None
+            if self._fail_next is not None and self._fail_next[0] < 0:
+                fail_in, self._fail_next = (-self._fail_next[0], self._fail_next[1]), None
+            self._partial[call_id] = [ctx_id, opnum, bytearray(), 0, fail_in]
         elif call_id not in self._partial:
             return None     # a middle or last fragment without its first one
-        self._partial[call_id][2] += stub
+        call = self._partial[call_id]
+        call[2] += stub
+        call[3] += 1
+        fail_in = call[4]
+        if fail_in is not None:
+            n, status = fail_in
+            if flags & PFC_LAST_FRAG:
+                raise RuntimeError("PtFailNext(%d): the request has only %d fragments" % (-n, call[3]))
+            if call[3] == n:
+                del self._partial[call_id]
+                self._discard[call_id] = 0
+                self._say("server: %s: fault 0x%08x after %d request fragments (%d stub bytes)"
+                          % (pt.OPNAMES[call[1]], status, n, len(call[2])))
+                self.send_fault(call_id, call[0], status)
+            return None
         if not flags & PFC_LAST_FRAG:
             return None
-        ctx_id, opnum, stub = self._partial.pop(call_id)
+        ctx_id, opnum, stub, _, _ = self._partial.pop(call_id)
         self.dispatch(call_id, ctx_id, opnum, bytes(stub))
         return None
 
@@ -273,6 +303,21 @@ class PipeTestServer(DCERPCServer):
         out.byte_pipe(pt.split(down, pt.fixed_sizes(pt.TRANSFORM_CHUNK, len(down))))
         out.long(sum(data))
         out.long(len(data))
+        return out.bytes()
+
+    def pt_hyper_echo(self, stub, ndr64):
+        if ndr64:
+            raise Fault(pt.NCA_S_FAULT_NDR)     # HB pipes are NDR 2.0 only here
+        r = pt.Reader(stub, ndr64)
+        tag = r.long()
+        pipe = pt.read_pipe(r, "hb")
+        self._done(r)
+        elems = pipe.records()
+        self._say("server: PtHyperEcho tag=0x%x: %d chunks (%s), %d elements"
+                  % (tag, len(pipe.chunks), pt.compact(pipe.counts), len(elems)))
+        out = pt.Stub(ndr64)
+        out.hb_pipe(pt.split(elems, pt.cycle_sizes(pt.HB_CHUNK_CYCLE, len(elems))))
+        out.long(len(elems))
         return out.bytes()
 
     def pt_fail_next(self, stub, ndr64):

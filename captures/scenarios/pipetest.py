@@ -1,5 +1,5 @@
 """The PipeTest interface (captures/idl/pipetest.idl): its constants, the
-NDR and NDR64 encoding of its pipes, and the chunk plans of captures 40-47.
+NDR and NDR64 encoding of its pipes, and the chunk plans of captures 40-49.
 
 Used by pipeserver.py (the server), pipe_scenarios.py (the client) and
 pipe_summary.py (which decodes the pipes of a capture). Standard library only.
@@ -9,6 +9,9 @@ aligned as the element type), ended by a chunk with count 0.
 NDR64 pipe (MS-RPCE 2.2.5.3.4.5): chunks of (64-bit count; count elements;
 64-bit negated count), every 64-bit integer aligned to 8, ended by two 64-bit
 zeros. Alignment is counted from the start of the stub, over all fragments.
+An element whose alignment is larger than its size rounded to 4 (HB: hyper,
+byte; alignment 8, 9 bytes) is padded to 8 before each element, the first one
+included, and not after the last one: the next count only needs 4.
 """
 import struct
 
@@ -26,8 +29,9 @@ NDR64_SYNTAX = ("71710533-beba-4937-8319-b5dbef9ccc36", "1.0")
 # keeps the stub 8-aligned.
 FRAGMENT_STUB = 1000
 
-OP_UPLOAD, OP_DOWNLOAD, OP_ECHO, OP_RECORDS, OP_TRANSFORM, OP_FAIL_NEXT = range(6)
-OPNAMES = ("PtUpload", "PtDownload", "PtEcho", "PtRecords", "PtTransform", "PtFailNext")
+OP_UPLOAD, OP_DOWNLOAD, OP_ECHO, OP_RECORDS, OP_TRANSFORM, OP_FAIL_NEXT, OP_HYPER_ECHO = range(7)
+OPNAMES = ("PtUpload", "PtDownload", "PtEcho", "PtRecords", "PtTransform", "PtFailNext",
+           "PtHyperEcho")
 
 NCA_S_FAULT_NDR = 0x000006F7
 NCA_S_FAULT_PIPE_CLOSED = 0x1C000015
@@ -37,9 +41,12 @@ NCA_UNK_IF = 0x1C010003
 
 RECORD_SIZE = 8          # long id, short kind, 2 bytes of padding
 RECORD_ALIGN = 4
+HB_SIZE = 9              # hyper h, byte b; no trailing padding
+HB_ALIGN = 8
 
 # Chunk sizes the server uses (see the IDL).
 RECORD_CHUNK_CYCLE = (1, 2, 50, 7, 100, 140)
+HB_CHUNK_CYCLE = (3, 1, 5, 2)
 ECHO_CHUNK = 2048
 TRANSFORM_CHUNK = 1000
 
@@ -60,6 +67,12 @@ def pattern(start, n):
 def record(i):
     """The i-th record of PtRecords: (id, kind)."""
     return 1000 + i, i % 7 - 3
+
+
+def hb(i):
+    """The i-th HB element of the captures: (h, b). On the wire h is
+    i, 47 46 45 44 43 42 41 (little-endian), b is 0xb0 + i."""
+    return 0x4142434445464700 + i, (0xB0 + i) & 0xFF
 
 
 def download_sizes(count):
@@ -151,6 +164,18 @@ class Stub:
                 self.hyper(-len(c))
         self.terminator()
 
+    def hb_pipe(self, chunks):
+        """chunks: list of non-empty lists of (h, b). NDR only: each element
+        aligned to 8, none padded after (the next count aligns to 4 itself)."""
+        assert not self.ndr64
+        for c in chunks:
+            assert c
+            self.count(len(c))
+            for h, b in c:
+                self.align(HB_ALIGN)
+                self.buf += struct.pack("<qB", h, b)
+        self.terminator()
+
     def terminator(self):
         self.count(0)
         if self.ndr64:
@@ -221,8 +246,14 @@ class Pipe:
         return [r for c in self.chunks for r in c]
 
 
+ELEMENT = {              # kind -> (alignment, size on the wire, struct format)
+    "record": (RECORD_ALIGN, 6, "<ih"),
+    "hb": (HB_ALIGN, HB_SIZE, "<qB"),
+}
+
+
 def read_pipe(r, kind="byte", partial=False):
-    """Read a pipe of 'byte' or 'record' elements at r.off. With partial=True a
+    """Read a pipe of 'byte', 'record' or 'hb' elements at r.off. With partial=True a
     stub that ends inside the pipe is not an error: Pipe.cut says where."""
     pipe = Pipe()
     while True:
@@ -239,13 +270,15 @@ def read_pipe(r, kind="byte", partial=False):
         if kind == "byte":
             need = n
         else:
-            r.align(RECORD_ALIGN)
-            need = (n - 1) * RECORD_SIZE + 6
+            align, size, fmt = ELEMENT[kind]
+            r.align(align)
+            stride = size + (-size) % align
+            need = (n - 1) * stride + size
         if r.off + need > len(r.data):
             if not partial:
                 raise NdrError("chunk of %d elements cut at %d" % (n, len(r.data)))
             avail = len(r.data) - r.off
-            pipe.partial = (n, avail if kind == "byte" else (avail + 2) // RECORD_SIZE)
+            pipe.partial = (n, avail if kind == "byte" else (avail + stride - size) // stride)
             pipe.cut = "in the elements of a chunk"
             r.off = len(r.data)
             return pipe
@@ -254,8 +287,8 @@ def read_pipe(r, kind="byte", partial=False):
         else:
             elems = []
             for _ in range(n):
-                r.align(RECORD_ALIGN)
-                elems.append(struct.unpack("<ih", r.take(6)))
+                r.align(align)
+                elems.append(struct.unpack(fmt, r.take(size)))
             pipe.chunks.append(elems)
         if r.ndr64:
             if kind != "byte":

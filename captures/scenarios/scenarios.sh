@@ -114,11 +114,13 @@ derive  33-epm-after-map         30-epm-resolve-three dynamic-connect
 derive  34-epm-no-bind           30-epm-resolve-three no-dynamic-bind
 capture 35-epm-ipv6              "${IMPY[@]}" "$SCEN/epm_ipv6.py"
 
-# NDR pipes (40-47), DCE/RPC over TCP like 01-18, but no Samba: the impacket
+# NDR pipes (40-49), DCE/RPC over TCP like 01-18, but no Samba: the impacket
 # client and the PipeTest server (pipeserver.py, impacket's DCERPCServer with
 # reassembly, per-fragment frag_len, NDR64 and chosen faults) run in one
 # process and talk over 127.0.0.1:9123. The interface is captures/idl/pipetest.idl.
-# 47 is cut from 41 with editcap after the middle response fragment.
+# 47 is cut from 41 with editcap after the middle response fragment. 48 and 49
+# came later than 40-47 (a fault during an [in] pipe; a pipe of 9-byte structures
+# aligned to 8); they do not change the calls of 40-47.
 PIPES=("${IMPY[@]}" "$SCEN/pipe_scenarios.py")
 
 capture 40-pipe-in-1mib          "${PIPES[@]}" in-1mib
@@ -129,3 +131,114 @@ capture 44-pipe-struct           "${PIPES[@]}" struct
 capture 45-pipe-ndr64            "${PIPES[@]}" ndr64
 capture 46-pipe-fault-mid        "${PIPES[@]}" fault-mid
 derive  47-pipe-truncated        41-pipe-out-small-chunks half-response
+capture 48-pipe-in-fault         "${PIPES[@]}" in-fault
+capture 49-pipe-hyper-struct     "${PIPES[@]}" hyper-struct
+
+# Return codes and parameters (50-58): calls that fail as well as calls that
+# work, with stubs in clear (no DCE/RPC authentication over SMB pipes, or
+# NTLMSSP at pkt_integrity over TCP), except DRSUAPI, which Samba serves only
+# sealed. Each impacket or Samba Python script checks the outcome of every call
+# (scenarios/outcomes.py) and fails when one differs from what
+# captures/README.md documents; the shell helpers below do the same for rpcclient,
+# net and secretsdump.
+# capture_lab NAME SETTINGS COMMAND... records all TCP traffic with the file
+# server (SMB and ncacn_ip_tcp), with smbd and samba-dcerpcd both running with
+# SETTINGS, after adding the lab administrator (LAB_ADMIN: unix uid 0, group
+# mapped to BUILTIN\Administrators, password LAB_PASS).
+# capture_dc NAME COMMAND... records all TCP traffic with the AD DC on DC_HOST,
+# which it provisions and starts first (about 15 s).
+RPCCLIENT_TCP_SIGN=("${RPCCLIENT[@]}" "${AUTH[@]}" "ncacn_ip_tcp:$LAB_HOST4[sign]")
+# Samba's net tool (net rpc service / registry) as the lab administrator; it
+# opens a new SMB connection for each command.
+NET_ADMIN=(net "${SMBOPT[@]}" --option='client use kerberos = off' -S "$LAB_HOST4"
+           -U "$LAB_DOMAIN/$LAB_ADMIN%$LAB_PASS")
+SECRETSDUMP=${SECRETSDUMP:-$(command -v secretsdump.py || true)}
+
+# fails_with TEXT COMMAND...: COMMAND must fail and print TEXT (its error).
+fails_with() {
+    local text=$1 out rc=0
+    shift
+    out=$("$@" 2>&1) || rc=$?
+    printf '%s\n' "$out"
+    [[ $rc != 0 ]] || { echo "unexpected success: $*"; return 1; }
+    grep -qF -- "$text" <<<"$out" || { echo "expected \"$text\" from: $*"; return 1; }
+}
+# prints TEXT COMMAND...: COMMAND must succeed and print TEXT.
+prints() {
+    local text=$1 out rc=0
+    shift
+    out=$("$@" 2>&1) || rc=$?
+    printf '%s\n' "$out"
+    [[ $rc == 0 ]] || { echo "failed (rc=$rc): $*"; return 1; }
+    grep -qF -- "$text" <<<"$out" || { echo "expected \"$text\" from: $*"; return 1; }
+}
+
+# rpcclient runs every command of -c, whatever their results, and exits with
+# the status of the last one; so each list ends with a command that works.
+samr_outcomes() {
+    "${IMPY[@]}" "$SCEN/rc_samr.py" &&
+        "${RPCCLIENT_TCP_SIGN[@]}" -c "samlookupnames domain $LAB_USER no-such-user;
+            samlookupnames domain no-such-user; samlookuprids domain 99999;
+            queryuser 99999; querygroup 99999; samlookupnames domain $LAB_USER"
+}
+lsarpc_outcomes() {
+    "${IMPY[@]}" "$SCEN/rc_lsarpc.py" &&
+        "${RPCCLIENT_NP[@]}" "$LAB_HOST4" -c "lookupnames $LAB_USER no-such-user;
+            lookupnames no-such-user; lookupsids S-1-5-32-544 S-1-5-21-1-2-3-500;
+            lookupsids S-1-5-21-1-2-3-500; lsaenumsid; lsaquery"
+}
+svcctl_outcomes() {
+    "${IMPY[@]}" "$SCEN/rc_svcctl.py" &&
+        fails_with WERR_SERVICE_DOES_NOT_EXIST "${NET_ADMIN[@]}" rpc service status PSEXESVC &&
+        fails_with NT_STATUS_RPC_PROCNUM_OUT_OF_RANGE \
+            "${NET_ADMIN[@]}" rpc service create PSEXESVC PSEXESVC '%SystemRoot%\PSEXESVC.EXE' &&
+        "${NET_ADMIN[@]}" rpc service status Spooler
+}
+winreg_outcomes() {
+    "${IMPY[@]}" "$SCEN/rc_winreg.py" &&
+        fails_with NT_STATUS_NO_SUCH_DEVICE "${NET_ADMIN[@]}" rpc registry getvalue \
+            'HKLM\SYSTEM\CurrentControlSet\Services\PSEXESVC' ImagePath &&
+        "${NET_ADMIN[@]}" rpc registry enumerate 'HKLM\SOFTWARE\Samba'
+}
+srvsvc_wkssvc_outcomes() {
+    "${IMPY[@]}" "$SCEN/rc_srvsvc_wkssvc.py" &&
+        "${RPCCLIENT_NP[@]}" "$LAB_HOST4" -c "netsharegetinfo nosuchshare; netsharegetinfo lab 2;
+            wkssvc_wkstagetinfo 102; wkssvc_enumerateusers 1; netsharegetinfo lab; wkssvc_wkstagetinfo"
+}
+spoolss_outcomes() {
+    "${IMPY[@]}" "$SCEN/rc_spoolss.py" &&
+        "${RPCCLIENT_NP[@]}" "$LAB_HOST4" -c "getprinter no-such-printer; getprinter labprinter;
+            getdriverdir; enumprinters"
+}
+# impacket's secretsdump fails against Samba 4.17: Samba cannot decode the
+# prefix table in its DsGetNCChanges requests and answers with an empty reply
+# (return value 0, the error inside the reply); secretsdump then gives up and
+# still exits with 0. Samba's own client (rc_dc_drsuapi.py) then replicates.
+# secretsdump runs in the lab directory, where it leaves its session resume file.
+dcsync() {
+    [[ -n "$SECRETSDUMP" ]] || { echo "secretsdump.py (impacket) not found; set SECRETSDUMP"; return 1; }
+    (cd "$LAB_DIR" && prints "Something went wrong with the DRSUAPI approach" \
+        "$SECRETSDUMP" -just-dc "$DC_DOMAIN/Administrator:$LAB_PASS@$DC_HOST") &&
+        "${SAPY[@]}" "$SCEN/rc_dc_drsuapi.py"
+}
+
+# Printing on (for 55 only): spoolss, one printer from a private printcap, a
+# print$ share, and print commands that do nothing.
+PRINTING="disable spoolss = no; load printers = yes; printing = bsd"
+PRINTING+="; printcap name = $LAB_DIR/printcap; print command = /bin/true"
+PRINTING+="; lpq command = /bin/true; lprm command = /bin/true"
+PRINTING+="; [labprinter]; path = $LAB_DIR/spool; printable = yes; comment = rpcscope lab printer"
+PRINTING+="; [print\$]; path = $LAB_DIR/drivers; read only = yes"
+mkdir -p "$LAB_DIR/spool" "$LAB_DIR/drivers"
+chmod 1777 "$LAB_DIR/spool"
+echo 'labprinter|rpcscope lab printer:' >"$LAB_DIR/printcap"
+
+capture_lab 50-samr-lookups          "" samr_outcomes
+capture_lab 51-lsarpc-lookups        "" lsarpc_outcomes
+capture_lab 52-svcctl-psexec         "" svcctl_outcomes
+capture_lab 53-winreg                "" winreg_outcomes
+capture_lab 54-srvsvc-wkssvc         "" srvsvc_wkssvc_outcomes
+capture_lab 55-rprn-printerbug       "$PRINTING" spoolss_outcomes
+capture_lab 56-efsr-tsch-unsupported "" "${IMPY[@]}" "$SCEN/rc_no_server.py"
+capture_dc  57-dc-netlogon-lsarpc       "${IMPY[@]}" "$SCEN/rc_dc_netlogon.py"
+capture_dc  58-dc-dcsync                dcsync

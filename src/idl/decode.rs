@@ -140,7 +140,8 @@ pub(crate) fn base_size(b: &str) -> Option<(u64, u64)> {
     Some(match last {
         "small" | "char" | "byte" | "boolean" | "int8" | "uint8" | "__int8" => (1, 1),
         "short" | "wchar_t" | "int16" | "uint16" | "__int16" => (2, 2),
-        "long" | "int" | "float" | "error_status_t" | "int32" | "uint32" | "__int32" => (4, 4),
+        "long" | "int" | "float" | "error_status_t" | "int32" | "uint32" | "__int32"
+        | "__int3264" => (4, 4),
         "hyper" | "double" | "__int64" | "int64" | "uint64" => (8, 8),
         "unsigned" | "signed" => (4, 4),
         _ => return None,

@@ -1081,6 +1081,7 @@ pub fn parse_with(
         }
     }
     p.items(false)?;
+    p.lib.reindex();
     Ok(p.lib)
 }
 #[cfg(test)]

@@ -5,9 +5,17 @@
 //!
 //! ```text
 //! interface  UUID  MAJOR.MINOR  NAME  PARENT|-  rpc|dcom
-//! op         UUID  MAJOR  OPNUM  NAME  RETURN-TYPE  ntstatus|win32|hresult|error_status_t|-
+//! op         UUID  MAJOR  OPNUM  NAME  RETURN-TYPE  ntstatus|win32|hresult|error_status_t|-  PARAMS  RETURN
+//! type       NAME  TYPE  TYPEDEF-ATTRIBUTES  context_handle|-
+//! const      NAME  VALUE
 //! coclass    CLSID  NAME
 //! ```
+//!
+//! `PARAMS`, `RETURN`, `TYPE` and `TYPEDEF-ATTRIBUTES` are the front end's resolved type model
+//! as JSON (constants evaluated, inherited DCOM methods in place, one interface per UUID and
+//! version); [`builtin_library`] rebuilds a [`Library`] from them for parameter decoding. Names
+//! and return kinds are read without them ([`builtin`]), so a run that decodes no parameter
+//! never parses the types.
 //!
 //! An operation's return kind says how its return value reads: the last four bytes of a
 //! whole, readable response stub (NDR marshals the return value after every \[out\]
@@ -17,7 +25,7 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::sync::OnceLock;
 
-use super::{Library, Operation, Type};
+use super::{Attr, Coclass, Field, Interface, Library, Operation, Type};
 use crate::dcerpc::Uuid;
 use crate::status::StatusKind;
 
@@ -174,13 +182,36 @@ pub fn compile(lib: &Library, source: &str) -> String {
         for (opnum, op) in i.operations.iter().enumerate() {
             let _ = writeln!(
                 out,
-                "op\t{uuid}\t{}\t{opnum}\t{}\t{}\t{}",
+                "op\t{uuid}\t{}\t{opnum}\t{}\t{}\t{}\t{}\t{}",
                 i.version.0,
                 cell(&op.name),
                 cell(&type_label(&op.ret)),
                 return_kind(lib, &i.name, op).map_or("-", StatusKind::name),
+                json(&op.params),
+                json(&op.ret),
             );
         }
+    }
+    let mut names: Vec<&String> = lib.types.keys().collect();
+    names.sort();
+    for name in names {
+        let attrs = lib.typedef_attrs.get(name).map_or_else(|| "-".into(), json);
+        let handle = if lib.context_handles.contains(name) {
+            "context_handle"
+        } else {
+            "-"
+        };
+        let _ = writeln!(
+            out,
+            "type\t{}\t{}\t{attrs}\t{handle}",
+            cell(name),
+            json(&lib.types[name])
+        );
+    }
+    let mut constants: Vec<(&String, &i64)> = lib.constants.iter().collect();
+    constants.sort();
+    for (name, value) in constants {
+        let _ = writeln!(out, "const\t{}\t{value}", cell(name));
     }
     let mut classes = std::collections::HashSet::new();
     for c in &lib.coclasses {
@@ -189,6 +220,111 @@ pub fn compile(lib: &Library, source: &str) -> String {
         }
     }
     out
+}
+
+/// JSON of a part of the type model (serde_json escapes every control character, so a cell
+/// never holds a tab or a line end).
+fn json<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_string(v).unwrap_or_else(|_| "null".into())
+}
+
+/// Rebuilds the description library from a table: interfaces with their operations'
+/// parameters, typedefs, constants and DCOM classes. Rows that do not parse are skipped.
+#[must_use]
+pub fn library_from(text: &str) -> Library {
+    let mut lib = Library::default();
+    let mut at: HashMap<(Uuid, u16), usize> = HashMap::new();
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        let cols: Vec<&str> = line.split('\t').collect();
+        match cols.as_slice() {
+            ["interface", uuid, version, name, parent, kind, ..] => {
+                let Some(uuid) = Uuid::parse(uuid) else {
+                    continue;
+                };
+                let mut v = version.split('.').map(|x| x.parse::<u16>().unwrap_or(0));
+                let version = (v.next().unwrap_or(0), v.next().unwrap_or(0));
+                at.insert((uuid, version.0), lib.interfaces.len());
+                lib.interfaces.push(Interface {
+                    name: (*name).to_string(),
+                    uuid,
+                    version,
+                    operations: Vec::new(),
+                    parent: (*parent != "-").then(|| (*parent).to_string()),
+                    object: *kind == "dcom",
+                    inherited: 0,
+                });
+            }
+            [
+                "op",
+                uuid,
+                major,
+                _opnum,
+                name,
+                _label,
+                _kind,
+                params,
+                ret,
+                ..,
+            ] => {
+                let (Some(uuid), Ok(major)) = (Uuid::parse(uuid), major.parse::<u16>()) else {
+                    continue;
+                };
+                let (Ok(params), Ok(ret)) = (
+                    serde_json::from_str::<Vec<Field>>(params),
+                    serde_json::from_str::<Type>(ret),
+                ) else {
+                    continue;
+                };
+                if let Some(i) = at
+                    .get(&(uuid, major))
+                    .and_then(|&i| lib.interfaces.get_mut(i))
+                {
+                    i.operations.push(Operation {
+                        name: (*name).to_string(),
+                        ret,
+                        params,
+                        attrs: Vec::new(),
+                    });
+                }
+            }
+            ["type", name, ty, attrs, handle, ..] => {
+                let Ok(ty) = serde_json::from_str::<Type>(ty) else {
+                    continue;
+                };
+                if let Ok(attrs) = serde_json::from_str::<Vec<Attr>>(attrs) {
+                    lib.typedef_attrs.insert((*name).to_string(), attrs);
+                }
+                if *handle == "context_handle" {
+                    lib.context_handles.insert((*name).to_string());
+                }
+                lib.types.insert((*name).to_string(), ty);
+            }
+            ["const", name, value, ..] => {
+                if let Ok(v) = value.parse() {
+                    lib.constants.insert((*name).to_string(), v);
+                }
+            }
+            ["coclass", uuid, name, ..] => {
+                if let Some(uuid) = Uuid::parse(uuid) {
+                    lib.coclasses.push(Coclass {
+                        name: (*name).to_string(),
+                        uuid,
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+    lib.reindex();
+    lib
+}
+
+/// The descriptions of the built-in table as a library, rebuilt on first use (only runs that
+/// decode parameters need it).
+#[must_use]
+pub fn builtin_library() -> &'static Library {
+    static LIBRARY: OnceLock<Library> = OnceLock::new();
+    LIBRARY.get_or_init(|| library_from(BUILTIN_TSV))
 }
 
 /// An operation as the table describes it.

@@ -115,6 +115,73 @@ pub struct Decoded {
     values: usize,
 }
 
+/// Values in a call's key-parameter line.
+pub const MAX_KEY_VALUES: usize = 6;
+/// Characters kept of each value in the key-parameter line.
+pub const MAX_KEY_VALUE_CHARS: usize = 96;
+
+impl Decoded {
+    /// The call's key parameters, as one line: every text value (strings, SIDs, times, enum
+    /// members) and GUID among the \[in\] parameters, in wire order, named by their path
+    /// (`pAtInfo.Command`, `Names[]`), descending into structures, unions and arrays (the
+    /// first three elements of an array); from the \[out\] parameters when the request has
+    /// none. The nil GUID is left out. At most [`MAX_KEY_VALUES`] values, each cut to
+    /// [`MAX_KEY_VALUE_CHARS`] characters, in double quotes (outputs escape them for the
+    /// terminal). Empty when nothing qualifies.
+    #[must_use]
+    pub fn key_parameters(&self) -> String {
+        let mut found = Vec::new();
+        for (name, v) in &self.request {
+            key_values(name, v, 0, &mut found);
+        }
+        if found.is_empty() {
+            for (name, v) in self.response.iter().filter(|(n, _)| n != "return") {
+                key_values(name, v, 0, &mut found);
+            }
+        }
+        found
+            .into_iter()
+            .take(MAX_KEY_VALUES)
+            .map(|(path, text)| {
+                let mut cut: String = text.chars().take(MAX_KEY_VALUE_CHARS).collect();
+                if text.chars().count() > MAX_KEY_VALUE_CHARS {
+                    cut.push('…');
+                }
+                format!("{path}=\"{cut}\"")
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
+fn key_values(path: &str, v: &Value, depth: usize, out: &mut Vec<(String, String)>) {
+    if depth > 6 || out.len() >= MAX_KEY_VALUES {
+        return;
+    }
+    match v {
+        Value::Text(t) if !t.is_empty() => out.push((path.to_string(), t.clone())),
+        Value::Uuid(u) if u.0 != [0; 16] => out.push((path.to_string(), u.to_string())),
+        Value::Fields(fields) => {
+            for (name, v) in fields.iter().filter(|(n, _)| n != "discriminant") {
+                // an anonymous member adds nothing to the path
+                let inner = if name.is_empty() {
+                    path.to_string()
+                } else {
+                    format!("{path}.{name}")
+                };
+                key_values(&inner, v, depth + 1, out);
+            }
+        }
+        Value::List(items) => {
+            let inner = format!("{path}[]");
+            for item in items.iter().take(3) {
+                key_values(&inner, item, depth + 1, out);
+            }
+        }
+        _ => {}
+    }
+}
+
 impl Serialize for Decoded {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         struct Params<'a>(&'a [(String, Value)]);
@@ -209,10 +276,122 @@ pub fn decode_stub(
         ));
     }
     decoded.values = d.values;
+    let out = out.into_iter().map(|(n, v)| (n, readable(v))).collect();
     match direction {
         Direction::In => decoded.request = out,
         Direction::Out => decoded.response = out,
     }
+}
+
+/// Rewrites the values Microsoft's common types hold into the form people read them in
+/// (MS-DTYP): a counted Unicode string (`RPC_UNICODE_STRING`: `Length`, `MaximumLength`,
+/// `Buffer`) as its text, a SID (`RPC_SID`, §2.4.2.3) as `S-1-5-21-...`, a `FILETIME`
+/// (§2.3.3) as RFC 3339. Recognised by their members, whatever the typedef's name.
+fn readable(v: Value) -> Value {
+    match v {
+        Value::Fields(fields) => {
+            let fields: Vec<(String, Value)> =
+                fields.into_iter().map(|(n, v)| (n, readable(v))).collect();
+            counted_string(&fields)
+                .or_else(|| sid(&fields))
+                .or_else(|| filetime(&fields))
+                .or_else(|| guid(&fields))
+                .unwrap_or(Value::Fields(fields))
+        }
+        Value::List(items) => Value::List(items.into_iter().map(readable).collect()),
+        other => other,
+    }
+}
+
+fn uint(v: &Value) -> Option<u64> {
+    match v {
+        Value::UInt(u) => Some(*u),
+        Value::Int(i) => u64::try_from(*i).ok(),
+        _ => None,
+    }
+}
+
+fn counted_string(fields: &[(String, Value)]) -> Option<Value> {
+    match fields {
+        [(l, len), (m, _), (b, buffer)]
+            if l == "Length" && m == "MaximumLength" && b == "Buffer" && uint(len).is_some() =>
+        {
+            match buffer {
+                Value::Text(_) | Value::Null => Some(buffer.clone()),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
+fn sid(fields: &[(String, Value)]) -> Option<Value> {
+    let [(r, rev), (c, _), (a, authority), (s, subs)] = fields else {
+        return None;
+    };
+    if r != "Revision"
+        || c != "SubAuthorityCount"
+        || a != "IdentifierAuthority"
+        || s != "SubAuthority"
+    {
+        return None;
+    }
+    let bytes = match authority {
+        Value::Fields(f) => match f.as_slice() {
+            [(_, Value::Bytes(b))] if b.len() == 6 => b.clone(),
+            _ => return None,
+        },
+        Value::Bytes(b) if b.len() == 6 => b.clone(),
+        _ => return None,
+    };
+    let authority = bytes.iter().fold(0u64, |acc, &b| (acc << 8) | u64::from(b));
+    let Value::List(subs) = subs else { return None };
+    let mut text = format!("S-{}-{authority}", uint(rev)?);
+    for sub in subs {
+        text.push_str(&format!("-{}", uint(sub)?));
+    }
+    Some(Value::Text(text))
+}
+
+/// A `GUID` declared as its structure (`guiddef.h`) is a GUID all the same.
+fn guid(fields: &[(String, Value)]) -> Option<Value> {
+    let [(a, d1), (b, d2), (c, d3), (d, Value::Bytes(d4))] = fields else {
+        return None;
+    };
+    if a != "Data1" || b != "Data2" || c != "Data3" || d != "Data4" || d4.len() != 8 {
+        return None;
+    }
+    let (d1, d2, d3) = (
+        u32::try_from(uint(d1)?).ok()?,
+        u16::try_from(uint(d2)?).ok()?,
+        u16::try_from(uint(d3)?).ok()?,
+    );
+    let mut b = [0u8; 16];
+    b[..4].copy_from_slice(&d1.to_be_bytes());
+    b[4..6].copy_from_slice(&d2.to_be_bytes());
+    b[6..8].copy_from_slice(&d3.to_be_bytes());
+    b[8..].copy_from_slice(d4);
+    Some(Value::Uuid(Uuid::from_wire(&b, false)))
+}
+
+fn filetime(fields: &[(String, Value)]) -> Option<Value> {
+    let [(l, low), (h, high)] = fields else {
+        return None;
+    };
+    if l != "dwLowDateTime" || h != "dwHighDateTime" {
+        return None;
+    }
+    let ticks = (uint(high)? << 32) | uint(low)?;
+    if ticks == 0 || ticks == u64::MAX || ticks == 0x7fff_ffff_ffff_ffff {
+        return Some(Value::UInt(ticks));
+    }
+    // 100 ns since 1601-01-01; 11,644,473,600 s to 1970
+    let micros = i64::try_from(ticks / 10).ok()? - 11_644_473_600_000_000;
+    let t = crate::source::Timestamp {
+        secs: micros.div_euclid(1_000_000),
+        nanos: u32::try_from(micros.rem_euclid(1_000_000) * 1000).unwrap_or(0),
+    };
+    Some(Value::Text(t.rfc3339_micros()))
 }
 
 /// Where a run of parameters ends in a stub: the size of the \[in\] parameters in front of a
@@ -509,14 +688,15 @@ impl<'l> Interpreter<'l, '_> {
         let resolved = self.lib.resolve(elem);
         if let Type::Base(b) = resolved
             && let Some((size, _)) = base_size(b)
-            && (size == 1 || (size == 2 && form.string && is_wide(b)))
+            && (size == 1 || (size == 2 && is_wide(b) && (form.string || b.ends_with("wchar_t"))))
         {
             let size = usize::try_from(size).unwrap_or(1);
             self.r.align(size)?;
             let bytes = self
                 .r
                 .take(len.checked_mul(size).ok_or(NdrError::Invalid("count"))?)?;
-            return Ok(if form.string && size == 2 {
+            // wide characters are text, counted string or not (RPC_UNICODE_STRING's Buffer)
+            return Ok(if size == 2 {
                 Value::Text(utf16_string(bytes, self.little_endian))
             } else if form.string {
                 Value::Text(char_string(bytes))
@@ -592,6 +772,7 @@ impl<'l> Interpreter<'l, '_> {
             return well_known_size(n).map_or(4, |(_, a)| usize::try_from(a).unwrap_or(4));
         }
         match self.lib.resolve(ty) {
+            Type::Base(b) if b.ends_with("__int3264") => word,
             Type::Base(b) => base_size(b).map_or(1, |(_, a)| usize::try_from(a).unwrap_or(1)),
             Type::Enum(_) => 2,
             Type::Pointer(_) | Type::Pipe(_) => word,
@@ -701,6 +882,9 @@ impl<'l> Interpreter<'l, '_> {
             "float" => Value::Float(f64::from(f32::from_bits(self.r.u32()?)).to_bits()),
             "double" => Value::Float(self.r.u64()?),
             "error_status_t" => Value::UInt(u64::from(self.r.u32()?)),
+            // pointer-sized (`INT_PTR`, `ULONG_PTR`): 32 bits in NDR 2.0, 64 in NDR64
+            "__int3264" if self.r.syntax() == Syntax::Ndr64 => self.integer(8, unsigned)?,
+            "__int3264" => self.integer(4, unsigned)?,
             _ => {
                 let (size, _) = base_size(b).ok_or(NdrError::Invalid("base type"))?;
                 self.integer(size, unsigned)?
@@ -1148,5 +1332,101 @@ interface demo
         };
         decode_stub(&lib, &lib.interfaces[0], 0, stub, &mut d);
         assert!(d.errors[0].contains("decoding limit"), "{:?}", d.errors);
+    }
+
+    fn f(name: &str, v: Value) -> (String, Value) {
+        (name.to_string(), v)
+    }
+
+    /// MS-DTYP's common types read as people write them: RPC_UNICODE_STRING as its text,
+    /// RPC_SID as S-1-..., FILETIME as RFC 3339, a GUID structure as a GUID.
+    #[test]
+    fn common_types_become_readable() {
+        let s = Value::Fields(vec![
+            f("Length", Value::UInt(8)),
+            f("MaximumLength", Value::UInt(10)),
+            f("Buffer", Value::Text("user".into())),
+        ]);
+        assert_eq!(readable(s), Value::Text("user".into()));
+        let sid = Value::Fields(vec![
+            f("Revision", Value::UInt(1)),
+            f("SubAuthorityCount", Value::UInt(2)),
+            f(
+                "IdentifierAuthority",
+                Value::Fields(vec![f("Value", Value::Bytes(vec![0, 0, 0, 0, 0, 5]))]),
+            ),
+            f(
+                "SubAuthority",
+                Value::List(vec![Value::UInt(32), Value::UInt(544)]),
+            ),
+        ]);
+        assert_eq!(readable(sid), Value::Text("S-1-5-32-544".into()));
+        // 2020-01-01T00:00:00Z is 132223104000000000 in 100 ns since 1601
+        let ticks: u64 = 132_223_104_000_000_000;
+        let ft = Value::Fields(vec![
+            f("dwLowDateTime", Value::UInt(ticks & 0xffff_ffff)),
+            f("dwHighDateTime", Value::UInt(ticks >> 32)),
+        ]);
+        assert_eq!(
+            readable(ft),
+            Value::Text("2020-01-01T00:00:00.000000Z".into())
+        );
+        let g = Value::Fields(vec![
+            f("Data1", Value::UInt(0x4992_5ecb)),
+            f("Data2", Value::UInt(0x0ff5)),
+            f("Data3", Value::UInt(0x4e44)),
+            f(
+                "Data4",
+                Value::Bytes(vec![0xa7, 0x86, 0x85, 0xae, 0x52, 0x74, 0x4b, 0x7e]),
+            ),
+        ]);
+        let Value::Uuid(u) = readable(g) else {
+            panic!()
+        };
+        assert_eq!(u.to_string(), "49925ecb-0ff5-4e44-a786-85ae52744b7e");
+        let other = Value::Fields(vec![f("Length", Value::UInt(1))]);
+        assert_eq!(
+            readable(other.clone()),
+            other,
+            "other structures stay as they are"
+        );
+    }
+
+    #[test]
+    fn key_parameters_name_the_text_values_by_path() {
+        let d = Decoded {
+            request: vec![
+                f("hSCManager", Value::Handle([1; 20])),
+                f("lpServiceName", Value::Text("PSEXESVC".into())),
+                f(
+                    "pAtInfo",
+                    Value::Fields(vec![
+                        f("JobTime", Value::UInt(1)),
+                        f("Command", Value::Text("x".repeat(200))),
+                    ]),
+                ),
+                f(
+                    "Names",
+                    Value::List(vec![Value::Text("a".into()), Value::Text("b".into())]),
+                ),
+                f("object", Value::Uuid(Uuid([0; 16]))),
+            ],
+            ..Decoded::default()
+        };
+        let key = d.key_parameters();
+        assert!(
+            key.starts_with("lpServiceName=\"PSEXESVC\" pAtInfo.Command=\"xxx"),
+            "{key}"
+        );
+        assert!(key.contains("…\" Names[]=\"a\" Names[]=\"b\""), "{key}");
+        assert!(!key.contains("object"), "the nil GUID is left out: {key}");
+        let out_only = Decoded {
+            response: vec![
+                f("Name", Value::Text("n".into())),
+                f("return", Value::UInt(0)),
+            ],
+            ..Decoded::default()
+        };
+        assert_eq!(out_only.key_parameters(), "Name=\"n\"");
     }
 }

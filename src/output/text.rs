@@ -117,17 +117,24 @@ pub fn pipe_lines(c: &CallRecord) -> Vec<String> {
         .collect()
 }
 
-/// Indented lines under a call's row, one per decoded parameter (`--decode`), then its
+/// Indented lines under a call's row (`--decode`): its key parameters
+/// ([`crate::idl::values::Decoded::key_parameters`]), one line per decoded parameter, then its
 /// decoding errors.
 #[must_use]
 pub fn parameter_lines(c: &CallRecord) -> Vec<String> {
     let Some(d) = &c.decoded else {
         return Vec::new();
     };
+    let key = d.key_parameters();
+    let key = (!key.is_empty()).then(|| sanitize(&format!("         key {key}")));
     let params = d.request.iter().map(|p| ("in ", p));
     let params = params.chain(d.response.iter().map(|p| ("out", p)));
-    params
-        .map(|(dir, (name, v))| sanitize(&format!("         {dir} {name} = {}", v.render())))
+    key.into_iter()
+        .chain(
+            params.map(|(dir, (name, v))| {
+                sanitize(&format!("         {dir} {name} = {}", v.render()))
+            }),
+        )
         .chain(
             d.errors
                 .iter()

@@ -123,6 +123,12 @@ pub struct OxidView {
     pub status: Option<u32>,
     /// Its name.
     pub status_name: Option<String>,
+    /// The class an activation request asked for (its CLSID).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub clsid: Option<String>,
+    /// That class's name, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub class_name: Option<String>,
 }
 
 fn protocol(tower_id: u16) -> Option<&'static str> {
@@ -242,6 +248,95 @@ pub fn scan_objrefs(stub: &[u8]) -> Vec<(Uuid, Uuid)> {
     out
 }
 
+/// CLSID of the activation properties' InstantiationInfoData property (MS-DCOM §2.2.22.2.1).
+const CLSID_INSTANTIATION_INFO: Uuid = Uuid([
+    0x00, 0x00, 0x01, 0xab, 0x00, 0x00, 0x00, 0x00, 0xc0, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x46,
+]);
+/// DCOM classes that matter to incident responders and are not in Microsoft's published IDL
+/// (the built-in table's `coclass` rows name those): the classes of the known DCOM lateral
+/// movement techniques and WMI's login class (MS-WMI §1.9).
+const KNOWN_CLASSES: &[(&str, &str)] = &[
+    ("49b2791a-b1ae-4c90-9b8e-e860ba07f889", "MMC20.Application"),
+    ("9ba05972-f6a8-11cf-a442-00a0c90a8f39", "ShellWindows"),
+    ("c08afd90-f2a1-11d1-8455-00a0c91f3880", "ShellBrowserWindow"),
+    (
+        "0002df01-0000-0000-c000-000000000046",
+        "InternetExplorer.Application",
+    ),
+    ("00024500-0000-0000-c000-000000000046", "Excel.Application"),
+    ("000209ff-0000-0000-c000-000000000046", "Word.Application"),
+    (
+        "0006f03a-0000-0000-c000-000000000046",
+        "Outlook.Application",
+    ),
+    ("8bc3f05e-d86b-11d0-a075-00c04fb68820", "WbemLevel1Login"),
+];
+
+/// The name of a DCOM class: the well-known ones, then the built-in table's classes.
+#[must_use]
+pub fn class_name(clsid: Uuid) -> Option<String> {
+    let text = clsid.to_string();
+    KNOWN_CLASSES
+        .iter()
+        .find(|(c, _)| *c == text)
+        .map(|(_, n)| (*n).to_string())
+        .or_else(|| {
+            crate::idl::table::builtin()
+                .coclass(clsid)
+                .map(str::to_string)
+        })
+}
+
+/// Properties of one activation request read at most.
+const MAX_ACTIVATION_PROPERTIES: usize = 64;
+
+/// The class an activation request asks for (IRemoteSCMActivator RemoteCreateInstance and
+/// RemoteGetClassObject, MS-DCOM §3.1.2.5.2.3): the `classId` of the InstantiationInfoData
+/// property in the activation properties the request carries as a custom OBJREF (§2.2.18.6,
+/// `pActProperties`). The ActivationPropertiesBlob (§2.2.22.1) is a CustomHeader then the
+/// properties, each serialized with its own type-serialization headers (MS-RPCE §2.2.6: 8 bytes
+/// common, 8 bytes private); the header lists every property's CLSID and size.
+#[must_use]
+pub fn activated_class(request: &[u8]) -> Option<Uuid> {
+    let at = request.windows(4).position(|w| w == OBJREF_SIGNATURE)?;
+    let objref = request.get(at..)?;
+    let le32 = |b: &[u8], o: usize| -> Option<u32> {
+        Some(u32::from_le_bytes(b.get(o..o + 4)?.try_into().ok()?))
+    };
+    let guid = |b: &[u8], o: usize| -> Option<Uuid> {
+        Some(Uuid::from_wire(b.get(o..o + 16)?.try_into().ok()?, true))
+    };
+    // OBJREF: signature, flags (4 = OBJREF_CUSTOM), iid; then clsid, cbExtension, size, and
+    // the data from offset 48
+    if le32(objref, 4)? != 4 {
+        return None;
+    }
+    let blob = objref.get(48..)?;
+    // ActivationPropertiesBlob: dwSize, dwReserved, then the serialized CustomHeader
+    let header = blob.get(8..)?;
+    // type serialization headers (16), then totalSize, headerSize, dwReserved, destCtx, cIfs,
+    // classInfoClsid, three unique pointers, then the clsid array and the size array
+    let fields = header.get(16..)?;
+    let header_size = usize::try_from(le32(fields, 4)?).ok()?;
+    let count = usize::try_from(le32(fields, 16)?).ok()?;
+    if count == 0 || count > MAX_ACTIVATION_PROPERTIES {
+        return None;
+    }
+    let clsids_at = 20 + 16 + 12 + 4; // after the pointers, the array's maximum count
+    let sizes_at = clsids_at + count * 16 + 4;
+    let mut offset = header_size;
+    for i in 0..count {
+        let clsid = guid(fields, clsids_at + i * 16)?;
+        let size = usize::try_from(le32(fields, sizes_at + i * 4)?).ok()?;
+        if clsid == CLSID_INSTANTIATION_INFO {
+            // the property's own serialization headers, then classId
+            return guid(header, offset.checked_add(16)?);
+        }
+        offset = offset.checked_add(size)?;
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -343,5 +438,87 @@ mod tests {
     fn ignores_noise() {
         let (view, eps) = decode_response(&[7, 0, 0xff, 0xff, 0, 0, 1, 2, 3], true);
         assert!(view.bindings.is_empty() && eps.is_empty());
+    }
+
+    /// A RemoteCreateInstance request built as MS-DCOM §2.2.22 lays it out: ORPCTHIS, the
+    /// pUnkOuter null pointer, then pActProperties: MInterfacePointer, custom OBJREF,
+    /// ActivationPropertiesBlob with a CustomHeader naming two properties.
+    fn activation_request(class: Uuid) -> Vec<u8> {
+        let guid = |u: Uuid| -> Vec<u8> {
+            let b = u.0;
+            let mut v = vec![b[3], b[2], b[1], b[0], b[5], b[4], b[7], b[6]];
+            v.extend_from_slice(&b[8..]);
+            v
+        };
+        let serialization = |len: u32| -> Vec<u8> {
+            let mut v = vec![1, 0x10, 8, 0, 0xcc, 0xcc, 0xcc, 0xcc];
+            v.extend(len.to_le_bytes());
+            v.extend([0; 4]);
+            v
+        };
+        let special = Uuid::parse("000001b9-0000-0000-c000-000000000046").unwrap();
+        let mut header = serialization(0);
+        // totalSize, headerSize (patched), dwReserved, destCtx, cIfs, classInfoClsid,
+        // pclsid, pSizes, pdwReserved, clsids, sizes
+        header.extend([0; 4]);
+        header.extend([0; 4]);
+        header.extend([0; 4]);
+        header.extend(2u32.to_le_bytes());
+        header.extend(2u32.to_le_bytes());
+        header.extend([0; 16]);
+        header.extend(0x0002_0000u32.to_le_bytes());
+        header.extend(0x0002_0004u32.to_le_bytes());
+        header.extend(0u32.to_le_bytes());
+        header.extend(2u32.to_le_bytes());
+        header.extend(guid(special));
+        header.extend(guid(CLSID_INSTANTIATION_INFO));
+        header.extend(2u32.to_le_bytes());
+        header.extend(24u32.to_le_bytes());
+        header.extend(40u32.to_le_bytes());
+        while header.len() % 8 != 0 {
+            header.push(0);
+        }
+        let header_size = u32::try_from(header.len()).unwrap();
+        header[20..24].copy_from_slice(&header_size.to_le_bytes());
+        let mut props = serialization(8);
+        props.extend([0; 8]);
+        props.extend(serialization(24));
+        props.extend(guid(class));
+        props.extend([0; 8]);
+        let mut blob = Vec::new();
+        blob.extend(
+            u32::try_from(header.len() + props.len())
+                .unwrap()
+                .to_le_bytes(),
+        );
+        blob.extend([0; 4]);
+        blob.extend(header);
+        blob.extend(props);
+        let mut objref = OBJREF_SIGNATURE.to_vec();
+        objref.extend(4u32.to_le_bytes());
+        objref.extend([0; 32]);
+        objref.extend([0; 4]);
+        objref.extend(u32::try_from(blob.len()).unwrap().to_le_bytes());
+        objref.extend(blob);
+        let mut stub = vec![0u8; 32];
+        stub.extend(0u32.to_le_bytes());
+        stub.extend(0x0002_0000u32.to_le_bytes());
+        stub.extend(u32::try_from(objref.len()).unwrap().to_le_bytes());
+        stub.extend(u32::try_from(objref.len()).unwrap().to_le_bytes());
+        stub.extend(objref);
+        stub
+    }
+
+    #[test]
+    fn finds_the_activated_class_and_survives_any_cut() {
+        let mmc = Uuid::parse("49b2791a-b1ae-4c90-9b8e-e860ba07f889").unwrap();
+        let stub = activation_request(mmc);
+        assert_eq!(activated_class(&stub), Some(mmc));
+        assert_eq!(class_name(mmc).as_deref(), Some("MMC20.Application"));
+        for cut in 0..stub.len() {
+            // never a panic; a cut before the class gives none
+            let _ = activated_class(&stub[..cut]);
+        }
+        assert_eq!(activated_class(&stub[..stub.len() - 24]), None);
     }
 }

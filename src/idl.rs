@@ -376,7 +376,7 @@ impl Library {
     pub fn resolve<'a>(&'a self, mut ty: &'a Type) -> &'a Type {
         for _ in 0..16 {
             match ty {
-                Type::Named(n) => match self.types.get(n) {
+                Type::Named(n) => match self.wire_type(n).or_else(|| self.types.get(n)) {
                     Some(t) => ty = t,
                     None => return ty,
                 },
@@ -384,6 +384,41 @@ impl Library {
             }
         }
         ty
+    }
+
+    /// The type a `[wire_marshal(T)]` typedef travels as (`VARIANT` as `wireVARIANT`).
+    fn wire_type(&self, name: &str) -> Option<&Type> {
+        let target = self
+            .typedef_attrs
+            .get(name)?
+            .iter()
+            .find(|a| a.name == "wire_marshal")?
+            .arg
+            .as_deref()?;
+        self.types.get(target.trim())
+    }
+
+    /// Adds the declarations of another file of the same set: a type or constant already
+    /// declared keeps its first declaration (files are merged most-imported first, so that
+    /// MS-DTYP's definitions stand).
+    fn merge_file(&mut self, other: Library) {
+        for (k, v) in other.types {
+            self.types.entry(k).or_insert(v);
+        }
+        for (k, v) in other.typedef_attrs {
+            self.typedef_attrs.entry(k).or_insert(v);
+        }
+        for (k, v) in other.constants {
+            self.constants.entry(k).or_insert(v);
+        }
+        self.context_handles.extend(other.context_handles);
+        self.interfaces.extend(other.interfaces);
+        self.warnings.extend(other.warnings);
+        self.decode_parameters |= other.decode_parameters;
+        self.imports.extend(other.imports);
+        self.coclasses.extend(other.coclasses);
+        self.unresolved += other.unresolved;
+        self.reindex();
     }
 }
 
@@ -547,6 +582,7 @@ pub fn load_files(paths: &[PathBuf]) -> Result<Library, String> {
     let mut queue: VecDeque<(PathBuf, Option<Import>)> =
         named.into_iter().map(|p| (p, None)).collect();
     let mut pending_imports: Vec<(PathBuf, Import)> = Vec::new();
+    let mut all_imports: Vec<(PathBuf, Import)> = Vec::new();
     loop {
         while let Some((path, imported)) = queue.pop_front() {
             let key = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
@@ -571,6 +607,7 @@ pub fn load_files(paths: &[PathBuf]) -> Result<Library, String> {
             let parsed =
                 parser::parse(&text, &path.display().to_string()).map_err(|e| e.to_string())?;
             for i in parsed.imports {
+                all_imports.push((path.clone(), i.clone()));
                 pending_imports.push((path.clone(), i));
             }
             read.insert(file_key(&path), path.clone());
@@ -589,6 +626,14 @@ pub fn load_files(paths: &[PathBuf]) -> Result<Library, String> {
             break;
         }
     }
+    // The files most often imported first: where two files declare one name differently, the
+    // common definition (MS-DTYP's HRESULT, MS-OAUT's BSTR) wins over a local variant.
+    let mut imported: HashMap<String, usize> = HashMap::new();
+    for (_, i) in &all_imports {
+        let short = i.name.strip_prefix("ms-").unwrap_or(&i.name);
+        *imported.entry(file_key(Path::new(short))).or_default() += 1;
+    }
+    texts.sort_by_key(|(p, _)| std::cmp::Reverse(imported.get(&file_key(p)).copied().unwrap_or(0)));
     let mut known = HashMap::new();
     let mut last_unresolved = usize::MAX;
     let mut lib = Library::default();
@@ -597,7 +642,7 @@ pub fn load_files(paths: &[PathBuf]) -> Result<Library, String> {
         for (path, text) in &texts {
             let parsed = parser::parse_with(text, &path.display().to_string(), &known)
                 .map_err(|e| e.to_string())?;
-            lib.merge(parsed);
+            lib.merge_file(parsed);
         }
         known.clone_from(&lib.constants);
         if lib.unresolved == 0 || lib.unresolved >= last_unresolved {

@@ -122,8 +122,9 @@ fn main() -> ExitCode {
                 }
                 let Some(c) = c else { return Ok(()) };
                 writeln!(out, "{}", text::call_row(c))?;
-                text::pipe_lines(c)
+                text::activation_line(c)
                     .iter()
+                    .chain(&text::pipe_lines(c))
                     .chain(&text::parameter_lines(c))
                     .try_for_each(|l| writeln!(out, "{l}"))?;
                 if streaming { out.flush() } else { Ok(()) }

@@ -365,3 +365,23 @@ fn live_status_line_shows_the_capture_statistics() {
     );
     assert!(status.contains("capturing"), "{status}");
 }
+
+/// Decoded parameters are kept for at most `MAX_DECODED_CALLS` calls; later calls are listed
+/// without them and the status line counts them.
+#[test]
+fn decoded_parameters_are_kept_for_a_bounded_number_of_calls() {
+    use rpcscope::tui::app::MAX_DECODED_CALLS;
+    let bytes = std::fs::read(capture("05-ntlm-sign.pcap")).unwrap();
+    let (calls, run) = rpcscope::analyze(&bytes[..]).unwrap();
+    let mut one = calls[0].clone();
+    one.decoded = Some(rpcscope::idl::values::Decoded::default());
+    let mut app = App::new("many");
+    app.update(Action::Calls(vec![one; MAX_DECODED_CALLS + 7]));
+    assert_eq!(app.calls.len(), MAX_DECODED_CALLS + 7);
+    assert_eq!(app.decoded_dropped, 7);
+    assert!(app.calls[MAX_DECODED_CALLS - 1].decoded.is_some());
+    assert!(app.calls[MAX_DECODED_CALLS].decoded.is_none());
+    app.update(Action::Done(Box::new(run.summary), run.endpoints, None));
+    let text = screen(&mut app, 200, 10);
+    assert!(text.contains("parameters of 7 calls not kept"), "{text}");
+}

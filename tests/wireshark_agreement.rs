@@ -411,3 +411,58 @@ fn return_codes_agree_with_wireshark() {
     );
     run(&[ours], "100", false);
 }
+
+/// The class a DCOM activation asks for (`oxid.clsid`) equals Wireshark's
+/// `isystemactivator.properties.instninfo.clsid` for every activation request of the corpus.
+#[test]
+fn activated_classes_agree_with_wireshark() {
+    if skip_reason().is_some() {
+        return;
+    }
+    let mut compared = 0;
+    for capture in corpus_files() {
+        let ours = Command::new(env!("CARGO_BIN_EXE_rpcscope"))
+            .args(["calls", "--json"])
+            .arg(&capture)
+            .output()
+            .unwrap();
+        let mut mine: Vec<(u64, String)> = String::from_utf8_lossy(&ours.stdout)
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter_map(|c| {
+                let clsid = c["oxid"]["clsid"].as_str()?.to_string();
+                Some((c["request"]["frames"][1].as_u64()?, clsid))
+            })
+            .collect();
+        if mine.is_empty() {
+            continue;
+        }
+        let ws = Command::new("tshark")
+            .args(["-n", "-r"])
+            .arg(&capture)
+            .args([
+                "-Y",
+                "isystemactivator.properties.instninfo.clsid",
+                "-T",
+                "fields",
+                "-e",
+                "frame.number",
+                "-e",
+                "isystemactivator.properties.instninfo.clsid",
+            ])
+            .output()
+            .unwrap();
+        let mut theirs: Vec<(u64, String)> = String::from_utf8_lossy(&ws.stdout)
+            .lines()
+            .filter_map(|l| {
+                let (f, c) = l.split_once('\t')?;
+                Some((f.parse().ok()?, c.to_string()))
+            })
+            .collect();
+        mine.sort();
+        theirs.sort();
+        assert_eq!(mine, theirs, "{}", capture.display());
+        compared += mine.len();
+    }
+    assert!(compared >= 10, "{compared} activation requests compared");
+}

@@ -21,7 +21,7 @@ use super::pdu::{Body, ContextElement, Header, parse_pdu};
 use super::{SyntaxId, TransferKind, Uuid};
 use std::sync::Arc;
 
-use crate::dcom;
+use crate::dcom::{self, OxidView};
 use crate::epm::resolver::{Expectation, Learned};
 use crate::epm::{self, EpmView};
 use crate::event::{CallRecord, InterfaceRef, PduNote, PduSpan};
@@ -1035,15 +1035,26 @@ impl Association {
                 }
                 record.epm = Some(v);
             }
-            Decoder::Oxid if answered && !st.over_limit => {
-                let (v, endpoints) = dcom::decode_response(&st.response, st.little_endian[1]);
-                for e in endpoints {
-                    learn(queue, e, "oxid");
+            Decoder::Oxid if !st.over_limit => {
+                let mut v = OxidView::default();
+                if answered {
+                    let (view, endpoints) =
+                        dcom::decode_response(&st.response, st.little_endian[1]);
+                    for e in endpoints {
+                        learn(queue, e, "oxid");
+                    }
+                    for (iid, ipid) in dcom::scan_objrefs(&st.response) {
+                        queue.learn_ipid(ipid, iid);
+                    }
+                    v = view;
                 }
-                for (iid, ipid) in dcom::scan_objrefs(&st.response) {
-                    queue.learn_ipid(ipid, iid);
+                if let Some(clsid) = dcom::activated_class(&st.request) {
+                    v.clsid = Some(clsid.to_string());
+                    v.class_name = dcom::class_name(clsid);
                 }
-                record.oxid = Some(v);
+                if answered || v.clsid.is_some() {
+                    record.oxid = Some(v);
+                }
             }
             Decoder::Objrefs if answered && !st.over_limit => {
                 for (iid, ipid) in dcom::scan_objrefs(&st.response) {

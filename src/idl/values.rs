@@ -125,17 +125,20 @@ impl Decoded {
     /// members) and GUID among the \[in\] parameters, in wire order, named by their path
     /// (`pAtInfo.Command`, `Names[]`), descending into structures, unions and arrays (the
     /// first three elements of an array); from the \[out\] parameters when the request has
-    /// none. The nil GUID is left out. At most [`MAX_KEY_VALUES`] values, each cut to
-    /// [`MAX_KEY_VALUE_CHARS`] characters, in double quotes (outputs escape them for the
-    /// terminal). Empty when nothing qualifies.
+    /// none. DCOM's ORPCTHIS / ORPCTHAT and the nil GUID are left out. At most
+    /// [`MAX_KEY_VALUES`] values, each cut to [`MAX_KEY_VALUE_CHARS`] characters, in double
+    /// quotes (outputs escape them for the terminal). Empty when nothing qualifies.
     #[must_use]
     pub fn key_parameters(&self) -> String {
+        // the DCOM call headers say nothing about the call
+        let wanted =
+            |n: &&(String, Value)| !matches!(n.0.as_str(), "orpcthis" | "orpcthat" | "return");
         let mut found = Vec::new();
-        for (name, v) in &self.request {
+        for (name, v) in self.request.iter().filter(wanted) {
             key_values(name, v, 0, &mut found);
         }
         if found.is_empty() {
-            for (name, v) in self.response.iter().filter(|(n, _)| n != "return") {
+            for (name, v) in self.response.iter().filter(wanted) {
                 key_values(name, v, 0, &mut found);
             }
         }
@@ -250,9 +253,29 @@ pub fn decode_stub(
     let params: Vec<&Field> = op.params.iter().filter(wanted).collect();
     // [in] pipes follow the other [in] parameters; [out] pipes come before the other [out]s.
     let (pipes, others): (Vec<&Field>, Vec<&Field>) = params.into_iter().partition(is_pipe);
+    // A DCOM call starts with its ORPCTHIS (request) or ORPCTHAT (response), which the
+    // interface's methods do not declare (MS-DCOM §2.2.13).
+    let orpc = iface.object.then(|| match direction {
+        Direction::In => Field {
+            attrs: vec![Attr {
+                name: "in".into(),
+                arg: None,
+            }],
+            ty: Type::Named("ORPCTHIS".into()),
+            name: "orpcthis".into(),
+        },
+        Direction::Out => Field {
+            attrs: vec![Attr {
+                name: "out".into(),
+                arg: None,
+            }],
+            ty: Type::Named("ORPCTHAT".into()),
+            name: "orpcthat".into(),
+        },
+    });
     let ordered: Vec<&Field> = match direction {
-        Direction::In => others.into_iter().chain(pipes).collect(),
-        Direction::Out => pipes.into_iter().chain(others).collect(),
+        Direction::In => orpc.iter().chain(others).chain(pipes).collect(),
+        Direction::Out => orpc.iter().chain(pipes).chain(others).collect(),
     };
     let mut d = Interpreter {
         lib,
@@ -293,6 +316,7 @@ fn readable(v: Value) -> Value {
             let fields: Vec<(String, Value)> =
                 fields.into_iter().map(|(n, v)| (n, readable(v))).collect();
             counted_string(&fields)
+                .or_else(|| bstr(&fields))
                 .or_else(|| sid(&fields))
                 .or_else(|| filetime(&fields))
                 .or_else(|| guid(&fields))
@@ -320,6 +344,18 @@ fn counted_string(fields: &[(String, Value)]) -> Option<Value> {
                 Value::Text(_) | Value::Null => Some(buffer.clone()),
                 _ => None,
             }
+        }
+        _ => None,
+    }
+}
+
+/// A BSTR on the wire (`FLAGGED_WORD_BLOB`, MS-OAUT §2.2.23.1) is its text.
+fn bstr(fields: &[(String, Value)]) -> Option<Value> {
+    match fields {
+        [(b, _), (l, _), (d, Value::Text(t))]
+            if b == "cBytes" && l == "clSize" && d == "asData" =>
+        {
+            Some(Value::Text(t.clone()))
         }
         _ => None,
     }

@@ -85,6 +85,17 @@ pub fn call_row(c: &CallRecord) -> String {
     ))
 }
 
+/// The indented line under a DCOM activation call's row naming the class it activates.
+#[must_use]
+pub fn activation_line(c: &CallRecord) -> Option<String> {
+    let o = c.oxid.as_ref()?;
+    let clsid = o.clsid.as_ref()?;
+    Some(sanitize(&format!(
+        "         activates {} {{{clsid}}}",
+        o.class_name.as_deref().unwrap_or("class")
+    )))
+}
+
 /// Indented lines under a call's row, one per NDR pipe parameter.
 #[must_use]
 pub fn pipe_lines(c: &CallRecord) -> Vec<String> {

@@ -16,6 +16,9 @@ use crate::summary::Summary;
 
 /// Calls kept for browsing.
 pub const MAX_CALLS: usize = 1_000_000;
+/// Calls whose decoded parameters are kept (a decoded call takes a few kilobytes); later
+/// calls are listed without them and the status line counts them.
+pub const MAX_DECODED_CALLS: usize = 50_000;
 /// Non-call PDUs (binds, acks, ...) kept for the call-flow view.
 pub const MAX_NOTES: usize = 200_000;
 
@@ -206,6 +209,10 @@ pub struct App {
     pub calls: Vec<CallRecord>,
     /// Calls not kept because of [`MAX_CALLS`].
     pub calls_dropped: u64,
+    /// Kept calls that hold decoded parameters, against [`MAX_DECODED_CALLS`].
+    decoded_kept: usize,
+    /// Calls whose decoded parameters were not kept because of [`MAX_DECODED_CALLS`].
+    pub decoded_dropped: u64,
     /// A live capture: calls beyond `history` age out (oldest first).
     pub live: bool,
     /// Calls kept for browsing.
@@ -338,6 +345,8 @@ impl App {
             title: title.to_string(),
             calls: Vec::new(),
             calls_dropped: 0,
+            decoded_kept: 0,
+            decoded_dropped: 0,
             live: false,
             history: MAX_CALLS,
             aged_out: 0,
@@ -389,6 +398,11 @@ impl App {
         if n == 0 {
             return;
         }
+        let decoded = self.calls[..n]
+            .iter()
+            .filter(|c| c.decoded.is_some())
+            .count();
+        self.decoded_kept -= decoded.min(self.decoded_kept);
         self.calls.drain(..n);
         self.aged_out += n as u64;
         self.stats_cache = None;
@@ -617,10 +631,18 @@ impl App {
     }
 
     fn add_calls(&mut self, calls: Vec<CallRecord>) {
-        for c in calls {
+        for mut c in calls {
             if !self.live && self.calls.len() >= MAX_CALLS {
                 self.calls_dropped += 1;
                 continue;
+            }
+            if c.decoded.is_some() {
+                if self.decoded_kept >= MAX_DECODED_CALLS {
+                    c.decoded = None;
+                    self.decoded_dropped += 1;
+                } else {
+                    self.decoded_kept += 1;
+                }
             }
             let i = self.calls.len();
             if self.filter.is_empty() || matches(&call_text(&c), &self.filter) {

@@ -401,8 +401,9 @@ fn draw_detail(f: &mut Frame<'_>, app: &App, c: &CallRecord, area: Rect, theme: 
             lines.push(kv("epm status", s.clone()));
         }
     }
-    for line in crate::output::text::pipe_lines(c)
+    for line in crate::output::text::activation_line(c)
         .into_iter()
+        .chain(crate::output::text::pipe_lines(c))
         .chain(crate::output::text::parameter_lines(c))
     {
         lines.push(Line::from(format!("  {}", line.trim_start())));
@@ -858,6 +859,12 @@ fn draw_status(f: &mut Frame<'_>, app: &App, area: Rect, theme: Theme) {
             let mut s = format!("{} — {} calls", app.title, app.calls.len());
             if app.calls_dropped > 0 {
                 s.push_str(&format!(" ({} more not kept)", app.calls_dropped));
+            }
+            if app.decoded_dropped > 0 {
+                s.push_str(&format!(
+                    " (parameters of {} calls not kept)",
+                    app.decoded_dropped
+                ));
             }
             if app.aged_out > 0 {
                 s.push_str(&format!(" ({} older aged out)", app.aged_out));

@@ -213,7 +213,7 @@ pub fn decode_response(stub: &[u8], little_endian: bool) -> (OxidView, Vec<Endpo
 }
 
 /// OBJREF signature "MEOW" (MS-DCOM §2.2.18).
-const OBJREF_SIGNATURE: [u8; 4] = *b"MEOW";
+pub const OBJREF_SIGNATURE: [u8; 4] = *b"MEOW";
 
 /// Marshalled interface pointers (OBJREFs) in a stub, as (interface IID, IPID) pairs: the IPID
 /// names the object interface that later ORPC requests address in their object UUID. Standard,

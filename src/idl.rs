@@ -293,6 +293,12 @@ impl Library {
             .and_then(|&i| self.interfaces.get(i))
     }
 
+    /// True when `name` is an interface's (DCOM interface pointers are written as its name).
+    #[must_use]
+    pub fn is_interface(&self, name: &str) -> bool {
+        matches!(name, "IUnknown" | "IDispatch") || self.interfaces.iter().any(|i| i.name == name)
+    }
+
     /// Rebuilds the interface index after the list changed.
     pub(crate) fn reindex(&mut self) {
         self.index.clear();

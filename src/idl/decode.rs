@@ -136,15 +136,35 @@ fn whole_elements(present: u64, (size, align): (u64, u64)) -> u64 {
 }
 
 pub(crate) fn base_size(b: &str) -> Option<(u64, u64)> {
-    let last = b.rsplit(' ').next().unwrap_or(b);
-    Some(match last {
-        "small" | "char" | "byte" | "boolean" | "int8" | "uint8" | "__int8" => (1, 1),
-        "short" | "wchar_t" | "int16" | "uint16" | "__int16" => (2, 2),
-        "long" | "int" | "float" | "error_status_t" | "int32" | "uint32" | "__int32"
-        | "__int3264" => (4, 4),
-        "hyper" | "double" | "__int64" | "int64" | "uint64" => (8, 8),
-        "unsigned" | "signed" => (4, 4),
-        _ => return None,
+    // The word that sets the size wins over `int` (`short int`, `unsigned long int`).
+    let words: Vec<&str> = b
+        .split(' ')
+        .filter(|w| !matches!(*w, "signed" | "unsigned" | "const"))
+        .collect();
+    let has = |w: &[&str]| words.iter().any(|x| w.contains(x));
+    Some(if has(&["hyper", "__int64", "int64", "uint64", "double"]) {
+        (8, 8)
+    } else if has(&["short", "wchar_t", "int16", "uint16", "__int16"]) {
+        (2, 2)
+    } else if has(&[
+        "small", "char", "byte", "boolean", "int8", "uint8", "__int8",
+    ]) {
+        (1, 1)
+    } else if words.is_empty()
+        || has(&[
+            "long",
+            "int",
+            "float",
+            "error_status_t",
+            "int32",
+            "uint32",
+            "__int32",
+            "__int3264",
+        ])
+    {
+        (4, 4)
+    } else {
+        return None;
     })
 }
 

@@ -245,6 +245,21 @@ pub fn decode_stub(
     let Some(op) = iface.operations.get(usize::from(opnum)) else {
         return;
     };
+    let placeholder = op.params.is_empty()
+        && (matches!(&op.ret, Type::Base(b) if b == "void")
+            || super::table::wire_name(&op.name).is_none());
+    if placeholder && !bytes.is_empty() {
+        // `void Opnum2Reserved(void)`: the published IDL keeps the opnum but not the call
+        let side = if direction == Direction::In {
+            "request"
+        } else {
+            "response"
+        };
+        decoded.errors.push(format!(
+            "{side}: the description has only a placeholder for operation {opnum}"
+        ));
+        return;
+    }
     let is_pipe = |f: &&Field| matches!(strip_pointers(lib, &f.ty), Type::Pipe(_));
     let wanted = |f: &&Field| match direction {
         Direction::In => f.has("in"),
@@ -292,7 +307,10 @@ pub fn decode_stub(
     let mut out = Vec::new();
     if let Err(e) = d.parameters(&ordered, op, direction, &mut out) {
         decoded.errors.push(format!("{side}: {e}"));
-    } else if d.r.remaining() > 0 {
+    } else if d.r.remaining() > 0
+        && !verification_trailer_follows(bytes, d.r.pos())
+        && !padding_follows(bytes, d.r.pos())
+    {
         decoded.errors.push(format!(
             "{side}: {} bytes after the last parameter",
             d.r.remaining()
@@ -317,6 +335,7 @@ fn readable(v: Value) -> Value {
                 fields.into_iter().map(|(n, v)| (n, readable(v))).collect();
             counted_string(&fields)
                 .or_else(|| bstr(&fields))
+                .or_else(|| interface_pointer(&fields))
                 .or_else(|| sid(&fields))
                 .or_else(|| filetime(&fields))
                 .or_else(|| guid(&fields))
@@ -347,6 +366,85 @@ fn counted_string(fields: &[(String, Value)]) -> Option<Value> {
         }
         _ => None,
     }
+}
+
+/// MS-RPCE §2.2.2.13: a request stub may end with a verification trailer after the last
+/// parameter, aligned to 4 and starting with this signature.
+const VERIFICATION_TRAILER_SIGNATURE: [u8; 8] = [0x8a, 0xe3, 0x13, 0x71, 0x02, 0xf4, 0x36, 0x71];
+
+/// True when what follows the parameters at `end` is padding to 4 and a verification trailer.
+fn verification_trailer_follows(stub: &[u8], end: usize) -> bool {
+    let at = end.div_ceil(4) * 4;
+    stub.get(end..at)
+        .is_some_and(|pad| pad.iter().all(|&b| b == 0))
+        && stub
+            .get(at..at + 8)
+            .is_some_and(|s| s == VERIFICATION_TRAILER_SIGNATURE)
+}
+
+/// True when up to 7 zero bytes end the stub after the parameters: some encoders (impacket)
+/// pad a stub to a multiple of 8.
+fn padding_follows(stub: &[u8], end: usize) -> bool {
+    stub.get(end..)
+        .is_some_and(|rest| rest.len() < 8 && rest.iter().all(|&b| b == 0))
+}
+
+/// The attributes of the next pointer level when every size attribute leaves the first level
+/// empty (`size_is(, n)`); none otherwise.
+fn next_level(attrs: &[Attr]) -> Option<Vec<Attr>> {
+    let sizes = ["size_is", "max_is", "length_is", "first_is", "last_is"];
+    let mut any = false;
+    let mut out = Vec::with_capacity(attrs.len());
+    for a in attrs {
+        if sizes.contains(&a.name.as_str()) {
+            let rest = a.arg.as_deref()?.trim().strip_prefix(',')?;
+            any = true;
+            out.push(Attr {
+                name: a.name.clone(),
+                arg: Some(rest.trim().to_string()),
+            });
+        } else if a.name != "ref" {
+            out.push(a.clone());
+        }
+    }
+    any.then_some(out)
+}
+
+/// An MInterfacePointer holding a standard OBJREF (MS-DCOM §2.2.18.1) reads as the interface
+/// and the object it points at: `{"objref": "standard", "iid", "oxid", "oid", "ipid"}`; other
+/// OBJREFs as their kind and IID.
+fn interface_pointer(fields: &[(String, Value)]) -> Option<Value> {
+    let [(n, _), (d, Value::Bytes(b))] = fields else {
+        return None;
+    };
+    if n != "ulCntData" || d != "abData" || b.get(..4)? != crate::dcom::OBJREF_SIGNATURE {
+        return None;
+    }
+    let le32 =
+        |o: usize| -> Option<u32> { Some(u32::from_le_bytes(b.get(o..o + 4)?.try_into().ok()?)) };
+    let le64 =
+        |o: usize| -> Option<u64> { Some(u64::from_le_bytes(b.get(o..o + 8)?.try_into().ok()?)) };
+    let guid = |o: usize| -> Option<Uuid> {
+        Some(Uuid::from_wire(b.get(o..o + 16)?.try_into().ok()?, true))
+    };
+    let kind = match le32(4)? {
+        1 => "standard",
+        2 => "handler",
+        4 => "custom",
+        8 => "extended",
+        _ => return None,
+    };
+    let mut out = vec![
+        ("objref".to_string(), Value::Text(kind.into())),
+        ("iid".to_string(), Value::Uuid(guid(8)?)),
+    ];
+    if kind != "custom" {
+        // STDOBJREF: flags, cPublicRefs, oxid, oid, ipid
+        out.push(("oxid".into(), Value::Text(format!("{:016x}", le64(32)?))));
+        out.push(("oid".into(), Value::Text(format!("{:016x}", le64(40)?))));
+        out.push(("ipid".into(), Value::Uuid(guid(48)?)));
+    }
+    Some(Value::Fields(out))
 }
 
 /// A BSTR on the wire (`FLAGGED_WORD_BLOB`, MS-OAUT §2.2.23.1) is its text.
@@ -607,6 +705,16 @@ impl<'l> Interpreter<'l, '_> {
         }
         match self.lib.resolve(ty) {
             Type::Base(b) => self.base(b),
+            // a DCOM interface pointer (`IWbemContext *`) travels as an MInterfacePointer
+            // (MS-DCOM §2.2.14)
+            Type::Named(n) if self.lib.is_interface(n) => {
+                match self.lib.types.get("MInterfacePointer") {
+                    Some(t) => self.value(t, &[], false, None, &[]),
+                    None => Err(NdrError::Invalid(
+                        "interface pointer without MInterfacePointer",
+                    )),
+                }
+            }
             Type::Named(_) => Err(NdrError::Invalid("type not declared in the IDL")),
             Type::Enum(members) => {
                 let v1 = has(attrs, "v1_enum")
@@ -623,7 +731,9 @@ impl<'l> Interpreter<'l, '_> {
                     .map_or(Value::Int(n), |(name, _)| Value::Text(name.clone())))
             }
             Type::Pointer(t) => {
-                let is_ref = top && !has(attrs, "unique") && !has(attrs, "ptr");
+                // an interface pointer is a full pointer wherever it is (MS-DCOM §2.2.14)
+                let interface = matches!(&**t, Type::Named(n) if self.lib.is_interface(n));
+                let is_ref = top && !has(attrs, "unique") && !has(attrs, "ptr") && !interface;
                 if is_ref {
                     return self.referent(t, attrs, hoisted);
                 }
@@ -682,6 +792,11 @@ impl<'l> Interpreter<'l, '_> {
         attrs: &[Attr],
         hoisted: Option<usize>,
     ) -> Result<Value, NdrError> {
+        // `size_is(, n)`: the first pointer level is a plain pointer, the sizes belong to the
+        // next one (MIDL's multi-level sizes, `[out, size_is(,cIids)] REMQIRESULT **`)
+        if let Some(inner) = next_level(attrs) {
+            return self.value(t, &inner, false, None, &[]);
+        }
         let sized = has(attrs, "size_is") || has(attrs, "max_is");
         let varying = has(attrs, "length_is") || has(attrs, "string");
         if sized || varying {
@@ -840,7 +955,15 @@ impl<'l> Interpreter<'l, '_> {
                 .iter()
                 .find(|a| a.name == "switch_type")
                 .and_then(|a| a.arg.as_deref())
-                .map(|s| Type::Base(s.trim().to_string()))
+                .map(|s| {
+                    // a base type (`unsigned short`) or a typedef name (`USHORT`)
+                    let s = s.trim().to_string();
+                    if base_size(&s).is_some() {
+                        Type::Base(s)
+                    } else {
+                        Type::Named(s)
+                    }
+                })
         };
         if let Some(t) = from_attr(attrs) {
             return Some(t);
@@ -1464,5 +1587,53 @@ interface demo
             ..Decoded::default()
         };
         assert_eq!(out_only.key_parameters(), "Name=\"n\"");
+    }
+
+    #[test]
+    fn interface_pointers_read_as_their_objref() {
+        let mut b = b"MEOW".to_vec();
+        b.extend(1u32.to_le_bytes());
+        b.extend([0x11; 16]); // iid
+        b.extend([0; 8]); // flags, cPublicRefs
+        b.extend(0x0102_0304_0506_0708u64.to_le_bytes());
+        b.extend(9u64.to_le_bytes());
+        b.extend([0x22; 16]); // ipid
+        let v = readable(Value::Fields(vec![
+            f("ulCntData", Value::UInt(b.len() as u64)),
+            f("abData", Value::Bytes(b)),
+        ]));
+        let Value::Fields(o) = v else { panic!("{v:?}") };
+        assert_eq!(o[0], f("objref", Value::Text("standard".into())));
+        assert_eq!(o[2], f("oxid", Value::Text("0102030405060708".into())));
+        assert_eq!(o[3], f("oid", Value::Text("0000000000000009".into())));
+    }
+
+    #[test]
+    fn sizes_of_the_second_pointer_level_and_what_may_end_a_stub() {
+        let attrs = vec![
+            Attr {
+                name: "out".into(),
+                arg: None,
+            },
+            Attr {
+                name: "size_is".into(),
+                arg: Some(",cIids".into()),
+            },
+        ];
+        let next = next_level(&attrs).unwrap();
+        assert_eq!(next[1].arg.as_deref(), Some("cIids"));
+        assert!(
+            next_level(&next).is_none(),
+            "the sizes now belong to this level"
+        );
+        let mut stub = vec![1, 2, 3, 0, 0];
+        assert!(padding_follows(&stub, 3));
+        stub.extend(VERIFICATION_TRAILER_SIGNATURE);
+        assert!(!padding_follows(&stub, 3));
+        assert!(verification_trailer_follows(
+            &[1, 2, 3, 0, 0x8a, 0xe3, 0x13, 0x71, 0x02, 0xf4, 0x36, 0x71],
+            3
+        ));
+        assert!(!verification_trailer_follows(&stub, 1));
     }
 }

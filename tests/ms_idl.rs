@@ -423,3 +423,50 @@ fn the_lab_calls_decode_to_their_end() {
     assert!(decoded > 250, "{decoded} decoded calls");
     assert!(failed.len() <= 2, "{failed:#?}");
 }
+
+/// NDR64 (MS-RPCE §2.2.5.3.4): Windows 10 clients negotiate it for srvsvc; a union is aligned
+/// to its largest member before its discriminant, its arm to the largest arm, and a structure
+/// is padded to its alignment. Wireshark 4.0 stops inside these answers; rpcscope reads the
+/// shares and sessions to the end.
+#[test]
+fn ndr64_share_and_session_enumerations_decode_to_their_end() {
+    let Some(reference) = reference() else { return };
+    let corpus = reference.parent().unwrap().join("corpus");
+    let run = |capture: &str| -> Vec<serde_json::Value> {
+        let out = Command::new(env!("CARGO_BIN_EXE_rpcscope"))
+            .args(["calls", "--json", "--decode"])
+            .arg(corpus.join(capture))
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .filter(|c: &serde_json::Value| c["transfer_syntax"] == "ndr64")
+            .collect()
+    };
+    let shares = run("arkime/wireshark-smb-on-windows10.pcap");
+    let enumerate = shares
+        .iter()
+        .find(|c| c["operation"] == "NetrShareEnum")
+        .unwrap();
+    assert_eq!(enumerate["decoded"]["errors"], serde_json::json!([]));
+    let names: Vec<&str> =
+        enumerate["decoded"]["out"]["InfoStruct"]["ShareInfo"]["Level1"]["Buffer"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["shi1_netname"].as_str().unwrap())
+            .collect();
+    assert_eq!(names, ["ADMIN$", "C$", "IPC$"]);
+    let sessions = run("otrf/empire_getsession_dcerpc_smb_srvsvc_NetSessEnum.pcap");
+    let s = sessions
+        .iter()
+        .find(|c| c["operation"] == "NetrSessionEnum")
+        .unwrap();
+    assert_eq!(s["decoded"]["errors"], serde_json::json!([]));
+    assert_eq!(
+        s["decoded"]["out"]["InfoStruct"]["SessionInfo"]["Level10"]["Buffer"][0]["sesi10_username"],
+        "pgustavo"
+    );
+}

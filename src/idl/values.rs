@@ -122,7 +122,8 @@ pub const MAX_KEY_VALUE_CHARS: usize = 96;
 
 impl Decoded {
     /// The call's key parameters, as one line: every text value (strings, SIDs, times, enum
-    /// members) and GUID among the \[in\] parameters, in wire order, named by their path
+    /// members) and GUID (with the name of the interface or class it stands for, when known)
+    /// among the \[in\] parameters, in wire order, named by their path
     /// (`pAtInfo.Command`, `Names[]`), descending into structures, unions and arrays (the
     /// first three elements of an array); from the \[out\] parameters when the request has
     /// none. DCOM's ORPCTHIS / ORPCTHAT and the nil GUID are left out. At most
@@ -163,7 +164,18 @@ fn key_values(path: &str, v: &Value, depth: usize, out: &mut Vec<(String, String
     }
     match v {
         Value::Text(t) if !t.is_empty() => out.push((path.to_string(), t.clone())),
-        Value::Uuid(u) if u.0 != [0; 16] => out.push((path.to_string(), u.to_string())),
+        Value::Uuid(u) if u.0 != [0; 16] => {
+            // an interface or class the tables know is named after its GUID
+            let name = super::table::builtin()
+                .interface(*u, 0)
+                .map(|i| i.name.clone())
+                .or_else(|| crate::dcom::class_name(*u));
+            let text = match name {
+                Some(n) => format!("{u} ({n})"),
+                None => u.to_string(),
+            };
+            out.push((path.to_string(), text));
+        }
         Value::Fields(fields) => {
             for (name, v) in fields.iter().filter(|(n, _)| n != "discriminant") {
                 // an anonymous member adds nothing to the path
@@ -764,10 +776,26 @@ impl<'l> Interpreter<'l, '_> {
                     .as_deref()
                     .cloned()
                     .or_else(|| self.switch_type(ty, attrs, siblings));
+                // NDR64 aligns a union to its largest member, discriminant included, and its
+                // arm to the largest arm (MS-RPCE §2.2.5.3.4.4)
+                let ndr64 = self.r.syntax() == Syntax::Ndr64;
+                let arms_align = arms
+                    .iter()
+                    .filter_map(|a| a.field.as_ref())
+                    .map(|f| self.align_of(&f.ty, 1))
+                    .max()
+                    .unwrap_or(1);
+                if ndr64 {
+                    let d_align = switch.as_ref().map_or(4, |t| self.align_of(t, 1));
+                    self.r.align(arms_align.max(d_align))?;
+                }
                 let d = match &switch {
                     Some(t) => self.discriminant(t)?,
                     None => i64::from(self.r.u32()?),
                 };
+                if ndr64 {
+                    self.r.align(arms_align)?;
+                }
                 let arm = arms
                     .iter()
                     .find(|a| a.cases.contains(&d))
@@ -882,12 +910,17 @@ impl<'l> Interpreter<'l, '_> {
             },
             _ => None,
         };
-        self.r.align(self.alignment(fields))?;
+        let align = self.alignment(fields);
+        self.r.align(align)?;
         let mut out = Vec::with_capacity(fields.len());
         for (i, f) in fields.iter().enumerate() {
             let h = if i + 1 == fields.len() { hoisted } else { None };
             let v = self.value(&f.ty, &f.attrs, false, h, fields)?;
             out.push((f.name.clone(), v));
+        }
+        // NDR64 pads a structure to its alignment (MS-RPCE §2.2.5.3.4.1); NDR 2.0 does not
+        if self.r.syntax() == Syntax::Ndr64 && hoisted.is_none() && self.r.remaining() > 0 {
+            self.r.align(align)?;
         }
         Ok(Value::Fields(out))
     }

@@ -115,6 +115,10 @@ pub struct Decoded {
     values: usize,
 }
 
+/// Referents read one inside another (a linked list nests one level per node): past this, a
+/// parameter stops with an error, so that neither the decoder nor the JSON nests without end.
+pub const MAX_POINTER_CHAIN: usize = 128;
+
 /// Values in a call's key-parameter line.
 pub const MAX_KEY_VALUES: usize = 6;
 /// Characters kept of each value in the key-parameter line.
@@ -640,18 +644,25 @@ impl<'l> Interpreter<'l, '_> {
         self.pending.clear();
         self.slots.clear();
         let v = self.value(ty, attrs, true, None, siblings)?;
-        self.flush(0)?;
+        self.flush(0, 0)?;
         Ok(self.fill(v))
     }
 
-    /// Reads the referents pending from `mark` on, each followed by its own.
-    fn flush(&mut self, mark: usize) -> Result<(), NdrError> {
+    /// Reads the referents pending from `mark` on, each followed by its own; `chain` is how
+    /// many referents deep this is (a linked list nests one level per node), at most
+    /// [`MAX_POINTER_CHAIN`].
+    fn flush(&mut self, mark: usize, chain: usize) -> Result<(), NdrError> {
+        if chain > MAX_POINTER_CHAIN && self.pending.len() > mark {
+            return Err(NdrError::Invalid(
+                "pointer chain longer than MAX_POINTER_CHAIN (128)",
+            ));
+        }
         let batch: Vec<Pending<'l>> = self.pending.drain(mark..).collect();
         for p in batch {
             let mark = self.pending.len();
             let v = self.referent(p.ty, &p.attrs, None)?;
             self.slots[p.slot] = v;
-            self.flush(mark)?;
+            self.flush(mark, chain + 1)?;
         }
         Ok(())
     }
@@ -1668,5 +1679,31 @@ interface demo
             3
         ));
         assert!(!verification_trailer_follows(&stub, 1));
+    }
+
+    /// A hostile linked list 10,000 nodes long stops at MAX_POINTER_CHAIN with an error, no
+    /// stack overflow and no JSON nested thousands deep.
+    #[test]
+    fn a_long_pointer_chain_stops_at_its_limit() {
+        let mut lib = parse(
+            "[uuid(12345678-1234-1234-1234-123456789abc)] interface l { typedef struct _N { long v; [unique] struct _N *next; } N; void F([in] N *head); }",
+            "l.idl",
+        )
+        .unwrap();
+        lib.link();
+        let mut s = Writer::default();
+        for i in 0..10_000u32 {
+            s.u32(i).u32(0x0002_0000 + i);
+        }
+        s.u32(1).u32(0);
+        let mut d = Decoded::default();
+        let stub = StubBytes {
+            bytes: &s.0,
+            direction: Direction::In,
+            little_endian: true,
+            syntax: Syntax::Ndr,
+        };
+        decode_stub(&lib, &lib.interfaces[0], 0, stub, &mut d);
+        assert!(d.errors[0].contains("MAX_POINTER_CHAIN"), "{:?}", d.errors);
     }
 }

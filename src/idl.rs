@@ -14,6 +14,7 @@ pub mod builtin;
 pub mod decode;
 mod expr;
 mod parser;
+pub mod sddl;
 pub mod table;
 pub mod values;
 
@@ -309,16 +310,32 @@ impl Library {
         }
     }
 
-    /// Adds another library's declarations.
+    /// Adds another library's declarations; a name it declares again replaces the earlier
+    /// declaration (an `--idl` file overrides the built-in descriptions).
     pub fn merge(&mut self, other: Library) {
-        self.types.extend(other.types);
+        self.merge_with(other, false);
+    }
+
+    /// Adds another library's declarations; with `first_wins`, a type, typedef attribute or
+    /// constant already declared keeps its first declaration.
+    fn merge_with(&mut self, other: Library, first_wins: bool) {
+        fn add<V>(into: &mut HashMap<String, V>, from: HashMap<String, V>, first_wins: bool) {
+            for (k, v) in from {
+                if first_wins {
+                    into.entry(k).or_insert(v);
+                } else {
+                    into.insert(k, v);
+                }
+            }
+        }
+        add(&mut self.types, other.types, first_wins);
+        add(&mut self.typedef_attrs, other.typedef_attrs, first_wins);
+        add(&mut self.constants, other.constants, first_wins);
         self.context_handles.extend(other.context_handles);
-        self.typedef_attrs.extend(other.typedef_attrs);
         self.interfaces.extend(other.interfaces);
         self.warnings.extend(other.warnings);
-        self.decode_parameters |= other.decode_parameters;
         self.imports.extend(other.imports);
-        self.constants.extend(other.constants);
+        self.decode_parameters |= other.decode_parameters;
         self.coclasses.extend(other.coclasses);
         self.unresolved += other.unresolved;
         self.reindex();
@@ -402,29 +419,6 @@ impl Library {
             .arg
             .as_deref()?;
         self.types.get(target.trim())
-    }
-
-    /// Adds the declarations of another file of the same set: a type or constant already
-    /// declared keeps its first declaration (files are merged most-imported first, so that
-    /// MS-DTYP's definitions stand).
-    fn merge_file(&mut self, other: Library) {
-        for (k, v) in other.types {
-            self.types.entry(k).or_insert(v);
-        }
-        for (k, v) in other.typedef_attrs {
-            self.typedef_attrs.entry(k).or_insert(v);
-        }
-        for (k, v) in other.constants {
-            self.constants.entry(k).or_insert(v);
-        }
-        self.context_handles.extend(other.context_handles);
-        self.interfaces.extend(other.interfaces);
-        self.warnings.extend(other.warnings);
-        self.decode_parameters |= other.decode_parameters;
-        self.imports.extend(other.imports);
-        self.coclasses.extend(other.coclasses);
-        self.unresolved += other.unresolved;
-        self.reindex();
     }
 }
 
@@ -648,7 +642,9 @@ pub fn load_files(paths: &[PathBuf]) -> Result<Library, String> {
         for (path, text) in &texts {
             let parsed = parser::parse_with(text, &path.display().to_string(), &known)
                 .map_err(|e| e.to_string())?;
-            lib.merge_file(parsed);
+            // files are merged most-imported first and keep the first declaration, so
+            // that MS-DTYP's definitions stand
+            lib.merge_with(parsed, true);
         }
         known.clone_from(&lib.constants);
         if lib.unresolved == 0 || lib.unresolved >= last_unresolved {

@@ -228,6 +228,13 @@ fn json<T: serde::Serialize>(v: &T) -> String {
     serde_json::to_string(v).unwrap_or_else(|_| "null".into())
 }
 
+/// The UUID and `MAJOR.MINOR` version of an `interface` row.
+fn interface_id(uuid: &str, version: &str) -> Option<(Uuid, (u16, u16))> {
+    let uuid = Uuid::parse(uuid)?;
+    let mut v = version.split('.').map(|x| x.parse::<u16>().unwrap_or(0));
+    Some((uuid, (v.next().unwrap_or(0), v.next().unwrap_or(0))))
+}
+
 /// Rebuilds the description library from a table: interfaces with their operations'
 /// parameters, typedefs, constants and DCOM classes. Rows that do not parse are skipped.
 #[must_use]
@@ -238,11 +245,9 @@ pub fn library_from(text: &str) -> Library {
         let cols: Vec<&str> = line.split('\t').collect();
         match cols.as_slice() {
             ["interface", uuid, version, name, parent, kind, ..] => {
-                let Some(uuid) = Uuid::parse(uuid) else {
+                let Some((uuid, version)) = interface_id(uuid, version) else {
                     continue;
                 };
-                let mut v = version.split('.').map(|x| x.parse::<u16>().unwrap_or(0));
-                let version = (v.next().unwrap_or(0), v.next().unwrap_or(0));
                 at.insert((uuid, version.0), lib.interfaces.len());
                 lib.interfaces.push(Interface {
                     name: (*name).to_string(),
@@ -366,11 +371,9 @@ impl Table {
             let cols: Vec<&str> = line.split('\t').collect();
             match cols.as_slice() {
                 ["interface", uuid, version, name, _parent, kind, ..] => {
-                    let Some(uuid) = Uuid::parse(uuid) else {
+                    let Some((uuid, version)) = interface_id(uuid, version) else {
                         continue;
                     };
-                    let mut v = version.split('.').map(|x| x.parse::<u16>().unwrap_or(0));
-                    let version = (v.next().unwrap_or(0), v.next().unwrap_or(0));
                     t.by_uuid.entry(uuid).or_insert(version.0);
                     t.interfaces.insert(
                         (uuid, version.0),

@@ -333,7 +333,13 @@ pub fn decode_stub(
         ));
     }
     decoded.values = d.values;
-    let out = out.into_iter().map(|(n, v)| (n, readable(v))).collect();
+    let out = out
+        .into_iter()
+        .map(|(n, v)| {
+            let v = security_descriptor(&n, readable(v));
+            (n, v)
+        })
+        .collect();
     match direction {
         Direction::In => decoded.request = out,
         Direction::Out => decoded.response = out,
@@ -347,8 +353,13 @@ pub fn decode_stub(
 fn readable(v: Value) -> Value {
     match v {
         Value::Fields(fields) => {
-            let fields: Vec<(String, Value)> =
-                fields.into_iter().map(|(n, v)| (n, readable(v))).collect();
+            let fields: Vec<(String, Value)> = fields
+                .into_iter()
+                .map(|(n, v)| {
+                    let v = security_descriptor(&n, readable(v));
+                    (n, v)
+                })
+                .collect();
             counted_string(&fields)
                 .or_else(|| bstr(&fields))
                 .or_else(|| interface_pointer(&fields))
@@ -358,6 +369,32 @@ fn readable(v: Value) -> Value {
                 .unwrap_or(Value::Fields(fields))
         }
         Value::List(items) => Value::List(items.into_iter().map(readable).collect()),
+        other => other,
+    }
+}
+
+/// Bytes named as a security descriptor (`SecurityDescriptor`, `lpSecurityDescriptor`, ...)
+/// that hold a self-relative one read as SDDL; a structure that only wraps one (its length and
+/// bytes: `SAMPR_SR_SECURITY_DESCRIPTOR`, `RPC_SECURITY_DESCRIPTOR`) as that SDDL.
+fn security_descriptor(name: &str, v: Value) -> Value {
+    match v {
+        Value::Bytes(b) if name.contains("SecurityDescriptor") => {
+            super::sddl::sddl(&b).map_or(Value::Bytes(b), Value::Text)
+        }
+        Value::Fields(fields) if name.contains("SecurityDescriptor") => {
+            let texts: Vec<&Value> = fields
+                .iter()
+                .filter(|(n, v)| n.contains("SecurityDescriptor") && matches!(v, Value::Text(_)))
+                .map(|(_, v)| v)
+                .collect();
+            let sizes_only = fields.iter().all(|(n, v)| {
+                n.contains("SecurityDescriptor") || matches!(v, Value::UInt(_) | Value::Int(_))
+            });
+            match texts.as_slice() {
+                [t] if sizes_only => (*t).clone(),
+                _ => Value::Fields(fields),
+            }
+        }
         other => other,
     }
 }

@@ -94,11 +94,61 @@ fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
+/// Lines of one call's parameter tree in the terminal interface, at most.
+pub const MAX_TREE_LINES: usize = 2_000;
+
 impl Value {
     /// A one-line rendering for the text outputs (JSON-like, bytes in hex).
     #[must_use]
     pub fn render(&self) -> String {
         serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// The value as an indented tree: one line per scalar (`name: value`), a line per
+    /// structure, union arm or array with its members below, two spaces deeper.
+    pub fn tree(&self, name: &str, depth: usize, out: &mut Vec<String>) {
+        if out.len() >= MAX_TREE_LINES {
+            return;
+        }
+        let pad = "  ".repeat(depth);
+        match self {
+            Value::Fields(fields) => {
+                out.push(format!("{pad}{name}"));
+                for (n, v) in fields {
+                    v.tree(if n.is_empty() { "(anonymous)" } else { n }, depth + 1, out);
+                }
+            }
+            Value::List(items) if !items.is_empty() => {
+                out.push(format!("{pad}{name} [{}]", items.len()));
+                for (i, v) in items.iter().enumerate() {
+                    v.tree(&format!("[{i}]"), depth + 1, out);
+                }
+            }
+            other => out.push(format!("{pad}{name}: {}", other.render())),
+        }
+        if out.len() == MAX_TREE_LINES {
+            out.push(format!("{pad}… (more than {MAX_TREE_LINES} lines)"));
+        }
+    }
+}
+
+impl Decoded {
+    /// The parameters as a tree (`in` and `out` sides, each parameter below), then the
+    /// decoding errors.
+    #[must_use]
+    pub fn tree(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for (side, params) in [("in", &self.request), ("out", &self.response)] {
+            if params.is_empty() {
+                continue;
+            }
+            out.push(side.to_string());
+            for (n, v) in params {
+                v.tree(n, 1, &mut out);
+            }
+        }
+        out.extend(self.errors.iter().map(|e| format!("not decoded: {e}")));
+        out
     }
 }
 
@@ -1742,5 +1792,41 @@ interface demo
         };
         decode_stub(&lib, &lib.interfaces[0], 0, stub, &mut d);
         assert!(d.errors[0].contains("MAX_POINTER_CHAIN"), "{:?}", d.errors);
+    }
+
+    #[test]
+    fn parameters_as_a_tree() {
+        let d = Decoded {
+            request: vec![
+                f("lpServiceName", Value::Text("PSEXESVC".into())),
+                f(
+                    "pInfo",
+                    Value::Fields(vec![
+                        f("Level", Value::UInt(1)),
+                        f("Names", Value::List(vec![Value::Text("a".into())])),
+                    ]),
+                ),
+            ],
+            response: vec![f("return", Value::UInt(0))],
+            errors: vec!["response: a fault".into()],
+            ..Decoded::default()
+        };
+        assert_eq!(
+            d.tree(),
+            [
+                "in",
+                "  lpServiceName: \"PSEXESVC\"",
+                "  pInfo",
+                "    Level: 1",
+                "    Names [1]",
+                "      [0]: \"a\"",
+                "out",
+                "  return: 0",
+                "not decoded: response: a fault",
+            ]
+        );
+        let mut lines = Vec::new();
+        Value::List(vec![Value::UInt(1); 5_000]).tree("big", 0, &mut lines);
+        assert_eq!(lines.len(), MAX_TREE_LINES + 1, "bounded, and says so");
     }
 }

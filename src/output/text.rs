@@ -128,6 +128,22 @@ pub fn pipe_lines(c: &CallRecord) -> Vec<String> {
         .collect()
 }
 
+/// The decoded parameters as a tree, under the key-parameter line (the terminal interface's
+/// detail pane).
+#[must_use]
+pub fn parameter_tree(c: &CallRecord) -> Vec<String> {
+    let Some(d) = &c.decoded else {
+        return Vec::new();
+    };
+    let key = d.key_parameters();
+    (!key.is_empty())
+        .then(|| format!("key {key}"))
+        .into_iter()
+        .chain(d.tree())
+        .map(|l| sanitize(&l))
+        .collect()
+}
+
 /// Indented lines under a call's row (`--decode`): its key parameters
 /// ([`crate::idl::values::Decoded::key_parameters`]), one line per decoded parameter, then its
 /// decoding errors.

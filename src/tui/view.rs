@@ -404,9 +404,11 @@ fn draw_detail(f: &mut Frame<'_>, app: &App, c: &CallRecord, area: Rect, theme: 
     for line in crate::output::text::activation_line(c)
         .into_iter()
         .chain(crate::output::text::pipe_lines(c))
-        .chain(crate::output::text::parameter_lines(c))
     {
         lines.push(Line::from(format!("  {}", line.trim_start())));
+    }
+    for line in crate::output::text::parameter_tree(c) {
+        lines.push(Line::from(format!("  {line}")));
     }
     if let Some(o) = &c.oxid {
         for b in &o.bindings {

@@ -1,14 +1,16 @@
-//! Interface descriptions from IDL: a parser for the subset of MIDL that real interface files
-//! use ([`parse`]), the type model it produces, and the built-in descriptions shipped with
-//! rpcscope ([`builtin`]). Decoding stubs with a description is [`decode`]'s job.
+//! Interface descriptions (DCE/RPC layer; MIDL as Microsoft's open specifications write it, the
+//! NDR rules of C706 chapter 14 and MS-RPCE §2.2.5): a parser for MIDL ([`parse`],
+//! [`load_files`]: every file of Microsoft's published IDL, headers and imports included), the
+//! type model it produces, the built-in descriptions ([`builtin`] written for rpcscope, and
+//! [`table`], Microsoft's interfaces compiled by `rpcscope compile-idl`), and what decodes stubs
+//! with them ([`decode`] for pipes, [`values`] for parameters, [`sddl`] for security
+//! descriptors).
 //!
-//! Supported: `[uuid(...), version(x.y)] interface Name { ... }`, `import` (files read by
-//! [`load_files`]), `typedef` of
-//! structs, unions (`switch_is` / `switch_type`, or `switch (type name)`), enums, `pipe T`,
-//! base types and pointers; parameter and member attributes `in`, `out`, `size_is`,
-//! `length_is`, `string`, `unique`, `ref`, `ptr`, `context_handle`, `range`, `switch_is`,
-//! `switch_type`, `case`, `default`; operations in declaration order (opnum = position).
-//! Unknown attributes are kept and reported as warnings; syntax errors say `file:line:column`.
+//! The parser takes interfaces (RPC and DCOM, with inheritance), libraries, coclasses,
+//! typedefs of every constructed type, constants and enumerators as C constant expressions
+//! resolved across files, the preprocessor branches MIDL takes, and attributes as written
+//! (unknown ones are kept and warned about). Opnums are declaration order with MIDL's rules for
+//! `[local]`, `[call_as]` and `[callback]`. Syntax errors say `file:line:column`.
 
 pub mod builtin;
 pub mod decode;

@@ -1,4 +1,5 @@
-//! Constant expressions of IDL (MIDL follows C here): the values of `const` declarations,
+//! Constant expressions of the IDL front end (MIDL follows C's integer constant expressions,
+//! C99 §6.6, with C's precedence): the values of `const` declarations,
 //! `#define`s, enumerators, union `case` labels and fixed array sizes. Integers only; names are
 //! looked up among the constants and enumerators known so far; `sizeof` knows the base types.
 

@@ -10,7 +10,7 @@ use serde::Serialize;
 use crate::dcerpc::Uuid;
 use crate::dcerpc::codes::fault_name;
 use crate::epm::tower::Endpoint;
-use crate::ndr::{NdrError, Reader, Syntax};
+use crate::ndr::{NdrError, Reader, Syntax, le32_at, le64_at, uuid_at};
 
 /// IObjectExporter (the OXID resolver).
 pub const IOBJECT_EXPORTER: Uuid = Uuid([
@@ -215,6 +215,65 @@ pub fn decode_response(stub: &[u8], little_endian: bool) -> (OxidView, Vec<Endpo
 /// OBJREF signature "MEOW" (MS-DCOM §2.2.18).
 pub const OBJREF_SIGNATURE: [u8; 4] = *b"MEOW";
 
+/// The kind of an OBJREF (MS-DCOM §2.2.18, its `flags`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ObjrefKind {
+    /// OBJREF_STANDARD.
+    Standard,
+    /// OBJREF_HANDLER.
+    Handler,
+    /// OBJREF_CUSTOM.
+    Custom,
+    /// OBJREF_EXTENDED.
+    Extended,
+}
+
+impl ObjrefKind {
+    /// Its name in lower case (`standard`, ...).
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Standard => "standard",
+            Self::Handler => "handler",
+            Self::Custom => "custom",
+            Self::Extended => "extended",
+        }
+    }
+}
+
+/// An OBJREF's header and, but for custom ones, its STDOBJREF (MS-DCOM §2.2.18.2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Objref {
+    /// Which kind.
+    pub kind: ObjrefKind,
+    /// The interface's IID.
+    pub iid: Uuid,
+    /// OXID, OID and IPID of the object; none in a custom OBJREF.
+    pub std: Option<(u64, u64, Uuid)>,
+}
+
+/// The OBJREF that `b` starts with, if it is one.
+#[must_use]
+pub fn parse_objref(b: &[u8]) -> Option<Objref> {
+    if b.get(..4)? != OBJREF_SIGNATURE {
+        return None;
+    }
+    let kind = match le32_at(b, 4)? {
+        1 => ObjrefKind::Standard,
+        2 => ObjrefKind::Handler,
+        4 => ObjrefKind::Custom,
+        8 => ObjrefKind::Extended,
+        _ => return None,
+    };
+    let iid = uuid_at(b, 8)?;
+    // STDOBJREF: flags, cPublicRefs, then oxid, oid, ipid
+    let std = match kind {
+        ObjrefKind::Custom => None,
+        _ => Some((le64_at(b, 32)?, le64_at(b, 40)?, uuid_at(b, 48)?)),
+    };
+    Some(Objref { kind, iid, std })
+}
+
 /// Marshalled interface pointers (OBJREFs) in a stub, as (interface IID, IPID) pairs: the IPID
 /// names the object interface that later ORPC requests address in their object UUID. Standard,
 /// handler and extended OBJREFs carry a STDOBJREF with the IPID; custom ones do not.
@@ -228,21 +287,13 @@ pub fn scan_objrefs(stub: &[u8]) -> Vec<(Uuid, Uuid)> {
     {
         let start = at + pos;
         at = start + 4;
-        let Some(b) = stub.get(start..start + 64) else {
-            break;
-        };
-        let flags = u32::from_le_bytes([b[4], b[5], b[6], b[7]]);
-        if !matches!(flags, 1 | 2 | 8) {
+        let Some(o) = stub.get(start..).and_then(parse_objref) else {
             continue;
-        }
-        let uuid = |o: usize| -> Option<Uuid> {
-            let raw: [u8; 16] = b.get(o..o + 16)?.try_into().ok()?;
-            Some(Uuid::from_wire(&raw, true))
         };
-        if let (Some(iid), Some(ipid)) = (uuid(8), uuid(48))
-            && !out.contains(&(iid, ipid))
+        if let Some((_, _, ipid)) = o.std
+            && !out.contains(&(o.iid, ipid))
         {
-            out.push((iid, ipid));
+            out.push((o.iid, ipid));
         }
     }
     out
@@ -287,8 +338,8 @@ pub fn class_name(clsid: Uuid) -> Option<String> {
         })
 }
 
-/// Properties of one activation request read at most.
-const MAX_ACTIVATION_PROPERTIES: usize = 64;
+/// Properties of one activation request read at most; a request naming more gets no class.
+pub const MAX_ACTIVATION_PROPERTIES: usize = 64;
 
 /// The class an activation request asks for (IRemoteSCMActivator RemoteCreateInstance and
 /// RemoteGetClassObject, MS-DCOM §3.1.2.5.2.3): the `classId` of the InstantiationInfoData
@@ -300,25 +351,18 @@ const MAX_ACTIVATION_PROPERTIES: usize = 64;
 pub fn activated_class(request: &[u8]) -> Option<Uuid> {
     let at = request.windows(4).position(|w| w == OBJREF_SIGNATURE)?;
     let objref = request.get(at..)?;
-    let le32 = |b: &[u8], o: usize| -> Option<u32> {
-        Some(u32::from_le_bytes(b.get(o..o + 4)?.try_into().ok()?))
-    };
-    let guid = |b: &[u8], o: usize| -> Option<Uuid> {
-        Some(Uuid::from_wire(b.get(o..o + 16)?.try_into().ok()?, true))
-    };
-    // OBJREF: signature, flags (4 = OBJREF_CUSTOM), iid; then clsid, cbExtension, size, and
-    // the data from offset 48
-    if le32(objref, 4)? != 4 {
+    if parse_objref(objref)?.kind != ObjrefKind::Custom {
         return None;
     }
+    // a custom OBJREF: header (24), then clsid, cbExtension, size, and the data from 48
     let blob = objref.get(48..)?;
     // ActivationPropertiesBlob: dwSize, dwReserved, then the serialized CustomHeader
     let header = blob.get(8..)?;
     // type serialization headers (16), then totalSize, headerSize, dwReserved, destCtx, cIfs,
     // classInfoClsid, three unique pointers, then the clsid array and the size array
     let fields = header.get(16..)?;
-    let header_size = usize::try_from(le32(fields, 4)?).ok()?;
-    let count = usize::try_from(le32(fields, 16)?).ok()?;
+    let header_size = usize::try_from(le32_at(fields, 4)?).ok()?;
+    let count = usize::try_from(le32_at(fields, 16)?).ok()?;
     if count == 0 || count > MAX_ACTIVATION_PROPERTIES {
         return None;
     }
@@ -326,11 +370,11 @@ pub fn activated_class(request: &[u8]) -> Option<Uuid> {
     let sizes_at = clsids_at + count * 16 + 4;
     let mut offset = header_size;
     for i in 0..count {
-        let clsid = guid(fields, clsids_at + i * 16)?;
-        let size = usize::try_from(le32(fields, sizes_at + i * 4)?).ok()?;
+        let clsid = uuid_at(fields, clsids_at + i * 16)?;
+        let size = usize::try_from(le32_at(fields, sizes_at + i * 4)?).ok()?;
         if clsid == CLSID_INSTANTIATION_INFO {
             // the property's own serialization headers, then classId
-            return guid(header, offset.checked_add(16)?);
+            return uuid_at(header, offset.checked_add(16)?);
         }
         offset = offset.checked_add(size)?;
     }

@@ -109,11 +109,7 @@ pub const KNOWN_ATTRS: &[&str] = &[
     "disable_consistency_check",
     "ignore",
     "partial_ignore",
-    "length_is",
-    "max_is",
     "min_is",
-    "iid_is",
-    "lcid",
     "custom",
     "control",
     "bindable",
@@ -125,13 +121,10 @@ pub const KNOWN_ATTRS: &[&str] = &[
     "uidefault",
     "nonbrowsable",
     "replaceable",
-    "hidden",
     "readonly",
     "notify",
     "message",
-    "range",
     "allocate",
-    "first_is",
     "safearray",
     "odl",
 ];
@@ -217,6 +210,18 @@ pub struct Operation {
     pub attrs: Vec<Attr>,
 }
 
+impl Operation {
+    /// True when the operation only holds an opnum's place: it has no parameters, and returns
+    /// nothing or is named as a placeholder (`void Opnum14NotUsedOnWire(void)`,
+    /// `long Opnum2Reserved()`, `Lsar_LSA_TM_14`).
+    #[must_use]
+    pub fn is_placeholder(&self) -> bool {
+        self.params.is_empty()
+            && (matches!(&self.ret, Type::Base(b) if b == "void")
+                || table::wire_name(&self.name).is_none())
+    }
+}
+
 /// An interface.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Interface {
@@ -272,9 +277,12 @@ pub struct Library {
     /// 0); [`load_files`] parses again with every file's constants while this shrinks.
     pub unresolved: usize,
     /// Interface positions by UUID and major version, and by UUID alone (the last one added
-    /// wins, so that a later description overrides an earlier one).
+    /// wins, so that a later description overrides an earlier one); [`Library::reindex`]
+    /// keeps them and `names` in step with `interfaces`.
     index: HashMap<(Uuid, u16), usize>,
     uuid_index: HashMap<Uuid, usize>,
+    /// Interface names (a DCOM interface pointer is written as its interface's name).
+    names: HashSet<String>,
 }
 
 /// A file an `import` statement names.
@@ -299,16 +307,18 @@ impl Library {
     /// True when `name` is an interface's (DCOM interface pointers are written as its name).
     #[must_use]
     pub fn is_interface(&self, name: &str) -> bool {
-        matches!(name, "IUnknown" | "IDispatch") || self.interfaces.iter().any(|i| i.name == name)
+        matches!(name, "IUnknown" | "IDispatch") || self.names.contains(name)
     }
 
     /// Rebuilds the interface index after the list changed.
     pub(crate) fn reindex(&mut self) {
         self.index.clear();
         self.uuid_index.clear();
+        self.names.clear();
         for (i, iface) in self.interfaces.iter().enumerate() {
             self.index.insert((iface.uuid, iface.version.0), i);
             self.uuid_index.insert(iface.uuid, i);
+            self.names.insert(iface.name.clone());
         }
     }
 
@@ -424,12 +434,6 @@ impl Library {
     }
 }
 
-/// An operation that only holds an opnum's place: no parameters and no return value
-/// (`void Opnum14NotUsedOnWire(void)`).
-fn is_placeholder(op: &Operation) -> bool {
-    op.params.is_empty() && matches!(&op.ret, Type::Base(b) if b == "void")
-}
-
 impl Library {
     /// Joins descriptions of one interface (UUID and major version) spread over several files,
     /// as MS-LSAD and MS-LSAT describe `lsarpc`: per opnum, the first description that is not
@@ -449,7 +453,7 @@ impl Library {
             };
             for (i, op) in iface.operations.into_iter().enumerate() {
                 match base.operations.get_mut(i) {
-                    Some(old) if is_placeholder(old) && !is_placeholder(&op) => *old = op,
+                    Some(old) if old.is_placeholder() && !op.is_placeholder() => *old = op,
                     Some(_) => {}
                     None => base.operations.push(op),
                 }
@@ -542,7 +546,11 @@ fn file_key(p: &Path) -> String {
         .unwrap_or_default()
 }
 
-/// The `.idl` files of a folder and its subfolders, in name order.
+/// Subfolder levels an `--idl DIR` is searched to for `.idl` files.
+pub const MAX_FOLDER_DEPTH: usize = 8;
+
+/// The `.idl` files of a folder and its subfolders (down to [`MAX_FOLDER_DEPTH`] levels), in
+/// name order.
 fn idl_files_in(dir: &Path, out: &mut Vec<PathBuf>, depth: usize) -> Result<(), String> {
     let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(|e| format!("{}: {e}", dir.display()))?
@@ -550,7 +558,7 @@ fn idl_files_in(dir: &Path, out: &mut Vec<PathBuf>, depth: usize) -> Result<(), 
         .collect();
     entries.sort();
     for p in entries {
-        if p.is_dir() && depth < 8 {
+        if p.is_dir() && depth < MAX_FOLDER_DEPTH {
             idl_files_in(&p, out, depth + 1)?;
         } else if p.extension().is_some_and(|e| e.eq_ignore_ascii_case("idl")) {
             out.push(p);

@@ -267,6 +267,40 @@ pub fn utf16_string(b: &[u8], little_endian: bool) -> String {
     String::from_utf16_lossy(&units)
 }
 
+/// The little-endian 16-bit integer at `at` in `b`, if the bytes are there (for structures
+/// Windows defines in little-endian only: OBJREFs, security descriptors).
+#[must_use]
+pub fn le16_at(b: &[u8], at: usize) -> Option<u16> {
+    Some(u16::from_le_bytes(
+        b.get(at..at.checked_add(2)?)?.try_into().ok()?,
+    ))
+}
+
+/// The little-endian 32-bit integer at `at` in `b`, if the bytes are there.
+#[must_use]
+pub fn le32_at(b: &[u8], at: usize) -> Option<u32> {
+    Some(u32::from_le_bytes(
+        b.get(at..at.checked_add(4)?)?.try_into().ok()?,
+    ))
+}
+
+/// The little-endian 64-bit integer at `at` in `b`, if the bytes are there.
+#[must_use]
+pub fn le64_at(b: &[u8], at: usize) -> Option<u64> {
+    Some(u64::from_le_bytes(
+        b.get(at..at.checked_add(8)?)?.try_into().ok()?,
+    ))
+}
+
+/// The GUID in little-endian wire layout at `at` in `b`, if the bytes are there.
+#[must_use]
+pub fn uuid_at(b: &[u8], at: usize) -> Option<Uuid> {
+    Some(Uuid::from_wire(
+        b.get(at..at.checked_add(16)?)?.try_into().ok()?,
+        true,
+    ))
+}
+
 /// Decodes an 8-bit NDR string up to its NUL (bytes above 0x7f as Latin-1).
 #[must_use]
 pub fn char_string(b: &[u8]) -> String {

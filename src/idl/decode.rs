@@ -137,11 +137,11 @@ fn whole_elements(present: u64, (size, align): (u64, u64)) -> u64 {
 
 pub(crate) fn base_size(b: &str) -> Option<(u64, u64)> {
     // The word that sets the size wins over `int` (`short int`, `unsigned long int`).
-    let words: Vec<&str> = b
-        .split(' ')
-        .filter(|w| !matches!(*w, "signed" | "unsigned" | "const"))
-        .collect();
-    let has = |w: &[&str]| words.iter().any(|x| w.contains(x));
+    let words = || {
+        b.split(' ')
+            .filter(|w| !matches!(*w, "signed" | "unsigned" | "const"))
+    };
+    let has = |set: &[&str]| words().any(|w| set.contains(&w));
     Some(if has(&["hyper", "__int64", "int64", "uint64", "double"]) {
         (8, 8)
     } else if has(&["short", "wchar_t", "int16", "uint16", "__int16"]) {
@@ -150,7 +150,7 @@ pub(crate) fn base_size(b: &str) -> Option<(u64, u64)> {
         "small", "char", "byte", "boolean", "int8", "uint8", "__int8",
     ]) {
         (1, 1)
-    } else if words.is_empty()
+    } else if words().next().is_none()
         || has(&[
             "long",
             "int",

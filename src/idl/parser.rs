@@ -375,19 +375,25 @@ impl P<'_> {
         }
     }
 
-    /// Raw text of the tokens up to the matching close parenthesis (the opening one eaten).
-    fn balanced(&mut self) -> R<String> {
-        let start = self.pos;
+    /// Moves past the `close` that matches an `open` already eaten, nested pairs included.
+    fn skip_to_close(&mut self, open: char, close: char, missing: &str) -> R<()> {
         let mut depth = 1;
         while depth > 0 {
             match self.peek() {
-                None => return Err(self.err("unclosed '('")),
-                Some(Tok::Punct('(')) => depth += 1,
-                Some(Tok::Punct(')')) => depth -= 1,
+                None => return Err(self.err(missing)),
+                Some(Tok::Punct(c)) if *c == open => depth += 1,
+                Some(Tok::Punct(c)) if *c == close => depth -= 1,
                 _ => {}
             }
             self.pos += 1;
         }
+        Ok(())
+    }
+
+    /// Raw text of the tokens up to the matching close parenthesis (the opening one eaten).
+    fn balanced(&mut self) -> R<String> {
+        let start = self.pos;
+        self.skip_to_close('(', ')', "unclosed '('")?;
         let (from, to) = (self.toks[start].1, self.toks[self.pos - 1].1);
         Ok(self.src.get(from..to).unwrap_or("").trim().to_string())
     }
@@ -395,16 +401,7 @@ impl P<'_> {
     /// Skips a `{ ... }` block (the cursor on its `{`) and a `;` after it.
     fn skip_block(&mut self) -> R<()> {
         self.expect('{')?;
-        let mut depth = 1;
-        while depth > 0 {
-            match self.peek() {
-                None => return Err(self.err("expected '}'")),
-                Some(Tok::Punct('{')) => depth += 1,
-                Some(Tok::Punct('}')) => depth -= 1,
-                _ => {}
-            }
-            self.pos += 1;
-        }
+        self.skip_to_close('{', '}', "expected '}'")?;
         self.eat_punct(';');
         Ok(())
     }

@@ -5,7 +5,7 @@
 
 use std::fmt::Write as _;
 
-use crate::dcerpc::Uuid;
+use crate::ndr::{le16_at, le32_at, uuid_at};
 
 /// ACEs read from one ACL at most.
 pub const MAX_ACES: usize = 1024;
@@ -50,7 +50,7 @@ fn sid(b: &[u8], at: usize) -> Option<(String, usize)> {
     let mut text = format!("S-{revision}-{authority}");
     for i in 0..count {
         let o = at + 8 + i * 4;
-        let sub = u32::from_le_bytes(b.get(o..o + 4)?.try_into().ok()?);
+        let sub = le32_at(b, o)?;
         let _ = write!(text, "-{sub}");
     }
     Some((text, 8 + count * 4))
@@ -61,14 +61,6 @@ fn alias(sid: String) -> String {
         .iter()
         .find(|(s, _)| *s == sid)
         .map_or(sid, |(_, a)| (*a).to_string())
-}
-
-fn le16(b: &[u8], o: usize) -> Option<u16> {
-    Some(u16::from_le_bytes(b.get(o..o + 2)?.try_into().ok()?))
-}
-
-fn le32(b: &[u8], o: usize) -> Option<u32> {
-    Some(u32::from_le_bytes(b.get(o..o + 4)?.try_into().ok()?))
 }
 
 fn ace_type(t: u8) -> String {
@@ -109,24 +101,23 @@ fn ace_flags(f: u8) -> String {
 
 /// An ACL (MS-DTYP §2.4.5) at `at` as SDDL ACE strings.
 fn acl(b: &[u8], at: usize) -> Option<String> {
-    let count = usize::from(le16(b, at + 4)?);
+    let count = usize::from(le16_at(b, at + 4)?);
     let mut out = String::new();
     let mut o = at + 8;
     for _ in 0..count.min(MAX_ACES) {
-        let (t, flags, size) = (*b.get(o)?, *b.get(o + 1)?, usize::from(le16(b, o + 2)?));
+        let (t, flags, size) = (*b.get(o)?, *b.get(o + 1)?, usize::from(le16_at(b, o + 2)?));
         if size < 8 {
             return None;
         }
-        let mask = le32(b, o + 4)?;
+        let mask = le32_at(b, o + 4)?;
         let object = matches!(t, 0x05..=0x08 | 0x0b | 0x0c | 0x0f | 0x10);
         let (mut guids, mut sid_at) = (["".to_string(), "".to_string()], o + 8);
         if object {
-            let present = le32(b, o + 8)?;
+            let present = le32_at(b, o + 8)?;
             sid_at = o + 12;
             for (i, bit) in [1u32, 2].into_iter().enumerate() {
                 if present & bit != 0 {
-                    let raw: [u8; 16] = b.get(sid_at..sid_at + 16)?.try_into().ok()?;
-                    guids[i] = Uuid::from_wire(&raw, true).to_string();
+                    guids[i] = uuid_at(b, sid_at)?.to_string();
                     sid_at += 16;
                 }
             }
@@ -153,11 +144,16 @@ pub fn sddl(b: &[u8]) -> Option<String> {
     if b.len() < 20 || b[0] != 1 {
         return None;
     }
-    let control = le16(b, 2)?;
+    let control = le16_at(b, 2)?;
     if control & 0x8000 == 0 {
         return None; // not self-relative
     }
-    let (owner, group, sacl, dacl) = (le32(b, 4)?, le32(b, 8)?, le32(b, 12)?, le32(b, 16)?);
+    let (owner, group, sacl, dacl) = (
+        le32_at(b, 4)?,
+        le32_at(b, 8)?,
+        le32_at(b, 12)?,
+        le32_at(b, 16)?,
+    );
     let at = |o: u32| usize::try_from(o).ok();
     let mut out = String::new();
     if owner != 0 {

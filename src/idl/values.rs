@@ -212,8 +212,11 @@ impl Decoded {
     }
 }
 
+/// Levels of structures, unions and arrays the key-parameter line looks into.
+pub const MAX_KEY_DEPTH: usize = 6;
+
 fn key_values(path: &str, v: &Value, depth: usize, out: &mut Vec<(String, String)>) {
-    if depth > 6 || out.len() >= MAX_KEY_VALUES {
+    if depth > MAX_KEY_DEPTH || out.len() >= MAX_KEY_VALUES {
         return;
     }
     match v {
@@ -311,10 +314,7 @@ pub fn decode_stub(
     let Some(op) = iface.operations.get(usize::from(opnum)) else {
         return;
     };
-    let placeholder = op.params.is_empty()
-        && (matches!(&op.ret, Type::Base(b) if b == "void")
-            || super::table::wire_name(&op.name).is_none());
-    if placeholder && !bytes.is_empty() {
+    if op.is_placeholder() && !bytes.is_empty() {
         // `void Opnum2Reserved(void)`: the published IDL keeps the opnum but not the call
         let side = if direction == Direction::In {
             "request"
@@ -520,32 +520,18 @@ fn interface_pointer(fields: &[(String, Value)]) -> Option<Value> {
     let [(n, _), (d, Value::Bytes(b))] = fields else {
         return None;
     };
-    if n != "ulCntData" || d != "abData" || b.get(..4)? != crate::dcom::OBJREF_SIGNATURE {
+    if n != "ulCntData" || d != "abData" {
         return None;
     }
-    let le32 =
-        |o: usize| -> Option<u32> { Some(u32::from_le_bytes(b.get(o..o + 4)?.try_into().ok()?)) };
-    let le64 =
-        |o: usize| -> Option<u64> { Some(u64::from_le_bytes(b.get(o..o + 8)?.try_into().ok()?)) };
-    let guid = |o: usize| -> Option<Uuid> {
-        Some(Uuid::from_wire(b.get(o..o + 16)?.try_into().ok()?, true))
-    };
-    let kind = match le32(4)? {
-        1 => "standard",
-        2 => "handler",
-        4 => "custom",
-        8 => "extended",
-        _ => return None,
-    };
+    let o = crate::dcom::parse_objref(b)?;
     let mut out = vec![
-        ("objref".to_string(), Value::Text(kind.into())),
-        ("iid".to_string(), Value::Uuid(guid(8)?)),
+        ("objref".to_string(), Value::Text(o.kind.name().into())),
+        ("iid".to_string(), Value::Uuid(o.iid)),
     ];
-    if kind != "custom" {
-        // STDOBJREF: flags, cPublicRefs, oxid, oid, ipid
-        out.push(("oxid".into(), Value::Text(format!("{:016x}", le64(32)?))));
-        out.push(("oid".into(), Value::Text(format!("{:016x}", le64(40)?))));
-        out.push(("ipid".into(), Value::Uuid(guid(48)?)));
+    if let Some((oxid, oid, ipid)) = o.std {
+        out.push(("oxid".into(), Value::Text(format!("{oxid:016x}"))));
+        out.push(("oid".into(), Value::Text(format!("{oid:016x}"))));
+        out.push(("ipid".into(), Value::Uuid(ipid)));
     }
     Some(Value::Fields(out))
 }

@@ -16,6 +16,7 @@ pub mod builtin;
 pub mod decode;
 mod expr;
 mod parser;
+pub mod plan;
 pub mod sddl;
 pub mod table;
 pub mod values;
@@ -283,6 +284,8 @@ pub struct Library {
     uuid_index: HashMap<Uuid, usize>,
     /// Interface names (a DCOM interface pointer is written as its interface's name).
     names: HashSet<String>,
+    /// Compiled operations ([`Library::plan`]).
+    plans: plan::PlanCache,
 }
 
 /// A file an `import` statement names.
@@ -315,6 +318,7 @@ impl Library {
         self.index.clear();
         self.uuid_index.clear();
         self.names.clear();
+        self.plans.clear();
         for (i, iface) in self.interfaces.iter().enumerate() {
             self.index.insert((iface.uuid, iface.version.0), i);
             self.uuid_index.insert(iface.uuid, i);

@@ -25,7 +25,8 @@ use crate::dcom::{self, OxidView};
 use crate::epm::resolver::{Expectation, Learned};
 use crate::epm::{self, EpmView};
 use crate::event::{CallRecord, InterfaceRef, PduNote, PduSpan};
-use crate::idl::decode::{PipePlan, PipeReport, PipeSpec, PipeStream, in_pipes_offset, plan};
+use crate::idl::decode::{PipeReport, PipeSpec, PipeStream, in_pipes_offset};
+use crate::idl::plan::OpPlan;
 use crate::idl::values::{Decoded, Direction, StubBytes, decode_stub};
 use crate::idl::{Interface, Library, table};
 use crate::ndr::{Reader, Syntax};
@@ -64,8 +65,7 @@ enum Decoder {
 /// The pipes of a call whose interface an IDL describes.
 #[derive(Debug)]
 struct CallPipes {
-    plan: PipePlan,
-    library: Arc<Library>,
+    plan: Arc<OpPlan>,
     /// \[in\] parameters buffered until the start of the \[in\] pipes is known.
     prefix: Vec<u8>,
     prefix_frame: u64,
@@ -77,11 +77,10 @@ struct CallPipes {
 }
 
 impl CallPipes {
-    fn new(plan: PipePlan, library: Arc<Library>, little_endian: bool, ndr64: bool) -> Self {
+    fn new(plan: Arc<OpPlan>, little_endian: bool, ndr64: bool) -> Self {
         let response = PipeStream::new(&plan.out_pipes, "out", 0, little_endian, ndr64, false);
         Self {
             plan,
-            library,
             prefix: Vec::new(),
             prefix_frame: 0,
             request: None,
@@ -109,13 +108,7 @@ impl CallPipes {
         } else {
             Syntax::Ndr
         };
-        match in_pipes_offset(
-            &self.library,
-            &self.plan,
-            &self.prefix,
-            self.little_endian,
-            syntax,
-        ) {
+        match in_pipes_offset(&self.plan, &self.prefix, self.little_endian, syntax) {
             Ok(Some(start)) => {
                 let mut r = PipeStream::new(
                     &self.plan.in_pipes,
@@ -1263,11 +1256,11 @@ impl Association {
         let lib = self.info.library.as_ref()?;
         let b = binding?;
         let iface = lib.interface(b.abstract_syntax.uuid, b.abstract_syntax.major)?;
-        let plan = plan(lib, iface, opnum)?;
+        let plan = lib.plan(iface, opnum).filter(|p| p.has_pipes())?;
         let ndr64 = b
             .transfer
             .is_some_and(|t| t.transfer_kind() == TransferKind::Ndr64);
-        Some(CallPipes::new(plan, Arc::clone(lib), little_endian, ndr64))
+        Some(CallPipes::new(plan, little_endian, ndr64))
     }
 }
 

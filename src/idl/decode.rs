@@ -12,8 +12,9 @@
 
 use serde::Serialize;
 
+use super::plan::OpPlan;
 use super::values::{Direction, StubBytes, parameters_end};
-use super::{Field, Interface, Library, Type};
+use super::{Library, Type};
 use crate::ndr::{NdrError, Syntax};
 
 /// \[in\] parameter bytes buffered in front of the pipes of a request.
@@ -168,28 +169,6 @@ pub(crate) fn base_size(b: &str) -> Option<(u64, u64)> {
     })
 }
 
-fn type_name(ty: &Type) -> String {
-    match ty {
-        Type::Base(b) => b.clone(),
-        Type::Named(n) => n.clone(),
-        Type::Pointer(t) => format!("{}*", type_name(t)),
-        Type::Array(t, _) => format!("{}[]", type_name(t)),
-        Type::Struct(_) => "struct".into(),
-        Type::Union(..) => "union".into(),
-        Type::Enum(_) => "enum".into(),
-        Type::Pipe(t) => format!("pipe {}", type_name(t)),
-    }
-}
-
-/// The element type of a parameter that is a pipe (or a pointer to one).
-fn pipe_element<'a>(lib: &'a Library, ty: &'a Type) -> Option<&'a Type> {
-    match lib.resolve(ty) {
-        Type::Pipe(t) => Some(t),
-        Type::Pointer(t) => pipe_element(lib, t),
-        _ => None,
-    }
-}
-
 /// A pipe parameter of an operation.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PipeSpec {
@@ -201,54 +180,13 @@ pub struct PipeSpec {
     pub element: (u64, u64),
 }
 
-/// Where an operation's pipes are.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct PipePlan {
-    /// \[in\] parameters before the \[in\] pipes.
-    pub in_prefix: Vec<Field>,
-    /// \[in\] pipes.
-    pub in_pipes: Vec<PipeSpec>,
-    /// \[out\] pipes.
-    pub out_pipes: Vec<PipeSpec>,
-}
-
-/// The pipes of operation `opnum` of `iface`, if it has any with a known element layout.
-#[must_use]
-pub fn plan(lib: &Library, iface: &Interface, opnum: u16) -> Option<PipePlan> {
-    let op = iface.operations.get(usize::from(opnum))?;
-    let mut p = PipePlan::default();
-    for f in &op.params {
-        let dir_in = f.has("in");
-        let dir_out = f.has("out");
-        match pipe_element(lib, &f.ty) {
-            Some(elem) => {
-                let spec = PipeSpec {
-                    param: f.name.clone(),
-                    element_type: type_name(elem),
-                    element: layout(lib, elem)?,
-                };
-                if dir_in {
-                    p.in_pipes.push(spec.clone());
-                }
-                if dir_out {
-                    p.out_pipes.push(spec);
-                }
-            }
-            None if dir_in => p.in_prefix.push(f.clone()),
-            None => {}
-        }
-    }
-    (!p.in_pipes.is_empty() || !p.out_pipes.is_empty()).then_some(p)
-}
-
 /// Where the \[in\] pipes start in a request stub: the size of the parameters before them, or
 /// `None` when more bytes are needed.
 ///
 /// # Errors
 /// [`NdrError`] when the parameters cannot be read with the description.
 pub fn in_pipes_offset(
-    lib: &Library,
-    plan: &PipePlan,
+    plan: &OpPlan,
     stub: &[u8],
     little_endian: bool,
     syntax: Syntax,
@@ -259,7 +197,7 @@ pub fn in_pipes_offset(
         little_endian,
         syntax,
     };
-    match parameters_end(lib, &plan.in_prefix, stub) {
+    match parameters_end(plan, &plan.request[..plan.in_prefix], stub) {
         Ok(end) => Ok(Some(end)),
         Err(NdrError::Short { .. } | NdrError::Count { .. })
             if stub.bytes.len() < MAX_PREFIX_BYTES =>
@@ -689,14 +627,14 @@ mod tests {
     fn builtin_efsr_raw_operations_have_byte_pipes() {
         let lib = crate::idl::builtin::library().unwrap();
         let efsr = lib.interfaces.iter().find(|i| i.name == "efsrpc").unwrap();
-        let read = plan(&lib, efsr, 1).unwrap();
+        let read = lib.plan(efsr, 1).unwrap();
         assert_eq!(read.out_pipes[0].element, (1, 1));
-        let write = plan(&lib, efsr, 2).unwrap();
+        let write = lib.plan(efsr, 2).unwrap();
         assert_eq!(write.in_pipes[0].param, "EfsInPipe");
         // The context handle before the [in] pipe is 20 bytes.
         let mut stub = vec![0u8; 20];
         stub.extend(byte_pipe(&[5]));
-        let start = in_pipes_offset(&lib, &write, &stub, true, Syntax::Ndr).unwrap();
+        let start = in_pipes_offset(&write, &stub, true, Syntax::Ndr).unwrap();
         assert_eq!(start, Some(20));
         assert!(lib.interfaces.iter().any(|i| i.name == "epm"));
     }

@@ -1,8 +1,8 @@
 //! Decoding the \[in\] and \[out\] parameters of a call with its IDL description (`--decode`):
-//! an NDR value interpreter for base types, enums, structs (conformance of a trailing
-//! conformant array hoisted to the front), unions (discriminant on the wire, arm chosen by
-//! `case`), fixed, conformant, varying and conformant varying arrays, `[string]`s, context
-//! handles, pipes (summarised) and pointers.
+//! the NDR engine that runs an operation's compiled plan ([`super::plan`]) over a stub: base
+//! types, enums, structs (conformance of a trailing conformant array hoisted to the front),
+//! unions (discriminant on the wire, arm chosen by `case`), fixed, conformant, varying and
+//! conformant varying arrays, `[string]`s, context handles, pipes (summarised) and pointers.
 //!
 //! Pointers follow C706 §14.3.10–12: a top-level `[ref]` pointer has no wire representation and
 //! its referent follows in place; every other pointer is a referent id, and the referents of
@@ -16,8 +16,8 @@
 
 use serde::ser::{Serialize, SerializeMap, Serializer};
 
-use super::decode::base_size;
-use super::{Attr, Field, Interface, Library, Operation, Type};
+use super::plan::{Align, Chars, IntForm, Node, NodeId, OpPlan, Param};
+use super::{Interface, Library};
 use crate::dcerpc::Uuid;
 use crate::ndr::{NdrError, Reader, Syntax, char_string, utf16_string};
 
@@ -298,6 +298,7 @@ pub struct StubBytes<'a> {
 
 /// Decodes the parameters of operation `opnum` of `iface` in one direction's stub into
 /// `decoded` (parameters read before an error are kept, the error is added to its `errors`).
+/// The operation's compiled plan comes from the library's cache ([`Library::plan`]).
 pub fn decode_stub(
     lib: &Library,
     iface: &Interface,
@@ -305,73 +306,46 @@ pub fn decode_stub(
     stub: StubBytes<'_>,
     decoded: &mut Decoded,
 ) {
-    let StubBytes {
-        bytes,
-        direction,
-        little_endian,
-        syntax,
-    } = stub;
-    let Some(op) = iface.operations.get(usize::from(opnum)) else {
-        return;
+    if let Some(plan) = lib.plan(iface, opnum) {
+        decode_with_plan(&plan, opnum, stub, decoded);
+    }
+}
+
+/// Decodes one direction's stub of a call with its operation's compiled plan.
+pub fn decode_with_plan(plan: &OpPlan, opnum: u16, stub: StubBytes<'_>, decoded: &mut Decoded) {
+    let (bytes, direction) = (stub.bytes, stub.direction);
+    let side = match direction {
+        Direction::In => "request",
+        Direction::Out => "response",
     };
-    if op.is_placeholder() && !bytes.is_empty() {
+    if plan.placeholder && !bytes.is_empty() {
         // `void Opnum2Reserved(void)`: the published IDL keeps the opnum but not the call
-        let side = if direction == Direction::In {
-            "request"
-        } else {
-            "response"
-        };
         decoded.errors.push(format!(
             "{side}: the description has only a placeholder for operation {opnum}"
         ));
         return;
     }
-    let is_pipe = |f: &&Field| matches!(strip_pointers(lib, &f.ty), Type::Pipe(_));
-    let wanted = |f: &&Field| match direction {
-        Direction::In => f.has("in"),
-        Direction::Out => f.has("out"),
+    let params = match direction {
+        Direction::In => &plan.request,
+        Direction::Out => &plan.response,
     };
-    let params: Vec<&Field> = op.params.iter().filter(wanted).collect();
-    // [in] pipes follow the other [in] parameters; [out] pipes come before the other [out]s.
-    let (pipes, others): (Vec<&Field>, Vec<&Field>) = params.into_iter().partition(is_pipe);
-    // A DCOM call starts with its ORPCTHIS (request) or ORPCTHAT (response), which the
-    // interface's methods do not declare (MS-DCOM §2.2.13).
-    let orpc = iface.object.then(|| match direction {
-        Direction::In => Field {
-            attrs: vec![Attr {
-                name: "in".into(),
-                arg: None,
-            }],
-            ty: Type::Named("ORPCTHIS".into()),
-            name: "orpcthis".into(),
-        },
-        Direction::Out => Field {
-            attrs: vec![Attr {
-                name: "out".into(),
-                arg: None,
-            }],
-            ty: Type::Named("ORPCTHAT".into()),
-            name: "orpcthat".into(),
-        },
-    });
-    let ordered: Vec<&Field> = match direction {
-        Direction::In => orpc.iter().chain(others).chain(pipes).collect(),
-        Direction::Out => orpc.iter().chain(pipes).chain(others).collect(),
-    };
-    let mut d = Interpreter {
-        lib,
-        r: Reader::new(bytes, little_endian, syntax),
-        little_endian,
-        pending: Vec::new(),
-        slots: Vec::new(),
-        values: decoded.values,
-    };
-    let side = match direction {
-        Direction::In => "request",
-        Direction::Out => "response",
-    };
-    let mut out = Vec::new();
-    if let Err(e) = d.parameters(&ordered, op, direction, &mut out) {
+    let mut d = Engine::new(plan, stub, decoded.values);
+    let mut out = Vec::with_capacity(params.len());
+    let mut failed = None;
+    for p in params {
+        match d.parameter(p.node) {
+            Ok(v) => out.push((p.name.clone(), v)),
+            Err(e) => {
+                failed = Some(if p.name == "return" {
+                    format!("return value: {e}")
+                } else {
+                    format!("parameter {}: {e}", p.name)
+                });
+                break;
+            }
+        }
+    }
+    if let Some(e) = failed {
         decoded.errors.push(format!("{side}: {e}"));
     } else if d.r.remaining() > 0
         && !verification_trailer_follows(bytes, d.r.pos())
@@ -492,27 +466,6 @@ fn padding_follows(stub: &[u8], end: usize) -> bool {
         .is_some_and(|rest| rest.len() < 8 && rest.iter().all(|&b| b == 0))
 }
 
-/// The attributes of the next pointer level when every size attribute leaves the first level
-/// empty (`size_is(, n)`); none otherwise.
-fn next_level(attrs: &[Attr]) -> Option<Vec<Attr>> {
-    let sizes = ["size_is", "max_is", "length_is", "first_is", "last_is"];
-    let mut any = false;
-    let mut out = Vec::with_capacity(attrs.len());
-    for a in attrs {
-        if sizes.contains(&a.name.as_str()) {
-            let rest = a.arg.as_deref()?.trim().strip_prefix(',')?;
-            any = true;
-            out.push(Attr {
-                name: a.name.clone(),
-                arg: Some(rest.trim().to_string()),
-            });
-        } else if a.name != "ref" {
-            out.push(a.clone());
-        }
-    }
-    any.then_some(out)
-}
-
 /// An MInterfacePointer holding a standard OBJREF (MS-DCOM §2.2.18.1) reads as the interface
 /// and the object it points at: `{"objref": "standard", "iid", "oxid", "oid", "ipid"}`; other
 /// OBJREFs as their kind and IID.
@@ -623,100 +576,63 @@ fn filetime(fields: &[(String, Value)]) -> Option<Value> {
 /// # Errors
 /// [`NdrError`] when the parameters cannot be read with the description.
 pub fn parameters_end(
-    lib: &Library,
-    params: &[Field],
+    plan: &OpPlan,
+    params: &[Param],
     stub: StubBytes<'_>,
 ) -> Result<usize, NdrError> {
-    let mut d = Interpreter {
-        lib,
-        r: Reader::new(stub.bytes, stub.little_endian, stub.syntax),
-        little_endian: stub.little_endian,
-        pending: Vec::new(),
-        slots: Vec::new(),
-        values: 0,
-    };
-    for f in params.iter().filter(|f| !is_handle_t(lib, &f.ty)) {
-        d.parameter(&f.ty, &f.attrs, params)?;
+    let mut d = Engine::new(plan, stub, 0);
+    for p in params {
+        d.parameter(p.node)?;
     }
     Ok(d.r.pos())
 }
 
-fn strip_pointers<'a>(lib: &'a Library, ty: &'a Type) -> &'a Type {
-    match lib.resolve(ty) {
-        Type::Pointer(t) => strip_pointers(lib, t),
-        t => t,
-    }
-}
-
-fn is_handle_t(lib: &Library, ty: &Type) -> bool {
-    matches!(lib.resolve(ty), Type::Base(b) if b == "handle_t")
-}
-
-fn has(attrs: &[Attr], name: &str) -> bool {
-    attrs.iter().any(|a| a.name == name)
-}
-
-/// A pointer whose referent comes later: the slot its value goes to, and how to read it.
-struct Pending<'t> {
+/// A pointer whose referent comes later: the slot its value goes to, and its node.
+struct Pending {
     slot: usize,
-    ty: &'t Type,
-    attrs: Vec<Attr>,
+    node: NodeId,
 }
 
-/// How an array is represented.
-#[derive(Clone, Copy)]
-struct ArrayForm {
-    conformant: bool,
-    varying: bool,
-    string: bool,
-}
-
-struct Interpreter<'l, 's> {
-    lib: &'l Library,
+/// Runs a compiled plan over one stub.
+struct Engine<'p, 's> {
+    nodes: &'p [Node],
     r: Reader<'s>,
     little_endian: bool,
-    pending: Vec<Pending<'l>>,
+    ndr64: bool,
+    pending: Vec<Pending>,
     slots: Vec<Value>,
     values: usize,
 }
 
-impl<'l> Interpreter<'l, '_> {
-    /// The parameters of one direction in wire order, then the return value of a response.
-    fn parameters(
-        &mut self,
-        ordered: &[&'l Field],
-        op: &'l Operation,
-        direction: Direction,
-        out: &mut Vec<(String, Value)>,
-    ) -> Result<(), String> {
-        for f in ordered {
-            if is_handle_t(self.lib, &f.ty) {
-                continue;
-            }
-            let v = self
-                .parameter(&f.ty, &f.attrs, &op.params)
-                .map_err(|e| format!("parameter {}: {e}", f.name))?;
-            out.push((f.name.clone(), v));
+impl<'p, 's> Engine<'p, 's> {
+    fn new(plan: &'p OpPlan, stub: StubBytes<'s>, values: usize) -> Self {
+        Self {
+            nodes: &plan.nodes,
+            r: Reader::new(stub.bytes, stub.little_endian, stub.syntax),
+            little_endian: stub.little_endian,
+            ndr64: stub.syntax == Syntax::Ndr64,
+            pending: Vec::new(),
+            slots: Vec::new(),
+            values,
         }
-        if direction == Direction::Out && !matches!(&op.ret, Type::Base(b) if b == "void") {
-            let v = self
-                .parameter(&op.ret, &[], &op.params)
-                .map_err(|e| format!("return value: {e}"))?;
-            out.push(("return".into(), v));
-        }
-        Ok(())
+    }
+
+    fn node(&self, id: NodeId) -> Result<&'p Node, NdrError> {
+        self.nodes
+            .get(id)
+            .ok_or(NdrError::Invalid("node outside the plan"))
+    }
+
+    fn align(&mut self, a: Align) -> Result<(), NdrError> {
+        self.r
+            .align(usize::from(if self.ndr64 { a.ndr64 } else { a.ndr }))
     }
 
     /// One top-level parameter with the referents of the pointers it embeds.
-    fn parameter(
-        &mut self,
-        ty: &'l Type,
-        attrs: &[Attr],
-        siblings: &'l [Field],
-    ) -> Result<Value, NdrError> {
+    fn parameter(&mut self, node: NodeId) -> Result<Value, NdrError> {
         self.pending.clear();
         self.slots.clear();
-        let v = self.value(ty, attrs, true, None, siblings)?;
+        let v = self.value(node, None)?;
         self.flush(0, 0)?;
         Ok(self.fill(v))
     }
@@ -730,10 +646,10 @@ impl<'l> Interpreter<'l, '_> {
                 "pointer chain longer than MAX_POINTER_CHAIN (128)",
             ));
         }
-        let batch: Vec<Pending<'l>> = self.pending.drain(mark..).collect();
+        let batch: Vec<Pending> = self.pending.drain(mark..).collect();
         for p in batch {
             let mark = self.pending.len();
-            let v = self.referent(p.ty, &p.attrs, None)?;
+            let v = self.value(p.node, None)?;
             self.slots[p.slot] = v;
             self.flush(mark, chain + 1)?;
         }
@@ -765,120 +681,96 @@ impl<'l> Interpreter<'l, '_> {
         Ok(())
     }
 
-    fn value(
-        &mut self,
-        ty: &'l Type,
-        attrs: &[Attr],
-        top: bool,
-        hoisted: Option<usize>,
-        siblings: &'l [Field],
-    ) -> Result<Value, NdrError> {
+    /// The value of node `id`; `hoisted` is the conformance an enclosing structure already
+    /// read for a trailing conformant array.
+    fn value(&mut self, id: NodeId, hoisted: Option<usize>) -> Result<Value, NdrError> {
         self.r.enter()?;
-        let v = self.value_inner(ty, attrs, top, hoisted, siblings);
+        let v = self.value_inner(id, hoisted);
         self.r.leave();
         v
     }
 
-    fn value_inner(
-        &mut self,
-        ty: &'l Type,
-        attrs: &[Attr],
-        top: bool,
-        hoisted: Option<usize>,
-        siblings: &'l [Field],
-    ) -> Result<Value, NdrError> {
+    fn value_inner(&mut self, id: NodeId, hoisted: Option<usize>) -> Result<Value, NdrError> {
         self.count_value()?;
-        if has(attrs, "context_handle")
-            || matches!(ty, Type::Named(n) if self.lib.context_handles.contains(n))
-        {
-            return Ok(Value::Handle(self.r.context_handle()?));
-        }
-        if let Type::Named(n) = ty
-            && !self.lib.types.contains_key(n)
-            && let Some(v) = self.well_known(n)?
-        {
-            return Ok(v);
-        }
-        match self.lib.resolve(ty) {
-            Type::Base(b) => self.base(b),
-            // a DCOM interface pointer (`IWbemContext *`) travels as an MInterfacePointer
-            // (MS-DCOM §2.2.14)
-            Type::Named(n) if self.lib.is_interface(n) => {
-                match self.lib.types.get("MInterfacePointer") {
-                    Some(t) => self.value(t, &[], false, None, &[]),
-                    None => Err(NdrError::Invalid(
-                        "interface pointer without MInterfacePointer",
-                    )),
-                }
+        Ok(match self.node(id)? {
+            Node::Void => Value::Null,
+            Node::Int(form) => self.integer(*form)?,
+            Node::IntPtr { signed } => self.integer(IntForm {
+                size: if self.ndr64 { 8 } else { 4 },
+                signed: *signed,
+            })?,
+            Node::Bool => Value::Bool(self.r.u8()? != 0),
+            Node::Float => Value::Float(f64::from(f32::from_bits(self.r.u32()?)).to_bits()),
+            Node::Double => Value::Float(self.r.u64()?),
+            Node::Guid => Value::Uuid(self.r.uuid()?),
+            Node::IfId => {
+                let uuid = self.r.uuid()?;
+                let major = self.r.u16()?;
+                let minor = self.r.u16()?;
+                Value::Fields(vec![
+                    ("Uuid".into(), Value::Uuid(uuid)),
+                    ("VersMajor".into(), Value::UInt(major.into())),
+                    ("VersMinor".into(), Value::UInt(minor.into())),
+                ])
             }
-            Type::Named(_) => Err(NdrError::Invalid("type not declared in the IDL")),
-            Type::Enum(members) => {
-                let v1 = has(attrs, "v1_enum")
-                    || matches!(ty, Type::Named(n)
-                        if self.lib.typedef_attrs.get(n).is_some_and(|a| has(a, "v1_enum")));
-                let n = if v1 || self.r.syntax() == Syntax::Ndr64 {
-                    i64::from(self.r.u32()?)
-                } else {
-                    i64::from(self.r.u16()?)
-                };
-                Ok(members
+            Node::ContextHandle => Value::Handle(self.r.context_handle()?),
+            Node::Enum { v1, members } => {
+                let n = self.enum_value(*v1)?;
+                members
                     .iter()
                     .find(|(_, v)| *v == n)
-                    .map_or(Value::Int(n), |(name, _)| Value::Text(name.clone())))
+                    .map_or(Value::Int(n), |(name, _)| Value::Text(name.clone()))
             }
-            Type::Pointer(t) => {
-                // an interface pointer is a full pointer wherever it is (MS-DCOM §2.2.14)
-                let interface = matches!(&**t, Type::Named(n) if self.lib.is_interface(n));
-                let is_ref = top && !has(attrs, "unique") && !has(attrs, "ptr") && !interface;
-                if is_ref {
-                    return self.referent(t, attrs, hoisted);
-                }
+            Node::RefPointer(referent) => self.value(*referent, hoisted)?,
+            Node::Pointer(referent) => {
                 if self.r.pointer()?.is_none() {
                     return Ok(Value::Null);
                 }
                 let slot = self.slots.len();
                 self.slots.push(Value::Null);
-                let attrs = attrs
-                    .iter()
-                    .filter(|a| a.name != "unique" && a.name != "ptr")
-                    .cloned()
-                    .collect();
-                self.pending.push(Pending { slot, ty: t, attrs });
-                Ok(Value::Deferred(slot))
+                self.pending.push(Pending {
+                    slot,
+                    node: *referent,
+                });
+                Value::Deferred(slot)
             }
-            Type::Array(t, n) => {
-                let form = ArrayForm {
-                    conformant: n.is_none(),
-                    varying: has(attrs, "length_is") || has(attrs, "string"),
-                    string: has(attrs, "string"),
-                };
-                self.array(t, *n, form, hoisted)
-            }
-            Type::Struct(fields) => self.structure(fields, hoisted),
-            Type::Union(discriminant, arms) => {
-                let switch = discriminant
-                    .as_deref()
-                    .cloned()
-                    .or_else(|| self.switch_type(ty, attrs, siblings));
+            Node::Array {
+                elem,
+                fixed,
+                conformant,
+                varying,
+                string,
+                chars,
+            } => self.array(
+                *elem,
+                *fixed,
+                (*conformant, *varying, *string),
+                *chars,
+                hoisted,
+            )?,
+            Node::Struct {
+                fields,
+                conformant,
+                align,
+            } => self.structure(fields, *conformant, *align, hoisted)?,
+            Node::Union {
+                switch,
+                arms,
+                switch_align,
+                arms_align,
+            } => {
                 // NDR64 aligns a union to its largest member, discriminant included, and its
                 // arm to the largest arm (MS-RPCE §2.2.5.3.4.4)
-                let ndr64 = self.r.syntax() == Syntax::Ndr64;
-                let arms_align = arms
-                    .iter()
-                    .filter_map(|a| a.field.as_ref())
-                    .map(|f| self.align_of(&f.ty, 1))
-                    .max()
-                    .unwrap_or(1);
-                if ndr64 {
-                    let d_align = switch.as_ref().map_or(4, |t| self.align_of(t, 1));
-                    self.r.align(arms_align.max(d_align))?;
+                if self.ndr64 {
+                    self.r
+                        .align(usize::from(arms_align.ndr64.max(switch_align.ndr64)))?;
                 }
-                let d = match &switch {
-                    Some(t) => self.discriminant(t)?,
+                let d = match switch {
+                    Some(node) => self.discriminant(*node)?,
                     None => i64::from(self.r.u32()?),
                 };
-                if ndr64 {
-                    self.r.align(arms_align)?;
+                if self.ndr64 {
+                    self.r.align(usize::from(arms_align.ndr64))?;
                 }
                 let arm = arms
                     .iter()
@@ -886,60 +778,48 @@ impl<'l> Interpreter<'l, '_> {
                     .or_else(|| arms.iter().find(|a| a.cases.is_empty()))
                     .ok_or(NdrError::Invalid("union discriminant with no arm"))?;
                 let mut out = vec![("discriminant".to_string(), Value::Int(d))];
-                if let Some(f) = &arm.field {
-                    let v = self.value(&f.ty, &f.attrs, false, None, &[])?;
-                    out.push((f.name.clone(), v));
+                if let Some((name, node)) = &arm.member {
+                    let v = self.value(*node, None)?;
+                    out.push((name.clone(), v));
                 }
-                Ok(Value::Fields(out))
+                Value::Fields(out)
             }
-            Type::Pipe(elem) => self.pipe(elem),
-        }
+            Node::Pipe(element) => {
+                self.pipe(element.ok_or(NdrError::Invalid("pipe element type"))?)?
+            }
+            Node::Unreadable(why) => return Err(NdrError::Invalid(why)),
+        })
     }
 
-    /// The referent of a pointer: an array or string when the pointer carries `size_is`,
-    /// `length_is` or `string`, else the pointee.
-    fn referent(
-        &mut self,
-        t: &'l Type,
-        attrs: &[Attr],
-        hoisted: Option<usize>,
-    ) -> Result<Value, NdrError> {
-        // `size_is(, n)`: the first pointer level is a plain pointer, the sizes belong to the
-        // next one (MIDL's multi-level sizes, `[out, size_is(,cIids)] REMQIRESULT **`)
-        if let Some(inner) = next_level(attrs) {
-            return self.value(t, &inner, false, None, &[]);
-        }
-        let sized = has(attrs, "size_is") || has(attrs, "max_is");
-        let varying = has(attrs, "length_is") || has(attrs, "string");
-        if sized || varying {
-            let form = ArrayForm {
-                conformant: sized || has(attrs, "string"),
-                varying,
-                string: has(attrs, "string"),
-            };
-            return self.array(t, None, form, hoisted);
-        }
-        self.value(t, attrs, false, None, &[])
+    /// An enum's value: 2 bytes in NDR 2.0, 4 with `[v1_enum]` or in NDR64.
+    fn enum_value(&mut self, v1: bool) -> Result<i64, NdrError> {
+        Ok(if v1 || self.ndr64 {
+            i64::from(self.r.u32()?)
+        } else {
+            i64::from(self.r.u16()?)
+        })
     }
 
+    /// `form` is (conformant, varying, string).
     fn array(
         &mut self,
-        elem: &'l Type,
+        elem: NodeId,
         fixed: Option<u64>,
-        form: ArrayForm,
+        (conformant, varying, string): (bool, bool, bool),
+        chars: Option<Chars>,
         hoisted: Option<usize>,
     ) -> Result<Value, NdrError> {
         let max = match (fixed, hoisted) {
             (Some(n), _) => usize::try_from(n).map_err(|_| NdrError::Invalid("array size"))?,
             (None, Some(n)) => n,
             // A varying array's maximum may exceed the data; its actual count is checked.
-            (None, None) if form.conformant && form.varying => {
+            (None, None) if conformant && varying => {
                 usize::try_from(self.r.size()?).map_err(|_| NdrError::Invalid("array size"))?
             }
-            (None, None) if form.conformant => self.r.count(1)?,
+            (None, None) if conformant => self.r.count(1)?,
             (None, None) => return Err(NdrError::Invalid("array without a size")),
         };
-        let len = if form.varying {
+        let len = if varying {
             let (_, actual) = self.r.variance(1)?;
             if actual > max {
                 return Err(NdrError::Invalid("actual count larger than the maximum"));
@@ -948,23 +828,20 @@ impl<'l> Interpreter<'l, '_> {
         } else {
             max
         };
-        let resolved = self.lib.resolve(elem);
-        if let Type::Base(b) = resolved
-            && let Some((size, _)) = base_size(b)
-            && (size == 1 || (size == 2 && is_wide(b) && (form.string || b.ends_with("wchar_t"))))
-        {
-            let size = usize::try_from(size).unwrap_or(1);
+        if let Some(chars) = chars {
+            let size = match chars {
+                Chars::Narrow => 1,
+                Chars::Wide => 2,
+            };
             self.r.align(size)?;
             let bytes = self
                 .r
                 .take(len.checked_mul(size).ok_or(NdrError::Invalid("count"))?)?;
             // wide characters are text, counted string or not (RPC_UNICODE_STRING's Buffer)
-            return Ok(if size == 2 {
-                Value::Text(utf16_string(bytes, self.little_endian))
-            } else if form.string {
-                Value::Text(char_string(bytes))
-            } else {
-                Value::Bytes(bytes.to_vec())
+            return Ok(match chars {
+                Chars::Wide => Value::Text(utf16_string(bytes, self.little_endian)),
+                Chars::Narrow if string => Value::Text(char_string(bytes)),
+                Chars::Narrow => Value::Bytes(bytes.to_vec()),
             });
         }
         if len > self.r.remaining() {
@@ -976,142 +853,51 @@ impl<'l> Interpreter<'l, '_> {
         }
         let mut items = Vec::with_capacity(len.min(1024));
         for _ in 0..len {
-            items.push(self.value(elem, &[], false, None, &[])?);
+            items.push(self.value(elem, None)?);
         }
         Ok(Value::List(items))
     }
 
     /// A struct; `outer` is the conformance an enclosing struct already read for it.
-    fn structure(&mut self, fields: &'l [Field], outer: Option<usize>) -> Result<Value, NdrError> {
+    fn structure(
+        &mut self,
+        fields: &'p [(String, NodeId)],
+        conformant: bool,
+        align: Align,
+        outer: Option<usize>,
+    ) -> Result<Value, NdrError> {
         // The conformance of a trailing conformant array comes first (C706 §14.3.7.2), once
         // for the outermost struct; the array checks it against the data.
-        let hoisted = match fields.last() {
-            Some(f) if self.is_conformant(&f.ty) => match outer {
-                Some(n) => Some(n),
-                None => Some(
-                    usize::try_from(self.r.size()?).map_err(|_| NdrError::Invalid("array size"))?,
-                ),
-            },
-            _ => None,
+        let hoisted = match (conformant, outer) {
+            (false, _) => None,
+            (true, Some(n)) => Some(n),
+            (true, None) => {
+                Some(usize::try_from(self.r.size()?).map_err(|_| NdrError::Invalid("array size"))?)
+            }
         };
-        let align = self.alignment(fields);
-        self.r.align(align)?;
+        self.align(align)?;
         let mut out = Vec::with_capacity(fields.len());
-        for (i, f) in fields.iter().enumerate() {
+        for (i, (name, node)) in fields.iter().enumerate() {
             let h = if i + 1 == fields.len() { hoisted } else { None };
-            let v = self.value(&f.ty, &f.attrs, false, h, fields)?;
-            out.push((f.name.clone(), v));
+            let v = self.value(*node, h)?;
+            out.push((name.clone(), v));
         }
         // NDR64 pads a structure to its alignment (MS-RPCE §2.2.5.3.4.1); NDR 2.0 does not
-        if self.r.syntax() == Syntax::Ndr64 && hoisted.is_none() && self.r.remaining() > 0 {
-            self.r.align(align)?;
+        if self.ndr64 && hoisted.is_none() && self.r.remaining() > 0 {
+            self.align(align)?;
         }
         Ok(Value::Fields(out))
     }
 
-    fn is_conformant(&self, ty: &Type) -> bool {
-        match self.lib.resolve(ty) {
-            Type::Array(_, None) => true,
-            Type::Struct(fields) => fields.last().is_some_and(|f| self.is_conformant(&f.ty)),
-            _ => false,
-        }
-    }
-
-    /// Alignment of a struct: its largest member's (pointers and counts are 4 or 8).
-    fn alignment(&self, fields: &[Field]) -> usize {
-        fields
-            .iter()
-            .map(|f| self.align_of(&f.ty, 0))
-            .max()
-            .unwrap_or(1)
-    }
-
-    fn align_of(&self, ty: &Type, depth: usize) -> usize {
-        let word = match self.r.syntax() {
-            Syntax::Ndr => 4,
-            Syntax::Ndr64 => 8,
-        };
-        if depth > 8 {
-            return word;
-        }
-        if let Type::Named(n) = ty
-            && !self.lib.types.contains_key(n)
-        {
-            return well_known_size(n).map_or(4, |(_, a)| usize::try_from(a).unwrap_or(4));
-        }
-        match self.lib.resolve(ty) {
-            Type::Base(b) if b.ends_with("__int3264") => word,
-            Type::Base(b) => base_size(b).map_or(1, |(_, a)| usize::try_from(a).unwrap_or(1)),
-            Type::Enum(_) => 2,
-            Type::Pointer(_) | Type::Pipe(_) => word,
-            Type::Array(t, n) => {
-                let a = self.align_of(t, depth + 1);
-                if n.is_none() { a.max(word) } else { a }
-            }
-            Type::Struct(fields) => fields
-                .iter()
-                .map(|f| self.align_of(&f.ty, depth + 1))
-                .max()
-                .unwrap_or(1),
-            Type::Union(d, arms) => arms
-                .iter()
-                .filter_map(|a| a.field.as_ref())
-                .map(|f| self.align_of(&f.ty, depth + 1))
-                .chain(d.iter().map(|t| self.align_of(t, depth + 1)))
-                .max()
-                .unwrap_or(4),
-            Type::Named(_) => 4,
-        }
-    }
-
-    /// The discriminant type of a non-encapsulated union: `switch_type` on the member or the
-    /// typedef, else the type of the `switch_is` field among its siblings.
-    fn switch_type(&self, ty: &Type, attrs: &[Attr], siblings: &[Field]) -> Option<Type> {
-        let from_attr = |attrs: &[Attr]| {
-            attrs
-                .iter()
-                .find(|a| a.name == "switch_type")
-                .and_then(|a| a.arg.as_deref())
-                .map(|s| {
-                    // a base type (`unsigned short`) or a typedef name (`USHORT`)
-                    let s = s.trim().to_string();
-                    if base_size(&s).is_some() {
-                        Type::Base(s)
-                    } else {
-                        Type::Named(s)
-                    }
-                })
-        };
-        if let Some(t) = from_attr(attrs) {
-            return Some(t);
-        }
-        if let Type::Named(n) = ty
-            && let Some(t) = self.lib.typedef_attrs.get(n).and_then(|a| from_attr(a))
-        {
-            return Some(t);
-        }
-        let arg = attrs
-            .iter()
-            .find(|a| a.name == "switch_is")
-            .and_then(|a| a.arg.as_deref())?;
-        let name = arg.trim().trim_start_matches('*').trim();
-        siblings
-            .iter()
-            .find(|f| f.name == name)
-            .map(|f| match self.lib.resolve(&f.ty) {
-                Type::Pointer(t) => (**t).clone(),
-                _ => f.ty.clone(),
-            })
-    }
-
-    fn discriminant(&mut self, t: &Type) -> Result<i64, NdrError> {
-        let v = match self.lib.resolve(t) {
-            Type::Base(b) => self.base(b)?,
-            Type::Enum(_) if self.r.syntax() == Syntax::Ndr64 => Value::UInt(self.r.u32()?.into()),
-            Type::Enum(_) => Value::UInt(self.r.u16()?.into()),
-            Type::Named(n) => self
-                .well_known(n)?
-                .ok_or(NdrError::Invalid("discriminant type"))?,
+    fn discriminant(&mut self, node: NodeId) -> Result<i64, NdrError> {
+        let v = match self.node(node)? {
+            Node::Int(form) => self.integer(*form)?,
+            Node::IntPtr { signed } => self.integer(IntForm {
+                size: if self.ndr64 { 8 } else { 4 },
+                signed: *signed,
+            })?,
+            Node::Bool => Value::Bool(self.r.u8()? != 0),
+            Node::Enum { v1, .. } => Value::Int(self.enum_value(*v1)?),
             _ => return Err(NdrError::Invalid("discriminant type")),
         };
         match v {
@@ -1122,24 +908,21 @@ impl<'l> Interpreter<'l, '_> {
         }
     }
 
-    fn pipe(&mut self, elem: &Type) -> Result<Value, NdrError> {
-        let element =
-            super::decode::layout(self.lib, elem).ok_or(NdrError::Invalid("pipe element type"))?;
-        let ndr64 = self.r.syntax() == Syntax::Ndr64;
+    fn pipe(&mut self, element: (u64, u64)) -> Result<Value, NdrError> {
         let (mut chunks, mut elements) = (0u64, 0u64);
         loop {
             let count = self.r.size()?;
             if count == 0 {
-                if self.r.syntax() == Syntax::Ndr64 {
+                if self.ndr64 {
                     self.r.u64()?;
                 }
                 return Ok(Value::Pipe { chunks, elements });
             }
-            let bytes = usize::try_from(super::decode::chunk_bytes(count, element, ndr64))
+            let bytes = usize::try_from(super::decode::chunk_bytes(count, element, self.ndr64))
                 .map_err(|_| NdrError::Invalid("pipe chunk count"))?;
             self.r.align(usize::try_from(element.1).unwrap_or(1))?;
             self.r.take(bytes)?;
-            if self.r.syntax() == Syntax::Ndr64 {
+            if self.ndr64 {
                 self.r.u64()?;
             }
             chunks += 1;
@@ -1147,35 +930,14 @@ impl<'l> Interpreter<'l, '_> {
         }
     }
 
-    fn base(&mut self, b: &str) -> Result<Value, NdrError> {
-        let last = b.rsplit(' ').next().unwrap_or(b);
-        let unsigned = b.starts_with("unsigned")
-            || last.starts_with("uint")
-            || matches!(last, "byte" | "char" | "wchar_t");
-        Ok(match last {
-            "void" | "handle_t" => Value::Null,
-            "boolean" => Value::Bool(self.r.u8()? != 0),
-            "float" => Value::Float(f64::from(f32::from_bits(self.r.u32()?)).to_bits()),
-            "double" => Value::Float(self.r.u64()?),
-            "error_status_t" => Value::UInt(u64::from(self.r.u32()?)),
-            // pointer-sized (`INT_PTR`, `ULONG_PTR`): 32 bits in NDR 2.0, 64 in NDR64
-            "__int3264" if self.r.syntax() == Syntax::Ndr64 => self.integer(8, unsigned)?,
-            "__int3264" => self.integer(4, unsigned)?,
-            _ => {
-                let (size, _) = base_size(b).ok_or(NdrError::Invalid("base type"))?;
-                self.integer(size, unsigned)?
-            }
-        })
-    }
-
-    fn integer(&mut self, size: u64, unsigned: bool) -> Result<Value, NdrError> {
+    fn integer(&mut self, IntForm { size, signed }: IntForm) -> Result<Value, NdrError> {
         let (u, bits) = match size {
             1 => (u64::from(self.r.u8()?), 8),
             2 => (u64::from(self.r.u16()?), 16),
             4 => (u64::from(self.r.u32()?), 32),
             _ => (self.r.u64()?, 64),
         };
-        if unsigned {
+        if !signed {
             return Ok(Value::UInt(u));
         }
         let shift = 64 - bits;
@@ -1183,48 +945,6 @@ impl<'l> Interpreter<'l, '_> {
         let signed = ((u << shift) as i64) >> shift;
         Ok(Value::Int(signed))
     }
-
-    /// Types real IDL files use without declaring them (from `ms-dtyp` and the C706 base).
-    fn well_known(&mut self, name: &str) -> Result<Option<Value>, NdrError> {
-        Ok(Some(match name {
-            "GUID" | "UUID" | "IID" | "CLSID" => Value::Uuid(self.r.uuid()?),
-            "RPC_IF_ID" => {
-                let uuid = self.r.uuid()?;
-                let major = self.r.u16()?;
-                let minor = self.r.u16()?;
-                Value::Fields(vec![
-                    ("Uuid".into(), Value::Uuid(uuid)),
-                    ("VersMajor".into(), Value::UInt(major.into())),
-                    ("VersMinor".into(), Value::UInt(minor.into())),
-                ])
-            }
-            _ => match well_known_size(name) {
-                Some((size, _)) => {
-                    let signed = matches!(name, "LONG" | "INT" | "HRESULT" | "SHORT" | "LONG64");
-                    self.integer(size, !signed)?
-                }
-                None => return Ok(None),
-            },
-        }))
-    }
-}
-
-fn is_wide(b: &str) -> bool {
-    b.ends_with("wchar_t") || b.ends_with("short")
-}
-
-/// Size and alignment of the integer types `ms-dtyp` declares.
-fn well_known_size(name: &str) -> Option<(u64, u64)> {
-    Some(match name {
-        "BYTE" | "UCHAR" | "CHAR" | "BOOLEAN" | "UINT8" | "INT8" => (1, 1),
-        "WORD" | "USHORT" | "SHORT" | "WCHAR" | "UINT16" | "INT16" => (2, 2),
-        "DWORD" | "ULONG" | "LONG" | "UINT" | "INT" | "BOOL" | "HRESULT" | "NTSTATUS"
-        | "UINT32" | "INT32" | "DWORD32" => (4, 4),
-        "DWORD64" | "ULONG64" | "ULONGLONG" | "LONG64" | "UINT64" | "INT64" | "QWORD" => (8, 8),
-        "GUID" | "UUID" | "IID" | "CLSID" => (16, 4),
-        "RPC_IF_ID" => (20, 4),
-        _ => return None,
-    })
 }
 
 #[cfg(test)]
@@ -1726,23 +1446,7 @@ interface demo
     }
 
     #[test]
-    fn sizes_of_the_second_pointer_level_and_what_may_end_a_stub() {
-        let attrs = vec![
-            Attr {
-                name: "out".into(),
-                arg: None,
-            },
-            Attr {
-                name: "size_is".into(),
-                arg: Some(",cIids".into()),
-            },
-        ];
-        let next = next_level(&attrs).unwrap();
-        assert_eq!(next[1].arg.as_deref(), Some("cIids"));
-        assert!(
-            next_level(&next).is_none(),
-            "the sizes now belong to this level"
-        );
+    fn what_may_end_a_stub() {
         let mut stub = vec![1, 2, 3, 0, 0];
         assert!(padding_follows(&stub, 3));
         stub.extend(VERIFICATION_TRAILER_SIGNATURE);

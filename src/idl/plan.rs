@@ -1,0 +1,912 @@
+//! The compiled form of an operation's description: each operation is lowered once into a
+//! resolved plan that the NDR engine ([`super::values`]) runs for every call of it. Typedefs are
+//! followed, base types sized, pointer kinds fixed by position (C706 §14.3.10: a top-level
+//! pointer is `[ref]` unless it says otherwise), `size_is`/`length_is`/`string` turned into
+//! array forms, `switch_is` bound to the type of the field it names, pipe element layouts and
+//! the alignments of structures and unions computed for NDR 2.0 and NDR64 (C706 chapter 14,
+//! MS-RPCE §2.2.5). Plans are cached per operation in [`PlanCache`].
+//!
+//! A plan is a small arena of [`Node`]s; a recursive type (a linked list) refers back to its
+//! own node, so lowering ends. Lowering stops at [`MAX_PLAN_DEPTH`] nested types, leaving a
+//! node that fails when a stub reaches it.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use super::decode::{PipeSpec, base_size, layout};
+use super::{Attr, Field, Interface, Library, Type};
+use crate::dcerpc::Uuid;
+
+/// Nested types lowered into one plan before the rest is left as a failing node.
+pub const MAX_PLAN_DEPTH: usize = 64;
+
+/// Index of a node in its plan.
+pub type NodeId = usize;
+
+/// How many bytes an integer has and whether it is signed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IntForm {
+    /// 1, 2, 4 or 8.
+    pub size: u8,
+    /// Read as a signed integer.
+    pub signed: bool,
+}
+
+/// Alignment of a node in NDR 2.0 and in NDR64.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Align {
+    /// NDR 2.0.
+    pub ndr: u8,
+    /// NDR64.
+    pub ndr64: u8,
+}
+
+/// Characters of a byte or wide-character array read as text or bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Chars {
+    /// One-byte elements: text when a `[string]`, bytes otherwise.
+    Narrow,
+    /// UTF-16 code units.
+    Wide,
+}
+
+/// One resolved type.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Node {
+    /// No wire representation (`void`, `handle_t`).
+    Void,
+    /// An integer.
+    Int(IntForm),
+    /// A pointer-sized integer (`__int3264`): 4 bytes in NDR 2.0, 8 in NDR64.
+    IntPtr {
+        /// Read as a signed integer.
+        signed: bool,
+    },
+    /// `boolean`.
+    Bool,
+    /// `float`.
+    Float,
+    /// `double`.
+    Double,
+    /// `GUID` and its aliases.
+    Guid,
+    /// `RPC_IF_ID`: a UUID and a version.
+    IfId,
+    /// A context handle (20 bytes).
+    ContextHandle,
+    /// An enum: 2 bytes on the wire (NDR 2.0), 4 with `v1_enum` or in NDR64.
+    Enum {
+        /// `[v1_enum]`.
+        v1: bool,
+        /// Member names and values.
+        members: Arc<[(String, i64)]>,
+    },
+    /// A top-level `[ref]` pointer: no wire representation, its referent follows in place.
+    RefPointer(NodeId),
+    /// A pointer with a referent id; its referent follows its parameter.
+    Pointer(NodeId),
+    /// An array; with `fixed`, its size comes from the type, else from the conformance on the
+    /// wire (or hoisted in front of the enclosing structure).
+    Array {
+        /// Element node.
+        elem: NodeId,
+        /// Fixed size.
+        fixed: Option<u64>,
+        /// Has a maximum count on the wire.
+        conformant: bool,
+        /// Has an offset and actual count on the wire.
+        varying: bool,
+        /// `[string]`.
+        string: bool,
+        /// Elements read as characters or bytes in one piece.
+        chars: Option<Chars>,
+    },
+    /// A structure; `conformant` when it ends in a conformant array (whose conformance comes
+    /// first, C706 §14.3.7.2).
+    Struct {
+        /// Members in order.
+        fields: Vec<(String, NodeId)>,
+        /// Ends in a conformant array.
+        conformant: bool,
+        /// Its largest member's alignment.
+        align: Align,
+    },
+    /// A union: discriminant, then the arm it chooses.
+    Union {
+        /// The discriminant's node; `None` reads an `unsigned long`.
+        switch: Option<NodeId>,
+        /// Arms.
+        arms: Vec<UnionArm>,
+        /// Alignment of the discriminant (NDR64 aligns the union to the larger of the two).
+        switch_align: Align,
+        /// Alignment of the largest arm.
+        arms_align: Align,
+    },
+    /// A pipe: element size and alignment when its elements have a fixed layout.
+    Pipe(Option<(u64, u64)>),
+    /// A type that cannot be read (not declared, nested too deep).
+    Unreadable(&'static str),
+}
+
+/// An arm of a union.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnionArm {
+    /// `case` values; empty for `default`.
+    pub cases: Vec<i64>,
+    /// Member name and node; none for an empty arm.
+    pub member: Option<(String, NodeId)>,
+}
+
+/// One parameter of a direction, in wire order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Param {
+    /// Name (`return` for the return value).
+    pub name: String,
+    /// Its node.
+    pub node: NodeId,
+}
+
+/// The compiled description of one operation.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OpPlan {
+    /// Nodes; parameters refer to them.
+    pub nodes: Vec<Node>,
+    /// \[in\] parameters in wire order (a DCOM call's ORPCTHIS first, pipes last).
+    pub request: Vec<Param>,
+    /// \[out\] parameters in wire order (ORPCTHAT, pipes, the others, the return value).
+    pub response: Vec<Param>,
+    /// How many of `request` come before the \[in\] pipes.
+    pub in_prefix: usize,
+    /// \[in\] pipes; both lists are empty when a pipe's elements have no fixed layout.
+    pub in_pipes: Vec<PipeSpec>,
+    /// \[out\] pipes.
+    pub out_pipes: Vec<PipeSpec>,
+    /// The description only holds the opnum's place.
+    pub placeholder: bool,
+}
+
+impl OpPlan {
+    /// True when the operation has a pipe the engine can follow.
+    #[must_use]
+    pub fn has_pipes(&self) -> bool {
+        !self.in_pipes.is_empty() || !self.out_pipes.is_empty()
+    }
+}
+
+/// Compiled plans of the operations decoded so far, one per described operation at most (so
+/// bounded by the descriptions, not by the traffic). A copy of a library starts empty.
+#[derive(Default)]
+pub struct PlanCache(Mutex<HashMap<OperationKey, Arc<OpPlan>>>);
+
+/// An operation: interface UUID, version and opnum.
+type OperationKey = (Uuid, (u16, u16), u16);
+
+impl Clone for PlanCache {
+    fn clone(&self) -> Self {
+        Self::default()
+    }
+}
+
+impl std::fmt::Debug for PlanCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = self.0.lock().unwrap_or_else(PoisonError::into_inner).len();
+        write!(f, "PlanCache({n} plans)")
+    }
+}
+
+impl PlanCache {
+    /// Forgets every plan (the descriptions changed).
+    pub(crate) fn clear(&mut self) {
+        self.0
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+    }
+}
+
+impl Library {
+    /// The compiled plan of operation `opnum` of `iface`, lowered on first use and cached.
+    #[must_use]
+    pub fn plan(&self, iface: &Interface, opnum: u16) -> Option<Arc<OpPlan>> {
+        let op = iface.operations.get(usize::from(opnum))?;
+        let key = (iface.uuid, iface.version, opnum);
+        if let Some(p) = self
+            .plans
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&key)
+        {
+            return Some(Arc::clone(p));
+        }
+        let plan = Arc::new(lower_operation(self, iface, op));
+        self.plans
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(key, Arc::clone(&plan));
+        Some(plan)
+    }
+}
+
+/// Lowers one operation: the parameters of each direction in wire order.
+fn lower_operation(lib: &Library, iface: &Interface, op: &super::Operation) -> OpPlan {
+    let mut l = Lowering {
+        lib,
+        nodes: Vec::new(),
+        structs: HashMap::new(),
+    };
+    let mut plan = OpPlan {
+        placeholder: op.is_placeholder(),
+        ..OpPlan::default()
+    };
+    // A DCOM call starts with its ORPCTHIS (request) or ORPCTHAT (response), which the
+    // interface's methods do not declare (MS-DCOM §2.2.13).
+    if iface.object {
+        for (name, ty, params) in [
+            ("orpcthis", &DCOM_WIRE_TYPES[1], &mut plan.request),
+            ("orpcthat", &DCOM_WIRE_TYPES[2], &mut plan.response),
+        ] {
+            let node = l.lower(ty, &[], Position::Top, &[], 0);
+            params.push(Param {
+                name: name.into(),
+                node,
+            });
+        }
+    }
+    let mut in_pipes = Vec::new();
+    let mut out_others = Vec::new();
+    let mut unfollowable_pipe = false;
+    for f in &op.params {
+        if is_handle_t(lib, &f.ty) {
+            continue;
+        }
+        let node = l.lower(&f.ty, &f.attrs, Position::Top, &op.params, 0);
+        let param = Param {
+            name: f.name.clone(),
+            node,
+        };
+        let pipe = pipe_element(lib, &f.ty);
+        match pipe.map(|elem| (elem, layout(lib, elem))) {
+            Some((elem, Some(element))) => {
+                let spec = PipeSpec {
+                    param: f.name.clone(),
+                    element_type: type_name(elem),
+                    element,
+                };
+                if f.has("in") {
+                    plan.in_pipes.push(spec.clone());
+                }
+                if f.has("out") {
+                    plan.out_pipes.push(spec);
+                }
+            }
+            Some((_, None)) => unfollowable_pipe = true,
+            None => {}
+        }
+        // [in] pipes follow the other [in] parameters; [out] pipes come before the other [out]s.
+        if f.has("in") {
+            if pipe.is_some() {
+                in_pipes.push(param.clone());
+            } else {
+                plan.request.push(param.clone());
+            }
+        }
+        if f.has("out") {
+            if pipe.is_some() {
+                plan.response.push(param);
+            } else {
+                out_others.push(param);
+            }
+        }
+    }
+    if unfollowable_pipe {
+        plan.in_pipes.clear();
+        plan.out_pipes.clear();
+    }
+    plan.in_prefix = plan.request.len();
+    plan.request.extend(in_pipes);
+    plan.response.extend(out_others);
+    if !matches!(&op.ret, Type::Base(b) if b == "void") {
+        let node = l.lower(&op.ret, &[], Position::Top, &op.params, 0);
+        plan.response.push(Param {
+            name: "return".into(),
+            node,
+        });
+    }
+    plan.nodes = l.nodes;
+    plan
+}
+
+/// Where a type is: a parameter itself, or inside one (a member, an element, a referent).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Position {
+    Top,
+    Embedded,
+}
+
+struct Lowering<'l> {
+    lib: &'l Library,
+    nodes: Vec<Node>,
+    /// Nodes of the named structures lowered so far (recursive types refer back to them).
+    structs: HashMap<String, NodeId>,
+}
+
+impl<'l> Lowering<'l> {
+    fn push(&mut self, node: Node) -> NodeId {
+        self.nodes.push(node);
+        self.nodes.len() - 1
+    }
+
+    /// Lowers `ty` with the attributes written on its member or parameter; `siblings` are the
+    /// fields a `switch_is` may name.
+    fn lower(
+        &mut self,
+        ty: &'l Type,
+        attrs: &[Attr],
+        position: Position,
+        siblings: &'l [Field],
+        depth: usize,
+    ) -> NodeId {
+        if depth > MAX_PLAN_DEPTH {
+            return self.push(Node::Unreadable("type nested deeper than MAX_PLAN_DEPTH"));
+        }
+        let lib = self.lib;
+        if has(attrs, "context_handle")
+            || matches!(ty, Type::Named(n) if lib.context_handles.contains(n))
+        {
+            return self.push(Node::ContextHandle);
+        }
+        if let Type::Named(n) = ty
+            && !lib.types.contains_key(n)
+            && let Some(node) = well_known(n)
+        {
+            return self.push(node);
+        }
+        let resolved = lib.resolve(ty);
+        let named_struct = match (ty, resolved) {
+            (Type::Named(n), Type::Struct(_)) => Some(n),
+            _ => None,
+        };
+        if let Some(n) = named_struct
+            && let Some(&id) = self.structs.get(n)
+        {
+            return id;
+        }
+        match resolved {
+            Type::Base(b) => self.push(base(b)),
+            // a DCOM interface pointer (`IWbemContext *`) travels as an MInterfacePointer
+            // (MS-DCOM §2.2.14)
+            Type::Named(n) if lib.is_interface(n) => match lib.types.get("MInterfacePointer") {
+                Some(_) => self.lower(&DCOM_WIRE_TYPES[0], &[], Position::Embedded, &[], depth + 1),
+                None => self.push(Node::Unreadable(
+                    "interface pointer without MInterfacePointer",
+                )),
+            },
+            Type::Named(_) => self.push(Node::Unreadable("type not declared in the IDL")),
+            Type::Enum(members) => {
+                let v1 = has(attrs, "v1_enum")
+                    || matches!(ty, Type::Named(n)
+                        if lib.typedef_attrs.get(n).is_some_and(|a| has(a, "v1_enum")));
+                self.push(Node::Enum {
+                    v1,
+                    members: members.clone().into(),
+                })
+            }
+            Type::Pointer(t) => {
+                // an interface pointer is a full pointer wherever it is (MS-DCOM §2.2.14)
+                let interface = matches!(&**t, Type::Named(n) if lib.is_interface(n));
+                let is_ref = position == Position::Top
+                    && !has(attrs, "unique")
+                    && !has(attrs, "ptr")
+                    && !interface;
+                if is_ref {
+                    let referent = self.referent(t, attrs, depth + 1);
+                    return self.push(Node::RefPointer(referent));
+                }
+                let attrs: Vec<Attr> = attrs
+                    .iter()
+                    .filter(|a| a.name != "unique" && a.name != "ptr")
+                    .cloned()
+                    .collect();
+                let slot = self.push(Node::Void);
+                let referent = self.referent(t, &attrs, depth + 1);
+                self.nodes[slot] = Node::Pointer(referent);
+                slot
+            }
+            Type::Array(t, n) => {
+                let string = has(attrs, "string");
+                self.array(
+                    t,
+                    *n,
+                    n.is_none(),
+                    has(attrs, "length_is") || string,
+                    string,
+                    depth,
+                )
+            }
+            Type::Struct(fields) => {
+                let slot = self.push(Node::Void);
+                if let Some(n) = named_struct {
+                    self.structs.insert(n.clone(), slot);
+                }
+                let members = fields
+                    .iter()
+                    .map(|f| {
+                        let id = self.lower(&f.ty, &f.attrs, Position::Embedded, fields, depth + 1);
+                        (f.name.clone(), id)
+                    })
+                    .collect();
+                self.nodes[slot] = Node::Struct {
+                    fields: members,
+                    conformant: fields.last().is_some_and(|f| is_conformant(lib, &f.ty, 0)),
+                    align: Align {
+                        ndr: struct_align(lib, fields, 4),
+                        ndr64: struct_align(lib, fields, 8),
+                    },
+                };
+                slot
+            }
+            Type::Union(discriminant, arms) => {
+                let switch_ty = discriminant
+                    .as_deref()
+                    .cloned()
+                    .or_else(|| switch_type(lib, ty, attrs, siblings));
+                let switch_align = Align {
+                    ndr: switch_ty.as_ref().map_or(4, |t| align_of(lib, t, 1, 4)),
+                    ndr64: switch_ty.as_ref().map_or(4, |t| align_of(lib, t, 1, 8)),
+                };
+                let arms_align = |word| {
+                    arms.iter()
+                        .filter_map(|a| a.field.as_ref())
+                        .map(|f| align_of(lib, &f.ty, 1, word))
+                        .max()
+                        .unwrap_or(1)
+                };
+                let arms_align = Align {
+                    ndr: arms_align(4),
+                    ndr64: arms_align(8),
+                };
+                let switch = switch_ty.map(|t| self.discriminant(&t));
+                let arms = arms
+                    .iter()
+                    .map(|a| {
+                        let member = a.field.as_ref().map(|f| {
+                            let id =
+                                self.lower(&f.ty, &f.attrs, Position::Embedded, &[], depth + 1);
+                            (f.name.clone(), id)
+                        });
+                        UnionArm {
+                            cases: a.cases.clone(),
+                            member,
+                        }
+                    })
+                    .collect();
+                self.push(Node::Union {
+                    switch,
+                    arms,
+                    switch_align,
+                    arms_align,
+                })
+            }
+            Type::Pipe(elem) => self.push(Node::Pipe(layout(lib, elem))),
+        }
+    }
+
+    /// The referent of a pointer: an array or string when the pointer carries `size_is`,
+    /// `length_is` or `string`, else the pointee.
+    fn referent(&mut self, t: &'l Type, attrs: &[Attr], depth: usize) -> NodeId {
+        // `size_is(, n)`: the first pointer level is a plain pointer, the sizes belong to the
+        // next one (MIDL's multi-level sizes, `[out, size_is(,cIids)] REMQIRESULT **`)
+        if let Some(inner) = next_level(attrs) {
+            return self.lower(t, &inner, Position::Embedded, &[], depth);
+        }
+        let sized = has(attrs, "size_is") || has(attrs, "max_is");
+        let string = has(attrs, "string");
+        let varying = has(attrs, "length_is") || string;
+        if sized || varying {
+            return self.array(t, None, sized || string, varying, string, depth);
+        }
+        self.lower(t, attrs, Position::Embedded, &[], depth)
+    }
+
+    fn array(
+        &mut self,
+        elem: &'l Type,
+        fixed: Option<u64>,
+        conformant: bool,
+        varying: bool,
+        string: bool,
+        depth: usize,
+    ) -> NodeId {
+        let chars = match self.lib.resolve(elem) {
+            Type::Base(b) => match base_size(b) {
+                Some((1, _)) => Some(Chars::Narrow),
+                Some((2, _)) if is_wide(b) && (string || b.ends_with("wchar_t")) => {
+                    Some(Chars::Wide)
+                }
+                _ => None,
+            },
+            _ => None,
+        };
+        let elem = match chars {
+            Some(_) => self.push(Node::Void),
+            None => self.lower(elem, &[], Position::Embedded, &[], depth + 1),
+        };
+        self.push(Node::Array {
+            elem,
+            fixed,
+            conformant,
+            varying,
+            string,
+            chars,
+        })
+    }
+
+    /// The node a discriminant is read with.
+    fn discriminant(&mut self, t: &Type) -> NodeId {
+        let node = match self.lib.resolve(t) {
+            Type::Base(b) => base(b),
+            Type::Enum(members) => Node::Enum {
+                v1: false,
+                members: members.clone().into(),
+            },
+            Type::Named(n) => well_known(n).unwrap_or(Node::Unreadable("discriminant type")),
+            _ => Node::Unreadable("discriminant type"),
+        };
+        self.push(node)
+    }
+}
+
+/// Types that DCOM puts on the wire without a method declaring them: `MInterfacePointer`
+/// (every interface pointer), `ORPCTHIS` and `ORPCTHAT` (MS-DCOM §2.2.13, §2.2.14).
+static DCOM_WIRE_TYPES: std::sync::LazyLock<[Type; 3]> = std::sync::LazyLock::new(|| {
+    ["MInterfacePointer", "ORPCTHIS", "ORPCTHAT"].map(|n| Type::Named(n.into()))
+});
+
+fn has(attrs: &[Attr], name: &str) -> bool {
+    attrs.iter().any(|a| a.name == name)
+}
+
+fn is_handle_t(lib: &Library, ty: &Type) -> bool {
+    matches!(lib.resolve(ty), Type::Base(b) if b == "handle_t")
+}
+
+fn is_wide(b: &str) -> bool {
+    b.ends_with("wchar_t") || b.ends_with("short")
+}
+
+/// The node of a base type.
+fn base(b: &str) -> Node {
+    let last = b.rsplit(' ').next().unwrap_or(b);
+    let signed = !(b.starts_with("unsigned")
+        || last.starts_with("uint")
+        || matches!(last, "byte" | "char" | "wchar_t"));
+    match last {
+        "void" | "handle_t" => Node::Void,
+        "boolean" => Node::Bool,
+        "float" => Node::Float,
+        "double" => Node::Double,
+        "error_status_t" => Node::Int(IntForm {
+            size: 4,
+            signed: false,
+        }),
+        "__int3264" => Node::IntPtr { signed },
+        _ => match base_size(b) {
+            Some((size, _)) => Node::Int(IntForm {
+                size: u8::try_from(size).unwrap_or(8),
+                signed,
+            }),
+            None => Node::Unreadable("base type"),
+        },
+    }
+}
+
+/// Types real IDL files use without declaring them (from `ms-dtyp` and the C706 base).
+fn well_known(name: &str) -> Option<Node> {
+    Some(match name {
+        "GUID" | "UUID" | "IID" | "CLSID" => Node::Guid,
+        "RPC_IF_ID" => Node::IfId,
+        _ => {
+            let (size, _) = well_known_size(name)?;
+            Node::Int(IntForm {
+                size: u8::try_from(size).unwrap_or(4),
+                signed: matches!(name, "LONG" | "INT" | "HRESULT" | "SHORT" | "LONG64"),
+            })
+        }
+    })
+}
+
+/// Size and alignment of the integer types `ms-dtyp` declares.
+fn well_known_size(name: &str) -> Option<(u64, u64)> {
+    Some(match name {
+        "BYTE" | "UCHAR" | "CHAR" | "BOOLEAN" | "UINT8" | "INT8" => (1, 1),
+        "WORD" | "USHORT" | "SHORT" | "WCHAR" | "UINT16" | "INT16" => (2, 2),
+        "DWORD" | "ULONG" | "LONG" | "UINT" | "INT" | "BOOL" | "HRESULT" | "NTSTATUS"
+        | "UINT32" | "INT32" | "DWORD32" => (4, 4),
+        "DWORD64" | "ULONG64" | "ULONGLONG" | "LONG64" | "UINT64" | "INT64" | "QWORD" => (8, 8),
+        "GUID" | "UUID" | "IID" | "CLSID" => (16, 4),
+        "RPC_IF_ID" => (20, 4),
+        _ => return None,
+    })
+}
+
+fn is_conformant(lib: &Library, ty: &Type, depth: usize) -> bool {
+    if depth > MAX_PLAN_DEPTH {
+        return false;
+    }
+    match lib.resolve(ty) {
+        Type::Array(_, None) => true,
+        Type::Struct(fields) => fields
+            .last()
+            .is_some_and(|f| is_conformant(lib, &f.ty, depth + 1)),
+        _ => false,
+    }
+}
+
+/// Alignment of a struct: its largest member's; `word` is 4 (NDR 2.0) or 8 (NDR64), the
+/// alignment of pointers and counts.
+fn struct_align(lib: &Library, fields: &[Field], word: u8) -> u8 {
+    fields
+        .iter()
+        .map(|f| align_of(lib, &f.ty, 0, word))
+        .max()
+        .unwrap_or(1)
+}
+
+/// Alignment of a type (deeper than 8 levels, the word's).
+fn align_of(lib: &Library, ty: &Type, depth: usize, word: u8) -> u8 {
+    if depth > 8 {
+        return word;
+    }
+    if let Type::Named(n) = ty
+        && !lib.types.contains_key(n)
+    {
+        return well_known_size(n).map_or(4, |(_, a)| u8::try_from(a).unwrap_or(4));
+    }
+    match lib.resolve(ty) {
+        Type::Base(b) if b.ends_with("__int3264") => word,
+        Type::Base(b) => base_size(b).map_or(1, |(_, a)| u8::try_from(a).unwrap_or(1)),
+        Type::Enum(_) => 2,
+        Type::Pointer(_) | Type::Pipe(_) => word,
+        Type::Array(t, n) => {
+            let a = align_of(lib, t, depth + 1, word);
+            if n.is_none() { a.max(word) } else { a }
+        }
+        Type::Struct(fields) => fields
+            .iter()
+            .map(|f| align_of(lib, &f.ty, depth + 1, word))
+            .max()
+            .unwrap_or(1),
+        Type::Union(d, arms) => arms
+            .iter()
+            .filter_map(|a| a.field.as_ref())
+            .map(|f| align_of(lib, &f.ty, depth + 1, word))
+            .chain(d.iter().map(|t| align_of(lib, t, depth + 1, word)))
+            .max()
+            .unwrap_or(4),
+        Type::Named(_) => 4,
+    }
+}
+
+/// The discriminant type of a non-encapsulated union: `switch_type` on the member or the
+/// typedef, else the type of the field its `switch_is` names.
+fn switch_type(lib: &Library, ty: &Type, attrs: &[Attr], siblings: &[Field]) -> Option<Type> {
+    let from_attr = |attrs: &[Attr]| {
+        attrs
+            .iter()
+            .find(|a| a.name == "switch_type")
+            .and_then(|a| a.arg.as_deref())
+            .map(|s| {
+                // a base type (`unsigned short`) or a typedef name (`USHORT`)
+                let s = s.trim().to_string();
+                if base_size(&s).is_some() {
+                    Type::Base(s)
+                } else {
+                    Type::Named(s)
+                }
+            })
+    };
+    if let Some(t) = from_attr(attrs) {
+        return Some(t);
+    }
+    if let Type::Named(n) = ty
+        && let Some(t) = lib.typedef_attrs.get(n).and_then(|a| from_attr(a))
+    {
+        return Some(t);
+    }
+    let arg = attrs
+        .iter()
+        .find(|a| a.name == "switch_is")
+        .and_then(|a| a.arg.as_deref())?;
+    let name = arg.trim().trim_start_matches('*').trim();
+    siblings
+        .iter()
+        .find(|f| f.name == name)
+        .map(|f| match lib.resolve(&f.ty) {
+            Type::Pointer(t) => (**t).clone(),
+            _ => f.ty.clone(),
+        })
+}
+
+/// The attributes of the next pointer level when every size attribute leaves the first level
+/// empty (`size_is(, n)`); none otherwise.
+fn next_level(attrs: &[Attr]) -> Option<Vec<Attr>> {
+    let sizes = ["size_is", "max_is", "length_is", "first_is", "last_is"];
+    let mut any = false;
+    let mut out = Vec::with_capacity(attrs.len());
+    for a in attrs {
+        if sizes.contains(&a.name.as_str()) {
+            let rest = a.arg.as_deref()?.trim().strip_prefix(',')?;
+            any = true;
+            out.push(Attr {
+                name: a.name.clone(),
+                arg: Some(rest.trim().to_string()),
+            });
+        } else if a.name != "ref" {
+            out.push(a.clone());
+        }
+    }
+    any.then_some(out)
+}
+
+fn type_name(ty: &Type) -> String {
+    match ty {
+        Type::Base(b) => b.clone(),
+        Type::Named(n) => n.clone(),
+        Type::Pointer(t) => format!("{}*", type_name(t)),
+        Type::Array(t, _) => format!("{}[]", type_name(t)),
+        Type::Struct(_) => "struct".into(),
+        Type::Union(..) => "union".into(),
+        Type::Enum(_) => "enum".into(),
+        Type::Pipe(t) => format!("pipe {}", type_name(t)),
+    }
+}
+
+/// The element type of a parameter that is a pipe (or a pointer to one).
+fn pipe_element<'a>(lib: &'a Library, ty: &'a Type) -> Option<&'a Type> {
+    match lib.resolve(ty) {
+        Type::Pipe(t) => Some(t),
+        Type::Pointer(t) => pipe_element(lib, t),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::idl::parse;
+
+    fn plan_of(idl: &str, opnum: u16) -> Arc<OpPlan> {
+        let lib = parse(idl, "t.idl").unwrap();
+        lib.plan(&lib.interfaces[0], opnum).unwrap()
+    }
+
+    const HEADER: &str = "[uuid(12345678-1234-abcd-ef00-0123456789ab), version(1.0)] interface t {";
+
+    #[test]
+    fn sizes_of_the_second_pointer_level() {
+        let attrs = vec![
+            Attr {
+                name: "out".into(),
+                arg: None,
+            },
+            Attr {
+                name: "size_is".into(),
+                arg: Some(",cIids".into()),
+            },
+        ];
+        let next = next_level(&attrs).unwrap();
+        assert_eq!(next[1].arg.as_deref(), Some("cIids"));
+        assert!(
+            next_level(&next).is_none(),
+            "the sizes now belong to this level"
+        );
+    }
+
+    #[test]
+    fn a_linked_list_lowers_to_a_node_that_refers_back_to_itself() {
+        let p = plan_of(
+            &format!(
+                "{HEADER} typedef struct _L {{ long v; struct _L *next; }} L; \
+                 typedef struct _L2 {{ long v; [unique] L2 *next; }} L2; \
+                 void f([in] L *l); }}"
+            ),
+            0,
+        );
+        let Node::RefPointer(list) = &p.nodes[p.request[0].node] else {
+            panic!(
+                "top-level pointer is [ref]: {:?}",
+                p.nodes[p.request[0].node]
+            );
+        };
+        // `L` and its tag `_L` are two names of one struct: the chain closes on the second
+        let mut at = *list;
+        for _ in 0..2 {
+            let Node::Struct { fields, .. } = &p.nodes[at] else {
+                panic!("{:?}", p.nodes[at]);
+            };
+            let Node::Pointer(next) = p.nodes[fields[1].1] else {
+                panic!("{:?}", p.nodes);
+            };
+            if next == at {
+                assert!(p.nodes.len() < 10, "{:?}", p.nodes);
+                return;
+            }
+            at = next;
+        }
+        panic!("the list does not refer back to itself: {:?}", p.nodes);
+    }
+
+    #[test]
+    fn pointers_are_ref_only_at_the_top_and_unique_when_written() {
+        let p = plan_of(
+            &format!("{HEADER} void f([in] long *a, [in, unique] long *b, [in] long **c); }}"),
+            0,
+        );
+        let kinds: Vec<&Node> = p.request.iter().map(|x| &p.nodes[x.node]).collect();
+        assert!(matches!(kinds[0], Node::RefPointer(_)));
+        assert!(matches!(kinds[1], Node::Pointer(_)));
+        let Node::RefPointer(inner) = kinds[2] else {
+            panic!("{kinds:?}");
+        };
+        assert!(
+            matches!(p.nodes[*inner], Node::Pointer(_)),
+            "the second level is embedded"
+        );
+    }
+
+    #[test]
+    fn alignments_are_computed_for_both_syntaxes_and_switch_is_binds_the_discriminant() {
+        let p = plan_of(
+            &format!(
+                "{HEADER} typedef struct {{ short s; __int3264 p; }} S; \
+                 typedef [switch_type(short)] union {{ [case(1)] hyper h; [default] ; }} U; \
+                 void f([in] S s, [in] short level, [in, switch_is(level)] U *u); }}"
+            ),
+            0,
+        );
+        let Node::Struct { align, .. } = &p.nodes[p.request[0].node] else {
+            panic!();
+        };
+        assert_eq!((align.ndr, align.ndr64), (4, 8));
+        let Node::RefPointer(u) = &p.nodes[p.request[2].node] else {
+            panic!();
+        };
+        let Node::Union {
+            switch: Some(d),
+            arms_align,
+            ..
+        } = &p.nodes[*u]
+        else {
+            panic!("{:?}", p.nodes[*u]);
+        };
+        assert_eq!(
+            p.nodes[*d],
+            Node::Int(IntForm {
+                size: 2,
+                signed: true
+            })
+        );
+        assert_eq!(arms_align.ndr64, 8);
+    }
+
+    #[test]
+    fn plans_are_cached_and_recompiled_after_the_descriptions_change() {
+        let mut lib = parse(&format!("{HEADER} void f([in] long a); }}"), "a.idl").unwrap();
+        let first = lib.plan(&lib.interfaces[0], 0).unwrap();
+        let again = lib.plan(&lib.interfaces[0], 0).unwrap();
+        assert!(Arc::ptr_eq(&first, &again));
+        assert!(lib.plan(&lib.interfaces[0], 1).is_none());
+        lib.merge(parse(&format!("{HEADER} void f([in] hyper a); }}"), "b.idl").unwrap());
+        let iface = lib.interface(lib.interfaces[0].uuid, 1).unwrap();
+        let changed = lib.plan(iface, 0).unwrap();
+        assert_eq!(
+            changed.nodes[changed.request[0].node],
+            Node::Int(IntForm {
+                size: 8,
+                signed: true
+            })
+        );
+    }
+}

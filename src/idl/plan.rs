@@ -396,12 +396,12 @@ impl<'l> Lowering<'l> {
             Type::Pointer(t) => {
                 // an interface pointer is a full pointer wherever it is (MS-DCOM §2.2.14)
                 let interface = matches!(&**t, Type::Named(n) if lib.is_interface(n));
+                let kind = pointer_kind(attrs).or_else(|| typedef_pointer_kind(lib, ty));
                 let is_ref = position == Position::Top
-                    && !has(attrs, "unique")
-                    && !has(attrs, "ptr")
+                    && !matches!(kind, Some("unique" | "ptr"))
                     && !interface;
                 if is_ref {
-                    let referent = self.referent(t, attrs, depth + 1);
+                    let referent = self.referent(t, attrs, siblings, depth + 1);
                     return self.push(Node::RefPointer(referent));
                 }
                 let attrs: Vec<Attr> = attrs
@@ -410,7 +410,7 @@ impl<'l> Lowering<'l> {
                     .cloned()
                     .collect();
                 let slot = self.push(Node::Void);
-                let referent = self.referent(t, &attrs, depth + 1);
+                let referent = self.referent(t, &attrs, siblings, depth + 1);
                 self.nodes[slot] = Node::Pointer(referent);
                 slot
             }
@@ -494,12 +494,19 @@ impl<'l> Lowering<'l> {
     }
 
     /// The referent of a pointer: an array or string when the pointer carries `size_is`,
-    /// `length_is` or `string`, else the pointee.
-    fn referent(&mut self, t: &'l Type, attrs: &[Attr], depth: usize) -> NodeId {
+    /// `length_is` or `string`, else the pointee (a union behind a pointer still takes its
+    /// discriminant's type from the field `switch_is` names among `siblings`).
+    fn referent(
+        &mut self,
+        t: &'l Type,
+        attrs: &[Attr],
+        siblings: &'l [Field],
+        depth: usize,
+    ) -> NodeId {
         // `size_is(, n)`: the first pointer level is a plain pointer, the sizes belong to the
         // next one (MIDL's multi-level sizes, `[out, size_is(,cIids)] REMQIRESULT **`)
         if let Some(inner) = next_level(attrs) {
-            return self.lower(t, &inner, Position::Embedded, &[], depth);
+            return self.lower(t, &inner, Position::Embedded, siblings, depth);
         }
         let sized = has(attrs, "size_is") || has(attrs, "max_is");
         let string = has(attrs, "string");
@@ -507,7 +514,7 @@ impl<'l> Lowering<'l> {
         if sized || varying {
             return self.array(t, None, sized || string, varying, string, depth);
         }
-        self.lower(t, attrs, Position::Embedded, &[], depth)
+        self.lower(t, attrs, Position::Embedded, siblings, depth)
     }
 
     fn array(
@@ -566,6 +573,29 @@ static DCOM_WIRE_TYPES: std::sync::LazyLock<[Type; 3]> = std::sync::LazyLock::ne
 
 fn has(attrs: &[Attr], name: &str) -> bool {
     attrs.iter().any(|a| a.name == name)
+}
+
+/// The pointer kind written among `attrs`.
+fn pointer_kind(attrs: &[Attr]) -> Option<&str> {
+    attrs
+        .iter()
+        .map(|a| a.name.as_str())
+        .find(|n| matches!(*n, "ref" | "unique" | "ptr"))
+}
+
+/// The pointer kind a typedef of a pointer type declares (`typedef [unique] X *PX;`, the
+/// endpoint mapper's `typedef [ptr] GUID *uuid_p_t;`), the nearest along the typedef chain.
+fn typedef_pointer_kind<'a>(lib: &'a Library, mut ty: &'a Type) -> Option<&'a str> {
+    for _ in 0..16 {
+        let Type::Named(n) = ty else {
+            return None;
+        };
+        if let Some(kind) = lib.typedef_attrs.get(n).and_then(|a| pointer_kind(a)) {
+            return Some(kind);
+        }
+        ty = lib.types.get(n)?;
+    }
+    None
 }
 
 fn is_handle_t(lib: &Library, ty: &Type) -> bool {
@@ -841,7 +871,11 @@ mod tests {
     #[test]
     fn pointers_are_ref_only_at_the_top_and_unique_when_written() {
         let p = plan_of(
-            &format!("{HEADER} void f([in] long *a, [in, unique] long *b, [in] long **c); }}"),
+            &format!(
+                "{HEADER} typedef [unique] long *PL; typedef PL PL2; \
+                 void f([in] long *a, [in, unique] long *b, [in] long **c, [in] PL2 d, \
+                 [in, ref] PL e); }}"
+            ),
             0,
         );
         let kinds: Vec<&Node> = p.request.iter().map(|x| &p.nodes[x.node]).collect();

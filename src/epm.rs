@@ -1,17 +1,22 @@
 //! The endpoint mapper (`e1af8308-5d1f-11c9-91a4-08002b14a0fa` v3, C706 appendix O; MS-RPCE
 //! §2.2.1.2.5 / §3.1.1.5.1): decoding of ept_insert, ept_delete, ept_lookup, ept_map and
 //! ept_lookup_handle_free requests and responses from their NDR stubs, towers ([`tower`]), and
-//! the table of endpoints learned from answers ([`resolver`]).
+//! the table of endpoints learned from answers ([`resolver`]). Stubs are decoded by the NDR
+//! engine with the compiled plans of the built-in endpoint-mapper description
+//! ([`builtin::EPM_IDL`]), then read by parameter name.
 
 pub mod resolver;
 pub mod tower;
+
+use std::sync::OnceLock;
 
 use serde::Serialize;
 
 use crate::dcerpc::codes::fault_name;
 use crate::dcerpc::{SyntaxId, Uuid, names};
 use crate::event::InterfaceRef;
-use crate::ndr::{NdrError, Reader, char_string};
+use crate::idl::values::{Decoded, Direction, StubBytes, Value, decode_stub};
+use crate::idl::{Interface, Library, builtin};
 
 /// The endpoint mapper's interface UUID.
 pub const EPM_UUID: Uuid = Uuid([
@@ -94,27 +99,64 @@ fn nil_or(u: Uuid) -> Option<String> {
     (u != Uuid::default()).then(|| u.to_string())
 }
 
-fn read_tower(r: &mut Reader<'_>) -> Result<Option<tower::Tower>, NdrError> {
-    r.enter()?;
-    let max = r.count(1)?;
-    let len = r.u32()? as usize;
-    if len > max {
-        return Err(NdrError::Invalid("tower longer than its conformance"));
-    }
-    let bytes = r.take(len)?;
-    r.leave();
-    Ok(tower::parse(bytes).ok())
+/// The endpoint mapper's description ([`builtin::EPM_IDL`]), parsed once; a `--idl` file
+/// describing `epm` differently does not change how endpoints are learned.
+fn epm_interface() -> Option<(&'static Library, &'static Interface)> {
+    static LIBRARY: OnceLock<Option<Library>> = OnceLock::new();
+    let lib = LIBRARY
+        .get_or_init(|| crate::idl::parse(builtin::EPM_IDL, "<builtin epm>").ok())
+        .as_ref()?;
+    Some((lib, lib.interface(EPM_UUID, 3)?))
 }
 
-/// An `ept_entry_t` without its deferred tower: (object, tower referent, annotation).
-fn read_entry(r: &mut Reader<'_>) -> Result<(Uuid, Option<u64>, String), NdrError> {
-    r.enter()?;
-    let object = r.uuid()?;
-    let tower = r.pointer()?;
-    let (_, actual) = r.variance(1)?;
-    let annotation = char_string(r.take(actual)?);
-    r.leave();
-    Ok((object, tower, annotation))
+/// One direction of an endpoint-mapper call decoded with the compiled plan of its
+/// operation: the parameters read, and the first error.
+fn decode(opnum: u16, stub: StubBytes<'_>) -> (Vec<(String, Value)>, Option<String>) {
+    let Some((lib, iface)) = epm_interface() else {
+        return (Vec::new(), Some("no endpoint mapper description".into()));
+    };
+    let mut d = Decoded::default();
+    decode_stub(lib, iface, opnum, stub, &mut d);
+    let params = match stub.direction {
+        Direction::In => d.request,
+        Direction::Out => d.response,
+    };
+    (params, d.errors.into_iter().next())
+}
+
+fn param<'a>(params: &'a [(String, Value)], name: &str) -> Option<&'a Value> {
+    params.iter().find(|(n, _)| n == name).map(|(_, v)| v)
+}
+
+fn field<'a>(v: &'a Value, name: &str) -> Option<&'a Value> {
+    match v {
+        Value::Fields(fields) => param(fields, name),
+        _ => None,
+    }
+}
+
+fn uint(v: Option<&Value>) -> Option<u64> {
+    match v? {
+        Value::UInt(u) => Some(*u),
+        Value::Int(i) => u64::try_from(*i).ok(),
+        _ => None,
+    }
+}
+
+fn uuid(v: Option<&Value>) -> Option<Uuid> {
+    match v? {
+        Value::Uuid(u) => Some(*u),
+        _ => None,
+    }
+}
+
+/// A `twr_t`: its octet string up to `tower_length`, parsed.
+fn tower_of(v: &Value) -> Option<tower::Tower> {
+    let len = usize::try_from(uint(field(v, "tower_length"))?).ok()?;
+    let Some(Value::Bytes(b)) = field(v, "tower_octet_string") else {
+        return None;
+    };
+    tower::parse(b.get(..len)?).ok()
 }
 
 fn view(t: &tower::Tower, object: Option<String>, annotation: Option<String>) -> Option<EntryView> {
@@ -127,7 +169,7 @@ fn view(t: &tower::Tower, object: Option<String>, annotation: Option<String>) ->
     })
 }
 
-fn inquiry_name(v: u32) -> String {
+fn inquiry_name(v: u64) -> String {
     match v {
         0 => "rpc_c_ep_all_elts".into(),
         1 => "rpc_c_ep_match_by_if".into(),
@@ -137,138 +179,130 @@ fn inquiry_name(v: u32) -> String {
     }
 }
 
-/// Entries of an ept_insert / ept_delete request: a conformant array of `ept_entry_t`.
-fn read_entries(r: &mut Reader<'_>, v: &mut EpmView) -> Result<(), NdrError> {
-    let _num = r.u32()?;
-    let n = r.count(28)?;
-    let mut entries = Vec::new();
-    for _ in 0..n {
-        entries.push(read_entry(r)?);
-    }
-    for (object, ptr, annotation) in entries {
-        if ptr.is_some()
-            && let Some(t) = read_tower(r)?
-            && let Some(e) = view(&t, nil_or(object), Some(annotation))
-        {
-            v.registered.push(e);
-        }
-    }
-    Ok(())
+/// The endpoints of a list of `ept_entry_t`: (view, endpoint, annotation) per entry with a
+/// readable tower.
+fn entries(list: Option<&Value>) -> Vec<(EntryView, tower::Endpoint, Option<String>)> {
+    let Some(Value::List(items)) = list else {
+        return Vec::new();
+    };
+    items
+        .iter()
+        .filter_map(|e| {
+            let t = tower_of(field(e, "tower")?)?;
+            let endpoint = t.endpoint()?;
+            let annotation = match field(e, "annotation") {
+                Some(Value::Text(a)) if !a.is_empty() => Some(a.clone()),
+                _ => None,
+            };
+            let object = uuid(field(e, "object")).and_then(nil_or);
+            Some((view(&t, object, annotation.clone())?, endpoint, annotation))
+        })
+        .collect()
 }
 
-/// Decodes a request stub into `v`.
+/// Decodes a request stub into `v`, with the operation's compiled plan.
 ///
 /// # Errors
-/// [`NdrError`] when the stub does not hold the operation's parameters.
-pub fn decode_request(opnum: u16, r: &mut Reader<'_>, v: &mut EpmView) -> Result<(), NdrError> {
+/// The first error of the decoding (`request: parameter ...: ...`); what was read before it
+/// is in `v`.
+pub fn decode_request(opnum: u16, stub: StubBytes<'_>, v: &mut EpmView) -> Result<(), String> {
+    let (params, error) = decode(opnum, stub);
     match opnum {
-        opnum::INSERT | opnum::DELETE => read_entries(r, v),
+        opnum::INSERT | opnum::DELETE => {
+            // an entry registered without an annotation keeps an empty one
+            for (mut e, _, annotation) in entries(param(&params, "entries")) {
+                e.annotation = Some(annotation.unwrap_or_default());
+                v.registered.push(e);
+            }
+        }
         opnum::LOOKUP => {
-            v.inquiry = Some(inquiry_name(r.u32()?));
-            if r.pointer()?.is_some() {
-                v.requested_object = nil_or(r.uuid()?);
+            v.inquiry = uint(param(&params, "inquiry_type")).map(inquiry_name);
+            v.requested_object = uuid(param(&params, "object")).and_then(nil_or);
+            if let Some(id) = param(&params, "interface_id").filter(|i| **i != Value::Null) {
+                let major = uint(field(id, "VersMajor")).and_then(|m| u16::try_from(m).ok());
+                let minor = uint(field(id, "VersMinor")).and_then(|m| u16::try_from(m).ok());
+                if let (Some(uuid), Some(major), Some(minor)) =
+                    (uuid(field(id, "Uuid")), major, minor)
+                {
+                    v.requested_interface = Some(interface_ref(SyntaxId { uuid, major, minor }));
+                }
             }
-            if r.pointer()?.is_some() {
-                let uuid = r.uuid()?;
-                let major = r.u16()?;
-                let minor = r.u16()?;
-                v.requested_interface = Some(interface_ref(SyntaxId { uuid, major, minor }));
-            }
-            Ok(())
         }
         opnum::MAP => {
-            if r.pointer()?.is_some() {
-                v.requested_object = nil_or(r.uuid()?);
-            }
-            if r.pointer()?.is_some()
-                && let Some(t) = read_tower(r)?
-            {
+            v.requested_object = uuid(param(&params, "object")).and_then(nil_or);
+            if let Some(t) = param(&params, "map_tower").and_then(tower_of) {
                 v.requested_interface = t.interface().map(interface_ref);
                 v.requested_binding = t.endpoint().map(|e| e.binding);
             }
-            Ok(())
         }
-        _ => Ok(()),
+        _ => {}
     }
+    error.map_or(Ok(()), Err)
 }
 
 /// Decodes a response stub into `v`, returning the endpoints it announces.
 ///
 /// # Errors
-/// [`NdrError`] when the stub does not hold the operation's results.
+/// The first error of the decoding (`response: parameter ...: ...`); what was read before it
+/// is in `v`, and no endpoint is learned from it.
 pub fn decode_response(
     opnum: u16,
-    r: &mut Reader<'_>,
+    stub: StubBytes<'_>,
     v: &mut EpmView,
-) -> Result<Vec<Answered>, NdrError> {
+) -> Result<Vec<Answered>, String> {
+    let (params, error) = decode(opnum, stub);
     let mut out = Vec::new();
     match opnum {
         opnum::MAP => {
-            r.context_handle()?;
-            let _num = r.u32()?;
-            // Conformant varying: the maximum (max_towers) may exceed what is sent.
-            let _max = r.size()?;
-            let (_, actual) = r.variance(4)?;
-            let mut ptrs = Vec::new();
-            for _ in 0..actual {
-                ptrs.push(r.pointer()?);
-            }
-            for p in ptrs {
-                if p.is_some()
-                    && let Some(t) = read_tower(r)?
-                    && let Some(e) = t.endpoint()
-                {
-                    v.endpoints.extend(view(&t, None, None));
-                    out.push(Answered {
-                        endpoint: e,
-                        annotation: None,
-                    });
+            if let Some(Value::List(towers)) = param(&params, "towers") {
+                for t in towers.iter().filter_map(tower_of) {
+                    if let (Some(e), Some(shown)) = (t.endpoint(), view(&t, None, None)) {
+                        v.endpoints.push(shown);
+                        out.push(Answered {
+                            endpoint: e,
+                            annotation: None,
+                        });
+                    }
                 }
             }
         }
         opnum::LOOKUP => {
-            r.context_handle()?;
-            let _num = r.u32()?;
-            // Conformant varying: the maximum (max_ents) may exceed what is sent.
-            let _max = r.size()?;
-            let (_, actual) = r.variance(28)?;
-            let mut entries = Vec::new();
-            for _ in 0..actual {
-                entries.push(read_entry(r)?);
-            }
-            for (object, ptr, annotation) in entries {
-                if ptr.is_some()
-                    && let Some(t) = read_tower(r)?
-                    && let Some(e) = t.endpoint()
-                {
-                    let ann = Some(annotation).filter(|a| !a.is_empty());
-                    v.endpoints.extend(view(&t, nil_or(object), ann.clone()));
-                    out.push(Answered {
-                        endpoint: e,
-                        annotation: ann,
-                    });
-                }
+            for (shown, endpoint, annotation) in entries(param(&params, "entries")) {
+                v.endpoints.push(shown);
+                out.push(Answered {
+                    endpoint,
+                    annotation,
+                });
             }
         }
-        opnum::LOOKUP_HANDLE_FREE => {
-            r.context_handle()?;
-        }
-        opnum::INSERT | opnum::DELETE => {}
-        _ => return Ok(out),
+        _ => {}
     }
-    let status = r.u32()?;
-    v.status = Some(status);
-    v.status_name = Some(match status {
-        0 => "rpc_s_ok".to_string(),
-        s => fault_name(s).map_or_else(|| format!("0x{s:08x}"), str::to_string),
-    });
-    Ok(out)
+    if let Some(status) = uint(param(&params, "status")).and_then(|s| u32::try_from(s).ok()) {
+        v.status = Some(status);
+        v.status_name = Some(match status {
+            0 => "rpc_s_ok".to_string(),
+            s => fault_name(s).map_or_else(|| format!("0x{s:08x}"), str::to_string),
+        });
+    }
+    match error {
+        Some(e) => Err(e),
+        None => Ok(out),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::ndr::Syntax;
+
+    fn stub(bytes: &[u8], direction: Direction) -> StubBytes<'_> {
+        StubBytes {
+            bytes,
+            direction,
+            little_endian: true,
+            syntax: Syntax::Ndr,
+        }
+    }
 
     fn map_response(towers: &[Vec<u8>], status: u32) -> Vec<u8> {
         let mut s = vec![0u8; 20];
@@ -293,7 +327,7 @@ mod tests {
 
     #[test]
     fn decodes_ept_map_answers() {
-        let stub = map_response(
+        let response = map_response(
             &[
                 tower::tests::tcp_tower([10, 0, 0, 5], 49667),
                 tower::tests::tcp_tower([0; 4], 135),
@@ -301,12 +335,7 @@ mod tests {
             0,
         );
         let mut v = EpmView::default();
-        let got = decode_response(
-            opnum::MAP,
-            &mut Reader::new(&stub, true, Syntax::Ndr),
-            &mut v,
-        )
-        .unwrap();
+        let got = decode_response(opnum::MAP, stub(&response, Direction::Out), &mut v).unwrap();
         assert_eq!(got.len(), 2);
         assert_eq!(v.endpoints[0].binding, "ncacn_ip_tcp:10.0.0.5[49667]");
         assert_eq!(
@@ -340,12 +369,7 @@ mod tests {
         }
         s.extend(EPT_S_NOT_REGISTERED.to_le_bytes());
         let mut v = EpmView::default();
-        let got = decode_response(
-            opnum::LOOKUP,
-            &mut Reader::new(&s, true, Syntax::Ndr),
-            &mut v,
-        )
-        .unwrap();
+        let got = decode_response(opnum::LOOKUP, stub(&s, Direction::Out), &mut v).unwrap();
         assert_eq!(got.len(), 1);
         assert_eq!(v.endpoints[0].annotation.as_deref(), Some("samr"));
         assert_eq!(v.status, Some(EPT_S_NOT_REGISTERED));
@@ -353,14 +377,9 @@ mod tests {
 
     #[test]
     fn end_of_list_status_is_named() {
-        let stub = map_response(&[], EPT_S_NOT_REGISTERED);
+        let response = map_response(&[], EPT_S_NOT_REGISTERED);
         let mut v = EpmView::default();
-        let got = decode_response(
-            opnum::MAP,
-            &mut Reader::new(&stub, true, Syntax::Ndr),
-            &mut v,
-        )
-        .unwrap();
+        let got = decode_response(opnum::MAP, stub(&response, Direction::Out), &mut v).unwrap();
         assert!(got.is_empty());
         assert_eq!(v.status_name.as_deref(), Some("ept_s_not_registered"));
     }
@@ -373,8 +392,21 @@ mod tests {
         s.extend((t.len() as u32).to_le_bytes());
         s.extend((t.len() as u32).to_le_bytes());
         s.extend(&t);
+        // a stub cut after the tower keeps what was read before the cut
         let mut v = EpmView::default();
-        decode_request(opnum::MAP, &mut Reader::new(&s, true, Syntax::Ndr), &mut v).unwrap();
+        let cut = decode_request(opnum::MAP, stub(&s, Direction::In), &mut v);
+        assert!(
+            cut.as_ref().is_err_and(|e| e.contains("entry_handle")),
+            "{cut:?}"
+        );
+        assert!(v.requested_binding.is_some());
+        while s.len() % 4 != 0 {
+            s.push(0);
+        }
+        s.extend([0u8; 20]); // entry_handle
+        s.extend(4u32.to_le_bytes()); // max_towers
+        let mut v = EpmView::default();
+        decode_request(opnum::MAP, stub(&s, Direction::In), &mut v).unwrap();
         assert_eq!(
             v.requested_interface.unwrap().uuid,
             "12345778-1234-abcd-ef00-0123456789ac"

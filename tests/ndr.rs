@@ -92,13 +92,16 @@ proptest! {
         });
         prop_assert_eq!(allocations, 0);
         let bound = 16 * bytes.len() + 4096;
+        let stub = |direction| StubBytes { bytes: &bytes, direction, little_endian, syntax };
+        // The endpoint mapper's description is compiled on first use; compile it before measuring.
+        let _ = epm::decode_request(opnum, stub(Direction::In), &mut EpmView::default());
         let (request, _) = measure(|| {
             let mut v = EpmView::default();
-            let _ = epm::decode_request(opnum, &mut Reader::new(&bytes, little_endian, syntax), &mut v);
+            let _ = epm::decode_request(opnum, stub(Direction::In), &mut v);
         });
         let (response, _) = measure(|| {
             let mut v = EpmView::default();
-            let _ = epm::decode_response(opnum, &mut Reader::new(&bytes, little_endian, syntax), &mut v);
+            let _ = epm::decode_response(opnum, stub(Direction::Out), &mut v);
         });
         let (oxid, _) = measure(|| {
             let _ = dcom::decode_response(&bytes, little_endian);
@@ -117,11 +120,16 @@ proptest! {
             parameters <= value_bound,
             "parameters: a {}-byte stub caused a {}-byte allocation", bytes.len(), parameters
         );
-        for (what, largest) in [("ept request", request), ("ept response", response), ("oxid", oxid)] {
+        // The endpoint mapper runs on the same engine.
+        for (what, largest) in [("ept request", request), ("ept response", response)] {
             prop_assert!(
-                largest <= bound,
+                largest <= value_bound,
                 "{}: a {}-byte stub caused a {}-byte allocation", what, bytes.len(), largest
             );
         }
+        prop_assert!(
+            oxid <= bound,
+            "oxid: a {}-byte stub caused a {}-byte allocation", bytes.len(), oxid
+        );
     }
 }

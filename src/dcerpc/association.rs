@@ -29,7 +29,7 @@ use crate::idl::decode::{PipeReport, PipeSpec, PipeStream, in_pipes_offset};
 use crate::idl::plan::OpPlan;
 use crate::idl::values::{Decoded, Direction, StubBytes, decode_stub};
 use crate::idl::{Interface, Library, table};
-use crate::ndr::{Reader, Syntax};
+use crate::ndr::Syntax;
 use crate::outbox::Outbox;
 use crate::report::Tally;
 use crate::status::Status;
@@ -1004,15 +1004,25 @@ impl Association {
         match st.decoder {
             Decoder::Epm => {
                 let mut v = EpmView::default();
-                let mut r = Reader::new(&st.request, st.little_endian[0], st.syntax);
-                if let Err(e) = epm::decode_request(opnum, &mut r, &mut v) {
-                    v.error = Some(format!("request: {e}"));
+                let request = StubBytes {
+                    bytes: &st.request,
+                    direction: Direction::In,
+                    little_endian: st.little_endian[0],
+                    syntax: st.syntax,
+                };
+                if let Err(e) = epm::decode_request(opnum, request, &mut v) {
+                    v.error = Some(e);
                 }
                 if st.over_limit {
                     v.error = Some(format!("stub longer than {MAX_DECODE_STUB_BYTES} bytes"));
                 } else if answered {
-                    let mut r = Reader::new(&st.response, st.little_endian[1], st.syntax);
-                    match epm::decode_response(opnum, &mut r, &mut v) {
+                    let response = StubBytes {
+                        bytes: &st.response,
+                        direction: Direction::Out,
+                        little_endian: st.little_endian[1],
+                        syntax: st.syntax,
+                    };
+                    match epm::decode_response(opnum, response, &mut v) {
                         Ok(found) => {
                             let via = if opnum == epm::opnum::MAP {
                                 "ept_map"
@@ -1023,7 +1033,7 @@ impl Association {
                                 learn(queue, a.endpoint, via);
                             }
                         }
-                        Err(e) => v.error = Some(format!("response: {e}")),
+                        Err(e) => v.error = Some(e),
                     }
                 }
                 record.epm = Some(v);

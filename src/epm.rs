@@ -84,6 +84,9 @@ pub struct EpmView {
     pub status_name: Option<String>,
     /// Why a stub could not be decoded completely.
     pub error: Option<String>,
+    /// The `limit_*` anomalies the decoding ran into (counted in `summary`).
+    #[serde(skip)]
+    pub limits: Vec<&'static str>,
 }
 
 /// An endpoint from an answer, with the tower it came from.
@@ -111,12 +114,17 @@ fn epm_interface() -> Option<(&'static Library, &'static Interface)> {
 
 /// One direction of an endpoint-mapper call decoded with the compiled plan of its
 /// operation: the parameters read, and the first error.
-fn decode(opnum: u16, stub: StubBytes<'_>) -> (Vec<(String, Value)>, Option<String>) {
+fn decode(
+    opnum: u16,
+    stub: StubBytes<'_>,
+    v: &mut EpmView,
+) -> (Vec<(String, Value)>, Option<String>) {
     let Some((lib, iface)) = epm_interface() else {
         return (Vec::new(), Some("no endpoint mapper description".into()));
     };
     let mut d = Decoded::default();
     decode_stub(lib, iface, opnum, stub, &mut d);
+    v.limits.extend(d.limits);
     let params = match stub.direction {
         Direction::In => d.request,
         Direction::Out => d.response,
@@ -206,7 +214,7 @@ fn entries(list: Option<&Value>) -> Vec<(EntryView, tower::Endpoint, Option<Stri
 /// The first error of the decoding (`request: parameter ...: ...`); what was read before it
 /// is in `v`.
 pub fn decode_request(opnum: u16, stub: StubBytes<'_>, v: &mut EpmView) -> Result<(), String> {
-    let (params, error) = decode(opnum, stub);
+    let (params, error) = decode(opnum, stub, v);
     match opnum {
         opnum::INSERT | opnum::DELETE => {
             // an entry registered without an annotation keeps an empty one
@@ -250,7 +258,7 @@ pub fn decode_response(
     stub: StubBytes<'_>,
     v: &mut EpmView,
 ) -> Result<Vec<Answered>, String> {
-    let (params, error) = decode(opnum, stub);
+    let (params, error) = decode(opnum, stub, v);
     let mut out = Vec::new();
     match opnum {
         opnum::MAP => {

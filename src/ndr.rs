@@ -36,9 +36,33 @@ pub enum NdrError {
     /// Nesting deeper than [`MAX_DEPTH`].
     #[error("nesting deeper than {MAX_DEPTH}")]
     TooDeep,
+    /// More values in one call than the decoder keeps (`idl::values::MAX_DECODED_VALUES`).
+    #[error("more values than the decoding limit (MAX_DECODED_VALUES)")]
+    TooManyValues,
+    /// Referents nested deeper than the decoder follows (`idl::values::MAX_POINTER_CHAIN`).
+    #[error("pointer chain longer than MAX_POINTER_CHAIN")]
+    PointerChain,
+    /// A type nested deeper than a compiled plan holds (`idl::plan::MAX_PLAN_DEPTH`).
+    #[error("type nested deeper than MAX_PLAN_DEPTH")]
+    PlanDepth,
     /// A value that the type does not allow.
     #[error("invalid {0}")]
     Invalid(&'static str),
+}
+
+impl NdrError {
+    /// The `limit_*` anomaly a decoding limit is counted under in `summary`; none for an error
+    /// of the stub itself.
+    #[must_use]
+    pub fn limit_anomaly(&self) -> Option<&'static str> {
+        match self {
+            Self::TooDeep => Some("limit_decode_depth"),
+            Self::TooManyValues => Some("limit_decoded_values"),
+            Self::PointerChain => Some("limit_pointer_chain"),
+            Self::PlanDepth => Some("limit_plan_depth"),
+            Self::Short { .. } | Self::Count { .. } | Self::Invalid(_) => None,
+        }
+    }
 }
 
 /// Transfer syntax of a stub.

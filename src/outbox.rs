@@ -77,6 +77,8 @@ pub struct Outbox {
     seq: u64,
     /// Calls are ready as they finish, not in capture order.
     completion_order: bool,
+    /// Limits finished calls ran into, until the next release (one entry per kind).
+    anomalies: Tally,
 }
 
 impl Outbox {
@@ -119,6 +121,9 @@ impl Outbox {
     /// Moves every call that can no longer be overtaken to the ready list; `reading` is the
     /// frame being read (`u64::MAX` at the end of the capture).
     pub fn release(&mut self, reading: u64, tally: &mut Tally) {
+        if !self.anomalies.anomalies.is_empty() {
+            tally.absorb(std::mem::take(&mut self.anomalies));
+        }
         let open_min = self.open.keys().next().copied().unwrap_or(u64::MAX);
         let bar = open_min.min(reading);
         while let Some(Reverse(top)) = self.held.peek() {
@@ -135,6 +140,12 @@ impl Outbox {
                 self.ready.push_back(h.record);
             }
         }
+    }
+
+    /// A finished call ran into a limit (`limit_*`), counted in the run's tally at the next
+    /// release.
+    pub fn anomaly(&mut self, kind: &'static str, frame: u64, detail: impl FnOnce() -> String) {
+        self.anomalies.anomaly(kind, frame, detail);
     }
 
     /// An endpoint was learned from an answer.

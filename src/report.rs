@@ -63,4 +63,23 @@ impl Tally {
             });
         }
     }
+
+    /// Adds the counters and anomalies of another tally (examples up to the limit).
+    pub fn absorb(&mut self, other: Tally) {
+        for (k, v) in other.pdus {
+            *self.pdus.entry(k).or_default() += v;
+        }
+        for (k, v) in other.counters {
+            self.add(k, v);
+        }
+        for (k, v) in other.rejections {
+            *self.rejections.entry(k).or_default() += v;
+        }
+        for (kind, entry) in other.anomalies {
+            let e = self.anomalies.entry(kind).or_default();
+            e.count += entry.count;
+            let room = MAX_EXAMPLES_PER_ANOMALY.saturating_sub(e.examples.len());
+            e.examples.extend(entry.examples.into_iter().take(room));
+        }
+    }
 }

@@ -284,3 +284,44 @@ fn request_fragments_after_a_fault_stay_with_the_faulted_call() {
         ]
     );
 }
+
+#[test]
+fn decoding_limits_are_counted_in_the_summary() {
+    // A description of opnum 7 of samr's UUID as a linked list: a request stub of 'A's reads as
+    // a chain of non-null pointers longer than MAX_POINTER_CHAIN.
+    let idl = "[uuid(12345778-1234-abcd-ef00-0123456789ac), version(1.0)] interface chain { \
+        typedef struct _N { [unique] struct _N *next; } N; \
+        void o0(void); void o1(void); void o2(void); void o3(void); void o4(void); \
+        void o5(void); void o6(void); void o7([in, unique] N *list); }";
+    let mut lib = rpcscope::idl::parse(idl, "chain.idl").unwrap();
+    lib.decode_parameters = true;
+    let mut conv = Conversation::new(49_720);
+    conv.client(&bind(1, 0), &[]);
+    conv.server(&bind_ack(1), &[]);
+    conv.client(&request(2, 0, 7, 700, 3), &[]);
+    conv.server(&response(2, 0, 8, 3), &[]);
+    // a stub longer than MAX_DECODE_STUB_BYTES is not decoded at all
+    let long = rpcscope::dcerpc::association::MAX_DECODE_STUB_BYTES + 4000;
+    conv.client(&fragmented(3, long, 4000, true), &[]);
+    conv.server(&response(3, 0, 8, 3), &[]);
+    conv.close();
+    let (calls, run) =
+        rpcscope::analyze_with(&pcap(&conv.frames()), Some(std::sync::Arc::new(lib))).unwrap();
+    let errors = |i: usize| calls[i].decoded.as_ref().unwrap().errors.join(" | ");
+    assert!(errors(0).contains("MAX_POINTER_CHAIN"), "{}", errors(0));
+    assert!(errors(1).contains("stub longer than"), "{}", errors(1));
+    let summary = serde_json::to_value(&run.summary).unwrap();
+    let count = |kind: &str| summary["anomalies"][kind]["count"].as_u64();
+    assert_eq!(
+        count("limit_pointer_chain"),
+        Some(1),
+        "{}",
+        summary["anomalies"]
+    );
+    assert_eq!(
+        count("limit_decode_stub_bytes"),
+        Some(1),
+        "{}",
+        summary["anomalies"]
+    );
+}

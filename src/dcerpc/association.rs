@@ -970,9 +970,22 @@ impl Association {
             record.pipes = g.reports(req_ended, resp_ended);
         }
         if let Some(st) = stubs {
+            if st.over_limit {
+                queue.anomaly("limit_decode_stub_bytes", first_frame, || {
+                    format!("a stub longer than {MAX_DECODE_STUB_BYTES} bytes was not decoded")
+                });
+            }
             self.decode(&c, &st, &mut record, queue);
             if st.parameters {
                 record.decoded = self.decode_parameters(&c, &st);
+            }
+            let epm_limits = record.epm.iter().flat_map(|v| &v.limits);
+            let decode_limits = record.decoded.iter().flat_map(|d| &d.limits);
+            for &kind in epm_limits.chain(decode_limits) {
+                let op = record.operation.as_deref().unwrap_or("?");
+                queue.anomaly(kind, first_frame, || {
+                    format!("decoding {op} stopped at a limit")
+                });
             }
         }
         queue.finished(record, first_frame);

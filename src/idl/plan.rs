@@ -124,8 +124,10 @@ pub enum Node {
     },
     /// A pipe: element size and alignment when its elements have a fixed layout.
     Pipe(Option<(u64, u64)>),
-    /// A type that cannot be read (not declared, nested too deep).
+    /// A type that cannot be read (not declared, an unknown base type).
     Unreadable(&'static str),
+    /// Where lowering stopped at [`MAX_PLAN_DEPTH`].
+    TooDeep,
 }
 
 /// An arm of a union.
@@ -349,7 +351,7 @@ impl<'l> Lowering<'l> {
         depth: usize,
     ) -> NodeId {
         if depth > MAX_PLAN_DEPTH {
-            return self.push(Node::Unreadable("type nested deeper than MAX_PLAN_DEPTH"));
+            return self.push(Node::TooDeep);
         }
         let lib = self.lib;
         if has(attrs, "context_handle")

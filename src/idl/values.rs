@@ -161,6 +161,9 @@ pub struct Decoded {
     pub response: Vec<(String, Value)>,
     /// Why a direction was not decoded to its end.
     pub errors: Vec<String>,
+    /// The `limit_*` anomalies the decoding ran into (counted in `summary`, not in the JSON of
+    /// the call: `errors` says what stopped).
+    pub limits: Vec<&'static str>,
     /// Values decoded so far, against [`MAX_DECODED_VALUES`].
     values: usize,
 }
@@ -336,6 +339,7 @@ pub fn decode_with_plan(plan: &OpPlan, opnum: u16, stub: StubBytes<'_>, decoded:
         match d.parameter(p.node) {
             Ok(v) => out.push((p.name.clone(), v)),
             Err(e) => {
+                decoded.limits.extend(e.limit_anomaly());
                 failed = Some(if p.name == "return" {
                     format!("return value: {e}")
                 } else {
@@ -642,9 +646,7 @@ impl<'p, 's> Engine<'p, 's> {
     /// [`MAX_POINTER_CHAIN`].
     fn flush(&mut self, mark: usize, chain: usize) -> Result<(), NdrError> {
         if chain > MAX_POINTER_CHAIN && self.pending.len() > mark {
-            return Err(NdrError::Invalid(
-                "pointer chain longer than MAX_POINTER_CHAIN (128)",
-            ));
+            return Err(NdrError::PointerChain);
         }
         let batch: Vec<Pending> = self.pending.drain(mark..).collect();
         for p in batch {
@@ -674,9 +676,7 @@ impl<'p, 's> Engine<'p, 's> {
     fn count_value(&mut self) -> Result<(), NdrError> {
         self.values += 1;
         if self.values > MAX_DECODED_VALUES {
-            return Err(NdrError::Invalid(
-                "call with more values than the decoding limit",
-            ));
+            return Err(NdrError::TooManyValues);
         }
         Ok(())
     }
@@ -788,6 +788,7 @@ impl<'p, 's> Engine<'p, 's> {
                 self.pipe(element.ok_or(NdrError::Invalid("pipe element type"))?)?
             }
             Node::Unreadable(why) => return Err(NdrError::Invalid(why)),
+            Node::TooDeep => return Err(NdrError::PlanDepth),
         })
     }
 

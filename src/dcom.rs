@@ -1,16 +1,27 @@
-//! DCOM endpoint answers (MS-DCOM §3.1.2.5): the string bindings of `DUALSTRINGARRAY`s returned
-//! by IObjectExporter ResolveOxid / ResolveOxid2 / ServerAlive2, IRemoteSCMActivator
-//! RemoteCreateInstance / RemoteGetClassObject and IActivation RemoteActivation. The activation
-//! answers nest the array deep inside marshalled activation properties, so string bindings are
-//! found by their shape (a tower id followed by a NUL-terminated UTF-16 network address), which
-//! also covers the exporter's answers; only addresses with a port become endpoints.
+//! DCOM (MS-DCOM) for the analysis: the endpoints and interface pointers DCOM answers
+//! announce, and the class an activation asks for. Stubs are decoded by the NDR engine with
+//! the built-in descriptions of IObjectExporter (ResolveOxid, ResolveOxid2, ServerAlive2),
+//! IRemoteSCMActivator (RemoteGetClassObject, RemoteCreateInstance), IActivation
+//! (RemoteActivation) and IRemUnknown(2) (RemQueryInterface), then read by parameter name.
+//! Activation properties travel inside a custom OBJREF as an ActivationPropertiesBlob
+//! (§2.2.22): a CustomHeader listing each property's CLSID and size, then the properties, each
+//! serialized on its own (MS-RPCE §2.2.6) and decoded with the plan of its type. String
+//! bindings come from the `DUALSTRINGARRAY`s (§2.2.19) of the answers; only addresses with a
+//! port become endpoints.
+//!
+//! Interface pointers returned by other methods are found by their OBJREF signature
+//! ([`scan_objrefs`]): any method of any interface, described or not, may return one.
+
+use std::sync::OnceLock;
 
 use serde::Serialize;
 
 use crate::dcerpc::Uuid;
 use crate::dcerpc::codes::fault_name;
 use crate::epm::tower::Endpoint;
-use crate::ndr::{NdrError, Reader, Syntax, le32_at, le64_at, uuid_at};
+use crate::idl::Library;
+use crate::idl::objref::{OBJREF_SIGNATURE, ObjrefKind, custom_data, parse_objref};
+use crate::idl::values::{Plain, StubBytes, Value, decode_plain, decode_serialized, lookup};
 
 /// IObjectExporter (the OXID resolver).
 pub const IOBJECT_EXPORTER: Uuid = Uuid([
@@ -34,70 +45,79 @@ pub const IREM_UNKNOWN2: Uuid = Uuid([
     0x00, 0x00, 0x01, 0x43, 0x00, 0x00, 0x00, 0x00, 0xc0, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x46,
 ]);
 
+/// Activation property CLSIDs (MS-DCOM §1.9) and the types their properties are serialized as.
+const ACTIVATION_PROPERTIES: [(&str, &str); 3] = [
+    (
+        "000001ab-0000-0000-c000-000000000046",
+        "InstantiationInfoData",
+    ),
+    ("000001b6-0000-0000-c000-000000000046", "ScmReplyInfoData"),
+    ("00000339-0000-0000-c000-000000000046", "PropsOutInfo"),
+];
+
+/// The built-in descriptions of the DCOM interfaces this module reads, compiled from the table
+/// once: those interfaces, the activation property types and what they reach.
+fn library() -> &'static Library {
+    static LIBRARY: OnceLock<Library> = OnceLock::new();
+    LIBRARY.get_or_init(|| {
+        let interfaces = [
+            IOBJECT_EXPORTER,
+            IREMOTE_SCM_ACTIVATOR,
+            IACTIVATION,
+            IREM_UNKNOWN,
+            IREM_UNKNOWN2,
+        ]
+        .map(|u| (u, 0));
+        let mut types = vec!["CustomHeader"];
+        types.extend(ACTIVATION_PROPERTIES.iter().map(|(_, t)| *t));
+        crate::idl::table::builtin_subset(&interfaces, &types)
+    })
+}
+
+/// One direction of a call decoded with the built-in description of its operation.
+fn decode(interface: Uuid, opnum: u16, stub: StubBytes<'_>) -> Plain {
+    let lib = library();
+    match lib.interface(interface, 0).and_then(|i| lib.plan(i, opnum)) {
+        Some(plan) => decode_plain(&plan, stub),
+        None => Plain {
+            error: Some("no description of the operation".into()),
+            ..Plain::default()
+        },
+    }
+}
+
 /// True for IRemUnknown(2)::RemQueryInterface (opnum 3).
 #[must_use]
 pub fn is_rem_query_interface(interface: Uuid, opnum: u16) -> bool {
     (interface == IREM_UNKNOWN || interface == IREM_UNKNOWN2) && opnum == 3
 }
 
-/// Reads an ORPCTHIS or ORPCTHAT header (MS-DCOM §2.2.13); only headers without extensions
-/// are understood.
-fn skip_orpc_header(r: &mut Reader<'_>, request: bool) -> Result<(), NdrError> {
-    if request {
-        r.u16()?;
-        r.u16()?;
-        r.u32()?;
-        r.u32()?;
-        r.uuid()?;
-    } else {
-        r.u32()?;
-    }
-    match r.pointer()? {
-        None => Ok(()),
-        Some(_) => Err(NdrError::Invalid("ORPC extensions")),
-    }
-}
-
 /// RemQueryInterface: pairs the IIDs asked for (request) with the IPIDs created (answer), for
 /// the interfaces the answer says succeeded.
 ///
 /// # Errors
-/// [`NdrError`] when a stub is not a RemQueryInterface request or answer without extensions.
+/// The first decoding error of either stub.
 pub fn rem_query_interface(
-    request: &[u8],
-    response: &[u8],
-    little_endian: [bool; 2],
-) -> Result<Vec<(Uuid, Uuid)>, NdrError> {
-    let mut q = Reader::new(request, little_endian[0], Syntax::Ndr);
-    skip_orpc_header(&mut q, true)?;
-    q.uuid()?;
-    q.u32()?;
-    q.u16()?;
-    let n = q.count(16)?;
-    let mut iids = Vec::new();
-    for _ in 0..n {
-        iids.push(q.uuid()?);
+    interface: Uuid,
+    request: StubBytes<'_>,
+    response: StubBytes<'_>,
+) -> Result<Vec<(Uuid, Uuid)>, String> {
+    let q = decode(interface, 3, request);
+    let a = decode(interface, 3, response);
+    if let Some(e) = q.error.or(a.error) {
+        return Err(e);
     }
-    let mut a = Reader::new(response, little_endian[1], Syntax::Ndr);
-    skip_orpc_header(&mut a, false)?;
-    if a.pointer()?.is_none() {
-        return Ok(Vec::new());
-    }
-    let m = a.count(40)?;
-    let mut out = Vec::new();
-    for iid in iids.into_iter().take(m) {
-        a.align(8)?;
-        let hresult = a.u32()?;
-        a.u32()?;
-        a.u32()?;
-        a.u64()?;
-        a.u64()?;
-        let ipid = a.uuid()?;
-        if hresult == 0 {
-            out.push((iid, ipid));
-        }
-    }
-    Ok(out)
+    let iids = lookup(&q.params, "iids").map_or(&[][..], Value::items);
+    let results = lookup(&a.params, "ppQIResults").map_or(&[][..], Value::items);
+    Ok(iids
+        .iter()
+        .zip(results)
+        .filter(|(_, r)| r.get("hResult").and_then(Value::as_u64) == Some(0))
+        .filter_map(|(iid, r)| {
+            let ipid = r.get("std")?.get("ipid")?.as_uuid()?;
+            Some((iid.as_uuid()?, ipid))
+        })
+        .collect())
 }
 
 /// Longest network address accepted in a string binding (UTF-16 units).
@@ -129,9 +149,26 @@ pub struct OxidView {
     /// That class's name, when known.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub class_name: Option<String>,
+    /// Why the answer could not be decoded to its end.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The `limit_*` anomalies the decoding ran into (counted in `summary`).
+    #[serde(skip)]
+    pub limits: Vec<&'static str>,
 }
 
-fn protocol(tower_id: u16) -> Option<&'static str> {
+/// What a DCOM answer announces.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Answer {
+    /// The view on the call record.
+    pub view: OxidView,
+    /// Endpoints among the string bindings.
+    pub endpoints: Vec<Endpoint>,
+    /// Interface pointers created: (IID, IPID).
+    pub ipids: Vec<(Uuid, Uuid)>,
+}
+
+fn protocol(tower_id: u64) -> Option<&'static str> {
     Some(match tower_id {
         0x07 => "ncacn_ip_tcp",
         0x08 => "ncadg_ip_udp",
@@ -145,34 +182,74 @@ fn address_char(u: u16) -> bool {
     u8::try_from(u).is_ok_and(|c| c.is_ascii_alphanumeric() || b"._-:[]\\%".contains(&c))
 }
 
-/// Finds the string bindings in an answer stub and the endpoints among them.
-#[must_use]
-pub fn decode_response(stub: &[u8], little_endian: bool) -> (OxidView, Vec<Endpoint>) {
-    let units: Vec<u16> = crate::ndr::utf16_units(stub, little_endian).collect();
-    let mut view = OxidView::default();
-    let mut endpoints = Vec::new();
+/// The string bindings of a decoded `DUALSTRINGARRAY` (MS-DCOM §2.2.19.1).
+fn string_bindings(dsa: &Value, answer: &mut Answer) {
+    let units: Vec<u16> = dsa
+        .get("aStringArray")
+        .map_or(&[][..], Value::items)
+        .iter()
+        .map(|u| u.as_u64().and_then(|u| u16::try_from(u).ok()).unwrap_or(0))
+        .collect();
+    let security = dsa
+        .get("wSecurityOffset")
+        .and_then(Value::as_u64)
+        .and_then(|o| usize::try_from(o).ok())
+        .unwrap_or(units.len());
+    binding_entries(&units, security, answer);
+}
+
+/// The string bindings of the resolver addresses (`saResAddr`) a standard or handler OBJREF
+/// carries after its STDOBJREF (MS-DCOM §2.2.18.4, §2.2.18.5): a DUALSTRINGARRAY laid out as
+/// bytes, `wNumEntries` and `wSecurityOffset` then the entries.
+fn resolver_bindings(objref: &[u8], answer: &mut Answer) {
+    let Some(o) = parse_objref(objref) else {
+        return;
+    };
+    let at = match o.kind {
+        ObjrefKind::Standard => 64,
+        ObjrefKind::Handler => 80,
+        ObjrefKind::Custom | ObjrefKind::Extended => return,
+    };
+    let Some(dsa) = objref.get(at..) else {
+        return;
+    };
+    let mut words = dsa
+        .chunks_exact(2)
+        .map(|w| u16::from_le_bytes([w[0], w[1]]));
+    let (Some(entries), Some(security)) = (words.next(), words.next()) else {
+        return;
+    };
+    let units: Vec<u16> = words.take(usize::from(entries)).collect();
+    binding_entries(&units, usize::from(security), answer);
+}
+
+/// String bindings from the start of a DUALSTRINGARRAY's entries to its security offset, each
+/// a tower id and a NUL-terminated network address, an empty entry ending the list.
+fn binding_entries(units: &[u16], security_offset: usize, answer: &mut Answer) {
+    let end = security_offset.min(units.len());
     let mut i = 0;
-    while i + 2 < units.len() {
-        let Some(proto) = protocol(units[i]) else {
-            i += 1;
-            continue;
-        };
-        let addr: Vec<u16> = units[i + 1..]
+    while i < end && units[i] != 0 {
+        let tower = u64::from(units[i]);
+        let addr: Vec<u16> = units[i + 1..end]
             .iter()
-            .take(MAX_ADDRESS_UNITS + 1)
             .take_while(|&&u| u != 0)
             .copied()
             .collect();
-        let terminated = units.get(i + 1 + addr.len()) == Some(&0);
-        if addr.len() < 2
-            || addr.len() > MAX_ADDRESS_UNITS
-            || !terminated
-            || !addr.iter().all(|&u| address_char(u))
-        {
-            i += 1;
+        i += addr.len() + 2;
+        let (Some(proto), true) = (
+            protocol(tower),
+            !addr.is_empty()
+                && addr.len() <= MAX_ADDRESS_UNITS
+                && addr.iter().all(|&u| address_char(u)),
+        ) else {
+            continue;
+        };
+        let text = String::from_utf16_lossy(&addr);
+        let binding = format!("{proto}:{text}");
+        if answer.view.bindings.contains(&binding) {
             continue;
         }
-        let text = String::from_utf16_lossy(&addr);
+        answer.view.bindings.push(binding.clone());
         let (host, port) = match text.split_once('[') {
             Some((h, rest)) => (
                 h.to_string(),
@@ -180,98 +257,162 @@ pub fn decode_response(stub: &[u8], little_endian: bool) -> (OxidView, Vec<Endpo
             ),
             None => (text.clone(), None),
         };
-        let binding = format!("{proto}:{text}");
-        if !view.bindings.contains(&binding) {
-            view.bindings.push(binding.clone());
-            if port.is_some() && !host.is_empty() {
-                endpoints.push(Endpoint {
-                    interface: None,
-                    protocol: proto.to_string(),
-                    host: Some(host),
-                    port,
-                    pipe: None,
-                    binding: format!("{proto}:{text}"),
-                });
-            }
+        if port.is_some() && !host.is_empty() {
+            answer.endpoints.push(Endpoint {
+                interface: None,
+                protocol: proto.to_string(),
+                host: Some(host),
+                port,
+                pipe: None,
+                binding,
+            });
         }
-        i += 1 + addr.len() + 1;
     }
-    if let Some(last) = stub.len().checked_sub(4).and_then(|at| stub.get(at..)) {
+}
+
+/// The interface pointers of `MInterfacePointer` values: (IID, IPID) of each standard one,
+/// and the resolver addresses they carry.
+fn interface_pointers(pointers: &[Value], answer: &mut Answer) {
+    for p in pointers {
+        let Some(bytes) = p.get("abData").and_then(Value::as_bytes) else {
+            continue;
+        };
+        if let Some(o) = parse_objref(bytes)
+            && let Some((_, _, ipid)) = o.std
+        {
+            answer.ipids.push((o.iid, ipid));
+        }
+        resolver_bindings(bytes, answer);
+    }
+}
+
+/// Properties of one activation request read at most; a request naming more gets no class.
+pub const MAX_ACTIVATION_PROPERTIES: usize = 64;
+
+/// The properties of the ActivationPropertiesBlob (MS-DCOM §2.2.22.1) an `MInterfacePointer`
+/// value carries in a custom OBJREF, each decoded with the plan of its type: (type, values).
+fn activation_properties(
+    pointer: &Value,
+    limits: &mut Vec<&'static str>,
+) -> Result<Vec<(&'static str, Value)>, String> {
+    let bytes = pointer
+        .get("abData")
+        .and_then(Value::as_bytes)
+        .ok_or("no activation properties")?;
+    let (_, blob) = custom_data(bytes).ok_or("activation properties not in a custom OBJREF")?;
+    // dwSize, dwReserved, then the CustomHeader and the properties
+    let serialized = blob.get(8..).ok_or("activation properties cut short")?;
+    let lib = library();
+    let header_plan = lib
+        .type_plan("CustomHeader")
+        .ok_or("no CustomHeader description")?;
+    let header = decode_serialized(&header_plan, serialized);
+    limits.extend(&header.limits);
+    if let Some(e) = header.error {
+        return Err(format!("CustomHeader: {e}"));
+    }
+    let header = lookup(&header.params, "CustomHeader").ok_or("no CustomHeader")?;
+    let clsids = header.get("pclsid").map_or(&[][..], Value::items);
+    let sizes = header.get("pSizes").map_or(&[][..], Value::items);
+    if clsids.len() > MAX_ACTIVATION_PROPERTIES {
+        return Err(format!(
+            "more than {MAX_ACTIVATION_PROPERTIES} activation properties"
+        ));
+    }
+    let mut offset = header
+        .get("headerSize")
+        .and_then(Value::as_u64)
+        .and_then(|s| usize::try_from(s).ok())
+        .ok_or("CustomHeader without headerSize")?;
+    let mut out = Vec::new();
+    for (clsid, size) in clsids.iter().zip(sizes) {
+        let size = size
+            .as_u64()
+            .and_then(|s| usize::try_from(s).ok())
+            .ok_or("property size")?;
+        let start = offset;
+        offset = offset.checked_add(size).ok_or("property size")?;
+        let clsid = clsid.as_uuid().map(|u| u.to_string()).unwrap_or_default();
+        let Some((_, ty)) = ACTIVATION_PROPERTIES.iter().find(|(c, _)| *c == clsid) else {
+            continue;
+        };
+        let bytes = serialized
+            .get(start..offset)
+            .ok_or_else(|| format!("{ty} cut short"))?;
+        let plan = lib.type_plan(ty).ok_or("no property description")?;
+        let p = decode_serialized(&plan, bytes);
+        limits.extend(&p.limits);
+        if let Some(e) = p.error {
+            return Err(format!("{ty}: {e}"));
+        }
+        if let Some(v) = lookup(&p.params, ty) {
+            out.push((*ty, v.clone()));
+        }
+    }
+    Ok(out)
+}
+
+/// Decodes the answer of a call that [`carries_bindings`]: string bindings and the endpoints
+/// among them, the interface pointers an activation created, and the status.
+#[must_use]
+pub fn decode_response(interface: Uuid, opnum: u16, stub: StubBytes<'_>) -> Answer {
+    let mut answer = Answer::default();
+    let plain = decode(interface, opnum, stub);
+    answer.view.limits.extend(&plain.limits);
+    answer.view.error = plain.error.map(|e| format!("response: {e}"));
+    let p = &plain.params;
+    for name in ["ppdsaOxidBindings", "ppdsaOrBindings"] {
+        if let Some(dsa) = lookup(p, name).filter(|v| **v != Value::Null) {
+            string_bindings(dsa, &mut answer);
+        }
+    }
+    if let Some(pointers) = lookup(p, "ppInterfaceData") {
+        interface_pointers(pointers.items(), &mut answer);
+    }
+    if let Some(props) = lookup(p, "ppActProperties").filter(|v| **v != Value::Null) {
+        match activation_properties(props, &mut answer.view.limits) {
+            Ok(props) => {
+                for (ty, v) in props {
+                    match ty {
+                        "ScmReplyInfoData" => {
+                            if let Some(dsa) = v
+                                .get("remoteReply")
+                                .and_then(|r| r.get("pdsaOxidBindings"))
+                                .filter(|d| **d != Value::Null)
+                            {
+                                string_bindings(dsa, &mut answer);
+                            }
+                        }
+                        "PropsOutInfo" => {
+                            let pointers = v.get("ppIntfData").map_or(&[][..], Value::items);
+                            interface_pointers(pointers, &mut answer);
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            Err(e) => answer.view.error = Some(format!("response: {e}")),
+        }
+    }
+    if let Some(last) = stub
+        .bytes
+        .len()
+        .checked_sub(4)
+        .and_then(|at| stub.bytes.get(at..))
+    {
         let word = [last[0], last[1], last[2], last[3]];
-        let status = if little_endian {
+        let status = if stub.little_endian {
             u32::from_le_bytes(word)
         } else {
             u32::from_be_bytes(word)
         };
-        view.status = Some(status);
-        view.status_name = Some(match status {
+        answer.view.status = Some(status);
+        answer.view.status_name = Some(match status {
             0 => "s_ok".to_string(),
             s => fault_name(s).map_or_else(|| format!("0x{s:08x}"), str::to_string),
         });
     }
-    (view, endpoints)
-}
-
-/// OBJREF signature "MEOW" (MS-DCOM §2.2.18).
-pub const OBJREF_SIGNATURE: [u8; 4] = *b"MEOW";
-
-/// The kind of an OBJREF (MS-DCOM §2.2.18, its `flags`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ObjrefKind {
-    /// OBJREF_STANDARD.
-    Standard,
-    /// OBJREF_HANDLER.
-    Handler,
-    /// OBJREF_CUSTOM.
-    Custom,
-    /// OBJREF_EXTENDED.
-    Extended,
-}
-
-impl ObjrefKind {
-    /// Its name in lower case (`standard`, ...).
-    #[must_use]
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Standard => "standard",
-            Self::Handler => "handler",
-            Self::Custom => "custom",
-            Self::Extended => "extended",
-        }
-    }
-}
-
-/// An OBJREF's header and, but for custom ones, its STDOBJREF (MS-DCOM §2.2.18.2).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Objref {
-    /// Which kind.
-    pub kind: ObjrefKind,
-    /// The interface's IID.
-    pub iid: Uuid,
-    /// OXID, OID and IPID of the object; none in a custom OBJREF.
-    pub std: Option<(u64, u64, Uuid)>,
-}
-
-/// The OBJREF that `b` starts with, if it is one.
-#[must_use]
-pub fn parse_objref(b: &[u8]) -> Option<Objref> {
-    if b.get(..4)? != OBJREF_SIGNATURE {
-        return None;
-    }
-    let kind = match le32_at(b, 4)? {
-        1 => ObjrefKind::Standard,
-        2 => ObjrefKind::Handler,
-        4 => ObjrefKind::Custom,
-        8 => ObjrefKind::Extended,
-        _ => return None,
-    };
-    let iid = uuid_at(b, 8)?;
-    // STDOBJREF: flags, cPublicRefs, then oxid, oid, ipid
-    let std = match kind {
-        ObjrefKind::Custom => None,
-        _ => Some((le64_at(b, 32)?, le64_at(b, 40)?, uuid_at(b, 48)?)),
-    };
-    Some(Objref { kind, iid, std })
+    answer
 }
 
 /// Marshalled interface pointers (OBJREFs) in a stub, as (interface IID, IPID) pairs: the IPID
@@ -299,137 +440,108 @@ pub fn scan_objrefs(stub: &[u8]) -> Vec<(Uuid, Uuid)> {
     out
 }
 
-/// CLSID of the activation properties' InstantiationInfoData property (MS-DCOM §2.2.22.2.1).
-const CLSID_INSTANTIATION_INFO: Uuid = Uuid([
-    0x00, 0x00, 0x01, 0xab, 0x00, 0x00, 0x00, 0x00, 0xc0, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x46,
-]);
-/// DCOM classes that matter to incident responders and are not in Microsoft's published IDL
-/// (the built-in table's `coclass` rows name those): the classes of the known DCOM lateral
-/// movement techniques and WMI's login class (MS-WMI §1.9).
-const KNOWN_CLASSES: &[(&str, &str)] = &[
-    ("49b2791a-b1ae-4c90-9b8e-e860ba07f889", "MMC20.Application"),
-    ("9ba05972-f6a8-11cf-a442-00a0c90a8f39", "ShellWindows"),
-    ("c08afd90-f2a1-11d1-8455-00a0c91f3880", "ShellBrowserWindow"),
-    (
-        "0002df01-0000-0000-c000-000000000046",
-        "InternetExplorer.Application",
-    ),
-    ("00024500-0000-0000-c000-000000000046", "Excel.Application"),
-    ("000209ff-0000-0000-c000-000000000046", "Word.Application"),
-    (
-        "0006f03a-0000-0000-c000-000000000046",
-        "Outlook.Application",
-    ),
-    ("8bc3f05e-d86b-11d0-a075-00c04fb68820", "WbemLevel1Login"),
-];
-
-/// The name of a DCOM class: the well-known ones, then the built-in table's classes.
+/// The class an activation request asks for: IActivation RemoteActivation's `Clsid`, or for
+/// IRemoteSCMActivator RemoteCreateInstance and RemoteGetClassObject (MS-DCOM §3.1.2.5.2.3)
+/// the `classId` of the InstantiationInfoData property of the activation properties
+/// (`pActProperties`).
 #[must_use]
-pub fn class_name(clsid: Uuid) -> Option<String> {
-    let text = clsid.to_string();
-    KNOWN_CLASSES
+pub fn activated_class(interface: Uuid, opnum: u16, request: StubBytes<'_>) -> Option<Uuid> {
+    let plain = decode(interface, opnum, request);
+    if let Some(clsid) = lookup(&plain.params, "Clsid") {
+        return clsid.as_uuid();
+    }
+    let props = lookup(&plain.params, "pActProperties").filter(|v| **v != Value::Null)?;
+    let props = activation_properties(props, &mut Vec::new()).ok()?;
+    props
         .iter()
-        .find(|(c, _)| *c == text)
-        .map(|(_, n)| (*n).to_string())
-        .or_else(|| {
-            crate::idl::table::builtin()
-                .coclass(clsid)
-                .map(str::to_string)
-        })
-}
-
-/// Properties of one activation request read at most; a request naming more gets no class.
-pub const MAX_ACTIVATION_PROPERTIES: usize = 64;
-
-/// The class an activation request asks for (IRemoteSCMActivator RemoteCreateInstance and
-/// RemoteGetClassObject, MS-DCOM §3.1.2.5.2.3): the `classId` of the InstantiationInfoData
-/// property in the activation properties the request carries as a custom OBJREF (§2.2.18.6,
-/// `pActProperties`). The ActivationPropertiesBlob (§2.2.22.1) is a CustomHeader then the
-/// properties, each serialized with its own type-serialization headers (MS-RPCE §2.2.6: 8 bytes
-/// common, 8 bytes private); the header lists every property's CLSID and size.
-#[must_use]
-pub fn activated_class(request: &[u8]) -> Option<Uuid> {
-    let at = request.windows(4).position(|w| w == OBJREF_SIGNATURE)?;
-    let objref = request.get(at..)?;
-    if parse_objref(objref)?.kind != ObjrefKind::Custom {
-        return None;
-    }
-    // a custom OBJREF: header (24), then clsid, cbExtension, size, and the data from 48
-    let blob = objref.get(48..)?;
-    // ActivationPropertiesBlob: dwSize, dwReserved, then the serialized CustomHeader
-    let header = blob.get(8..)?;
-    // type serialization headers (16), then totalSize, headerSize, dwReserved, destCtx, cIfs,
-    // classInfoClsid, three unique pointers, then the clsid array and the size array
-    let fields = header.get(16..)?;
-    let header_size = usize::try_from(le32_at(fields, 4)?).ok()?;
-    let count = usize::try_from(le32_at(fields, 16)?).ok()?;
-    if count == 0 || count > MAX_ACTIVATION_PROPERTIES {
-        return None;
-    }
-    let clsids_at = 20 + 16 + 12 + 4; // after the pointers, the array's maximum count
-    let sizes_at = clsids_at + count * 16 + 4;
-    let mut offset = header_size;
-    for i in 0..count {
-        let clsid = uuid_at(fields, clsids_at + i * 16)?;
-        let size = usize::try_from(le32_at(fields, sizes_at + i * 4)?).ok()?;
-        if clsid == CLSID_INSTANTIATION_INFO {
-            // the property's own serialization headers, then classId
-            return uuid_at(header, offset.checked_add(16)?);
-        }
-        offset = offset.checked_add(size)?;
-    }
-    None
+        .find(|(ty, _)| *ty == "InstantiationInfoData")
+        .and_then(|(_, v)| v.get("classId")?.as_uuid())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::idl::objref::class_name;
+    use crate::idl::values::Direction;
+    use crate::ndr::Syntax;
 
-    fn utf16(s: &str) -> Vec<u8> {
-        s.encode_utf16().flat_map(u16::to_le_bytes).collect()
+    fn stub(bytes: &[u8], direction: Direction) -> StubBytes<'_> {
+        StubBytes {
+            bytes,
+            direction,
+            little_endian: true,
+            syntax: Syntax::Ndr,
+        }
+    }
+
+    /// A GUID in its little-endian wire layout.
+    fn wire(u: Uuid) -> Vec<u8> {
+        let b = u.0;
+        let mut v = vec![b[3], b[2], b[1], b[0], b[5], b[4], b[7], b[6]];
+        v.extend_from_slice(&b[8..]);
+        v
+    }
+
+    fn pad(v: &mut Vec<u8>, n: usize) {
+        while v.len() % n != 0 {
+            v.push(0);
+        }
+    }
+
+    /// A unique pointer to a DUALSTRINGARRAY with these string bindings and one security
+    /// binding.
+    fn dualstringarray(out: &mut Vec<u8>, bindings: &[(u16, &str)]) {
+        let mut units: Vec<u16> = Vec::new();
+        for (tower, addr) in bindings {
+            units.push(*tower);
+            units.extend(addr.encode_utf16());
+            units.push(0);
+        }
+        units.push(0);
+        let security = units.len();
+        units.extend([10, 0xffff, 0, 0]);
+        out.extend(0x0002_0000u32.to_le_bytes());
+        out.extend(u32::try_from(units.len()).unwrap().to_le_bytes());
+        out.extend(u16::try_from(units.len()).unwrap().to_le_bytes());
+        out.extend(u16::try_from(security).unwrap().to_le_bytes());
+        out.extend(units.iter().flat_map(|u| u.to_le_bytes()));
+        pad(out, 4);
     }
 
     #[test]
-    fn finds_string_bindings_of_a_dualstringarray() {
-        // ResolveOxid2-like answer: pointer, max count, wNumEntries, wSecurityOffset, bindings,
-        // security bindings, then IPID, authn hint, version and status.
-        let mut s = vec![0, 0, 2, 0];
-        s.extend(40u32.to_le_bytes());
-        s.extend([30, 0, 20, 0]);
-        s.extend(7u16.to_le_bytes());
-        s.extend(utf16("10.0.0.5[49703]\0"));
-        s.extend(7u16.to_le_bytes());
-        s.extend(utf16("WKS1\0"));
-        s.extend([0, 0]);
-        s.extend(10u16.to_le_bytes());
-        s.extend(0xffffu16.to_le_bytes());
-        s.extend(utf16("\0\0"));
-        s.extend([0u8; 16]);
+    fn decodes_the_string_bindings_of_resolve_oxid2_and_server_alive2() {
+        let mut s = Vec::new();
+        dualstringarray(&mut s, &[(7, "10.0.0.5[49703]"), (7, "WKS1"), (0x0f, "")]);
+        s.extend([0x44; 16]); // IPID of IRemUnknown
+        s.extend(2u32.to_le_bytes()); // authentication hint
+        s.extend([5, 0, 7, 0]); // COMVERSION
         s.extend(0u32.to_le_bytes());
-        let (view, eps) = decode_response(&s, true);
+        let a = decode_response(IOBJECT_EXPORTER, 4, stub(&s, Direction::Out));
+        assert_eq!(a.view.error, None);
         assert_eq!(
-            view.bindings,
+            a.view.bindings,
             ["ncacn_ip_tcp:10.0.0.5[49703]", "ncacn_ip_tcp:WKS1"]
         );
-        assert_eq!(eps.len(), 1);
+        assert_eq!(a.endpoints.len(), 1);
         assert_eq!(
-            (eps[0].host.as_deref(), eps[0].port),
+            (a.endpoints[0].host.as_deref(), a.endpoints[0].port),
             (Some("10.0.0.5"), Some(49703))
         );
-        assert_eq!(view.status, Some(0));
+        assert_eq!(a.view.status, Some(0));
+        // ServerAlive2: COMVERSION, then the resolver's own bindings
+        let mut s = vec![5, 0, 7, 0];
+        dualstringarray(&mut s, &[(7, "HOST"), (7, "192.168.1.9")]);
+        s.extend(0u32.to_le_bytes());
+        s.extend(0u32.to_le_bytes());
+        let a = decode_response(IOBJECT_EXPORTER, 5, stub(&s, Direction::Out));
+        assert_eq!(a.view.bindings.len(), 2, "{:?}", a.view);
+        assert!(a.endpoints.is_empty(), "no port, no endpoint");
     }
 
     #[test]
     fn finds_interface_pointers() {
         let iid = Uuid::parse("9556dc99-828c-11cf-a37e-00aa003240c7").unwrap();
         let ipid = Uuid::parse("00009c02-0de8-ffff-1e0e-61a2e0a5d3e9").unwrap();
-        let wire = |u: Uuid| {
-            let mut b = u.0;
-            b[0..4].reverse();
-            b[4..6].reverse();
-            b[6..8].reverse();
-            b
-        };
         let mut s = vec![0xaa; 13];
         s.extend(b"MEOW");
         s.extend(1u32.to_le_bytes());
@@ -445,13 +557,6 @@ mod tests {
     fn pairs_rem_query_interface_iids_with_created_ipids() {
         let iid = Uuid::parse("00020400-0000-0000-c000-000000000046").unwrap();
         let ipid = Uuid::parse("0000a801-0f8c-ffff-8b15-2bcd15e1e1e1").unwrap();
-        let wire = |u: Uuid| {
-            let mut b = u.0;
-            b[0..4].reverse();
-            b[4..6].reverse();
-            b[6..8].reverse();
-            b
-        };
         let mut q = vec![5, 0, 7, 0];
         q.extend([0u8; 8]);
         q.extend([0u8; 16]); // cid
@@ -467,84 +572,102 @@ mod tests {
         a.extend(0x20000u32.to_le_bytes()); // results pointer
         a.extend(1u32.to_le_bytes()); // count
         a.extend(0u32.to_le_bytes()); // hResult
+        a.extend([0u8; 4]); // STDOBJREF aligned to 8
         a.extend([0u8; 8]); // flags, cPublicRefs
-        a.extend([0u8; 4]); // pad to 8
         a.extend([0u8; 16]); // OXID, OID
         a.extend(wire(ipid));
         a.extend(0u32.to_le_bytes());
-        assert_eq!(
-            rem_query_interface(&q, &a, [true, true]).unwrap(),
-            [(iid, ipid)]
+        let pairs = rem_query_interface(
+            IREM_UNKNOWN,
+            stub(&q, Direction::In),
+            stub(&a, Direction::Out),
         );
+        assert_eq!(pairs, Ok(vec![(iid, ipid)]));
+        // a failed interface creates nothing
+        a[16] = 0x05;
+        a[19] = 0x80;
+        let pairs = rem_query_interface(
+            IREM_UNKNOWN,
+            stub(&q, Direction::In),
+            stub(&a, Direction::Out),
+        );
+        assert_eq!(pairs, Ok(vec![]));
     }
 
     #[test]
     fn ignores_noise() {
-        let (view, eps) = decode_response(&[7, 0, 0xff, 0xff, 0, 0, 1, 2, 3], true);
-        assert!(view.bindings.is_empty() && eps.is_empty());
+        let a = decode_response(
+            IOBJECT_EXPORTER,
+            4,
+            stub(&[7, 0, 0xff, 0xff, 0, 0, 1, 2, 3], Direction::Out),
+        );
+        assert!(a.view.bindings.is_empty() && a.endpoints.is_empty());
+        assert!(a.view.error.is_some());
     }
 
-    /// A RemoteCreateInstance request built as MS-DCOM §2.2.22 lays it out: ORPCTHIS, the
-    /// pUnkOuter null pointer, then pActProperties: MInterfacePointer, custom OBJREF,
-    /// ActivationPropertiesBlob with a CustomHeader naming two properties.
+    /// Type serialization version 1 headers (MS-RPCE §2.2.6) in front of NDR data.
+    fn serialized(mut data: Vec<u8>) -> Vec<u8> {
+        pad(&mut data, 8);
+        let mut v = vec![1, 0x10, 8, 0, 0xcc, 0xcc, 0xcc, 0xcc];
+        v.extend(u32::try_from(data.len()).unwrap().to_le_bytes());
+        v.extend([0; 4]);
+        v.extend(data);
+        v
+    }
+
+    /// A RemoteCreateInstance request as MS-DCOM §2.2.22 lays it out: ORPCTHIS, the pUnkOuter
+    /// null pointer, then pActProperties: MInterfacePointer, custom OBJREF,
+    /// ActivationPropertiesBlob with a CustomHeader naming two properties, the second the
+    /// InstantiationInfoData with the class.
     fn activation_request(class: Uuid) -> Vec<u8> {
-        let guid = |u: Uuid| -> Vec<u8> {
-            let b = u.0;
-            let mut v = vec![b[3], b[2], b[1], b[0], b[5], b[4], b[7], b[6]];
-            v.extend_from_slice(&b[8..]);
-            v
-        };
-        let serialization = |len: u32| -> Vec<u8> {
-            let mut v = vec![1, 0x10, 8, 0, 0xcc, 0xcc, 0xcc, 0xcc];
-            v.extend(len.to_le_bytes());
-            v.extend([0; 4]);
-            v
-        };
         let special = Uuid::parse("000001b9-0000-0000-c000-000000000046").unwrap();
-        let mut header = serialization(0);
-        // totalSize, headerSize (patched), dwReserved, destCtx, cIfs, classInfoClsid,
-        // pclsid, pSizes, pdwReserved, clsids, sizes
-        header.extend([0; 4]);
-        header.extend([0; 4]);
-        header.extend([0; 4]);
-        header.extend(2u32.to_le_bytes());
+        let instantiation = Uuid::parse("000001ab-0000-0000-c000-000000000046").unwrap();
+        let special_property = serialized(Vec::new());
+        let mut info = wire(class);
+        info.extend([0; 12]); // classCtx, actvflags, fIsSurrogate
+        info.extend(1u32.to_le_bytes()); // cIID
+        info.extend(0u32.to_le_bytes()); // instFlag
+        info.extend(0x0002_0000u32.to_le_bytes()); // pIID
+        info.extend(0u32.to_le_bytes()); // thisSize
+        info.extend([5, 0, 7, 0]); // clientCOMVersion
+        info.extend(1u32.to_le_bytes());
+        info.extend(wire(
+            Uuid::parse("00000000-0000-0000-c000-000000000046").unwrap(),
+        ));
+        let info = serialized(info);
+        let mut header = Vec::new();
+        header.extend([0; 4]); // totalSize
+        header.extend([0; 4]); // headerSize, patched below
+        header.extend([0; 8]); // dwReserved, destCtx
         header.extend(2u32.to_le_bytes());
         header.extend([0; 16]);
         header.extend(0x0002_0000u32.to_le_bytes());
         header.extend(0x0002_0004u32.to_le_bytes());
         header.extend(0u32.to_le_bytes());
         header.extend(2u32.to_le_bytes());
-        header.extend(guid(special));
-        header.extend(guid(CLSID_INSTANTIATION_INFO));
+        header.extend(wire(special));
+        header.extend(wire(instantiation));
         header.extend(2u32.to_le_bytes());
-        header.extend(24u32.to_le_bytes());
-        header.extend(40u32.to_le_bytes());
-        while header.len() % 8 != 0 {
-            header.push(0);
-        }
+        header.extend(u32::try_from(special_property.len()).unwrap().to_le_bytes());
+        header.extend(u32::try_from(info.len()).unwrap().to_le_bytes());
+        let mut header = serialized(header);
         let header_size = u32::try_from(header.len()).unwrap();
         header[20..24].copy_from_slice(&header_size.to_le_bytes());
-        let mut props = serialization(8);
-        props.extend([0; 8]);
-        props.extend(serialization(24));
-        props.extend(guid(class));
-        props.extend([0; 8]);
         let mut blob = Vec::new();
-        blob.extend(
-            u32::try_from(header.len() + props.len())
-                .unwrap()
-                .to_le_bytes(),
-        );
+        let total = header.len() + special_property.len() + info.len();
+        blob.extend(u32::try_from(total).unwrap().to_le_bytes());
         blob.extend([0; 4]);
         blob.extend(header);
-        blob.extend(props);
+        blob.extend(special_property);
+        blob.extend(info);
         let mut objref = OBJREF_SIGNATURE.to_vec();
         objref.extend(4u32.to_le_bytes());
         objref.extend([0; 32]);
         objref.extend([0; 4]);
         objref.extend(u32::try_from(blob.len()).unwrap().to_le_bytes());
         objref.extend(blob);
-        let mut stub = vec![0u8; 32];
+        let mut stub = vec![5, 0, 7, 0];
+        stub.extend([0u8; 28]); // rest of ORPCTHIS, no extensions
         stub.extend(0u32.to_le_bytes());
         stub.extend(0x0002_0000u32.to_le_bytes());
         stub.extend(u32::try_from(objref.len()).unwrap().to_le_bytes());
@@ -556,13 +679,14 @@ mod tests {
     #[test]
     fn finds_the_activated_class_and_survives_any_cut() {
         let mmc = Uuid::parse("49b2791a-b1ae-4c90-9b8e-e860ba07f889").unwrap();
-        let stub = activation_request(mmc);
-        assert_eq!(activated_class(&stub), Some(mmc));
+        let request = activation_request(mmc);
+        let class = |b: &[u8]| activated_class(IREMOTE_SCM_ACTIVATOR, 4, stub(b, Direction::In));
+        assert_eq!(class(&request), Some(mmc));
         assert_eq!(class_name(mmc).as_deref(), Some("MMC20.Application"));
-        for cut in 0..stub.len() {
-            // never a panic; a cut before the class gives none
-            let _ = activated_class(&stub[..cut]);
+        for cut in 0..request.len() {
+            // never a panic; a cut inside the class's property gives none
+            let _ = class(&request[..cut]);
         }
-        assert_eq!(activated_class(&stub[..stub.len() - 24]), None);
+        assert_eq!(class(&request[..request.len() - 24]), None);
     }
 }

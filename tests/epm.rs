@@ -147,7 +147,8 @@ fn exchange_calls_on_dynamic_ports_are_linked_to_their_ept_map_answer() {
 }
 
 /// Every endpoint-mapper call of our captures decoded with the built-in IDL (`--decode`): no
-/// errors, and the towers it finds are the ones the hand-written endpoint-mapper decoder found.
+/// errors, and the ports of its towers (read here from the tower bytes, not with
+/// `epm::tower`) are the endpoints the endpoint-mapper view reports.
 #[test]
 fn the_builtin_epm_idl_decodes_every_endpoint_mapper_call() {
     let mut lib = rpcscope::idl::builtin::library().unwrap();

@@ -26,6 +26,7 @@ use crate::epm::resolver::{Expectation, Learned};
 use crate::epm::{self, EpmView};
 use crate::event::{CallRecord, InterfaceRef, PduNote, PduSpan};
 use crate::idl::decode::{PipeReport, PipeSpec, PipeStream, in_pipes_offset};
+use crate::idl::objref::class_name;
 use crate::idl::plan::OpPlan;
 use crate::idl::values::{Decoded, Direction, StubBytes, decode_stub};
 use crate::idl::{Interface, Library, table};
@@ -980,8 +981,9 @@ impl Association {
                 record.decoded = self.decode_parameters(&c, &st);
             }
             let epm_limits = record.epm.iter().flat_map(|v| &v.limits);
+            let oxid_limits = record.oxid.iter().flat_map(|v| &v.limits);
             let decode_limits = record.decoded.iter().flat_map(|d| &d.limits);
-            for &kind in epm_limits.chain(decode_limits) {
+            for &kind in epm_limits.chain(oxid_limits).chain(decode_limits) {
                 let op = record.operation.as_deref().unwrap_or("?");
                 queue.anomaly(kind, first_frame, || {
                     format!("decoding {op} stopped at a limit")
@@ -1014,27 +1016,27 @@ impl Association {
                 });
             }
         };
+        let request = StubBytes {
+            bytes: &st.request,
+            direction: Direction::In,
+            little_endian: st.little_endian[0],
+            syntax: st.syntax,
+        };
+        let response = StubBytes {
+            bytes: &st.response,
+            direction: Direction::Out,
+            little_endian: st.little_endian[1],
+            syntax: st.syntax,
+        };
         match st.decoder {
             Decoder::Epm => {
                 let mut v = EpmView::default();
-                let request = StubBytes {
-                    bytes: &st.request,
-                    direction: Direction::In,
-                    little_endian: st.little_endian[0],
-                    syntax: st.syntax,
-                };
                 if let Err(e) = epm::decode_request(opnum, request, &mut v) {
                     v.error = Some(e);
                 }
                 if st.over_limit {
                     v.error = Some(format!("stub longer than {MAX_DECODE_STUB_BYTES} bytes"));
                 } else if answered {
-                    let response = StubBytes {
-                        bytes: &st.response,
-                        direction: Direction::Out,
-                        little_endian: st.little_endian[1],
-                        syntax: st.syntax,
-                    };
                     match epm::decode_response(opnum, response, &mut v) {
                         Ok(found) => {
                             let via = if opnum == epm::opnum::MAP {
@@ -1052,21 +1054,23 @@ impl Association {
                 record.epm = Some(v);
             }
             Decoder::Oxid if !st.over_limit => {
+                let Some(interface) = c.binding.map(|b| b.abstract_syntax.uuid) else {
+                    return;
+                };
                 let mut v = OxidView::default();
                 if answered {
-                    let (view, endpoints) =
-                        dcom::decode_response(&st.response, st.little_endian[1]);
-                    for e in endpoints {
+                    let answer = dcom::decode_response(interface, opnum, response);
+                    for e in answer.endpoints {
                         learn(queue, e, "oxid");
                     }
-                    for (iid, ipid) in dcom::scan_objrefs(&st.response) {
+                    for (iid, ipid) in answer.ipids {
                         queue.learn_ipid(ipid, iid);
                     }
-                    v = view;
+                    v = answer.view;
                 }
-                if let Some(clsid) = dcom::activated_class(&st.request) {
+                if let Some(clsid) = dcom::activated_class(interface, opnum, request) {
                     v.clsid = Some(clsid.to_string());
-                    v.class_name = dcom::class_name(clsid);
+                    v.class_name = class_name(clsid);
                 }
                 if answered || v.clsid.is_some() {
                     record.oxid = Some(v);
@@ -1078,7 +1082,10 @@ impl Association {
                 }
             }
             Decoder::RemQueryInterface if answered && !st.over_limit => {
-                let pairs = dcom::rem_query_interface(&st.request, &st.response, st.little_endian);
+                let Some(interface) = c.binding.map(|b| b.abstract_syntax.uuid) else {
+                    return;
+                };
+                let pairs = dcom::rem_query_interface(interface, request, response);
                 for (iid, ipid) in pairs.unwrap_or_default() {
                     queue.learn_ipid(ipid, iid);
                 }

@@ -178,10 +178,16 @@ impl OpPlan {
 /// Compiled plans of the operations decoded so far, one per described operation at most (so
 /// bounded by the descriptions, not by the traffic). A copy of a library starts empty.
 #[derive(Default)]
-pub struct PlanCache(Mutex<HashMap<OperationKey, Arc<OpPlan>>>);
+pub struct PlanCache(Mutex<HashMap<PlanKey, Arc<OpPlan>>>);
 
-/// An operation: interface UUID, version and opnum.
-type OperationKey = (Uuid, (u16, u16), u16);
+/// What a plan is for.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum PlanKey {
+    /// An operation: interface UUID, version and opnum.
+    Operation(Uuid, (u16, u16), u16),
+    /// A type serialized on its own (MS-RPCE §2.2.6), by name.
+    Type(String),
+}
 
 impl Clone for PlanCache {
     fn clone(&self) -> Self {
@@ -211,7 +217,39 @@ impl Library {
     #[must_use]
     pub fn plan(&self, iface: &Interface, opnum: u16) -> Option<Arc<OpPlan>> {
         let op = iface.operations.get(usize::from(opnum))?;
-        let key = (iface.uuid, iface.version, opnum);
+        let key = PlanKey::Operation(iface.uuid, iface.version, opnum);
+        Some(self.cached(key, || lower_operation(self, iface, op)))
+    }
+
+    /// The compiled plan of the typedef `name` serialized on its own (MS-RPCE §2.2.6, as DCOM's
+    /// activation properties are): one `request` parameter, the type at the top level.
+    #[must_use]
+    pub fn type_plan(&self, name: &str) -> Option<Arc<OpPlan>> {
+        if !self.types.contains_key(name) {
+            return None;
+        }
+        let key = PlanKey::Type(name.to_string());
+        Some(self.cached(key, || {
+            let ty = Type::Named(name.to_string());
+            let mut l = Lowering {
+                lib: self,
+                nodes: Vec::new(),
+                structs: HashMap::new(),
+            };
+            let node = l.lower(&ty, &[], Position::Top, &[], 0);
+            OpPlan {
+                nodes: l.nodes,
+                request: vec![Param {
+                    name: name.to_string(),
+                    node,
+                }],
+                in_prefix: 1,
+                ..OpPlan::default()
+            }
+        }))
+    }
+
+    fn cached(&self, key: PlanKey, lower: impl FnOnce() -> OpPlan) -> Arc<OpPlan> {
         if let Some(p) = self
             .plans
             .0
@@ -219,15 +257,15 @@ impl Library {
             .unwrap_or_else(PoisonError::into_inner)
             .get(&key)
         {
-            return Some(Arc::clone(p));
+            return Arc::clone(p);
         }
-        let plan = Arc::new(lower_operation(self, iface, op));
+        let plan = Arc::new(lower());
         self.plans
             .0
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .insert(key, Arc::clone(&plan));
-        Some(plan)
+        plan
     }
 }
 

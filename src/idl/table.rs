@@ -332,6 +332,90 @@ pub fn builtin_library() -> &'static Library {
     LIBRARY.get_or_init(|| library_from(BUILTIN_TSV))
 }
 
+/// A library of some interfaces of a table and the types their operations reach (typedefs
+/// followed through members, `switch_type`/`wire_marshal` targets, DCOM's ORPCTHIS, ORPCTHAT
+/// and MInterfacePointer, and the `extra_types` asked for), with every interface's name so
+/// that DCOM interface pointers are recognised: far cheaper to build than the whole table.
+#[must_use]
+pub fn subset_library(text: &str, interfaces: &[(Uuid, u16)], extra_types: &[&str]) -> Library {
+    let mut type_rows: HashMap<&str, &str> = HashMap::new();
+    let mut kept: Vec<&str> = Vec::new();
+    let mut wanted: Vec<String> = ["ORPCTHIS", "ORPCTHAT", "MInterfacePointer"]
+        .iter()
+        .chain(extra_types)
+        .map(|s| (*s).to_string())
+        .collect();
+    let chosen = |uuid: &str, major: &str| {
+        let (Some(uuid), Ok(major)) = (Uuid::parse(uuid), major.parse::<u16>()) else {
+            return false;
+        };
+        interfaces.contains(&(uuid, major))
+    };
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        let cols: Vec<&str> = line.splitn(6, '\t').collect();
+        match cols.as_slice() {
+            ["interface", ..] => kept.push(line),
+            ["op", uuid, major, ..] if chosen(uuid, major) => {
+                let cols: Vec<&str> = line.split('\t').collect();
+                for json in cols.get(7..9).unwrap_or_default() {
+                    names_in_json(json, &mut wanted);
+                }
+                kept.push(line);
+            }
+            ["type", name, ..] => {
+                type_rows.insert(name, line);
+            }
+            _ => {}
+        }
+    }
+    let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
+    while let Some(name) = wanted.pop() {
+        if !seen.insert(name.clone()) {
+            continue;
+        }
+        if let Some(row) = type_rows.get(name.as_str()) {
+            let cols: Vec<&str> = row.split('\t').collect();
+            for json in cols.get(2..4).unwrap_or_default() {
+                names_in_json(json, &mut wanted);
+            }
+            kept.push(row);
+        }
+    }
+    library_from(&kept.join("\n"))
+}
+
+/// Adds the type names a JSON cell of the type model mentions: named types (`{"N":"X"}`) and
+/// the arguments of `switch_type` and `wire_marshal` attributes.
+fn names_in_json(json: &str, out: &mut Vec<String>) {
+    fn walk(v: &serde_json::Value, out: &mut Vec<String>) {
+        match v {
+            serde_json::Value::Object(map) => {
+                if let Some(serde_json::Value::String(n)) = map.get("N") {
+                    out.push(n.clone());
+                }
+                if let (Some(serde_json::Value::String(attr)), Some(serde_json::Value::String(arg))) =
+                    (map.get("n"), map.get("v"))
+                    && matches!(attr.as_str(), "switch_type" | "wire_marshal")
+                {
+                    out.push(arg.trim().to_string());
+                }
+                map.values().for_each(|x| walk(x, out));
+            }
+            serde_json::Value::Array(items) => items.iter().for_each(|x| walk(x, out)),
+            _ => {}
+        }
+    }
+    if let Ok(v) = serde_json::from_str::<serde_json::Value>(json) {
+        walk(&v, out);
+    }
+}
+
+/// Some interfaces of the built-in table as a library ([`subset_library`]).
+#[must_use]
+pub fn builtin_subset(interfaces: &[(Uuid, u16)], extra_types: &[&str]) -> Library {
+    subset_library(BUILTIN_TSV, interfaces, extra_types)
+}
+
 /// An operation as the table describes it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OperationEntry {
@@ -479,4 +563,33 @@ pub fn builtin() -> &'static Table {
 #[must_use]
 pub fn builtin_text() -> &'static str {
     BUILTIN_TSV
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_subset_holds_its_interfaces_and_the_types_they_reach() {
+        let rem_unknown = Uuid::parse("00000131-0000-0000-c000-000000000046").unwrap();
+        let lib = builtin_subset(&[(rem_unknown, 0)], &["CustomHeader"]);
+        let iface = lib.interface(rem_unknown, 0).unwrap();
+        assert_eq!(iface.operations[3].name, "RemQueryInterface");
+        // reached through PREMQIRESULT, REMQIRESULT, STDOBJREF; ORPCTHAT for every DCOM call
+        for t in [
+            "REMQIRESULT",
+            "STDOBJREF",
+            "ORPCTHAT",
+            "ORPC_EXTENT",
+            "CustomHeader",
+        ] {
+            assert!(lib.types.contains_key(t), "{t}");
+        }
+        assert!(!lib.types.contains_key("SAMPR_USER_INFO_BUFFER"));
+        assert!(lib.types.len() < builtin_library().types.len() / 10);
+        // other interfaces are known by name, so their pointers read as interface pointers
+        assert!(lib.is_interface("IWbemServices"));
+        assert!(lib.plan(iface, 3).is_some_and(|p| p.response.len() == 3));
+        assert!(lib.type_plan("CustomHeader").is_some() && lib.type_plan("Nope").is_none());
+    }
 }

@@ -98,6 +98,52 @@ fn hex(b: &[u8]) -> String {
 pub const MAX_TREE_LINES: usize = 2_000;
 
 impl Value {
+    /// The member `name` of a structure.
+    #[must_use]
+    pub fn get(&self, name: &str) -> Option<&Value> {
+        match self {
+            Value::Fields(fields) => lookup(fields, name),
+            _ => None,
+        }
+    }
+
+    /// An integer as unsigned (a negative one is none).
+    #[must_use]
+    pub fn as_u64(&self) -> Option<u64> {
+        uint(self)
+    }
+
+    /// A GUID, whether read as one or as its structure (`Data1` .. `Data4`).
+    #[must_use]
+    pub fn as_uuid(&self) -> Option<Uuid> {
+        match self {
+            Value::Uuid(u) => Some(*u),
+            Value::Fields(fields) => match guid(fields) {
+                Some(Value::Uuid(u)) => Some(u),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    /// The bytes of a byte array.
+    #[must_use]
+    pub fn as_bytes(&self) -> Option<&[u8]> {
+        match self {
+            Value::Bytes(b) => Some(b),
+            _ => None,
+        }
+    }
+
+    /// The elements of an array (none for anything else).
+    #[must_use]
+    pub fn items(&self) -> &[Value] {
+        match self {
+            Value::List(items) => items,
+            _ => &[],
+        }
+    }
+
     /// A one-line rendering for the text outputs (JSON-like, bytes in hex).
     #[must_use]
     pub fn render(&self) -> String {
@@ -229,7 +275,7 @@ fn key_values(path: &str, v: &Value, depth: usize, out: &mut Vec<(String, String
             let name = super::table::builtin()
                 .interface(*u, 0)
                 .map(|i| i.name.clone())
-                .or_else(|| crate::dcom::class_name(*u));
+                .or_else(|| super::objref::class_name(*u));
             let text = match name {
                 Some(n) => format!("{u} ({n})"),
                 None => u.to_string(),
@@ -312,6 +358,86 @@ pub fn decode_stub(
     if let Some(plan) = lib.plan(iface, opnum) {
         decode_with_plan(&plan, opnum, stub, decoded);
     }
+}
+
+/// The value named `name` among parameters or members.
+#[must_use]
+pub fn lookup<'a>(params: &'a [(String, Value)], name: &str) -> Option<&'a Value> {
+    params.iter().find(|(n, _)| n == name).map(|(_, v)| v)
+}
+
+/// One direction's parameters as the engine reads them, without the rewrites for people that
+/// [`decode_stub`] makes (a GUID structure stays its members, an interface pointer its
+/// bytes): for the analysis that reads values by name (endpoint mapper, DCOM).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Plain {
+    /// Parameters read, in wire order (those before an error).
+    pub params: Vec<(String, Value)>,
+    /// What stopped the decoding, if anything did.
+    pub error: Option<String>,
+    /// The `limit_*` anomalies it ran into.
+    pub limits: Vec<&'static str>,
+}
+
+/// Decodes one direction's stub with a compiled plan into [`Plain`] values.
+#[must_use]
+pub fn decode_plain(plan: &OpPlan, stub: StubBytes<'_>) -> Plain {
+    let params = match stub.direction {
+        Direction::In => &plan.request,
+        Direction::Out => &plan.response,
+    };
+    let mut d = Engine::new(plan, stub, 0);
+    let mut out = Plain::default();
+    for p in params {
+        match d.parameter(p.node) {
+            Ok(v) => out.params.push((p.name.clone(), v)),
+            Err(e) => {
+                out.limits.extend(e.limit_anomaly());
+                out.error = Some(format!("parameter {}: {e}", p.name));
+                return out;
+            }
+        }
+    }
+    out
+}
+
+/// Decodes a type serialized on its own with a plan of [`Library::type_plan`]: MS-RPCE
+/// §2.2.6 type serialization version 1, an 8-byte common header (version 1, endianness,
+/// header length 8, filler), an 8-byte private header (length of the object's data, filler),
+/// then the type's NDR representation (to the end of `bytes` when the length is 0 or too
+/// large).
+#[must_use]
+pub fn decode_serialized(plan: &OpPlan, bytes: &[u8]) -> Plain {
+    let fail = |why: &str| Plain {
+        error: Some(why.to_string()),
+        ..Plain::default()
+    };
+    let Some(header) = bytes.get(..16) else {
+        return fail("shorter than the type serialization headers");
+    };
+    if header[0] != 1 || header[2] != 8 {
+        return fail("not type serialization version 1");
+    }
+    let little_endian = header[1] & 0x10 != 0;
+    let word = [header[8], header[9], header[10], header[11]];
+    let len = if little_endian {
+        u32::from_le_bytes(word)
+    } else {
+        u32::from_be_bytes(word)
+    };
+    // the object's length bounds its data; some encoders leave it 0
+    let rest = &bytes[16..];
+    let data = match usize::try_from(len) {
+        Ok(len) if len > 0 && len <= rest.len() => &rest[..len],
+        _ => rest,
+    };
+    let stub = StubBytes {
+        bytes: data,
+        direction: Direction::In,
+        little_endian,
+        syntax: Syntax::Ndr,
+    };
+    decode_plain(plan, stub)
 }
 
 /// Decodes one direction's stub of a call with its operation's compiled plan.
@@ -480,7 +606,7 @@ fn interface_pointer(fields: &[(String, Value)]) -> Option<Value> {
     if n != "ulCntData" || d != "abData" {
         return None;
     }
-    let o = crate::dcom::parse_objref(b)?;
+    let o = super::objref::parse_objref(b)?;
     let mut out = vec![
         ("objref".to_string(), Value::Text(o.kind.name().into())),
         ("iid".to_string(), Value::Uuid(o.iid)),

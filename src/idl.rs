@@ -15,6 +15,7 @@
 pub mod builtin;
 pub mod decode;
 mod expr;
+pub mod flags;
 pub mod objref;
 mod parser;
 pub mod plan;

@@ -470,3 +470,43 @@ fn ndr64_share_and_session_enumerations_decode_to_their_end() {
         "pgustavo"
     );
 }
+
+/// Access masks, service codes and registry value types read as their names in the call table
+/// (and its key line) and stay numbers in the JSON.
+#[test]
+fn access_masks_and_codes_are_named_in_the_table_and_numbers_in_json() {
+    let svcctl = decoded_calls("52-svcctl-psexec.pcap");
+    let create = svcctl
+        .iter()
+        .find(|c| c["operation"] == "RCreateServiceW")
+        .unwrap();
+    assert_eq!(create["decoded"]["in"]["dwDesiredAccess"], 0xF01FF);
+    assert_eq!(create["decoded"]["in"]["dwStartType"], 3);
+    let table = |capture: &str| {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("captures/real")
+            .join(capture);
+        let out = Command::new(env!("CARGO_BIN_EXE_rpcscope"))
+            .args(["calls", "--decode"])
+            .arg(path)
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let text = table("52-svcctl-psexec.pcap");
+    for line in [
+        "in  dwDesiredAccess = 0xf01ff (SERVICE_ALL_ACCESS)",
+        "in  dwServiceType = 0x10 (SERVICE_WIN32_OWN_PROCESS)",
+        "in  dwStartType = 3 (SERVICE_DEMAND_START)",
+        "dwDesiredAccess=\"SC_MANAGER_CONNECT|SC_MANAGER_ENUMERATE_SERVICE\"",
+    ] {
+        assert!(text.contains(line), "{line} not in\n{text}");
+    }
+    // the key line keeps the binary path before the named codes
+    assert!(text.contains(
+        "lpBinaryPathName=\"%SystemRoot%\\\\PSEXESVC.EXE\" dwDesiredAccess=\"SERVICE_ALL_ACCESS\""
+    ));
+    let text = table("53-winreg.pcap");
+    assert!(text.contains("in  samDesired = 0x20019 (KEY_READ)"), "{text}");
+    assert!(text.contains("out lpType = 1 (REG_SZ)"), "{text}");
+}

@@ -165,6 +165,10 @@ pub struct OpPlan {
     pub out_pipes: Vec<PipeSpec>,
     /// The description only holds the opnum's place.
     pub placeholder: bool,
+    /// Interface name (empty in the plan of a type).
+    pub interface: String,
+    /// Operation name (empty in the plan of a type).
+    pub operation: String,
 }
 
 impl OpPlan {
@@ -278,6 +282,8 @@ fn lower_operation(lib: &Library, iface: &Interface, op: &super::Operation) -> O
     };
     let mut plan = OpPlan {
         placeholder: op.is_placeholder(),
+        interface: iface.name.clone(),
+        operation: op.name.clone(),
         ..OpPlan::default()
     };
     // A DCOM call starts with its ORPCTHIS (request) or ORPCTHAT (response), which the

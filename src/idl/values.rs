@@ -58,6 +58,9 @@ pub enum Value {
     },
     /// Internal: the referent of an embedded pointer, filled in after its parameter.
     Deferred(usize),
+    /// An integer the specifications name (an access mask, a flag set, a code; see
+    /// [`super::flags`]): a number in JSON, its names in the text outputs.
+    Named(u64, String),
 }
 
 impl Serialize for Value {
@@ -66,7 +69,7 @@ impl Serialize for Value {
             Value::Null | Value::Deferred(_) => s.serialize_unit(),
             Value::Bool(b) => s.serialize_bool(*b),
             Value::Int(i) => s.serialize_i64(*i),
-            Value::UInt(u) => s.serialize_u64(*u),
+            Value::UInt(u) | Value::Named(u, _) => s.serialize_u64(*u),
             Value::Float(bits) => s.serialize_f64(f64::from_bits(*bits)),
             Value::Text(t) => s.serialize_str(t),
             Value::Bytes(b) => s.serialize_str(&hex(b)),
@@ -90,6 +93,15 @@ impl Serialize for Value {
     }
 }
 
+/// A number as people read it: small ones in decimal, masks in hex.
+fn number(u: u64) -> String {
+    if u < 10 {
+        u.to_string()
+    } else {
+        format!("{u:#x}")
+    }
+}
+
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
@@ -110,7 +122,10 @@ impl Value {
     /// An integer as unsigned (a negative one is none).
     #[must_use]
     pub fn as_u64(&self) -> Option<u64> {
-        uint(self)
+        match self {
+            Value::Named(u, _) => Some(*u),
+            other => uint(other),
+        }
     }
 
     /// A GUID, whether read as one or as its structure (`Data1` .. `Data4`).
@@ -144,10 +159,14 @@ impl Value {
         }
     }
 
-    /// A one-line rendering for the text outputs (JSON-like, bytes in hex).
+    /// A one-line rendering for the text outputs (JSON-like, bytes in hex; a named integer
+    /// followed by its names).
     #[must_use]
     pub fn render(&self) -> String {
-        serde_json::to_string(self).unwrap_or_default()
+        match self {
+            Value::Named(u, names) => format!("{} ({names})", number(*u)),
+            other => serde_json::to_string(other).unwrap_or_default(),
+        }
     }
 
     /// The value as an indented tree: one line per scalar (`name: value`), a line per
@@ -228,7 +247,8 @@ impl Decoded {
     /// members) and GUID (with the name of the interface or class it stands for, when known)
     /// among the \[in\] parameters, in wire order, named by their path
     /// (`pAtInfo.Command`, `Names[]`), descending into structures, unions and arrays (the
-    /// first three elements of an array); from the \[out\] parameters when the request has
+    /// first three elements of an array), then the integers the specifications name (access
+    /// masks, service and registry codes); from the \[out\] parameters when the request has
     /// none. DCOM's ORPCTHIS / ORPCTHAT and the nil GUID are left out. At most
     /// [`MAX_KEY_VALUES`] values, each cut to [`MAX_KEY_VALUE_CHARS`] characters, in double
     /// quotes (outputs escape them for the terminal). Empty when nothing qualifies.
@@ -237,17 +257,19 @@ impl Decoded {
         // the DCOM call headers say nothing about the call
         let wanted =
             |n: &&(String, Value)| !matches!(n.0.as_str(), "orpcthis" | "orpcthat" | "return");
-        let mut found = Vec::new();
+        let mut found = KeyValues::default();
         for (name, v) in self.request.iter().filter(wanted) {
             key_values(name, v, 0, &mut found);
         }
-        if found.is_empty() {
+        if found.texts.is_empty() && found.named.is_empty() {
             for (name, v) in self.response.iter().filter(wanted) {
                 key_values(name, v, 0, &mut found);
             }
         }
         found
+            .texts
             .into_iter()
+            .chain(found.named)
             .take(MAX_KEY_VALUES)
             .map(|(path, text)| {
                 let mut cut: String = text.chars().take(MAX_KEY_VALUE_CHARS).collect();
@@ -264,12 +286,22 @@ impl Decoded {
 /// Levels of structures, unions and arrays the key-parameter line looks into.
 pub const MAX_KEY_DEPTH: usize = 6;
 
-fn key_values(path: &str, v: &Value, depth: usize, out: &mut Vec<(String, String)>) {
-    if depth > MAX_KEY_DEPTH || out.len() >= MAX_KEY_VALUES {
+/// The values of a key-parameter line: texts and GUIDs, then named integers.
+#[derive(Default)]
+struct KeyValues {
+    texts: Vec<(String, String)>,
+    named: Vec<(String, String)>,
+}
+
+fn key_values(path: &str, v: &Value, depth: usize, out: &mut KeyValues) {
+    if depth > MAX_KEY_DEPTH || out.texts.len() >= MAX_KEY_VALUES {
         return;
     }
     match v {
-        Value::Text(t) if !t.is_empty() => out.push((path.to_string(), t.clone())),
+        Value::Text(t) if !t.is_empty() => out.texts.push((path.to_string(), t.clone())),
+        Value::Named(_, names) if out.named.len() < MAX_KEY_VALUES => {
+            out.named.push((path.to_string(), names.clone()));
+        }
         Value::Uuid(u) if u.0 != [0; 16] => {
             // an interface or class the tables know is named after its GUID
             let name = super::table::builtin()
@@ -280,7 +312,7 @@ fn key_values(path: &str, v: &Value, depth: usize, out: &mut Vec<(String, String
                 Some(n) => format!("{u} ({n})"),
                 None => u.to_string(),
             };
-            out.push((path.to_string(), text));
+            out.texts.push((path.to_string(), text));
         }
         Value::Fields(fields) => {
             for (name, v) in fields.iter().filter(|(n, _)| n != "discriminant") {
@@ -491,6 +523,7 @@ pub fn decode_with_plan(plan: &OpPlan, opnum: u16, stub: StubBytes<'_>, decoded:
         .into_iter()
         .map(|(n, v)| {
             let v = security_descriptor(&n, readable(v));
+            let v = named(&plan.interface, &plan.operation, &n, v);
             (n, v)
         })
         .collect();
@@ -523,6 +556,33 @@ fn readable(v: Value) -> Value {
                 .unwrap_or(Value::Fields(fields))
         }
         Value::List(items) => Value::List(items.into_iter().map(readable).collect()),
+        other => other,
+    }
+}
+
+/// Integers the specifications name where they are (parameter or member `name`): access
+/// masks, flag sets and codes ([`super::flags`]).
+fn named(interface: &str, operation: &str, name: &str, v: Value) -> Value {
+    match v {
+        Value::UInt(u) => match super::flags::name(interface, operation, name, u) {
+            Some(names) => Value::Named(u, names),
+            None => Value::UInt(u),
+        },
+        Value::Fields(fields) => Value::Fields(
+            fields
+                .into_iter()
+                .map(|(n, v)| {
+                    let v = named(interface, operation, &n, v);
+                    (n, v)
+                })
+                .collect(),
+        ),
+        Value::List(items) => Value::List(
+            items
+                .into_iter()
+                .map(|v| named(interface, operation, name, v))
+                .collect(),
+        ),
         other => other,
     }
 }

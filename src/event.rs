@@ -125,6 +125,11 @@ pub struct CallRecord {
     /// Decoded \[in\] and \[out\] parameters (`--decode`, calls an IDL describes).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub decoded: Option<crate::idl::values::Decoded>,
+    /// The stubs of a call an IDL describes, kept instead of `decoded` when the decoding is
+    /// left for later ([`crate::idl::Library::keep_stubs`]: the terminal interface decodes the
+    /// selected call on demand); not serialised.
+    #[serde(skip)]
+    pub stubs: Option<Box<crate::idl::values::CallStubs>>,
     /// Decoded endpoint-mapper request and answer (present only on endpoint-mapper calls).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub epm: Option<crate::epm::EpmView>,

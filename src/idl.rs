@@ -270,6 +270,9 @@ pub struct Library {
     /// Decode the parameters of the calls these descriptions cover (`--decode`), not only
     /// their pipes.
     pub decode_parameters: bool,
+    /// With `decode_parameters`: keep the calls' stubs on their records (`stubs`) for decoding
+    /// later instead of decoding them as they end (the terminal interface).
+    pub keep_stubs: bool,
     /// Files named by `import` statements, in order.
     pub imports: Vec<Import>,
     /// Constants: `const` declarations, `#define`s and enumerators.
@@ -354,6 +357,7 @@ impl Library {
         self.warnings.extend(other.warnings);
         self.imports.extend(other.imports);
         self.decode_parameters |= other.decode_parameters;
+        self.keep_stubs |= other.keep_stubs;
         self.coclasses.extend(other.coclasses);
         self.unresolved += other.unresolved;
         self.reindex();

@@ -26,6 +26,14 @@ fn main() -> ExitCode {
         Some(_) => false,
         None => io::stdout().is_terminal(),
     };
+    // The terminal interface decodes the selected call when its detail opens: the analysis
+    // keeps the stubs instead of decoding every call.
+    let keep_stubs = match &args.command {
+        Some(cli::Command::Tui { .. }) => true,
+        Some(cli::Command::Live(l)) => !l.json && io::stdout().is_terminal(),
+        Some(_) => false,
+        None => io::stdout().is_terminal(),
+    };
     if let Some(cli::Command::CompileIdl {
         sources,
         output,
@@ -37,6 +45,7 @@ fn main() -> ExitCode {
     let library = match load_library(&args.idl, decode) {
         Ok(mut lib) => {
             lib.decode_parameters = decode;
+            lib.keep_stubs = keep_stubs;
             Arc::new(lib)
         }
         Err(msg) => return fail_line(&msg),

@@ -252,6 +252,7 @@ mod tests {
             span_us: (0, 0),
             pipes: None,
             decoded: None,
+            stubs: None,
             epm: None,
             oxid: None,
         }

@@ -181,12 +181,12 @@ pub fn key_action(key: KeyEvent, app: &App) -> Option<Action> {
 /// # Errors
 /// The file cannot be opened, or the terminal fails.
 pub fn run(path: &Path, library: Option<Arc<Library>>) -> io::Result<()> {
-    let rx = spawn_analysis(path, library)?;
+    let rx = spawn_analysis(path, library.clone())?;
     let name = path.file_name().map_or_else(
         || path.display().to_string(),
         |n| n.to_string_lossy().into_owned(),
     );
-    present(&mut App::new(&name), &rx)
+    present(&mut App::new(&name).with_library(library), &rx)
 }
 
 /// How a live session ended.
@@ -210,10 +210,11 @@ pub fn run_live(capture: Capture, library: Arc<Library>, history: usize) -> io::
     let title = format!("{} (live)", capture.interface());
     let stop = capture.stop_flag();
     let (tx, rx) = mpsc::sync_channel::<Action>(CHANNEL_DEPTH);
+    let mut app = App::live(&title, history).with_library(Some(Arc::clone(&library)));
     let analysis = std::thread::Builder::new()
         .name("analysis".into())
         .spawn(move || analyse_live(capture, library, &tx))?;
-    let shown = present(&mut App::live(&title, history), &rx);
+    let shown = present(&mut app, &rx);
     stop.store(true, Ordering::Relaxed);
     // The analysis no longer waits for the interface: it drains the queue and finishes.
     drop(rx);

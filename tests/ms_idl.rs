@@ -507,6 +507,9 @@ fn access_masks_and_codes_are_named_in_the_table_and_numbers_in_json() {
         "lpBinaryPathName=\"%SystemRoot%\\\\PSEXESVC.EXE\" dwDesiredAccess=\"SERVICE_ALL_ACCESS\""
     ));
     let text = table("53-winreg.pcap");
-    assert!(text.contains("in  samDesired = 0x20019 (KEY_READ)"), "{text}");
+    assert!(
+        text.contains("in  samDesired = 0x20019 (KEY_READ)"),
+        "{text}"
+    );
     assert!(text.contains("out lpType = 1 (REG_SZ)"), "{text}");
 }

@@ -20,16 +20,22 @@ fn capture(name: &str) -> PathBuf {
 }
 
 fn loaded(name: &str) -> App {
+    loaded_with(name, rpcscope::idl::builtin::library().unwrap())
+}
+
+fn loaded_with(name: &str, mut library: rpcscope::idl::Library) -> App {
     let bytes = std::fs::read(capture(name)).unwrap();
     let prior = rpcscope::first_pass(&bytes[..]).unwrap();
     let mut calls = Vec::new();
     let mut notes = Vec::new();
-    // As the binary does: built-in descriptions, parameters decoded for the detail pane.
-    let mut library = rpcscope::idl::builtin::library().unwrap();
+    // As the binary does: stubs kept and the selected call's parameters decoded when its
+    // detail opens.
     library.decode_parameters = true;
+    library.keep_stubs = true;
+    let library = std::sync::Arc::new(library);
     let setup = rpcscope::Setup {
         prior,
-        library: Some(std::sync::Arc::new(library)),
+        library: Some(library.clone()),
     };
     let run = rpcscope::run_with(
         &bytes[..],
@@ -41,7 +47,7 @@ fn loaded(name: &str) -> App {
         Some(&mut |n| notes.push(n)),
     )
     .unwrap();
-    let mut app = App::new(name);
+    let mut app = App::new(name).with_library(Some(library));
     app.update(Action::Notes(notes));
     app.update(Action::Calls(calls));
     app.update(Action::Done(Box::new(run.summary), run.endpoints, None));
@@ -384,4 +390,98 @@ fn decoded_parameters_are_kept_for_a_bounded_number_of_calls() {
     app.update(Action::Done(Box::new(run.summary), run.endpoints, None));
     let text = screen(&mut app, 200, 10);
     assert!(text.contains("parameters of 7 calls not kept"), "{text}");
+}
+
+/// The analysis keeps the stubs; the detail pane decodes the selected call when it opens, and
+/// choosing a parameter line highlights that parameter's bytes in its stub.
+#[test]
+fn the_selected_call_is_decoded_on_demand_and_its_parameter_bytes_highlighted() {
+    // Microsoft's interfaces, as the binary has them
+    let mut library = rpcscope::idl::table::builtin_library().clone();
+    library.merge(rpcscope::idl::builtin::library().unwrap());
+    let mut app = loaded_with("52-svcctl-psexec.pcap", library);
+    assert!(app.calls.iter().all(|c| c.decoded.is_none()));
+    let create = app
+        .filtered
+        .iter()
+        .position(|&i| app.calls[i].operation.as_deref() == Some("RCreateServiceW"))
+        .unwrap();
+    for _ in 0..create {
+        app.update(Action::Down);
+    }
+    assert!(
+        app.parameter_tree().is_empty(),
+        "nothing decoded before the detail opens"
+    );
+    app.update(Action::Enter);
+    let tree = app.parameter_tree().to_vec();
+    assert!(tree[0].text.contains("lpBinaryPathName"), "{tree:?}");
+    let line = tree
+        .iter()
+        .position(|l| {
+            l.text
+                .trim_start()
+                .starts_with("lpServiceName: \"PSEXESVC\"")
+        })
+        .unwrap();
+    let (side, range) = tree[line].at.clone().unwrap();
+    assert_eq!(side, rpcscope::idl::values::Direction::In);
+    // a conformant varying string: maximum, offset, actual count, then the UTF-16 characters
+    let c = app.selected_call().unwrap();
+    let Some(rpcscope::idl::values::SideStub::Whole(stub)) =
+        c.stubs.as_ref().map(|s| s.request.clone())
+    else {
+        panic!("the request stub is kept");
+    };
+    let utf16: Vec<u8> = "PSEXESVC\0"
+        .encode_utf16()
+        .flat_map(u16::to_le_bytes)
+        .collect();
+    assert!(
+        stub[range.clone()].ends_with(&utf16),
+        "{:02x?}",
+        &stub[range.clone()]
+    );
+    assert_eq!(range.len(), 12 + utf16.len());
+    app.update(Action::FocusNext);
+    for _ in 0..line {
+        app.update(Action::Down);
+    }
+    let text = screen(&mut app, 160, 60);
+    assert!(
+        text.contains(&format!(
+            "request stub, bytes {}..{}",
+            range.start, range.end
+        )),
+        "{text}"
+    );
+}
+
+/// The stubs kept for decoding on demand are bounded by `MAX_KEPT_STUB_BYTES` over all calls;
+/// the stubs of later calls are not kept and the status line counts those calls.
+#[test]
+fn kept_stubs_are_bounded_in_bytes() {
+    use rpcscope::idl::values::{CallStubs, SideStub};
+    use rpcscope::tui::app::MAX_KEPT_STUB_BYTES;
+    let bytes = std::fs::read(capture("05-ntlm-sign.pcap")).unwrap();
+    let (calls, run) = rpcscope::analyze(&bytes[..]).unwrap();
+    let third = MAX_KEPT_STUB_BYTES / 3 + 1;
+    let with_stub = || {
+        let mut c = calls[0].clone();
+        // zeroed memory is not touched until written: three of these cost little
+        c.stubs = Some(Box::new(CallStubs {
+            request: SideStub::Whole(vec![0; third]),
+            response: SideStub::NotWhole,
+            little_endian: [true; 2],
+            syntax: rpcscope::ndr::Syntax::Ndr,
+        }));
+        c
+    };
+    let mut app = App::new("big");
+    app.update(Action::Calls(vec![with_stub(), with_stub(), with_stub()]));
+    assert_eq!(app.stubs_dropped, 1);
+    assert!(app.calls[1].stubs.is_some() && app.calls[2].stubs.is_none());
+    app.update(Action::Done(Box::new(run.summary), run.endpoints, None));
+    let text = screen(&mut app, 200, 10);
+    assert!(text.contains("parameters of 1 calls not kept"), "{text}");
 }

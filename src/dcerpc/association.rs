@@ -28,7 +28,7 @@ use crate::event::{CallRecord, InterfaceRef, PduNote, PduSpan};
 use crate::idl::decode::{PipeReport, PipeSpec, PipeStream, in_pipes_offset};
 use crate::idl::objref::class_name;
 use crate::idl::plan::OpPlan;
-use crate::idl::values::{Decoded, Direction, StubBytes, decode_stub};
+use crate::idl::values::{CallStubs, Decoded, Direction, SideStub, StubBytes, decode_call};
 use crate::idl::{Interface, Library, table};
 use crate::ndr::Syntax;
 use crate::outbox::Outbox;
@@ -978,7 +978,7 @@ impl Association {
             }
             self.decode(&c, &st, &mut record, queue);
             if st.parameters {
-                record.decoded = self.decode_parameters(&c, &st);
+                self.decode_parameters(&c, *st, &mut record);
             }
             let epm_limits = record.epm.iter().flat_map(|v| &v.limits);
             let oxid_limits = record.oxid.iter().flat_map(|v| &v.limits);
@@ -1104,38 +1104,57 @@ impl Association {
             .interface(b.abstract_syntax.uuid, b.abstract_syntax.major)
     }
 
-    /// Decodes the \[in\] and \[out\] parameters of a call with its IDL description: the
-    /// request when it was captured whole, the response when it was answered.
-    fn decode_parameters(&self, c: &Call, st: &Stubs) -> Option<Decoded> {
-        let iface = self.described(c.binding)?;
-        let lib = self.info.library.as_deref()?;
-        let opnum = c.opnum?;
-        let mut d = Decoded::default();
+    /// Decodes the \[in\] and \[out\] parameters of a call with its IDL description (the
+    /// request when it was captured whole, the response when it was answered), or keeps its
+    /// stubs on the record for decoding later ([`Library::keep_stubs`]).
+    fn decode_parameters(&self, c: &Call, st: Stubs, record: &mut CallRecord) {
+        let (Some(iface), Some(lib), Some(opnum)) = (
+            self.described(c.binding),
+            self.info.library.as_deref(),
+            c.opnum,
+        ) else {
+            return;
+        };
         if st.over_limit {
+            let mut d = Decoded::default();
             d.errors
                 .push(format!("stub longer than {MAX_DECODE_STUB_BYTES} bytes"));
-            return Some(d);
+            record.decoded = Some(d);
+            return;
         }
-        let sides = [
-            (Direction::In, c.request, &st.request, "request"),
-            (Direction::Out, c.response, &st.response, "response"),
-        ];
-        for (i, (direction, span, bytes, side)) in sides.into_iter().enumerate() {
-            if direction == Direction::Out && c.fault.is_some() {
-                d.errors.push("response: a fault".into());
-            } else if span.is_some_and(|s| s.saw_first && s.saw_last && !s.damaged) {
-                let stub = StubBytes {
-                    bytes,
-                    direction,
-                    little_endian: st.little_endian[i],
-                    syntax: st.syntax,
-                };
-                decode_stub(lib, iface, opnum, stub, &mut d);
-            } else {
-                d.errors.push(format!("{side}: not captured whole"));
+        let whole =
+            |span: Option<Span>| span.is_some_and(|s| s.saw_first && s.saw_last && !s.damaged);
+        let request = if whole(c.request) {
+            SideStub::Whole(st.request)
+        } else {
+            SideStub::NotWhole
+        };
+        let response = if c.fault.is_some() {
+            SideStub::Fault
+        } else if whole(c.response) {
+            SideStub::Whole(st.response)
+        } else {
+            SideStub::NotWhole
+        };
+        let stubs = CallStubs {
+            request,
+            response,
+            little_endian: st.little_endian,
+            syntax: st.syntax,
+        };
+        if lib.keep_stubs {
+            record.stubs = Some(Box::new(stubs));
+            return;
+        }
+        record.decoded = Some(match lib.plan(iface, opnum) {
+            Some(plan) => decode_call(&plan, opnum, &stubs),
+            None => {
+                let mut d = Decoded::default();
+                d.errors
+                    .push(format!("the description has no operation {opnum}"));
+                d
             }
-        }
-        Some(d)
+        });
     }
 
     fn record(&self, c: &Call) -> CallRecord {
@@ -1241,6 +1260,7 @@ impl Association {
             ),
             pipes: None,
             decoded: None,
+            stubs: None,
             epm: None,
             oxid: None,
             transfer_syntax: c

@@ -472,6 +472,220 @@ pub fn decode_serialized(plan: &OpPlan, bytes: &[u8]) -> Plain {
     decode_plain(plan, stub)
 }
 
+/// One side of a call as kept for decoding.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SideStub {
+    /// The whole stub (all fragments joined).
+    Whole(Vec<u8>),
+    /// Not captured whole (a fragment or bytes missing).
+    NotWhole,
+    /// The call was answered with a fault (response side).
+    Fault,
+}
+
+/// Both stubs of a call and how they are encoded: what decoding its parameters needs, kept on
+/// a call record when the decoding is left for later (the terminal interface decodes the
+/// selected call on demand).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CallStubs {
+    /// The request's stub.
+    pub request: SideStub,
+    /// The response's stub.
+    pub response: SideStub,
+    /// Integer byte order of the request's and the response's PDUs.
+    pub little_endian: [bool; 2],
+    /// Transfer syntax of the call's context.
+    pub syntax: Syntax,
+}
+
+impl CallStubs {
+    /// Bytes held.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        [&self.request, &self.response]
+            .iter()
+            .map(|s| match s {
+                SideStub::Whole(b) => b.len(),
+                _ => 0,
+            })
+            .sum()
+    }
+
+    /// True when no stub bytes are held.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The whole stubs, as [`StubBytes`].
+    fn sides(&self) -> [(Direction, Result<StubBytes<'_>, &'static str>); 2] {
+        [
+            (Direction::In, self.side(0, Direction::In, &self.request)),
+            (Direction::Out, self.side(1, Direction::Out, &self.response)),
+        ]
+    }
+
+    fn side<'a>(
+        &self,
+        i: usize,
+        direction: Direction,
+        s: &'a SideStub,
+    ) -> Result<StubBytes<'a>, &'static str> {
+        match s {
+            SideStub::Whole(bytes) => Ok(StubBytes {
+                bytes,
+                direction,
+                little_endian: self.little_endian[i],
+                syntax: self.syntax,
+            }),
+            SideStub::NotWhole => Err("not captured whole"),
+            SideStub::Fault => Err("a fault"),
+        }
+    }
+}
+
+/// Decodes both sides of a call with its operation's compiled plan.
+#[must_use]
+pub fn decode_call(plan: &OpPlan, opnum: u16, stubs: &CallStubs) -> Decoded {
+    let mut d = Decoded::default();
+    for (direction, stub) in stubs.sides() {
+        match stub {
+            Ok(stub) => decode_with_plan(plan, opnum, stub, &mut d),
+            Err(why) => d.errors.push(format!("{}: {why}", side_name(direction))),
+        }
+    }
+    d
+}
+
+fn side_name(direction: Direction) -> &'static str {
+    match direction {
+        Direction::In => "request",
+        Direction::Out => "response",
+    }
+}
+
+/// A line of a call's parameter tree and where its value's bytes are: the side and the range
+/// of its stub.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TreeLine {
+    /// The line (indented two spaces per level).
+    pub text: String,
+    /// Where the value's bytes are.
+    pub at: Option<(Direction, std::ops::Range<usize>)>,
+}
+
+/// Decodes both sides of a call and lays the parameters out as [`Decoded::tree`] does, under
+/// the key-parameter line, each line with where its value's bytes are (the terminal interface
+/// highlights them).
+#[must_use]
+pub fn decode_call_tree(plan: &OpPlan, opnum: u16, stubs: &CallStubs) -> Vec<TreeLine> {
+    let decoded = decode_call(plan, opnum, stubs);
+    let mut out: Vec<TreeLine> = Vec::new();
+    let key = decoded.key_parameters();
+    if !key.is_empty() {
+        out.push(TreeLine {
+            text: format!("key {key}"),
+            at: None,
+        });
+    }
+    for (direction, stub) in stubs.sides() {
+        let Ok(stub) = stub else { continue };
+        let params = match direction {
+            Direction::In => &plan.request,
+            Direction::Out => &plan.response,
+        };
+        let mut d = Engine::new(plan, stub, 0).with_spans();
+        let mut lines = Vec::new();
+        for p in params {
+            let Ok(v) = d.parameter(p.node) else { break };
+            let span = d.parameter_span();
+            let tree = SpannedTree {
+                plan,
+                direction,
+                out: &mut lines,
+            };
+            tree.walk(&v, span.as_ref(), &p.name, 1);
+        }
+        if !lines.is_empty() {
+            out.push(TreeLine {
+                text: if direction == Direction::In {
+                    "in"
+                } else {
+                    "out"
+                }
+                .into(),
+                at: None,
+            });
+            out.extend(lines);
+        }
+    }
+    out.extend(decoded.errors.iter().map(|e| TreeLine {
+        text: format!("not decoded: {e}"),
+        at: None,
+    }));
+    out
+}
+
+/// Lays out raw values with their spans, each node shown as [`decode_stub`] shows it.
+struct SpannedTree<'a> {
+    plan: &'a OpPlan,
+    direction: Direction,
+    out: &'a mut Vec<TreeLine>,
+}
+
+impl SpannedTree<'_> {
+    fn walk(mut self, v: &Value, span: Option<&Span>, name: &str, depth: usize) {
+        self.node(v, span, name, depth);
+    }
+
+    fn node(&mut self, raw: &Value, span: Option<&Span>, name: &str, depth: usize) {
+        if self.out.len() >= MAX_TREE_LINES {
+            return;
+        }
+        let at = span.map(|s| (self.direction, s.start..s.end));
+        let shown = named(
+            &self.plan.interface,
+            &self.plan.operation,
+            name,
+            security_descriptor(name, readable(raw.clone())),
+        );
+        let pad = "  ".repeat(depth);
+        let child = |i: usize, n: usize| match span {
+            Some(s) if s.children.len() == n => s.children.get(i),
+            other => other,
+        };
+        match (&shown, raw) {
+            (Value::Fields(a), Value::Fields(b)) if a.len() == b.len() => {
+                self.out.push(TreeLine {
+                    text: format!("{pad}{name}"),
+                    at,
+                });
+                for (i, (n, v)) in b.iter().enumerate() {
+                    let n = if n.is_empty() { "(anonymous)" } else { n };
+                    self.node(v, child(i, b.len()), n, depth + 1);
+                }
+            }
+            (Value::List(a), Value::List(b)) if a.len() == b.len() && !b.is_empty() => {
+                self.out.push(TreeLine {
+                    text: format!("{pad}{name} [{}]", b.len()),
+                    at,
+                });
+                for (i, v) in b.iter().enumerate() {
+                    self.node(v, child(i, b.len()), &format!("[{i}]"), depth + 1);
+                }
+            }
+            _ => {
+                let mut lines = Vec::new();
+                shown.tree(name, depth, &mut lines);
+                self.out.extend(lines.into_iter().map(|text| TreeLine {
+                    text,
+                    at: at.clone(),
+                }));
+            }
+        }
+    }
+}
+
 /// Decodes one direction's stub of a call with its operation's compiled plan.
 pub fn decode_with_plan(plan: &OpPlan, opnum: u16, stub: StubBytes<'_>, decoded: &mut Decoded) {
     let (bytes, direction) = (stub.bytes, stub.direction);
@@ -777,10 +991,50 @@ pub fn parameters_end(
     Ok(d.r.pos())
 }
 
+/// Replaces the spans of embedded pointers by their referents' (as `fill` does for values).
+fn fill_span(span: Span, slots: &mut [Span]) -> Span {
+    if let Some(slot) = span.slot
+        && let Some(referent) = slots.get_mut(slot)
+    {
+        let referent = std::mem::take(referent);
+        return fill_span(referent, slots);
+    }
+    Span {
+        children: span
+            .children
+            .into_iter()
+            .map(|c| fill_span(c, slots))
+            .collect(),
+        ..span
+    }
+}
+
 /// A pointer whose referent comes later: the slot its value goes to, and its node.
 struct Pending {
     slot: usize,
     node: NodeId,
+}
+
+/// Where a value's bytes are in its stub (`start..end`, its alignment padding included), with
+/// its members' or elements' in order; the referent of an embedded pointer is where it was read,
+/// after its parameter.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Span {
+    /// First byte.
+    pub start: usize,
+    /// Past the last byte.
+    pub end: usize,
+    /// Members, elements, or a union's discriminant and arm (empty when not recorded).
+    pub children: Vec<Span>,
+    /// Internal: the pointer slot whose referent's span replaces this one.
+    slot: Option<usize>,
+}
+
+/// The spans being recorded, when they are asked for: one list of spans per open value.
+#[derive(Default)]
+struct SpanRecorder {
+    open: Vec<Vec<Span>>,
+    slots: Vec<Span>,
 }
 
 /// Runs a compiled plan over one stub.
@@ -792,6 +1046,7 @@ struct Engine<'p, 's> {
     pending: Vec<Pending>,
     slots: Vec<Value>,
     values: usize,
+    spans: Option<SpanRecorder>,
 }
 
 impl<'p, 's> Engine<'p, 's> {
@@ -804,6 +1059,56 @@ impl<'p, 's> Engine<'p, 's> {
             pending: Vec::new(),
             slots: Vec::new(),
             values,
+            spans: None,
+        }
+    }
+
+    /// Records where every value is ([`Engine::parameter_span`]).
+    fn with_spans(mut self) -> Self {
+        self.spans = Some(SpanRecorder::default());
+        self
+    }
+
+    /// The span of the parameter just read (with its referents), when spans are recorded.
+    fn parameter_span(&mut self) -> Option<Span> {
+        let rec = self.spans.as_mut()?;
+        let span = rec.open.pop()?.pop()?;
+        Some(fill_span(span, &mut rec.slots))
+    }
+
+    /// Opens the list of spans of a value's members.
+    fn open_span(&mut self) {
+        if let Some(rec) = self.spans.as_mut() {
+            rec.open.push(Vec::new());
+        }
+    }
+
+    /// Closes the value begun at `start`: its span takes the members recorded since.
+    fn close_span(&mut self, start: usize, slot: Option<usize>) {
+        let end = self.r.pos();
+        if let Some(rec) = self.spans.as_mut() {
+            let children = rec.open.pop().unwrap_or_default();
+            let span = Span {
+                start,
+                end,
+                children,
+                slot,
+            };
+            if let Some(parent) = rec.open.last_mut() {
+                parent.push(span);
+            }
+        }
+    }
+
+    /// Records a member read without a node of its own (a union's discriminant).
+    fn leaf_span(&mut self, start: usize) {
+        let end = self.r.pos();
+        if let Some(parent) = self.spans.as_mut().and_then(|r| r.open.last_mut()) {
+            parent.push(Span {
+                start,
+                end,
+                ..Span::default()
+            });
         }
     }
 
@@ -822,6 +1127,10 @@ impl<'p, 's> Engine<'p, 's> {
     fn parameter(&mut self, node: NodeId) -> Result<Value, NdrError> {
         self.pending.clear();
         self.slots.clear();
+        if let Some(rec) = self.spans.as_mut() {
+            rec.open = vec![Vec::new()];
+            rec.slots.clear();
+        }
         let v = self.value(node, None)?;
         self.flush(0, 0)?;
         Ok(self.fill(v))
@@ -837,8 +1146,18 @@ impl<'p, 's> Engine<'p, 's> {
         let batch: Vec<Pending> = self.pending.drain(mark..).collect();
         for p in batch {
             let mark = self.pending.len();
+            if let Some(rec) = self.spans.as_mut() {
+                rec.open.push(Vec::new());
+            }
             let v = self.value(p.node, None)?;
             self.slots[p.slot] = v;
+            if let Some(rec) = self.spans.as_mut() {
+                let span = rec.open.pop().and_then(|mut s| s.pop()).unwrap_or_default();
+                if rec.slots.len() <= p.slot {
+                    rec.slots.resize(p.slot + 1, Span::default());
+                }
+                rec.slots[p.slot] = span;
+            }
             self.flush(mark, chain + 1)?;
         }
         Ok(())
@@ -871,8 +1190,15 @@ impl<'p, 's> Engine<'p, 's> {
     /// read for a trailing conformant array.
     fn value(&mut self, id: NodeId, hoisted: Option<usize>) -> Result<Value, NdrError> {
         self.r.enter()?;
+        let start = self.r.pos();
+        self.open_span();
         let v = self.value_inner(id, hoisted);
         self.r.leave();
+        let slot = match &v {
+            Ok(Value::Deferred(slot)) => Some(*slot),
+            _ => None,
+        };
+        self.close_span(start, slot);
         v
     }
 
@@ -951,10 +1277,12 @@ impl<'p, 's> Engine<'p, 's> {
                     self.r
                         .align(usize::from(arms_align.ndr64.max(switch_align.ndr64)))?;
                 }
+                let at = self.r.pos();
                 let d = match switch {
                     Some(node) => self.discriminant(*node)?,
                     None => i64::from(self.r.u32()?),
                 };
+                self.leaf_span(at);
                 if self.ndr64 {
                     self.r.align(usize::from(arms_align.ndr64))?;
                 }
@@ -1669,6 +1997,58 @@ interface demo
         };
         decode_stub(&lib, &lib.interfaces[0], 0, stub, &mut d);
         assert!(d.errors[0].contains("MAX_POINTER_CHAIN"), "{:?}", d.errors);
+    }
+
+    #[test]
+    fn the_tree_of_a_call_says_where_each_value_is() {
+        let lib = parse(
+            "[uuid(12345678-1234-1234-1234-123456789abc)] interface t { \
+             typedef struct { short s; [unique, string] wchar_t *name; } S; \
+             long f([in] long a, [in] S x, [in] hyper h); }",
+            "t.idl",
+        )
+        .unwrap();
+        let plan = lib.plan(&lib.interfaces[0], 0).unwrap();
+        let mut w = Writer::default();
+        w.u32(1).u16(2).pad(4).u32(0x20000); // a, x.s, x.name's referent id
+        w.u32(3).u32(0).u32(3); // the referent: maximum, offset, actual count
+        w.u16(u16::from(b'a')).u16(u16::from(b'b')).u16(0); // "ab\0" (24..30)
+        w.pad(8).u64(7); // h at 32
+        let stubs = CallStubs {
+            request: SideStub::Whole(w.0.clone()),
+            response: SideStub::Whole(vec![0; 4]),
+            little_endian: [true; 2],
+            syntax: Syntax::Ndr,
+        };
+        let tree = decode_call_tree(&plan, 0, &stubs);
+        let at = |text: &str| {
+            tree.iter()
+                .find(|l| l.text == text)
+                .unwrap_or_else(|| panic!("{text} in {tree:?}"))
+                .at
+                .clone()
+                .map(|(_, r)| r)
+        };
+        assert_eq!(at("  a: 1"), Some(0..4));
+        assert_eq!(at("  x"), Some(4..12));
+        assert_eq!(at("    s: 2"), Some(4..6));
+        assert_eq!(
+            at("    name: \"ab\""),
+            Some(12..30),
+            "the referent, after x"
+        );
+        assert_eq!(at("  h: 7"), Some(30..40), "its alignment padding included");
+        assert_eq!(
+            tree.iter()
+                .find(|l| l.text == "  return: 0")
+                .and_then(|l| l.at.clone()),
+            Some((Direction::Out, 0..4))
+        );
+        // the same values as the call's decoded parameters
+        let decoded = decode_call(&plan, 0, &stubs);
+        let mut plain: Vec<String> = tree.iter().map(|l| l.text.clone()).collect();
+        plain.retain(|l| !l.starts_with("key "));
+        assert_eq!(plain, decoded.tree());
     }
 
     #[test]

@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use super::action::Action;
 use crate::epm::resolver::EndpointRecord;
 use crate::event::{CallRecord, PduNote};
+use crate::idl::values::{CallStubs, TreeLine, decode_call_tree};
 use crate::status::Severity;
 use crate::summary::Summary;
 
@@ -21,6 +22,10 @@ pub const MAX_CALLS: usize = 1_000_000;
 pub const MAX_DECODED_CALLS: usize = 50_000;
 /// Non-call PDUs (binds, acks, ...) kept for the call-flow view.
 pub const MAX_NOTES: usize = 200_000;
+/// Stub bytes kept over all calls so that the selected call's parameters are decoded on
+/// demand; the stubs of later calls are not kept (their parameters are not shown) and the
+/// status line counts them.
+pub const MAX_KEPT_STUB_BYTES: usize = 256 * 1024 * 1024;
 
 /// Orders of the connections view.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -213,6 +218,14 @@ pub struct App {
     decoded_kept: usize,
     /// Calls whose decoded parameters were not kept because of [`MAX_DECODED_CALLS`].
     pub decoded_dropped: u64,
+    /// Stub bytes kept, against [`MAX_KEPT_STUB_BYTES`].
+    stub_bytes_kept: usize,
+    /// Calls whose stubs were not kept because of [`MAX_KEPT_STUB_BYTES`].
+    pub stubs_dropped: u64,
+    /// Descriptions the kept stubs are decoded with.
+    library: Option<std::sync::Arc<crate::idl::Library>>,
+    /// The parameter tree of the call whose detail is open: (index into `calls`, lines).
+    detail_tree: Option<(usize, Vec<TreeLine>)>,
     /// A live capture: calls beyond `history` age out (oldest first).
     pub live: bool,
     /// Calls kept for browsing.
@@ -347,6 +360,10 @@ impl App {
             calls_dropped: 0,
             decoded_kept: 0,
             decoded_dropped: 0,
+            stub_bytes_kept: 0,
+            stubs_dropped: 0,
+            library: None,
+            detail_tree: None,
             live: false,
             history: MAX_CALLS,
             aged_out: 0,
@@ -381,6 +398,53 @@ impl App {
         }
     }
 
+    /// Decodes the parameters of the selected call with `library` when its detail opens (the
+    /// analysis keeps the stubs: [`crate::idl::Library::keep_stubs`]).
+    #[must_use]
+    pub fn with_library(mut self, library: Option<std::sync::Arc<crate::idl::Library>>) -> Self {
+        self.library = library;
+        self
+    }
+
+    /// The parameter tree of the selected call when its detail is open: decoded on demand from
+    /// its kept stubs (each line with where its bytes are), or its decoded parameters.
+    #[must_use]
+    pub fn parameter_tree(&self) -> &[TreeLine] {
+        match (&self.detail_tree, self.selected_index()) {
+            (Some((i, lines)), Some(j)) if *i == j => lines,
+            _ => &[],
+        }
+    }
+
+    /// Index into `calls` of the selected call (as [`App::selected_call`]).
+    fn selected_index(&self) -> Option<usize> {
+        self.filtered
+            .get(self.selected[View::Calls.index()])
+            .copied()
+    }
+
+    /// Decodes the selected call when its detail is open and it is not decoded yet.
+    fn refresh_detail(&mut self) {
+        let Some(i) = self.selected_index().filter(|_| self.detail) else {
+            return;
+        };
+        if self.detail_tree.as_ref().is_some_and(|(j, _)| *j == i) {
+            return;
+        }
+        let Some(c) = self.calls.get(i) else {
+            return;
+        };
+        let lines = match (&c.stubs, &c.decoded) {
+            (Some(stubs), _) => decode_on_demand(self.library.as_deref(), c, stubs),
+            (None, Some(_)) => crate::output::text::parameter_tree(c)
+                .into_iter()
+                .map(|text| TreeLine { text, at: None })
+                .collect(),
+            (None, None) => Vec::new(),
+        };
+        self.detail_tree = Some((i, lines));
+    }
+
     /// An empty state for a live capture called `title` that keeps the newest `history` calls.
     #[must_use]
     pub fn live(title: &str, history: usize) -> Self {
@@ -403,6 +467,13 @@ impl App {
             .filter(|c| c.decoded.is_some())
             .count();
         self.decoded_kept -= decoded.min(self.decoded_kept);
+        let stub_bytes: usize = self.calls[..n]
+            .iter()
+            .filter_map(|c| c.stubs.as_ref())
+            .map(|s| s.len())
+            .sum();
+        self.stub_bytes_kept -= stub_bytes.min(self.stub_bytes_kept);
+        self.detail_tree = None;
         self.calls.drain(..n);
         self.aged_out += n as u64;
         self.stats_cache = None;
@@ -644,6 +715,14 @@ impl App {
                     self.decoded_kept += 1;
                 }
             }
+            if let Some(stubs) = &c.stubs {
+                if self.stub_bytes_kept + stubs.len() > MAX_KEPT_STUB_BYTES {
+                    c.stubs = None;
+                    self.stubs_dropped += 1;
+                } else {
+                    self.stub_bytes_kept += stubs.len();
+                }
+            }
             let i = self.calls.len();
             if self.filter.is_empty() || matches(&call_text(&c), &self.filter) {
                 self.filtered.push(i);
@@ -859,6 +938,11 @@ impl App {
 
     /// Applies one action.
     pub fn update(&mut self, action: Action) {
+        self.apply(action);
+        self.refresh_detail();
+    }
+
+    fn apply(&mut self, action: Action) {
         if !matches!(
             action,
             Action::Calls(_)
@@ -1076,4 +1160,43 @@ pub enum FlowRow {
     Note(usize),
     /// A call (index into `calls`).
     Call(usize),
+}
+
+/// The parameter tree of a call decoded from its kept stubs with the operation's plan.
+fn decode_on_demand(
+    library: Option<&crate::idl::Library>,
+    c: &CallRecord,
+    stubs: &CallStubs,
+) -> Vec<TreeLine> {
+    let line = |text: &str| {
+        vec![TreeLine {
+            text: text.to_string(),
+            at: None,
+        }]
+    };
+    let (Some(lib), Some(i), Some(opnum)) = (library, &c.interface, c.opnum) else {
+        return Vec::new();
+    };
+    let major = i
+        .version
+        .split('.')
+        .next()
+        .and_then(|m| m.parse::<u16>().ok())
+        .unwrap_or(0);
+    let Some(iface) = crate::dcerpc::Uuid::parse(&i.uuid).and_then(|u| lib.interface(u, major))
+    else {
+        return line("not decoded: no description of the interface");
+    };
+    match lib.plan(iface, opnum) {
+        Some(plan) => decode_call_tree(&plan, opnum, stubs)
+            .into_iter()
+            .map(|mut l| {
+                l.text = crate::output::sanitize(&l.text);
+                l
+            })
+            .collect(),
+        None => line(&format!(
+            "not decoded: the description has no operation {opnum}"
+        )),
+    }
 }

@@ -11,6 +11,7 @@ use ratatui::widgets::{Block, Borders, Cell, Clear, Gauge, Paragraph, Row, Table
 use super::app::{App, FlowRow, Focus, Input, View, call_label};
 use crate::dcerpc::pdu::parse_header;
 use crate::event::CallRecord;
+use crate::idl::values::{Direction as Side, SideStub};
 use crate::output::sanitize;
 use crate::status::Severity;
 
@@ -308,6 +309,35 @@ fn hex_lines(
         .collect()
 }
 
+/// Rows of hex dumped around a highlighted range of a stub, at most.
+const STUB_WINDOW_ROWS: usize = 16;
+
+/// The rows of `bytes` (16 per row, offsets from the stub's start) around `range`, its bytes
+/// highlighted: two rows before it, at most [`STUB_WINDOW_ROWS`] in all.
+fn stub_window(bytes: &[u8], range: std::ops::Range<usize>, theme: Theme) -> Vec<Line<'static>> {
+    let first = (range.start / 16).saturating_sub(2);
+    let rows = bytes.len().div_ceil(16);
+    let last = (range.end.div_ceil(16) + 1)
+        .min(rows)
+        .min(first + STUB_WINDOW_ROWS);
+    (first..last)
+        .filter_map(|row| {
+            let chunk = bytes.get(row * 16..(row * 16 + 16).min(bytes.len()))?;
+            let mut spans = vec![Span::raw(format!("  {:04x}  ", row * 16))];
+            for (i, b) in chunk.iter().enumerate() {
+                let style = if range.contains(&(row * 16 + i)) {
+                    theme.selected()
+                } else {
+                    Style::default()
+                };
+                spans.push(Span::styled(format!("{b:02x}"), style));
+                spans.push(Span::raw(" "));
+            }
+            Some(Line::from(spans))
+        })
+        .collect()
+}
+
 fn draw_detail(f: &mut Frame<'_>, app: &App, c: &CallRecord, area: Rect, theme: Theme) {
     let mut lines: Vec<Line<'_>> = Vec::new();
     let kv = |k: &str, v: String| {
@@ -407,8 +437,45 @@ fn draw_detail(f: &mut Frame<'_>, app: &App, c: &CallRecord, area: Rect, theme: 
     {
         lines.push(Line::from(format!("  {}", line.trim_start())));
     }
-    for line in crate::output::text::parameter_tree(c) {
-        lines.push(Line::from(format!("  {line}")));
+    // The selectable items: the lines of the parameter tree, then the PDU header fields.
+    let tree = app.parameter_tree();
+    let mut fields = Vec::new();
+    for (which, head) in [("request", &c.heads[0]), ("response", &c.heads[1])] {
+        for (k, v, r) in pdu_fields(head) {
+            fields.push((which, k, v, r));
+        }
+    }
+    let items = tree.len() + fields.len();
+    let chosen = app.field.min(items.saturating_sub(1));
+    let focused = |i: usize| app.focus == Focus::Detail && i == chosen;
+    for (i, line) in tree.iter().enumerate() {
+        let style = if focused(i) {
+            theme.selected()
+        } else {
+            Style::default()
+        };
+        lines.push(Line::styled(format!("  {}", line.text), style));
+    }
+    // the bytes of the chosen parameter, in its stub
+    if let Some((direction, range)) = tree
+        .get(chosen)
+        .filter(|_| app.focus == Focus::Detail)
+        .and_then(|l| l.at.clone())
+        && let Some(stubs) = &c.stubs
+    {
+        let (which, side) = match direction {
+            Side::In => ("request", &stubs.request),
+            Side::Out => ("response", &stubs.response),
+        };
+        if let SideStub::Whole(bytes) = side {
+            lines.push(Line::from(format!(
+                "  {which} stub, bytes {}..{} of {}",
+                range.start,
+                range.end,
+                bytes.len()
+            )));
+            lines.extend(stub_window(bytes, range, theme));
+        }
     }
     if let Some(o) = &c.oxid {
         for b in &o.bindings {
@@ -416,16 +483,9 @@ fn draw_detail(f: &mut Frame<'_>, app: &App, c: &CallRecord, area: Rect, theme: 
         }
     }
     // PDU fields of the request and response heads, and their bytes.
-    let mut fields = Vec::new();
-    for (which, head) in [("request", &c.heads[0]), ("response", &c.heads[1])] {
-        for (k, v, r) in pdu_fields(head) {
-            fields.push((which, k, v, r));
-        }
-    }
-    let chosen = app.field.min(fields.len().saturating_sub(1));
     lines.push(Line::from(""));
     for (i, (which, k, v, _)) in fields.iter().enumerate() {
-        let style = if app.focus == Focus::Detail && i == chosen {
+        let style = if focused(tree.len() + i) {
             theme.selected()
         } else {
             Style::default()
@@ -439,8 +499,9 @@ fn draw_detail(f: &mut Frame<'_>, app: &App, c: &CallRecord, area: Rect, theme: 
         if head.is_empty() {
             continue;
         }
-        let hl = fields
-            .get(chosen)
+        let hl = chosen
+            .checked_sub(tree.len())
+            .and_then(|i| fields.get(i))
             .filter(|f| app.focus == Focus::Detail && f.0 == which)
             .map(|f| f.3.clone());
         lines.push(Line::from(format!(
@@ -862,11 +923,9 @@ fn draw_status(f: &mut Frame<'_>, app: &App, area: Rect, theme: Theme) {
             if app.calls_dropped > 0 {
                 s.push_str(&format!(" ({} more not kept)", app.calls_dropped));
             }
-            if app.decoded_dropped > 0 {
-                s.push_str(&format!(
-                    " (parameters of {} calls not kept)",
-                    app.decoded_dropped
-                ));
+            let not_kept = app.decoded_dropped + app.stubs_dropped;
+            if not_kept > 0 {
+                s.push_str(&format!(" (parameters of {not_kept} calls not kept)"));
             }
             if app.aged_out > 0 {
                 s.push_str(&format!(" ({} older aged out)", app.aged_out));

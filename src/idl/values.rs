@@ -165,6 +165,10 @@ impl Value {
     pub fn render(&self) -> String {
         match self {
             Value::Named(u, names) => format!("{} ({names})", number(*u)),
+            Value::Uuid(u) => match guid_name(*u) {
+                Some(n) => format!("\"{u}\" ({n})"),
+                None => format!("\"{u}\""),
+            },
             other => serde_json::to_string(other).unwrap_or_default(),
         }
     }
@@ -283,6 +287,17 @@ impl Decoded {
     }
 }
 
+/// The name of the interface or DCOM class a GUID stands for, when the tables know it.
+fn guid_name(u: Uuid) -> Option<String> {
+    if u.0 == [0; 16] {
+        return None;
+    }
+    super::table::builtin()
+        .interface(u, 0)
+        .map(|i| i.name.clone())
+        .or_else(|| super::objref::class_name(u))
+}
+
 /// Levels of structures, unions and arrays the key-parameter line looks into.
 pub const MAX_KEY_DEPTH: usize = 6;
 
@@ -303,12 +318,7 @@ fn key_values(path: &str, v: &Value, depth: usize, out: &mut KeyValues) {
             out.named.push((path.to_string(), names.clone()));
         }
         Value::Uuid(u) if u.0 != [0; 16] => {
-            // an interface or class the tables know is named after its GUID
-            let name = super::table::builtin()
-                .interface(*u, 0)
-                .map(|i| i.name.clone())
-                .or_else(|| super::objref::class_name(*u));
-            let text = match name {
+            let text = match guid_name(*u) {
                 Some(n) => format!("{u} ({n})"),
                 None => u.to_string(),
             };
@@ -767,6 +777,8 @@ fn readable(v: Value) -> Value {
                 .or_else(|| sid(&fields))
                 .or_else(|| filetime(&fields))
                 .or_else(|| guid(&fields))
+                .or_else(|| variant(&fields))
+                .or_else(|| safearray(&fields))
                 .unwrap_or(Value::Fields(fields))
         }
         Value::List(items) => Value::List(items.into_iter().map(readable).collect()),
@@ -891,6 +903,105 @@ fn interface_pointer(fields: &[(String, Value)]) -> Option<Value> {
         out.push(("ipid".into(), Value::Uuid(ipid)));
     }
     Some(Value::Fields(out))
+}
+
+/// A VARIANT on the wire (`wireVARIANT`, MS-OAUT §2.2.29.2) is its type and its value:
+/// `{"vt": "VT_BSTR", "value": "text"}`.
+fn variant(fields: &[(String, Value)]) -> Option<Value> {
+    let [(c, _), (r, _), (t, vt), _, _, _, (u, arm)] = fields else {
+        return None;
+    };
+    if c != "clSize" || r != "rpcReserved" || t != "vt" || u != "_varUnion" {
+        return None;
+    }
+    let vt = vt.as_u64()?;
+    let value = match arm {
+        Value::Fields(f) => f.get(1).map_or(Value::Null, |(_, v)| v.clone()),
+        _ => Value::Null,
+    };
+    Some(Value::Fields(vec![
+        ("vt".into(), Value::Text(vt_name(vt))),
+        ("value".into(), value),
+    ]))
+}
+
+/// The name of a VARIANT type (MS-OAUT §2.2.7 VARENUM), with its `VT_ARRAY` and `VT_BYREF`
+/// flags.
+fn vt_name(vt: u64) -> String {
+    const NAMES: &[(u64, &str)] = &[
+        (0, "VT_EMPTY"),
+        (1, "VT_NULL"),
+        (2, "VT_I2"),
+        (3, "VT_I4"),
+        (4, "VT_R4"),
+        (5, "VT_R8"),
+        (6, "VT_CY"),
+        (7, "VT_DATE"),
+        (8, "VT_BSTR"),
+        (9, "VT_DISPATCH"),
+        (10, "VT_ERROR"),
+        (11, "VT_BOOL"),
+        (12, "VT_VARIANT"),
+        (13, "VT_UNKNOWN"),
+        (14, "VT_DECIMAL"),
+        (16, "VT_I1"),
+        (17, "VT_UI1"),
+        (18, "VT_UI2"),
+        (19, "VT_UI4"),
+        (20, "VT_I8"),
+        (21, "VT_UI8"),
+        (22, "VT_INT"),
+        (23, "VT_UINT"),
+        (24, "VT_VOID"),
+        (25, "VT_HRESULT"),
+        (26, "VT_PTR"),
+        (27, "VT_SAFEARRAY"),
+        (28, "VT_CARRAY"),
+        (29, "VT_USERDEFINED"),
+        (30, "VT_LPSTR"),
+        (31, "VT_LPWSTR"),
+        (36, "VT_RECORD"),
+        (37, "VT_INT_PTR"),
+        (38, "VT_UINT_PTR"),
+    ];
+    let mut out = String::new();
+    for (flag, name) in [(0x2000, "VT_ARRAY|"), (0x4000, "VT_BYREF|")] {
+        if vt & flag != 0 {
+            out.push_str(name);
+        }
+    }
+    let base = vt & 0x0fff;
+    match NAMES.iter().find(|(v, _)| *v == base) {
+        Some((_, n)) => out.push_str(n),
+        None => out.push_str(&format!("{base:#x}")),
+    }
+    out
+}
+
+/// A SAFEARRAY on the wire (`wireSAFEARRAY`, MS-OAUT §2.2.30.10) is its bounds and its
+/// elements: `{"bounds": [{"cElements", "lLbound"}, ...], "elements": [...]}`.
+fn safearray(fields: &[(String, Value)]) -> Option<Value> {
+    let [(d, _), (f, _), (e, _), (l, _), (u, union), (b, bounds)] = fields else {
+        return None;
+    };
+    if d != "cDims" || f != "fFeatures" || e != "cbElements" || l != "cLocks" {
+        return None;
+    }
+    if u != "uArrayStructs" || b != "rgsabound" {
+        return None;
+    }
+    // the arm (after the discriminant) holds a size, then the elements
+    let elements = match union {
+        Value::Fields(arm) => match arm.get(1) {
+            Some((_, Value::Fields(sized))) => sized.get(1).map(|(_, v)| v.clone()),
+            _ => None,
+        },
+        _ => None,
+    };
+    Some(Value::Fields(vec![
+        ("bounds".into(), bounds.clone()),
+        ("elements".into(), elements.unwrap_or(Value::Null)),
+    ]))
 }
 
 /// A BSTR on the wire (`FLAGGED_WORD_BLOB`, MS-OAUT §2.2.23.1) is its text.
@@ -2049,6 +2160,80 @@ interface demo
         let mut plain: Vec<String> = tree.iter().map(|l| l.text.clone()).collect();
         plain.retain(|l| !l.starts_with("key "));
         assert_eq!(plain, decoded.tree());
+    }
+
+    #[test]
+    fn variants_and_safearrays_read_as_their_type_and_values() {
+        let variant = |vt: u64, arm: Option<(&str, Value)>| {
+            let mut union = vec![f("discriminant", Value::Int(vt as i64))];
+            union.extend(arm.map(|(n, v)| f(n, v)));
+            Value::Fields(vec![
+                f("clSize", Value::UInt(6)),
+                f("rpcReserved", Value::UInt(0)),
+                f("vt", Value::UInt(vt)),
+                f("wReserved1", Value::UInt(0)),
+                f("wReserved2", Value::UInt(0)),
+                f("wReserved3", Value::UInt(0)),
+                f("_varUnion", Value::Fields(union)),
+            ])
+        };
+        let bstr = variant(8, Some(("bstrVal", Value::Text("Win32_Process".into()))));
+        assert_eq!(
+            readable(bstr).render(),
+            r#"{"vt":"VT_BSTR","value":"Win32_Process"}"#
+        );
+        assert_eq!(
+            readable(variant(1, None)).render(),
+            r#"{"vt":"VT_NULL","value":null}"#
+        );
+        assert_eq!(vt_name(0x2008), "VT_ARRAY|VT_BSTR");
+        assert_eq!(vt_name(0x4003), "VT_BYREF|VT_I4");
+        let array = Value::Fields(vec![
+            f("cDims", Value::UInt(1)),
+            f("fFeatures", Value::UInt(0x100)),
+            f("cbElements", Value::UInt(4)),
+            f("cLocks", Value::UInt(0)),
+            f(
+                "uArrayStructs",
+                Value::Fields(vec![
+                    f("discriminant", Value::Int(8)),
+                    f(
+                        "BstrStr",
+                        Value::Fields(vec![
+                            f("Size", Value::UInt(2)),
+                            f(
+                                "aBstr",
+                                Value::List(vec![Value::Text("a".into()), Value::Text("b".into())]),
+                            ),
+                        ]),
+                    ),
+                ]),
+            ),
+            f(
+                "rgsabound",
+                Value::List(vec![Value::Fields(vec![
+                    f("cElements", Value::UInt(2)),
+                    f("lLbound", Value::Int(0)),
+                ])]),
+            ),
+        ]);
+        assert_eq!(
+            readable(array).render(),
+            r#"{"bounds":[{"cElements":2,"lLbound":0}],"elements":["a","b"]}"#
+        );
+    }
+
+    #[test]
+    fn guids_are_named_in_the_text_outputs() {
+        let wmi = Uuid::parse("8bc3f05e-d86b-11d0-a075-00c04fb68820").unwrap();
+        assert_eq!(
+            Value::Uuid(wmi).render(),
+            "\"8bc3f05e-d86b-11d0-a075-00c04fb68820\" (WbemLevel1Login)"
+        );
+        assert_eq!(
+            Value::Uuid(Uuid::default()).render(),
+            format!("\"{}\"", Uuid::default())
+        );
     }
 
     #[test]

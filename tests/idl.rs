@@ -4,7 +4,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use proptest::prelude::*;
-use rpcscope::idl::decode::{PipeSpec, PipeStream};
+use rpcscope::idl::decode::PipeStream;
+use rpcscope::idl::plan::PipeSpec;
 use rpcscope::idl::values::{Decoded, Direction, StubBytes, decode_stub};
 use rpcscope::idl::{Library, builtin, parse};
 use rpcscope::ndr::Syntax;

@@ -1,6 +1,6 @@
-//! Decoding stubs with an interface description: where an operation's pipes are, and the
-//! streaming decoder of NDR pipe chunk sequences (C706 §14.3.11 "Pipes"; MS-RPCE §2.2.5.3.4.5
-//! for NDR64). A chunk is an element count (NDR: u32 aligned to 4; NDR64: u64 aligned to 8)
+//! The streaming decoder of NDR pipe chunk sequences (C706 §14.3.11 "Pipes"; MS-RPCE
+//! §2.2.5.3.4.5 for NDR64); an operation's compiled plan ([`super::plan`]) says where its pipes
+//! are and how their elements are laid out. A chunk is an element count (NDR: u32 aligned to 4; NDR64: u64 aligned to 8)
 //! followed by that many elements (NDR64 then repeats the count, negated); a chunk of count 0
 //! ends the pipe. \[in\] pipes follow all other \[in\] parameters of the request; \[out\] pipes come
 //! before all other \[out\] parameters of the response.
@@ -12,9 +12,8 @@
 
 use serde::Serialize;
 
-use super::plan::OpPlan;
+use super::plan::{OpPlan, PipeSpec, chunk_bytes, stride};
 use super::values::{Direction, StubBytes, parameters_end};
-use super::{Library, Type};
 use crate::ndr::{NdrError, Syntax};
 
 /// \[in\] parameter bytes buffered in front of the pipes of a request.
@@ -80,104 +79,12 @@ pub struct PartialChunk {
     pub offset: u64,
 }
 
-/// Size and alignment of a pipe element, which may not hold pointers or conformant data. The
-/// size has no padding after the last member: NDR 2.0 pads nothing after a structure (the next
-/// element or count aligns itself), NDR64 pads a structure to its alignment ([`chunk_bytes`]).
-pub(crate) fn layout(lib: &Library, ty: &Type) -> Option<(u64, u64)> {
-    match lib.resolve(ty) {
-        Type::Base(b) => Some(base_size(b)?),
-        Type::Enum(_) => Some((2, 2)),
-        Type::Array(t, Some(n)) => {
-            let (s, a) = layout(lib, t)?;
-            let bytes = match n {
-                0 => 0,
-                n => (n - 1).checked_mul(stride(s, a))?.checked_add(s)?,
-            };
-            Some((bytes, a))
-        }
-        Type::Struct(fields) => {
-            let mut size = 0u64;
-            let mut align = 1u64;
-            for f in fields {
-                let (s, a) = layout(lib, &f.ty)?;
-                size = size.div_ceil(a).checked_mul(a)?.checked_add(s)?;
-                align = align.max(a);
-            }
-            Some((size, align))
-        }
-        _ => None,
-    }
-}
-
-/// Distance from one array element to the next: the size rounded up to the alignment.
-fn stride(size: u64, align: u64) -> u64 {
-    size.div_ceil(align.max(1)).saturating_mul(align.max(1))
-}
-
-/// Bytes of `count` elements of a pipe chunk after the alignment before the first one: every
-/// element but the last is followed by the padding that aligns the next; in NDR 2.0 the last
-/// one is not (C706 §14.3.11: the next count aligns itself to 4), in NDR64 it is padded to
-/// its alignment too (MS-RPCE §2.2.5.3.4.1). Saturates on hostile counts.
-pub(crate) fn chunk_bytes(count: u64, (size, align): (u64, u64), ndr64: bool) -> u64 {
-    match count {
-        0 => 0,
-        _ if ndr64 => count.saturating_mul(stride(size, align)),
-        n => (n - 1)
-            .saturating_mul(stride(size, align))
-            .saturating_add(size),
-    }
-}
-
 /// How many whole elements the first `present` bytes of a chunk hold.
 fn whole_elements(present: u64, (size, align): (u64, u64)) -> u64 {
     if present < size || size == 0 {
         return 0;
     }
     (present - size) / stride(size, align).max(1) + 1
-}
-
-pub(crate) fn base_size(b: &str) -> Option<(u64, u64)> {
-    // The word that sets the size wins over `int` (`short int`, `unsigned long int`).
-    let words = || {
-        b.split(' ')
-            .filter(|w| !matches!(*w, "signed" | "unsigned" | "const"))
-    };
-    let has = |set: &[&str]| words().any(|w| set.contains(&w));
-    Some(if has(&["hyper", "__int64", "int64", "uint64", "double"]) {
-        (8, 8)
-    } else if has(&["short", "wchar_t", "int16", "uint16", "__int16"]) {
-        (2, 2)
-    } else if has(&[
-        "small", "char", "byte", "boolean", "int8", "uint8", "__int8",
-    ]) {
-        (1, 1)
-    } else if words().next().is_none()
-        || has(&[
-            "long",
-            "int",
-            "float",
-            "error_status_t",
-            "int32",
-            "uint32",
-            "__int32",
-            "__int3264",
-        ])
-    {
-        (4, 4)
-    } else {
-        return None;
-    })
-}
-
-/// A pipe parameter of an operation.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PipeSpec {
-    /// Parameter name.
-    pub param: String,
-    /// Element type name.
-    pub element_type: String,
-    /// Element size and alignment.
-    pub element: (u64, u64),
 }
 
 /// Where the \[in\] pipes start in a request stub: the size of the parameters before them, or
@@ -477,6 +384,7 @@ impl PipeStream {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::idl::plan::layout;
 
     fn spec(size: u64, align: u64) -> PipeSpec {
         PipeSpec {

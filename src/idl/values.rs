@@ -1544,7 +1544,7 @@ impl<'p, 's> Engine<'p, 's> {
                 }
                 return Ok(Value::Pipe { chunks, elements });
             }
-            let bytes = usize::try_from(super::decode::chunk_bytes(count, element, self.ndr64))
+            let bytes = usize::try_from(super::plan::chunk_bytes(count, element, self.ndr64))
                 .map_err(|_| NdrError::Invalid("pipe chunk count"))?;
             self.r.align(usize::try_from(element.1).unwrap_or(1))?;
             self.r.take(bytes)?;

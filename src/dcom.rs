@@ -22,6 +22,7 @@ use crate::epm::tower::Endpoint;
 use crate::idl::Library;
 use crate::idl::objref::{OBJREF_SIGNATURE, ObjrefKind, custom_data, parse_objref};
 use crate::idl::values::{Plain, StubBytes, Value, decode_plain, decode_serialized, lookup};
+use crate::ndr::LimitsHit;
 
 /// IObjectExporter (the OXID resolver).
 pub const IOBJECT_EXPORTER: Uuid = Uuid([
@@ -152,9 +153,9 @@ pub struct OxidView {
     /// Why the answer could not be decoded to its end.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
-    /// The `limit_*` anomalies the decoding ran into (counted in `summary`).
+    /// The decoding limits it ran into (counted in `summary`).
     #[serde(skip)]
-    pub limits: Vec<&'static str>,
+    pub limits: LimitsHit,
 }
 
 /// What a DCOM answer announces.
@@ -293,7 +294,7 @@ pub const MAX_ACTIVATION_PROPERTIES: usize = 64;
 /// value carries in a custom OBJREF, each decoded with the plan of its type: (type, values).
 fn activation_properties(
     pointer: &Value,
-    limits: &mut Vec<&'static str>,
+    limits: &mut LimitsHit,
 ) -> Result<Vec<(&'static str, Value)>, String> {
     let bytes = pointer
         .get("abData")
@@ -307,7 +308,7 @@ fn activation_properties(
         .type_plan("CustomHeader")
         .ok_or("no CustomHeader description")?;
     let header = decode_serialized(&header_plan, serialized);
-    limits.extend(&header.limits);
+    limits.merge(header.limits);
     if let Some(e) = header.error {
         return Err(format!("CustomHeader: {e}"));
     }
@@ -341,7 +342,7 @@ fn activation_properties(
             .ok_or_else(|| format!("{ty} cut short"))?;
         let plan = lib.type_plan(ty).ok_or("no property description")?;
         let p = decode_serialized(&plan, bytes);
-        limits.extend(&p.limits);
+        limits.merge(p.limits);
         if let Some(e) = p.error {
             return Err(format!("{ty}: {e}"));
         }
@@ -358,7 +359,7 @@ fn activation_properties(
 pub fn decode_response(interface: Uuid, opnum: u16, stub: StubBytes<'_>) -> Answer {
     let mut answer = Answer::default();
     let plain = decode(interface, opnum, stub);
-    answer.view.limits.extend(&plain.limits);
+    answer.view.limits.merge(plain.limits);
     answer.view.error = plain.error.map(|e| format!("response: {e}"));
     let p = &plain.params;
     for name in ["ppdsaOxidBindings", "ppdsaOrBindings"] {
@@ -451,7 +452,7 @@ pub fn activated_class(interface: Uuid, opnum: u16, request: StubBytes<'_>) -> O
         return clsid.as_uuid();
     }
     let props = lookup(&plain.params, "pActProperties").filter(|v| **v != Value::Null)?;
-    let props = activation_properties(props, &mut Vec::new()).ok()?;
+    let props = activation_properties(props, &mut LimitsHit::default()).ok()?;
     props
         .iter()
         .find(|(ty, _)| *ty == "InstantiationInfoData")

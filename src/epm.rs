@@ -17,6 +17,7 @@ use crate::dcerpc::{SyntaxId, Uuid, names};
 use crate::event::InterfaceRef;
 use crate::idl::values::{Decoded, Direction, StubBytes, Value, decode_stub};
 use crate::idl::{Interface, Library, builtin};
+use crate::ndr::LimitsHit;
 
 /// The endpoint mapper's interface UUID.
 pub const EPM_UUID: Uuid = Uuid([
@@ -84,9 +85,9 @@ pub struct EpmView {
     pub status_name: Option<String>,
     /// Why a stub could not be decoded completely.
     pub error: Option<String>,
-    /// The `limit_*` anomalies the decoding ran into (counted in `summary`).
+    /// The decoding limits it ran into (counted in `summary`).
     #[serde(skip)]
-    pub limits: Vec<&'static str>,
+    pub limits: LimitsHit,
 }
 
 /// An endpoint from an answer, with the tower it came from.
@@ -124,7 +125,7 @@ fn decode(
     };
     let mut d = Decoded::default();
     decode_stub(lib, iface, opnum, stub, &mut d);
-    v.limits.extend(d.limits);
+    v.limits.merge(d.limits);
     let params = match stub.direction {
         Direction::In => d.request,
         Direction::Out => d.response,

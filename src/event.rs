@@ -124,7 +124,7 @@ pub struct CallRecord {
     pub pipes: Option<Vec<crate::idl::decode::PipeReport>>,
     /// Decoded \[in\] and \[out\] parameters (`--decode`, calls an IDL describes).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub decoded: Option<crate::idl::values::Decoded>,
+    pub decoded: Option<Box<crate::idl::values::Decoded>>,
     /// The stubs of a call an IDL describes, kept instead of `decoded` when the decoding is
     /// left for later ([`crate::idl::Library::keep_stubs`]: the terminal interface decodes the
     /// selected call on demand); not serialised.
@@ -132,10 +132,10 @@ pub struct CallRecord {
     pub stubs: Option<Box<crate::idl::values::CallStubs>>,
     /// Decoded endpoint-mapper request and answer (present only on endpoint-mapper calls).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub epm: Option<crate::epm::EpmView>,
+    pub epm: Option<Box<crate::epm::EpmView>>,
     /// String bindings of a DCOM answer (present only on OXID resolver and activation calls).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub oxid: Option<crate::dcom::OxidView>,
+    pub oxid: Option<Box<crate::dcom::OxidView>>,
 }
 
 impl CallRecord {

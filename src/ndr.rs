@@ -65,6 +65,44 @@ impl NdrError {
     }
 }
 
+/// The decoding limits a decoding ran into, as a set (one byte, so that the records that carry
+/// it stay small); each is counted in `summary` under its `limit_*` anomaly.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LimitsHit(u8);
+
+/// The anomaly names of the limits, by bit.
+const LIMIT_ANOMALIES: [&str; 4] = [
+    "limit_decode_depth",
+    "limit_decoded_values",
+    "limit_pointer_chain",
+    "limit_plan_depth",
+];
+
+impl LimitsHit {
+    /// Adds the limit `e` stands for, if it is one.
+    pub fn add(&mut self, e: &NdrError) {
+        if let Some(kind) = e.limit_anomaly()
+            && let Some(bit) = LIMIT_ANOMALIES.iter().position(|k| *k == kind)
+        {
+            self.0 |= 1 << bit;
+        }
+    }
+
+    /// Adds every limit of `other`.
+    pub fn merge(&mut self, other: LimitsHit) {
+        self.0 |= other.0;
+    }
+
+    /// The `limit_*` anomalies hit.
+    pub fn kinds(self) -> impl Iterator<Item = &'static str> {
+        LIMIT_ANOMALIES
+            .into_iter()
+            .enumerate()
+            .filter(move |(bit, _)| self.0 & (1 << bit) != 0)
+            .map(|(_, k)| k)
+    }
+}
+
 /// Transfer syntax of a stub.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Syntax {
@@ -386,6 +424,23 @@ mod tests {
         s.extend([0, b'x', 0, 0]);
         let mut r = Reader::new(&s, false, Syntax::Ndr);
         assert_eq!(utf16_string(r.string(2).unwrap(), false), "x");
+    }
+
+    #[test]
+    fn decoding_limits_are_a_set_of_anomaly_names() {
+        let mut hit = LimitsHit::default();
+        hit.add(&NdrError::Invalid("not a limit"));
+        assert_eq!(hit.kinds().count(), 0);
+        hit.add(&NdrError::PointerChain);
+        hit.add(&NdrError::PointerChain);
+        let mut other = LimitsHit::default();
+        other.add(&NdrError::TooDeep);
+        hit.merge(other);
+        assert_eq!(
+            hit.kinds().collect::<Vec<_>>(),
+            ["limit_decode_depth", "limit_pointer_chain"]
+        );
+        assert_eq!(std::mem::size_of::<LimitsHit>(), 1);
     }
 
     #[test]

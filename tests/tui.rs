@@ -380,7 +380,7 @@ fn decoded_parameters_are_kept_for_a_bounded_number_of_calls() {
     let bytes = std::fs::read(capture("05-ntlm-sign.pcap")).unwrap();
     let (calls, run) = rpcscope::analyze(&bytes[..]).unwrap();
     let mut one = calls[0].clone();
-    one.decoded = Some(rpcscope::idl::values::Decoded::default());
+    one.decoded = Some(Box::default());
     let mut app = App::new("many");
     app.update(Action::Calls(vec![one; MAX_DECODED_CALLS + 7]));
     assert_eq!(app.calls.len(), MAX_DECODED_CALLS + 7);

@@ -30,7 +30,7 @@ use crate::idl::objref::class_name;
 use crate::idl::plan::{OpPlan, PipeSpec};
 use crate::idl::values::{CallStubs, Decoded, Direction, SideStub, StubBytes, decode_call};
 use crate::idl::{Interface, Library, table};
-use crate::ndr::Syntax;
+use crate::ndr::{LimitsHit, Syntax};
 use crate::outbox::Outbox;
 use crate::report::Tally;
 use crate::status::Status;
@@ -980,10 +980,18 @@ impl Association {
             if st.parameters {
                 self.decode_parameters(&c, *st, &mut record);
             }
-            let epm_limits = record.epm.iter().flat_map(|v| &v.limits);
-            let oxid_limits = record.oxid.iter().flat_map(|v| &v.limits);
-            let decode_limits = record.decoded.iter().flat_map(|d| &d.limits);
-            for &kind in epm_limits.chain(oxid_limits).chain(decode_limits) {
+            let mut limits = LimitsHit::default();
+            for hit in [
+                record.epm.as_ref().map(|v| v.limits),
+                record.oxid.as_ref().map(|v| v.limits),
+                record.decoded.as_ref().map(|d| d.limits),
+            ]
+            .into_iter()
+            .flatten()
+            {
+                limits.merge(hit);
+            }
+            for kind in limits.kinds() {
                 let op = record.operation.as_deref().unwrap_or("?");
                 queue.anomaly(kind, first_frame, || {
                     format!("decoding {op} stopped at a limit")
@@ -1051,7 +1059,7 @@ impl Association {
                         Err(e) => v.error = Some(e),
                     }
                 }
-                record.epm = Some(v);
+                record.epm = Some(Box::new(v));
             }
             Decoder::Oxid if !st.over_limit => {
                 let Some(interface) = c.binding.map(|b| b.abstract_syntax.uuid) else {
@@ -1073,7 +1081,7 @@ impl Association {
                     v.class_name = class_name(clsid);
                 }
                 if answered || v.clsid.is_some() {
-                    record.oxid = Some(v);
+                    record.oxid = Some(Box::new(v));
                 }
             }
             Decoder::Objrefs if answered && !st.over_limit => {
@@ -1119,7 +1127,7 @@ impl Association {
             let mut d = Decoded::default();
             d.errors
                 .push(format!("stub longer than {MAX_DECODE_STUB_BYTES} bytes"));
-            record.decoded = Some(d);
+            record.decoded = Some(Box::new(d));
             return;
         }
         let whole =
@@ -1146,7 +1154,7 @@ impl Association {
             record.stubs = Some(Box::new(stubs));
             return;
         }
-        record.decoded = Some(match lib.plan(iface, opnum) {
+        record.decoded = Some(Box::new(match lib.plan(iface, opnum) {
             Some(plan) => decode_call(&plan, opnum, &stubs),
             None => {
                 let mut d = Decoded::default();
@@ -1154,7 +1162,7 @@ impl Association {
                     .push(format!("the description has no operation {opnum}"));
                 d
             }
-        });
+        }));
     }
 
     fn record(&self, c: &Call) -> CallRecord {

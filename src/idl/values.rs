@@ -19,7 +19,7 @@ use serde::ser::{Serialize, SerializeMap, Serializer};
 use super::plan::{Align, Chars, IntForm, Node, NodeId, OpPlan, Param};
 use super::{Interface, Library};
 use crate::dcerpc::Uuid;
-use crate::ndr::{NdrError, Reader, Syntax, char_string, utf16_string};
+use crate::ndr::{LimitsHit, NdrError, Reader, Syntax, char_string, utf16_string};
 
 /// Values decoded per call (both directions); past it decoding stops with an error.
 pub const MAX_DECODED_VALUES: usize = 10_000;
@@ -230,9 +230,9 @@ pub struct Decoded {
     pub response: Vec<(String, Value)>,
     /// Why a direction was not decoded to its end.
     pub errors: Vec<String>,
-    /// The `limit_*` anomalies the decoding ran into (counted in `summary`, not in the JSON of
-    /// the call: `errors` says what stopped).
-    pub limits: Vec<&'static str>,
+    /// The decoding limits it ran into (counted in `summary`, not in the JSON of the call:
+    /// `errors` says what stopped).
+    pub limits: LimitsHit,
     /// Values decoded so far, against [`MAX_DECODED_VALUES`].
     values: usize,
 }
@@ -417,8 +417,8 @@ pub struct Plain {
     pub params: Vec<(String, Value)>,
     /// What stopped the decoding, if anything did.
     pub error: Option<String>,
-    /// The `limit_*` anomalies it ran into.
-    pub limits: Vec<&'static str>,
+    /// The decoding limits it ran into.
+    pub limits: LimitsHit,
 }
 
 /// Decodes one direction's stub with a compiled plan into [`Plain`] values.
@@ -434,7 +434,7 @@ pub fn decode_plain(plan: &OpPlan, stub: StubBytes<'_>) -> Plain {
         match d.parameter(p.node) {
             Ok(v) => out.params.push((p.name.clone(), v)),
             Err(e) => {
-                out.limits.extend(e.limit_anomaly());
+                out.limits.add(&e);
                 out.error = Some(format!("parameter {}: {e}", p.name));
                 return out;
             }
@@ -721,7 +721,7 @@ pub fn decode_with_plan(plan: &OpPlan, opnum: u16, stub: StubBytes<'_>, decoded:
         match d.parameter(p.node) {
             Ok(v) => out.push((p.name.clone(), v)),
             Err(e) => {
-                decoded.limits.extend(e.limit_anomaly());
+                decoded.limits.add(&e);
                 failed = Some(if p.name == "return" {
                     format!("return value: {e}")
                 } else {

@@ -48,6 +48,16 @@ pub enum NdrError {
     /// A value that the type does not allow.
     #[error("invalid {0}")]
     Invalid(&'static str),
+    /// An integer outside the `range` its description allows.
+    #[error("value {value} outside range({min}, {max})")]
+    OutOfRange {
+        /// The value.
+        value: i64,
+        /// Smallest value allowed.
+        min: i64,
+        /// Largest value allowed.
+        max: i64,
+    },
 }
 
 impl NdrError {
@@ -60,7 +70,10 @@ impl NdrError {
             Self::TooManyValues => Some("limit_decoded_values"),
             Self::PointerChain => Some("limit_pointer_chain"),
             Self::PlanDepth => Some("limit_plan_depth"),
-            Self::Short { .. } | Self::Count { .. } | Self::Invalid(_) => None,
+            Self::Short { .. }
+            | Self::Count { .. }
+            | Self::Invalid(_)
+            | Self::OutOfRange { .. } => None,
         }
     }
 }

@@ -219,6 +219,16 @@ pub enum Node {
     Unreadable(&'static str),
     /// Where lowering stopped at [`MAX_PLAN_DEPTH`].
     TooDeep,
+    /// An integer with a `range(min, max)` attribute: a value outside it makes the stub
+    /// invalid (MS-RPCE §2.2.4.2.1; Windows rejects it with `RPC_X_INVALID_BOUND`).
+    Ranged {
+        /// The integer's node.
+        node: NodeId,
+        /// Smallest value allowed.
+        min: i64,
+        /// Largest value allowed.
+        max: i64,
+    },
 }
 
 /// An arm of a union.
@@ -498,7 +508,7 @@ impl<'l> Lowering<'l> {
             && !lib.types.contains_key(n)
             && let Some(node) = well_known(n)
         {
-            return self.push(node);
+            return self.ranged(node, ty, attrs);
         }
         let resolved = lib.resolve(ty);
         let named_struct = match (ty, resolved) {
@@ -511,7 +521,7 @@ impl<'l> Lowering<'l> {
             return id;
         }
         match resolved {
-            Type::Base(b) => self.push(base(b)),
+            Type::Base(b) => self.ranged(base(b), ty, attrs),
             // a DCOM interface pointer (`IWbemContext *`) travels as an MInterfacePointer
             // (MS-DCOM §2.2.14)
             Type::Named(n) if lib.is_interface(n) => match lib.types.get("MInterfacePointer") {
@@ -630,6 +640,31 @@ impl<'l> Lowering<'l> {
         }
     }
 
+    /// An integer node, checked against the `range(min, max)` among `attrs` (else on the
+    /// typedefs `ty` goes through) when there is one whose bounds are known constants.
+    fn ranged(&mut self, node: Node, ty: &Type, attrs: &[Attr]) -> NodeId {
+        let lib = self.lib;
+        let bounds = match node {
+            Node::Int(_) | Node::IntPtr { .. } => range_of(lib, attrs).or_else(|| {
+                let mut ty = ty;
+                for _ in 0..16 {
+                    let Type::Named(n) = ty else { return None };
+                    if let Some(r) = lib.typedef_attrs.get(n).and_then(|a| range_of(lib, a)) {
+                        return Some(r);
+                    }
+                    ty = lib.types.get(n)?;
+                }
+                None
+            }),
+            _ => None,
+        };
+        let id = self.push(node);
+        match bounds {
+            Some((min, max)) => self.push(Node::Ranged { node: id, min, max }),
+            None => id,
+        }
+    }
+
     /// The referent of a pointer: an array or string when the pointer carries `size_is`,
     /// `length_is` or `string`, else the pointee (a union behind a pointer still takes its
     /// discriminant's type from the field `switch_is` names among `siblings`).
@@ -700,6 +735,32 @@ impl<'l> Lowering<'l> {
         };
         self.push(node)
     }
+}
+
+/// The bounds of a `range(min, max)` attribute, its expressions evaluated with the
+/// library's constants (`range(0, SC_MAX_NAME_LENGTH)`); none when there is no such attribute
+/// or a bound is not a known constant.
+fn range_of(lib: &Library, attrs: &[Attr]) -> Option<(i64, i64)> {
+    let arg = attrs.iter().find(|a| a.name == "range")?.arg.as_deref()?;
+    let toks: Vec<super::parser::Tok> = super::parser::lex(arg, "range")
+        .ok()?
+        .into_iter()
+        .map(|(t, _)| t)
+        .collect();
+    // the comma between the bounds, outside parentheses
+    let mut depth = 0i32;
+    let comma = toks.iter().position(|t| {
+        match t {
+            super::parser::Tok::Punct('(') => depth += 1,
+            super::parser::Tok::Punct(')') => depth -= 1,
+            super::parser::Tok::Punct(',') if depth == 0 => return true,
+            _ => {}
+        }
+        false
+    })?;
+    let min = super::expr::eval(&toks[..comma], &lib.constants).ok()?;
+    let max = super::expr::eval(&toks[comma + 1..], &lib.constants).ok()?;
+    Some((min, max))
 }
 
 /// Types that DCOM puts on the wire without a method declaring them: `MInterfacePointer`

@@ -1414,6 +1414,24 @@ impl<'p, 's> Engine<'p, 's> {
             }
             Node::Unreadable(why) => return Err(NdrError::Invalid(why)),
             Node::TooDeep => return Err(NdrError::PlanDepth),
+            Node::Ranged { node, min, max } => {
+                let v = self.value_inner(*node, hoisted)?;
+                let value = match &v {
+                    Value::Int(i) => Some(*i),
+                    Value::UInt(u) => i64::try_from(*u).ok(),
+                    _ => None,
+                };
+                match value {
+                    Some(value) if value < *min || value > *max => {
+                        return Err(NdrError::OutOfRange {
+                            value,
+                            min: *min,
+                            max: *max,
+                        });
+                    }
+                    _ => v,
+                }
+            }
         })
     }
 
@@ -2233,6 +2251,51 @@ interface demo
         assert_eq!(
             Value::Uuid(Uuid::default()).render(),
             format!("\"{}\"", Uuid::default())
+        );
+    }
+
+    #[test]
+    fn a_value_outside_its_range_stops_the_decoding() {
+        let lib = parse(
+            "[uuid(12345678-1234-1234-1234-123456789abc)] interface t { \
+             const long MAXV = 5; typedef [range(0, MAXV)] unsigned long SMALL; \
+             void f([in, range(1, 2 * 5)] long n, [in, range(0, MAXV)] unsigned long m, \
+             [in] SMALL after); }",
+            "t.idl",
+        )
+        .unwrap();
+        let run = |n: u32, m: u32| {
+            let mut w = Writer::default();
+            w.u32(n).u32(m).u32(if n == 9 { 7 } else { 4 });
+            let mut d = Decoded::default();
+            let stub = StubBytes {
+                bytes: &w.0,
+                direction: Direction::In,
+                little_endian: true,
+                syntax: Syntax::Ndr,
+            };
+            decode_stub(&lib, &lib.interfaces[0], 0, stub, &mut d);
+            d
+        };
+        let ok = run(10, 5);
+        assert!(ok.errors.is_empty(), "{:?}", ok.errors);
+        assert_eq!(ok.request.len(), 3);
+        let low = run(0, 5);
+        assert_eq!(
+            low.errors,
+            ["request: parameter n: value 0 outside range(1, 10)"]
+        );
+        let high = run(3, 6);
+        assert_eq!(
+            high.errors,
+            ["request: parameter m: value 6 outside range(0, 5)"]
+        );
+        assert_eq!(high.request.len(), 1, "the parameters before are kept");
+        let typedef = run(9, 5);
+        assert_eq!(
+            typedef.errors,
+            ["request: parameter after: value 7 outside range(0, 5)"],
+            "a typedef's range counts too"
         );
     }
 

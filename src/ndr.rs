@@ -48,6 +48,16 @@ pub enum NdrError {
     /// A value that the type does not allow.
     #[error("invalid {0}")]
     Invalid(&'static str),
+    /// An array count other than the one its `size_is`, `max_is` or `length_is` names.
+    #[error("count {count} where {expr} is {expected}")]
+    CountMismatch {
+        /// The count on the wire.
+        count: u64,
+        /// The count the attribute names.
+        expected: i64,
+        /// The attribute (`size_is(cb)`).
+        expr: String,
+    },
     /// An integer outside the `range` its description allows.
     #[error("value {value} outside range({min}, {max})")]
     OutOfRange {
@@ -73,7 +83,8 @@ impl NdrError {
             Self::Short { .. }
             | Self::Count { .. }
             | Self::Invalid(_)
-            | Self::OutOfRange { .. } => None,
+            | Self::OutOfRange { .. }
+            | Self::CountMismatch { .. } => None,
         }
     }
 }

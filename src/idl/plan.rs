@@ -2,7 +2,8 @@
 //! resolved plan that the NDR engine ([`super::values`]) runs for every call of it. Typedefs are
 //! followed, base types sized, pointer kinds fixed by position (C706 §14.3.10: a top-level
 //! pointer is `[ref]` unless it says otherwise), `size_is`/`length_is`/`string` turned into
-//! array forms, `switch_is` bound to the type of the field it names, pipe element layouts and
+//! array forms and their counts bound to the fields or parameters they name ([`CountExpr`]),
+//! `range` bounds evaluated, `switch_is` bound to the type of the field it names, pipe element layouts and
 //! the alignments of structures and unions computed for NDR 2.0 and NDR64 (C706 chapter 14,
 //! MS-RPCE §2.2.5). Plans are cached per operation in [`PlanCache`].
 //!
@@ -141,6 +142,103 @@ pub enum Chars {
     Wide,
 }
 
+/// How an array is represented.
+#[derive(Clone, Copy)]
+struct ArrayShape {
+    fixed: Option<u64>,
+    conformant: bool,
+    varying: bool,
+    string: bool,
+}
+
+/// A count an array attribute names: the value of a field of the same structure or of a
+/// parameter (dereferenced or not), with at most one operation by a constant
+/// (`size_is(cb)`, `size_is(*pcb)`, `max_is(n - 1)`, `size_is(cch * 2)`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CountExpr {
+    /// The field or parameter.
+    pub name: String,
+    /// The operation (`+`, `-`, `*`, `/`) and the constant.
+    pub op: Option<(char, i64)>,
+    /// The attribute: `size_is`, `max_is` (the count is one more than the value) or
+    /// `length_is`.
+    pub attr: &'static str,
+}
+
+impl CountExpr {
+    /// The count for the named value.
+    #[must_use]
+    pub fn count(&self, value: i64) -> Option<i64> {
+        let v = match self.op {
+            None => value,
+            Some(('+', c)) => value.checked_add(c)?,
+            Some(('-', c)) => value.checked_sub(c)?,
+            Some(('*', c)) => value.checked_mul(c)?,
+            Some(('/', c)) => value.checked_div(c)?,
+            Some(_) => return None,
+        };
+        if self.attr == "max_is" {
+            v.checked_add(1)
+        } else {
+            Some(v)
+        }
+    }
+}
+
+impl std::fmt::Display for CountExpr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let attr = self.attr;
+        match self.op {
+            Some((op, c)) => write!(f, "{attr}({} {op} {c})", self.name),
+            None => write!(f, "{attr}({})", self.name),
+        }
+    }
+}
+
+/// The counts an array's attributes name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Counts {
+    /// `size_is` / `max_is`: the maximum count.
+    pub size: Option<CountExpr>,
+    /// `length_is`: the actual count.
+    pub length: Option<CountExpr>,
+}
+
+/// The count expression of a `size_is`, `max_is` or `length_is` attribute, when it has a form
+/// [`CountExpr`] knows; none for other expressions and for `size_is(, n)` (the next level's).
+fn count_expr(lib: &Library, attr: &Attr) -> Option<CountExpr> {
+    use super::parser::Tok;
+    let toks: Vec<Tok> = super::parser::lex(attr.arg.as_deref()?, "count")
+        .ok()?
+        .into_iter()
+        .map(|(t, _)| t)
+        .collect();
+    let mut toks = toks.as_slice();
+    while let [Tok::Punct('('), inner @ .., Tok::Punct(')')] = toks {
+        toks = inner;
+    }
+    if let [Tok::Punct('*'), rest @ ..] = toks {
+        toks = rest;
+    }
+    let (name, rest) = match toks {
+        [Tok::Ident(name), rest @ ..] => (name.clone(), rest),
+        _ => return None,
+    };
+    let op = match rest {
+        [] => None,
+        [Tok::Punct(op @ ('+' | '-' | '*' | '/')), constant @ ..] => {
+            Some((*op, super::expr::eval(constant, &lib.constants).ok()?))
+        }
+        _ => return None,
+    };
+    let attr = match attr.name.as_str() {
+        "max_is" => "max_is",
+        "length_is" => "length_is",
+        _ => "size_is",
+    };
+    Some(CountExpr { name, op, attr })
+}
+
 /// One resolved type.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Node {
@@ -191,6 +289,8 @@ pub enum Node {
         string: bool,
         /// Elements read as characters or bytes in one piece.
         chars: Option<Chars>,
+        /// The fields or parameters its `size_is`/`max_is` and `length_is` name.
+        counts: Option<Box<Counts>>,
     },
     /// A structure; `conformant` when it ends in a conformant array (whose conformance comes
     /// first, C706 §14.3.7.2).
@@ -563,14 +663,13 @@ impl<'l> Lowering<'l> {
             }
             Type::Array(t, n) => {
                 let string = has(attrs, "string");
-                self.array(
-                    t,
-                    *n,
-                    n.is_none(),
-                    has(attrs, "length_is") || string,
+                let shape = ArrayShape {
+                    fixed: *n,
+                    conformant: n.is_none(),
+                    varying: has(attrs, "length_is") || string,
                     string,
-                    depth,
-                )
+                };
+                self.array(t, shape, attrs, depth)
             }
             Type::Struct(fields) => {
                 let slot = self.push(Node::Void);
@@ -684,20 +783,24 @@ impl<'l> Lowering<'l> {
         let string = has(attrs, "string");
         let varying = has(attrs, "length_is") || string;
         if sized || varying {
-            return self.array(t, None, sized || string, varying, string, depth);
+            let shape = ArrayShape {
+                fixed: None,
+                conformant: sized || string,
+                varying,
+                string,
+            };
+            return self.array(t, shape, attrs, depth);
         }
         self.lower(t, attrs, Position::Embedded, siblings, depth)
     }
 
-    fn array(
-        &mut self,
-        elem: &'l Type,
-        fixed: Option<u64>,
-        conformant: bool,
-        varying: bool,
-        string: bool,
-        depth: usize,
-    ) -> NodeId {
+    fn array(&mut self, elem: &'l Type, shape: ArrayShape, attrs: &[Attr], depth: usize) -> NodeId {
+        let ArrayShape {
+            fixed,
+            conformant,
+            varying,
+            string,
+        } = shape;
         let chars = match self.lib.resolve(elem) {
             Type::Base(b) => match base_size(b) {
                 Some((1, _)) => Some(Chars::Narrow),
@@ -712,6 +815,16 @@ impl<'l> Lowering<'l> {
             Some(_) => self.push(Node::Void),
             None => self.lower(elem, &[], Position::Embedded, &[], depth + 1),
         };
+        let counts = Counts {
+            size: attrs
+                .iter()
+                .find(|a| a.name == "size_is" || a.name == "max_is")
+                .and_then(|a| count_expr(self.lib, a)),
+            length: attrs
+                .iter()
+                .find(|a| a.name == "length_is")
+                .and_then(|a| count_expr(self.lib, a)),
+        };
         self.push(Node::Array {
             elem,
             fixed,
@@ -719,6 +832,7 @@ impl<'l> Lowering<'l> {
             varying,
             string,
             chars,
+            counts: (counts.size.is_some() || counts.length.is_some()).then(|| Box::new(counts)),
         })
     }
 

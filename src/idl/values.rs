@@ -16,7 +16,7 @@
 
 use serde::ser::{Serialize, SerializeMap, Serializer};
 
-use super::plan::{Align, Chars, IntForm, Node, NodeId, OpPlan, Param};
+use super::plan::{Align, Chars, CountExpr, Counts, IntForm, Node, NodeId, OpPlan, Param};
 use super::{Interface, Library};
 use crate::dcerpc::Uuid;
 use crate::ndr::{LimitsHit, NdrError, Reader, Syntax, char_string, utf16_string};
@@ -431,7 +431,7 @@ pub fn decode_plain(plan: &OpPlan, stub: StubBytes<'_>) -> Plain {
     let mut d = Engine::new(plan, stub, 0);
     let mut out = Plain::default();
     for p in params {
-        match d.parameter(p.node) {
+        match d.parameter(p) {
             Ok(v) => out.params.push((p.name.clone(), v)),
             Err(e) => {
                 out.limits.add(&e);
@@ -607,7 +607,7 @@ pub fn decode_call_tree(plan: &OpPlan, opnum: u16, stubs: &CallStubs) -> Vec<Tre
         let mut d = Engine::new(plan, stub, 0).with_spans();
         let mut lines = Vec::new();
         for p in params {
-            let Ok(v) = d.parameter(p.node) else { break };
+            let Ok(v) = d.parameter(p) else { break };
             let span = d.parameter_span();
             let tree = SpannedTree {
                 plan,
@@ -718,7 +718,7 @@ pub fn decode_with_plan(plan: &OpPlan, opnum: u16, stub: StubBytes<'_>, decoded:
     let mut out = Vec::with_capacity(params.len());
     let mut failed = None;
     for p in params {
-        match d.parameter(p.node) {
+        match d.parameter(p) {
             Ok(v) => out.push((p.name.clone(), v)),
             Err(e) => {
                 decoded.limits.add(&e);
@@ -1097,7 +1097,7 @@ pub fn parameters_end(
 ) -> Result<usize, NdrError> {
     let mut d = Engine::new(plan, stub, 0);
     for p in params {
-        d.parameter(p.node)?;
+        d.parameter(p)?;
     }
     Ok(d.r.pos())
 }
@@ -1120,10 +1120,39 @@ fn fill_span(span: Span, slots: &mut [Span]) -> Span {
     }
 }
 
+/// How to read an array: its shape from the plan and the counts its attributes name.
+struct ArrayRead<'p> {
+    fixed: Option<u64>,
+    /// (conformant, varying, string).
+    form: (bool, bool, bool),
+    chars: Option<Chars>,
+    counts: Option<&'p Counts>,
+    expected: ExpectedCounts,
+}
+
+/// An integer value (a count an array attribute may name).
+fn integer_of(v: &Value) -> Option<i64> {
+    match v {
+        Value::Int(i) => Some(*i),
+        Value::UInt(u) => i64::try_from(*u).ok(),
+        _ => None,
+    }
+}
+
 /// A pointer whose referent comes later: the slot its value goes to, and its node.
 struct Pending {
     slot: usize,
     node: NodeId,
+    /// The counts its array's attributes name, once looked up in the structure it is in.
+    counts: Option<ExpectedCounts>,
+}
+
+/// The maximum and actual counts an array's `size_is`/`max_is` and `length_is` name, when their
+/// fields or parameters were read.
+#[derive(Clone, Copy, Default)]
+struct ExpectedCounts {
+    size: Option<i64>,
+    length: Option<i64>,
 }
 
 /// Where a value's bytes are in its stub (`start..end`, its alignment padding included), with
@@ -1158,6 +1187,12 @@ struct Engine<'p, 's> {
     slots: Vec<Value>,
     values: usize,
     spans: Option<SpanRecorder>,
+    /// Integer parameters read so far, for the counts arrays name.
+    params: Vec<(&'p str, i64)>,
+    /// Integer members of the structures being read, innermost last.
+    frames: Vec<Vec<(&'p str, i64)>>,
+    /// The counts of the array a pending referent is about to read.
+    next_counts: Option<ExpectedCounts>,
 }
 
 impl<'p, 's> Engine<'p, 's> {
@@ -1171,6 +1206,31 @@ impl<'p, 's> Engine<'p, 's> {
             slots: Vec::new(),
             values,
             spans: None,
+            params: Vec::new(),
+            frames: Vec::new(),
+            next_counts: None,
+        }
+    }
+
+    /// The counts the attributes of array `node` name, looked up in the innermost structure
+    /// being read, else among the parameters.
+    fn expected_counts(&self, node: NodeId) -> ExpectedCounts {
+        let Some(Node::Array {
+            counts: Some(counts),
+            ..
+        }) = self.nodes.get(node)
+        else {
+            return ExpectedCounts::default();
+        };
+        let scope: &[(&str, i64)] = self.frames.last().map_or(&self.params, Vec::as_slice);
+        let find = |e: &Option<CountExpr>| {
+            let e = e.as_ref()?;
+            let (_, v) = scope.iter().rev().find(|(n, _)| *n == e.name)?;
+            e.count(*v)
+        };
+        ExpectedCounts {
+            size: find(&counts.size),
+            length: find(&counts.length),
         }
     }
 
@@ -1235,16 +1295,22 @@ impl<'p, 's> Engine<'p, 's> {
     }
 
     /// One top-level parameter with the referents of the pointers it embeds.
-    fn parameter(&mut self, node: NodeId) -> Result<Value, NdrError> {
+    fn parameter(&mut self, p: &'p Param) -> Result<Value, NdrError> {
         self.pending.clear();
         self.slots.clear();
+        self.frames.clear();
+        self.next_counts = None;
         if let Some(rec) = self.spans.as_mut() {
             rec.open = vec![Vec::new()];
             rec.slots.clear();
         }
-        let v = self.value(node, None)?;
+        let v = self.value(p.node, None)?;
         self.flush(0, 0)?;
-        Ok(self.fill(v))
+        let v = self.fill(v);
+        if let Some(i) = integer_of(&v) {
+            self.params.push((&p.name, i));
+        }
+        Ok(v)
     }
 
     /// Reads the referents pending from `mark` on, each followed by its own; `chain` is how
@@ -1259,6 +1325,9 @@ impl<'p, 's> Engine<'p, 's> {
             let mark = self.pending.len();
             if let Some(rec) = self.spans.as_mut() {
                 rec.open.push(Vec::new());
+            }
+            if matches!(self.nodes.get(p.node), Some(Node::Array { .. })) {
+                self.next_counts = Some(p.counts.unwrap_or_else(|| self.expected_counts(p.node)));
             }
             let v = self.value(p.node, None)?;
             self.slots[p.slot] = v;
@@ -1354,6 +1423,7 @@ impl<'p, 's> Engine<'p, 's> {
                 self.pending.push(Pending {
                     slot,
                     node: *referent,
+                    counts: None,
                 });
                 Value::Deferred(slot)
             }
@@ -1364,13 +1434,21 @@ impl<'p, 's> Engine<'p, 's> {
                 varying,
                 string,
                 chars,
-            } => self.array(
-                *elem,
-                *fixed,
-                (*conformant, *varying, *string),
-                *chars,
-                hoisted,
-            )?,
+                counts,
+            } => {
+                let expected = match self.next_counts.take() {
+                    Some(e) => e,
+                    None => self.expected_counts(id),
+                };
+                let arm = ArrayRead {
+                    fixed: *fixed,
+                    form: (*conformant, *varying, *string),
+                    chars: *chars,
+                    counts: counts.as_deref(),
+                    expected,
+                };
+                self.array(*elem, arm, hoisted)?
+            }
             Node::Struct {
                 fields,
                 conformant,
@@ -1444,15 +1522,19 @@ impl<'p, 's> Engine<'p, 's> {
         })
     }
 
-    /// `form` is (conformant, varying, string).
     fn array(
         &mut self,
         elem: NodeId,
-        fixed: Option<u64>,
-        (conformant, varying, string): (bool, bool, bool),
-        chars: Option<Chars>,
+        how: ArrayRead<'p>,
         hoisted: Option<usize>,
     ) -> Result<Value, NdrError> {
+        let ArrayRead {
+            fixed,
+            form: (conformant, varying, string),
+            chars,
+            counts,
+            expected,
+        } = how;
         let max = match (fixed, hoisted) {
             (Some(n), _) => usize::try_from(n).map_err(|_| NdrError::Invalid("array size"))?,
             (None, Some(n)) => n,
@@ -1463,11 +1545,33 @@ impl<'p, 's> Engine<'p, 's> {
             (None, None) if conformant => self.r.count(1)?,
             (None, None) => return Err(NdrError::Invalid("array without a size")),
         };
+        // the counts on the wire are those the attributes name (C706 §14.3.3.2; Windows
+        // rejects a stub where they differ with RPC_X_BAD_STUB_DATA)
+        let check = |count: usize, expected: Option<i64>, expr: Option<&CountExpr>| match (
+            expected, expr,
+        ) {
+            (Some(e), Some(expr)) if i64::try_from(count).ok() != Some(e) => {
+                Err(NdrError::CountMismatch {
+                    count: count as u64,
+                    expected: e,
+                    expr: expr.to_string(),
+                })
+            }
+            _ => Ok(()),
+        };
+        if fixed.is_none() && conformant {
+            check(max, expected.size, counts.and_then(|c| c.size.as_ref()))?;
+        }
         let len = if varying {
             let (_, actual) = self.r.variance(1)?;
             if actual > max {
                 return Err(NdrError::Invalid("actual count larger than the maximum"));
             }
+            check(
+                actual,
+                expected.length,
+                counts.and_then(|c| c.length.as_ref()),
+            )?;
             actual
         } else {
             max
@@ -1521,11 +1625,24 @@ impl<'p, 's> Engine<'p, 's> {
         };
         self.align(align)?;
         let mut out = Vec::with_capacity(fields.len());
+        let pending_before = self.pending.len();
+        self.frames.push(Vec::new());
         for (i, (name, node)) in fields.iter().enumerate() {
             let h = if i + 1 == fields.len() { hoisted } else { None };
             let v = self.value(*node, h)?;
+            if let (Some(int), Some(frame)) = (integer_of(&v), self.frames.last_mut()) {
+                frame.push((name, int));
+            }
             out.push((name.clone(), v));
         }
+        // the referents of its pointers are read later: their counts are this structure's
+        for i in pending_before..self.pending.len() {
+            if self.pending[i].counts.is_none() {
+                let node = self.pending[i].node;
+                self.pending[i].counts = Some(self.expected_counts(node));
+            }
+        }
+        self.frames.pop();
         // NDR64 pads a structure to its alignment (MS-RPCE §2.2.5.3.4.1); NDR 2.0 does not
         if self.ndr64 && hoisted.is_none() && self.r.remaining() > 0 {
             self.align(align)?;
@@ -2296,6 +2413,59 @@ interface demo
             typedef.errors,
             ["request: parameter after: value 7 outside range(0, 5)"],
             "a typedef's range counts too"
+        );
+    }
+
+    #[test]
+    fn array_counts_must_be_those_their_attributes_name() {
+        let lib = parse(
+            "[uuid(12345678-1234-1234-1234-123456789abc)] interface t { \
+             typedef struct { long n; [size_is(n)] byte *p; } S; \
+             typedef struct { long cch; [size_is(cch * 2)] byte b[]; } T; \
+             void f([in] long n, [in, size_is(n), length_is(n - 1)] byte *a, [in] S s, \
+             [in] T *t); }",
+            "t.idl",
+        )
+        .unwrap();
+        let run = |a: (u32, u32), p: u32, b: u32| {
+            let mut w = Writer::default();
+            w.u32(3); // n
+            w.u32(a.0)
+                .u32(0)
+                .u32(a.1)
+                .bytes(&vec![1; a.1 as usize])
+                .pad(4); // a
+            w.u32(2).u32(0x20000); // s.n, s.p's referent id
+            w.u32(p).bytes(&vec![2; p as usize]).pad(4); // s.p's referent
+            w.u32(b).u32(1).bytes(&vec![3; b as usize]); // t: hoisted count, cch, b
+            let mut d = Decoded::default();
+            let stub = StubBytes {
+                bytes: &w.0,
+                direction: Direction::In,
+                little_endian: true,
+                syntax: Syntax::Ndr,
+            };
+            decode_stub(&lib, &lib.interfaces[0], 0, stub, &mut d);
+            d.errors
+        };
+        assert_eq!(run((3, 2), 2, 2), Vec::<String>::new());
+        assert_eq!(
+            run((4, 2), 2, 2),
+            ["request: parameter a: count 4 where size_is(n) is 3"]
+        );
+        assert_eq!(
+            run((3, 3), 2, 2),
+            ["request: parameter a: count 3 where length_is(n - 1) is 2"],
+            "length_is reads as its expression"
+        );
+        assert_eq!(
+            run((3, 2), 5, 2),
+            ["request: parameter s: count 5 where size_is(n) is 2"],
+            "a referent's count is its structure's member"
+        );
+        assert_eq!(
+            run((3, 2), 2, 4),
+            ["request: parameter t: count 4 where size_is(cch * 2) is 2"]
         );
     }
 

@@ -6,7 +6,7 @@
 //! [`MAX_DATAGRAM_BYTES`] per datagram, and [`FRAGMENT_TIMEOUT_SECS`] of capture time between a
 //! datagram's first and last fragment. Every eviction is counted in [`DefragStats`].
 
-use std::collections::HashMap;
+use crate::hash::FastMap;
 
 use crate::link::Ipv4Fragment;
 use crate::source::Timestamp;
@@ -57,7 +57,7 @@ type Key = ([u8; 4], [u8; 4], u16, u8);
 /// The reassembly table.
 #[derive(Debug, Default)]
 pub struct Defragmenter {
-    pending: HashMap<Key, Pending>,
+    pending: FastMap<Key, Pending>,
     next_order: u64,
     stats: DefragStats,
 }

@@ -24,6 +24,7 @@ pub mod dcom;
 pub mod engine;
 pub mod epm;
 pub mod event;
+pub mod hash;
 pub mod idl;
 pub mod ip_defrag;
 pub mod link;

@@ -68,7 +68,7 @@ pub struct Outbox {
     /// Notes of non-call PDUs, when someone wants them (the terminal interface).
     notes: Option<Vec<crate::event::PduNote>>,
     /// DCOM IPIDs seen in answers, and the interface each was created for.
-    ipids: std::collections::HashMap<crate::dcerpc::Uuid, crate::dcerpc::Uuid>,
+    ipids: crate::hash::FastMap<crate::dcerpc::Uuid, crate::dcerpc::Uuid>,
     pipes: Vec<PipeOpened>,
     /// First frames of the calls still open (a multiset).
     open: BTreeMap<u64, u32>,

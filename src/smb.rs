@@ -20,7 +20,9 @@ pub mod nbss;
 pub mod smb1;
 pub mod smb2;
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
+
+use crate::hash::{FastMap, FastSet};
 use std::net::SocketAddr;
 
 use crate::dcerpc::association::TransportInfo;
@@ -93,10 +95,10 @@ pub struct SmbConn {
     /// Interface descriptions for decoding pipes.
     library: Option<std::sync::Arc<crate::idl::Library>>,
     framers: [NbssFramer; 2],
-    pipes: HashMap<FileKey, Pipe>,
-    pending: HashMap<u64, Pending>,
+    pipes: FastMap<FileKey, Pipe>,
+    pending: FastMap<u64, Pending>,
     pending_order: VecDeque<u64>,
-    non_pipe_trees: HashSet<(u64, u32)>,
+    non_pipe_trees: FastSet<(u64, u32)>,
     /// Orders requests; SMB1 multiplex ids are not monotonic.
     order: u64,
     /// An SMB message has been seen on this connection.
@@ -157,10 +159,10 @@ impl SmbConn {
             senders,
             library,
             framers: [NbssFramer::new(), NbssFramer::new()],
-            pipes: HashMap::new(),
-            pending: HashMap::new(),
+            pipes: FastMap::default(),
+            pending: FastMap::default(),
             pending_order: VecDeque::new(),
-            non_pipe_trees: HashSet::new(),
+            non_pipe_trees: FastSet::default(),
             order: 0,
             seen_smb: false,
             client: None,

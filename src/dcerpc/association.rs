@@ -8,7 +8,7 @@
 //! and [`MAX_CONTEXTS`] presentation contexts per association; reaching one evicts the oldest
 //! entry and records a `limit_*` anomaly.
 
-use std::collections::HashMap;
+use crate::hash::FastMap;
 use std::net::SocketAddr;
 
 use super::codes::{
@@ -389,9 +389,9 @@ pub struct Association {
     info: TransportInfo,
     /// Where the pipe name came from: `create` (the SMB open) or `sec_addr` (a bind_ack).
     pipe_source: Option<&'static str>,
-    contexts: HashMap<u16, BoundContext>,
+    contexts: FastMap<u16, BoundContext>,
     pending: Vec<PendingBind>,
-    calls: HashMap<u32, Call>,
+    calls: FastMap<u32, Call>,
     seq: u64,
 }
 
@@ -402,9 +402,9 @@ impl Association {
         Self {
             pipe_source: info.pipe.as_ref().map(|_| "create"),
             info,
-            contexts: HashMap::new(),
+            contexts: FastMap::default(),
             pending: Vec::new(),
-            calls: HashMap::new(),
+            calls: FastMap::default(),
             seq: 0,
         }
     }

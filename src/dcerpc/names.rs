@@ -3,7 +3,7 @@
 //! The tables are facts merged from public sources (see the comment lines at their top); they are
 //! compiled into the binary and indexed on first use.
 
-use std::collections::HashMap;
+use crate::hash::FastMap;
 use std::sync::OnceLock;
 
 use super::Uuid;
@@ -14,8 +14,8 @@ const OPERATIONS_TSV: &str = include_str!("data/operations.tsv");
 #[derive(Debug, Default)]
 struct Tables {
     /// (uuid, major version) → name; major `None` when the table gives no version.
-    interfaces: HashMap<(Uuid, Option<u16>), &'static str>,
-    operations: HashMap<(Uuid, u16), &'static str>,
+    interfaces: FastMap<(Uuid, Option<u16>), &'static str>,
+    operations: FastMap<(Uuid, u16), &'static str>,
 }
 
 fn tables() -> &'static Tables {

@@ -8,7 +8,7 @@
 //! is used for [`EXPECTATION_TTL_SECS`] of capture time after the answer; each endpoint records
 //! at most [`MAX_USED_BY`] connections.
 
-use std::collections::HashMap;
+use crate::hash::FastMap;
 use std::net::{IpAddr, SocketAddr};
 
 use serde::Serialize;
@@ -105,12 +105,12 @@ pub struct Expectation {
 #[derive(Debug, Default)]
 pub struct Resolver {
     entries: Vec<Entry>,
-    by_tcp: HashMap<SocketAddr, Vec<usize>>,
+    by_tcp: FastMap<SocketAddr, Vec<usize>>,
     /// Named-pipe endpoints by pipe name (as [`pipe_base`] folds it).
-    by_pipe: HashMap<String, Vec<usize>>,
+    by_pipe: FastMap<String, Vec<usize>>,
     /// Endpoints from a first pass over the capture, for connections that began before the
     /// answer that announced them.
-    prior: HashMap<SocketAddr, Expectation>,
+    prior: FastMap<SocketAddr, Expectation>,
     not_kept: u64,
     /// Counts changes to the records (endpoints learned, connections linked).
     revision: u64,

@@ -6,7 +6,7 @@
 //! Limit: [`MAX_CONNECTIONS`] connections are tracked at once; when the table is full the
 //! least recently active connections are evicted and handed back to the caller to be finished.
 
-use std::collections::HashMap;
+use crate::hash::FastMap;
 use std::net::SocketAddr;
 
 use super::Dir;
@@ -99,7 +99,7 @@ fn guess_initiator(src: SocketAddr, dst: SocketAddr) -> (SocketAddr, SocketAddr)
 /// The connection table, generic over the upper-layer state.
 #[derive(Debug)]
 pub struct FlowTable<A> {
-    map: HashMap<(SocketAddr, SocketAddr), Connection<A>>,
+    map: FastMap<(SocketAddr, SocketAddr), Connection<A>>,
     next_id: u64,
     order: u64,
     stats: FlowStats,
@@ -108,7 +108,7 @@ pub struct FlowTable<A> {
 impl<A> Default for FlowTable<A> {
     fn default() -> Self {
         Self {
-            map: HashMap::new(),
+            map: FastMap::default(),
             next_id: 0,
             order: 0,
             stats: FlowStats::default(),

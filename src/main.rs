@@ -6,6 +6,7 @@
 
 mod cli;
 mod live_command;
+mod progress;
 
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, IsTerminal, Read, Write};
@@ -87,20 +88,28 @@ fn main() -> ExitCode {
     // once, and each call is flushed as soon as it is printed (`tcpdump -U -w - | rpcscope ...`).
     let streaming = path.as_os_str() == "-";
     let mut prior = Vec::new();
+    // A long read shows its progress on stderr when that is a terminal, but not over a call
+    // table being printed on the same terminal; both passes of a file count.
+    let prints_as_it_goes = matches!(command, cli::Command::Calls { .. });
+    let shown = !streaming
+        && io::stderr().is_terminal()
+        && !(prints_as_it_goes && io::stdout().is_terminal());
+    let size = std::fs::metadata(&path).map_or(0, |m| m.len());
+    let progress = progress::Progress::new(shown.then_some(size.saturating_mul(2)));
     let input: Box<dyn Read> = if streaming {
         Box::new(io::stdin().lock())
     } else {
         let open = || File::open(&path).map(|f| BufReader::with_capacity(1 << 20, f));
         match open()
             .map_err(RunError::Output)
-            .and_then(rpcscope::first_pass)
+            .and_then(|f| rpcscope::first_pass(progress.reader(f)))
         {
             Ok(found) => prior = found,
             Err(RunError::Output(e)) => return fail(&name, &e.to_string()),
             Err(RunError::Source(e)) => return fail(&name, &e.to_string()),
         }
         match open() {
-            Ok(f) => Box::new(f),
+            Ok(f) => Box::new(progress.reader(f)),
             Err(e) => return fail(&name, &e.to_string()),
         }
     };
@@ -165,6 +174,7 @@ fn main() -> ExitCode {
                 written.map(|()| run).map_err(RunError::Output)
             }),
     };
+    drop(progress);
     let result = result.and_then(|run| out.flush().map(|()| run).map_err(RunError::Output));
     match result {
         Ok(run) => match run.stopped_by {

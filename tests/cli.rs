@@ -322,3 +322,38 @@ fn global_options_go_before_or_after_the_command() {
     assert!(!o.status.success());
     assert!(stderr_line(&o).contains("a capture goes after the command"));
 }
+
+/// On a terminal, a long read shows its progress on stderr and clears it at the end; with
+/// stderr not a terminal (every other test here) nothing is printed there.
+#[test]
+fn progress_shows_on_a_terminal_and_is_cleared() {
+    let Ok(script) = which_script() else {
+        eprintln!(
+            "skipped: util-linux's `script` (a pseudo-terminal for the test) is not installed"
+        );
+        return;
+    };
+    let capture = capture("real/40-pipe-in-1mib.pcap");
+    let command = format!(
+        "{} summary {} > /dev/null",
+        env!("CARGO_BIN_EXE_rpcscope"),
+        capture.display()
+    );
+    let o = Command::new(script)
+        .args(["-q", "-e", "-c", &command, "/dev/null"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{o:?}");
+    let seen = String::from_utf8_lossy(&o.stdout);
+    assert!(seen.contains("reading") && seen.contains("MiB"), "{seen:?}");
+    // the last thing drawn erases the bar's line
+    assert!(seen.trim_end().ends_with("\u{1b}[2K"), "{seen:?}");
+}
+
+fn which_script() -> Result<std::path::PathBuf, ()> {
+    ["/usr/bin/script", "/bin/script"]
+        .iter()
+        .map(std::path::PathBuf::from)
+        .find(|p| p.exists())
+        .ok_or(())
+}

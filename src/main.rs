@@ -99,17 +99,19 @@ fn main() -> ExitCode {
     let input: Box<dyn Read> = if streaming {
         Box::new(io::stdin().lock())
     } else {
-        let open = || File::open(&path).map(|f| BufReader::with_capacity(1 << 20, f));
+        // the bar counts the buffer's large reads, not the reader's small ones
+        let open =
+            || File::open(&path).map(|f| BufReader::with_capacity(1 << 20, progress.reader(f)));
         match open()
             .map_err(RunError::Output)
-            .and_then(|f| rpcscope::first_pass(progress.reader(f)))
+            .and_then(rpcscope::first_pass)
         {
             Ok(found) => prior = found,
             Err(RunError::Output(e)) => return fail(&name, &e.to_string()),
             Err(RunError::Source(e)) => return fail(&name, &e.to_string()),
         }
         match open() {
-            Ok(f) => Box::new(progress.reader(f)),
+            Ok(f) => Box::new(f),
             Err(e) => return fail(&name, &e.to_string()),
         }
     };

@@ -506,6 +506,11 @@ fn access_masks_and_codes_are_named_in_the_table_and_numbers_in_json() {
     assert!(text.contains(
         "lpBinaryPathName=\"%SystemRoot%\\\\PSEXESVC.EXE\" dwDesiredAccess=\"SERVICE_ALL_ACCESS\""
     ));
+    let text = table("20-np-rpcclient.pcap");
+    assert!(
+        text.contains("UserAccountControl = 0x10 (USER_NORMAL_ACCOUNT)"),
+        "{text}"
+    );
     let text = table("53-winreg.pcap");
     assert!(
         text.contains("in  samDesired = 0x20019 (KEY_READ)"),

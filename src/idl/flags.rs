@@ -3,7 +3,8 @@
 //! access mask (MS-DTYP §2.4.3), the specific rights of the objects the service control
 //! manager (MS-SCMR §3.1.4), the registry (MS-RRP §2.2.3), SAM (MS-SAMR §2.2.1) and the LSA
 //! policy (MS-LSAD §2.2.1.1) open, service types, start types and error controls (MS-SCMR
-//! §3.1.4.11) and registry value types (MS-RRP §2.2.6). Which table applies is chosen by the
+//! §3.1.4.11), registry value types (MS-RRP §2.2.6), user account control codes (MS-SAMR
+//! §2.2.1.12) and share types (MS-SRVS §2.2.2.4). Which table applies is chosen by the
 //! interface, the operation and the parameter's name; the value stays a number in JSON and
 //! reads as its names in the call table and the terminal interface.
 
@@ -191,6 +192,58 @@ const REGISTRY_TYPES: Names = Names {
     ],
 };
 
+/// User account control codes (MS-SAMR §2.2.1.12), as `UserAccountControl` members and the
+/// `AccountType` of SamrCreateUser2InDomain hold them.
+const USER_ACCOUNT_CONTROL: Names = Names {
+    mask: true,
+    values: &[
+        (0x1, "USER_ACCOUNT_DISABLED"),
+        (0x2, "USER_HOME_DIRECTORY_REQUIRED"),
+        (0x4, "USER_PASSWORD_NOT_REQUIRED"),
+        (0x8, "USER_TEMP_DUPLICATE_ACCOUNT"),
+        (0x10, "USER_NORMAL_ACCOUNT"),
+        (0x20, "USER_MNS_LOGON_ACCOUNT"),
+        (0x40, "USER_INTERDOMAIN_TRUST_ACCOUNT"),
+        (0x80, "USER_WORKSTATION_TRUST_ACCOUNT"),
+        (0x100, "USER_SERVER_TRUST_ACCOUNT"),
+        (0x200, "USER_DONT_EXPIRE_PASSWORD"),
+        (0x400, "USER_ACCOUNT_AUTO_LOCKED"),
+        (0x800, "USER_ENCRYPTED_TEXT_PASSWORD_ALLOWED"),
+        (0x1000, "USER_SMARTCARD_REQUIRED"),
+        (0x2000, "USER_TRUSTED_FOR_DELEGATION"),
+        (0x4000, "USER_NOT_DELEGATED"),
+        (0x8000, "USER_USE_DES_KEY_ONLY"),
+        (0x1_0000, "USER_DONT_REQUIRE_PREAUTH"),
+        (0x2_0000, "USER_PASSWORD_EXPIRED"),
+        (0x4_0000, "USER_TRUSTED_TO_AUTHENTICATE_FOR_DELEGATION"),
+        (0x8_0000, "USER_NO_AUTH_DATA_REQUIRED"),
+        (0x10_0000, "USER_PARTIAL_SECRETS_ACCOUNT"),
+        (0x20_0000, "USER_USE_AES_KEYS"),
+    ],
+};
+
+/// Share types (MS-SRVS §2.2.2.4): a type in the low bits, special and temporary flags above.
+fn share_type(value: u64) -> String {
+    let base = match value & 0x0fff_ffff {
+        0 => "STYPE_DISKTREE".to_string(),
+        1 => "STYPE_PRINTQ".to_string(),
+        2 => "STYPE_DEVICE".to_string(),
+        3 => "STYPE_IPC".to_string(),
+        4 => "STYPE_CLUSTER_FS".to_string(),
+        5 => "STYPE_CLUSTER_SOFS".to_string(),
+        6 => "STYPE_CLUSTER_DFS".to_string(),
+        other => format!("{other:#x}"),
+    };
+    let mut out = vec![base];
+    if value & 0x8000_0000 != 0 {
+        out.push("STYPE_SPECIAL".into());
+    }
+    if value & 0x4000_0000 != 0 {
+        out.push("STYPE_TEMPORARY".into());
+    }
+    out.join("|")
+}
+
 /// Parameter names that hold an access mask.
 fn is_access_mask(param: &str) -> bool {
     matches!(
@@ -228,7 +281,11 @@ pub fn name(interface: &str, operation: &str, param: &str, value: u64) -> Option
             &[specific_rights(interface, operation), STANDARD_RIGHTS],
         ));
     }
+    if interface == "srvsvc" && param.starts_with("shi") && param.ends_with("_type") {
+        return Some(share_type(value));
+    }
     let names = match (interface, param) {
+        ("samr", "UserAccountControl" | "AccountType") => USER_ACCOUNT_CONTROL,
         ("svcctl", "dwServiceType") => SERVICE_TYPES,
         ("svcctl", "dwStartType") => START_TYPES,
         ("svcctl", "dwErrorControl") => ERROR_CONTROLS,
@@ -308,5 +365,23 @@ mod tests {
             Some("REG_SZ")
         );
         assert_eq!(name("winreg", "BaseRegSetValue", "cbData", 1), None);
+        assert_eq!(
+            name(
+                "samr",
+                "SamrSetInformationUser2",
+                "UserAccountControl",
+                0x1_0210
+            )
+            .as_deref(),
+            Some("USER_NORMAL_ACCOUNT|USER_DONT_EXPIRE_PASSWORD|USER_DONT_REQUIRE_PREAUTH")
+        );
+        assert_eq!(
+            name("srvsvc", "NetrShareEnum", "shi1_type", 0x8000_0003).as_deref(),
+            Some("STYPE_IPC|STYPE_SPECIAL")
+        );
+        assert_eq!(
+            name("srvsvc", "NetrShareEnum", "shi1_type", 0).as_deref(),
+            Some("STYPE_DISKTREE")
+        );
     }
 }

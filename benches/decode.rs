@@ -8,27 +8,18 @@
 // A benchmark, like a test, stops at the first thing that cannot be set up.
 #![allow(clippy::expect_used)]
 
+mod support;
+
 use std::hint::black_box;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use support::median;
 
 use rpcscope::idl::Library;
 
 /// Passes over the captures per timing.
 const ROUNDS: usize = 20;
-
-fn median(runs: usize, mut f: impl FnMut()) -> Duration {
-    let mut t: Vec<Duration> = (0..runs)
-        .map(|_| {
-            let s = Instant::now();
-            f();
-            s.elapsed()
-        })
-        .collect();
-    t.sort_unstable();
-    t[t.len() / 2]
-}
 
 fn main() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("captures/real");

@@ -6,8 +6,11 @@
 // A benchmark, like a test, stops at the first thing that cannot be set up.
 #![allow(clippy::expect_used)]
 
+mod support;
+
 use std::hint::black_box;
 use std::time::{Duration, Instant};
+use support::median;
 
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
@@ -20,19 +23,6 @@ const CALLS: usize = 1_000_000;
 const BATCH: usize = 10_000;
 /// Calls of the floor: more than a screen.
 const FLOOR_CALLS: usize = 100;
-
-/// Median of `runs` timings of `f`.
-fn median(runs: usize, mut f: impl FnMut()) -> Duration {
-    let mut t: Vec<Duration> = (0..runs)
-        .map(|_| {
-            let s = Instant::now();
-            f();
-            s.elapsed()
-        })
-        .collect();
-    t.sort_unstable();
-    t[t.len() / 2]
-}
 
 fn draw(term: &mut Terminal<TestBackend>, app: &mut App) {
     term.draw(|f| view::draw(f, app, Theme { color: true }))

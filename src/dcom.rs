@@ -447,6 +447,11 @@ pub fn scan_objrefs(stub: &[u8]) -> Vec<(Uuid, Uuid)> {
 /// (`pActProperties`).
 #[must_use]
 pub fn activated_class(interface: Uuid, opnum: u16, request: StubBytes<'_>) -> Option<Uuid> {
+    let activation = (interface == IREMOTE_SCM_ACTIVATOR && matches!(opnum, 3 | 4))
+        || (interface == IACTIVATION && opnum == 0);
+    if !activation {
+        return None;
+    }
     let plain = decode(interface, opnum, request);
     if let Some(clsid) = lookup(&plain.params, "Clsid") {
         return clsid.as_uuid();

@@ -15,7 +15,7 @@ use serde::Serialize;
 use crate::dcerpc::codes::fault_name;
 use crate::dcerpc::{SyntaxId, Uuid, names};
 use crate::event::InterfaceRef;
-use crate::idl::values::{Decoded, Direction, StubBytes, Value, decode_stub};
+use crate::idl::values::{Decoded, Direction, StubBytes, Value, decode_stub, lookup};
 use crate::idl::{Interface, Library, builtin};
 use crate::ndr::LimitsHit;
 
@@ -133,36 +133,10 @@ fn decode(
     (params, d.errors.into_iter().next())
 }
 
-fn param<'a>(params: &'a [(String, Value)], name: &str) -> Option<&'a Value> {
-    params.iter().find(|(n, _)| n == name).map(|(_, v)| v)
-}
-
-fn field<'a>(v: &'a Value, name: &str) -> Option<&'a Value> {
-    match v {
-        Value::Fields(fields) => param(fields, name),
-        _ => None,
-    }
-}
-
-fn uint(v: Option<&Value>) -> Option<u64> {
-    match v? {
-        Value::UInt(u) => Some(*u),
-        Value::Int(i) => u64::try_from(*i).ok(),
-        _ => None,
-    }
-}
-
-fn uuid(v: Option<&Value>) -> Option<Uuid> {
-    match v? {
-        Value::Uuid(u) => Some(*u),
-        _ => None,
-    }
-}
-
 /// A `twr_t`: its octet string up to `tower_length`, parsed.
 fn tower_of(v: &Value) -> Option<tower::Tower> {
-    let len = usize::try_from(uint(field(v, "tower_length"))?).ok()?;
-    let Some(Value::Bytes(b)) = field(v, "tower_octet_string") else {
+    let len = usize::try_from(v.get("tower_length").and_then(Value::as_u64)?).ok()?;
+    let Some(Value::Bytes(b)) = v.get("tower_octet_string") else {
         return None;
     };
     tower::parse(b.get(..len)?).ok()
@@ -197,13 +171,13 @@ fn entries(list: Option<&Value>) -> Vec<(EntryView, tower::Endpoint, Option<Stri
     items
         .iter()
         .filter_map(|e| {
-            let t = tower_of(field(e, "tower")?)?;
+            let t = tower_of(e.get("tower")?)?;
             let endpoint = t.endpoint()?;
-            let annotation = match field(e, "annotation") {
+            let annotation = match e.get("annotation") {
                 Some(Value::Text(a)) if !a.is_empty() => Some(a.clone()),
                 _ => None,
             };
-            let object = uuid(field(e, "object")).and_then(nil_or);
+            let object = e.get("object").and_then(Value::as_uuid).and_then(nil_or);
             Some((view(&t, object, annotation.clone())?, endpoint, annotation))
         })
         .collect()
@@ -219,27 +193,39 @@ pub fn decode_request(opnum: u16, stub: StubBytes<'_>, v: &mut EpmView) -> Resul
     match opnum {
         opnum::INSERT | opnum::DELETE => {
             // an entry registered without an annotation keeps an empty one
-            for (mut e, _, annotation) in entries(param(&params, "entries")) {
+            for (mut e, _, annotation) in entries(lookup(&params, "entries")) {
                 e.annotation = Some(annotation.unwrap_or_default());
                 v.registered.push(e);
             }
         }
         opnum::LOOKUP => {
-            v.inquiry = uint(param(&params, "inquiry_type")).map(inquiry_name);
-            v.requested_object = uuid(param(&params, "object")).and_then(nil_or);
-            if let Some(id) = param(&params, "interface_id").filter(|i| **i != Value::Null) {
-                let major = uint(field(id, "VersMajor")).and_then(|m| u16::try_from(m).ok());
-                let minor = uint(field(id, "VersMinor")).and_then(|m| u16::try_from(m).ok());
+            v.inquiry = lookup(&params, "inquiry_type")
+                .and_then(Value::as_u64)
+                .map(inquiry_name);
+            v.requested_object = lookup(&params, "object")
+                .and_then(Value::as_uuid)
+                .and_then(nil_or);
+            if let Some(id) = lookup(&params, "interface_id").filter(|i| **i != Value::Null) {
+                let major = id
+                    .get("VersMajor")
+                    .and_then(Value::as_u64)
+                    .and_then(|m| u16::try_from(m).ok());
+                let minor = id
+                    .get("VersMinor")
+                    .and_then(Value::as_u64)
+                    .and_then(|m| u16::try_from(m).ok());
                 if let (Some(uuid), Some(major), Some(minor)) =
-                    (uuid(field(id, "Uuid")), major, minor)
+                    (id.get("Uuid").and_then(Value::as_uuid), major, minor)
                 {
                     v.requested_interface = Some(interface_ref(SyntaxId { uuid, major, minor }));
                 }
             }
         }
         opnum::MAP => {
-            v.requested_object = uuid(param(&params, "object")).and_then(nil_or);
-            if let Some(t) = param(&params, "map_tower").and_then(tower_of) {
+            v.requested_object = lookup(&params, "object")
+                .and_then(Value::as_uuid)
+                .and_then(nil_or);
+            if let Some(t) = lookup(&params, "map_tower").and_then(tower_of) {
                 v.requested_interface = t.interface().map(interface_ref);
                 v.requested_binding = t.endpoint().map(|e| e.binding);
             }
@@ -263,7 +249,7 @@ pub fn decode_response(
     let mut out = Vec::new();
     match opnum {
         opnum::MAP => {
-            if let Some(Value::List(towers)) = param(&params, "towers") {
+            if let Some(Value::List(towers)) = lookup(&params, "towers") {
                 for t in towers.iter().filter_map(tower_of) {
                     if let (Some(e), Some(shown)) = (t.endpoint(), view(&t, None, None)) {
                         v.endpoints.push(shown);
@@ -276,7 +262,7 @@ pub fn decode_response(
             }
         }
         opnum::LOOKUP => {
-            for (shown, endpoint, annotation) in entries(param(&params, "entries")) {
+            for (shown, endpoint, annotation) in entries(lookup(&params, "entries")) {
                 v.endpoints.push(shown);
                 out.push(Answered {
                     endpoint,
@@ -286,7 +272,10 @@ pub fn decode_response(
         }
         _ => {}
     }
-    if let Some(status) = uint(param(&params, "status")).and_then(|s| u32::try_from(s).ok()) {
+    if let Some(status) = lookup(&params, "status")
+        .and_then(Value::as_u64)
+        .and_then(|s| u32::try_from(s).ok())
+    {
         v.status = Some(status);
         v.status_name = Some(match status {
             0 => "rpc_s_ok".to_string(),

@@ -122,10 +122,7 @@ impl Value {
     /// An integer as unsigned (a negative one is none).
     #[must_use]
     pub fn as_u64(&self) -> Option<u64> {
-        match self {
-            Value::Named(u, _) => Some(*u),
-            other => uint(other),
-        }
+        uint(self)
     }
 
     /// A GUID, whether read as one or as its structure (`Data1` .. `Data4`).
@@ -424,23 +421,74 @@ pub struct Plain {
 /// Decodes one direction's stub with a compiled plan into [`Plain`] values.
 #[must_use]
 pub fn decode_plain(plan: &OpPlan, stub: StubBytes<'_>) -> Plain {
+    let read = read_side(plan, stub, 0, false);
+    Plain {
+        params: read.params,
+        error: read.error,
+        limits: read.limits,
+    }
+}
+
+/// One direction as the engine reads it: the parameters in wire order (those before an
+/// error), each one's span when asked for, what stopped it, and the bytes left after the last
+/// parameter that are neither a verification trailer nor padding.
+struct SideRead {
+    params: Vec<(String, Value)>,
+    spans: Vec<Option<Span>>,
+    error: Option<String>,
+    limits: LimitsHit,
+    unexplained_tail: usize,
+    values: usize,
+}
+
+/// Runs the plan of one direction over its stub; `values` were decoded before (the call's
+/// other direction).
+fn read_side(plan: &OpPlan, stub: StubBytes<'_>, values: usize, spans: bool) -> SideRead {
     let params = match stub.direction {
         Direction::In => &plan.request,
         Direction::Out => &plan.response,
     };
-    let mut d = Engine::new(plan, stub, 0);
-    let mut out = Plain::default();
+    let mut d = Engine::new(plan, stub, values);
+    if spans {
+        d = d.with_spans();
+    }
+    let mut read = SideRead {
+        params: Vec::with_capacity(params.len()),
+        spans: Vec::new(),
+        error: None,
+        limits: LimitsHit::default(),
+        unexplained_tail: 0,
+        values,
+    };
     for p in params {
         match d.parameter(p) {
-            Ok(v) => out.params.push((p.name.clone(), v)),
+            Ok(v) => {
+                read.params.push((p.name.clone(), v));
+                if spans {
+                    read.spans.push(d.parameter_span());
+                }
+            }
             Err(e) => {
-                out.limits.add(&e);
-                out.error = Some(format!("parameter {}: {e}", p.name));
-                return out;
+                read.limits.add(&e);
+                read.error = Some(if p.name == "return" {
+                    format!("return value: {e}")
+                } else {
+                    format!("parameter {}: {e}", p.name)
+                });
+                break;
             }
         }
     }
-    out
+    let end = d.r.pos();
+    if read.error.is_none()
+        && d.r.remaining() > 0
+        && !verification_trailer_follows(stub.bytes, end)
+        && !padding_follows(stub.bytes, end)
+    {
+        read.unexplained_tail = d.r.remaining();
+    }
+    read.values = d.values;
+    read
 }
 
 /// Decodes a type serialized on its own with a plan of [`Library::type_plan`]: MS-RPCE
@@ -560,7 +608,9 @@ pub fn decode_call(plan: &OpPlan, opnum: u16, stubs: &CallStubs) -> Decoded {
     let mut d = Decoded::default();
     for (direction, stub) in stubs.sides() {
         match stub {
-            Ok(stub) => decode_with_plan(plan, opnum, stub, &mut d),
+            Ok(stub) => {
+                decode_side(plan, opnum, stub, &mut d, false);
+            }
             Err(why) => d.errors.push(format!("{}: {why}", side_name(direction))),
         }
     }
@@ -589,7 +639,18 @@ pub struct TreeLine {
 /// highlights them).
 #[must_use]
 pub fn decode_call_tree(plan: &OpPlan, opnum: u16, stubs: &CallStubs) -> Vec<TreeLine> {
-    let decoded = decode_call(plan, opnum, stubs);
+    let mut decoded = Decoded::default();
+    let mut sides = Vec::new();
+    for (direction, stub) in stubs.sides() {
+        match stub {
+            Ok(stub) => sides.extend(
+                decode_side(plan, opnum, stub, &mut decoded, true).map(|read| (direction, read)),
+            ),
+            Err(why) => decoded
+                .errors
+                .push(format!("{}: {why}", side_name(direction))),
+        }
+    }
     let mut out: Vec<TreeLine> = Vec::new();
     let key = decoded.key_parameters();
     if !key.is_empty() {
@@ -598,35 +659,26 @@ pub fn decode_call_tree(plan: &OpPlan, opnum: u16, stubs: &CallStubs) -> Vec<Tre
             at: None,
         });
     }
-    for (direction, stub) in stubs.sides() {
-        let Ok(stub) = stub else { continue };
-        let params = match direction {
-            Direction::In => &plan.request,
-            Direction::Out => &plan.response,
-        };
-        let mut d = Engine::new(plan, stub, 0).with_spans();
-        let mut lines = Vec::new();
-        for p in params {
-            let Ok(v) = d.parameter(p) else { break };
-            let span = d.parameter_span();
+    for (direction, read) in sides {
+        if read.params.is_empty() {
+            continue;
+        }
+        out.push(TreeLine {
+            text: if direction == Direction::In {
+                "in"
+            } else {
+                "out"
+            }
+            .into(),
+            at: None,
+        });
+        for ((name, v), span) in read.params.iter().zip(&read.spans) {
             let tree = SpannedTree {
                 plan,
                 direction,
-                out: &mut lines,
+                out: &mut out,
             };
-            tree.walk(&v, span.as_ref(), &p.name, 1);
-        }
-        if !lines.is_empty() {
-            out.push(TreeLine {
-                text: if direction == Direction::In {
-                    "in"
-                } else {
-                    "out"
-                }
-                .into(),
-                at: None,
-            });
-            out.extend(lines);
+            tree.walk(v, span.as_ref(), name, 1);
         }
     }
     out.extend(decoded.errors.iter().map(|e| TreeLine {
@@ -698,52 +750,44 @@ impl SpannedTree<'_> {
 
 /// Decodes one direction's stub of a call with its operation's compiled plan.
 pub fn decode_with_plan(plan: &OpPlan, opnum: u16, stub: StubBytes<'_>, decoded: &mut Decoded) {
-    let (bytes, direction) = (stub.bytes, stub.direction);
-    let side = match direction {
-        Direction::In => "request",
-        Direction::Out => "response",
-    };
-    if plan.placeholder && !bytes.is_empty() {
+    decode_side(plan, opnum, stub, decoded, false);
+}
+
+/// Decodes one direction into `decoded` (its parameters as people read them, its errors and
+/// limits); with `keep_raw`, also returns the values as read with their spans (the terminal
+/// interface's tree). None for a placeholder operation.
+fn decode_side(
+    plan: &OpPlan,
+    opnum: u16,
+    stub: StubBytes<'_>,
+    decoded: &mut Decoded,
+    keep_raw: bool,
+) -> Option<SideRead> {
+    let side = side_name(stub.direction);
+    if plan.placeholder && !stub.bytes.is_empty() {
         // `void Opnum2Reserved(void)`: the published IDL keeps the opnum but not the call
         decoded.errors.push(format!(
             "{side}: the description has only a placeholder for operation {opnum}"
         ));
-        return;
+        return None;
     }
-    let params = match direction {
-        Direction::In => &plan.request,
-        Direction::Out => &plan.response,
-    };
-    let mut d = Engine::new(plan, stub, decoded.values);
-    let mut out = Vec::with_capacity(params.len());
-    let mut failed = None;
-    for p in params {
-        match d.parameter(p) {
-            Ok(v) => out.push((p.name.clone(), v)),
-            Err(e) => {
-                decoded.limits.add(&e);
-                failed = Some(if p.name == "return" {
-                    format!("return value: {e}")
-                } else {
-                    format!("parameter {}: {e}", p.name)
-                });
-                break;
-            }
-        }
-    }
-    if let Some(e) = failed {
+    let mut read = read_side(plan, stub, decoded.values, keep_raw);
+    decoded.limits.merge(read.limits);
+    decoded.values = read.values;
+    if let Some(e) = &read.error {
         decoded.errors.push(format!("{side}: {e}"));
-    } else if d.r.remaining() > 0
-        && !verification_trailer_follows(bytes, d.r.pos())
-        && !padding_follows(bytes, d.r.pos())
-    {
+    } else if read.unexplained_tail > 0 {
         decoded.errors.push(format!(
             "{side}: {} bytes after the last parameter",
-            d.r.remaining()
+            read.unexplained_tail
         ));
     }
-    decoded.values = d.values;
-    let out = out
+    let raw = if keep_raw {
+        read.params.clone()
+    } else {
+        std::mem::take(&mut read.params)
+    };
+    let shown = raw
         .into_iter()
         .map(|(n, v)| {
             let v = security_descriptor(&n, readable(v));
@@ -751,10 +795,11 @@ pub fn decode_with_plan(plan: &OpPlan, opnum: u16, stub: StubBytes<'_>, decoded:
             (n, v)
         })
         .collect();
-    match direction {
-        Direction::In => decoded.request = out,
-        Direction::Out => decoded.response = out,
+    match stub.direction {
+        Direction::In => decoded.request = shown,
+        Direction::Out => decoded.response = shown,
     }
+    keep_raw.then_some(read)
 }
 
 /// Rewrites the values Microsoft's common types hold into the form people read them in
@@ -841,7 +886,7 @@ fn security_descriptor(name: &str, v: Value) -> Value {
 
 fn uint(v: &Value) -> Option<u64> {
     match v {
-        Value::UInt(u) => Some(*u),
+        Value::UInt(u) | Value::Named(u, _) => Some(*u),
         Value::Int(i) => u64::try_from(*i).ok(),
         _ => None,
     }
@@ -1369,6 +1414,7 @@ impl<'p, 's> Engine<'p, 's> {
     /// The value of node `id`; `hoisted` is the conformance an enclosing structure already
     /// read for a trailing conformant array.
     fn value(&mut self, id: NodeId, hoisted: Option<usize>) -> Result<Value, NdrError> {
+        self.count_value()?;
         self.r.enter()?;
         let start = self.r.pos();
         self.open_span();
@@ -1383,7 +1429,6 @@ impl<'p, 's> Engine<'p, 's> {
     }
 
     fn value_inner(&mut self, id: NodeId, hoisted: Option<usize>) -> Result<Value, NdrError> {
-        self.count_value()?;
         Ok(match self.node(id)? {
             Node::Void => Value::Null,
             Node::Int(form) => self.integer(*form)?,
@@ -1493,13 +1538,9 @@ impl<'p, 's> Engine<'p, 's> {
             Node::Unreadable(why) => return Err(NdrError::Invalid(why)),
             Node::TooDeep => return Err(NdrError::PlanDepth),
             Node::Ranged { node, min, max } => {
+                // the integer itself, not a value of its own
                 let v = self.value_inner(*node, hoisted)?;
-                let value = match &v {
-                    Value::Int(i) => Some(*i),
-                    Value::UInt(u) => i64::try_from(*u).ok(),
-                    _ => None,
-                };
-                match value {
+                match integer_of(&v) {
                     Some(value) if value < *min || value > *max => {
                         return Err(NdrError::OutOfRange {
                             value,

@@ -540,8 +540,7 @@ impl App {
     /// The selected call of the calls view.
     #[must_use]
     pub fn selected_call(&self) -> Option<&CallRecord> {
-        let i = *self.filtered.get(self.selected[View::Calls.index()])?;
-        self.calls.get(i)
+        self.calls.get(self.selected_index()?)
     }
 
     /// Selected row of the current view.

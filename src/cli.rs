@@ -20,6 +20,15 @@ pub struct Args {
     /// built in.
     #[arg(long = "idl", global = true, value_name = "FILE")]
     pub idl: Vec<PathBuf>,
+    /// Keys file with the secrets that unseal protected calls (repeatable): one per line,
+    /// `password USER[@DOMAIN] PASSWORD`, `nthash USER[@DOMAIN] HEX`, `keytab PATH`,
+    /// `netlogon COMPUTER$ SECRET`, `smb3 SESSION_ID KEY`; see docs/decryption.md. The file
+    /// named by RPCSCOPE_KEYS is read too. Secrets never appear in any output.
+    #[arg(long = "keys", global = true, value_name = "FILE")]
+    pub keys: Vec<PathBuf>,
+    /// MIT keytab with Kerberos keys (repeatable).
+    #[arg(long = "keytab", global = true, value_name = "PATH")]
+    pub keytab: Vec<PathBuf>,
     /// pcap or pcapng file to open in the terminal interface.
     pub capture: Option<PathBuf>,
 }

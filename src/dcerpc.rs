@@ -6,6 +6,7 @@
 //!   test, and resynchronises after a gap.
 //! - [`association`]: presentation contexts, authentication and calls of one association;
 //!   multi-fragment reassembly per call and call completion.
+//! - [`security`]: auth contexts; unsealing and signature checks with the user's keys.
 //! - [`names`]: interface and operation names from the data tables in `src/dcerpc/data/`.
 
 pub mod association;
@@ -14,6 +15,7 @@ pub mod codes;
 pub mod framing;
 pub mod names;
 pub mod pdu;
+pub mod security;
 
 use std::fmt;
 

@@ -10,6 +10,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
+use crate::auth::keys::Keyring;
 use crate::idl::Library;
 
 use crate::dcerpc::association::TransportInfo;
@@ -77,6 +78,8 @@ pub struct Engine {
     epm_only: bool,
     /// Interface descriptions for decoding pipes.
     library: Option<Arc<Library>>,
+    /// The user's secrets, for unsealing.
+    keys: Option<Arc<Keyring>>,
     /// A live capture: finished connections are retired as it goes, at this capture second
     /// next (a file keeps them until the end, for port-reuse detection).
     next_retire: Option<i64>,
@@ -95,6 +98,7 @@ fn tcp_info(
     senders: [SocketAddr; 2],
     expected: Option<Expectation>,
     library: Option<&Arc<Library>>,
+    keys: Option<&Arc<Keyring>>,
 ) -> TransportInfo {
     TransportInfo {
         transport: "ncacn_ip_tcp",
@@ -102,6 +106,7 @@ fn tcp_info(
         file_id: None,
         expected,
         library: library.cloned(),
+        keys: keys.cloned(),
         senders,
     }
 }
@@ -123,7 +128,7 @@ impl StreamSink for DirSink<'_> {
             ),
             ConnState::Smb(s) if !s.seen_smb() && starts_like_dcerpc(bytes) => {
                 // DCE/RPC straight on an SMB port, without SMB framing.
-                let mut channel = Channel::new(tcp_info(s.senders(), None, None), false);
+                let mut channel = Channel::new(tcp_info(s.senders(), None, None, None), false);
                 let verdict = channel.data(
                     self.dir,
                     bytes,
@@ -293,6 +298,14 @@ impl Engine {
         self
     }
 
+    /// Unseals protected stubs with the user's secrets.
+    #[must_use]
+    pub fn with_keys(mut self, keys: Arc<Keyring>) -> Self {
+        self.summary.keys_loaded(keys.len());
+        self.keys = Some(keys);
+        self
+    }
+
     /// Collects notes of non-call PDUs (binds, acks, auth3, ...) for [`Engine::take_notes`].
     #[must_use]
     pub fn with_notes(mut self) -> Self {
@@ -338,12 +351,14 @@ impl Engine {
         let resolver = &mut self.resolver;
         let epm_only = &self.epm_only;
         let library = self.library.as_ref();
+        let keys = self.keys.as_ref();
         let new_state = |initiator, responder| {
             let ports = [seg.src.port(), seg.dst.port()];
             if ports.iter().any(|p| SMB_PORTS.contains(p)) && !*epm_only {
                 return ConnState::Smb(Box::new(SmbConn::new(
                     [initiator, responder],
                     library.cloned(),
+                    keys.cloned(),
                 )));
             }
             // An endpoint announced by an endpoint-mapper or OXID answer is DCE/RPC.
@@ -355,7 +370,7 @@ impl Engine {
                 return ConnState::Ignored;
             }
             ConnState::Dce(Box::new(Channel::new(
-                tcp_info([initiator, responder], expected, library),
+                tcp_info([initiator, responder], expected, library, keys),
                 confirmed,
             )))
         };

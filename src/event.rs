@@ -93,6 +93,14 @@ pub struct CallRecord {
     pub auth_type: Option<String>,
     /// Auth level of the request's sec_trailer.
     pub auth_level: Option<String>,
+    /// On sealed (pkt_privacy) calls: `decrypted`, `no_key` or `failed`; null on clear calls.
+    pub decryption: Option<&'static str>,
+    /// Why a sealed call was not decrypted: the secret it needs, or what failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decryption_reason: Option<String>,
+    /// `valid` or `invalid` when the call's signatures were checked (a key was known).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signature: Option<&'static str>,
     /// Time of the first frame (request, or response when no request), RFC 3339 UTC, µs.
     pub start: String,
     /// From the request's last frame to the response's last frame.

@@ -19,6 +19,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod auth;
 pub mod dcerpc;
 pub mod dcom;
 pub mod engine;
@@ -80,6 +81,8 @@ pub struct Setup {
     pub prior: Vec<Learned>,
     /// Interface descriptions (IDL) whose operations' pipes are decoded.
     pub library: Option<Arc<Library>>,
+    /// The user's secrets, for unsealing protected stubs.
+    pub keys: Option<Arc<auth::keys::Keyring>>,
 }
 
 /// Reads a whole capture from `input`, handing each call to `on_call` as soon as its place in
@@ -113,6 +116,9 @@ pub fn run_with<R: Read>(
     let mut engine = Engine::with_prior(&setup.prior);
     if let Some(lib) = &setup.library {
         engine = engine.with_library(Arc::clone(lib));
+    }
+    if let Some(keys) = &setup.keys {
+        engine = engine.with_keys(Arc::clone(keys));
     }
     if on_note.is_some() {
         engine = engine.with_notes();
@@ -189,6 +195,7 @@ pub fn analyze_with(
     let setup = Setup {
         prior: first_pass(capture)?,
         library,
+        keys: None,
     };
     let mut calls = Vec::new();
     let run = run_with(

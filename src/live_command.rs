@@ -6,6 +6,7 @@ use std::io::{self, Write};
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use rpcscope::auth::keys::Keyring;
 use rpcscope::idl::Library;
 
 use crate::cli::LiveArgs;
@@ -21,13 +22,13 @@ Without it, pipe a capture into standard input: \
 tcpdump -U -i IFACE -w - | rpcscope calls --json -";
 
 #[cfg(not(feature = "live"))]
-pub fn run(_args: &LiveArgs, _library: Arc<Library>) -> ExitCode {
+pub fn run(_args: &LiveArgs, _library: Arc<Library>, _keys: Option<Arc<Keyring>>) -> ExitCode {
     let _ = writeln!(io::stderr(), "rpcscope: {NOT_BUILT}");
     ExitCode::from(2)
 }
 
 #[cfg(feature = "live")]
-pub fn run(args: &LiveArgs, library: Arc<Library>) -> ExitCode {
+pub fn run(args: &LiveArgs, library: Arc<Library>, keys: Option<Arc<Keyring>>) -> ExitCode {
     use rpcscope::live::{Capture, libpcap};
 
     if args.list {
@@ -55,10 +56,10 @@ pub fn run(args: &LiveArgs, library: Arc<Library>) -> ExitCode {
     };
     // JSON Lines when asked, or when standard output is not a terminal (a pipe, a file).
     if args.json || !io::IsTerminal::is_terminal(&io::stdout()) {
-        json(capture, library, args)
+        json(capture, library, keys, args)
     } else {
         let history = usize::try_from(args.history).unwrap_or(usize::MAX);
-        match rpcscope::tui::run_live(capture, library, history) {
+        match rpcscope::tui::run_live(capture, library, keys, history) {
             Ok(end) => {
                 let mut out = io::stdout().lock();
                 let written = report(&mut out, &end.summary, &end.capture, args);
@@ -79,7 +80,12 @@ pub fn run(args: &LiveArgs, library: Arc<Library>) -> ExitCode {
 /// `--json`: calls on standard output as they complete; Ctrl-C (or SIGTERM) stops the capture,
 /// and the summary goes to standard error.
 #[cfg(feature = "live")]
-fn json(capture: rpcscope::live::Capture, library: Arc<Library>, args: &LiveArgs) -> ExitCode {
+fn json(
+    capture: rpcscope::live::Capture,
+    library: Arc<Library>,
+    keys: Option<Arc<Keyring>>,
+    args: &LiveArgs,
+) -> ExitCode {
     use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
     for signal in [SIGINT, SIGTERM, SIGHUP] {
@@ -92,7 +98,10 @@ fn json(capture: rpcscope::live::Capture, library: Arc<Library>, args: &LiveArgs
         "rpcscope: capturing on {} (Ctrl-C stops)",
         capture.interface()
     );
-    let engine = rpcscope::engine::Engine::live().with_library(library);
+    let mut engine = rpcscope::engine::Engine::live().with_library(library);
+    if let Some(keys) = keys {
+        engine = engine.with_keys(keys);
+    }
     let mut out = io::BufWriter::new(io::stdout().lock());
     let analysed = rpcscope::live::json_lines(&capture, engine, &mut out);
     let (stats, capture_error) = capture.finish();

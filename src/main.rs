@@ -13,6 +13,7 @@ use std::io::{self, BufReader, BufWriter, IsTerminal, Read, Write};
 use std::process::ExitCode;
 
 use rpcscope::RunError;
+use rpcscope::auth::keys::Keyring;
 use rpcscope::idl::Library;
 use rpcscope::output::{json, text};
 use std::sync::Arc;
@@ -51,6 +52,10 @@ fn main() -> ExitCode {
         }
         Err(msg) => return fail_line(&msg),
     };
+    let keys = match load_keys(&args.keys, &args.keytab) {
+        Ok(keys) => keys,
+        Err(msg) => return fail_line(&msg),
+    };
     let command = match (args.command, args.capture) {
         (Some(_), Some(extra)) => {
             return fail_line(&format!(
@@ -58,10 +63,12 @@ fn main() -> ExitCode {
                 extra.display()
             ));
         }
-        (Some(cli::Command::Tui { capture }), _) => return tui(&capture, library),
-        (Some(cli::Command::Live(args)), _) => return live_command::run(&args, library),
+        (Some(cli::Command::Tui { capture }), _) => return tui(&capture, library, keys),
+        (Some(cli::Command::Live(args)), _) => return live_command::run(&args, library, keys),
         (Some(c), _) => c,
-        (None, Some(capture)) if io::stdout().is_terminal() => return tui(&capture, library),
+        (None, Some(capture)) if io::stdout().is_terminal() => {
+            return tui(&capture, library, keys);
+        }
         (None, Some(capture)) => cli::Command::Calls {
             json: false,
             decode: false,
@@ -118,6 +125,7 @@ fn main() -> ExitCode {
     let setup = rpcscope::Setup {
         prior,
         library: Some(Arc::clone(&library)),
+        keys: keys.clone(),
     };
     let stdout = io::stdout();
     let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
@@ -163,8 +171,8 @@ fn main() -> ExitCode {
                 };
                 written.map(|()| run).map_err(RunError::Output)
             }),
-        cli::Command::Tui { capture } => return tui(capture, library),
-        cli::Command::Live(args) => return live_command::run(args, library),
+        cli::Command::Tui { capture } => return tui(capture, library, keys),
+        cli::Command::Live(args) => return live_command::run(args, library, keys),
         cli::Command::CompileIdl { .. } => return ExitCode::from(2),
         cli::Command::Summary { json, .. } => rpcscope::run_with(input, &setup, |_| Ok(()), None)
             .and_then(|run| {
@@ -189,11 +197,33 @@ fn main() -> ExitCode {
     }
 }
 
-fn tui(path: &std::path::Path, library: Arc<Library>) -> ExitCode {
-    match rpcscope::tui::run(path, Some(library)) {
+fn tui(path: &std::path::Path, library: Arc<Library>, keys: Option<Arc<Keyring>>) -> ExitCode {
+    match rpcscope::tui::run(path, Some(library), keys) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(&path.display().to_string(), &e.to_string()),
     }
+}
+
+/// The secrets of `--keys` files, `--keytab` files and the keys file `RPCSCOPE_KEYS` names;
+/// `None` when none was given. Errors name the file and line, never a secret.
+fn load_keys(
+    files: &[std::path::PathBuf],
+    keytabs: &[std::path::PathBuf],
+) -> Result<Option<Arc<Keyring>>, String> {
+    let from_env = std::env::var_os("RPCSCOPE_KEYS")
+        .filter(|v| !v.is_empty())
+        .map(std::path::PathBuf::from);
+    if files.is_empty() && keytabs.is_empty() && from_env.is_none() {
+        return Ok(None);
+    }
+    let mut ring = Keyring::default();
+    for f in files.iter().chain(&from_env) {
+        ring.load_file(f).map_err(|e| e.to_string())?;
+    }
+    for k in keytabs {
+        ring.load_keytab(k).map_err(|e| e.to_string())?;
+    }
+    Ok(Some(Arc::new(ring)))
 }
 
 /// The built-in interface descriptions and those of `--idl` files and their imports, which

@@ -94,6 +94,8 @@ pub struct SmbConn {
     senders: [SocketAddr; 2],
     /// Interface descriptions for decoding pipes.
     library: Option<std::sync::Arc<crate::idl::Library>>,
+    /// The user's secrets, for unsealing.
+    keys: Option<std::sync::Arc<crate::auth::keys::Keyring>>,
     framers: [NbssFramer; 2],
     pipes: FastMap<FileKey, Pipe>,
     pending: FastMap<u64, Pending>,
@@ -154,10 +156,12 @@ impl SmbConn {
     pub fn new(
         senders: [SocketAddr; 2],
         library: Option<std::sync::Arc<crate::idl::Library>>,
+        keys: Option<std::sync::Arc<crate::auth::keys::Keyring>>,
     ) -> Self {
         Self {
             senders,
             library,
+            keys,
             framers: [NbssFramer::new(), NbssFramer::new()],
             pipes: FastMap::default(),
             pending: FastMap::default(),
@@ -543,6 +547,7 @@ impl SmbConn {
             file_id: Some(key.label()),
             expected: None,
             library: self.library.clone(),
+            keys: self.keys.clone(),
             senders: self.senders,
         };
         self.pipes.insert(
@@ -800,7 +805,7 @@ mod tests {
             "10.0.0.1:50000".parse().unwrap(),
             "10.0.0.2:445".parse().unwrap(),
         ];
-        let mut conn = SmbConn::new(senders, None);
+        let mut conn = SmbConn::new(senders, None, None);
         let mut tally = Tally::default();
         let mut queue = Outbox::new();
         let response = dce(2, 1, 200);

@@ -169,6 +169,23 @@ pub struct FaultCount {
 /// Resolution chains shown in the summary at most.
 pub const MAX_SUMMARY_CHAINS: usize = 50;
 
+/// Distinct reasons counted in [`DecryptionSection::reasons`]; further ones are counted under
+/// `other`.
+pub const MAX_SUMMARY_DECRYPTION_REASONS: usize = 64;
+
+/// Unsealing in brief.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct DecryptionSection {
+    /// Secrets loaded from `--keys`, `--keytab` and `RPCSCOPE_KEYS` (never the secrets).
+    pub keys_loaded: u64,
+    /// Sealed calls by `decryption` (`decrypted`, `no_key`, `failed`).
+    pub calls: BTreeMap<String, u64>,
+    /// Sealed calls not decrypted, by reason.
+    pub reasons: BTreeMap<String, u64>,
+    /// Calls whose signatures were checked, by result (`valid`, `invalid`).
+    pub signatures: BTreeMap<String, u64>,
+}
+
 /// Endpoint resolution in brief.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct ResolutionSection {
@@ -239,6 +256,8 @@ pub struct Summary {
     pub faults: Vec<FaultCount>,
     /// Calls by `auth_type/auth_level` (`none` when the request had no verifier).
     pub auth: BTreeMap<String, u64>,
+    /// Unsealing: secrets loaded, sealed calls by outcome and why, signatures checked.
+    pub decryption: DecryptionSection,
     /// Associations: one per DCE/RPC connection over TCP, one per named pipe over SMB.
     pub associations: u64,
     /// Refused presentation contexts (`provider_rejection/abstract_syntax_not_supported`, ...)
@@ -308,10 +327,16 @@ pub struct SummaryBuilder {
     ifaces: BTreeMap<(Option<String>, Option<String>), IfAcc>,
     faults: BTreeMap<u32, (Option<String>, u64)>,
     auth: BTreeMap<String, u64>,
+    decryption: DecryptionSection,
     interfaces_over_limit: u64,
 }
 
 impl SummaryBuilder {
+    /// Records how many secrets the run was given.
+    pub fn keys_loaded(&mut self, n: usize) {
+        self.decryption.keys_loaded = n as u64;
+    }
+
     /// Counts one call.
     pub fn add(&mut self, c: &CallRecord) {
         self.calls += 1;
@@ -361,6 +386,23 @@ impl SummaryBuilder {
             _ => "none".to_string(),
         };
         *self.auth.entry(a).or_default() += 1;
+        let d = &mut self.decryption;
+        if let Some(name) = c.decryption {
+            *d.calls.entry(name.to_string()).or_default() += 1;
+        }
+        if let Some(why) = &c.decryption_reason {
+            let key = if d.reasons.contains_key(why)
+                || d.reasons.len() < MAX_SUMMARY_DECRYPTION_REASONS
+            {
+                why.clone()
+            } else {
+                "other".to_string()
+            };
+            *d.reasons.entry(key).or_default() += 1;
+        }
+        if let Some(sig) = c.signature {
+            *d.signatures.entry(sig.to_string()).or_default() += 1;
+        }
     }
 
     /// Builds the summary from the engine's totals and the calls counted so far.
@@ -386,6 +428,7 @@ impl SummaryBuilder {
             ifaces,
             faults,
             auth,
+            decryption,
             ..
         } = self;
         let interfaces = ifaces
@@ -454,6 +497,7 @@ impl SummaryBuilder {
                 })
                 .collect(),
             auth,
+            decryption,
             associations: totals.dcerpc_connections + totals.pipe_associations,
             rejections: std::mem::take(&mut tally.rejections),
             counters: tally

@@ -27,6 +27,7 @@ use ratatui::crossterm::event::{
 };
 use ratatui::crossterm::execute;
 
+use crate::auth::keys::Keyring;
 use crate::idl::Library;
 use crate::live::{Capture, CaptureStats};
 use action::Action;
@@ -55,16 +56,26 @@ impl<R: Read> Read for Counting<R> {
 }
 
 /// Analyses `path` on a thread; its results arrive as actions.
-fn spawn_analysis(path: &Path, library: Option<Arc<Library>>) -> io::Result<Receiver<Action>> {
+fn spawn_analysis(
+    path: &Path,
+    library: Option<Arc<Library>>,
+    keys: Option<Arc<Keyring>>,
+) -> io::Result<Receiver<Action>> {
     let total = std::fs::metadata(path)?.len();
     let path = path.to_path_buf();
     File::open(&path)?;
     let (tx, rx) = mpsc::sync_channel::<Action>(CHANNEL_DEPTH);
-    std::thread::spawn(move || analyse(&path, total, library, &tx));
+    std::thread::spawn(move || analyse(&path, total, library, keys, &tx));
     Ok(rx)
 }
 
-fn analyse(path: &Path, total: u64, library: Option<Arc<Library>>, tx: &SyncSender<Action>) {
+fn analyse(
+    path: &Path,
+    total: u64,
+    library: Option<Arc<Library>>,
+    keys: Option<Arc<Keyring>>,
+    tx: &SyncSender<Action>,
+) {
     let read = Arc::new(AtomicU64::new(0));
     let open = |counter: &Arc<AtomicU64>| {
         File::open(path).map(|f| Counting {
@@ -98,7 +109,11 @@ fn analyse(path: &Path, total: u64, library: Option<Arc<Library>>, tx: &SyncSend
         }
     };
     let mut last = Instant::now();
-    let setup = crate::Setup { prior, library };
+    let setup = crate::Setup {
+        prior,
+        library,
+        keys,
+    };
     let result = crate::run_with(
         input,
         &setup,
@@ -180,8 +195,12 @@ pub fn key_action(key: KeyEvent, app: &App) -> Option<Action> {
 ///
 /// # Errors
 /// The file cannot be opened, or the terminal fails.
-pub fn run(path: &Path, library: Option<Arc<Library>>) -> io::Result<()> {
-    let rx = spawn_analysis(path, library.clone())?;
+pub fn run(
+    path: &Path,
+    library: Option<Arc<Library>>,
+    keys: Option<Arc<Keyring>>,
+) -> io::Result<()> {
+    let rx = spawn_analysis(path, library.clone(), keys)?;
     let name = path.file_name().map_or_else(
         || path.display().to_string(),
         |n| n.to_string_lossy().into_owned(),
@@ -206,14 +225,19 @@ pub struct LiveEnd {
 ///
 /// # Errors
 /// The terminal fails.
-pub fn run_live(capture: Capture, library: Arc<Library>, history: usize) -> io::Result<LiveEnd> {
+pub fn run_live(
+    capture: Capture,
+    library: Arc<Library>,
+    keys: Option<Arc<Keyring>>,
+    history: usize,
+) -> io::Result<LiveEnd> {
     let title = format!("{} (live)", capture.interface());
     let stop = capture.stop_flag();
     let (tx, rx) = mpsc::sync_channel::<Action>(CHANNEL_DEPTH);
     let mut app = App::live(&title, history).with_library(Some(Arc::clone(&library)));
     let analysis = std::thread::Builder::new()
         .name("analysis".into())
-        .spawn(move || analyse_live(capture, library, &tx))?;
+        .spawn(move || analyse_live(capture, library, keys, &tx))?;
     let shown = present(&mut app, &rx);
     stop.store(true, Ordering::Relaxed);
     // The analysis no longer waits for the interface: it drains the queue and finishes.
@@ -227,10 +251,18 @@ pub fn run_live(capture: Capture, library: Arc<Library>, history: usize) -> io::
 /// The analysis thread of a live session: packets from the capture queue through the engine,
 /// calls and notes to the interface as they complete, statistics and endpoints twice a second.
 /// When the interface is gone it goes on without it until the capture ends.
-fn analyse_live(capture: Capture, library: Arc<Library>, tx: &SyncSender<Action>) -> LiveEnd {
+fn analyse_live(
+    capture: Capture,
+    library: Arc<Library>,
+    keys: Option<Arc<Keyring>>,
+    tx: &SyncSender<Action>,
+) -> LiveEnd {
     let mut engine = crate::engine::Engine::live()
         .with_library(library)
         .with_notes();
+    if let Some(keys) = keys {
+        engine = engine.with_keys(keys);
+    }
     let mut shown = true;
     let mut send = |a: Action| {
         if shown && tx.send(a).is_err() {

@@ -30,7 +30,7 @@ fn stderr_line(o: &Output) -> String {
     s
 }
 
-const CONTRACT_FIELDS: [&str; 20] = [
+const CONTRACT_FIELDS: [&str; 22] = [
     "type",
     "client",
     "server",
@@ -51,6 +51,8 @@ const CONTRACT_FIELDS: [&str; 20] = [
     "auth_level",
     "start",
     "duration_us",
+    "status",
+    "decryption",
 ];
 
 #[test]

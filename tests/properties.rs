@@ -231,3 +231,76 @@ proptest! {
         prop_assert_eq!(pipe_calls(&build(&sizes)), baseline);
     }
 }
+
+/// A PDU of `ptype` (auth3 from the client, bind_ack from the server, request, response) with
+/// an auth verifier of `auth_type`/`level` carrying `value`; request and response carry `stub`.
+fn with_verifier(ptype: u8, auth_type: u8, level: u8, value: &[u8], stub: &[u8]) -> Vec<u8> {
+    let body: Vec<u8> = match ptype {
+        16 => vec![0; 4],
+        12 => vec![0xb8, 0x10, 0xb8, 0x10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+        _ => {
+            let mut b = u32::try_from(stub.len()).unwrap().to_le_bytes().to_vec();
+            b.extend([0, 0, 1, 0]);
+            b.extend(stub);
+            b
+        }
+    };
+    let frag_len = 16 + body.len() + 8 + value.len();
+    let mut pdu = vec![5, 0, ptype, 3, 0x10, 0, 0, 0];
+    pdu.extend(u16::try_from(frag_len).unwrap().to_le_bytes());
+    pdu.extend(u16::try_from(value.len()).unwrap().to_le_bytes());
+    pdu.extend(7u32.to_le_bytes());
+    pdu.extend(body);
+    pdu.extend([auth_type, level, 0, 0, 1, 0, 0, 0]);
+    pdu.extend(value);
+    pdu
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    /// Corrupted handshake tokens (NTLMSSP-looking, SPNEGO-looking or random) and protected
+    /// PDUs with any stub and signature never panic the security layer, with keys or without.
+    #[test]
+    fn security_layer_never_panics(
+        tokens in proptest::collection::vec(
+            (0u8..3, proptest::collection::vec(any::<u8>(), 0..160)), 1..5),
+        auth_type in prop_oneof![Just(9u8), Just(10), Just(16), Just(68), any::<u8>()],
+        level in 5u8..=6,
+        stub in proptest::collection::vec(any::<u8>(), 0..64),
+        signature in proptest::collection::vec(any::<u8>(), 0..40),
+        keys in any::<bool>(),
+    ) {
+        use rpcscope::dcerpc::security::Security;
+        use rpcscope::tcp::Dir;
+        let ring = keys.then(|| {
+            let mut k = rpcscope::auth::keys::Keyring::default();
+            k.parse_text("password user pw\nnthash bob 31d6cfe0d16ae931b73c59d7e0c089c0\n", None, "k")
+                .unwrap();
+            std::sync::Arc::new(k)
+        });
+        let mut security = Security::new(ring);
+        for (i, (shape, raw)) in tokens.iter().enumerate() {
+            let token = match shape {
+                0 => [b"NTLMSSP\0".as_slice(), &[(i % 3 + 1) as u8, 0, 0, 0], raw].concat(),
+                1 => [&[0x60, 0x82, 0x01, 0x00, 0x06, 0x06, 0x2b, 0x06, 0x01, 0x05, 0x05, 0x02][..], raw].concat(),
+                _ => raw.clone(),
+            };
+            let ptype = if i % 2 == 0 { 16 } else { 12 };
+            let bytes = with_verifier(ptype, auth_type, level, &token, &[]);
+            if let Ok(pdu) = parse_pdu(&bytes) {
+                security.on_handshake(&pdu, &bytes);
+            }
+        }
+        for (ptype, dir) in [(0u8, Dir::FromInitiator), (2, Dir::FromResponder)] {
+            let bytes = with_verifier(ptype, auth_type, level, &signature, &stub);
+            if let Ok(pdu) = parse_pdu(&bytes) {
+                let out = security.on_protected(dir, &pdu, &bytes);
+                if let Some(plain) = out.bytes {
+                    prop_assert_eq!(plain.len(), bytes.len());
+                }
+            }
+            security.on_truncated(dir, rpcscope::dcerpc::codes::PacketType(ptype), 4000, 16, false);
+        }
+    }
+}

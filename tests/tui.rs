@@ -36,6 +36,7 @@ fn loaded_with(name: &str, mut library: rpcscope::idl::Library) -> App {
     let setup = rpcscope::Setup {
         prior,
         library: Some(library.clone()),
+        keys: None,
     };
     let run = rpcscope::run_with(
         &bytes[..],

@@ -8,6 +8,7 @@
 //! and [`MAX_CONTEXTS`] presentation contexts per association; reaching one evicts the oldest
 //! entry and records a `limit_*` anomaly.
 
+use crate::auth::keys::Keyring;
 use crate::hash::FastMap;
 use std::net::SocketAddr;
 
@@ -18,6 +19,7 @@ use super::codes::{
 use super::framing::{FrameEvent, FramedPdu};
 use super::names;
 use super::pdu::{Body, ContextElement, Header, parse_pdu};
+use super::security::{MAX_AUTH_CONTEXTS, Protection, Security};
 use super::{SyntaxId, TransferKind, Uuid};
 use std::sync::Arc;
 
@@ -322,9 +324,18 @@ struct Call {
     verifier: Option<(u8, u8, u8, u32, u16)>,
     /// The last bytes of the response stub, where the return value is.
     tail: StubTail,
+    /// What the security layer did with the call's PDUs.
+    protection: Protection,
 }
 
 impl Call {
+    /// A PDU of the call stayed sealed: nothing of its stubs can be decoded.
+    fn forget_stubs(&mut self) {
+        self.stubs = None;
+        self.pipes = None;
+        self.guess = None;
+    }
+
     /// Faulted while its request's first fragment was seen and its last one not yet: the
     /// rest of the request still belongs to it.
     fn awaits_request_end(&self) -> bool {
@@ -379,6 +390,8 @@ pub struct TransportInfo {
     pub expected: Option<Expectation>,
     /// Interface descriptions (IDL) for decoding pipes.
     pub library: Option<Arc<Library>>,
+    /// The user's secrets, for unsealing.
+    pub keys: Option<Arc<Keyring>>,
     /// Sender address of each direction, indexed by [`Dir::index`].
     pub senders: [SocketAddr; 2],
 }
@@ -393,6 +406,7 @@ pub struct Association {
     pending: Vec<PendingBind>,
     calls: FastMap<u32, Call>,
     seq: u64,
+    security: Security,
 }
 
 impl Association {
@@ -401,6 +415,7 @@ impl Association {
     pub fn new(info: TransportInfo) -> Self {
         Self {
             pipe_source: info.pipe.as_ref().map(|_| "create"),
+            security: Security::new(info.keys.clone()),
             info,
             contexts: FastMap::default(),
             pending: Vec::new(),
@@ -421,9 +436,19 @@ impl Association {
             FrameEvent::Pdu(p) => self.on_pdu(dir, &p, tally, calls),
             FrameEvent::Truncated { header, first } => {
                 tally.count("pdus_truncated_by_gap");
+                self.security.on_truncated(
+                    dir,
+                    header.ptype,
+                    header.frag_len,
+                    header.auth_len,
+                    header.flags.object_uuid(),
+                );
                 self.on_truncated(dir, header, first, calls);
             }
-            FrameEvent::Lost => self.on_lost(dir),
+            FrameEvent::Lost => {
+                self.security.on_lost(dir);
+                self.on_lost(dir);
+            }
             FrameEvent::Skipped { bytes, reason } => {
                 let name = match reason {
                     "start" => "bytes_skipped_before_first_pdu",
@@ -450,7 +475,25 @@ impl Association {
             }
         };
         let h = pdu.header;
-        let stub = p.bytes.get(pdu.stub.clone()).unwrap_or(&[]);
+        let unsealed = match pdu.body {
+            Body::Request(_) | Body::Response(_) => self.security.on_protected(dir, &pdu, p.bytes),
+            Body::Fault(_) | Body::BindNak(_) => Default::default(),
+            _ => {
+                if !self.security.on_handshake(&pdu, p.bytes) {
+                    tally.anomaly("limit_auth_contexts", p.last.frame, || {
+                        format!("more than {MAX_AUTH_CONTEXTS} auth contexts on one association")
+                    });
+                }
+                Default::default()
+            }
+        };
+        let unreadable = unsealed.protection.unreadable();
+        let stub = unsealed
+            .bytes
+            .as_deref()
+            .unwrap_or(p.bytes)
+            .get(pdu.stub.clone())
+            .unwrap_or(&[]);
         *tally.pdus.entry(h.ptype.to_string()).or_default() += 1;
         if !h.little_endian() {
             tally.count("big_endian_pdus");
@@ -573,6 +616,10 @@ impl Association {
                         if let Some(span) = c.request.as_mut() {
                             span.add(p, stub_len, last);
                         }
+                        c.protection.merge(unsealed.protection);
+                        if unreadable {
+                            c.forget_stubs();
+                        }
                         if let Some(st) = c.stubs.as_mut() {
                             st.add(false, stub, h.little_endian());
                         }
@@ -604,8 +651,8 @@ impl Association {
                         .as_ref()
                         .is_some_and(|l| l.decode_parameters)
                         && self.described(binding).is_some();
-                    let stubs = decoder_for(binding, r.opnum, r.object, auth, parameters).map(
-                        |(decoder, syntax)| {
+                    let stubs = decoder_for(binding, r.opnum, r.object, unreadable, parameters)
+                        .map(|(decoder, syntax)| {
                             let mut st = Box::new(Stubs {
                                 decoder,
                                 syntax,
@@ -617,8 +664,7 @@ impl Association {
                             });
                             st.add(false, stub, h.little_endian());
                             st
-                        },
-                    );
+                        });
                     let call = Call {
                         seq: self.seq,
                         first_frame: p.first.frame,
@@ -639,8 +685,10 @@ impl Association {
                         guess: None,
                         verifier: None,
                         tail: StubTail::default(),
+                        protection: Protection::default(),
                     };
                     let mut call = call;
+                    call.protection = unsealed.protection;
                     call.heads[0] = head(p.bytes);
                     call.verifier = pdu.auth.map(|a| {
                         (
@@ -651,13 +699,14 @@ impl Association {
                             a.value_len,
                         )
                     });
-                    call.pipes =
-                        self.pipes_for(binding, r.opnum, h.little_endian())
-                            .map(|mut pp| {
-                                pp.request_bytes(stub, p.first.frame);
-                                Box::new(pp)
-                            });
-                    if call.pipes.is_none() && auth.is_none_or(|(_, level)| level != 6) {
+                    call.pipes = self
+                        .pipes_for(binding, r.opnum, h.little_endian())
+                        .filter(|_| !unreadable)
+                        .map(|mut pp| {
+                            pp.request_bytes(stub, p.first.frame);
+                            Box::new(pp)
+                        });
+                    if call.pipes.is_none() && !unreadable {
                         let mut g = PipeGuess::new(h.little_endian());
                         g.request
                             .iter_mut()
@@ -679,8 +728,11 @@ impl Association {
                         c.tail = StubTail::default();
                     }
                 }
-                let sealed = pdu.auth.is_some_and(|a| a.auth_level == 6);
-                c.tail.add(stub, h.little_endian(), sealed);
+                c.tail.add(stub, h.little_endian(), unreadable);
+                c.protection.merge(unsealed.protection);
+                if unreadable {
+                    c.forget_stubs();
+                }
                 if let Some(st) = c.stubs.as_mut() {
                     if first {
                         st.response.clear();
@@ -847,6 +899,7 @@ impl Association {
             guess: None,
             verifier: None,
             tail: StubTail::default(),
+            protection: Protection::default(),
         }
     }
 
@@ -911,6 +964,7 @@ impl Association {
                             guess: None,
                             verifier: None,
                             tail: StubTail::default(),
+                            protection: Protection::default(),
                         },
                     );
                 }
@@ -1252,6 +1306,17 @@ impl Association {
                 .map(|s| fault_name(s).map_or_else(|| format!("0x{s:08x}"), str::to_string)),
             auth_type: c.auth.map(|a| auth_type_name(a.0)),
             auth_level: c.auth.map(|a| auth_level_name(a.1)),
+            decryption: c.protection.decryption.as_ref().map(|d| d.name()),
+            decryption_reason: c
+                .protection
+                .decryption
+                .as_ref()
+                .and_then(|d| d.reason())
+                .map(str::to_string),
+            signature: c
+                .protection
+                .signature
+                .map(|v| if v { "valid" } else { "invalid" }),
             start: start_ts.rfc3339_micros(),
             duration_us,
             status,
@@ -1324,15 +1389,15 @@ impl Association {
 
 /// The decoder a new call's stubs are kept for: endpoint-mapper calls, DCOM answers carrying
 /// string bindings, other DCOM (ORPC) calls whose answers may create interface pointers, and
-/// calls whose `parameters` are decoded; none when the stub is sealed (auth level pkt_privacy).
+/// calls whose `parameters` are decoded; none when the stub is sealed and was not decrypted.
 fn decoder_for(
     binding: Option<BoundContext>,
     opnum: u16,
     object: Option<Uuid>,
-    auth: Option<(u8, u8)>,
+    unreadable: bool,
     parameters: bool,
 ) -> Option<(Decoder, Syntax)> {
-    if auth.is_some_and(|(_, level)| level == 6) {
+    if unreadable {
         return None;
     }
     let uuid = binding.map(|b| b.abstract_syntax.uuid);

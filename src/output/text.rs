@@ -63,10 +63,16 @@ pub fn call_row(c: &CallRecord) -> String {
         .or(c.response.as_ref())
         .map_or(0, |s| s.frames[0]);
     let time = c.start.get(11..26).unwrap_or(&c.start);
-    let auth = match (&c.auth_type, &c.auth_level) {
+    let mut auth = match (&c.auth_type, &c.auth_level) {
         (Some(t), Some(l)) => format!("{t}/{l}"),
         _ => "-".to_string(),
     };
+    match (c.decryption, c.signature) {
+        (Some("decrypted"), _) => auth.push_str(" decrypted"),
+        (Some(other), _) => auth.push_str(&format!(" sealed ({})", other.replace('_', " "))),
+        (None, Some(sig)) => auth.push_str(&format!(" signature {sig}")),
+        (None, None) => {}
+    }
     let mut label = interface_label(c);
     if label.chars().count() > 41 {
         label = label.chars().take(40).collect::<String>() + "…";
@@ -257,6 +263,33 @@ pub fn write_summary<W: Write>(out: &mut W, s: &Summary) -> io::Result<()> {
     let auth: Vec<String> = s.auth.iter().map(|(k, v)| format!("{k} {v}")).collect();
     if !auth.is_empty() {
         writeln!(out, "  authentication: {}", auth.join(", "))?;
+    }
+    let d = &s.decryption;
+    if d.keys_loaded > 0 || !d.calls.is_empty() {
+        let calls: Vec<String> = d.calls.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        let sigs: Vec<String> = d
+            .signatures
+            .iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect();
+        writeln!(
+            out,
+            "  decryption: {} secrets loaded; sealed calls: {}{}",
+            d.keys_loaded,
+            if calls.is_empty() {
+                "none".to_string()
+            } else {
+                calls.join(", ")
+            },
+            if sigs.is_empty() {
+                String::new()
+            } else {
+                format!("; signatures: {}", sigs.join(", "))
+            }
+        )?;
+        for (why, n) in &d.reasons {
+            writeln!(out, "    {n} × {}", sanitize(why))?;
+        }
     }
     if !s.rejections.is_empty() {
         let r: Vec<String> = s

@@ -1,0 +1,11 @@
+//! Security providers beside DCE/RPC (MS-RPCE §2.2.1.1.7, §3.3.1.5.2): the secrets the user
+//! gives and the mechanisms that unseal and verify protected stubs with them. Nothing here knows
+//! DCE/RPC; `dcerpc::security` feeds the handshake tokens and protected PDUs in.
+//!
+//! - [`keys`]: the keys file (`--keys`), MIT keytabs and the key ring they fill.
+//! - [`ntlmssp`]: NTLMSSP (MS-NLMP): handshake messages, session keys, sealing and signing.
+//! - [`spnego`]: SPNEGO (RFC 4178) tokens around the mechanism's own.
+
+pub mod keys;
+pub mod ntlmssp;
+pub mod spnego;

@@ -1,0 +1,550 @@
+//! Security contexts of one association (MS-RPCE §2.2.2.11, §3.3.1.5.2), DCE/RPC layer beside
+//! the association: the auth values of bind, bind_ack, alter_context, alter_context_resp and
+//! auth3 feed one mechanism per auth_context_id; request and response PDUs at pkt_privacy are
+//! unsealed, and signatures at pkt_integrity and pkt_privacy checked, with the user's keys.
+//! What happened to each PDU is a [`Protection`]; the association folds them into its calls.
+
+use std::sync::Arc;
+
+use super::codes::PacketType;
+use super::pdu::{Pdu, SEC_TRAILER_LEN};
+use crate::auth::keys::{Keyring, NtSecret, nt_hash};
+use crate::auth::ntlmssp::{self, Challenge, KeyError, Session};
+use crate::auth::spnego::{self, Mechanism};
+use crate::hash::FastMap;
+use crate::tcp::Dir;
+
+/// Auth contexts followed per association; more are reported as missing a handshake.
+pub const MAX_AUTH_CONTEXTS: usize = 8;
+/// Capture gaps remembered per context before its keys are confirmed.
+const MAX_SKIPS_BEFORE_KEYS: usize = 64;
+
+/// auth_type values (MS-RPCE §2.2.1.1.7).
+const SPNEGO: u8 = 9;
+const NTLMSSP: u8 = 10;
+const KERBEROS: u8 = 16;
+const NETLOGON: u8 = 68;
+/// auth_level values.
+const PKT_INTEGRITY: u8 = 5;
+const PKT_PRIVACY: u8 = 6;
+
+/// What became of a sealed PDU's stub.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Decryption {
+    /// Decrypted, its signature checked.
+    Decrypted,
+    /// Not attempted: no key was given for it; says which secret would open it.
+    NoKey(String),
+    /// Attempted and failed; says why.
+    Failed(String),
+}
+
+impl Decryption {
+    /// The `decryption` field's value.
+    #[must_use]
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Decrypted => "decrypted",
+            Self::NoKey(_) => "no_key",
+            Self::Failed(_) => "failed",
+        }
+    }
+
+    /// Why, for `no_key` and `failed`.
+    #[must_use]
+    pub fn reason(&self) -> Option<&str> {
+        match self {
+            Self::Decrypted => None,
+            Self::NoKey(r) | Self::Failed(r) => Some(r),
+        }
+    }
+
+    /// How bad it is, to keep the worst over a call's PDUs.
+    fn rank(&self) -> u8 {
+        match self {
+            Self::Decrypted => 0,
+            Self::NoKey(_) => 1,
+            Self::Failed(_) => 2,
+        }
+    }
+
+    /// The worse of two outcomes (the first one of equal rank).
+    #[must_use]
+    pub fn worst(a: Option<Self>, b: Option<Self>) -> Option<Self> {
+        match (a, b) {
+            (Some(a), Some(b)) => Some(if b.rank() > a.rank() { b } else { a }),
+            (a, b) => a.or(b),
+        }
+    }
+}
+
+/// What the security layer did with one request or response PDU, or (merged) with all the
+/// PDUs of a call.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Protection {
+    /// For a pkt_privacy PDU: whether its stub was decrypted.
+    pub decryption: Option<Decryption>,
+    /// For a PDU whose signature was checked: whether it matched.
+    pub signature: Option<bool>,
+}
+
+impl Protection {
+    /// Adds a PDU's protection to a call's: the worst decryption, and a signature that is
+    /// valid only when every checked one was.
+    pub fn merge(&mut self, pdu: Self) {
+        self.decryption = Decryption::worst(self.decryption.take(), pdu.decryption);
+        self.signature = match (self.signature, pdu.signature) {
+            (Some(a), Some(b)) => Some(a && b),
+            (a, b) => a.or(b),
+        };
+    }
+
+    /// The stub of a PDU with this protection cannot be read (sealed, not decrypted).
+    #[must_use]
+    pub fn unreadable(&self) -> bool {
+        self.decryption
+            .as_ref()
+            .is_some_and(|d| *d != Decryption::Decrypted)
+    }
+}
+
+/// An unsealed PDU: a copy of the PDU with its stub and auth pad in clear.
+#[derive(Default)]
+pub struct Unsealed {
+    /// The PDU bytes, stub in clear when decrypted.
+    pub bytes: Option<Vec<u8>>,
+    /// What happened.
+    pub protection: Protection,
+}
+
+/// Where an NTLMSSP context stands.
+enum NtlmState {
+    /// Waiting for the CHALLENGE or AUTHENTICATE.
+    Handshake(Option<Challenge>),
+    /// Keys derived, to be confirmed by the first protected PDU's signature.
+    Keys {
+        flags: u32,
+        keys: Vec<[u8; 16]>,
+        /// Sealed lengths of PDUs lost in capture gaps before the first protected one.
+        skipped: Vec<(bool, usize)>,
+    },
+    /// Confirmed.
+    Open(Box<Session>),
+    /// Cannot be opened.
+    Closed(Decryption),
+}
+
+/// One auth context.
+struct AuthContext {
+    auth_type: u8,
+    ntlm: NtlmState,
+    /// A mechListMIC was signed by the client and by the server (SPNEGO).
+    mic: [bool; 2],
+    /// Why PDUs of a mechanism that is not unsealed here stay sealed.
+    other: Option<Decryption>,
+}
+
+/// The security contexts of one association.
+pub struct Security {
+    keys: Option<Arc<Keyring>>,
+    contexts: FastMap<u32, AuthContext>,
+    /// Bytes of a direction (indexed by [`Dir::index`]) were lost where no PDU boundary is
+    /// known: its RC4 states can no longer follow.
+    lost: [bool; 2],
+}
+
+impl std::fmt::Debug for Security {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Security")
+            .field("contexts", &self.contexts.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The computer name an NL_AUTH_MESSAGE announces (MS-NRPC §2.2.1.3.1): its NetBIOS computer
+/// name, the second of the null-terminated OEM strings its flags announce.
+fn netlogon_computer(token: &[u8]) -> Option<String> {
+    let flags = u32::from_le_bytes(token.get(4..8)?.try_into().ok()?);
+    let mut strings = token.get(8..)?.split(|&b| b == 0);
+    if flags & 1 != 0 {
+        strings.next()?;
+    }
+    if flags & 2 == 0 {
+        return None;
+    }
+    let name = strings.next()?;
+    Some(name.iter().map(|&b| char::from(b)).collect())
+}
+
+impl Security {
+    /// No contexts yet; `keys` are the user's secrets.
+    #[must_use]
+    pub fn new(keys: Option<Arc<Keyring>>) -> Self {
+        Self {
+            keys,
+            contexts: FastMap::default(),
+            lost: [false; 2],
+        }
+    }
+
+    /// A bind, alter_context, bind_ack, alter_context_resp or auth3 PDU: its auth value is a
+    /// handshake token for its auth context. False when a new context was refused because
+    /// [`MAX_AUTH_CONTEXTS`] are followed already.
+    pub fn on_handshake(&mut self, pdu: &Pdu, bytes: &[u8]) -> bool {
+        let Some(a) = pdu.auth else { return true };
+        let value_at = a.offset + SEC_TRAILER_LEN;
+        let Some(token) = bytes.get(value_at..value_at + usize::from(a.value_len)) else {
+            return true;
+        };
+        let from_client = pdu.header.ptype.is_from_client();
+        if !self.contexts.contains_key(&a.context_id) {
+            if !from_client {
+                return true;
+            }
+            if self.contexts.len() >= MAX_AUTH_CONTEXTS {
+                return false;
+            }
+            self.contexts.insert(
+                a.context_id,
+                AuthContext {
+                    auth_type: a.auth_type,
+                    ntlm: NtlmState::Handshake(None),
+                    mic: [false; 2],
+                    other: None,
+                },
+            );
+        }
+        let keys = self.keys.clone();
+        let Some(ctx) = self.contexts.get_mut(&a.context_id) else {
+            return true;
+        };
+        match a.auth_type {
+            NTLMSSP => ctx.ntlm_token(token, keys.as_deref()),
+            SPNEGO => {
+                let Some(n) = spnego::parse(token) else {
+                    return true;
+                };
+                ctx.mic[usize::from(!from_client)] |= n.mic;
+                match (n.mechanism, n.token) {
+                    (Some(Mechanism::Kerberos), _) => ctx.other = Some(kerberos_pending()),
+                    (Some(Mechanism::Other), _) if from_client => {
+                        ctx.other = Some(Decryption::Failed(
+                            "SPNEGO negotiated a mechanism other than NTLMSSP and Kerberos".into(),
+                        ));
+                    }
+                    (_, Some(inner)) if ntlmssp::parse(&inner).is_some() => {
+                        ctx.other = None;
+                        ctx.ntlm_token(&inner, keys.as_deref());
+                    }
+                    _ => {}
+                }
+            }
+            KERBEROS => ctx.other = Some(kerberos_pending()),
+            NETLOGON if from_client => {
+                let who = netlogon_computer(token).map_or_else(
+                    || "the machine account's".to_string(),
+                    |c| format!("{c}$'s"),
+                );
+                ctx.other = Some(Decryption::NoKey(format!(
+                    "Netlogon secure channel: needs {who} secret and the session's \
+                     challenge exchange (not read yet)"
+                )));
+            }
+            NETLOGON => {}
+            t => {
+                ctx.other = Some(Decryption::Failed(format!(
+                    "unknown security provider (auth type {t})"
+                )));
+            }
+        }
+        true
+    }
+
+    /// A request or response PDU: unsealed and checked when its context allows.
+    pub fn on_protected(&mut self, dir: Dir, pdu: &Pdu, bytes: &[u8]) -> Unsealed {
+        let none = Unsealed {
+            bytes: None,
+            protection: Protection::default(),
+        };
+        let Some(a) = pdu.auth else { return none };
+        if a.auth_level != PKT_PRIVACY && a.auth_level != PKT_INTEGRITY {
+            return none;
+        }
+        let sealed = a.auth_level == PKT_PRIVACY;
+        let failed = |why: String| Unsealed {
+            bytes: None,
+            protection: Protection {
+                decryption: sealed.then_some(Decryption::Failed(why)),
+                signature: None,
+            },
+        };
+        let from_client = pdu.header.ptype.is_from_client();
+        let lost = self.lost[dir.index()];
+        let Some(ctx) = self.contexts.get_mut(&a.context_id) else {
+            return failed(format!(
+                "missing handshake: the bind of auth context {} was not captured",
+                a.context_id
+            ));
+        };
+        if let Some(other) = &ctx.other {
+            return Unsealed {
+                bytes: None,
+                protection: Protection {
+                    decryption: sealed.then(|| other.clone()),
+                    signature: None,
+                },
+            };
+        }
+        if ctx.auth_type != NTLMSSP && ctx.auth_type != SPNEGO {
+            return none;
+        }
+        if lost {
+            return failed(
+                "PDU lost before it: bytes of this direction were never captured, so the \
+                 RC4 state cannot follow"
+                    .into(),
+            );
+        }
+        let value_at = a.offset + SEC_TRAILER_LEN;
+        let Some(signature) = bytes.get(value_at..value_at + usize::from(a.value_len)) else {
+            return failed("the auth value is cut".into());
+        };
+        if signature.len() < ntlmssp::SIGNATURE_LEN {
+            return failed("the NTLMSSP signature is shorter than 16 bytes".into());
+        }
+        let sealed_range = sealed.then_some(pdu.stub.start..a.offset);
+        let regions = [0..value_at, pdu.stub.start..value_at];
+        let mut plain = bytes
+            .get(..value_at + usize::from(a.value_len))
+            .unwrap_or(bytes)
+            .to_vec();
+        let mic = ctx.mic;
+        let checked = match &mut ctx.ntlm {
+            NtlmState::Open(session) => {
+                session.open(from_client, &mut plain, sealed_range, &regions, signature)
+            }
+            NtlmState::Keys {
+                flags,
+                keys,
+                skipped,
+            } => {
+                let found = candidates(*flags, keys, mic, skipped).find_map(|mut session| {
+                    let mut trial = plain.clone();
+                    let checked = session.open(
+                        from_client,
+                        &mut trial,
+                        sealed_range.clone(),
+                        &regions,
+                        signature,
+                    );
+                    checked.region.map(|_| (session, trial, checked))
+                });
+                match found {
+                    Some((session, trial, checked)) => {
+                        ctx.ntlm = NtlmState::Open(Box::new(session));
+                        plain = trial;
+                        checked
+                    }
+                    None => {
+                        let why = Decryption::Failed(
+                            "checksum mismatch: the session key does not verify the first \
+                             protected PDU (wrong key, or the handshake was altered)"
+                                .into(),
+                        );
+                        ctx.ntlm = NtlmState::Closed(why.clone());
+                        return failed(why.reason().unwrap_or_default().to_string());
+                    }
+                }
+            }
+            NtlmState::Closed(why) => {
+                let why = why.clone();
+                return Unsealed {
+                    bytes: None,
+                    protection: Protection {
+                        decryption: sealed.then_some(why),
+                        signature: None,
+                    },
+                };
+            }
+            NtlmState::Handshake(_) => {
+                return failed(
+                    "missing handshake: the NTLMSSP AUTHENTICATE message was not captured".into(),
+                );
+            }
+        };
+        let valid = checked.region.is_some();
+        let decryption = sealed.then(|| {
+            if valid {
+                Decryption::Decrypted
+            } else if checked.seq != checked.expected_seq {
+                Decryption::Failed(format!(
+                    "PDU lost before it: sequence number {} where {} was expected",
+                    checked.seq, checked.expected_seq
+                ))
+            } else {
+                Decryption::Failed("checksum mismatch".into())
+            }
+        });
+        Unsealed {
+            bytes: (sealed && valid).then_some(plain),
+            protection: Protection {
+                decryption,
+                signature: Some(valid),
+            },
+        }
+    }
+
+    /// A PDU of `ptype` sent in `dir` was cut by a capture gap after its header: the RC4 state
+    /// of its direction moves past its sealed bytes.
+    pub fn on_truncated(
+        &mut self,
+        dir: Dir,
+        ptype: PacketType,
+        frag_len: u16,
+        auth_len: u16,
+        object: bool,
+    ) {
+        if auth_len == 0 || !(ptype == PacketType::REQUEST || ptype == PacketType::RESPONSE) {
+            return;
+        }
+        let from_client = ptype.is_from_client();
+        let header = 24 + if object { 16 } else { 0 };
+        let Some(len) =
+            usize::from(frag_len).checked_sub(header + SEC_TRAILER_LEN + usize::from(auth_len))
+        else {
+            return;
+        };
+        if self.contexts.len() != 1 {
+            self.on_lost(dir);
+            return;
+        }
+        for ctx in self.contexts.values_mut() {
+            match &mut ctx.ntlm {
+                NtlmState::Open(s) => s.skip(from_client, len),
+                NtlmState::Keys { skipped, .. } if skipped.len() < MAX_SKIPS_BEFORE_KEYS => {
+                    skipped.push((from_client, len));
+                }
+                NtlmState::Keys { .. } => self.lost[dir.index()] = true,
+                _ => {}
+            }
+        }
+    }
+
+    /// Bytes sent in `dir` were lost where no PDU boundary is known.
+    pub fn on_lost(&mut self, dir: Dir) {
+        if !self.contexts.is_empty() {
+            self.lost[dir.index()] = true;
+        }
+    }
+}
+
+fn kerberos_pending() -> Decryption {
+    Decryption::NoKey(
+        "Kerberos: needs the server's key from a keytab (Kerberos unsealing is not read yet)"
+            .into(),
+    )
+}
+
+/// The sessions the first protected PDU is tried with: each key, with the mechListMIC
+/// signatures that SPNEGO made first counted in the RC4 states, then without (implementations
+/// differ on whether they restart the states after the MIC).
+fn candidates<'a>(
+    flags: u32,
+    keys: &'a [[u8; 16]],
+    mic: [bool; 2],
+    skipped: &'a [(bool, usize)],
+) -> impl Iterator<Item = Session> + 'a {
+    let variants: &[bool] = if mic[0] || mic[1] {
+        &[true, false]
+    } else {
+        &[false]
+    };
+    keys.iter().flat_map(move |key| {
+        variants.iter().map(move |&after_mic| {
+            let mut s = Session::new(flags, key);
+            if after_mic {
+                for (dir, signed) in [(true, mic[0]), (false, mic[1])] {
+                    if signed {
+                        s.skip(dir, 0);
+                    }
+                }
+            }
+            for &(dir, len) in skipped {
+                s.skip(dir, len);
+            }
+            s
+        })
+    })
+}
+
+impl AuthContext {
+    fn ntlm_token(&mut self, token: &[u8], keys: Option<&Keyring>) {
+        match (ntlmssp::parse(token), &self.ntlm) {
+            (Some(ntlmssp::Message::Challenge(c)), NtlmState::Handshake(_)) => {
+                self.ntlm = NtlmState::Handshake(Some(c));
+            }
+            (Some(ntlmssp::Message::Authenticate(au)), NtlmState::Handshake(ch)) => {
+                let Some(ch) = ch else {
+                    self.ntlm = NtlmState::Closed(Decryption::Failed(
+                        "missing handshake: the NTLMSSP CHALLENGE was not captured".into(),
+                    ));
+                    return;
+                };
+                self.ntlm = ntlm_keys(ch, &au, keys);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The keys of an NTLMSSP authentication from the user's secrets.
+fn ntlm_keys(ch: &Challenge, au: &ntlmssp::Authenticate, keys: Option<&Keyring>) -> NtlmState {
+    let flags = ntlmssp::flags_in_force(ch, au);
+    let with = |keys: Vec<[u8; 16]>| NtlmState::Keys {
+        flags,
+        keys,
+        skipped: Vec::new(),
+    };
+    if au.anonymous() {
+        return ntlmssp::session_keys(ch, au, None).map_or_else(
+            |_| NtlmState::Closed(Decryption::Failed("anonymous session key".into())),
+            with,
+        );
+    }
+    let account = au.account();
+    let given = keys.map_or_else(Vec::new, |k| k.nt_candidates(&au.user, &au.domain));
+    // An empty password is always tried, as Wireshark does: Zerologon leaves a domain
+    // controller's machine account with one, and a DCSync with that account follows.
+    let empty = NtSecret {
+        user: au.user.clone(),
+        domain: None,
+        hash: nt_hash(""),
+        password: Some(String::new()),
+    };
+    if given.is_empty() {
+        return match ntlmssp::session_keys(ch, au, Some(&empty)) {
+            Ok(k) => with(k),
+            Err(_) => NtlmState::Closed(Decryption::NoKey(format!(
+                "NTLMSSP: needs the password or NT hash of {account}"
+            ))),
+        };
+    }
+    let secrets = given;
+    let mut found = Vec::new();
+    let mut needs_password = false;
+    for s in &secrets {
+        match ntlmssp::session_keys(ch, au, Some(s)) {
+            Ok(k) => found.extend(k),
+            Err(KeyError::NeedsPassword) => needs_password = true,
+            Err(KeyError::WrongSecret) => {}
+        }
+    }
+    if !found.is_empty() {
+        return with(found);
+    }
+    NtlmState::Closed(Decryption::Failed(if needs_password {
+        format!("NTLMSSP: the LM session key of {account} needs its password, not its NT hash")
+    } else {
+        format!("wrong key: the secret given for {account} does not produce its NTLM response")
+    }))
+}

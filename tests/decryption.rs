@@ -1,0 +1,318 @@
+//! Unsealing with the user's keys, on captures of real peers (Samba and impacket on loopback,
+//! `captures/generate.sh`) whose lab secrets are in `captures/real/lab.keys`: every sealed
+//! call decrypted and its signature valid; without keys or with a wrong one, each call says
+//! why; a lost PDU is reported, not decrypted into garbage; secrets never reach an output.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+const SEALED: [&str; 4] = [
+    "06-ntlm-seal.pcap",
+    "07-spnego.pcap",
+    "10-frag-sealed.pcap",
+    "58-dc-dcsync.pcap",
+];
+const LAB_PASSWORD: &str = "Rpcscope-Lab-1";
+
+fn real(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("captures/real")
+        .join(name)
+}
+
+fn run(args: &[&str], env: Option<(&str, &str)>) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_rpcscope"));
+    cmd.args(args).env_remove("RPCSCOPE_KEYS");
+    if let Some((k, v)) = env {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap()
+}
+
+fn calls(args: &[&str]) -> Vec<Value> {
+    let o = run(args, None);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8(o.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn keys() -> String {
+    real("lab.keys").to_str().unwrap().to_string()
+}
+
+/// `calls --json --decode` of a capture with the lab secrets.
+fn decoded_with_lab_keys(capture: &Path) -> Vec<Value> {
+    calls(&[
+        "calls",
+        "--json",
+        "--decode",
+        "--keys",
+        &keys(),
+        capture.to_str().unwrap(),
+    ])
+}
+
+#[test]
+fn every_sealed_call_of_the_lab_captures_is_decrypted_and_verified() {
+    for name in SEALED {
+        let path = real(name);
+        let all = calls(&["calls", "--json", "--keys", &keys(), path.to_str().unwrap()]);
+        let mut protected = 0;
+        for c in &all {
+            let level = c["auth_level"].as_str().unwrap_or("none");
+            match level {
+                "pkt_privacy" => {
+                    assert_eq!(c["decryption"], "decrypted", "{name}: {c}");
+                    assert_eq!(c["signature"], "valid", "{name}: {c}");
+                    protected += 1;
+                }
+                "pkt_integrity" => {
+                    assert!(c["decryption"].is_null(), "{name}: {c}");
+                    assert_eq!(c["signature"], "valid", "{name}: {c}");
+                    protected += 1;
+                }
+                _ => assert!(c["decryption"].is_null() && c.get("signature").is_none()),
+            }
+        }
+        assert!(protected >= 8, "{name}: {protected} protected calls");
+        // Decrypted answers give their return codes (every lab call answered has one).
+        for c in all.iter().filter(|c| c["decryption"] == "decrypted") {
+            if c["outcome"] == "response" {
+                assert!(c["status"].is_object(), "{name}: no status in {c}");
+            }
+        }
+    }
+}
+
+#[test]
+fn dcsync_shows_the_naming_context_and_the_real_return_codes() {
+    let all = decoded_with_lab_keys(&real("58-dc-dcsync.pcap"));
+    let changes: Vec<&Value> = all
+        .iter()
+        .filter(|c| {
+            c["operation"]
+                .as_str()
+                .is_some_and(|o| o.ends_with("DRSGetNCChanges"))
+        })
+        .collect();
+    let codes: Vec<u64> = changes
+        .iter()
+        .map(|c| c["status"]["code"].as_u64().unwrap())
+        .collect();
+    // impacket's two requests (ERROR_INVALID_PARAMETER from Samba), then Samba's client as
+    // Administrator (works, then WERR_DS_DRA_BAD_DN) and as rpcuser (no replication rights).
+    assert_eq!(codes, [0x57, 0x57, 0, 0x20f7, 0x2105]);
+    let contexts: Vec<&str> = changes
+        .iter()
+        .filter_map(|c| c["decoded"]["in"]["pmsgIn"]["V8"]["pNC"]["StringName"].as_str())
+        .collect();
+    assert_eq!(
+        contexts,
+        [
+            // impacket names the object by SID and by GUID, with an empty DN
+            "",
+            "",
+            "CN=krbtgt,CN=Users,DC=rpclab,DC=test",
+            "CN=no-such-user,CN=Users,DC=rpclab,DC=test",
+            "CN=krbtgt,CN=Users,DC=rpclab,DC=test"
+        ]
+    );
+}
+
+#[test]
+fn without_keys_each_sealed_call_names_the_secret_it_needs() {
+    let path = real("58-dc-dcsync.pcap");
+    let all = calls(&["calls", "--json", "--decode", path.to_str().unwrap()]);
+    let sealed: Vec<&Value> = all
+        .iter()
+        .filter(|c| c["auth_level"] == "pkt_privacy")
+        .collect();
+    assert_eq!(sealed.len(), 14);
+    for c in &sealed {
+        assert_eq!(c["decryption"], "no_key", "{c}");
+        let why = c["decryption_reason"].as_str().unwrap();
+        assert!(
+            why.contains("RPCLABAD\\Administrator") || why.contains("RPCLABAD\\rpcuser"),
+            "{why}"
+        );
+        assert!(c["status"].is_null() && c.get("decoded").is_none(), "{c}");
+    }
+}
+
+#[test]
+fn a_wrong_password_fails_with_its_reason_and_decodes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("wrong.keys");
+    std::fs::write(
+        &file,
+        "password rpcuser not-the-password\npassword Administrator Rpcscope-Lab-1\n",
+    )
+    .unwrap();
+    let path = real("58-dc-dcsync.pcap");
+    let all = calls(&[
+        "calls",
+        "--json",
+        "--decode",
+        "--keys",
+        file.to_str().unwrap(),
+        path.to_str().unwrap(),
+    ]);
+    let failed: Vec<&Value> = all.iter().filter(|c| c["decryption"] == "failed").collect();
+    assert_eq!(
+        failed.len(),
+        3,
+        "rpcuser's DsBind, DsGetNCChanges, DsUnbind"
+    );
+    for c in failed {
+        assert!(
+            c["decryption_reason"]
+                .as_str()
+                .unwrap()
+                .starts_with("wrong key: the secret given for RPCLABAD\\rpcuser"),
+            "{c}"
+        );
+        assert!(c["status"].is_null() && c.get("decoded").is_none(), "{c}");
+    }
+    let decrypted = all
+        .iter()
+        .filter(|c| c["decryption"] == "decrypted")
+        .count();
+    assert_eq!(decrypted, 11);
+}
+
+/// Frames of a classic little-endian pcap file.
+fn pcap_frames(bytes: &[u8]) -> (Vec<u8>, Vec<Vec<u8>>) {
+    let (header, mut rest) = bytes.split_at(24);
+    let mut frames = Vec::new();
+    while rest.len() >= 16 {
+        let len = u32::from_le_bytes(rest[8..12].try_into().unwrap()) as usize;
+        frames.push(rest[..16 + len].to_vec());
+        rest = &rest[16 + len..];
+    }
+    (header.to_vec(), frames)
+}
+
+#[test]
+fn a_lost_sealed_pdu_is_reported_and_the_calls_after_it_are_not_garbage() {
+    let bytes = std::fs::read(real("10-frag-sealed.pcap")).unwrap();
+    let (header, frames) = pcap_frames(&bytes);
+    let path = real("10-frag-sealed.pcap");
+    let whole = calls(&["calls", "--json", "--keys", &keys(), path.to_str().unwrap()]);
+    // The request of SamrLookupDomainInSamServer (its first frame) goes missing.
+    let lost = whole
+        .iter()
+        .find(|c| c["operation"] == "SamrLookupDomainInSamServer")
+        .unwrap();
+    let frame = lost["request"]["frames"][0].as_u64().unwrap() as usize;
+    let mut cut = header;
+    for (i, f) in frames.iter().enumerate() {
+        if i + 1 != frame {
+            cut.extend(f);
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("cut.pcap");
+    std::fs::write(&file, &cut).unwrap();
+    let all = decoded_with_lab_keys(&file);
+    let sealed: Vec<&Value> = all
+        .iter()
+        .filter(|c| c["auth_level"] == "pkt_privacy")
+        .collect();
+    let before: Vec<&&Value> = sealed
+        .iter()
+        .filter(|c| {
+            c["request"]["frames"][0]
+                .as_u64()
+                .is_some_and(|f| (f as usize) < frame)
+        })
+        .collect();
+    assert!(!before.is_empty());
+    assert!(before.iter().all(|c| c["decryption"] == "decrypted"));
+    let after: Vec<&&Value> = sealed
+        .iter()
+        .filter(|c| {
+            c["request"]["frames"][0]
+                .as_u64()
+                .is_some_and(|f| (f as usize) > frame)
+        })
+        .collect();
+    assert!(after.len() >= 3);
+    for c in after {
+        assert_eq!(c["decryption"], "failed", "{c}");
+        assert!(
+            c["decryption_reason"].as_str().unwrap().contains("lost"),
+            "{c}"
+        );
+        assert!(c.get("decoded").is_none(), "{c}");
+    }
+}
+
+#[test]
+fn the_keys_file_named_by_the_environment_works_as_keys_does() {
+    let path = real("06-ntlm-seal.pcap");
+    let o = run(
+        &["summary", "--json", path.to_str().unwrap()],
+        Some(("RPCSCOPE_KEYS", &keys())),
+    );
+    let summary: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(summary["decryption"]["keys_loaded"], 3);
+    assert_eq!(summary["decryption"]["calls"]["decrypted"], 24);
+    assert_eq!(summary["decryption"]["signatures"]["valid"], 24);
+}
+
+#[test]
+fn secrets_never_reach_any_output() {
+    let nt_hash = rpcscope::auth::keys::nt_hash(LAB_PASSWORD);
+    let hex: String = nt_hash.iter().map(|b| format!("{b:02x}")).collect();
+    let forbidden = [LAB_PASSWORD.to_string(), hex.clone(), hex.to_uppercase()];
+    let k = keys();
+    for name in SEALED {
+        let p = real(name);
+        let p = p.to_str().unwrap();
+        for args in [
+            vec!["calls", p],
+            vec!["calls", "--json", p],
+            vec!["calls", "--json", "--decode", p],
+            vec!["calls", "--decode", p],
+            vec!["summary", p],
+            vec!["summary", "--json", p],
+            vec!["endpoints", p],
+            vec!["endpoints", "--json", p],
+        ] {
+            let mut args = args.clone();
+            args.extend(["--keys", &k]);
+            let o = run(&args, None);
+            assert!(o.status.success());
+            let text = [o.stdout, o.stderr].concat();
+            let text = String::from_utf8_lossy(&text);
+            for f in &forbidden {
+                assert!(!text.contains(f.as_str()), "{args:?} printed a secret");
+            }
+        }
+    }
+    // A bad keys file is one line naming the file and line, without the secret.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bad.keys");
+    std::fs::write(&file, format!("# ok\nnthash bob {LAB_PASSWORD}\n")).unwrap();
+    let o = run(&["calls", "--keys", file.to_str().unwrap(), p06()], None);
+    assert!(!o.status.success());
+    let err = String::from_utf8(o.stderr).unwrap();
+    assert!(
+        err.contains("bad.keys: line 2: an NT hash is 32 hex digits"),
+        "{err}"
+    );
+    assert!(!err.contains(LAB_PASSWORD));
+}
+
+fn p06() -> &'static str {
+    concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/captures/real/06-ntlm-seal.pcap"
+    )
+}

@@ -316,3 +316,140 @@ fn p06() -> &'static str {
         "/captures/real/06-ntlm-seal.pcap"
     )
 }
+
+/// The sealed OTRF captures of Windows lateral movement (`../shared/corpus/otrf`), with the
+/// keytabs of their tickets' session keys; `None` (the test skips) without `../shared`.
+fn otrf() -> Option<PathBuf> {
+    let dir = std::env::var_os("RPCSCOPE_SHARED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared"))
+        .join("corpus/otrf");
+    if dir.join("keys").is_dir() {
+        Some(dir)
+    } else {
+        eprintln!(
+            "SKIPPED: {} is absent (the shared corpus is not part of this clone)",
+            dir.display()
+        );
+        None
+    }
+}
+
+const OTRF_SEALED: [(&str, usize); 3] = [
+    ("empire_psexec_dcerpc_tcp_svcctl", 8),
+    ("empire_wmi_dcerpc_wmi_IWbemServices_ExecMethod", 3),
+    ("empire_msbuild_dcerpc_wmi_smb", 16),
+];
+
+fn otrf_calls(dir: &Path, name: &str, keytab: Option<&str>) -> Vec<Value> {
+    let capture = dir.join(format!("{name}_WORKSTATION6.pcap"));
+    let mut args = vec![
+        "calls".to_string(),
+        "--json".into(),
+        "--decode".into(),
+        capture.to_str().unwrap().into(),
+    ];
+    if let Some(k) = keytab {
+        let path = dir
+            .join("keys")
+            .join(format!("otrf_{k}_WORKSTATION6_sessionkeys.keytab"));
+        args.extend(["--keytab".into(), path.to_str().unwrap().to_string()]);
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    calls(&args)
+}
+
+#[test]
+fn windows_kerberos_sealed_calls_decrypt_with_the_session_keys_of_a_keytab() {
+    let Some(dir) = otrf() else { return };
+    for (name, sealed) in OTRF_SEALED {
+        let all = otrf_calls(&dir, name, Some(name));
+        let privacy: Vec<&Value> = all
+            .iter()
+            .filter(|c| c["auth_level"] == "pkt_privacy")
+            .collect();
+        assert_eq!(privacy.len(), sealed, "{name}");
+        for c in privacy {
+            assert_eq!(c["decryption"], "decrypted", "{name}: {c}");
+            assert_eq!(c["signature"], "valid", "{name}: {c}");
+            assert!(c["status"].is_object(), "{name}: {c}");
+        }
+    }
+    // psexec's service and its command line; WMI's class and method.
+    let psexec = otrf_calls(&dir, OTRF_SEALED[0].0, Some(OTRF_SEALED[0].0));
+    let create = psexec
+        .iter()
+        .find(|c| c["operation"] == "RCreateServiceA")
+        .unwrap();
+    assert_eq!(create["decoded"]["in"]["lpServiceName"], "Updater");
+    assert!(
+        create["decoded"]["in"]["lpBinaryPathName"]
+            .as_str()
+            .unwrap()
+            .starts_with("%COMSPEC% /C start /b C:\\Windows\\System32\\WindowsPowershell")
+    );
+    let wmi = otrf_calls(&dir, OTRF_SEALED[1].0, Some(OTRF_SEALED[1].0));
+    let exec = wmi.iter().find(|c| c["operation"] == "ExecMethod").unwrap();
+    assert_eq!(exec["decoded"]["in"]["strObjectPath"], "Win32_Process");
+    assert_eq!(exec["decoded"]["in"]["strMethodName"], "create");
+}
+
+#[test]
+fn without_the_right_keytab_kerberos_calls_name_the_key_they_need() {
+    let Some(dir) = otrf() else { return };
+    // No keytab, then the keytab of another capture's tickets.
+    for keytab in [None, Some(OTRF_SEALED[1].0)] {
+        let all = otrf_calls(&dir, OTRF_SEALED[0].0, keytab);
+        let sealed: Vec<&Value> = all
+            .iter()
+            .filter(|c| c["auth_level"] == "pkt_privacy")
+            .collect();
+        assert_eq!(sealed.len(), 8);
+        for c in sealed {
+            assert_eq!(c["decryption"], "no_key", "{c}");
+            assert!(
+                c["decryption_reason"]
+                    .as_str()
+                    .unwrap()
+                    .contains("HOST/WORKSTATION6.theshire.local@THESHIRE.LOCAL"),
+                "{c}"
+            );
+            assert!(c["status"].is_null() && c.get("decoded").is_none(), "{c}");
+        }
+    }
+}
+
+#[test]
+fn keytab_keys_never_reach_any_output() {
+    let Some(dir) = otrf() else { return };
+    let name = OTRF_SEALED[0].0;
+    let keytab = dir
+        .join("keys")
+        .join(format!("otrf_{name}_WORKSTATION6_sessionkeys.keytab"));
+    let mut ring = rpcscope::auth::keys::Keyring::default();
+    ring.load_keytab(&keytab).unwrap();
+    let keys: Vec<String> = ring
+        .kerberos()
+        .iter()
+        .map(|k| k.key.iter().map(|b| format!("{b:02x}")).collect())
+        .collect();
+    assert!(!keys.is_empty());
+    let capture = dir.join(format!("{name}_WORKSTATION6.pcap"));
+    let (c, k) = (capture.to_str().unwrap(), keytab.to_str().unwrap());
+    for args in [
+        vec!["calls", c],
+        vec!["calls", "--json", "--decode", c],
+        vec!["calls", "--decode", c],
+        vec!["summary", "--json", c],
+        vec!["summary", c],
+    ] {
+        let mut args = args.clone();
+        args.extend(["--keytab", k]);
+        let o = run(&args, None);
+        assert!(o.status.success());
+        let text = String::from_utf8_lossy(&[o.stdout, o.stderr].concat()).to_lowercase();
+        for key in &keys {
+            assert!(!text.contains(key.as_str()), "{args:?} printed a key");
+        }
+    }
+}

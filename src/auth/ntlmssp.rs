@@ -147,7 +147,8 @@ pub enum KeyError {
     NeedsPassword,
 }
 
-fn hmac_md5(key: &[u8], parts: &[&[u8]]) -> [u8; 16] {
+/// HMAC-MD5 over `parts` (NTLMSSP's MAC, and RC4-HMAC's in Kerberos).
+pub(crate) fn hmac_md5(key: &[u8], parts: &[&[u8]]) -> [u8; 16] {
     let Ok(mut mac) = <Hmac<Md5> as Mac>::new_from_slice(key) else {
         return [0; 16]; // HMAC takes keys of any length
     };

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use super::codes::PacketType;
 use super::pdu::{Pdu, SEC_TRAILER_LEN};
+use crate::auth::kerberos;
 use crate::auth::keys::{Keyring, NtSecret, nt_hash};
 use crate::auth::ntlmssp::{self, Challenge, KeyError, Session};
 use crate::auth::spnego::{self, Mechanism};
@@ -140,8 +141,18 @@ struct AuthContext {
     ntlm: NtlmState,
     /// A mechListMIC was signed by the client and by the server (SPNEGO).
     mic: [bool; 2],
+    /// Kerberos, when the context uses it.
+    kerberos: Option<KerberosState>,
     /// Why PDUs of a mechanism that is not unsealed here stay sealed.
     other: Option<Decryption>,
+}
+
+/// Where a Kerberos context stands.
+enum KerberosState {
+    /// The AP-REQ opened: its keys.
+    Open(Box<kerberos::Context>),
+    /// Cannot be opened.
+    Closed(Decryption),
 }
 
 /// The security contexts of one association.
@@ -210,6 +221,7 @@ impl Security {
                     auth_type: a.auth_type,
                     ntlm: NtlmState::Handshake(None),
                     mic: [false; 2],
+                    kerberos: None,
                     other: None,
                 },
             );
@@ -226,7 +238,16 @@ impl Security {
                 };
                 ctx.mic[usize::from(!from_client)] |= n.mic;
                 match (n.mechanism, n.token) {
-                    (Some(Mechanism::Kerberos), _) => ctx.other = Some(kerberos_pending()),
+                    (_, Some(inner))
+                        if n.mechanism == Some(Mechanism::Kerberos) || ctx.kerberos.is_some() =>
+                    {
+                        ctx.kerberos_token(&inner, from_client, keys.as_deref());
+                    }
+                    (Some(Mechanism::Kerberos), None) if ctx.kerberos.is_none() => {
+                        ctx.kerberos = Some(KerberosState::Closed(Decryption::Failed(
+                            "missing handshake: the Kerberos AP-REQ was not captured".into(),
+                        )));
+                    }
                     (Some(Mechanism::Other), _) if from_client => {
                         ctx.other = Some(Decryption::Failed(
                             "SPNEGO negotiated a mechanism other than NTLMSSP and Kerberos".into(),
@@ -239,7 +260,7 @@ impl Security {
                     _ => {}
                 }
             }
-            KERBEROS => ctx.other = Some(kerberos_pending()),
+            KERBEROS => ctx.kerberos_token(token, from_client, keys.as_deref()),
             NETLOGON if from_client => {
                 let who = netlogon_computer(token).map_or_else(
                     || "the machine account's".to_string(),
@@ -294,6 +315,21 @@ impl Security {
                     signature: None,
                 },
             };
+        }
+        match &ctx.kerberos {
+            Some(KerberosState::Open(k)) if sealed => return unseal_kerberos(k, pdu, bytes),
+            // Signatures of Kerberos pkt_integrity PDUs are not checked yet.
+            Some(KerberosState::Open(_)) => return none,
+            Some(KerberosState::Closed(why)) => {
+                return Unsealed {
+                    bytes: None,
+                    protection: Protection {
+                        decryption: sealed.then(|| why.clone()),
+                        signature: None,
+                    },
+                };
+            }
+            None => {}
         }
         if ctx.auth_type != NTLMSSP && ctx.auth_type != SPNEGO {
             return none;
@@ -438,11 +474,38 @@ impl Security {
     }
 }
 
-fn kerberos_pending() -> Decryption {
-    Decryption::NoKey(
-        "Kerberos: needs the server's key from a keytab (Kerberos unsealing is not read yet)"
-            .into(),
-    )
+/// Unseals a pkt_privacy PDU of a Kerberos context: the stub and pad in place, the checksum
+/// over them with the PDU's header and sec_trailer.
+fn unseal_kerberos(k: &kerberos::Context, pdu: &Pdu, bytes: &[u8]) -> Unsealed {
+    let Some(a) = pdu.auth else {
+        return Unsealed::default();
+    };
+    let value_at = a.offset + SEC_TRAILER_LEN;
+    let end = value_at + usize::from(a.value_len);
+    let mut plain = bytes.get(..end).unwrap_or(bytes).to_vec();
+    let token = bytes.get(value_at..end).unwrap_or_default();
+    let header = bytes.get(..pdu.stub.start).unwrap_or_default();
+    let trailer = bytes.get(a.offset..value_at).unwrap_or_default();
+    let result = match plain.get_mut(pdu.stub.start..a.offset) {
+        Some(data) => k.unseal(token, data, header, trailer),
+        None => Err("the stub is cut"),
+    };
+    match result {
+        Ok(()) => Unsealed {
+            bytes: Some(plain),
+            protection: Protection {
+                decryption: Some(Decryption::Decrypted),
+                signature: Some(true),
+            },
+        },
+        Err(why) => Unsealed {
+            bytes: None,
+            protection: Protection {
+                decryption: Some(Decryption::Failed(format!("Kerberos: {why}"))),
+                signature: (why == "checksum mismatch").then_some(false),
+            },
+        },
+    }
 }
 
 /// The sessions the first protected PDU is tried with: each key, with the mechListMIC
@@ -478,6 +541,30 @@ fn candidates<'a>(
 }
 
 impl AuthContext {
+    /// A Kerberos token: the client's AP-REQ opens the context with the user's keys; the
+    /// server's AP-REP gives its subkey. The third leg (the client's empty AP-REP) changes
+    /// nothing.
+    fn kerberos_token(&mut self, token: &[u8], from_client: bool, keys: Option<&Keyring>) {
+        if from_client {
+            if let Some(req) = kerberos::parse_ap_req(token) {
+                let keys = keys.map_or(&[][..], Keyring::kerberos);
+                self.kerberos = Some(match kerberos::Context::accept(&req, keys) {
+                    Ok(k) => KerberosState::Open(Box::new(k)),
+                    Err(why) => KerberosState::Closed(Decryption::NoKey(why)),
+                });
+            }
+            return;
+        }
+        if let (Some(KerberosState::Open(k)), Some(part)) =
+            (self.kerberos.as_mut(), kerberos::parse_ap_rep(token))
+            && !k.on_ap_rep(&part)
+        {
+            self.kerberos = Some(KerberosState::Closed(Decryption::Failed(
+                "Kerberos: the ticket's session key does not open the AP-REP".into(),
+            )));
+        }
+    }
+
     fn ntlm_token(&mut self, token: &[u8], keys: Option<&Keyring>) {
         match (ntlmssp::parse(token), &self.ntlm) {
             (Some(ntlmssp::Message::Challenge(c)), NtlmState::Handshake(_)) => {

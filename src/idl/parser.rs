@@ -510,8 +510,29 @@ impl P<'_> {
 
     /// A type reference: base words or a name, then qualifiers and `*`s.
     fn type_ref(&mut self) -> R<Type> {
+        Ok(self.declaration_type()?.1)
+    }
+
+    /// The type of a declaration with several declarators: the type without the `*`s written
+    /// after it, which belong to the first declarator only (`typedef char* PSTR, *LPSTR;`
+    /// makes both `char*`), and the first declarator's type with them.
+    fn declaration_type(&mut self) -> R<(Type, Type)> {
+        let bare = self.type_name()?;
+        let mut ty = bare.clone();
+        loop {
+            self.eat_qualifiers();
+            if !self.eat_punct('*') {
+                break;
+            }
+            ty = Type::Pointer(Box::new(ty));
+        }
+        Ok((bare, ty))
+    }
+
+    /// Base words, a name or a constructed type, without the `*`s after it.
+    fn type_name(&mut self) -> R<Type> {
         self.eat_qualifiers();
-        let mut ty = if self.is_word("struct") || self.is_word("union") || self.is_word("enum") {
+        let ty = if self.is_word("struct") || self.is_word("union") || self.is_word("enum") {
             self.constructed()?
         } else if self.eat_word("pipe") {
             Type::Pipe(Box::new(self.type_ref()?))
@@ -533,13 +554,6 @@ impl P<'_> {
                 Type::Base(words.join(" "))
             }
         };
-        loop {
-            self.eat_qualifiers();
-            if !self.eat_punct('*') {
-                break;
-            }
-            ty = Type::Pointer(Box::new(ty));
-        }
         Ok(ty)
     }
 
@@ -658,7 +672,8 @@ impl P<'_> {
                 return Err(self.err("expected '}'"));
             }
             let attrs = self.attrs()?;
-            let base = self.type_ref()?;
+            let (bare, first) = self.declaration_type()?;
+            let mut base = first;
             if self.eat_punct(';') {
                 // an anonymous struct or union embedded in this one
                 fields.push(Field {
@@ -683,6 +698,7 @@ impl P<'_> {
                 if !self.eat_punct(',') {
                     break;
                 }
+                base = bare.clone();
             }
             self.expect(';')?;
         }
@@ -743,9 +759,10 @@ impl P<'_> {
     fn typedef(&mut self, mut attrs: Vec<Attr>) -> R<()> {
         attrs.extend(self.attrs()?);
         let handle = attrs.iter().any(|a| a.name == "context_handle");
-        let base = self.type_ref()?;
+        let (bare, mut base) = self.declaration_type()?;
         loop {
             let (ty, name) = self.declarator(base.clone())?;
+            base = bare.clone();
             if handle {
                 self.lib.context_handles.insert(name.clone());
             }
@@ -1105,6 +1122,27 @@ interface Sample : IUnknown
     void Op3(void);
 }
 "#;
+
+    #[test]
+    fn stars_after_the_type_belong_to_the_first_declarator_only() {
+        // dtyp.idl: both are one pointer to char; scmr.idl's ANSI operations take LPSTR.
+        let lib = parse(
+            "typedef char* PSTR, *LPSTR; typedef unsigned long DWORD, *LPDWORD;\n\
+             typedef struct { char* a, b, *c; } S;",
+            "t.idl",
+        )
+        .unwrap();
+        let one = |name: &str| Type::Pointer(Box::new(Type::Base(name.into())));
+        assert_eq!(lib.types["PSTR"], one("char"));
+        assert_eq!(lib.types["LPSTR"], one("char"));
+        assert_eq!(lib.types["LPDWORD"], one("unsigned long"));
+        let Type::Struct(f) = &lib.types["S"] else {
+            panic!()
+        };
+        assert_eq!(f[0].ty, one("char"));
+        assert_eq!(f[1].ty, Type::Base("char".into()));
+        assert_eq!(f[2].ty, one("char"));
+    }
 
     #[test]
     fn parses_every_supported_construct() {

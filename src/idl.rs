@@ -22,6 +22,7 @@ pub mod plan;
 pub mod sddl;
 pub mod table;
 pub mod values;
+pub mod wmio;
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt;

@@ -392,6 +392,29 @@ fn windows_kerberos_sealed_calls_decrypt_with_the_session_keys_of_a_keytab() {
     let exec = wmi.iter().find(|c| c["operation"] == "ExecMethod").unwrap();
     assert_eq!(exec["decoded"]["in"]["strObjectPath"], "Win32_Process");
     assert_eq!(exec["decoded"]["in"]["strMethodName"], "create");
+    // Its arguments and answer, WMI objects marshaled by value (MS-WMIO).
+    let args = &exec["decoded"]["in"]["pInParams"];
+    assert_eq!(args["class"], "__PARAMETERS");
+    assert!(
+        args["properties"]["CommandLine"]
+            .as_str()
+            .unwrap()
+            .starts_with("C:\\Windows\\System32\\WindowsPowershell\\v1.0\\powershell -noP"),
+        "{args}"
+    );
+    let answer = &exec["decoded"]["out"]["ppOutParams"]["properties"];
+    assert_eq!(answer["ReturnValue"], 0);
+    assert_eq!(answer["ProcessId"], 9804);
+    // A class definition: GetObject's answer for Win32_Process.
+    let msbuild = otrf_calls(&dir, OTRF_SEALED[2].0, Some(OTRF_SEALED[2].0));
+    let class = msbuild
+        .iter()
+        .filter(|c| c["operation"] == "GetObject")
+        .map(|c| &c["decoded"]["out"]["ppObject"])
+        .find(|o| o["class"] == "Win32_Process")
+        .unwrap();
+    assert_eq!(class["superclass"], "CIM_Process");
+    assert_eq!(class["properties"]["CommandLine"], "string");
 }
 
 #[test]

@@ -23,7 +23,15 @@ fn loaded(name: &str) -> App {
     loaded_with(name, rpcscope::idl::builtin::library().unwrap())
 }
 
-fn loaded_with(name: &str, mut library: rpcscope::idl::Library) -> App {
+fn loaded_with(name: &str, library: rpcscope::idl::Library) -> App {
+    loaded_with_keys(name, library, None)
+}
+
+fn loaded_with_keys(
+    name: &str,
+    mut library: rpcscope::idl::Library,
+    keys: Option<std::sync::Arc<rpcscope::auth::keys::Keyring>>,
+) -> App {
     let bytes = std::fs::read(capture(name)).unwrap();
     let prior = rpcscope::first_pass(&bytes[..]).unwrap();
     let mut calls = Vec::new();
@@ -36,7 +44,7 @@ fn loaded_with(name: &str, mut library: rpcscope::idl::Library) -> App {
     let setup = rpcscope::Setup {
         prior,
         library: Some(library.clone()),
-        keys: None,
+        keys,
     };
     let run = rpcscope::run_with(
         &bytes[..],
@@ -485,4 +493,42 @@ fn kept_stubs_are_bounded_in_bytes() {
     app.update(Action::Done(Box::new(run.summary), run.endpoints, None));
     let text = screen(&mut app, 200, 10);
     assert!(text.contains("parameters of 1 calls not kept"), "{text}");
+}
+
+#[test]
+fn a_decrypted_call_is_marked_and_its_parameters_decoded_on_demand() {
+    let mut library = rpcscope::idl::table::builtin_library().clone();
+    library.merge(rpcscope::idl::builtin::library().unwrap());
+    let mut ring = rpcscope::auth::keys::Keyring::default();
+    ring.load_file(&capture("lab.keys")).unwrap();
+    let mut app = loaded_with_keys(
+        "58-dc-dcsync.pcap",
+        library,
+        Some(std::sync::Arc::new(ring)),
+    );
+    // Samba's DsGetNCChanges for krbtgt, the one that works.
+    let changes = app
+        .filtered
+        .iter()
+        .position(|&i| {
+            let c = &app.calls[i];
+            c.operation
+                .as_deref()
+                .is_some_and(|o| o.ends_with("DRSGetNCChanges"))
+                && c.status.is_some_and(|s| s.code == 0)
+        })
+        .unwrap();
+    for _ in 0..changes {
+        app.update(Action::Down);
+    }
+    app.update(Action::Enter);
+    let text = screen(&mut app, 160, 48);
+    assert!(text.contains("decryption decrypted"), "{text}");
+    assert!(text.contains("signature valid"), "{text}");
+    let tree = app.parameter_tree().to_vec();
+    assert!(
+        tree.iter()
+            .any(|l| l.text.contains("CN=krbtgt,CN=Users,DC=rpclab,DC=test")),
+        "{tree:?}"
+    );
 }

@@ -322,7 +322,11 @@ fn key_values(path: &str, v: &Value, depth: usize, out: &mut KeyValues) {
             out.texts.push((path.to_string(), text));
         }
         Value::Fields(fields) => {
-            for (name, v) in fields.iter().filter(|(n, _)| n != "discriminant") {
+            // A WMI object says what it is by its class and properties, not by its OBJREF.
+            let object = fields.iter().any(|(n, _)| n == "properties");
+            let skipped =
+                |n: &str| n == "discriminant" || (object && (n == "objref" || n == "iid"));
+            for (name, v) in fields.iter().filter(|(n, _)| !skipped(n)) {
                 // an anonymous member adds nothing to the path
                 let inner = if name.is_empty() {
                     path.to_string()
@@ -929,7 +933,8 @@ fn padding_follows(stub: &[u8], end: usize) -> bool {
 
 /// An MInterfacePointer holding a standard OBJREF (MS-DCOM §2.2.18.1) reads as the interface
 /// and the object it points at: `{"objref": "standard", "iid", "oxid", "oid", "ipid"}`; other
-/// OBJREFs as their kind and IID.
+/// OBJREFs as their kind and IID, and a WMI object (`IWbemClassObject` marshaled by value) with
+/// its `class` and `properties` too.
 fn interface_pointer(fields: &[(String, Value)]) -> Option<Value> {
     let [(n, _), (d, Value::Bytes(b))] = fields else {
         return None;
@@ -946,6 +951,13 @@ fn interface_pointer(fields: &[(String, Value)]) -> Option<Value> {
         out.push(("oxid".into(), Value::Text(format!("{oxid:016x}"))));
         out.push(("oid".into(), Value::Text(format!("{oid:016x}"))));
         out.push(("ipid".into(), Value::Uuid(ipid)));
+    }
+    // A WMI object marshaled by value: its class and properties (MS-WMIO).
+    if let Some((clsid, data)) = super::objref::custom_data(b)
+        && clsid == super::wmio::WBEM_CLASS_OBJECT_CLSID
+        && let Some(Value::Fields(object)) = super::wmio::decode(data)
+    {
+        out.extend(object);
     }
     Some(Value::Fields(out))
 }

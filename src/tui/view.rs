@@ -404,6 +404,16 @@ fn draw_detail(f: &mut Frame<'_>, app: &App, c: &CallRecord, area: Rect, theme: 
     if let (Some(t), Some(l)) = (&c.auth_type, &c.auth_level) {
         lines.push(kv("auth", format!("{t} / {l}")));
     }
+    if let Some(d) = c.decryption {
+        let text = match &c.decryption_reason {
+            Some(why) => format!("{} — {why}", d.replace('_', " ")),
+            None => d.to_string(),
+        };
+        lines.push(kv("decryption", text));
+    }
+    if let Some(sig) = c.signature {
+        lines.push(kv("signature", sig.to_string()));
+    }
     if let Some((_, _, pad, ctx, len)) = c.verifier {
         lines.push(kv(
             "verifier",

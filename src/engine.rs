@@ -19,6 +19,7 @@ use crate::dcerpc::pdu::parse_header;
 use crate::epm::resolver::{EndpointRecord, Expectation, Learned, MAX_ENDPOINTS, Resolver};
 use crate::event::CallRecord;
 use crate::ip_defrag::Defragmenter;
+use crate::kdc::{KDC_PORT, KdcStream};
 use crate::link::{self, Decoded, LinkError, TcpSegment};
 use crate::outbox::Outbox;
 use crate::report::Tally;
@@ -46,6 +47,8 @@ pub enum ConnState {
     Dce(Box<Channel>),
     /// SMB (ports 445 and 139): DCE/RPC over named pipes.
     Smb(Box<SmbConn>),
+    /// Kerberos (port 88), read for keys when the user gave some.
+    Kdc(Box<KdcStream>),
     /// Not DCE/RPC: the connection is no longer examined.
     Ignored,
 }
@@ -143,6 +146,10 @@ impl StreamSink for DirSink<'_> {
                 s.data(self.dir, offset, bytes, origin, self.tally, self.calls);
                 return;
             }
+            ConnState::Kdc(k) => {
+                k.data(self.dir, bytes, origin.frame, self.tally);
+                return;
+            }
             ConnState::Ignored => return,
         };
         if verdict == Verdict::Rejected {
@@ -155,6 +162,10 @@ impl StreamSink for DirSink<'_> {
             ConnState::Dce(c) => c.gap(self.dir, len, self.tally, self.calls),
             ConnState::Smb(s) => {
                 s.gap(self.dir, offset, len, self.tally, self.calls);
+                return;
+            }
+            ConnState::Kdc(k) => {
+                k.gap(self.dir);
                 return;
             }
             ConnState::Ignored => return,
@@ -354,6 +365,11 @@ impl Engine {
         let keys = self.keys.as_ref();
         let new_state = |initiator, responder| {
             let ports = [seg.src.port(), seg.dst.port()];
+            if let Some(k) = keys
+                && ports.contains(&KDC_PORT)
+            {
+                return ConnState::Kdc(Box::new(KdcStream::new(Arc::clone(k))));
+            }
             if ports.iter().any(|p| SMB_PORTS.contains(p)) && !*epm_only {
                 return ConnState::Smb(Box::new(SmbConn::new(
                     [initiator, responder],

@@ -8,8 +8,10 @@
 //!       ├─ ip_defrag (IPv4 fragments, capped)           TcpSegment
 //!       └─ tcp       (flow table, reassembly per dir)   data(offset, bytes, origin) | gap
 //!           └─ engine   (DCE/RPC detection: port 135, strict header heuristic)
+//!               ├─ kdc       (Kerberos on port 88, with keys: keys learned)
 //!               └─ dcerpc::framing    (PDU boundaries, resync after gaps)   FramedPdu
 //!                   └─ dcerpc::association (contexts, calls, fragments)      CallRecord
+//!                       │  dcerpc::security (auth contexts; unsealing with auth::*)
 //!                       └─ summary / output (JSON Lines, tables, summary)
 //! ```
 //!
@@ -28,6 +30,7 @@ pub mod event;
 pub mod hash;
 pub mod idl;
 pub mod ip_defrag;
+pub mod kdc;
 pub mod link;
 pub mod live;
 pub mod ndr;

@@ -230,12 +230,12 @@ fn load_keys(
 /// take precedence. Microsoft's interfaces (the built-in table) are added when parameters are
 /// decoded.
 fn load_library(files: &[std::path::PathBuf], decode: bool) -> Result<Library, String> {
-    let mut lib = if decode {
-        rpcscope::idl::table::builtin_library().clone()
-    } else {
-        Library::default()
-    };
-    lib.merge(rpcscope::idl::builtin::library().map_err(|e| e.to_string())?);
+    // The descriptions written for rpcscope (the endpoint mapper, MS-EFSR's raw operations),
+    // then Microsoft's complete ones over them when parameters are decoded.
+    let mut lib = rpcscope::idl::builtin::library().map_err(|e| e.to_string())?;
+    if decode {
+        lib.merge(rpcscope::idl::table::builtin_library().clone());
+    }
     let read = rpcscope::idl::load_files(files)?;
     for w in &read.warnings {
         let _ = writeln!(io::stderr(), "rpcscope: warning: {w}");

@@ -476,3 +476,69 @@ fn keytab_keys_never_reach_any_output() {
         }
     }
 }
+
+#[test]
+fn a_krbtgt_key_alone_opens_the_conversations_whose_tickets_were_requested() {
+    let Some(dir) = otrf() else { return };
+    let keytab = dir.join("keys/otrf_shire_krbtgt_2020-09.keytab");
+    let k = keytab.to_str().unwrap();
+    // (capture, Kerberos-sealed calls, calls sealed by the Netlogon secure channel)
+    for (name, kerberos, netlogon) in [
+        ("empire_psexec_dcerpc_tcp_svcctl_WORKSTATION5", 8, 0),
+        ("empire_msbuild_dcerpc_wmi_smb_WORKSTATION5", 16, 0),
+        ("empire_dcsync_dcerpc_drsuapi_DsGetNCChanges", 6, 0),
+        ("empire_smbexec_dcerpc_smb_svcctl_WORKSTATION5", 3, 1),
+    ] {
+        let capture = dir.join(format!("{name}.pcap"));
+        let c = capture.to_str().unwrap();
+        let all = calls(&["calls", "--json", "--decode", "--keytab", k, c]);
+        let decrypted = all
+            .iter()
+            .filter(|c| c["decryption"] == "decrypted")
+            .count();
+        assert_eq!(decrypted, kerberos, "{name}");
+        let netlogon_left = all
+            .iter()
+            .filter(|c| {
+                c["decryption_reason"]
+                    .as_str()
+                    .is_some_and(|r| r.starts_with("Netlogon"))
+            })
+            .count();
+        assert_eq!(netlogon_left, netlogon, "{name}");
+        let o = run(&["summary", "--json", "--keytab", k, c], None);
+        let summary: Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert!(
+            summary["counters"]["kdc_messages"].as_u64().unwrap() >= 2,
+            "{name}"
+        );
+        assert!(
+            summary["counters"]["kerberos_keys_learned"]
+                .as_u64()
+                .unwrap()
+                >= 2,
+            "{name}"
+        );
+        // Without the keytab, nothing is learned and the calls stay sealed.
+        let bare = calls(&["calls", "--json", c]);
+        assert!(
+            bare.iter().all(|c| c["decryption"] != "decrypted"),
+            "{name}"
+        );
+        if name.starts_with("empire_dcsync") {
+            let changes = all
+                .iter()
+                .find(|c| {
+                    c["operation"]
+                        .as_str()
+                        .is_some_and(|o| o.ends_with("DRSGetNCChanges"))
+                })
+                .unwrap();
+            assert_eq!(changes["status"]["code"], 0);
+            assert_eq!(
+                changes["decoded"]["in"]["pmsgIn"]["V8"]["pNC"]["Guid"],
+                "a08358c1-5050-49fb-80a9-9d99181b72d5"
+            );
+        }
+    }
+}

@@ -4,10 +4,14 @@
 //! walked one explicit context tag at a time.
 
 use super::kcrypto::{self, AES_BLOCK, AES_MAC_LEN, Key};
-use super::keys::KerberosKey;
+use super::keys::{KerberosKey, Keyring};
 
 /// Key usages (RFC 4120 §7.5.1, RFC 4121 §2).
+const USAGE_AS_REP: u32 = 3;
 const USAGE_TICKET: u32 = 2;
+const USAGE_TGS_REQ_AUTHENTICATOR: u32 = 7;
+const USAGE_TGS_REP_SESSION: u32 = 8;
+const USAGE_TGS_REP_SUBKEY: u32 = 9;
 const USAGE_AUTHENTICATOR: u32 = 11;
 const USAGE_AP_REP: u32 = 12;
 const USAGE_ACCEPTOR_SEAL: u32 = 22;
@@ -65,19 +69,7 @@ fn children(mut bytes: &[u8]) -> impl Iterator<Item = Tlv<'_>> {
 /// The content of each explicit context tag `[n]` (the encoded value inside the tag) of the
 /// SEQUENCE `seq`.
 fn fields(seq: &[u8]) -> Option<[Option<&[u8]>; 16]> {
-    let (t, _) = tlv(seq)?;
-    if t.tag != 0x30 {
-        return None;
-    }
-    let mut out = [None; 16];
-    for field in children(t.value) {
-        if field.tag & 0xe0 == 0xa0 {
-            if let Some(slot) = out.get_mut(usize::from(field.tag & 0x1f)) {
-                *slot = Some(field.value);
-            }
-        }
-    }
-    Some(out)
+    fields_of(tlv(seq)?.0)
 }
 
 /// The SEQUENCE inside an `[APPLICATION n]` value, checking `n`.
@@ -337,6 +329,106 @@ impl Context {
     }
 }
 
+/// A key found inside a decrypted part, named after where it came from.
+fn found(key: Key, what: &str) -> KerberosKey {
+    KerberosKey {
+        principal: what.to_string(),
+        realm: String::new(),
+        enctype: key.enctype,
+        kvno: 0,
+        key: key.bytes,
+    }
+}
+
+/// Reads one message of a ticket exchange (RFC 4120 §5.4: AS-REP, TGS-REQ, TGS-REP) with the
+/// keys known so far and keeps every key found inside: the session key of a ticket in a
+/// TGS-REQ (opened with the krbtgt key) and its authenticator's subkey, then the session key of
+/// the ticket the TGS-REP (or AS-REP) hands out. A krbtgt key alone thus opens the services
+/// whose tickets were requested in the capture. Returns how many keys were new.
+pub fn learn_from_kdc(message: &[u8], ring: &Keyring) -> usize {
+    let Some((t, _)) = tlv(message) else {
+        return 0;
+    };
+    let before = ring.learned_count();
+    let _ = match t.tag {
+        0x6c => learn_from_tgs_req(message, ring),
+        0x6b | 0x6d => learn_from_kdc_rep(message, t.tag, ring),
+        _ => None,
+    };
+    ring.learned_count().saturating_sub(before)
+}
+
+fn learn_from_tgs_req(message: &[u8], ring: &Keyring) -> Option<()> {
+    let f = fields(application(message, 12)?)?;
+    let (padata, _) = tlv(f[3]?)?;
+    for pa in children(padata.value) {
+        let Some(pf) = fields_of(pa) else { continue };
+        if pf[1].and_then(int) != Some(1) {
+            continue; // PA-TGS-REQ
+        }
+        let Some(req) = pf[2].and_then(octets).and_then(parse_ap_req) else {
+            continue;
+        };
+        let keys = ring.kerberos();
+        let Some((_, plain)) = open_with(keys.iter(), &req.ticket, USAGE_TICKET) else {
+            continue;
+        };
+        let Some(session) = subkey(&plain, 3, 1) else {
+            continue;
+        };
+        ring.learn(found(
+            session.clone(),
+            &format!("session key of {}", req.server),
+        ));
+        if let Some(sub) = kcrypto::decrypt(
+            &session,
+            USAGE_TGS_REQ_AUTHENTICATOR,
+            &req.authenticator.cipher,
+        )
+        .and_then(|a| subkey(&a, 2, 6))
+        {
+            ring.learn(found(sub, "TGS-REQ authenticator subkey"));
+        }
+    }
+    Some(())
+}
+
+fn learn_from_kdc_rep(message: &[u8], tag: u8, ring: &Keyring) -> Option<()> {
+    let f = fields(application(message, tag & 0x1f)?)?;
+    let part = encrypted(f[6]?)?;
+    let keys = ring.kerberos();
+    let (app, usages): (u8, &[u32]) = if tag == 0x6b {
+        (25, &[USAGE_AS_REP])
+    } else {
+        (26, &[USAGE_TGS_REP_SESSION, USAGE_TGS_REP_SUBKEY])
+    };
+    let plain = usages
+        .iter()
+        .find_map(|&u| open_with(keys.iter(), &part, u))
+        .map(|(_, p)| p)?;
+    let rep = fields(application(&plain, app)?)?;
+    let key = encryption_key(rep[0]?)?;
+    let server = rep[10].and_then(principal).unwrap_or_default();
+    ring.learn(found(key, &format!("session key of {server}")));
+    Some(())
+}
+
+/// The content of each explicit context tag of a SEQUENCE value already split off.
+fn fields_of(t: Tlv<'_>) -> Option<[Option<&[u8]>; 16]> {
+    if t.tag != 0x30 {
+        return None;
+    }
+    let mut out = [None; 16];
+    for field in children(t.value) {
+        if field.tag & 0xe0 == 0xa0 {
+            if let Some(slot) = out.get_mut(usize::from(field.tag & 0x1f)) {
+                *slot = Some(field.value);
+            }
+        }
+    }
+    Some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -383,6 +475,8 @@ mod tests {
             proptest::prop_assert_eq!(buf, data);
             let _ = parse_ap_req(&token);
             let _ = parse_ap_rep(&token);
+            let ring = Keyring::default();
+            proptest::prop_assert_eq!(learn_from_kdc(&token, &ring), 0);
         }
     }
 

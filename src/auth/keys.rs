@@ -76,13 +76,18 @@ pub struct Smb3Key {
     pub key: Vec<u8>,
 }
 
-/// Every secret given, by kind.
-#[derive(Clone, Default)]
+/// Kerberos keys learned from decrypted parts (ticket session keys, subkeys) kept per run;
+/// further ones are not kept.
+pub const MAX_LEARNED_KEYS: usize = 10_000;
+
+/// Every secret given, by kind, and the Kerberos keys learned from them along the way.
+#[derive(Default)]
 pub struct Keyring {
     nt: Vec<NtSecret>,
     kerberos: Vec<KerberosKey>,
     netlogon: Vec<NetlogonSecret>,
     smb3: Vec<Smb3Key>,
+    learned: std::sync::RwLock<Vec<KerberosKey>>,
 }
 
 impl fmt::Debug for Keyring {
@@ -92,6 +97,7 @@ impl fmt::Debug for Keyring {
             .field("kerberos", &self.kerberos.len())
             .field("netlogon", &self.netlogon.len())
             .field("smb3", &self.smb3.len())
+            .field("learned", &self.learned_count())
             .finish()
     }
 }
@@ -418,10 +424,37 @@ impl Keyring {
         out
     }
 
-    /// Kerberos keys held, for mechanisms that try each.
+    /// Kerberos keys held, for mechanisms that try each: the keytabs' keys, then those learned.
     #[must_use]
-    pub fn kerberos(&self) -> &[KerberosKey] {
-        &self.kerberos
+    pub fn kerberos(&self) -> Vec<KerberosKey> {
+        let mut keys = self.kerberos.clone();
+        if let Ok(learned) = self.learned.read() {
+            keys.extend(learned.iter().cloned());
+        }
+        keys
+    }
+
+    /// Keeps a key found inside a decrypted part (a ticket's session key, a subkey), unless
+    /// it is known already. False when [`MAX_LEARNED_KEYS`] are kept.
+    pub fn learn(&self, key: KerberosKey) -> bool {
+        let Ok(mut learned) = self.learned.write() else {
+            return false;
+        };
+        let known = |k: &KerberosKey| k.enctype == key.enctype && k.key == key.key;
+        if self.kerberos.iter().any(known) || learned.iter().any(known) {
+            return true;
+        }
+        if learned.len() >= MAX_LEARNED_KEYS {
+            return false;
+        }
+        learned.push(key);
+        true
+    }
+
+    /// Number of Kerberos keys learned so far.
+    #[must_use]
+    pub fn learned_count(&self) -> usize {
+        self.learned.read().map_or(0, |l| l.len())
     }
 
     /// Netlogon machine secrets held.
@@ -565,7 +598,8 @@ mod tests {
         kt.extend(&e);
         let mut ring = Keyring::default();
         assert_eq!(ring.parse_keytab(&kt), Ok(Ok(1)));
-        let k = &ring.kerberos()[0];
+        let all = ring.kerberos();
+        let k = &all[0];
         assert_eq!((k.principal.as_str(), k.realm.as_str()), ("admin", "LAB"));
         assert_eq!((k.enctype, k.kvno, k.key.len()), (17, 7, 16));
         kt.truncate(kt.len() - 5);

@@ -403,6 +403,9 @@ pub struct Association {
     /// Where the pipe name came from: `create` (the SMB open) or `sec_addr` (a bind_ack).
     pipe_source: Option<&'static str>,
     contexts: FastMap<u16, BoundContext>,
+    /// Contexts the server refused, by the interface the client offered: a client may send
+    /// requests on them anyway (they are faulted), and what they ask is still worth reading.
+    refused: FastMap<u16, BoundContext>,
     pending: Vec<PendingBind>,
     calls: FastMap<u32, Call>,
     seq: u64,
@@ -418,6 +421,7 @@ impl Association {
             security: Security::new(info.keys.clone()),
             info,
             contexts: FastMap::default(),
+            refused: FastMap::default(),
             pending: Vec::new(),
             calls: FastMap::default(),
             seq: 0,
@@ -561,6 +565,7 @@ impl Association {
                 };
                 if !alter {
                     self.contexts.clear();
+                    self.refused.clear();
                 }
                 let source = if alter { "alter_context" } else { "bind" };
                 for (i, elem) in pending.contexts.iter().enumerate() {
@@ -583,6 +588,18 @@ impl Association {
                         Some(r) if r.result == 3 => tally.count("contexts_feature_negotiation"),
                         Some(r) => {
                             tally.count("contexts_rejected");
+                            if self.refused.len() < MAX_CONTEXTS
+                                && !self.contexts.contains_key(&elem.context_id)
+                            {
+                                self.refused.insert(
+                                    elem.context_id,
+                                    BoundContext {
+                                        abstract_syntax: elem.abstract_syntax,
+                                        transfer: elem.transfer_syntaxes.first().copied(),
+                                        source: "refused",
+                                    },
+                                );
+                            }
                             let name = format!(
                                 "{}/{}",
                                 context_result_name(r.result),
@@ -792,6 +809,7 @@ impl Association {
             });
             return;
         }
+        self.refused.remove(&id);
         self.contexts.insert(id, ctx);
     }
 
@@ -835,6 +853,9 @@ impl Association {
         });
         if proposed.is_some() {
             return proposed;
+        }
+        if let Some(c) = self.refused.get(&context_id) {
+            return Some(*c);
         }
         if let Some(iid) = object.and_then(|o| queue.ipid_interface(o)) {
             return Some(BoundContext {

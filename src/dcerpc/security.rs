@@ -547,8 +547,8 @@ impl AuthContext {
     fn kerberos_token(&mut self, token: &[u8], from_client: bool, keys: Option<&Keyring>) {
         if from_client {
             if let Some(req) = kerberos::parse_ap_req(token) {
-                let keys = keys.map_or(&[][..], Keyring::kerberos);
-                self.kerberos = Some(match kerberos::Context::accept(&req, keys) {
+                let keys = keys.map_or_else(Vec::new, Keyring::kerberos);
+                self.kerberos = Some(match kerberos::Context::accept(&req, &keys) {
                     Ok(k) => KerberosState::Open(Box::new(k)),
                     Err(why) => KerberosState::Closed(Decryption::NoKey(why)),
                 });

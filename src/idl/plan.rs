@@ -669,7 +669,7 @@ impl<'l> Lowering<'l> {
                     varying: has(attrs, "length_is") || string,
                     string,
                 };
-                self.array(t, shape, attrs, depth)
+                self.array(t, shape, attrs, &[], depth)
             }
             Type::Struct(fields) => {
                 let slot = self.push(Node::Void);
@@ -780,7 +780,11 @@ impl<'l> Lowering<'l> {
             return self.lower(t, &inner, Position::Embedded, siblings, depth);
         }
         let sized = has(attrs, "size_is") || has(attrs, "max_is");
-        let string = has(attrs, "string");
+        // `[string, size_is(n)] wchar_t **p`: an array of n pointers, each to a string; the
+        // string attribute belongs to the innermost level (MS-TSCH SchRpcRun's pArgs).
+        let strings_inside =
+            sized && has(attrs, "string") && matches!(self.lib.resolve(t), Type::Pointer(_));
+        let string = has(attrs, "string") && !strings_inside;
         let varying = has(attrs, "length_is") || string;
         if sized || varying {
             let shape = ArrayShape {
@@ -789,12 +793,28 @@ impl<'l> Lowering<'l> {
                 varying,
                 string,
             };
-            return self.array(t, shape, attrs, depth);
+            let elem_attrs = if strings_inside {
+                vec![Attr {
+                    name: "string".into(),
+                    arg: None,
+                }]
+            } else {
+                Vec::new()
+            };
+            return self.array(t, shape, attrs, &elem_attrs, depth);
         }
         self.lower(t, attrs, Position::Embedded, siblings, depth)
     }
 
-    fn array(&mut self, elem: &'l Type, shape: ArrayShape, attrs: &[Attr], depth: usize) -> NodeId {
+    /// An array of `elem` (read with `elem_attrs`) shaped by `shape` and sized by `attrs`.
+    fn array(
+        &mut self,
+        elem: &'l Type,
+        shape: ArrayShape,
+        attrs: &[Attr],
+        elem_attrs: &[Attr],
+        depth: usize,
+    ) -> NodeId {
         let ArrayShape {
             fixed,
             conformant,
@@ -813,7 +833,7 @@ impl<'l> Lowering<'l> {
         };
         let elem = match chars {
             Some(_) => self.push(Node::Void),
-            None => self.lower(elem, &[], Position::Embedded, &[], depth + 1),
+            None => self.lower(elem, elem_attrs, Position::Embedded, &[], depth + 1),
         };
         let counts = Counts {
             size: attrs

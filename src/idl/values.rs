@@ -1836,6 +1836,7 @@ interface demo
     long Handles([in] HANDLE_T h, [in, out] HANDLE_T *io, [out] HANDLE_T *created, [in] BYTES data);
     long OutPipe([in] long a, [out] BYTES *data, [out] unsigned long *total);
     void Pointers([in, range(1, 10)] long r, [in, ref] long *byref, [in, ptr] long *full, [in, ptr] long *none, [in, unique] LIST **nested);
+    void StringArgs([in] unsigned long n, [in, string, size_is(n), unique] wchar_t **args, [in] long after);
 }
 "#;
 
@@ -1893,6 +1894,30 @@ interface demo
         let v = json(&run(0, Direction::Out, &s.0));
         assert_eq!(v["out"]["r"], 42);
         assert_eq!(v["out"]["return"], -1_073_741_790);
+    }
+
+    #[test]
+    fn a_sized_array_of_string_pointers_takes_string_on_its_elements() {
+        // `[string, size_is(n)] wchar_t **args` (MS-TSCH SchRpcRun): n pointers to strings.
+        let wide = |t: &str| -> Vec<u8> {
+            t.encode_utf16()
+                .chain([0])
+                .flat_map(u16::to_le_bytes)
+                .collect()
+        };
+        let mut s = Writer::default();
+        s.u32(2).u32(0x20000).u32(2).u32(0x20004).u32(0x20008);
+        s.u32(2).u32(0).u32(2);
+        s.0.extend(wide("a"));
+        s.u32(3).u32(0).u32(3);
+        s.0.extend(wide("bc"));
+        s.0.extend([0, 0]);
+        s.u32(7);
+        let d = run(8, Direction::In, &s.0);
+        assert_eq!(d.errors, Vec::<String>::new());
+        let v = json(&d);
+        assert_eq!(v["in"]["args"], serde_json::json!(["a", "bc"]));
+        assert_eq!(v["in"]["after"], 7);
     }
 
     #[test]

@@ -9,13 +9,15 @@
 //! STATUS_BUFFER_OVERFLOW), and CLOSE. Every open file is keyed by (session, tree, FileId or FID)
 //! and gets its own [`Channel`]; a file that is not a DCE/RPC pipe fails the channel's probe and
 //! is dropped. Answers that arrive out of order are put back in the order of their requests.
-//! Encrypted (SMB3 transform) and compressed messages are counted, never parsed.
+//! Encrypted (SMB3 transform) messages are decrypted by [`crypto`] when the user's secrets give
+//! their session's keys, and counted otherwise; compressed messages are counted, never parsed.
 //!
 //! Limits: [`MAX_OPEN_PIPES`] files, [`MAX_PENDING_REQUESTS`] unanswered requests,
 //! [`MAX_WAITING_READS`] reads per pipe waiting for an earlier answer, and [`MAX_TREES`]
 //! non-pipe trees per connection; reaching one evicts the oldest entry and records a
 //! `limit_smb_*` anomaly.
 
+pub mod crypto;
 pub mod nbss;
 pub mod smb1;
 pub mod smb2;
@@ -110,6 +112,8 @@ pub struct SmbConn {
     /// Pipes that carried DCE/RPC and are finished.
     associations: u64,
     encrypted: u64,
+    /// SMB3 sessions and their keys, when the user gave secrets.
+    crypto: Option<Box<crypto::Smb3Crypto>>,
 }
 
 /// Pending-map key of an SMB1 request: multiplex and process ids (bit 63 keeps them apart from
@@ -161,6 +165,9 @@ impl SmbConn {
         Self {
             senders,
             library,
+            crypto: keys
+                .as_ref()
+                .map(|k| Box::new(crypto::Smb3Crypto::new(Some(std::sync::Arc::clone(k))))),
             keys,
             framers: [NbssFramer::new(), NbssFramer::new()],
             pipes: FastMap::default(),
@@ -239,8 +246,27 @@ impl SmbConn {
                 };
                 match m.bytes.get(..4) {
                     Some(id) if id == smb2::PROTOCOL_ID => {
+                        if let Some(c) = self.crypto.as_mut() {
+                            c.observe(m.bytes);
+                        }
                         for part in smb2::split_compound(m.bytes) {
                             self.smb2(part, m.damaged || m.cut, &mut ctx);
+                        }
+                    }
+                    Some(id) if id == smb2::TRANSFORM_ID && self.crypto.is_some() => {
+                        let from_client = self.client.map(|c| c == dir);
+                        let opened = self
+                            .crypto
+                            .as_ref()
+                            .map(|c| c.decrypt(m.bytes, from_client));
+                        if let Some(Ok(plain)) = opened {
+                            ctx.tally.count("smb3_decrypted_messages");
+                            for part in smb2::split_compound(&plain) {
+                                self.smb2(part, m.damaged || m.cut, &mut ctx);
+                            }
+                        } else {
+                            self.encrypted += 1;
+                            ctx.tally.count("smb3_encrypted_messages");
                         }
                     }
                     Some(id) if id == smb1::PROTOCOL_ID => {

@@ -272,7 +272,7 @@ fn secrets_never_reach_any_output() {
     let hex: String = nt_hash.iter().map(|b| format!("{b:02x}")).collect();
     let forbidden = [LAB_PASSWORD.to_string(), hex.clone(), hex.to_uppercase()];
     let k = keys();
-    for name in SEALED {
+    for name in SEALED.iter().chain(&["25-np-smb3-encrypted.pcap"]) {
         let p = real(name);
         let p = p.to_str().unwrap();
         for args in [
@@ -541,4 +541,34 @@ fn a_krbtgt_key_alone_opens_the_conversations_whose_tickets_were_requested() {
             );
         }
     }
+}
+
+#[test]
+fn smb3_encrypted_sessions_are_decrypted_with_the_password() {
+    let path = real("25-np-smb3-encrypted.pcap");
+    let p = path.to_str().unwrap();
+    assert!(
+        calls(&["calls", "--json", p]).is_empty(),
+        "nothing readable without keys"
+    );
+    let all = calls(&["calls", "--json", "--keys", &keys(), p]);
+    // rpcclient (AES-128-GCM): srvsvc, samr, lsarpc; impacket (AES-128-CCM): samr, lsarpc.
+    assert_eq!(all.len(), 29);
+    assert!(all.iter().all(|c| c["outcome"] == "response"));
+    let pipes: std::collections::BTreeSet<&str> =
+        all.iter().filter_map(|c| c["pipe"].as_str()).collect();
+    assert_eq!(
+        pipes.into_iter().collect::<Vec<_>>(),
+        ["lsarpc", "samr", "srvsvc"]
+    );
+    let o = run(&["summary", "--json", "--keys", &keys(), p], None);
+    let summary: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(summary["counters"]["smb3_decrypted_messages"], 146);
+    assert!(summary["counters"].get("smb3_encrypted_messages").is_none());
+    // A wrong password leaves every message encrypted.
+    let dir = tempfile::tempdir().unwrap();
+    let wrong = dir.path().join("wrong.keys");
+    std::fs::write(&wrong, "password rpcuser not-it\n").unwrap();
+    let none = calls(&["calls", "--json", "--keys", wrong.to_str().unwrap(), p]);
+    assert!(none.is_empty());
 }

@@ -12,7 +12,7 @@ use md5::{Digest, Md5};
 use rc4::consts::{U8, U16};
 use rc4::{KeyInit, Rc4, StreamCipher};
 
-use super::keys::NtSecret;
+use super::keys::{Keyring, NtSecret};
 
 /// Strings are UTF-16LE.
 pub const NEGOTIATE_UNICODE: u32 = 0x0000_0001;
@@ -323,6 +323,65 @@ pub fn session_keys(
             },
         )
         .collect())
+}
+
+/// Why an authentication's keys could not be made from the secrets given.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NoKeys {
+    /// No secret for the account (says which).
+    Missing(String),
+    /// A secret was given and is wrong, or not enough (says why).
+    Wrong(String),
+}
+
+/// The exported session keys of an authentication with the secrets `ring` holds for its
+/// account. An anonymous authentication needs none; an empty password is always tried, as
+/// Wireshark does (Zerologon leaves a domain controller's machine account with one, and a
+/// DCSync with that account follows).
+///
+/// # Errors
+/// [`NoKeys`] with the reason a call or a session then gives.
+pub fn exported_keys(
+    ch: &Challenge,
+    au: &Authenticate,
+    ring: Option<&Keyring>,
+) -> Result<Vec<[u8; 16]>, NoKeys> {
+    if au.anonymous() {
+        return session_keys(ch, au, None)
+            .map_err(|_| NoKeys::Wrong("anonymous session key".into()));
+    }
+    let account = au.account();
+    let given = ring.map_or_else(Vec::new, |k| k.nt_candidates(&au.user, &au.domain));
+    if given.is_empty() {
+        let empty = NtSecret {
+            user: au.user.clone(),
+            domain: None,
+            hash: super::keys::nt_hash(""),
+            password: Some(String::new()),
+        };
+        return session_keys(ch, au, Some(&empty)).map_err(|_| {
+            NoKeys::Missing(format!(
+                "NTLMSSP: needs the password or NT hash of {account}"
+            ))
+        });
+    }
+    let mut found = Vec::new();
+    let mut needs_password = false;
+    for s in &given {
+        match session_keys(ch, au, Some(s)) {
+            Ok(k) => found.extend(k),
+            Err(KeyError::NeedsPassword) => needs_password = true,
+            Err(KeyError::WrongSecret) => {}
+        }
+    }
+    if !found.is_empty() {
+        return Ok(found);
+    }
+    Err(NoKeys::Wrong(if needs_password {
+        format!("NTLMSSP: the LM session key of {account} needs its password, not its NT hash")
+    } else {
+        format!("wrong key: the secret given for {account} does not produce its NTLM response")
+    }))
 }
 
 /// An RC4 state keyed with 8 bytes (NTLMv1 short keys) or 16.

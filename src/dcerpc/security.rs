@@ -9,8 +9,8 @@ use std::sync::Arc;
 use super::codes::PacketType;
 use super::pdu::{Pdu, SEC_TRAILER_LEN};
 use crate::auth::kerberos;
-use crate::auth::keys::{Keyring, NtSecret, nt_hash};
-use crate::auth::ntlmssp::{self, Challenge, KeyError, Session};
+use crate::auth::keys::Keyring;
+use crate::auth::ntlmssp::{self, Challenge, Session};
 use crate::auth::spnego::{self, Mechanism};
 use crate::hash::FastMap;
 use crate::tcp::Dir;
@@ -586,52 +586,13 @@ impl AuthContext {
 
 /// The keys of an NTLMSSP authentication from the user's secrets.
 fn ntlm_keys(ch: &Challenge, au: &ntlmssp::Authenticate, keys: Option<&Keyring>) -> NtlmState {
-    let flags = ntlmssp::flags_in_force(ch, au);
-    let with = |keys: Vec<[u8; 16]>| NtlmState::Keys {
-        flags,
-        keys,
-        skipped: Vec::new(),
-    };
-    if au.anonymous() {
-        return ntlmssp::session_keys(ch, au, None).map_or_else(
-            |_| NtlmState::Closed(Decryption::Failed("anonymous session key".into())),
-            with,
-        );
+    match ntlmssp::exported_keys(ch, au, keys) {
+        Ok(found) => NtlmState::Keys {
+            flags: ntlmssp::flags_in_force(ch, au),
+            keys: found,
+            skipped: Vec::new(),
+        },
+        Err(ntlmssp::NoKeys::Missing(why)) => NtlmState::Closed(Decryption::NoKey(why)),
+        Err(ntlmssp::NoKeys::Wrong(why)) => NtlmState::Closed(Decryption::Failed(why)),
     }
-    let account = au.account();
-    let given = keys.map_or_else(Vec::new, |k| k.nt_candidates(&au.user, &au.domain));
-    // An empty password is always tried, as Wireshark does: Zerologon leaves a domain
-    // controller's machine account with one, and a DCSync with that account follows.
-    let empty = NtSecret {
-        user: au.user.clone(),
-        domain: None,
-        hash: nt_hash(""),
-        password: Some(String::new()),
-    };
-    if given.is_empty() {
-        return match ntlmssp::session_keys(ch, au, Some(&empty)) {
-            Ok(k) => with(k),
-            Err(_) => NtlmState::Closed(Decryption::NoKey(format!(
-                "NTLMSSP: needs the password or NT hash of {account}"
-            ))),
-        };
-    }
-    let secrets = given;
-    let mut found = Vec::new();
-    let mut needs_password = false;
-    for s in &secrets {
-        match ntlmssp::session_keys(ch, au, Some(s)) {
-            Ok(k) => found.extend(k),
-            Err(KeyError::NeedsPassword) => needs_password = true,
-            Err(KeyError::WrongSecret) => {}
-        }
-    }
-    if !found.is_empty() {
-        return with(found);
-    }
-    NtlmState::Closed(Decryption::Failed(if needs_password {
-        format!("NTLMSSP: the LM session key of {account} needs its password, not its NT hash")
-    } else {
-        format!("wrong key: the secret given for {account} does not produce its NTLM response")
-    }))
 }

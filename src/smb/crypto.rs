@@ -21,6 +21,8 @@ use crate::auth::keys::Keyring;
 use crate::auth::{ntlmssp, spnego};
 use crate::hash::FastMap;
 
+use super::smb2::{u16_at, u32_at, u64_at};
+
 /// Sessions followed per SMB connection.
 pub const MAX_SESSIONS: usize = 64;
 
@@ -35,18 +37,6 @@ const AES_256_CCM: u16 = 3;
 const AES_256_GCM: u16 = 4;
 /// Length of a TRANSFORM_HEADER.
 const TRANSFORM_LEN: usize = 52;
-
-fn u16_at(b: &[u8], at: usize) -> Option<u16> {
-    Some(u16::from_le_bytes(b.get(at..at + 2)?.try_into().ok()?))
-}
-
-fn u32_at(b: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from_le_bytes(b.get(at..at + 4)?.try_into().ok()?))
-}
-
-fn u64_at(b: &[u8], at: usize) -> Option<u64> {
-    Some(u64::from_le_bytes(b.get(at..at + 8)?.try_into().ok()?))
-}
 
 /// SP800-108 counter-mode KDF with HMAC-SHA256, one block (MS-SMB2 §3.1.4.2): `L` bits of
 /// HMAC(key, 1 || label || 0 || context || L).

@@ -42,15 +42,18 @@ const FLAG_ASYNC: u32 = 0x2;
 /// An SMB2 FileId (persistent and volatile parts).
 pub type FileId = [u8; 16];
 
-fn u16_at(b: &[u8], at: usize) -> Option<u16> {
+/// A little-endian `u16` at `at`.
+pub(super) fn u16_at(b: &[u8], at: usize) -> Option<u16> {
     Some(u16::from_le_bytes(b.get(at..at + 2)?.try_into().ok()?))
 }
 
-fn u32_at(b: &[u8], at: usize) -> Option<u32> {
+/// A little-endian `u32` at `at`.
+pub(super) fn u32_at(b: &[u8], at: usize) -> Option<u32> {
     Some(u32::from_le_bytes(b.get(at..at + 4)?.try_into().ok()?))
 }
 
-fn u64_at(b: &[u8], at: usize) -> Option<u64> {
+/// A little-endian `u64` at `at`.
+pub(super) fn u64_at(b: &[u8], at: usize) -> Option<u64> {
     Some(u64::from_le_bytes(b.get(at..at + 8)?.try_into().ok()?))
 }
 

@@ -532,3 +532,17 @@ fn a_decrypted_call_is_marked_and_its_parameters_decoded_on_demand() {
         "{tree:?}"
     );
 }
+
+#[test]
+fn a_sealed_call_without_its_key_is_never_shown_as_ok() {
+    let mut library = rpcscope::idl::table::builtin_library().clone();
+    library.merge(rpcscope::idl::builtin::library().unwrap());
+    let mut app = loaded_with_keys("58-dc-dcsync.pcap", library, None);
+    let text = screen(&mut app, 160, 48);
+    let drs: Vec<&str> = text.lines().filter(|l| l.contains("DRSBind")).collect();
+    assert!(!drs.is_empty(), "{text}");
+    for line in drs.iter().filter(|l| !l.contains("access_denied")) {
+        assert!(line.contains("? sealed, no key"), "{line}");
+        assert!(!line.contains("✓ ok"), "{line}");
+    }
+}

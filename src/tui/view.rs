@@ -49,9 +49,16 @@ impl Theme {
         match (c.outcome, c.status.map(|s| s.severity())) {
             ("response", Some(Severity::Error)) => self.fg(Color::Red),
             ("response", Some(Severity::Warning)) => self.fg(Color::Yellow),
+            // answered, but sealed: whether it worked is not known
+            ("response", None) if sealed(c) => self.fg(Color::Yellow),
             (o, _) => self.outcome(o),
         }
     }
+}
+
+/// A call whose stubs stayed sealed: its answer says nothing readable.
+fn sealed(c: &CallRecord) -> bool {
+    matches!(c.decryption, Some("no_key" | "failed"))
 }
 
 /// Symbol and word for an outcome.
@@ -63,6 +70,10 @@ pub fn outcome_mark(c: &CallRecord) -> String {
             Severity::Warning => format!("! {}", st.label()),
             Severity::Success if st.code == 0 => "✓ ok".to_string(),
             Severity::Success => format!("✓ {}", st.label()),
+        },
+        ("response", None) if sealed(c) => match c.decryption {
+            Some("failed") => "? sealed, not decrypted".to_string(),
+            _ => "? sealed, no key".to_string(),
         },
         ("response", None) => "✓ ok".to_string(),
         ("fault", _) => format!(

@@ -117,6 +117,31 @@ pub fn usage_keys(base: &[u8], usage: u32) -> (Vec<u8>, Vec<u8>) {
     (ke, derive(base, &c))
 }
 
+/// PBKDF2 iterations of the AES string-to-key when the salt gives none (RFC 3962 §4).
+const AES_ITERATIONS: u32 = 4096;
+
+/// The key of a password for an AES enctype (RFC 3962 §4): PBKDF2-HMAC-SHA1 of the password
+/// with `salt` (the realm then the principal's components, for a user), then DK(key,
+/// "kerberos"). `None` for another enctype.
+#[must_use]
+pub fn string_to_key(enctype: i32, password: &str, salt: &str) -> Option<Key> {
+    string_to_key_iterations(enctype, password, salt, AES_ITERATIONS)
+}
+
+fn string_to_key_iterations(enctype: i32, password: &str, salt: &str, n: u32) -> Option<Key> {
+    let len = match enctype {
+        AES128_CTS_HMAC_SHA1_96 => 16,
+        AES256_CTS_HMAC_SHA1_96 => 32,
+        _ => return None,
+    };
+    let mut tkey = vec![0u8; len];
+    pbkdf2::pbkdf2_hmac::<Sha1>(password.as_bytes(), salt.as_bytes(), n, &mut tkey);
+    Some(Key {
+        enctype,
+        bytes: derive(&tkey, b"kerberos"),
+    })
+}
+
 /// HMAC-SHA1 truncated to 96 bits over `parts`.
 #[must_use]
 pub fn hmac_sha1_96(ki: &[u8], parts: &[&[u8]]) -> [u8; AES_MAC_LEN] {
@@ -259,6 +284,35 @@ mod tests {
             assert!(aes_cts_decrypt(&key, &mut buf));
             assert_eq!(&buf[..plain.len()], plain.as_bytes());
         }
+    }
+
+    #[test]
+    fn string_to_key_gives_the_published_keys() {
+        // RFC 3962 appendix B: "password" with salt "ATHENA.MIT.EDUraeburn".
+        let salt = "ATHENA.MIT.EDUraeburn";
+        for (n, k128, k256) in [
+            (
+                1,
+                "42263c6e89f4fc28b8df68ee09799f15",
+                "fe697b52bc0d3ce14432ba036a92e65bbb52280990a2fa27883998d72af30161",
+            ),
+            (
+                2,
+                "c651bf29e2300ac27fa469d693bdda13",
+                "a2e16d16b36069c135d5e9d2e25f896102685618b95914b467c67622225824ff",
+            ),
+            (
+                1200,
+                "4c01cd46d632d01e6dbe230a01ed642a",
+                "55a6ac740ad17b4846941051e1e8b0a7548d93b0ab30a8bc3ff16280382b8c2a",
+            ),
+        ] {
+            let a = string_to_key_iterations(17, "password", salt, n).unwrap();
+            let b = string_to_key_iterations(18, "password", salt, n).unwrap();
+            assert_eq!(a.bytes, hex(k128), "{n}");
+            assert_eq!(b.bytes, hex(k256), "{n}");
+        }
+        assert_eq!(string_to_key(23, "password", salt), None);
     }
 
     #[test]

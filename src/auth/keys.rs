@@ -273,6 +273,9 @@ impl Keyring {
                     match kind {
                         "password" => {
                             let (user, domain) = split_user(account);
+                            if let Some(realm) = domain.as_deref().filter(|d| d.contains('.')) {
+                                self.kerberos.extend(password_keys(&user, realm, secret));
+                            }
                             self.nt.push(NtSecret {
                                 user,
                                 domain,
@@ -470,6 +473,40 @@ impl Keyring {
     }
 }
 
+/// The Kerberos keys of a password for `user@realm` (a DNS realm): aes256, aes128 (RFC 3962
+/// string-to-key, salted with the realm and the name, MS-KILE §3.1.1.2: `host/name.realm` for a
+/// computer account) and rc4-hmac (the NT hash).
+fn password_keys(user: &str, realm: &str, password: &str) -> Vec<KerberosKey> {
+    let realm = realm.to_uppercase();
+    let salt = match user.strip_suffix('$') {
+        Some(host) => format!(
+            "{realm}host{}.{}",
+            host.to_lowercase(),
+            realm.to_lowercase()
+        ),
+        None => format!("{realm}{user}"),
+    };
+    let mut keys: Vec<KerberosKey> = [18, 17]
+        .iter()
+        .filter_map(|&e| super::kcrypto::string_to_key(e, password, &salt))
+        .map(|k| KerberosKey {
+            principal: user.to_string(),
+            realm: realm.clone(),
+            enctype: k.enctype,
+            kvno: 0,
+            key: k.bytes,
+        })
+        .collect();
+    keys.push(KerberosKey {
+        principal: user.to_string(),
+        realm,
+        enctype: KERBEROS_RC4_HMAC,
+        kvno: 0,
+        key: nt_hash(password).to_vec(),
+    });
+    keys
+}
+
 /// One keytab entry body (after its size): components, realm, name type, timestamp, key.
 fn keytab_entry(e: &[u8]) -> Option<KerberosKey> {
     let mut at = 0;
@@ -547,6 +584,28 @@ mod tests {
         assert!(ring.nt_candidates("admin", "OTHER").is_empty());
         assert_eq!(ring.netlogon()[0].hash, nt_hash(""));
         assert_eq!(ring.smb3()[0].session_id, 0x0400_0000_0005);
+    }
+
+    #[test]
+    fn a_password_with_a_realm_gives_kerberos_keys_too() {
+        let mut ring = Keyring::default();
+        ring.parse_text("password raeburn@athena.mit.edu password\n", None, "k")
+            .unwrap();
+        let keys = ring.kerberos();
+        assert_eq!(
+            keys.iter().map(|k| k.enctype).collect::<Vec<_>>(),
+            [18, 17, 23]
+        );
+        // The salt is the realm, upper case, then the name (RFC 3962's examples').
+        let aes128 = crate::auth::kcrypto::string_to_key(17, "password", "ATHENA.MIT.EDUraeburn");
+        assert_eq!(Some(keys[1].key.clone()), aes128.map(|k| k.bytes));
+        assert_eq!(keys[1].realm, "ATHENA.MIT.EDU");
+        assert_eq!(keys[2].key, nt_hash("password").to_vec());
+        // A NetBIOS domain is no realm: no Kerberos key.
+        let mut ring = Keyring::default();
+        ring.parse_text("password RPCLAB\\bob pw\n", None, "k")
+            .unwrap();
+        assert!(ring.kerberos().is_empty());
     }
 
     #[test]

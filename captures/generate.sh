@@ -9,8 +9,9 @@
 # and a PipeTest server (scenarios/pipeserver.py) over TCP; 47 is cut from 41.
 # 50-56 are calls whose return codes and parameters matter (SAMR, LSARPC,
 # SVCCTL, WINREG, SRVSVC, WKSSVC, SPOOLSS, and EFSR/TSCH, which Samba lacks)
-# against the same file server; 57-58 are NETLOGON, LSARPC, DRSUAPI and SAMR
-# against a Samba AD DC that the script provisions in the namespace on 127.0.0.2.
+# against the same file server; 57-59 are NETLOGON, LSARPC, DRSUAPI and SAMR
+# against a Samba AD DC that the script provisions in the namespace on 127.0.0.2
+# (59 sealed with Kerberos, the domain's keytab exported beside it).
 #
 #   sudo captures/generate.sh                  # all scenarios
 #   sudo captures/generate.sh 03 09-frag-resp  # only scenarios whose name starts so

@@ -572,3 +572,40 @@ fn smb3_encrypted_sessions_are_decrypted_with_the_password() {
     let none = calls(&["calls", "--json", "--keys", wrong.to_str().unwrap(), p]);
     assert!(none.is_empty());
 }
+
+#[test]
+fn a_samba_dc_kerberos_dcsync_opens_with_the_exported_keytab() {
+    let path = real("59-dc-kerberos.pcap");
+    let keytab = real("59-dc-kerberos.keytab");
+    let (p, k) = (path.to_str().unwrap(), keytab.to_str().unwrap());
+    let sealed = calls(&["calls", "--json", p]);
+    let drs: Vec<&Value> = sealed
+        .iter()
+        .filter(|c| c["auth_type"] == "kerberos")
+        .collect();
+    assert_eq!(drs.len(), 4);
+    assert!(drs.iter().all(|c| c["decryption"] == "no_key"));
+    let all = calls(&["calls", "--json", "--decode", "--keytab", k, p]);
+    let opened: Vec<&Value> = all
+        .iter()
+        .filter(|c| c["auth_type"] == "kerberos")
+        .collect();
+    assert_eq!(opened.len(), 4);
+    for c in &opened {
+        assert_eq!(c["decryption"], "decrypted", "{c}");
+        assert_eq!(c["signature"], "valid", "{c}");
+        assert_eq!(c["status"]["code"], 0, "{c}");
+    }
+    let changes = opened
+        .iter()
+        .find(|c| {
+            c["operation"]
+                .as_str()
+                .is_some_and(|o| o.ends_with("DRSGetNCChanges"))
+        })
+        .unwrap();
+    assert_eq!(
+        changes["decoded"]["in"]["pmsgIn"]["V8"]["pNC"]["StringName"],
+        "CN=krbtgt,CN=Users,DC=rpclab,DC=test"
+    );
+}

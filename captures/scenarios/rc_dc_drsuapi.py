@@ -1,4 +1,4 @@
-"""Capture 58, Samba's Python client part (python3-samba): DCSync the way a
+"""Captures 58 and 59 (argument `krb5`), Samba's Python client part (python3-samba): DCSync the way a
 replication partner asks, DRSUAPI over ncacn_ip_tcp through the DC's endpoint
 mapper, plain NTLMSSP (binding option "ntlm": no SPNEGO, no Kerberos; tshark
 4.0 decrypts this client's SPNEGO-wrapped sealing only for the first call).
@@ -14,6 +14,7 @@ mapper, plain NTLMSSP (binding option "ntlm": no SPNEGO, no Kerberos; tshark
      (WERR_DS_DRA_ACCESS_DENIED: no replication rights).
 """
 import os
+import sys
 
 from samba import credentials, param
 from samba.dcerpc import drsuapi, misc
@@ -43,7 +44,11 @@ def creds(user):
     c.set_username(user)
     c.set_password(os.environ["LAB_PASS"])
     c.set_domain(DOMAIN)
-    c.set_kerberos_state(credentials.DONT_USE_KERBEROS)
+    if KERBEROS:
+        c.set_realm(os.environ["DC_REALM"])
+        c.set_kerberos_state(credentials.MUST_USE_KERBEROS)
+    else:
+        c.set_kerberos_state(credentials.DONT_USE_KERBEROS)
     return c
 
 
@@ -113,28 +118,54 @@ def connect(user, options):
     return drsuapi.drsuapi(binding, lp, creds(user))
 
 
-# 1. pkt_integrity is not enough
-drs = connect("Administrator", "sign,ntlm")
-check("DsBind at pkt_integrity", lambda: drs_DsBind(drs), NT_STATUS_ACCESS_DENIED)
+def ntlm_steps():
+    # 1. pkt_integrity is not enough
+    drs = connect("Administrator", "sign,ntlm")
+    check("DsBind at pkt_integrity", lambda: drs_DsBind(drs), NT_STATUS_ACCESS_DENIED)
 
-# 2. Administrator
-drs = connect("Administrator", "seal,ntlm")
-handle, _ = check("DsBind", lambda: drs_DsBind(drs))
-item = check("DsCrackNames %s\\krbtgt" % DOMAIN, lambda: crack(drs, handle, DOMAIN + "\\krbtgt"))
-missing = check("DsCrackNames %s\\no-such-user" % DOMAIN, lambda: crack(drs, handle, DOMAIN + "\\no-such-user"))
-if item.status != drsuapi.DRSUAPI_DS_NAME_STATUS_OK or missing.status != drsuapi.DRSUAPI_DS_NAME_STATUS_NOT_FOUND:
-    unexpected.append("DsCrackNames: statuses %d and %d" % (item.status, missing.status))
-check("DsGetNCChanges EXOP_REPL_OBJ " + KRBTGT, lambda: get_nc_changes(drs, handle, KRBTGT))
-check("DsGetNCChanges EXOP_REPL_OBJ " + MISSING, lambda: get_nc_changes(drs, handle, MISSING),
-      WERR_DS_DRA_BAD_DN)
-check("DsUnbind", lambda: drs.DsUnbind(handle))
+    # 2. Administrator
+    drs = connect("Administrator", "seal,ntlm")
+    handle, _ = check("DsBind", lambda: drs_DsBind(drs))
+    item = check("DsCrackNames %s\\krbtgt" % DOMAIN, lambda: crack(drs, handle, DOMAIN + "\\krbtgt"))
+    missing = check("DsCrackNames %s\\no-such-user" % DOMAIN, lambda: crack(drs, handle, DOMAIN + "\\no-such-user"))
+    if item.status != drsuapi.DRSUAPI_DS_NAME_STATUS_OK or missing.status != drsuapi.DRSUAPI_DS_NAME_STATUS_NOT_FOUND:
+        unexpected.append("DsCrackNames: statuses %d and %d" % (item.status, missing.status))
+    check("DsGetNCChanges EXOP_REPL_OBJ " + KRBTGT, lambda: get_nc_changes(drs, handle, KRBTGT))
+    check("DsGetNCChanges EXOP_REPL_OBJ " + MISSING, lambda: get_nc_changes(drs, handle, MISSING),
+          WERR_DS_DRA_BAD_DN)
+    check("DsUnbind", lambda: drs.DsUnbind(handle))
 
-# 3. the lab user
-drs = connect(os.environ["LAB_USER"], "seal,ntlm")
-handle, _ = check("DsBind", lambda: drs_DsBind(drs))
-check("DsGetNCChanges EXOP_REPL_OBJ " + KRBTGT, lambda: get_nc_changes(drs, handle, KRBTGT),
-      WERR_DS_DRA_ACCESS_DENIED)
-check("DsUnbind", lambda: drs.DsUnbind(handle))
+    # 3. the lab user
+    drs = connect(os.environ["LAB_USER"], "seal,ntlm")
+    handle, _ = check("DsBind", lambda: drs_DsBind(drs))
+    check("DsGetNCChanges EXOP_REPL_OBJ " + KRBTGT, lambda: get_nc_changes(drs, handle, KRBTGT),
+          WERR_DS_DRA_ACCESS_DENIED)
+    check("DsUnbind", lambda: drs.DsUnbind(handle))
+
+
+def kerberos_steps():
+    """Capture 59: the same DCSync as Administrator, sealed with Kerberos ([seal,krb5]): the
+    AP-REQ's ticket is for the DC's host principal, whose keys the keytab exported beside the
+    capture holds."""
+    lp.set("realm", os.environ["DC_REALM"])
+    lp.set("workgroup", DOMAIN)
+    lp.set("client use kerberos", "required")
+    drs = connect(
+        "Administrator",
+        "seal,krb5,target_hostname=%s,target_principal=host/%s@%s"
+        % (os.environ["DC_FQDN"], os.environ["DC_FQDN"], os.environ["DC_REALM"]),
+    )
+    handle, _ = check("DsBind", lambda: drs_DsBind(drs))
+    check("DsCrackNames %s\\krbtgt" % DOMAIN, lambda: crack(drs, handle, DOMAIN + "\\krbtgt"))
+    check("DsGetNCChanges EXOP_REPL_OBJ " + KRBTGT, lambda: get_nc_changes(drs, handle, KRBTGT))
+    check("DsUnbind", lambda: drs.DsUnbind(handle))
+
+
+KERBEROS = len(sys.argv) > 1 and sys.argv[1] == "krb5"
+if KERBEROS:
+    kerberos_steps()
+else:
+    ntlm_steps()
 
 if unexpected:
     for line in unexpected:

@@ -222,6 +222,19 @@ dcsync() {
         "${SAPY[@]}" "$SCEN/rc_dc_drsuapi.py"
 }
 
+# 59: the same DCSync as Administrator sealed with Kerberos. The lab domain's keys (every
+# principal's, lab-only) are exported beside the capture first, and the client finds the KDC
+# on DC_HOST through a private krb5.conf.
+kerberos_dcsync() {
+    samba-tool domain exportkeytab "$OUT/59-dc-kerberos.keytab" --configfile="$DC_CONF" \
+        || { echo "samba-tool domain exportkeytab failed"; return 1; }
+    chmod 0644 "$OUT/59-dc-kerberos.keytab"
+    printf '[libdefaults]\n default_realm = %s\n dns_lookup_kdc = false\n dns_lookup_realm = false\n rdns = false\n[realms]\n %s = {\n  kdc = %s\n }\n' \
+        "$DC_REALM" "$DC_REALM" "$DC_HOST" >"$LAB_DIR/krb5.conf"
+    KRB5_CONFIG="$LAB_DIR/krb5.conf" DC_FQDN="${DC_NETBIOS,,}.${DC_REALM,,}" \
+        "${SAPY[@]}" "$SCEN/rc_dc_drsuapi.py" krb5
+}
+
 # Printing on (for 55 only): spoolss, one printer from a private printcap, a
 # print$ share, and print commands that do nothing.
 PRINTING="disable spoolss = no; load printers = yes; printing = bsd"
@@ -242,3 +255,4 @@ capture_lab 55-rprn-printerbug       "$PRINTING" spoolss_outcomes
 capture_lab 56-efsr-tsch-unsupported "" "${IMPY[@]}" "$SCEN/rc_no_server.py"
 capture_dc  57-dc-netlogon-lsarpc       "${IMPY[@]}" "$SCEN/rc_dc_netlogon.py"
 capture_dc  58-dc-dcsync                dcsync
+capture_dc  59-dc-kerberos              kerberos_dcsync

@@ -46,6 +46,13 @@ fn keys() -> String {
     real("lab.keys").to_str().unwrap().to_string()
 }
 
+/// A DRSGetNCChanges call (named `IDL_DRSGetNCChanges` by Microsoft's IDL): DCSync.
+fn is_get_nc_changes(c: &Value) -> bool {
+    c["operation"]
+        .as_str()
+        .is_some_and(|o| o.ends_with("DRSGetNCChanges"))
+}
+
 /// `calls --json --decode` of a capture with the lab secrets.
 fn decoded_with_lab_keys(capture: &Path) -> Vec<Value> {
     calls(&[
@@ -93,14 +100,7 @@ fn every_sealed_call_of_the_lab_captures_is_decrypted_and_verified() {
 #[test]
 fn dcsync_shows_the_naming_context_and_the_real_return_codes() {
     let all = decoded_with_lab_keys(&real("58-dc-dcsync.pcap"));
-    let changes: Vec<&Value> = all
-        .iter()
-        .filter(|c| {
-            c["operation"]
-                .as_str()
-                .is_some_and(|o| o.ends_with("DRSGetNCChanges"))
-        })
-        .collect();
+    let changes: Vec<&Value> = all.iter().filter(|c| is_get_nc_changes(c)).collect();
     let codes: Vec<u64> = changes
         .iter()
         .map(|c| c["status"]["code"].as_u64().unwrap())
@@ -526,14 +526,7 @@ fn a_krbtgt_key_alone_opens_the_conversations_whose_tickets_were_requested() {
             "{name}"
         );
         if name.starts_with("empire_dcsync") {
-            let changes = all
-                .iter()
-                .find(|c| {
-                    c["operation"]
-                        .as_str()
-                        .is_some_and(|o| o.ends_with("DRSGetNCChanges"))
-                })
-                .unwrap();
+            let changes = all.iter().find(|c| is_get_nc_changes(c)).unwrap();
             assert_eq!(changes["status"]["code"], 0);
             assert_eq!(
                 changes["decoded"]["in"]["pmsgIn"]["V8"]["pNC"]["Guid"],
@@ -596,14 +589,7 @@ fn a_samba_dc_kerberos_dcsync_opens_with_the_exported_keytab() {
         assert_eq!(c["signature"], "valid", "{c}");
         assert_eq!(c["status"]["code"], 0, "{c}");
     }
-    let changes = opened
-        .iter()
-        .find(|c| {
-            c["operation"]
-                .as_str()
-                .is_some_and(|o| o.ends_with("DRSGetNCChanges"))
-        })
-        .unwrap();
+    let changes = opened.iter().find(|c| is_get_nc_changes(c)).unwrap();
     assert_eq!(
         changes["decoded"]["in"]["pmsgIn"]["V8"]["pNC"]["StringName"],
         "CN=krbtgt,CN=Users,DC=rpclab,DC=test"

@@ -253,7 +253,10 @@ impl SmbConn {
                             self.smb2(part, m.damaged || m.cut, &mut ctx);
                         }
                     }
-                    Some(id) if id == smb2::TRANSFORM_ID && self.crypto.is_some() => {
+                    Some(id) if id == smb1::PROTOCOL_ID => {
+                        self.smb1(m.bytes, m.damaged || m.cut, &mut ctx)
+                    }
+                    Some(id) if id == smb2::TRANSFORM_ID => {
                         let from_client = self.client.map(|c| c == dir);
                         let opened = self
                             .crypto
@@ -265,16 +268,13 @@ impl SmbConn {
                                 self.smb2(part, m.damaged || m.cut, &mut ctx);
                             }
                         } else {
+                            if let Some(Err(crypto::Undecrypted::Failed)) = opened {
+                                // a key was there and the tag did not match
+                                ctx.tally.count("smb3_decryption_failures");
+                            }
                             self.encrypted += 1;
                             ctx.tally.count("smb3_encrypted_messages");
                         }
-                    }
-                    Some(id) if id == smb1::PROTOCOL_ID => {
-                        self.smb1(m.bytes, m.damaged || m.cut, &mut ctx)
-                    }
-                    Some(id) if id == smb2::TRANSFORM_ID => {
-                        self.encrypted += 1;
-                        ctx.tally.count("smb3_encrypted_messages");
                     }
                     Some(id) if id == smb2::COMPRESSED_ID => {
                         ctx.tally.count("smb3_compressed_messages");

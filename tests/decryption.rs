@@ -243,6 +243,14 @@ fn a_lost_sealed_pdu_is_reported_and_the_calls_after_it_are_not_garbage() {
         })
         .collect();
     assert!(after.len() >= 3);
+    // Without keys the calls after the loss still say which secret they need.
+    let bare = calls(&["calls", "--json", file.to_str().unwrap()]);
+    assert!(
+        bare.iter()
+            .filter(|c| c["auth_level"] == "pkt_privacy")
+            .all(|c| c["decryption"] == "no_key"),
+        "{bare:?}"
+    );
     for c in after {
         assert_eq!(c["decryption"], "failed", "{c}");
         assert!(
@@ -564,6 +572,23 @@ fn smb3_encrypted_sessions_are_decrypted_with_the_password() {
     std::fs::write(&wrong, "password rpcuser not-it\n").unwrap();
     let none = calls(&["calls", "--json", "--keys", wrong.to_str().unwrap(), p]);
     assert!(none.is_empty());
+    // A wrong session key for one session: its messages fail their tag and are counted so.
+    std::fs::write(&wrong, "smb3 5915d97a 00112233445566778899aabbccddeeff\n").unwrap();
+    let o = run(
+        &["summary", "--json", "--keys", wrong.to_str().unwrap(), p],
+        None,
+    );
+    let summary: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let failures = summary["counters"]["smb3_decryption_failures"]
+        .as_u64()
+        .unwrap();
+    assert!(failures > 0);
+    assert!(
+        summary["counters"]["smb3_encrypted_messages"]
+            .as_u64()
+            .unwrap()
+            > failures
+    );
 }
 
 #[test]

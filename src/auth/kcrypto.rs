@@ -84,22 +84,32 @@ pub fn nfold(input: &[u8], out_len: usize) -> Vec<u8> {
     out
 }
 
-fn aes_encrypt_block(key: &[u8], block: &mut [u8; 16]) {
+/// Encrypts one block with AES-128 or AES-256; false for a key of another length.
+fn aes_encrypt_block(key: &[u8], block: &mut [u8; 16]) -> bool {
+    use aes::cipher::KeyInit as _;
     let b = aes::Block::from_mut_slice(block);
     match key.len() {
-        32 => Aes256::new(key.into()).encrypt_block(b),
-        _ => Aes128::new(key.into()).encrypt_block(b),
+        32 => Aes256::new_from_slice(key)
+            .map(|c| c.encrypt_block(b))
+            .is_ok(),
+        16 => Aes128::new_from_slice(key)
+            .map(|c| c.encrypt_block(b))
+            .is_ok(),
+        _ => false,
     }
 }
 
 /// DK(base, constant) for the AES enctypes (RFC 3961 §5.1 DR, RFC 3962: random-to-key is the
 /// identity): AES encryptions of the n-folded constant, chained, truncated to the key length.
+/// Empty for a base key that is not an AES key (16 or 32 bytes).
 fn derive(base: &[u8], constant: &[u8]) -> Vec<u8> {
     let mut block = [0u8; 16];
     block.copy_from_slice(&nfold(constant, 16));
     let mut out = Vec::with_capacity(base.len());
     while out.len() < base.len() {
-        aes_encrypt_block(base, &mut block);
+        if !aes_encrypt_block(base, &mut block) {
+            return Vec::new();
+        }
         out.extend_from_slice(&block);
     }
     out.truncate(base.len());
@@ -346,6 +356,15 @@ mod tests {
         };
         assert_eq!(decrypt(&aes, 11, &[0; 27]), None);
         assert_eq!(decrypt(&aes, 11, &[0; 60]), None);
+        // A key whose length does not fit its enctype (a learned key is whatever a decrypted
+        // part said) opens nothing.
+        for len in [0, 15, 20, 33] {
+            let odd = Key {
+                enctype: AES256_CTS_HMAC_SHA1_96,
+                bytes: vec![1; len],
+            };
+            assert_eq!(decrypt(&odd, 11, &[0; 60]), None);
+        }
         let des = Key {
             enctype: 3,
             bytes: vec![1; 8],

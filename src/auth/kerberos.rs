@@ -191,13 +191,9 @@ pub struct Context {
     acceptor_subkey: Option<Key>,
 }
 
-/// Decrypts `part` with the first of `keys` of its enctype that opens it.
-fn open_with<'a>(
-    keys: impl Iterator<Item = &'a KerberosKey>,
-    part: &Encrypted,
-    usage: u32,
-) -> Option<(Key, Vec<u8>)> {
-    keys.filter(|k| k.enctype == part.etype).find_map(|k| {
+/// Decrypts `part` with the first key of the ring, of its enctype, that opens it.
+fn open_with(ring: &Keyring, part: &Encrypted, usage: u32) -> Option<(Key, Vec<u8>)> {
+    ring.find_kerberos(part.etype, |k| {
         let key = Key {
             enctype: k.enctype,
             bytes: k.key.clone(),
@@ -219,8 +215,8 @@ impl Context {
     ///
     /// # Errors
     /// Which key would be needed, when none opens it.
-    pub fn accept(req: &ApReq, keys: &[KerberosKey]) -> Result<Self, String> {
-        let from_ticket = open_with(keys.iter(), &req.ticket, USAGE_TICKET)
+    pub fn accept(req: &ApReq, ring: &Keyring) -> Result<Self, String> {
+        let from_ticket = open_with(ring, &req.ticket, USAGE_TICKET)
             .and_then(|(_, plain)| subkey(&plain, 3, 1))
             .and_then(|session| {
                 let plain =
@@ -228,7 +224,7 @@ impl Context {
                 Some((session, plain))
             });
         let opened =
-            from_ticket.or_else(|| open_with(keys.iter(), &req.authenticator, USAGE_AUTHENTICATOR));
+            from_ticket.or_else(|| open_with(ring, &req.authenticator, USAGE_AUTHENTICATOR));
         let Some((session, authenticator)) = opened else {
             return Err(format!(
                 "Kerberos: needs the key of {}@{} (etype {}) or its ticket's session key, in a keytab",
@@ -369,8 +365,7 @@ fn learn_from_tgs_req(message: &[u8], ring: &Keyring) -> Option<()> {
         let Some(req) = pf[2].and_then(octets).and_then(parse_ap_req) else {
             continue;
         };
-        let keys = ring.kerberos();
-        let Some((_, plain)) = open_with(keys.iter(), &req.ticket, USAGE_TICKET) else {
+        let Some((_, plain)) = open_with(ring, &req.ticket, USAGE_TICKET) else {
             continue;
         };
         let Some(session) = subkey(&plain, 3, 1) else {
@@ -396,7 +391,6 @@ fn learn_from_tgs_req(message: &[u8], ring: &Keyring) -> Option<()> {
 fn learn_from_kdc_rep(message: &[u8], tag: u8, ring: &Keyring) -> Option<()> {
     let f = fields(application(message, tag & 0x1f)?)?;
     let part = encrypted(f[6]?)?;
-    let keys = ring.kerberos();
     let (app, usages): (u8, &[u32]) = if tag == 0x6b {
         (25, &[USAGE_AS_REP])
     } else {
@@ -404,7 +398,7 @@ fn learn_from_kdc_rep(message: &[u8], tag: u8, ring: &Keyring) -> Option<()> {
     };
     let plain = usages
         .iter()
-        .find_map(|&u| open_with(keys.iter(), &part, u))
+        .find_map(|&u| open_with(ring, &part, u))
         .map(|(_, p)| p)?;
     let rep = fields(application(&plain, app)?)?;
     let key = encryption_key(rep[0]?)?;
@@ -496,7 +490,7 @@ mod tests {
                 cipher: vec![0; 64],
             },
         };
-        let err = Context::accept(&req, &[]).unwrap_err();
+        let err = Context::accept(&req, &Keyring::default()).unwrap_err();
         assert!(err.contains("HOST/ws1.lab.test@LAB.TEST"), "{err}");
     }
 }

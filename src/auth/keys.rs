@@ -437,6 +437,25 @@ impl Keyring {
         keys
     }
 
+    /// The first result of `f` over the Kerberos keys of `enctype`, the keytabs' then those
+    /// learned, without copying them (`f` must not learn keys: the learned ones are read-locked).
+    pub fn find_kerberos<T>(
+        &self,
+        enctype: i32,
+        mut f: impl FnMut(&KerberosKey) -> Option<T>,
+    ) -> Option<T> {
+        let given = self
+            .kerberos
+            .iter()
+            .filter(|k| k.enctype == enctype)
+            .find_map(&mut f);
+        if given.is_some() {
+            return given;
+        }
+        let learned = self.learned.read().ok()?;
+        learned.iter().filter(|k| k.enctype == enctype).find_map(f)
+    }
+
     /// Keeps a key found inside a decrypted part (a ticket's session key, a subkey), unless
     /// it is known already. False when [`MAX_LEARNED_KEYS`] are kept.
     pub fn learn(&self, key: KerberosKey) -> bool {

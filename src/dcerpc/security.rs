@@ -17,8 +17,9 @@ use crate::tcp::Dir;
 
 /// Auth contexts followed per association; more are reported as missing a handshake.
 pub const MAX_AUTH_CONTEXTS: usize = 8;
-/// Capture gaps remembered per context before its keys are confirmed.
-const MAX_SKIPS_BEFORE_KEYS: usize = 64;
+/// PDUs cut by capture gaps remembered per auth context before its keys are confirmed by a
+/// signature; after more, that direction's calls fail with `PDU lost before it`.
+pub const MAX_SKIPS_BEFORE_KEYS: usize = 64;
 
 /// auth_type values (MS-RPCE §2.2.1.1.7).
 const SPNEGO: u8 = 9;
@@ -116,6 +117,20 @@ pub struct Unsealed {
     pub bytes: Option<Vec<u8>>,
     /// What happened.
     pub protection: Protection,
+}
+
+impl Unsealed {
+    /// A PDU left as it was: `why` on a sealed one, nothing on a signed one (its signature
+    /// could not be checked either).
+    fn left(sealed: bool, why: Decryption) -> Self {
+        Self {
+            bytes: None,
+            protection: Protection {
+                decryption: sealed.then_some(why),
+                signature: None,
+            },
+        }
+    }
 }
 
 /// Where an NTLMSSP context stands.
@@ -292,13 +307,7 @@ impl Security {
             return none;
         }
         let sealed = a.auth_level == PKT_PRIVACY;
-        let failed = |why: String| Unsealed {
-            bytes: None,
-            protection: Protection {
-                decryption: sealed.then_some(Decryption::Failed(why)),
-                signature: None,
-            },
-        };
+        let failed = |why: String| Unsealed::left(sealed, Decryption::Failed(why));
         let from_client = pdu.header.ptype.is_from_client();
         let lost = self.lost[dir.index()];
         let Some(ctx) = self.contexts.get_mut(&a.context_id) else {
@@ -308,38 +317,33 @@ impl Security {
             ));
         };
         if let Some(other) = &ctx.other {
-            return Unsealed {
-                bytes: None,
-                protection: Protection {
-                    decryption: sealed.then(|| other.clone()),
-                    signature: None,
-                },
-            };
+            return Unsealed::left(sealed, other.clone());
         }
         match &ctx.kerberos {
             Some(KerberosState::Open(k)) if sealed => return unseal_kerberos(k, pdu, bytes),
             // Signatures of Kerberos pkt_integrity PDUs are not checked yet.
             Some(KerberosState::Open(_)) => return none,
-            Some(KerberosState::Closed(why)) => {
-                return Unsealed {
-                    bytes: None,
-                    protection: Protection {
-                        decryption: sealed.then(|| why.clone()),
-                        signature: None,
-                    },
-                };
-            }
+            Some(KerberosState::Closed(why)) => return Unsealed::left(sealed, why.clone()),
             None => {}
         }
         if ctx.auth_type != NTLMSSP && ctx.auth_type != SPNEGO {
             return none;
         }
-        if lost {
-            return failed(
-                "PDU lost before it: bytes of this direction were never captured, so the \
-                 RC4 state cannot follow"
-                    .into(),
-            );
+        match &ctx.ntlm {
+            NtlmState::Closed(why) => return Unsealed::left(sealed, why.clone()),
+            NtlmState::Handshake(_) => {
+                return failed(
+                    "missing handshake: the NTLMSSP AUTHENTICATE message was not captured".into(),
+                );
+            }
+            _ if lost => {
+                return failed(
+                    "PDU lost before it: bytes of this direction were never captured, so the \
+                     RC4 state cannot follow"
+                        .into(),
+                );
+            }
+            NtlmState::Open(_) | NtlmState::Keys { .. } => {}
         }
         let value_at = a.offset + SEC_TRAILER_LEN;
         let Some(signature) = bytes.get(value_at..value_at + usize::from(a.value_len)) else {
@@ -388,25 +392,12 @@ impl Security {
                                 .into(),
                         );
                         ctx.ntlm = NtlmState::Closed(why.clone());
-                        return failed(why.reason().unwrap_or_default().to_string());
+                        return Unsealed::left(sealed, why);
                     }
                 }
             }
-            NtlmState::Closed(why) => {
-                let why = why.clone();
-                return Unsealed {
-                    bytes: None,
-                    protection: Protection {
-                        decryption: sealed.then_some(why),
-                        signature: None,
-                    },
-                };
-            }
-            NtlmState::Handshake(_) => {
-                return failed(
-                    "missing handshake: the NTLMSSP AUTHENTICATE message was not captured".into(),
-                );
-            }
+            // the states without keys returned above
+            NtlmState::Closed(_) | NtlmState::Handshake(_) => return none,
         };
         let valid = checked.region.is_some();
         let decryption = sealed.then(|| {
@@ -547,8 +538,9 @@ impl AuthContext {
     fn kerberos_token(&mut self, token: &[u8], from_client: bool, keys: Option<&Keyring>) {
         if from_client {
             if let Some(req) = kerberos::parse_ap_req(token) {
-                let keys = keys.map_or_else(Vec::new, Keyring::kerberos);
-                self.kerberos = Some(match kerberos::Context::accept(&req, &keys) {
+                let empty = Keyring::default();
+                let ring = keys.unwrap_or(&empty);
+                self.kerberos = Some(match kerberos::Context::accept(&req, ring) {
                     Ok(k) => KerberosState::Open(Box::new(k)),
                     Err(why) => KerberosState::Closed(Decryption::NoKey(why)),
                 });

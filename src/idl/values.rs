@@ -1840,6 +1840,19 @@ interface demo
 }
 "#;
 
+    /// The [in] parameters of `lib`'s first operation in a little-endian NDR request stub.
+    fn decode_request(lib: &Library, bytes: &[u8]) -> Decoded {
+        let mut d = Decoded::default();
+        let stub = StubBytes {
+            bytes,
+            direction: Direction::In,
+            little_endian: true,
+            syntax: Syntax::Ndr,
+        };
+        decode_stub(lib, &lib.interfaces[0], 0, stub, &mut d);
+        d
+    }
+
     fn run(opnum: u16, direction: Direction, stub: &[u8]) -> Decoded {
         run_as(opnum, direction, stub, true, Syntax::Ndr)
     }
@@ -2158,14 +2171,7 @@ interface demo
         let n = u32::try_from(MAX_DECODED_VALUES + 10).unwrap();
         s.u32(n).u32(n);
         s.bytes(&vec![0u8; (MAX_DECODED_VALUES + 10) * 2]);
-        let mut d = Decoded::default();
-        let stub = StubBytes {
-            bytes: &s.0,
-            direction: Direction::In,
-            little_endian: true,
-            syntax: Syntax::Ndr,
-        };
-        decode_stub(&lib, &lib.interfaces[0], 0, stub, &mut d);
+        let d = decode_request(&lib, &s.0);
         assert!(d.errors[0].contains("decoding limit"), "{:?}", d.errors);
     }
 
@@ -2312,14 +2318,7 @@ interface demo
             s.u32(i).u32(0x0002_0000 + i);
         }
         s.u32(1).u32(0);
-        let mut d = Decoded::default();
-        let stub = StubBytes {
-            bytes: &s.0,
-            direction: Direction::In,
-            little_endian: true,
-            syntax: Syntax::Ndr,
-        };
-        decode_stub(&lib, &lib.interfaces[0], 0, stub, &mut d);
+        let d = decode_request(&lib, &s.0);
         assert!(d.errors[0].contains("MAX_POINTER_CHAIN"), "{:?}", d.errors);
     }
 
@@ -2462,15 +2461,7 @@ interface demo
         let run = |n: u32, m: u32| {
             let mut w = Writer::default();
             w.u32(n).u32(m).u32(if n == 9 { 7 } else { 4 });
-            let mut d = Decoded::default();
-            let stub = StubBytes {
-                bytes: &w.0,
-                direction: Direction::In,
-                little_endian: true,
-                syntax: Syntax::Ndr,
-            };
-            decode_stub(&lib, &lib.interfaces[0], 0, stub, &mut d);
-            d
+            decode_request(&lib, &w.0)
         };
         let ok = run(10, 5);
         assert!(ok.errors.is_empty(), "{:?}", ok.errors);
@@ -2516,14 +2507,7 @@ interface demo
             w.u32(2).u32(0x20000); // s.n, s.p's referent id
             w.u32(p).bytes(&vec![2; p as usize]).pad(4); // s.p's referent
             w.u32(b).u32(1).bytes(&vec![3; b as usize]); // t: hoisted count, cch, b
-            let mut d = Decoded::default();
-            let stub = StubBytes {
-                bytes: &w.0,
-                direction: Direction::In,
-                little_endian: true,
-                syntax: Syntax::Ndr,
-            };
-            decode_stub(&lib, &lib.interfaces[0], 0, stub, &mut d);
+            let d = decode_request(&lib, &w.0);
             d.errors
         };
         assert_eq!(run((3, 2), 2, 2), Vec::<String>::new());

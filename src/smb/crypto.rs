@@ -67,7 +67,7 @@ struct Setup {
     challenge: Option<ntlmssp::Challenge>,
 }
 
-/// Why an encrypted message was not read, counted by the SMB layer.
+/// Why an encrypted message was not read (the SMB layer counts the failures apart).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Undecrypted {
     /// No key for its session (its setup was not captured, or no secret matched).
@@ -167,11 +167,14 @@ impl Smb3Crypto {
             }
             (SESSION_SETUP, true) if status == STATUS_MORE_PROCESSING_REQUIRED => {
                 // The first answer names the session the client's first request (id 0) set up.
-                let mut setup = self
+                let known = self
                     .setups
                     .remove(&session)
-                    .or_else(|| self.setups.remove(&0))
-                    .unwrap_or_default();
+                    .or_else(|| self.setups.remove(&0));
+                if known.is_none() && self.setups.len() >= MAX_SESSIONS {
+                    return;
+                }
+                let mut setup = known.unwrap_or_default();
                 let before = setup.preauth.unwrap_or(self.connection_hash);
                 setup.preauth = Some(sha512(&[&before, m]));
                 if let Some(ntlmssp::Message::Challenge(c)) =

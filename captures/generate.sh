@@ -396,9 +396,14 @@ dc_start() {
     ncalrpc dir = $dc/ncalrpc
     log file = $dc/log/log.%m
     log level = 1
+    # LAB-RC4\$ keeps the RC4 (MD5 strong key) secure channel of older members, and may use
+    # it signed only (capture 60)
+    server reject md5 schannel:LAB-RC4\$ = no
+    server schannel require seal:LAB-RC4\$ = no
 EOF
     samba-tool user create "$LAB_USER" "$LAB_PASS" --configfile="$DC_CONF" >/dev/null \
         && samba-tool computer create "$DC_MACHINE" --prepare-oldjoin --configfile="$DC_CONF" >/dev/null \
+        && samba-tool computer create LAB-RC4 --prepare-oldjoin --configfile="$DC_CONF" >/dev/null \
         || { log "samba-tool user/computer create failed"; return 1; }
     samba --configfile="$DC_CONF" -F --debug-stdout -d 1 >"$dc/log/samba.out" 2>&1 &
     DAEMON_PIDS+=($!)

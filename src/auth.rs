@@ -5,11 +5,13 @@
 //! - [`keys`]: the keys file (`--keys`), MIT keytabs and the key ring they fill.
 //! - [`kcrypto`]: Kerberos encryption types (AES, RC4-HMAC) and key derivation.
 //! - [`kerberos`]: AP-REQ and AP-REP, the keys they carry, DCE-style wrap tokens.
+//! - [`netlogon`]: the Netlogon secure channel (MS-NRPC): session keys, credentials, sealing.
 //! - [`ntlmssp`]: NTLMSSP (MS-NLMP): handshake messages, session keys, sealing and signing.
 //! - [`spnego`]: SPNEGO (RFC 4178) tokens around the mechanism's own.
 
 pub mod kcrypto;
 pub mod kerberos;
 pub mod keys;
+pub mod netlogon;
 pub mod ntlmssp;
 pub mod spnego;

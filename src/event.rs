@@ -144,6 +144,9 @@ pub struct CallRecord {
     /// String bindings of a DCOM answer (present only on OXID resolver and activation calls).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub oxid: Option<Box<crate::dcom::OxidView>>,
+    /// What a Netlogon secure-channel setup or password call says (present only on those).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub netlogon: Option<Box<crate::netlogon::NetlogonView>>,
 }
 
 impl CallRecord {

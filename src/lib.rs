@@ -34,6 +34,7 @@ pub mod kdc;
 pub mod link;
 pub mod live;
 pub mod ndr;
+pub mod netlogon;
 pub mod outbox;
 pub mod output;
 pub mod report;

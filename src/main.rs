@@ -152,6 +152,7 @@ fn main() -> ExitCode {
                 writeln!(out, "{}", text::call_row(c))?;
                 text::activation_line(c)
                     .iter()
+                    .chain(&text::netlogon_line(c))
                     .chain(&text::pipe_lines(c))
                     .chain(&text::parameter_lines(c))
                     .try_for_each(|l| writeln!(out, "{l}"))?;

@@ -258,6 +258,7 @@ mod tests {
             stubs: None,
             epm: None,
             oxid: None,
+            netlogon: None,
         }
     }
 

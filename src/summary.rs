@@ -186,6 +186,17 @@ pub struct DecryptionSection {
     pub signatures: BTreeMap<String, u64>,
 }
 
+/// Netlogon secure channels in brief.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct NetlogonSection {
+    /// Secure channels set up (successful NetrServerAuthenticate calls), by the check of the
+    /// client credential (`valid`, `invalid`, `unchecked`; `unknown` without keys).
+    pub channels: BTreeMap<String, u64>,
+    /// Calls carrying Zerologon's all-zero challenge, credential or authenticator
+    /// (CVE-2020-1472), by `attempt` and `accepted` (answered with success).
+    pub zerologon: BTreeMap<String, u64>,
+}
+
 /// Endpoint resolution in brief.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct ResolutionSection {
@@ -258,6 +269,8 @@ pub struct Summary {
     pub auth: BTreeMap<String, u64>,
     /// Unsealing: secrets loaded, sealed calls by outcome and why, signatures checked.
     pub decryption: DecryptionSection,
+    /// Netlogon secure channels set up, and Zerologon's pattern.
+    pub netlogon: NetlogonSection,
     /// Associations: one per DCE/RPC connection over TCP, one per named pipe over SMB.
     pub associations: u64,
     /// Refused presentation contexts (`provider_rejection/abstract_syntax_not_supported`, ...)
@@ -328,6 +341,7 @@ pub struct SummaryBuilder {
     faults: BTreeMap<u32, (Option<String>, u64)>,
     auth: BTreeMap<String, u64>,
     decryption: DecryptionSection,
+    netlogon: NetlogonSection,
     interfaces_over_limit: u64,
 }
 
@@ -403,6 +417,15 @@ impl SummaryBuilder {
         if let Some(sig) = c.signature {
             *d.signatures.entry(sig.to_string()).or_default() += 1;
         }
+        if let Some(v) = &c.netlogon {
+            if let Some(z) = v.zerologon {
+                *self.netlogon.zerologon.entry(z.to_string()).or_default() += 1;
+            }
+            if v.cipher.is_some() {
+                let check = v.credential.unwrap_or("unknown");
+                *self.netlogon.channels.entry(check.to_string()).or_default() += 1;
+            }
+        }
     }
 
     /// Builds the summary from the engine's totals and the calls counted so far.
@@ -429,6 +452,7 @@ impl SummaryBuilder {
             faults,
             auth,
             decryption,
+            netlogon,
             ..
         } = self;
         let interfaces = ifaces
@@ -498,6 +522,7 @@ impl SummaryBuilder {
                 .collect(),
             auth,
             decryption,
+            netlogon,
             associations: totals.dcerpc_connections + totals.pipe_associations,
             rejections: std::mem::take(&mut tally.rejections),
             counters: tally

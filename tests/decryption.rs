@@ -9,13 +9,16 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
-const SEALED: [&str; 4] = [
+const SEALED: [&str; 5] = [
     "06-ntlm-seal.pcap",
     "07-spnego.pcap",
     "10-frag-sealed.pcap",
     "58-dc-dcsync.pcap",
+    "60-dc-schannel.pcap",
 ];
 const LAB_PASSWORD: &str = "Rpcscope-Lab-1";
+/// The machine accounts' passwords of the lab's AD DC (netlogon lines of `lab.keys`).
+const MACHINE_PASSWORDS: [&str; 2] = ["lab-ws", "lab-rc4"];
 
 fn real(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -269,16 +272,19 @@ fn the_keys_file_named_by_the_environment_works_as_keys_does() {
         Some(("RPCSCOPE_KEYS", &keys())),
     );
     let summary: Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(summary["decryption"]["keys_loaded"], 3);
+    assert_eq!(summary["decryption"]["keys_loaded"], 5);
     assert_eq!(summary["decryption"]["calls"]["decrypted"], 24);
     assert_eq!(summary["decryption"]["signatures"]["valid"], 24);
 }
 
 #[test]
 fn secrets_never_reach_any_output() {
-    let nt_hash = rpcscope::auth::keys::nt_hash(LAB_PASSWORD);
-    let hex: String = nt_hash.iter().map(|b| format!("{b:02x}")).collect();
-    let forbidden = [LAB_PASSWORD.to_string(), hex.clone(), hex.to_uppercase()];
+    let mut forbidden = Vec::new();
+    for password in MACHINE_PASSWORDS.iter().chain(&[LAB_PASSWORD]) {
+        let nt_hash = rpcscope::auth::keys::nt_hash(password);
+        let hex: String = nt_hash.iter().map(|b| format!("{b:02x}")).collect();
+        forbidden.extend([password.to_string(), hex.clone(), hex.to_uppercase()]);
+    }
     let k = keys();
     for name in SEALED.iter().chain(&["25-np-smb3-encrypted.pcap"]) {
         let p = real(name);
@@ -619,4 +625,214 @@ fn a_samba_dc_kerberos_dcsync_opens_with_the_exported_keytab() {
         changes["decoded"]["in"]["pmsgIn"]["V8"]["pNC"]["StringName"],
         "CN=krbtgt,CN=Users,DC=rpclab,DC=test"
     );
+}
+
+/// The calls of the Netlogon secure-channel capture, decoded, with `keys`.
+fn schannel_calls(keys: &str) -> Vec<Value> {
+    let path = real("60-dc-schannel.pcap");
+    calls(&[
+        "calls",
+        "--json",
+        "--decode",
+        "--keys",
+        keys,
+        path.to_str().unwrap(),
+    ])
+}
+
+fn opened(c: &Value) -> Option<&str> {
+    c["netlogon"]["computer"].as_str()
+}
+
+#[test]
+fn netlogon_secure_channels_open_with_the_machine_secrets() {
+    let all = schannel_calls(&keys());
+    // the two challenge exchanges: the credentials reproduced by the secrets given
+    let setups: Vec<&Value> = all
+        .iter()
+        .filter(|c| c["operation"] == "NetrServerAuthenticate3")
+        .collect();
+    assert_eq!(setups.len(), 2);
+    let ciphers: Vec<(&str, &str)> = setups
+        .iter()
+        .map(|c| {
+            assert_eq!(c["netlogon"]["credential"], "valid", "{c}");
+            (
+                opened(c).unwrap(),
+                c["netlogon"]["cipher"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(ciphers, [("LAB-WS", "aes"), ("LAB-RC4", "rc4")]);
+    // the network logons: what the DC answered, read from the decrypted stubs
+    let logons: Vec<&Value> = all
+        .iter()
+        .filter(|c| c["operation"] == "NetrLogonSamLogonEx")
+        .collect();
+    let codes: Vec<u64> = logons
+        .iter()
+        .map(|c| c["status"]["code"].as_u64().unwrap())
+        .collect();
+    // right and wrong password over AES, the same over RC4, then signed only (refused)
+    assert_eq!(codes, [0, 0xc000_006a, 0, 0xc000_006a, 0xc000_000d]);
+    for c in [logons[0], logons[2]] {
+        let info = &c["decoded"]["out"]["ValidationInformation"]["ValidationSam4"];
+        assert_eq!(info["EffectiveName"], "rpcuser", "{c}");
+        assert_eq!(info["LogonDomainName"], "RPCLABAD", "{c}");
+        assert!(c["decoded"]["in"]["ComputerName"].is_string(), "{c}");
+    }
+    let levels: Vec<&str> = logons
+        .iter()
+        .map(|c| c["auth_level"].as_str().unwrap())
+        .collect();
+    assert_eq!(levels[4], "pkt_integrity");
+    assert_eq!(logons[4]["signature"], "valid");
+    let dcs: Vec<&str> = all
+        .iter()
+        .filter(|c| c["operation"] == "DsrGetDcNameEx2")
+        .map(|c| {
+            c["decoded"]["out"]["DomainControllerInfo"]["DomainControllerName"]
+                .as_str()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(dcs, ["\\\\RPCLAB-DC"; 3]);
+    let summary = run(
+        &[
+            "summary",
+            "--json",
+            "--keys",
+            &keys(),
+            real("60-dc-schannel.pcap").to_str().unwrap(),
+        ],
+        None,
+    );
+    let s: Value = serde_json::from_slice(&summary.stdout).unwrap();
+    assert_eq!(s["netlogon"]["channels"]["valid"], 2, "{}", s["netlogon"]);
+    assert_eq!(
+        s["decryption"]["calls"]["decrypted"], 8,
+        "{}",
+        s["decryption"]
+    );
+    assert_eq!(
+        s["decryption"]["signatures"]["valid"], 10,
+        "{}",
+        s["decryption"]
+    );
+}
+
+#[test]
+fn netlogon_channels_without_or_with_a_wrong_secret_say_so() {
+    let dir = tempfile::tempdir().unwrap();
+    // LAB-WS$ with a wrong password, LAB-RC4$ not given at all
+    let file = dir.path().join("wrong.keys");
+    std::fs::write(&file, "netlogon LAB-WS$ not-lab-ws\n").unwrap();
+    let all = schannel_calls(file.to_str().unwrap());
+    let setup = |name: &str| {
+        all.iter()
+            .find(|c| c["operation"] == "NetrServerAuthenticate3" && opened(c) == Some(name))
+            .unwrap()
+    };
+    assert_eq!(setup("LAB-WS")["netlogon"]["credential"], "invalid");
+    // only LAB-WS$'s secret was tried on LAB-RC4$'s credential: not a wrong key of its own
+    assert_eq!(setup("LAB-RC4")["netlogon"]["credential"], "unchecked");
+    let sealed: Vec<&Value> = all
+        .iter()
+        .filter(|c| c["auth_level"] == "pkt_privacy")
+        .collect();
+    assert_eq!(sealed.len(), 8);
+    for c in &sealed {
+        let why = c["decryption_reason"].as_str().unwrap();
+        if c["server"].as_str().is_some() && why.contains("LAB-WS") {
+            assert_eq!(c["decryption"], "failed", "{c}");
+            assert!(
+                why.starts_with("wrong key: no secret given for LAB-WS$"),
+                "{why}"
+            );
+        } else {
+            assert_eq!(c["decryption"], "no_key", "{c}");
+            assert!(why.contains("needs LAB-RC4$'s machine secret"), "{why}");
+        }
+        assert!(c["status"].is_null() && c.get("decoded").is_none(), "{c}");
+    }
+    let failed = sealed
+        .iter()
+        .filter(|c| c["decryption"] == "failed")
+        .count();
+    assert_eq!(failed, 4);
+    // no keys at all: each sealed call names the machine secret it needs
+    let path = real("60-dc-schannel.pcap");
+    let all = calls(&["calls", "--json", path.to_str().unwrap()]);
+    for c in all.iter().filter(|c| c["auth_level"] == "pkt_privacy") {
+        assert_eq!(c["decryption"], "no_key", "{c}");
+        let why = c["decryption_reason"].as_str().unwrap();
+        assert!(
+            why.contains("needs LAB-WS$'s machine secret")
+                || why.contains("needs LAB-RC4$'s machine secret"),
+            "{why}"
+        );
+    }
+}
+
+#[test]
+fn zerologon_attempts_are_shown_for_what_they_are() {
+    let path = real("57-dc-netlogon-lsarpc.pcap");
+    let all = calls(&["calls", "--json", path.to_str().unwrap()]);
+    let flagged: Vec<&Value> = all
+        .iter()
+        .filter(|c| c["netlogon"]["zerologon"].is_string())
+        .collect();
+    // 4 tries against the DC's own account, its password change, one unknown account
+    assert_eq!(flagged.len(), 11);
+    for c in &flagged {
+        // a patched DC: nothing accepted
+        assert_eq!(c["netlogon"]["zerologon"], "attempt", "{c}");
+    }
+    // LAB-WS$'s real secure channel is not the pattern
+    let real_setup = all
+        .iter()
+        .find(|c| opened(c) == Some("LAB-WS") && c["operation"] == "NetrServerAuthenticate3")
+        .unwrap();
+    assert!(
+        real_setup["netlogon"].get("zerologon").is_none(),
+        "{real_setup}"
+    );
+    let text = run(&["calls", path.to_str().unwrap()], None);
+    let text = String::from_utf8(text.stdout).unwrap();
+    assert_eq!(text.matches("Zerologon pattern").count(), 11);
+}
+
+#[test]
+fn a_successful_zerologon_against_windows_is_called_accepted() {
+    let Some(dir) = otrf() else { return };
+    let path = dir.join("mimikatz_CVE-2020-1472_Unauthenticated_NetrServerAuthenticate2.pcap");
+    let all = calls(&["calls", "--json", path.to_str().unwrap()]);
+    let accepted: Vec<&Value> = all
+        .iter()
+        .filter(|c| c["netlogon"]["zerologon"] == "accepted")
+        .collect();
+    // the one NetrServerAuthenticate2 that the unpatched DC accepted, then the password change
+    let ops: Vec<&str> = accepted
+        .iter()
+        .map(|c| c["operation"].as_str().unwrap())
+        .collect();
+    assert_eq!(ops, ["NetrServerAuthenticate2", "NetrServerPasswordSet2"]);
+    for c in &accepted {
+        assert_eq!(c["status"]["code"], 0, "{c}");
+    }
+    // every refused try is an attempt, and so is every challenge before it
+    let refused = all
+        .iter()
+        .filter(|c| c["operation"] == "NetrServerAuthenticate2" && c["status"]["code"] != 0)
+        .count();
+    let challenges = all
+        .iter()
+        .filter(|c| c["operation"] == "NetrServerReqChallenge")
+        .count();
+    let attempts = all
+        .iter()
+        .filter(|c| c["netlogon"]["zerologon"] == "attempt")
+        .count();
+    assert!(refused > 100, "{refused}");
+    assert_eq!(attempts, refused + challenges);
 }

@@ -256,3 +256,4 @@ capture_lab 56-efsr-tsch-unsupported "" "${IMPY[@]}" "$SCEN/rc_no_server.py"
 capture_dc  57-dc-netlogon-lsarpc       "${IMPY[@]}" "$SCEN/rc_dc_netlogon.py"
 capture_dc  58-dc-dcsync                dcsync
 capture_dc  59-dc-kerberos              kerberos_dcsync
+capture_dc  60-dc-schannel              "${IMPY[@]}" "$SCEN/rc_dc_schannel.py"

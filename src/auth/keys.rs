@@ -88,6 +88,8 @@ pub struct Keyring {
     netlogon: Vec<NetlogonSecret>,
     smb3: Vec<Smb3Key>,
     learned: std::sync::RwLock<Vec<KerberosKey>>,
+    /// Netlogon secure channels set up along the capture.
+    pub(super) netlogon_learned: super::netlogon::Learning,
 }
 
 impl fmt::Debug for Keyring {
@@ -477,6 +479,12 @@ impl Keyring {
     #[must_use]
     pub fn learned_count(&self) -> usize {
         self.learned.read().map_or(0, |l| l.len())
+    }
+
+    /// NT secrets held (passwords and hashes given, not keytab keys).
+    #[must_use]
+    pub fn nt_secrets(&self) -> &[NtSecret] {
+        &self.nt
     }
 
     /// Netlogon machine secrets held.

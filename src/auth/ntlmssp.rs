@@ -176,7 +176,7 @@ fn utf16(s: &str) -> Vec<u8> {
 }
 
 /// DES with a 7-byte key spread over 8 bytes (parity bits ignored).
-fn des(key7: &[u8], block: &[u8; 8]) -> [u8; 8] {
+pub(crate) fn des7(key7: &[u8], block: &[u8; 8]) -> [u8; 8] {
     let k = |i: usize| key7.get(i).copied().unwrap_or(0);
     let key = [
         k(0),
@@ -197,9 +197,9 @@ fn des(key7: &[u8], block: &[u8; 8]) -> [u8; 8] {
 /// DESL (§6): three DES encryptions of `data` under a 16-byte key split in 7-byte parts.
 fn desl(key: &[u8; 16], data: &[u8; 8]) -> [u8; 24] {
     let mut out = [0; 24];
-    out[..8].copy_from_slice(&des(&key[..7], data));
-    out[8..16].copy_from_slice(&des(&key[7..14], data));
-    out[16..].copy_from_slice(&des(&key[14..], data));
+    out[..8].copy_from_slice(&des7(&key[..7], data));
+    out[8..16].copy_from_slice(&des7(&key[7..14], data));
+    out[16..].copy_from_slice(&des7(&key[14..], data));
     out
 }
 
@@ -211,8 +211,8 @@ fn lm_hash(password: &str) -> [u8; 16] {
     }
     let magic = b"KGS!@#$%";
     let mut out = [0; 16];
-    out[..8].copy_from_slice(&des(&p[..7], magic));
-    out[8..].copy_from_slice(&des(&p[7..], magic));
+    out[..8].copy_from_slice(&des7(&p[..7], magic));
+    out[8..].copy_from_slice(&des7(&p[7..], magic));
     out
 }
 
@@ -255,9 +255,9 @@ fn v1_key_exchange_key(
     let lm = lm_hash(secret.password.as_deref().ok_or(KeyError::NeedsPassword)?);
     let mut kx = [0; 16];
     if flags & NEGOTIATE_LM_KEY != 0 {
-        kx[..8].copy_from_slice(&des(&lm[..7], &lm8));
+        kx[..8].copy_from_slice(&des7(&lm[..7], &lm8));
         let k2 = [lm[7], 0xbd, 0xbd, 0xbd, 0xbd, 0xbd, 0xbd];
-        kx[8..].copy_from_slice(&des(&k2, &lm8));
+        kx[8..].copy_from_slice(&des7(&k2, &lm8));
     } else {
         kx[..8].copy_from_slice(&lm[..8]);
     }

@@ -33,6 +33,7 @@ use crate::idl::plan::{OpPlan, PipeSpec};
 use crate::idl::values::{CallStubs, Decoded, Direction, SideStub, StubBytes, decode_call};
 use crate::idl::{Interface, Library, table};
 use crate::ndr::{LimitsHit, Syntax};
+use crate::netlogon;
 use crate::outbox::Outbox;
 use crate::report::Tally;
 use crate::status::Status;
@@ -61,6 +62,8 @@ enum Decoder {
     RemQueryInterface,
     /// Any other DCOM (ORPC) call: its answer may create interface pointers.
     Objrefs,
+    /// A Netlogon secure-channel setup or password call: its challenges and credentials.
+    Netlogon,
     /// A call whose parameters are decoded with its IDL description only.
     Parameters,
 }
@@ -1173,8 +1176,30 @@ impl Association {
                     queue.learn_ipid(ipid, iid);
                 }
             }
-            Decoder::Oxid | Decoder::Objrefs | Decoder::RemQueryInterface | Decoder::Parameters => {
+            Decoder::Netlogon if !st.over_limit => {
+                let answer = (answered && !st.response.is_empty()).then_some(response);
+                let status = record.status.map(|s| s.code);
+                let client = client.ip().to_string();
+                record.netlogon = netlogon::read_call(
+                    opnum,
+                    request,
+                    answer,
+                    status,
+                    &client,
+                    self.info.keys.as_deref(),
+                )
+                .map(Box::new);
+                if record.netlogon.as_ref().is_some_and(|v| v.limit_hit) {
+                    queue.anomaly("limit_netlogon_channels", c.first_frame, || {
+                        "a Netlogon challenge or secure channel was not remembered (limit)".into()
+                    });
+                }
             }
+            Decoder::Oxid
+            | Decoder::Objrefs
+            | Decoder::RemQueryInterface
+            | Decoder::Netlogon
+            | Decoder::Parameters => {}
         }
     }
 
@@ -1357,6 +1382,7 @@ impl Association {
             stubs: None,
             epm: None,
             oxid: None,
+            netlogon: None,
             transfer_syntax: c
                 .binding
                 .and_then(|b| b.transfer)
@@ -1426,6 +1452,7 @@ fn decoder_for(
         Some(u) if u == epm::EPM_UUID => Decoder::Epm,
         Some(u) if dcom::carries_bindings(u, opnum) => Decoder::Oxid,
         Some(u) if dcom::is_rem_query_interface(u, opnum) => Decoder::RemQueryInterface,
+        Some(u) if netlogon::is_channel_setup(u, opnum) => Decoder::Netlogon,
         _ if object.is_some() => Decoder::Objrefs,
         _ if parameters => Decoder::Parameters,
         _ => return None,

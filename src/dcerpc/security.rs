@@ -10,6 +10,7 @@ use super::codes::PacketType;
 use super::pdu::{Pdu, SEC_TRAILER_LEN};
 use crate::auth::kerberos;
 use crate::auth::keys::Keyring;
+use crate::auth::netlogon::{self, ChannelKey, NoChannel};
 use crate::auth::ntlmssp::{self, Challenge, Session};
 use crate::auth::spnego::{self, Mechanism};
 use crate::hash::FastMap;
@@ -158,8 +159,21 @@ struct AuthContext {
     mic: [bool; 2],
     /// Kerberos, when the context uses it.
     kerberos: Option<KerberosState>,
+    /// The Netlogon secure channel, when the context uses it.
+    netlogon: Option<NetlogonState>,
     /// Why PDUs of a mechanism that is not unsealed here stay sealed.
     other: Option<Decryption>,
+}
+
+/// Where a Netlogon secure-channel context stands.
+enum NetlogonState {
+    /// The bind named the computer; its channel is looked up at the first protected PDU (the
+    /// challenge exchange that sets it up may end just before).
+    Named(String),
+    /// The channel key that opened the first protected PDU.
+    Open(ChannelKey),
+    /// Cannot be opened.
+    Closed(Decryption),
 }
 
 /// Where a Kerberos context stands.
@@ -185,21 +199,6 @@ impl std::fmt::Debug for Security {
             .field("contexts", &self.contexts.len())
             .finish_non_exhaustive()
     }
-}
-
-/// The computer name an NL_AUTH_MESSAGE announces (MS-NRPC §2.2.1.3.1): its NetBIOS computer
-/// name, the second of the null-terminated OEM strings its flags announce.
-fn netlogon_computer(token: &[u8]) -> Option<String> {
-    let flags = u32::from_le_bytes(token.get(4..8)?.try_into().ok()?);
-    let mut strings = token.get(8..)?.split(|&b| b == 0);
-    if flags & 1 != 0 {
-        strings.next()?;
-    }
-    if flags & 2 == 0 {
-        return None;
-    }
-    let name = strings.next()?;
-    Some(name.iter().map(|&b| char::from(b)).collect())
 }
 
 impl Security {
@@ -237,6 +236,7 @@ impl Security {
                     ntlm: NtlmState::Handshake(None),
                     mic: [false; 2],
                     kerberos: None,
+                    netlogon: None,
                     other: None,
                 },
             );
@@ -277,14 +277,12 @@ impl Security {
             }
             KERBEROS => ctx.kerberos_token(token, from_client, keys.as_deref()),
             NETLOGON if from_client => {
-                let who = netlogon_computer(token).map_or_else(
-                    || "the machine account's".to_string(),
-                    |c| format!("{c}$'s"),
-                );
-                ctx.other = Some(Decryption::NoKey(format!(
-                    "Netlogon secure channel: needs {who} secret and the session's \
-                     challenge exchange (not read yet)"
-                )));
+                ctx.netlogon = Some(match netlogon::auth_message_computer(token) {
+                    Some(computer) => NetlogonState::Named(computer),
+                    None => NetlogonState::Closed(Decryption::Failed(
+                        "missing handshake: the Netlogon bind names no NetBIOS computer".into(),
+                    )),
+                });
             }
             NETLOGON => {}
             t => {
@@ -310,6 +308,7 @@ impl Security {
         let failed = |why: String| Unsealed::left(sealed, Decryption::Failed(why));
         let from_client = pdu.header.ptype.is_from_client();
         let lost = self.lost[dir.index()];
+        let keys = self.keys.clone();
         let Some(ctx) = self.contexts.get_mut(&a.context_id) else {
             return failed(format!(
                 "missing handshake: the bind of auth context {} was not captured",
@@ -318,6 +317,9 @@ impl Security {
         };
         if let Some(other) = &ctx.other {
             return Unsealed::left(sealed, other.clone());
+        }
+        if ctx.netlogon.is_some() {
+            return ctx.open_netlogon(pdu, bytes, sealed, keys.as_deref());
         }
         match &ctx.kerberos {
             Some(KerberosState::Open(k)) if sealed => return unseal_kerberos(k, pdu, bytes),
@@ -532,6 +534,73 @@ fn candidates<'a>(
 }
 
 impl AuthContext {
+    /// A protected PDU of a Netlogon secure channel: each PDU opens on its own (its sequence
+    /// number travels encrypted in its signature), so a lost PDU changes nothing. The first
+    /// one chooses among the channels the computer set up in the capture.
+    fn open_netlogon(
+        &mut self,
+        pdu: &Pdu,
+        bytes: &[u8],
+        sealed: bool,
+        keys: Option<&Keyring>,
+    ) -> Unsealed {
+        let Some(a) = pdu.auth else {
+            return Unsealed::default();
+        };
+        let value_at = a.offset + SEC_TRAILER_LEN;
+        let end = value_at + usize::from(a.value_len);
+        let (Some(token), Some(mut plain)) = (
+            bytes.get(value_at..end),
+            bytes.get(..end).map(<[u8]>::to_vec),
+        ) else {
+            return Unsealed::left(sealed, Decryption::Failed("the auth value is cut".into()));
+        };
+        let data = pdu.stub.start..a.offset;
+        let state = self.netlogon.take();
+        let (state, result) = match state {
+            Some(NetlogonState::Open(key)) => {
+                let r = match plain.get_mut(data) {
+                    Some(d) => key.open(token, d, sealed).map_err(|why| {
+                        Decryption::Failed(format!("Netlogon secure channel: {why}"))
+                    }),
+                    None => Err(Decryption::Failed("the stub is cut".into())),
+                };
+                (NetlogonState::Open(key), r)
+            }
+            Some(NetlogonState::Named(computer)) => {
+                match first_netlogon_pdu(&computer, token, &mut plain, data, sealed, keys) {
+                    Ok(key) => (NetlogonState::Open(key), Ok(())),
+                    Err(why) => (NetlogonState::Closed(why.clone()), Err(why)),
+                }
+            }
+            Some(NetlogonState::Closed(why)) => (NetlogonState::Closed(why.clone()), Err(why)),
+            None => return Unsealed::default(),
+        };
+        self.netlogon = Some(state);
+        match result {
+            Ok(()) => Unsealed {
+                bytes: sealed.then_some(plain),
+                protection: Protection {
+                    decryption: sealed.then_some(Decryption::Decrypted),
+                    signature: Some(true),
+                },
+            },
+            Err(why) => {
+                let mismatch = why
+                    .reason()
+                    .is_some_and(|r| r.contains("checksum mismatch"))
+                    && matches!(self.netlogon, Some(NetlogonState::Open(_)));
+                Unsealed {
+                    bytes: None,
+                    protection: Protection {
+                        decryption: sealed.then_some(why),
+                        signature: mismatch.then_some(false),
+                    },
+                }
+            }
+        }
+    }
+
     /// A Kerberos token: the client's AP-REQ opens the context with the user's keys; the
     /// server's AP-REP gives its subkey. The third leg (the client's empty AP-REP) changes
     /// nothing.
@@ -574,6 +643,58 @@ impl AuthContext {
             _ => {}
         }
     }
+}
+
+/// The first protected PDU of `computer`'s secure channel: opened with the newest of its
+/// channels that verifies it; the key that did, or why none could.
+fn first_netlogon_pdu(
+    computer: &str,
+    token: &[u8],
+    plain: &mut [u8],
+    data: std::ops::Range<usize>,
+    sealed: bool,
+    keys: Option<&Keyring>,
+) -> Result<ChannelKey, Decryption> {
+    let needs = || {
+        Decryption::NoKey(format!(
+            "Netlogon secure channel of {computer}: needs {computer}$'s machine secret (a \
+             netlogon line)"
+        ))
+    };
+    let channels = match keys.map(|k| k.netlogon_channels(computer)) {
+        None | Some(Err(NoChannel::NoSecret)) => return Err(needs()),
+        Some(Err(NoChannel::WrongSecret)) => {
+            return Err(Decryption::Failed(format!(
+                "wrong key: no secret given for {computer}$ reproduces the client credential \
+                 of the NetrServerAuthenticate that set up its secure channel"
+            )));
+        }
+        Some(Err(NoChannel::NotCaptured)) => {
+            return Err(Decryption::Failed(format!(
+                "missing handshake: the NetrServerReqChallenge and NetrServerAuthenticate that \
+                 set up {computer}'s secure channel were not captured"
+            )));
+        }
+        Some(Err(NoChannel::Des)) => {
+            return Err(Decryption::Failed(
+                "unsupported: an NT4 DES secure channel (neither AES nor strong keys)".into(),
+            ));
+        }
+        Some(Ok(channels)) => channels,
+    };
+    let Some(region) = plain.get(data.clone()) else {
+        return Err(Decryption::Failed("the stub is cut".into()));
+    };
+    for key in channels {
+        let mut trial = region.to_vec();
+        if key.open(token, &mut trial, sealed).is_ok() {
+            plain[data].copy_from_slice(&trial);
+            return Ok(key);
+        }
+    }
+    Err(Decryption::Failed(format!(
+        "checksum mismatch: no secure channel of {computer} set up in the capture opens it"
+    )))
 }
 
 /// The keys of an NTLMSSP authentication from the user's secrets.

@@ -102,6 +102,14 @@ pub fn activation_line(c: &CallRecord) -> Option<String> {
     )))
 }
 
+/// The indented line under a Netlogon secure-channel call's row: computer, account, cipher,
+/// credential check, and the Zerologon pattern.
+#[must_use]
+pub fn netlogon_line(c: &CallRecord) -> Option<String> {
+    let v = c.netlogon.as_ref()?;
+    Some(sanitize(&format!("         netlogon: {}", v.summary())))
+}
+
 /// Indented lines under a call's row, one per NDR pipe parameter.
 #[must_use]
 pub fn pipe_lines(c: &CallRecord) -> Vec<String> {
@@ -290,6 +298,24 @@ pub fn write_summary<W: Write>(out: &mut W, s: &Summary) -> io::Result<()> {
         for (why, n) in &d.reasons {
             writeln!(out, "    {n} × {}", sanitize(why))?;
         }
+    }
+    let n = &s.netlogon;
+    if !n.channels.is_empty() || !n.zerologon.is_empty() {
+        let list = |m: &std::collections::BTreeMap<String, u64>| {
+            let v: Vec<String> = m.iter().map(|(k, v)| format!("{k} {v}")).collect();
+            if v.is_empty() {
+                "none".to_string()
+            } else {
+                v.join(", ")
+            }
+        };
+        writeln!(
+            out,
+            "  netlogon: secure channels set up {} (credential {}); Zerologon pattern: {}",
+            n.channels.values().sum::<u64>(),
+            list(&n.channels),
+            list(&n.zerologon)
+        )?;
     }
     if !s.rejections.is_empty() {
         let r: Vec<String> = s

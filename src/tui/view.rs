@@ -454,6 +454,7 @@ fn draw_detail(f: &mut Frame<'_>, app: &App, c: &CallRecord, area: Rect, theme: 
     }
     for line in crate::output::text::activation_line(c)
         .into_iter()
+        .chain(crate::output::text::netlogon_line(c))
         .chain(crate::output::text::pipe_lines(c))
     {
         lines.push(Line::from(format!("  {}", line.trim_start())));

@@ -487,6 +487,15 @@ capture_dc() {
     record "$name" "tcp and host $DC_HOST" "$@"
 }
 
+# capture_dc_udp NAME CMD...: as capture_dc, with Kerberos over UDP port 88 too, and every IPv4
+# fragment (a fragment after the first has no UDP header for the port to match).
+capture_dc_udp() {
+    local name=$1; shift
+    selected "$name" || return 0
+    dc_start || { FAILED+=("$name"); return 0; }
+    record "$name" "host $DC_HOST and (tcp or udp port 88 or (ip[6:2] & 0x3fff != 0))" "$@"
+}
+
 # derive NAME SOURCE POINT: real/NAME.pcap holds the frames of real/SOURCE.pcap
 # that cut_capture.py selects for POINT (one or more ranges), cut with editcap.
 derive() {

@@ -19,8 +19,8 @@ use crate::dcerpc::pdu::parse_header;
 use crate::epm::resolver::{EndpointRecord, Expectation, Learned, MAX_ENDPOINTS, Resolver};
 use crate::event::CallRecord;
 use crate::ip_defrag::Defragmenter;
-use crate::kdc::{KDC_PORT, KdcStream};
-use crate::link::{self, Decoded, LinkError, TcpSegment};
+use crate::kdc::{self, KDC_PORT, KdcStream};
+use crate::link::{self, Decoded, LinkError, TcpSegment, UdpDatagram};
 use crate::outbox::Outbox;
 use crate::report::Tally;
 use crate::smb::SmbConn;
@@ -262,17 +262,24 @@ impl Engine {
                 self.totals.tcp_segments += 1;
                 self.tcp(&seg, origin);
             }
+            Ok(Decoded::Udp(d)) => self.udp(&d),
             Ok(Decoded::Ipv4Fragment(f)) => {
                 self.totals.ip_fragments += 1;
-                if let Some(dg) = self.defrag.add(&f, frame.ts)
-                    && dg.protocol == 6
-                {
-                    match link::parse_tcp(IpAddr::from(dg.src), IpAddr::from(dg.dst), &dg.payload) {
-                        Ok(seg) => {
-                            self.totals.tcp_segments += 1;
-                            self.tcp(&seg, origin);
-                        }
-                        Err(e) => self.link_error(e, frame.number),
+                if let Some(dg) = self.defrag.add(&f, frame.ts) {
+                    let (src, dst) = (IpAddr::from(dg.src), IpAddr::from(dg.dst));
+                    match dg.protocol {
+                        6 => match link::parse_tcp(src, dst, &dg.payload) {
+                            Ok(seg) => {
+                                self.totals.tcp_segments += 1;
+                                self.tcp(&seg, origin);
+                            }
+                            Err(e) => self.link_error(e, frame.number),
+                        },
+                        17 => match link::parse_udp(src, dst, &dg.payload) {
+                            Ok(d) => self.udp(&d),
+                            Err(e) => self.link_error(e, frame.number),
+                        },
+                        _ => {}
                     }
                 }
             }
@@ -356,6 +363,17 @@ impl Engine {
             LinkError::Malformed(_) => "undecodable_frame",
         };
         self.tally.anomaly(kind, frame, || e.to_string());
+    }
+
+    /// A UDP datagram: with keys, a Kerberos message to or from port 88 is read for the keys it
+    /// carries; nothing else over UDP is analysed.
+    fn udp(&mut self, d: &UdpDatagram<'_>) {
+        self.totals.not_tcp += 1;
+        if let Some(keys) = &self.keys
+            && (d.src.port() == KDC_PORT || d.dst.port() == KDC_PORT)
+        {
+            kdc::datagram(d.payload, keys, &mut self.tally);
+        }
     }
 
     fn tcp(&mut self, seg: &TcpSegment<'_>, origin: Origin) {

@@ -1,7 +1,8 @@
-//! Kerberos ticket exchanges over TCP (RFC 4120 §7.2.2), the layer above TCP beside SMB and
-//! DCE/RPC, followed only when the user gave keys: each record (a four-byte length, then a KDC
-//! message) is read for the keys it carries (`auth::kerberos::learn_from_kdc`), so that a
-//! krbtgt key opens the conversations whose tickets were requested in the capture.
+//! Kerberos ticket exchanges over TCP and UDP (RFC 4120 §7.2.1, §7.2.2), the layer above TCP
+//! and UDP beside SMB and DCE/RPC, followed only when the user gave keys: each TCP record (a
+//! four-byte length, then a KDC message) and each UDP datagram (one message) is read for the
+//! keys it carries (`auth::kerberos::learn_from_kdc`), so that a krbtgt key opens the
+//! conversations whose tickets were requested in the capture.
 //!
 //! Limit: [`MAX_KDC_MESSAGE_BYTES`] per message; a longer one, or bytes lost in a gap, end the
 //! reading of that direction (counted in `summary`).
@@ -17,6 +18,13 @@ use crate::tcp::Dir;
 pub const KDC_PORT: u16 = 88;
 /// Longest KDC message read (tickets with large PACs stay far below it).
 pub const MAX_KDC_MESSAGE_BYTES: usize = 256 * 1024;
+
+/// One UDP datagram to or from a KDC: a whole message.
+pub fn datagram(message: &[u8], keys: &Keyring, tally: &mut Tally) {
+    tally.count("kdc_messages");
+    let learned = learn_from_kdc(message, keys);
+    tally.add("kerberos_keys_learned", learned as u64);
+}
 
 /// One TCP connection to a KDC: a buffer per direction.
 #[derive(Debug)]

@@ -1,5 +1,5 @@
-//! Link and network layers: turns a captured frame into a TCP segment (or an IPv4 fragment to be
-//! reassembled by [`crate::ip_defrag`]).
+//! Link and network layers: turns a captured frame into a TCP segment, a UDP datagram, or an
+//! IPv4 fragment to be reassembled by [`crate::ip_defrag`].
 //!
 //! Link types: Ethernet II with 802.1Q / QinQ tags, Linux SLL and SLL2, raw IPv4/IPv6 and
 //! BSD/OpenBSD loopback. IPv4 and IPv6 (with extension headers) are sliced by `etherparse` with
@@ -8,7 +8,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use etherparse::{EtherType, IpNumber, LaxNetSlice, LaxSlicedPacket, TcpSlice};
+use etherparse::{EtherType, IpNumber, LaxNetSlice, LaxSlicedPacket, TcpSlice, UdpSlice};
 
 use crate::source::LinkType;
 
@@ -44,6 +44,17 @@ pub struct TcpSegment<'a> {
     pub missing_tail: u32,
 }
 
+/// One UDP datagram, borrowed from the frame (or from a reassembled IPv4 datagram).
+#[derive(Clone, Copy, Debug)]
+pub struct UdpDatagram<'a> {
+    /// Sender.
+    pub src: SocketAddr,
+    /// Receiver.
+    pub dst: SocketAddr,
+    /// Payload bytes that were captured.
+    pub payload: &'a [u8],
+}
+
 /// An IPv4 fragment that needs reassembly before TCP can be read.
 #[derive(Clone, Copy, Debug)]
 pub struct Ipv4Fragment<'a> {
@@ -68,9 +79,11 @@ pub struct Ipv4Fragment<'a> {
 pub enum Decoded<'a> {
     /// A TCP segment.
     Tcp(TcpSegment<'a>),
+    /// A UDP datagram.
+    Udp(UdpDatagram<'a>),
     /// An IPv4 fragment (any protocol; reassemble, then call [`parse_tcp`] if it is TCP).
     Ipv4Fragment(Ipv4Fragment<'a>),
-    /// Something rpcscope does not analyse (ARP, UDP, ICMP, IPv6 fragments, ...).
+    /// Something rpcscope does not analyse (ARP, ICMP, IPv6 fragments, ...).
     Other,
 }
 
@@ -161,6 +174,14 @@ fn from_sliced<'a>(p: &LaxSlicedPacket<'a>) -> Result<Decoded<'a>, LinkError> {
                     payload: payload.payload,
                 }));
             }
+            if payload.ip_number == IpNumber::UDP {
+                return parse_udp(
+                    IpAddr::from(h.source()),
+                    IpAddr::from(h.destination()),
+                    payload.payload,
+                )
+                .map(Decoded::Udp);
+            }
             if payload.ip_number != IpNumber::TCP {
                 return Ok(Decoded::Other);
             }
@@ -175,10 +196,18 @@ fn from_sliced<'a>(p: &LaxSlicedPacket<'a>) -> Result<Decoded<'a>, LinkError> {
         }
         Some(LaxNetSlice::Ipv6(v6)) => {
             let payload = v6.payload();
+            let h = v6.header();
+            if !payload.fragmented && payload.ip_number == IpNumber::UDP {
+                return parse_udp(
+                    IpAddr::from(h.source_addr()),
+                    IpAddr::from(h.destination_addr()),
+                    payload.payload,
+                )
+                .map(Decoded::Udp);
+            }
             if payload.fragmented || payload.ip_number != IpNumber::TCP {
                 return Ok(Decoded::Other);
             }
-            let h = v6.header();
             let ip_start = h.slice();
             let declared_end = 40 + usize::from(h.payload_length());
             let seg = parse_tcp(
@@ -227,6 +256,20 @@ pub fn parse_tcp(src: IpAddr, dst: IpAddr, data: &[u8]) -> Result<TcpSegment<'_>
         },
         payload: tcp.payload(),
         missing_tail: 0,
+    })
+}
+
+/// Parses a UDP header and payload carried between `src` and `dst` (the payload as captured,
+/// at most the length the header announces).
+///
+/// # Errors
+/// [`LinkError::Malformed`] when the UDP header is cut short.
+pub fn parse_udp(src: IpAddr, dst: IpAddr, data: &[u8]) -> Result<UdpDatagram<'_>, LinkError> {
+    let udp = UdpSlice::from_slice_lax(data).map_err(|_| LinkError::Malformed("UDP"))?;
+    Ok(UdpDatagram {
+        src: SocketAddr::new(src, udp.source_port()),
+        dst: SocketAddr::new(dst, udp.destination_port()),
+        payload: udp.payload(),
     })
 }
 

@@ -836,3 +836,75 @@ fn a_successful_zerologon_against_windows_is_called_accepted() {
     assert!(refused > 100, "{refused}");
     assert_eq!(attempts, refused + challenges);
 }
+
+/// True for a captured frame (pcap record header included) of Ethernet + IPv4 + TCP with port
+/// 88 on either side.
+fn is_tcp_kdc(record: &[u8]) -> bool {
+    let ip = &record[16 + 14..];
+    let tcp = &ip[usize::from(ip[0] & 0x0f) * 4..];
+    ip[9] == 6 && (tcp[..2] == 88u16.to_be_bytes() || tcp[2..4] == 88u16.to_be_bytes())
+}
+
+#[test]
+fn a_krbtgt_key_opens_a_fast_armored_exchange_and_kerberos_is_read_over_udp() {
+    let path = real("61-dc-kerberos-udp.pcap");
+    let keytab = real("61-dc-kerberos-udp.krbtgt.keytab");
+    let (p, k) = (path.to_str().unwrap(), keytab.to_str().unwrap());
+    // Samba's client asks over UDP first, is told KRB_ERR_RESPONSE_TOO_BIG and asks again
+    // over TCP; its TGS-REQs are FAST-armored, so the service ticket's session key comes from
+    // a reply key made of the strengthen key.
+    let all = calls(&["calls", "--json", "--decode", "--keytab", k, p]);
+    let sealed: Vec<&Value> = all
+        .iter()
+        .filter(|c| c["auth_level"] == "pkt_privacy")
+        .collect();
+    assert_eq!(sealed.len(), 4);
+    for c in &sealed {
+        assert_eq!(c["decryption"], "decrypted", "{c}");
+        assert_eq!(c["status"]["code"], 0, "{c}");
+    }
+    assert!(all.iter().any(|c| {
+        c["decoded"]["in"]["pmsgIn"]["V8"]["pNC"]["StringName"]
+            == "CN=krbtgt,CN=Users,DC=rpclab,DC=test"
+    }));
+    // Without the TCP exchanges, the UDP ones (their TGS-REQs in IPv4 fragments) still teach
+    // the ticket's session key, the subkey and the armor key, but not the service ticket's key.
+    let (header, frames) = pcap_frames(&std::fs::read(&path).unwrap());
+    let udp_only: Vec<u8> = header
+        .into_iter()
+        .chain(frames.into_iter().filter(|f| !is_tcp_kdc(f)).flatten())
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let cut = dir.path().join("udp-only.pcap");
+    std::fs::write(&cut, udp_only).unwrap();
+    let summary = |capture: &Path| -> Value {
+        let o = run(
+            &[
+                "summary",
+                "--json",
+                "--keytab",
+                k,
+                capture.to_str().unwrap(),
+            ],
+            None,
+        );
+        serde_json::from_slice(&o.stdout).unwrap()
+    };
+    let s = summary(&cut);
+    assert!(
+        s["counters"]["kerberos_keys_learned"].as_u64().unwrap() >= 3,
+        "{}",
+        s["counters"]
+    );
+    assert!(
+        s["frames"]["ipv4_reassembled"].as_u64().unwrap() >= 2,
+        "{}",
+        s["frames"]
+    );
+    assert_eq!(s["decryption"]["calls"]["no_key"], 4, "{}", s["decryption"]);
+    let whole = summary(&path);
+    assert!(
+        whole["counters"]["kdc_messages"].as_u64().unwrap()
+            > s["counters"]["kdc_messages"].as_u64().unwrap()
+    );
+}

@@ -235,6 +235,19 @@ kerberos_dcsync() {
         "${SAPY[@]}" "$SCEN/rc_dc_drsuapi.py" krb5
 }
 
+# 61: the same DCSync with the client's tickets asked over UDP port 88 (the client's default for
+# small messages, kept for every message here), and only the krbtgt key exported beside it: the
+# ticket session keys must be learned from the TGS exchange.
+kerberos_udp_dcsync() {
+    samba-tool domain exportkeytab "$OUT/61-dc-kerberos-udp.krbtgt.keytab" --principal=krbtgt \
+        --configfile="$DC_CONF" || { echo "samba-tool domain exportkeytab failed"; return 1; }
+    chmod 0644 "$OUT/61-dc-kerberos-udp.krbtgt.keytab"
+    printf '[libdefaults]\n default_realm = %s\n dns_lookup_kdc = false\n dns_lookup_realm = false\n rdns = false\n udp_preference_limit = 65535\n large_message_size = 65535\n[realms]\n %s = {\n  kdc = %s\n }\n' \
+        "$DC_REALM" "$DC_REALM" "$DC_HOST" >"$LAB_DIR/krb5-udp.conf"
+    KRB5_CONFIG="$LAB_DIR/krb5-udp.conf" DC_FQDN="${DC_NETBIOS,,}.${DC_REALM,,}" \
+        "${SAPY[@]}" "$SCEN/rc_dc_drsuapi.py" krb5
+}
+
 # Printing on (for 55 only): spoolss, one printer from a private printcap, a
 # print$ share, and print commands that do nothing.
 PRINTING="disable spoolss = no; load printers = yes; printing = bsd"
@@ -257,3 +270,4 @@ capture_dc  57-dc-netlogon-lsarpc       "${IMPY[@]}" "$SCEN/rc_dc_netlogon.py"
 capture_dc  58-dc-dcsync                dcsync
 capture_dc  59-dc-kerberos              kerberos_dcsync
 capture_dc  60-dc-schannel              "${IMPY[@]}" "$SCEN/rc_dc_schannel.py"
+capture_dc_udp 61-dc-kerberos-udp       kerberos_udp_dcsync

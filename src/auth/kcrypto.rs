@@ -127,6 +127,52 @@ pub fn usage_keys(base: &[u8], usage: u32) -> (Vec<u8>, Vec<u8>) {
     (ke, derive(base, &c))
 }
 
+/// The pseudo-random function of an enctype: for AES (RFC 3962 §6) one AES block of SHA-1 of
+/// `input` under DK(key, "prf"), for RC4-HMAC (RFC 4757 §4) HMAC-SHA1 of `input`.
+fn prf(key: &Key, input: &[u8]) -> Option<Vec<u8>> {
+    match key.enctype {
+        AES128_CTS_HMAC_SHA1_96 | AES256_CTS_HMAC_SHA1_96 => {
+            use sha1::Digest as _;
+            let digest = Sha1::digest(input);
+            let mut block = [0u8; AES_BLOCK];
+            block.copy_from_slice(&digest[..AES_BLOCK]);
+            aes_encrypt_block(&derive(&key.bytes, b"prf"), &mut block).then(|| block.to_vec())
+        }
+        RC4_HMAC => {
+            let mut mac = <Hmac<Sha1> as Mac>::new_from_slice(&key.bytes).ok()?;
+            mac.update(input);
+            Some(mac.finalize().into_bytes().to_vec())
+        }
+        _ => None,
+    }
+}
+
+/// PRF+ (RFC 6113 §5.1): PRF(key, 1 || pepper) || PRF(key, 2 || pepper) || ..., `len` bytes.
+fn prf_plus(key: &Key, pepper: &[u8], len: usize) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(len + 20);
+    let mut counter = 1u8;
+    while out.len() < len {
+        out.extend(prf(key, &[&[counter][..], pepper].concat())?);
+        counter = counter.checked_add(1)?;
+    }
+    out.truncate(len);
+    Some(out)
+}
+
+/// KRB-FX-CF2 (RFC 6113 §5.1): a key of `k1`'s enctype combining two keys, PRF+(k1, pepper1)
+/// XOR PRF+(k2, pepper2) (random-to-key is the identity for AES and RC4-HMAC). FAST's armor
+/// and reply keys are made this way.
+#[must_use]
+pub fn cf2(k1: &Key, k2: &Key, pepper1: &[u8], pepper2: &[u8]) -> Option<Key> {
+    let len = k1.bytes.len();
+    let a = prf_plus(k1, pepper1, len)?;
+    let b = prf_plus(k2, pepper2, len)?;
+    Some(Key {
+        enctype: k1.enctype,
+        bytes: a.iter().zip(&b).map(|(x, y)| x ^ y).collect(),
+    })
+}
+
 /// PBKDF2 iterations of the AES string-to-key when the salt gives none (RFC 3962 §4).
 const AES_ITERATIONS: u32 = 4096;
 
@@ -233,6 +279,31 @@ mod tests {
             .step_by(2)
             .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
             .collect()
+    }
+
+    #[test]
+    fn cf2_gives_the_published_vectors() {
+        // RFC 6113 appendix A: KRB-FX-CF2 of string-to-key("key1", "key1") and
+        // string-to-key("key2", "key2") with the peppers "a" and "b".
+        for (enctype, expected) in [
+            (17, "97df97e4b798b29eb31ed7280287a92a"),
+            (
+                18,
+                "4d6ca4e629785c1f01baf55e2e548566b9617ae3a96868c337cb93b5e72b1c7b",
+            ),
+            (23, "24d7f6b6bae4e5c00d2082c5ebab3672"),
+        ] {
+            let key_of = |p: &str| {
+                string_to_key(enctype, p, p).unwrap_or_else(|| Key {
+                    enctype,
+                    bytes: crate::auth::keys::nt_hash(p).to_vec(),
+                })
+            };
+            let (k1, k2) = (key_of("key1"), key_of("key2"));
+            let key = cf2(&k1, &k2, b"a", b"b").unwrap();
+            assert_eq!(key.bytes, hex(expected), "enctype {enctype}");
+            assert_eq!(key.enctype, enctype);
+        }
     }
 
     #[test]

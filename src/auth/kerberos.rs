@@ -15,6 +15,13 @@ const USAGE_TGS_REP_SUBKEY: u32 = 9;
 const USAGE_AUTHENTICATOR: u32 = 11;
 const USAGE_AP_REP: u32 = 12;
 const USAGE_ACCEPTOR_SEAL: u32 = 22;
+/// KrbFastArmoredRep's enc-fast-rep (RFC 6113 §5.4.3).
+const USAGE_FAST_REP: u32 = 52;
+/// PA-FX-FAST (RFC 6113 §5.4.2).
+const PA_FX_FAST: i64 = 136;
+/// Keys learned last that are tried as the original reply key of a FAST-armored TGS-REP
+/// (the TGS-REQ's authenticator subkey, learned just before).
+const MAX_FAST_REPLY_CANDIDATES: usize = 64;
 const USAGE_INITIATOR_SEAL: u32 = 24;
 
 /// Wrap token flags (RFC 4121 §4.2.2).
@@ -382,10 +389,53 @@ fn learn_from_tgs_req(message: &[u8], ring: &Keyring) -> Option<()> {
         )
         .and_then(|a| subkey(&a, 2, 6))
         {
+            // FAST's implicit TGS armor (RFC 6113 §5.4.1.1): the key that opens the reply's
+            // PA-FX-FAST, whose strengthen key then gives the reply key.
+            if has_padata(padata.value, PA_FX_FAST) {
+                if let Some(armor) = kcrypto::cf2(&sub, &session, b"subkeyarmor", b"ticketarmor") {
+                    ring.learn(found(armor, "FAST armor key"));
+                }
+            }
             ring.learn(found(sub, "TGS-REQ authenticator subkey"));
         }
     }
     Some(())
+}
+
+/// True when a padata list holds an entry of `kind`.
+fn has_padata(list: &[u8], kind: i64) -> bool {
+    children(list).any(|pa| fields_of(pa).is_some_and(|f| f[1].and_then(int) == Some(kind)))
+}
+
+/// The reply keys of a FAST-armored KDC reply (RFC 6113 §5.4.3): its PA-FX-FAST opened with a
+/// learned armor key gives the strengthen key, combined with each recently learned key (the
+/// original reply key: the TGS-REQ's subkey or session key).
+fn fast_reply_keys(padata: &[u8], ring: &Keyring) -> Vec<Key> {
+    let reply = children(padata).find_map(|pa| {
+        let f = fields_of(pa)?;
+        (f[1].and_then(int) == Some(PA_FX_FAST)).then_some(f[2]?)
+    });
+    let Some(strengthen) = reply
+        .and_then(octets)
+        .and_then(|v| tlv(v).filter(|(c, _)| c.tag == 0xa0).map(|(c, _)| c.value))
+        .and_then(fields)
+        .and_then(|f| encrypted(f[0]?))
+        .and_then(|part| open_with(ring, &part, USAGE_FAST_REP))
+        .and_then(|(_, plain)| encryption_key(fields(&plain)?[1]?))
+    else {
+        return Vec::new();
+    };
+    ring.recent_learned(MAX_FAST_REPLY_CANDIDATES)
+        .into_iter()
+        .filter(|k| k.enctype == strengthen.enctype)
+        .filter_map(|k| {
+            let original = Key {
+                enctype: k.enctype,
+                bytes: k.key,
+            };
+            kcrypto::cf2(&strengthen, &original, b"strengthenkey", b"replykey")
+        })
+        .collect()
 }
 
 fn learn_from_kdc_rep(message: &[u8], tag: u8, ring: &Keyring) -> Option<()> {
@@ -396,10 +446,15 @@ fn learn_from_kdc_rep(message: &[u8], tag: u8, ring: &Keyring) -> Option<()> {
     } else {
         (26, &[USAGE_TGS_REP_SESSION, USAGE_TGS_REP_SUBKEY])
     };
-    let plain = usages
-        .iter()
-        .find_map(|&u| open_with(ring, &part, u))
-        .map(|(_, p)| p)?;
+    let fast = f[2]
+        .and_then(tlv)
+        .map(|(list, _)| fast_reply_keys(list.value, ring))
+        .unwrap_or_default();
+    let plain = usages.iter().find_map(|&u| {
+        fast.iter()
+            .find_map(|k| kcrypto::decrypt(k, u, &part.cipher))
+            .or_else(|| open_with(ring, &part, u).map(|(_, p)| p))
+    })?;
     let rep = fields(application(&plain, app)?)?;
     let key = encryption_key(rep[0]?)?;
     let server = rep[10].and_then(principal).unwrap_or_default();

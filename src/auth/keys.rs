@@ -475,6 +475,15 @@ impl Keyring {
         true
     }
 
+    /// The `n` Kerberos keys learned last, newest first.
+    #[must_use]
+    pub fn recent_learned(&self, n: usize) -> Vec<KerberosKey> {
+        self.learned
+            .read()
+            .map(|l| l.iter().rev().take(n).cloned().collect())
+            .unwrap_or_default()
+    }
+
     /// Number of Kerberos keys learned so far.
     #[must_use]
     pub fn learned_count(&self) -> usize {

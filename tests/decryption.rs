@@ -908,3 +908,82 @@ fn a_krbtgt_key_opens_a_fast_armored_exchange_and_kerberos_is_read_over_udp() {
             > s["counters"]["kdc_messages"].as_u64().unwrap()
     );
 }
+
+/// The calls of `62-dc-kerberos-lsa.pcap` (or of a copy of it) with its keytab.
+fn kerberos_lsa_calls(capture: &Path) -> Vec<Value> {
+    let keytab = real("62-dc-kerberos-lsa.keytab");
+    calls(&[
+        "calls",
+        "--json",
+        "--decode",
+        "--keytab",
+        keytab.to_str().unwrap(),
+        capture.to_str().unwrap(),
+    ])
+}
+
+/// A copy of capture 62 with one byte flipped `back` bytes before the end of frame `frame`
+/// (1-based), in a temporary folder.
+fn tampered_62(dir: &Path, frame: usize, back: usize) -> PathBuf {
+    let (header, mut frames) =
+        pcap_frames(&std::fs::read(real("62-dc-kerberos-lsa.pcap")).unwrap());
+    let f = &mut frames[frame - 1];
+    let at = f.len() - back;
+    f[at] ^= 0x01;
+    let path = dir.join("tampered.pcap");
+    std::fs::write(&path, [header, frames.concat()].concat()).unwrap();
+    path
+}
+
+#[test]
+fn kerberos_mic_tokens_and_rc4_hmac_wrap_tokens_are_verified_and_opened() {
+    let all = kerberos_lsa_calls(&real("62-dc-kerberos-lsa.pcap"));
+    // LSARPC at pkt_integrity, with an AES then an RC4-HMAC session key: every MIC verified
+    let signed: Vec<&Value> = all
+        .iter()
+        .filter(|c| c["auth_level"] == "pkt_integrity")
+        .collect();
+    assert_eq!(signed.len(), 4);
+    for c in &signed {
+        assert_eq!(c["signature"], "valid", "{c}");
+        assert!(c["decryption"].is_null(), "{c}");
+    }
+    // the DCSync sealed with RC4-HMAC (RFC 4757 wrap tokens)
+    let sealed: Vec<&Value> = all
+        .iter()
+        .filter(|c| c["auth_level"] == "pkt_privacy")
+        .collect();
+    assert_eq!(sealed.len(), 4);
+    for c in &sealed {
+        assert_eq!(c["decryption"], "decrypted", "{c}");
+        assert_eq!(c["signature"], "valid", "{c}");
+        assert_eq!(c["status"]["code"], 0, "{c}");
+    }
+    assert!(sealed.iter().any(|c| {
+        c["decoded"]["in"]["pmsgIn"]["V8"]["pNC"]["StringName"]
+            == "CN=krbtgt,CN=Users,DC=rpclab,DC=test"
+    }));
+    // One bit flipped in a signed stub (the byte before the sec_trailer and the MIC token) or
+    // in a sealed one: the checksums no longer match.
+    let dir = tempfile::tempdir().unwrap();
+    let frame_of =
+        |c: &Value| usize::try_from(c["request"]["frames"][0].as_u64().unwrap()).unwrap();
+    for (i, c) in signed.iter().enumerate() {
+        let token = if i < 2 { 28 } else { 37 };
+        let copy = tampered_62(dir.path(), frame_of(c), token + 8 + 1);
+        let after = kerberos_lsa_calls(&copy);
+        let same = after
+            .iter()
+            .find(|d| d["request"]["frames"] == c["request"]["frames"])
+            .unwrap();
+        assert_eq!(same["signature"], "invalid", "{same}");
+    }
+    let copy = tampered_62(dir.path(), frame_of(sealed[0]), 45 + 8 + 1);
+    let after = kerberos_lsa_calls(&copy);
+    let same = after
+        .iter()
+        .find(|d| d["request"]["frames"] == sealed[0]["request"]["frames"])
+        .unwrap();
+    assert_eq!(same["decryption"], "failed", "{same}");
+    assert!(same.get("decoded").is_none(), "{same}");
+}

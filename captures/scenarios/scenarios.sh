@@ -248,6 +248,25 @@ kerberos_udp_dcsync() {
         "${SAPY[@]}" "$SCEN/rc_dc_drsuapi.py" krb5
 }
 
+# 62: Kerberos signing and RC4-HMAC: LSARPC at pkt_integrity with an AES session key, the same
+# with an RC4-HMAC one (a krb5.conf listing only arcfour-hmac-md5, under Heimdal's option names,
+# which Samba's client library reads), then 59's DCSync sealed with RC4-HMAC; the domain's keytab
+# exported beside it.
+kerberos_lsa() {
+    samba-tool domain exportkeytab "$OUT/62-dc-kerberos-lsa.keytab" --configfile="$DC_CONF" \
+        || { echo "samba-tool domain exportkeytab failed"; return 1; }
+    chmod 0644 "$OUT/62-dc-kerberos-lsa.keytab"
+    local base="[libdefaults]\n default_realm = $DC_REALM\n dns_lookup_kdc = false\n dns_lookup_realm = false\n rdns = false\n"
+    local realms="[realms]\n $DC_REALM = {\n  kdc = $DC_HOST\n }\n"
+    local rc4=" default_etypes = arcfour-hmac-md5\n default_as_etypes = arcfour-hmac-md5\n default_tgs_etypes = arcfour-hmac-md5\n permitted_enctypes = arcfour-hmac-md5\n"
+    printf "$base$realms" >"$LAB_DIR/krb5.conf"
+    printf "$base$rc4$realms" >"$LAB_DIR/krb5-rc4.conf"
+    local fqdn="${DC_NETBIOS,,}.${DC_REALM,,}"
+    KRB5_CONFIG="$LAB_DIR/krb5.conf" DC_FQDN="$fqdn" "${SAPY[@]}" "$SCEN/rc_dc_krb_lsa.py" &&
+        KRB5_CONFIG="$LAB_DIR/krb5-rc4.conf" DC_FQDN="$fqdn" "${SAPY[@]}" "$SCEN/rc_dc_krb_lsa.py" &&
+        KRB5_CONFIG="$LAB_DIR/krb5-rc4.conf" DC_FQDN="$fqdn" "${SAPY[@]}" "$SCEN/rc_dc_drsuapi.py" krb5
+}
+
 # Printing on (for 55 only): spoolss, one printer from a private printcap, a
 # print$ share, and print commands that do nothing.
 PRINTING="disable spoolss = no; load printers = yes; printing = bsd"
@@ -271,3 +290,4 @@ capture_dc  58-dc-dcsync                dcsync
 capture_dc  59-dc-kerberos              kerberos_dcsync
 capture_dc  60-dc-schannel              "${IMPY[@]}" "$SCEN/rc_dc_schannel.py"
 capture_dc_udp 61-dc-kerberos-udp       kerberos_udp_dcsync
+capture_dc  62-dc-kerberos-lsa          kerberos_lsa

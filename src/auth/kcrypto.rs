@@ -173,6 +173,34 @@ pub fn cf2(k1: &Key, k2: &Key, pepper1: &[u8], pepper2: &[u8]) -> Option<Key> {
     })
 }
 
+/// The checksum key of `usage` (RFC 3961 §5.3: Kc = DK(base, usage | 0x99)), for MIC tokens.
+#[must_use]
+pub fn checksum_key(base: &[u8], usage: u32) -> Vec<u8> {
+    let mut c = usage.to_be_bytes().to_vec();
+    c.push(0x99);
+    derive(base, &c)
+}
+
+/// RC4 with a 16-byte key over `data`, in place.
+pub fn rc4_apply(key: &[u8; 16], data: &mut [u8]) {
+    Rc4::<U16>::new(key.into()).apply_keystream(data);
+}
+
+/// The HMAC-MD5 checksum of RC4-HMAC (RFC 4757 §4): HMAC(HMAC(key, "signaturekey\0"),
+/// MD5(usage as 4 little-endian bytes, then `parts`)).
+#[must_use]
+pub fn rc4_checksum(key: &[u8], usage: u32, parts: &[&[u8]]) -> [u8; 16] {
+    use md5::Digest as _;
+    let k_sign = hmac_md5(key, &[b"signaturekey\0"]);
+    let mut md5 = md5::Md5::new();
+    md5.update(usage.to_le_bytes());
+    for p in parts {
+        md5.update(p);
+    }
+    let digest: [u8; 16] = md5.finalize().into();
+    hmac_md5(&k_sign, &[&digest])
+}
+
 /// PBKDF2 iterations of the AES string-to-key when the salt gives none (RFC 3962 §4).
 const AES_ITERATIONS: u32 = 4096;
 

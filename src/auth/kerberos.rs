@@ -5,6 +5,7 @@
 
 use super::kcrypto::{self, AES_BLOCK, AES_MAC_LEN, Key};
 use super::keys::{KerberosKey, Keyring};
+use super::ntlmssp::hmac_md5;
 
 /// Key usages (RFC 4120 §7.5.1, RFC 4121 §2).
 const USAGE_AS_REP: u32 = 3;
@@ -23,6 +24,22 @@ const PA_FX_FAST: i64 = 136;
 /// (the TGS-REQ's authenticator subkey, learned just before).
 const MAX_FAST_REPLY_CANDIDATES: usize = 64;
 const USAGE_INITIATOR_SEAL: u32 = 24;
+const USAGE_ACCEPTOR_SIGN: u32 = 23;
+const USAGE_INITIATOR_SIGN: u32 = 25;
+/// RC4-HMAC (RFC 4757 §7) checksum usages of wrap and MIC tokens.
+const RC4_USAGE_SEAL: u32 = 13;
+const RC4_USAGE_SIGN: u32 = 15;
+/// Length of an RFC 4121 MIC token's header, and of its AES checksum.
+const MIC_HEADER_LEN: usize = 16;
+/// Length of an RC4-HMAC wrap token (RFC 4757 §7.3) without its GSS-API framing: header,
+/// sequence number, checksum, confounder.
+const RC4_WRAP_LEN: usize = 32;
+/// Length of an RC4-HMAC MIC token (RFC 4757 §7.2): header, sequence number, checksum.
+const RC4_MIC_LEN: usize = 24;
+/// The object identifier of Kerberos 5 in a GSS-API token header (RFC 1964 §1.1).
+const KRB5_OID: [u8; 11] = [
+    0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x12, 0x01, 0x02, 0x02,
+];
 
 /// Wrap token flags (RFC 4121 §4.2.2).
 const FLAG_SENT_BY_ACCEPTOR: u8 = 0x01;
@@ -271,12 +288,13 @@ impl Context {
         sign_header: &[u8],
         sign_trailer: &[u8],
     ) -> Result<(), &'static str> {
+        let token = without_gss_framing(token);
         let header = token
             .get(..WRAP_HEADER_LEN)
             .ok_or("the wrap token is cut")?;
         match (header[0], header[1]) {
             (0x05, 0x04) => {}
-            (0x02, 0x01) => return Err("RC4-HMAC wrap tokens (RFC 4757) are not read yet"),
+            (0x02, 0x01) => return self.unseal_rc4(token, data, sign_header, sign_trailer),
             _ => return Err("not a Kerberos wrap token"),
         }
         let flags = header[2];
@@ -330,6 +348,144 @@ impl Context {
         data.copy_from_slice(plain);
         Ok(())
     }
+
+    /// The context's keys a token without a key flag may use, most specific first: the
+    /// acceptor's subkey, the initiator's, the ticket's session key.
+    fn keys(&self) -> impl Iterator<Item = &Key> {
+        self.acceptor_subkey
+            .iter()
+            .chain(&self.initiator_subkey)
+            .chain(std::iter::once(&self.session))
+    }
+
+    /// An RC4-HMAC wrap token (RFC 4757 §7.3, DCE style: the data in the PDU): the sequence
+    /// number decrypted with a key from the checksum, the confounder and the data with a key
+    /// from the sequence number, the checksum verified with or without the PDU's header and
+    /// sec_trailer.
+    fn unseal_rc4(
+        &self,
+        token: &[u8],
+        data: &mut [u8],
+        sign_header: &[u8],
+        sign_trailer: &[u8],
+    ) -> Result<(), &'static str> {
+        let token = token.get(..RC4_WRAP_LEN).ok_or("the wrap token is cut")?;
+        if token[2..4] != [0x11, 0x00] {
+            return Err("the wrap token's signature algorithm is not HMAC-MD5");
+        }
+        if token[4..6] != [0x10, 0x00] {
+            return Err("the wrap token is not sealed");
+        }
+        let (header, checksum) = (&token[..8], &token[16..24]);
+        for key in self.keys().filter(|k| k.enctype == kcrypto::RC4_HMAC) {
+            let seq = rc4_sequence(&key.bytes, &token[8..16], checksum);
+            let xored: Vec<u8> = key.bytes.iter().map(|b| b ^ 0xf0).collect();
+            let k_crypt = hmac_md5(&hmac_md5(&xored, &[&[0; 4]]), &[&seq[..4]]);
+            let mut plain = [&token[24..32], &*data].concat();
+            kcrypto::rc4_apply(&k_crypt, &mut plain);
+            let (confounder, body) = plain.split_at(8);
+            let signed = |parts: &[&[u8]]| {
+                kcrypto::rc4_checksum(&key.bytes, RC4_USAGE_SEAL, parts)[..8] == *checksum
+            };
+            if signed(&[header, confounder, sign_header, body, sign_trailer])
+                || signed(&[header, confounder, body])
+            {
+                data.copy_from_slice(body);
+                return Ok(());
+            }
+        }
+        Err("checksum mismatch")
+    }
+
+    /// Verifies the MIC token of a pkt_integrity PDU (RFC 4121 §4.2.6.1 for AES, RFC 4757
+    /// §7.2 for RC4-HMAC) over the PDU up to its auth value (`whole`) or over its stub and pad
+    /// (`stub`): the implementations differ on whether the PDU header is signed.
+    ///
+    /// # Errors
+    /// Why the token cannot be checked; `Ok(false)` is a checksum mismatch.
+    pub fn verify_mic(
+        &self,
+        token: &[u8],
+        whole: &[u8],
+        stub: &[u8],
+    ) -> Result<bool, &'static str> {
+        let token = without_gss_framing(token);
+        match token.get(..2) {
+            Some([0x04, 0x04]) => {
+                let header = token.get(..MIC_HEADER_LEN).ok_or("the MIC token is cut")?;
+                let mac = token
+                    .get(MIC_HEADER_LEN..MIC_HEADER_LEN + AES_MAC_LEN)
+                    .ok_or("the MIC token is cut")?;
+                let flags = header[2];
+                let key = if flags & FLAG_ACCEPTOR_SUBKEY != 0 {
+                    self.acceptor_subkey
+                        .as_ref()
+                        .ok_or("the acceptor's subkey was not seen")?
+                } else {
+                    self.initiator_subkey.as_ref().unwrap_or(&self.session)
+                };
+                if !matches!(
+                    key.enctype,
+                    kcrypto::AES128_CTS_HMAC_SHA1_96 | kcrypto::AES256_CTS_HMAC_SHA1_96
+                ) {
+                    return Err("MIC tokens of this enctype are not read yet");
+                }
+                let usage = if flags & FLAG_SENT_BY_ACCEPTOR != 0 {
+                    USAGE_ACCEPTOR_SIGN
+                } else {
+                    USAGE_INITIATOR_SIGN
+                };
+                let kc = kcrypto::checksum_key(&key.bytes, usage);
+                Ok([whole, stub]
+                    .iter()
+                    .any(|d| kcrypto::hmac_sha1_96(&kc, &[d, header]) == *mac))
+            }
+            Some([0x01, 0x01]) => {
+                let token = token.get(..RC4_MIC_LEN).ok_or("the MIC token is cut")?;
+                let (header, checksum) = (&token[..8], &token[16..24]);
+                Ok(self
+                    .keys()
+                    .filter(|k| k.enctype == kcrypto::RC4_HMAC)
+                    .any(|k| {
+                        [whole, stub].iter().any(|d| {
+                            kcrypto::rc4_checksum(&k.bytes, RC4_USAGE_SIGN, &[header, d])[..8]
+                                == *checksum
+                        })
+                    }))
+            }
+            _ => Err("not a Kerberos MIC token"),
+        }
+    }
+}
+
+/// The token inside a GSS-API initial-context framing (RFC 2743 §3.1: tag 0x60, length, the
+/// Kerberos 5 OID), as RFC 1964-style tokens carry it; other tokens as they are.
+fn without_gss_framing(token: &[u8]) -> &[u8] {
+    if token.first() != Some(&0x60) {
+        return token;
+    }
+    let len_at = 1;
+    let Some(&first) = token.get(len_at) else {
+        return token;
+    };
+    let skip = if first & 0x80 == 0 {
+        1
+    } else {
+        1 + usize::from(first & 0x7f)
+    };
+    match token.get(len_at + skip..) {
+        Some(rest) if rest.starts_with(&KRB5_OID) => &rest[KRB5_OID.len()..],
+        _ => token,
+    }
+}
+
+/// The sequence number of an RC4-HMAC token (RFC 4757 §7.2): decrypted with
+/// HMAC(HMAC(key, 0), checksum).
+fn rc4_sequence(key: &[u8], encrypted: &[u8], checksum: &[u8]) -> Vec<u8> {
+    let k_seq = hmac_md5(&hmac_md5(key, &[&[0; 4]]), &[checksum]);
+    let mut seq = encrypted.to_vec();
+    kcrypto::rc4_apply(&k_seq, &mut seq);
+    seq
 }
 
 /// A key found inside a decrypted part, named after where it came from.
@@ -526,6 +682,40 @@ mod tests {
             let _ = parse_ap_rep(&token);
             let ring = Keyring::default();
             proptest::prop_assert_eq!(learn_from_kdc(&token, &ring), 0);
+        }
+
+        /// Any RC4-HMAC wrap or MIC token, AES MIC token, framed in GSS-API or not, never
+        /// panics, never opens, and never verifies.
+        #[test]
+        fn rc4_and_mic_garbage_never_panics(
+            body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..60),
+            data in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..80),
+            kind in 0usize..3,
+            framed in proptest::prelude::any::<bool>(),
+            rc4 in proptest::prelude::any::<bool>(),
+        ) {
+            let key = if rc4 {
+                Key { enctype: 23, bytes: vec![7; 16] }
+            } else {
+                Key { enctype: 18, bytes: vec![7; 32] }
+            };
+            let ctx = Context {
+                session: key.clone(),
+                initiator_subkey: None,
+                acceptor_subkey: Some(key),
+            };
+            let id: [u8; 2] = [[0x02, 0x01], [0x01, 0x01], [0x04, 0x04]][kind];
+            let mut token = Vec::new();
+            if framed {
+                token.extend([0x60, 0x80]);
+                token.extend(KRB5_OID);
+            }
+            token.extend(id);
+            token.extend(&body);
+            let mut buf = data.clone();
+            proptest::prop_assert!(ctx.unseal(&token, &mut buf, b"hdr", b"trailer").is_err());
+            proptest::prop_assert_eq!(&buf, &data);
+            proptest::prop_assert_ne!(ctx.verify_mic(&token, &data, &data), Ok(true));
         }
     }
 

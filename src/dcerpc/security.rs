@@ -323,8 +323,7 @@ impl Security {
         }
         match &ctx.kerberos {
             Some(KerberosState::Open(k)) if sealed => return unseal_kerberos(k, pdu, bytes),
-            // Signatures of Kerberos pkt_integrity PDUs are not checked yet.
-            Some(KerberosState::Open(_)) => return none,
+            Some(KerberosState::Open(k)) => return verify_kerberos(k, pdu, bytes),
             Some(KerberosState::Closed(why)) => return Unsealed::left(sealed, why.clone()),
             None => {}
         }
@@ -497,6 +496,26 @@ fn unseal_kerberos(k: &kerberos::Context, pdu: &Pdu, bytes: &[u8]) -> Unsealed {
                 decryption: Some(Decryption::Failed(format!("Kerberos: {why}"))),
                 signature: (why == "checksum mismatch").then_some(false),
             },
+        },
+    }
+}
+
+/// Checks the MIC token of a pkt_integrity PDU of a Kerberos context.
+fn verify_kerberos(k: &kerberos::Context, pdu: &Pdu, bytes: &[u8]) -> Unsealed {
+    let Some(a) = pdu.auth else {
+        return Unsealed::default();
+    };
+    let value_at = a.offset + SEC_TRAILER_LEN;
+    let token = bytes
+        .get(value_at..value_at + usize::from(a.value_len))
+        .unwrap_or_default();
+    let whole = bytes.get(..value_at).unwrap_or_default();
+    let stub = bytes.get(pdu.stub.start..a.offset).unwrap_or_default();
+    Unsealed {
+        bytes: None,
+        protection: Protection {
+            decryption: None,
+            signature: k.verify_mic(token, whole, stub).ok(),
         },
     }
 }

@@ -598,6 +598,48 @@ fn smb3_encrypted_sessions_are_decrypted_with_the_password() {
 }
 
 #[test]
+fn smb3_0_and_3_0_2_sessions_are_decrypted_with_their_own_key_derivation() {
+    // Samba's client held to SMB 3.0 then 3.0.2, then impacket with 3.0: the keys derived
+    // with the "SMB2AESCCM" labels (no pre-authentication hash), AES-128-CCM.
+    let path = real("63-np-smb30-encrypted.pcap");
+    let p = path.to_str().unwrap();
+    assert!(calls(&["calls", "--json", p]).is_empty());
+    let all = calls(&["calls", "--json", "--keys", &keys(), p]);
+    assert_eq!(all.len(), 24);
+    assert!(
+        all.iter()
+            .all(|c| c["outcome"] == "response" && c["status"].is_object())
+    );
+    let connections: std::collections::BTreeSet<&str> =
+        all.iter().filter_map(|c| c["client"].as_str()).collect();
+    assert_eq!(connections.len(), 3, "{connections:?}");
+    let o = run(&["summary", "--json", "--keys", &keys(), p], None);
+    let summary: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(summary["counters"]["smb3_decrypted_messages"], 130);
+    assert!(summary["counters"].get("smb3_encrypted_messages").is_none());
+}
+
+/// The four DRSUAPI calls of the lab's Kerberos DCSync (captures 59, 61, 62), sealed:
+/// decrypted, verified, successful, the last asking for krbtgt's naming context.
+fn assert_kerberos_dcsync_opened(all: &[Value]) {
+    let sealed: Vec<&Value> = all
+        .iter()
+        .filter(|c| c["auth_level"] == "pkt_privacy")
+        .collect();
+    assert_eq!(sealed.len(), 4);
+    for c in &sealed {
+        assert_eq!(c["decryption"], "decrypted", "{c}");
+        assert_eq!(c["signature"], "valid", "{c}");
+        assert_eq!(c["status"]["code"], 0, "{c}");
+    }
+    let changes = sealed.iter().find(|c| is_get_nc_changes(c)).unwrap();
+    assert_eq!(
+        changes["decoded"]["in"]["pmsgIn"]["V8"]["pNC"]["StringName"],
+        "CN=krbtgt,CN=Users,DC=rpclab,DC=test"
+    );
+}
+
+#[test]
 fn a_samba_dc_kerberos_dcsync_opens_with_the_exported_keytab() {
     let path = real("59-dc-kerberos.pcap");
     let keytab = real("59-dc-kerberos.keytab");
@@ -609,22 +651,7 @@ fn a_samba_dc_kerberos_dcsync_opens_with_the_exported_keytab() {
         .collect();
     assert_eq!(drs.len(), 4);
     assert!(drs.iter().all(|c| c["decryption"] == "no_key"));
-    let all = calls(&["calls", "--json", "--decode", "--keytab", k, p]);
-    let opened: Vec<&Value> = all
-        .iter()
-        .filter(|c| c["auth_type"] == "kerberos")
-        .collect();
-    assert_eq!(opened.len(), 4);
-    for c in &opened {
-        assert_eq!(c["decryption"], "decrypted", "{c}");
-        assert_eq!(c["signature"], "valid", "{c}");
-        assert_eq!(c["status"]["code"], 0, "{c}");
-    }
-    let changes = opened.iter().find(|c| is_get_nc_changes(c)).unwrap();
-    assert_eq!(
-        changes["decoded"]["in"]["pmsgIn"]["V8"]["pNC"]["StringName"],
-        "CN=krbtgt,CN=Users,DC=rpclab,DC=test"
-    );
+    assert_kerberos_dcsync_opened(&calls(&["calls", "--json", "--decode", "--keytab", k, p]));
 }
 
 /// The calls of the Netlogon secure-channel capture, decoded, with `keys`.
@@ -853,20 +880,7 @@ fn a_krbtgt_key_opens_a_fast_armored_exchange_and_kerberos_is_read_over_udp() {
     // Samba's client asks over UDP first, is told KRB_ERR_RESPONSE_TOO_BIG and asks again
     // over TCP; its TGS-REQs are FAST-armored, so the service ticket's session key comes from
     // a reply key made of the strengthen key.
-    let all = calls(&["calls", "--json", "--decode", "--keytab", k, p]);
-    let sealed: Vec<&Value> = all
-        .iter()
-        .filter(|c| c["auth_level"] == "pkt_privacy")
-        .collect();
-    assert_eq!(sealed.len(), 4);
-    for c in &sealed {
-        assert_eq!(c["decryption"], "decrypted", "{c}");
-        assert_eq!(c["status"]["code"], 0, "{c}");
-    }
-    assert!(all.iter().any(|c| {
-        c["decoded"]["in"]["pmsgIn"]["V8"]["pNC"]["StringName"]
-            == "CN=krbtgt,CN=Users,DC=rpclab,DC=test"
-    }));
+    assert_kerberos_dcsync_opened(&calls(&["calls", "--json", "--decode", "--keytab", k, p]));
     // Without the TCP exchanges, the UDP ones (their TGS-REQs in IPv4 fragments) still teach
     // the ticket's session key, the subkey and the armor key, but not the service ticket's key.
     let (header, frames) = pcap_frames(&std::fs::read(&path).unwrap());
@@ -949,20 +963,11 @@ fn kerberos_mic_tokens_and_rc4_hmac_wrap_tokens_are_verified_and_opened() {
         assert!(c["decryption"].is_null(), "{c}");
     }
     // the DCSync sealed with RC4-HMAC (RFC 4757 wrap tokens)
+    assert_kerberos_dcsync_opened(&all);
     let sealed: Vec<&Value> = all
         .iter()
         .filter(|c| c["auth_level"] == "pkt_privacy")
         .collect();
-    assert_eq!(sealed.len(), 4);
-    for c in &sealed {
-        assert_eq!(c["decryption"], "decrypted", "{c}");
-        assert_eq!(c["signature"], "valid", "{c}");
-        assert_eq!(c["status"]["code"], 0, "{c}");
-    }
-    assert!(sealed.iter().any(|c| {
-        c["decoded"]["in"]["pmsgIn"]["V8"]["pNC"]["StringName"]
-            == "CN=krbtgt,CN=Users,DC=rpclab,DC=test"
-    }));
     // One bit flipped in a signed stub (the byte before the sec_trailer and the MIC token) or
     // in a sealed one: the checksums no longer match.
     let dir = tempfile::tempdir().unwrap();

@@ -76,6 +76,15 @@ encrypted_pipes() {
         -c 'srvinfo; enumdomusers; lsaquery' &&
         "${IMPY[@]}" "$SCEN/np_session.py" default 445 samr lsarpc
 }
+# 63: the SMB 3.0 and 3.0.2 key derivation (no pre-authentication hash, AES-128-CCM): Samba's
+# client held to each dialect, then impacket with SMB 3.0.
+encrypted_pipes_smb30() {
+    "${RPCCLIENT_NP[@]}" --option='client smb encrypt = required' \
+        --option='client ipc max protocol = SMB3_00' "$LAB_HOST4" -c 'srvinfo; lsaquery' &&
+        "${RPCCLIENT_NP[@]}" --option='client smb encrypt = required' \
+            --option='client ipc max protocol = SMB3_02' "$LAB_HOST4" -c 'srvinfo; enumdomusers' &&
+        "${IMPY[@]}" "$SCEN/np_session.py" 3.0 445 samr
+}
 port139_pipes() {
     "${RPCCLIENT_NP[@]}" --option='disable netbios = no' -p 139 "$LAB_HOST4" \
         -c 'srvinfo; lsaquery; getusername' &&
@@ -92,6 +101,7 @@ capture_smb 22-np-smb1            'server min protocol = NT1' smb1_pipes
 capture_smb 23-np-small-reads     "" "${IMPY[@]}" "$SCEN/np_small_reads.py"
 capture_smb 24-np-multi-pipe      "" "${IMPY[@]}" "$SCEN/np_multi_pipe.py"
 capture_smb 25-np-smb3-encrypted  'server smb encrypt = required' encrypted_pipes
+capture_smb 63-np-smb30-encrypted 'server smb encrypt = required' encrypted_pipes_smb30
 capture_smb 26-np-port139         'smb ports = 445 139; server min protocol = NT1' port139_pipes
 capture_smb 27-np-signed          'server signing = mandatory' signed_pipes
 derive      28-np-after-create    24-np-multi-pipe after-create

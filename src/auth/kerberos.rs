@@ -303,24 +303,7 @@ impl Context {
         }
         let ec = usize::from(u16::from_be_bytes([header[4], header[5]]));
         let rrc = usize::from(u16::from_be_bytes([header[6], header[7]]));
-        let key = if flags & FLAG_ACCEPTOR_SUBKEY != 0 {
-            self.acceptor_subkey
-                .as_ref()
-                .ok_or("the acceptor's subkey was not seen")?
-        } else {
-            self.initiator_subkey.as_ref().unwrap_or(&self.session)
-        };
-        if !matches!(
-            key.enctype,
-            kcrypto::AES128_CTS_HMAC_SHA1_96 | kcrypto::AES256_CTS_HMAC_SHA1_96
-        ) {
-            return Err("wrap tokens of this enctype are not read yet");
-        }
-        let usage = if flags & FLAG_SENT_BY_ACCEPTOR != 0 {
-            USAGE_ACCEPTOR_SEAL
-        } else {
-            USAGE_INITIATOR_SEAL
-        };
+        let (key, usage) = self.cfx_key(flags, [USAGE_ACCEPTOR_SEAL, USAGE_INITIATOR_SEAL])?;
         // The rotated ciphertext: the rest of the token, then the data in place. DCE style
         // rotates by RRC + EC.
         let rest = &token[WRAP_HEADER_LEN..];
@@ -347,6 +330,34 @@ impl Context {
         }
         data.copy_from_slice(plain);
         Ok(())
+    }
+
+    /// The key and usage of an RFC 4121 token with these flags: the acceptor's subkey when
+    /// the token says so, else the initiator's subkey or the session key; `usages` are the
+    /// acceptor's and the initiator's.
+    fn cfx_key(&self, flags: u8, usages: [u32; 2]) -> Result<(&Key, u32), &'static str> {
+        let key = if flags & FLAG_ACCEPTOR_SUBKEY != 0 {
+            self.acceptor_subkey
+                .as_ref()
+                .ok_or("the acceptor's subkey was not seen")?
+        } else {
+            self.initiator_subkey.as_ref().unwrap_or(&self.session)
+        };
+        if !matches!(
+            key.enctype,
+            kcrypto::AES128_CTS_HMAC_SHA1_96 | kcrypto::AES256_CTS_HMAC_SHA1_96
+        ) {
+            return Err("RFC 4121 tokens with a key of this enctype are not read");
+        }
+        let sent_by_acceptor = flags & FLAG_SENT_BY_ACCEPTOR != 0;
+        Ok((
+            key,
+            if sent_by_acceptor {
+                usages[0]
+            } else {
+                usages[1]
+            },
+        ))
     }
 
     /// The context's keys a token without a key flag may use, most specific first: the
@@ -416,25 +427,8 @@ impl Context {
                 let mac = token
                     .get(MIC_HEADER_LEN..MIC_HEADER_LEN + AES_MAC_LEN)
                     .ok_or("the MIC token is cut")?;
-                let flags = header[2];
-                let key = if flags & FLAG_ACCEPTOR_SUBKEY != 0 {
-                    self.acceptor_subkey
-                        .as_ref()
-                        .ok_or("the acceptor's subkey was not seen")?
-                } else {
-                    self.initiator_subkey.as_ref().unwrap_or(&self.session)
-                };
-                if !matches!(
-                    key.enctype,
-                    kcrypto::AES128_CTS_HMAC_SHA1_96 | kcrypto::AES256_CTS_HMAC_SHA1_96
-                ) {
-                    return Err("MIC tokens of this enctype are not read yet");
-                }
-                let usage = if flags & FLAG_SENT_BY_ACCEPTOR != 0 {
-                    USAGE_ACCEPTOR_SIGN
-                } else {
-                    USAGE_INITIATOR_SIGN
-                };
+                let (key, usage) =
+                    self.cfx_key(header[2], [USAGE_ACCEPTOR_SIGN, USAGE_INITIATOR_SIGN])?;
                 let kc = kcrypto::checksum_key(&key.bytes, usage);
                 Ok([whole, stub]
                     .iter()

@@ -419,6 +419,7 @@ pub(super) type Learning = Mutex<Channels>;
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::auth::kcrypto::tests::hex;
     use crate::auth::keys::nt_hash;
 
     fn key(aes: bool) -> ChannelKey {
@@ -434,13 +435,6 @@ mod tests {
             b"\x01\x02\x03\x04\x05\x06\x07\x08",
         )
         .unwrap()
-    }
-
-    fn hex(s: &str) -> Vec<u8> {
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
     }
 
     // Vectors made with impacket's nrpc module (ComputeSessionKeyAES / StrongKey,

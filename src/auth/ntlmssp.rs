@@ -569,6 +569,7 @@ impl Session {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::auth::kcrypto::tests::hex;
 
     /// The signed region of the examples: the whole 18-byte message.
     const WHOLE: Range<usize> = 0..18;
@@ -579,13 +580,6 @@ mod tests {
         let whole = std::slice::from_ref(&WHOLE);
         let checked = session.open(true, &mut buf, Some(WHOLE), whole, &hex(signature));
         (buf, checked)
-    }
-
-    fn hex(s: &str) -> Vec<u8> {
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
     }
 
     fn secret(password: &str) -> NtSecret {

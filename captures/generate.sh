@@ -400,7 +400,10 @@ dc_start() {
     # it signed only (capture 60)
     server reject md5 schannel:LAB-RC4\$ = no
     server schannel require seal:LAB-RC4\$ = no
+    # one capture's own settings (capture_dc_with), empty otherwise
+    include = $dc/etc/capture.conf
 EOF
+    : >"$dc/etc/capture.conf"
     samba-tool user create "$LAB_USER" "$LAB_PASS" --configfile="$DC_CONF" >/dev/null \
         && samba-tool computer create "$DC_MACHINE" --prepare-oldjoin --configfile="$DC_CONF" >/dev/null \
         && samba-tool computer create LAB-RC4 --prepare-oldjoin --configfile="$DC_CONF" >/dev/null \
@@ -494,6 +497,21 @@ capture_dc_udp() {
     selected "$name" || return 0
     dc_start || { FAILED+=("$name"); return 0; }
     record "$name" "host $DC_HOST and (tcp or udp port 88 or (ip[6:2] & 0x3fff != 0))" "$@"
+}
+
+# capture_dc_with NAME SETTINGS CMD...: as capture_dc, with the AD DC's smbd given SETTINGS
+# ("SETTING; SETTING...") for this capture only (an included file, reloaded before and after).
+capture_dc_with() {
+    local name=$1 settings=$2; shift 2
+    selected "$name" || return 0
+    dc_start || { FAILED+=("$name"); return 0; }
+    tr ';' '\n' <<<"$settings" >"$LAB/dc/etc/capture.conf"
+    smbcontrol --configfile="$DC_CONF" smbd reload-config >/dev/null \
+        || { log "smbcontrol reload-config failed"; FAILED+=("$name"); return 0; }
+    sleep 0.5
+    record "$name" "tcp and host $DC_HOST" "$@"
+    : >"$LAB/dc/etc/capture.conf"
+    smbcontrol --configfile="$DC_CONF" smbd reload-config >/dev/null || true
 }
 
 # derive NAME SOURCE POINT: real/NAME.pcap holds the frames of real/SOURCE.pcap

@@ -598,6 +598,64 @@ fn smb3_encrypted_sessions_are_decrypted_with_the_password() {
 }
 
 #[test]
+fn smb3_aes_256_ciphers_are_decrypted() {
+    // Samba's client asked for AES-256-GCM, then AES-256-CCM (SMB 3.1.1, 256-bit keys)
+    let path = real("65-np-smb3-aes256-encrypted.pcap");
+    let p = path.to_str().unwrap();
+    assert!(calls(&["calls", "--json", p]).is_empty());
+    let all = calls(&["calls", "--json", "--keys", &keys(), p]);
+    assert_eq!(all.len(), 12);
+    assert!(
+        all.iter()
+            .all(|c| c["outcome"] == "response" && c["status"]["code"] == 0)
+    );
+    let o = run(&["summary", "--json", "--keys", &keys(), p], None);
+    let summary: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(summary["counters"]["smb3_decrypted_messages"], 63);
+    assert!(summary["counters"].get("smb3_encrypted_messages").is_none());
+}
+
+#[test]
+fn smb3_sessions_authenticated_with_kerberos_are_decrypted_with_a_keytab() {
+    let path = real("64-dc-smb3-kerberos-encrypted.pcap");
+    let keytab = real("64-dc-smb3-kerberos-encrypted.keytab");
+    let (p, k) = (path.to_str().unwrap(), keytab.to_str().unwrap());
+    let summary = |args: &[&str]| -> Value {
+        let o = run(&[&["summary", "--json"], args, &[p]].concat(), None);
+        serde_json::from_slice(&o.stdout).unwrap()
+    };
+    // The lab password is no help: the session key is the Kerberos one.
+    let without = summary(&["--keys", &keys()]);
+    assert_eq!(without["calls"], 0);
+    assert_eq!(without["counters"]["smb3_encrypted_messages"], 55);
+    let with = summary(&["--keytab", k]);
+    assert_eq!(with["counters"]["smb3_decrypted_messages"], 55);
+    assert!(with["counters"].get("smb3_encrypted_messages").is_none());
+    let all = calls(&["calls", "--json", "--decode", "--keytab", k, p]);
+    assert_eq!(all.len(), 12);
+    let find = |op: &str| all.iter().find(|c| c["operation"] == op).unwrap();
+    let users: Vec<&str> = find("SamrEnumerateUsersInDomain")["decoded"]["out"]["Buffer"]["Buffer"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["Name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        users,
+        [
+            "Administrator",
+            "Guest",
+            "krbtgt",
+            "dns-rpclab-dc",
+            "rpcuser"
+        ]
+    );
+    let domain = &find("LsarQueryInformationPolicy")["decoded"]["out"]["PolicyInformation"]["PolicyPrimaryDomainInfo"];
+    assert_eq!(domain["Name"], "RPCLABAD");
+    assert!(domain["Sid"].as_str().unwrap().starts_with("S-1-5-21-"));
+}
+
+#[test]
 fn smb3_0_and_3_0_2_sessions_are_decrypted_with_their_own_key_derivation() {
     // Samba's client held to SMB 3.0 then 3.0.2, then impacket with 3.0: the keys derived
     // with the "SMB2AESCCM" labels (no pre-authentication hash), AES-128-CCM.

@@ -85,6 +85,15 @@ encrypted_pipes_smb30() {
             --option='client ipc max protocol = SMB3_02' "$LAB_HOST4" -c 'srvinfo; enumdomusers' &&
         "${IMPY[@]}" "$SCEN/np_session.py" 3.0 445 samr
 }
+# 65: SMB 3.1.1 with the AES-256 ciphers, which Samba's client offers only when asked.
+encrypted_pipes_aes256() {
+    "${RPCCLIENT_NP[@]}" --option='client smb encrypt = required' \
+        --option='client smb3 encryption algorithms = aes-256-gcm' "$LAB_HOST4" \
+        -c 'srvinfo; lsaquery' &&
+        "${RPCCLIENT_NP[@]}" --option='client smb encrypt = required' \
+            --option='client smb3 encryption algorithms = aes-256-ccm' "$LAB_HOST4" \
+            -c 'srvinfo; enumdomusers'
+}
 port139_pipes() {
     "${RPCCLIENT_NP[@]}" --option='disable netbios = no' -p 139 "$LAB_HOST4" \
         -c 'srvinfo; lsaquery; getusername' &&
@@ -102,6 +111,7 @@ capture_smb 23-np-small-reads     "" "${IMPY[@]}" "$SCEN/np_small_reads.py"
 capture_smb 24-np-multi-pipe      "" "${IMPY[@]}" "$SCEN/np_multi_pipe.py"
 capture_smb 25-np-smb3-encrypted  'server smb encrypt = required' encrypted_pipes
 capture_smb 63-np-smb30-encrypted 'server smb encrypt = required' encrypted_pipes_smb30
+capture_smb 65-np-smb3-aes256-encrypted 'server smb encrypt = required' encrypted_pipes_aes256
 capture_smb 26-np-port139         'smb ports = 445 139; server min protocol = NT1' port139_pipes
 capture_smb 27-np-signed          'server signing = mandatory' signed_pipes
 derive      28-np-after-create    24-np-multi-pipe after-create
@@ -277,6 +287,21 @@ kerberos_lsa() {
         KRB5_CONFIG="$LAB_DIR/krb5-rc4.conf" DC_FQDN="$fqdn" "${SAPY[@]}" "$SCEN/rc_dc_drsuapi.py" krb5
 }
 
+# 64: RPC over SMB 3.1.1 encrypted, the session authenticated with Kerberos (its session key is
+# the Kerberos one, not NTLM's): Samba's rpcclient with the DC's name as SPN, the domain's keytab
+# exported beside it.
+kerberos_smb3() {
+    samba-tool domain exportkeytab "$OUT/64-dc-smb3-kerberos-encrypted.keytab" --configfile="$DC_CONF" \
+        || { echo "samba-tool domain exportkeytab failed"; return 1; }
+    chmod 0644 "$OUT/64-dc-smb3-kerberos-encrypted.keytab"
+    printf '[libdefaults]\n default_realm = %s\n dns_lookup_kdc = false\n dns_lookup_realm = false\n rdns = false\n[realms]\n %s = {\n  kdc = %s\n }\n' \
+        "$DC_REALM" "$DC_REALM" "$DC_HOST" >"$LAB_DIR/krb5.conf"
+    KRB5_CONFIG="$LAB_DIR/krb5.conf" rpcclient --configfile="$CONF" --use-kerberos=required \
+        --option='client smb encrypt = required' --option="realm = $DC_REALM" \
+        -U "$DC_DOMAIN/Administrator%$LAB_PASS" -I "$DC_HOST" "${DC_NETBIOS,,}.${DC_REALM,,}" \
+        -c 'srvinfo; lsaquery; enumdomusers; getusername'
+}
+
 # Printing on (for 55 only): spoolss, one printer from a private printcap, a
 # print$ share, and print commands that do nothing.
 PRINTING="disable spoolss = no; load printers = yes; printing = bsd"
@@ -301,3 +326,4 @@ capture_dc  59-dc-kerberos              kerberos_dcsync
 capture_dc  60-dc-schannel              "${IMPY[@]}" "$SCEN/rc_dc_schannel.py"
 capture_dc_udp 61-dc-kerberos-udp       kerberos_udp_dcsync
 capture_dc  62-dc-kerberos-lsa          kerberos_lsa
+capture_dc_with 64-dc-smb3-kerberos-encrypted 'server smb encrypt = required' kerberos_smb3

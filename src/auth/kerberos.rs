@@ -332,6 +332,14 @@ impl Context {
         Ok(())
     }
 
+    /// The context's session key as GSS-API gives it to the protocol above (SMB's session
+    /// key, MS-SMB2 §3.3.5.5.3): the acceptor's subkey, else the initiator's, else the
+    /// ticket's session key.
+    #[must_use]
+    pub fn gss_session_key(&self) -> &[u8] {
+        self.keys().next().map_or(&self.session.bytes, |k| &k.bytes)
+    }
+
     /// The key and usage of an RFC 4121 token with these flags: the acceptor's subkey when
     /// the token says so, else the initiator's subkey or the session key; `usages` are the
     /// acceptor's and the initiator's.

@@ -1,5 +1,6 @@
 //! SMB3 encryption (MS-SMB2 §3.1.4.2, §3.2.5.1.1, §3.3.5.2.1), SMB layer: the keys of each
-//! session from its NTLMSSP authentication and the user's secrets (or an `smb3` session key),
+//! session from its NTLMSSP or Kerberos authentication and the user's secrets (or an `smb3`
+//! session key),
 //! derived with SP800-108 in counter mode over HMAC-SHA256 and, for SMB 3.1.1, the
 //! pre-authentication integrity hash of the negotiation and the session's setup; then the
 //! TRANSFORM_HEADER messages decrypted (AES-128/256-CCM and -GCM) back into SMB2 messages.
@@ -18,7 +19,7 @@ use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256, Sha512};
 
 use crate::auth::keys::Keyring;
-use crate::auth::{ntlmssp, spnego};
+use crate::auth::{kerberos, ntlmssp, spnego};
 use crate::hash::FastMap;
 
 use super::smb2::{u16_at, u32_at, u64_at};
@@ -65,6 +66,8 @@ struct SessionKeys {
 struct Setup {
     preauth: Option<[u8; 64]>,
     challenge: Option<ntlmssp::Challenge>,
+    /// The Kerberos context of the client's AP-REQ, when a key opened its ticket.
+    kerberos: Option<Box<kerberos::Context>>,
 }
 
 /// Why an encrypted message was not read (the SMB layer counts the failures apart).
@@ -110,6 +113,14 @@ fn security_buffer(m: &[u8], response: bool) -> Option<&[u8]> {
     let off = usize::from(u16_at(m, off_at)?);
     let len = usize::from(u16_at(m, len_at)?);
     m.get(off..off + len)
+}
+
+/// The Kerberos AP-REQ of a security buffer: inside SPNEGO, or a bare GSS-API token.
+fn kerberos_ap_req(token: &[u8]) -> Option<kerberos::ApReq> {
+    spnego::parse(token)
+        .and_then(|n| n.token)
+        .and_then(|t| kerberos::parse_ap_req(&t))
+        .or_else(|| kerberos::parse_ap_req(token))
 }
 
 /// The NTLMSSP message of a security buffer: bare or inside SPNEGO.
@@ -159,12 +170,16 @@ impl Smb3Crypto {
                 let setup = self.setups.entry(session).or_default();
                 let before = setup.preauth.unwrap_or(base);
                 setup.preauth = Some(sha512(&[&before, m]));
-                if let Some(ntlmssp::Message::Authenticate(au)) =
-                    security_buffer(m, false).and_then(ntlm_message)
-                {
+                let token = security_buffer(m, false);
+                if let Some(ntlmssp::Message::Authenticate(au)) = token.and_then(ntlm_message) {
                     self.authenticated(session, &au);
+                } else if let (Some(req), Some(keys)) =
+                    (token.and_then(kerberos_ap_req), self.keys.as_deref())
+                {
+                    setup.kerberos = kerberos::Context::accept(&req, keys).ok().map(Box::new);
                 }
             }
+            (SESSION_SETUP, true) if status == 0 => self.kerberos_accepted(session, m),
             (SESSION_SETUP, true) if status == STATUS_MORE_PROCESSING_REQUIRED => {
                 // The first answer names the session the client's first request (id 0) set up.
                 let known = self
@@ -185,6 +200,44 @@ impl Smb3Crypto {
                 self.setups.insert(session, setup);
             }
             _ => {}
+        }
+    }
+
+    /// A SESSION_SETUP answered with success: for a Kerberos session, the acceptor's subkey
+    /// from the AP-REP, then the session's keys from the GSS-API session key (its first 16
+    /// bytes, or all of it for the AES-256 ciphers, MS-SMB2 §3.3.5.5.3). The pre-authentication
+    /// hash stops at the last request.
+    fn kerberos_accepted(&mut self, session: u64, m: &[u8]) {
+        let Some(mut setup) = self
+            .setups
+            .remove(&session)
+            .or_else(|| self.setups.remove(&0))
+        else {
+            return;
+        };
+        let Some(context) = setup.kerberos.as_mut() else {
+            return;
+        };
+        let ap_rep = security_buffer(m, true)
+            .and_then(|t| {
+                spnego::parse(t)
+                    .and_then(|n| n.token)
+                    .or_else(|| Some(t.to_vec()))
+            })
+            .and_then(|t| kerberos::parse_ap_rep(&t));
+        if let Some(part) = ap_rep {
+            context.on_ap_rep(&part);
+        }
+        let full = context.gss_session_key();
+        let wide = matches!(self.cipher, AES_256_CCM | AES_256_GCM) && self.dialect >= DIALECT_311;
+        let key = if wide {
+            full
+        } else {
+            &full[..full.len().min(16)]
+        };
+        let keys = self.derive(key, &setup.preauth.unwrap_or([0; 64]));
+        if self.sessions.len() < MAX_SESSIONS || self.sessions.contains_key(&session) {
+            self.sessions.insert(session, keys);
         }
     }
 

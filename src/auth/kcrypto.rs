@@ -9,6 +9,7 @@ use hmac::{Hmac, Mac};
 use rc4::consts::U16;
 use rc4::{KeyInit, Rc4, StreamCipher};
 use sha1::Sha1;
+use sha2::{Sha256, Sha384};
 
 use super::ntlmssp::hmac_md5;
 
@@ -18,6 +19,10 @@ pub const AES128_CTS_HMAC_SHA1_96: i32 = 17;
 pub const AES256_CTS_HMAC_SHA1_96: i32 = 18;
 /// rc4-hmac.
 pub const RC4_HMAC: i32 = 23;
+/// aes128-cts-hmac-sha256-128 (RFC 8009).
+pub const AES128_CTS_HMAC_SHA256_128: i32 = 19;
+/// aes256-cts-hmac-sha384-192 (RFC 8009).
+pub const AES256_CTS_HMAC_SHA384_192: i32 = 20;
 
 /// Length of the truncated HMAC-SHA1 of the AES enctypes.
 pub const AES_MAC_LEN: usize = 12;
@@ -127,9 +132,66 @@ pub fn usage_keys(base: &[u8], usage: u32) -> (Vec<u8>, Vec<u8>) {
     (ke, derive(base, &c))
 }
 
+/// The sizes of an RFC 8009 enctype: encryption key, integrity (and checksum) key and MAC,
+/// in bits; `None` for another enctype.
+fn sha2_sizes(enctype: i32) -> Option<(usize, usize)> {
+    match enctype {
+        AES128_CTS_HMAC_SHA256_128 => Some((128, 128)),
+        AES256_CTS_HMAC_SHA384_192 => Some((256, 192)),
+        _ => None,
+    }
+}
+
+/// HMAC-SHA256 (enctype 19) or HMAC-SHA384 (enctype 20) over `parts`.
+fn hmac_sha2(enctype: i32, key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
+    fn run<M: Mac + hmac::digest::KeyInit>(key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
+        let Ok(mut mac) = <M as hmac::digest::KeyInit>::new_from_slice(key) else {
+            return Vec::new(); // HMAC takes keys of any length
+        };
+        for p in parts {
+            mac.update(p);
+        }
+        mac.finalize().into_bytes().to_vec()
+    }
+    if enctype == AES256_CTS_HMAC_SHA384_192 {
+        run::<Hmac<Sha384>>(key, parts)
+    } else {
+        run::<Hmac<Sha256>>(key, parts)
+    }
+}
+
+/// KDF-HMAC-SHA2 (RFC 8009 §3): the first `bits` of HMAC(key, 1 | label | 0x00 | context |
+/// bits), all as big-endian counts.
+fn kdf_sha2(enctype: i32, key: &[u8], label: &[u8], context: &[u8], bits: usize) -> Vec<u8> {
+    let k = u32::try_from(bits).unwrap_or(0).to_be_bytes();
+    let mut out = hmac_sha2(
+        enctype,
+        key,
+        &[&1u32.to_be_bytes(), label, &[0], context, &k],
+    );
+    out.truncate(bits / 8);
+    out
+}
+
+/// The key of `usage` with `suffix` (0xAA encryption, 0x55 integrity, 0x99 checksum) of an
+/// RFC 8009 enctype.
+fn sha2_usage_key(key: &Key, usage: u32, suffix: u8) -> Vec<u8> {
+    let Some((ke_bits, ki_bits)) = sha2_sizes(key.enctype) else {
+        return Vec::new();
+    };
+    let bits = if suffix == 0xaa { ke_bits } else { ki_bits };
+    let label = [&usage.to_be_bytes()[..], &[suffix]].concat();
+    kdf_sha2(key.enctype, &key.bytes, &label, &[], bits)
+}
+
 /// The pseudo-random function of an enctype: for AES (RFC 3962 §6) one AES block of SHA-1 of
-/// `input` under DK(key, "prf"), for RC4-HMAC (RFC 4757 §4) HMAC-SHA1 of `input`.
+/// `input` under DK(key, "prf"), for the RFC 8009 enctypes KDF-HMAC-SHA2(key, "prf", input),
+/// for RC4-HMAC (RFC 4757 §4) HMAC-SHA1 of `input`.
 fn prf(key: &Key, input: &[u8]) -> Option<Vec<u8>> {
+    if let Some((_, ki_bits)) = sha2_sizes(key.enctype) {
+        let bits = if ki_bits == 128 { 256 } else { 384 };
+        return Some(kdf_sha2(key.enctype, &key.bytes, b"prf", input, bits));
+    }
     match key.enctype {
         AES128_CTS_HMAC_SHA1_96 | AES256_CTS_HMAC_SHA1_96 => {
             use sha1::Digest as _;
@@ -173,12 +235,20 @@ pub fn cf2(k1: &Key, k2: &Key, pepper1: &[u8], pepper2: &[u8]) -> Option<Key> {
     })
 }
 
-/// The checksum key of `usage` (RFC 3961 §5.3: Kc = DK(base, usage | 0x99)), for MIC tokens.
+/// The checksum of `parts` for a MIC token of `usage` with an AES key: HMAC-SHA1-96 under
+/// Kc = DK(base, usage | 0x99) (RFC 3961 §5.3, RFC 3962), or for the RFC 8009 enctypes
+/// HMAC-SHA256-128 / HMAC-SHA384-192 under Kc = KDF-HMAC-SHA2(base, usage | 0x99); empty for
+/// another enctype.
 #[must_use]
-pub fn checksum_key(base: &[u8], usage: u32) -> Vec<u8> {
+pub fn aes_checksum(key: &Key, usage: u32, parts: &[&[u8]]) -> Vec<u8> {
+    if let Some((_, ki_bits)) = sha2_sizes(key.enctype) {
+        let mut mac = hmac_sha2(key.enctype, &sha2_usage_key(key, usage, 0x99), parts);
+        mac.truncate(ki_bits / 8);
+        return mac;
+    }
     let mut c = usage.to_be_bytes().to_vec();
     c.push(0x99);
-    derive(base, &c)
+    hmac_sha1_96(&derive(&key.bytes, &c), parts).to_vec()
 }
 
 /// RC4 with a 16-byte key over `data`, in place.
@@ -204,22 +274,49 @@ pub fn rc4_checksum(key: &[u8], usage: u32, parts: &[&[u8]]) -> [u8; 16] {
 /// PBKDF2 iterations of the AES string-to-key when the salt gives none (RFC 3962 §4).
 const AES_ITERATIONS: u32 = 4096;
 
+/// PBKDF2 iterations of the RFC 8009 string-to-key when the salt gives none (§4).
+const SHA2_ITERATIONS: u32 = 32_768;
+
 /// The key of a password for an AES enctype (RFC 3962 §4): PBKDF2-HMAC-SHA1 of the password
 /// with `salt` (the realm then the principal's components, for a user), then DK(key,
-/// "kerberos"). `None` for another enctype.
+/// "kerberos"); for the RFC 8009 enctypes (§4) PBKDF2-HMAC-SHA256/384 with the enctype's name,
+/// a zero byte and `salt`, then KDF-HMAC-SHA2(key, "kerberos"). `None` for another enctype.
 #[must_use]
 pub fn string_to_key(enctype: i32, password: &str, salt: &str) -> Option<Key> {
-    string_to_key_iterations(enctype, password, salt, AES_ITERATIONS)
+    let n = if sha2_sizes(enctype).is_some() {
+        SHA2_ITERATIONS
+    } else {
+        AES_ITERATIONS
+    };
+    string_to_key_iterations(enctype, password, salt.as_bytes(), n)
 }
 
-fn string_to_key_iterations(enctype: i32, password: &str, salt: &str, n: u32) -> Option<Key> {
+fn string_to_key_iterations(enctype: i32, password: &str, salt: &[u8], n: u32) -> Option<Key> {
+    if let Some((ke_bits, _)) = sha2_sizes(enctype) {
+        let name: &[u8] = if enctype == AES256_CTS_HMAC_SHA384_192 {
+            b"aes256-cts-hmac-sha384-192"
+        } else {
+            b"aes128-cts-hmac-sha256-128"
+        };
+        let saltp = [name, &[0], salt].concat();
+        let mut tkey = vec![0u8; ke_bits / 8];
+        if enctype == AES256_CTS_HMAC_SHA384_192 {
+            pbkdf2::pbkdf2_hmac::<Sha384>(password.as_bytes(), &saltp, n, &mut tkey);
+        } else {
+            pbkdf2::pbkdf2_hmac::<Sha256>(password.as_bytes(), &saltp, n, &mut tkey);
+        }
+        return Some(Key {
+            enctype,
+            bytes: kdf_sha2(enctype, &tkey, b"kerberos", &[], ke_bits),
+        });
+    }
     let len = match enctype {
         AES128_CTS_HMAC_SHA1_96 => 16,
         AES256_CTS_HMAC_SHA1_96 => 32,
         _ => return None,
     };
     let mut tkey = vec![0u8; len];
-    pbkdf2::pbkdf2_hmac::<Sha1>(password.as_bytes(), salt.as_bytes(), n, &mut tkey);
+    pbkdf2::pbkdf2_hmac::<Sha1>(password.as_bytes(), salt, n, &mut tkey);
     Some(Key {
         enctype,
         bytes: derive(&tkey, b"kerberos"),
@@ -267,6 +364,24 @@ fn rc4_usage(usage: u32) -> u32 {
 /// one of AES128, AES256 and RC4-HMAC.
 #[must_use]
 pub fn decrypt(key: &Key, usage: u32, cipher: &[u8]) -> Option<Vec<u8>> {
+    if let Some((_, ki_bits)) = sha2_sizes(key.enctype) {
+        // RFC 8009 §5: encrypt-then-MAC, the MAC over a zero IV and the ciphertext
+        let mac_len = ki_bits / 8;
+        let body_len = cipher.len().checked_sub(mac_len)?;
+        if body_len < AES_BLOCK {
+            return None;
+        }
+        let (body, mac) = cipher.split_at(body_len);
+        let ki = sha2_usage_key(key, usage, 0x55);
+        if hmac_sha2(key.enctype, &ki, &[&[0; AES_BLOCK], body]).get(..mac_len) != Some(mac) {
+            return None;
+        }
+        let mut plain = body.to_vec();
+        if !aes_cts_decrypt(&sha2_usage_key(key, usage, 0xaa), &mut plain) {
+            return None;
+        }
+        return Some(plain.split_off(AES_BLOCK));
+    }
     match key.enctype {
         AES128_CTS_HMAC_SHA1_96 | AES256_CTS_HMAC_SHA1_96 => {
             if cipher.len() < AES_BLOCK + AES_MAC_LEN {
@@ -308,6 +423,72 @@ pub(crate) mod tests {
             .step_by(2)
             .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
             .collect()
+    }
+
+    // RFC 8009 appendix A.
+    #[test]
+    fn aes_sha2_keys_and_decryption_give_the_published_vectors() {
+        let salt = [
+            hex("10df9dd783e5bc8acea1730e74355f61"),
+            b"ATHENA.MIT.EDUraeburn".to_vec(),
+        ]
+        .concat();
+        for (enctype, expected) in [
+            (19, "089bca48b105ea6ea77ca5d2f39dc5e7"),
+            (
+                20,
+                "45bd806dbf6a833a9cffc1c94589a222367a79bc21c413718906e9f578a78467",
+            ),
+        ] {
+            let key = string_to_key_iterations(enctype, "password", &salt, 32_768).unwrap();
+            assert_eq!(key.bytes, hex(expected), "enctype {enctype}");
+        }
+        let k256 = Key {
+            enctype: 20,
+            bytes: hex("6d404d37faf79f9df0d33568d320669800eb4836472ea8a026d16b7182460c52"),
+        };
+        let k128 = Key {
+            enctype: 19,
+            bytes: hex("3705d96080c17728a0e800eab6e0d23c"),
+        };
+        for (key, suffix, expected) in [
+            (
+                &k256,
+                0x99,
+                "ef5718be86cc84963d8bbb5031e9f5c4ba41f28faf69e73d",
+            ),
+            (
+                &k256,
+                0xaa,
+                "56ab22bee63d82d7bc5227f6773f8ea7a5eb1c825160c38312980c442e5c7e49",
+            ),
+            (
+                &k256,
+                0x55,
+                "69b16514e3cd8e56b82010d5c73012b622c4d00ffc23ed1f",
+            ),
+            (&k128, 0xaa, "9b197dd1e8c5609d6e67c3e37c62c72e"),
+            (&k128, 0x55, "9fda0e56ab2d85e1569a688696c26a6c"),
+        ] {
+            assert_eq!(sha2_usage_key(key, 2, suffix), hex(expected), "{suffix:x}");
+        }
+        let plain = hex("000102030405");
+        for (key, cipher) in [
+            (
+                &k128,
+                "84d7f30754ed987bab0bf3506beb09cfb55402cef7e6877ce99e247e52d16ed4421dfdf8976c",
+            ),
+            (
+                &k256,
+                "4ed7b37c2bcac8f74f23c1cf07e62bc7b75fb3f637b9f559c7f664f69eab7b6092237526ea0d1f61cb20d69d10f2",
+            ),
+        ] {
+            let mut c = hex(cipher);
+            assert_eq!(decrypt(key, 2, &c), Some(plain.clone()));
+            assert_eq!(decrypt(key, 3, &c), None);
+            c[3] ^= 1;
+            assert_eq!(decrypt(key, 2, &c), None);
+        }
     }
 
     #[test]
@@ -417,8 +598,8 @@ pub(crate) mod tests {
                 "55a6ac740ad17b4846941051e1e8b0a7548d93b0ab30a8bc3ff16280382b8c2a",
             ),
         ] {
-            let a = string_to_key_iterations(17, "password", salt, n).unwrap();
-            let b = string_to_key_iterations(18, "password", salt, n).unwrap();
+            let a = string_to_key_iterations(17, "password", salt.as_bytes(), n).unwrap();
+            let b = string_to_key_iterations(18, "password", salt.as_bytes(), n).unwrap();
             assert_eq!(a.bytes, hex(k128), "{n}");
             assert_eq!(b.bytes, hex(k256), "{n}");
         }

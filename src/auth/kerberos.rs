@@ -303,7 +303,8 @@ impl Context {
         }
         let ec = usize::from(u16::from_be_bytes([header[4], header[5]]));
         let rrc = usize::from(u16::from_be_bytes([header[6], header[7]]));
-        let (key, usage) = self.cfx_key(flags, [USAGE_ACCEPTOR_SEAL, USAGE_INITIATOR_SEAL])?;
+        let (key, usage) =
+            self.cfx_key(flags, [USAGE_ACCEPTOR_SEAL, USAGE_INITIATOR_SEAL], false)?;
         // The rotated ciphertext: the rest of the token, then the data in place. DCE style
         // rotates by RRC + EC.
         let rest = &token[WRAP_HEADER_LEN..];
@@ -342,8 +343,13 @@ impl Context {
 
     /// The key and usage of an RFC 4121 token with these flags: the acceptor's subkey when
     /// the token says so, else the initiator's subkey or the session key; `usages` are the
-    /// acceptor's and the initiator's.
-    fn cfx_key(&self, flags: u8, usages: [u32; 2]) -> Result<(&Key, u32), &'static str> {
+    /// acceptor's and the initiator's. An AES key (RFC 3962), or one of RFC 8009 when `sha2`.
+    fn cfx_key(
+        &self,
+        flags: u8,
+        usages: [u32; 2],
+        sha2: bool,
+    ) -> Result<(&Key, u32), &'static str> {
         let key = if flags & FLAG_ACCEPTOR_SUBKEY != 0 {
             self.acceptor_subkey
                 .as_ref()
@@ -351,10 +357,15 @@ impl Context {
         } else {
             self.initiator_subkey.as_ref().unwrap_or(&self.session)
         };
-        if !matches!(
+        let sha1 = matches!(
             key.enctype,
             kcrypto::AES128_CTS_HMAC_SHA1_96 | kcrypto::AES256_CTS_HMAC_SHA1_96
-        ) {
+        );
+        let sha2_key = matches!(
+            key.enctype,
+            kcrypto::AES128_CTS_HMAC_SHA256_128 | kcrypto::AES256_CTS_HMAC_SHA384_192
+        );
+        if !(sha1 || sha2 && sha2_key) {
             return Err("RFC 4121 tokens with a key of this enctype are not read");
         }
         let sent_by_acceptor = flags & FLAG_SENT_BY_ACCEPTOR != 0;
@@ -432,15 +443,13 @@ impl Context {
         match token.get(..2) {
             Some([0x04, 0x04]) => {
                 let header = token.get(..MIC_HEADER_LEN).ok_or("the MIC token is cut")?;
-                let mac = token
-                    .get(MIC_HEADER_LEN..MIC_HEADER_LEN + AES_MAC_LEN)
-                    .ok_or("the MIC token is cut")?;
                 let (key, usage) =
-                    self.cfx_key(header[2], [USAGE_ACCEPTOR_SIGN, USAGE_INITIATOR_SIGN])?;
-                let kc = kcrypto::checksum_key(&key.bytes, usage);
-                Ok([whole, stub]
-                    .iter()
-                    .any(|d| kcrypto::hmac_sha1_96(&kc, &[d, header]) == *mac))
+                    self.cfx_key(header[2], [USAGE_ACCEPTOR_SIGN, USAGE_INITIATOR_SIGN], true)?;
+                let mac = &token[MIC_HEADER_LEN..];
+                Ok([whole, stub].iter().any(|d| {
+                    let sum = kcrypto::aes_checksum(key, usage, &[d, header]);
+                    !sum.is_empty() && mac.get(..sum.len()) == Some(&sum[..])
+                }))
             }
             Some([0x01, 0x01]) => {
                 let token = token.get(..RC4_MIC_LEN).ok_or("the MIC token is cut")?;

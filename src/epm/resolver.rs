@@ -7,6 +7,11 @@
 //! Limits: [`MAX_ENDPOINTS`] endpoints are kept (later ones are counted, not kept); an expectation
 //! is used for [`EXPECTATION_TTL_SECS`] of capture time after the answer; each endpoint records
 //! at most [`MAX_USED_BY`] connections.
+//!
+//! A new connection costs O(1) expected time however often its endpoint was announced: the
+//! entries of each server address (and of each pipe name and server) are kept in learn order,
+//! the expectation comes from the latest live ones, and only the entries that can still take a
+//! connection (fewer than [`MAX_USED_BY`], not expired) are visited to record it.
 
 use crate::hash::FastMap;
 use std::net::{IpAddr, SocketAddr};
@@ -92,6 +97,47 @@ struct Entry {
     used_by: Vec<String>,
 }
 
+/// The entries learned for one server address (or one pipe name on one server), by index into
+/// the table, in the order they were learned.
+#[derive(Debug)]
+struct Slot {
+    /// Every entry.
+    all: Vec<usize>,
+    /// The entries that announce an interface.
+    with_interface: Vec<usize>,
+    /// The entries that may still record a connection: fewer than [`MAX_USED_BY`] recorded,
+    /// and (when times are in order) not expired for the latest connection.
+    open: Vec<usize>,
+    /// The entries' answer times never went backwards, so the expired ones form a prefix.
+    in_order: bool,
+}
+
+impl Default for Slot {
+    fn default() -> Self {
+        Self {
+            all: Vec::new(),
+            with_interface: Vec::new(),
+            open: Vec::new(),
+            in_order: true,
+        }
+    }
+}
+
+impl Slot {
+    fn add(&mut self, index: usize, entries: &[Entry], learned: &Learned) {
+        if let Some(&last) = self.all.last()
+            && entries[last].learned.ts > learned.ts
+        {
+            self.in_order = false;
+        }
+        self.all.push(index);
+        if learned.endpoint.interface.is_some() {
+            self.with_interface.push(index);
+        }
+        self.open.push(index);
+    }
+}
+
 /// What an answer said about a server endpoint.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Expectation {
@@ -105,9 +151,10 @@ pub struct Expectation {
 #[derive(Debug, Default)]
 pub struct Resolver {
     entries: Vec<Entry>,
-    by_tcp: FastMap<SocketAddr, Vec<usize>>,
-    /// Named-pipe endpoints by pipe name (as [`pipe_base`] folds it).
-    by_pipe: FastMap<String, Vec<usize>>,
+    by_tcp: FastMap<SocketAddr, Slot>,
+    /// Named-pipe endpoints by pipe name (as [`pipe_base`] folds it) and the server they are
+    /// on (the one that answered, and the host the answer names).
+    by_pipe: FastMap<(String, IpAddr), Slot>,
     /// Endpoints from a first pass over the capture, for connections that began before the
     /// answer that announced them.
     prior: FastMap<SocketAddr, Expectation>,
@@ -181,19 +228,29 @@ impl Resolver {
             self.not_kept += 1;
             return;
         }
+        let index = self.entries.len();
         if let Some(addr) = Self::tcp_addr(&l) {
             self.by_tcp
                 .entry(addr)
                 .or_default()
-                .push(self.entries.len());
+                .add(index, &self.entries, &l);
         }
         if l.endpoint.protocol == "ncacn_np"
             && let Some(pipe) = &l.endpoint.pipe
         {
-            self.by_pipe
-                .entry(pipe_base(pipe))
-                .or_default()
-                .push(self.entries.len());
+            let base = pipe_base(pipe);
+            let named = l
+                .endpoint
+                .host
+                .as_deref()
+                .and_then(|h| h.parse::<IpAddr>().ok());
+            let answered = l.answered_by.ip();
+            for ip in std::iter::once(answered).chain(named.filter(|&ip| ip != answered)) {
+                self.by_pipe
+                    .entry((base.clone(), ip))
+                    .or_default()
+                    .add(index, &self.entries, &l);
+            }
         }
         self.revision += 1;
         self.entries.push(Entry {
@@ -202,16 +259,19 @@ impl Resolver {
         });
     }
 
-    fn live(&self, server: SocketAddr, ts: Timestamp) -> impl Iterator<Item = usize> + '_ {
-        self.by_tcp
-            .get(&server)
-            .into_iter()
-            .flatten()
-            .copied()
-            .filter(move |&i| {
-                let l = &self.entries[i].learned;
-                l.ts <= ts && ts.secs - l.ts.secs <= EXPECTATION_TTL_SECS
-            })
+    /// The latest entry of `list` that an answer at most [`EXPECTATION_TTL_SECS`] before `ts`
+    /// made (in learn order: when times are in order, the search stops at the first expired).
+    fn latest_live(&self, list: &[usize], in_order: bool, ts: Timestamp) -> Option<usize> {
+        for &i in list.iter().rev() {
+            let l = &self.entries[i].learned;
+            if l.ts <= ts && ts.secs - l.ts.secs <= EXPECTATION_TTL_SECS {
+                return Some(i);
+            }
+            if in_order && ts.secs - l.ts.secs > EXPECTATION_TTL_SECS {
+                break;
+            }
+        }
+        None
     }
 
     /// A new TCP connection from `client` to `server` at `ts`: when an earlier answer announced
@@ -223,26 +283,39 @@ impl Resolver {
         server: SocketAddr,
         ts: Timestamp,
     ) -> Option<Expectation> {
-        let hits: Vec<usize> = self.live(server, ts).collect();
-        if hits.is_empty() {
+        let Some(slot) = self.by_tcp.get(&server) else {
             return self.prior.get(&server).copied();
-        }
-        let label = format!("{client}->{server}");
-        let mut found = Expectation {
-            interface: None,
-            frame: 0,
         };
-        for &i in &hits {
-            let e = &mut self.entries[i];
-            if e.used_by.len() < MAX_USED_BY && !e.used_by.contains(&label) {
-                e.used_by.push(label.clone());
-                self.revision += 1;
+        let Some(latest) = self.latest_live(&slot.all, slot.in_order, ts) else {
+            return self.prior.get(&server).copied();
+        };
+        let found = Expectation {
+            interface: self
+                .latest_live(&slot.with_interface, slot.in_order, ts)
+                .and_then(|i| self.entries[i].learned.endpoint.interface),
+            frame: self.entries[latest].learned.frame,
+        };
+        let label = format!("{client}->{server}");
+        let Some(slot) = self.by_tcp.get_mut(&server) else {
+            return Some(found);
+        };
+        let in_order = slot.in_order;
+        let entries = &mut self.entries;
+        let revision = &mut self.revision;
+        slot.open.retain(|&i| {
+            let e = &mut entries[i];
+            let age = ts.secs - e.learned.ts.secs;
+            if e.learned.ts <= ts && age <= EXPECTATION_TTL_SECS {
+                if !e.used_by.contains(&label) {
+                    e.used_by.push(label.clone());
+                    *revision += 1;
+                }
+                e.used_by.len() < MAX_USED_BY
+            } else {
+                // expired for this connection and, times being in order, for later ones
+                !(in_order && age > EXPECTATION_TTL_SECS)
             }
-            found.frame = e.learned.frame;
-            if e.learned.endpoint.interface.is_some() {
-                found.interface = e.learned.endpoint.interface;
-            }
-        }
+        });
         Some(found)
     }
 
@@ -254,28 +327,23 @@ impl Resolver {
         pipe: &str,
         ts: Timestamp,
     ) {
-        let Some(candidates) = self.by_pipe.get(&pipe_base(pipe)) else {
+        let Some(slot) = self.by_pipe.get_mut(&(pipe_base(pipe), server.ip())) else {
             return;
         };
         let label = format!("{client}->{server}");
-        for &i in candidates {
-            let e = &mut self.entries[i];
-            let l = &e.learned;
-            let same_server = l.answered_by.ip() == server.ip()
-                || l.endpoint
-                    .host
-                    .as_deref()
-                    .and_then(|h| h.parse::<IpAddr>().ok())
-                    == Some(server.ip());
-            if l.ts <= ts
-                && same_server
-                && e.used_by.len() < MAX_USED_BY
-                && !e.used_by.contains(&label)
-            {
-                e.used_by.push(label.clone());
-                self.revision += 1;
+        let entries = &mut self.entries;
+        let revision = &mut self.revision;
+        slot.open.retain(|&i| {
+            let e = &mut entries[i];
+            if e.learned.ts > ts {
+                return true;
             }
-        }
+            if !e.used_by.contains(&label) {
+                e.used_by.push(label.clone());
+                *revision += 1;
+            }
+            e.used_by.len() < MAX_USED_BY
+        });
     }
 
     /// The endpoint records, in the order they were learned.
@@ -403,6 +471,70 @@ mod tests {
             r.records().is_empty(),
             "prior endpoints are not reported twice"
         );
+    }
+
+    #[test]
+    fn an_endpoint_announced_many_times_costs_little_per_connection() {
+        // 20,000 answers for one port, then 20,000 connections to it: every answer records the
+        // first MAX_USED_BY connections, and the latest answer labels every connection (the
+        // full entries are no longer visited)
+        let mut r = Resolver::new();
+        let n = 20_000;
+        for i in 0..n {
+            let mut l = learned("10.0.0.9", 49667, 100);
+            l.frame = i;
+            r.learn(l);
+        }
+        let server: SocketAddr = "10.0.0.9:49667".parse().unwrap();
+        for c in 0..n {
+            let client = SocketAddr::new(
+                "10.1.0.1".parse().unwrap(),
+                u16::try_from(c % 60_000).unwrap(),
+            );
+            let got = r.connection(
+                client,
+                server,
+                Timestamp {
+                    secs: 200,
+                    nanos: 0,
+                },
+            );
+            assert_eq!(got.map(|e| e.frame), Some(n - 1), "the latest answer");
+        }
+        let records = r.records();
+        assert!(records.iter().all(|e| e.used_by.len() == MAX_USED_BY));
+        assert_eq!(records[0].used_by[0], "10.1.0.1:0->10.0.0.9:49667");
+        assert_eq!(
+            records[n as usize - 1].used_by[MAX_USED_BY - 1],
+            "10.1.0.1:63->10.0.0.9:49667"
+        );
+    }
+
+    #[test]
+    fn pipes_are_linked_per_server_and_answers_after_the_open_are_not() {
+        let mut r = Resolver::new();
+        let pipe = |host: &str, answered: &str, secs| {
+            let mut l = learned("10.0.0.9", 1, secs);
+            l.endpoint.protocol = "ncacn_np".into();
+            l.endpoint.pipe = Some("\\PIPE\\lsass".into());
+            l.endpoint.host = Some(host.into());
+            l.answered_by = answered.parse().unwrap();
+            l
+        };
+        r.learn(pipe("10.0.0.9", "10.0.0.9:135", 100));
+        r.learn(pipe("10.0.0.7", "10.0.0.8:135", 100));
+        r.learn(pipe("10.0.0.9", "10.0.0.9:135", 300));
+        let client: SocketAddr = "10.0.0.1:5001".parse().unwrap();
+        let at = |secs| Timestamp { secs, nanos: 0 };
+        r.pipe_opened(
+            client,
+            "10.0.0.9:445".parse().unwrap(),
+            "\\pipe\\LSASS",
+            at(200),
+        );
+        r.pipe_opened(client, "10.0.0.7:445".parse().unwrap(), "lsass", at(200));
+        let used: Vec<usize> = r.records().iter().map(|e| e.used_by.len()).collect();
+        assert_eq!(used, [1, 1, 0]);
     }
 
     #[test]

@@ -75,6 +75,9 @@ pub enum RunError {
     /// Writing a call failed (a closed pipe included).
     #[error("{0}")]
     Output(io::Error),
+    /// The capture could not be opened (for its first or its second reading).
+    #[error("{0}")]
+    Open(io::Error),
 }
 
 /// What a run knows before it starts.
@@ -93,7 +96,7 @@ pub struct Setup {
 /// the output order is certain (memory stays bounded however long the capture).
 ///
 /// Endpoint-mapper answers label the connections made after them; to label earlier ones too,
-/// read the capture twice: [`first_pass`], then [`run_with`] with its endpoints.
+/// read the capture twice: [`run_twice`] ([`first_pass`], then [`run_with`] with its endpoints).
 ///
 /// # Errors
 /// [`RunError::Source`] when the input is not a capture at all; [`RunError::Output`] when
@@ -128,6 +131,30 @@ pub fn run_with<R: Read>(
         engine = engine.with_notes();
     }
     drive(engine, input, on_call, on_note)
+}
+
+/// Reads a capture that can be opened twice (a file), the way the command line, the terminal
+/// interface and the tests all do: first its endpoint-mapper conversations ([`first_pass`]),
+/// so that connections that began before the answer announcing their endpoint are labelled
+/// too, then all of it with what they announced ([`run_with`]). `open` gives a new reader each
+/// time (a progress counter may wrap the file); `setup.prior` is replaced by what the first
+/// reading found.
+///
+/// # Errors
+/// [`RunError::Open`] when `open` fails; otherwise as [`run`].
+pub fn run_twice<R: Read>(
+    open: impl Fn() -> io::Result<R>,
+    setup: &Setup,
+    on_call: impl FnMut(CallRecord) -> io::Result<()>,
+    on_note: Option<&mut dyn FnMut(PduNote)>,
+) -> Result<Run, RunError> {
+    let prior = first_pass(open().map_err(RunError::Open)?)?;
+    let setup = Setup {
+        prior,
+        library: setup.library.clone(),
+        keys: setup.keys.clone(),
+    };
+    run_with(open().map_err(RunError::Open)?, &setup, on_call, on_note)
 }
 
 /// Reads a capture following only endpoint-mapper connections (fast), and returns the endpoints
@@ -197,13 +224,13 @@ pub fn analyze_with(
     library: Option<Arc<Library>>,
 ) -> Result<(Vec<CallRecord>, Run), RunError> {
     let setup = Setup {
-        prior: first_pass(capture)?,
+        prior: Vec::new(),
         library,
         keys: None,
     };
     let mut calls = Vec::new();
-    let run = run_with(
-        capture,
+    let run = run_twice(
+        || Ok(capture),
         &setup,
         |c| {
             calls.push(c);

@@ -9,7 +9,7 @@ mod live_command;
 mod progress;
 
 use std::fs::File;
-use std::io::{self, BufReader, BufWriter, IsTerminal, Read, Write};
+use std::io::{self, BufReader, BufWriter, IsTerminal, Write};
 use std::process::ExitCode;
 
 use rpcscope::RunError;
@@ -94,7 +94,6 @@ fn main() -> ExitCode {
     // began before the answer announcing their endpoint are labelled too. Standard input is read
     // once, and each call is flushed as soon as it is printed (`tcpdump -U -w - | rpcscope ...`).
     let streaming = path.as_os_str() == "-";
-    let mut prior = Vec::new();
     // A long read shows its progress on stderr when that is a terminal, but not over a call
     // table being printed on the same terminal; both passes of a file count.
     let prints_as_it_goes = matches!(command, cli::Command::Calls { .. });
@@ -103,42 +102,27 @@ fn main() -> ExitCode {
         && !(prints_as_it_goes && io::stdout().is_terminal());
     let size = std::fs::metadata(&path).map_or(0, |m| m.len());
     let progress = progress::Progress::new(shown.then_some(size.saturating_mul(2)));
-    let input: Box<dyn Read> = if streaming {
-        Box::new(io::stdin().lock())
-    } else {
-        // the bar counts the buffer's large reads, not the reader's small ones
-        let open =
-            || File::open(&path).map(|f| BufReader::with_capacity(1 << 20, progress.reader(f)));
-        match open()
-            .map_err(RunError::Output)
-            .and_then(rpcscope::first_pass)
-        {
-            Ok(found) => prior = found,
-            Err(RunError::Output(e)) => return fail(&name, &e.to_string()),
-            Err(RunError::Source(e)) => return fail(&name, &e.to_string()),
-        }
-        match open() {
-            Ok(f) => Box::new(f),
-            Err(e) => return fail(&name, &e.to_string()),
-        }
-    };
+    // the bar counts the buffer's large reads, not the reader's small ones
+    let open = || File::open(&path).map(|f| BufReader::with_capacity(1 << 20, progress.reader(f)));
     let setup = rpcscope::Setup {
-        prior,
+        prior: Vec::new(),
         library: Some(Arc::clone(&library)),
         keys: keys.clone(),
+    };
+    let drive = |on_call: &mut dyn FnMut(rpcscope::event::CallRecord) -> io::Result<()>| {
+        if streaming {
+            rpcscope::run_with(io::stdin().lock(), &setup, on_call, None)
+        } else {
+            rpcscope::run_twice(open, &setup, on_call, None)
+        }
     };
     let stdout = io::stdout();
     let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
     let result = match &command {
-        cli::Command::Calls { json: true, .. } => rpcscope::run_with(
-            input,
-            &setup,
-            |c| {
-                json::write_line(&mut out, &c)?;
-                if streaming { out.flush() } else { Ok(()) }
-            },
-            None,
-        ),
+        cli::Command::Calls { json: true, .. } => drive(&mut |c| {
+            json::write_line(&mut out, &c)?;
+            if streaming { out.flush() } else { Ok(()) }
+        }),
         cli::Command::Calls { json: false, .. } => {
             // The header goes out with the first row, so a file that is not a capture prints
             // nothing on stdout.
@@ -158,32 +142,30 @@ fn main() -> ExitCode {
                     .try_for_each(|l| writeln!(out, "{l}"))?;
                 if streaming { out.flush() } else { Ok(()) }
             };
-            rpcscope::run_with(input, &setup, |c| row(&mut out, Some(&c)), None)
+            drive(&mut |c| row(&mut out, Some(&c)))
                 .and_then(|run| row(&mut out, None).map(|()| run).map_err(RunError::Output))
         }
-        cli::Command::Endpoints { json, .. } => rpcscope::run_with(input, &setup, |_| Ok(()), None)
-            .and_then(|run| {
-                let written = if *json {
-                    run.endpoints
-                        .iter()
-                        .try_for_each(|e| json::write_line(&mut out, e))
-                } else {
-                    text::write_endpoints(&mut out, &run.endpoints)
-                };
-                written.map(|()| run).map_err(RunError::Output)
-            }),
+        cli::Command::Endpoints { json, .. } => drive(&mut |_| Ok(())).and_then(|run| {
+            let written = if *json {
+                run.endpoints
+                    .iter()
+                    .try_for_each(|e| json::write_line(&mut out, e))
+            } else {
+                text::write_endpoints(&mut out, &run.endpoints)
+            };
+            written.map(|()| run).map_err(RunError::Output)
+        }),
         cli::Command::Tui { capture } => return tui(capture, library, keys),
         cli::Command::Live(args) => return live_command::run(args, library, keys),
         cli::Command::CompileIdl { .. } => return ExitCode::from(2),
-        cli::Command::Summary { json, .. } => rpcscope::run_with(input, &setup, |_| Ok(()), None)
-            .and_then(|run| {
-                let written = if *json {
-                    json::write_line(&mut out, &run.summary)
-                } else {
-                    text::write_summary(&mut out, &run.summary)
-                };
-                written.map(|()| run).map_err(RunError::Output)
-            }),
+        cli::Command::Summary { json, .. } => drive(&mut |_| Ok(())).and_then(|run| {
+            let written = if *json {
+                json::write_line(&mut out, &run.summary)
+            } else {
+                text::write_summary(&mut out, &run.summary)
+            };
+            written.map(|()| run).map_err(RunError::Output)
+        }),
     };
     drop(progress);
     let result = result.and_then(|run| out.flush().map(|()| run).map_err(RunError::Output));
@@ -195,6 +177,7 @@ fn main() -> ExitCode {
         Err(RunError::Output(e)) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
         Err(RunError::Output(e)) => fail("<stdout>", &e.to_string()),
         Err(RunError::Source(e)) => fail(&name, &e.to_string()),
+        Err(RunError::Open(e)) => fail(&name, &e.to_string()),
     }
 }
 

@@ -85,18 +85,6 @@ fn analyse(
     };
     // Both passes count towards the progress gauge: the total is twice the file.
     let total = total.saturating_mul(2);
-    let prior = open(&read)
-        .ok()
-        .and_then(|f| crate::first_pass(f).ok())
-        .unwrap_or_default();
-    let Ok(input) = open(&read) else {
-        let _ = tx.send(Action::Done(
-            Box::new(empty_summary()),
-            Vec::new(),
-            Some("cannot reopen the file".into()),
-        ));
-        return;
-    };
     let mut batch = Vec::new();
     // Notes of non-call PDUs (binds, acks, ...) go in batches too, ahead of the calls they
     // come with.
@@ -110,12 +98,12 @@ fn analyse(
     };
     let mut last = Instant::now();
     let setup = crate::Setup {
-        prior,
+        prior: Vec::new(),
         library,
         keys,
     };
-    let result = crate::run_with(
-        input,
+    let result = crate::run_twice(
+        || open(&read),
         &setup,
         |call| {
             batch.push(call);

@@ -228,6 +228,8 @@ fn resolver_bindings(objref: &[u8], answer: &mut Answer) {
 /// a tower id and a NUL-terminated network address, an empty entry ending the list.
 fn binding_entries(units: &[u16], security_offset: usize, answer: &mut Answer) {
     let end = security_offset.min(units.len());
+    let mut seen: std::collections::HashSet<String> =
+        answer.view.bindings.iter().cloned().collect();
     let mut i = 0;
     while i < end && units[i] != 0 {
         let tower = u64::from(units[i]);
@@ -247,9 +249,14 @@ fn binding_entries(units: &[u16], security_offset: usize, answer: &mut Answer) {
         };
         let text = String::from_utf16_lossy(&addr);
         let binding = format!("{proto}:{text}");
-        if answer.view.bindings.contains(&binding) {
+        if seen.contains(&binding) {
             continue;
         }
+        if answer.view.bindings.len() >= MAX_STRING_BINDINGS {
+            answer.view.limits.add_named("limit_string_bindings");
+            return;
+        }
+        seen.insert(binding.clone());
         answer.view.bindings.push(binding.clone());
         let (host, port) = match text.split_once('[') {
             Some((h, rest)) => (
@@ -289,6 +296,9 @@ fn interface_pointers(pointers: &[Value], answer: &mut Answer) {
 
 /// Properties of one activation request read at most; a request naming more gets no class.
 pub const MAX_ACTIVATION_PROPERTIES: usize = 64;
+/// String bindings kept per answer (a server announces a handful); further ones are not read
+/// and the limit is counted as `limit_string_bindings`.
+pub const MAX_STRING_BINDINGS: usize = 1024;
 
 /// The properties of the ActivationPropertiesBlob (MS-DCOM §2.2.22.1) an `MInterfacePointer`
 /// value carries in a custom OBJREF, each decoded with the plan of its type: (type, values).
@@ -422,6 +432,7 @@ pub fn decode_response(interface: Uuid, opnum: u16, stub: StubBytes<'_>) -> Answ
 #[must_use]
 pub fn scan_objrefs(stub: &[u8]) -> Vec<(Uuid, Uuid)> {
     let mut out = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     let mut at = 0;
     while let Some(pos) = stub
         .get(at..)
@@ -433,7 +444,7 @@ pub fn scan_objrefs(stub: &[u8]) -> Vec<(Uuid, Uuid)> {
             continue;
         };
         if let Some((_, _, ipid)) = o.std
-            && !out.contains(&(o.iid, ipid))
+            && seen.insert((o.iid, ipid))
         {
             out.push((o.iid, ipid));
         }
@@ -542,6 +553,33 @@ mod tests {
         let a = decode_response(IOBJECT_EXPORTER, 5, stub(&s, Direction::Out));
         assert_eq!(a.view.bindings.len(), 2, "{:?}", a.view);
         assert!(a.endpoints.is_empty(), "no port, no endpoint");
+    }
+
+    #[test]
+    fn string_bindings_are_deduplicated_and_bounded() {
+        // an answer announcing every binding twice, and more bindings than are kept
+        let addrs: Vec<String> = (0..MAX_STRING_BINDINGS + 500)
+            .map(|i| format!("10.{}.{}.1[{}]", i / 256, i % 256, 1000 + i))
+            .collect();
+        let mut units: Vec<u16> = Vec::new();
+        for a in addrs.iter().take(10).chain(&addrs) {
+            units.push(7);
+            units.extend(a.encode_utf16());
+            units.push(0);
+        }
+        units.push(0);
+        let mut answer = Answer::default();
+        binding_entries(&units, units.len(), &mut answer);
+        assert_eq!(answer.view.bindings.len(), MAX_STRING_BINDINGS);
+        assert_eq!(answer.view.bindings[10], "ncacn_ip_tcp:10.0.10.1[1010]");
+        assert_eq!(
+            answer.view.limits.kinds().collect::<Vec<_>>(),
+            ["limit_string_bindings"]
+        );
+        let few = &units[..units.len() / 20];
+        let mut answer = Answer::default();
+        binding_entries(few, few.len(), &mut answer);
+        assert!(answer.view.limits.kinds().next().is_none());
     }
 
     #[test]

@@ -95,11 +95,12 @@ impl NdrError {
 pub struct LimitsHit(u8);
 
 /// The anomaly names of the limits, by bit.
-const LIMIT_ANOMALIES: [&str; 4] = [
+const LIMIT_ANOMALIES: [&str; 5] = [
     "limit_decode_depth",
     "limit_decoded_values",
     "limit_pointer_chain",
     "limit_plan_depth",
+    "limit_string_bindings",
 ];
 
 impl LimitsHit {
@@ -108,6 +109,13 @@ impl LimitsHit {
         if let Some(kind) = e.limit_anomaly()
             && let Some(bit) = LIMIT_ANOMALIES.iter().position(|k| *k == kind)
         {
+            self.0 |= 1 << bit;
+        }
+    }
+
+    /// Adds the limit named `kind` (one of the `limit_*` anomalies above).
+    pub fn add_named(&mut self, kind: &str) {
+        if let Some(bit) = LIMIT_ANOMALIES.iter().position(|k| *k == kind) {
             self.0 |= 1 << bit;
         }
     }

@@ -411,6 +411,10 @@ pub struct Association {
     refused: FastMap<u16, BoundContext>,
     pending: Vec<PendingBind>,
     calls: FastMap<u32, Call>,
+    /// (seq, call_id) of the calls as they were opened, oldest first, to evict the oldest in
+    /// O(1) when [`MAX_OPEN_CALLS`] are open; entries of calls since ended are skipped (and
+    /// dropped when they outnumber the open calls).
+    opened: std::collections::VecDeque<(u64, u32)>,
     seq: u64,
     security: Security,
 }
@@ -427,6 +431,7 @@ impl Association {
             refused: FastMap::default(),
             pending: Vec::new(),
             calls: FastMap::default(),
+            opened: std::collections::VecDeque::new(),
             seq: 0,
         }
     }
@@ -734,7 +739,7 @@ impl Association {
                         call.guess = Some(Box::new(g));
                     }
                     calls.opened(call.first_frame);
-                    self.insert_call(call, tally, calls);
+                    self.insert_call(call, calls);
                 }
             }
             Body::Response(r) => {
@@ -768,7 +773,7 @@ impl Association {
                 if last {
                     self.finish(c, calls);
                 } else {
-                    self.insert_call(c, tally, calls);
+                    self.insert_call(c, calls);
                 }
             }
             Body::Fault(f) => {
@@ -787,7 +792,7 @@ impl Association {
                 c.fault = Some(f.status);
                 if c.awaits_request_end() {
                     tally.count("faults_before_request_end");
-                    self.insert_call(c, tally, calls);
+                    self.insert_call(c, calls);
                 } else {
                     self.finish(c, calls);
                 }
@@ -927,19 +932,34 @@ impl Association {
         }
     }
 
-    fn insert_call(&mut self, call: Call, tally: &mut Tally, calls: &mut Outbox) {
-        if self.calls.len() >= MAX_OPEN_CALLS
-            && let Some(oldest) = self.calls.values().min_by_key(|c| c.seq).map(|c| c.call_id)
-            && let Some(c) = self.calls.remove(&oldest)
-        {
-            {
-                tally.anomaly("limit_open_calls", 0, || {
+    /// Opens a call (or puts back one taken out); at [`MAX_OPEN_CALLS`] the oldest open call
+    /// is ended first.
+    fn insert_call(&mut self, call: Call, calls: &mut Outbox) {
+        if !self.calls.contains_key(&call.call_id) && self.calls.len() >= MAX_OPEN_CALLS {
+            if let Some(c) = self.take_oldest() {
+                calls.anomaly("limit_open_calls", 0, || {
                     format!("more than {MAX_OPEN_CALLS} calls awaiting an answer")
                 });
                 self.finish(c, calls);
             }
         }
+        self.opened.push_back((call.seq, call.call_id));
+        if self.opened.len() > 2 * MAX_OPEN_CALLS {
+            let open = &self.calls;
+            self.opened
+                .retain(|(seq, id)| open.get(id).is_some_and(|c| c.seq == *seq));
+        }
         self.calls.insert(call.call_id, call);
+    }
+
+    /// Takes out the open call opened first.
+    fn take_oldest(&mut self) -> Option<Call> {
+        while let Some((seq, id)) = self.opened.pop_front() {
+            if self.calls.get(&id).is_some_and(|c| c.seq == seq) {
+                return self.calls.remove(&id);
+            }
+        }
+        None
     }
 
     fn on_truncated(&mut self, dir: Dir, header: Header, first: Origin, queue: &mut Outbox) {
@@ -966,8 +986,7 @@ impl Association {
                 if header.flags.first() {
                     self.seq += 1;
                     queue.opened(first.frame);
-                    self.calls.insert(
-                        header.call_id,
+                    self.insert_call(
                         Call {
                             seq: self.seq,
                             first_frame: first.frame,
@@ -990,6 +1009,7 @@ impl Association {
                             tail: StubTail::default(),
                             protection: Protection::default(),
                         },
+                        queue,
                     );
                 }
             }
@@ -1002,7 +1022,7 @@ impl Association {
                     }
                     None => c.response = Some(span),
                 }
-                self.calls.insert(c.call_id, c);
+                self.insert_call(c, queue);
             }
             _ => {}
         }

@@ -1,0 +1,49 @@
+//! Bounded tables reached by input big enough to reach them: an association with more open
+//! calls than `MAX_OPEN_CALLS` ends the oldest ones first (counted in `summary`), and the calls
+//! after them are still paired with their answers.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+use rpcscope::dcerpc::association::MAX_OPEN_CALLS;
+use support::*;
+
+#[test]
+fn a_full_association_ends_its_oldest_open_calls_first() {
+    let extra = 100;
+    let last_id = 2 + u32::try_from(MAX_OPEN_CALLS + extra).unwrap();
+    let mut client = bind(1, 0);
+    let mut server = bind_ack(1);
+    for id in 2..last_id {
+        client.extend(request(id, 0, 1, 8, 3));
+    }
+    // only the ten newest calls are answered
+    for id in last_id - 10..last_id {
+        server.extend(response(id, 0, 8, 3));
+    }
+    let mut conv = Conversation::new(49_800);
+    conv.client(&client, &[1400]);
+    conv.server(&server, &[1400]);
+    conv.close();
+    let bytes = pcap(&conv.frames());
+    let (calls, run) = rpcscope::analyze(&bytes).unwrap();
+    assert_eq!(calls.len(), MAX_OPEN_CALLS + extra);
+    let answered: Vec<u32> = calls
+        .iter()
+        .filter(|c| c.outcome == "response")
+        .map(|c| c.call_id)
+        .collect();
+    assert_eq!(answered, (last_id - 10..last_id).collect::<Vec<_>>());
+    // the calls ended early are the oldest, in order
+    let ids: Vec<u32> = calls.iter().map(|c| c.call_id).take(extra).collect();
+    assert_eq!(
+        ids,
+        (2..2 + u32::try_from(extra).unwrap()).collect::<Vec<_>>()
+    );
+    let limit = run
+        .summary
+        .anomalies
+        .get("limit_open_calls")
+        .map(|a| a.count);
+    assert_eq!(limit, Some(u64::try_from(extra).unwrap()));
+}

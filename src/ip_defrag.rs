@@ -58,6 +58,10 @@ type Key = ([u8; 4], [u8; 4], u16, u8);
 #[derive(Debug, Default)]
 pub struct Defragmenter {
     pending: FastMap<Key, Pending>,
+    /// (order, key) of the datagrams as they were started, oldest first, to evict the oldest in
+    /// O(1); entries of datagrams since finished or dropped are skipped (and dropped when they
+    /// outnumber the datagrams in progress).
+    started: std::collections::VecDeque<(u64, Key)>,
     next_order: u64,
     stats: DefragStats,
 }
@@ -93,18 +97,24 @@ impl Defragmenter {
             self.stats.dropped += 1;
         }
         if !self.pending.contains_key(&key) && self.pending.len() >= MAX_DATAGRAMS_IN_PROGRESS {
-            if let Some(oldest) = self
-                .pending
-                .iter()
-                .min_by_key(|(_, p)| p.order)
-                .map(|(k, _)| *k)
-            {
-                self.pending.remove(&oldest);
-                self.stats.dropped += 1;
+            while let Some((order, oldest)) = self.started.pop_front() {
+                if self.pending.get(&oldest).is_some_and(|p| p.order == order) {
+                    self.pending.remove(&oldest);
+                    self.stats.dropped += 1;
+                    break;
+                }
             }
         }
         let order = self.next_order;
         self.next_order += 1;
+        if !self.pending.contains_key(&key) {
+            self.started.push_back((order, key));
+            if self.started.len() > 2 * MAX_DATAGRAMS_IN_PROGRESS {
+                let pending = &self.pending;
+                self.started
+                    .retain(|(o, k)| pending.get(k).is_some_and(|p| p.order == *o) || *o == order);
+            }
+        }
         let p = self.pending.entry(key).or_insert_with(|| Pending {
             data: Vec::new(),
             have: Vec::new(),
@@ -192,6 +202,33 @@ mod tests {
         let got = d.add(&frag(8, true, b"IJKLMNOPzz"), ts).unwrap();
         assert_eq!(got.payload, b"ABCDEFGHIJKLMNOPQRSTUVWX");
         assert_eq!(d.stats().reassembled, 1);
+    }
+
+    #[test]
+    fn a_full_table_drops_its_oldest_datagram_first() {
+        let mut d = Defragmenter::new();
+        let ts = Timestamp::default();
+        let with_id = |id: u16, offset: u32, more: bool| Ipv4Fragment {
+            id,
+            ..frag(offset, more, b"ABCDEFGH")
+        };
+        // one more datagram than the table holds, each with its first fragment only
+        for id in 0..=u16::try_from(MAX_DATAGRAMS_IN_PROGRESS).unwrap() {
+            assert!(d.add(&with_id(id, 0, true), ts).is_none());
+        }
+        assert_eq!(d.stats().dropped, 1);
+        // datagram 0 was dropped: its last fragment alone completes nothing
+        assert!(d.add(&with_id(0, 8, false), ts).is_none());
+        // which dropped datagram 1, the oldest then; datagram 2 still completes
+        assert_eq!(d.stats().dropped, 2);
+        let got = d.add(&with_id(2, 8, false), ts).unwrap();
+        assert_eq!(got.payload, b"ABCDEFGHABCDEFGH");
+        // many datagrams started and finished keep the order queue bounded
+        for id in 3000..9000u16 {
+            d.add(&with_id(id, 0, true), ts);
+            d.add(&with_id(id, 8, false), ts);
+        }
+        assert!(d.started.len() <= 2 * MAX_DATAGRAMS_IN_PROGRESS + 1);
     }
 
     #[test]

@@ -91,9 +91,11 @@ fn main() -> ExitCode {
         path.display().to_string()
     };
     // A file is read twice: first the endpoint-mapper conversations, so that connections that
-    // began before the answer announcing their endpoint are labelled too. Standard input is read
-    // once, and each call is flushed as soon as it is printed (`tcpdump -U -w - | rpcscope ...`).
-    let streaming = path.as_os_str() == "-";
+    // began before the answer announcing their endpoint are labelled too. Standard input, a FIFO
+    // or another file that cannot be read again (`<(...)`) is read once, and each call is
+    // flushed as soon as it is printed (`tcpdump -U -w - | rpcscope ...`).
+    let from_stdin = path.as_os_str() == "-";
+    let streaming = from_stdin || std::fs::metadata(&path).is_ok_and(|m| !m.is_file());
     // A long read shows its progress on stderr when that is a terminal, but not over a call
     // table being printed on the same terminal; both passes of a file count.
     let prints_as_it_goes = matches!(command, cli::Command::Calls { .. });
@@ -110,8 +112,12 @@ fn main() -> ExitCode {
         keys: keys.clone(),
     };
     let drive = |on_call: &mut dyn FnMut(rpcscope::event::CallRecord) -> io::Result<()>| {
-        if streaming {
+        if from_stdin {
             rpcscope::run_with(io::stdin().lock(), &setup, on_call, None)
+        } else if streaming {
+            File::open(&path)
+                .map_err(RunError::Open)
+                .and_then(|f| rpcscope::run_with(BufReader::new(f), &setup, on_call, None))
         } else {
             rpcscope::run_twice(open, &setup, on_call, None)
         }

@@ -144,6 +144,27 @@ fn standard_input_gives_the_same_calls_as_the_file() {
 }
 
 #[test]
+fn a_fifo_is_read_once_and_gives_the_same_calls_as_the_file() {
+    // `rpcscope calls <(zcat capture.pcap.gz)` or a named pipe: it cannot be read twice
+    let path = capture("real/09-frag-response.pcap");
+    let from_file = run(&["calls", "--json", path.to_str().unwrap()]);
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("capture.fifo");
+    let made = Command::new("mkfifo").arg(&fifo).status();
+    if !made.is_ok_and(|s| s.success()) {
+        eprintln!("SKIPPED: mkfifo is not available");
+        return;
+    }
+    let bytes = std::fs::read(&path).unwrap();
+    let target = fifo.clone();
+    let writer = std::thread::spawn(move || std::fs::write(&target, &bytes).unwrap());
+    let o = run(&["calls", "--json", fifo.to_str().unwrap()]);
+    writer.join().unwrap();
+    assert!(o.status.success(), "{}", stderr_line(&o));
+    assert_eq!(o.stdout, from_file.stdout);
+}
+
+#[test]
 fn standard_input_prints_each_call_as_it_completes() {
     // A pipe from `tcpdump -U -w -` stays open: the calls already complete must come out (and
     // be flushed) before it closes.

@@ -7,6 +7,7 @@
 //! - [`kerberos`]: AP-REQ and AP-REP, the keys they carry, DCE-style wrap tokens.
 //! - [`netlogon`]: the Netlogon secure channel (MS-NRPC): session keys, credentials, sealing.
 //! - [`ntlmssp`]: NTLMSSP (MS-NLMP): handshake messages, session keys, sealing and signing.
+//! - [`primitives`]: HMAC, the SP800-108 KDF and RC4 helpers the others share.
 //! - [`spnego`]: SPNEGO (RFC 4178) tokens around the mechanism's own.
 
 pub mod kcrypto;
@@ -14,4 +15,5 @@ pub mod kerberos;
 pub mod keys;
 pub mod netlogon;
 pub mod ntlmssp;
+pub mod primitives;
 pub mod spnego;

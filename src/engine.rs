@@ -276,8 +276,8 @@ impl Engine {
                             Err(e) => self.link_error(e, frame.number),
                         },
                         17 => match link::parse_udp(src, dst, &dg.payload) {
-                            Ok(d) => self.udp(&d),
-                            Err(e) => self.link_error(e, frame.number),
+                            Some(d) => self.udp(&d),
+                            None => self.totals.not_tcp += 1,
                         },
                         _ => {}
                     }

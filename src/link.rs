@@ -175,12 +175,12 @@ fn from_sliced<'a>(p: &LaxSlicedPacket<'a>) -> Result<Decoded<'a>, LinkError> {
                 }));
             }
             if payload.ip_number == IpNumber::UDP {
-                return parse_udp(
+                return Ok(parse_udp(
                     IpAddr::from(h.source()),
                     IpAddr::from(h.destination()),
                     payload.payload,
                 )
-                .map(Decoded::Udp);
+                .map_or(Decoded::Other, Decoded::Udp));
             }
             if payload.ip_number != IpNumber::TCP {
                 return Ok(Decoded::Other);
@@ -198,12 +198,12 @@ fn from_sliced<'a>(p: &LaxSlicedPacket<'a>) -> Result<Decoded<'a>, LinkError> {
             let payload = v6.payload();
             let h = v6.header();
             if !payload.fragmented && payload.ip_number == IpNumber::UDP {
-                return parse_udp(
+                return Ok(parse_udp(
                     IpAddr::from(h.source_addr()),
                     IpAddr::from(h.destination_addr()),
                     payload.payload,
                 )
-                .map(Decoded::Udp);
+                .map_or(Decoded::Other, Decoded::Udp));
             }
             if payload.fragmented || payload.ip_number != IpNumber::TCP {
                 return Ok(Decoded::Other);
@@ -260,13 +260,12 @@ pub fn parse_tcp(src: IpAddr, dst: IpAddr, data: &[u8]) -> Result<TcpSegment<'_>
 }
 
 /// Parses a UDP header and payload carried between `src` and `dst` (the payload as captured,
-/// at most the length the header announces).
-///
-/// # Errors
-/// [`LinkError::Malformed`] when the UDP header is cut short.
-pub fn parse_udp(src: IpAddr, dst: IpAddr, data: &[u8]) -> Result<UdpDatagram<'_>, LinkError> {
-    let udp = UdpSlice::from_slice_lax(data).map_err(|_| LinkError::Malformed("UDP"))?;
-    Ok(UdpDatagram {
+/// at most the length the header announces); `None` when the header is cut short (UDP is not
+/// analysed beyond Kerberos, so such a frame is only not TCP).
+#[must_use]
+pub fn parse_udp(src: IpAddr, dst: IpAddr, data: &[u8]) -> Option<UdpDatagram<'_>> {
+    let udp = UdpSlice::from_slice_lax(data).ok()?;
+    Some(UdpDatagram {
         src: SocketAddr::new(src, udp.source_port()),
         dst: SocketAddr::new(dst, udp.destination_port()),
         payload: udp.payload(),

@@ -95,14 +95,15 @@ fn main() -> ExitCode {
     // or another file that cannot be read again (`<(...)`) is read once, and each call is
     // flushed as soon as it is printed (`tcpdump -U -w - | rpcscope ...`).
     let from_stdin = path.as_os_str() == "-";
-    let streaming = from_stdin || std::fs::metadata(&path).is_ok_and(|m| !m.is_file());
+    let metadata = std::fs::metadata(&path).ok();
+    let streaming = from_stdin || metadata.as_ref().is_some_and(|m| !m.is_file());
     // A long read shows its progress on stderr when that is a terminal, but not over a call
     // table being printed on the same terminal; both passes of a file count.
     let prints_as_it_goes = matches!(command, cli::Command::Calls { .. });
     let shown = !streaming
         && io::stderr().is_terminal()
         && !(prints_as_it_goes && io::stdout().is_terminal());
-    let size = std::fs::metadata(&path).map_or(0, |m| m.len());
+    let size = metadata.map_or(0, |m| m.len());
     let progress = progress::Progress::new(shown.then_some(size.saturating_mul(2)));
     // the bar counts the buffer's large reads, not the reader's small ones
     let open = || File::open(&path).map(|f| BufReader::with_capacity(1 << 20, progress.reader(f)));

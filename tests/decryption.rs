@@ -826,9 +826,10 @@ fn netlogon_channels_without_or_with_a_wrong_secret_say_so() {
         .filter(|c| c["auth_level"] == "pkt_privacy")
         .collect();
     assert_eq!(sealed.len(), 8);
-    for c in &sealed {
+    // the first four on LAB-WS$'s channel, the last four on LAB-RC4$'s
+    for (i, c) in sealed.iter().enumerate() {
         let why = c["decryption_reason"].as_str().unwrap();
-        if c["server"].as_str().is_some() && why.contains("LAB-WS") {
+        if i < 4 {
             assert_eq!(c["decryption"], "failed", "{c}");
             assert!(
                 why.starts_with("wrong key: no secret given for LAB-WS$"),
@@ -840,11 +841,6 @@ fn netlogon_channels_without_or_with_a_wrong_secret_say_so() {
         }
         assert!(c["status"].is_null() && c.get("decoded").is_none(), "{c}");
     }
-    let failed = sealed
-        .iter()
-        .filter(|c| c["decryption"] == "failed")
-        .count();
-    assert_eq!(failed, 4);
     // no keys at all: each sealed call names the machine secret it needs
     let path = real("60-dc-schannel.pcap");
     let all = calls(&["calls", "--json", path.to_str().unwrap()]);

@@ -242,30 +242,39 @@ dcsync() {
         "${SAPY[@]}" "$SCEN/rc_dc_drsuapi.py"
 }
 
-# 59: the same DCSync as Administrator sealed with Kerberos. The lab domain's keys (every
-# principal's, lab-only) are exported beside the capture first, and the client finds the KDC
-# on DC_HOST through a private krb5.conf.
-kerberos_dcsync() {
-    samba-tool domain exportkeytab "$OUT/59-dc-kerberos.keytab" --configfile="$DC_CONF" \
+# lab_keytab NAME [OPTION...]: the lab domain's keys (every principal's, or those the
+# samba-tool options select; lab-only) in real/NAME.keytab.
+lab_keytab() {
+    local name=$1; shift
+    samba-tool domain exportkeytab "$OUT/$name.keytab" "$@" --configfile="$DC_CONF" \
         || { echo "samba-tool domain exportkeytab failed"; return 1; }
-    chmod 0644 "$OUT/59-dc-kerberos.keytab"
-    printf '[libdefaults]\n default_realm = %s\n dns_lookup_kdc = false\n dns_lookup_realm = false\n rdns = false\n[realms]\n %s = {\n  kdc = %s\n }\n' \
-        "$DC_REALM" "$DC_REALM" "$DC_HOST" >"$LAB_DIR/krb5.conf"
-    KRB5_CONFIG="$LAB_DIR/krb5.conf" DC_FQDN="${DC_NETBIOS,,}.${DC_REALM,,}" \
-        "${SAPY[@]}" "$SCEN/rc_dc_drsuapi.py" krb5
+    chmod 0644 "$OUT/$name.keytab"
+}
+
+# krb5_conf FILE [LINE...]: a private krb5.conf naming the KDC on DC_HOST, with LINEs added to
+# its [libdefaults].
+krb5_conf() {
+    local file=$1 extra="" line; shift
+    for line in "$@"; do extra+=" $line\n"; done
+    printf "[libdefaults]\n default_realm = %s\n dns_lookup_kdc = false\n dns_lookup_realm = false\n rdns = false\n$extra[realms]\n %s = {\n  kdc = %s\n }\n" \
+        "$DC_REALM" "$DC_REALM" "$DC_HOST" >"$file"
+}
+DC_FQDN="${DC_NETBIOS,,}.${DC_REALM,,}"
+
+# 59: the same DCSync as Administrator sealed with Kerberos. The lab domain's keys are exported
+# beside the capture first, and the client finds the KDC on DC_HOST through a private krb5.conf.
+kerberos_dcsync() {
+    lab_keytab 59-dc-kerberos && krb5_conf "$LAB_DIR/krb5.conf" &&
+        KRB5_CONFIG="$LAB_DIR/krb5.conf" DC_FQDN="$DC_FQDN" "${SAPY[@]}" "$SCEN/rc_dc_drsuapi.py" krb5
 }
 
 # 61: the same DCSync with the client's tickets asked over UDP port 88 (the client's default for
 # small messages, kept for every message here), and only the krbtgt key exported beside it: the
 # ticket session keys must be learned from the TGS exchange.
 kerberos_udp_dcsync() {
-    samba-tool domain exportkeytab "$OUT/61-dc-kerberos-udp.krbtgt.keytab" --principal=krbtgt \
-        --configfile="$DC_CONF" || { echo "samba-tool domain exportkeytab failed"; return 1; }
-    chmod 0644 "$OUT/61-dc-kerberos-udp.krbtgt.keytab"
-    printf '[libdefaults]\n default_realm = %s\n dns_lookup_kdc = false\n dns_lookup_realm = false\n rdns = false\n udp_preference_limit = 65535\n large_message_size = 65535\n[realms]\n %s = {\n  kdc = %s\n }\n' \
-        "$DC_REALM" "$DC_REALM" "$DC_HOST" >"$LAB_DIR/krb5-udp.conf"
-    KRB5_CONFIG="$LAB_DIR/krb5-udp.conf" DC_FQDN="${DC_NETBIOS,,}.${DC_REALM,,}" \
-        "${SAPY[@]}" "$SCEN/rc_dc_drsuapi.py" krb5
+    lab_keytab 61-dc-kerberos-udp.krbtgt --principal=krbtgt &&
+        krb5_conf "$LAB_DIR/krb5-udp.conf" "udp_preference_limit = 65535" "large_message_size = 65535" &&
+        KRB5_CONFIG="$LAB_DIR/krb5-udp.conf" DC_FQDN="$DC_FQDN" "${SAPY[@]}" "$SCEN/rc_dc_drsuapi.py" krb5
 }
 
 # 62: Kerberos signing and RC4-HMAC: LSARPC at pkt_integrity with an AES session key, the same
@@ -273,33 +282,24 @@ kerberos_udp_dcsync() {
 # which Samba's client library reads), then 59's DCSync sealed with RC4-HMAC; the domain's keytab
 # exported beside it.
 kerberos_lsa() {
-    samba-tool domain exportkeytab "$OUT/62-dc-kerberos-lsa.keytab" --configfile="$DC_CONF" \
-        || { echo "samba-tool domain exportkeytab failed"; return 1; }
-    chmod 0644 "$OUT/62-dc-kerberos-lsa.keytab"
-    local base="[libdefaults]\n default_realm = $DC_REALM\n dns_lookup_kdc = false\n dns_lookup_realm = false\n rdns = false\n"
-    local realms="[realms]\n $DC_REALM = {\n  kdc = $DC_HOST\n }\n"
-    local rc4=" default_etypes = arcfour-hmac-md5\n default_as_etypes = arcfour-hmac-md5\n default_tgs_etypes = arcfour-hmac-md5\n permitted_enctypes = arcfour-hmac-md5\n"
-    printf "$base$realms" >"$LAB_DIR/krb5.conf"
-    printf "$base$rc4$realms" >"$LAB_DIR/krb5-rc4.conf"
-    local fqdn="${DC_NETBIOS,,}.${DC_REALM,,}"
-    KRB5_CONFIG="$LAB_DIR/krb5.conf" DC_FQDN="$fqdn" "${SAPY[@]}" "$SCEN/rc_dc_krb_lsa.py" &&
-        KRB5_CONFIG="$LAB_DIR/krb5-rc4.conf" DC_FQDN="$fqdn" "${SAPY[@]}" "$SCEN/rc_dc_krb_lsa.py" &&
-        KRB5_CONFIG="$LAB_DIR/krb5-rc4.conf" DC_FQDN="$fqdn" "${SAPY[@]}" "$SCEN/rc_dc_drsuapi.py" krb5
+    local rc4=arcfour-hmac-md5
+    lab_keytab 62-dc-kerberos-lsa && krb5_conf "$LAB_DIR/krb5.conf" &&
+        krb5_conf "$LAB_DIR/krb5-rc4.conf" "default_etypes = $rc4" "default_as_etypes = $rc4" \
+            "default_tgs_etypes = $rc4" "permitted_enctypes = $rc4" &&
+        KRB5_CONFIG="$LAB_DIR/krb5.conf" DC_FQDN="$DC_FQDN" "${SAPY[@]}" "$SCEN/rc_dc_krb_lsa.py" &&
+        KRB5_CONFIG="$LAB_DIR/krb5-rc4.conf" DC_FQDN="$DC_FQDN" "${SAPY[@]}" "$SCEN/rc_dc_krb_lsa.py" &&
+        KRB5_CONFIG="$LAB_DIR/krb5-rc4.conf" DC_FQDN="$DC_FQDN" "${SAPY[@]}" "$SCEN/rc_dc_drsuapi.py" krb5
 }
 
 # 64: RPC over SMB 3.1.1 encrypted, the session authenticated with Kerberos (its session key is
 # the Kerberos one, not NTLM's): Samba's rpcclient with the DC's name as SPN, the domain's keytab
 # exported beside it.
 kerberos_smb3() {
-    samba-tool domain exportkeytab "$OUT/64-dc-smb3-kerberos-encrypted.keytab" --configfile="$DC_CONF" \
-        || { echo "samba-tool domain exportkeytab failed"; return 1; }
-    chmod 0644 "$OUT/64-dc-smb3-kerberos-encrypted.keytab"
-    printf '[libdefaults]\n default_realm = %s\n dns_lookup_kdc = false\n dns_lookup_realm = false\n rdns = false\n[realms]\n %s = {\n  kdc = %s\n }\n' \
-        "$DC_REALM" "$DC_REALM" "$DC_HOST" >"$LAB_DIR/krb5.conf"
-    KRB5_CONFIG="$LAB_DIR/krb5.conf" rpcclient --configfile="$CONF" --use-kerberos=required \
-        --option='client smb encrypt = required' --option="realm = $DC_REALM" \
-        -U "$DC_DOMAIN/Administrator%$LAB_PASS" -I "$DC_HOST" "${DC_NETBIOS,,}.${DC_REALM,,}" \
-        -c 'srvinfo; lsaquery; enumdomusers; getusername'
+    lab_keytab 64-dc-smb3-kerberos-encrypted && krb5_conf "$LAB_DIR/krb5.conf" &&
+        KRB5_CONFIG="$LAB_DIR/krb5.conf" rpcclient --configfile="$CONF" --use-kerberos=required \
+            --option='client smb encrypt = required' --option="realm = $DC_REALM" \
+            -U "$DC_DOMAIN/Administrator%$LAB_PASS" -I "$DC_HOST" "$DC_FQDN" \
+            -c 'srvinfo; lsaquery; enumdomusers; getusername'
 }
 
 # Printing on (for 55 only): spoolss, one printer from a private printcap, a

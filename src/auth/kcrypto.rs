@@ -6,12 +6,10 @@ use aes::cipher::{BlockEncrypt, KeyIvInit};
 use aes::{Aes128, Aes256};
 use cts::Decrypt;
 use hmac::{Hmac, Mac};
-use rc4::consts::U16;
-use rc4::{KeyInit, Rc4, StreamCipher};
 use sha1::Sha1;
 use sha2::{Sha256, Sha384};
 
-use super::ntlmssp::hmac_md5;
+use super::primitives::{self, hmac_md5};
 
 /// aes128-cts-hmac-sha1-96.
 pub const AES128_CTS_HMAC_SHA1_96: i32 = 17;
@@ -144,33 +142,20 @@ fn sha2_sizes(enctype: i32) -> Option<(usize, usize)> {
 
 /// HMAC-SHA256 (enctype 19) or HMAC-SHA384 (enctype 20) over `parts`.
 fn hmac_sha2(enctype: i32, key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
-    fn run<M: Mac + hmac::digest::KeyInit>(key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
-        let Ok(mut mac) = <M as hmac::digest::KeyInit>::new_from_slice(key) else {
-            return Vec::new(); // HMAC takes keys of any length
-        };
-        for p in parts {
-            mac.update(p);
-        }
-        mac.finalize().into_bytes().to_vec()
-    }
     if enctype == AES256_CTS_HMAC_SHA384_192 {
-        run::<Hmac<Sha384>>(key, parts)
+        primitives::hmac::<Hmac<Sha384>>(key, parts)
     } else {
-        run::<Hmac<Sha256>>(key, parts)
+        primitives::hmac::<Hmac<Sha256>>(key, parts)
     }
 }
 
-/// KDF-HMAC-SHA2 (RFC 8009 §3): the first `bits` of HMAC(key, 1 | label | 0x00 | context |
-/// bits), all as big-endian counts.
+/// KDF-HMAC-SHA2 (RFC 8009 §3): SP800-108 in counter mode with HMAC-SHA256 or -SHA384.
 fn kdf_sha2(enctype: i32, key: &[u8], label: &[u8], context: &[u8], bits: usize) -> Vec<u8> {
-    let k = u32::try_from(bits).unwrap_or(0).to_be_bytes();
-    let mut out = hmac_sha2(
-        enctype,
-        key,
-        &[&1u32.to_be_bytes(), label, &[0], context, &k],
-    );
-    out.truncate(bits / 8);
-    out
+    if enctype == AES256_CTS_HMAC_SHA384_192 {
+        primitives::kdf::<Hmac<Sha384>>(key, label, context, bits)
+    } else {
+        primitives::kdf::<Hmac<Sha256>>(key, label, context, bits)
+    }
 }
 
 /// The key of `usage` with `suffix` (0xAA encryption, 0x55 integrity, 0x99 checksum) of an
@@ -249,11 +234,6 @@ pub fn aes_checksum(key: &Key, usage: u32, parts: &[&[u8]]) -> Vec<u8> {
     let mut c = usage.to_be_bytes().to_vec();
     c.push(0x99);
     hmac_sha1_96(&derive(&key.bytes, &c), parts).to_vec()
-}
-
-/// RC4 with a 16-byte key over `data`, in place.
-pub fn rc4_apply(key: &[u8; 16], data: &mut [u8]) {
-    Rc4::<U16>::new(key.into()).apply_keystream(data);
 }
 
 /// The HMAC-MD5 checksum of RC4-HMAC (RFC 4757 §4): HMAC(HMAC(key, "signaturekey\0"),
@@ -403,7 +383,7 @@ pub fn decrypt(key: &Key, usage: u32, cipher: &[u8]) -> Option<Vec<u8>> {
             let k1 = hmac_md5(&key.bytes, &[&rc4_usage(usage).to_le_bytes()]);
             let k3 = hmac_md5(&k1, &[checksum]);
             let mut plain = body.to_vec();
-            Rc4::<U16>::new(&k3.into()).apply_keystream(&mut plain);
+            primitives::rc4(&k3, &mut plain);
             if hmac_md5(&k1, &[&plain]) != checksum {
                 return None;
             }
@@ -618,7 +598,7 @@ pub(crate) mod tests {
         let checksum = hmac_md5(&k1, &[&data]);
         let k3 = hmac_md5(&k1, &[&checksum]);
         let mut body = data.clone();
-        Rc4::<U16>::new(&k3.into()).apply_keystream(&mut body);
+        primitives::rc4(&k3, &mut body);
         let cipher = [checksum.as_slice(), &body].concat();
         assert_eq!(decrypt(&key, 11, &cipher).unwrap(), data[8..].to_vec());
         let other = Key {

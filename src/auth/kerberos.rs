@@ -5,7 +5,7 @@
 
 use super::kcrypto::{self, AES_BLOCK, AES_MAC_LEN, Key};
 use super::keys::{KerberosKey, Keyring};
-use super::ntlmssp::hmac_md5;
+use super::primitives::{self, rc4_hmac_key};
 
 /// Key usages (RFC 4120 §7.5.1, RFC 4121 §2).
 const USAGE_AS_REP: u32 = 3;
@@ -16,6 +16,9 @@ const USAGE_TGS_REP_SUBKEY: u32 = 9;
 const USAGE_AUTHENTICATOR: u32 = 11;
 const USAGE_AP_REP: u32 = 12;
 const USAGE_ACCEPTOR_SEAL: u32 = 22;
+const USAGE_INITIATOR_SEAL: u32 = 24;
+const USAGE_ACCEPTOR_SIGN: u32 = 23;
+const USAGE_INITIATOR_SIGN: u32 = 25;
 /// KrbFastArmoredRep's enc-fast-rep (RFC 6113 §5.4.3).
 const USAGE_FAST_REP: u32 = 52;
 /// PA-FX-FAST (RFC 6113 §5.4.2).
@@ -23,9 +26,6 @@ const PA_FX_FAST: i64 = 136;
 /// Keys learned last that are tried as the original reply key of a FAST-armored TGS-REP
 /// (the TGS-REQ's authenticator subkey, learned just before).
 const MAX_FAST_REPLY_CANDIDATES: usize = 64;
-const USAGE_INITIATOR_SEAL: u32 = 24;
-const USAGE_ACCEPTOR_SIGN: u32 = 23;
-const USAGE_INITIATOR_SIGN: u32 = 25;
 /// RC4-HMAC (RFC 4757 §7) checksum usages of wrap and MIC tokens.
 const RC4_USAGE_SEAL: u32 = 13;
 const RC4_USAGE_SIGN: u32 = 15;
@@ -36,10 +36,6 @@ const MIC_HEADER_LEN: usize = 16;
 const RC4_WRAP_LEN: usize = 32;
 /// Length of an RC4-HMAC MIC token (RFC 4757 §7.2): header, sequence number, checksum.
 const RC4_MIC_LEN: usize = 24;
-/// The object identifier of Kerberos 5 in a GSS-API token header (RFC 1964 §1.1).
-const KRB5_OID: [u8; 11] = [
-    0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x12, 0x01, 0x02, 0x02,
-];
 
 /// Wrap token flags (RFC 4121 §4.2.2).
 const FLAG_SENT_BY_ACCEPTOR: u8 = 0x01;
@@ -175,15 +171,13 @@ pub struct ApReq {
     pub authenticator: Encrypted,
 }
 
-/// The Kerberos message inside a token: raw, or in a GSS-API initial context token (the
-/// Kerberos OID and a two-byte token id before it, RFC 4121 §4.1).
+/// An AP-REQ or AP-REP token without its GSS-API framing and its TOK_ID (RFC 1964 §1.1).
 fn unwrap_gss(token: &[u8]) -> &[u8] {
-    let Some((t, _)) = tlv(token).filter(|(t, _)| t.tag == 0x60) else {
-        return token;
-    };
-    match tlv(t.value) {
-        Some((oid, rest)) if oid.tag == 0x06 => rest.get(2..).unwrap_or_default(),
-        _ => token,
+    let inner = without_gss_framing(token);
+    if inner.as_ptr() == token.as_ptr() {
+        token
+    } else {
+        inner.get(2..).unwrap_or_default()
     }
 }
 
@@ -408,11 +402,11 @@ impl Context {
         }
         let (header, checksum) = (&token[..8], &token[16..24]);
         for key in self.keys().filter(|k| k.enctype == kcrypto::RC4_HMAC) {
-            let seq = rc4_sequence(&key.bytes, &token[8..16], checksum);
+            let mut seq = token[8..16].to_vec();
+            primitives::rc4(&rc4_hmac_key(&key.bytes, checksum), &mut seq);
             let xored: Vec<u8> = key.bytes.iter().map(|b| b ^ 0xf0).collect();
-            let k_crypt = hmac_md5(&hmac_md5(&xored, &[&[0; 4]]), &[&seq[..4]]);
             let mut plain = [&token[24..32], &*data].concat();
-            kcrypto::rc4_apply(&k_crypt, &mut plain);
+            primitives::rc4(&rc4_hmac_key(&xored, &seq[..4]), &mut plain);
             let (confounder, body) = plain.split_at(8);
             let signed = |parts: &[&[u8]]| {
                 kcrypto::rc4_checksum(&key.bytes, RC4_USAGE_SEAL, parts)[..8] == *checksum
@@ -469,34 +463,22 @@ impl Context {
     }
 }
 
-/// The token inside a GSS-API initial-context framing (RFC 2743 §3.1: tag 0x60, length, the
-/// Kerberos 5 OID), as RFC 1964-style tokens carry it; other tokens as they are.
+/// The token inside a GSS-API initial-context framing (RFC 2743 §3.1: tag 0x60, a length,
+/// the mechanism's OID), as RFC 1964-style tokens carry it; other tokens as they are. The
+/// length is not checked: a DCE-style wrap token counts the PDU data that follows elsewhere.
 fn without_gss_framing(token: &[u8]) -> &[u8] {
-    if token.first() != Some(&0x60) {
-        return token;
-    }
-    let len_at = 1;
-    let Some(&first) = token.get(len_at) else {
+    let Some([0x60, length, ..]) = token.get(..2) else {
         return token;
     };
-    let skip = if first & 0x80 == 0 {
-        1
+    let oid_at = 2 + if length & 0x80 == 0 {
+        0
     } else {
-        1 + usize::from(first & 0x7f)
+        usize::from(length & 0x7f)
     };
-    match token.get(len_at + skip..) {
-        Some(rest) if rest.starts_with(&KRB5_OID) => &rest[KRB5_OID.len()..],
+    match token.get(oid_at..) {
+        Some([0x06, len, rest @ ..]) => rest.get(usize::from(*len)..).unwrap_or(token),
         _ => token,
     }
-}
-
-/// The sequence number of an RC4-HMAC token (RFC 4757 §7.2): decrypted with
-/// HMAC(HMAC(key, 0), checksum).
-fn rc4_sequence(key: &[u8], encrypted: &[u8], checksum: &[u8]) -> Vec<u8> {
-    let k_seq = hmac_md5(&hmac_md5(key, &[&[0; 4]]), &[checksum]);
-    let mut seq = encrypted.to_vec();
-    kcrypto::rc4_apply(&k_seq, &mut seq);
-    seq
 }
 
 /// A key found inside a decrypted part, named after where it came from.
@@ -718,8 +700,8 @@ mod tests {
             let id: [u8; 2] = [[0x02, 0x01], [0x01, 0x01], [0x04, 0x04]][kind];
             let mut token = Vec::new();
             if framed {
-                token.extend([0x60, 0x80]);
-                token.extend(KRB5_OID);
+                // the Kerberos 5 OID, 1.2.840.113554.1.2.2
+                token.extend([0x60, 0x80, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x12, 0x01, 0x02, 0x02]);
             }
             token.extend(id);
             token.extend(&body);

@@ -15,14 +15,13 @@ use std::sync::Mutex;
 
 use aes::Aes128;
 use cfb8::cipher::{AsyncStreamCipher, KeyIvInit};
-use hmac::{Hmac, Mac};
+use hmac::Hmac;
 use md5::{Digest, Md5};
-use rc4::consts::U16;
-use rc4::{KeyInit, Rc4, StreamCipher};
 use sha2::Sha256;
 
 use super::keys::Keyring;
-use super::ntlmssp::{des7, hmac_md5};
+use super::ntlmssp::des7;
+use super::primitives::{self, hmac_md5, rc4, rc4_hmac_key};
 use crate::hash::FastMap;
 
 /// NETLOGON_NEG_STRONG_KEYS: the MD5 session key (§3.1.4.2).
@@ -66,18 +65,8 @@ impl fmt::Debug for ChannelKey {
 type Cfb8Dec = cfb8::Decryptor<Aes128>;
 type Cfb8Enc = cfb8::Encryptor<Aes128>;
 
-fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
-    let Ok(mut mac) = <Hmac<Sha256> as Mac>::new_from_slice(key) else {
-        return [0; 32]; // HMAC takes keys of any length
-    };
-    for p in parts {
-        mac.update(p);
-    }
-    mac.finalize().into_bytes().into()
-}
-
-fn rc4(key: &[u8; 16], data: &mut [u8]) {
-    Rc4::<U16>::new(key.into()).apply_keystream(data);
+fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
+    primitives::hmac::<Hmac<Sha256>>(key, parts)
 }
 
 impl ChannelKey {
@@ -92,8 +81,7 @@ impl ChannelKey {
     ) -> Option<Self> {
         if flags & NEG_SUPPORTS_AES != 0 {
             let full = hmac_sha256(nt_hash, &[client_challenge, server_challenge]);
-            let mut key = [0; 16];
-            key.copy_from_slice(&full[..16]);
+            let key = full.get(..16)?.try_into().ok()?;
             return Some(Self { key, aes: true });
         }
         if flags & NEG_STRONG_KEYS != 0 {
@@ -176,16 +164,15 @@ impl ChannelKey {
             } else {
                 hmac_sha256(&self.key, &[header, data])
             };
-            return if sum[..8] == *checksum {
+            return if sum.get(..8) == Some(checksum) {
                 Ok(())
             } else {
                 Err("checksum mismatch")
             };
         }
-        let seq_key = hmac_md5(&hmac_md5(&self.key, &[&[0; 4]]), &[checksum]);
-        rc4(&seq_key, &mut seq);
+        rc4(&rc4_hmac_key(&self.key, checksum), &mut seq);
         if sealed {
-            let data_key = hmac_md5(&hmac_md5(&xored, &[&[0; 4]]), &[&seq]);
+            let data_key = rc4_hmac_key(&xored, &seq);
             confounder.copy_from_slice(&token[SIGNATURE_LEN..need]);
             rc4(&data_key, &mut confounder);
             rc4(&data_key, data);
@@ -206,8 +193,8 @@ impl ChannelKey {
     }
 }
 
-/// What an NL_AUTH_MESSAGE (§2.2.1.3.1) names: the NetBIOS computer name, else the DNS host
-/// name, the second and fourth of the null-terminated strings its flags announce.
+/// The NetBIOS computer name an NL_AUTH_MESSAGE (§2.2.1.3.1) names: the second of the
+/// null-terminated strings its flags announce (none when it gives only DNS names).
 #[must_use]
 pub fn auth_message_computer(token: &[u8]) -> Option<String> {
     let flags = u32::from_le_bytes(token.get(4..8)?.try_into().ok()?);
@@ -399,12 +386,13 @@ impl Keyring {
             .map(|s| s.hash)
             .chain(self.nt_secrets().iter().map(|s| s.hash));
         let mut out: Vec<[u8; 16]> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
         let mut given_for_it = 0;
         for (h, for_it) in given.map(|h| (h, true)).chain(others.map(|h| (h, false))) {
             if out.len() >= MAX_SECRETS_TRIED {
                 break;
             }
-            if !out.contains(&h) {
+            if seen.insert(h) {
                 out.push(h);
                 given_for_it += usize::from(for_it);
             }

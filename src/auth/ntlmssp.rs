@@ -7,12 +7,12 @@ use std::ops::Range;
 
 use des::Des;
 use des::cipher::BlockEncrypt;
-use hmac::{Hmac, Mac};
 use md5::{Digest, Md5};
 use rc4::consts::{U8, U16};
 use rc4::{KeyInit, Rc4, StreamCipher};
 
 use super::keys::{Keyring, NtSecret};
+use super::primitives::{hmac_md5, rc4};
 
 /// Strings are UTF-16LE.
 pub const NEGOTIATE_UNICODE: u32 = 0x0000_0001;
@@ -147,17 +147,6 @@ pub enum KeyError {
     NeedsPassword,
 }
 
-/// HMAC-MD5 over `parts` (NTLMSSP's MAC, and RC4-HMAC's in Kerberos).
-pub(crate) fn hmac_md5(key: &[u8], parts: &[&[u8]]) -> [u8; 16] {
-    let Ok(mut mac) = <Hmac<Md5> as Mac>::new_from_slice(key) else {
-        return [0; 16]; // HMAC takes keys of any length
-    };
-    for p in parts {
-        mac.update(p);
-    }
-    mac.finalize().into_bytes().into()
-}
-
 fn md5(parts: &[&[u8]]) -> [u8; 16] {
     let mut h = Md5::new();
     for p in parts {
@@ -214,11 +203,6 @@ fn lm_hash(password: &str) -> [u8; 16] {
     out[..8].copy_from_slice(&des7(&p[..7], magic));
     out[8..].copy_from_slice(&des7(&p[7..], magic));
     out
-}
-
-fn rc4_16(key: &[u8; 16], data: &mut [u8]) {
-    let mut c = Rc4::<U16>::new(key.into());
-    c.apply_keystream(data);
 }
 
 /// The key exchange key with NTLMv1 (§3.4.5.1), after checking the NT response.
@@ -316,7 +300,7 @@ pub fn session_keys(
         .map(
             |kx| match <[u8; 16]>::try_from(au.encrypted_session_key.as_slice()) {
                 Ok(mut k) if flags & NEGOTIATE_KEY_EXCH != 0 => {
-                    rc4_16(&kx, &mut k);
+                    rc4(&kx, &mut k);
                     k
                 }
                 _ => kx,

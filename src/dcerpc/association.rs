@@ -773,7 +773,7 @@ impl Association {
                 if last {
                     self.finish(c, calls);
                 } else {
-                    self.insert_call(c, calls);
+                    self.calls.insert(c.call_id, c);
                 }
             }
             Body::Fault(f) => {
@@ -792,7 +792,7 @@ impl Association {
                 c.fault = Some(f.status);
                 if c.awaits_request_end() {
                     tally.count("faults_before_request_end");
-                    self.insert_call(c, calls);
+                    self.calls.insert(c.call_id, c);
                 } else {
                     self.finish(c, calls);
                 }
@@ -907,6 +907,7 @@ impl Association {
             return c;
         }
         queue.opened(first_frame);
+        self.make_room(self.seq, h.call_id, queue);
         let binding = self.binding_for(context_id, None, queue);
         Call {
             seq: self.seq,
@@ -932,24 +933,29 @@ impl Association {
         }
     }
 
-    /// Opens a call (or puts back one taken out); at [`MAX_OPEN_CALLS`] the oldest open call
-    /// is ended first.
+    /// Opens a new call.
     fn insert_call(&mut self, call: Call, calls: &mut Outbox) {
-        if !self.calls.contains_key(&call.call_id) && self.calls.len() >= MAX_OPEN_CALLS {
-            if let Some(c) = self.take_oldest() {
-                calls.anomaly("limit_open_calls", 0, || {
-                    format!("more than {MAX_OPEN_CALLS} calls awaiting an answer")
-                });
-                self.finish(c, calls);
-            }
+        self.make_room(call.seq, call.call_id, calls);
+        self.calls.insert(call.call_id, call);
+    }
+
+    /// Registers a call about to be opened (not yet in `calls`); at [`MAX_OPEN_CALLS`] the
+    /// oldest open call is ended first.
+    fn make_room(&mut self, seq: u64, call_id: u32, calls: &mut Outbox) {
+        if self.calls.len() >= MAX_OPEN_CALLS
+            && let Some(c) = self.take_oldest()
+        {
+            calls.anomaly("limit_open_calls", 0, || {
+                format!("more than {MAX_OPEN_CALLS} calls awaiting an answer")
+            });
+            self.finish(c, calls);
         }
-        self.opened.push_back((call.seq, call.call_id));
-        if self.opened.len() > 2 * MAX_OPEN_CALLS {
+        if self.opened.len() >= 2 * MAX_OPEN_CALLS {
             let open = &self.calls;
             self.opened
                 .retain(|(seq, id)| open.get(id).is_some_and(|c| c.seq == *seq));
         }
-        self.calls.insert(call.call_id, call);
+        self.opened.push_back((seq, call_id));
     }
 
     /// Takes out the open call opened first.
@@ -1022,7 +1028,7 @@ impl Association {
                     }
                     None => c.response = Some(span),
                 }
-                self.insert_call(c, queue);
+                self.calls.insert(c.call_id, c);
             }
             _ => {}
         }

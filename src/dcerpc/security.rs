@@ -604,19 +604,15 @@ impl AuthContext {
                     signature: Some(true),
                 },
             },
-            Err(why) => {
-                let mismatch = why
-                    .reason()
-                    .is_some_and(|r| r.contains("checksum mismatch"))
-                    && matches!(self.netlogon, Some(NetlogonState::Open(_)));
-                Unsealed {
-                    bytes: None,
-                    protection: Protection {
-                        decryption: sealed.then_some(why),
-                        signature: mismatch.then_some(false),
-                    },
-                }
-            }
+            // with the channel's key known, a PDU that does not open has an invalid signature
+            Err(why) => Unsealed {
+                bytes: None,
+                protection: Protection {
+                    decryption: sealed.then_some(why),
+                    signature: matches!(self.netlogon, Some(NetlogonState::Open(_)))
+                        .then_some(false),
+                },
+            },
         }
     }
 

@@ -15,11 +15,11 @@ use aes_gcm::aead::{AeadInPlace, KeyInit};
 use aes_gcm::{Aes128Gcm, Aes256Gcm};
 use ccm::Ccm;
 use ccm::consts::{U11, U16};
-use hmac::{Hmac, Mac};
+use hmac::Hmac;
 use sha2::{Digest, Sha256, Sha512};
 
 use crate::auth::keys::Keyring;
-use crate::auth::{kerberos, ntlmssp, spnego};
+use crate::auth::{kerberos, ntlmssp, primitives, spnego};
 use crate::hash::FastMap;
 
 use super::smb2::{u16_at, u32_at, u64_at};
@@ -39,19 +39,9 @@ const AES_256_GCM: u16 = 4;
 /// Length of a TRANSFORM_HEADER.
 const TRANSFORM_LEN: usize = 52;
 
-/// SP800-108 counter-mode KDF with HMAC-SHA256, one block (MS-SMB2 §3.1.4.2): `L` bits of
-/// HMAC(key, 1 || label || 0 || context || L).
-fn kdf(key: &[u8], label: &[u8], context: &[u8], bits: u32) -> Vec<u8> {
-    let Ok(mut mac) = <Hmac<Sha256> as Mac>::new_from_slice(key) else {
-        return Vec::new();
-    };
-    mac.update(&1u32.to_be_bytes());
-    mac.update(label);
-    mac.update(&[0]);
-    mac.update(context);
-    mac.update(&bits.to_be_bytes());
-    let out = mac.finalize().into_bytes();
-    out[..(bits / 8) as usize].to_vec()
+/// SP800-108 counter-mode KDF with HMAC-SHA256, one block (MS-SMB2 §3.1.4.2).
+fn kdf(key: &[u8], label: &[u8], context: &[u8], bits: usize) -> Vec<u8> {
+    primitives::kdf::<Hmac<Sha256>>(key, label, context, bits)
 }
 
 /// The keys of one session: to decrypt what the client sent, and what the server sent.

@@ -32,10 +32,6 @@ use crate::tcp::{Dir, Origin, Span, StreamSink};
 
 /// The endpoint mapper's well-known port: connections to it are DCE/RPC without probing.
 pub const EPM_PORT: u16 = 135;
-/// A live capture retires a finished connection this long (capture time) after its last packet.
-pub const FINISHED_LINGER_SECS: i64 = 60;
-/// How often (capture time) a live capture looks for finished connections to retire.
-const RETIRE_EVERY_SECS: i64 = 10;
 
 /// SMB ports (direct TCP and NetBIOS session service): DCE/RPC runs over named pipes there.
 pub const SMB_PORTS: [u16; 2] = [445, 139];
@@ -56,7 +52,8 @@ pub enum ConnState {
 /// What is left at the end of a run.
 #[derive(Debug)]
 pub struct Finished {
-    /// The calls not taken yet with [`Engine::take_calls`], in order.
+    /// The calls not taken yet with [`Engine::take_calls`], in the order they ended (all are
+    /// settled).
     pub calls: Vec<CallRecord>,
     /// Counters, per-interface statistics and anomalies over the whole run.
     pub summary: Summary,
@@ -83,9 +80,6 @@ pub struct Engine {
     library: Option<Arc<Library>>,
     /// The user's secrets, for unsealing.
     keys: Option<Arc<Keyring>>,
-    /// A live capture: finished connections are retired as it goes, at this capture second
-    /// next (a file keeps them until the end, for port-reuse detection).
-    next_retire: Option<i64>,
 }
 
 /// Stream events of one direction of one connection, handed to its upper layer.
@@ -206,20 +200,6 @@ impl Engine {
         }
     }
 
-    /// An engine for a live capture: calls are handed out as they finish (see
-    /// [`Outbox::in_completion_order`]) rather than in capture order, and connections that
-    /// ended are retired [`FINISHED_LINGER_SECS`] after their last packet, so a capture of any
-    /// length keeps only the connections still open.
-    #[must_use]
-    pub fn live() -> Self {
-        let mut engine = Self {
-            next_retire: Some(i64::MIN),
-            ..Self::default()
-        };
-        engine.queue.in_completion_order();
-        engine
-    }
-
     /// An engine that knows the endpoints a first pass found, so connections that began before
     /// the answer announcing their endpoint are labelled too.
     #[must_use]
@@ -236,7 +216,7 @@ impl Engine {
         for conn in self.flows.drain() {
             self.retire(conn);
         }
-        self.queue.release(u64::MAX, &mut self.tally);
+        self.queue.settle(u64::MAX, &mut self.tally);
         self.absorb_news();
         self.resolver.learned()
     }
@@ -286,15 +266,9 @@ impl Engine {
             Ok(Decoded::Other) => self.totals.not_tcp += 1,
             Err(e) => self.link_error(e, frame.number),
         }
-        if let Some(next) = self.next_retire
-            && frame.ts.secs >= next
-        {
-            self.next_retire = Some(frame.ts.secs.saturating_add(RETIRE_EVERY_SECS));
-            self.flows
-                .retire_finished(frame.ts, FINISHED_LINGER_SECS, &mut self.retired);
-            self.retire_handed_back();
-        }
-        self.queue.release(frame.number, &mut self.tally);
+        self.flows.retire_finished(frame.ts, &mut self.retired);
+        self.retire_handed_back();
+        self.queue.settle(frame.number, &mut self.tally);
         self.absorb_news();
     }
 
@@ -346,14 +320,21 @@ impl Engine {
         self.queue.take_notes()
     }
 
-    /// Takes the calls that can no longer be overtaken by another call, in output order
-    /// (first request frame, then last frame, then call id). Call after each frame to stream.
+    /// Takes the calls that ended since the last call, in the order they ended. Call after each
+    /// frame to stream; [`Engine::settled`] says which of them can be written in capture order.
     pub fn take_calls(&mut self) -> Vec<CallRecord> {
         let calls: Vec<CallRecord> = self.queue.take_ready().collect();
         for c in &calls {
             self.summary.add(c);
         }
         calls
+    }
+
+    /// Every call taken from now on sorts at or after this first frame (see
+    /// [`crate::output::order`], which puts calls back in capture order with it).
+    #[must_use]
+    pub fn settled(&self) -> u64 {
+        self.queue.settled()
     }
 
     fn link_error(&mut self, e: LinkError, frame: u64) {
@@ -408,9 +389,14 @@ impl Engine {
                 confirmed,
             )))
         };
-        let conn = self
+        let Some(conn) = self
             .flows
-            .lookup(seg, origin.ts, new_state, &mut self.retired);
+            .lookup(seg, origin.ts, new_state, &mut self.retired)
+        else {
+            self.tally.count("tcp_segments_after_close");
+            return;
+        };
+        let was_finished = conn.is_finished();
         let dir = conn.dir_of(seg.src);
         let Connection { streams, app, .. } = conn;
         if seg.flags.ack {
@@ -439,6 +425,10 @@ impl Engine {
         }
         if conn.is_finished() {
             flush_streams(conn, &mut self.tally, &mut self.queue);
+            if !was_finished {
+                let id = conn.id;
+                self.flows.ended(seg, id, origin.ts);
+            }
         }
         self.retire_handed_back();
     }
@@ -489,7 +479,7 @@ impl Engine {
         for conn in self.flows.drain() {
             self.retire(conn);
         }
-        self.queue.release(u64::MAX, &mut self.tally);
+        self.queue.settle(u64::MAX, &mut self.tally);
         self.absorb_news();
         let calls = self.take_calls();
         if self.resolver.not_kept() > 0 {

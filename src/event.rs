@@ -150,6 +150,55 @@ pub struct CallRecord {
 }
 
 impl CallRecord {
+    /// A bare answered-less call over TCP, its request in frames `first..=last` (unit tests).
+    #[cfg(test)]
+    pub(crate) fn for_tests(call_id: u32, first: u64, last: u64) -> Self {
+        Self {
+            kind: "call",
+            client: String::new(),
+            server: String::new(),
+            transport: "ncacn_ip_tcp",
+            pipe: None,
+            pipe_source: None,
+            file_id: None,
+            call_id,
+            context_id: 0,
+            interface: None,
+            interface_source: None,
+            opnum: Some(0),
+            operation: None,
+            request: Some(PduSpan {
+                frames: [first, last],
+                fragments: 1,
+                stub_len: 0,
+            }),
+            response: None,
+            outcome: "no_response",
+            fault_status: None,
+            fault_name: None,
+            auth_type: None,
+            auth_level: None,
+            decryption: None,
+            decryption_reason: None,
+            signature: None,
+            start: String::new(),
+            duration_us: None,
+            status: None,
+            object: None,
+            transfer_syntax: None,
+            endpoint_frame: None,
+            heads: Default::default(),
+            verifier: None,
+            span_us: (0, 0),
+            pipes: None,
+            decoded: None,
+            stubs: None,
+            epm: None,
+            oxid: None,
+            netlogon: None,
+        }
+    }
+
     /// Sort key: first request frame (or response frame), then last frame, then call id.
     #[must_use]
     pub fn sort_key(&self) -> (u64, u64, u32) {

@@ -92,8 +92,63 @@ pub struct Setup {
     pub keys: Option<Arc<auth::keys::Keyring>>,
 }
 
-/// Reads a whole capture from `input`, handing each call to `on_call` as soon as its place in
-/// the output order is certain (memory stays bounded however long the capture).
+/// Where a run hands its calls: as they end, with how far their capture order is settled.
+/// [`output::order`] puts them back in capture order; the `summary` and `endpoints` commands
+/// need no order at all.
+pub trait CallSink {
+    /// A call ended (calls come in the order they end).
+    ///
+    /// # Errors
+    /// Writing it failed; the run stops with [`RunError::Output`].
+    fn call(&mut self, call: CallRecord) -> io::Result<()>;
+    /// No call handed over from now on sorts before first frame `settled`.
+    ///
+    /// # Errors
+    /// As [`CallSink::call`].
+    fn settled(&mut self, settled: u64) -> io::Result<()>;
+}
+
+/// A sink that puts calls back in capture order in memory ([`output::order::InOrder`]) and
+/// hands them to a callback.
+struct InOrderSink<F> {
+    order: output::order::InOrder<CallRecord>,
+    on_call: F,
+}
+
+impl<F: FnMut(CallRecord) -> io::Result<()>> CallSink for InOrderSink<F> {
+    fn call(&mut self, call: CallRecord) -> io::Result<()> {
+        self.order.push(call.sort_key(), call);
+        Ok(())
+    }
+
+    fn settled(&mut self, settled: u64) -> io::Result<()> {
+        self.order.release(settled, &mut self.on_call)
+    }
+}
+
+impl<F> InOrderSink<F> {
+    /// Says in `summary` how many calls went out before their turn.
+    fn report(&self, summary: &mut Summary) {
+        let (n, first) = self.order.out_of_order();
+        if n > 0 {
+            let entry = summary
+                .anomalies
+                .entry("output_order_limit".to_string())
+                .or_default();
+            entry.count += n;
+            entry.examples.push(report::AnomalyExample {
+                frame: first.unwrap_or(0),
+                detail: format!(
+                    "more than {} finished calls waited behind an open one",
+                    output::order::MAX_HELD_CALLS
+                ),
+            });
+        }
+    }
+}
+
+/// Reads a whole capture from `input`, handing each call to `on_call` in capture order as soon
+/// as its place is certain.
 ///
 /// Endpoint-mapper answers label the connections made after them; to label earlier ones too,
 /// read the capture twice: [`run_twice`] ([`first_pass`], then [`run_with`] with its endpoints).
@@ -112,12 +167,34 @@ pub fn run<R: Read>(
 /// Like [`run`], with what is known beforehand; with `on_note`, every non-call PDU (bind,
 /// bind_ack, alter_context, auth3, ...) is handed to it too, as the call-flow view needs them.
 ///
+/// Calls wait in memory for their turn ([`output::order::InOrder`]); [`run_into`] hands them
+/// over as they end instead.
+///
 /// # Errors
 /// As [`run`].
 pub fn run_with<R: Read>(
     input: R,
     setup: &Setup,
     on_call: impl FnMut(CallRecord) -> io::Result<()>,
+    on_note: Option<&mut dyn FnMut(PduNote)>,
+) -> Result<Run, RunError> {
+    let mut sink = InOrderSink {
+        order: output::order::InOrder::default(),
+        on_call,
+    };
+    let mut run = run_into(input, setup, &mut sink, on_note)?;
+    sink.report(&mut run.summary);
+    Ok(run)
+}
+
+/// Like [`run_with`], handing calls to `sink` as they end.
+///
+/// # Errors
+/// As [`run`], with `sink`'s errors as [`RunError::Output`].
+pub fn run_into<R: Read>(
+    input: R,
+    setup: &Setup,
+    sink: &mut dyn CallSink,
     on_note: Option<&mut dyn FnMut(PduNote)>,
 ) -> Result<Run, RunError> {
     let mut engine = Engine::with_prior(&setup.prior);
@@ -130,7 +207,7 @@ pub fn run_with<R: Read>(
     if on_note.is_some() {
         engine = engine.with_notes();
     }
-    drive(engine, input, on_call, on_note)
+    drive(engine, input, sink, on_note)
 }
 
 /// Reads a capture that can be opened twice (a file), the way the command line, the terminal
@@ -148,13 +225,32 @@ pub fn run_twice<R: Read>(
     on_call: impl FnMut(CallRecord) -> io::Result<()>,
     on_note: Option<&mut dyn FnMut(PduNote)>,
 ) -> Result<Run, RunError> {
+    let mut sink = InOrderSink {
+        order: output::order::InOrder::default(),
+        on_call,
+    };
+    let mut run = run_twice_into(open, setup, &mut sink, on_note)?;
+    sink.report(&mut run.summary);
+    Ok(run)
+}
+
+/// Like [`run_twice`], handing calls to `sink` as they end.
+///
+/// # Errors
+/// As [`run_twice`], with `sink`'s errors as [`RunError::Output`].
+pub fn run_twice_into<R: Read>(
+    open: impl Fn() -> io::Result<R>,
+    setup: &Setup,
+    sink: &mut dyn CallSink,
+    on_note: Option<&mut dyn FnMut(PduNote)>,
+) -> Result<Run, RunError> {
     let prior = first_pass(open().map_err(RunError::Open)?)?;
     let setup = Setup {
         prior,
         library: setup.library.clone(),
         keys: setup.keys.clone(),
     };
-    run_with(open().map_err(RunError::Open)?, &setup, on_call, on_note)
+    run_into(open().map_err(RunError::Open)?, &setup, sink, on_note)
 }
 
 /// Reads a capture following only endpoint-mapper connections (fast), and returns the endpoints
@@ -175,18 +271,25 @@ pub fn first_pass<R: Read>(input: R) -> Result<Vec<Learned>, RunError> {
 fn drive<R: Read>(
     mut engine: Engine,
     input: R,
-    mut on_call: impl FnMut(CallRecord) -> io::Result<()>,
+    sink: &mut dyn CallSink,
     mut on_note: Option<&mut dyn FnMut(PduNote)>,
 ) -> Result<Run, RunError> {
     let mut reader = CaptureReader::new(input)?;
+    let mut settled = 0;
     let stopped_by = loop {
         match reader.next_frame() {
             Ok(Some(frame)) => engine.process(&frame),
             Ok(None) => break None,
             Err(e) => break Some(e),
         }
-        for call in engine.take_calls() {
-            on_call(call).map_err(RunError::Output)?;
+        let calls = engine.take_calls();
+        let ended = !calls.is_empty();
+        for call in calls {
+            sink.call(call).map_err(RunError::Output)?;
+        }
+        if ended || engine.settled() != settled {
+            settled = engine.settled();
+            sink.settled(settled).map_err(RunError::Output)?;
         }
         if let Some(f) = on_note.as_mut() {
             for n in engine.take_notes() {
@@ -196,8 +299,9 @@ fn drive<R: Read>(
     };
     let finished = engine.finish();
     for call in finished.calls {
-        on_call(call).map_err(RunError::Output)?;
+        sink.call(call).map_err(RunError::Output)?;
     }
+    sink.settled(u64::MAX).map_err(RunError::Output)?;
     Ok(Run {
         summary: finished.summary,
         endpoints: finished.endpoints,

@@ -637,7 +637,7 @@ mod tests {
         };
         let capture = Capture::start(source, None).unwrap();
         let stop = capture.stop_flag();
-        let mut engine = Engine::live();
+        let mut engine = Engine::new();
         let mut rounds = 0;
         drive(&capture, &mut engine, |_| {
             rounds += 1;

@@ -98,7 +98,7 @@ fn json(
         "rpcscope: capturing on {} (Ctrl-C stops)",
         capture.interface()
     );
-    let mut engine = rpcscope::engine::Engine::live().with_library(library);
+    let mut engine = rpcscope::engine::Engine::new().with_library(library);
     if let Some(keys) = keys {
         engine = engine.with_keys(keys);
     }

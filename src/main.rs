@@ -15,6 +15,7 @@ use std::process::ExitCode;
 use rpcscope::RunError;
 use rpcscope::auth::keys::Keyring;
 use rpcscope::idl::Library;
+use rpcscope::output::order::OrderedLines;
 use rpcscope::output::{json, text};
 use std::sync::Arc;
 
@@ -112,47 +113,31 @@ fn main() -> ExitCode {
         library: Some(Arc::clone(&library)),
         keys: keys.clone(),
     };
-    let drive = |on_call: &mut dyn FnMut(rpcscope::event::CallRecord) -> io::Result<()>| {
+    let drive = |sink: &mut dyn rpcscope::CallSink| {
         if from_stdin {
-            rpcscope::run_with(io::stdin().lock(), &setup, on_call, None)
+            rpcscope::run_into(io::stdin().lock(), &setup, sink, None)
         } else if streaming {
             File::open(&path)
                 .map_err(RunError::Open)
-                .and_then(|f| rpcscope::run_with(BufReader::new(f), &setup, on_call, None))
+                .and_then(|f| rpcscope::run_into(BufReader::new(f), &setup, sink, None))
         } else {
-            rpcscope::run_twice(open, &setup, on_call, None)
+            rpcscope::run_twice_into(open, &setup, sink, None)
         }
     };
     let stdout = io::stdout();
     let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
     let result = match &command {
-        cli::Command::Calls { json: true, .. } => drive(&mut |c| {
-            json::write_line(&mut out, &c)?;
-            if streaming { out.flush() } else { Ok(()) }
-        }),
-        cli::Command::Calls { json: false, .. } => {
-            // The header goes out with the first row, so a file that is not a capture prints
-            // nothing on stdout.
-            let mut header = false;
-            let mut row = |out: &mut BufWriter<_>, c: Option<&rpcscope::event::CallRecord>| {
-                if !header {
-                    header = true;
-                    writeln!(out, "{}", text::CALLS_HEADER)?;
-                }
-                let Some(c) = c else { return Ok(()) };
-                writeln!(out, "{}", text::call_row(c))?;
-                text::activation_line(c)
-                    .iter()
-                    .chain(&text::netlogon_line(c))
-                    .chain(&text::pipe_lines(c))
-                    .chain(&text::parameter_lines(c))
-                    .try_for_each(|l| writeln!(out, "{l}"))?;
-                if streaming { out.flush() } else { Ok(()) }
+        cli::Command::Calls { json, .. } => {
+            let mut lines = CallLines {
+                order: OrderedLines::new(&mut out),
+                json: *json,
+                started: false,
+                flush_each: streaming,
             };
-            drive(&mut |c| row(&mut out, Some(&c)))
-                .and_then(|run| row(&mut out, None).map(|()| run).map_err(RunError::Output))
+            let run = drive(&mut lines);
+            run.and_then(|run| lines.finish().map(|()| run).map_err(RunError::Output))
         }
-        cli::Command::Endpoints { json, .. } => drive(&mut |_| Ok(())).and_then(|run| {
+        cli::Command::Endpoints { json, .. } => drive(&mut Unordered).and_then(|run| {
             let written = if *json {
                 run.endpoints
                     .iter()
@@ -165,7 +150,7 @@ fn main() -> ExitCode {
         cli::Command::Tui { capture } => return tui(capture, library, keys),
         cli::Command::Live(args) => return live_command::run(args, library, keys),
         cli::Command::CompileIdl { .. } => return ExitCode::from(2),
-        cli::Command::Summary { json, .. } => drive(&mut |_| Ok(())).and_then(|run| {
+        cli::Command::Summary { json, .. } => drive(&mut Unordered).and_then(|run| {
             let written = if *json {
                 json::write_line(&mut out, &run.summary)
             } else {
@@ -185,6 +170,76 @@ fn main() -> ExitCode {
         Err(RunError::Output(e)) => fail("<stdout>", &e.to_string()),
         Err(RunError::Source(e)) => fail(&name, &e.to_string()),
         Err(RunError::Open(e)) => fail(&name, &e.to_string()),
+    }
+}
+
+/// The `calls` command's output: each call rendered as it ends (a JSON line, or a table row and
+/// the lines under it after the table's header) and written in capture order.
+struct CallLines<W: Write> {
+    order: OrderedLines<W>,
+    json: bool,
+    /// The table's header was written (it goes out with the first call, or at the end).
+    started: bool,
+    /// Flush whenever lines were written (reading standard input or a FIFO).
+    flush_each: bool,
+}
+
+impl<W: Write> CallLines<W> {
+    fn start(&mut self) -> io::Result<()> {
+        if !self.started && !self.json {
+            writeln!(self.order.output(), "{}", text::CALLS_HEADER)?;
+        }
+        self.started = true;
+        Ok(())
+    }
+
+    /// Writes the calls still held; says on stderr when some could not be kept in order.
+    fn finish(mut self) -> io::Result<()> {
+        self.start()?;
+        let (_, stats) = self.order.finish()?;
+        if stats.out_of_order > 0 {
+            let _ = writeln!(
+                io::stderr(),
+                "rpcscope: warning: {} calls written out of capture order: no temporary file \
+                 to hold them ({})",
+                stats.out_of_order,
+                stats.spill_error.as_deref().unwrap_or("unknown error")
+            );
+        }
+        Ok(())
+    }
+}
+
+impl<W: Write> rpcscope::CallSink for CallLines<W> {
+    fn call(&mut self, call: rpcscope::event::CallRecord) -> io::Result<()> {
+        self.start()?;
+        let mut line = Vec::with_capacity(512);
+        if self.json {
+            json::write_line(&mut line, &call)?;
+        } else {
+            text::write_call(&mut line, &call)?;
+        }
+        self.order.push(call.sort_key(), line)
+    }
+
+    fn settled(&mut self, settled: u64) -> io::Result<()> {
+        if self.order.release(settled)? && self.flush_each {
+            self.order.output().flush()?;
+        }
+        Ok(())
+    }
+}
+
+/// A sink for commands that print no calls (`summary`, `endpoints`).
+struct Unordered;
+
+impl rpcscope::CallSink for Unordered {
+    fn call(&mut self, _: rpcscope::event::CallRecord) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn settled(&mut self, _: u64) -> io::Result<()> {
+        Ok(())
     }
 }
 

@@ -2,6 +2,7 @@
 //! the records of [`crate::event`] and [`crate::summary`]; neither changes them.
 
 pub mod json;
+pub mod order;
 pub mod text;
 
 /// Makes text from the wire safe for a terminal: control characters (C0, DEL, C1) and the

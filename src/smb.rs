@@ -863,7 +863,7 @@ mod tests {
             send(&mut conn, Dir::FromResponder, m, &mut s_off);
         }
         assert_eq!(conn.finish(&mut tally, &mut queue), 1);
-        queue.release(u64::MAX, &mut tally);
+        queue.settle(u64::MAX, &mut tally);
         let calls: Vec<_> = queue.take_ready().collect();
         assert_eq!(calls.len(), 1);
         let c = &calls[0];

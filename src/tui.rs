@@ -245,7 +245,7 @@ fn analyse_live(
     keys: Option<Arc<Keyring>>,
     tx: &SyncSender<Action>,
 ) -> LiveEnd {
-    let mut engine = crate::engine::Engine::live()
+    let mut engine = crate::engine::Engine::new()
         .with_library(library)
         .with_notes();
     if let Some(keys) = keys {

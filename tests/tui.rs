@@ -310,7 +310,7 @@ fn the_binary_runs_in_a_real_terminal() {
 fn live_calls(name: &str) -> Vec<rpcscope::event::CallRecord> {
     let bytes = std::fs::read(capture(name)).unwrap();
     let mut reader = rpcscope::source::file::CaptureReader::new(&bytes[..]).unwrap();
-    let mut engine = rpcscope::engine::Engine::live();
+    let mut engine = rpcscope::engine::Engine::new();
     let mut calls = Vec::new();
     while let Some(frame) = reader.next_frame().unwrap() {
         engine.process(&frame);

@@ -54,6 +54,21 @@ fn duration_label(d: Option<u64>) -> String {
     }
 }
 
+/// Writes a call's row of the table and the lines under it (activation, Netlogon, pipes,
+/// parameters).
+///
+/// # Errors
+/// Writing failed.
+pub fn write_call(out: &mut impl Write, c: &CallRecord) -> io::Result<()> {
+    writeln!(out, "{}", call_row(c))?;
+    activation_line(c)
+        .iter()
+        .chain(&netlogon_line(c))
+        .chain(&pipe_lines(c))
+        .chain(&parameter_lines(c))
+        .try_for_each(|l| writeln!(out, "{l}"))
+}
+
 /// One table row.
 #[must_use]
 pub fn call_row(c: &CallRecord) -> String {

@@ -3,10 +3,18 @@
 //! detects port reuse (a new SYN on a finished connection, or one with a different initial
 //! sequence number), and bounds the table.
 //!
-//! Limit: [`MAX_CONNECTIONS`] connections are tracked at once; when the table is full the
+//! A connection that ended (both FINs or a RST) lingers [`FINISHED_LINGER_SECS`] of capture
+//! time for its last acknowledgements and retransmissions, then is handed back to be finished,
+//! so the table holds the connections still open, not every connection of the capture. Its
+//! ports are remembered ([`MAX_CLOSED_CONNECTIONS`]): a new SYN on them is a port reuse, and
+//! any other late segment is dropped and counted rather than taken for a new connection.
+//!
+//! Limits: [`MAX_CONNECTIONS`] connections are tracked at once; when the table is full the
 //! least recently active connections are evicted and handed back to the caller to be finished.
+//! [`MAX_CLOSED_CONNECTIONS`] closed port pairs are remembered; the oldest are forgotten first.
 
 use crate::hash::FastMap;
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 
 use super::Dir;
@@ -16,6 +24,11 @@ use crate::source::Timestamp;
 
 /// Connections tracked at once; beyond this the least recently active are evicted.
 pub const MAX_CONNECTIONS: usize = 100_000;
+/// A connection that ended is handed back this long (capture time) after its last packet.
+pub const FINISHED_LINGER_SECS: i64 = 60;
+/// Port pairs of connections handed back after ending, remembered for port reuse and late
+/// segments; beyond this the oldest are forgotten (a later segment on them opens a connection).
+pub const MAX_CLOSED_CONNECTIONS: usize = 65_536;
 
 /// One TCP connection and the upper-layer state `A` attached to it.
 #[derive(Debug)]
@@ -80,6 +93,15 @@ pub struct FlowStats {
     pub evicted: u64,
 }
 
+/// A connection that ended, waiting to be handed back.
+#[derive(Debug)]
+struct Ending {
+    key: (SocketAddr, SocketAddr),
+    id: u64,
+    /// Capture second from which it may go (its last packet plus the linger).
+    due: i64,
+}
+
 fn key(a: SocketAddr, b: SocketAddr) -> (SocketAddr, SocketAddr) {
     if a <= b { (a, b) } else { (b, a) }
 }
@@ -103,6 +125,12 @@ pub struct FlowTable<A> {
     next_id: u64,
     order: u64,
     stats: FlowStats,
+    /// Connections that ended, in the order they ended.
+    ending: VecDeque<Ending>,
+    /// Port pairs of connections handed back after ending (with the connection's id), and
+    /// their order.
+    closed: FastMap<(SocketAddr, SocketAddr), u64>,
+    closed_order: VecDeque<((SocketAddr, SocketAddr), u64)>,
 }
 
 impl<A> Default for FlowTable<A> {
@@ -112,6 +140,9 @@ impl<A> Default for FlowTable<A> {
             next_id: 0,
             order: 0,
             stats: FlowStats::default(),
+            ending: VecDeque::new(),
+            closed: FastMap::default(),
+            closed_order: VecDeque::new(),
         }
     }
 }
@@ -129,7 +160,8 @@ impl<A> FlowTable<A> {
         self.stats
     }
 
-    /// Finds the connection of `seg`, creating it with `new_app` when needed. Connections that
+    /// Finds the connection of `seg`, creating it with `new_app` when needed; `None` for a
+    /// late segment of a connection that ended and was handed back (counted). Connections that
     /// had to leave the table (port reuse or eviction) are pushed to `retired` for the caller to
     /// finish.
     pub fn lookup(
@@ -138,9 +170,16 @@ impl<A> FlowTable<A> {
         ts: Timestamp,
         new_app: impl FnOnce(SocketAddr, SocketAddr) -> A,
         retired: &mut Vec<Connection<A>>,
-    ) -> &mut Connection<A> {
+    ) -> Option<&mut Connection<A>> {
         let k = key(seg.src, seg.dst);
         let is_client_syn = seg.flags.syn && !seg.flags.ack;
+        if !self.closed.is_empty() && self.closed.contains_key(&k) {
+            if !is_client_syn {
+                return None;
+            }
+            self.closed.remove(&k);
+            self.stats.port_reuses += 1;
+        }
         if let Some(existing) = self.map.get(&k) {
             // A SYN from the former responder, on a finished connection, or with a new
             // initial sequence number starts a new connection on the same ports.
@@ -197,28 +236,55 @@ impl<A> FlowTable<A> {
             }
             conn.streams[dir.index()].syn(seg.seq);
         }
-        conn
+        Some(conn)
     }
 
-    /// Hands back the finished connections (both FINs or a RST) whose last packet is more than
-    /// `linger_secs` older than `now`; a live capture calls this so that connections that
-    /// ended do not wait for eviction.
-    pub fn retire_finished(
-        &mut self,
-        now: Timestamp,
-        linger_secs: i64,
-        retired: &mut Vec<Connection<A>>,
-    ) {
-        let cutoff = now.secs.saturating_sub(linger_secs);
-        let done: Vec<_> = self
-            .map
-            .iter()
-            .filter(|(_, c)| c.is_finished() && c.last_seen.secs < cutoff)
-            .map(|(k, _)| *k)
-            .collect();
-        let mut conns: Vec<_> = done.iter().filter_map(|k| self.map.remove(k)).collect();
-        conns.sort_by_key(|c| c.id);
-        retired.extend(conns);
+    /// The connection of `seg` has just ended (both FINs or a RST): it is handed back by
+    /// [`FlowTable::retire_finished`] once it has lingered.
+    pub fn ended(&mut self, seg: &TcpSegment<'_>, id: u64, ts: Timestamp) {
+        self.ending.push_back(Ending {
+            key: key(seg.src, seg.dst),
+            id,
+            due: ts.secs.saturating_add(FINISHED_LINGER_SECS),
+        });
+    }
+
+    /// Hands back the connections that ended and whose last packet is more than
+    /// [`FINISHED_LINGER_SECS`] older than `now`, and remembers their ports. O(1) when none is
+    /// due: they wait in the order they ended.
+    pub fn retire_finished(&mut self, now: Timestamp, retired: &mut Vec<Connection<A>>) {
+        while let Some(front) = self.ending.front() {
+            if front.due > now.secs {
+                break;
+            }
+            let Some(e) = self.ending.pop_front() else {
+                break;
+            };
+            let Some(conn) = self.map.get(&e.key).filter(|c| c.id == e.id) else {
+                continue; // reused or evicted meanwhile
+            };
+            let due = conn.last_seen.secs.saturating_add(FINISHED_LINGER_SECS);
+            if due > now.secs {
+                // packets came after the end: wait again from the last one
+                self.ending.push_back(Ending { due, ..e });
+                continue;
+            }
+            if let Some(conn) = self.map.remove(&e.key) {
+                retired.push(conn);
+                self.remember_closed(e.key, e.id);
+            }
+        }
+    }
+
+    fn remember_closed(&mut self, k: (SocketAddr, SocketAddr), id: u64) {
+        if self.closed_order.len() >= MAX_CLOSED_CONNECTIONS
+            && let Some((old, old_id)) = self.closed_order.pop_front()
+            && self.closed.get(&old) == Some(&old_id)
+        {
+            self.closed.remove(&old);
+        }
+        self.closed.insert(k, id);
+        self.closed_order.push_back((k, id));
     }
 
     /// Evicts the least recently active tenth of the table.
@@ -270,25 +336,45 @@ mod tests {
         let mut t: FlowTable<()> = FlowTable::new();
         let mut retired = Vec::new();
         let at = |secs| Timestamp { secs, nanos: 0 };
-        t.lookup(
-            &seg("10.0.0.1:5000", "10.0.0.2:135", 1, true, false),
-            at(100),
-            |_, _| (),
-            &mut retired,
-        );
-        t.lookup(
-            &seg("10.0.0.1:5001", "10.0.0.2:135", 1, true, false),
-            at(100),
-            |_, _| (),
-            &mut retired,
-        )
-        .rst = true;
-        t.retire_finished(at(150), 60, &mut retired);
+        let open = seg("10.0.0.1:5000", "10.0.0.2:135", 1, true, false);
+        t.lookup(&open, at(100), |_, _| (), &mut retired).unwrap();
+        let reset = seg("10.0.0.1:5001", "10.0.0.2:135", 1, true, false);
+        let c = t.lookup(&reset, at(100), |_, _| (), &mut retired).unwrap();
+        c.rst = true;
+        let id = c.id;
+        t.ended(&reset, id, at(100));
+        t.retire_finished(at(150), &mut retired);
         assert!(retired.is_empty(), "still lingering");
-        t.retire_finished(at(161), 60, &mut retired);
+        t.retire_finished(at(161), &mut retired);
         assert_eq!(retired.len(), 1, "only the finished one");
         assert_eq!(retired[0].initiator.port(), 5001);
         assert_eq!(t.stats().evicted, 0);
+        // its ports are remembered: a late segment is dropped, a new SYN reuses them
+        let late = seg("10.0.0.2:135", "10.0.0.1:5001", 9, false, true);
+        assert!(t.lookup(&late, at(170), |_, _| (), &mut retired).is_none());
+        let again = seg("10.0.0.1:5001", "10.0.0.2:135", 500, true, false);
+        let c = t.lookup(&again, at(180), |_, _| (), &mut retired).unwrap();
+        assert_eq!(c.id, 3);
+        assert_eq!(t.stats().port_reuses, 1);
+        assert_eq!(t.stats().connections, 3);
+    }
+
+    #[test]
+    fn a_connection_busy_after_its_end_lingers_from_its_last_packet() {
+        let mut t: FlowTable<()> = FlowTable::new();
+        let mut retired = Vec::new();
+        let at = |secs| Timestamp { secs, nanos: 0 };
+        let s = seg("10.0.0.1:5000", "10.0.0.2:135", 1, true, false);
+        let c = t.lookup(&s, at(100), |_, _| (), &mut retired).unwrap();
+        c.fin = [true, true];
+        let id = c.id;
+        t.ended(&s, id, at(100));
+        let ack = seg("10.0.0.2:135", "10.0.0.1:5000", 9, false, true);
+        t.lookup(&ack, at(150), |_, _| (), &mut retired).unwrap();
+        t.retire_finished(at(161), &mut retired);
+        assert!(retired.is_empty(), "a packet at 150 restarts the linger");
+        t.retire_finished(at(211), &mut retired);
+        assert_eq!(retired.len(), 1);
     }
 
     #[test]
@@ -296,28 +382,34 @@ mod tests {
         let mut t: FlowTable<()> = FlowTable::new();
         let mut retired = Vec::new();
         let ts = Timestamp::default();
-        let c = t.lookup(
-            &seg("10.0.0.1:4000", "10.0.0.2:135", 1, true, false),
-            ts,
-            |_, _| (),
-            &mut retired,
-        );
+        let c = t
+            .lookup(
+                &seg("10.0.0.1:4000", "10.0.0.2:135", 1, true, false),
+                ts,
+                |_, _| (),
+                &mut retired,
+            )
+            .unwrap();
         assert_eq!((c.id, c.initiator.port()), (1, 4000));
         c.fin = [true, true];
         // a retransmitted SYN of the same connection is not a new connection
-        let c = t.lookup(
-            &seg("10.0.0.2:135", "10.0.0.1:4000", 9, true, true),
-            ts,
-            |_, _| (),
-            &mut retired,
-        );
+        let c = t
+            .lookup(
+                &seg("10.0.0.2:135", "10.0.0.1:4000", 9, true, true),
+                ts,
+                |_, _| (),
+                &mut retired,
+            )
+            .unwrap();
         assert_eq!(c.id, 1);
-        let c = t.lookup(
-            &seg("10.0.0.1:4000", "10.0.0.2:135", 777, true, false),
-            ts,
-            |_, _| (),
-            &mut retired,
-        );
+        let c = t
+            .lookup(
+                &seg("10.0.0.1:4000", "10.0.0.2:135", 777, true, false),
+                ts,
+                |_, _| (),
+                &mut retired,
+            )
+            .unwrap();
         assert_eq!(c.id, 2);
         assert_eq!(retired.len(), 1);
         assert_eq!(t.stats().port_reuses, 1);
@@ -328,12 +420,14 @@ mod tests {
         let mut t: FlowTable<()> = FlowTable::new();
         let mut retired = Vec::new();
         let ts = Timestamp::default();
-        let c = t.lookup(
-            &seg("10.0.0.2:135", "10.0.0.1:4000", 5, false, true),
-            ts,
-            |_, _| (),
-            &mut retired,
-        );
+        let c = t
+            .lookup(
+                &seg("10.0.0.2:135", "10.0.0.1:4000", 5, false, true),
+                ts,
+                |_, _| (),
+                &mut retired,
+            )
+            .unwrap();
         assert_eq!(c.initiator.to_string(), "10.0.0.1:4000");
         assert_eq!(
             c.dir_of("10.0.0.2:135".parse().unwrap()),

@@ -4,8 +4,8 @@
 //! [`queue::PacketQueue`]. The capture thread never waits for the analysis or the terminal: a
 //! packet that does not fit in the queue is dropped and counted, and still written to the file.
 //!
-//! [`drive`] feeds queued packets to the same [`Engine`] offline reading uses; with
-//! [`Engine::live`] calls come out as they complete.
+//! [`drive`] feeds queued packets to the same [`Engine`] offline reading uses; calls are shown
+//! as they end, not put back in capture order.
 
 #[cfg(feature = "live")]
 pub mod libpcap;

@@ -63,7 +63,7 @@ pub struct Finished {
 }
 
 /// The engine. Feed frames with [`Engine::process`], then call [`Engine::finish`].
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Engine {
     flows: FlowTable<ConnState>,
     defrag: Defragmenter,
@@ -74,12 +74,34 @@ pub struct Engine {
     reassembly: ReassemblyStats,
     retired: Vec<Connection<ConnState>>,
     resolver: Resolver,
+    /// [`Finished::endpoints`] is wanted (not only the summary).
+    endpoint_records: bool,
     /// A first pass: only endpoint-mapper connections are analysed.
     epm_only: bool,
     /// Interface descriptions for decoding pipes.
     library: Option<Arc<Library>>,
     /// The user's secrets, for unsealing.
     keys: Option<Arc<Keyring>>,
+}
+
+impl Default for Engine {
+    fn default() -> Self {
+        Self {
+            flows: FlowTable::default(),
+            defrag: Defragmenter::default(),
+            tally: Tally::default(),
+            queue: Outbox::default(),
+            summary: SummaryBuilder::default(),
+            totals: CaptureTotals::default(),
+            reassembly: ReassemblyStats::default(),
+            retired: Vec::new(),
+            resolver: Resolver::default(),
+            endpoint_records: true,
+            epm_only: false,
+            library: None,
+            keys: None,
+        }
+    }
 }
 
 /// Stream events of one direction of one connection, handed to its upper layer.
@@ -198,6 +220,7 @@ impl Engine {
             epm_only: true,
             ..Self::default()
         }
+        .without_endpoint_records()
     }
 
     /// An engine that knows the endpoints a first pass found, so connections that began before
@@ -298,6 +321,16 @@ impl Engine {
         self
     }
 
+    /// Keeps only what the summary says of endpoints: [`Finished::endpoints`] is empty, and
+    /// the resolver counts the connections that used an endpoint instead of listing them, so
+    /// its memory does not grow with the connections of a long capture.
+    #[must_use]
+    pub fn without_endpoint_records(mut self) -> Self {
+        self.endpoint_records = false;
+        self.resolver.summary_only();
+        self
+    }
+
     /// Collects notes of non-call PDUs (binds, acks, auth3, ...) for [`Engine::take_notes`].
     #[must_use]
     pub fn with_notes(mut self) -> Self {
@@ -376,14 +409,14 @@ impl Engine {
                     keys.cloned(),
                 )));
             }
+            if *epm_only && !ports.contains(&EPM_PORT) {
+                return ConnState::Ignored;
+            }
             // An endpoint announced by an endpoint-mapper or OXID answer is DCE/RPC.
             let expected = resolver
                 .connection(initiator, responder, origin.ts)
                 .or_else(|| resolver.connection(responder, initiator, origin.ts));
             let confirmed = ports.contains(&EPM_PORT) || expected.is_some();
-            if *epm_only && !ports.contains(&EPM_PORT) {
-                return ConnState::Ignored;
-            }
             ConnState::Dce(Box::new(Channel::new(
                 tcp_info([initiator, responder], expected, library, keys),
                 confirmed,
@@ -489,14 +522,18 @@ impl Engine {
             });
         }
 
-        let endpoints = self.resolver.records();
+        let endpoints = if self.endpoint_records {
+            self.resolver.records()
+        } else {
+            Vec::new()
+        };
         let summary = self.summary.finish(
             &self.totals,
             self.flows.stats(),
             self.reassembly,
             self.defrag.stats(),
             self.tally,
-            &endpoints,
+            self.resolver.resolution(),
         );
         Finished {
             calls,

@@ -90,6 +90,10 @@ pub struct Setup {
     pub library: Option<Arc<Library>>,
     /// The user's secrets, for unsealing protected stubs.
     pub keys: Option<Arc<auth::keys::Keyring>>,
+    /// Only the summary's account of endpoints is wanted: [`Run::endpoints`] stays empty and
+    /// memory does not grow with the connections that used them
+    /// ([`Engine::without_endpoint_records`]).
+    pub without_endpoint_records: bool,
 }
 
 /// Where a run hands its calls: as they end, with how far their capture order is settled.
@@ -207,6 +211,9 @@ pub fn run_into<R: Read>(
     if on_note.is_some() {
         engine = engine.with_notes();
     }
+    if setup.without_endpoint_records {
+        engine = engine.without_endpoint_records();
+    }
     drive(engine, input, sink, on_note)
 }
 
@@ -247,8 +254,7 @@ pub fn run_twice_into<R: Read>(
     let prior = first_pass(open().map_err(RunError::Open)?)?;
     let setup = Setup {
         prior,
-        library: setup.library.clone(),
-        keys: setup.keys.clone(),
+        ..setup.clone()
     };
     run_into(open().map_err(RunError::Open)?, &setup, sink, on_note)
 }
@@ -331,6 +337,7 @@ pub fn analyze_with(
         prior: Vec::new(),
         library,
         keys: None,
+        without_endpoint_records: false,
     };
     let mut calls = Vec::new();
     let run = run_twice(

@@ -112,6 +112,7 @@ fn main() -> ExitCode {
         prior: Vec::new(),
         library: Some(Arc::clone(&library)),
         keys: keys.clone(),
+        without_endpoint_records: !matches!(command, cli::Command::Endpoints { .. }),
     };
     let drive = |sink: &mut dyn rpcscope::CallSink| {
         if from_stdin {

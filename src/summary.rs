@@ -214,34 +214,31 @@ pub struct ResolutionSection {
 }
 
 impl ResolutionSection {
-    /// Summarises endpoint records.
-    #[must_use]
-    pub fn new(endpoints: &[EndpointRecord]) -> Self {
-        let mut s = Self::default();
-        for e in endpoints {
-            s.endpoints += 1;
-            *s.by_via.entry(e.via.to_string()).or_default() += 1;
-            if !e.used_by.is_empty() {
-                s.used += 1;
-            }
-            if s.chains.len() >= MAX_SUMMARY_CHAINS {
-                s.chains_not_shown += 1;
-                continue;
-            }
-            let iface = e
-                .interface_label()
-                .unwrap_or_else(|| "(object exporter)".into());
-            let used = if e.used_by.is_empty() {
-                "never used".to_string()
-            } else {
-                format!("used by {}", e.used_by.join(", "))
-            };
-            s.chains.push(format!(
-                "frame {}: {} asked {} ({}): {iface} -> {} -> {used}",
-                e.frame, e.asked_by, e.answered_by, e.via, e.binding
-            ));
+    /// Counts one endpoint learned by `via`, `used` or not; `record` is made only while chains
+    /// are still shown.
+    pub fn add(&mut self, via: &'static str, used: bool, record: impl FnOnce() -> EndpointRecord) {
+        self.endpoints += 1;
+        *self.by_via.entry(via.to_string()).or_default() += 1;
+        if used {
+            self.used += 1;
         }
-        s
+        if self.chains.len() >= MAX_SUMMARY_CHAINS {
+            self.chains_not_shown += 1;
+            return;
+        }
+        let e = record();
+        let iface = e
+            .interface_label()
+            .unwrap_or_else(|| "(object exporter)".into());
+        let used = if e.used_by.is_empty() {
+            "never used".to_string()
+        } else {
+            format!("used by {}", e.used_by.join(", "))
+        };
+        self.chains.push(format!(
+            "frame {}: {} asked {} ({}): {iface} -> {} -> {used}",
+            e.frame, e.asked_by, e.answered_by, e.via, e.binding
+        ));
     }
 }
 
@@ -437,7 +434,7 @@ impl SummaryBuilder {
         reassembly: ReassemblyStats,
         defrag: DefragStats,
         mut tally: Tally,
-        endpoints: &[EndpointRecord],
+        resolution: ResolutionSection,
     ) -> Summary {
         if self.interfaces_over_limit > 0 {
             let n = self.interfaces_over_limit;
@@ -530,7 +527,7 @@ impl SummaryBuilder {
                 .into_iter()
                 .map(|(k, v)| (k.to_string(), v))
                 .collect(),
-            resolution: ResolutionSection::new(endpoints),
+            resolution,
             anomalies: tally
                 .anomalies
                 .into_iter()

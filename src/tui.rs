@@ -101,6 +101,7 @@ fn analyse(
         prior: Vec::new(),
         library,
         keys,
+        without_endpoint_records: false,
     };
     let result = crate::run_twice(
         || open(&read),

@@ -85,6 +85,7 @@ fn calls_with_stubs(capture: &Path, keys: Keyring) -> Vec<CallRecord> {
         prior: Vec::new(),
         library: Some(Arc::new(library)),
         keys: Some(Arc::new(keys)),
+        without_endpoint_records: false,
     };
     let mut calls = Vec::new();
     let file = std::fs::File::open(capture).unwrap();

@@ -45,6 +45,7 @@ fn loaded_with_keys(
         prior,
         library: Some(library.clone()),
         keys,
+        without_endpoint_records: false,
     };
     let run = rpcscope::run_with(
         &bytes[..],

@@ -23,6 +23,7 @@ use super::tower::Endpoint;
 use crate::dcerpc::SyntaxId;
 use crate::event::InterfaceRef;
 use crate::source::Timestamp;
+use crate::summary::ResolutionSection;
 
 /// Endpoints kept per run.
 pub const MAX_ENDPOINTS: usize = 100_000;
@@ -94,7 +95,24 @@ impl EndpointRecord {
 #[derive(Debug)]
 struct Entry {
     learned: Learned,
-    used_by: Vec<String>,
+    /// Connections (client, server) that used it, when they are kept.
+    used_by: Vec<(SocketAddr, SocketAddr)>,
+    /// How many connections used it (up to [`MAX_USED_BY`]).
+    uses: usize,
+}
+
+impl Entry {
+    /// Records a connection; true when it was new.
+    fn used(&mut self, conn: (SocketAddr, SocketAddr), keep: bool) -> bool {
+        if self.used_by.contains(&conn) {
+            return false;
+        }
+        if keep {
+            self.used_by.push(conn);
+        }
+        self.uses += 1;
+        true
+    }
 }
 
 /// The entries learned for one server address (or one pipe name on one server), by index into
@@ -161,6 +179,10 @@ pub struct Resolver {
     not_kept: u64,
     /// Counts changes to the records (endpoints learned, connections linked).
     revision: u64,
+    /// Only the summary is wanted: entries after the summary's first
+    /// [`crate::summary::MAX_SUMMARY_CHAINS`] count the connections that used them instead of
+    /// listing them, so the table does not grow with the connections of a long capture.
+    summary_only: bool,
 }
 
 impl Resolver {
@@ -188,6 +210,11 @@ impl Resolver {
             }
         }
         r
+    }
+
+    /// Keeps only what the summary shows (see [`Resolver::records`]).
+    pub fn summary_only(&mut self) {
+        self.summary_only = true;
     }
 
     /// Every endpoint learned, in order (for a first pass).
@@ -256,6 +283,7 @@ impl Resolver {
         self.entries.push(Entry {
             learned: l,
             used_by: Vec::new(),
+            uses: 0,
         });
     }
 
@@ -295,7 +323,7 @@ impl Resolver {
                 .and_then(|i| self.entries[i].learned.endpoint.interface),
             frame: self.entries[latest].learned.frame,
         };
-        let label = format!("{client}->{server}");
+        let summary_only = self.summary_only;
         let Some(slot) = self.by_tcp.get_mut(&server) else {
             return Some(found);
         };
@@ -306,11 +334,10 @@ impl Resolver {
             let e = &mut entries[i];
             let age = ts.secs - e.learned.ts.secs;
             if e.learned.ts <= ts && age <= EXPECTATION_TTL_SECS {
-                if !e.used_by.contains(&label) {
-                    e.used_by.push(label.clone());
+                if e.used((client, server), lists_users(summary_only, i)) {
                     *revision += 1;
                 }
-                e.used_by.len() < MAX_USED_BY
+                e.uses < MAX_USED_BY
             } else {
                 // expired for this connection and, times being in order, for later ones
                 !(in_order && age > EXPECTATION_TTL_SECS)
@@ -330,7 +357,7 @@ impl Resolver {
         let Some(slot) = self.by_pipe.get_mut(&(pipe_base(pipe), server.ip())) else {
             return;
         };
-        let label = format!("{client}->{server}");
+        let summary_only = self.summary_only;
         let entries = &mut self.entries;
         let revision = &mut self.revision;
         slot.open.retain(|&i| {
@@ -338,38 +365,58 @@ impl Resolver {
             if e.learned.ts > ts {
                 return true;
             }
-            if !e.used_by.contains(&label) {
-                e.used_by.push(label.clone());
+            if e.used((client, server), lists_users(summary_only, i)) {
                 *revision += 1;
             }
-            e.used_by.len() < MAX_USED_BY
+            e.uses < MAX_USED_BY
         });
     }
 
-    /// The endpoint records, in the order they were learned.
+    /// The endpoint records, in the order they were learned (after
+    /// [`Resolver::summary_only`], only the summary's first ones list their connections).
     #[must_use]
     pub fn records(&self) -> Vec<EndpointRecord> {
-        self.entries
-            .iter()
-            .map(|e| {
-                let l = &e.learned;
-                EndpointRecord {
-                    kind: "endpoint",
-                    frame: l.frame,
-                    via: l.via,
-                    interface: l.endpoint.interface.map(interface_ref),
-                    protocol: l.endpoint.protocol.clone(),
-                    host: l.endpoint.host.clone(),
-                    port: l.endpoint.port,
-                    pipe: l.endpoint.pipe.clone(),
-                    binding: l.endpoint.binding.clone(),
-                    used_by: e.used_by.clone(),
-                    asked_by: l.asked_by.to_string(),
-                    answered_by: l.answered_by.to_string(),
-                    time: l.ts.rfc3339_micros(),
-                }
-            })
-            .collect()
+        self.entries.iter().map(Entry::record).collect()
+    }
+
+    /// Endpoint resolution in brief, for the summary.
+    #[must_use]
+    pub fn resolution(&self) -> ResolutionSection {
+        let mut s = ResolutionSection::default();
+        for e in &self.entries {
+            s.add(e.learned.via, e.uses > 0, || e.record());
+        }
+        s
+    }
+}
+
+/// True when the connections that used entry `index` are listed, not only counted.
+fn lists_users(summary_only: bool, index: usize) -> bool {
+    !summary_only || index < crate::summary::MAX_SUMMARY_CHAINS
+}
+
+impl Entry {
+    fn record(&self) -> EndpointRecord {
+        let l = &self.learned;
+        EndpointRecord {
+            kind: "endpoint",
+            frame: l.frame,
+            via: l.via,
+            interface: l.endpoint.interface.map(interface_ref),
+            protocol: l.endpoint.protocol.clone(),
+            host: l.endpoint.host.clone(),
+            port: l.endpoint.port,
+            pipe: l.endpoint.pipe.clone(),
+            binding: l.endpoint.binding.clone(),
+            used_by: self
+                .used_by
+                .iter()
+                .map(|(client, server)| format!("{client}->{server}"))
+                .collect(),
+            asked_by: l.asked_by.to_string(),
+            answered_by: l.answered_by.to_string(),
+            time: l.ts.rfc3339_micros(),
+        }
     }
 }
 
@@ -431,6 +478,42 @@ mod tests {
             )
             .is_none()
         );
+    }
+
+    #[test]
+    fn summary_only_counts_connections_beyond_the_summarys_chains() {
+        let at = |secs| Timestamp { secs, nanos: 0 };
+        let chains = crate::summary::MAX_SUMMARY_CHAINS as u16;
+        let mut full = Resolver::new();
+        let mut brief = Resolver::new();
+        brief.summary_only();
+        for r in [&mut full, &mut brief] {
+            for port in 0..chains + 10 {
+                r.learn(learned("10.0.0.9", 40000 + port, 100));
+            }
+            // every other endpoint is used, twice
+            for port in (0..chains + 10).step_by(2) {
+                let server = SocketAddr::new([10, 0, 0, 9].into(), 40000 + port);
+                r.connection("10.0.0.1:5001".parse().unwrap(), server, at(101));
+                r.connection("10.0.0.2:5002".parse().unwrap(), server, at(102));
+            }
+        }
+        let (f, b) = (full.resolution(), brief.resolution());
+        assert_eq!(
+            (b.endpoints, b.used),
+            (u64::from(chains) + 10, u64::from(chains) / 2 + 5)
+        );
+        assert_eq!(
+            (f.endpoints, f.used, &f.chains),
+            (b.endpoints, b.used, &b.chains)
+        );
+        let last = chains as usize + 8;
+        assert_eq!(full.records()[last].used_by.len(), 2);
+        assert!(
+            brief.records()[last].used_by.is_empty(),
+            "counted, not listed"
+        );
+        assert_eq!(brief.entries[last].uses, 2);
     }
 
     #[test]

@@ -16,7 +16,7 @@ use crate::idl::Library;
 use crate::dcerpc::association::TransportInfo;
 use crate::dcerpc::channel::{Channel, Verdict};
 use crate::dcerpc::pdu::parse_header;
-use crate::epm::resolver::{EndpointRecord, Expectation, Learned, MAX_ENDPOINTS, Resolver};
+use crate::epm::resolver::{EndpointRecord, Expectation, MAX_ENDPOINTS, Prior, Resolver};
 use crate::event::CallRecord;
 use crate::ip_defrag::Defragmenter;
 use crate::kdc::{self, KDC_PORT, KdcStream};
@@ -226,7 +226,7 @@ impl Engine {
     /// An engine that knows the endpoints a first pass found, so connections that began before
     /// the answer announcing their endpoint are labelled too.
     #[must_use]
-    pub fn with_prior(prior: &[Learned]) -> Self {
+    pub fn with_prior(prior: &Prior) -> Self {
         Self {
             resolver: Resolver::with_prior(prior),
             ..Self::default()
@@ -235,13 +235,13 @@ impl Engine {
 
     /// Ends a first pass: the endpoints learned.
     #[must_use]
-    pub fn finish_first_pass(mut self) -> Vec<Learned> {
+    pub fn finish_first_pass(mut self) -> Prior {
         for conn in self.flows.drain() {
             self.retire(conn);
         }
         self.queue.settle(u64::MAX, &mut self.tally);
         self.absorb_news();
-        self.resolver.learned()
+        self.resolver.prior()
     }
 
     /// Analyses one frame. Never fails: undecodable frames are counted.
@@ -289,7 +289,7 @@ impl Engine {
             Ok(Decoded::Other) => self.totals.not_tcp += 1,
             Err(e) => self.link_error(e, frame.number),
         }
-        self.flows.retire_finished(frame.ts, &mut self.retired);
+        self.flows.retire_due(frame.ts, &mut self.retired);
         self.retire_handed_back();
         self.queue.settle(frame.number, &mut self.tally);
         self.absorb_news();
@@ -522,6 +522,9 @@ impl Engine {
             });
         }
 
+        let resumed = self.flows.stats().resumed_after_idle;
+        self.tally
+            .add("tcp_connections_resumed_after_idle", resumed);
         let endpoints = if self.endpoint_records {
             self.resolver.records()
         } else {

@@ -49,7 +49,7 @@ use std::io::{self, Read};
 use std::sync::Arc;
 
 use engine::Engine;
-use epm::resolver::{EndpointRecord, Learned};
+use epm::resolver::{EndpointRecord, Prior};
 use event::{CallRecord, PduNote};
 use idl::Library;
 use source::file::{CaptureReader, SourceError};
@@ -85,7 +85,7 @@ pub enum RunError {
 pub struct Setup {
     /// Endpoints a [`first_pass`] over the same capture found, so that connections that began
     /// before the answer announcing their endpoint are labelled too.
-    pub prior: Vec<Learned>,
+    pub prior: Prior,
     /// Interface descriptions (IDL) whose operations' pipes are decoded.
     pub library: Option<Arc<Library>>,
     /// The user's secrets, for unsealing protected stubs.
@@ -264,7 +264,7 @@ pub fn run_twice_into<R: Read>(
 ///
 /// # Errors
 /// [`RunError::Source`] when the input is not a capture at all.
-pub fn first_pass<R: Read>(input: R) -> Result<Vec<Learned>, RunError> {
+pub fn first_pass<R: Read>(input: R) -> Result<Prior, RunError> {
     let mut reader = CaptureReader::new(input)?;
     let mut engine = Engine::first_pass();
     while let Ok(Some(frame)) = reader.next_frame() {
@@ -334,7 +334,7 @@ pub fn analyze_with(
     library: Option<Arc<Library>>,
 ) -> Result<(Vec<CallRecord>, Run), RunError> {
     let setup = Setup {
-        prior: Vec::new(),
+        prior: Prior::default(),
         library,
         keys: None,
         without_endpoint_records: false,

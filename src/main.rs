@@ -109,7 +109,7 @@ fn main() -> ExitCode {
     // the bar counts the buffer's large reads, not the reader's small ones
     let open = || File::open(&path).map(|f| BufReader::with_capacity(1 << 20, progress.reader(f)));
     let setup = rpcscope::Setup {
-        prior: Vec::new(),
+        prior: Default::default(),
         library: Some(Arc::clone(&library)),
         keys: keys.clone(),
         without_endpoint_records: !matches!(command, cli::Command::Endpoints { .. }),

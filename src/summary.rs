@@ -214,19 +214,26 @@ pub struct ResolutionSection {
 }
 
 impl ResolutionSection {
-    /// Counts one endpoint learned by `via`, `used` or not; `record` is made only while chains
-    /// are still shown.
-    pub fn add(&mut self, via: &'static str, used: bool, record: impl FnOnce() -> EndpointRecord) {
+    /// Counts one endpoint learned by `via`, `used` or not; `record` is asked for only while
+    /// chains are still shown (without it the chain counts as not shown).
+    pub fn add(
+        &mut self,
+        via: &'static str,
+        used: bool,
+        record: impl FnOnce() -> Option<EndpointRecord>,
+    ) {
         self.endpoints += 1;
         *self.by_via.entry(via.to_string()).or_default() += 1;
         if used {
             self.used += 1;
         }
-        if self.chains.len() >= MAX_SUMMARY_CHAINS {
+        let Some(e) = (self.chains.len() < MAX_SUMMARY_CHAINS)
+            .then(record)
+            .flatten()
+        else {
             self.chains_not_shown += 1;
             return;
-        }
-        let e = record();
+        };
         let iface = e
             .interface_label()
             .unwrap_or_else(|| "(object exporter)".into());

@@ -98,7 +98,7 @@ fn analyse(
     };
     let mut last = Instant::now();
     let setup = crate::Setup {
-        prior: Vec::new(),
+        prior: Default::default(),
         library,
         keys,
         without_endpoint_records: false,

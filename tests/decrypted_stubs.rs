@@ -82,7 +82,7 @@ fn calls_with_stubs(capture: &Path, keys: Keyring) -> Vec<CallRecord> {
     library.decode_parameters = true;
     library.keep_stubs = true;
     let setup = rpcscope::Setup {
-        prior: Vec::new(),
+        prior: Default::default(),
         library: Some(Arc::new(library)),
         keys: Some(Arc::new(keys)),
         without_endpoint_records: false,

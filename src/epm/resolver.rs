@@ -94,7 +94,19 @@ impl EndpointRecord {
 
 #[derive(Debug)]
 struct Entry {
-    learned: Learned,
+    /// When the answer came (its last frame's time).
+    ts: Timestamp,
+    /// Frame of the answer.
+    frame: u64,
+    /// `ept_map`, `ept_lookup` or `oxid`.
+    via: &'static str,
+    /// The interface announced.
+    interface: Option<SyntaxId>,
+    /// The whole answer, for records; `None` when only the summary is wanted and the entry is
+    /// beyond its chains.
+    learned: Option<Box<Learned>>,
+    /// The address a TCP endpoint is reached at.
+    tcp_addr: Option<SocketAddr>,
     /// Connections (client, server) that used it, when they are kept.
     used_by: Vec<(SocketAddr, SocketAddr)>,
     /// How many connections used it (up to [`MAX_USED_BY`]).
@@ -144,7 +156,7 @@ impl Default for Slot {
 impl Slot {
     fn add(&mut self, index: usize, entries: &[Entry], learned: &Learned) {
         if let Some(&last) = self.all.last()
-            && entries[last].learned.ts > learned.ts
+            && entries[last].ts > learned.ts
         {
             self.in_order = false;
         }
@@ -164,6 +176,11 @@ pub struct Expectation {
     /// Frame of the answer.
     pub frame: u64,
 }
+
+/// What a first pass over a capture learned: for each TCP endpoint (address and port), what
+/// the latest answer announcing it said; connections that began before that answer take it.
+#[derive(Clone, Debug, Default)]
+pub struct Prior(FastMap<SocketAddr, Expectation>);
 
 /// The table.
 #[derive(Debug, Default)]
@@ -192,24 +209,14 @@ impl Resolver {
         Self::default()
     }
 
-    /// A table that also knows the endpoints a first pass over the capture found (bounded by
-    /// [`MAX_ENDPOINTS`]); the latest answer for an address wins.
+    /// A table that also knows the endpoints a first pass over the capture found
+    /// ([`Resolver::prior`]).
     #[must_use]
-    pub fn with_prior(prior: &[Learned]) -> Self {
-        let mut r = Self::default();
-        for l in prior.iter().take(MAX_ENDPOINTS) {
-            if let Some(addr) = Self::tcp_addr(l) {
-                let e = r.prior.entry(addr).or_insert(Expectation {
-                    interface: None,
-                    frame: l.frame,
-                });
-                e.frame = l.frame;
-                if l.endpoint.interface.is_some() {
-                    e.interface = l.endpoint.interface;
-                }
-            }
+    pub fn with_prior(prior: &Prior) -> Self {
+        Self {
+            prior: prior.0.clone(),
+            ..Self::default()
         }
-        r
     }
 
     /// Keeps only what the summary shows (see [`Resolver::records`]).
@@ -217,10 +224,23 @@ impl Resolver {
         self.summary_only = true;
     }
 
-    /// Every endpoint learned, in order (for a first pass).
+    /// What a first pass learned: for each TCP endpoint, what its latest answer said.
     #[must_use]
-    pub fn learned(&self) -> Vec<Learned> {
-        self.entries.iter().map(|e| e.learned.clone()).collect()
+    pub fn prior(&self) -> Prior {
+        let mut prior = Prior::default();
+        for e in &self.entries {
+            if let Some(addr) = e.tcp_addr {
+                let x = prior.0.entry(addr).or_insert(Expectation {
+                    interface: None,
+                    frame: e.frame,
+                });
+                x.frame = e.frame;
+                if e.interface.is_some() {
+                    x.interface = e.interface;
+                }
+            }
+        }
+        prior
     }
 
     /// A number that changes whenever [`Resolver::records`] would.
@@ -280,8 +300,14 @@ impl Resolver {
             }
         }
         self.revision += 1;
+        let whole = lists_users(self.summary_only, index);
         self.entries.push(Entry {
-            learned: l,
+            ts: l.ts,
+            frame: l.frame,
+            via: l.via,
+            interface: l.endpoint.interface,
+            tcp_addr: Self::tcp_addr(&l),
+            learned: whole.then(|| Box::new(l)),
             used_by: Vec::new(),
             uses: 0,
         });
@@ -291,7 +317,7 @@ impl Resolver {
     /// made (in learn order: when times are in order, the search stops at the first expired).
     fn latest_live(&self, list: &[usize], in_order: bool, ts: Timestamp) -> Option<usize> {
         for &i in list.iter().rev() {
-            let l = &self.entries[i].learned;
+            let l = &self.entries[i];
             if l.ts <= ts && ts.secs - l.ts.secs <= EXPECTATION_TTL_SECS {
                 return Some(i);
             }
@@ -320,8 +346,8 @@ impl Resolver {
         let found = Expectation {
             interface: self
                 .latest_live(&slot.with_interface, slot.in_order, ts)
-                .and_then(|i| self.entries[i].learned.endpoint.interface),
-            frame: self.entries[latest].learned.frame,
+                .and_then(|i| self.entries[i].interface),
+            frame: self.entries[latest].frame,
         };
         let summary_only = self.summary_only;
         let Some(slot) = self.by_tcp.get_mut(&server) else {
@@ -332,8 +358,8 @@ impl Resolver {
         let revision = &mut self.revision;
         slot.open.retain(|&i| {
             let e = &mut entries[i];
-            let age = ts.secs - e.learned.ts.secs;
-            if e.learned.ts <= ts && age <= EXPECTATION_TTL_SECS {
+            let age = ts.secs - e.ts.secs;
+            if e.ts <= ts && age <= EXPECTATION_TTL_SECS {
                 if e.used((client, server), lists_users(summary_only, i)) {
                     *revision += 1;
                 }
@@ -362,7 +388,7 @@ impl Resolver {
         let revision = &mut self.revision;
         slot.open.retain(|&i| {
             let e = &mut entries[i];
-            if e.learned.ts > ts {
+            if e.ts > ts {
                 return true;
             }
             if e.used((client, server), lists_users(summary_only, i)) {
@@ -373,10 +399,10 @@ impl Resolver {
     }
 
     /// The endpoint records, in the order they were learned (after
-    /// [`Resolver::summary_only`], only the summary's first ones list their connections).
+    /// [`Resolver::summary_only`], only the summary's first ones).
     #[must_use]
     pub fn records(&self) -> Vec<EndpointRecord> {
-        self.entries.iter().map(Entry::record).collect()
+        self.entries.iter().filter_map(Entry::record).collect()
     }
 
     /// Endpoint resolution in brief, for the summary.
@@ -384,7 +410,7 @@ impl Resolver {
     pub fn resolution(&self) -> ResolutionSection {
         let mut s = ResolutionSection::default();
         for e in &self.entries {
-            s.add(e.learned.via, e.uses > 0, || e.record());
+            s.add(e.via, e.uses > 0, || e.record());
         }
         s
     }
@@ -396,9 +422,10 @@ fn lists_users(summary_only: bool, index: usize) -> bool {
 }
 
 impl Entry {
-    fn record(&self) -> EndpointRecord {
-        let l = &self.learned;
-        EndpointRecord {
+    /// Its record, when the whole answer is kept.
+    fn record(&self) -> Option<EndpointRecord> {
+        let l = self.learned.as_deref()?;
+        Some(EndpointRecord {
             kind: "endpoint",
             frame: l.frame,
             via: l.via,
@@ -416,7 +443,7 @@ impl Entry {
             asked_by: l.asked_by.to_string(),
             answered_by: l.answered_by.to_string(),
             time: l.ts.rfc3339_micros(),
-        }
+        })
     }
 }
 
@@ -509,11 +536,9 @@ mod tests {
         );
         let last = chains as usize + 8;
         assert_eq!(full.records()[last].used_by.len(), 2);
-        assert!(
-            brief.records()[last].used_by.is_empty(),
-            "counted, not listed"
-        );
-        assert_eq!(brief.entries[last].uses, 2);
+        assert_eq!(brief.records().len(), chains as usize, "the summary's only");
+        assert_eq!(brief.entries[last].uses, 2, "counted, not listed");
+        assert!(brief.entries[last].used_by.is_empty() && brief.entries[last].learned.is_none());
     }
 
     #[test]
@@ -541,15 +566,25 @@ mod tests {
 
     #[test]
     fn a_first_pass_labels_connections_that_began_before_the_answer() {
-        let mut r = Resolver::with_prior(&[learned("10.0.0.9", 1032, 500)]);
+        let mut first = Resolver::new();
+        first.summary_only();
+        first.learn(learned("10.0.0.9", 1032, 500));
+        let mut later = learned("10.0.0.9", 1032, 600);
+        later.frame = 20;
+        later.endpoint.interface = None;
+        first.learn(later);
+        let mut r = Resolver::with_prior(&first.prior());
         let early = Timestamp { secs: 1, nanos: 0 };
         let got = r.connection(
             "10.0.0.2:2482".parse().unwrap(),
             "10.0.0.9:1032".parse().unwrap(),
             early,
         );
-        assert_eq!(got.map(|e| e.frame), Some(10));
-        assert!(got.unwrap().interface.is_some());
+        assert_eq!(got.map(|e| e.frame), Some(20), "the latest answer");
+        assert!(
+            got.unwrap().interface.is_some(),
+            "the interface of the latest answer that names one"
+        );
         assert!(
             r.records().is_empty(),
             "prior endpoints are not reported twice"

@@ -9,6 +9,11 @@
 //! ports are remembered ([`MAX_CLOSED_CONNECTIONS`]): a new SYN on them is a port reuse, and
 //! any other late segment is dropped and counted rather than taken for a new connection.
 //!
+//! A connection that stays silent for [`IDLE_TIMEOUT_SECS`] of capture time is handed back too
+//! (as Zeek and Suricata time out idle flows): a capture with many connections left open, or
+//! never closed in the capture, keeps only the recent ones. Should it speak again, it starts
+//! over as a connection that was already open (counted: `resumed_after_idle`).
+//!
 //! Limits: [`MAX_CONNECTIONS`] connections are tracked at once; when the table is full the
 //! least recently active connections are evicted and handed back to the caller to be finished.
 //! [`MAX_CLOSED_CONNECTIONS`] closed port pairs are remembered; the oldest are forgotten first.
@@ -28,7 +33,9 @@ pub const MAX_CONNECTIONS: usize = 100_000;
 pub const FINISHED_LINGER_SECS: i64 = 60;
 /// Port pairs of connections handed back after ending, remembered for port reuse and late
 /// segments; beyond this the oldest are forgotten (a later segment on them opens a connection).
-pub const MAX_CLOSED_CONNECTIONS: usize = 65_536;
+pub const MAX_CLOSED_CONNECTIONS: usize = 16_384;
+/// A connection silent this long (capture time) is handed back.
+pub const IDLE_TIMEOUT_SECS: i64 = 3600;
 
 /// One TCP connection and the upper-layer state `A` attached to it.
 #[derive(Debug)]
@@ -91,15 +98,27 @@ pub struct FlowStats {
     pub port_reuses: u64,
     /// Connections evicted because the table was full.
     pub evicted: u64,
+    /// Connections handed back after [`IDLE_TIMEOUT_SECS`] of silence.
+    pub idle: u64,
+    /// Of those, the ones that spoke again (and started over).
+    pub resumed_after_idle: u64,
 }
 
-/// A connection that ended, waiting to be handed back.
+/// A connection waiting to be handed back once it has lingered after its end, or been idle.
 #[derive(Debug)]
-struct Ending {
+struct Deadline {
     key: (SocketAddr, SocketAddr),
     id: u64,
-    /// Capture second from which it may go (its last packet plus the linger).
+    /// Capture second from which it may go (its last packet plus the linger or the timeout).
     due: i64,
+}
+
+/// Why a port pair is remembered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Closed {
+    id: u64,
+    /// Handed back for silence, not after its end.
+    idle: bool,
 }
 
 fn key(a: SocketAddr, b: SocketAddr) -> (SocketAddr, SocketAddr) {
@@ -126,10 +145,11 @@ pub struct FlowTable<A> {
     order: u64,
     stats: FlowStats,
     /// Connections that ended, in the order they ended.
-    ending: VecDeque<Ending>,
-    /// Port pairs of connections handed back after ending (with the connection's id), and
-    /// their order.
-    closed: FastMap<(SocketAddr, SocketAddr), u64>,
+    ending: VecDeque<Deadline>,
+    /// Every connection, in the order of its last check for silence.
+    idle: VecDeque<Deadline>,
+    /// Port pairs of connections handed back after ending or for silence, and their order.
+    closed: FastMap<(SocketAddr, SocketAddr), Closed>,
     closed_order: VecDeque<((SocketAddr, SocketAddr), u64)>,
 }
 
@@ -141,6 +161,7 @@ impl<A> Default for FlowTable<A> {
             order: 0,
             stats: FlowStats::default(),
             ending: VecDeque::new(),
+            idle: VecDeque::new(),
             closed: FastMap::default(),
             closed_order: VecDeque::new(),
         }
@@ -173,12 +194,15 @@ impl<A> FlowTable<A> {
     ) -> Option<&mut Connection<A>> {
         let k = key(seg.src, seg.dst);
         let is_client_syn = seg.flags.syn && !seg.flags.ack;
-        if !self.closed.is_empty() && self.closed.contains_key(&k) {
-            if !is_client_syn {
+        if let Some(&closed) = self.closed.get(&k) {
+            if closed.idle {
+                self.stats.resumed_after_idle += 1;
+            } else if is_client_syn {
+                self.stats.port_reuses += 1;
+            } else {
                 return None;
             }
             self.closed.remove(&k);
-            self.stats.port_reuses += 1;
         }
         if let Some(existing) = self.map.get(&k) {
             // A SYN from the former responder, on a finished connection, or with a new
@@ -200,9 +224,15 @@ impl<A> FlowTable<A> {
         let order = self.order;
         let stats = &mut self.stats;
         let next_id = &mut self.next_id;
+        let idle = &mut self.idle;
         let conn = self.map.entry(k).or_insert_with(|| {
             stats.connections += 1;
             *next_id += 1;
+            idle.push_back(Deadline {
+                key: k,
+                id: *next_id,
+                due: ts.secs.saturating_add(IDLE_TIMEOUT_SECS),
+            });
             let (initiator, responder) = if seg.flags.syn {
                 if seg.flags.ack {
                     (seg.dst, seg.src)
@@ -240,9 +270,9 @@ impl<A> FlowTable<A> {
     }
 
     /// The connection of `seg` has just ended (both FINs or a RST): it is handed back by
-    /// [`FlowTable::retire_finished`] once it has lingered.
+    /// [`FlowTable::retire_due`] once it has lingered.
     pub fn ended(&mut self, seg: &TcpSegment<'_>, id: u64, ts: Timestamp) {
-        self.ending.push_back(Ending {
+        self.ending.push_back(Deadline {
             key: key(seg.src, seg.dst),
             id,
             due: ts.secs.saturating_add(FINISHED_LINGER_SECS),
@@ -250,41 +280,60 @@ impl<A> FlowTable<A> {
     }
 
     /// Hands back the connections that ended and whose last packet is more than
-    /// [`FINISHED_LINGER_SECS`] older than `now`, and remembers their ports. O(1) when none is
-    /// due: they wait in the order they ended.
-    pub fn retire_finished(&mut self, now: Timestamp, retired: &mut Vec<Connection<A>>) {
-        while let Some(front) = self.ending.front() {
-            if front.due > now.secs {
+    /// [`FINISHED_LINGER_SECS`] older than `now`, and those silent for [`IDLE_TIMEOUT_SECS`], and
+    /// remembers their ports. O(1) when none is due: they wait in deadline order.
+    pub fn retire_due(&mut self, now: Timestamp, retired: &mut Vec<Connection<A>>) {
+        self.retire_from(false, now, retired);
+        self.retire_from(true, now, retired);
+    }
+
+    fn retire_from(&mut self, idle: bool, now: Timestamp, retired: &mut Vec<Connection<A>>) {
+        let wait = if idle {
+            IDLE_TIMEOUT_SECS
+        } else {
+            FINISHED_LINGER_SECS
+        };
+        while let Some(d) = self.deadlines(idle).pop_front() {
+            if d.due > now.secs {
+                self.deadlines(idle).push_front(d);
                 break;
             }
-            let Some(e) = self.ending.pop_front() else {
-                break;
+            let Some(conn) = self.map.get(&d.key).filter(|c| c.id == d.id) else {
+                continue; // gone meanwhile
             };
-            let Some(conn) = self.map.get(&e.key).filter(|c| c.id == e.id) else {
-                continue; // reused or evicted meanwhile
-            };
-            let due = conn.last_seen.secs.saturating_add(FINISHED_LINGER_SECS);
+            let due = conn.last_seen.secs.saturating_add(wait);
             if due > now.secs {
-                // packets came after the end: wait again from the last one
-                self.ending.push_back(Ending { due, ..e });
+                // it spoke since: wait again from its last packet
+                self.deadlines(idle).push_back(Deadline { due, ..d });
                 continue;
             }
-            if let Some(conn) = self.map.remove(&e.key) {
+            if let Some(conn) = self.map.remove(&d.key) {
                 retired.push(conn);
-                self.remember_closed(e.key, e.id);
+                if idle {
+                    self.stats.idle += 1;
+                }
+                self.remember_closed(d.key, Closed { id: d.id, idle });
             }
         }
     }
 
-    fn remember_closed(&mut self, k: (SocketAddr, SocketAddr), id: u64) {
+    fn deadlines(&mut self, idle: bool) -> &mut VecDeque<Deadline> {
+        if idle {
+            &mut self.idle
+        } else {
+            &mut self.ending
+        }
+    }
+
+    fn remember_closed(&mut self, k: (SocketAddr, SocketAddr), closed: Closed) {
         if self.closed_order.len() >= MAX_CLOSED_CONNECTIONS
             && let Some((old, old_id)) = self.closed_order.pop_front()
-            && self.closed.get(&old) == Some(&old_id)
+            && self.closed.get(&old).is_some_and(|c| c.id == old_id)
         {
             self.closed.remove(&old);
         }
-        self.closed.insert(k, id);
-        self.closed_order.push_back((k, id));
+        self.closed.insert(k, closed);
+        self.closed_order.push_back((k, closed.id));
     }
 
     /// Evicts the least recently active tenth of the table.
@@ -343,9 +392,9 @@ mod tests {
         c.rst = true;
         let id = c.id;
         t.ended(&reset, id, at(100));
-        t.retire_finished(at(150), &mut retired);
+        t.retire_due(at(150), &mut retired);
         assert!(retired.is_empty(), "still lingering");
-        t.retire_finished(at(161), &mut retired);
+        t.retire_due(at(161), &mut retired);
         assert_eq!(retired.len(), 1, "only the finished one");
         assert_eq!(retired[0].initiator.port(), 5001);
         assert_eq!(t.stats().evicted, 0);
@@ -371,10 +420,35 @@ mod tests {
         t.ended(&s, id, at(100));
         let ack = seg("10.0.0.2:135", "10.0.0.1:5000", 9, false, true);
         t.lookup(&ack, at(150), |_, _| (), &mut retired).unwrap();
-        t.retire_finished(at(161), &mut retired);
+        t.retire_due(at(161), &mut retired);
         assert!(retired.is_empty(), "a packet at 150 restarts the linger");
-        t.retire_finished(at(211), &mut retired);
+        t.retire_due(at(211), &mut retired);
         assert_eq!(retired.len(), 1);
+    }
+
+    #[test]
+    fn a_silent_connection_is_handed_back_and_starts_over_if_it_speaks() {
+        let mut t: FlowTable<()> = FlowTable::new();
+        let mut retired = Vec::new();
+        let at = |secs| Timestamp { secs, nanos: 0 };
+        let quiet = seg("10.0.0.1:5000", "10.0.0.2:135", 1, false, true);
+        let busy = seg("10.0.0.1:5001", "10.0.0.2:135", 1, false, true);
+        t.lookup(&quiet, at(0), |_, _| (), &mut retired).unwrap();
+        for secs in (0..=IDLE_TIMEOUT_SECS + 10).step_by(600) {
+            t.lookup(&busy, at(secs), |_, _| (), &mut retired).unwrap();
+            t.retire_due(at(secs), &mut retired);
+        }
+        t.retire_due(at(IDLE_TIMEOUT_SECS + 10), &mut retired);
+        assert_eq!(retired.len(), 1, "only the silent one");
+        assert_eq!(retired[0].initiator.port(), 5000);
+        assert_eq!(t.stats().idle, 1);
+        // it speaks again: a new connection, not a late segment
+        let c = t
+            .lookup(&quiet, at(IDLE_TIMEOUT_SECS + 20), |_, _| (), &mut retired)
+            .unwrap();
+        assert_eq!(c.id, 3);
+        assert_eq!(t.stats().resumed_after_idle, 1);
+        assert_eq!(t.stats().port_reuses, 0);
     }
 
     #[test]

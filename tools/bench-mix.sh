@@ -6,6 +6,8 @@
 # shared machines are noisy, the ratios are what to compare.
 #
 #   tools/bench-mix.sh [SIZE] [ROUNDS]      (defaults: 256M, 5; the mix is kept in target/bench/)
+#
+# BENCH_TSHARK=0 leaves tshark out (on a 2G mix it needs minutes and gigabytes).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -53,7 +55,7 @@ measure() { # NAME COMMAND...
   measure calls "$rpcscope" calls --json "$mix"
   measure decode "$rpcscope" calls --json --decode "$mix"
   measure summary "$rpcscope" summary --json "$mix"
-  if command -v tshark >/dev/null 2>&1; then
+  if [ "${BENCH_TSHARK:-1}" != 0 ] && command -v tshark >/dev/null 2>&1; then
     measure tshark tshark -r "$mix" -Y dcerpc -T fields -e frame.number
   fi
 } >target/bench/results.txt

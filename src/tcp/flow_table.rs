@@ -151,6 +151,8 @@ pub struct FlowTable<A> {
     /// Port pairs of connections handed back after ending or for silence, and their order.
     closed: FastMap<(SocketAddr, SocketAddr), Closed>,
     closed_order: VecDeque<((SocketAddr, SocketAddr), u64)>,
+    /// The capture second deadlines were last checked at.
+    checked_secs: Option<i64>,
 }
 
 impl<A> Default for FlowTable<A> {
@@ -164,6 +166,7 @@ impl<A> Default for FlowTable<A> {
             idle: VecDeque::new(),
             closed: FastMap::default(),
             closed_order: VecDeque::new(),
+            checked_secs: None,
         }
     }
 }
@@ -283,6 +286,11 @@ impl<A> FlowTable<A> {
     /// [`FINISHED_LINGER_SECS`] older than `now`, and those silent for [`IDLE_TIMEOUT_SECS`], and
     /// remembers their ports. O(1) when none is due: they wait in deadline order.
     pub fn retire_due(&mut self, now: Timestamp, retired: &mut Vec<Connection<A>>) {
+        // deadlines are whole seconds: nothing new falls due within one
+        if self.checked_secs == Some(now.secs) {
+            return;
+        }
+        self.checked_secs = Some(now.secs);
         self.retire_from(false, now, retired);
         self.retire_from(true, now, retired);
     }
@@ -293,11 +301,14 @@ impl<A> FlowTable<A> {
         } else {
             FINISHED_LINGER_SECS
         };
-        while let Some(d) = self.deadlines(idle).pop_front() {
-            if d.due > now.secs {
-                self.deadlines(idle).push_front(d);
+        while self
+            .deadlines(idle)
+            .front()
+            .is_some_and(|d| d.due <= now.secs)
+        {
+            let Some(d) = self.deadlines(idle).pop_front() else {
                 break;
-            }
+            };
             let Some(conn) = self.map.get(&d.key).filter(|c| c.id == d.id) else {
                 continue; // gone meanwhile
             };

@@ -10,12 +10,15 @@
 //! - [`names`]: interface and operation names from the data tables in `src/dcerpc/data/`.
 
 pub mod association;
+pub mod call;
+pub mod call_report;
 pub mod channel;
 pub mod codes;
 pub mod framing;
 pub mod names;
 pub mod pdu;
 pub mod security;
+pub mod stubs;
 
 use std::fmt;
 

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use crate::auth::keys::Keyring;
 use crate::idl::Library;
 
-use crate::dcerpc::association::TransportInfo;
+use crate::dcerpc::call::TransportInfo;
 use crate::dcerpc::channel::{Channel, Verdict};
 use crate::dcerpc::pdu::parse_header;
 use crate::epm::resolver::{EndpointRecord, Expectation, MAX_ENDPOINTS, Prior, Resolver};

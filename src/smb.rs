@@ -27,7 +27,7 @@ use std::collections::{BTreeMap, VecDeque};
 use crate::hash::{FastMap, FastSet};
 use std::net::SocketAddr;
 
-use crate::dcerpc::association::TransportInfo;
+use crate::dcerpc::call::TransportInfo;
 use crate::dcerpc::channel::{Channel, Verdict};
 use crate::outbox::{Outbox, PipeOpened};
 use crate::report::Tally;

@@ -301,7 +301,7 @@ fn decoding_limits_are_counted_in_the_summary() {
     conv.client(&request(2, 0, 7, 700, 3), &[]);
     conv.server(&response(2, 0, 8, 3), &[]);
     // a stub longer than MAX_DECODE_STUB_BYTES is not decoded at all
-    let long = rpcscope::dcerpc::association::MAX_DECODE_STUB_BYTES + 4000;
+    let long = rpcscope::dcerpc::stubs::MAX_DECODE_STUB_BYTES + 4000;
     conv.client(&fragmented(3, long, 4000, true), &[]);
     conv.server(&response(3, 0, 8, 3), &[]);
     conv.close();

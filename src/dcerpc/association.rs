@@ -1,42 +1,32 @@
 //! Association state (C706 §12.4, MS-RPCE §3.3.1.5): presentation contexts negotiated by
 //! bind / alter_context and their acks, and the calls of the association. Requests and responses
 //! are joined per call_id; fragments are counted per call (the stub bytes are measured, not
-//! kept, so a call of any size is followed); a call ends with its last response fragment, a
-//! fault, a new request reusing its call_id, or the end of the association.
+//! kept, so a call of any size is followed) and handed to the call's stub consumers
+//! ([`super::stubs`], chosen by [`super::call_report`] when the call starts); a call ends with
+//! its last response fragment, a fault, a new request reusing its call_id, or the end of the
+//! association, and [`super::call_report`] makes its record.
 //!
 //! Limits: [`MAX_OPEN_CALLS`] calls awaiting completion, [`MAX_PENDING_BINDS`] unanswered binds
 //! and [`MAX_CONTEXTS`] presentation contexts per association; reaching one evicts the oldest
 //! entry and records a `limit_*` anomaly.
 
-use crate::auth::keys::Keyring;
 use crate::hash::FastMap;
-use std::net::SocketAddr;
 
+use super::call::{BoundContext, Call, Span, StubTail, TransportInfo};
+use super::call_report::{Reporter, decoder_for};
 use super::codes::{
     PacketType, auth_level_name, auth_type_name, bind_nak_reason_name, context_result_name,
-    fault_name, provider_reason_name,
+    provider_reason_name,
 };
 use super::framing::{FrameEvent, FramedPdu};
 use super::names;
 use super::pdu::{Body, ContextElement, Header, parse_pdu};
 use super::security::{MAX_AUTH_CONTEXTS, Protection, Security};
-use super::{SyntaxId, TransferKind, Uuid};
-use std::sync::Arc;
-
-use crate::dcom::{self, OxidView};
-use crate::epm::resolver::{Expectation, Learned};
-use crate::epm::{self, EpmView};
-use crate::event::{CallRecord, InterfaceRef, PduNote, PduSpan};
-use crate::idl::decode::{PipeReport, PipeStream, in_pipes_offset};
-use crate::idl::objref::class_name;
-use crate::idl::plan::{OpPlan, PipeSpec};
-use crate::idl::values::{CallStubs, Decoded, Direction, SideStub, StubBytes, decode_call};
-use crate::idl::{Interface, Library, table};
-use crate::ndr::{LimitsHit, Syntax};
-use crate::netlogon;
+use super::stubs::{PipeGuess, Stubs};
+use super::{SyntaxId, Uuid};
+use crate::event::PduNote;
 use crate::outbox::Outbox;
 use crate::report::Tally;
-use crate::status::Status;
 use crate::tcp::{Dir, Origin};
 
 /// Calls awaiting completion per association.
@@ -49,354 +39,12 @@ pub const MAX_CONTEXTS: usize = 1024;
 /// (header, body header and object UUID fit).
 pub const PDU_HEAD_BYTES: usize = 64;
 
-/// Stub bytes kept per call for the decoders of the endpoint mapper and DCOM answers (1 MiB);
-/// a longer stub is not decoded and the call says so.
-pub const MAX_DECODE_STUB_BYTES: usize = 1024 * 1024;
-
-/// Which decoder a call's stubs are kept for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Decoder {
-    Epm,
-    Oxid,
-    /// IRemUnknown(2)::RemQueryInterface: IIDs asked for and IPIDs created.
-    RemQueryInterface,
-    /// Any other DCOM (ORPC) call: its answer may create interface pointers.
-    Objrefs,
-    /// A Netlogon secure-channel setup or password call: its challenges and credentials.
-    Netlogon,
-    /// A call whose parameters are decoded with its IDL description only.
-    Parameters,
-}
-
-/// The pipes of a call whose interface an IDL describes.
-#[derive(Debug)]
-struct CallPipes {
-    plan: Arc<OpPlan>,
-    /// \[in\] parameters buffered until the start of the \[in\] pipes is known.
-    prefix: Vec<u8>,
-    prefix_frame: u64,
-    request: Option<PipeStream>,
-    response: PipeStream,
-    little_endian: bool,
-    ndr64: bool,
-    undecodable: bool,
-}
-
-impl CallPipes {
-    fn new(plan: Arc<OpPlan>, little_endian: bool, ndr64: bool) -> Self {
-        let response = PipeStream::new(&plan.out_pipes, "out", 0, little_endian, ndr64, false);
-        Self {
-            plan,
-            prefix: Vec::new(),
-            prefix_frame: 0,
-            request: None,
-            response,
-            little_endian,
-            ndr64,
-            undecodable: false,
-        }
-    }
-
-    fn request_bytes(&mut self, stub: &[u8], frame: u64) {
-        if let Some(r) = self.request.as_mut() {
-            r.feed(stub, frame);
-            return;
-        }
-        if self.undecodable || self.plan.in_pipes.is_empty() {
-            return;
-        }
-        if self.prefix.is_empty() {
-            self.prefix_frame = frame;
-        }
-        self.prefix.extend_from_slice(stub);
-        let syntax = if self.ndr64 {
-            Syntax::Ndr64
-        } else {
-            Syntax::Ndr
-        };
-        match in_pipes_offset(&self.plan, &self.prefix, self.little_endian, syntax) {
-            Ok(Some(start)) => {
-                let mut r = PipeStream::new(
-                    &self.plan.in_pipes,
-                    "in",
-                    start as u64,
-                    self.little_endian,
-                    self.ndr64,
-                    false,
-                );
-                r.feed(&self.prefix, self.prefix_frame);
-                self.prefix = Vec::new();
-                self.request = Some(r);
-            }
-            Ok(None) => {}
-            Err(_) => {
-                self.undecodable = true;
-                self.prefix = Vec::new();
-            }
-        }
-    }
-
-    fn reports(
-        self,
-        request_ended: bool,
-        response_ended: bool,
-        fault: Option<&str>,
-    ) -> Vec<PipeReport> {
-        let mut out = match self.request {
-            Some(r) => r.finish(request_ended, fault),
-            None if self.plan.in_pipes.is_empty() => Vec::new(),
-            None => {
-                let mut r = PipeStream::new(
-                    &self.plan.in_pipes,
-                    "in",
-                    0,
-                    self.little_endian,
-                    self.ndr64,
-                    false,
-                )
-                .finish(false, fault);
-                for p in &mut r {
-                    p.anomalies = vec!["undecodable_parameters".into()];
-                }
-                r
-            }
-        };
-        out.extend(self.response.finish(response_ended, fault));
-        out
-    }
-}
-
-/// Stub offsets where the heuristic detector looks for an [in] byte pipe: right at the start,
-/// after one 32-bit parameter, and after a context handle.
-const GUESS_REQUEST_STARTS: [u64; 3] = [0, 4, 20];
-
-/// The heuristic byte-pipe detector of a call no IDL describes: candidate decoders of the
-/// request (at [`GUESS_REQUEST_STARTS`]) and of the response (from its start, [out] pipes
-/// coming first).
-#[derive(Debug)]
-struct PipeGuess {
-    request: Vec<PipeStream>,
-    response: PipeStream,
-}
-
-impl PipeGuess {
-    fn new(little_endian: bool) -> Self {
-        let byte = [PipeSpec {
-            param: String::new(),
-            element_type: String::new(),
-            element: (1, 1),
-        }];
-        Self {
-            request: GUESS_REQUEST_STARTS
-                .iter()
-                .map(|&s| PipeStream::new(&byte, "in", s, little_endian, false, true))
-                .collect(),
-            response: PipeStream::new(&byte, "out", 0, little_endian, false, true),
-        }
-    }
-
-    /// Pipes that look whole: an [in] pipe that ends the request, or an [out] pipe followed by
-    /// only a 32-bit return value; each with at least two chunks.
-    fn reports(self, request_ended: bool, response_ended: bool) -> Option<Vec<PipeReport>> {
-        let mut out = Vec::new();
-        if request_ended && let Some(r) = self.request.into_iter().find(|r| r.looks_whole(2, 0)) {
-            out.extend(r.finish(true, None));
-        }
-        if response_ended && self.response.looks_whole(2, 4) {
-            out.extend(self.response.finish(true, None));
-        }
-        (!out.is_empty()).then_some(out)
-    }
-}
-
-/// Stub bytes of a call that will be decoded when it ends.
-#[derive(Debug)]
-struct Stubs {
-    decoder: Decoder,
-    syntax: Syntax,
-    request: Vec<u8>,
-    response: Vec<u8>,
-    /// Byte order of the request and of the response.
-    little_endian: [bool; 2],
-    over_limit: bool,
-    /// Decode the parameters with the IDL description too (`--decode`).
-    parameters: bool,
-}
-
-impl Stubs {
-    fn add(&mut self, response: bool, bytes: &[u8], little_endian: bool) {
-        if !response && self.decoder == Decoder::Objrefs && !self.parameters {
-            return;
-        }
-        let buf = if response {
-            &mut self.response
-        } else {
-            &mut self.request
-        };
-        if buf.len() + bytes.len() > MAX_DECODE_STUB_BYTES {
-            self.over_limit = true;
-            return;
-        }
-        if buf.is_empty() {
-            self.little_endian[usize::from(response)] = little_endian;
-        }
-        buf.extend_from_slice(bytes);
-    }
-}
-
-/// A presentation context in force.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct BoundContext {
-    abstract_syntax: SyntaxId,
-    transfer: Option<SyntaxId>,
-    source: &'static str,
-}
-
 #[derive(Debug)]
 struct PendingBind {
     call_id: u32,
     alter: bool,
     contexts: Vec<ContextElement>,
     seq: u64,
-}
-
-#[derive(Clone, Copy, Debug)]
-struct Span {
-    first: Origin,
-    last: Origin,
-    fragments: u32,
-    stub_len: u64,
-    saw_first: bool,
-    saw_last: bool,
-    damaged: bool,
-}
-
-impl Span {
-    fn new(pdu: &FramedPdu<'_>, stub_len: usize, saw_first: bool, saw_last: bool) -> Self {
-        Self {
-            first: pdu.first,
-            last: pdu.last,
-            fragments: 1,
-            stub_len: stub_len as u64,
-            saw_first,
-            saw_last,
-            damaged: pdu.damaged,
-        }
-    }
-
-    fn add(&mut self, pdu: &FramedPdu<'_>, stub_len: usize, saw_last: bool) {
-        self.fragments += 1;
-        self.stub_len += stub_len as u64;
-        if pdu.last.frame >= self.last.frame {
-            self.last = pdu.last;
-        }
-        self.saw_last |= saw_last;
-        self.damaged |= pdu.damaged;
-    }
-
-    fn public(&self) -> PduSpan {
-        PduSpan {
-            frames: [self.first.frame, self.last.frame],
-            fragments: self.fragments,
-            stub_len: self.stub_len,
-        }
-    }
-}
-
-#[derive(Debug)]
-struct Call {
-    seq: u64,
-    /// Frame of the call's first byte: its place in the output order.
-    first_frame: u64,
-    call_id: u32,
-    context_id: u16,
-    opnum: Option<u16>,
-    object: Option<Uuid>,
-    binding: Option<BoundContext>,
-    client_dir: Dir,
-    request: Option<Span>,
-    response: Option<Span>,
-    fault: Option<u32>,
-    auth: Option<(u8, u8)>,
-    response_may_be_lost: bool,
-    stubs: Option<Box<Stubs>>,
-    /// First bytes of the first request and response PDUs (for the PDU detail view).
-    heads: [Vec<u8>; 2],
-    pipes: Option<Box<CallPipes>>,
-    guess: Option<Box<PipeGuess>>,
-    verifier: Option<(u8, u8, u8, u32, u16)>,
-    /// The last bytes of the response stub, where the return value is.
-    tail: StubTail,
-    /// What the security layer did with the call's PDUs.
-    protection: Protection,
-}
-
-impl Call {
-    /// A PDU of the call stayed sealed: nothing of its stubs can be decoded.
-    fn forget_stubs(&mut self) {
-        self.stubs = None;
-        self.pipes = None;
-        self.guess = None;
-    }
-
-    /// Faulted while its request's first fragment was seen and its last one not yet: the
-    /// rest of the request still belongs to it.
-    fn awaits_request_end(&self) -> bool {
-        self.fault.is_some() && self.request.is_some_and(|r| r.saw_first && !r.saw_last)
-    }
-}
-
-/// The last four bytes of a response stub over all its fragments (NDR marshals an
-/// operation's return value last; C706 §14.3.3), unless a fragment was sealed.
-#[derive(Clone, Copy, Debug, Default)]
-struct StubTail {
-    bytes: [u8; 4],
-    len: usize,
-    little_endian: bool,
-    sealed: bool,
-}
-
-impl StubTail {
-    fn add(&mut self, stub: &[u8], little_endian: bool, sealed: bool) {
-        self.sealed |= sealed;
-        self.little_endian = little_endian;
-        for &b in stub.iter().rev().take(4).rev() {
-            self.bytes.rotate_left(1);
-            self.bytes[3] = b;
-        }
-        self.len = (self.len + stub.len()).min(4);
-    }
-
-    /// The return value, when four clear bytes were seen.
-    fn value(&self) -> Option<u32> {
-        (self.len == 4 && !self.sealed).then(|| {
-            if self.little_endian {
-                u32::from_le_bytes(self.bytes)
-            } else {
-                u32::from_be_bytes(self.bytes)
-            }
-        })
-    }
-}
-
-/// Transport facts an association reports with each call.
-#[derive(Clone, Debug)]
-pub struct TransportInfo {
-    /// `ncacn_ip_tcp`, `ncacn_np`, ...
-    pub transport: &'static str,
-    /// Pipe name for named pipes.
-    pub pipe: Option<String>,
-    /// SMB FileId (or FID) of a named pipe.
-    pub file_id: Option<String>,
-    /// What an endpoint-mapper or OXID answer announced for this endpoint: its interface is
-    /// used when no bind was captured.
-    pub expected: Option<Expectation>,
-    /// Interface descriptions (IDL) for decoding pipes.
-    pub library: Option<Arc<Library>>,
-    /// The user's secrets, for unsealing.
-    pub keys: Option<Arc<Keyring>>,
-    /// Sender address of each direction, indexed by [`Dir::index`].
-    pub senders: [SocketAddr; 2],
 }
 
 /// One association: contexts and calls.
@@ -420,6 +68,14 @@ pub struct Association {
 }
 
 impl Association {
+    /// What reports this association's calls when they end.
+    fn reporter(&self) -> Reporter<'_> {
+        Reporter {
+            info: &self.info,
+            pipe_source: self.pipe_source,
+        }
+    }
+
     /// A new association over the given transport.
     #[must_use]
     pub fn new(info: TransportInfo) -> Self {
@@ -657,14 +313,14 @@ impl Association {
                                 .for_each(|r| r.feed(stub, p.first.frame));
                         }
                         if c.fault.is_some() && last {
-                            self.finish(c, calls);
+                            self.reporter().finish(c, calls);
                         } else {
                             self.calls.insert(h.call_id, c);
                         }
                     }
                 } else {
                     if let Some(old) = existing {
-                        self.finish(old, calls);
+                        self.reporter().finish(old, calls);
                     }
                     let binding = self.binding_for(r.context_id, r.object, calls);
                     let auth = pdu.auth.map(|a| (a.auth_type, a.auth_level));
@@ -675,7 +331,7 @@ impl Association {
                         .library
                         .as_ref()
                         .is_some_and(|l| l.decode_parameters)
-                        && self.described(binding).is_some();
+                        && self.reporter().described(binding).is_some();
                     let stubs = decoder_for(binding, r.opnum, r.object, unreadable, parameters)
                         .map(|(decoder, syntax)| {
                             let mut st = Box::new(Stubs {
@@ -725,6 +381,7 @@ impl Association {
                         )
                     });
                     call.pipes = self
+                        .reporter()
                         .pipes_for(binding, r.opnum, h.little_endian())
                         .filter(|_| !unreadable)
                         .map(|mut pp| {
@@ -771,7 +428,7 @@ impl Association {
                     g.response.feed(stub, p.first.frame);
                 }
                 if last {
-                    self.finish(c, calls);
+                    self.reporter().finish(c, calls);
                 } else {
                     self.calls.insert(c.call_id, c);
                 }
@@ -794,7 +451,7 @@ impl Association {
                     tally.count("faults_before_request_end");
                     self.calls.insert(c.call_id, c);
                 } else {
-                    self.finish(c, calls);
+                    self.reporter().finish(c, calls);
                 }
             }
             Body::Other => match h.ptype {
@@ -948,7 +605,7 @@ impl Association {
             calls.anomaly("limit_open_calls", 0, || {
                 format!("more than {MAX_OPEN_CALLS} calls awaiting an answer")
             });
-            self.finish(c, calls);
+            self.reporter().finish(c, calls);
         }
         if self.opened.len() >= 2 * MAX_OPEN_CALLS {
             let open = &self.calls;
@@ -1057,436 +714,9 @@ impl Association {
         let mut open: Vec<Call> = self.calls.drain().map(|(_, c)| c).collect();
         open.sort_by_key(|c| c.seq);
         for c in open {
-            self.finish(c, calls);
+            self.reporter().finish(c, calls);
         }
     }
-
-    fn finish(&self, mut c: Call, queue: &mut Outbox) {
-        let first_frame = c.first_frame;
-        let stubs = c.stubs.take();
-        let pipes = c.pipes.take();
-        let guess = c.guess.take();
-        let mut record = self.record(&c);
-        let req_ended = c.request.is_some_and(|r| r.saw_last && !r.damaged);
-        let resp_ended = c.response.is_some_and(|r| r.saw_last && !r.damaged) && c.fault.is_none();
-        if let Some(pp) = pipes {
-            record.pipes = Some(pp.reports(req_ended, resp_ended, record.fault_name.as_deref()));
-        } else if let Some(g) = guess {
-            record.pipes = g.reports(req_ended, resp_ended);
-        }
-        if let Some(st) = stubs {
-            if st.over_limit {
-                queue.anomaly("limit_decode_stub_bytes", first_frame, || {
-                    format!("a stub longer than {MAX_DECODE_STUB_BYTES} bytes was not decoded")
-                });
-            }
-            self.decode(&c, &st, &mut record, queue);
-            if st.parameters {
-                self.decode_parameters(&c, *st, &mut record);
-            }
-            let mut limits = LimitsHit::default();
-            for hit in [
-                record.epm.as_ref().map(|v| v.limits),
-                record.oxid.as_ref().map(|v| v.limits),
-                record.decoded.as_ref().map(|d| d.limits),
-            ]
-            .into_iter()
-            .flatten()
-            {
-                limits.merge(hit);
-            }
-            for kind in limits.kinds() {
-                let op = record.operation.as_deref().unwrap_or("?");
-                queue.anomaly(kind, first_frame, || {
-                    format!("decoding {op} stopped at a limit")
-                });
-            }
-        }
-        queue.finished(record, first_frame);
-    }
-
-    /// Decodes an endpoint-mapper or DCOM call; endpoints in its answer go to `queue`.
-    fn decode(&self, c: &Call, st: &Stubs, record: &mut CallRecord, queue: &mut Outbox) {
-        let (Some(opnum), Some(req)) = (c.opnum, c.request) else {
-            return;
-        };
-        let answered = c.fault.is_none() && c.response.is_some_and(|r| r.saw_last && !r.damaged);
-        if req.damaged {
-            return;
-        }
-        let client = self.info.senders[c.client_dir.index()];
-        let server = self.info.senders[c.client_dir.reverse().index()];
-        let learn = |queue: &mut Outbox, endpoint: crate::epm::tower::Endpoint, via| {
-            if let Some(r) = c.response {
-                queue.learn(Learned {
-                    frame: r.last.frame,
-                    ts: r.last.ts,
-                    via,
-                    endpoint,
-                    answered_by: server,
-                    asked_by: client,
-                });
-            }
-        };
-        let request = StubBytes {
-            bytes: &st.request,
-            direction: Direction::In,
-            little_endian: st.little_endian[0],
-            syntax: st.syntax,
-        };
-        let response = StubBytes {
-            bytes: &st.response,
-            direction: Direction::Out,
-            little_endian: st.little_endian[1],
-            syntax: st.syntax,
-        };
-        match st.decoder {
-            Decoder::Epm => {
-                let mut v = EpmView::default();
-                if let Err(e) = epm::decode_request(opnum, request, &mut v) {
-                    v.error = Some(e);
-                }
-                if st.over_limit {
-                    v.error = Some(format!("stub longer than {MAX_DECODE_STUB_BYTES} bytes"));
-                } else if answered {
-                    match epm::decode_response(opnum, response, &mut v) {
-                        Ok(found) => {
-                            let via = if opnum == epm::opnum::MAP {
-                                "ept_map"
-                            } else {
-                                "ept_lookup"
-                            };
-                            for a in found {
-                                learn(queue, a.endpoint, via);
-                            }
-                        }
-                        Err(e) => v.error = Some(e),
-                    }
-                }
-                record.epm = Some(Box::new(v));
-            }
-            Decoder::Oxid if !st.over_limit => {
-                let Some(interface) = c.binding.map(|b| b.abstract_syntax.uuid) else {
-                    return;
-                };
-                let mut v = OxidView::default();
-                if answered {
-                    let answer = dcom::decode_response(interface, opnum, response);
-                    for e in answer.endpoints {
-                        learn(queue, e, "oxid");
-                    }
-                    for (iid, ipid) in answer.ipids {
-                        queue.learn_ipid(ipid, iid);
-                    }
-                    v = answer.view;
-                }
-                if let Some(clsid) = dcom::activated_class(interface, opnum, request) {
-                    v.clsid = Some(clsid.to_string());
-                    v.class_name = class_name(clsid);
-                }
-                if answered || v.clsid.is_some() {
-                    record.oxid = Some(Box::new(v));
-                }
-            }
-            Decoder::Objrefs if answered && !st.over_limit => {
-                for (iid, ipid) in dcom::scan_objrefs(&st.response) {
-                    queue.learn_ipid(ipid, iid);
-                }
-            }
-            Decoder::RemQueryInterface if answered && !st.over_limit => {
-                let Some(interface) = c.binding.map(|b| b.abstract_syntax.uuid) else {
-                    return;
-                };
-                let pairs = dcom::rem_query_interface(interface, request, response);
-                for (iid, ipid) in pairs.unwrap_or_default() {
-                    queue.learn_ipid(ipid, iid);
-                }
-            }
-            Decoder::Netlogon if !st.over_limit => {
-                let answer = (answered && !st.response.is_empty()).then_some(response);
-                let status = record.status.map(|s| s.code);
-                let client = client.ip().to_string();
-                record.netlogon = netlogon::read_call(
-                    opnum,
-                    request,
-                    answer,
-                    status,
-                    &client,
-                    self.info.keys.as_deref(),
-                )
-                .map(Box::new);
-                if record.netlogon.as_ref().is_some_and(|v| v.limit_hit) {
-                    queue.anomaly("limit_netlogon_channels", c.first_frame, || {
-                        "a Netlogon challenge or secure channel was not remembered (limit)".into()
-                    });
-                }
-            }
-            Decoder::Oxid
-            | Decoder::Objrefs
-            | Decoder::RemQueryInterface
-            | Decoder::Netlogon
-            | Decoder::Parameters => {}
-        }
-    }
-
-    /// The interface description of a binding, if the library has one.
-    fn described(&self, binding: Option<BoundContext>) -> Option<&Interface> {
-        let b = binding?;
-        self.info
-            .library
-            .as_ref()?
-            .interface(b.abstract_syntax.uuid, b.abstract_syntax.major)
-    }
-
-    /// Decodes the \[in\] and \[out\] parameters of a call with its IDL description (the
-    /// request when it was captured whole, the response when it was answered), or keeps its
-    /// stubs on the record for decoding later ([`Library::keep_stubs`]).
-    fn decode_parameters(&self, c: &Call, st: Stubs, record: &mut CallRecord) {
-        let (Some(iface), Some(lib), Some(opnum)) = (
-            self.described(c.binding),
-            self.info.library.as_deref(),
-            c.opnum,
-        ) else {
-            return;
-        };
-        if st.over_limit {
-            let mut d = Decoded::default();
-            d.errors
-                .push(format!("stub longer than {MAX_DECODE_STUB_BYTES} bytes"));
-            record.decoded = Some(Box::new(d));
-            return;
-        }
-        let whole =
-            |span: Option<Span>| span.is_some_and(|s| s.saw_first && s.saw_last && !s.damaged);
-        let request = if whole(c.request) {
-            SideStub::Whole(st.request)
-        } else {
-            SideStub::NotWhole
-        };
-        let response = if c.fault.is_some() {
-            SideStub::Fault
-        } else if whole(c.response) {
-            SideStub::Whole(st.response)
-        } else {
-            SideStub::NotWhole
-        };
-        let stubs = CallStubs {
-            request,
-            response,
-            little_endian: st.little_endian,
-            syntax: st.syntax,
-        };
-        if lib.keep_stubs {
-            record.stubs = Some(Box::new(stubs));
-            return;
-        }
-        record.decoded = Some(Box::new(match lib.plan(iface, opnum) {
-            Some(plan) => decode_call(&plan, opnum, &stubs),
-            None => {
-                let mut d = Decoded::default();
-                d.errors
-                    .push(format!("the description has no operation {opnum}"));
-                d
-            }
-        }));
-    }
-
-    fn record(&self, c: &Call) -> CallRecord {
-        let lost_bytes =
-            c.request.is_some_and(|r| r.damaged) || c.response.is_some_and(|r| r.damaged);
-        let outcome = if c.fault.is_some() && !lost_bytes {
-            "fault"
-        } else if lost_bytes {
-            "incomplete"
-        } else if let Some(r) = c.response {
-            if r.saw_last && !r.damaged {
-                "response"
-            } else {
-                "incomplete"
-            }
-        } else if c
-            .request
-            .is_none_or(|r| !r.saw_first || !r.saw_last || r.damaged)
-            || c.response_may_be_lost
-        {
-            "incomplete"
-        } else {
-            "no_response"
-        };
-        let client = self.info.senders[c.client_dir.index()];
-        let server = self.info.senders[c.client_dir.reverse().index()];
-        let described = c.binding.and_then(|b| {
-            self.info
-                .library
-                .as_ref()
-                .and_then(|l| l.interface(b.abstract_syntax.uuid, b.abstract_syntax.major))
-        });
-        let status = self.status(c, outcome);
-        let interface = c.binding.map(|b| InterfaceRef {
-            uuid: b.abstract_syntax.uuid.to_string(),
-            version: b.abstract_syntax.version(),
-            name: names::interface_name(b.abstract_syntax.uuid, b.abstract_syntax.major)
-                .map(str::to_string)
-                .or_else(|| described.map(|i| i.name.clone())),
-        });
-        // An --idl description first, then Microsoft's IDL, then the names table.
-        let operation = match (c.binding, c.opnum) {
-            (Some(b), Some(op)) => described
-                .and_then(|i| i.operations.get(usize::from(op)))
-                .map(|o| o.name.clone())
-                .or_else(|| {
-                    table::builtin()
-                        .operation(b.abstract_syntax.uuid, b.abstract_syntax.major, op)
-                        .and_then(|o| table::wire_name(&o.name))
-                        .map(str::to_string)
-                })
-                .or_else(|| names::operation_name(b.abstract_syntax.uuid, op).map(str::to_string)),
-            _ => None,
-        };
-        let start_ts = c
-            .request
-            .or(c.response)
-            .map(|s| s.first.ts)
-            .unwrap_or_default();
-        let duration_us = match (c.request, c.response) {
-            (Some(q), Some(r)) => {
-                let d = r.last.ts.as_micros() - q.last.ts.as_micros();
-                u64::try_from(d).ok()
-            }
-            _ => None,
-        };
-        CallRecord {
-            kind: "call",
-            client: endpoint(client),
-            server: endpoint(server),
-            transport: self.info.transport,
-            pipe: self.info.pipe.clone(),
-            pipe_source: self.pipe_source,
-            file_id: self.info.file_id.clone(),
-            call_id: c.call_id,
-            context_id: c.context_id,
-            interface,
-            interface_source: c.binding.map(|b| b.source),
-            opnum: c.opnum,
-            operation,
-            request: c.request.map(|s| s.public()),
-            response: c.response.map(|s| s.public()),
-            outcome,
-            fault_status: c.fault,
-            fault_name: c
-                .fault
-                .map(|s| fault_name(s).map_or_else(|| format!("0x{s:08x}"), str::to_string)),
-            auth_type: c.auth.map(|a| auth_type_name(a.0)),
-            auth_level: c.auth.map(|a| auth_level_name(a.1)),
-            decryption: c.protection.decryption.as_ref().map(|d| d.name()),
-            decryption_reason: c
-                .protection
-                .decryption
-                .as_ref()
-                .and_then(|d| d.reason())
-                .map(str::to_string),
-            signature: c
-                .protection
-                .signature
-                .map(|v| if v { "valid" } else { "invalid" }),
-            start: start_ts.rfc3339_micros(),
-            duration_us,
-            status,
-            object: c.object.map(|u| u.to_string()),
-            endpoint_frame: self.info.expected.map(|e| e.frame),
-            heads: c.heads.clone(),
-            verifier: c.verifier,
-            span_us: (
-                start_ts.as_micros(),
-                c.response
-                    .or(c.request)
-                    .map_or(start_ts, |s| s.last.ts)
-                    .as_micros(),
-            ),
-            pipes: None,
-            decoded: None,
-            stubs: None,
-            epm: None,
-            oxid: None,
-            netlogon: None,
-            transfer_syntax: c
-                .binding
-                .and_then(|b| b.transfer)
-                .map(|t| t.transfer_kind())
-                .filter(|k| matches!(k, TransferKind::Ndr | TransferKind::Ndr64))
-                .map(TransferKind::name),
-        }
-    }
-}
-
-impl Association {
-    /// The operation's return code: the last four bytes of a whole, readable response, for
-    /// operations whose return type is an error code (an `--idl` description first, then the
-    /// built-in table).
-    fn status(&self, c: &Call, outcome: &str) -> Option<Status> {
-        if outcome != "response" || !c.response.is_some_and(|r| r.saw_first) {
-            return None;
-        }
-        let code = c.tail.value()?;
-        let (b, opnum) = (c.binding?, c.opnum?);
-        let (uuid, major) = (b.abstract_syntax.uuid, b.abstract_syntax.major);
-        let described = self.info.library.as_ref().and_then(|lib| {
-            let iface = lib.interface(uuid, major)?;
-            let op = iface.operations.get(usize::from(opnum))?;
-            Some(table::return_kind(lib, &iface.name, op))
-        });
-        let kind = match described {
-            Some(kind) => kind?,
-            None => table::builtin().operation(uuid, major, opnum)?.returns?,
-        };
-        Some(Status { code, kind })
-    }
-
-    /// The pipe decoders of a new call, when an IDL describes its operation.
-    fn pipes_for(
-        &self,
-        binding: Option<BoundContext>,
-        opnum: u16,
-        little_endian: bool,
-    ) -> Option<CallPipes> {
-        let lib = self.info.library.as_ref()?;
-        let b = binding?;
-        let iface = lib.interface(b.abstract_syntax.uuid, b.abstract_syntax.major)?;
-        let plan = lib.plan(iface, opnum).filter(|p| p.has_pipes())?;
-        let ndr64 = b
-            .transfer
-            .is_some_and(|t| t.transfer_kind() == TransferKind::Ndr64);
-        Some(CallPipes::new(plan, little_endian, ndr64))
-    }
-}
-
-/// The decoder a new call's stubs are kept for: endpoint-mapper calls, DCOM answers carrying
-/// string bindings, other DCOM (ORPC) calls whose answers may create interface pointers, and
-/// calls whose `parameters` are decoded; none when the stub is sealed and was not decrypted.
-fn decoder_for(
-    binding: Option<BoundContext>,
-    opnum: u16,
-    object: Option<Uuid>,
-    unreadable: bool,
-    parameters: bool,
-) -> Option<(Decoder, Syntax)> {
-    if unreadable {
-        return None;
-    }
-    let uuid = binding.map(|b| b.abstract_syntax.uuid);
-    let decoder = match uuid {
-        Some(u) if u == epm::EPM_UUID => Decoder::Epm,
-        Some(u) if dcom::carries_bindings(u, opnum) => Decoder::Oxid,
-        Some(u) if dcom::is_rem_query_interface(u, opnum) => Decoder::RemQueryInterface,
-        Some(u) if netlogon::is_channel_setup(u, opnum) => Decoder::Netlogon,
-        _ if object.is_some() => Decoder::Objrefs,
-        _ if parameters => Decoder::Parameters,
-        _ => return None,
-    };
-    let ndr64 = binding
-        .and_then(|b| b.transfer)
-        .is_some_and(|t| t.transfer_kind() == TransferKind::Ndr64);
-    Some((decoder, if ndr64 { Syntax::Ndr64 } else { Syntax::Ndr }))
 }
 
 /// What a non-call PDU says, for the call-flow view; `None` for requests, responses and faults.
@@ -1562,8 +792,369 @@ fn head(pdu: &[u8]) -> Vec<u8> {
         .to_vec()
 }
 
-/// `ip:port`, or `[ipv6]:port` (as `SocketAddr` prints them).
-#[must_use]
-pub fn endpoint(a: SocketAddr) -> String {
-    a.to_string()
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::CallRecord;
+    use crate::source::Timestamp;
+
+    /// SAMR, which the names table knows.
+    const SAMR: &str = "12345778-1234-abcd-ef00-0123456789ac";
+    /// LSARPC.
+    const LSA: &str = "12345778-1234-abcd-ef00-0123456789ab";
+
+    const BIND: u8 = 11;
+    const BIND_ACK: u8 = 12;
+    const BIND_NAK: u8 = 13;
+    const ALTER: u8 = 14;
+    const ALTER_RESP: u8 = 15;
+    const REQUEST: u8 = 0;
+    const RESPONSE: u8 = 2;
+    const FAULT: u8 = 3;
+    const FIRST: u8 = 1;
+    const LAST: u8 = 2;
+
+    /// One step of a conversation: who sends, the PDU type and flags, its call id, and the body
+    /// after the common header.
+    struct Step {
+        from_client: bool,
+        ptype: u8,
+        flags: u8,
+        call_id: u32,
+        body: Vec<u8>,
+    }
+
+    fn uuid_wire(s: &str) -> [u8; 16] {
+        let mut b = Uuid::parse(s).unwrap().0;
+        b[0..4].reverse();
+        b[4..6].reverse();
+        b[6..8].reverse();
+        b
+    }
+
+    fn syntax(uuid: &str, major: u16) -> Vec<u8> {
+        let mut v = uuid_wire(uuid).to_vec();
+        v.extend(major.to_le_bytes());
+        v.extend(0u16.to_le_bytes());
+        v
+    }
+
+    fn ndr() -> Vec<u8> {
+        let mut v = uuid_wire("8a885d04-1ceb-11c9-9fe8-08002b104860").to_vec();
+        v.extend(2u32.to_le_bytes());
+        v
+    }
+
+    /// A bind or alter_context offering `(context id, interface)` pairs with NDR.
+    fn offer(ptype: u8, call_id: u32, contexts: &[(u16, &str)]) -> Step {
+        let mut body = vec![0xb8, 0x10, 0xb8, 0x10, 0, 0, 0, 0];
+        body.extend([contexts.len() as u8, 0, 0, 0]);
+        for &(id, iface) in contexts {
+            body.extend(id.to_le_bytes());
+            body.extend([1, 0]);
+            body.extend(syntax(iface, 1));
+            body.extend(ndr());
+        }
+        Step {
+            from_client: true,
+            ptype,
+            flags: FIRST | LAST,
+            call_id,
+            body,
+        }
+    }
+
+    /// A bind_ack or alter_context_resp with one result per offered context (0: accepted).
+    fn answer(ptype: u8, call_id: u32, results: &[u16]) -> Step {
+        let mut body = vec![0xb8, 0x10, 0xb8, 0x10, 0, 0, 0, 0];
+        body.extend([0, 0]); // no secondary address
+        body.extend([0, 0]); // pad to 4
+        body.extend([results.len() as u8, 0, 0, 0]);
+        for &r in results {
+            body.extend(r.to_le_bytes());
+            body.extend(if r == 0 { 0u16 } else { 2u16 }.to_le_bytes());
+            body.extend(ndr());
+        }
+        Step {
+            from_client: false,
+            ptype,
+            flags: FIRST | LAST,
+            call_id,
+            body,
+        }
+    }
+
+    fn request(call_id: u32, ctx: u16, opnum: u16, flags: u8) -> Step {
+        let mut body = 8u32.to_le_bytes().to_vec();
+        body.extend(ctx.to_le_bytes());
+        body.extend(opnum.to_le_bytes());
+        body.extend([0u8; 8]);
+        Step {
+            from_client: true,
+            ptype: REQUEST,
+            flags,
+            call_id,
+            body,
+        }
+    }
+
+    fn response(call_id: u32, flags: u8) -> Step {
+        let mut body = 8u32.to_le_bytes().to_vec();
+        body.extend([0, 0, 0, 0]);
+        body.extend([0u8; 8]);
+        Step {
+            from_client: false,
+            ptype: RESPONSE,
+            flags,
+            call_id,
+            body,
+        }
+    }
+
+    fn fault(call_id: u32, status: u32) -> Step {
+        let mut body = 0u32.to_le_bytes().to_vec();
+        body.extend([0, 0, 0, 0]);
+        body.extend(status.to_le_bytes());
+        body.extend([0u8; 4]);
+        Step {
+            from_client: false,
+            ptype: FAULT,
+            flags: FIRST | LAST,
+            call_id,
+            body,
+        }
+    }
+
+    fn nak(call_id: u32) -> Step {
+        Step {
+            from_client: false,
+            ptype: BIND_NAK,
+            flags: FIRST | LAST,
+            call_id,
+            body: vec![0, 0],
+        }
+    }
+
+    /// Feeds the steps, one frame each, then ends the association; the records in the order
+    /// the calls ended.
+    fn run(steps: Vec<Step>) -> (Vec<CallRecord>, Tally) {
+        let client = "10.0.0.1:50000".parse().unwrap();
+        let server = "10.0.0.2:49667".parse().unwrap();
+        let mut a = Association::new(TransportInfo {
+            transport: "ncacn_ip_tcp",
+            pipe: None,
+            file_id: None,
+            expected: None,
+            library: None,
+            keys: None,
+            senders: [client, server],
+        });
+        let (mut tally, mut queue) = (Tally::default(), Outbox::new());
+        for (i, s) in steps.into_iter().enumerate() {
+            let mut bytes = vec![5, 0, s.ptype, s.flags, 0x10, 0, 0, 0];
+            bytes.extend(((16 + s.body.len()) as u16).to_le_bytes());
+            bytes.extend([0, 0]);
+            bytes.extend(s.call_id.to_le_bytes());
+            bytes.extend(&s.body);
+            let at = Origin {
+                frame: i as u64 + 1,
+                ts: Timestamp {
+                    secs: i as i64,
+                    nanos: 0,
+                },
+            };
+            let pdu = FramedPdu {
+                bytes: &bytes,
+                first: at,
+                last: at,
+                damaged: false,
+                offset: 0,
+            };
+            let dir = if s.from_client {
+                Dir::FromInitiator
+            } else {
+                Dir::FromResponder
+            };
+            a.on_event(dir, FrameEvent::Pdu(pdu), &mut tally, &mut queue);
+        }
+        a.finish_all(&mut queue);
+        (queue.take_ready().collect(), tally)
+    }
+
+    /// What a test checks of a record: call id, outcome, where the interface came from, its
+    /// name, the operation number, the fault status.
+    type Seen = (
+        u32,
+        &'static str,
+        Option<&'static str>,
+        Option<String>,
+        Option<u16>,
+        Option<u32>,
+    );
+
+    fn seen(r: &CallRecord) -> Seen {
+        (
+            r.call_id,
+            r.outcome,
+            r.interface_source,
+            r.interface.as_ref().and_then(|i| i.name.clone()),
+            r.opnum,
+            r.fault_status,
+        )
+    }
+
+    #[test]
+    fn transitions() {
+        let samr = Some("Samr".to_string());
+        let lsa = Some("Lsarpc".to_string());
+        #[allow(clippy::type_complexity)]
+        let table: Vec<(&str, Vec<Step>, Vec<Seen>)> = vec![
+            (
+                "bind, ack, request, response",
+                vec![
+                    offer(BIND, 1, &[(0, SAMR)]),
+                    answer(BIND_ACK, 1, &[0]),
+                    request(2, 0, 5, FIRST | LAST),
+                    response(2, FIRST | LAST),
+                ],
+                vec![(2, "response", Some("bind"), samr.clone(), Some(5), None)],
+            ),
+            (
+                "fragments of both sides are joined",
+                vec![
+                    offer(BIND, 1, &[(0, SAMR)]),
+                    answer(BIND_ACK, 1, &[0]),
+                    request(2, 0, 7, FIRST),
+                    request(2, 0, 7, LAST),
+                    response(2, FIRST),
+                    response(2, 0),
+                    response(2, LAST),
+                ],
+                vec![(2, "response", Some("bind"), samr.clone(), Some(7), None)],
+            ),
+            (
+                "a fault ends the call",
+                vec![
+                    offer(BIND, 1, &[(0, SAMR)]),
+                    answer(BIND_ACK, 1, &[0]),
+                    request(2, 0, 5, FIRST | LAST),
+                    fault(2, 0x1c01_0002),
+                ],
+                vec![(
+                    2,
+                    "fault",
+                    Some("bind"),
+                    samr.clone(),
+                    Some(5),
+                    Some(0x1c01_0002),
+                )],
+            ),
+            (
+                "no answer by the end of the association",
+                vec![request(3, 0, 1, FIRST | LAST)],
+                vec![(3, "no_response", None, None, Some(1), None)],
+            ),
+            (
+                "an answer without its request",
+                vec![response(4, FIRST | LAST)],
+                vec![(4, "response", None, None, None, None)],
+            ),
+            (
+                "a request reusing a call id ends the earlier call",
+                vec![
+                    request(5, 0, 1, FIRST | LAST),
+                    request(5, 0, 2, FIRST | LAST),
+                    response(5, FIRST | LAST),
+                ],
+                vec![
+                    (5, "no_response", None, None, Some(1), None),
+                    (5, "response", None, None, Some(2), None),
+                ],
+            ),
+            (
+                "a refused context still names what the client asked for",
+                vec![
+                    offer(BIND, 1, &[(0, SAMR), (1, LSA)]),
+                    answer(BIND_ACK, 1, &[0, 2]),
+                    request(2, 1, 6, FIRST | LAST),
+                    fault(2, 0x1c01_0002),
+                ],
+                vec![(
+                    2,
+                    "fault",
+                    Some("refused"),
+                    lsa.clone(),
+                    Some(6),
+                    Some(0x1c01_0002),
+                )],
+            ),
+            (
+                "a bind_nak binds nothing",
+                vec![
+                    offer(BIND, 1, &[(0, SAMR)]),
+                    nak(1),
+                    request(2, 0, 5, FIRST | LAST),
+                    response(2, FIRST | LAST),
+                ],
+                vec![(2, "response", None, None, Some(5), None)],
+            ),
+            (
+                "alter_context adds a context to those of the bind",
+                vec![
+                    offer(BIND, 1, &[(0, SAMR)]),
+                    answer(BIND_ACK, 1, &[0]),
+                    offer(ALTER, 2, &[(1, LSA)]),
+                    answer(ALTER_RESP, 2, &[0]),
+                    request(3, 1, 6, FIRST | LAST),
+                    response(3, FIRST | LAST),
+                    request(4, 0, 5, FIRST | LAST),
+                    response(4, FIRST | LAST),
+                ],
+                vec![
+                    (
+                        3,
+                        "response",
+                        Some("alter_context"),
+                        lsa.clone(),
+                        Some(6),
+                        None,
+                    ),
+                    (4, "response", Some("bind"), samr.clone(), Some(5), None),
+                ],
+            ),
+            (
+                "a new bind replaces the contexts",
+                vec![
+                    offer(BIND, 1, &[(0, SAMR)]),
+                    answer(BIND_ACK, 1, &[0]),
+                    offer(BIND, 2, &[(0, LSA)]),
+                    answer(BIND_ACK, 2, &[0]),
+                    request(3, 0, 6, FIRST | LAST),
+                    response(3, FIRST | LAST),
+                ],
+                vec![(3, "response", Some("bind"), lsa.clone(), Some(6), None)],
+            ),
+        ];
+        for (name, steps, want) in table {
+            let (records, _) = run(steps);
+            let got: Vec<Seen> = records.iter().map(seen).collect();
+            assert_eq!(got, want, "{name}");
+        }
+    }
+
+    #[test]
+    fn negotiation_is_counted() {
+        let (_, tally) = run(vec![
+            offer(BIND, 1, &[(0, SAMR), (1, LSA)]),
+            answer(BIND_ACK, 1, &[0, 2]),
+            answer(BIND_ACK, 9, &[0]),
+            offer(BIND, 2, &[(0, SAMR)]),
+            nak(2),
+        ]);
+        let counters = |k: &str| tally.counters.get(k).copied();
+        assert_eq!(counters("contexts_accepted"), Some(1));
+        assert_eq!(counters("contexts_rejected"), Some(1));
+        assert_eq!(counters("acks_without_bind"), Some(1));
+        assert_eq!(counters("bind_naks"), Some(1));
+    }
 }

@@ -3,7 +3,8 @@
 //! [`Association`]. A channel not known to carry DCE/RPC is probed: its first framed PDU must
 //! parse, and after [`MAX_PROBE_CHUNKS`] chunks without a header in one direction it gives up.
 
-use super::association::{Association, TransportInfo};
+use super::association::Association;
+use super::call::TransportInfo;
 use super::framing::{FrameEvent, Framer, MAX_GAP_FILL};
 use super::pdu::parse_pdu;
 use crate::outbox::Outbox;

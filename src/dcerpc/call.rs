@@ -1,0 +1,169 @@
+//! DCE/RPC layer: a call in progress (C706 §12.4: its request and response fragments, its
+//! presentation context, its fault) and the transport facts of the association it belongs to.
+//! [`super::association`] keeps these up to date as PDUs arrive; [`super::call_report`] turns a
+//! finished one into its record.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use super::framing::FramedPdu;
+use super::security::Protection;
+use super::stubs::{CallPipes, PipeGuess, Stubs};
+use super::{SyntaxId, Uuid};
+use crate::auth::keys::Keyring;
+use crate::epm::resolver::Expectation;
+use crate::event::PduSpan;
+use crate::idl::Library;
+use crate::tcp::{Dir, Origin};
+
+/// A presentation context in force.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct BoundContext {
+    pub(super) abstract_syntax: SyntaxId,
+    pub(super) transfer: Option<SyntaxId>,
+    pub(super) source: &'static str,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Span {
+    pub(super) first: Origin,
+    pub(super) last: Origin,
+    pub(super) fragments: u32,
+    pub(super) stub_len: u64,
+    pub(super) saw_first: bool,
+    pub(super) saw_last: bool,
+    pub(super) damaged: bool,
+}
+
+impl Span {
+    pub(super) fn new(
+        pdu: &FramedPdu<'_>,
+        stub_len: usize,
+        saw_first: bool,
+        saw_last: bool,
+    ) -> Self {
+        Self {
+            first: pdu.first,
+            last: pdu.last,
+            fragments: 1,
+            stub_len: stub_len as u64,
+            saw_first,
+            saw_last,
+            damaged: pdu.damaged,
+        }
+    }
+
+    pub(super) fn add(&mut self, pdu: &FramedPdu<'_>, stub_len: usize, saw_last: bool) {
+        self.fragments += 1;
+        self.stub_len += stub_len as u64;
+        if pdu.last.frame >= self.last.frame {
+            self.last = pdu.last;
+        }
+        self.saw_last |= saw_last;
+        self.damaged |= pdu.damaged;
+    }
+
+    pub(super) fn public(&self) -> PduSpan {
+        PduSpan {
+            frames: [self.first.frame, self.last.frame],
+            fragments: self.fragments,
+            stub_len: self.stub_len,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub(super) struct Call {
+    pub(super) seq: u64,
+    /// Frame of the call's first byte: its place in the output order.
+    pub(super) first_frame: u64,
+    pub(super) call_id: u32,
+    pub(super) context_id: u16,
+    pub(super) opnum: Option<u16>,
+    pub(super) object: Option<Uuid>,
+    pub(super) binding: Option<BoundContext>,
+    pub(super) client_dir: Dir,
+    pub(super) request: Option<Span>,
+    pub(super) response: Option<Span>,
+    pub(super) fault: Option<u32>,
+    pub(super) auth: Option<(u8, u8)>,
+    pub(super) response_may_be_lost: bool,
+    pub(super) stubs: Option<Box<Stubs>>,
+    /// First bytes of the first request and response PDUs (for the PDU detail view).
+    pub(super) heads: [Vec<u8>; 2],
+    pub(super) pipes: Option<Box<CallPipes>>,
+    pub(super) guess: Option<Box<PipeGuess>>,
+    pub(super) verifier: Option<(u8, u8, u8, u32, u16)>,
+    /// The last bytes of the response stub, where the return value is.
+    pub(super) tail: StubTail,
+    /// What the security layer did with the call's PDUs.
+    pub(super) protection: Protection,
+}
+
+impl Call {
+    /// A PDU of the call stayed sealed: nothing of its stubs can be decoded.
+    pub(super) fn forget_stubs(&mut self) {
+        self.stubs = None;
+        self.pipes = None;
+        self.guess = None;
+    }
+
+    /// Faulted while its request's first fragment was seen and its last one not yet: the
+    /// rest of the request still belongs to it.
+    pub(super) fn awaits_request_end(&self) -> bool {
+        self.fault.is_some() && self.request.is_some_and(|r| r.saw_first && !r.saw_last)
+    }
+}
+
+/// The last four bytes of a response stub over all its fragments (NDR marshals an
+/// operation's return value last; C706 §14.3.3), unless a fragment was sealed.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct StubTail {
+    pub(super) bytes: [u8; 4],
+    pub(super) len: usize,
+    pub(super) little_endian: bool,
+    pub(super) sealed: bool,
+}
+
+impl StubTail {
+    pub(super) fn add(&mut self, stub: &[u8], little_endian: bool, sealed: bool) {
+        self.sealed |= sealed;
+        self.little_endian = little_endian;
+        for &b in stub.iter().rev().take(4).rev() {
+            self.bytes.rotate_left(1);
+            self.bytes[3] = b;
+        }
+        self.len = (self.len + stub.len()).min(4);
+    }
+
+    /// The return value, when four clear bytes were seen.
+    pub(super) fn value(&self) -> Option<u32> {
+        (self.len == 4 && !self.sealed).then(|| {
+            if self.little_endian {
+                u32::from_le_bytes(self.bytes)
+            } else {
+                u32::from_be_bytes(self.bytes)
+            }
+        })
+    }
+}
+
+/// Transport facts an association reports with each call.
+#[derive(Clone, Debug)]
+pub struct TransportInfo {
+    /// `ncacn_ip_tcp`, `ncacn_np`, ...
+    pub transport: &'static str,
+    /// Pipe name for named pipes.
+    pub pipe: Option<String>,
+    /// SMB FileId (or FID) of a named pipe.
+    pub file_id: Option<String>,
+    /// What an endpoint-mapper or OXID answer announced for this endpoint: its interface is
+    /// used when no bind was captured.
+    pub expected: Option<Expectation>,
+    /// Interface descriptions (IDL) for decoding pipes.
+    pub library: Option<Arc<Library>>,
+    /// The user's secrets, for unsealing.
+    pub keys: Option<Arc<Keyring>>,
+    /// Sender address of each direction, indexed by [`Dir::index`].
+    pub senders: [SocketAddr; 2],
+}

@@ -1,0 +1,459 @@
+//! DCE/RPC layer, the end of a call (C706 §12.4, MS-RPCE §3.3.1.5): which of the stub
+//! consumers of [`super::stubs`] a new call gets (the kept stubs of the endpoint-mapper, DCOM,
+//! Netlogon and parameter decoders, an IDL's pipe decoders, or the byte-pipe guess), and the
+//! record a finished call becomes: its outcome, return code, interface and operation, what its
+//! decoders found, and what its answer taught (endpoints, DCOM interface pointers, Netlogon
+//! channels), handed to the [`Outbox`]. The association itself only negotiates contexts and
+//! joins fragments.
+
+use super::call::{BoundContext, Call, Span, TransportInfo};
+use super::codes::{auth_level_name, auth_type_name, fault_name};
+use super::names;
+use super::stubs::{CallPipes, Decoder, MAX_DECODE_STUB_BYTES, Stubs};
+use super::{TransferKind, Uuid};
+use crate::dcom::{self, OxidView};
+use crate::epm::resolver::Learned;
+use crate::epm::{self, EpmView};
+use crate::event::{CallRecord, InterfaceRef};
+use crate::idl::objref::class_name;
+use crate::idl::values::{CallStubs, Decoded, Direction, SideStub, StubBytes, decode_call};
+use crate::idl::{Interface, table};
+use crate::ndr::{LimitsHit, Syntax};
+use crate::netlogon;
+use crate::outbox::Outbox;
+use crate::status::Status;
+
+/// Reports the calls of one association: its transport facts, and where its pipe name came
+/// from (`create`, the SMB open, or `sec_addr`, a bind_ack).
+pub(super) struct Reporter<'a> {
+    pub(super) info: &'a TransportInfo,
+    pub(super) pipe_source: Option<&'static str>,
+}
+
+impl Reporter<'_> {
+    /// Ends a call: its record, with what its decoders found, goes to `queue`.
+    pub(super) fn finish(&self, mut c: Call, queue: &mut Outbox) {
+        let first_frame = c.first_frame;
+        let stubs = c.stubs.take();
+        let pipes = c.pipes.take();
+        let guess = c.guess.take();
+        let mut record = self.record(&c);
+        let req_ended = c.request.is_some_and(|r| r.saw_last && !r.damaged);
+        let resp_ended = c.response.is_some_and(|r| r.saw_last && !r.damaged) && c.fault.is_none();
+        if let Some(pp) = pipes {
+            record.pipes = Some(pp.reports(req_ended, resp_ended, record.fault_name.as_deref()));
+        } else if let Some(g) = guess {
+            record.pipes = g.reports(req_ended, resp_ended);
+        }
+        if let Some(st) = stubs {
+            if st.over_limit {
+                queue.anomaly("limit_decode_stub_bytes", first_frame, || {
+                    format!("a stub longer than {MAX_DECODE_STUB_BYTES} bytes was not decoded")
+                });
+            }
+            self.decode(&c, &st, &mut record, queue);
+            if st.parameters {
+                self.decode_parameters(&c, *st, &mut record);
+            }
+            let mut limits = LimitsHit::default();
+            for hit in [
+                record.epm.as_ref().map(|v| v.limits),
+                record.oxid.as_ref().map(|v| v.limits),
+                record.decoded.as_ref().map(|d| d.limits),
+            ]
+            .into_iter()
+            .flatten()
+            {
+                limits.merge(hit);
+            }
+            for kind in limits.kinds() {
+                let op = record.operation.as_deref().unwrap_or("?");
+                queue.anomaly(kind, first_frame, || {
+                    format!("decoding {op} stopped at a limit")
+                });
+            }
+        }
+        queue.finished(record, first_frame);
+    }
+
+    /// Decodes an endpoint-mapper or DCOM call; endpoints in its answer go to `queue`.
+    fn decode(&self, c: &Call, st: &Stubs, record: &mut CallRecord, queue: &mut Outbox) {
+        let (Some(opnum), Some(req)) = (c.opnum, c.request) else {
+            return;
+        };
+        let answered = c.fault.is_none() && c.response.is_some_and(|r| r.saw_last && !r.damaged);
+        if req.damaged {
+            return;
+        }
+        let client = self.info.senders[c.client_dir.index()];
+        let server = self.info.senders[c.client_dir.reverse().index()];
+        let learn = |queue: &mut Outbox, endpoint: crate::epm::tower::Endpoint, via| {
+            if let Some(r) = c.response {
+                queue.learn(Learned {
+                    frame: r.last.frame,
+                    ts: r.last.ts,
+                    via,
+                    endpoint,
+                    answered_by: server,
+                    asked_by: client,
+                });
+            }
+        };
+        let request = StubBytes {
+            bytes: &st.request,
+            direction: Direction::In,
+            little_endian: st.little_endian[0],
+            syntax: st.syntax,
+        };
+        let response = StubBytes {
+            bytes: &st.response,
+            direction: Direction::Out,
+            little_endian: st.little_endian[1],
+            syntax: st.syntax,
+        };
+        match st.decoder {
+            Decoder::Epm => {
+                let mut v = EpmView::default();
+                if let Err(e) = epm::decode_request(opnum, request, &mut v) {
+                    v.error = Some(e);
+                }
+                if st.over_limit {
+                    v.error = Some(format!("stub longer than {MAX_DECODE_STUB_BYTES} bytes"));
+                } else if answered {
+                    match epm::decode_response(opnum, response, &mut v) {
+                        Ok(found) => {
+                            let via = if opnum == epm::opnum::MAP {
+                                "ept_map"
+                            } else {
+                                "ept_lookup"
+                            };
+                            for a in found {
+                                learn(queue, a.endpoint, via);
+                            }
+                        }
+                        Err(e) => v.error = Some(e),
+                    }
+                }
+                record.epm = Some(Box::new(v));
+            }
+            Decoder::Oxid if !st.over_limit => {
+                let Some(interface) = c.binding.map(|b| b.abstract_syntax.uuid) else {
+                    return;
+                };
+                let mut v = OxidView::default();
+                if answered {
+                    let answer = dcom::decode_response(interface, opnum, response);
+                    for e in answer.endpoints {
+                        learn(queue, e, "oxid");
+                    }
+                    for (iid, ipid) in answer.ipids {
+                        queue.learn_ipid(ipid, iid);
+                    }
+                    v = answer.view;
+                }
+                if let Some(clsid) = dcom::activated_class(interface, opnum, request) {
+                    v.clsid = Some(clsid.to_string());
+                    v.class_name = class_name(clsid);
+                }
+                if answered || v.clsid.is_some() {
+                    record.oxid = Some(Box::new(v));
+                }
+            }
+            Decoder::Objrefs if answered && !st.over_limit => {
+                for (iid, ipid) in dcom::scan_objrefs(&st.response) {
+                    queue.learn_ipid(ipid, iid);
+                }
+            }
+            Decoder::RemQueryInterface if answered && !st.over_limit => {
+                let Some(interface) = c.binding.map(|b| b.abstract_syntax.uuid) else {
+                    return;
+                };
+                let pairs = dcom::rem_query_interface(interface, request, response);
+                for (iid, ipid) in pairs.unwrap_or_default() {
+                    queue.learn_ipid(ipid, iid);
+                }
+            }
+            Decoder::Netlogon if !st.over_limit => {
+                let answer = (answered && !st.response.is_empty()).then_some(response);
+                let status = record.status.map(|s| s.code);
+                let client = client.ip().to_string();
+                record.netlogon = netlogon::read_call(
+                    opnum,
+                    request,
+                    answer,
+                    status,
+                    &client,
+                    self.info.keys.as_deref(),
+                )
+                .map(Box::new);
+                if record.netlogon.as_ref().is_some_and(|v| v.limit_hit) {
+                    queue.anomaly("limit_netlogon_channels", c.first_frame, || {
+                        "a Netlogon challenge or secure channel was not remembered (limit)".into()
+                    });
+                }
+            }
+            Decoder::Oxid
+            | Decoder::Objrefs
+            | Decoder::RemQueryInterface
+            | Decoder::Netlogon
+            | Decoder::Parameters => {}
+        }
+    }
+
+    /// The interface description of a binding, if the library has one.
+    pub(super) fn described(&self, binding: Option<BoundContext>) -> Option<&Interface> {
+        let b = binding?;
+        self.info
+            .library
+            .as_ref()?
+            .interface(b.abstract_syntax.uuid, b.abstract_syntax.major)
+    }
+
+    /// Decodes the \[in\] and \[out\] parameters of a call with its IDL description (the
+    /// request when it was captured whole, the response when it was answered), or keeps its
+    /// stubs on the record for decoding later ([`Library::keep_stubs`]).
+    fn decode_parameters(&self, c: &Call, st: Stubs, record: &mut CallRecord) {
+        let (Some(iface), Some(lib), Some(opnum)) = (
+            self.described(c.binding),
+            self.info.library.as_deref(),
+            c.opnum,
+        ) else {
+            return;
+        };
+        if st.over_limit {
+            let mut d = Decoded::default();
+            d.errors
+                .push(format!("stub longer than {MAX_DECODE_STUB_BYTES} bytes"));
+            record.decoded = Some(Box::new(d));
+            return;
+        }
+        let whole =
+            |span: Option<Span>| span.is_some_and(|s| s.saw_first && s.saw_last && !s.damaged);
+        let request = if whole(c.request) {
+            SideStub::Whole(st.request)
+        } else {
+            SideStub::NotWhole
+        };
+        let response = if c.fault.is_some() {
+            SideStub::Fault
+        } else if whole(c.response) {
+            SideStub::Whole(st.response)
+        } else {
+            SideStub::NotWhole
+        };
+        let stubs = CallStubs {
+            request,
+            response,
+            little_endian: st.little_endian,
+            syntax: st.syntax,
+        };
+        if lib.keep_stubs {
+            record.stubs = Some(Box::new(stubs));
+            return;
+        }
+        record.decoded = Some(Box::new(match lib.plan(iface, opnum) {
+            Some(plan) => decode_call(&plan, opnum, &stubs),
+            None => {
+                let mut d = Decoded::default();
+                d.errors
+                    .push(format!("the description has no operation {opnum}"));
+                d
+            }
+        }));
+    }
+
+    fn record(&self, c: &Call) -> CallRecord {
+        let lost_bytes =
+            c.request.is_some_and(|r| r.damaged) || c.response.is_some_and(|r| r.damaged);
+        let outcome = if c.fault.is_some() && !lost_bytes {
+            "fault"
+        } else if lost_bytes {
+            "incomplete"
+        } else if let Some(r) = c.response {
+            if r.saw_last && !r.damaged {
+                "response"
+            } else {
+                "incomplete"
+            }
+        } else if c
+            .request
+            .is_none_or(|r| !r.saw_first || !r.saw_last || r.damaged)
+            || c.response_may_be_lost
+        {
+            "incomplete"
+        } else {
+            "no_response"
+        };
+        let client = self.info.senders[c.client_dir.index()];
+        let server = self.info.senders[c.client_dir.reverse().index()];
+        let described = c.binding.and_then(|b| {
+            self.info
+                .library
+                .as_ref()
+                .and_then(|l| l.interface(b.abstract_syntax.uuid, b.abstract_syntax.major))
+        });
+        let status = self.status(c, outcome);
+        let interface = c.binding.map(|b| InterfaceRef {
+            uuid: b.abstract_syntax.uuid.to_string(),
+            version: b.abstract_syntax.version(),
+            name: names::interface_name(b.abstract_syntax.uuid, b.abstract_syntax.major)
+                .map(str::to_string)
+                .or_else(|| described.map(|i| i.name.clone())),
+        });
+        // An --idl description first, then Microsoft's IDL, then the names table.
+        let operation = match (c.binding, c.opnum) {
+            (Some(b), Some(op)) => described
+                .and_then(|i| i.operations.get(usize::from(op)))
+                .map(|o| o.name.clone())
+                .or_else(|| {
+                    table::builtin()
+                        .operation(b.abstract_syntax.uuid, b.abstract_syntax.major, op)
+                        .and_then(|o| table::wire_name(&o.name))
+                        .map(str::to_string)
+                })
+                .or_else(|| names::operation_name(b.abstract_syntax.uuid, op).map(str::to_string)),
+            _ => None,
+        };
+        let start_ts = c
+            .request
+            .or(c.response)
+            .map(|s| s.first.ts)
+            .unwrap_or_default();
+        let duration_us = match (c.request, c.response) {
+            (Some(q), Some(r)) => {
+                let d = r.last.ts.as_micros() - q.last.ts.as_micros();
+                u64::try_from(d).ok()
+            }
+            _ => None,
+        };
+        CallRecord {
+            kind: "call",
+            client: client.to_string(),
+            server: server.to_string(),
+            transport: self.info.transport,
+            pipe: self.info.pipe.clone(),
+            pipe_source: self.pipe_source,
+            file_id: self.info.file_id.clone(),
+            call_id: c.call_id,
+            context_id: c.context_id,
+            interface,
+            interface_source: c.binding.map(|b| b.source),
+            opnum: c.opnum,
+            operation,
+            request: c.request.map(|s| s.public()),
+            response: c.response.map(|s| s.public()),
+            outcome,
+            fault_status: c.fault,
+            fault_name: c
+                .fault
+                .map(|s| fault_name(s).map_or_else(|| format!("0x{s:08x}"), str::to_string)),
+            auth_type: c.auth.map(|a| auth_type_name(a.0)),
+            auth_level: c.auth.map(|a| auth_level_name(a.1)),
+            decryption: c.protection.decryption.as_ref().map(|d| d.name()),
+            decryption_reason: c
+                .protection
+                .decryption
+                .as_ref()
+                .and_then(|d| d.reason())
+                .map(str::to_string),
+            signature: c
+                .protection
+                .signature
+                .map(|v| if v { "valid" } else { "invalid" }),
+            start: start_ts.rfc3339_micros(),
+            duration_us,
+            status,
+            object: c.object.map(|u| u.to_string()),
+            endpoint_frame: self.info.expected.map(|e| e.frame),
+            heads: c.heads.clone(),
+            verifier: c.verifier,
+            span_us: (
+                start_ts.as_micros(),
+                c.response
+                    .or(c.request)
+                    .map_or(start_ts, |s| s.last.ts)
+                    .as_micros(),
+            ),
+            pipes: None,
+            decoded: None,
+            stubs: None,
+            epm: None,
+            oxid: None,
+            netlogon: None,
+            transfer_syntax: c
+                .binding
+                .and_then(|b| b.transfer)
+                .map(|t| t.transfer_kind())
+                .filter(|k| matches!(k, TransferKind::Ndr | TransferKind::Ndr64))
+                .map(TransferKind::name),
+        }
+    }
+
+    /// The operation's return code: the last four bytes of a whole, readable response, for
+    /// operations whose return type is an error code (an `--idl` description first, then the
+    /// built-in table).
+    fn status(&self, c: &Call, outcome: &str) -> Option<Status> {
+        if outcome != "response" || !c.response.is_some_and(|r| r.saw_first) {
+            return None;
+        }
+        let code = c.tail.value()?;
+        let (b, opnum) = (c.binding?, c.opnum?);
+        let (uuid, major) = (b.abstract_syntax.uuid, b.abstract_syntax.major);
+        let described = self.info.library.as_ref().and_then(|lib| {
+            let iface = lib.interface(uuid, major)?;
+            let op = iface.operations.get(usize::from(opnum))?;
+            Some(table::return_kind(lib, &iface.name, op))
+        });
+        let kind = match described {
+            Some(kind) => kind?,
+            None => table::builtin().operation(uuid, major, opnum)?.returns?,
+        };
+        Some(Status { code, kind })
+    }
+
+    /// The pipe decoders of a new call, when an IDL describes its operation.
+    pub(super) fn pipes_for(
+        &self,
+        binding: Option<BoundContext>,
+        opnum: u16,
+        little_endian: bool,
+    ) -> Option<CallPipes> {
+        let lib = self.info.library.as_ref()?;
+        let b = binding?;
+        let iface = lib.interface(b.abstract_syntax.uuid, b.abstract_syntax.major)?;
+        let plan = lib.plan(iface, opnum).filter(|p| p.has_pipes())?;
+        let ndr64 = b
+            .transfer
+            .is_some_and(|t| t.transfer_kind() == TransferKind::Ndr64);
+        Some(CallPipes::new(plan, little_endian, ndr64))
+    }
+}
+
+/// The decoder a new call's stubs are kept for: endpoint-mapper calls, DCOM answers carrying
+/// string bindings, other DCOM (ORPC) calls whose answers may create interface pointers, and
+/// calls whose `parameters` are decoded; none when the stub is sealed and was not decrypted.
+pub(super) fn decoder_for(
+    binding: Option<BoundContext>,
+    opnum: u16,
+    object: Option<Uuid>,
+    unreadable: bool,
+    parameters: bool,
+) -> Option<(Decoder, Syntax)> {
+    if unreadable {
+        return None;
+    }
+    let uuid = binding.map(|b| b.abstract_syntax.uuid);
+    let decoder = match uuid {
+        Some(u) if u == epm::EPM_UUID => Decoder::Epm,
+        Some(u) if dcom::carries_bindings(u, opnum) => Decoder::Oxid,
+        Some(u) if dcom::is_rem_query_interface(u, opnum) => Decoder::RemQueryInterface,
+        Some(u) if netlogon::is_channel_setup(u, opnum) => Decoder::Netlogon,
+        _ if object.is_some() => Decoder::Objrefs,
+        _ if parameters => Decoder::Parameters,
+        _ => return None,
+    };
+    let ndr64 = binding
+        .and_then(|b| b.transfer)
+        .is_some_and(|t| t.transfer_kind() == TransferKind::Ndr64);
+    Some((decoder, if ndr64 { Syntax::Ndr64 } else { Syntax::Ndr }))
+}

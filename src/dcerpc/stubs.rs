@@ -1,0 +1,210 @@
+//! DCE/RPC layer, the consumers of a call's stub bytes, chosen when the call starts: the stubs
+//! kept for the endpoint-mapper, DCOM, Netlogon and parameter decoders (at most
+//! [`MAX_DECODE_STUB_BYTES`]), the NDR pipe decoders of an operation an IDL describes, and the
+//! byte-pipe guess for one no IDL describes. Pipes are read as fragments pass, so a pipe of any
+//! size costs a few bytes of state.
+
+use std::sync::Arc;
+
+use crate::idl::decode::{PipeReport, PipeStream, in_pipes_offset};
+use crate::idl::plan::{OpPlan, PipeSpec};
+use crate::ndr::Syntax;
+
+/// Stub bytes kept per call for the decoders of the endpoint mapper and DCOM answers (1 MiB);
+/// a longer stub is not decoded and the call says so.
+pub const MAX_DECODE_STUB_BYTES: usize = 1024 * 1024;
+
+/// Which decoder a call's stubs are kept for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Decoder {
+    Epm,
+    Oxid,
+    /// IRemUnknown(2)::RemQueryInterface: IIDs asked for and IPIDs created.
+    RemQueryInterface,
+    /// Any other DCOM (ORPC) call: its answer may create interface pointers.
+    Objrefs,
+    /// A Netlogon secure-channel setup or password call: its challenges and credentials.
+    Netlogon,
+    /// A call whose parameters are decoded with its IDL description only.
+    Parameters,
+}
+
+/// The pipes of a call whose interface an IDL describes.
+#[derive(Debug)]
+pub(super) struct CallPipes {
+    pub(super) plan: Arc<OpPlan>,
+    /// \[in\] parameters buffered until the start of the \[in\] pipes is known.
+    pub(super) prefix: Vec<u8>,
+    pub(super) prefix_frame: u64,
+    pub(super) request: Option<PipeStream>,
+    pub(super) response: PipeStream,
+    pub(super) little_endian: bool,
+    ndr64: bool,
+    pub(super) undecodable: bool,
+}
+
+impl CallPipes {
+    pub(super) fn new(plan: Arc<OpPlan>, little_endian: bool, ndr64: bool) -> Self {
+        let response = PipeStream::new(&plan.out_pipes, "out", 0, little_endian, ndr64, false);
+        Self {
+            plan,
+            prefix: Vec::new(),
+            prefix_frame: 0,
+            request: None,
+            response,
+            little_endian,
+            ndr64,
+            undecodable: false,
+        }
+    }
+
+    pub(super) fn request_bytes(&mut self, stub: &[u8], frame: u64) {
+        if let Some(r) = self.request.as_mut() {
+            r.feed(stub, frame);
+            return;
+        }
+        if self.undecodable || self.plan.in_pipes.is_empty() {
+            return;
+        }
+        if self.prefix.is_empty() {
+            self.prefix_frame = frame;
+        }
+        self.prefix.extend_from_slice(stub);
+        let syntax = if self.ndr64 {
+            Syntax::Ndr64
+        } else {
+            Syntax::Ndr
+        };
+        match in_pipes_offset(&self.plan, &self.prefix, self.little_endian, syntax) {
+            Ok(Some(start)) => {
+                let mut r = PipeStream::new(
+                    &self.plan.in_pipes,
+                    "in",
+                    start as u64,
+                    self.little_endian,
+                    self.ndr64,
+                    false,
+                );
+                r.feed(&self.prefix, self.prefix_frame);
+                self.prefix = Vec::new();
+                self.request = Some(r);
+            }
+            Ok(None) => {}
+            Err(_) => {
+                self.undecodable = true;
+                self.prefix = Vec::new();
+            }
+        }
+    }
+
+    pub(super) fn reports(
+        self,
+        request_ended: bool,
+        response_ended: bool,
+        fault: Option<&str>,
+    ) -> Vec<PipeReport> {
+        let mut out = match self.request {
+            Some(r) => r.finish(request_ended, fault),
+            None if self.plan.in_pipes.is_empty() => Vec::new(),
+            None => {
+                let mut r = PipeStream::new(
+                    &self.plan.in_pipes,
+                    "in",
+                    0,
+                    self.little_endian,
+                    self.ndr64,
+                    false,
+                )
+                .finish(false, fault);
+                for p in &mut r {
+                    p.anomalies = vec!["undecodable_parameters".into()];
+                }
+                r
+            }
+        };
+        out.extend(self.response.finish(response_ended, fault));
+        out
+    }
+}
+
+/// Stub offsets where the heuristic detector looks for an [in] byte pipe: right at the start,
+/// after one 32-bit parameter, and after a context handle.
+const GUESS_REQUEST_STARTS: [u64; 3] = [0, 4, 20];
+
+/// The heuristic byte-pipe detector of a call no IDL describes: candidate decoders of the
+/// request (at [`GUESS_REQUEST_STARTS`]) and of the response (from its start, [out] pipes
+/// coming first).
+#[derive(Debug)]
+pub(super) struct PipeGuess {
+    pub(super) request: Vec<PipeStream>,
+    pub(super) response: PipeStream,
+}
+
+impl PipeGuess {
+    pub(super) fn new(little_endian: bool) -> Self {
+        let byte = [PipeSpec {
+            param: String::new(),
+            element_type: String::new(),
+            element: (1, 1),
+        }];
+        Self {
+            request: GUESS_REQUEST_STARTS
+                .iter()
+                .map(|&s| PipeStream::new(&byte, "in", s, little_endian, false, true))
+                .collect(),
+            response: PipeStream::new(&byte, "out", 0, little_endian, false, true),
+        }
+    }
+
+    /// Pipes that look whole: an [in] pipe that ends the request, or an [out] pipe followed by
+    /// only a 32-bit return value; each with at least two chunks.
+    pub(super) fn reports(
+        self,
+        request_ended: bool,
+        response_ended: bool,
+    ) -> Option<Vec<PipeReport>> {
+        let mut out = Vec::new();
+        if request_ended && let Some(r) = self.request.into_iter().find(|r| r.looks_whole(2, 0)) {
+            out.extend(r.finish(true, None));
+        }
+        if response_ended && self.response.looks_whole(2, 4) {
+            out.extend(self.response.finish(true, None));
+        }
+        (!out.is_empty()).then_some(out)
+    }
+}
+
+/// Stub bytes of a call that will be decoded when it ends.
+#[derive(Debug)]
+pub(super) struct Stubs {
+    pub(super) decoder: Decoder,
+    pub(super) syntax: Syntax,
+    pub(super) request: Vec<u8>,
+    pub(super) response: Vec<u8>,
+    /// Byte order of the request and of the response.
+    pub(super) little_endian: [bool; 2],
+    pub(super) over_limit: bool,
+    /// Decode the parameters with the IDL description too (`--decode`).
+    pub(super) parameters: bool,
+}
+
+impl Stubs {
+    pub(super) fn add(&mut self, response: bool, bytes: &[u8], little_endian: bool) {
+        if !response && self.decoder == Decoder::Objrefs && !self.parameters {
+            return;
+        }
+        let buf = if response {
+            &mut self.response
+        } else {
+            &mut self.request
+        };
+        if buf.len() + bytes.len() > MAX_DECODE_STUB_BYTES {
+            self.over_limit = true;
+            return;
+        }
+        if buf.is_empty() {
+            self.little_endian[usize::from(response)] = little_endian;
+        }
+        buf.extend_from_slice(bytes);
+    }
+}

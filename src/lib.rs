@@ -151,6 +151,21 @@ impl<F> InOrderSink<F> {
     }
 }
 
+/// Runs `read` with a sink that hands calls to `on_call` in capture order, and says in the
+/// summary how many went out before their turn.
+fn in_capture_order<F: FnMut(CallRecord) -> io::Result<()>>(
+    on_call: F,
+    read: impl FnOnce(&mut dyn CallSink) -> Result<Run, RunError>,
+) -> Result<Run, RunError> {
+    let mut sink = InOrderSink {
+        order: output::order::InOrder::default(),
+        on_call,
+    };
+    let mut run = read(&mut sink)?;
+    sink.report(&mut run.summary);
+    Ok(run)
+}
+
 /// Reads a whole capture from `input`, handing each call to `on_call` in capture order as soon
 /// as its place is certain.
 ///
@@ -182,13 +197,7 @@ pub fn run_with<R: Read>(
     on_call: impl FnMut(CallRecord) -> io::Result<()>,
     on_note: Option<&mut dyn FnMut(PduNote)>,
 ) -> Result<Run, RunError> {
-    let mut sink = InOrderSink {
-        order: output::order::InOrder::default(),
-        on_call,
-    };
-    let mut run = run_into(input, setup, &mut sink, on_note)?;
-    sink.report(&mut run.summary);
-    Ok(run)
+    in_capture_order(on_call, |sink| run_into(input, setup, sink, on_note))
 }
 
 /// Like [`run_with`], handing calls to `sink` as they end.
@@ -232,13 +241,7 @@ pub fn run_twice<R: Read>(
     on_call: impl FnMut(CallRecord) -> io::Result<()>,
     on_note: Option<&mut dyn FnMut(PduNote)>,
 ) -> Result<Run, RunError> {
-    let mut sink = InOrderSink {
-        order: output::order::InOrder::default(),
-        on_call,
-    };
-    let mut run = run_twice_into(open, setup, &mut sink, on_note)?;
-    sink.report(&mut run.summary);
-    Ok(run)
+    in_capture_order(on_call, |sink| run_twice_into(open, setup, sink, on_note))
 }
 
 /// Like [`run_twice`], handing calls to `sink` as they end.

@@ -13,7 +13,7 @@
 use crate::hash::FastMap;
 
 use super::call::{BoundContext, Call, Span, StubTail, TransportInfo};
-use super::call_report::{Reporter, decoder_for};
+use super::call_report::Reporter;
 use super::codes::{
     PacketType, auth_level_name, auth_type_name, bind_nak_reason_name, context_result_name,
     provider_reason_name,
@@ -22,7 +22,7 @@ use super::framing::{FrameEvent, FramedPdu};
 use super::names;
 use super::pdu::{Body, ContextElement, Header, parse_pdu};
 use super::security::{MAX_AUTH_CONTEXTS, Protection, Security};
-use super::stubs::{PipeGuess, Stubs};
+use super::stubs::Consumers;
 use super::{SyntaxId, Uuid};
 use crate::event::PduNote;
 use crate::outbox::Outbox;
@@ -299,19 +299,9 @@ impl Association {
                         }
                         c.protection.merge(unsealed.protection);
                         if unreadable {
-                            c.forget_stubs();
+                            c.consumers.forget();
                         }
-                        if let Some(st) = c.stubs.as_mut() {
-                            st.add(false, stub, h.little_endian());
-                        }
-                        if let Some(pp) = c.pipes.as_mut() {
-                            pp.request_bytes(stub, p.first.frame);
-                        }
-                        if let Some(g) = c.guess.as_mut() {
-                            g.request
-                                .iter_mut()
-                                .for_each(|r| r.feed(stub, p.first.frame));
-                        }
+                        c.consumers.request(stub, h.little_endian(), p.first.frame);
                         if c.fault.is_some() && last {
                             self.reporter().finish(c, calls);
                         } else {
@@ -324,28 +314,15 @@ impl Association {
                     }
                     let binding = self.binding_for(r.context_id, r.object, calls);
                     let auth = pdu.auth.map(|a| (a.auth_type, a.auth_level));
-                    // The flag first: most runs decode no parameters, and finding the
-                    // description is a search per call.
-                    let parameters = self
-                        .info
-                        .library
-                        .as_ref()
-                        .is_some_and(|l| l.decode_parameters)
-                        && self.reporter().described(binding).is_some();
-                    let stubs = decoder_for(binding, r.opnum, r.object, unreadable, parameters)
-                        .map(|(decoder, syntax)| {
-                            let mut st = Box::new(Stubs {
-                                decoder,
-                                syntax,
-                                request: Vec::new(),
-                                response: Vec::new(),
-                                little_endian: [true, true],
-                                over_limit: false,
-                                parameters,
-                            });
-                            st.add(false, stub, h.little_endian());
-                            st
-                        });
+                    let consumers = self.reporter().consumers(
+                        binding,
+                        r.opnum,
+                        r.object,
+                        unreadable,
+                        h.little_endian(),
+                        stub,
+                        p.first.frame,
+                    );
                     let call = Call {
                         seq: self.seq,
                         first_frame: p.first.frame,
@@ -360,10 +337,8 @@ impl Association {
                         fault: None,
                         auth,
                         response_may_be_lost: false,
-                        stubs,
+                        consumers,
                         heads: Default::default(),
-                        pipes: None,
-                        guess: None,
                         verifier: None,
                         tail: StubTail::default(),
                         protection: Protection::default(),
@@ -380,21 +355,6 @@ impl Association {
                             a.value_len,
                         )
                     });
-                    call.pipes = self
-                        .reporter()
-                        .pipes_for(binding, r.opnum, h.little_endian())
-                        .filter(|_| !unreadable)
-                        .map(|mut pp| {
-                            pp.request_bytes(stub, p.first.frame);
-                            Box::new(pp)
-                        });
-                    if call.pipes.is_none() && !unreadable {
-                        let mut g = PipeGuess::new(h.little_endian());
-                        g.request
-                            .iter_mut()
-                            .for_each(|r| r.feed(stub, p.first.frame));
-                        call.guess = Some(Box::new(g));
-                    }
                     calls.opened(call.first_frame);
                     self.insert_call(call, calls);
                 }
@@ -413,20 +373,10 @@ impl Association {
                 c.tail.add(stub, h.little_endian(), unreadable);
                 c.protection.merge(unsealed.protection);
                 if unreadable {
-                    c.forget_stubs();
+                    c.consumers.forget();
                 }
-                if let Some(st) = c.stubs.as_mut() {
-                    if first {
-                        st.response.clear();
-                    }
-                    st.add(true, stub, h.little_endian());
-                }
-                if let Some(pp) = c.pipes.as_mut() {
-                    pp.response.feed(stub, p.first.frame);
-                }
-                if let Some(g) = c.guess.as_mut() {
-                    g.response.feed(stub, p.first.frame);
-                }
+                c.consumers
+                    .response(first, stub, h.little_endian(), p.first.frame);
                 if last {
                     self.reporter().finish(c, calls);
                 } else {
@@ -580,10 +530,8 @@ impl Association {
             fault: None,
             auth: None,
             response_may_be_lost: false,
-            stubs: None,
+            consumers: Consumers::default(),
             heads: Default::default(),
-            pipes: None,
-            guess: None,
             verifier: None,
             tail: StubTail::default(),
             protection: Protection::default(),
@@ -664,10 +612,8 @@ impl Association {
                             fault: None,
                             auth: None,
                             response_may_be_lost: false,
-                            stubs: None,
+                            consumers: Consumers::default(),
                             heads: Default::default(),
-                            pipes: None,
-                            guess: None,
                             verifier: None,
                             tail: StubTail::default(),
                             protection: Protection::default(),

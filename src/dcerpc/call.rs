@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use super::framing::FramedPdu;
 use super::security::Protection;
-use super::stubs::{CallPipes, PipeGuess, Stubs};
+use super::stubs::Consumers;
 use super::{SyntaxId, Uuid};
 use crate::auth::keys::Keyring;
 use crate::epm::resolver::Expectation;
@@ -88,11 +88,10 @@ pub(super) struct Call {
     pub(super) fault: Option<u32>,
     pub(super) auth: Option<(u8, u8)>,
     pub(super) response_may_be_lost: bool,
-    pub(super) stubs: Option<Box<Stubs>>,
+    /// What reads its stubs besides the framing (chosen when it started).
+    pub(super) consumers: Consumers,
     /// First bytes of the first request and response PDUs (for the PDU detail view).
     pub(super) heads: [Vec<u8>; 2],
-    pub(super) pipes: Option<Box<CallPipes>>,
-    pub(super) guess: Option<Box<PipeGuess>>,
     pub(super) verifier: Option<(u8, u8, u8, u32, u16)>,
     /// The last bytes of the response stub, where the return value is.
     pub(super) tail: StubTail,
@@ -101,13 +100,6 @@ pub(super) struct Call {
 }
 
 impl Call {
-    /// A PDU of the call stayed sealed: nothing of its stubs can be decoded.
-    pub(super) fn forget_stubs(&mut self) {
-        self.stubs = None;
-        self.pipes = None;
-        self.guess = None;
-    }
-
     /// Faulted while its request's first fragment was seen and its last one not yet: the
     /// rest of the request still belongs to it.
     pub(super) fn awaits_request_end(&self) -> bool {

@@ -9,7 +9,7 @@
 use super::call::{BoundContext, Call, Span, TransportInfo};
 use super::codes::{auth_level_name, auth_type_name, fault_name};
 use super::names;
-use super::stubs::{CallPipes, Decoder, MAX_DECODE_STUB_BYTES, Stubs};
+use super::stubs::{CallPipes, Consumers, Decoder, MAX_DECODE_STUB_BYTES, PipeGuess, Stubs};
 use super::{TransferKind, Uuid};
 use crate::dcom::{self, OxidView};
 use crate::epm::resolver::Learned;
@@ -34,9 +34,11 @@ impl Reporter<'_> {
     /// Ends a call: its record, with what its decoders found, goes to `queue`.
     pub(super) fn finish(&self, mut c: Call, queue: &mut Outbox) {
         let first_frame = c.first_frame;
-        let stubs = c.stubs.take();
-        let pipes = c.pipes.take();
-        let guess = c.guess.take();
+        let Consumers {
+            stubs,
+            pipes,
+            guess,
+        } = std::mem::take(&mut c.consumers);
         let mut record = self.record(&c);
         let req_ended = c.request.is_some_and(|r| r.saw_last && !r.damaged);
         let resp_ended = c.response.is_some_and(|r| r.saw_last && !r.damaged) && c.fault.is_none();
@@ -200,8 +202,56 @@ impl Reporter<'_> {
         }
     }
 
+    /// The stub consumers of a new call (none of a call whose stub stayed sealed), fed with its
+    /// first request fragment's `stub`.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn consumers(
+        &self,
+        binding: Option<BoundContext>,
+        opnum: u16,
+        object: Option<Uuid>,
+        unreadable: bool,
+        little_endian: bool,
+        stub: &[u8],
+        frame: u64,
+    ) -> Consumers {
+        // The flag first: most runs decode no parameters, and finding the description is a
+        // search per call.
+        let parameters = self
+            .info
+            .library
+            .as_ref()
+            .is_some_and(|l| l.decode_parameters)
+            && self.described(binding).is_some();
+        let stubs =
+            decoder_for(binding, opnum, object, unreadable, parameters).map(|(decoder, syntax)| {
+                Box::new(Stubs {
+                    decoder,
+                    syntax,
+                    request: Vec::new(),
+                    response: Vec::new(),
+                    little_endian: [true, true],
+                    over_limit: false,
+                    parameters,
+                })
+            });
+        let pipes = self
+            .pipes_for(binding, opnum, little_endian)
+            .filter(|_| !unreadable)
+            .map(Box::new);
+        let guess =
+            (pipes.is_none() && !unreadable).then(|| Box::new(PipeGuess::new(little_endian)));
+        let mut consumers = Consumers {
+            stubs,
+            pipes,
+            guess,
+        };
+        consumers.request(stub, little_endian, frame);
+        consumers
+    }
+
     /// The interface description of a binding, if the library has one.
-    pub(super) fn described(&self, binding: Option<BoundContext>) -> Option<&Interface> {
+    fn described(&self, binding: Option<BoundContext>) -> Option<&Interface> {
         let b = binding?;
         self.info
             .library
@@ -412,7 +462,7 @@ impl Reporter<'_> {
     }
 
     /// The pipe decoders of a new call, when an IDL describes its operation.
-    pub(super) fn pipes_for(
+    fn pipes_for(
         &self,
         binding: Option<BoundContext>,
         opnum: u16,
@@ -432,7 +482,7 @@ impl Reporter<'_> {
 /// The decoder a new call's stubs are kept for: endpoint-mapper calls, DCOM answers carrying
 /// string bindings, other DCOM (ORPC) calls whose answers may create interface pointers, and
 /// calls whose `parameters` are decoded; none when the stub is sealed and was not decrypted.
-pub(super) fn decoder_for(
+fn decoder_for(
     binding: Option<BoundContext>,
     opnum: u16,
     object: Option<Uuid>,

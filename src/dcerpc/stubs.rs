@@ -208,3 +208,50 @@ impl Stubs {
         buf.extend_from_slice(bytes);
     }
 }
+
+/// The stub consumers of one call, fed with each fragment's stub as it passes.
+#[derive(Debug, Default)]
+pub(super) struct Consumers {
+    /// Stubs kept for a decoder.
+    pub(super) stubs: Option<Box<Stubs>>,
+    /// The pipe decoders of an operation an IDL describes.
+    pub(super) pipes: Option<Box<CallPipes>>,
+    /// The byte-pipe guess of one no IDL describes.
+    pub(super) guess: Option<Box<PipeGuess>>,
+}
+
+impl Consumers {
+    /// More of the request's stub, from frame `frame`.
+    pub(super) fn request(&mut self, stub: &[u8], little_endian: bool, frame: u64) {
+        if let Some(st) = self.stubs.as_mut() {
+            st.add(false, stub, little_endian);
+        }
+        if let Some(pp) = self.pipes.as_mut() {
+            pp.request_bytes(stub, frame);
+        }
+        if let Some(g) = self.guess.as_mut() {
+            g.request.iter_mut().for_each(|r| r.feed(stub, frame));
+        }
+    }
+
+    /// More of the response's stub; `first` starts the response over.
+    pub(super) fn response(&mut self, first: bool, stub: &[u8], little_endian: bool, frame: u64) {
+        if let Some(st) = self.stubs.as_mut() {
+            if first {
+                st.response.clear();
+            }
+            st.add(true, stub, little_endian);
+        }
+        if let Some(pp) = self.pipes.as_mut() {
+            pp.response.feed(stub, frame);
+        }
+        if let Some(g) = self.guess.as_mut() {
+            g.response.feed(stub, frame);
+        }
+    }
+
+    /// A PDU of the call stayed sealed: nothing of its stubs can be decoded.
+    pub(super) fn forget(&mut self) {
+        *self = Self::default();
+    }
+}

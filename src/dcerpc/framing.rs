@@ -58,6 +58,32 @@ pub enum FrameEvent<'a> {
     },
 }
 
+/// Reports the whole, frameable PDUs at the start of `bytes` (a chunk at stream `offset` that
+/// starts at a PDU boundary) straight from it; returns how many bytes they took.
+fn emit_whole(
+    offset: u64,
+    bytes: &[u8],
+    span: Span,
+    out: &mut (impl FnMut(FrameEvent<'_>) + ?Sized),
+) -> usize {
+    let mut at = 0;
+    while let Some(rest) = bytes.get(at..)
+        && let Ok(h) = parse_header(rest)
+        && h.is_frameable()
+        && let Some(pdu) = rest.get(..usize::from(h.frag_len))
+    {
+        out(FrameEvent::Pdu(FramedPdu {
+            bytes: pdu,
+            first: span.first,
+            last: span.last,
+            damaged: false,
+            offset: offset + at as u64,
+        }));
+        at += pdu.len();
+    }
+    at
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Mode {
     /// Waiting for a segment that starts with a header.
@@ -152,6 +178,21 @@ impl Framer {
                 self.reset_buffer(offset);
             }
             self.mode = Mode::Synced;
+        }
+        // At a boundary with nothing buffered, the PDUs wholly inside the chunk are reported
+        // from it; only what is left (a PDU's start) is buffered.
+        let whole =
+            if self.mode == Mode::Synced && self.unread().is_empty() && self.holes.is_empty() {
+                emit_whole(offset, bytes, span, out)
+            } else {
+                0
+            };
+        let (offset, bytes) = (offset + whole as u64, bytes.get(whole..).unwrap_or(&[]));
+        if whole > 0 {
+            self.reset_buffer(offset);
+            if bytes.is_empty() {
+                return;
+            }
         }
         if self.buf.is_empty() {
             self.reset_buffer(offset);
@@ -451,6 +492,37 @@ mod tests {
                 Ev::Pdu(1, 1, 1, false),
                 Ev::Pdu(2, 1, 2, false),
                 Ev::Pdu(3, 2, 2, false)
+            ]
+        );
+    }
+
+    #[test]
+    fn whole_pdus_in_a_chunk_and_a_pdu_across_chunks_keep_their_frames() {
+        let (p1, p2, p3, p4, p5) = (pdu(1, 4), pdu(2, 8), pdu(3, 0), pdu(4, 30), pdu(5, 2));
+        let chunk1 = [p1.clone(), p2.clone()].concat();
+        let half = p4.len() / 2;
+        let chunk2 = [p3.clone(), p4[..half].to_vec()].concat();
+        let at2 = chunk1.len() as u64;
+        let at3 = at2 + chunk2.len() as u64;
+        let at4 = at3 + (p4.len() - half) as u64;
+        let mut f = Framer::new();
+        let evs = run(
+            &mut f,
+            &[
+                ("data", 0, chunk1, 1),
+                ("data", at2, chunk2, 2),
+                ("data", at3, p4[half..].to_vec(), 3),
+                ("data", at4, p5, 4),
+            ],
+        );
+        assert_eq!(
+            evs,
+            [
+                Ev::Pdu(1, 1, 1, false),
+                Ev::Pdu(2, 1, 1, false),
+                Ev::Pdu(3, 2, 2, false),
+                Ev::Pdu(4, 2, 3, false),
+                Ev::Pdu(5, 4, 4, false)
             ]
         );
     }

@@ -8,7 +8,10 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use etherparse::{EtherType, IpNumber, LaxNetSlice, LaxSlicedPacket, TcpSlice, UdpSlice};
+use etherparse::{
+    EtherType, Ethernet2Slice, IpNumber, LaxIpSlice, LaxNetSlice, LaxSlicedPacket, TcpSlice,
+    UdpSlice,
+};
 
 use crate::source::LinkType;
 
@@ -114,25 +117,30 @@ pub fn is_supported(link_type: LinkType) -> bool {
 /// # Errors
 /// [`LinkError`] when the link type is unknown or a header cannot be parsed; never panics.
 pub fn decode(link_type: LinkType, data: &[u8]) -> Result<Decoded<'_>, LinkError> {
-    let sliced = match link_type {
+    let net = match link_type {
         LinkType::ETHERNET => {
-            LaxSlicedPacket::from_ethernet(data).map_err(|_| LinkError::Malformed("Ethernet"))?
+            let eth = Ethernet2Slice::from_slice_without_fcs(data)
+                .map_err(|_| LinkError::Malformed("Ethernet"))?;
+            match eth.ether_type() {
+                // the common case without the whole-packet slicer (which also reads the TCP
+                // header, read again below)
+                EtherType::IPV4 | EtherType::IPV6 => ip_net(eth.payload_slice()),
+                _ => {
+                    LaxSlicedPacket::from_ethernet(data)
+                        .map_err(|_| LinkError::Malformed("Ethernet"))?
+                        .net
+                }
+            }
         }
         LinkType::LINUX_SLL => {
             let proto = data.get(14..16).ok_or(LinkError::Malformed("Linux SLL"))?;
             let payload = data.get(16..).unwrap_or(&[]);
-            LaxSlicedPacket::from_ether_type(
-                EtherType(u16::from_be_bytes([proto[0], proto[1]])),
-                payload,
-            )
+            ether_net(EtherType(u16::from_be_bytes([proto[0], proto[1]])), payload)
         }
         LinkType::LINUX_SLL2 => {
             let proto = data.get(0..2).ok_or(LinkError::Malformed("Linux SLL2"))?;
             let payload = data.get(20..).ok_or(LinkError::Malformed("Linux SLL2"))?;
-            LaxSlicedPacket::from_ether_type(
-                EtherType(u16::from_be_bytes([proto[0], proto[1]])),
-                payload,
-            )
+            ether_net(EtherType(u16::from_be_bytes([proto[0], proto[1]])), payload)
         }
         LinkType::NULL | LinkType::LOOP => {
             let family = data.get(0..4).ok_or(LinkError::Malformed("loopback"))?;
@@ -142,24 +150,40 @@ pub fn decode(link_type: LinkType, data: &[u8]) -> Result<Decoded<'_>, LinkError
             if !matches!(le, AF_INET | 24 | 28 | 30) && !matches!(be, AF_INET | 24 | 28 | 30) {
                 return Ok(Decoded::Other);
             }
-            from_ip(data.get(4..).unwrap_or(&[]))?
+            Some(from_ip(data.get(4..).unwrap_or(&[]))?)
         }
         LinkType::RAW
         | LinkType::RAW_BSD
         | LinkType::RAW_OPENBSD
         | LinkType::IPV4
-        | LinkType::IPV6 => from_ip(data)?,
+        | LinkType::IPV6 => Some(from_ip(data)?),
         other => return Err(LinkError::UnsupportedLinkType(other)),
     };
-    from_sliced(&sliced)
+    from_net(net.as_ref())
 }
 
-fn from_ip(data: &[u8]) -> Result<LaxSlicedPacket<'_>, LinkError> {
-    LaxSlicedPacket::from_ip(data).map_err(|_| LinkError::Malformed("IP"))
+/// The network layer after an EtherType (none when it is not IP or its header is unreadable).
+fn ether_net(ether_type: EtherType, payload: &[u8]) -> Option<LaxNetSlice<'_>> {
+    match ether_type {
+        EtherType::IPV4 | EtherType::IPV6 => ip_net(payload),
+        _ => LaxSlicedPacket::from_ether_type(ether_type, payload).net,
+    }
 }
 
-fn from_sliced<'a>(p: &LaxSlicedPacket<'a>) -> Result<Decoded<'a>, LinkError> {
-    match &p.net {
+/// An IP header and payload after a link header (none when the header is unreadable).
+fn ip_net(data: &[u8]) -> Option<LaxNetSlice<'_>> {
+    LaxIpSlice::from_slice(data).ok().map(|(ip, _)| ip.into())
+}
+
+/// An IP packet with no link header.
+fn from_ip(data: &[u8]) -> Result<LaxNetSlice<'_>, LinkError> {
+    LaxIpSlice::from_slice(data)
+        .map(|(ip, _)| ip.into())
+        .map_err(|_| LinkError::Malformed("IP"))
+}
+
+fn from_net<'a>(net: Option<&LaxNetSlice<'a>>) -> Result<Decoded<'a>, LinkError> {
+    match net {
         Some(LaxNetSlice::Ipv4(v4)) => {
             let h = v4.header();
             let payload = v4.payload();

@@ -20,7 +20,7 @@
 
 use crate::hash::FastMap;
 use std::collections::VecDeque;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use super::Dir;
 use super::reassembler::Reassembler;
@@ -107,7 +107,7 @@ pub struct FlowStats {
 /// A connection waiting to be handed back once it has lingered after its end, or been idle.
 #[derive(Debug)]
 struct Deadline {
-    key: (SocketAddr, SocketAddr),
+    key: FlowKey,
     id: u64,
     /// Capture second from which it may go (its last packet plus the linger or the timeout).
     due: i64,
@@ -121,8 +121,18 @@ struct Closed {
     idle: bool,
 }
 
-fn key(a: SocketAddr, b: SocketAddr) -> (SocketAddr, SocketAddr) {
-    if a <= b { (a, b) } else { (b, a) }
+/// A connection's two ends in a fixed order, packed for cheap hashing and comparing: each end
+/// is its address as IPv6 (IPv4 mapped) and its port, with bit 16 set for IPv6.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+struct FlowKey([(u128, u32); 2]);
+
+fn key(a: SocketAddr, b: SocketAddr) -> FlowKey {
+    let end = |s: SocketAddr| match s.ip() {
+        IpAddr::V4(ip) => (u128::from(ip.to_ipv6_mapped()), u32::from(s.port())),
+        IpAddr::V6(ip) => (u128::from(ip), u32::from(s.port()) | 1 << 16),
+    };
+    let (a, b) = (end(a), end(b));
+    FlowKey(if a <= b { [a, b] } else { [b, a] })
 }
 
 /// Guesses which endpoint is the server when the handshake was not captured: a well-known port
@@ -140,7 +150,7 @@ fn guess_initiator(src: SocketAddr, dst: SocketAddr) -> (SocketAddr, SocketAddr)
 /// The connection table, generic over the upper-layer state.
 #[derive(Debug)]
 pub struct FlowTable<A> {
-    map: FastMap<(SocketAddr, SocketAddr), Connection<A>>,
+    map: FastMap<FlowKey, Connection<A>>,
     next_id: u64,
     order: u64,
     stats: FlowStats,
@@ -149,8 +159,8 @@ pub struct FlowTable<A> {
     /// Every connection, in the order of its last check for silence.
     idle: VecDeque<Deadline>,
     /// Port pairs of connections handed back after ending or for silence, and their order.
-    closed: FastMap<(SocketAddr, SocketAddr), Closed>,
-    closed_order: VecDeque<((SocketAddr, SocketAddr), u64)>,
+    closed: FastMap<FlowKey, Closed>,
+    closed_order: VecDeque<(FlowKey, u64)>,
     /// The capture second deadlines were last checked at.
     checked_secs: Option<i64>,
 }
@@ -197,30 +207,35 @@ impl<A> FlowTable<A> {
     ) -> Option<&mut Connection<A>> {
         let k = key(seg.src, seg.dst);
         let is_client_syn = seg.flags.syn && !seg.flags.ack;
-        if let Some(&closed) = self.closed.get(&k) {
-            if closed.idle {
-                self.stats.resumed_after_idle += 1;
-            } else if is_client_syn {
-                self.stats.port_reuses += 1;
-            } else {
-                return None;
-            }
-            self.closed.remove(&k);
-        }
-        if let Some(existing) = self.map.get(&k) {
-            // A SYN from the former responder, on a finished connection, or with a new
-            // initial sequence number starts a new connection on the same ports.
+        // A SYN from the former responder, on a finished connection, or with a new initial
+        // sequence number starts a new connection on the same ports.
+        let known = self.map.get(&k).map(|existing| {
             let new_isn = existing.isn.is_some_and(|isn| isn != seg.seq);
-            let reused = is_client_syn
-                && (existing.is_finished() || existing.initiator != seg.src || new_isn);
-            if reused {
+            is_client_syn && (existing.is_finished() || existing.initiator != seg.src || new_isn)
+        });
+        match known {
+            Some(true) => {
                 if let Some(old) = self.map.remove(&k) {
                     self.stats.port_reuses += 1;
                     retired.push(old);
                 }
             }
+            Some(false) => {}
+            // ports of a connection handed back (never also in the table)
+            None => {
+                if let Some(&closed) = self.closed.get(&k) {
+                    if closed.idle {
+                        self.stats.resumed_after_idle += 1;
+                    } else if is_client_syn {
+                        self.stats.port_reuses += 1;
+                    } else {
+                        return None;
+                    }
+                    self.closed.remove(&k);
+                }
+            }
         }
-        if !self.map.contains_key(&k) && self.map.len() >= MAX_CONNECTIONS {
+        if known != Some(false) && self.map.len() >= MAX_CONNECTIONS {
             self.evict(retired);
         }
         self.order += 1;
@@ -336,7 +351,7 @@ impl<A> FlowTable<A> {
         }
     }
 
-    fn remember_closed(&mut self, k: (SocketAddr, SocketAddr), closed: Closed) {
+    fn remember_closed(&mut self, k: FlowKey, closed: Closed) {
         if self.closed_order.len() >= MAX_CLOSED_CONNECTIONS
             && let Some((old, old_id)) = self.closed_order.pop_front()
             && self.closed.get(&old).is_some_and(|c| c.id == old_id)
@@ -349,7 +364,7 @@ impl<A> FlowTable<A> {
 
     /// Evicts the least recently active tenth of the table.
     fn evict(&mut self, retired: &mut Vec<Connection<A>>) {
-        let mut orders: Vec<(u64, (SocketAddr, SocketAddr))> =
+        let mut orders: Vec<(u64, FlowKey)> =
             self.map.iter().map(|(k, c)| (c.last_order, *k)).collect();
         orders.sort_unstable();
         let n = (MAX_CONNECTIONS / 10).max(1);

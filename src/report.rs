@@ -40,6 +40,16 @@ pub struct Tally {
 }
 
 impl Tally {
+    /// Counts a PDU of the type named `ptype` (no allocation once the type was seen).
+    pub fn pdu(&mut self, ptype: &str) {
+        match self.pdus.get_mut(ptype) {
+            Some(n) => *n += 1,
+            None => {
+                self.pdus.insert(ptype.to_string(), 1);
+            }
+        }
+    }
+
     /// Adds one to a named counter.
     pub fn count(&mut self, name: &'static str) {
         self.add(name, 1);

@@ -358,7 +358,12 @@ impl SummaryBuilder {
     /// Counts one call.
     pub fn add(&mut self, c: &CallRecord) {
         self.calls += 1;
-        *self.outcomes.entry(c.outcome.to_string()).or_default() += 1;
+        match self.outcomes.get_mut(c.outcome) {
+            Some(n) => *n += 1,
+            None => {
+                self.outcomes.insert(c.outcome.to_string(), 1);
+            }
+        }
         let mut key = (
             c.interface.as_ref().map(|i| i.uuid.clone()),
             c.interface.as_ref().map(|i| i.version.clone()),

@@ -162,7 +162,10 @@ impl Association {
             .unwrap_or(p.bytes)
             .get(pdu.stub.clone())
             .unwrap_or(&[]);
-        *tally.pdus.entry(h.ptype.to_string()).or_default() += 1;
+        match h.ptype.name() {
+            Some(name) => tally.pdu(name),
+            None => tally.pdu(&h.ptype.to_string()),
+        }
         if !h.little_endian() {
             tally.count("big_endian_pdus");
         }

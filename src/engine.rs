@@ -391,8 +391,12 @@ impl Engine {
     }
 
     fn tcp(&mut self, seg: &TcpSegment<'_>, origin: Origin) {
+        // A first pass follows only the endpoint mapper: other segments need no connection.
+        if self.epm_only && seg.src.port() != EPM_PORT && seg.dst.port() != EPM_PORT {
+            return;
+        }
         let resolver = &mut self.resolver;
-        let epm_only = &self.epm_only;
+        let epm_only = self.epm_only;
         let library = self.library.as_ref();
         let keys = self.keys.as_ref();
         let new_state = |initiator, responder| {
@@ -402,15 +406,12 @@ impl Engine {
             {
                 return ConnState::Kdc(Box::new(KdcStream::new(Arc::clone(k))));
             }
-            if ports.iter().any(|p| SMB_PORTS.contains(p)) && !*epm_only {
+            if ports.iter().any(|p| SMB_PORTS.contains(p)) && !epm_only {
                 return ConnState::Smb(Box::new(SmbConn::new(
                     [initiator, responder],
                     library.cloned(),
                     keys.cloned(),
                 )));
-            }
-            if *epm_only && !ports.contains(&EPM_PORT) {
-                return ConnState::Ignored;
             }
             // An endpoint announced by an endpoint-mapper or OXID answer is DCE/RPC.
             let expected = resolver

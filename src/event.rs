@@ -48,6 +48,45 @@ pub struct PduNote {
     pub text: String,
 }
 
+/// How a call ended (`outcome` in JSON).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Its whole response arrived.
+    Response,
+    /// A fault answered it.
+    Fault,
+    /// Its whole request arrived and no answer did (by the end of its connection).
+    NoResponse,
+    /// Bytes of it were lost (a gap, a cut PDU), or only part of it was captured.
+    Incomplete,
+}
+
+impl Outcome {
+    /// The name JSON and the table use.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Response => "response",
+            Self::Fault => "fault",
+            Self::NoResponse => "no_response",
+            Self::Incomplete => "incomplete",
+        }
+    }
+
+    /// A response or a fault came.
+    #[must_use]
+    pub fn answered(self) -> bool {
+        matches!(self, Self::Response | Self::Fault)
+    }
+}
+
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// One RPC call: a request and its response or fault (`"type": "call"`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct CallRecord {
@@ -83,8 +122,8 @@ pub struct CallRecord {
     pub request: Option<PduSpan>,
     /// Response PDUs, or the fault PDU.
     pub response: Option<PduSpan>,
-    /// `response`, `fault`, `no_response` or `incomplete`.
-    pub outcome: &'static str,
+    /// How the call ended.
+    pub outcome: Outcome,
     /// Fault status when the outcome is `fault`.
     pub fault_status: Option<u32>,
     /// Name of the fault status.
@@ -173,7 +212,7 @@ impl CallRecord {
                 stub_len: 0,
             }),
             response: None,
-            outcome: "no_response",
+            outcome: Outcome::NoResponse,
             fault_status: None,
             fault_name: None,
             auth_type: None,

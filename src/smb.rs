@@ -867,7 +867,7 @@ mod tests {
         let calls: Vec<_> = queue.take_ready().collect();
         assert_eq!(calls.len(), 1);
         let c = &calls[0];
-        assert_eq!(c.outcome, "response");
+        assert_eq!(c.outcome, crate::event::Outcome::Response);
         assert_eq!(c.pipe.as_deref(), Some("samr"));
         assert_eq!(c.pipe_source, Some("create"));
         assert_eq!(c.transport, "ncacn_np");

@@ -9,7 +9,7 @@ use serde::Serialize;
 use crate::status::{Severity, Status, StatusKind};
 
 use crate::epm::resolver::EndpointRecord;
-use crate::event::CallRecord;
+use crate::event::{CallRecord, Outcome};
 use crate::ip_defrag::DefragStats;
 use crate::report::{AnomalyEntry, Tally};
 use crate::source::Timestamp;
@@ -358,10 +358,10 @@ impl SummaryBuilder {
     /// Counts one call.
     pub fn add(&mut self, c: &CallRecord) {
         self.calls += 1;
-        match self.outcomes.get_mut(c.outcome) {
+        match self.outcomes.get_mut(c.outcome.name()) {
             Some(n) => *n += 1,
             None => {
-                self.outcomes.insert(c.outcome.to_string(), 1);
+                self.outcomes.insert(c.outcome.name().to_string(), 1);
             }
         }
         let mut key = (
@@ -379,11 +379,11 @@ impl SummaryBuilder {
         op.name.clone_from(&c.operation);
         op.calls += 1;
         match c.outcome {
-            "fault" => {
+            Outcome::Fault => {
                 acc.faults += 1;
                 op.faults += 1;
             }
-            "response" => {}
+            Outcome::Response => {}
             _ => op.unanswered += 1,
         }
         if let Some(st) = c.status
@@ -395,7 +395,7 @@ impl SummaryBuilder {
             }
             *op.statuses.entry((st.code, st.kind)).or_default() += 1;
         }
-        if let (Some(d), "response" | "fault") = (c.duration_us, c.outcome) {
+        if let (Some(d), true) = (c.duration_us, c.outcome.answered()) {
             op.answered += 1;
             op.total_us += d;
             op.max_us = Some(op.max_us.map_or(d, |m| m.max(d)));

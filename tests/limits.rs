@@ -30,7 +30,7 @@ fn a_full_association_ends_its_oldest_open_calls_first() {
     assert_eq!(calls.len(), MAX_OPEN_CALLS + extra);
     let answered: Vec<u32> = calls
         .iter()
-        .filter(|c| c.outcome == "response")
+        .filter(|c| c.outcome == rpcscope::event::Outcome::Response)
         .map(|c| c.call_id)
         .collect();
     assert_eq!(answered, (last_id - 10..last_id).collect::<Vec<_>>());

@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use rpcscope::event::CallRecord;
+use rpcscope::event::{CallRecord, Outcome};
 use rpcscope::idl::decode::PipeReport;
 
 fn library() -> Arc<rpcscope::idl::Library> {
@@ -126,7 +126,7 @@ fn a_fault_in_the_middle_and_a_truncated_capture() {
     let got = calls("46-pipe-fault-mid.pcap");
     let cut: Vec<&PipeReport> = got
         .iter()
-        .filter(|c| c.outcome == "fault")
+        .filter(|c| c.outcome == Outcome::Fault)
         .map(|c| &pipes(c)[0])
         .collect();
     assert_eq!(cut.len(), 2);
@@ -218,7 +218,7 @@ fn decoded_parameters_agree_with_the_pipes() {
         let (calls, _) = rpcscope::analyze_with(&bytes, Some(Arc::clone(&lib))).unwrap();
         for c in calls
             .iter()
-            .filter(|c| c.pipes.is_some() && c.outcome == "response")
+            .filter(|c| c.pipes.is_some() && c.outcome == Outcome::Response)
         {
             let d = serde_json::to_value(c.decoded.as_ref().unwrap()).unwrap();
             assert_eq!(d["errors"], serde_json::json!([]), "{name}: {d}");
@@ -252,7 +252,7 @@ fn request_fragments_after_a_fault_complete_the_faulted_calls_in_pipe() {
         .map(|c| {
             (
                 c.call_id,
-                c.outcome,
+                c.outcome.name(),
                 c.request.as_ref().map_or(0, |r| r.fragments),
             )
         })

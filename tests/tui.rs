@@ -106,7 +106,7 @@ fn moves_filters_and_searches_without_a_terminal() {
     assert!(
         app.filtered
             .iter()
-            .all(|&i| app.calls[i].outcome == "fault")
+            .all(|&i| app.calls[i].outcome == rpcscope::event::Outcome::Fault)
     );
     app.update(Action::Back);
     assert_eq!(app.filtered.len(), 9, "Esc clears the filter");

@@ -944,7 +944,7 @@ mod tests {
     fn seen(r: &CallRecord) -> Seen {
         (
             r.call_id,
-            r.outcome,
+            r.outcome.name(),
             r.interface_source,
             r.interface.as_ref().and_then(|i| i.name.clone()),
             r.opnum,

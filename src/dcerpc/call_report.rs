@@ -14,7 +14,7 @@ use super::{TransferKind, Uuid};
 use crate::dcom::{self, OxidView};
 use crate::epm::resolver::Learned;
 use crate::epm::{self, EpmView};
-use crate::event::{CallRecord, InterfaceRef};
+use crate::event::{CallRecord, InterfaceRef, Outcome};
 use crate::idl::objref::class_name;
 use crate::idl::values::{CallStubs, Decoded, Direction, SideStub, StubBytes, decode_call};
 use crate::idl::{Interface, table};
@@ -316,23 +316,23 @@ impl Reporter<'_> {
         let lost_bytes =
             c.request.is_some_and(|r| r.damaged) || c.response.is_some_and(|r| r.damaged);
         let outcome = if c.fault.is_some() && !lost_bytes {
-            "fault"
+            Outcome::Fault
         } else if lost_bytes {
-            "incomplete"
+            Outcome::Incomplete
         } else if let Some(r) = c.response {
             if r.saw_last && !r.damaged {
-                "response"
+                Outcome::Response
             } else {
-                "incomplete"
+                Outcome::Incomplete
             }
         } else if c
             .request
             .is_none_or(|r| !r.saw_first || !r.saw_last || r.damaged)
             || c.response_may_be_lost
         {
-            "incomplete"
+            Outcome::Incomplete
         } else {
-            "no_response"
+            Outcome::NoResponse
         };
         let client = self.info.senders[c.client_dir.index()];
         let server = self.info.senders[c.client_dir.reverse().index()];
@@ -442,8 +442,8 @@ impl Reporter<'_> {
     /// The operation's return code: the last four bytes of a whole, readable response, for
     /// operations whose return type is an error code (an `--idl` description first, then the
     /// built-in table).
-    fn status(&self, c: &Call, outcome: &str) -> Option<Status> {
-        if outcome != "response" || !c.response.is_some_and(|r| r.saw_first) {
+    fn status(&self, c: &Call, outcome: Outcome) -> Option<Status> {
+        if outcome != Outcome::Response || !c.response.is_some_and(|r| r.saw_first) {
             return None;
         }
         let code = c.tail.value()?;

@@ -5,7 +5,7 @@ use std::io::{self, Write};
 
 use super::sanitize;
 use crate::epm::resolver::EndpointRecord;
-use crate::event::CallRecord;
+use crate::event::{CallRecord, Outcome};
 use crate::status::Severity;
 use crate::summary::Summary;
 
@@ -35,8 +35,8 @@ fn interface_label(c: &CallRecord) -> String {
 /// not plain success (`ERROR STATUS_ACCESS_DENIED`, `WARN ERROR_MORE_DATA`, `ok S_FALSE`).
 fn outcome_label(c: &CallRecord) -> String {
     match (c.outcome, &c.fault_name, c.status) {
-        ("fault", Some(name), _) => format!("FAULT {name}"),
-        ("response", _, Some(st)) => match st.severity() {
+        (Outcome::Fault, Some(name), _) => format!("FAULT {name}"),
+        (Outcome::Response, _, Some(st)) => match st.severity() {
             Severity::Error => format!("ERROR {}", st.label()),
             Severity::Warning => format!("WARN {}", st.label()),
             Severity::Success if st.code == 0 => "ok".to_string(),

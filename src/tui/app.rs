@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use super::action::Action;
 use crate::epm::resolver::EndpointRecord;
-use crate::event::{CallRecord, PduNote};
+use crate::event::{CallRecord, Outcome, PduNote};
 use crate::idl::values::{CallStubs, TreeLine, decode_call_tree};
 use crate::status::Severity;
 use crate::summary::Summary;
@@ -654,13 +654,13 @@ impl App {
         for c in &self.calls {
             let e = by_op.entry(call_label(c)).or_default();
             e.0 += 1;
-            if c.outcome == "fault" {
+            if c.outcome == Outcome::Fault {
                 e.1 += 1;
             }
             if c.status.is_some_and(|s| s.severity() == Severity::Error) {
                 e.2 += 1;
             }
-            if let (Some(d), "response" | "fault") = (c.duration_us, c.outcome) {
+            if let (Some(d), true) = (c.duration_us, c.outcome.answered()) {
                 e.3.push(d);
             }
         }
@@ -754,7 +754,7 @@ impl App {
             };
             let row = &mut self.connections[ci];
             row.calls += 1;
-            if c.outcome == "fault" {
+            if c.outcome == Outcome::Fault {
                 row.faults += 1;
             }
             if row.pipe.is_none() {

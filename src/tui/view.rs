@@ -10,7 +10,7 @@ use ratatui::widgets::{Block, Borders, Cell, Clear, Gauge, Paragraph, Row, Table
 
 use super::app::{App, FlowRow, Focus, Input, View, call_label};
 use crate::dcerpc::pdu::parse_header;
-use crate::event::CallRecord;
+use crate::event::{CallRecord, Outcome};
 use crate::idl::values::{Direction as Side, SideStub};
 use crate::output::sanitize;
 use crate::status::Severity;
@@ -36,21 +36,21 @@ impl Theme {
     fn header(self) -> Style {
         self.fg(Color::Cyan).add_modifier(Modifier::BOLD)
     }
-    fn outcome(self, outcome: &str) -> Style {
+    fn outcome(self, outcome: Outcome) -> Style {
         match outcome {
-            "fault" => self.fg(Color::Red),
-            "incomplete" => self.fg(Color::Yellow),
-            "no_response" => self.fg(Color::Magenta),
-            _ => self.fg(Color::Green),
+            Outcome::Fault => self.fg(Color::Red),
+            Outcome::Incomplete => self.fg(Color::Yellow),
+            Outcome::NoResponse => self.fg(Color::Magenta),
+            Outcome::Response => self.fg(Color::Green),
         }
     }
     /// A call's outcome, its return code counted: a failing code is red, a warning yellow.
     fn call_outcome(self, c: &CallRecord) -> Style {
         match (c.outcome, c.status.map(|s| s.severity())) {
-            ("response", Some(Severity::Error)) => self.fg(Color::Red),
-            ("response", Some(Severity::Warning)) => self.fg(Color::Yellow),
+            (Outcome::Response, Some(Severity::Error)) => self.fg(Color::Red),
+            (Outcome::Response, Some(Severity::Warning)) => self.fg(Color::Yellow),
             // answered, but sealed: whether it worked is not known
-            ("response", None) if sealed(c) => self.fg(Color::Yellow),
+            (Outcome::Response, None) if sealed(c) => self.fg(Color::Yellow),
             (o, _) => self.outcome(o),
         }
     }
@@ -65,22 +65,22 @@ fn sealed(c: &CallRecord) -> bool {
 #[must_use]
 pub fn outcome_mark(c: &CallRecord) -> String {
     match (c.outcome, c.status) {
-        ("response", Some(st)) => match st.severity() {
+        (Outcome::Response, Some(st)) => match st.severity() {
             Severity::Error => format!("✗ {}", st.label()),
             Severity::Warning => format!("! {}", st.label()),
             Severity::Success if st.code == 0 => "✓ ok".to_string(),
             Severity::Success => format!("✓ {}", st.label()),
         },
-        ("response", None) if sealed(c) => match c.decryption {
+        (Outcome::Response, None) if sealed(c) => match c.decryption {
             Some("failed") => "? sealed, not decrypted".to_string(),
             _ => "? sealed, no key".to_string(),
         },
-        ("response", None) => "✓ ok".to_string(),
-        ("fault", _) => format!(
+        (Outcome::Response, None) => "✓ ok".to_string(),
+        (Outcome::Fault, _) => format!(
             "✗ {}",
             c.fault_name.clone().unwrap_or_else(|| "fault".into())
         ),
-        ("no_response", _) => "… no response".to_string(),
+        (Outcome::NoResponse, _) => "… no response".to_string(),
         _ => "! incomplete".to_string(),
     }
 }
@@ -575,7 +575,7 @@ fn draw_connections(f: &mut Frame<'_>, app: &App, area: Rect, theme: Theme) {
                 "0".into()
             };
             cells.push(Cell::from(faults).style(if c.faults > 0 {
-                theme.outcome("fault")
+                theme.outcome(Outcome::Fault)
             } else {
                 Style::default()
             }));

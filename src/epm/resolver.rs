@@ -8,6 +8,12 @@
 //! is used for [`EXPECTATION_TTL_SECS`] of capture time after the answer; each endpoint records
 //! at most [`MAX_USED_BY`] connections.
 //!
+//! When only the summary is wanted ([`Resolver::summary_only`]: the `calls` and `summary`
+//! commands, the first pass), an endpoint after the summary's first chains keeps only what
+//! linking needs and counts the connections that used it, so the table grows by about 100 bytes
+//! per answer, not by the connections of a long capture. A first pass hands over one
+//! expectation per endpoint address ([`Prior`]).
+//!
 //! A new connection costs O(1) expected time however often its endpoint was announced: the
 //! entries of each server address (and of each pipe name and server) are kept in learn order,
 //! the expectation comes from the latest live ones, and only the entries that can still take a

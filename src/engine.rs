@@ -523,9 +523,14 @@ impl Engine {
             });
         }
 
-        let resumed = self.flows.stats().resumed_after_idle;
+        let flows = self.flows.stats();
+        self.tally.add("tcp_connections_idle_closed", flows.idle);
+        self.tally.add(
+            "tcp_connections_resumed_after_idle",
+            flows.resumed_after_idle,
+        );
         self.tally
-            .add("tcp_connections_resumed_after_idle", resumed);
+            .add("tcp_closed_ports_forgotten", flows.closed_forgotten);
         let endpoints = if self.endpoint_records {
             self.resolver.records()
         } else {

@@ -102,6 +102,8 @@ pub struct FlowStats {
     pub idle: u64,
     /// Of those, the ones that spoke again (and started over).
     pub resumed_after_idle: u64,
+    /// Port pairs of closed connections forgotten at [`MAX_CLOSED_CONNECTIONS`].
+    pub closed_forgotten: u64,
 }
 
 /// A connection waiting to be handed back once it has lingered after its end, or been idle.
@@ -357,6 +359,7 @@ impl<A> FlowTable<A> {
             && self.closed.get(&old).is_some_and(|c| c.id == old_id)
         {
             self.closed.remove(&old);
+            self.stats.closed_forgotten += 1;
         }
         self.closed.insert(k, closed);
         self.closed_order.push_back((k, closed.id));
@@ -475,6 +478,48 @@ mod tests {
         assert_eq!(c.id, 3);
         assert_eq!(t.stats().resumed_after_idle, 1);
         assert_eq!(t.stats().port_reuses, 0);
+    }
+
+    #[test]
+    fn closed_port_pairs_are_forgotten_oldest_first_past_the_limit() {
+        let mut t: FlowTable<()> = FlowTable::new();
+        let mut retired = Vec::new();
+        let at = |secs| Timestamp { secs, nanos: 0 };
+        let n = MAX_CLOSED_CONNECTIONS + 2;
+        let segs: Vec<TcpSegment<'static>> = (0..n)
+            .map(|i| {
+                let client = format!("10.{}.{}.1:5000", i / 256, i % 256);
+                seg(&client, "10.0.0.2:135", 1, true, false)
+            })
+            .collect();
+        for s in &segs {
+            let c = t.lookup(s, at(0), |_, _| (), &mut retired).unwrap();
+            c.rst = true;
+            let id = c.id;
+            t.ended(s, id, at(0));
+        }
+        t.retire_due(at(FINISHED_LINGER_SECS + 1), &mut retired);
+        assert_eq!(retired.len(), n);
+        assert_eq!(t.stats().closed_forgotten, 2);
+        // the first pair is forgotten: its late segment opens a connection; the last is not
+        let late = |s: &TcpSegment<'static>| TcpSegment {
+            flags: TcpFlags {
+                syn: false,
+                ack: true,
+                fin: false,
+                rst: false,
+            },
+            ..*s
+        };
+        let now = at(FINISHED_LINGER_SECS + 2);
+        assert!(
+            t.lookup(&late(&segs[0]), now, |_, _| (), &mut retired)
+                .is_some()
+        );
+        assert!(
+            t.lookup(&late(&segs[n - 1]), now, |_, _| (), &mut retired)
+                .is_none()
+        );
     }
 
     #[test]

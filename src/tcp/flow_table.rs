@@ -149,6 +149,15 @@ fn guess_initiator(src: SocketAddr, dst: SocketAddr) -> (SocketAddr, SocketAddr)
     }
 }
 
+/// Drops the deadlines of connections no longer in the table (evicted or reused before their
+/// deadline) once the queue holds twice [`MAX_CONNECTIONS`], so churn cannot grow it: a
+/// connection in the table has at most one deadline per queue.
+fn compact<A>(queue: &mut VecDeque<Deadline>, map: &FastMap<FlowKey, Connection<A>>) {
+    if queue.len() >= 2 * MAX_CONNECTIONS {
+        queue.retain(|d| map.get(&d.key).is_some_and(|c| c.id == d.id));
+    }
+}
+
 /// The connection table, generic over the upper-layer state.
 #[derive(Debug)]
 pub struct FlowTable<A> {
@@ -237,8 +246,11 @@ impl<A> FlowTable<A> {
                 }
             }
         }
-        if known != Some(false) && self.map.len() >= MAX_CONNECTIONS {
-            self.evict(retired);
+        if known != Some(false) {
+            if self.map.len() >= MAX_CONNECTIONS {
+                self.evict(retired);
+            }
+            compact(&mut self.idle, &self.map);
         }
         self.order += 1;
         let order = self.order;
@@ -292,6 +304,7 @@ impl<A> FlowTable<A> {
     /// The connection of `seg` has just ended (both FINs or a RST): it is handed back by
     /// [`FlowTable::retire_due`] once it has lingered.
     pub fn ended(&mut self, seg: &TcpSegment<'_>, id: u64, ts: Timestamp) {
+        compact(&mut self.ending, &self.map);
         self.ending.push_back(Deadline {
             key: key(seg.src, seg.dst),
             id,
@@ -520,6 +533,21 @@ mod tests {
             t.lookup(&late(&segs[n - 1]), now, |_, _| (), &mut retired)
                 .is_none()
         );
+    }
+
+    #[test]
+    fn deadlines_of_evicted_connections_do_not_pile_up() {
+        let mut t: FlowTable<()> = FlowTable::new();
+        let mut retired = Vec::new();
+        for i in 0..3 * MAX_CONNECTIONS {
+            let client = format!("10.{}.{}.{}:5000", i >> 16, (i >> 8) & 255, i & 255);
+            let s = seg(&client, "10.0.0.2:135", 1, true, false);
+            t.lookup(&s, Timestamp::default(), |_, _| (), &mut retired)
+                .unwrap();
+            retired.clear();
+        }
+        assert!(t.stats().evicted > 0);
+        assert!(t.idle.len() <= 2 * MAX_CONNECTIONS, "{}", t.idle.len());
     }
 
     #[test]

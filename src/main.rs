@@ -9,7 +9,7 @@ mod live_command;
 mod progress;
 
 use std::fs::File;
-use std::io::{self, BufReader, BufWriter, IsTerminal, Write};
+use std::io::{self, BufWriter, IsTerminal, Write};
 use std::process::ExitCode;
 
 use rpcscope::RunError;
@@ -106,8 +106,8 @@ fn main() -> ExitCode {
         && !(prints_as_it_goes && io::stdout().is_terminal());
     let size = metadata.map_or(0, |m| m.len());
     let progress = progress::Progress::new(shown.then_some(size.saturating_mul(2)));
-    // the bar counts the buffer's large reads, not the reader's small ones
-    let open = || File::open(&path).map(|f| BufReader::with_capacity(1 << 20, progress.reader(f)));
+    // the capture reader reads through its own large buffer, which the bar counts
+    let open = || File::open(&path).map(|f| progress.reader(f));
     let setup = rpcscope::Setup {
         prior: Default::default(),
         library: Some(Arc::clone(&library)),
@@ -120,7 +120,7 @@ fn main() -> ExitCode {
         } else if streaming {
             File::open(&path)
                 .map_err(RunError::Open)
-                .and_then(|f| rpcscope::run_into(BufReader::new(f), &setup, sink, None))
+                .and_then(|f| rpcscope::run_into(f, &setup, sink, None))
         } else {
             rpcscope::run_twice_into(open, &setup, sink, None)
         }

@@ -14,7 +14,7 @@ pub mod app;
 pub mod view;
 
 use std::fs::File;
-use std::io::{self, BufReader, Read};
+use std::io::{self, Read};
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -79,7 +79,7 @@ fn analyse(
     let read = Arc::new(AtomicU64::new(0));
     let open = |counter: &Arc<AtomicU64>| {
         File::open(path).map(|f| Counting {
-            inner: BufReader::with_capacity(1 << 20, f),
+            inner: f,
             read: Arc::clone(counter),
         })
     };

@@ -7,7 +7,7 @@
 //! a larger length field is reported as a malformed capture. Blocks that carry no packet are
 //! skipped without being buffered.
 
-use std::io::{self, Read};
+use std::io::{self, BufRead, BufReader, Read};
 
 use super::{Frame, LinkType, Timestamp};
 
@@ -88,13 +88,18 @@ pub const MAX_INTERFACES: usize = 4096;
 /// A streaming capture reader. Call [`CaptureReader::next_frame`] until it returns `Ok(None)`.
 #[derive(Debug)]
 pub struct CaptureReader<R> {
-    input: R,
+    input: BufReader<R>,
     state: State,
     offset: u64,
     frames: u64,
     last_ts: Timestamp,
     buf: Vec<u8>,
+    /// Bytes of the read buffer the last frame was lent from, consumed at the next read.
+    lent: usize,
 }
+
+/// The read buffer: a pcap record wholly inside it is handed out without a copy.
+pub const READ_BUFFER_BYTES: usize = 1 << 20;
 
 fn u16_at(b: &[u8], at: usize, be: bool) -> u16 {
     let mut a = [0u8; 2];
@@ -126,7 +131,8 @@ impl<R: Read> CaptureReader<R> {
     /// # Errors
     /// [`SourceError::NotACapture`] for an unknown magic number, [`SourceError::Truncated`] for an
     /// input shorter than a header, or an I/O error.
-    pub fn new(mut input: R) -> Result<Self, SourceError> {
+    pub fn new(input: R) -> Result<Self, SourceError> {
+        let mut input = BufReader::with_capacity(READ_BUFFER_BYTES, input);
         let mut magic = [0u8; 4];
         let n = read_fully(&mut input, &mut magic)?;
         if n == 0 {
@@ -148,6 +154,7 @@ impl<R: Read> CaptureReader<R> {
             frames: 0,
             last_ts: Timestamp::default(),
             buf: Vec::new(),
+            lent: 0,
         };
         let (units, big_endian, record_header_len) = match magic {
             [0xd4, 0xc3, 0xb2, 0xa1] => (1_000_000, false, 16),
@@ -200,6 +207,7 @@ impl<R: Read> CaptureReader<R> {
     /// [`SourceError::Truncated`] when the input ends inside a record, [`SourceError::Malformed`]
     /// for impossible lengths, or an I/O error. After an error the reader should not be used.
     pub fn next_frame(&mut self) -> Result<Option<Frame<'_>>, SourceError> {
+        self.input.consume(std::mem::take(&mut self.lent));
         match self.state {
             State::Pcap(p) => self.next_pcap(p),
             State::PcapNg { .. } => self.next_pcapng(),
@@ -208,8 +216,34 @@ impl<R: Read> CaptureReader<R> {
 
     fn next_pcap(&mut self, p: PcapState) -> Result<Option<Frame<'_>>, SourceError> {
         let start = self.offset;
+        let header_len = p.record_header_len;
+        // A record wholly in the read buffer is lent from it.
+        let buffered = self.input.fill_buf()?;
+        let whole = buffered.get(..header_len).and_then(|hdr| {
+            let caplen = u32_at(hdr, 8, p.big_endian) as usize;
+            (caplen <= MAX_PACKET_BYTES && buffered.len() >= header_len + caplen)
+                .then(|| (caplen, record_times(p, hdr, caplen)))
+        });
+        if let Some((caplen, (ts, original_len))) = whole {
+            self.lent = header_len + caplen;
+            self.offset += self.lent as u64;
+            self.frames += 1;
+            self.last_ts = ts;
+            let data = self
+                .input
+                .buffer()
+                .get(header_len..self.lent)
+                .unwrap_or(&[]);
+            return Ok(Some(Frame {
+                number: self.frames,
+                ts,
+                link_type: p.link_type,
+                data,
+                original_len,
+            }));
+        }
         let mut hdr = [0u8; 24];
-        let hdr = &mut hdr[..p.record_header_len];
+        let hdr = &mut hdr[..header_len];
         let n = read_fully(&mut self.input, hdr)?;
         if n == 0 {
             return Ok(None);
@@ -220,11 +254,7 @@ impl<R: Read> CaptureReader<R> {
                 offset: start,
             });
         }
-        let be = p.big_endian;
-        let secs = u32_at(hdr, 0, be);
-        let frac = u32_at(hdr, 4, be);
-        let caplen = u32_at(hdr, 8, be) as usize;
-        let origlen = u32_at(hdr, 12, be);
+        let caplen = u32_at(hdr, 8, p.big_endian) as usize;
         if caplen > MAX_PACKET_BYTES {
             return Err(SourceError::Malformed {
                 offset: start,
@@ -243,22 +273,14 @@ impl<R: Read> CaptureReader<R> {
         }
         self.offset += caplen as u64;
         self.frames += 1;
-        let frac_nanos = if p.units_per_sec == 1_000_000 {
-            u64::from(frac) * 1000
-        } else {
-            u64::from(frac)
-        };
-        let ts = Timestamp {
-            secs: i64::from(secs) + i64::try_from(frac_nanos / 1_000_000_000).unwrap_or(0),
-            nanos: u32::try_from(frac_nanos % 1_000_000_000).unwrap_or(0),
-        };
+        let (ts, original_len) = record_times(p, hdr, caplen);
         self.last_ts = ts;
         Ok(Some(Frame {
             number: self.frames,
             ts,
             link_type: p.link_type,
             data: &self.buf,
-            original_len: origlen.max(u32::try_from(caplen).unwrap_or(u32::MAX)),
+            original_len,
         }))
     }
 
@@ -518,6 +540,24 @@ impl<R: Read> CaptureReader<R> {
     }
 }
 
+/// The time of a pcap record and its original length (at least what was captured).
+fn record_times(p: PcapState, hdr: &[u8], caplen: usize) -> (Timestamp, u32) {
+    let be = p.big_endian;
+    let secs = u32_at(hdr, 0, be);
+    let frac = u32_at(hdr, 4, be);
+    let origlen = u32_at(hdr, 12, be);
+    let frac_nanos = if p.units_per_sec == 1_000_000 {
+        u64::from(frac) * 1000
+    } else {
+        u64::from(frac)
+    };
+    let ts = Timestamp {
+        secs: i64::from(secs) + i64::try_from(frac_nanos / 1_000_000_000).unwrap_or(0),
+        nanos: u32::try_from(frac_nanos % 1_000_000_000).unwrap_or(0),
+    };
+    (ts, origlen.max(u32::try_from(caplen).unwrap_or(u32::MAX)))
+}
+
 /// Reads until `buf` is full or the input ends; returns how many bytes were read.
 fn read_fully<R: Read>(input: &mut R, buf: &mut [u8]) -> io::Result<usize> {
     let mut filled = 0;
@@ -577,6 +617,30 @@ mod tests {
             assert_eq!((f.number, f.data), (2, &b"de"[..]));
             assert!(r.next_frame().unwrap().is_none());
         }
+    }
+
+    #[test]
+    fn records_across_and_beyond_the_read_buffer_are_read_whole() {
+        // 9,000-byte records: one straddles each 1 MiB buffer boundary; then one longer than
+        // the buffer
+        let bodies: Vec<Vec<u8>> = (0..300u32)
+            .map(|i| vec![(i % 251) as u8; 9_000])
+            .chain(std::iter::once(vec![7u8; READ_BUFFER_BYTES + 5]))
+            .collect();
+        let records: Vec<(u32, u32, &[u8])> = bodies
+            .iter()
+            .enumerate()
+            .map(|(i, b)| (i as u32, 0, b.as_slice()))
+            .collect();
+        let file = pcap([0xd4, 0xc3, 0xb2, 0xa1], false, &records);
+        let mut r = CaptureReader::new(&file[..]).unwrap();
+        for (i, body) in bodies.iter().enumerate() {
+            let f = r.next_frame().unwrap().unwrap();
+            assert_eq!((f.number, f.ts.secs), (i as u64 + 1, i as i64));
+            assert!(f.data == body.as_slice(), "frame {} differs", i + 1);
+            assert_eq!(f.original_len as usize, body.len() + 3);
+        }
+        assert!(r.next_frame().unwrap().is_none());
     }
 
     #[test]

@@ -63,7 +63,7 @@ pub struct Finished {
 }
 
 /// The engine. Feed frames with [`Engine::process`], then call [`Engine::finish`].
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct Engine {
     flows: FlowTable<ConnState>,
     defrag: Defragmenter,
@@ -74,34 +74,12 @@ pub struct Engine {
     reassembly: ReassemblyStats,
     retired: Vec<Connection<ConnState>>,
     resolver: Resolver,
-    /// [`Finished::endpoints`] is wanted (not only the summary).
-    endpoint_records: bool,
     /// A first pass: only endpoint-mapper connections are analysed.
     epm_only: bool,
     /// Interface descriptions for decoding pipes.
     library: Option<Arc<Library>>,
     /// The user's secrets, for unsealing.
     keys: Option<Arc<Keyring>>,
-}
-
-impl Default for Engine {
-    fn default() -> Self {
-        Self {
-            flows: FlowTable::default(),
-            defrag: Defragmenter::default(),
-            tally: Tally::default(),
-            queue: Outbox::default(),
-            summary: SummaryBuilder::default(),
-            totals: CaptureTotals::default(),
-            reassembly: ReassemblyStats::default(),
-            retired: Vec::new(),
-            resolver: Resolver::default(),
-            endpoint_records: true,
-            epm_only: false,
-            library: None,
-            keys: None,
-        }
-    }
 }
 
 /// Stream events of one direction of one connection, handed to its upper layer.
@@ -326,7 +304,6 @@ impl Engine {
     /// its memory does not grow with the connections of a long capture.
     #[must_use]
     pub fn without_endpoint_records(mut self) -> Self {
-        self.endpoint_records = false;
         self.resolver.summary_only();
         self
     }
@@ -531,7 +508,7 @@ impl Engine {
         );
         self.tally
             .add("tcp_closed_ports_forgotten", flows.closed_forgotten);
-        let endpoints = if self.endpoint_records {
+        let endpoints = if self.resolver.keeps_records() {
             self.resolver.records()
         } else {
             Vec::new()

@@ -230,6 +230,12 @@ impl Resolver {
         self.summary_only = true;
     }
 
+    /// True when [`Resolver::records`] has every endpoint (not only the summary's).
+    #[must_use]
+    pub fn keeps_records(&self) -> bool {
+        !self.summary_only
+    }
+
     /// What a first pass learned: for each TCP endpoint, what its latest answer said.
     #[must_use]
     pub fn prior(&self) -> Prior {

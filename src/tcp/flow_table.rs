@@ -235,10 +235,10 @@ impl<A> FlowTable<A> {
             // ports of a connection handed back (never also in the table)
             None => {
                 if let Some(&closed) = self.closed.get(&k) {
-                    if closed.idle {
-                        self.stats.resumed_after_idle += 1;
-                    } else if is_client_syn {
+                    if is_client_syn {
                         self.stats.port_reuses += 1;
+                    } else if closed.idle {
+                        self.stats.resumed_after_idle += 1;
                     } else {
                         return None;
                     }

@@ -1,0 +1,354 @@
+//! Session stage of the engine: connection events in, call records out. Decides what each
+//! connection carries (DCE/RPC straight over TCP, SMB named pipes, Kerberos), hands its bytes
+//! to that layer ([`crate::dcerpc::channel`], [`crate::smb`], [`crate::kdc`]), and keeps what
+//! one connection teaches about others: endpoints announced by endpoint-mapper and OXID
+//! answers ([`crate::epm::resolver`]), DCOM interface pointers and finished calls
+//! ([`crate::outbox`]). A connection is DCE/RPC when it uses the endpoint mapper's port 135,
+//! when an answer announced its endpoint, or when, in either direction, a TCP segment starts
+//! with a header that passes the strict test and the PDU it frames parses.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use super::transport::{Closed, Interest, Opened, SessionEvents, TransportEnd};
+use super::{EPM_PORT, Finished, SMB_PORTS};
+use crate::auth::keys::Keyring;
+use crate::dcerpc::call::TransportInfo;
+use crate::dcerpc::channel::{Channel, Verdict};
+use crate::dcerpc::pdu::parse_header;
+use crate::epm::resolver::{EndpointRecord, Expectation, MAX_ENDPOINTS, Prior, Resolver};
+use crate::event::{CallRecord, PduNote};
+use crate::hash::FastMap;
+use crate::idl::Library;
+use crate::kdc::{self, KDC_PORT, KdcStream};
+use crate::outbox::Outbox;
+use crate::report::Tally;
+use crate::smb::SmbConn;
+use crate::summary::SummaryBuilder;
+use crate::tcp::{Dir, Origin, Span};
+
+/// What rpcscope reads on a connection.
+#[derive(Debug)]
+enum Carried {
+    /// DCE/RPC directly over TCP, or possibly so while no PDU has parsed yet.
+    Dce(Box<Channel>),
+    /// SMB (ports 445 and 139): DCE/RPC over named pipes.
+    Smb(Box<SmbConn>),
+    /// Kerberos (port 88), read for keys when the user gave some.
+    Kdc(Box<KdcStream>),
+}
+
+/// A connection the session stage still reads.
+#[derive(Debug)]
+struct Session {
+    carried: Carried,
+    interest: Interest,
+}
+
+/// The session stage.
+#[derive(Debug, Default)]
+pub struct Sessions {
+    /// Connections still read, by connection number (those found to carry nothing readable
+    /// are dropped; the transport stage's table bounds this one).
+    sessions: FastMap<u64, Session>,
+    resolver: Resolver,
+    queue: Outbox,
+    summary: SummaryBuilder,
+    tally: Tally,
+    dcerpc_connections: u64,
+    smb_connections: u64,
+    pipe_associations: u64,
+    /// A first pass: only endpoint-mapper connections are analysed.
+    pub(super) epm_only: bool,
+    /// Interface descriptions for decoding pipes.
+    library: Option<Arc<Library>>,
+    /// The user's secrets, for unsealing.
+    keys: Option<Arc<Keyring>>,
+}
+
+/// Transport facts of a DCE/RPC connection over TCP.
+fn tcp_info(
+    senders: [SocketAddr; 2],
+    expected: Option<Expectation>,
+    library: Option<&Arc<Library>>,
+    keys: Option<&Arc<Keyring>>,
+) -> TransportInfo {
+    TransportInfo {
+        transport: "ncacn_ip_tcp",
+        pipe: None,
+        file_id: None,
+        expected,
+        library: library.cloned(),
+        keys: keys.cloned(),
+        senders,
+    }
+}
+
+/// A chunk that starts with a plausible DCE/RPC header.
+fn starts_like_dcerpc(bytes: &[u8]) -> bool {
+    parse_header(bytes).is_ok_and(|h| h.is_plausible() && h.flags_plausible())
+}
+
+impl SessionEvents for Sessions {
+    fn opened(&mut self, c: &Opened) {
+        let ports = [c.initiator.port(), c.responder.port()];
+        let carried = if let Some(k) = &self.keys
+            && ports.contains(&KDC_PORT)
+        {
+            Carried::Kdc(Box::new(KdcStream::new(Arc::clone(k))))
+        } else if ports.iter().any(|p| SMB_PORTS.contains(p)) && !self.epm_only {
+            Carried::Smb(Box::new(SmbConn::new(
+                [c.initiator, c.responder],
+                self.library.clone(),
+                self.keys.clone(),
+            )))
+        } else {
+            // An endpoint announced by an endpoint-mapper or OXID answer is DCE/RPC.
+            let expected = self
+                .resolver
+                .connection(c.initiator, c.responder, c.ts)
+                .or_else(|| self.resolver.connection(c.responder, c.initiator, c.ts));
+            let confirmed = ports.contains(&EPM_PORT) || expected.is_some();
+            Carried::Dce(Box::new(Channel::new(
+                tcp_info(
+                    [c.initiator, c.responder],
+                    expected,
+                    self.library.as_ref(),
+                    self.keys.as_ref(),
+                ),
+                confirmed,
+            )))
+        };
+        let session = Session {
+            carried,
+            interest: c.interest.clone(),
+        };
+        self.sessions.insert(c.id, session);
+    }
+
+    fn data(&mut self, conn: u64, dir: Dir, offset: u64, bytes: &[u8], origin: Origin) {
+        let Some(session) = self.sessions.get_mut(&conn) else {
+            return;
+        };
+        let (tally, calls) = (&mut self.tally, &mut self.queue);
+        let verdict = match &mut session.carried {
+            Carried::Dce(c) => c.data(dir, bytes, Span::single(origin), tally, calls),
+            Carried::Smb(s) if !s.seen_smb() && starts_like_dcerpc(bytes) => {
+                // DCE/RPC straight on an SMB port, without SMB framing.
+                let mut channel = Channel::new(tcp_info(s.senders(), None, None, None), false);
+                let verdict = channel.data(dir, bytes, Span::single(origin), tally, calls);
+                session.carried = Carried::Dce(Box::new(channel));
+                verdict
+            }
+            Carried::Smb(s) => {
+                s.data(dir, offset, bytes, origin, tally, calls);
+                return;
+            }
+            Carried::Kdc(k) => {
+                k.data(dir, bytes, origin.frame, tally);
+                return;
+            }
+        };
+        if verdict == Verdict::Rejected {
+            self.drop_session(conn);
+        }
+    }
+
+    fn gap(&mut self, conn: u64, dir: Dir, offset: u64, len: u64) {
+        let Some(session) = self.sessions.get_mut(&conn) else {
+            return;
+        };
+        let verdict = match &mut session.carried {
+            Carried::Dce(c) => c.gap(dir, len, &mut self.tally, &mut self.queue),
+            Carried::Smb(s) => {
+                s.gap(dir, offset, len, &mut self.tally, &mut self.queue);
+                return;
+            }
+            Carried::Kdc(k) => {
+                k.gap(dir);
+                return;
+            }
+        };
+        if verdict == Verdict::Rejected {
+            self.drop_session(conn);
+        }
+    }
+
+    fn closed(&mut self, c: &Closed) {
+        let Some(session) = self.sessions.remove(&c.id) else {
+            return;
+        };
+        match session.carried {
+            Carried::Smb(mut smb) => {
+                self.smb_connections += 1;
+                self.pipe_associations += smb.finish(&mut self.tally, &mut self.queue);
+            }
+            Carried::Dce(mut d) if d.confirmed() => {
+                self.dcerpc_connections += 1;
+                if !c.saw_syn {
+                    self.tally.count("dcerpc_connections_already_open");
+                }
+                if c.gaps > 0 {
+                    self.tally.anomaly("tcp_gap", 0, || {
+                        format!(
+                            "{} <-> {}: {} gap(s), {} bytes never captured",
+                            c.initiator, c.responder, c.gaps, c.gap_bytes
+                        )
+                    });
+                }
+                d.finish(&mut self.queue);
+            }
+            Carried::Dce(_) | Carried::Kdc(_) => {}
+        }
+    }
+
+    fn kdc_datagram(&mut self, payload: &[u8]) {
+        if let Some(keys) = &self.keys {
+            kdc::datagram(payload, keys, &mut self.tally);
+        }
+    }
+
+    fn frame_done(&mut self, frame: u64) {
+        self.queue.settle(frame, &mut self.tally);
+        self.absorb_news();
+    }
+}
+
+impl Sessions {
+    /// A session stage that knows the endpoints a first pass found.
+    pub(super) fn with_prior(prior: &Prior) -> Self {
+        Self {
+            resolver: Resolver::with_prior(prior),
+            ..Self::default()
+        }
+    }
+
+    /// The connection carries nothing readable: its bytes are not wanted any more.
+    fn drop_session(&mut self, conn: u64) {
+        if let Some(s) = self.sessions.remove(&conn) {
+            s.interest.lose();
+        }
+    }
+
+    /// Feeds endpoints learned and pipes opened into the resolver.
+    fn absorb_news(&mut self) {
+        let (learned, pipes) = self.queue.take_news();
+        for l in learned {
+            self.resolver.learn(l);
+        }
+        for p in pipes {
+            self.resolver.pipe_opened(p.client, p.server, &p.pipe, p.ts);
+        }
+    }
+
+    pub(super) fn set_library(&mut self, library: Arc<Library>) {
+        self.library = Some(library);
+    }
+
+    pub(super) fn set_keys(&mut self, keys: Arc<Keyring>) {
+        self.summary.keys_loaded(keys.len());
+        self.keys = Some(keys);
+    }
+
+    pub(super) fn without_endpoint_records(&mut self) {
+        self.resolver.summary_only();
+    }
+
+    pub(super) fn enable_notes(&mut self) {
+        self.queue.enable_notes();
+    }
+
+    /// True when notes of non-call PDUs are collected.
+    #[must_use]
+    pub fn wants_notes(&self) -> bool {
+        self.queue.wants_notes()
+    }
+
+    /// The endpoints learned so far, when they changed since `seen`; `seen` is updated.
+    pub fn endpoints_if_changed(&self, seen: &mut u64) -> Option<Vec<EndpointRecord>> {
+        let now = self.resolver.revision();
+        (now != *seen).then(|| {
+            *seen = now;
+            self.resolver.records()
+        })
+    }
+
+    /// Takes the notes of non-call PDUs seen since the last call.
+    pub fn take_notes(&mut self) -> Vec<PduNote> {
+        self.queue.take_notes()
+    }
+
+    /// Takes the calls that ended since the last call, in the order they ended.
+    pub fn take_calls(&mut self) -> Vec<CallRecord> {
+        let calls: Vec<CallRecord> = self.queue.take_ready().collect();
+        for c in &calls {
+            self.summary.add(c);
+        }
+        calls
+    }
+
+    /// Every call taken from now on sorts at or after this first frame.
+    #[must_use]
+    pub fn settled(&self) -> u64 {
+        self.queue.settled()
+    }
+
+    /// Ends a first pass (the transport stage has closed every connection): the endpoints
+    /// learned.
+    pub(super) fn finish_first_pass(mut self) -> Prior {
+        self.queue.settle(u64::MAX, &mut self.tally);
+        self.absorb_news();
+        self.resolver.prior()
+    }
+
+    /// Ends the run (the transport stage has closed every connection): the calls not taken
+    /// yet and the summary of the whole run.
+    #[must_use]
+    pub fn finish(mut self, transport: TransportEnd) -> Finished {
+        self.queue.settle(u64::MAX, &mut self.tally);
+        self.absorb_news();
+        let calls = self.take_calls();
+        if self.resolver.not_kept() > 0 {
+            let n = self.resolver.not_kept();
+            self.tally.anomaly("limit_endpoints", 0, || {
+                format!("{n} endpoints beyond the first {MAX_ENDPOINTS} were not kept")
+            });
+        }
+        let TransportEnd {
+            mut totals,
+            flows,
+            reassembly,
+            defrag,
+            tally,
+        } = transport;
+        self.tally.absorb(tally);
+        self.tally.add("tcp_connections_idle_closed", flows.idle);
+        self.tally.add(
+            "tcp_connections_resumed_after_idle",
+            flows.resumed_after_idle,
+        );
+        self.tally
+            .add("tcp_closed_ports_forgotten", flows.closed_forgotten);
+        totals.dcerpc_connections = self.dcerpc_connections;
+        totals.smb_connections = self.smb_connections;
+        totals.pipe_associations = self.pipe_associations;
+        let endpoints = if self.resolver.keeps_records() {
+            self.resolver.records()
+        } else {
+            Vec::new()
+        };
+        let summary = self.summary.finish(
+            &totals,
+            flows,
+            reassembly,
+            defrag,
+            self.tally,
+            self.resolver.resolution(),
+        );
+        Finished {
+            calls,
+            summary,
+            endpoints,
+        }
+    }
+}

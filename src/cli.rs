@@ -29,6 +29,12 @@ pub struct Args {
     /// MIT keytab with Kerberos keys (repeatable).
     #[arg(long = "keytab", global = true, value_name = "PATH")]
     pub keytab: Vec<PathBuf>,
+    /// Threads for analysing a file (default: the number of cores). With more than one,
+    /// reading, analysis and output run side by side (three stages, so more than three add
+    /// nothing); the output is the same for any number.
+    #[arg(long, global = true, value_name = "N",
+          value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub threads: Option<u16>,
     /// pcap or pcapng file to open in the terminal interface.
     pub capture: Option<PathBuf>,
 }

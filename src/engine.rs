@@ -78,8 +78,8 @@ impl Engine {
     /// Ends a first pass: the endpoints learned.
     #[must_use]
     pub fn finish_first_pass(mut self) -> Prior {
-        let _ = self.transport.finish(&mut self.sessions);
-        self.sessions.finish_first_pass()
+        let end = self.transport.finish(&mut self.sessions);
+        self.sessions.finish_first_pass(end)
     }
 
     /// Analyses one frame. Never fails: undecodable frames are counted.

@@ -37,6 +37,7 @@ pub mod ndr;
 pub mod netlogon;
 pub mod outbox;
 pub mod output;
+pub mod pipeline;
 pub mod report;
 pub mod smb;
 pub mod source;
@@ -94,6 +95,11 @@ pub struct Setup {
     /// memory does not grow with the connections that used them
     /// ([`Engine::without_endpoint_records`]).
     pub without_endpoint_records: bool,
+    /// Threads for the analysis: 1 (or 0) runs it on the calling thread; more run the
+    /// transport stage, the session stage and the output on three ([`pipeline`]), with the
+    /// same output. Standard input and other streams are read on one thread, as each call is
+    /// wanted as soon as it ends.
+    pub threads: usize,
 }
 
 /// Where a run hands its calls: as they end, with how far their capture order is settled.
@@ -176,7 +182,7 @@ fn in_capture_order<F: FnMut(CallRecord) -> io::Result<()>>(
 /// [`RunError::Source`] when the input is not a capture at all; [`RunError::Output`] when
 /// `on_call` fails. An error later in the file does not fail the run: the frames before it are
 /// analysed and the error is returned in [`Run::stopped_by`].
-pub fn run<R: Read>(
+pub fn run<R: Read + Send>(
     input: R,
     on_call: impl FnMut(CallRecord) -> io::Result<()>,
 ) -> Result<Run, RunError> {
@@ -191,7 +197,7 @@ pub fn run<R: Read>(
 ///
 /// # Errors
 /// As [`run`].
-pub fn run_with<R: Read>(
+pub fn run_with<R: Read + Send>(
     input: R,
     setup: &Setup,
     on_call: impl FnMut(CallRecord) -> io::Result<()>,
@@ -204,7 +210,7 @@ pub fn run_with<R: Read>(
 ///
 /// # Errors
 /// As [`run`], with `sink`'s errors as [`RunError::Output`].
-pub fn run_into<R: Read>(
+pub fn run_into<R: Read + Send>(
     input: R,
     setup: &Setup,
     sink: &mut dyn CallSink,
@@ -223,7 +229,7 @@ pub fn run_into<R: Read>(
     if setup.without_endpoint_records {
         engine = engine.without_endpoint_records();
     }
-    drive(engine, input, sink, on_note)
+    drive(engine, input, setup.threads, sink, on_note)
 }
 
 /// Reads a capture that can be opened twice (a file), the way the command line, the terminal
@@ -235,7 +241,7 @@ pub fn run_into<R: Read>(
 ///
 /// # Errors
 /// [`RunError::Open`] when `open` fails; otherwise as [`run`].
-pub fn run_twice<R: Read>(
+pub fn run_twice<R: Read + Send>(
     open: impl Fn() -> io::Result<R>,
     setup: &Setup,
     on_call: impl FnMut(CallRecord) -> io::Result<()>,
@@ -248,13 +254,18 @@ pub fn run_twice<R: Read>(
 ///
 /// # Errors
 /// As [`run_twice`], with `sink`'s errors as [`RunError::Output`].
-pub fn run_twice_into<R: Read>(
+pub fn run_twice_into<R: Read + Send>(
     open: impl Fn() -> io::Result<R>,
     setup: &Setup,
     sink: &mut dyn CallSink,
     on_note: Option<&mut dyn FnMut(PduNote)>,
 ) -> Result<Run, RunError> {
-    let prior = first_pass(open().map_err(RunError::Open)?)?;
+    let prior = if setup.threads > 1 {
+        let reader = CaptureReader::new(open().map_err(RunError::Open)?)?;
+        pipeline::first_pass(Engine::first_pass(), reader)
+    } else {
+        first_pass(open().map_err(RunError::Open)?)?
+    };
     let setup = Setup {
         prior,
         ..setup.clone()
@@ -277,36 +288,45 @@ pub fn first_pass<R: Read>(input: R) -> Result<Prior, RunError> {
     Ok(engine.finish_first_pass())
 }
 
-fn drive<R: Read>(
-    mut engine: Engine,
+fn drive<R: Read + Send>(
+    engine: Engine,
     input: R,
+    threads: usize,
     sink: &mut dyn CallSink,
     mut on_note: Option<&mut dyn FnMut(PduNote)>,
 ) -> Result<Run, RunError> {
     let mut reader = CaptureReader::new(input)?;
     let mut settled = 0;
-    let stopped_by = loop {
-        match reader.next_frame() {
-            Ok(Some(frame)) => engine.process(&frame),
-            Ok(None) => break None,
-            Err(e) => break Some(e),
-        }
-        let calls = engine.take_calls();
+    let mut release = |calls: Vec<CallRecord>, now: u64, notes: Vec<PduNote>| {
         let ended = !calls.is_empty();
         for call in calls {
-            sink.call(call).map_err(RunError::Output)?;
+            sink.call(call)?;
         }
-        if ended || engine.settled() != settled {
-            settled = engine.settled();
-            sink.settled(settled).map_err(RunError::Output)?;
+        if ended || now != settled {
+            settled = now;
+            sink.settled(settled)?;
         }
         if let Some(f) = on_note.as_mut() {
-            for n in engine.take_notes() {
-                f(n);
-            }
+            notes.into_iter().for_each(f);
         }
+        Ok(())
     };
-    let finished = engine.finish();
+    let (finished, stopped_by) = if threads > 1 {
+        pipeline::run(engine, reader, |r| release(r.calls, r.settled, r.notes))
+            .map_err(RunError::Output)?
+    } else {
+        let mut engine = engine;
+        let stopped_by = loop {
+            match reader.next_frame() {
+                Ok(Some(frame)) => engine.process(&frame),
+                Ok(None) => break None,
+                Err(e) => break Some(e),
+            }
+            let (calls, notes) = (engine.take_calls(), engine.take_notes());
+            release(calls, engine.settled(), notes).map_err(RunError::Output)?;
+        };
+        (engine.finish(), stopped_by)
+    };
     for call in finished.calls {
         sink.call(call).map_err(RunError::Output)?;
     }
@@ -341,6 +361,7 @@ pub fn analyze_with(
         library,
         keys: None,
         without_endpoint_records: false,
+        threads: 1,
     };
     let mut calls = Vec::new();
     let run = run_twice(

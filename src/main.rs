@@ -57,6 +57,10 @@ fn main() -> ExitCode {
         Ok(keys) => keys,
         Err(msg) => return fail_line(&msg),
     };
+    let threads = args.threads.map_or_else(
+        || std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
+        usize::from,
+    );
     let command = match (args.command, args.capture) {
         (Some(_), Some(extra)) => {
             return fail_line(&format!(
@@ -64,11 +68,11 @@ fn main() -> ExitCode {
                 extra.display()
             ));
         }
-        (Some(cli::Command::Tui { capture }), _) => return tui(&capture, library, keys),
+        (Some(cli::Command::Tui { capture }), _) => return tui(&capture, library, keys, threads),
         (Some(cli::Command::Live(args)), _) => return live_command::run(&args, library, keys),
         (Some(c), _) => c,
         (None, Some(capture)) if io::stdout().is_terminal() => {
-            return tui(&capture, library, keys);
+            return tui(&capture, library, keys, threads);
         }
         (None, Some(capture)) => cli::Command::Calls {
             json: false,
@@ -113,10 +117,11 @@ fn main() -> ExitCode {
         library: Some(Arc::clone(&library)),
         keys: keys.clone(),
         without_endpoint_records: !matches!(command, cli::Command::Endpoints { .. }),
+        threads: if streaming { 1 } else { threads },
     };
     let drive = |sink: &mut dyn rpcscope::CallSink| {
         if from_stdin {
-            rpcscope::run_into(io::stdin().lock(), &setup, sink, None)
+            rpcscope::run_into(io::stdin(), &setup, sink, None)
         } else if streaming {
             File::open(&path)
                 .map_err(RunError::Open)
@@ -148,7 +153,7 @@ fn main() -> ExitCode {
             };
             written.map(|()| run).map_err(RunError::Output)
         }),
-        cli::Command::Tui { capture } => return tui(capture, library, keys),
+        cli::Command::Tui { capture } => return tui(capture, library, keys, threads),
         cli::Command::Live(args) => return live_command::run(args, library, keys),
         cli::Command::CompileIdl { .. } => return ExitCode::from(2),
         cli::Command::Summary { json, .. } => drive(&mut Unordered).and_then(|run| {
@@ -244,8 +249,13 @@ impl rpcscope::CallSink for Unordered {
     }
 }
 
-fn tui(path: &std::path::Path, library: Arc<Library>, keys: Option<Arc<Keyring>>) -> ExitCode {
-    match rpcscope::tui::run(path, Some(library), keys) {
+fn tui(
+    path: &std::path::Path,
+    library: Arc<Library>,
+    keys: Option<Arc<Keyring>>,
+    threads: usize,
+) -> ExitCode {
+    match rpcscope::tui::run(path, Some(library), keys, threads) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(&path.display().to_string(), &e.to_string()),
     }

@@ -60,12 +60,13 @@ fn spawn_analysis(
     path: &Path,
     library: Option<Arc<Library>>,
     keys: Option<Arc<Keyring>>,
+    threads: usize,
 ) -> io::Result<Receiver<Action>> {
     let total = std::fs::metadata(path)?.len();
     let path = path.to_path_buf();
     File::open(&path)?;
     let (tx, rx) = mpsc::sync_channel::<Action>(CHANNEL_DEPTH);
-    std::thread::spawn(move || analyse(&path, total, library, keys, &tx));
+    std::thread::spawn(move || analyse(&path, total, library, keys, threads, &tx));
     Ok(rx)
 }
 
@@ -74,6 +75,7 @@ fn analyse(
     total: u64,
     library: Option<Arc<Library>>,
     keys: Option<Arc<Keyring>>,
+    threads: usize,
     tx: &SyncSender<Action>,
 ) {
     let read = Arc::new(AtomicU64::new(0));
@@ -102,6 +104,7 @@ fn analyse(
         library,
         keys,
         without_endpoint_records: false,
+        threads,
     };
     let result = crate::run_twice(
         || open(&read),
@@ -180,7 +183,8 @@ pub fn key_action(key: KeyEvent, app: &App) -> Option<Action> {
 }
 
 /// Runs the interface on `path` until the user quits; pipes of the operations `library`
-/// describes are decoded, and their parameters when it says so.
+/// describes are decoded, and their parameters when it says so; the analysis runs on
+/// `threads` threads (see [`crate::Setup::threads`]).
 ///
 /// # Errors
 /// The file cannot be opened, or the terminal fails.
@@ -188,8 +192,9 @@ pub fn run(
     path: &Path,
     library: Option<Arc<Library>>,
     keys: Option<Arc<Keyring>>,
+    threads: usize,
 ) -> io::Result<()> {
-    let rx = spawn_analysis(path, library.clone(), keys)?;
+    let rx = spawn_analysis(path, library.clone(), keys, threads)?;
     let name = path.file_name().map_or_else(
         || path.display().to_string(),
         |n| n.to_string_lossy().into_owned(),

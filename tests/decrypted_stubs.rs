@@ -86,6 +86,7 @@ fn calls_with_stubs(capture: &Path, keys: Keyring) -> Vec<CallRecord> {
         library: Some(Arc::new(library)),
         keys: Some(Arc::new(keys)),
         without_endpoint_records: false,
+        threads: 1,
     };
     let mut calls = Vec::new();
     let file = std::fs::File::open(capture).unwrap();

@@ -46,6 +46,7 @@ fn loaded_with_keys(
         library: Some(library.clone()),
         keys,
         without_endpoint_records: false,
+        threads: 1,
     };
     let run = rpcscope::run_with(
         &bytes[..],

@@ -52,9 +52,12 @@ measure() { # NAME COMMAND...
 
 {
   measure floor "$floor" "$mix"
-  measure calls "$rpcscope" calls --json "$mix"
-  measure decode "$rpcscope" calls --json --decode "$mix"
-  measure summary "$rpcscope" summary --json "$mix"
+  measure calls-1t "$rpcscope" --threads 1 calls --json "$mix"
+  measure calls-2t "$rpcscope" --threads 2 calls --json "$mix"
+  measure decode-1t "$rpcscope" --threads 1 calls --json --decode "$mix"
+  measure decode-2t "$rpcscope" --threads 2 calls --json --decode "$mix"
+  measure summary-1t "$rpcscope" --threads 1 summary --json "$mix"
+  measure summary-2t "$rpcscope" --threads 2 summary --json "$mix"
   if [ "${BENCH_TSHARK:-1}" != 0 ] && command -v tshark >/dev/null 2>&1; then
     measure tshark tshark -r "$mix" -Y dcerpc -T fields -e frame.number
   fi
@@ -62,5 +65,5 @@ measure() { # NAME COMMAND...
 
 echo "mix: $mix ($(du -h "$mix" | cut -f1)), $rounds rounds, medians"
 awk 'NR == 1 {floor = $2}
-     {printf "%-8s wall %6.2f s  user %6.2f s  peak %5.0f MiB  %5.1fx the floor\n",
+     {printf "%-10s wall %6.2f s  user %6.2f s  peak %5.0f MiB  %5.1fx the floor\n",
              $1, $2, $3, $4 / 1024, (floor > 0 ? $2 / floor : 0)}' target/bench/results.txt

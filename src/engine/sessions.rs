@@ -295,7 +295,8 @@ impl Sessions {
 
     /// Ends a first pass (the transport stage has closed every connection): the endpoints
     /// learned.
-    pub(super) fn finish_first_pass(mut self) -> Prior {
+    #[must_use]
+    pub fn finish_first_pass(mut self, _transport: TransportEnd) -> Prior {
         self.queue.settle(u64::MAX, &mut self.tally);
         self.absorb_news();
         self.resolver.prior()

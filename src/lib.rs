@@ -106,15 +106,17 @@ pub struct Setup {
 /// [`output::order`] puts them back in capture order; the `summary` and `endpoints` commands
 /// need no order at all.
 pub trait CallSink {
-    /// A call ended (calls come in the order they end).
+    /// Calls that ended, in the order they ended. The sink takes out of `calls` those it keeps;
+    /// the driver frees the rest on the thread that made them (with several threads, freeing
+    /// on another thread contends for the allocator's lock).
     ///
     /// # Errors
-    /// Writing it failed; the run stops with [`RunError::Output`].
-    fn call(&mut self, call: CallRecord) -> io::Result<()>;
+    /// Writing them failed; the run stops with [`RunError::Output`].
+    fn calls(&mut self, calls: &mut Vec<CallRecord>) -> io::Result<()>;
     /// No call handed over from now on sorts before first frame `settled`.
     ///
     /// # Errors
-    /// As [`CallSink::call`].
+    /// As [`CallSink::calls`].
     fn settled(&mut self, settled: u64) -> io::Result<()>;
 }
 
@@ -126,8 +128,10 @@ struct InOrderSink<F> {
 }
 
 impl<F: FnMut(CallRecord) -> io::Result<()>> CallSink for InOrderSink<F> {
-    fn call(&mut self, call: CallRecord) -> io::Result<()> {
-        self.order.push(call.sort_key(), call);
+    fn calls(&mut self, calls: &mut Vec<CallRecord>) -> io::Result<()> {
+        for call in calls.drain(..) {
+            self.order.push(call.sort_key(), call);
+        }
         Ok(())
     }
 
@@ -297,10 +301,10 @@ fn drive<R: Read + Send>(
 ) -> Result<Run, RunError> {
     let mut reader = CaptureReader::new(input)?;
     let mut settled = 0;
-    let mut release = |calls: Vec<CallRecord>, now: u64, notes: Vec<PduNote>| {
+    let mut release = |calls: &mut Vec<CallRecord>, now: u64, notes: Vec<PduNote>| {
         let ended = !calls.is_empty();
-        for call in calls {
-            sink.call(call)?;
+        if ended {
+            sink.calls(calls)?;
         }
         if ended || now != settled {
             settled = now;
@@ -312,8 +316,10 @@ fn drive<R: Read + Send>(
         Ok(())
     };
     let (finished, stopped_by) = if threads > 1 {
-        pipeline::run(engine, reader, |r| release(r.calls, r.settled, r.notes))
-            .map_err(RunError::Output)?
+        pipeline::run(engine, reader, |r| {
+            release(&mut r.calls, r.settled, std::mem::take(&mut r.notes))
+        })
+        .map_err(RunError::Output)?
     } else {
         let mut engine = engine;
         let stopped_by = loop {
@@ -322,14 +328,13 @@ fn drive<R: Read + Send>(
                 Ok(None) => break None,
                 Err(e) => break Some(e),
             }
-            let (calls, notes) = (engine.take_calls(), engine.take_notes());
-            release(calls, engine.settled(), notes).map_err(RunError::Output)?;
+            let (mut calls, notes) = (engine.take_calls(), engine.take_notes());
+            release(&mut calls, engine.settled(), notes).map_err(RunError::Output)?;
         };
         (engine.finish(), stopped_by)
     };
-    for call in finished.calls {
-        sink.call(call).map_err(RunError::Output)?;
-    }
+    let mut last = finished.calls;
+    sink.calls(&mut last).map_err(RunError::Output)?;
     sink.settled(u64::MAX).map_err(RunError::Output)?;
     Ok(Run {
         summary: finished.summary,

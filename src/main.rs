@@ -15,6 +15,7 @@ use std::process::ExitCode;
 use rpcscope::RunError;
 use rpcscope::auth::keys::Keyring;
 use rpcscope::idl::Library;
+use rpcscope::idl::values::decode_kept;
 use rpcscope::output::order::OrderedLines;
 use rpcscope::output::{json, text};
 use std::sync::Arc;
@@ -29,10 +30,11 @@ fn main() -> ExitCode {
         Some(_) => false,
         None => io::stdout().is_terminal(),
     };
-    // The terminal interface decodes the selected call when its detail opens: the analysis
-    // keeps the stubs instead of decoding every call.
+    // The terminal interface decodes the selected call when its detail opens, and `calls`
+    // decodes each call as it writes it (on the output's thread): the analysis keeps the stubs.
     let keep_stubs = match &args.command {
         Some(cli::Command::Tui { .. }) => true,
+        Some(cli::Command::Calls { decode, .. }) => *decode,
         Some(cli::Command::Live(l)) => !l.json && io::stdout().is_terminal(),
         Some(_) => false,
         None => io::stdout().is_terminal(),
@@ -137,6 +139,7 @@ fn main() -> ExitCode {
             let mut lines = CallLines {
                 order: OrderedLines::new(&mut out),
                 json: *json,
+                decode_with: decode.then(|| Arc::clone(&library)),
                 started: false,
                 flush_each: streaming,
             };
@@ -184,6 +187,8 @@ fn main() -> ExitCode {
 struct CallLines<W: Write> {
     order: OrderedLines<W>,
     json: bool,
+    /// Decodes the parameters of calls whose stubs the analysis kept (`--decode`).
+    decode_with: Option<Arc<Library>>,
     /// The table's header was written (it goes out with the first call, or at the end).
     started: bool,
     /// Flush whenever lines were written (reading standard input or a FIFO).
@@ -217,15 +222,25 @@ impl<W: Write> CallLines<W> {
 }
 
 impl<W: Write> rpcscope::CallSink for CallLines<W> {
-    fn call(&mut self, call: rpcscope::event::CallRecord) -> io::Result<()> {
+    fn calls(&mut self, calls: &mut Vec<rpcscope::event::CallRecord>) -> io::Result<()> {
         self.start()?;
-        let mut line = Vec::with_capacity(512);
-        if self.json {
-            json::write_line(&mut line, &call)?;
-        } else {
-            text::write_call(&mut line, &call)?;
+        for call in calls.iter_mut() {
+            if let (Some(lib), Some(stubs)) = (&self.decode_with, call.stubs.take()) {
+                call.decoded = decode_kept(lib, &stubs).map(Box::new);
+            }
+            let mut line = Vec::with_capacity(512);
+            if self.json {
+                json::write_line(&mut line, call)?;
+            } else {
+                text::write_call(&mut line, call)?;
+            }
+            self.order.push(call.sort_key(), line)?;
+            if self.decode_with.is_some() {
+                // made on this thread: freed here, not by the analysis the record goes back to
+                call.decoded = None;
+            }
         }
-        self.order.push(call.sort_key(), line)
+        Ok(())
     }
 
     fn settled(&mut self, settled: u64) -> io::Result<()> {
@@ -240,7 +255,7 @@ impl<W: Write> rpcscope::CallSink for CallLines<W> {
 struct Unordered;
 
 impl rpcscope::CallSink for Unordered {
-    fn call(&mut self, _: rpcscope::event::CallRecord) -> io::Result<()> {
+    fn calls(&mut self, _: &mut Vec<rpcscope::event::CallRecord>) -> io::Result<()> {
         Ok(())
     }
 

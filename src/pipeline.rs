@@ -231,15 +231,18 @@ fn transport_stage<R: Read>(
 }
 
 /// The session stage's thread: replays batches, releases the calls after each, and ends with
-/// `finish`.
+/// `finish`. The calls the caller did not keep come back in `spent` to be freed here, by the
+/// thread whose allocator made them.
 fn session_stage<T>(
     from_transport: &Receiver<ToSessions>,
     spare: &Sender<Batch>,
+    spent: &Receiver<Vec<CallRecord>>,
     mut sessions: Sessions,
     finish: impl FnOnce(Sessions, TransportEnd) -> T,
     out: &SyncSender<FromSessions<T>>,
 ) {
     for message in from_transport {
+        spent.try_iter().for_each(drop);
         match message {
             ToSessions::Batch(mut batch) => {
                 let mut notes = Vec::new();
@@ -264,7 +267,8 @@ fn session_stage<T>(
 }
 
 /// Runs `engine` over `reader` on three threads, handing what the session stage releases to
-/// `on_release` on the calling thread; returns what the engine's [`Engine::finish`] returns and
+/// `on_release` on the calling thread (the calls it leaves in [`Released::calls`] are freed by
+/// the session stage); returns what the engine's [`Engine::finish`] returns and
 /// the error that ended the reading early, if any.
 ///
 /// # Errors
@@ -272,7 +276,7 @@ fn session_stage<T>(
 pub fn run<R: Read + Send>(
     engine: Engine,
     reader: CaptureReader<R>,
-    on_release: impl FnMut(Released) -> io::Result<()>,
+    on_release: impl FnMut(&mut Released) -> io::Result<()>,
 ) -> io::Result<(Finished, Option<SourceError>)> {
     run_until(engine, reader, on_release, Sessions::finish)
 }
@@ -288,13 +292,14 @@ pub fn first_pass<R: Read + Send>(engine: Engine, reader: CaptureReader<R>) -> P
 fn run_until<R: Read + Send, T: Send>(
     engine: Engine,
     reader: CaptureReader<R>,
-    mut on_release: impl FnMut(Released) -> io::Result<()>,
+    mut on_release: impl FnMut(&mut Released) -> io::Result<()>,
     finish: impl FnOnce(Sessions, TransportEnd) -> T + Send,
 ) -> io::Result<(T, Option<SourceError>)> {
     let (transport, sessions) = engine.into_stages();
     let (to_sessions, from_transport) = sync_channel(BATCHES_IN_FLIGHT);
     let (spare_tx, spare_rx) = channel();
     let (out_tx, out_rx) = sync_channel(BATCHES_IN_FLIGHT);
+    let (spent_tx, spent_rx) = channel();
     let batcher = Batcher {
         batch: Batch::default(),
         to_sessions,
@@ -308,17 +313,25 @@ fn run_until<R: Read + Send, T: Send>(
         let analysing = thread::Builder::new()
             .name("rpcscope-sessions".into())
             .spawn_scoped(scope, move || {
-                session_stage(&from_transport, &spare_tx, sessions, finish, &out_tx);
+                session_stage(
+                    &from_transport,
+                    &spare_tx,
+                    &spent_rx,
+                    sessions,
+                    finish,
+                    &out_tx,
+                );
             })?;
         let mut finished = None;
         let mut failed = None;
         for message in &out_rx {
             match message {
-                FromSessions::Released(r) => {
-                    if let Err(e) = on_release(r) {
+                FromSessions::Released(mut r) => {
+                    if let Err(e) = on_release(&mut r) {
                         failed = Some(e);
                         break;
                     }
+                    let _ = spent_tx.send(r.calls);
                 }
                 FromSessions::Finished(f) => finished = Some(f),
             }

@@ -16,7 +16,7 @@ use crate::epm::resolver::Learned;
 use crate::epm::{self, EpmView};
 use crate::event::{CallRecord, InterfaceRef, Outcome};
 use crate::idl::objref::class_name;
-use crate::idl::values::{CallStubs, Decoded, Direction, SideStub, StubBytes, decode_call};
+use crate::idl::values::{CallStubs, Decoded, Direction, SideStub, StubBytes, decode_kept};
 use crate::idl::{Interface, table};
 use crate::ndr::{LimitsHit, Syntax};
 use crate::netlogon;
@@ -263,13 +263,15 @@ impl Reporter<'_> {
     /// request when it was captured whole, the response when it was answered), or keeps its
     /// stubs on the record for decoding later ([`Library::keep_stubs`]).
     fn decode_parameters(&self, c: &Call, st: Stubs, record: &mut CallRecord) {
-        let (Some(iface), Some(lib), Some(opnum)) = (
-            self.described(c.binding),
-            self.info.library.as_deref(),
-            c.opnum,
-        ) else {
+        let (Some(binding), Some(lib), Some(opnum)) =
+            (c.binding, self.info.library.as_deref(), c.opnum)
+        else {
             return;
         };
+        let interface = (binding.abstract_syntax.uuid, binding.abstract_syntax.major);
+        if lib.interface(interface.0, interface.1).is_none() {
+            return;
+        }
         if st.over_limit {
             let mut d = Decoded::default();
             d.errors
@@ -292,6 +294,8 @@ impl Reporter<'_> {
             SideStub::NotWhole
         };
         let stubs = CallStubs {
+            interface,
+            opnum,
             request,
             response,
             little_endian: st.little_endian,
@@ -299,17 +303,9 @@ impl Reporter<'_> {
         };
         if lib.keep_stubs {
             record.stubs = Some(Box::new(stubs));
-            return;
+        } else {
+            record.decoded = decode_kept(lib, &stubs).map(Box::new);
         }
-        record.decoded = Some(Box::new(match lib.plan(iface, opnum) {
-            Some(plan) => decode_call(&plan, opnum, &stubs),
-            None => {
-                let mut d = Decoded::default();
-                d.errors
-                    .push(format!("the description has no operation {opnum}"));
-                d
-            }
-        }));
     }
 
     fn record(&self, c: &Call) -> CallRecord {

@@ -14,6 +14,8 @@
 //! [`MAX_DECODED_VALUES`] values per call; a parameter that cannot be read ends the decoding of
 //! its direction with an error naming it, keeping the parameters before it.
 
+use std::sync::Arc;
+
 use serde::ser::{Serialize, SerializeMap, Serializer};
 
 use super::plan::{Align, Chars, CountExpr, Counts, IntForm, Node, NodeId, OpPlan, Param};
@@ -545,11 +547,16 @@ pub enum SideStub {
     Fault,
 }
 
-/// Both stubs of a call and how they are encoded: what decoding its parameters needs, kept on
-/// a call record when the decoding is left for later (the terminal interface decodes the
-/// selected call on demand).
+/// Both stubs of a call, how they are encoded and the operation they are for: what decoding
+/// its parameters needs, kept on a call record when the decoding is left for later (the
+/// terminal interface decodes the selected call on demand, the `calls` command as it writes
+/// the call; [`decode_kept`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CallStubs {
+    /// The interface bound to the call's context: its UUID and major version.
+    pub interface: (Uuid, u16),
+    /// The operation number.
+    pub opnum: u16,
     /// The request's stub.
     pub request: SideStub,
     /// The response's stub.
@@ -604,6 +611,36 @@ impl CallStubs {
             SideStub::Fault => Err("a fault"),
         }
     }
+}
+
+/// The compiled plan of the operation `stubs` are for; the reason when `lib` does not describe
+/// it.
+///
+/// # Errors
+/// `lib` has no description of the interface, or none of the operation.
+pub fn plan_of(lib: &Library, stubs: &CallStubs) -> Result<Arc<OpPlan>, String> {
+    let (uuid, major) = stubs.interface;
+    let iface = lib
+        .interface(uuid, major)
+        .ok_or_else(|| "no description of the interface".to_string())?;
+    lib.plan(iface, stubs.opnum)
+        .ok_or_else(|| format!("the description has no operation {}", stubs.opnum))
+}
+
+/// Decodes the parameters of a call whose stubs were kept (or are decoded at once): both
+/// sides, or the reason there is no plan; `None` when `lib` does not describe the interface.
+#[must_use]
+pub fn decode_kept(lib: &Library, stubs: &CallStubs) -> Option<Decoded> {
+    let (uuid, major) = stubs.interface;
+    lib.interface(uuid, major)?;
+    Some(match plan_of(lib, stubs) {
+        Ok(plan) => decode_call(&plan, stubs.opnum, stubs),
+        Err(why) => {
+            let mut d = Decoded::default();
+            d.errors.push(why);
+            d
+        }
+    })
 }
 
 /// Decodes both sides of a call with its operation's compiled plan.
@@ -2338,6 +2375,8 @@ interface demo
         w.u16(u16::from(b'a')).u16(u16::from(b'b')).u16(0); // "ab\0" (24..30)
         w.pad(8).u64(7); // h at 32
         let stubs = CallStubs {
+            interface: (lib.interfaces[0].uuid, lib.interfaces[0].version.0),
+            opnum: 0,
             request: SideStub::Whole(w.0.clone()),
             response: SideStub::Whole(vec![0; 4]),
             little_endian: [true; 2],

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use super::action::Action;
 use crate::epm::resolver::EndpointRecord;
 use crate::event::{CallRecord, Outcome, PduNote};
-use crate::idl::values::{CallStubs, TreeLine, decode_call_tree};
+use crate::idl::values::{CallStubs, TreeLine, decode_call_tree, plan_of};
 use crate::status::Severity;
 use crate::summary::Summary;
 
@@ -435,7 +435,7 @@ impl App {
             return;
         };
         let lines = match (&c.stubs, &c.decoded) {
-            (Some(stubs), _) => decode_on_demand(self.library.as_deref(), c, stubs),
+            (Some(stubs), _) => decode_on_demand(self.library.as_deref(), stubs),
             (None, Some(_)) => crate::output::text::parameter_tree(c)
                 .into_iter()
                 .map(|text| TreeLine { text, at: None })
@@ -1162,40 +1162,21 @@ pub enum FlowRow {
 }
 
 /// The parameter tree of a call decoded from its kept stubs with the operation's plan.
-fn decode_on_demand(
-    library: Option<&crate::idl::Library>,
-    c: &CallRecord,
-    stubs: &CallStubs,
-) -> Vec<TreeLine> {
-    let line = |text: &str| {
-        vec![TreeLine {
-            text: text.to_string(),
-            at: None,
-        }]
-    };
-    let (Some(lib), Some(i), Some(opnum)) = (library, &c.interface, c.opnum) else {
+fn decode_on_demand(library: Option<&crate::idl::Library>, stubs: &CallStubs) -> Vec<TreeLine> {
+    let Some(lib) = library else {
         return Vec::new();
     };
-    let major = i
-        .version
-        .split('.')
-        .next()
-        .and_then(|m| m.parse::<u16>().ok())
-        .unwrap_or(0);
-    let Some(iface) = crate::dcerpc::Uuid::parse(&i.uuid).and_then(|u| lib.interface(u, major))
-    else {
-        return line("not decoded: no description of the interface");
-    };
-    match lib.plan(iface, opnum) {
-        Some(plan) => decode_call_tree(&plan, opnum, stubs)
+    match plan_of(lib, stubs) {
+        Ok(plan) => decode_call_tree(&plan, stubs.opnum, stubs)
             .into_iter()
             .map(|mut l| {
                 l.text = crate::output::sanitize(&l.text);
                 l
             })
             .collect(),
-        None => line(&format!(
-            "not decoded: the description has no operation {opnum}"
-        )),
+        Err(why) => vec![TreeLine {
+            text: format!("not decoded: {why}"),
+            at: None,
+        }],
     }
 }

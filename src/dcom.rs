@@ -16,8 +16,8 @@ use std::sync::OnceLock;
 
 use serde::Serialize;
 
-use crate::dcerpc::Uuid;
-use crate::dcerpc::codes::fault_name;
+use crate::dce::Uuid;
+use crate::dce::codes::fault_name;
 use crate::epm::tower::Endpoint;
 use crate::idl::Library;
 use crate::idl::objref::{OBJREF_SIGNATURE, ObjrefKind, custom_data, parse_objref};

@@ -12,9 +12,9 @@ use std::sync::OnceLock;
 
 use serde::Serialize;
 
-use crate::dcerpc::codes::fault_name;
-use crate::dcerpc::{SyntaxId, Uuid, names};
-use crate::event::InterfaceRef;
+use crate::dce::InterfaceRef;
+use crate::dce::codes::fault_name;
+use crate::dce::{SyntaxId, Uuid, names};
 use crate::idl::values::{Decoded, Direction, StubBytes, Value, decode_stub, lookup};
 use crate::idl::{Interface, Library, builtin};
 use crate::ndr::LimitsHit;

@@ -3,16 +3,7 @@
 
 use serde::Serialize;
 
-/// An interface as bound to a presentation context.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, PartialOrd, Ord)]
-pub struct InterfaceRef {
-    /// Interface UUID, lower-case, hyphenated.
-    pub uuid: String,
-    /// `MAJOR.MINOR`.
-    pub version: String,
-    /// Name from the interface table, when known.
-    pub name: Option<String>,
-}
+use crate::dce::InterfaceRef;
 
 /// The PDUs of one direction of a call.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

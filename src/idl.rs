@@ -30,7 +30,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::dcerpc::Uuid;
+use crate::dce::Uuid;
 
 pub use parser::parse;
 

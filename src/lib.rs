@@ -22,6 +22,7 @@
 #![forbid(unsafe_code)]
 
 pub mod auth;
+pub mod dce;
 pub mod dcerpc;
 pub mod dcom;
 pub mod engine;

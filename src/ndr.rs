@@ -7,7 +7,7 @@
 //! hostile stub can make a decoder fail but never allocate more than the stub's size. Nesting is
 //! limited to [`MAX_DEPTH`].
 
-use crate::dcerpc::Uuid;
+use crate::dce::Uuid;
 
 /// Deepest nesting of constructed types a decoder may enter.
 pub const MAX_DEPTH: usize = 32;

@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use crate::auth::keys::Keyring;
 use crate::auth::netlogon::{NEG_STRONG_KEYS, NEG_SUPPORTS_AES};
-use crate::dcerpc::Uuid;
+use crate::dce::Uuid;
 use crate::idl::Library;
 use crate::idl::values::{Plain, StubBytes, Value, decode_plain, lookup};
 

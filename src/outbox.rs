@@ -41,7 +41,7 @@ pub struct Outbox {
     /// Notes of non-call PDUs, when someone wants them (the terminal interface).
     notes: Option<Vec<crate::event::PduNote>>,
     /// DCOM IPIDs seen in answers, and the interface each was created for.
-    ipids: crate::hash::FastMap<crate::dcerpc::Uuid, crate::dcerpc::Uuid>,
+    ipids: crate::hash::FastMap<crate::dce::Uuid, crate::dce::Uuid>,
     pipes: Vec<PipeOpened>,
     /// First frames of the calls still open (a multiset).
     open: BTreeMap<u64, u32>,
@@ -105,7 +105,7 @@ impl Outbox {
     }
 
     /// An answer created the DCOM interface pointer `ipid` for interface `iid`.
-    pub fn learn_ipid(&mut self, ipid: crate::dcerpc::Uuid, iid: crate::dcerpc::Uuid) {
+    pub fn learn_ipid(&mut self, ipid: crate::dce::Uuid, iid: crate::dce::Uuid) {
         if self.ipids.len() < MAX_IPIDS || self.ipids.contains_key(&ipid) {
             self.ipids.insert(ipid, iid);
         }
@@ -113,7 +113,7 @@ impl Outbox {
 
     /// The interface a DCOM IPID was created for, when its answer was seen.
     #[must_use]
-    pub fn ipid_interface(&self, ipid: crate::dcerpc::Uuid) -> Option<crate::dcerpc::Uuid> {
+    pub fn ipid_interface(&self, ipid: crate::dce::Uuid) -> Option<crate::dce::Uuid> {
         self.ipids.get(&ipid).copied()
     }
 

@@ -87,7 +87,7 @@ impl Status {
             StatusKind::NtStatus => lookup(&tables().ntstatus, self.code).map(str::to_string),
             StatusKind::Win32 => lookup(&tables().win32, self.code).map(str::to_string),
             StatusKind::ErrorStatusT => lookup(&tables().win32, self.code)
-                .or_else(|| crate::dcerpc::codes::fault_name(self.code))
+                .or_else(|| crate::dce::codes::fault_name(self.code))
                 .map(str::to_string),
             StatusKind::HResult => lookup(&tables().hresult, self.code)
                 .map(str::to_string)

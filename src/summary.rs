@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::status::{Severity, Status, StatusKind};
 
-use crate::epm::resolver::EndpointRecord;
+use crate::epm::resolver::ResolutionSection;
 use crate::event::{CallRecord, Outcome};
 use crate::ip_defrag::DefragStats;
 use crate::report::{AnomalyEntry, Tally};
@@ -166,9 +166,6 @@ pub struct FaultCount {
     pub count: u64,
 }
 
-/// Resolution chains shown in the summary at most.
-pub const MAX_SUMMARY_CHAINS: usize = 50;
-
 /// Distinct reasons counted in [`DecryptionSection::reasons`]; further ones are counted under
 /// `other`.
 pub const MAX_SUMMARY_DECRYPTION_REASONS: usize = 64;
@@ -195,58 +192,6 @@ pub struct NetlogonSection {
     /// Calls carrying Zerologon's all-zero challenge, credential or authenticator
     /// (CVE-2020-1472), by `attempt` and `accepted` (answered with success).
     pub zerologon: BTreeMap<String, u64>,
-}
-
-/// Endpoint resolution in brief.
-#[derive(Clone, Debug, Default, Serialize)]
-pub struct ResolutionSection {
-    /// Endpoints learned.
-    pub endpoints: u64,
-    /// By `via`.
-    pub by_via: BTreeMap<String, u64>,
-    /// Endpoints a later connection used.
-    pub used: u64,
-    /// Chains, `client asked server (via) at frame F: interface → binding → used by ...`, for
-    /// the first [`MAX_SUMMARY_CHAINS`] endpoints.
-    pub chains: Vec<String>,
-    /// Chains beyond that.
-    pub chains_not_shown: u64,
-}
-
-impl ResolutionSection {
-    /// Counts one endpoint learned by `via`, `used` or not; `record` is asked for only while
-    /// chains are still shown (without it the chain counts as not shown).
-    pub fn add(
-        &mut self,
-        via: &'static str,
-        used: bool,
-        record: impl FnOnce() -> Option<EndpointRecord>,
-    ) {
-        self.endpoints += 1;
-        *self.by_via.entry(via.to_string()).or_default() += 1;
-        if used {
-            self.used += 1;
-        }
-        let Some(e) = (self.chains.len() < MAX_SUMMARY_CHAINS)
-            .then(record)
-            .flatten()
-        else {
-            self.chains_not_shown += 1;
-            return;
-        };
-        let iface = e
-            .interface_label()
-            .unwrap_or_else(|| "(object exporter)".into());
-        let used = if e.used_by.is_empty() {
-            "never used".to_string()
-        } else {
-            format!("used by {}", e.used_by.join(", "))
-        };
-        self.chains.push(format!(
-            "frame {}: {} asked {} ({}): {iface} -> {} -> {used}",
-            e.frame, e.asked_by, e.answered_by, e.via, e.binding
-        ));
-    }
 }
 
 /// The whole summary (`"type": "summary"` in JSON), made by [`SummaryBuilder::finish`].

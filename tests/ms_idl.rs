@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use rpcscope::dcerpc::Uuid;
+use rpcscope::dce::Uuid;
 use rpcscope::idl::table;
 use rpcscope::status::StatusKind;
 

@@ -79,7 +79,7 @@ proptest! {
     ) {
         let syntax = if ndr64 { Syntax::Ndr64 } else { Syntax::Ndr };
         // The name tables are built on first use; build them before measuring.
-        let _ = rpcscope::dcerpc::names::interface_name(epm::EPM_UUID, 3);
+        let _ = rpcscope::dce::names::interface_name(epm::EPM_UUID, 3);
         // The reader alone allocates nothing, whatever it is asked to read.
         let (_, allocations) = measure(|| {
             let mut r = Reader::new(&bytes, little_endian, syntax);

@@ -300,7 +300,7 @@ proptest! {
                     prop_assert_eq!(plain.len(), bytes.len());
                 }
             }
-            security.on_truncated(dir, rpcscope::dcerpc::codes::PacketType(ptype), 4000, 16, false);
+            security.on_truncated(dir, rpcscope::dce::codes::PacketType(ptype), 4000, 16, false);
         }
     }
 }

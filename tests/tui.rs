@@ -481,7 +481,7 @@ fn kept_stubs_are_bounded_in_bytes() {
         let mut c = calls[0].clone();
         // zeroed memory is not touched until written: three of these cost little
         c.stubs = Some(Box::new(CallStubs {
-            interface: (rpcscope::dcerpc::Uuid::default(), 0),
+            interface: (rpcscope::dce::Uuid::default(), 0),
             opnum: 0,
             request: SideStub::Whole(vec![0; third]),
             response: SideStub::NotWhole,

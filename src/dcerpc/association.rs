@@ -14,16 +14,16 @@ use crate::hash::FastMap;
 
 use super::call::{BoundContext, Call, Span, StubTail, TransportInfo};
 use super::call_report::Reporter;
-use super::codes::{
-    PacketType, auth_level_name, auth_type_name, bind_nak_reason_name, context_result_name,
-    provider_reason_name,
-};
 use super::framing::{FrameEvent, FramedPdu};
-use super::names;
 use super::pdu::{Body, ContextElement, Header, parse_pdu};
 use super::security::{MAX_AUTH_CONTEXTS, Protection, Security};
 use super::stubs::Consumers;
-use super::{SyntaxId, Uuid};
+use crate::dce::codes::{
+    PacketType, auth_level_name, auth_type_name, bind_nak_reason_name, context_result_name,
+    provider_reason_name,
+};
+use crate::dce::names;
+use crate::dce::{SyntaxId, Uuid};
 use crate::event::PduNote;
 use crate::outbox::Outbox;
 use crate::report::Tally;

@@ -7,14 +7,15 @@
 //! joins fragments.
 
 use super::call::{BoundContext, Call, Span, TransportInfo};
-use super::codes::{auth_level_name, auth_type_name, fault_name};
-use super::names;
 use super::stubs::{CallPipes, Consumers, Decoder, MAX_DECODE_STUB_BYTES, PipeGuess, Stubs};
-use super::{TransferKind, Uuid};
+use crate::dce::InterfaceRef;
+use crate::dce::codes::{auth_level_name, auth_type_name, fault_name};
+use crate::dce::names;
+use crate::dce::{TransferKind, Uuid};
 use crate::dcom::{self, OxidView};
 use crate::epm::resolver::Learned;
 use crate::epm::{self, EpmView};
-use crate::event::{CallRecord, InterfaceRef, Outcome};
+use crate::event::{CallRecord, Outcome};
 use crate::idl::objref::class_name;
 use crate::idl::values::{CallStubs, Decoded, Direction, SideStub, StubBytes, decode_kept};
 use crate::idl::{Interface, table};

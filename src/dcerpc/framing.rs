@@ -393,7 +393,9 @@ fn could_start_header(b: &[u8]) -> bool {
     !b.is_empty()
         && ok(0, &|v| v == 5)
         && ok(1, &|v| v <= 1)
-        && ok(2, &|v| super::codes::PacketType(v).is_connection_oriented())
+        && ok(2, &|v| {
+            crate::dce::codes::PacketType(v).is_connection_oriented()
+        })
         && ok(4, &|v| v & 0xee == 0)
         && ok(5, &|v| v <= 3)
         && ok(6, &|v| v == 0)

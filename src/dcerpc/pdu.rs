@@ -12,8 +12,8 @@ use nom::bytes::complete::take;
 use nom::number::Endianness;
 use nom::number::complete::{u16, u32};
 
-use super::codes::{PacketType, PfcFlags};
-use super::{SyntaxId, Uuid};
+use crate::dce::codes::{PacketType, PfcFlags};
+use crate::dce::{SyntaxId, Uuid};
 
 /// Size of the common header.
 pub const HEADER_LEN: usize = 16;
@@ -587,13 +587,13 @@ pub fn parse_pdu(bytes: &[u8]) -> Result<Pdu, PduError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dcerpc::{NDR_UUID, TransferKind};
+    use crate::dce::{NDR_UUID, TransferKind};
 
     /// Bind for lsarpc 0.0 with NDR, little-endian, call_id 1 (layout of an impacket bind).
     pub(crate) fn bind_bytes(le: bool) -> Vec<u8> {
         let w16 = |v: u16| if le { v.to_le_bytes() } else { v.to_be_bytes() };
         let w32 = |v: u32| if le { v.to_le_bytes() } else { v.to_be_bytes() };
-        let uuid_wire = |u: crate::dcerpc::Uuid| {
+        let uuid_wire = |u: crate::dce::Uuid| {
             let mut b = u.0;
             if le {
                 b[0..4].reverse();
@@ -602,7 +602,7 @@ mod tests {
             }
             b
         };
-        let lsarpc = crate::dcerpc::Uuid::parse("12345778-1234-abcd-ef00-0123456789ab").unwrap();
+        let lsarpc = crate::dce::Uuid::parse("12345778-1234-abcd-ef00-0123456789ab").unwrap();
         let mut p = vec![5, 0, 11, 3, if le { 0x10 } else { 0 }, 0, 0, 0];
         p.extend(w16(72));
         p.extend(w16(0));

@@ -6,13 +6,13 @@
 
 use std::sync::Arc;
 
-use super::codes::PacketType;
 use super::pdu::{Pdu, SEC_TRAILER_LEN};
 use crate::auth::kerberos;
 use crate::auth::keys::Keyring;
 use crate::auth::netlogon::{self, ChannelKey, NoChannel};
 use crate::auth::ntlmssp::{self, Challenge, Session};
 use crate::auth::spnego::{self, Mechanism};
+use crate::dce::codes::PacketType;
 use crate::hash::FastMap;
 use crate::tcp::Dir;
 

@@ -26,10 +26,10 @@ use serde::Serialize;
 
 use super::interface_ref;
 use super::tower::Endpoint;
-use crate::dcerpc::SyntaxId;
-use crate::event::InterfaceRef;
+use crate::dce::InterfaceRef;
+use crate::dce::SyntaxId;
 use crate::source::Timestamp;
-use crate::summary::ResolutionSection;
+use std::collections::BTreeMap;
 
 /// Endpoints kept per run.
 pub const MAX_ENDPOINTS: usize = 100_000;
@@ -203,7 +203,7 @@ pub struct Resolver {
     /// Counts changes to the records (endpoints learned, connections linked).
     revision: u64,
     /// Only the summary is wanted: entries after the summary's first
-    /// [`crate::summary::MAX_SUMMARY_CHAINS`] count the connections that used them instead of
+    /// [`MAX_SUMMARY_CHAINS`] count the connections that used them instead of
     /// listing them, so the table does not grow with the connections of a long capture.
     summary_only: bool,
 }
@@ -430,7 +430,7 @@ impl Resolver {
 
 /// True when the connections that used entry `index` are listed, not only counted.
 fn lists_users(summary_only: bool, index: usize) -> bool {
-    !summary_only || index < crate::summary::MAX_SUMMARY_CHAINS
+    !summary_only || index < MAX_SUMMARY_CHAINS
 }
 
 impl Entry {
@@ -466,6 +466,61 @@ fn pipe_base(name: &str) -> String {
         .unwrap_or(&n)
         .trim_matches('\\')
         .to_string()
+}
+
+/// Resolution chains shown in the summary at most.
+pub const MAX_SUMMARY_CHAINS: usize = 50;
+
+/// Endpoint resolution in brief.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct ResolutionSection {
+    /// Endpoints learned.
+    pub endpoints: u64,
+    /// By `via`.
+    pub by_via: BTreeMap<String, u64>,
+    /// Endpoints a later connection used.
+    pub used: u64,
+    /// Chains, `client asked server (via) at frame F: interface → binding → used by ...`, for
+    /// the first [`MAX_SUMMARY_CHAINS`] endpoints.
+    pub chains: Vec<String>,
+    /// Chains beyond that.
+    pub chains_not_shown: u64,
+}
+
+impl ResolutionSection {
+    /// Counts one endpoint learned by `via`, `used` or not; `record` is asked for only while
+    /// chains are still shown (without it the chain counts as not shown).
+    pub fn add(
+        &mut self,
+        via: &'static str,
+        used: bool,
+        record: impl FnOnce() -> Option<EndpointRecord>,
+    ) {
+        self.endpoints += 1;
+        *self.by_via.entry(via.to_string()).or_default() += 1;
+        if used {
+            self.used += 1;
+        }
+        let Some(e) = (self.chains.len() < MAX_SUMMARY_CHAINS)
+            .then(record)
+            .flatten()
+        else {
+            self.chains_not_shown += 1;
+            return;
+        };
+        let iface = e
+            .interface_label()
+            .unwrap_or_else(|| "(object exporter)".into());
+        let used = if e.used_by.is_empty() {
+            "never used".to_string()
+        } else {
+            format!("used by {}", e.used_by.join(", "))
+        };
+        self.chains.push(format!(
+            "frame {}: {} asked {} ({}): {iface} -> {} -> {used}",
+            e.frame, e.asked_by, e.answered_by, e.via, e.binding
+        ));
+    }
 }
 
 #[cfg(test)]
@@ -522,7 +577,7 @@ mod tests {
     #[test]
     fn summary_only_counts_connections_beyond_the_summarys_chains() {
         let at = |secs| Timestamp { secs, nanos: 0 };
-        let chains = crate::summary::MAX_SUMMARY_CHAINS as u16;
+        let chains = MAX_SUMMARY_CHAINS as u16;
         let mut full = Resolver::new();
         let mut brief = Resolver::new();
         brief.summary_only();

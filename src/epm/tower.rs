@@ -6,7 +6,7 @@
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use crate::dcerpc::{SyntaxId, Uuid};
+use crate::dce::{SyntaxId, Uuid};
 
 /// Floors read per tower at most; a longer floor count is refused.
 pub const MAX_FLOORS: usize = 16;

@@ -3,7 +3,7 @@
 //! data representation) and the names of DCOM classes (well-known ones, then the built-in
 //! table's `coclass` rows).
 
-use crate::dcerpc::Uuid;
+use crate::dce::Uuid;
 use crate::ndr::{le32_at, le64_at, uuid_at};
 
 /// OBJREF signature "MEOW" (MS-DCOM §2.2.18).

@@ -20,7 +20,7 @@ use super::expr::{self, ExprError};
 use super::{
     Arm, Attr, Coclass, Field, IdlError, Import, Interface, KNOWN_ATTRS, Library, Operation, Type,
 };
-use crate::dcerpc::Uuid;
+use crate::dce::Uuid;
 
 /// A token.
 #[derive(Clone, Debug, PartialEq, Eq)]

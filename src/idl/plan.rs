@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use super::{Attr, Field, Interface, Library, Type};
-use crate::dcerpc::Uuid;
+use crate::dce::Uuid;
 
 /// Size and alignment of a pipe element, which may not hold pointers or conformant data. The
 /// size has no padding after the last member: NDR 2.0 pads nothing after a structure (the next

@@ -26,7 +26,7 @@ use std::fmt::Write as _;
 use std::sync::OnceLock;
 
 use super::{Attr, Coclass, Field, Interface, Library, Operation, Type};
-use crate::dcerpc::Uuid;
+use crate::dce::Uuid;
 use crate::status::StatusKind;
 
 /// The built-in table, compiled from Microsoft's published IDL by `rpcscope compile-idl`.

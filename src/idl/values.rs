@@ -20,7 +20,7 @@ use serde::ser::{Serialize, SerializeMap, Serializer};
 
 use super::plan::{Align, Chars, CountExpr, Counts, IntForm, Node, NodeId, OpPlan, Param};
 use super::{Interface, Library};
-use crate::dcerpc::Uuid;
+use crate::dce::Uuid;
 use crate::ndr::{LimitsHit, NdrError, Reader, Syntax, char_string, utf16_string};
 
 /// Values decoded per call (both directions); past it decoding stops with an error.

@@ -8,7 +8,7 @@
 //! Limits: [`MAX_OBJECT_DEPTH`] objects nested in properties, [`MAX_PROPERTIES`] properties and
 //! [`MAX_ARRAY_ELEMENTS`] array elements per object; beyond them values are left out.
 
-use crate::dcerpc::Uuid;
+use crate::dce::Uuid;
 use crate::ndr::{le16_at, le32_at, le64_at};
 
 use super::values::Value;

@@ -1,4 +1,4 @@
-//! Interface and operation names from the data tables in `src/dcerpc/data/`:
+//! Interface and operation names from the data tables in `src/dce/data/`:
 //! `interfaces.tsv` (UUID, version, name, other names) and `operations.tsv` (UUID, opnum, name).
 //! The tables are facts merged from public sources (see the comment lines at their top); they are
 //! compiled into the binary and indexed on first use.

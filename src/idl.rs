@@ -16,11 +16,13 @@ pub mod builtin;
 pub mod decode;
 mod expr;
 pub mod flags;
+mod lexer;
 pub mod objref;
 mod parser;
 pub mod plan;
 pub mod sddl;
 pub mod table;
+pub mod value;
 pub mod values;
 pub mod wmio;
 

@@ -20,6 +20,11 @@ use std::path::{Path, PathBuf};
 
 use md4::{Digest, Md4};
 
+use super::netlogon::{
+    ChannelKey, CredentialCheck, Learned, MAX_CHALLENGES, MAX_CHANNEL_COMPUTERS,
+    MAX_CHANNELS_PER_COMPUTER, MAX_SECRETS_TRIED, NEG_STRONG_KEYS, NEG_SUPPORTS_AES, NoChannel,
+};
+
 /// Largest keys file read.
 pub const MAX_KEYS_FILE_BYTES: u64 = 1 << 20;
 /// Largest keytab read.
@@ -581,6 +586,142 @@ fn keytab_entry(e: &[u8]) -> Option<KerberosKey> {
         kvno,
         key,
     })
+}
+
+// Netlogon secure channels (MS-NRPC §3.1.4.3): challenges, then each computer's channel keys.
+
+fn computer_key(computer: &str) -> String {
+    computer.trim_end_matches('$').to_ascii_uppercase()
+}
+
+impl Keyring {
+    /// A NetrServerReqChallenge answered: `client` asked for `computer` with its challenge.
+    /// False when it was not kept ([`MAX_CHALLENGES`]).
+    pub fn netlogon_challenge(
+        &self,
+        client: &str,
+        computer: &str,
+        client_challenge: [u8; 8],
+        server_challenge: [u8; 8],
+    ) -> bool {
+        let Ok(mut ch) = self.netlogon_learned.lock() else {
+            return false;
+        };
+        let key = (client.to_string(), computer_key(computer));
+        if ch.challenges.len() >= MAX_CHALLENGES && !ch.challenges.contains_key(&key) {
+            return false;
+        }
+        ch.challenges
+            .insert(key, (client_challenge, server_challenge));
+        true
+    }
+
+    /// A NetrServerAuthenticate(2,3) answered with success: the channel of `computer` from the
+    /// challenge `client` exchanged for it, with the secret that reproduces the client's
+    /// credential. The check, and false when the channel was not kept
+    /// ([`MAX_CHANNEL_COMPUTERS`]).
+    pub fn netlogon_authenticated(
+        &self,
+        client: &str,
+        computer: &str,
+        credential: [u8; 8],
+        flags: u32,
+    ) -> (CredentialCheck, bool) {
+        let name = computer_key(computer);
+        let Ok(mut ch) = self.netlogon_learned.lock() else {
+            return (CredentialCheck::Unchecked, true);
+        };
+        let Some((cc, sc)) = ch.challenges.remove(&(client.to_string(), name.clone())) else {
+            return (CredentialCheck::Unchecked, true);
+        };
+        let (secrets, named) = self.netlogon_secrets(&name);
+        let found = secrets
+            .iter()
+            .filter_map(|h| ChannelKey::derive(flags, h, &cc, &sc))
+            .find(|k| k.credential(&cc) == credential);
+        let (learned, check) = match found {
+            _ if flags & (NEG_SUPPORTS_AES | NEG_STRONG_KEYS) == 0 => {
+                (Learned::Des, CredentialCheck::Unchecked)
+            }
+            Some(k) => (Learned::Key(k), CredentialCheck::Valid),
+            // only secrets given for other accounts were tried
+            None if named == 0 => (Learned::NoSecret, CredentialCheck::Unchecked),
+            None => (Learned::WrongSecret, CredentialCheck::Invalid),
+        };
+        if ch.channels.len() >= MAX_CHANNEL_COMPUTERS && !ch.channels.contains_key(&name) {
+            return (check, false);
+        }
+        let list = ch.channels.entry(name).or_default();
+        list.insert(0, learned);
+        list.truncate(MAX_CHANNELS_PER_COMPUTER);
+        (check, true)
+    }
+
+    /// The keys of `computer`'s secure channels, newest first, or why there is none.
+    ///
+    /// # Errors
+    /// Why no channel key is known.
+    pub fn netlogon_channels(&self, computer: &str) -> Result<Vec<ChannelKey>, NoChannel> {
+        let name = computer_key(computer);
+        let learned = self
+            .netlogon_learned
+            .lock()
+            .ok()
+            .and_then(|ch| ch.channels.get(&name).cloned())
+            .unwrap_or_default();
+        let keys: Vec<ChannelKey> = learned
+            .iter()
+            .filter_map(|l| match l {
+                Learned::Key(k) => Some(k.clone()),
+                _ => None,
+            })
+            .collect();
+        if !keys.is_empty() {
+            return Ok(keys);
+        }
+        Err(match learned.first() {
+            Some(Learned::WrongSecret) => NoChannel::WrongSecret,
+            Some(Learned::Des) => NoChannel::Des,
+            Some(Learned::NoSecret) => NoChannel::NoSecret,
+            Some(Learned::Key(_)) | None if self.netlogon_secrets(&name).1 == 0 => {
+                NoChannel::NoSecret
+            }
+            Some(Learned::Key(_)) | None => NoChannel::NotCaptured,
+        })
+    }
+
+    /// The NT hashes that may be `computer`'s machine secret: the netlogon lines and secrets
+    /// given for `computer$` first, then the other netlogon lines and NT secrets (at most
+    /// [`MAX_SECRETS_TRIED`]); and how many of them were given for `computer$`.
+    fn netlogon_secrets(&self, computer: &str) -> (Vec<[u8; 16]>, usize) {
+        let account = format!("{computer}$");
+        let named = |c: &str| computer_key(c) == computer;
+        let given = self
+            .netlogon()
+            .iter()
+            .filter(|s| named(&s.computer))
+            .map(|s| s.hash)
+            .chain(self.nt_candidates(&account, "").into_iter().map(|s| s.hash));
+        let others = self
+            .netlogon()
+            .iter()
+            .filter(|s| !named(&s.computer))
+            .map(|s| s.hash)
+            .chain(self.nt_secrets().iter().map(|s| s.hash));
+        let mut out: Vec<[u8; 16]> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        let mut given_for_it = 0;
+        for (h, for_it) in given.map(|h| (h, true)).chain(others.map(|h| (h, false))) {
+            if out.len() >= MAX_SECRETS_TRIED {
+                break;
+            }
+            if seen.insert(h) {
+                out.push(h);
+                given_for_it += usize::from(for_it);
+            }
+        }
+        (out, given_for_it)
+    }
 }
 
 #[cfg(test)]

@@ -5,7 +5,8 @@
 //! §3.3.4.2.2): the sequence number and stub decrypted with AES-CFB8 or RC4, the checksum
 //! verified.
 //!
-//! The channels set up along a capture are kept in the key ring ([`Keyring`]): a challenge per
+//! The channels set up along a capture are kept in the key ring
+//! ([`super::keys::Keyring`], whose `netlogon_*` methods follow them): a challenge per
 //! client and computer until its NetrServerAuthenticate answer, then the channel key per
 //! computer, which later binds with auth type 68 name. The NT4 DES session key (neither strong
 //! keys nor AES negotiated) is not supported.
@@ -19,9 +20,7 @@ use hmac::Hmac;
 use md5::{Digest, Md5};
 use sha2::Sha256;
 
-use super::keys::Keyring;
-use super::ntlmssp::des7;
-use super::primitives::{self, hmac_md5, rc4, rc4_hmac_key};
+use super::primitives::{self, des7, hmac_md5, rc4, rc4_hmac_key};
 use crate::hash::FastMap;
 
 /// NETLOGON_NEG_STRONG_KEYS: the MD5 session key (§3.1.4.2).
@@ -211,7 +210,7 @@ pub fn auth_message_computer(token: &[u8]) -> Option<String> {
 
 /// A channel as learned from a NetrServerAuthenticate answer.
 #[derive(Clone, Debug)]
-enum Learned {
+pub(super) enum Learned {
     /// A secret given reproduced the client's credential: the channel's key.
     Key(ChannelKey),
     /// Secrets were given for it and none reproduced the credential.
@@ -249,9 +248,9 @@ impl CredentialCheck {
 #[derive(Default)]
 pub struct Channels {
     /// (client address, computer) → (client challenge, server challenge).
-    challenges: FastMap<(String, String), ([u8; 8], [u8; 8])>,
+    pub(super) challenges: FastMap<(String, String), ([u8; 8], [u8; 8])>,
     /// Upper-case computer name → its channels, newest first.
-    channels: FastMap<String, Vec<Learned>>,
+    pub(super) channels: FastMap<String, Vec<Learned>>,
 }
 
 /// Why the PDUs of a secure channel cannot be opened.
@@ -267,140 +266,6 @@ pub enum NoChannel {
     Des,
 }
 
-fn computer_key(computer: &str) -> String {
-    computer.trim_end_matches('$').to_ascii_uppercase()
-}
-
-impl Keyring {
-    /// A NetrServerReqChallenge answered: `client` asked for `computer` with its challenge.
-    /// False when it was not kept ([`MAX_CHALLENGES`]).
-    pub fn netlogon_challenge(
-        &self,
-        client: &str,
-        computer: &str,
-        client_challenge: [u8; 8],
-        server_challenge: [u8; 8],
-    ) -> bool {
-        let Ok(mut ch) = self.netlogon_learned.lock() else {
-            return false;
-        };
-        let key = (client.to_string(), computer_key(computer));
-        if ch.challenges.len() >= MAX_CHALLENGES && !ch.challenges.contains_key(&key) {
-            return false;
-        }
-        ch.challenges
-            .insert(key, (client_challenge, server_challenge));
-        true
-    }
-
-    /// A NetrServerAuthenticate(2,3) answered with success: the channel of `computer` from the
-    /// challenge `client` exchanged for it, with the secret that reproduces the client's
-    /// credential. The check, and false when the channel was not kept
-    /// ([`MAX_CHANNEL_COMPUTERS`]).
-    pub fn netlogon_authenticated(
-        &self,
-        client: &str,
-        computer: &str,
-        credential: [u8; 8],
-        flags: u32,
-    ) -> (CredentialCheck, bool) {
-        let name = computer_key(computer);
-        let Ok(mut ch) = self.netlogon_learned.lock() else {
-            return (CredentialCheck::Unchecked, true);
-        };
-        let Some((cc, sc)) = ch.challenges.remove(&(client.to_string(), name.clone())) else {
-            return (CredentialCheck::Unchecked, true);
-        };
-        let (secrets, named) = self.netlogon_secrets(&name);
-        let found = secrets
-            .iter()
-            .filter_map(|h| ChannelKey::derive(flags, h, &cc, &sc))
-            .find(|k| k.credential(&cc) == credential);
-        let (learned, check) = match found {
-            _ if flags & (NEG_SUPPORTS_AES | NEG_STRONG_KEYS) == 0 => {
-                (Learned::Des, CredentialCheck::Unchecked)
-            }
-            Some(k) => (Learned::Key(k), CredentialCheck::Valid),
-            // only secrets given for other accounts were tried
-            None if named == 0 => (Learned::NoSecret, CredentialCheck::Unchecked),
-            None => (Learned::WrongSecret, CredentialCheck::Invalid),
-        };
-        if ch.channels.len() >= MAX_CHANNEL_COMPUTERS && !ch.channels.contains_key(&name) {
-            return (check, false);
-        }
-        let list = ch.channels.entry(name).or_default();
-        list.insert(0, learned);
-        list.truncate(MAX_CHANNELS_PER_COMPUTER);
-        (check, true)
-    }
-
-    /// The keys of `computer`'s secure channels, newest first, or why there is none.
-    ///
-    /// # Errors
-    /// Why no channel key is known.
-    pub fn netlogon_channels(&self, computer: &str) -> Result<Vec<ChannelKey>, NoChannel> {
-        let name = computer_key(computer);
-        let learned = self
-            .netlogon_learned
-            .lock()
-            .ok()
-            .and_then(|ch| ch.channels.get(&name).cloned())
-            .unwrap_or_default();
-        let keys: Vec<ChannelKey> = learned
-            .iter()
-            .filter_map(|l| match l {
-                Learned::Key(k) => Some(k.clone()),
-                _ => None,
-            })
-            .collect();
-        if !keys.is_empty() {
-            return Ok(keys);
-        }
-        Err(match learned.first() {
-            Some(Learned::WrongSecret) => NoChannel::WrongSecret,
-            Some(Learned::Des) => NoChannel::Des,
-            Some(Learned::NoSecret) => NoChannel::NoSecret,
-            Some(Learned::Key(_)) | None if self.netlogon_secrets(&name).1 == 0 => {
-                NoChannel::NoSecret
-            }
-            Some(Learned::Key(_)) | None => NoChannel::NotCaptured,
-        })
-    }
-
-    /// The NT hashes that may be `computer`'s machine secret: the netlogon lines and secrets
-    /// given for `computer$` first, then the other netlogon lines and NT secrets (at most
-    /// [`MAX_SECRETS_TRIED`]); and how many of them were given for `computer$`.
-    fn netlogon_secrets(&self, computer: &str) -> (Vec<[u8; 16]>, usize) {
-        let account = format!("{computer}$");
-        let named = |c: &str| computer_key(c) == computer;
-        let given = self
-            .netlogon()
-            .iter()
-            .filter(|s| named(&s.computer))
-            .map(|s| s.hash)
-            .chain(self.nt_candidates(&account, "").into_iter().map(|s| s.hash));
-        let others = self
-            .netlogon()
-            .iter()
-            .filter(|s| !named(&s.computer))
-            .map(|s| s.hash)
-            .chain(self.nt_secrets().iter().map(|s| s.hash));
-        let mut out: Vec<[u8; 16]> = Vec::new();
-        let mut seen = std::collections::HashSet::new();
-        let mut given_for_it = 0;
-        for (h, for_it) in given.map(|h| (h, true)).chain(others.map(|h| (h, false))) {
-            if out.len() >= MAX_SECRETS_TRIED {
-                break;
-            }
-            if seen.insert(h) {
-                out.push(h);
-                given_for_it += usize::from(for_it);
-            }
-        }
-        (out, given_for_it)
-    }
-}
-
 /// The learned state kept in a key ring.
 pub(super) type Learning = Mutex<Channels>;
 
@@ -408,7 +273,7 @@ pub(super) type Learning = Mutex<Channels>;
 mod tests {
     use super::*;
     use crate::auth::kcrypto::tests::hex;
-    use crate::auth::keys::nt_hash;
+    use crate::auth::keys::{Keyring, nt_hash};
 
     fn key(aes: bool) -> ChannelKey {
         let flags = if aes {

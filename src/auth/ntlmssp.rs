@@ -5,14 +5,12 @@
 
 use std::ops::Range;
 
-use des::Des;
-use des::cipher::BlockEncrypt;
 use md5::{Digest, Md5};
 use rc4::consts::{U8, U16};
 use rc4::{KeyInit, Rc4, StreamCipher};
 
 use super::keys::{Keyring, NtSecret};
-use super::primitives::{hmac_md5, rc4};
+use super::primitives::{des7, hmac_md5, rc4};
 
 /// Strings are UTF-16LE.
 pub const NEGOTIATE_UNICODE: u32 = 0x0000_0001;
@@ -162,25 +160,6 @@ fn md4(data: &[u8]) -> [u8; 16] {
 
 fn utf16(s: &str) -> Vec<u8> {
     s.encode_utf16().flat_map(u16::to_le_bytes).collect()
-}
-
-/// DES with a 7-byte key spread over 8 bytes (parity bits ignored).
-pub(crate) fn des7(key7: &[u8], block: &[u8; 8]) -> [u8; 8] {
-    let k = |i: usize| key7.get(i).copied().unwrap_or(0);
-    let key = [
-        k(0),
-        (k(0) << 7) | (k(1) >> 1),
-        (k(1) << 6) | (k(2) >> 2),
-        (k(2) << 5) | (k(3) >> 3),
-        (k(3) << 4) | (k(4) >> 4),
-        (k(4) << 3) | (k(5) >> 5),
-        (k(5) << 2) | (k(6) >> 6),
-        k(6) << 1,
-    ];
-    let cipher = Des::new(&key.into());
-    let mut b = (*block).into();
-    cipher.encrypt_block(&mut b);
-    b.into()
 }
 
 /// DESL (§6): three DES encryptions of `data` under a 16-byte key split in 7-byte parts.

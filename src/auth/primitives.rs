@@ -1,8 +1,11 @@
 //! Cryptographic building blocks the security providers share, security layer: HMAC over
 //! several parts, the SP800-108 counter-mode KDF with HMAC (one block: SMB3's key derivation,
-//! MS-SMB2 §3.1.4.2, and RFC 8009's KDF-HMAC-SHA2), RC4 with a 16-byte key, and the RC4 key
-//! schedule of RFC 4757 §7 and MS-NRPC §3.3.4.2 (HMAC-MD5 of HMAC-MD5 of four zero bytes).
+//! MS-SMB2 §3.1.4.2, and RFC 8009's KDF-HMAC-SHA2), RC4 with a 16-byte key, the RC4 key
+//! schedule of RFC 4757 §7 and MS-NRPC §3.3.4.2 (HMAC-MD5 of HMAC-MD5 of four zero bytes), and
+//! DES with a 7-byte key (NTLMv1's DESL, MS-NRPC's credential computation).
 
+use des::Des;
+use des::cipher::BlockEncrypt;
 use hmac::digest::KeyInit;
 use hmac::{Hmac, Mac};
 use md5::Md5;
@@ -48,6 +51,25 @@ pub fn rc4(key: &[u8; 16], data: &mut [u8]) {
 #[must_use]
 pub fn rc4_hmac_key(key: &[u8], input: &[u8]) -> [u8; 16] {
     hmac_md5(&hmac_md5(key, &[&[0; 4]]), &[input])
+}
+
+/// DES with a 7-byte key spread over 8 bytes (parity bits ignored).
+pub fn des7(key7: &[u8], block: &[u8; 8]) -> [u8; 8] {
+    let k = |i: usize| key7.get(i).copied().unwrap_or(0);
+    let key = [
+        k(0),
+        (k(0) << 7) | (k(1) >> 1),
+        (k(1) << 6) | (k(2) >> 2),
+        (k(2) << 5) | (k(3) >> 3),
+        (k(3) << 4) | (k(4) >> 4),
+        (k(4) << 3) | (k(5) >> 5),
+        (k(5) << 2) | (k(6) >> 6),
+        k(6) << 1,
+    ];
+    let cipher = Des::new(&key.into());
+    let mut b = (*block).into();
+    cipher.encrypt_block(&mut b);
+    b.into()
 }
 
 #[cfg(test)]

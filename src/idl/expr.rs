@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use super::parser::Tok;
+use super::lexer::Tok;
 
 /// Why an expression has no value.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -254,7 +254,7 @@ fn apply(op: &str, a: i64, b: i64) -> Result<i64, ExprError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::idl::parser::lex;
+    use crate::idl::lexer::lex;
 
     fn ev(src: &str, consts: &[(&str, i64)]) -> Result<i64, ExprError> {
         let toks: Vec<Tok> = lex(src, "t").unwrap().into_iter().map(|t| t.0).collect();

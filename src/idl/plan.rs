@@ -207,8 +207,8 @@ pub struct Counts {
 /// The count expression of a `size_is`, `max_is` or `length_is` attribute, when it has a form
 /// [`CountExpr`] knows; none for other expressions and for `size_is(, n)` (the next level's).
 fn count_expr(lib: &Library, attr: &Attr) -> Option<CountExpr> {
-    use super::parser::Tok;
-    let toks: Vec<Tok> = super::parser::lex(attr.arg.as_deref()?, "count")
+    use super::lexer::Tok;
+    let toks: Vec<Tok> = super::lexer::lex(attr.arg.as_deref()?, "count")
         .ok()?
         .into_iter()
         .map(|(t, _)| t)
@@ -876,7 +876,7 @@ impl<'l> Lowering<'l> {
 /// or a bound is not a known constant.
 fn range_of(lib: &Library, attrs: &[Attr]) -> Option<(i64, i64)> {
     let arg = attrs.iter().find(|a| a.name == "range")?.arg.as_deref()?;
-    let toks: Vec<super::parser::Tok> = super::parser::lex(arg, "range")
+    let toks: Vec<super::lexer::Tok> = super::lexer::lex(arg, "range")
         .ok()?
         .into_iter()
         .map(|(t, _)| t)
@@ -885,9 +885,9 @@ fn range_of(lib: &Library, attrs: &[Attr]) -> Option<(i64, i64)> {
     let mut depth = 0i32;
     let comma = toks.iter().position(|t| {
         match t {
-            super::parser::Tok::Punct('(') => depth += 1,
-            super::parser::Tok::Punct(')') => depth -= 1,
-            super::parser::Tok::Punct(',') if depth == 0 => return true,
+            super::lexer::Tok::Punct('(') => depth += 1,
+            super::lexer::Tok::Punct(')') => depth -= 1,
+            super::lexer::Tok::Punct(',') if depth == 0 => return true,
             _ => {}
         }
         false

@@ -11,7 +11,7 @@
 use crate::dce::Uuid;
 use crate::ndr::{le16_at, le32_at, le64_at};
 
-use super::values::Value;
+use super::value::Value;
 
 /// CLSID_WbemClassObject, the unmarshaler of marshaled CIM objects (MS-WMI §2.2.4.1).
 pub const WBEM_CLASS_OBJECT_CLSID: Uuid = Uuid([

@@ -67,13 +67,18 @@ impl Outbox {
 
     /// A call opened with `first_frame` is finished.
     pub fn finished(&mut self, record: CallRecord, first_frame: u64) {
+        self.finished_unrecorded(first_frame);
+        self.ready.push_back(record);
+    }
+
+    /// A call opened with `first_frame` is finished without a record (a first pass).
+    pub fn finished_unrecorded(&mut self, first_frame: u64) {
         if let Some(n) = self.open.get_mut(&first_frame) {
             *n -= 1;
             if *n == 0 {
                 self.open.remove(&first_frame);
             }
         }
-        self.ready.push_back(record);
     }
 
     /// Moves the settled frame on after frame `reading` was read (`u64::MAX` at the end of the

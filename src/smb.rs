@@ -575,6 +575,7 @@ impl SmbConn {
             library: self.library.clone(),
             keys: self.keys.clone(),
             senders: self.senders,
+            endpoints_only: false,
         };
         self.pipes.insert(
             key,

@@ -96,7 +96,10 @@ fn graph(modules: &BTreeMap<String, String>) -> BTreeMap<String, BTreeSet<String
             let mut full: Vec<String> = if from_crate {
                 Vec::new()
             } else {
-                me[..me.len() - 1].iter().map(|s| (*s).to_string()).collect()
+                me[..me.len() - 1]
+                    .iter()
+                    .map(|s| (*s).to_string())
+                    .collect()
             };
             full.extend(segments);
             let target = (1..=full.len())

@@ -897,6 +897,7 @@ mod tests {
             library: None,
             keys: None,
             senders: [client, server],
+            endpoints_only: false,
         });
         let (mut tally, mut queue) = (Tally::default(), Outbox::new());
         for (i, s) in steps.into_iter().enumerate() {

@@ -158,4 +158,7 @@ pub struct TransportInfo {
     pub keys: Option<Arc<Keyring>>,
     /// Sender address of each direction, indexed by [`Dir::index`].
     pub senders: [SocketAddr; 2],
+    /// Only the endpoints answers announce are wanted (a first pass): a finished call makes no
+    /// record.
+    pub endpoints_only: bool,
 }

@@ -14,10 +14,11 @@ use crate::dce::names;
 use crate::dce::{TransferKind, Uuid};
 use crate::dcom::{self, OxidView};
 use crate::epm::resolver::Learned;
+use crate::epm::tower::Endpoint;
 use crate::epm::{self, EpmView};
 use crate::event::{CallRecord, Outcome};
 use crate::idl::objref::class_name;
-use crate::idl::values::{CallStubs, Decoded, Direction, SideStub, StubBytes, decode_kept};
+use crate::idl::values::{CallStubs, Decoded, SideStub, decode_kept};
 use crate::idl::{Interface, table};
 use crate::ndr::{LimitsHit, Syntax};
 use crate::netlogon;
@@ -40,6 +41,13 @@ impl Reporter<'_> {
             pipes,
             guess,
         } = std::mem::take(&mut c.consumers);
+        if self.info.endpoints_only {
+            if let Some(st) = stubs {
+                self.learn_endpoints(&c, &st, queue);
+            }
+            queue.finished_unrecorded(first_frame);
+            return;
+        }
         let mut record = self.record(&c);
         let req_ended = c.request.is_some_and(|r| r.saw_last && !r.damaged);
         let resp_ended = c.response.is_some_and(|r| r.saw_last && !r.damaged) && c.fault.is_none();
@@ -84,36 +92,13 @@ impl Reporter<'_> {
         let (Some(opnum), Some(req)) = (c.opnum, c.request) else {
             return;
         };
-        let answered = c.fault.is_none() && c.response.is_some_and(|r| r.saw_last && !r.damaged);
+        let answered = answered_whole(c);
         if req.damaged {
             return;
         }
         let client = self.info.senders[c.client_dir.index()];
-        let server = self.info.senders[c.client_dir.reverse().index()];
-        let learn = |queue: &mut Outbox, endpoint: crate::epm::tower::Endpoint, via| {
-            if let Some(r) = c.response {
-                queue.learn(Learned {
-                    frame: r.last.frame,
-                    ts: r.last.ts,
-                    via,
-                    endpoint,
-                    answered_by: server,
-                    asked_by: client,
-                });
-            }
-        };
-        let request = StubBytes {
-            bytes: &st.request,
-            direction: Direction::In,
-            little_endian: st.little_endian[0],
-            syntax: st.syntax,
-        };
-        let response = StubBytes {
-            bytes: &st.response,
-            direction: Direction::Out,
-            little_endian: st.little_endian[1],
-            syntax: st.syntax,
-        };
+        let learn = |queue: &mut Outbox, endpoint, via| self.learn(c, queue, endpoint, via);
+        let (request, response) = (st.request_bytes(), st.response_bytes());
         match st.decoder {
             Decoder::Epm => {
                 let mut v = EpmView::default();
@@ -125,13 +110,8 @@ impl Reporter<'_> {
                 } else if answered {
                     match epm::decode_response(opnum, response, &mut v) {
                         Ok(found) => {
-                            let via = if opnum == epm::opnum::MAP {
-                                "ept_map"
-                            } else {
-                                "ept_lookup"
-                            };
                             for a in found {
-                                learn(queue, a.endpoint, via);
+                                learn(queue, a.endpoint, epm_via(opnum));
                             }
                         }
                         Err(e) => v.error = Some(e),
@@ -200,6 +180,49 @@ impl Reporter<'_> {
             | Decoder::RemQueryInterface
             | Decoder::Netlogon
             | Decoder::Parameters => {}
+        }
+    }
+
+    /// An endpoint the answer of `c` announced goes to `queue`.
+    fn learn(&self, c: &Call, queue: &mut Outbox, endpoint: Endpoint, via: &'static str) {
+        if let Some(r) = c.response {
+            queue.learn(Learned {
+                frame: r.last.frame,
+                ts: r.last.ts,
+                via,
+                endpoint,
+                answered_by: self.info.senders[c.client_dir.reverse().index()],
+                asked_by: self.info.senders[c.client_dir.index()],
+            });
+        }
+    }
+
+    /// A first pass: only the endpoints an endpoint-mapper or OXID answer announces, as
+    /// [`Reporter::decode`] learns them, without reading the request or making a record.
+    fn learn_endpoints(&self, c: &Call, st: &Stubs, queue: &mut Outbox) {
+        let (Some(opnum), Some(req)) = (c.opnum, c.request) else {
+            return;
+        };
+        if req.damaged || st.over_limit || !answered_whole(c) {
+            return;
+        }
+        match st.decoder {
+            Decoder::Epm => {
+                let found =
+                    epm::decode_response(opnum, st.response_bytes(), &mut EpmView::default());
+                for a in found.unwrap_or_default() {
+                    self.learn(c, queue, a.endpoint, epm_via(opnum));
+                }
+            }
+            Decoder::Oxid => {
+                if let Some(interface) = c.binding.map(|b| b.abstract_syntax.uuid) {
+                    let answer = dcom::decode_response(interface, opnum, st.response_bytes());
+                    for e in answer.endpoints {
+                        self.learn(c, queue, e, "oxid");
+                    }
+                }
+            }
+            _ => {}
         }
     }
 
@@ -503,4 +526,18 @@ fn decoder_for(
         .and_then(|b| b.transfer)
         .is_some_and(|t| t.transfer_kind() == TransferKind::Ndr64);
     Some((decoder, if ndr64 { Syntax::Ndr64 } else { Syntax::Ndr }))
+}
+
+/// The whole answer of `c` arrived, and it is not a fault.
+fn answered_whole(c: &Call) -> bool {
+    c.fault.is_none() && c.response.is_some_and(|r| r.saw_last && !r.damaged)
+}
+
+/// How an endpoint-mapper operation announced an endpoint.
+fn epm_via(opnum: u16) -> &'static str {
+    if opnum == epm::opnum::MAP {
+        "ept_map"
+    } else {
+        "ept_lookup"
+    }
 }

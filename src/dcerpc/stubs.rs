@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use crate::idl::decode::{PipeReport, PipeStream, in_pipes_offset};
 use crate::idl::plan::{OpPlan, PipeSpec};
+use crate::idl::values::{Direction, StubBytes};
 use crate::ndr::Syntax;
 
 /// Stub bytes kept per call for the decoders of the endpoint mapper and DCOM answers (1 MiB);
@@ -189,6 +190,26 @@ pub(super) struct Stubs {
 }
 
 impl Stubs {
+    /// The request's stub as the NDR readers take it.
+    pub(super) fn request_bytes(&self) -> StubBytes<'_> {
+        StubBytes {
+            bytes: &self.request,
+            direction: Direction::In,
+            little_endian: self.little_endian[0],
+            syntax: self.syntax,
+        }
+    }
+
+    /// The response's stub as the NDR readers take it.
+    pub(super) fn response_bytes(&self) -> StubBytes<'_> {
+        StubBytes {
+            bytes: &self.response,
+            direction: Direction::Out,
+            little_endian: self.little_endian[1],
+            syntax: self.syntax,
+        }
+    }
+
     pub(super) fn add(&mut self, response: bool, bytes: &[u8], little_endian: bool) {
         if !response && self.decoder == Decoder::Objrefs && !self.parameters {
             return;

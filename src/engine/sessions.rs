@@ -72,6 +72,7 @@ fn tcp_info(
     expected: Option<Expectation>,
     library: Option<&Arc<Library>>,
     keys: Option<&Arc<Keyring>>,
+    endpoints_only: bool,
 ) -> TransportInfo {
     TransportInfo {
         transport: "ncacn_ip_tcp",
@@ -81,6 +82,7 @@ fn tcp_info(
         library: library.cloned(),
         keys: keys.cloned(),
         senders,
+        endpoints_only,
     }
 }
 
@@ -115,6 +117,7 @@ impl SessionEvents for Sessions {
                     expected,
                     self.library.as_ref(),
                     self.keys.as_ref(),
+                    self.epm_only,
                 ),
                 confirmed,
             )))
@@ -135,7 +138,8 @@ impl SessionEvents for Sessions {
             Carried::Dce(c) => c.data(dir, bytes, Span::single(origin), tally, calls),
             Carried::Smb(s) if !s.seen_smb() && starts_like_dcerpc(bytes) => {
                 // DCE/RPC straight on an SMB port, without SMB framing.
-                let mut channel = Channel::new(tcp_info(s.senders(), None, None, None), false);
+                let mut channel =
+                    Channel::new(tcp_info(s.senders(), None, None, None, false), false);
                 let verdict = channel.data(dir, bytes, Span::single(origin), tally, calls);
                 session.carried = Carried::Dce(Box::new(channel));
                 verdict

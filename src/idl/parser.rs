@@ -134,9 +134,16 @@ struct P<'a> {
     /// Constants and enumerators: those known before this file, then this file's own.
     consts: HashMap<String, i64>,
     lib: Library,
+    /// Structures, unions, enums and pipes being read inside each other.
+    nesting: usize,
 }
 
 type R<T> = Result<T, IdlError>;
+
+/// Levels a type may nest: structures, unions and pipes inside each other, and the pointers
+/// and array dimensions of one declarator on top of them; deeper is an error at its place (so
+/// nothing that walks a type can run out of stack).
+pub const MAX_TYPE_NESTING: usize = 64;
 
 const BASE_WORDS: &[&str] = &[
     "unsigned",
@@ -182,6 +189,30 @@ impl P<'_> {
     fn err(&self, message: &str) -> IdlError {
         let at = self.toks.get(self.pos).map_or(self.src.len(), |t| t.1);
         self.lines.error(self.file, at, message)
+    }
+
+    /// Reads a structure, union, enum or pipe one level deeper ([`MAX_TYPE_NESTING`]).
+    fn nested<T>(&mut self, read: impl FnOnce(&mut Self) -> R<T>) -> R<T> {
+        if self.nesting >= MAX_TYPE_NESTING {
+            return Err(self.err(&format!(
+                "type nested deeper than {MAX_TYPE_NESTING} levels"
+            )));
+        }
+        self.nesting += 1;
+        let read = read(self);
+        self.nesting -= 1;
+        read
+    }
+
+    /// One more pointer or array dimension of a declarator, `levels` of them so far.
+    fn wrap(&self, levels: &mut usize) -> R<()> {
+        *levels += 1;
+        if self.nesting + *levels > MAX_TYPE_NESTING {
+            return Err(self.err(&format!(
+                "type nested deeper than {MAX_TYPE_NESTING} levels"
+            )));
+        }
+        Ok(())
     }
 
     fn warn_at(&mut self, tok: usize, message: &str) {
@@ -383,11 +414,13 @@ impl P<'_> {
     fn declaration_type(&mut self) -> R<(Type, Type)> {
         let bare = self.type_name()?;
         let mut ty = bare.clone();
+        let mut levels = 0;
         loop {
             self.eat_qualifiers();
             if !self.eat_punct('*') {
                 break;
             }
+            self.wrap(&mut levels)?;
             ty = Type::Pointer(Box::new(ty));
         }
         Ok((bare, ty))
@@ -397,9 +430,9 @@ impl P<'_> {
     fn type_name(&mut self) -> R<Type> {
         self.eat_qualifiers();
         let ty = if self.is_word("struct") || self.is_word("union") || self.is_word("enum") {
-            self.constructed()?
+            self.nested(Self::constructed)?
         } else if self.eat_word("pipe") {
-            Type::Pipe(Box::new(self.type_ref()?))
+            Type::Pipe(Box::new(self.nested(Self::type_ref)?))
         } else {
             let mut words = Vec::new();
             while let Some(Tok::Ident(w)) = self.peek() {
@@ -571,11 +604,13 @@ impl P<'_> {
 
     /// `*name[dims]` after a type.
     fn declarator(&mut self, mut ty: Type) -> R<(Type, String)> {
+        let mut levels = 0;
         loop {
             self.eat_qualifiers();
             if !self.eat_punct('*') {
                 break;
             }
+            self.wrap(&mut levels)?;
             ty = Type::Pointer(Box::new(ty));
         }
         let name = self.ident()?;
@@ -583,6 +618,7 @@ impl P<'_> {
         while self.eat_punct('[') {
             if self.eat_punct(']') {
                 dims.push(None);
+                self.wrap(&mut levels)?;
                 continue;
             }
             if self.is_punct('*')
@@ -590,11 +626,13 @@ impl P<'_> {
             {
                 self.pos += 2;
                 dims.push(None);
+                self.wrap(&mut levels)?;
                 continue;
             }
             let n = self.const_expr(&[']'])?;
             self.expect(']')?;
             dims.push(Some(u64::try_from(n).unwrap_or(0)));
+            self.wrap(&mut levels)?;
         }
         for d in dims.into_iter().rev() {
             ty = Type::Array(Box::new(ty), d);
@@ -926,6 +964,7 @@ pub fn parse_with(
         lines: LineIndex::new(&pre.text),
         consts: known.clone(),
         lib: Library::default(),
+        nesting: 0,
     };
     for (name, body, at) in pre.defines {
         let Ok(body_toks) = lex(&body, file) else {
@@ -986,6 +1025,41 @@ interface Sample : IUnknown
     void Op3(void);
 }
 "#;
+
+    #[test]
+    fn types_nested_past_the_limit_are_errors_not_stack_overflows() {
+        let n = 20_000;
+        let structs = format!(
+            "typedef {} long x; {} S;",
+            "struct { ".repeat(n),
+            "} a;".repeat(n)
+        );
+        let stars = format!("typedef long {}P;", "*".repeat(1_000_000));
+        let pipes = format!("typedef {}long PP;", "pipe ".repeat(100_000));
+        let dims = format!("typedef struct {{ long a{}; }} D;", "[2]".repeat(10_000));
+        for (what, src) in [
+            ("structs", structs),
+            ("stars", stars),
+            ("pipes", pipes),
+            ("dims", dims),
+        ] {
+            let e = parse(&src, "deep.idl").expect_err(what);
+            assert!(
+                e.message
+                    .contains(&format!("deeper than {MAX_TYPE_NESTING}")),
+                "{what}: {e}"
+            );
+        }
+        let k = MAX_TYPE_NESTING;
+        let fine = format!(
+            "typedef {} long x; {} }} S; typedef long {}P;",
+            "struct { ".repeat(k),
+            "} a;".repeat(k - 1),
+            "*".repeat(k)
+        );
+        let lib = parse(&fine, "ok.idl").unwrap();
+        assert!(lib.types.contains_key("S") && lib.types.contains_key("P"));
+    }
 
     #[test]
     fn stars_after_the_type_belong_to_the_first_declarator_only() {

@@ -146,7 +146,8 @@ pub struct CallRecord {
     /// call's connection, when one did.
     pub endpoint_frame: Option<u64>,
     /// First bytes of the first request PDU and of the first response (or fault) PDU, for the PDU
-    /// detail view; not serialised.
+    /// detail view (kept when the engine collects PDU notes, as the terminal interface has it);
+    /// not serialised.
     #[serde(skip)]
     pub heads: [Vec<u8>; 2],
     /// The request's auth verifier (sec_trailer: type, level, pad length, context id, auth

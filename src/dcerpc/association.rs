@@ -348,7 +348,7 @@ impl Association {
                     };
                     let mut call = call;
                     call.protection = unsealed.protection;
-                    call.heads[0] = head(p.bytes);
+                    call.heads[0] = head(p.bytes, calls);
                     call.verifier = pdu.auth.map(|a| {
                         (
                             a.auth_type,
@@ -369,7 +369,7 @@ impl Association {
                     Some(span) if !first => span.add(p, stub_len, last),
                     _ => {
                         c.response = Some(Span::new(p, stub_len, first, last));
-                        c.heads[1] = head(p.bytes);
+                        c.heads[1] = head(p.bytes, calls);
                         c.tail = StubTail::default();
                     }
                 }
@@ -398,7 +398,7 @@ impl Association {
                 }
                 let mut c = self.call_for_reply(h, dir, f.context_id, p.first.frame, calls);
                 c.response = Some(Span::new(p, stub_len, true, true));
-                c.heads[1] = head(p.bytes);
+                c.heads[1] = head(p.bytes, calls);
                 c.fault = Some(f.status);
                 if c.awaits_request_end() {
                     tally.count("faults_before_request_end");
@@ -734,8 +734,12 @@ fn describe(pdu: &super::pdu::Pdu) -> Option<String> {
     Some(format!("{}{}", text, auth).trim().to_string())
 }
 
-/// The first [`PDU_HEAD_BYTES`] of a PDU.
-fn head(pdu: &[u8]) -> Vec<u8> {
+/// The first [`PDU_HEAD_BYTES`] of a PDU, for the PDU detail view: kept when PDU notes are
+/// collected (the terminal interface), none otherwise.
+fn head(pdu: &[u8], calls: &Outbox) -> Vec<u8> {
+    if !calls.wants_notes() {
+        return Vec::new();
+    }
     pdu.get(..PDU_HEAD_BYTES.min(pdu.len()))
         .unwrap_or(&[])
         .to_vec()

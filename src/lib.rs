@@ -7,17 +7,21 @@
 //!   └─ link     (Ethernet/VLAN, SLL, SLL2, raw, null)   TcpSegment | Ipv4Fragment
 //!       ├─ ip_defrag (IPv4 fragments, capped)           TcpSegment
 //!       └─ tcp       (flow table, reassembly per dir)   data(offset, bytes, origin) | gap
-//!           └─ engine   (DCE/RPC detection: port 135, strict header heuristic)
+//!           │  engine::transport → SessionEvents: opened | data | gap | closed | frame_done
+//!           └─ engine::sessions (what a connection carries: SMB, Kerberos, DCE/RPC)
 //!               ├─ kdc       (Kerberos on port 88, with keys: keys learned)
+//!               ├─ smb       (named pipes over SMB1/2/3)
 //!               └─ dcerpc::framing    (PDU boundaries, resync after gaps)   FramedPdu
 //!                   └─ dcerpc::association (contexts, calls, fragments)      CallRecord
 //!                       │  dcerpc::security (auth contexts; unsealing with auth::*)
 //!                       └─ summary / output (JSON Lines, tables, summary)
 //! ```
 //!
-//! Each layer consumes the one above it and knows nothing of the ones below. The [`engine`]
-//! does no I/O; [`run`] reads a capture into it. Every buffer and table is bounded by a named
-//! constant in the module that owns it; reaching a limit is counted in the summary.
+//! Each layer consumes the one above it and knows nothing of the ones below; identifiers they
+//! all share (UUIDs, codes, names) are in [`dce`]. The [`engine`] does no I/O; [`run`] reads a
+//! capture into it, on one thread or, with [`Setup::threads`], as a [`pipeline`] of its two
+//! stages and the output. Every buffer and table is bounded by a named constant in the module
+//! that owns it; reaching a limit is counted in the summary.
 
 #![forbid(unsafe_code)]
 

@@ -20,6 +20,10 @@ use crate::report::Tally;
 pub const MAX_PENDING_NOTES: usize = 10_000;
 /// DCOM interface pointers (IPID → IID) remembered per run; later ones are not kept.
 pub const MAX_IPIDS: usize = 65_536;
+/// Calls awaiting completion over the whole run (every association together): past it, an
+/// association that opens a call first ends its own oldest (`limit_open_calls_total`), so the
+/// run holds at most this many plus one per association.
+pub const MAX_OPEN_CALLS_TOTAL: usize = 32_768;
 
 /// A named pipe opened on an SMB connection (for linking endpoint-mapper answers).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -45,6 +49,8 @@ pub struct Outbox {
     pipes: Vec<PipeOpened>,
     /// First frames of the calls still open (a multiset).
     open: BTreeMap<u64, u32>,
+    /// Calls still open.
+    open_calls: usize,
     /// Finished calls not taken yet, in the order they ended.
     ready: VecDeque<CallRecord>,
     /// No call taken later sorts before this first frame.
@@ -63,6 +69,13 @@ impl Outbox {
     /// A call whose first byte is in `first_frame` was opened.
     pub fn opened(&mut self, first_frame: u64) {
         *self.open.entry(first_frame).or_default() += 1;
+        self.open_calls += 1;
+    }
+
+    /// True when more than [`MAX_OPEN_CALLS_TOTAL`] calls are open in the run.
+    #[must_use]
+    pub fn too_many_open_calls(&self) -> bool {
+        self.open_calls > MAX_OPEN_CALLS_TOTAL
     }
 
     /// A call opened with `first_frame` is finished.
@@ -74,6 +87,7 @@ impl Outbox {
     /// A call opened with `first_frame` is finished without a record (a first pass).
     pub fn finished_unrecorded(&mut self, first_frame: u64) {
         if let Some(n) = self.open.get_mut(&first_frame) {
+            self.open_calls -= 1;
             *n -= 1;
             if *n == 0 {
                 self.open.remove(&first_frame);

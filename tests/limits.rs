@@ -1,11 +1,13 @@
 //! Bounded tables reached by input big enough to reach them: an association with more open
 //! calls than `MAX_OPEN_CALLS` ends the oldest ones first (counted in `summary`), and the calls
-//! after them are still paired with their answers.
+//! after them are still paired with their answers; a capture with more open calls than
+//! `MAX_OPEN_CALLS_TOTAL` over many connections ends calls early too, each reported once.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod support;
 
 use rpcscope::dcerpc::association::MAX_OPEN_CALLS;
+use rpcscope::outbox::MAX_OPEN_CALLS_TOTAL;
 use support::*;
 
 #[test]
@@ -46,4 +48,40 @@ fn a_full_association_ends_its_oldest_open_calls_first() {
         .get("limit_open_calls")
         .map(|a| a.count);
     assert_eq!(limit, Some(u64::try_from(extra).unwrap()));
+}
+
+#[test]
+fn unanswered_calls_spread_over_many_connections_are_bounded_for_the_whole_run() {
+    let (connections, per_connection) = (400u16, 100u32);
+    let total = usize::from(connections) * per_connection as usize;
+    assert!(total > MAX_OPEN_CALLS_TOTAL && per_connection < MAX_OPEN_CALLS as u32);
+    let mut frames = Vec::new();
+    for i in 0..connections {
+        let mut client = bind(1, 0);
+        for id in 2..2 + per_connection {
+            client.extend(request(id, 0, 1, 8, 3));
+        }
+        let mut conv = Conversation::new(49_800);
+        conv.client_port = 20_000 + i;
+        conv.client(&client, &[1400]);
+        // never answered, never closed: every call stays open to the end of the capture
+        frames.extend(conv.frames());
+    }
+    let (calls, run) = rpcscope::analyze(&pcap(&frames)).unwrap();
+    assert_eq!(calls.len(), total, "every call reported once");
+    let mut seen: Vec<(String, u32)> = calls
+        .iter()
+        .map(|c| (c.client.clone(), c.call_id))
+        .collect();
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), total);
+    let ended_early = run.summary.anomalies["limit_open_calls_total"].count;
+    let over = (total - MAX_OPEN_CALLS_TOTAL) as u64;
+    // at most one call more than the limit stays open per connection opened past it
+    assert!(
+        ended_early <= over && ended_early + u64::from(connections) >= over,
+        "{ended_early} ended early, {over} over the limit"
+    );
+    assert!(!run.summary.anomalies.contains_key("limit_open_calls"));
 }

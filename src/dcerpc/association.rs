@@ -7,8 +7,8 @@
 //! association, and [`super::call_report`] makes its record.
 //!
 //! Limits: [`MAX_OPEN_CALLS`] calls awaiting completion, [`MAX_PENDING_BINDS`] unanswered binds
-//! and [`MAX_CONTEXTS`] presentation contexts per association; reaching one evicts the oldest
-//! entry and records a `limit_*` anomaly.
+//! and [`MAX_CONTEXTS`] presentation contexts per association, and [`MAX_OPEN_CALLS_TOTAL`] open
+//! calls in the run; reaching one evicts the oldest entry and records a `limit_*` anomaly.
 
 use crate::hash::FastMap;
 
@@ -25,7 +25,7 @@ use crate::dce::codes::{
 use crate::dce::names;
 use crate::dce::{SyntaxId, Uuid};
 use crate::event::PduNote;
-use crate::outbox::Outbox;
+use crate::outbox::{MAX_OPEN_CALLS_TOTAL, Outbox};
 use crate::report::Tally;
 use crate::tcp::{Dir, Origin};
 
@@ -547,15 +547,25 @@ impl Association {
         self.calls.insert(call.call_id, call);
     }
 
-    /// Registers a call about to be opened (not yet in `calls`); at [`MAX_OPEN_CALLS`] the
-    /// oldest open call is ended first.
+    /// Registers a call about to be opened (not yet in `calls`); at [`MAX_OPEN_CALLS`] in the
+    /// association, or past [`MAX_OPEN_CALLS_TOTAL`] in the run, the association's oldest open
+    /// call is ended first.
     fn make_room(&mut self, seq: u64, call_id: u32, calls: &mut Outbox) {
-        if self.calls.len() >= MAX_OPEN_CALLS
+        let full = self.calls.len() >= MAX_OPEN_CALLS;
+        if (full || calls.too_many_open_calls())
             && let Some(c) = self.take_oldest()
         {
-            calls.anomaly("limit_open_calls", 0, || {
-                format!("more than {MAX_OPEN_CALLS} calls awaiting an answer")
-            });
+            if full {
+                calls.anomaly("limit_open_calls", 0, || {
+                    format!("more than {MAX_OPEN_CALLS} calls awaiting an answer")
+                });
+            } else {
+                calls.anomaly("limit_open_calls_total", 0, || {
+                    format!(
+                        "more than {MAX_OPEN_CALLS_TOTAL} calls awaiting an answer in the capture"
+                    )
+                });
+            }
             self.reporter().finish(c, calls);
         }
         if self.opened.len() >= 2 * MAX_OPEN_CALLS {

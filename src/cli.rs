@@ -1,6 +1,7 @@
 //! Command-line interface: `rpcscope calls|endpoints|summary [--json] CAPTURE` (`CAPTURE` may be
-//! `-` for standard input), `rpcscope [tui] CAPTURE` for the terminal interface, and
-//! `rpcscope live -i IFACE` for a live capture.
+//! `-` for standard input), `rpcscope [tui] CAPTURE` for the terminal interface,
+//! `rpcscope live -i IFACE` for a live capture, and `completions` and `man`, which print the
+//! shell completions and the manual page made from this definition.
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -49,6 +50,7 @@ pub enum Command {
         capture: PathBuf,
     },
     /// List every DCE/RPC call: client, server, interface, operation, outcome, duration.
+    #[command(after_help = CALLS_EXAMPLES)]
     Calls {
         /// Print JSON Lines (one "call" object per line) instead of a table.
         #[arg(long)]
@@ -62,6 +64,7 @@ pub enum Command {
     },
     /// Endpoints learned from endpoint-mapper and DCOM OXID answers, and which later
     /// connections used them.
+    #[command(after_help = ENDPOINTS_EXAMPLES)]
     Endpoints {
         /// Print JSON Lines (one "endpoint" object per line) instead of a table.
         #[arg(long)]
@@ -88,12 +91,26 @@ pub enum Command {
     },
     /// Totals: frames, connections, PDUs, calls per interface and operation, faults,
     /// authentication levels and anomalies.
+    #[command(after_help = SUMMARY_EXAMPLES)]
     Summary {
         /// Print one JSON object instead of text.
         #[arg(long)]
         json: bool,
         /// pcap or pcapng file, or - for standard input.
         capture: PathBuf,
+    },
+    /// Print the completion script of a shell, e.g.
+    /// `rpcscope completions bash > ~/.local/share/bash-completion/completions/rpcscope`.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff), or with --dir write it and one page per command there,
+    /// e.g. `rpcscope man --dir ~/.local/share/man/man1`.
+    Man {
+        /// Write rpcscope.1 and rpcscope-COMMAND.1 into this folder instead.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
     },
 }
 
@@ -154,9 +171,84 @@ impl Command {
             | Self::Endpoints { capture, .. }
             | Self::Summary { capture, .. }
             | Self::Tui { capture } => Some(capture),
-            Self::Live(_) | Self::CompileIdl { .. } => None,
+            Self::Live(_)
+            | Self::CompileIdl { .. }
+            | Self::Completions { .. }
+            | Self::Man { .. } => None,
         }
     }
+}
+
+const CALLS_EXAMPLES: &str = "Examples:
+
+  The calls as a table:  rpcscope calls capture.pcapng
+
+  One JSON object per call:  rpcscope calls --json capture.pcap | jq .operation
+
+  Parameters, sealed calls unsealed:  rpcscope calls --decode --keys lab.keys dc.pcap
+
+  Calls as they happen:  tcpdump -i eth0 -U -w - tcp | rpcscope calls --json -";
+
+const ENDPOINTS_EXAMPLES: &str = "Examples:
+
+  Each endpoint announced, and who used it:  rpcscope endpoints capture.pcap
+
+  One JSON object per endpoint:  rpcscope endpoints --json capture.pcap";
+
+const SUMMARY_EXAMPLES: &str = "Examples:
+
+  Totals, per interface, anomalies:  rpcscope summary capture.pcap
+
+  The anomalies alone:  rpcscope summary --json capture.pcap | jq .anomalies";
+
+/// The completion script of `shell` for `rpcscope`.
+///
+/// # Errors
+/// Writing fails.
+pub fn completions(
+    shell: clap_complete::Shell,
+    out: &mut dyn std::io::Write,
+) -> std::io::Result<()> {
+    let mut command = <Args as clap::CommandFactory>::command();
+    clap_complete::generate(shell, &mut command, "rpcscope", out);
+    Ok(())
+}
+
+/// The manual page of `rpcscope` (roff), which names a page per command.
+///
+/// # Errors
+/// Writing fails.
+pub fn man_page(out: &mut dyn std::io::Write) -> std::io::Result<()> {
+    let command = <Args as clap::CommandFactory>::command();
+    clap_mangen::Man::new(command).render(out)
+}
+
+/// Writes `rpcscope.1` and `rpcscope-COMMAND.1` for every command into `dir`; the files
+/// written.
+///
+/// # Errors
+/// A file cannot be written.
+pub fn man_pages(dir: &std::path::Path) -> std::io::Result<Vec<PathBuf>> {
+    let command = <Args as clap::CommandFactory>::command();
+    let mut pages = vec![("rpcscope".to_string(), command.clone())];
+    for sub in command.get_subcommands().filter(|s| s.get_name() != "help") {
+        let name = format!("rpcscope-{}", sub.get_name());
+        let page = sub
+            .clone()
+            .display_name(name.clone())
+            .bin_name(format!("rpcscope {}", sub.get_name()))
+            .version(env!("CARGO_PKG_VERSION"));
+        pages.push((name, page));
+    }
+    let mut written = Vec::new();
+    for (name, page) in pages {
+        let path = dir.join(format!("{name}.1"));
+        let mut file = std::io::BufWriter::new(std::fs::File::create(&path)?);
+        clap_mangen::Man::new(page).render(&mut file)?;
+        std::io::Write::flush(&mut file)?;
+        written.push(path);
+    }
+    Ok(written)
 }
 
 /// Parses arguments (exits with usage on error, as clap does).

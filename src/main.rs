@@ -39,6 +39,30 @@ fn main() -> ExitCode {
         Some(_) => false,
         None => io::stdout().is_terminal(),
     };
+    match &args.command {
+        Some(cli::Command::Completions { shell }) => {
+            return written(cli::completions(*shell, &mut io::stdout().lock()));
+        }
+        Some(cli::Command::Man { dir: None }) => {
+            return written(cli::man_page(&mut io::stdout().lock()));
+        }
+        Some(cli::Command::Man { dir: Some(dir) }) => {
+            return match cli::man_pages(dir) {
+                Ok(pages) => {
+                    for p in pages {
+                        let _ = writeln!(
+                            io::stderr(),
+                            "wrote {}",
+                            rpcscope::output::sanitize(&p.display().to_string())
+                        );
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(&dir.display().to_string(), &e.to_string()),
+            };
+        }
+        _ => {}
+    }
     if let Some(cli::Command::CompileIdl {
         sources,
         output,
@@ -158,7 +182,11 @@ fn main() -> ExitCode {
         }),
         cli::Command::Tui { capture } => return tui(capture, library, keys, threads),
         cli::Command::Live(args) => return live_command::run(args, library, keys),
-        cli::Command::CompileIdl { .. } => return ExitCode::from(2),
+        cli::Command::CompileIdl { .. }
+        | cli::Command::Completions { .. }
+        | cli::Command::Man { .. } => {
+            return ExitCode::from(2);
+        }
         cli::Command::Summary { json, .. } => drive(&mut Unordered).and_then(|run| {
             let written = if *json {
                 json::write_line(&mut out, &run.summary)
@@ -261,6 +289,15 @@ impl rpcscope::CallSink for Unordered {
 
     fn settled(&mut self, _: u64) -> io::Result<()> {
         Ok(())
+    }
+}
+
+/// The exit status of a command that only writes to standard output.
+fn written(result: io::Result<()>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => fail("<stdout>", &e.to_string()),
     }
 }
 

@@ -380,3 +380,65 @@ fn which_script() -> Result<std::path::PathBuf, ()> {
         .find(|p| p.exists())
         .ok_or(())
 }
+
+const COMMANDS: [&str; 8] = [
+    "calls",
+    "endpoints",
+    "summary",
+    "tui",
+    "live",
+    "compile-idl",
+    "completions",
+    "man",
+];
+
+#[test]
+fn shell_completions_know_every_command() {
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let o = run(&["completions", shell]);
+        assert!(o.status.success(), "{shell}");
+        let script = String::from_utf8(o.stdout).unwrap();
+        for c in COMMANDS {
+            assert!(script.contains(c), "{shell} completions lack {c}");
+        }
+    }
+    assert!(
+        String::from_utf8(run(&["completions", "bash"]).stdout)
+            .unwrap()
+            .contains("complete -F _rpcscope")
+    );
+    assert_eq!(run(&["completions", "nosh"]).status.code(), Some(2));
+}
+
+#[test]
+fn manual_pages_cover_every_command() {
+    let o = run(&["man"]);
+    assert!(o.status.success());
+    let page = String::from_utf8(o.stdout).unwrap();
+    assert!(page.contains(".TH rpcscope 1"), "{page}");
+    assert!(page.contains(".SH SUBCOMMANDS") && page.contains("\\-\\-threads"));
+    let dir = tempfile::tempdir().unwrap();
+    let o = run(&["man", "--dir", dir.path().to_str().unwrap()]);
+    assert!(o.status.success());
+    for c in COMMANDS {
+        let page = std::fs::read_to_string(dir.path().join(format!("rpcscope-{c}.1")))
+            .unwrap_or_else(|e| panic!("rpcscope-{c}.1: {e}"));
+        assert!(page.contains(&format!(".TH rpcscope-{c} 1")), "{c}: {page}");
+    }
+    let calls = std::fs::read_to_string(dir.path().join("rpcscope-calls.1")).unwrap();
+    assert!(calls.contains("\\fBrpcscope calls\\fR") && calls.contains("Examples:"));
+    let o = run(&["man", "--dir", "/nonexistent/folder"]);
+    assert_eq!(o.status.code(), Some(1));
+}
+
+#[test]
+fn help_of_the_capture_commands_shows_examples() {
+    for c in ["calls", "endpoints", "summary"] {
+        let o = run(&[c, "--help"]);
+        let help = String::from_utf8(o.stdout).unwrap();
+        assert!(
+            help.contains("Examples:") && help.contains(&format!("rpcscope {c} ")),
+            "{c}: {help}"
+        );
+    }
+}

@@ -4,7 +4,7 @@
 //! byte-pipe guess for one no IDL describes. Pipes are read as fragments pass, so a pipe of any
 //! size costs a few bytes of state.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use crate::idl::decode::{PipeReport, PipeStream, in_pipes_offset};
 use crate::idl::plan::{OpPlan, PipeSpec};
@@ -137,23 +137,34 @@ const GUESS_REQUEST_STARTS: [u64; 3] = [0, 4, 20];
 /// coming first).
 #[derive(Debug)]
 pub(super) struct PipeGuess {
-    pub(super) request: Vec<PipeStream>,
+    pub(super) request: [PipeStream; GUESS_REQUEST_STARTS.len()],
     pub(super) response: PipeStream,
 }
 
 impl PipeGuess {
     pub(super) fn new(little_endian: bool) -> Self {
-        let byte = [PipeSpec {
-            param: String::new(),
-            element_type: String::new(),
-            element: (1, 1),
-        }];
+        // one description of a byte pipe, shared by every guess of the run
+        static BYTE_PIPE: OnceLock<Arc<[PipeSpec]>> = OnceLock::new();
+        let byte = BYTE_PIPE.get_or_init(|| {
+            Arc::new([PipeSpec {
+                param: String::new(),
+                element_type: String::new(),
+                element: (1, 1),
+            }])
+        });
+        let stream = |direction, start| {
+            PipeStream::sharing(
+                Arc::clone(byte),
+                direction,
+                start,
+                little_endian,
+                false,
+                true,
+            )
+        };
         Self {
-            request: GUESS_REQUEST_STARTS
-                .iter()
-                .map(|&s| PipeStream::new(&byte, "in", s, little_endian, false, true))
-                .collect(),
-            response: PipeStream::new(&byte, "out", 0, little_endian, false, true),
+            request: GUESS_REQUEST_STARTS.map(|s| stream("in", s)),
+            response: stream("out", 0),
         }
     }
 

@@ -10,6 +10,8 @@
 //! buffered, up to [`MAX_PREFIX_BYTES`]. At most [`MAX_REPORTED_CHUNKS`] chunks are listed per
 //! pipe; `chunks_total` counts them all.
 
+use std::sync::Arc;
+
 use serde::Serialize;
 
 use super::plan::{OpPlan, PipeSpec, chunk_bytes, stride};
@@ -126,7 +128,7 @@ enum Phase {
 /// Streaming decoder of the pipes of one direction of a call.
 #[derive(Clone, Debug)]
 pub struct PipeStream {
-    specs: Vec<PipeSpec>,
+    specs: Arc<[PipeSpec]>,
     direction: &'static str,
     reports: Vec<PipeReport>,
     current: usize,
@@ -157,6 +159,27 @@ impl PipeStream {
         ndr64: bool,
         guess: bool,
     ) -> Self {
+        Self::sharing(
+            Arc::from(specs),
+            direction,
+            start,
+            little_endian,
+            ndr64,
+            guess,
+        )
+    }
+
+    /// Like [`PipeStream::new`], with descriptions shared with other decoders (the byte-pipe
+    /// guess makes four per call).
+    #[must_use]
+    pub fn sharing(
+        specs: Arc<[PipeSpec]>,
+        direction: &'static str,
+        start: u64,
+        little_endian: bool,
+        ndr64: bool,
+        guess: bool,
+    ) -> Self {
         Self {
             reports: specs
                 .iter()
@@ -174,7 +197,7 @@ impl PipeStream {
                     partial_chunk: None,
                 })
                 .collect(),
-            specs: specs.to_vec(),
+            specs: Arc::clone(&specs),
             direction,
             current: 0,
             phase: if specs.is_empty() {

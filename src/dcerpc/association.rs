@@ -58,7 +58,7 @@ pub struct Association {
     /// requests on them anyway (they are faulted), and what they ask is still worth reading.
     refused: FastMap<u16, BoundContext>,
     pending: Vec<PendingBind>,
-    calls: FastMap<u32, Call>,
+    calls: FastMap<u32, Box<Call>>,
     /// (seq, call_id) of the calls as they were opened, oldest first, to evict the oldest in
     /// O(1) when [`MAX_OPEN_CALLS`] are open; entries of calls since ended are skipped (and
     /// dropped when they outnumber the open calls).
@@ -288,7 +288,7 @@ impl Association {
             }
             Body::Request(r) => {
                 let (first, last) = (h.flags.first(), h.flags.last());
-                let existing = self.calls.remove(&h.call_id);
+                let existing = self.calls.remove(&h.call_id).map(|c| *c);
                 // A call faulted while its request was still arriving keeps the rest of its
                 // request fragments (the client may still be sending an [in] pipe).
                 let continuing = !first
@@ -308,7 +308,7 @@ impl Association {
                         if c.fault.is_some() && last {
                             self.reporter().finish(c, calls);
                         } else {
-                            self.calls.insert(h.call_id, c);
+                            self.calls.insert(h.call_id, Box::new(c));
                         }
                     }
                 } else {
@@ -383,7 +383,7 @@ impl Association {
                 if last {
                     self.reporter().finish(c, calls);
                 } else {
-                    self.calls.insert(c.call_id, c);
+                    self.calls.insert(c.call_id, Box::new(c));
                 }
             }
             Body::Fault(f) => {
@@ -402,7 +402,7 @@ impl Association {
                 c.fault = Some(f.status);
                 if c.awaits_request_end() {
                     tally.count("faults_before_request_end");
-                    self.calls.insert(c.call_id, c);
+                    self.calls.insert(c.call_id, Box::new(c));
                 } else {
                     self.reporter().finish(c, calls);
                 }
@@ -514,7 +514,7 @@ impl Association {
         queue: &mut Outbox,
     ) -> Call {
         if let Some(c) = self.calls.remove(&h.call_id) {
-            return c;
+            return *c;
         }
         queue.opened(first_frame);
         self.make_room(self.seq, h.call_id, queue);
@@ -544,7 +544,7 @@ impl Association {
     /// Opens a new call.
     fn insert_call(&mut self, call: Call, calls: &mut Outbox) {
         self.make_room(call.seq, call.call_id, calls);
-        self.calls.insert(call.call_id, call);
+        self.calls.insert(call.call_id, Box::new(call));
     }
 
     /// Registers a call about to be opened (not yet in `calls`); at [`MAX_OPEN_CALLS`] in the
@@ -580,7 +580,7 @@ impl Association {
     fn take_oldest(&mut self) -> Option<Call> {
         while let Some((seq, id)) = self.opened.pop_front() {
             if self.calls.get(&id).is_some_and(|c| c.seq == seq) {
-                return self.calls.remove(&id);
+                return self.calls.remove(&id).map(|c| *c);
             }
         }
         None
@@ -644,7 +644,7 @@ impl Association {
                     }
                     None => c.response = Some(span),
                 }
-                self.calls.insert(c.call_id, c);
+                self.calls.insert(c.call_id, Box::new(c));
             }
             _ => {}
         }
@@ -670,7 +670,7 @@ impl Association {
 
     /// Ends the association: every call still open is reported.
     pub fn finish_all(&mut self, calls: &mut Outbox) {
-        let mut open: Vec<Call> = self.calls.drain().map(|(_, c)| c).collect();
+        let mut open: Vec<Call> = self.calls.drain().map(|(_, c)| *c).collect();
         open.sort_by_key(|c| c.seq);
         for c in open {
             self.reporter().finish(c, calls);

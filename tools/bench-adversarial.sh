@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Time and peak memory of `summary --json` on crafted captures that fill rpcscope's bounded
+# tables (tools/adversarial.py), at growing sizes: the time per element should stay flat (no
+# quadratic path) and the memory should level off at the limits. A benchmark, not a test.
+#
+#   tools/bench-adversarial.sh            (captures kept in target/bench/adversarial/)
+#
+# OPEN_CALLS and CONNECTIONS override the sizes (unanswered requests; whole connections).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo build --release --quiet
+dir=target/bench/adversarial
+mkdir -p "$dir"
+printf '%-12s %9s %9s %8s %10s %12s\n' shape elements MB seconds 'peak MiB' 'µs/element'
+for shape in open-calls connections; do
+  if [ "$shape" = open-calls ]; then
+    sizes=${OPEN_CALLS:-10000 100000 1000000}
+  else
+    sizes=${CONNECTIONS:-10000 100000 300000}
+  fi
+  for n in $sizes; do
+    file="$dir/$shape-$n.pcap"
+    [ -s "$file" ] || python3 tools/adversarial.py "$shape" "$n" "$file"
+    /usr/bin/time -o "$dir/time.txt" -f '%e %M' \
+      target/release/rpcscope --threads 1 summary --json "$file" >/dev/null
+    read -r secs kib <"$dir/time.txt"
+    awk -v s="$shape" -v n="$n" -v b="$(stat -c %s "$file")" -v t="$secs" -v m="$kib" \
+      'BEGIN { printf "%-12s %9d %9.0f %8.2f %10.0f %12.2f\n", s, n, b / 1e6, t, m / 1024, t * 1e6 / n }'
+  done
+done

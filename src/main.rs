@@ -385,12 +385,16 @@ fn compile_idl(
     }
 }
 
+/// One line on stderr, with the control characters of names and texts from outside escaped.
 fn fail_line(message: &str) -> ExitCode {
-    let _ = writeln!(io::stderr(), "rpcscope: {message}");
+    let _ = writeln!(
+        io::stderr(),
+        "rpcscope: {}",
+        rpcscope::output::sanitize(message)
+    );
     ExitCode::FAILURE
 }
 
 fn fail(name: &str, reason: &str) -> ExitCode {
-    let _ = writeln!(io::stderr(), "rpcscope: {name}: {reason}");
-    ExitCode::FAILURE
+    fail_line(&format!("{name}: {reason}"))
 }

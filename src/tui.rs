@@ -14,7 +14,7 @@ pub mod app;
 pub mod view;
 
 use std::fs::File;
-use std::io::{self, Read};
+use std::io::{self, IsTerminal, Read};
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -306,7 +306,13 @@ fn present(app: &mut App, rx: &Receiver<Action>) -> io::Result<()> {
     let theme = Theme {
         color: std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
     };
-    let mut terminal = ratatui::init();
+    if !io::stdout().is_terminal() || !io::stdin().is_terminal() {
+        return Err(io::Error::other(
+            "the terminal interface needs a terminal on standard input and output \
+             (`rpcscope calls CAPTURE` prints the calls)",
+        ));
+    }
+    let mut terminal = ratatui::try_init()?;
     let hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         let _ = execute!(io::stdout(), DisableMouseCapture);

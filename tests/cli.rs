@@ -442,3 +442,30 @@ fn help_of_the_capture_commands_shows_examples() {
         );
     }
 }
+
+#[test]
+fn the_terminal_interface_without_a_terminal_says_so() {
+    let o = bin()
+        .args(["tui", capture("real/01-epm-lookup.pcap").to_str().unwrap()])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let line = stderr_line(&o);
+    assert!(line.contains("needs a terminal"), "{line}");
+}
+
+#[test]
+fn control_characters_in_a_file_name_are_escaped_on_stderr() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("evil\u{1b}[31m\u{202e}name.pcap");
+    std::fs::write(&path, b"not a capture").unwrap();
+    let o = run(&["calls", path.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    let line = stderr_line(&o);
+    assert!(
+        !line.contains('\u{1b}') && !line.contains('\u{202e}'),
+        "{line:?}"
+    );
+    assert!(line.contains("evil\\x1b[31m\\u{202e}name.pcap"), "{line}");
+}

@@ -346,11 +346,25 @@ fn load_library(files: &[std::path::PathBuf], decode: bool) -> Result<Library, S
         lib.merge(rpcscope::idl::table::builtin_library().clone());
     }
     let read = rpcscope::idl::load_files(files)?;
-    for w in &read.warnings {
-        let _ = writeln!(io::stderr(), "rpcscope: warning: {w}");
-    }
+    print_warnings(&read.warnings);
     lib.merge(read);
     Ok(lib)
+}
+
+/// IDL warnings shown on stderr at most; the rest are counted.
+const MAX_WARNINGS_SHOWN: usize = 100;
+
+/// Warnings about IDL files on stderr, escaped (they quote names from the files), at most
+/// [`MAX_WARNINGS_SHOWN`] of them.
+fn print_warnings(warnings: &[String]) {
+    let mut err = io::stderr().lock();
+    for w in warnings.iter().take(MAX_WARNINGS_SHOWN) {
+        let _ = writeln!(err, "rpcscope: warning: {}", rpcscope::output::sanitize(w));
+    }
+    if warnings.len() > MAX_WARNINGS_SHOWN {
+        let more = warnings.len() - MAX_WARNINGS_SHOWN;
+        let _ = writeln!(err, "rpcscope: warning: {more} more warnings not shown");
+    }
 }
 
 /// `rpcscope compile-idl`: the description table of IDL files, warnings on stderr.
@@ -363,9 +377,7 @@ fn compile_idl(
         Ok(lib) => lib,
         Err(msg) => return fail_line(&msg),
     };
-    for w in &lib.warnings {
-        let _ = writeln!(io::stderr(), "rpcscope: warning: {w}");
-    }
+    print_warnings(&lib.warnings);
     let named = sources
         .iter()
         .map(|p| p.display().to_string())

@@ -469,3 +469,35 @@ fn control_characters_in_a_file_name_are_escaped_on_stderr() {
     );
     assert!(line.contains("evil\\x1b[31m\\u{202e}name.pcap"), "{line}");
 }
+
+#[test]
+fn idl_warnings_are_escaped_and_capped() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut idl = String::from("import \"a\u{1b}[31m\u{202e}b.idl\";\n");
+    for i in 0..150 {
+        idl.push_str(&format!("import \"missing{i}.idl\";\n"));
+    }
+    let path = dir.path().join("many.idl");
+    std::fs::write(&path, idl).unwrap();
+    let o = run(&[
+        "calls",
+        "--idl",
+        path.to_str().unwrap(),
+        capture("real/01-epm-lookup.pcap").to_str().unwrap(),
+    ]);
+    assert!(o.status.success());
+    let err = String::from_utf8(o.stderr).unwrap();
+    assert!(
+        !err.contains('\u{1b}') && !err.contains('\u{202e}'),
+        "{err:?}"
+    );
+    assert!(
+        err.contains("import \"a\\x1b[31m\\u{202e}b.idl\" not found"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 101, "{err}");
+    assert!(
+        err.ends_with("rpcscope: warning: 51 more warnings not shown\n"),
+        "{err}"
+    );
+}

@@ -269,12 +269,7 @@ pub fn run_twice_into<R: Read + Send>(
     sink: &mut dyn CallSink,
     on_note: Option<&mut dyn FnMut(PduNote)>,
 ) -> Result<Run, RunError> {
-    let prior = if setup.threads > 1 {
-        let reader = CaptureReader::new(open().map_err(RunError::Open)?)?;
-        pipeline::first_pass(Engine::first_pass(), reader)
-    } else {
-        first_pass(open().map_err(RunError::Open)?)?
-    };
+    let prior = first_pass_on(open().map_err(RunError::Open)?, setup.threads)?;
     let setup = Setup {
         prior,
         ..setup.clone()
@@ -287,8 +282,16 @@ pub fn run_twice_into<R: Read + Send>(
 ///
 /// # Errors
 /// [`RunError::Source`] when the input is not a capture at all.
-pub fn first_pass<R: Read>(input: R) -> Result<Prior, RunError> {
+pub fn first_pass<R: Read + Send>(input: R) -> Result<Prior, RunError> {
+    first_pass_on(input, 1)
+}
+
+/// [`first_pass`] on `threads` threads ([`Setup::threads`]).
+fn first_pass_on<R: Read + Send>(input: R, threads: usize) -> Result<Prior, RunError> {
     let mut reader = CaptureReader::new(input)?;
+    if threads > 1 {
+        return Ok(pipeline::first_pass(Engine::first_pass(), reader));
+    }
     let mut engine = Engine::first_pass();
     while let Ok(Some(frame)) = reader.next_frame() {
         engine.process(&frame);

@@ -248,8 +248,12 @@ impl Reporter<'_> {
             .as_ref()
             .is_some_and(|l| l.decode_parameters)
             && self.described(binding).is_some();
-        let stubs =
-            decoder_for(binding, opnum, object, unreadable, parameters).map(|(decoder, syntax)| {
+        // a first pass reads endpoint-mapper and OXID answers, nothing else
+        let wanted =
+            |d: &Decoder| !self.info.endpoints_only || matches!(d, Decoder::Epm | Decoder::Oxid);
+        let stubs = decoder_for(binding, opnum, object, unreadable, parameters)
+            .filter(|(decoder, _)| wanted(decoder))
+            .map(|(decoder, syntax)| {
                 Box::new(Stubs {
                     decoder,
                     syntax,
@@ -264,8 +268,8 @@ impl Reporter<'_> {
             .pipes_for(binding, opnum, little_endian)
             .filter(|_| !unreadable)
             .map(Box::new);
-        let guess =
-            (pipes.is_none() && !unreadable).then(|| Box::new(PipeGuess::new(little_endian)));
+        let guess = (pipes.is_none() && !unreadable && !self.info.endpoints_only)
+            .then(|| Box::new(PipeGuess::new(little_endian)));
         let mut consumers = Consumers {
             stubs,
             pipes,
@@ -293,10 +297,10 @@ impl Reporter<'_> {
         else {
             return;
         };
-        let interface = (binding.abstract_syntax.uuid, binding.abstract_syntax.major);
-        if lib.interface(interface.0, interface.1).is_none() {
+        if self.described(c.binding).is_none() {
             return;
         }
+        let interface = (binding.abstract_syntax.uuid, binding.abstract_syntax.major);
         if st.over_limit {
             let mut d = Decoded::default();
             d.errors

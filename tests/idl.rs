@@ -164,3 +164,66 @@ proptest! {
         prop_assert!(json.len() < 64 * 1024 * 1024);
     }
 }
+
+/// One typedef of a generated type graph: `Ti` defined from the types `a` and `b` of the graph
+/// (possibly itself), so that aliases, pointers, structures, unions, arrays and pipes refer to
+/// each other in cycles.
+fn typedef(i: usize, kind: u8, a: usize, b: usize) -> String {
+    match kind % 7 {
+        0 => format!("typedef T{a} T{i};"),
+        1 => format!("typedef [unique] T{a} *T{i};"),
+        2 => {
+            format!("typedef struct _T{i} {{ long n; T{a} m; [unique] struct _T{b} *next; }} T{i};")
+        }
+        3 => format!(
+            "typedef [switch_type(long)] union _T{i} {{ [case(1)] T{a} x; [case(2)] [unique] T{b} *y; [default] ; }} T{i};"
+        ),
+        4 => format!("typedef struct _T{i} {{ long n; [size_is(n)] T{a} v[]; T{b} w; }} T{i};"),
+        5 => format!("typedef pipe T{a} T{i};"),
+        _ => format!("typedef struct _T{i} {{ T{a} m; T{b} w; }} T{i};"),
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// Type resolution terminates on every description: graphs of typedefs that refer to each
+    /// other and to themselves in every way (by value too: a structure that contains itself)
+    /// parse or fail with a place, and every operation over them plans and decodes any stub.
+    #[test]
+    fn recursive_type_graphs_resolve_plan_and_decode(
+        types in proptest::collection::vec((any::<u8>(), any::<prop::sample::Index>(), any::<prop::sample::Index>()), 1..8),
+        stub in proptest::collection::vec(any::<u8>(), 0..512),
+        ndr64 in any::<bool>(),
+    ) {
+        let n = types.len();
+        let mut text = String::new();
+        for (i, (kind, a, b)) in types.iter().enumerate() {
+            text.push_str(&typedef(i, *kind, a.index(n), b.index(n)));
+            text.push('\n');
+        }
+        text.push_str("[uuid(12345678-1234-1234-1234-123456789abc), version(1.0)]\ninterface graph\n{\n");
+        for i in 0..n {
+            text.push_str(&format!("    long Op{i}([in, unique] T{i} *p, [out] T{} *q);\n", (i + 1) % n));
+        }
+        text.push_str("}\n");
+        let mut lib = match parse(&text, "graph.idl") {
+            Ok(lib) => lib,
+            Err(e) => {
+                prop_assert!(e.to_string().starts_with("graph.idl:"), "{}", e);
+                return Ok(());
+            }
+        };
+        lib.link();
+        let syntax = if ndr64 { Syntax::Ndr64 } else { Syntax::Ndr };
+        let iface = lib.interfaces[0].clone();
+        for opnum in 0..n as u16 {
+            for direction in [Direction::In, Direction::Out] {
+                let mut d = Decoded::default();
+                decode_stub(&lib, &iface, opnum, StubBytes { bytes: &stub, direction, little_endian: true, syntax }, &mut d);
+                let _ = d.tree();
+                serde_json::to_string(&d).unwrap();
+            }
+        }
+    }
+}

@@ -21,11 +21,22 @@ use crate::dce::Uuid;
 /// size has no padding after the last member: NDR 2.0 pads nothing after a structure (the next
 /// element or count aligns itself), NDR64 pads a structure to its alignment ([`chunk_bytes`]).
 pub(crate) fn layout(lib: &Library, ty: &Type) -> Option<(u64, u64)> {
-    match lib.resolve(ty) {
+    layout_in(lib, ty, &mut HashMap::new())
+}
+
+/// [`layout`], remembering each structure's (`None` while it is being computed, so a
+/// structure that contains itself has none, and each is computed once).
+fn layout_in(
+    lib: &Library,
+    ty: &Type,
+    seen: &mut HashMap<*const Type, Option<(u64, u64)>>,
+) -> Option<(u64, u64)> {
+    let resolved = lib.resolve(ty);
+    match resolved {
         Type::Base(b) => Some(base_size(b)?),
         Type::Enum(_) => Some((2, 2)),
         Type::Array(t, Some(n)) => {
-            let (s, a) = layout(lib, t)?;
+            let (s, a) = layout_in(lib, t, seen)?;
             let bytes = match n {
                 0 => 0,
                 n => (n - 1).checked_mul(stride(s, a))?.checked_add(s)?,
@@ -33,13 +44,19 @@ pub(crate) fn layout(lib: &Library, ty: &Type) -> Option<(u64, u64)> {
             Some((bytes, a))
         }
         Type::Struct(fields) => {
+            let key: *const Type = resolved;
+            if let Some(known) = seen.get(&key) {
+                return *known;
+            }
+            seen.insert(key, None);
             let mut size = 0u64;
             let mut align = 1u64;
             for f in fields {
-                let (s, a) = layout(lib, &f.ty)?;
+                let (s, a) = layout_in(lib, &f.ty, seen)?;
                 size = size.div_ceil(a).checked_mul(a)?.checked_add(s)?;
                 align = align.max(a);
             }
+            seen.insert(key, Some((size, align)));
             Some((size, align))
         }
         _ => None,
@@ -111,6 +128,9 @@ pub struct PipeSpec {
 
 /// Nested types lowered into one plan before the rest is left as a failing node.
 pub const MAX_PLAN_DEPTH: usize = 64;
+/// Nodes of one plan: types that expand past this (unions whose arms refer back to them, wide
+/// types nested deep) are left as a failing node, like [`MAX_PLAN_DEPTH`].
+pub const MAX_PLAN_NODES: usize = 100_000;
 
 /// Index of a node in its plan.
 pub type NodeId = usize;
@@ -436,11 +456,7 @@ impl Library {
         let key = PlanKey::Type(name.to_string());
         Some(self.cached(key, || {
             let ty = Type::Named(name.to_string());
-            let mut l = Lowering {
-                lib: self,
-                nodes: Vec::new(),
-                structs: HashMap::new(),
-            };
+            let mut l = Lowering::new(self);
             let node = l.lower(&ty, &[], Position::Top, &[], 0);
             OpPlan {
                 nodes: l.nodes,
@@ -476,11 +492,7 @@ impl Library {
 
 /// Lowers one operation: the parameters of each direction in wire order.
 fn lower_operation(lib: &Library, iface: &Interface, op: &super::Operation) -> OpPlan {
-    let mut l = Lowering {
-        lib,
-        nodes: Vec::new(),
-        structs: HashMap::new(),
-    };
+    let mut l = Lowering::new(lib);
     let mut plan = OpPlan {
         placeholder: op.is_placeholder(),
         interface: iface.name.clone(),
@@ -575,11 +587,27 @@ enum Position {
 struct Lowering<'l> {
     lib: &'l Library,
     nodes: Vec<Node>,
-    /// Nodes of the named structures lowered so far (recursive types refer back to them).
-    structs: HashMap<String, NodeId>,
+    /// Nodes of the structures lowered so far, by declaration (recursive types refer back to
+    /// them, whatever typedef name they are reached by).
+    structs: HashMap<*const Type, NodeId>,
+    /// Alignments computed so far, by declaration and word size (a type being computed counts
+    /// as the word's, so a type that contains itself ends).
+    aligns: HashMap<(*const Type, u8), Option<u8>>,
+    /// The node standing for everything past [`MAX_PLAN_NODES`].
+    too_big: Option<NodeId>,
 }
 
 impl<'l> Lowering<'l> {
+    fn new(lib: &'l Library) -> Self {
+        Self {
+            lib,
+            nodes: Vec::new(),
+            structs: HashMap::new(),
+            aligns: HashMap::new(),
+            too_big: None,
+        }
+    }
+
     fn push(&mut self, node: Node) -> NodeId {
         self.nodes.push(node);
         self.nodes.len() - 1
@@ -598,6 +626,16 @@ impl<'l> Lowering<'l> {
         if depth > MAX_PLAN_DEPTH {
             return self.push(Node::TooDeep);
         }
+        if self.nodes.len() >= MAX_PLAN_NODES {
+            return match self.too_big {
+                Some(id) => id,
+                None => {
+                    let id = self.push(Node::TooDeep);
+                    self.too_big = Some(id);
+                    id
+                }
+            };
+        }
         let lib = self.lib;
         if has(attrs, "context_handle")
             || matches!(ty, Type::Named(n) if lib.context_handles.contains(n))
@@ -611,12 +649,8 @@ impl<'l> Lowering<'l> {
             return self.ranged(node, ty, attrs);
         }
         let resolved = lib.resolve(ty);
-        let named_struct = match (ty, resolved) {
-            (Type::Named(n), Type::Struct(_)) => Some(n),
-            _ => None,
-        };
-        if let Some(n) = named_struct
-            && let Some(&id) = self.structs.get(n)
+        if let Type::Struct(_) = resolved
+            && let Some(&id) = self.structs.get(&(resolved as *const Type))
         {
             return id;
         }
@@ -673,9 +707,7 @@ impl<'l> Lowering<'l> {
             }
             Type::Struct(fields) => {
                 let slot = self.push(Node::Void);
-                if let Some(n) = named_struct {
-                    self.structs.insert(n.clone(), slot);
-                }
+                self.structs.insert(resolved, slot);
                 let members = fields
                     .iter()
                     .map(|f| {
@@ -687,8 +719,8 @@ impl<'l> Lowering<'l> {
                     fields: members,
                     conformant: fields.last().is_some_and(|f| is_conformant(lib, &f.ty, 0)),
                     align: Align {
-                        ndr: struct_align(lib, fields, 4),
-                        ndr64: struct_align(lib, fields, 8),
+                        ndr: self.align_of(resolved, 4),
+                        ndr64: self.align_of(resolved, 8),
                     },
                 };
                 slot
@@ -699,13 +731,13 @@ impl<'l> Lowering<'l> {
                     .cloned()
                     .or_else(|| switch_type(lib, ty, attrs, siblings));
                 let switch_align = Align {
-                    ndr: switch_ty.as_ref().map_or(4, |t| align_of(lib, t, 1, 4)),
-                    ndr64: switch_ty.as_ref().map_or(4, |t| align_of(lib, t, 1, 8)),
+                    ndr: switch_ty.as_ref().map_or(4, |t| self.align_of(t, 4)),
+                    ndr64: switch_ty.as_ref().map_or(4, |t| self.align_of(t, 8)),
                 };
-                let arms_align = |word| {
+                let mut arms_align = |word| {
                     arms.iter()
                         .filter_map(|a| a.field.as_ref())
-                        .map(|f| align_of(lib, &f.ty, 1, word))
+                        .map(|f| self.align_of(&f.ty, word))
                         .max()
                         .unwrap_or(1)
                 };
@@ -736,6 +768,57 @@ impl<'l> Lowering<'l> {
                 })
             }
             Type::Pipe(elem) => self.push(Node::Pipe(layout(lib, elem))),
+        }
+    }
+
+    /// Alignment of a type (a structure: its largest member's); `word` is 4 (NDR 2.0) or 8
+    /// (NDR64), the alignment of pointers and counts. Each structure and union is computed once;
+    /// one that contains itself counts as the word's where it recurs.
+    fn align_of(&mut self, ty: &Type, word: u8) -> u8 {
+        let lib = self.lib;
+        if let Type::Named(n) = ty
+            && !lib.types.contains_key(n)
+        {
+            return well_known_size(n).map_or(4, |(_, a)| u8::try_from(a).unwrap_or(4));
+        }
+        let resolved = lib.resolve(ty);
+        match resolved {
+            Type::Base(b) if b.ends_with("__int3264") => word,
+            Type::Base(b) => base_size(b).map_or(1, |(_, a)| u8::try_from(a).unwrap_or(1)),
+            Type::Enum(_) => 2,
+            Type::Pointer(_) | Type::Pipe(_) => word,
+            Type::Array(t, n) => {
+                let a = self.align_of(t, word);
+                if n.is_none() { a.max(word) } else { a }
+            }
+            Type::Struct(_) | Type::Union(..) => {
+                let key = (resolved as *const Type, word);
+                match self.aligns.get(&key) {
+                    Some(Some(a)) => return *a,
+                    Some(None) => return word,
+                    None => {}
+                }
+                self.aligns.insert(key, None);
+                let a = match resolved {
+                    Type::Struct(fields) => fields
+                        .iter()
+                        .map(|f| self.align_of(&f.ty, word))
+                        .max()
+                        .unwrap_or(1),
+                    Type::Union(d, arms) => arms
+                        .iter()
+                        .filter_map(|a| a.field.as_ref())
+                        .map(|f| &f.ty)
+                        .chain(d.as_deref())
+                        .map(|t| self.align_of(t, word))
+                        .max()
+                        .unwrap_or(4),
+                    _ => word,
+                };
+                self.aligns.insert(key, Some(a));
+                a
+            }
+            Type::Named(_) => 4,
         }
     }
 
@@ -1006,51 +1089,6 @@ fn is_conformant(lib: &Library, ty: &Type, depth: usize) -> bool {
     }
 }
 
-/// Alignment of a struct: its largest member's; `word` is 4 (NDR 2.0) or 8 (NDR64), the
-/// alignment of pointers and counts.
-fn struct_align(lib: &Library, fields: &[Field], word: u8) -> u8 {
-    fields
-        .iter()
-        .map(|f| align_of(lib, &f.ty, 0, word))
-        .max()
-        .unwrap_or(1)
-}
-
-/// Alignment of a type (deeper than 8 levels, the word's).
-fn align_of(lib: &Library, ty: &Type, depth: usize, word: u8) -> u8 {
-    if depth > 8 {
-        return word;
-    }
-    if let Type::Named(n) = ty
-        && !lib.types.contains_key(n)
-    {
-        return well_known_size(n).map_or(4, |(_, a)| u8::try_from(a).unwrap_or(4));
-    }
-    match lib.resolve(ty) {
-        Type::Base(b) if b.ends_with("__int3264") => word,
-        Type::Base(b) => base_size(b).map_or(1, |(_, a)| u8::try_from(a).unwrap_or(1)),
-        Type::Enum(_) => 2,
-        Type::Pointer(_) | Type::Pipe(_) => word,
-        Type::Array(t, n) => {
-            let a = align_of(lib, t, depth + 1, word);
-            if n.is_none() { a.max(word) } else { a }
-        }
-        Type::Struct(fields) => fields
-            .iter()
-            .map(|f| align_of(lib, &f.ty, depth + 1, word))
-            .max()
-            .unwrap_or(1),
-        Type::Union(d, arms) => arms
-            .iter()
-            .filter_map(|a| a.field.as_ref())
-            .map(|f| align_of(lib, &f.ty, depth + 1, word))
-            .chain(d.iter().map(|t| align_of(lib, t, depth + 1, word)))
-            .max()
-            .unwrap_or(4),
-        Type::Named(_) => 4,
-    }
-}
-
 /// The discriminant type of a non-encapsulated union: `switch_type` on the member or the
 /// typedef, else the type of the field its `switch_is` names.
 fn switch_type(lib: &Library, ty: &Type, attrs: &[Attr], siblings: &[Field]) -> Option<Type> {
@@ -1125,13 +1163,17 @@ fn type_name(ty: &Type) -> String {
     }
 }
 
-/// The element type of a parameter that is a pipe (or a pointer to one).
-fn pipe_element<'a>(lib: &'a Library, ty: &'a Type) -> Option<&'a Type> {
-    match lib.resolve(ty) {
-        Type::Pipe(t) => Some(t),
-        Type::Pointer(t) => pipe_element(lib, t),
-        _ => None,
+/// The element type of a parameter that is a pipe (or a pointer to one, through at most
+/// [`MAX_PLAN_DEPTH`] pointers: `typedef NODE *NODE;` points to itself forever).
+fn pipe_element<'a>(lib: &'a Library, mut ty: &'a Type) -> Option<&'a Type> {
+    for _ in 0..MAX_PLAN_DEPTH {
+        match lib.resolve(ty) {
+            Type::Pipe(t) => return Some(t),
+            Type::Pointer(t) => ty = t,
+            _ => return None,
+        }
     }
+    None
 }
 
 #[cfg(test)]
@@ -1145,6 +1187,53 @@ mod tests {
     }
 
     const HEADER: &str = "[uuid(12345678-1234-abcd-ef00-0123456789ab), version(1.0)] interface t {";
+
+    #[test]
+    fn a_typedef_that_points_to_itself_lowers_and_ends() {
+        // `typedef NODE *NODE;` used to loop for ever looking for a pipe behind the pointers.
+        let plan = plan_of(
+            &format!("typedef [unique] NODE *NODE; {HEADER} long Op([in] NODE *n); }}"),
+            0,
+        );
+        assert!(
+            plan.nodes.len() <= MAX_PLAN_DEPTH + 4,
+            "{}",
+            plan.nodes.len()
+        );
+        assert!(plan.nodes.iter().any(|n| matches!(n, Node::TooDeep)));
+    }
+
+    #[test]
+    fn a_structure_that_contains_itself_has_no_pipe_layout() {
+        // Its layout used to recurse until the stack overflowed.
+        let plan = plan_of(
+            &format!(
+                "typedef struct _S {{ long a; struct _S b; }} S; typedef pipe S P; \
+                 {HEADER} long Op([in] P p); }}"
+            ),
+            0,
+        );
+        assert!(matches!(plan.nodes[plan.request[0].node], Node::Pipe(None)));
+    }
+
+    #[test]
+    fn types_that_expand_without_end_stop_at_the_node_limit() {
+        // A union whose arms all contain it again doubles at every level.
+        let plan = plan_of(
+            &format!(
+                "typedef [switch_type(long)] union _U {{ [case(1)] [unique] union _U *a; \
+                 [case(2)] [unique] union _U *b; [case(3)] [unique] union _U *c; }} U; \
+                 {HEADER} long Op([in, switch_is(1)] U u); }}"
+            ),
+            0,
+        );
+        // Each of the (at most MAX_PLAN_DEPTH) types being lowered may add its own node after.
+        assert!(
+            plan.nodes.len() <= MAX_PLAN_NODES + 2 * MAX_PLAN_DEPTH,
+            "{}",
+            plan.nodes.len()
+        );
+    }
 
     #[test]
     fn sizes_of_the_second_pointer_level() {

@@ -3,9 +3,11 @@
 //! Consumes [`crate::link::TcpSegment`]s; [`flow_table::FlowTable`] finds (or creates) the
 //! connection, handles SYN/FIN/RST and port reuse, and each direction's
 //! [`reassembler::Reassembler`] turns segments into an ordered byte stream with explicit gaps
-//! ([`StreamSink::data`] and [`StreamSink::gap`]).
+//! ([`StreamSink::data`] and [`StreamSink::gap`]); [`late::Streams`] holds both directions and
+//! keeps a segment captured after the peer acknowledged it ahead of the peer's answer.
 
 pub mod flow_table;
+pub mod late;
 pub mod reassembler;
 
 use crate::source::Timestamp;

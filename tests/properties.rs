@@ -11,21 +11,6 @@ use rpcscope::source::LinkType;
 use rpcscope::source::file::CaptureReader;
 use support::*;
 
-/// A small deterministic generator for shuffles inside one proptest case.
-struct XorShift(u64);
-
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
-
 fn call_summary(bytes: &[u8]) -> Vec<(u64, String, u64, u64, u64, u64)> {
     let mut v: Vec<_> = calls_jsonl(bytes)
         .lines()

@@ -17,8 +17,9 @@ use crate::report::Tally;
 use crate::source::{Frame, Timestamp};
 use crate::summary::CaptureTotals;
 use crate::tcp::flow_table::{Connection, FlowStats, FlowTable};
+use crate::tcp::late::{ConnectionSink, LateBudget, Segment};
 use crate::tcp::reassembler::ReassemblyStats;
-use crate::tcp::{Dir, Origin, StreamSink};
+use crate::tcp::{Dir, Origin};
 
 /// Whether the session stage still wants a connection's bytes. It says no once the connection
 /// turned out not to carry anything it reads; the transport stage then stops handing them over
@@ -109,6 +110,8 @@ pub struct Transport {
     defrag: Defragmenter,
     totals: CaptureTotals,
     reassembly: ReassemblyStats,
+    /// Segments waiting for late segments, all connections together.
+    late: LateBudget,
     tally: Tally,
     retired: Vec<Connection<Interest>>,
     /// Only segments to or from the endpoint mapper's port are followed (a first pass).
@@ -117,40 +120,40 @@ pub struct Transport {
     pub(super) kdc_datagrams: bool,
 }
 
-/// Stream events of one direction of one connection, handed to the session stage while it
-/// wants them.
+/// Stream events of one connection, handed to the session stage while it wants them.
 struct Feed<'a, S: SessionEvents> {
     conn: u64,
-    dir: Dir,
     interest: &'a Interest,
     up: &'a mut S,
 }
 
-impl<S: SessionEvents> StreamSink for Feed<'_, S> {
-    fn data(&mut self, offset: u64, bytes: &[u8], origin: Origin) {
+impl<S: SessionEvents> ConnectionSink for Feed<'_, S> {
+    fn data(&mut self, dir: Dir, offset: u64, bytes: &[u8], origin: Origin) {
         if self.interest.wanted() {
-            self.up.data(self.conn, self.dir, offset, bytes, origin);
+            self.up.data(self.conn, dir, offset, bytes, origin);
         }
     }
 
-    fn gap(&mut self, offset: u64, len: u64) {
+    fn gap(&mut self, dir: Dir, offset: u64, len: u64) {
         if self.interest.wanted() {
-            self.up.gap(self.conn, self.dir, offset, len);
+            self.up.gap(self.conn, dir, offset, len);
         }
     }
 }
 
-/// The connection ended: every hole left in either direction is a gap.
-fn flush_streams(conn: &mut Connection<Interest>, up: &mut impl SessionEvents) {
-    for dir in [Dir::FromInitiator, Dir::FromResponder] {
-        let mut feed = Feed {
-            conn: conn.id,
-            dir,
-            interest: &conn.app,
-            up,
-        };
-        conn.streams[dir.index()].flush(&mut feed);
-    }
+/// The connection ended: segments still waiting are replayed and every hole left in either
+/// direction is a gap.
+fn flush_streams(
+    conn: &mut Connection<Interest>,
+    late: &mut LateBudget,
+    up: &mut impl SessionEvents,
+) {
+    let mut feed = Feed {
+        conn: conn.id,
+        interest: &conn.app,
+        up,
+    };
+    conn.streams.flush(&mut feed, late);
 }
 
 impl Transport {
@@ -201,7 +204,12 @@ impl Transport {
         }
         self.flows.retire_due(frame.ts, &mut self.retired);
         self.retire_handed_back(up);
-        up.frame_done(frame.number);
+        // Data of earlier frames waiting for a late segment may still complete calls.
+        up.frame_done(
+            self.late
+                .floor()
+                .map_or(frame.number, |f| f.min(frame.number)),
+        );
     }
 
     fn link_error(&mut self, e: LinkError, frame: u64) {
@@ -250,27 +258,21 @@ impl Transport {
         }
         let was_finished = conn.is_finished();
         let dir = conn.dir_of(seg.src);
-        let Connection {
-            id, streams, app, ..
-        } = conn;
-        if seg.flags.ack {
-            let rev = dir.reverse();
-            let mut feed = Feed {
-                conn: *id,
-                dir: rev,
-                interest: app,
-                up,
-            };
-            streams[rev.index()].peer_ack(seg.ack, &mut feed);
-        }
         let mut feed = Feed {
-            conn: *id,
-            dir,
-            interest: app,
+            conn: conn.id,
+            interest: &conn.app,
             up,
         };
-        let payload = if seg.flags.syn { &[][..] } else { seg.payload };
-        streams[dir.index()].segment(seg.seq, payload, seg.missing_tail, origin, &mut feed);
+        let segment = Segment {
+            dir,
+            seq: seg.seq,
+            ack: seg.flags.ack.then_some(seg.ack),
+            payload: if seg.flags.syn { &[][..] } else { seg.payload },
+            missing_tail: seg.missing_tail,
+            fin: seg.flags.fin,
+            origin,
+        };
+        conn.streams.segment(&segment, &mut feed, &mut self.late);
         if seg.flags.fin {
             conn.fin[dir.index()] = true;
         }
@@ -278,7 +280,7 @@ impl Transport {
             conn.rst = true;
         }
         if conn.is_finished() {
-            flush_streams(conn, up);
+            flush_streams(conn, &mut self.late, up);
             if !was_finished {
                 let id = conn.id;
                 self.flows.ended(seg, id, origin.ts);
@@ -295,8 +297,8 @@ impl Transport {
     }
 
     fn retire(&mut self, mut conn: Connection<Interest>, up: &mut impl SessionEvents) {
-        flush_streams(&mut conn, up);
-        let [a, b] = [conn.streams[0].stats(), conn.streams[1].stats()];
+        flush_streams(&mut conn, &mut self.late, up);
+        let [a, b] = [Dir::FromInitiator, Dir::FromResponder].map(|d| conn.streams.stats(d));
         self.reassembly.add(&a);
         self.reassembly.add(&b);
         up.closed(&Closed {
@@ -314,6 +316,15 @@ impl Transport {
         for conn in self.flows.drain() {
             self.retire(conn, up);
         }
+        let late = self.late.stats();
+        self.tally
+            .add("tcp_late_segments_waited", late.segments_waited);
+        self.tally
+            .add("tcp_late_segments_released", late.segments_released);
+        self.tally
+            .add("tcp_late_segments_given_up", late.segments_given_up);
+        self.tally
+            .add("limit_tcp_late_bytes", late.segments_given_up_to_limit);
         TransportEnd {
             totals: self.totals,
             flows: self.flows.stats(),

@@ -23,7 +23,7 @@ use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
 
 use super::Dir;
-use super::reassembler::Reassembler;
+use super::late::Streams;
 use crate::link::TcpSegment;
 use crate::source::Timestamp;
 
@@ -46,8 +46,8 @@ pub struct Connection<A> {
     pub initiator: SocketAddr,
     /// The other side.
     pub responder: SocketAddr,
-    /// Reassembly per direction, indexed by [`Dir::index`].
-    pub streams: [Reassembler; 2],
+    /// Reassembly of both directions.
+    pub streams: Streams,
     /// Upper-layer state.
     pub app: A,
     /// True when the handshake was captured.
@@ -278,7 +278,7 @@ impl<A> FlowTable<A> {
                 id: *next_id,
                 initiator,
                 responder,
-                streams: [Reassembler::new(), Reassembler::new()],
+                streams: Streams::new(),
                 app: new_app(initiator, responder),
                 saw_syn: false,
                 isn: None,
@@ -296,7 +296,7 @@ impl<A> FlowTable<A> {
             if dir == Dir::FromInitiator && !seg.flags.ack {
                 conn.isn = Some(seg.seq);
             }
-            conn.streams[dir.index()].syn(seg.seq);
+            conn.streams.syn(dir, seg.seq);
         }
         Some(conn)
     }

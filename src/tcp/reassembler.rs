@@ -62,6 +62,9 @@ pub struct Reassembler {
     offset: u64,
     pending: BTreeMap<u64, Pending>,
     pending_bytes: usize,
+    /// Stream offset of the FIN (the end of the data of the segment that carried it), once seen:
+    /// the sequence number it takes is acknowledged like a byte but never delivered.
+    fin_at: Option<u64>,
     stats: ReassemblyStats,
 }
 
@@ -76,6 +79,37 @@ impl Reassembler {
     #[must_use]
     pub fn stats(&self) -> ReassemblyStats {
         self.stats
+    }
+
+    /// True when `ack` acknowledges bytes this direction has not delivered yet (the FIN's
+    /// sequence number, once all data before it was delivered, is not such a byte).
+    #[must_use]
+    pub fn is_behind(&self, ack: u32) -> bool {
+        self.relative(ack)
+            .is_some_and(|acked| acked > self.offset && !self.acks_only_fin(acked))
+    }
+
+    /// Records a FIN at the end of the segment `seq` with `len` payload bytes.
+    pub fn fin(&mut self, seq: u32, len: usize) {
+        if let Some(start) = self.relative(seq) {
+            self.fin_at = Some(start + len as u64);
+        }
+    }
+
+    fn acks_only_fin(&self, acked: u64) -> bool {
+        self.fin_at == Some(self.offset) && acked == self.offset + 1
+    }
+
+    /// True when data waits behind a hole.
+    #[must_use]
+    pub fn has_pending(&self) -> bool {
+        !self.pending.is_empty()
+    }
+
+    /// The first frame among the data waiting behind a hole.
+    #[must_use]
+    pub fn oldest_pending_frame(&self) -> Option<u64> {
+        self.pending.values().map(|p| p.origin.frame).min()
     }
 
     /// Records the initial sequence number from a SYN (data starts at `isn + 1`).
@@ -157,6 +191,18 @@ impl Reassembler {
                 self.declare_gap(gap_end - self.offset, sink);
             }
             self.drain(sink);
+        }
+    }
+
+    /// The bytes below `ack` will not be captured any more (the peer received them long ago):
+    /// every hole below it is lost, with data buffered behind it or not.
+    pub fn lost_before(&mut self, ack: u32, sink: &mut impl StreamSink) {
+        self.peer_ack(ack, sink);
+        if let Some(acked) = self.relative(ack)
+            && acked > self.offset
+            && !self.acks_only_fin(acked)
+        {
+            self.declare_gap(acked - self.offset, sink);
         }
     }
 

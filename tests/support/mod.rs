@@ -320,3 +320,48 @@ pub fn fragmented(call_id: u32, stub: usize, frag: usize, is_request: bool) -> V
     }
     out
 }
+
+/// A small deterministic generator for shuffles and mutations.
+pub struct XorShift(pub u64);
+
+impl XorShift {
+    /// The next number.
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    /// A number below `n` (0 when `n` is 0).
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+}
+
+/// The header of a pcap file and each record's bytes (16-byte record header and data), or
+/// `None` for other formats. A record cut by the end of the file is left out.
+pub fn pcap_records(bytes: &[u8]) -> Option<(&[u8], Vec<&[u8]>)> {
+    let little = match bytes.get(..4)? {
+        [0xd4, 0xc3, 0xb2, 0xa1] | [0x4d, 0x3c, 0xb2, 0xa1] => true,
+        [0xa1, 0xb2, 0xc3, 0xd4] | [0xa1, 0xb2, 0x3c, 0x4d] => false,
+        _ => return None,
+    };
+    let mut records = Vec::new();
+    let mut at = 24;
+    while at + 16 <= bytes.len() {
+        let field: [u8; 4] = bytes[at + 8..at + 12].try_into().unwrap();
+        let incl = if little {
+            u32::from_le_bytes(field)
+        } else {
+            u32::from_be_bytes(field)
+        } as usize;
+        let end = at + 16 + incl;
+        if end > bytes.len() {
+            break;
+        }
+        records.push(&bytes[at..end]);
+        at = end;
+    }
+    Some((&bytes[..24], records))
+}

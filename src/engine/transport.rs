@@ -313,9 +313,11 @@ impl Transport {
 
     /// Ends the run: closes every connection still in the table, and returns the counters.
     pub fn finish(mut self, up: &mut impl SessionEvents) -> TransportEnd {
-        for conn in self.flows.drain() {
+        let mut flows = std::mem::take(&mut self.flows);
+        for conn in flows.drain() {
             self.retire(conn, up);
         }
+        self.flows = flows;
         let late = self.late.stats();
         self.tally
             .add("tcp_late_segments_waited", late.segments_waited);

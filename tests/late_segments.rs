@@ -7,11 +7,11 @@
 mod support;
 
 use std::collections::{BTreeMap, HashSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use rpcscope::link::{self, Decoded};
 use rpcscope::source::file::CaptureReader;
-use support::{XorShift, pcap_records};
+use support::{XorShift, pcap_records, real_pcaps};
 
 /// Packets a segment is moved later by, at most.
 const MAX_SHIFT: usize = 8;
@@ -106,40 +106,12 @@ fn calls_of(capture: &[u8]) -> BTreeMap<String, usize> {
     out
 }
 
-fn captures() -> Vec<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut dirs = vec![root.join("captures/real")];
-    let shared = root.join("../shared/corpus");
-    if shared.is_dir() {
-        dirs.push(shared);
-    } else {
-        eprintln!("../shared/corpus is absent (a clone without the shared corpus): captures/ only");
-    }
-    let mut out = Vec::new();
-    while let Some(d) = dirs.pop() {
-        for e in std::fs::read_dir(&d).unwrap().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                if !p.to_string_lossy().ends_with(".expected") {
-                    dirs.push(p);
-                }
-            } else if p.extension().is_some_and(|x| x == "pcap")
-                && e.metadata().is_ok_and(|m| m.len() <= MAX_CAPTURE_BYTES)
-            {
-                out.push(p);
-            }
-        }
-    }
-    out.sort();
-    out
-}
-
 #[test]
 fn segments_captured_up_to_eight_packets_late_change_no_call() {
     let mut checked = 0;
     let mut moved_total = 0;
     let mut failures = Vec::new();
-    for path in captures() {
+    for path in real_pcaps(MAX_CAPTURE_BYTES) {
         let capture = std::fs::read(&path).unwrap();
         let baseline = calls_of(&capture);
         if baseline.is_empty() {

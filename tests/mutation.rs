@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::{XorShift, pcap_records};
+use support::{XorShift, pcap_records, real_pcaps};
 
 /// Captures mutated (spread over the sorted list of candidates).
 const SAMPLE: usize = 12;
@@ -170,30 +170,12 @@ fn run(args: &[&str], file: &Path) -> (Option<i32>, String, String, u64) {
     (status.code(), o, e, peak)
 }
 
+/// [`SAMPLE`] pcaps spread over the candidates.
 fn sample() -> Vec<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut dirs = vec![root.join("captures/real")];
-    let shared = root.join("../shared/corpus");
-    if shared.is_dir() {
-        dirs.push(shared);
-    } else {
-        eprintln!("../shared/corpus is absent (a clone without the shared corpus): captures/ only");
-    }
-    let mut all = Vec::new();
-    while let Some(d) = dirs.pop() {
-        for e in std::fs::read_dir(&d).unwrap().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                dirs.push(p);
-            } else if p.extension().is_some_and(|x| x == "pcap")
-                && e.metadata().is_ok_and(|m| m.len() <= MAX_CAPTURE_BYTES)
-                && pcap_records(&std::fs::read(&p).unwrap()).is_some()
-            {
-                all.push(p);
-            }
-        }
-    }
-    all.sort();
+    let all: Vec<PathBuf> = real_pcaps(MAX_CAPTURE_BYTES)
+        .into_iter()
+        .filter(|p| pcap_records(&std::fs::read(p).unwrap()).is_some())
+        .collect();
     let step = (all.len() / SAMPLE).max(1);
     all.into_iter().step_by(step).take(SAMPLE).collect()
 }

@@ -365,3 +365,34 @@ pub fn pcap_records(bytes: &[u8]) -> Option<(&[u8], Vec<&[u8]>)> {
     }
     Some((&bytes[..24], records))
 }
+
+/// The pcap files (`.pcap`, up to `max_bytes`) of `captures/real` and, when present,
+/// `../shared/corpus` (not its `*.expected` folders), sorted; says on stderr when the shared
+/// corpus is absent.
+pub fn real_pcaps(max_bytes: u64) -> Vec<std::path::PathBuf> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut dirs = vec![root.join("captures/real")];
+    let shared = root.join("../shared/corpus");
+    if shared.is_dir() {
+        dirs.push(shared);
+    } else {
+        eprintln!("../shared/corpus is absent (a clone without the shared corpus): captures/ only");
+    }
+    let mut out = Vec::new();
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                if !p.to_string_lossy().ends_with(".expected") {
+                    dirs.push(p);
+                }
+            } else if p.extension().is_some_and(|x| x == "pcap")
+                && e.metadata().is_ok_and(|m| m.len() <= max_bytes)
+            {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}

@@ -529,6 +529,26 @@ impl IdlError {
 /// further file is read and a warning says so.
 pub const MAX_IDL_FILES: usize = 1024;
 
+/// Size of one IDL file at most (Microsoft's largest published one is under 1 MiB); a larger
+/// file named on the command line is an error, a larger import a warning.
+pub const MAX_IDL_FILE_BYTES: u64 = 16 * 1024 * 1024;
+
+/// Reads an IDL file of at most [`MAX_IDL_FILE_BYTES`] (a FIFO too: the limit is on what is read).
+fn read_idl(path: &Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut text = String::new();
+    std::fs::File::open(path)?
+        .take(MAX_IDL_FILE_BYTES + 1)
+        .read_to_string(&mut text)?;
+    if text.len() as u64 > MAX_IDL_FILE_BYTES {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("larger than {} MiB", MAX_IDL_FILE_BYTES >> 20),
+        ));
+    }
+    Ok(text)
+}
+
 /// Parsing rounds [`load_files`] runs at most while constants declared in later files resolve
 /// names used in earlier ones.
 pub const MAX_PARSE_ROUNDS: usize = 4;
@@ -619,7 +639,7 @@ pub fn load_files(paths: &[PathBuf]) -> Result<Library, String> {
                 ));
                 continue;
             }
-            let text = match (std::fs::read_to_string(&path), &imported) {
+            let text = match (read_idl(&path), &imported) {
                 (Ok(t), _) => t,
                 (Err(e), None) => return Err(format!("{}: {e}", path.display())),
                 (Err(e), Some(i)) => {

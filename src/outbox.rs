@@ -127,6 +127,10 @@ impl Outbox {
     pub fn learn_ipid(&mut self, ipid: crate::dce::Uuid, iid: crate::dce::Uuid) {
         if self.ipids.len() < MAX_IPIDS || self.ipids.contains_key(&ipid) {
             self.ipids.insert(ipid, iid);
+        } else {
+            self.anomalies.anomaly("limit_ipids", 0, || {
+                format!("more than {MAX_IPIDS} DCOM interface pointers: later ones not remembered")
+            });
         }
     }
 

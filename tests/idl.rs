@@ -165,6 +165,27 @@ proptest! {
     }
 }
 
+#[test]
+fn an_idl_file_past_the_size_limit_is_refused_and_an_import_warned_about() {
+    let dir = tempfile::tempdir().unwrap();
+    let big = "/* */\n".repeat((rpcscope::idl::MAX_IDL_FILE_BYTES / 6 + 1) as usize);
+    std::fs::write(dir.path().join("big.idl"), &big).unwrap();
+    let e = rpcscope::idl::load_files(&[dir.path().join("big.idl")]).unwrap_err();
+    assert!(
+        e.contains("big.idl") && e.contains("larger than 16 MiB"),
+        "{e}"
+    );
+    std::fs::write(dir.path().join("main.idl"), "import \"big.idl\";\n").unwrap();
+    let lib = rpcscope::idl::load_files(&[dir.path().join("main.idl")]).unwrap();
+    assert!(
+        lib.warnings
+            .iter()
+            .any(|w| w.contains("larger than 16 MiB")),
+        "{:?}",
+        lib.warnings
+    );
+}
+
 /// One typedef of a generated type graph: `Ti` defined from the types `a` and `b` of the graph
 /// (possibly itself), so that aliases, pointers, structures, unions, arrays and pipes refer to
 /// each other in cycles.

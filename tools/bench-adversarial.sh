@@ -5,22 +5,25 @@
 #
 #   tools/bench-adversarial.sh            (captures kept in target/bench/adversarial/)
 #
-# OPEN_CALLS and CONNECTIONS override the sizes (unanswered requests; whole connections).
+# OPEN_CALLS, CONNECTIONS, ANNOUNCED and ACKED_HOLES override the sizes (unanswered requests;
+# whole connections; endpoint-mapper answers for one endpoint and as many connections to it;
+# calls behind an acknowledged hole that never fills).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --quiet
 dir=target/bench/adversarial
 mkdir -p "$dir"
 printf '%-12s %9s %9s %8s %10s %12s\n' shape elements MB seconds 'peak MiB' 'µs/element'
-for shape in open-calls connections; do
-  if [ "$shape" = open-calls ]; then
-    sizes=${OPEN_CALLS:-10000 100000 1000000}
-  else
-    sizes=${CONNECTIONS:-10000 100000 300000}
-  fi
+for shape in open-calls connections announced acked-holes; do
+  case "$shape" in
+    open-calls) sizes=${OPEN_CALLS:-10000 100000 1000000} ;;
+    connections) sizes=${CONNECTIONS:-10000 100000 300000} ;;
+    announced) sizes=${ANNOUNCED:-10000 100000 300000} ;;
+    acked-holes) sizes=${ACKED_HOLES:-10000 100000 1000000} ;;
+  esac
   for n in $sizes; do
     file="$dir/$shape-$n.pcap"
-    [ -s "$file" ] || python3 tools/adversarial.py "$shape" "$n" "$file"
+    [ -s "$file" ] && [ "$file" -nt tools/adversarial.py ] || python3 tools/adversarial.py "$shape" "$n" "$file"
     /usr/bin/time -o "$dir/time.txt" -f '%e %M' \
       target/release/rpcscope --threads 1 summary --json "$file" >/dev/null
     read -r secs kib <"$dir/time.txt"

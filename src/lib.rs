@@ -84,6 +84,9 @@ pub enum RunError {
     /// The capture could not be opened (for its first or its second reading).
     #[error("{0}")]
     Open(io::Error),
+    /// The analysis threads of the first reading could not be started.
+    #[error("starting the analysis threads: {0}")]
+    Threads(io::Error),
 }
 
 /// What a run knows before it starts.
@@ -290,7 +293,7 @@ pub fn first_pass<R: Read + Send>(input: R) -> Result<Prior, RunError> {
 fn first_pass_on<R: Read + Send>(input: R, threads: usize) -> Result<Prior, RunError> {
     let mut reader = CaptureReader::new(input)?;
     if threads > 1 {
-        return Ok(pipeline::first_pass(Engine::first_pass(), reader));
+        return pipeline::first_pass(Engine::first_pass(), reader).map_err(RunError::Threads);
     }
     let mut engine = Engine::first_pass();
     while let Ok(Some(frame)) = reader.next_frame() {

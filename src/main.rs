@@ -207,6 +207,7 @@ fn main() -> ExitCode {
         Err(RunError::Output(e)) => fail("<stdout>", &e.to_string()),
         Err(RunError::Source(e)) => fail(&name, &e.to_string()),
         Err(RunError::Open(e)) => fail(&name, &e.to_string()),
+        Err(e @ RunError::Threads(_)) => fail(&name, &e.to_string()),
     }
 }
 

@@ -282,10 +282,12 @@ pub fn run<R: Read + Send>(
 }
 
 /// A first pass ([`Engine::first_pass`]) on two threads: the endpoints it learned.
-#[must_use]
-pub fn first_pass<R: Read + Send>(engine: Engine, reader: CaptureReader<R>) -> Prior {
+///
+/// # Errors
+/// A thread could not be started (the pass is not made, rather than made without its endpoints).
+pub fn first_pass<R: Read + Send>(engine: Engine, reader: CaptureReader<R>) -> io::Result<Prior> {
     let learned = run_until(engine, reader, |_| Ok(()), Sessions::finish_first_pass);
-    learned.map_or_else(|_| Prior::default(), |(prior, _)| prior)
+    learned.map(|(prior, _)| prior)
 }
 
 /// Like [`run`], ending the session stage with `finish`.

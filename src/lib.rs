@@ -6,7 +6,8 @@
 //! source   (pcap / pcapng, file or stdin)            Frame {number, ts, link type, bytes}
 //!   └─ link     (Ethernet/VLAN, SLL, SLL2, raw, null)   TcpSegment | Ipv4Fragment
 //!       ├─ ip_defrag (IPv4 fragments, capped)           TcpSegment
-//!       └─ tcp       (flow table, reassembly per dir)   data(offset, bytes, origin) | gap
+//!       └─ tcp       (flow table, both directions with late segments waiting, reassembly per dir)
+//!           │                                           data(offset, bytes, origin) | gap
 //!           │  engine::transport → SessionEvents: opened | data | gap | closed | frame_done
 //!           └─ engine::sessions (what a connection carries: SMB, Kerberos, DCE/RPC)
 //!               ├─ kdc       (Kerberos on port 88, with keys: keys learned)

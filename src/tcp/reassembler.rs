@@ -1,7 +1,8 @@
 //! Per-direction TCP reassembly: out-of-order segments are held until the hole before them is
 //! filled; retransmissions and overlaps keep the bytes delivered (or buffered) first; a hole is
-//! declared a gap when the peer acknowledges past it, when the buffer limits are reached, or when
-//! the connection ends.
+//! declared a gap when the peer acknowledges past it (as [`super::late`] hands that
+//! acknowledgement over: once the late segment had its chance to come), when the buffer limits
+//! are reached, or when the connection ends.
 //!
 //! Limits: [`MAX_PENDING_BYTES`] and [`MAX_PENDING_SEGMENTS`] of out-of-order data per direction.
 //! Reaching one skips the oldest hole (reported as a gap and counted in

@@ -36,6 +36,13 @@ pub struct Args {
     #[arg(long, global = true, value_name = "N",
           value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub threads: Option<u16>,
+    /// TCP connections tracked at once (default 100,000; each costs about 2.6 KB while
+    /// tracked). Past it the least recently active tenth is finished early and counted
+    /// (`evicted`); raise it for captures with more connections open at once, lower it to
+    /// bound memory.
+    #[arg(long, global = true, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1_000..=10_000_000))]
+    pub max_connections: Option<u32>,
     /// pcap or pcapng file to open in the terminal interface.
     pub capture: Option<PathBuf>,
 }

@@ -102,6 +102,14 @@ impl Engine {
         self
     }
 
+    /// Tracks at most `max` TCP connections at once instead of
+    /// [`crate::tcp::flow_table::MAX_CONNECTIONS`] (about 2.6 KB each while tracked).
+    #[must_use]
+    pub fn with_max_connections(mut self, max: usize) -> Self {
+        self.transport.limit_connections(max);
+        self
+    }
+
     /// Keeps only what the summary says of endpoints: [`Finished::endpoints`] is empty, and
     /// the resolver counts the connections that used an endpoint instead of listing them, so
     /// its memory does not grow with the connections of a long capture.

@@ -109,6 +109,9 @@ pub struct Setup {
     /// same output. Standard input and other streams are read on one thread, as each call is
     /// wanted as soon as it ends.
     pub threads: usize,
+    /// TCP connections tracked at once, when not
+    /// [`tcp::flow_table::MAX_CONNECTIONS`] ([`Engine::with_max_connections`]).
+    pub max_connections: Option<usize>,
 }
 
 /// Where a run hands its calls: as they end, with how far their capture order is settled.
@@ -241,6 +244,9 @@ pub fn run_into<R: Read + Send>(
     }
     if setup.without_endpoint_records {
         engine = engine.without_endpoint_records();
+    }
+    if let Some(max) = setup.max_connections {
+        engine = engine.with_max_connections(max);
     }
     drive(engine, input, setup.threads, sink, on_note)
 }
@@ -379,6 +385,7 @@ pub fn analyze_with(
         keys: None,
         without_endpoint_records: false,
         threads: 1,
+        max_connections: None,
     };
     let mut calls = Vec::new();
     let run = run_twice(

@@ -22,13 +22,23 @@ Without it, pipe a capture into standard input: \
 tcpdump -U -i IFACE -w - | rpcscope calls --json -";
 
 #[cfg(not(feature = "live"))]
-pub fn run(_args: &LiveArgs, _library: Arc<Library>, _keys: Option<Arc<Keyring>>) -> ExitCode {
+pub fn run(
+    _args: &LiveArgs,
+    _library: Arc<Library>,
+    _keys: Option<Arc<Keyring>>,
+    _max_connections: Option<usize>,
+) -> ExitCode {
     let _ = writeln!(io::stderr(), "rpcscope: {NOT_BUILT}");
     ExitCode::from(2)
 }
 
 #[cfg(feature = "live")]
-pub fn run(args: &LiveArgs, library: Arc<Library>, keys: Option<Arc<Keyring>>) -> ExitCode {
+pub fn run(
+    args: &LiveArgs,
+    library: Arc<Library>,
+    keys: Option<Arc<Keyring>>,
+    max_connections: Option<usize>,
+) -> ExitCode {
     use rpcscope::live::{Capture, libpcap};
 
     if args.list {
@@ -54,12 +64,19 @@ pub fn run(args: &LiveArgs, library: Arc<Library>, keys: Option<Arc<Keyring>>) -
         Ok(c) => c,
         Err(e) => return fail_line(&e.to_string()),
     };
+    let mut engine = rpcscope::engine::Engine::new().with_library(Arc::clone(&library));
+    if let Some(keys) = keys {
+        engine = engine.with_keys(keys);
+    }
+    if let Some(max) = max_connections {
+        engine = engine.with_max_connections(max);
+    }
     // JSON Lines when asked, or when standard output is not a terminal (a pipe, a file).
     if args.json || !io::IsTerminal::is_terminal(&io::stdout()) {
-        json(capture, library, keys, args)
+        json(capture, engine, args)
     } else {
         let history = usize::try_from(args.history).unwrap_or(usize::MAX);
-        match rpcscope::tui::run_live(capture, library, keys, history) {
+        match rpcscope::tui::run_live(capture, engine, library, history) {
             Ok(end) => {
                 let mut out = io::stdout().lock();
                 let written = report(&mut out, &end.summary, &end.capture, args);
@@ -82,8 +99,7 @@ pub fn run(args: &LiveArgs, library: Arc<Library>, keys: Option<Arc<Keyring>>) -
 #[cfg(feature = "live")]
 fn json(
     capture: rpcscope::live::Capture,
-    library: Arc<Library>,
-    keys: Option<Arc<Keyring>>,
+    engine: rpcscope::engine::Engine,
     args: &LiveArgs,
 ) -> ExitCode {
     use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
@@ -98,10 +114,6 @@ fn json(
         "rpcscope: capturing on {} (Ctrl-C stops)",
         capture.interface()
     );
-    let mut engine = rpcscope::engine::Engine::new().with_library(library);
-    if let Some(keys) = keys {
-        engine = engine.with_keys(keys);
-    }
     let mut out = io::BufWriter::new(io::stdout().lock());
     let analysed = rpcscope::live::json_lines(&capture, engine, &mut out);
     let (stats, capture_error) = capture.finish();

@@ -87,6 +87,16 @@ fn main() -> ExitCode {
         || std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
         usize::from,
     );
+    let max_connections = args.max_connections.map(|n| n as usize);
+    // What every reading of a file is given; a command changes what it needs.
+    let base = rpcscope::Setup {
+        prior: Default::default(),
+        library: Some(Arc::clone(&library)),
+        keys: keys.clone(),
+        without_endpoint_records: false,
+        threads,
+        max_connections,
+    };
     let command = match (args.command, args.capture) {
         (Some(_), Some(extra)) => {
             return fail_line(&format!(
@@ -94,12 +104,12 @@ fn main() -> ExitCode {
                 extra.display()
             ));
         }
-        (Some(cli::Command::Tui { capture }), _) => return tui(&capture, library, keys, threads),
-        (Some(cli::Command::Live(args)), _) => return live_command::run(&args, library, keys),
-        (Some(c), _) => c,
-        (None, Some(capture)) if io::stdout().is_terminal() => {
-            return tui(&capture, library, keys, threads);
+        (Some(cli::Command::Tui { capture }), _) => return tui(&capture, base),
+        (Some(cli::Command::Live(live)), _) => {
+            return live_command::run(&live, library, keys, max_connections);
         }
+        (Some(c), _) => c,
+        (None, Some(capture)) if io::stdout().is_terminal() => return tui(&capture, base),
         (None, Some(capture)) => cli::Command::Calls {
             json: false,
             decode: false,
@@ -139,11 +149,9 @@ fn main() -> ExitCode {
     // the capture reader reads through its own large buffer, which the bar counts
     let open = || File::open(&path).map(|f| progress.reader(f));
     let setup = rpcscope::Setup {
-        prior: Default::default(),
-        library: Some(Arc::clone(&library)),
-        keys: keys.clone(),
         without_endpoint_records: !matches!(command, cli::Command::Endpoints { .. }),
         threads: if streaming { 1 } else { threads },
+        ..base.clone()
     };
     let drive = |sink: &mut dyn rpcscope::CallSink| {
         if from_stdin {
@@ -180,8 +188,8 @@ fn main() -> ExitCode {
             };
             written.map(|()| run).map_err(RunError::Output)
         }),
-        cli::Command::Tui { capture } => return tui(capture, library, keys, threads),
-        cli::Command::Live(args) => return live_command::run(args, library, keys),
+        cli::Command::Tui { capture } => return tui(capture, base),
+        cli::Command::Live(live) => return live_command::run(live, library, keys, max_connections),
         cli::Command::CompileIdl { .. }
         | cli::Command::Completions { .. }
         | cli::Command::Man { .. } => {
@@ -302,13 +310,8 @@ fn written(result: io::Result<()>) -> ExitCode {
     }
 }
 
-fn tui(
-    path: &std::path::Path,
-    library: Arc<Library>,
-    keys: Option<Arc<Keyring>>,
-    threads: usize,
-) -> ExitCode {
-    match rpcscope::tui::run(path, Some(library), keys, threads) {
+fn tui(path: &std::path::Path, setup: rpcscope::Setup) -> ExitCode {
+    match rpcscope::tui::run(path, setup) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(&path.display().to_string(), &e.to_string()),
     }

@@ -27,7 +27,6 @@ use ratatui::crossterm::event::{
 };
 use ratatui::crossterm::execute;
 
-use crate::auth::keys::Keyring;
 use crate::idl::Library;
 use crate::live::{Capture, CaptureStats};
 use action::Action;
@@ -56,28 +55,16 @@ impl<R: Read> Read for Counting<R> {
 }
 
 /// Analyses `path` on a thread; its results arrive as actions.
-fn spawn_analysis(
-    path: &Path,
-    library: Option<Arc<Library>>,
-    keys: Option<Arc<Keyring>>,
-    threads: usize,
-) -> io::Result<Receiver<Action>> {
+fn spawn_analysis(path: &Path, setup: crate::Setup) -> io::Result<Receiver<Action>> {
     let total = std::fs::metadata(path)?.len();
     let path = path.to_path_buf();
     File::open(&path)?;
     let (tx, rx) = mpsc::sync_channel::<Action>(CHANNEL_DEPTH);
-    std::thread::spawn(move || analyse(&path, total, library, keys, threads, &tx));
+    std::thread::spawn(move || analyse(&path, total, &setup, &tx));
     Ok(rx)
 }
 
-fn analyse(
-    path: &Path,
-    total: u64,
-    library: Option<Arc<Library>>,
-    keys: Option<Arc<Keyring>>,
-    threads: usize,
-    tx: &SyncSender<Action>,
-) {
+fn analyse(path: &Path, total: u64, setup: &crate::Setup, tx: &SyncSender<Action>) {
     let read = Arc::new(AtomicU64::new(0));
     let open = |counter: &Arc<AtomicU64>| {
         File::open(path).map(|f| Counting {
@@ -99,16 +86,9 @@ fn analyse(
         }
     };
     let mut last = Instant::now();
-    let setup = crate::Setup {
-        prior: Default::default(),
-        library,
-        keys,
-        without_endpoint_records: false,
-        threads,
-    };
     let result = crate::run_twice(
         || open(&read),
-        &setup,
+        setup,
         |call| {
             batch.push(call);
             if batch.len() >= BATCH || last.elapsed() > Duration::from_millis(100) {
@@ -183,18 +163,14 @@ pub fn key_action(key: KeyEvent, app: &App) -> Option<Action> {
 }
 
 /// Runs the interface on `path` until the user quits; pipes of the operations `library`
-/// describes are decoded, and their parameters when it says so; the analysis runs on
-/// `threads` threads (see [`crate::Setup::threads`]).
+/// describes are decoded, and their parameters when it says so; the analysis runs as
+/// `setup` says (threads, keys, connection limit; [`crate::Setup`]).
 ///
 /// # Errors
 /// The file cannot be opened, or the terminal fails.
-pub fn run(
-    path: &Path,
-    library: Option<Arc<Library>>,
-    keys: Option<Arc<Keyring>>,
-    threads: usize,
-) -> io::Result<()> {
-    let rx = spawn_analysis(path, library.clone(), keys, threads)?;
+pub fn run(path: &Path, setup: crate::Setup) -> io::Result<()> {
+    let library = setup.library.clone();
+    let rx = spawn_analysis(path, setup)?;
     let name = path.file_name().map_or_else(
         || path.display().to_string(),
         |n| n.to_string_lossy().into_owned(),
@@ -214,15 +190,16 @@ pub struct LiveEnd {
     pub capture_error: Option<String>,
 }
 
-/// Shows a live capture until the user quits (`q` or Ctrl-C), keeping the newest `history`
-/// calls for browsing; then stops the capture (the `-w` file is complete when this returns).
+/// Shows a live capture analysed by `engine` until the user quits (`q` or Ctrl-C), keeping the
+/// newest `history` calls for browsing (`library` decodes the selected one); then stops the
+/// capture (the `-w` file is complete when this returns).
 ///
 /// # Errors
 /// The terminal fails.
 pub fn run_live(
     capture: Capture,
+    engine: crate::engine::Engine,
     library: Arc<Library>,
-    keys: Option<Arc<Keyring>>,
     history: usize,
 ) -> io::Result<LiveEnd> {
     let title = format!("{} (live)", capture.interface());
@@ -231,7 +208,7 @@ pub fn run_live(
     let mut app = App::live(&title, history).with_library(Some(Arc::clone(&library)));
     let analysis = std::thread::Builder::new()
         .name("analysis".into())
-        .spawn(move || analyse_live(capture, library, keys, &tx))?;
+        .spawn(move || analyse_live(capture, engine, &tx))?;
     let shown = present(&mut app, &rx);
     stop.store(true, Ordering::Relaxed);
     // The analysis no longer waits for the interface: it drains the queue and finishes.
@@ -247,16 +224,10 @@ pub fn run_live(
 /// When the interface is gone it goes on without it until the capture ends.
 fn analyse_live(
     capture: Capture,
-    library: Arc<Library>,
-    keys: Option<Arc<Keyring>>,
+    engine: crate::engine::Engine,
     tx: &SyncSender<Action>,
 ) -> LiveEnd {
-    let mut engine = crate::engine::Engine::new()
-        .with_library(library)
-        .with_notes();
-    if let Some(keys) = keys {
-        engine = engine.with_keys(keys);
-    }
+    let mut engine = engine.with_notes();
     let mut shown = true;
     let mut send = |a: Action| {
         if shown && tx.send(a).is_err() {

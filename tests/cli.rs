@@ -501,3 +501,20 @@ fn idl_warnings_are_escaped_and_capped() {
         "{err}"
     );
 }
+
+#[test]
+fn max_connections_is_checked_and_keeps_the_calls_of_a_small_capture() {
+    let cap = capture("real/02-epm-map-samr.pcap");
+    let cap = cap.to_str().unwrap();
+    let low = run(&["--max-connections", "10", "summary", cap]);
+    assert_eq!(low.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&low.stderr);
+    assert!(
+        err.contains("--max-connections") && err.contains("1000.."),
+        "{err}"
+    );
+    let set = run(&["--max-connections", "1000", "calls", "--json", cap]);
+    let default = run(&["calls", "--json", cap]);
+    assert!(set.status.success());
+    assert_eq!(set.stdout, default.stdout);
+}

@@ -87,6 +87,7 @@ fn calls_with_stubs(capture: &Path, keys: Keyring) -> Vec<CallRecord> {
         keys: Some(Arc::new(keys)),
         without_endpoint_records: false,
         threads: 1,
+        max_connections: None,
     };
     let mut calls = Vec::new();
     let file = std::fs::File::open(capture).unwrap();

@@ -85,3 +85,40 @@ fn unanswered_calls_spread_over_many_connections_are_bounded_for_the_whole_run()
     );
     assert!(!run.summary.anomalies.contains_key("limit_open_calls"));
 }
+
+#[test]
+fn the_connection_limit_can_be_set_per_run() {
+    // 60 connections open at once, each a bind and one unanswered request.
+    let mut frames = Vec::new();
+    for i in 0..60u16 {
+        let mut client = bind(1, 0);
+        client.extend(request(2, 0, 1, 8, 3));
+        let mut conv = Conversation::new(49_800);
+        conv.client_port = 20_000 + i;
+        conv.client(&client, &[1400]);
+        frames.extend(conv.frames());
+    }
+    let capture = pcap(&frames);
+    let run = |max_connections| {
+        let setup = rpcscope::Setup {
+            max_connections,
+            ..rpcscope::Setup::default()
+        };
+        let mut calls = 0;
+        let run = rpcscope::run_with(
+            &capture[..],
+            &setup,
+            |_| {
+                calls += 1;
+                Ok(())
+            },
+            None,
+        )
+        .unwrap();
+        (calls, run.summary.tcp.evicted)
+    };
+    assert_eq!(run(None), (60, 0), "the default holds them all");
+    let (calls, evicted) = run(Some(20));
+    assert_eq!(calls, 60, "evicted connections still report their calls");
+    assert!(evicted >= 40, "{evicted} evicted");
+}

@@ -47,6 +47,7 @@ fn loaded_with_keys(
         keys,
         without_endpoint_records: false,
         threads: 1,
+        max_connections: None,
     };
     let run = rpcscope::run_with(
         &bytes[..],

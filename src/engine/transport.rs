@@ -157,6 +157,12 @@ fn flush_streams(
 }
 
 impl Transport {
+    /// Tracks at most `max` connections at once ([`FlowTable::with_max_connections`]); set
+    /// before the first frame.
+    pub(super) fn limit_connections(&mut self, max: usize) {
+        self.flows = FlowTable::with_max_connections(max);
+    }
+
     /// Reads one frame. Never fails: undecodable frames are counted.
     pub fn process(&mut self, frame: &Frame<'_>, up: &mut impl SessionEvents) {
         let t = &mut self.totals;

@@ -14,7 +14,8 @@
 //! never closed in the capture, keeps only the recent ones. Should it speak again, it starts
 //! over as a connection that was already open (counted: `resumed_after_idle`).
 //!
-//! Limits: [`MAX_CONNECTIONS`] connections are tracked at once; when the table is full the
+//! Limits: [`MAX_CONNECTIONS`] connections (or the number given to
+//! [`FlowTable::with_max_connections`]) are tracked at once; when the table is full the
 //! least recently active connections are evicted and handed back to the caller to be finished.
 //! [`MAX_CLOSED_CONNECTIONS`] closed port pairs are remembered; the oldest are forgotten first.
 
@@ -150,10 +151,14 @@ fn guess_initiator(src: SocketAddr, dst: SocketAddr) -> (SocketAddr, SocketAddr)
 }
 
 /// Drops the deadlines of connections no longer in the table (evicted or reused before their
-/// deadline) once the queue holds twice [`MAX_CONNECTIONS`], so churn cannot grow it: a
+/// deadline) once the queue holds twice the table's limit, so churn cannot grow it: a
 /// connection in the table has at most one deadline per queue.
-fn compact<A>(queue: &mut VecDeque<Deadline>, map: &FastMap<FlowKey, Box<Connection<A>>>) {
-    if queue.len() >= 2 * MAX_CONNECTIONS {
+fn compact<A>(
+    queue: &mut VecDeque<Deadline>,
+    map: &FastMap<FlowKey, Box<Connection<A>>>,
+    max_connections: usize,
+) {
+    if queue.len() >= 2 * max_connections {
         queue.retain(|d| map.get(&d.key).is_some_and(|c| c.id == d.id));
     }
 }
@@ -176,6 +181,8 @@ pub struct FlowTable<A> {
     closed_order: VecDeque<(FlowKey, u64)>,
     /// The capture second deadlines were last checked at.
     checked_secs: Option<i64>,
+    /// Connections tracked at once ([`MAX_CONNECTIONS`] unless set).
+    max_connections: usize,
 }
 
 impl<A> Default for FlowTable<A> {
@@ -190,6 +197,7 @@ impl<A> Default for FlowTable<A> {
             closed: FastMap::default(),
             closed_order: VecDeque::new(),
             checked_secs: None,
+            max_connections: MAX_CONNECTIONS,
         }
     }
 }
@@ -199,6 +207,15 @@ impl<A> FlowTable<A> {
     #[must_use]
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An empty table that tracks at most `max` connections at once (at least 10).
+    #[must_use]
+    pub fn with_max_connections(max: usize) -> Self {
+        Self {
+            max_connections: max.max(10),
+            ..Self::default()
+        }
     }
 
     /// Counters so far.
@@ -249,10 +266,10 @@ impl<A> FlowTable<A> {
             }
         }
         if known != Some(false) {
-            if self.map.len() >= MAX_CONNECTIONS {
+            if self.map.len() >= self.max_connections {
                 self.evict(retired);
             }
-            compact(&mut self.idle, &self.map);
+            compact(&mut self.idle, &self.map, self.max_connections);
         }
         self.order += 1;
         let order = self.order;
@@ -306,7 +323,7 @@ impl<A> FlowTable<A> {
     /// The connection of `seg` has just ended (both FINs or a RST): it is handed back by
     /// [`FlowTable::retire_due`] once it has lingered.
     pub fn ended(&mut self, seg: &TcpSegment<'_>, id: u64, ts: Timestamp) {
-        compact(&mut self.ending, &self.map);
+        compact(&mut self.ending, &self.map, self.max_connections);
         self.ending.push_back(Deadline {
             key: key(seg.src, seg.dst),
             id,
@@ -385,7 +402,7 @@ impl<A> FlowTable<A> {
         let mut orders: Vec<(u64, FlowKey)> =
             self.map.iter().map(|(k, c)| (c.last_order, *k)).collect();
         orders.sort_unstable();
-        let n = (MAX_CONNECTIONS / 10).max(1);
+        let n = (self.max_connections / 10).max(1);
         for (_, k) in orders.into_iter().take(n) {
             if let Some(c) = self.map.remove(&k) {
                 self.stats.evicted += 1;

@@ -197,11 +197,14 @@ def seed_capture(seeds, path):
     for (src, sport, dst, dport), stream in streams(path).items():
         if not stream:
             continue
-        ops = bytearray(struct.pack("<I", 0) + b"\x00" + struct.pack("<H", 0))
+        # both bases 0, a SYN from the initiator at 0, then its stream in 200-byte segments
+        # (op 4: a segment of the initiator with an acknowledgement of the peer's first byte)
+        ops = bytearray(struct.pack("<II", 0, 0) + b"\x00\x00")
         offset = 0
         for piece in range(0, min(len(stream), 4096), 200):
             chunk = stream[piece:piece + 200]
-            ops += b"\x03" + struct.pack("<HBB", (offset + 1) & 0xFFFF, len(chunk), 0) + chunk
+            ops += b"\x04" + struct.pack("<HHBB", (offset + 1) & 0xFFFF, 1, len(chunk), 0)
+            ops += chunk
             offset += len(chunk)
         seeds.add("tcp_reassembly", ops)
         if 445 in (sport, dport) or 139 in (sport, dport):

@@ -15,8 +15,8 @@ use std::sync::Arc;
 
 use crate::auth::keys::Keyring;
 use crate::epm::resolver::{EndpointRecord, Prior};
-use crate::event::{CallRecord, PduNote};
 use crate::idl::Library;
+use crate::model::{Call, PduNote};
 use crate::source::Frame;
 use crate::summary::Summary;
 use sessions::Sessions;
@@ -33,7 +33,7 @@ pub const SMB_PORTS: [u16; 2] = [445, 139];
 pub struct Finished {
     /// The calls not taken yet with [`Engine::take_calls`], in the order they ended (all are
     /// settled).
-    pub calls: Vec<CallRecord>,
+    pub calls: Vec<Call>,
     /// Counters, per-interface statistics and anomalies over the whole run.
     pub summary: Summary,
     /// Endpoints learned from endpoint-mapper and OXID answers, with the connections that used
@@ -139,7 +139,7 @@ impl Engine {
 
     /// Takes the calls that ended since the last call, in the order they ended. Call after each
     /// frame to stream; [`Engine::settled`] says which of them can be written in capture order.
-    pub fn take_calls(&mut self) -> Vec<CallRecord> {
+    pub fn take_calls(&mut self) -> Vec<Call> {
         self.sessions.take_calls()
     }
 

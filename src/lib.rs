@@ -13,7 +13,7 @@
 //!               ├─ kdc       (Kerberos on port 88, with keys: keys learned)
 //!               ├─ smb       (named pipes over SMB1/2/3)
 //!               └─ dcerpc::framing    (PDU boundaries, resync after gaps)   FramedPdu
-//!                   └─ dcerpc::association (contexts, calls, fragments)      CallRecord
+//!                   └─ dcerpc::association (contexts, calls, fragments)      Call
 //!                       │  dcerpc::security (auth contexts; unsealing with auth::*)
 //!                       └─ summary / output (JSON Lines, tables, summary)
 //! ```
@@ -32,13 +32,13 @@ pub mod dcerpc;
 pub mod dcom;
 pub mod engine;
 pub mod epm;
-pub mod event;
 pub mod hash;
 pub mod idl;
 pub mod ip_defrag;
 pub mod kdc;
 pub mod link;
 pub mod live;
+pub mod model;
 pub mod ndr;
 pub mod netlogon;
 pub mod outbox;
@@ -57,8 +57,8 @@ use std::sync::Arc;
 
 use engine::Engine;
 use epm::resolver::{EndpointRecord, Prior};
-use event::{CallRecord, PduNote};
 use idl::Library;
+use model::{Call, PduNote};
 use source::file::{CaptureReader, SourceError};
 use summary::Summary;
 
@@ -124,7 +124,7 @@ pub trait CallSink {
     ///
     /// # Errors
     /// Writing them failed; the run stops with [`RunError::Output`].
-    fn calls(&mut self, calls: &mut Vec<CallRecord>) -> io::Result<()>;
+    fn calls(&mut self, calls: &mut Vec<Call>) -> io::Result<()>;
     /// No call handed over from now on sorts before first frame `settled`.
     ///
     /// # Errors
@@ -135,12 +135,12 @@ pub trait CallSink {
 /// A sink that puts calls back in capture order in memory ([`output::order::InOrder`]) and
 /// hands them to a callback.
 struct InOrderSink<F> {
-    order: output::order::InOrder<CallRecord>,
+    order: output::order::InOrder<Call>,
     on_call: F,
 }
 
-impl<F: FnMut(CallRecord) -> io::Result<()>> CallSink for InOrderSink<F> {
-    fn calls(&mut self, calls: &mut Vec<CallRecord>) -> io::Result<()> {
+impl<F: FnMut(Call) -> io::Result<()>> CallSink for InOrderSink<F> {
+    fn calls(&mut self, calls: &mut Vec<Call>) -> io::Result<()> {
         for call in calls.drain(..) {
             self.order.push(call.sort_key(), call);
         }
@@ -175,7 +175,7 @@ impl<F> InOrderSink<F> {
 
 /// Runs `read` with a sink that hands calls to `on_call` in capture order, and says in the
 /// summary how many went out before their turn.
-fn in_capture_order<F: FnMut(CallRecord) -> io::Result<()>>(
+fn in_capture_order<F: FnMut(Call) -> io::Result<()>>(
     on_call: F,
     read: impl FnOnce(&mut dyn CallSink) -> Result<Run, RunError>,
 ) -> Result<Run, RunError> {
@@ -200,7 +200,7 @@ fn in_capture_order<F: FnMut(CallRecord) -> io::Result<()>>(
 /// analysed and the error is returned in [`Run::stopped_by`].
 pub fn run<R: Read + Send>(
     input: R,
-    on_call: impl FnMut(CallRecord) -> io::Result<()>,
+    on_call: impl FnMut(Call) -> io::Result<()>,
 ) -> Result<Run, RunError> {
     run_with(input, &Setup::default(), on_call, None)
 }
@@ -216,7 +216,7 @@ pub fn run<R: Read + Send>(
 pub fn run_with<R: Read + Send>(
     input: R,
     setup: &Setup,
-    on_call: impl FnMut(CallRecord) -> io::Result<()>,
+    on_call: impl FnMut(Call) -> io::Result<()>,
     on_note: Option<&mut dyn FnMut(PduNote)>,
 ) -> Result<Run, RunError> {
     in_capture_order(on_call, |sink| run_into(input, setup, sink, on_note))
@@ -263,7 +263,7 @@ pub fn run_into<R: Read + Send>(
 pub fn run_twice<R: Read + Send>(
     open: impl Fn() -> io::Result<R>,
     setup: &Setup,
-    on_call: impl FnMut(CallRecord) -> io::Result<()>,
+    on_call: impl FnMut(Call) -> io::Result<()>,
     on_note: Option<&mut dyn FnMut(PduNote)>,
 ) -> Result<Run, RunError> {
     in_capture_order(on_call, |sink| run_twice_into(open, setup, sink, on_note))
@@ -319,7 +319,7 @@ fn drive<R: Read + Send>(
 ) -> Result<Run, RunError> {
     let mut reader = CaptureReader::new(input)?;
     let mut settled = 0;
-    let mut release = |calls: &mut Vec<CallRecord>, now: u64, notes: Vec<PduNote>| {
+    let mut release = |calls: &mut Vec<Call>, now: u64, notes: Vec<PduNote>| {
         let ended = !calls.is_empty();
         if ended {
             sink.calls(calls)?;
@@ -366,7 +366,7 @@ fn drive<R: Read + Send>(
 ///
 /// # Errors
 /// As [`run`].
-pub fn analyze(capture: &[u8]) -> Result<(Vec<CallRecord>, Run), RunError> {
+pub fn analyze(capture: &[u8]) -> Result<(Vec<Call>, Run), RunError> {
     analyze_with(capture, None)
 }
 
@@ -378,7 +378,7 @@ pub fn analyze(capture: &[u8]) -> Result<(Vec<CallRecord>, Run), RunError> {
 pub fn analyze_with(
     capture: &[u8],
     library: Option<Arc<Library>>,
-) -> Result<(Vec<CallRecord>, Run), RunError> {
+) -> Result<(Vec<Call>, Run), RunError> {
     let setup = Setup {
         prior: Prior::default(),
         library,

@@ -473,7 +473,7 @@ pub fn json_lines<W: Write>(
     let written = drive(capture, &mut engine, |e| {
         let calls = e.take_calls();
         for c in &calls {
-            crate::output::json::write_line(out, c)?;
+            crate::output::json::write_call(out, c)?;
         }
         if calls.is_empty() {
             Ok(())
@@ -487,7 +487,7 @@ pub fn json_lines<W: Write>(
     }
     let finished = engine.finish();
     for c in &finished.calls {
-        crate::output::json::write_line(out, c)?;
+        crate::output::json::write_call(out, c)?;
     }
     out.flush()?;
     Ok(finished)

@@ -259,7 +259,7 @@ impl<W: Write> CallLines<W> {
 }
 
 impl<W: Write> rpcscope::CallSink for CallLines<W> {
-    fn calls(&mut self, calls: &mut Vec<rpcscope::event::CallRecord>) -> io::Result<()> {
+    fn calls(&mut self, calls: &mut Vec<rpcscope::model::Call>) -> io::Result<()> {
         self.start()?;
         for call in calls.iter_mut() {
             if let (Some(lib), Some(stubs)) = (&self.decode_with, call.stubs.take()) {
@@ -267,7 +267,7 @@ impl<W: Write> rpcscope::CallSink for CallLines<W> {
             }
             let mut line = Vec::with_capacity(512);
             if self.json {
-                json::write_line(&mut line, call)?;
+                json::write_call(&mut line, call)?;
             } else {
                 text::write_call(&mut line, call)?;
             }
@@ -292,7 +292,7 @@ impl<W: Write> rpcscope::CallSink for CallLines<W> {
 struct Unordered;
 
 impl rpcscope::CallSink for Unordered {
-    fn calls(&mut self, _: &mut Vec<rpcscope::event::CallRecord>) -> io::Result<()> {
+    fn calls(&mut self, _: &mut Vec<rpcscope::model::Call>) -> io::Result<()> {
         Ok(())
     }
 

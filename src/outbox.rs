@@ -4,7 +4,7 @@
 //!
 //! Calls are ordered for output by the frame of their first request byte (or first response
 //! byte when the request was not captured), then by their last frame and call id
-//! ([`CallRecord::sort_key`]). The outbox does not hold calls back for that order: it hands them
+//! ([`Call::sort_key`]). The outbox does not hold calls back for that order: it hands them
 //! over as they end, with the *settled* frame ([`Outbox::settled`]): no call still open, and no
 //! call yet to come, can sort before it. The output layer ([`crate::output::order`]) holds calls
 //! until they are settled, in memory or, for long outputs, in temporary files.
@@ -12,7 +12,7 @@
 use std::collections::{BTreeMap, VecDeque};
 
 use crate::epm::resolver::Learned;
-use crate::event::CallRecord;
+use crate::model::Call;
 use crate::report::Tally;
 
 /// PDU notes waiting to be taken (they are taken after every frame); beyond this they are
@@ -43,7 +43,7 @@ pub struct PipeOpened {
 pub struct Outbox {
     learned: Vec<Learned>,
     /// Notes of non-call PDUs, when someone wants them (the terminal interface).
-    notes: Option<Vec<crate::event::PduNote>>,
+    notes: Option<Vec<crate::model::PduNote>>,
     /// DCOM IPIDs seen in answers, and the interface each was created for.
     ipids: crate::hash::FastMap<crate::dce::Uuid, crate::dce::Uuid>,
     pipes: Vec<PipeOpened>,
@@ -52,7 +52,7 @@ pub struct Outbox {
     /// Calls still open.
     open_calls: usize,
     /// Finished calls not taken yet, in the order they ended.
-    ready: VecDeque<CallRecord>,
+    ready: VecDeque<Call>,
     /// No call taken later sorts before this first frame.
     settled: u64,
     /// Limits finished calls ran into, until the next settling (one entry per kind).
@@ -79,7 +79,7 @@ impl Outbox {
     }
 
     /// A call opened with `first_frame` is finished.
-    pub fn finished(&mut self, record: CallRecord, first_frame: u64) {
+    pub fn finished(&mut self, record: Call, first_frame: u64) {
         self.finished_unrecorded(first_frame);
         self.ready.push_back(record);
     }
@@ -152,7 +152,7 @@ impl Outbox {
     }
 
     /// A non-call PDU, when notes are collected.
-    pub fn note(&mut self, n: crate::event::PduNote) {
+    pub fn note(&mut self, n: crate::model::PduNote) {
         if let Some(v) = self.notes.as_mut()
             && v.len() < MAX_PENDING_NOTES
         {
@@ -161,7 +161,7 @@ impl Outbox {
     }
 
     /// Takes the notes collected so far.
-    pub fn take_notes(&mut self) -> Vec<crate::event::PduNote> {
+    pub fn take_notes(&mut self) -> Vec<crate::model::PduNote> {
         self.notes.as_mut().map(std::mem::take).unwrap_or_default()
     }
 
@@ -179,7 +179,7 @@ impl Outbox {
     }
 
     /// Takes the calls finished so far, in the order they ended.
-    pub fn take_ready(&mut self) -> impl Iterator<Item = CallRecord> + '_ {
+    pub fn take_ready(&mut self) -> impl Iterator<Item = Call> + '_ {
         self.ready.drain(..)
     }
 }
@@ -197,17 +197,17 @@ mod tests {
         q.settle(30, &mut t);
         assert_eq!(q.settled(), 10, "call 1 (frame 10) is still open");
         q.opened(10);
-        q.finished(crate::event::CallRecord::for_tests(1, 10, 40), 10);
+        q.finished(crate::model::Call::for_tests(1, 10, 40), 10);
         q.settle(41, &mut t);
         assert_eq!(
             q.settled(),
             10,
             "a second call opened in frame 10 is still open"
         );
-        q.finished(crate::event::CallRecord::for_tests(2, 10, 42), 10);
+        q.finished(crate::model::Call::for_tests(2, 10, 42), 10);
         q.settle(43, &mut t);
         assert_eq!(q.settled(), 20);
-        q.finished(crate::event::CallRecord::for_tests(3, 20, 44), 20);
+        q.finished(crate::model::Call::for_tests(3, 20, 44), 20);
         q.settle(45, &mut t);
         assert_eq!(q.settled(), 45, "frame 45 may still open a call");
         q.settle(u64::MAX, &mut t);

@@ -1,5 +1,5 @@
-//! Outputs: JSON Lines for scripts ([`json`]) and readable text for people ([`text`]). Both read
-//! the records of [`crate::event`] and [`crate::summary`]; neither changes them.
+//! Output layer: JSON Lines for scripts ([`json`]) and readable text for people ([`text`]). Both
+//! render the typed records of [`crate::model`] and [`crate::summary`]; neither changes them.
 
 pub mod json;
 pub mod order;

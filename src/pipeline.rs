@@ -22,7 +22,7 @@ use crate::engine::sessions::Sessions;
 use crate::engine::transport::{Closed, Opened, SessionEvents, Transport, TransportEnd};
 use crate::engine::{Engine, Finished};
 use crate::epm::resolver::Prior;
-use crate::event::{CallRecord, PduNote};
+use crate::model::{Call, PduNote};
 use crate::source::file::{CaptureReader, SourceError};
 use crate::tcp::{Dir, Origin};
 
@@ -119,7 +119,7 @@ enum ToSessions {
 #[derive(Debug)]
 pub struct Released {
     /// Calls that ended, in the order they ended.
-    pub calls: Vec<CallRecord>,
+    pub calls: Vec<Call>,
     /// No call released later sorts before this first frame.
     pub settled: u64,
     /// Notes of non-call PDUs (when the engine collects them).
@@ -236,7 +236,7 @@ fn transport_stage<R: Read>(
 fn session_stage<T>(
     from_transport: &Receiver<ToSessions>,
     spare: &Sender<Batch>,
-    spent: &Receiver<Vec<CallRecord>>,
+    spent: &Receiver<Vec<Call>>,
     mut sessions: Sessions,
     finish: impl FnOnce(Sessions, TransportEnd) -> T,
     out: &SyncSender<FromSessions<T>>,

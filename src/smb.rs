@@ -569,8 +569,8 @@ impl SmbConn {
         }
         let info = TransportInfo {
             transport: "ncacn_np",
-            pipe: name,
-            file_id: Some(key.label()),
+            pipe: name.map(Into::into),
+            file_id: Some(key.label().into()),
             expected: None,
             library: self.library.clone(),
             keys: self.keys.clone(),
@@ -868,7 +868,7 @@ mod tests {
         let calls: Vec<_> = queue.take_ready().collect();
         assert_eq!(calls.len(), 1);
         let c = &calls[0];
-        assert_eq!(c.outcome, crate::event::Outcome::Response);
+        assert_eq!(c.outcome, crate::model::Outcome::Response);
         assert_eq!(c.pipe.as_deref(), Some("samr"));
         assert_eq!(c.pipe_source, Some("create"));
         assert_eq!(c.transport, "ncacn_np");

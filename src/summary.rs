@@ -9,8 +9,8 @@ use serde::Serialize;
 use crate::status::{Severity, Status, StatusKind};
 
 use crate::epm::resolver::ResolutionSection;
-use crate::event::{CallRecord, Outcome};
 use crate::ip_defrag::DefragStats;
+use crate::model::{Auth, Call, Outcome};
 use crate::report::{AnomalyEntry, Tally};
 use crate::source::Timestamp;
 use crate::tcp::flow_table::FlowStats;
@@ -301,7 +301,7 @@ impl SummaryBuilder {
     }
 
     /// Counts one call.
-    pub fn add(&mut self, c: &CallRecord) {
+    pub fn add(&mut self, c: &Call) {
         self.calls += 1;
         match self.outcomes.get_mut(c.outcome.name()) {
             Some(n) => *n += 1,
@@ -310,18 +310,21 @@ impl SummaryBuilder {
             }
         }
         let mut key = (
-            c.interface.as_ref().map(|i| i.uuid.clone()),
-            c.interface.as_ref().map(|i| i.version.clone()),
+            c.interface.as_ref().map(|i| i.syntax.uuid.to_string()),
+            c.interface.as_ref().map(|i| i.syntax.version()),
         );
         if !self.ifaces.contains_key(&key) && self.ifaces.len() >= MAX_SUMMARY_INTERFACES {
             self.interfaces_over_limit += 1;
             key = (None, None);
         }
         let acc = self.ifaces.entry(key).or_default();
-        acc.name = c.interface.as_ref().and_then(|i| i.name.clone());
+        acc.name = c
+            .interface
+            .as_ref()
+            .and_then(|i| i.name.as_deref().map(str::to_string));
         acc.calls += 1;
         let op = acc.ops.entry(c.opnum).or_default();
-        op.name.clone_from(&c.operation);
+        op.name = c.operation.as_deref().map(str::to_string);
         op.calls += 1;
         match c.outcome {
             Outcome::Fault => {
@@ -346,13 +349,13 @@ impl SummaryBuilder {
             op.max_us = Some(op.max_us.map_or(d, |m| m.max(d)));
         }
         if let Some(s) = c.fault_status {
-            let e = self.faults.entry(s).or_insert((c.fault_name.clone(), 0));
+            let e = self
+                .faults
+                .entry(s)
+                .or_insert_with(|| (c.fault_name().map(Into::into), 0));
             e.1 += 1;
         }
-        let a = match (&c.auth_type, &c.auth_level) {
-            (Some(t), Some(l)) => format!("{t}/{l}"),
-            _ => "none".to_string(),
-        };
+        let a = c.auth.map_or_else(|| "none".to_string(), Auth::label);
         *self.auth.entry(a).or_default() += 1;
         let d = &mut self.decryption;
         if let Some(name) = c.decryption {
@@ -368,7 +371,8 @@ impl SummaryBuilder {
             };
             *d.reasons.entry(key).or_default() += 1;
         }
-        if let Some(sig) = c.signature {
+        if let Some(valid) = c.signature {
+            let sig = if valid { "valid" } else { "invalid" };
             *d.signatures.entry(sig.to_string()).or_default() += 1;
         }
         if let Some(v) = &c.netlogon {

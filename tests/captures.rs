@@ -45,7 +45,7 @@ fn calls_json_matches_snapshot_for_every_capture() {
         );
         let mut out = Vec::new();
         for c in &calls {
-            rpcscope::output::json::write_line(&mut out, c).unwrap();
+            rpcscope::output::json::write_call(&mut out, c).unwrap();
         }
         let text = String::from_utf8(out).unwrap();
         // Only an encrypted SMB3 session shows no call.

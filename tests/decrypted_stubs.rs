@@ -10,8 +10,8 @@ use std::process::Command;
 use std::sync::Arc;
 
 use rpcscope::auth::keys::Keyring;
-use rpcscope::event::CallRecord;
 use rpcscope::idl::values::SideStub;
+use rpcscope::model::Call;
 
 fn real(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -77,7 +77,7 @@ fn tshark_stubs(capture: &Path, prefs: &[&str]) -> HashMap<u64, Vec<Vec<u8>>> {
 }
 
 /// The calls of a capture with the given secrets, their stubs kept.
-fn calls_with_stubs(capture: &Path, keys: Keyring) -> Vec<CallRecord> {
+fn calls_with_stubs(capture: &Path, keys: Keyring) -> Vec<Call> {
     let mut library = rpcscope::idl::table::builtin_library().clone();
     library.decode_parameters = true;
     library.keep_stubs = true;

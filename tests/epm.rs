@@ -18,7 +18,7 @@ fn analyze(path: &Path) -> (Vec<Value>, Vec<Value>) {
     (
         calls
             .iter()
-            .map(|c| serde_json::to_value(c).unwrap())
+            .map(|c| serde_json::to_value(rpcscope::output::json::CallJson::from(c)).unwrap())
             .collect(),
         run.endpoints
             .iter()
@@ -167,7 +167,10 @@ fn the_builtin_epm_idl_decodes_every_endpoint_mapper_call() {
     ] {
         let bytes = std::fs::read(capture(name)).unwrap();
         let (calls, _) = rpcscope::analyze_with(&bytes[..], Some(lib.clone())).unwrap();
-        for c in calls.iter().map(|c| serde_json::to_value(c).unwrap()) {
+        for c in calls
+            .iter()
+            .map(|c| serde_json::to_value(rpcscope::output::json::CallJson::from(c)).unwrap())
+        {
             if c["interface"]["name"] != "Epm" || c["outcome"] != "response" {
                 continue;
             }

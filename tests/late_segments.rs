@@ -81,7 +81,7 @@ fn calls_of(capture: &[u8]) -> BTreeMap<String, usize> {
     let (calls, _) = rpcscope::analyze(capture).unwrap();
     let mut out = BTreeMap::new();
     for c in calls {
-        let v = serde_json::to_value(&c).unwrap();
+        let v = serde_json::to_value(rpcscope::output::json::CallJson::from(&c)).unwrap();
         let key = serde_json::json!([
             v["client"],
             v["server"],

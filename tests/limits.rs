@@ -32,7 +32,7 @@ fn a_full_association_ends_its_oldest_open_calls_first() {
     assert_eq!(calls.len(), MAX_OPEN_CALLS + extra);
     let answered: Vec<u32> = calls
         .iter()
-        .filter(|c| c.outcome == rpcscope::event::Outcome::Response)
+        .filter(|c| c.outcome == rpcscope::model::Outcome::Response)
         .map(|c| c.call_id)
         .collect();
     assert_eq!(answered, (last_id - 10..last_id).collect::<Vec<_>>());
@@ -69,10 +69,8 @@ fn unanswered_calls_spread_over_many_connections_are_bounded_for_the_whole_run()
     }
     let (calls, run) = rpcscope::analyze(&pcap(&frames)).unwrap();
     assert_eq!(calls.len(), total, "every call reported once");
-    let mut seen: Vec<(String, u32)> = calls
-        .iter()
-        .map(|c| (c.client.clone(), c.call_id))
-        .collect();
+    let mut seen: Vec<(std::net::SocketAddr, u32)> =
+        calls.iter().map(|c| (c.client, c.call_id)).collect();
     seen.sort();
     seen.dedup();
     assert_eq!(seen.len(), total);

@@ -6,8 +6,8 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use rpcscope::event::{CallRecord, Outcome};
 use rpcscope::idl::decode::PipeReport;
+use rpcscope::model::{Call, Outcome};
 
 fn library() -> Arc<rpcscope::idl::Library> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -17,7 +17,7 @@ fn library() -> Arc<rpcscope::idl::Library> {
     Arc::new(lib)
 }
 
-fn calls(name: &str) -> Vec<CallRecord> {
+fn calls(name: &str) -> Vec<Call> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("captures/real")
         .join(name);
@@ -25,7 +25,7 @@ fn calls(name: &str) -> Vec<CallRecord> {
     rpcscope::analyze_with(&bytes, Some(library())).unwrap().0
 }
 
-fn pipes(c: &CallRecord) -> &[PipeReport] {
+fn pipes(c: &Call) -> &[PipeReport] {
     c.pipes
         .as_deref()
         .unwrap_or_else(|| panic!("no pipes on {:?}", c.operation))
@@ -262,7 +262,7 @@ fn request_fragments_after_a_fault_complete_the_faulted_calls_in_pipe() {
         [(1, "response", 1), (2, "fault", 66), (3, "response", 2)]
     );
     assert_eq!(
-        got[1].fault_name.as_deref(),
+        got[1].fault_name().as_deref(),
         Some("nca_s_fault_pipe_closed")
     );
     let up = &pipes(&got[1])[0];

@@ -17,7 +17,7 @@ fn calls(path: &Path) -> Vec<Value> {
     let (calls, _) = rpcscope::analyze(&bytes[..]).unwrap();
     calls
         .iter()
-        .map(|c| serde_json::to_value(c).unwrap())
+        .map(|c| serde_json::to_value(rpcscope::output::json::CallJson::from(c)).unwrap())
         .collect()
 }
 

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rpcscope::auth::keys::Keyring;
-use rpcscope::output::json::write_line;
+use rpcscope::output::json::{write_call, write_line};
 
 fn captures_under(dir: &Path, files: &mut Vec<PathBuf>) {
     let Ok(entries) = std::fs::read_dir(dir) else {
@@ -73,7 +73,7 @@ fn analysis(capture: &Path, setup: &rpcscope::Setup, threads: usize) -> String {
     let run = rpcscope::run_twice(
         || std::fs::File::open(capture),
         &setup,
-        |c| write_line(&mut out, &c),
+        |c| write_call(&mut out, &c),
         None,
     )
     .unwrap_or_else(|e| panic!("{}: {e}", capture.display()));

@@ -108,7 +108,7 @@ fn moves_filters_and_searches_without_a_terminal() {
     assert!(
         app.filtered
             .iter()
-            .all(|&i| app.calls[i].outcome == rpcscope::event::Outcome::Fault)
+            .all(|&i| app.calls[i].outcome == rpcscope::model::Outcome::Fault)
     );
     app.update(Action::Back);
     assert_eq!(app.filtered.len(), 9, "Esc clears the filter");
@@ -119,7 +119,7 @@ fn moves_filters_and_searches_without_a_terminal() {
     }
     app.update(Action::Enter);
     let hit = app.selected_call().unwrap();
-    assert_eq!(hit.fault_name.as_deref(), Some("nca_s_op_rng_error"));
+    assert_eq!(hit.fault_name().as_deref(), Some("nca_s_op_rng_error"));
     app.update(Action::StartSearch);
     for c in "no such thing".chars() {
         app.update(Action::Char(c));
@@ -310,7 +310,7 @@ fn the_binary_runs_in_a_real_terminal() {
 }
 
 /// The calls of a capture, in completion order as a live capture hands them out.
-fn live_calls(name: &str) -> Vec<rpcscope::event::CallRecord> {
+fn live_calls(name: &str) -> Vec<rpcscope::model::Call> {
     let bytes = std::fs::read(capture(name)).unwrap();
     let mut reader = rpcscope::source::file::CaptureReader::new(&bytes[..]).unwrap();
     let mut engine = rpcscope::engine::Engine::new();

@@ -8,7 +8,7 @@ use std::sync::{Arc, OnceLock};
 use libfuzzer_sys::fuzz_target;
 use rpcscope::auth::keys::Keyring;
 use rpcscope::idl::{Library, builtin, table};
-use rpcscope::output::json::write_line;
+use rpcscope::output::json::write_call;
 use rpcscope::{Setup, run_twice};
 
 fn setup() -> &'static Setup {
@@ -34,7 +34,7 @@ fuzz_target!(|data: &[u8]| {
     let _ = run_twice(
         || Ok(data),
         setup(),
-        |call| write_line(&mut out, &call),
+        |call| write_call(&mut out, &call),
         None,
     );
 });

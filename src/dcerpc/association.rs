@@ -12,7 +12,7 @@
 
 use crate::hash::FastMap;
 
-use super::call::{BoundContext, Call, Span, StubTail, TransportInfo};
+use super::call::{BoundContext, OpenCall, Span, StubTail, TransportInfo};
 use super::call_report::Reporter;
 use super::framing::{FrameEvent, FramedPdu};
 use super::pdu::{Body, ContextElement, Header, parse_pdu};
@@ -24,7 +24,7 @@ use crate::dce::codes::{
 };
 use crate::dce::names;
 use crate::dce::{SyntaxId, Uuid};
-use crate::event::PduNote;
+use crate::model::PduNote;
 use crate::outbox::{MAX_OPEN_CALLS_TOTAL, Outbox};
 use crate::report::Tally;
 use crate::tcp::{Dir, Origin};
@@ -58,7 +58,7 @@ pub struct Association {
     /// requests on them anyway (they are faulted), and what they ask is still worth reading.
     refused: FastMap<u16, BoundContext>,
     pending: Vec<PendingBind>,
-    calls: FastMap<u32, Box<Call>>,
+    calls: FastMap<u32, Box<OpenCall>>,
     /// (seq, call_id) of the calls as they were opened, oldest first, to evict the oldest in
     /// O(1) when [`MAX_OPEN_CALLS`] are open; entries of calls since ended are skipped (and
     /// dropped when they outnumber the open calls).
@@ -191,8 +191,8 @@ impl Association {
             let client_dir = if from_client { dir } else { dir.reverse() };
             calls.note(PduNote {
                 frame: p.last.frame,
-                client: self.info.senders[client_dir.index()].to_string(),
-                server: self.info.senders[client_dir.reverse().index()].to_string(),
+                client: self.info.senders[client_dir.index()],
+                server: self.info.senders[client_dir.reverse().index()],
                 transport: self.info.transport,
                 file_id: self.info.file_id.clone(),
                 ptype: h.ptype.to_string(),
@@ -223,7 +223,7 @@ impl Association {
                     && !a.sec_addr.is_empty()
                 {
                     // The open was not captured: the server names its end of the pipe.
-                    self.info.pipe = Some(String::from_utf8_lossy(&a.sec_addr).into_owned());
+                    self.info.pipe = Some(String::from_utf8_lossy(&a.sec_addr).into());
                     self.pipe_source = Some("sec_addr");
                 }
                 let Some(pending) = self.take_pending(h.call_id, alter) else {
@@ -326,7 +326,7 @@ impl Association {
                         stub,
                         p.first.frame,
                     );
-                    let call = Call {
+                    let call = OpenCall {
                         seq: self.seq,
                         first_frame: p.first.frame,
                         call_id: h.call_id,
@@ -512,14 +512,14 @@ impl Association {
         context_id: u16,
         first_frame: u64,
         queue: &mut Outbox,
-    ) -> Call {
+    ) -> OpenCall {
         if let Some(c) = self.calls.remove(&h.call_id) {
             return *c;
         }
         queue.opened(first_frame);
         self.make_room(self.seq, h.call_id, queue);
         let binding = self.binding_for(context_id, None, queue);
-        Call {
+        OpenCall {
             seq: self.seq,
             first_frame,
             call_id: h.call_id,
@@ -542,7 +542,7 @@ impl Association {
     }
 
     /// Opens a new call.
-    fn insert_call(&mut self, call: Call, calls: &mut Outbox) {
+    fn insert_call(&mut self, call: OpenCall, calls: &mut Outbox) {
         self.make_room(call.seq, call.call_id, calls);
         self.calls.insert(call.call_id, Box::new(call));
     }
@@ -577,7 +577,7 @@ impl Association {
     }
 
     /// Takes out the open call opened first.
-    fn take_oldest(&mut self) -> Option<Call> {
+    fn take_oldest(&mut self) -> Option<OpenCall> {
         while let Some((seq, id)) = self.opened.pop_front() {
             if self.calls.get(&id).is_some_and(|c| c.seq == seq) {
                 return self.calls.remove(&id).map(|c| *c);
@@ -611,7 +611,7 @@ impl Association {
                     self.seq += 1;
                     queue.opened(first.frame);
                     self.insert_call(
-                        Call {
+                        OpenCall {
                             seq: self.seq,
                             first_frame: first.frame,
                             call_id: header.call_id,
@@ -670,7 +670,7 @@ impl Association {
 
     /// Ends the association: every call still open is reported.
     pub fn finish_all(&mut self, calls: &mut Outbox) {
-        let mut open: Vec<Call> = self.calls.drain().map(|(_, c)| *c).collect();
+        let mut open: Vec<OpenCall> = self.calls.drain().map(|(_, c)| *c).collect();
         open.sort_by_key(|c| c.seq);
         for c in open {
             self.reporter().finish(c, calls);
@@ -758,7 +758,7 @@ fn head(pdu: &[u8], calls: &Outbox) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::CallRecord;
+    use crate::model::Call;
     use crate::source::Timestamp;
 
     /// SAMR, which the names table knows.
@@ -900,7 +900,7 @@ mod tests {
 
     /// Feeds the steps, one frame each, then ends the association; the records in the order
     /// the calls ended.
-    fn run(steps: Vec<Step>) -> (Vec<CallRecord>, Tally) {
+    fn run(steps: Vec<Step>) -> (Vec<Call>, Tally) {
         let client = "10.0.0.1:50000".parse().unwrap();
         let server = "10.0.0.2:49667".parse().unwrap();
         let mut a = Association::new(TransportInfo {
@@ -956,12 +956,14 @@ mod tests {
         Option<u32>,
     );
 
-    fn seen(r: &CallRecord) -> Seen {
+    fn seen(r: &Call) -> Seen {
         (
             r.call_id,
             r.outcome.name(),
             r.interface_source,
-            r.interface.as_ref().and_then(|i| i.name.clone()),
+            r.interface
+                .as_ref()
+                .and_then(|i| i.name.as_deref().map(str::to_string)),
             r.opnum,
             r.fault_status,
         )

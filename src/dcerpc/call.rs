@@ -12,8 +12,8 @@ use super::stubs::Consumers;
 use crate::auth::keys::Keyring;
 use crate::dce::{SyntaxId, Uuid};
 use crate::epm::resolver::Expectation;
-use crate::event::PduSpan;
 use crate::idl::Library;
+use crate::model::PduSpan;
 use crate::tcp::{Dir, Origin};
 
 /// A presentation context in force.
@@ -72,8 +72,10 @@ impl Span {
     }
 }
 
+/// A call in progress: what its PDUs have said so far. It becomes a [`crate::model::Call`]
+/// when it ends ([`super::call_report`]).
 #[derive(Debug)]
-pub(super) struct Call {
+pub(super) struct OpenCall {
     pub(super) seq: u64,
     /// Frame of the call's first byte: its place in the output order.
     pub(super) first_frame: u64,
@@ -99,7 +101,7 @@ pub(super) struct Call {
     pub(super) protection: Protection,
 }
 
-impl Call {
+impl OpenCall {
     /// Faulted while its request's first fragment was seen and its last one not yet: the
     /// rest of the request still belongs to it.
     pub(super) fn awaits_request_end(&self) -> bool {
@@ -146,9 +148,9 @@ pub struct TransportInfo {
     /// `ncacn_ip_tcp`, `ncacn_np`, ...
     pub transport: &'static str,
     /// Pipe name for named pipes.
-    pub pipe: Option<String>,
+    pub pipe: Option<Arc<str>>,
     /// SMB FileId (or FID) of a named pipe.
-    pub file_id: Option<String>,
+    pub file_id: Option<Arc<str>>,
     /// What an endpoint-mapper or OXID answer announced for this endpoint: its interface is
     /// used when no bind was captured.
     pub expected: Option<Expectation>,

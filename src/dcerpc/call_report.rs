@@ -6,20 +6,18 @@
 //! channels), handed to the [`Outbox`]. The association itself only negotiates contexts and
 //! joins fragments.
 
-use super::call::{BoundContext, Call, Span, TransportInfo};
+use super::call::{BoundContext, OpenCall, Span, TransportInfo};
 use super::stubs::{CallPipes, Consumers, Decoder, MAX_DECODE_STUB_BYTES, PipeGuess, Stubs};
-use crate::dce::InterfaceRef;
-use crate::dce::codes::{auth_level_name, auth_type_name, fault_name};
 use crate::dce::names;
 use crate::dce::{TransferKind, Uuid};
 use crate::dcom::{self, OxidView};
 use crate::epm::resolver::Learned;
 use crate::epm::tower::Endpoint;
 use crate::epm::{self, EpmView};
-use crate::event::{CallRecord, Outcome};
 use crate::idl::objref::class_name;
 use crate::idl::values::{CallStubs, Decoded, SideStub, decode_kept};
 use crate::idl::{Interface, table};
+use crate::model::{self, Auth, Call, Name, Outcome};
 use crate::ndr::{LimitsHit, Syntax};
 use crate::netlogon;
 use crate::outbox::Outbox;
@@ -34,7 +32,7 @@ pub(super) struct Reporter<'a> {
 
 impl Reporter<'_> {
     /// Ends a call: its record, with what its decoders found, goes to `queue`.
-    pub(super) fn finish(&self, mut c: Call, queue: &mut Outbox) {
+    pub(super) fn finish(&self, mut c: OpenCall, queue: &mut Outbox) {
         let first_frame = c.first_frame;
         let Consumers {
             stubs,
@@ -53,7 +51,7 @@ impl Reporter<'_> {
         let req_ended = c.request.is_some_and(|r| r.saw_last && !r.damaged);
         let resp_ended = c.response.is_some_and(|r| r.saw_last && !r.damaged) && c.fault.is_none();
         if let Some(pp) = pipes {
-            record.pipes = Some(pp.reports(req_ended, resp_ended, record.fault_name.as_deref()));
+            record.pipes = Some(pp.reports(req_ended, resp_ended, record.fault_name().as_deref()));
         } else if let Some(g) = guess {
             record.pipes = g.reports(req_ended, resp_ended);
         }
@@ -89,7 +87,7 @@ impl Reporter<'_> {
     }
 
     /// Decodes an endpoint-mapper or DCOM call; endpoints in its answer go to `queue`.
-    fn decode(&self, c: &Call, st: &Stubs, record: &mut CallRecord, queue: &mut Outbox) {
+    fn decode(&self, c: &OpenCall, st: &Stubs, record: &mut Call, queue: &mut Outbox) {
         let (Some(opnum), Some(req)) = (c.opnum, c.request) else {
             return;
         };
@@ -185,7 +183,7 @@ impl Reporter<'_> {
     }
 
     /// An endpoint the answer of `c` announced goes to `queue`.
-    fn learn(&self, c: &Call, queue: &mut Outbox, endpoint: Endpoint, via: &'static str) {
+    fn learn(&self, c: &OpenCall, queue: &mut Outbox, endpoint: Endpoint, via: &'static str) {
         if let Some(r) = c.response {
             queue.learn(Learned {
                 frame: r.last.frame,
@@ -200,7 +198,7 @@ impl Reporter<'_> {
 
     /// A first pass: only the endpoints an endpoint-mapper or OXID answer announces, as
     /// [`Reporter::decode`] learns them, without reading the request or making a record.
-    fn learn_endpoints(&self, c: &Call, st: &Stubs, queue: &mut Outbox) {
+    fn learn_endpoints(&self, c: &OpenCall, st: &Stubs, queue: &mut Outbox) {
         let (Some(opnum), Some(req)) = (c.opnum, c.request) else {
             return;
         };
@@ -291,7 +289,7 @@ impl Reporter<'_> {
     /// Decodes the \[in\] and \[out\] parameters of a call with its IDL description (the
     /// request when it was captured whole, the response when it was answered), or keeps its
     /// stubs on the record for decoding later ([`Library::keep_stubs`]).
-    fn decode_parameters(&self, c: &Call, st: Stubs, record: &mut CallRecord) {
+    fn decode_parameters(&self, c: &OpenCall, st: Stubs, record: &mut Call) {
         let (Some(binding), Some(lib), Some(opnum)) =
             (c.binding, self.info.library.as_deref(), c.opnum)
         else {
@@ -337,7 +335,7 @@ impl Reporter<'_> {
         }
     }
 
-    fn record(&self, c: &Call) -> CallRecord {
+    fn record(&self, c: &OpenCall) -> Call {
         let lost_bytes =
             c.request.is_some_and(|r| r.damaged) || c.response.is_some_and(|r| r.damaged);
         let outcome = if c.fault.is_some() && !lost_bytes {
@@ -368,28 +366,27 @@ impl Reporter<'_> {
                 .and_then(|l| l.interface(b.abstract_syntax.uuid, b.abstract_syntax.major))
         });
         let status = self.status(c, outcome);
-        let interface = c.binding.map(|b| InterfaceRef {
-            uuid: b.abstract_syntax.uuid.to_string(),
-            version: b.abstract_syntax.version(),
+        let interface = c.binding.map(|b| model::Interface {
+            syntax: b.abstract_syntax,
             name: names::interface_name(b.abstract_syntax.uuid, b.abstract_syntax.major)
-                .map(str::to_string)
-                .or_else(|| described.map(|i| i.name.clone())),
+                .map(Name::Borrowed)
+                .or_else(|| described.map(|i| Name::Owned(i.name.clone()))),
         });
         // An --idl description first, then Microsoft's IDL, then the names table.
         let operation = match (c.binding, c.opnum) {
             (Some(b), Some(op)) => described
                 .and_then(|i| i.operations.get(usize::from(op)))
-                .map(|o| o.name.clone())
+                .map(|o| Name::Owned(o.name.clone()))
                 .or_else(|| {
                     table::builtin()
                         .operation(b.abstract_syntax.uuid, b.abstract_syntax.major, op)
                         .and_then(|o| table::wire_name(&o.name))
-                        .map(str::to_string)
+                        .map(Name::Borrowed)
                 })
-                .or_else(|| names::operation_name(b.abstract_syntax.uuid, op).map(str::to_string)),
+                .or_else(|| names::operation_name(b.abstract_syntax.uuid, op).map(Name::Borrowed)),
             _ => None,
         };
-        let start_ts = c
+        let start = c
             .request
             .or(c.response)
             .map(|s| s.first.ts)
@@ -401,10 +398,9 @@ impl Reporter<'_> {
             }
             _ => None,
         };
-        CallRecord {
-            kind: "call",
-            client: client.to_string(),
-            server: server.to_string(),
+        Call {
+            client,
+            server,
             transport: self.info.transport,
             pipe: self.info.pipe.clone(),
             pipe_source: self.pipe_source,
@@ -419,11 +415,7 @@ impl Reporter<'_> {
             response: c.response.map(|s| s.public()),
             outcome,
             fault_status: c.fault,
-            fault_name: c
-                .fault
-                .map(|s| fault_name(s).map_or_else(|| format!("0x{s:08x}"), str::to_string)),
-            auth_type: c.auth.map(|a| auth_type_name(a.0)),
-            auth_level: c.auth.map(|a| auth_level_name(a.1)),
+            auth: c.auth.map(|(auth_type, level)| Auth { auth_type, level }),
             decryption: c.protection.decryption.as_ref().map(|d| d.name()),
             decryption_reason: c
                 .protection
@@ -431,24 +423,15 @@ impl Reporter<'_> {
                 .as_ref()
                 .and_then(|d| d.reason())
                 .map(str::to_string),
-            signature: c
-                .protection
-                .signature
-                .map(|v| if v { "valid" } else { "invalid" }),
-            start: start_ts.rfc3339_micros(),
+            signature: c.protection.signature,
+            start,
+            end: c.response.or(c.request).map_or(start, |s| s.last.ts),
             duration_us,
             status,
-            object: c.object.map(|u| u.to_string()),
+            object: c.object,
             endpoint_frame: self.info.expected.map(|e| e.frame),
             heads: Default::default(),
             verifier: c.verifier,
-            span_us: (
-                start_ts.as_micros(),
-                c.response
-                    .or(c.request)
-                    .map_or(start_ts, |s| s.last.ts)
-                    .as_micros(),
-            ),
             pipes: None,
             decoded: None,
             stubs: None,
@@ -467,7 +450,7 @@ impl Reporter<'_> {
     /// The operation's return code: the last four bytes of a whole, readable response, for
     /// operations whose return type is an error code (an `--idl` description first, then the
     /// built-in table).
-    fn status(&self, c: &Call, outcome: Outcome) -> Option<Status> {
+    fn status(&self, c: &OpenCall, outcome: Outcome) -> Option<Status> {
         if outcome != Outcome::Response || !c.response.is_some_and(|r| r.saw_first) {
             return None;
         }
@@ -534,7 +517,7 @@ fn decoder_for(
 }
 
 /// The whole answer of `c` arrived, and it is not a fault.
-fn answered_whole(c: &Call) -> bool {
+fn answered_whole(c: &OpenCall) -> bool {
     c.fault.is_none() && c.response.is_some_and(|r| r.saw_last && !r.damaged)
 }
 

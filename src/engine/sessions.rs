@@ -17,10 +17,10 @@ use crate::dcerpc::call::TransportInfo;
 use crate::dcerpc::channel::{Channel, Verdict};
 use crate::dcerpc::pdu::parse_header;
 use crate::epm::resolver::{EndpointRecord, Expectation, MAX_ENDPOINTS, Prior, Resolver};
-use crate::event::{CallRecord, PduNote};
 use crate::hash::FastMap;
 use crate::idl::Library;
 use crate::kdc::{self, KDC_PORT, KdcStream};
+use crate::model::{Call, PduNote};
 use crate::outbox::Outbox;
 use crate::report::Tally;
 use crate::smb::SmbConn;
@@ -283,8 +283,8 @@ impl Sessions {
     }
 
     /// Takes the calls that ended since the last call, in the order they ended.
-    pub fn take_calls(&mut self) -> Vec<CallRecord> {
-        let calls: Vec<CallRecord> = self.queue.take_ready().collect();
+    pub fn take_calls(&mut self) -> Vec<Call> {
+        let calls: Vec<Call> = self.queue.take_ready().collect();
         for c in &calls {
             self.summary.add(c);
         }

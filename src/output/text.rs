@@ -5,7 +5,7 @@ use std::io::{self, Write};
 
 use super::sanitize;
 use crate::epm::resolver::EndpointRecord;
-use crate::event::{CallRecord, Outcome};
+use crate::model::{Auth, Call, Outcome};
 use crate::status::Severity;
 use crate::summary::Summary;
 
@@ -15,16 +15,16 @@ const OUTCOME_WIDTH: usize = 36;
 /// Header line of the call table (rows come from [`call_row`]).
 pub const CALLS_HEADER: &str = "  FRAME  TIME (UTC)       CLIENT                 SERVER                 CALL  CTX  OPERATION                                 OUTCOME                               DURATION  AUTH";
 
-fn interface_label(c: &CallRecord) -> String {
+fn interface_label(c: &Call) -> String {
     let iface = match &c.interface {
-        Some(i) => i
-            .name
-            .clone()
-            .unwrap_or_else(|| format!("{} v{}", i.uuid, i.version)),
+        Some(i) => i.name.as_deref().map_or_else(
+            || format!("{} v{}.{}", i.syntax.uuid, i.syntax.major, i.syntax.minor),
+            str::to_string,
+        ),
         None => "?".to_string(),
     };
     let op = match (&c.operation, c.opnum) {
-        (Some(name), _) => name.clone(),
+        (Some(name), _) => name.to_string(),
         (None, Some(n)) => format!("opnum {n}"),
         (None, None) => "?".to_string(),
     };
@@ -33,8 +33,8 @@ fn interface_label(c: &CallRecord) -> String {
 
 /// The outcome column: a fault with its name; an answer with its return code when it is
 /// not plain success (`ERROR STATUS_ACCESS_DENIED`, `WARN ERROR_MORE_DATA`, `ok S_FALSE`).
-fn outcome_label(c: &CallRecord) -> String {
-    match (c.outcome, &c.fault_name, c.status) {
+fn outcome_label(c: &Call) -> String {
+    match (c.outcome, c.fault_name(), c.status) {
         (Outcome::Fault, Some(name), _) => format!("FAULT {name}"),
         (Outcome::Response, _, Some(st)) => match st.severity() {
             Severity::Error => format!("ERROR {}", st.label()),
@@ -59,7 +59,7 @@ fn duration_label(d: Option<u64>) -> String {
 ///
 /// # Errors
 /// Writing failed.
-pub fn write_call(out: &mut impl Write, c: &CallRecord) -> io::Result<()> {
+pub fn write_call(out: &mut impl Write, c: &Call) -> io::Result<()> {
     writeln!(out, "{}", call_row(c))?;
     activation_line(c)
         .iter()
@@ -71,21 +71,23 @@ pub fn write_call(out: &mut impl Write, c: &CallRecord) -> io::Result<()> {
 
 /// One table row.
 #[must_use]
-pub fn call_row(c: &CallRecord) -> String {
+pub fn call_row(c: &Call) -> String {
     let frame = c
         .request
         .as_ref()
         .or(c.response.as_ref())
         .map_or(0, |s| s.frames[0]);
-    let time = c.start.get(11..26).unwrap_or(&c.start);
-    let mut auth = match (&c.auth_type, &c.auth_level) {
-        (Some(t), Some(l)) => format!("{t}/{l}"),
-        _ => "-".to_string(),
-    };
+    let start = c.start.rfc3339_micros();
+    let time = start.get(11..26).unwrap_or(&start);
+    let mut auth = c.auth.map_or_else(|| "-".to_string(), Auth::label);
     match (c.decryption, c.signature) {
         (Some("decrypted"), _) => auth.push_str(" decrypted"),
         (Some(other), _) => auth.push_str(&format!(" sealed ({})", other.replace('_', " "))),
-        (None, Some(sig)) => auth.push_str(&format!(" signature {sig}")),
+        (None, Some(valid)) => auth.push_str(if valid {
+            " signature valid"
+        } else {
+            " signature invalid"
+        }),
         (None, None) => {}
     }
     let mut label = interface_label(c);
@@ -108,7 +110,7 @@ pub fn call_row(c: &CallRecord) -> String {
 
 /// The indented line under a DCOM activation call's row naming the class it activates.
 #[must_use]
-pub fn activation_line(c: &CallRecord) -> Option<String> {
+pub fn activation_line(c: &Call) -> Option<String> {
     let o = c.oxid.as_ref()?;
     let clsid = o.clsid.as_ref()?;
     Some(sanitize(&format!(
@@ -120,14 +122,14 @@ pub fn activation_line(c: &CallRecord) -> Option<String> {
 /// The indented line under a Netlogon secure-channel call's row: computer, account, cipher,
 /// credential check, and the Zerologon pattern.
 #[must_use]
-pub fn netlogon_line(c: &CallRecord) -> Option<String> {
+pub fn netlogon_line(c: &Call) -> Option<String> {
     let v = c.netlogon.as_ref()?;
     Some(sanitize(&format!("         netlogon: {}", v.summary())))
 }
 
 /// Indented lines under a call's row, one per NDR pipe parameter.
 #[must_use]
-pub fn pipe_lines(c: &CallRecord) -> Vec<String> {
+pub fn pipe_lines(c: &Call) -> Vec<String> {
     c.pipes
         .iter()
         .flatten()
@@ -160,7 +162,7 @@ pub fn pipe_lines(c: &CallRecord) -> Vec<String> {
 /// The decoded parameters as a tree, under the key-parameter line (the terminal interface's
 /// detail pane).
 #[must_use]
-pub fn parameter_tree(c: &CallRecord) -> Vec<String> {
+pub fn parameter_tree(c: &Call) -> Vec<String> {
     let Some(d) = &c.decoded else {
         return Vec::new();
     };
@@ -177,7 +179,7 @@ pub fn parameter_tree(c: &CallRecord) -> Vec<String> {
 /// ([`crate::idl::values::Decoded::key_parameters`]), one line per decoded parameter, then its
 /// decoding errors.
 #[must_use]
-pub fn parameter_lines(c: &CallRecord) -> Vec<String> {
+pub fn parameter_lines(c: &Call) -> Vec<String> {
     let Some(d) = &c.decoded else {
         return Vec::new();
     };

@@ -2,7 +2,7 @@
 //! mouse, and data arriving from the analysis thread.
 
 use crate::epm::resolver::EndpointRecord;
-use crate::event::{CallRecord, PduNote};
+use crate::model::{Call, PduNote};
 use crate::summary::Summary;
 
 /// One input to [`super::app::App::update`].
@@ -55,7 +55,7 @@ pub enum Action {
     /// Quit.
     Quit,
     /// Calls finished by the analysis.
-    Calls(Vec<CallRecord>),
+    Calls(Vec<Call>),
     /// Non-call PDUs (binds, acks, ...) seen by the analysis.
     Notes(Vec<PduNote>),
     /// Sort the connections by the next key (first seen, calls, faults, client, server).

@@ -7,11 +7,14 @@
 //! their totals, and the status line counts what aged out.
 
 use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 
 use super::action::Action;
 use crate::epm::resolver::EndpointRecord;
-use crate::event::{CallRecord, Outcome, PduNote};
 use crate::idl::values::{CallStubs, TreeLine, decode_call_tree, plan_of};
+use crate::model::{Auth, Call, Interface, Outcome, PduNote};
+use crate::source::Timestamp;
 use crate::status::Severity;
 use crate::summary::Summary;
 
@@ -129,18 +132,18 @@ pub enum Focus {
 }
 
 /// An association: one TCP connection, or one pipe of an SMB connection.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConnRow {
     /// Client endpoint.
-    pub client: String,
+    pub client: SocketAddr,
     /// Server endpoint.
-    pub server: String,
+    pub server: SocketAddr,
     /// `ncacn_ip_tcp` or `ncacn_np`.
-    pub transport: String,
+    pub transport: &'static str,
     /// Pipe name.
-    pub pipe: Option<String>,
+    pub pipe: Option<Arc<str>>,
     /// SMB FileId.
-    pub file_id: Option<String>,
+    pub file_id: Option<Arc<str>>,
     /// Interfaces called, by name (or UUID).
     pub interfaces: Vec<String>,
     /// Auth type/level of the first authenticated call.
@@ -149,8 +152,8 @@ pub struct ConnRow {
     pub calls: u64,
     /// Faults.
     pub faults: u64,
-    /// First call's start (RFC 3339).
-    pub start: String,
+    /// First call's start.
+    pub start: Timestamp,
     /// From the first call's first frame to the last call's last frame, µs.
     pub duration_us: i64,
     span: (i64, i64),
@@ -165,8 +168,7 @@ impl ConnRow {
     /// `ncacn_np:10.0.0.5[\pipe\samr]`).
     #[must_use]
     pub fn binding(&self) -> String {
-        let (host, port) = self.server.rsplit_once(':').unwrap_or((&self.server, ""));
-        let host = host.trim_start_matches('[').trim_end_matches(']');
+        let (host, port) = (self.server.ip(), self.server.port());
         match &self.pipe {
             Some(p) if self.transport == "ncacn_np" => format!("ncacn_np:{host}[{p}]"),
             _ if self.transport == "ncacn_np" => format!("ncacn_np:{host}[?]"),
@@ -184,6 +186,10 @@ impl ConnRow {
         }
     }
 }
+
+/// What tells the associations of the connections view apart: client, server, transport and
+/// SMB FileId.
+type ConnKey = (SocketAddr, SocketAddr, &'static str, Option<Arc<str>>);
 
 /// Response-time statistics of one operation.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -211,7 +217,7 @@ pub struct App {
     /// Capture name for the title.
     pub title: String,
     /// Calls in arrival (output) order.
-    pub calls: Vec<CallRecord>,
+    pub calls: Vec<Call>,
     /// Calls not kept because of [`MAX_CALLS`].
     pub calls_dropped: u64,
     /// Kept calls that hold decoded parameters, against [`MAX_DECODED_CALLS`].
@@ -272,7 +278,7 @@ pub struct App {
     pub filtered: Vec<usize>,
     /// Associations.
     pub connections: Vec<ConnRow>,
-    conn_index: BTreeMap<(String, String, String, Option<String>), usize>,
+    conn_index: BTreeMap<ConnKey, usize>,
     /// Connections shown (indices into `connections`).
     pub conn_filtered: Vec<usize>,
     /// The connection shown in the flow view (index into `connections`).
@@ -290,11 +296,11 @@ pub struct App {
 
 /// Lower-case text a call is filtered and searched by: client, server, interface, operation,
 /// outcome, fault name, return code, pipe.
-fn call_text(c: &CallRecord) -> String {
+fn call_text(c: &Call) -> String {
     let iface = c
         .interface
         .as_ref()
-        .map(|i| format!("{} {}", i.name.clone().unwrap_or_default(), i.uuid));
+        .map(|i| format!("{} {}", i.name.as_deref().unwrap_or(""), i.syntax.uuid));
     let status = c
         .status
         .map(|s| format!("{} 0x{:08x}", s.label(), s.code))
@@ -304,21 +310,18 @@ fn call_text(c: &CallRecord) -> String {
         c.client,
         c.server,
         iface.unwrap_or_default(),
-        c.operation.clone().unwrap_or_default(),
+        c.operation.as_deref().unwrap_or(""),
         c.outcome,
-        c.fault_name.clone().unwrap_or_default(),
+        c.fault_name().as_deref().unwrap_or(""),
         status,
-        c.pipe.clone().unwrap_or_default()
+        c.pipe.as_deref().unwrap_or("")
     )
     .to_lowercase()
 }
 
-/// The host part of `ip:port` or `[ipv6]:port`.
-fn host_of(endpoint: &str) -> String {
-    endpoint
-        .rsplit_once(':')
-        .map_or(endpoint, |(h, _)| h)
-        .to_string()
+/// The host of an endpoint as the endpoint records write it (`ip:port`, `[ipv6]:port`).
+fn host_of(endpoint: &str) -> Option<IpAddr> {
+    endpoint.parse::<SocketAddr>().ok().map(|a| a.ip())
 }
 
 fn matches(text: &str, filter: &str) -> bool {
@@ -329,17 +332,26 @@ fn matches(text: &str, filter: &str) -> bool {
 
 /// `Interface.Operation` of a call.
 #[must_use]
-pub fn call_label(c: &CallRecord) -> String {
-    let iface = c.interface.as_ref().map_or_else(
-        || "?".to_string(),
-        |i| i.name.clone().unwrap_or_else(|| i.uuid.clone()),
+pub fn call_label(c: &Call) -> String {
+    let iface = c
+        .interface
+        .as_ref()
+        .map_or_else(|| "?".to_string(), interface_label);
+    let op = c.operation.as_deref().map_or_else(
+        || {
+            c.opnum
+                .map_or_else(|| "?".to_string(), |n| format!("opnum {n}"))
+        },
+        str::to_string,
     );
-    let op = c
-        .operation
-        .clone()
-        .or_else(|| c.opnum.map(|n| format!("opnum {n}")))
-        .unwrap_or_else(|| "?".to_string());
     format!("{iface}.{op}")
+}
+
+/// An interface by name, or by UUID when it has none.
+fn interface_label(i: &Interface) -> String {
+    i.name
+        .as_deref()
+        .map_or_else(|| i.syntax.uuid.to_string(), str::to_string)
 }
 
 fn percentile(sorted: &[u64], p: usize) -> u64 {
@@ -539,7 +551,7 @@ impl App {
 
     /// The selected call of the calls view.
     #[must_use]
-    pub fn selected_call(&self) -> Option<&CallRecord> {
+    pub fn selected_call(&self) -> Option<&Call> {
         self.calls.get(self.selected_index()?)
     }
 
@@ -557,9 +569,9 @@ impl App {
 
     /// The client host of the flow view (the IP of the selected connection's client).
     #[must_use]
-    pub fn flow_host(&self) -> Option<String> {
+    pub fn flow_host(&self) -> Option<IpAddr> {
         let conn = self.flow.and_then(|i| self.connections.get(i))?;
-        Some(host_of(&conn.client))
+        Some(conn.client.ip())
     }
 
     /// Items of the flow view, in frame order: for the client host of the selected connection,
@@ -572,15 +584,11 @@ impl App {
         };
         let mut rows = Vec::new();
         for (e, ep) in self.endpoints.iter().enumerate() {
-            if host_of(&ep.asked_by) == host {
+            if host_of(&ep.asked_by) == Some(host) {
                 rows.push((ep.frame, FlowRow::Lookup(e)));
             }
         }
-        for conn in self
-            .connections
-            .iter()
-            .filter(|c| host_of(&c.client) == host)
-        {
+        for conn in self.connections.iter().filter(|c| c.client.ip() == host) {
             for &i in &conn.call_indices {
                 let c = &self.calls[i];
                 let frame = c
@@ -592,7 +600,7 @@ impl App {
             }
         }
         for (i, n) in self.notes.iter().enumerate() {
-            if host_of(&n.client) == host {
+            if n.client.ip() == host {
                 rows.push((n.frame, FlowRow::Note(i)));
             }
         }
@@ -622,12 +630,7 @@ impl App {
                 .notes
                 .get(n)
                 .and_then(|n| {
-                    let key = (
-                        n.client.clone(),
-                        n.server.clone(),
-                        n.transport.to_string(),
-                        n.file_id.clone(),
-                    );
+                    let key = (n.client, n.server, n.transport, n.file_id.clone());
                     self.conn_index
                         .get(&key)
                         .and_then(|&ci| self.connections.get(ci))
@@ -700,7 +703,7 @@ impl App {
             .collect()
     }
 
-    fn add_calls(&mut self, calls: Vec<CallRecord>) {
+    fn add_calls(&mut self, calls: Vec<Call>) {
         for mut c in calls {
             if !self.live && self.calls.len() >= MAX_CALLS {
                 self.calls_dropped += 1;
@@ -726,24 +729,26 @@ impl App {
             if self.filter.is_empty() || matches(&call_text(&c), &self.filter) {
                 self.filtered.push(i);
             }
-            let key = (
-                c.client.clone(),
-                c.server.clone(),
-                c.transport.to_string(),
-                c.file_id.clone(),
-            );
+            let key = (c.client, c.server, c.transport, c.file_id.clone());
             let ci = match self.conn_index.get(&key) {
                 Some(&ci) => ci,
                 None => {
                     let ci = self.connections.len();
                     self.connections.push(ConnRow {
-                        client: c.client.clone(),
-                        server: c.server.clone(),
-                        transport: c.transport.to_string(),
+                        client: c.client,
+                        server: c.server,
+                        transport: c.transport,
                         pipe: c.pipe.clone(),
                         file_id: c.file_id.clone(),
-                        start: c.start.clone(),
-                        ..ConnRow::default()
+                        start: c.start,
+                        interfaces: Vec::new(),
+                        auth: None,
+                        calls: 0,
+                        faults: 0,
+                        duration_us: 0,
+                        span: (0, 0),
+                        endpoint_frame: None,
+                        call_indices: Vec::new(),
                     });
                     self.conn_index.insert(key, ci);
                     if self.filter.is_empty() || matches(&self.conn_text(ci), &self.filter) {
@@ -760,25 +765,21 @@ impl App {
             if row.pipe.is_none() {
                 row.pipe.clone_from(&c.pipe);
             }
-            if row.auth.is_none()
-                && let (Some(t), Some(l)) = (&c.auth_type, &c.auth_level)
-            {
-                row.auth = Some(format!("{t}/{l}"));
+            if row.auth.is_none() {
+                row.auth = c.auth.map(Auth::label);
             }
             row.endpoint_frame = row.endpoint_frame.or(c.endpoint_frame);
-            let iface = c
-                .interface
-                .as_ref()
-                .map(|i| i.name.clone().unwrap_or_else(|| i.uuid.clone()));
+            let iface = c.interface.as_ref().map(interface_label);
             if let Some(n) = iface
                 && !row.interfaces.contains(&n)
             {
                 row.interfaces.push(n);
             }
+            let span = (c.start.as_micros(), c.end.as_micros());
             row.span = if row.calls == 1 {
-                c.span_us
+                span
             } else {
-                (row.span.0.min(c.span_us.0), row.span.1.max(c.span_us.1))
+                (row.span.0.min(span.0), row.span.1.max(span.1))
             };
             row.duration_us = row.span.1 - row.span.0;
             row.call_indices.push(i);
@@ -811,7 +812,7 @@ impl App {
 
     /// Bind and alter_context notes of the association of a call (its presentation contexts).
     #[must_use]
-    pub fn contexts_of(&self, c: &CallRecord) -> Vec<&PduNote> {
+    pub fn contexts_of(&self, c: &Call) -> Vec<&PduNote> {
         self.notes
             .iter()
             .filter(|n| n.client == c.client && n.server == c.server && n.file_id == c.file_id)
@@ -1094,13 +1095,8 @@ impl App {
         self.select(row);
     }
 
-    fn connection_of(&self, c: &CallRecord) -> Option<usize> {
-        let key = (
-            c.client.clone(),
-            c.server.clone(),
-            c.transport.to_string(),
-            c.file_id.clone(),
-        );
+    fn connection_of(&self, c: &Call) -> Option<usize> {
+        let key = (c.client, c.server, c.transport, c.file_id.clone());
         self.conn_index.get(&key).copied()
     }
 
@@ -1133,6 +1129,8 @@ impl App {
                     .and_then(|e| e.used_by.first().cloned());
                 if let Some(u) = used
                     && let Some((client, server)) = u.split_once("->")
+                    && let (Ok(client), Ok(server)) =
+                        (client.parse::<SocketAddr>(), server.parse::<SocketAddr>())
                     && let Some(ci) = self
                         .connections
                         .iter()

@@ -10,8 +10,8 @@ use ratatui::widgets::{Block, Borders, Cell, Clear, Gauge, Paragraph, Row, Table
 
 use super::app::{App, FlowRow, Focus, Input, View, call_label};
 use crate::dcerpc::pdu::parse_header;
-use crate::event::{CallRecord, Outcome};
 use crate::idl::values::{Direction as Side, SideStub};
+use crate::model::{Call, Outcome};
 use crate::output::sanitize;
 use crate::status::Severity;
 
@@ -45,7 +45,7 @@ impl Theme {
         }
     }
     /// A call's outcome, its return code counted: a failing code is red, a warning yellow.
-    fn call_outcome(self, c: &CallRecord) -> Style {
+    fn call_outcome(self, c: &Call) -> Style {
         match (c.outcome, c.status.map(|s| s.severity())) {
             (Outcome::Response, Some(Severity::Error)) => self.fg(Color::Red),
             (Outcome::Response, Some(Severity::Warning)) => self.fg(Color::Yellow),
@@ -57,13 +57,13 @@ impl Theme {
 }
 
 /// A call whose stubs stayed sealed: its answer says nothing readable.
-fn sealed(c: &CallRecord) -> bool {
+fn sealed(c: &Call) -> bool {
     matches!(c.decryption, Some("no_key" | "failed"))
 }
 
 /// Symbol and word for an outcome.
 #[must_use]
-pub fn outcome_mark(c: &CallRecord) -> String {
+pub fn outcome_mark(c: &Call) -> String {
     match (c.outcome, c.status) {
         (Outcome::Response, Some(st)) => match st.severity() {
             Severity::Error => format!("✗ {}", st.label()),
@@ -78,7 +78,8 @@ pub fn outcome_mark(c: &CallRecord) -> String {
         (Outcome::Response, None) => "✓ ok".to_string(),
         (Outcome::Fault, _) => format!(
             "✗ {}",
-            c.fault_name.clone().unwrap_or_else(|| "fault".into())
+            c.fault_name()
+                .unwrap_or(std::borrow::Cow::Borrowed("fault"))
         ),
         (Outcome::NoResponse, _) => "… no response".to_string(),
         _ => "! incomplete".to_string(),
@@ -179,10 +180,11 @@ fn draw_calls(f: &mut Frame<'_>, app: &App, area: Rect, theme: Theme) {
                 .map_or(0, |s| s.frames[0]);
             let mut cells = vec![Cell::from(frame.to_string())];
             if wide {
-                cells.push(Cell::from(c.start.get(11..23).unwrap_or("").to_string()));
-                cells.push(Cell::from(sanitize(&c.client)));
+                let start = c.start.rfc3339_micros();
+                cells.push(Cell::from(start.get(11..23).unwrap_or("").to_string()));
+                cells.push(Cell::from(c.client.to_string()));
             }
-            cells.push(Cell::from(sanitize(&c.server)));
+            cells.push(Cell::from(c.server.to_string()));
             cells.push(Cell::from(sanitize(&call_label(c))));
             cells.push(Cell::from(outcome_mark(c)).style(theme.call_outcome(c)));
             cells.push(Cell::from(duration(c.duration_us)));
@@ -349,7 +351,7 @@ fn stub_window(bytes: &[u8], range: std::ops::Range<usize>, theme: Theme) -> Vec
         .collect()
 }
 
-fn draw_detail(f: &mut Frame<'_>, app: &App, c: &CallRecord, area: Rect, theme: Theme) {
+fn draw_detail(f: &mut Frame<'_>, app: &App, c: &Call, area: Rect, theme: Theme) {
     let mut lines: Vec<Line<'_>> = Vec::new();
     let kv = |k: &str, v: String| {
         Line::from(vec![
@@ -379,9 +381,10 @@ fn draw_detail(f: &mut Frame<'_>, app: &App, c: &CallRecord, area: Rect, theme: 
         lines.push(kv(
             "interface",
             format!(
-                "{} v{} (from {})",
-                i.uuid,
-                i.version,
+                "{} v{}.{} (from {})",
+                i.syntax.uuid,
+                i.syntax.major,
+                i.syntax.minor,
                 c.interface_source.unwrap_or("?")
             ),
         ));
@@ -412,8 +415,11 @@ fn draw_detail(f: &mut Frame<'_>, app: &App, c: &CallRecord, area: Rect, theme: 
             ),
         ));
     }
-    if let (Some(t), Some(l)) = (&c.auth_type, &c.auth_level) {
-        lines.push(kv("auth", format!("{t} / {l}")));
+    if let Some(a) = c.auth {
+        lines.push(kv(
+            "auth",
+            format!("{} / {}", a.type_name(), a.level_name()),
+        ));
     }
     if let Some(d) = c.decryption {
         let text = match &c.decryption_reason {
@@ -422,8 +428,11 @@ fn draw_detail(f: &mut Frame<'_>, app: &App, c: &CallRecord, area: Rect, theme: 
         };
         lines.push(kv("decryption", text));
     }
-    if let Some(sig) = c.signature {
-        lines.push(kv("signature", sig.to_string()));
+    if let Some(valid) = c.signature {
+        lines.push(kv(
+            "signature",
+            if valid { "valid" } else { "invalid" }.into(),
+        ));
     }
     if let Some((_, _, pad, ctx, len)) = c.verifier {
         lines.push(kv(
@@ -557,7 +566,7 @@ fn draw_connections(f: &mut Frame<'_>, app: &App, area: Rect, theme: Theme) {
                 Style::default()
             };
             let mut cells = vec![
-                Cell::from(sanitize(&c.client)),
+                Cell::from(c.client.to_string()),
                 Cell::from(sanitize(&c.binding())),
             ];
             cells.push(Cell::from(sanitize(&c.interfaces.join(", "))));
@@ -655,7 +664,7 @@ fn draw_flow(f: &mut Frame<'_>, app: &App, area: Rect, theme: Theme) {
     // Lifelines: the client host, then each endpoint mapper and server endpoint in order of
     // first appearance; as many as fit, the rest share the last one.
     let max_lanes = (width / 18).max(2);
-    let mut lanes: Vec<String> = vec![host.clone()];
+    let mut lanes: Vec<String> = vec![host.to_string()];
     let mut lane_of = Vec::with_capacity(rows.len());
     for r in &rows {
         let name = app.flow_lane(*r);

@@ -283,7 +283,7 @@ pub fn calls_jsonl(pcap_bytes: &[u8]) -> String {
     let (calls, _) = rpcscope::analyze(pcap_bytes).expect("a valid capture");
     let mut out = Vec::new();
     for c in &calls {
-        rpcscope::output::json::write_line(&mut out, c).expect("write to memory");
+        rpcscope::output::json::write_call(&mut out, c).expect("write to memory");
     }
     String::from_utf8(out).expect("JSON is UTF-8")
 }

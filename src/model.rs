@@ -1,9 +1,18 @@
-//! The records rpcscope reports: the only serialised types. Field names and meaning follow
-//! `docs/json-format.md` (which includes the stable minimum contract); change both together.
+//! Analysis layer, the domain model: what the engine reports, typed (addresses, times, codes,
+//! UUIDs), for every output to render its own way. A finished [`Call`] is written as JSON by
+//! [`crate::output::json`] (`docs/json-format.md`), as a table row by [`crate::output::text`],
+//! counted by [`crate::summary`] and shown by [`crate::tui`]; [`PduNote`]s feed the call-flow
+//! view.
+
+use std::borrow::Cow;
+use std::net::SocketAddr;
+use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::dce::InterfaceRef;
+use crate::dce::codes::{auth_level_name, auth_type_name, fault_name};
+use crate::dce::{SyntaxId, Uuid};
+use crate::source::Timestamp;
 
 /// The PDUs of one direction of a call.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -19,18 +28,18 @@ pub struct PduSpan {
 
 /// A PDU that is not part of a call (bind, bind_ack, alter_context, alter_context_resp,
 /// bind_nak, auth3, shutdown, co_cancel, orphaned), for the call-flow view.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PduNote {
     /// Frame that completed the PDU.
     pub frame: u64,
     /// Client endpoint of the association.
-    pub client: String,
+    pub client: SocketAddr,
     /// Server endpoint.
-    pub server: String,
+    pub server: SocketAddr,
     /// Transport.
     pub transport: &'static str,
     /// SMB FileId of a pipe.
-    pub file_id: Option<String>,
+    pub file_id: Option<Arc<str>>,
     /// PDU type name.
     pub ptype: String,
     /// Sent by the client.
@@ -78,37 +87,78 @@ impl std::fmt::Display for Outcome {
     }
 }
 
-/// One RPC call: a request and its response or fault (`"type": "call"`).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct CallRecord {
-    /// Always `"call"`.
-    #[serde(rename = "type")]
-    pub kind: &'static str,
-    /// Client transport endpoint, `ip:port` or `[ipv6]:port`.
-    pub client: String,
+/// An interface as a call's presentation context bound it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Interface {
+    /// Abstract syntax: UUID and version.
+    pub syntax: SyntaxId,
+    /// Name from the interface table or a description, when known.
+    pub name: Option<Name>,
+}
+
+/// A name the engine found: from a built-in table (no allocation) or from a description.
+pub type Name = Cow<'static, str>;
+
+/// The sec_trailer of a call's request: auth type and level as on the wire (MS-RPCE §2.2.1.1.7,
+/// §2.2.1.1.8).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Auth {
+    /// `auth_type`.
+    pub auth_type: u8,
+    /// `auth_level`.
+    pub level: u8,
+}
+
+impl Auth {
+    /// The auth type's name (`ntlmssp`, `spnego`, ... or the number).
+    #[must_use]
+    pub fn type_name(self) -> String {
+        auth_type_name(self.auth_type)
+    }
+
+    /// The auth level's name (`connect`, `pkt_integrity`, `pkt_privacy`, ... or the number).
+    #[must_use]
+    pub fn level_name(self) -> String {
+        auth_level_name(self.level)
+    }
+
+    /// `TYPE/LEVEL`, as the table and the summary show it.
+    #[must_use]
+    pub fn label(self) -> String {
+        format!("{}/{}", self.type_name(), self.level_name())
+    }
+}
+
+/// One RPC call: a request and its response or fault, as the engine reports it. Its JSON form
+/// (`"type": "call"`, `docs/json-format.md`) is [`crate::output::json::CallJson`]; its text row
+/// is in [`crate::output::text`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Call {
+    /// Client transport endpoint.
+    pub client: SocketAddr,
     /// Server transport endpoint.
-    pub server: String,
+    pub server: SocketAddr,
     /// `ncacn_ip_tcp`, `ncacn_np` or `ncacn_http`.
     pub transport: &'static str,
-    /// Pipe name for `ncacn_np` as opened, else null.
-    pub pipe: Option<String>,
+    /// Pipe name for `ncacn_np` as opened.
+    pub pipe: Option<Arc<str>>,
     /// Where `pipe` came from: `create` (the SMB open) or `sec_addr` (the bind_ack's secondary
     /// address, when the open was not captured).
     pub pipe_source: Option<&'static str>,
     /// SMB FileId of the pipe (32 hex digits as on the wire) or SMB1 FID (4 hex digits).
-    pub file_id: Option<String>,
+    pub file_id: Option<Arc<str>>,
     /// Call identifier.
     pub call_id: u32,
     /// Presentation context of the request (of the response when the request was not seen).
     pub context_id: u16,
     /// The interface bound to `context_id`.
-    pub interface: Option<InterfaceRef>,
+    pub interface: Option<Interface>,
     /// How the interface was learned (`bind`, `alter_context`, ...).
     pub interface_source: Option<&'static str>,
-    /// Operation number (null when only the response was captured).
+    /// Operation number (none when only the response was captured).
     pub opnum: Option<u16>,
     /// Operation name when the interface and opnum are known.
-    pub operation: Option<String>,
+    pub operation: Option<Name>,
     /// Request PDUs.
     pub request: Option<PduSpan>,
     /// Response PDUs, or the fault PDU.
@@ -117,77 +167,59 @@ pub struct CallRecord {
     pub outcome: Outcome,
     /// Fault status when the outcome is `fault`.
     pub fault_status: Option<u32>,
-    /// Name of the fault status.
-    pub fault_name: Option<String>,
-    /// Auth type of the request's sec_trailer.
-    pub auth_type: Option<String>,
-    /// Auth level of the request's sec_trailer.
-    pub auth_level: Option<String>,
-    /// On sealed (pkt_privacy) calls: `decrypted`, `no_key` or `failed`; null on clear calls.
+    /// The request's sec_trailer, when it had one.
+    pub auth: Option<Auth>,
+    /// On sealed (pkt_privacy) calls: `decrypted`, `no_key` or `failed`.
     pub decryption: Option<&'static str>,
     /// Why a sealed call was not decrypted: the secret it needs, or what failed.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub decryption_reason: Option<String>,
-    /// `valid` or `invalid` when the call's signatures were checked (a key was known).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub signature: Option<&'static str>,
-    /// Time of the first frame (request, or response when no request), RFC 3339 UTC, µs.
-    pub start: String,
+    /// Whether the call's signatures were valid, when they were checked (a key was known).
+    pub signature: Option<bool>,
+    /// Time of the first frame (request, or response when no request).
+    pub start: Timestamp,
+    /// Time of the last frame of the call.
+    pub end: Timestamp,
     /// From the request's last frame to the response's last frame.
     pub duration_us: Option<u64>,
     /// The operation's return code, for operations whose return type is an error code and
     /// whose whole response was readable.
     pub status: Option<crate::status::Status>,
     /// Object UUID of the request (DCOM IPID), when present.
-    pub object: Option<String>,
+    pub object: Option<Uuid>,
     /// Transfer syntax of the context (`ndr`, `ndr64`), when known.
     pub transfer_syntax: Option<&'static str>,
     /// Frame of the endpoint-mapper or OXID answer that announced the server endpoint of this
     /// call's connection, when one did.
     pub endpoint_frame: Option<u64>,
     /// First bytes of the first request PDU and of the first response (or fault) PDU, for the PDU
-    /// detail view (kept when the engine collects PDU notes, as the terminal interface has it);
-    /// not serialised.
-    #[serde(skip)]
+    /// detail view (kept when the engine collects PDU notes, as the terminal interface has it).
     pub heads: [Vec<u8>; 2],
     /// The request's auth verifier (sec_trailer: type, level, pad length, context id, auth
-    /// value length), for the PDU detail view; not serialised.
-    #[serde(skip)]
+    /// value length), for the PDU detail view.
     pub verifier: Option<(u8, u8, u8, u32, u16)>,
-    /// Time of the first frame and of the last frame of the call, µs since the epoch; not
-    /// serialised (`start` and `duration_us` are).
-    #[serde(skip)]
-    pub span_us: (i64, i64),
     /// NDR pipe parameters of the call, when an IDL describes its operation.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub pipes: Option<Vec<crate::idl::decode::PipeReport>>,
     /// Decoded \[in\] and \[out\] parameters (`--decode`, calls an IDL describes).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub decoded: Option<Box<crate::idl::values::Decoded>>,
     /// The stubs of a call an IDL describes, kept instead of `decoded` when the decoding is
     /// left for later ([`crate::idl::Library::keep_stubs`]: the terminal interface decodes the
-    /// selected call on demand); not serialised.
-    #[serde(skip)]
+    /// selected call on demand).
     pub stubs: Option<Box<crate::idl::values::CallStubs>>,
     /// Decoded endpoint-mapper request and answer (present only on endpoint-mapper calls).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub epm: Option<Box<crate::epm::EpmView>>,
     /// String bindings of a DCOM answer (present only on OXID resolver and activation calls).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub oxid: Option<Box<crate::dcom::OxidView>>,
     /// What a Netlogon secure-channel setup or password call says (present only on those).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub netlogon: Option<Box<crate::netlogon::NetlogonView>>,
 }
 
-impl CallRecord {
+impl Call {
     /// A bare answered-less call over TCP, its request in frames `first..=last` (unit tests).
     #[cfg(test)]
     pub(crate) fn for_tests(call_id: u32, first: u64, last: u64) -> Self {
         Self {
-            kind: "call",
-            client: String::new(),
-            server: String::new(),
+            client: SocketAddr::from(([0, 0, 0, 0], 0)),
+            server: SocketAddr::from(([0, 0, 0, 0], 0)),
             transport: "ncacn_ip_tcp",
             pipe: None,
             pipe_source: None,
@@ -206,13 +238,12 @@ impl CallRecord {
             response: None,
             outcome: Outcome::NoResponse,
             fault_status: None,
-            fault_name: None,
-            auth_type: None,
-            auth_level: None,
+            auth: None,
             decryption: None,
             decryption_reason: None,
             signature: None,
-            start: String::new(),
+            start: Timestamp::default(),
+            end: Timestamp::default(),
             duration_us: None,
             status: None,
             object: None,
@@ -220,7 +251,6 @@ impl CallRecord {
             endpoint_frame: None,
             heads: Default::default(),
             verifier: None,
-            span_us: (0, 0),
             pipes: None,
             decoded: None,
             stubs: None,
@@ -228,6 +258,13 @@ impl CallRecord {
             oxid: None,
             netlogon: None,
         }
+    }
+
+    /// Name of the fault status (`nca_s_op_rng_error`, ... or `0x` and eight hex digits).
+    #[must_use]
+    pub fn fault_name(&self) -> Option<Name> {
+        self.fault_status
+            .map(|s| fault_name(s).map_or_else(|| Cow::Owned(format!("0x{s:08x}")), Cow::Borrowed))
     }
 
     /// Sort key: first request frame (or response frame), then last frame, then call id.

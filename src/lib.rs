@@ -27,6 +27,7 @@
 #![forbid(unsafe_code)]
 
 pub mod auth;
+pub mod context;
 pub mod dce;
 pub mod dcerpc;
 pub mod dcom;
@@ -36,6 +37,7 @@ pub mod hash;
 pub mod idl;
 pub mod ip_defrag;
 pub mod kdc;
+pub mod knowledge;
 pub mod link;
 pub mod live;
 pub mod model;

@@ -1,6 +1,5 @@
 //! Analysis layer, between the associations and the engine: finished calls in the order they
-//! end, how far the output order is settled, endpoints learned from answers, DCOM interface
-//! pointers, and named pipes opened.
+//! end, the calls still open, and how far the output order is settled.
 //!
 //! Calls are ordered for output by the frame of their first request byte (or first response
 //! byte when the request was not captured), then by their last frame and call id
@@ -11,42 +10,17 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
-use crate::epm::resolver::Learned;
 use crate::model::Call;
 use crate::report::Tally;
 
-/// PDU notes waiting to be taken (they are taken after every frame); beyond this they are
-/// dropped.
-pub const MAX_PENDING_NOTES: usize = 10_000;
-/// DCOM interface pointers (IPID → IID) remembered per run; later ones are not kept.
-pub const MAX_IPIDS: usize = 65_536;
 /// Calls awaiting completion over the whole run (every association together): past it, an
 /// association that opens a call first ends its own oldest (`limit_open_calls_total`), so the
 /// run holds at most this many plus one per association.
 pub const MAX_OPEN_CALLS_TOTAL: usize = 32_768;
 
-/// A named pipe opened on an SMB connection (for linking endpoint-mapper answers).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PipeOpened {
-    /// SMB client.
-    pub client: std::net::SocketAddr,
-    /// SMB server.
-    pub server: std::net::SocketAddr,
-    /// Pipe name as opened.
-    pub pipe: String,
-    /// When.
-    pub ts: crate::source::Timestamp,
-}
-
 /// The buffer between associations and the engine.
 #[derive(Debug, Default)]
 pub struct Outbox {
-    learned: Vec<Learned>,
-    /// Notes of non-call PDUs, when someone wants them (the terminal interface).
-    notes: Option<Vec<crate::model::PduNote>>,
-    /// DCOM IPIDs seen in answers, and the interface each was created for.
-    ipids: crate::hash::FastMap<crate::dce::Uuid, crate::dce::Uuid>,
-    pipes: Vec<PipeOpened>,
     /// First frames of the calls still open (a multiset).
     open: BTreeMap<u64, u32>,
     /// Calls still open.
@@ -116,66 +90,6 @@ impl Outbox {
     /// release.
     pub fn anomaly(&mut self, kind: &'static str, frame: u64, detail: impl FnOnce() -> String) {
         self.anomalies.anomaly(kind, frame, detail);
-    }
-
-    /// An endpoint was learned from an answer.
-    pub fn learn(&mut self, l: Learned) {
-        self.learned.push(l);
-    }
-
-    /// An answer created the DCOM interface pointer `ipid` for interface `iid`.
-    pub fn learn_ipid(&mut self, ipid: crate::dce::Uuid, iid: crate::dce::Uuid) {
-        if self.ipids.len() < MAX_IPIDS || self.ipids.contains_key(&ipid) {
-            self.ipids.insert(ipid, iid);
-        } else {
-            self.anomalies.anomaly("limit_ipids", 0, || {
-                format!("more than {MAX_IPIDS} DCOM interface pointers: later ones not remembered")
-            });
-        }
-    }
-
-    /// The interface a DCOM IPID was created for, when its answer was seen.
-    #[must_use]
-    pub fn ipid_interface(&self, ipid: crate::dce::Uuid) -> Option<crate::dce::Uuid> {
-        self.ipids.get(&ipid).copied()
-    }
-
-    /// Starts collecting notes of non-call PDUs.
-    pub fn enable_notes(&mut self) {
-        self.notes.get_or_insert_with(Vec::new);
-    }
-
-    /// True when notes are collected.
-    #[must_use]
-    pub fn wants_notes(&self) -> bool {
-        self.notes.is_some()
-    }
-
-    /// A non-call PDU, when notes are collected.
-    pub fn note(&mut self, n: crate::model::PduNote) {
-        if let Some(v) = self.notes.as_mut()
-            && v.len() < MAX_PENDING_NOTES
-        {
-            v.push(n);
-        }
-    }
-
-    /// Takes the notes collected so far.
-    pub fn take_notes(&mut self) -> Vec<crate::model::PduNote> {
-        self.notes.as_mut().map(std::mem::take).unwrap_or_default()
-    }
-
-    /// A named pipe was opened.
-    pub fn pipe_opened(&mut self, p: PipeOpened) {
-        self.pipes.push(p);
-    }
-
-    /// Takes the endpoints learned and pipes opened since the last call.
-    pub fn take_news(&mut self) -> (Vec<Learned>, Vec<PipeOpened>) {
-        (
-            std::mem::take(&mut self.learned),
-            std::mem::take(&mut self.pipes),
-        )
     }
 
     /// Takes the calls finished so far, in the order they ended.

@@ -27,9 +27,10 @@ use std::collections::{BTreeMap, VecDeque};
 use crate::hash::{FastMap, FastSet};
 use std::net::SocketAddr;
 
+use crate::context::SessionContext;
 use crate::dcerpc::call::TransportInfo;
 use crate::dcerpc::channel::{Channel, Verdict};
-use crate::outbox::{Outbox, PipeOpened};
+use crate::knowledge::PipeOpened;
 use crate::report::Tally;
 use crate::tcp::{Dir, Origin, Span};
 use nbss::{NbssEvent, NbssFramer};
@@ -151,7 +152,7 @@ struct Ctx<'a> {
     span: Span,
     dir: Dir,
     tally: &'a mut Tally,
-    queue: &'a mut Outbox,
+    cx: &'a mut SessionContext,
 }
 
 impl SmbConn {
@@ -203,23 +204,36 @@ impl SmbConn {
         bytes: &[u8],
         origin: Origin,
         tally: &mut Tally,
-        queue: &mut Outbox,
+        cx: &mut SessionContext,
     ) {
         let mut framer = std::mem::take(&mut self.framers[dir.index()]);
         framer.data(offset, bytes, origin, &mut |ev| {
-            self.on_event(dir, ev, tally, queue)
+            self.on_event(dir, ev, tally, cx)
         });
         self.framers[dir.index()] = framer;
     }
 
     /// Bytes of one direction were never captured.
-    pub fn gap(&mut self, dir: Dir, offset: u64, len: u64, tally: &mut Tally, queue: &mut Outbox) {
+    pub fn gap(
+        &mut self,
+        dir: Dir,
+        offset: u64,
+        len: u64,
+        tally: &mut Tally,
+        cx: &mut SessionContext,
+    ) {
         let mut framer = std::mem::take(&mut self.framers[dir.index()]);
-        framer.gap(offset, len, &mut |ev| self.on_event(dir, ev, tally, queue));
+        framer.gap(offset, len, &mut |ev| self.on_event(dir, ev, tally, cx));
         self.framers[dir.index()] = framer;
     }
 
-    fn on_event(&mut self, dir: Dir, ev: NbssEvent<'_>, tally: &mut Tally, queue: &mut Outbox) {
+    fn on_event(
+        &mut self,
+        dir: Dir,
+        ev: NbssEvent<'_>,
+        tally: &mut Tally,
+        cx: &mut SessionContext,
+    ) {
         match ev {
             NbssEvent::Lost => {
                 // Any pipe may have lost bytes in this direction.
@@ -227,9 +241,7 @@ impl SmbConn {
                 let mut keys: Vec<FileKey> = self.pipes.keys().copied().collect();
                 keys.sort();
                 for key in keys {
-                    self.with_channel(key, tally, queue, |c, tally, queue| {
-                        c.lost(dir, tally, queue)
-                    });
+                    self.with_channel(key, tally, cx, |c, tally, cx| c.lost(dir, tally, cx));
                 }
             }
             NbssEvent::Message(m) => {
@@ -242,7 +254,7 @@ impl SmbConn {
                     span: m.span,
                     dir,
                     tally,
-                    queue,
+                    cx,
                 };
                 match m.bytes.get(..4) {
                     Some(id) if id == smb2::PROTOCOL_ID => {
@@ -542,7 +554,7 @@ impl SmbConn {
         }
         if let Some(old) = self.pipes.remove(&key) {
             // FileId reuse: the old file is over.
-            self.finish_pipe(old, ctx.queue);
+            self.finish_pipe(old, ctx.cx);
         }
         if self.pipes.len() >= MAX_OPEN_PIPES
             && let Some(oldest) = self
@@ -556,11 +568,11 @@ impl SmbConn {
                 .anomaly("limit_smb_open_pipes", ctx.span.last.frame, || {
                     format!("more than {MAX_OPEN_PIPES} open files on one SMB connection")
                 });
-            self.finish_pipe(p, ctx.queue);
+            self.finish_pipe(p, ctx.cx);
         }
         if let (Some(pipe), Some(client)) = (&name, self.client) {
             let server = self.senders[client.reverse().index()];
-            ctx.queue.pipe_opened(PipeOpened {
+            ctx.cx.knowledge.pipe_opened(PipeOpened {
                 client: self.senders[client.index()],
                 server,
                 pipe: pipe.clone(),
@@ -602,8 +614,8 @@ impl SmbConn {
         &mut self,
         key: FileKey,
         tally: &mut Tally,
-        queue: &mut Outbox,
-        f: impl FnOnce(&mut Channel, &mut Tally, &mut Outbox) -> Verdict,
+        cx: &mut SessionContext,
+        f: impl FnOnce(&mut Channel, &mut Tally, &mut SessionContext) -> Verdict,
     ) {
         let Some(pipe) = self.pipes.get_mut(&key) else {
             return;
@@ -611,7 +623,7 @@ impl SmbConn {
         let Some(channel) = pipe.channel.as_mut() else {
             return;
         };
-        if f(channel, tally, queue) == Verdict::Rejected {
+        if f(channel, tally, cx) == Verdict::Rejected {
             pipe.channel = None;
             pipe.reads.clear();
         }
@@ -622,11 +634,11 @@ impl SmbConn {
             return;
         }
         let (span, dir) = (ctx.span, ctx.dir);
-        self.with_channel(key, ctx.tally, ctx.queue, |c, tally, queue| {
+        self.with_channel(key, ctx.tally, ctx.cx, |c, tally, cx| {
             if damaged {
-                c.gap(dir, data.len() as u64, tally, queue)
+                c.gap(dir, data.len() as u64, tally, cx)
             } else {
-                c.data(dir, data, span, tally, queue)
+                c.data(dir, data, span, tally, cx)
             }
         });
     }
@@ -644,11 +656,11 @@ impl SmbConn {
     /// One part of a multi-part answer, delivered at once (its request stays pending).
     fn answer_part(&mut self, key: FileKey, data: &[u8], damaged: bool, ctx: &mut Ctx<'_>) {
         let (span, dir) = (ctx.span, ctx.dir);
-        self.with_channel(key, ctx.tally, ctx.queue, |c, tally, queue| {
+        self.with_channel(key, ctx.tally, ctx.cx, |c, tally, cx| {
             if damaged {
-                c.gap(dir, data.len() as u64, tally, queue)
+                c.gap(dir, data.len() as u64, tally, cx)
             } else {
-                c.data(dir, data, span, tally, queue)
+                c.data(dir, data, span, tally, cx)
             }
         });
     }
@@ -685,11 +697,11 @@ impl SmbConn {
             match first.get_mut().take() {
                 Some(a) => {
                     first.remove();
-                    self.with_channel(key, ctx.tally, ctx.queue, |c, tally, queue| {
+                    self.with_channel(key, ctx.tally, ctx.cx, |c, tally, cx| {
                         if a.lost > 0 {
-                            c.gap(a.dir, a.lost, tally, queue)
+                            c.gap(a.dir, a.lost, tally, cx)
                         } else {
-                            c.data(a.dir, &a.data, a.span, tally, queue)
+                            c.data(a.dir, &a.data, a.span, tally, cx)
                         }
                     });
                 }
@@ -699,8 +711,8 @@ impl SmbConn {
                         format!("more than {MAX_WAITING_READS} pipe reads waited for an unanswered one")
                     });
                     let dir = ctx.dir;
-                    self.with_channel(key, ctx.tally, ctx.queue, |c, tally, queue| {
-                        c.lost(dir, tally, queue)
+                    self.with_channel(key, ctx.tally, ctx.cx, |c, tally, cx| {
+                        c.lost(dir, tally, cx)
                     });
                 }
                 None => return,
@@ -710,27 +722,27 @@ impl SmbConn {
 
     fn close(&mut self, key: FileKey, ctx: &mut Ctx<'_>) {
         if let Some(p) = self.pipes.remove(&key) {
-            self.finish_pipe(p, ctx.queue);
+            self.finish_pipe(p, ctx.cx);
         }
     }
 
-    fn finish_pipe(&mut self, mut pipe: Pipe, queue: &mut Outbox) {
+    fn finish_pipe(&mut self, mut pipe: Pipe, cx: &mut SessionContext) {
         if let Some(c) = pipe.channel.as_mut() {
             if c.confirmed() {
                 self.associations += 1;
             }
-            c.finish(queue);
+            c.finish(cx);
         }
     }
 
     /// The connection ended: every pipe's open calls are reported. Returns the number of pipes
     /// that carried DCE/RPC over the connection's life.
-    pub fn finish(&mut self, tally: &mut Tally, queue: &mut Outbox) -> u64 {
+    pub fn finish(&mut self, tally: &mut Tally, cx: &mut SessionContext) -> u64 {
         let mut keys: Vec<FileKey> = self.pipes.keys().copied().collect();
         keys.sort();
         for key in keys {
             if let Some(p) = self.pipes.remove(&key) {
-                self.finish_pipe(p, queue);
+                self.finish_pipe(p, cx);
             }
         }
         if self.encrypted > 0 {
@@ -834,7 +846,7 @@ mod tests {
         ];
         let mut conn = SmbConn::new(senders, None, None);
         let mut tally = Tally::default();
-        let mut queue = Outbox::new();
+        let mut queue = crate::context::SessionContext::default();
         let response = dce(2, 1, 200);
         let (first, second) = response.split_at(100);
         let to_server = [create(1, false), write(2, &dce(0, 1, 40)), read(3), read(4)];
@@ -864,8 +876,8 @@ mod tests {
             send(&mut conn, Dir::FromResponder, m, &mut s_off);
         }
         assert_eq!(conn.finish(&mut tally, &mut queue), 1);
-        queue.settle(u64::MAX, &mut tally);
-        let calls: Vec<_> = queue.take_ready().collect();
+        queue.outbox.settle(u64::MAX, &mut tally);
+        let calls: Vec<_> = queue.outbox.take_ready().collect();
         assert_eq!(calls.len(), 1);
         let c = &calls[0];
         assert_eq!(c.outcome, crate::model::Outcome::Response);

@@ -18,6 +18,7 @@ use super::framing::{FrameEvent, FramedPdu};
 use super::pdu::{Body, ContextElement, Header, parse_pdu};
 use super::security::{MAX_AUTH_CONTEXTS, Protection, Security};
 use super::stubs::Consumers;
+use crate::context::SessionContext;
 use crate::dce::codes::{
     PacketType, auth_level_name, auth_type_name, bind_nak_reason_name, context_result_name,
     provider_reason_name,
@@ -25,7 +26,7 @@ use crate::dce::codes::{
 use crate::dce::names;
 use crate::dce::{SyntaxId, Uuid};
 use crate::model::PduNote;
-use crate::outbox::{MAX_OPEN_CALLS_TOTAL, Outbox};
+use crate::outbox::MAX_OPEN_CALLS_TOTAL;
 use crate::report::Tally;
 use crate::tcp::{Dir, Origin};
 
@@ -98,10 +99,10 @@ impl Association {
         dir: Dir,
         event: FrameEvent<'_>,
         tally: &mut Tally,
-        calls: &mut Outbox,
+        cx: &mut SessionContext,
     ) {
         match event {
-            FrameEvent::Pdu(p) => self.on_pdu(dir, &p, tally, calls),
+            FrameEvent::Pdu(p) => self.on_pdu(dir, &p, tally, cx),
             FrameEvent::Truncated { header, first } => {
                 tally.count("pdus_truncated_by_gap");
                 self.security.on_truncated(
@@ -111,7 +112,7 @@ impl Association {
                     header.auth_len,
                     header.flags.object_uuid(),
                 );
-                self.on_truncated(dir, header, first, calls);
+                self.on_truncated(dir, header, first, cx);
             }
             FrameEvent::Lost => {
                 self.security.on_lost(dir);
@@ -133,7 +134,7 @@ impl Association {
         }
     }
 
-    fn on_pdu(&mut self, dir: Dir, p: &FramedPdu<'_>, tally: &mut Tally, calls: &mut Outbox) {
+    fn on_pdu(&mut self, dir: Dir, p: &FramedPdu<'_>, tally: &mut Tally, cx: &mut SessionContext) {
         let pdu = match parse_pdu(p.bytes) {
             Ok(pdu) => pdu,
             Err(e) => {
@@ -184,12 +185,12 @@ impl Association {
         }
         self.seq += 1;
         let stub_len = pdu.stub_len();
-        if calls.wants_notes()
+        if cx.notes.wanted()
             && let Some(text) = describe(&pdu)
         {
             let from_client = h.ptype.is_from_client();
             let client_dir = if from_client { dir } else { dir.reverse() };
-            calls.note(PduNote {
+            cx.notes.push(PduNote {
                 frame: p.last.frame,
                 client: self.info.senders[client_dir.index()],
                 server: self.info.senders[client_dir.reverse().index()],
@@ -306,16 +307,16 @@ impl Association {
                         }
                         c.consumers.request(stub, h.little_endian(), p.first.frame);
                         if c.fault.is_some() && last {
-                            self.reporter().finish(c, calls);
+                            self.reporter().finish(c, cx);
                         } else {
                             self.calls.insert(h.call_id, Box::new(c));
                         }
                     }
                 } else {
                     if let Some(old) = existing {
-                        self.reporter().finish(old, calls);
+                        self.reporter().finish(old, cx);
                     }
-                    let binding = self.binding_for(r.context_id, r.object, calls);
+                    let binding = self.binding_for(r.context_id, r.object, cx);
                     let auth = pdu.auth.map(|a| (a.auth_type, a.auth_level));
                     let consumers = self.reporter().consumers(
                         binding,
@@ -348,7 +349,7 @@ impl Association {
                     };
                     let mut call = call;
                     call.protection = unsealed.protection;
-                    call.heads[0] = head(p.bytes, calls);
+                    call.heads[0] = head(p.bytes, cx);
                     call.verifier = pdu.auth.map(|a| {
                         (
                             a.auth_type,
@@ -358,18 +359,18 @@ impl Association {
                             a.value_len,
                         )
                     });
-                    calls.opened(call.first_frame);
-                    self.insert_call(call, calls);
+                    cx.outbox.opened(call.first_frame);
+                    self.insert_call(call, cx);
                 }
             }
             Body::Response(r) => {
                 let (first, last) = (h.flags.first(), h.flags.last());
-                let mut c = self.call_for_reply(h, dir, r.context_id, p.first.frame, calls);
+                let mut c = self.call_for_reply(h, dir, r.context_id, p.first.frame, cx);
                 match c.response.as_mut() {
                     Some(span) if !first => span.add(p, stub_len, last),
                     _ => {
                         c.response = Some(Span::new(p, stub_len, first, last));
-                        c.heads[1] = head(p.bytes, calls);
+                        c.heads[1] = head(p.bytes, cx);
                         c.tail = StubTail::default();
                     }
                 }
@@ -381,7 +382,7 @@ impl Association {
                 c.consumers
                     .response(first, stub, h.little_endian(), p.first.frame);
                 if last {
-                    self.reporter().finish(c, calls);
+                    self.reporter().finish(c, cx);
                 } else {
                     self.calls.insert(c.call_id, Box::new(c));
                 }
@@ -396,15 +397,15 @@ impl Association {
                     tally.count("faults_answering_binds");
                     return;
                 }
-                let mut c = self.call_for_reply(h, dir, f.context_id, p.first.frame, calls);
+                let mut c = self.call_for_reply(h, dir, f.context_id, p.first.frame, cx);
                 c.response = Some(Span::new(p, stub_len, true, true));
-                c.heads[1] = head(p.bytes, calls);
+                c.heads[1] = head(p.bytes, cx);
                 c.fault = Some(f.status);
                 if c.awaits_request_end() {
                     tally.count("faults_before_request_end");
                     self.calls.insert(c.call_id, Box::new(c));
                 } else {
-                    self.reporter().finish(c, calls);
+                    self.reporter().finish(c, cx);
                 }
             }
             Body::Other => match h.ptype {
@@ -454,7 +455,7 @@ impl Association {
         &self,
         context_id: u16,
         object: Option<Uuid>,
-        queue: &Outbox,
+        cx: &SessionContext,
     ) -> Option<BoundContext> {
         if let Some(c) = self.contexts.get(&context_id) {
             return Some(*c);
@@ -475,7 +476,7 @@ impl Association {
         if let Some(c) = self.refused.get(&context_id) {
             return Some(*c);
         }
-        if let Some(iid) = object.and_then(|o| queue.ipid_interface(o)) {
+        if let Some(iid) = object.and_then(|o| cx.knowledge.ipid_interface(o)) {
             return Some(BoundContext {
                 abstract_syntax: SyntaxId {
                     uuid: iid,
@@ -511,14 +512,14 @@ impl Association {
         dir: Dir,
         context_id: u16,
         first_frame: u64,
-        queue: &mut Outbox,
+        cx: &mut SessionContext,
     ) -> OpenCall {
         if let Some(c) = self.calls.remove(&h.call_id) {
             return *c;
         }
-        queue.opened(first_frame);
-        self.make_room(self.seq, h.call_id, queue);
-        let binding = self.binding_for(context_id, None, queue);
+        cx.outbox.opened(first_frame);
+        self.make_room(self.seq, h.call_id, cx);
+        let binding = self.binding_for(context_id, None, cx);
         OpenCall {
             seq: self.seq,
             first_frame,
@@ -542,31 +543,31 @@ impl Association {
     }
 
     /// Opens a new call.
-    fn insert_call(&mut self, call: OpenCall, calls: &mut Outbox) {
-        self.make_room(call.seq, call.call_id, calls);
+    fn insert_call(&mut self, call: OpenCall, cx: &mut SessionContext) {
+        self.make_room(call.seq, call.call_id, cx);
         self.calls.insert(call.call_id, Box::new(call));
     }
 
     /// Registers a call about to be opened (not yet in `calls`); at [`MAX_OPEN_CALLS`] in the
     /// association, or past [`MAX_OPEN_CALLS_TOTAL`] in the run, the association's oldest open
     /// call is ended first.
-    fn make_room(&mut self, seq: u64, call_id: u32, calls: &mut Outbox) {
+    fn make_room(&mut self, seq: u64, call_id: u32, cx: &mut SessionContext) {
         let full = self.calls.len() >= MAX_OPEN_CALLS;
-        if (full || calls.too_many_open_calls())
+        if (full || cx.outbox.too_many_open_calls())
             && let Some(c) = self.take_oldest()
         {
             if full {
-                calls.anomaly("limit_open_calls", 0, || {
+                cx.outbox.anomaly("limit_open_calls", 0, || {
                     format!("more than {MAX_OPEN_CALLS} calls awaiting an answer")
                 });
             } else {
-                calls.anomaly("limit_open_calls_total", 0, || {
+                cx.outbox.anomaly("limit_open_calls_total", 0, || {
                     format!(
                         "more than {MAX_OPEN_CALLS_TOTAL} calls awaiting an answer in the capture"
                     )
                 });
             }
-            self.reporter().finish(c, calls);
+            self.reporter().finish(c, cx);
         }
         if self.opened.len() >= 2 * MAX_OPEN_CALLS {
             let open = &self.calls;
@@ -586,7 +587,7 @@ impl Association {
         None
     }
 
-    fn on_truncated(&mut self, dir: Dir, header: Header, first: Origin, queue: &mut Outbox) {
+    fn on_truncated(&mut self, dir: Dir, header: Header, first: Origin, cx: &mut SessionContext) {
         let span = Span {
             first,
             last: first,
@@ -609,7 +610,7 @@ impl Association {
                 }
                 if header.flags.first() {
                     self.seq += 1;
-                    queue.opened(first.frame);
+                    cx.outbox.opened(first.frame);
                     self.insert_call(
                         OpenCall {
                             seq: self.seq,
@@ -631,12 +632,12 @@ impl Association {
                             tail: StubTail::default(),
                             protection: Protection::default(),
                         },
-                        queue,
+                        cx,
                     );
                 }
             }
             PacketType::RESPONSE | PacketType::FAULT => {
-                let mut c = self.call_for_reply(header, dir, 0, first.frame, queue);
+                let mut c = self.call_for_reply(header, dir, 0, first.frame, cx);
                 match c.response.as_mut() {
                     Some(r) => {
                         r.damaged = true;
@@ -669,11 +670,11 @@ impl Association {
     }
 
     /// Ends the association: every call still open is reported.
-    pub fn finish_all(&mut self, calls: &mut Outbox) {
+    pub fn finish_all(&mut self, cx: &mut SessionContext) {
         let mut open: Vec<OpenCall> = self.calls.drain().map(|(_, c)| *c).collect();
         open.sort_by_key(|c| c.seq);
         for c in open {
-            self.reporter().finish(c, calls);
+            self.reporter().finish(c, cx);
         }
     }
 }
@@ -746,8 +747,8 @@ fn describe(pdu: &super::pdu::Pdu) -> Option<String> {
 
 /// The first [`PDU_HEAD_BYTES`] of a PDU, for the PDU detail view: kept when PDU notes are
 /// collected (the terminal interface), none otherwise.
-fn head(pdu: &[u8], calls: &Outbox) -> Vec<u8> {
-    if !calls.wants_notes() {
+fn head(pdu: &[u8], cx: &SessionContext) -> Vec<u8> {
+    if !cx.notes.wanted() {
         return Vec::new();
     }
     pdu.get(..PDU_HEAD_BYTES.min(pdu.len()))
@@ -913,7 +914,7 @@ mod tests {
             senders: [client, server],
             endpoints_only: false,
         });
-        let (mut tally, mut queue) = (Tally::default(), Outbox::new());
+        let (mut tally, mut queue) = (Tally::default(), SessionContext::default());
         for (i, s) in steps.into_iter().enumerate() {
             let mut bytes = vec![5, 0, s.ptype, s.flags, 0x10, 0, 0, 0];
             bytes.extend(((16 + s.body.len()) as u16).to_le_bytes());
@@ -942,7 +943,7 @@ mod tests {
             a.on_event(dir, FrameEvent::Pdu(pdu), &mut tally, &mut queue);
         }
         a.finish_all(&mut queue);
-        (queue.take_ready().collect(), tally)
+        (queue.outbox.take_ready().collect(), tally)
     }
 
     /// What a test checks of a record: call id, outcome, where the interface came from, its

@@ -3,11 +3,12 @@
 //! Netlogon and parameter decoders, an IDL's pipe decoders, or the byte-pipe guess), and the
 //! record a finished call becomes: its outcome, return code, interface and operation, what its
 //! decoders found, and what its answer taught (endpoints, DCOM interface pointers, Netlogon
-//! channels), handed to the [`Outbox`]. The association itself only negotiates contexts and
+//! channels), handed to the session's [`SessionContext`]. The association itself only negotiates contexts and
 //! joins fragments.
 
 use super::call::{BoundContext, OpenCall, Span, TransportInfo};
 use super::stubs::{CallPipes, Consumers, Decoder, MAX_DECODE_STUB_BYTES, PipeGuess, Stubs};
+use crate::context::SessionContext;
 use crate::dce::names;
 use crate::dce::{TransferKind, Uuid};
 use crate::dcom::{self, OxidView};
@@ -17,10 +18,10 @@ use crate::epm::{self, EpmView};
 use crate::idl::objref::class_name;
 use crate::idl::values::{CallStubs, Decoded, SideStub, decode_kept};
 use crate::idl::{Interface, table};
+use crate::knowledge::MAX_IPIDS;
 use crate::model::{self, Auth, Call, Name, Outcome};
 use crate::ndr::{LimitsHit, Syntax};
 use crate::netlogon;
-use crate::outbox::Outbox;
 use crate::status::Status;
 
 /// Reports the calls of one association: its transport facts, and where its pipe name came
@@ -32,7 +33,7 @@ pub(super) struct Reporter<'a> {
 
 impl Reporter<'_> {
     /// Ends a call: its record, with what its decoders found, goes to `queue`.
-    pub(super) fn finish(&self, mut c: OpenCall, queue: &mut Outbox) {
+    pub(super) fn finish(&self, mut c: OpenCall, cx: &mut SessionContext) {
         let first_frame = c.first_frame;
         let Consumers {
             stubs,
@@ -41,9 +42,9 @@ impl Reporter<'_> {
         } = std::mem::take(&mut c.consumers);
         if self.info.endpoints_only {
             if let Some(st) = stubs {
-                self.learn_endpoints(&c, &st, queue);
+                self.learn_endpoints(&c, &st, cx);
             }
-            queue.finished_unrecorded(first_frame);
+            cx.outbox.finished_unrecorded(first_frame);
             return;
         }
         let mut record = self.record(&c);
@@ -57,11 +58,12 @@ impl Reporter<'_> {
         }
         if let Some(st) = stubs {
             if st.over_limit {
-                queue.anomaly("limit_decode_stub_bytes", first_frame, || {
-                    format!("a stub longer than {MAX_DECODE_STUB_BYTES} bytes was not decoded")
-                });
+                cx.outbox
+                    .anomaly("limit_decode_stub_bytes", first_frame, || {
+                        format!("a stub longer than {MAX_DECODE_STUB_BYTES} bytes was not decoded")
+                    });
             }
-            self.decode(&c, &st, &mut record, queue);
+            self.decode(&c, &st, &mut record, cx);
             if st.parameters {
                 self.decode_parameters(&c, *st, &mut record);
             }
@@ -78,16 +80,16 @@ impl Reporter<'_> {
             }
             for kind in limits.kinds() {
                 let op = record.operation.as_deref().unwrap_or("?");
-                queue.anomaly(kind, first_frame, || {
+                cx.outbox.anomaly(kind, first_frame, || {
                     format!("decoding {op} stopped at a limit")
                 });
             }
         }
-        queue.finished(record, first_frame);
+        cx.outbox.finished(record, first_frame);
     }
 
     /// Decodes an endpoint-mapper or DCOM call; endpoints in its answer go to `queue`.
-    fn decode(&self, c: &OpenCall, st: &Stubs, record: &mut Call, queue: &mut Outbox) {
+    fn decode(&self, c: &OpenCall, st: &Stubs, record: &mut Call, cx: &mut SessionContext) {
         let (Some(opnum), Some(req)) = (c.opnum, c.request) else {
             return;
         };
@@ -96,7 +98,7 @@ impl Reporter<'_> {
             return;
         }
         let client = self.info.senders[c.client_dir.index()];
-        let learn = |queue: &mut Outbox, endpoint, via| self.learn(c, queue, endpoint, via);
+        let learn = |cx: &mut SessionContext, endpoint, via| self.learn(c, cx, endpoint, via);
         let (request, response) = (st.request_bytes(), st.response_bytes());
         match st.decoder {
             Decoder::Epm => {
@@ -110,7 +112,7 @@ impl Reporter<'_> {
                     match epm::decode_response(opnum, response, &mut v) {
                         Ok(found) => {
                             for a in found {
-                                learn(queue, a.endpoint, epm_via(opnum));
+                                learn(cx, a.endpoint, epm_via(opnum));
                             }
                         }
                         Err(e) => v.error = Some(e),
@@ -126,10 +128,10 @@ impl Reporter<'_> {
                 if answered {
                     let answer = dcom::decode_response(interface, opnum, response);
                     for e in answer.endpoints {
-                        learn(queue, e, "oxid");
+                        learn(cx, e, "oxid");
                     }
                     for (iid, ipid) in answer.ipids {
-                        queue.learn_ipid(ipid, iid);
+                        learn_ipid(cx, ipid, iid);
                     }
                     v = answer.view;
                 }
@@ -143,7 +145,7 @@ impl Reporter<'_> {
             }
             Decoder::Objrefs if answered && !st.over_limit => {
                 for (iid, ipid) in dcom::scan_objrefs(&st.response) {
-                    queue.learn_ipid(ipid, iid);
+                    learn_ipid(cx, ipid, iid);
                 }
             }
             Decoder::RemQueryInterface if answered && !st.over_limit => {
@@ -152,7 +154,7 @@ impl Reporter<'_> {
                 };
                 let pairs = dcom::rem_query_interface(interface, request, response);
                 for (iid, ipid) in pairs.unwrap_or_default() {
-                    queue.learn_ipid(ipid, iid);
+                    learn_ipid(cx, ipid, iid);
                 }
             }
             Decoder::Netlogon if !st.over_limit => {
@@ -169,9 +171,11 @@ impl Reporter<'_> {
                 )
                 .map(Box::new);
                 if record.netlogon.as_ref().is_some_and(|v| v.limit_hit) {
-                    queue.anomaly("limit_netlogon_channels", c.first_frame, || {
-                        "a Netlogon challenge or secure channel was not remembered (limit)".into()
-                    });
+                    cx.outbox
+                        .anomaly("limit_netlogon_channels", c.first_frame, || {
+                            "a Netlogon challenge or secure channel was not remembered (limit)"
+                                .into()
+                        });
                 }
             }
             Decoder::Oxid
@@ -183,9 +187,9 @@ impl Reporter<'_> {
     }
 
     /// An endpoint the answer of `c` announced goes to `queue`.
-    fn learn(&self, c: &OpenCall, queue: &mut Outbox, endpoint: Endpoint, via: &'static str) {
+    fn learn(&self, c: &OpenCall, cx: &mut SessionContext, endpoint: Endpoint, via: &'static str) {
         if let Some(r) = c.response {
-            queue.learn(Learned {
+            cx.knowledge.learn(Learned {
                 frame: r.last.frame,
                 ts: r.last.ts,
                 via,
@@ -198,7 +202,7 @@ impl Reporter<'_> {
 
     /// A first pass: only the endpoints an endpoint-mapper or OXID answer announces, as
     /// [`Reporter::decode`] learns them, without reading the request or making a record.
-    fn learn_endpoints(&self, c: &OpenCall, st: &Stubs, queue: &mut Outbox) {
+    fn learn_endpoints(&self, c: &OpenCall, st: &Stubs, cx: &mut SessionContext) {
         let (Some(opnum), Some(req)) = (c.opnum, c.request) else {
             return;
         };
@@ -210,14 +214,14 @@ impl Reporter<'_> {
                 let found =
                     epm::decode_response(opnum, st.response_bytes(), &mut EpmView::default());
                 for a in found.unwrap_or_default() {
-                    self.learn(c, queue, a.endpoint, epm_via(opnum));
+                    self.learn(c, cx, a.endpoint, epm_via(opnum));
                 }
             }
             Decoder::Oxid => {
                 if let Some(interface) = c.binding.map(|b| b.abstract_syntax.uuid) {
                     let answer = dcom::decode_response(interface, opnum, st.response_bytes());
                     for e in answer.endpoints {
-                        self.learn(c, queue, e, "oxid");
+                        self.learn(c, cx, e, "oxid");
                     }
                 }
             }
@@ -487,7 +491,7 @@ impl Reporter<'_> {
     }
 }
 
-/// The decoder a new call's stubs are kept for: endpoint-mapper calls, DCOM answers carrying
+/// The decoder a new call's stubs are kept for: endpoint-mapper cx, DCOM answers carrying
 /// string bindings, other DCOM (ORPC) calls whose answers may create interface pointers, and
 /// calls whose `parameters` are decoded; none when the stub is sealed and was not decrypted.
 fn decoder_for(
@@ -517,6 +521,15 @@ fn decoder_for(
 }
 
 /// The whole answer of `c` arrived, and it is not a fault.
+/// An answer created the DCOM interface pointer `ipid` for interface `iid`.
+fn learn_ipid(cx: &mut SessionContext, ipid: Uuid, iid: Uuid) {
+    if !cx.knowledge.learn_ipid(ipid, iid) {
+        cx.outbox.anomaly("limit_ipids", 0, || {
+            format!("more than {MAX_IPIDS} DCOM interface pointers: later ones not remembered")
+        });
+    }
+}
+
 fn answered_whole(c: &OpenCall) -> bool {
     c.fault.is_none() && c.response.is_some_and(|r| r.saw_last && !r.damaged)
 }

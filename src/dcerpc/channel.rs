@@ -7,7 +7,7 @@ use super::association::Association;
 use super::call::TransportInfo;
 use super::framing::{FrameEvent, Framer, MAX_GAP_FILL};
 use super::pdu::parse_pdu;
-use crate::outbox::Outbox;
+use crate::context::SessionContext;
 use crate::report::Tally;
 use crate::tcp::{Dir, Span};
 
@@ -89,37 +89,43 @@ impl Channel {
         bytes: &[u8],
         span: Span,
         tally: &mut Tally,
-        queue: &mut Outbox,
+        cx: &mut SessionContext,
     ) -> Verdict {
         let i = dir.index();
         let offset = self.next[i];
         self.next[i] += bytes.len() as u64;
-        self.feed(dir, tally, queue, |framer, handle| {
+        self.feed(dir, tally, cx, |framer, handle| {
             framer.data(offset, bytes, span, handle);
         })
     }
 
     /// `len` bytes of direction `dir` were never captured.
-    pub fn gap(&mut self, dir: Dir, len: u64, tally: &mut Tally, queue: &mut Outbox) -> Verdict {
+    pub fn gap(
+        &mut self,
+        dir: Dir,
+        len: u64,
+        tally: &mut Tally,
+        cx: &mut SessionContext,
+    ) -> Verdict {
         let i = dir.index();
         let offset = self.next[i];
         self.next[i] += len;
-        self.feed(dir, tally, queue, |framer, handle| {
+        self.feed(dir, tally, cx, |framer, handle| {
             framer.gap(offset, len, handle);
         })
     }
 
     /// An unknown number of bytes of direction `dir` were lost.
-    pub fn lost(&mut self, dir: Dir, tally: &mut Tally, queue: &mut Outbox) -> Verdict {
+    pub fn lost(&mut self, dir: Dir, tally: &mut Tally, cx: &mut SessionContext) -> Verdict {
         // Longer than any gap the framer fills: it resynchronises on the next header.
-        self.gap(dir, MAX_GAP_FILL + 1, tally, queue)
+        self.gap(dir, MAX_GAP_FILL + 1, tally, cx)
     }
 
     fn feed(
         &mut self,
         dir: Dir,
         tally: &mut Tally,
-        queue: &mut Outbox,
+        cx: &mut SessionContext,
         input: impl FnOnce(&mut Framer, &mut dyn FnMut(FrameEvent<'_>)),
     ) -> Verdict {
         let Self {
@@ -147,7 +153,7 @@ impl Channel {
                     }
                 }
             }
-            assoc.on_event(dir, ev, tally, queue);
+            assoc.on_event(dir, ev, tally, cx);
         };
         input(&mut framers[dir.index()], &mut handle);
         if reject {
@@ -158,9 +164,9 @@ impl Channel {
     }
 
     /// The channel ended: every open call is reported.
-    pub fn finish(&mut self, queue: &mut Outbox) {
+    pub fn finish(&mut self, cx: &mut SessionContext) {
         if self.confirmed {
-            self.assoc.finish_all(queue);
+            self.assoc.finish_all(cx);
         }
     }
 }

@@ -2,8 +2,9 @@
 //! connection carries (DCE/RPC straight over TCP, SMB named pipes, Kerberos), hands its bytes
 //! to that layer ([`crate::dcerpc::channel`], [`crate::smb`], [`crate::kdc`]), and keeps what
 //! one connection teaches about others: endpoints announced by endpoint-mapper and OXID
-//! answers ([`crate::epm::resolver`]), DCOM interface pointers and finished calls
-//! ([`crate::outbox`]). A connection is DCE/RPC when it uses the endpoint mapper's port 135,
+//! answers ([`crate::epm::resolver`], fed from [`crate::knowledge`] after each frame) and DCOM
+//! interface pointers; with finished calls ([`crate::outbox`]) they are the
+//! [`crate::context::SessionContext`] lent to each connection. A connection is DCE/RPC when it uses the endpoint mapper's port 135,
 //! when an answer announced its endpoint, or when, in either direction, a TCP segment starts
 //! with a header that passes the strict test and the PDU it frames parses.
 
@@ -13,6 +14,7 @@ use std::sync::Arc;
 use super::transport::{Closed, Interest, Opened, SessionEvents, TransportEnd};
 use super::{EPM_PORT, Finished, SMB_PORTS};
 use crate::auth::keys::Keyring;
+use crate::context::SessionContext;
 use crate::dcerpc::call::TransportInfo;
 use crate::dcerpc::channel::{Channel, Verdict};
 use crate::dcerpc::pdu::parse_header;
@@ -21,7 +23,6 @@ use crate::hash::FastMap;
 use crate::idl::Library;
 use crate::kdc::{self, KDC_PORT, KdcStream};
 use crate::model::{Call, PduNote};
-use crate::outbox::Outbox;
 use crate::report::Tally;
 use crate::smb::SmbConn;
 use crate::summary::SummaryBuilder;
@@ -52,7 +53,8 @@ pub struct Sessions {
     /// are dropped; the transport stage's table bounds this one).
     sessions: FastMap<u64, Session>,
     resolver: Resolver,
-    queue: Outbox,
+    /// What the connections share: finished calls, what they learned, PDU notes.
+    cx: SessionContext,
     summary: SummaryBuilder,
     tally: Tally,
     dcerpc_connections: u64,
@@ -133,19 +135,19 @@ impl SessionEvents for Sessions {
         let Some(session) = self.sessions.get_mut(&conn) else {
             return;
         };
-        let (tally, calls) = (&mut self.tally, &mut self.queue);
+        let (tally, cx) = (&mut self.tally, &mut self.cx);
         let verdict = match &mut session.carried {
-            Carried::Dce(c) => c.data(dir, bytes, Span::single(origin), tally, calls),
+            Carried::Dce(c) => c.data(dir, bytes, Span::single(origin), tally, cx),
             Carried::Smb(s) if !s.seen_smb() && starts_like_dcerpc(bytes) => {
                 // DCE/RPC straight on an SMB port, without SMB framing.
                 let mut channel =
                     Channel::new(tcp_info(s.senders(), None, None, None, false), false);
-                let verdict = channel.data(dir, bytes, Span::single(origin), tally, calls);
+                let verdict = channel.data(dir, bytes, Span::single(origin), tally, cx);
                 session.carried = Carried::Dce(Box::new(channel));
                 verdict
             }
             Carried::Smb(s) => {
-                s.data(dir, offset, bytes, origin, tally, calls);
+                s.data(dir, offset, bytes, origin, tally, cx);
                 return;
             }
             Carried::Kdc(k) => {
@@ -163,9 +165,9 @@ impl SessionEvents for Sessions {
             return;
         };
         let verdict = match &mut session.carried {
-            Carried::Dce(c) => c.gap(dir, len, &mut self.tally, &mut self.queue),
+            Carried::Dce(c) => c.gap(dir, len, &mut self.tally, &mut self.cx),
             Carried::Smb(s) => {
-                s.gap(dir, offset, len, &mut self.tally, &mut self.queue);
+                s.gap(dir, offset, len, &mut self.tally, &mut self.cx);
                 return;
             }
             Carried::Kdc(k) => {
@@ -185,7 +187,7 @@ impl SessionEvents for Sessions {
         match session.carried {
             Carried::Smb(mut smb) => {
                 self.smb_connections += 1;
-                self.pipe_associations += smb.finish(&mut self.tally, &mut self.queue);
+                self.pipe_associations += smb.finish(&mut self.tally, &mut self.cx);
             }
             Carried::Dce(mut d) if d.confirmed() => {
                 self.dcerpc_connections += 1;
@@ -200,7 +202,7 @@ impl SessionEvents for Sessions {
                         )
                     });
                 }
-                d.finish(&mut self.queue);
+                d.finish(&mut self.cx);
             }
             Carried::Dce(_) | Carried::Kdc(_) => {}
         }
@@ -213,7 +215,7 @@ impl SessionEvents for Sessions {
     }
 
     fn frame_done(&mut self, frame: u64) {
-        self.queue.settle(frame, &mut self.tally);
+        self.cx.outbox.settle(frame, &mut self.tally);
         self.absorb_news();
     }
 }
@@ -236,7 +238,7 @@ impl Sessions {
 
     /// Feeds endpoints learned and pipes opened into the resolver.
     fn absorb_news(&mut self) {
-        let (learned, pipes) = self.queue.take_news();
+        let (learned, pipes) = self.cx.knowledge.take_news();
         for l in learned {
             self.resolver.learn(l);
         }
@@ -259,13 +261,13 @@ impl Sessions {
     }
 
     pub(super) fn enable_notes(&mut self) {
-        self.queue.enable_notes();
+        self.cx.notes.enable();
     }
 
     /// True when notes of non-call PDUs are collected.
     #[must_use]
     pub fn wants_notes(&self) -> bool {
-        self.queue.wants_notes()
+        self.cx.notes.wanted()
     }
 
     /// The endpoints learned so far, when they changed since `seen`; `seen` is updated.
@@ -279,12 +281,12 @@ impl Sessions {
 
     /// Takes the notes of non-call PDUs seen since the last call.
     pub fn take_notes(&mut self) -> Vec<PduNote> {
-        self.queue.take_notes()
+        self.cx.notes.take()
     }
 
     /// Takes the calls that ended since the last call, in the order they ended.
     pub fn take_calls(&mut self) -> Vec<Call> {
-        let calls: Vec<Call> = self.queue.take_ready().collect();
+        let calls: Vec<Call> = self.cx.outbox.take_ready().collect();
         for c in &calls {
             self.summary.add(c);
         }
@@ -294,14 +296,14 @@ impl Sessions {
     /// Every call taken from now on sorts at or after this first frame.
     #[must_use]
     pub fn settled(&self) -> u64 {
-        self.queue.settled()
+        self.cx.outbox.settled()
     }
 
     /// Ends a first pass (the transport stage has closed every connection): the endpoints
     /// learned.
     #[must_use]
     pub fn finish_first_pass(mut self, _transport: TransportEnd) -> Prior {
-        self.queue.settle(u64::MAX, &mut self.tally);
+        self.cx.outbox.settle(u64::MAX, &mut self.tally);
         self.absorb_news();
         self.resolver.prior()
     }
@@ -310,7 +312,7 @@ impl Sessions {
     /// yet and the summary of the whole run.
     #[must_use]
     pub fn finish(mut self, transport: TransportEnd) -> Finished {
-        self.queue.settle(u64::MAX, &mut self.tally);
+        self.cx.outbox.settle(u64::MAX, &mut self.tally);
         self.absorb_news();
         let calls = self.take_calls();
         if self.resolver.not_kept() > 0 {

@@ -120,3 +120,78 @@ fn the_connection_limit_can_be_set_per_run() {
     assert_eq!(calls, 60, "evicted connections still report their calls");
     assert!(evicted >= 40, "{evicted} evicted");
 }
+
+/// Peak resident memory of a running process, in KiB, from /proc (Linux).
+fn peak_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// More connections in the table at once than it holds (`--max-connections`' default,
+/// 100,000; ended connections linger in it), each a bind and one call to the endpoint mapper
+/// from its own client address: the table fills, evicts, and the run's peak memory
+/// stays within the 256 MiB budget (a connection cost about 2.6 KB before the association's
+/// contexts, its bind buffer and the flow key were made smaller, and this capture took
+/// 261 MiB through `calls --json`).
+#[test]
+fn a_full_connection_table_stays_within_the_memory_budget() {
+    const BUDGET_KIB: u64 = 256 * 1024;
+    let total = 150_000u32;
+    let mut frames = Vec::new();
+    for i in 0..total {
+        let mut client = bind(1, 0);
+        client.extend(request(2, 0, 1, 8, 3));
+        let mut server = bind_ack(1);
+        server.extend(response(2, 0, 8, 3));
+        let mut conv = Conversation::new(135);
+        conv.client_ip = std::net::Ipv4Addr::from(0x0a00_0000 | i);
+        conv.client(&client, &[1400]);
+        conv.server(&server, &[1400]);
+        // closed within the linger time: every connection stays in the table until evicted
+        conv.close();
+        frames.extend(conv.frames());
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("connections.pcap");
+    // 1.35 million frames within 14 s: every connection is still lingering when the table fills
+    std::fs::write(&path, pcap_every(&frames, 10)).unwrap();
+    drop(frames);
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_rpcscope"))
+        .args(["calls", "--json", "--threads", "2"])
+        .arg(&path)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut lines = 0usize;
+        let mut buf = [0u8; 1 << 16];
+        while let Ok(n) = std::io::Read::read(&mut out, &mut buf) {
+            if n == 0 {
+                break;
+            }
+            lines += buf[..n].iter().filter(|&&b| b == b'\n').count();
+        }
+        lines
+    });
+    let mut peak = 0;
+    let status = loop {
+        if let Some(kib) = peak_kib(child.id()) {
+            peak = peak.max(kib);
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    };
+    let calls = reader.join().unwrap();
+    assert!(status.success());
+    assert_eq!(calls, total as usize, "every call reported once");
+    assert!(
+        peak < BUDGET_KIB,
+        "peak {peak} KiB over the {BUDGET_KIB} KiB budget"
+    );
+    let (_, run) = rpcscope::analyze(&std::fs::read(&path).unwrap()).unwrap();
+    assert!(run.summary.tcp.evicted > 0, "the table was full");
+}

@@ -10,7 +10,7 @@
 //! and [`MAX_CONTEXTS`] presentation contexts per association, and [`MAX_OPEN_CALLS_TOTAL`] open
 //! calls in the run; reaching one evicts the oldest entry and records a `limit_*` anomaly.
 
-use crate::hash::FastMap;
+use crate::hash::{FastMap, SmallMap};
 
 use super::call::{BoundContext, OpenCall, Span, StubTail, TransportInfo};
 use super::call_report::Reporter;
@@ -54,10 +54,10 @@ pub struct Association {
     info: TransportInfo,
     /// Where the pipe name came from: `create` (the SMB open) or `sec_addr` (a bind_ack).
     pipe_source: Option<&'static str>,
-    contexts: FastMap<u16, BoundContext>,
+    contexts: SmallMap<u16, BoundContext>,
     /// Contexts the server refused, by the interface the client offered: a client may send
     /// requests on them anyway (they are faulted), and what they ask is still worth reading.
-    refused: FastMap<u16, BoundContext>,
+    refused: SmallMap<u16, BoundContext>,
     pending: Vec<PendingBind>,
     calls: FastMap<u32, Box<OpenCall>>,
     /// (seq, call_id) of the calls as they were opened, oldest first, to evict the oldest in
@@ -84,8 +84,8 @@ impl Association {
             pipe_source: info.pipe.as_ref().map(|_| "create"),
             security: Security::new(info.keys.clone()),
             info,
-            contexts: FastMap::default(),
-            refused: FastMap::default(),
+            contexts: SmallMap::default(),
+            refused: SmallMap::default(),
             pending: Vec::new(),
             calls: FastMap::default(),
             opened: std::collections::VecDeque::new(),
@@ -445,7 +445,12 @@ impl Association {
                 .max_by_key(|(_, b)| b.seq)
                 .map(|(i, _)| i)
         })?;
-        Some(self.pending.remove(idx))
+        let bind = self.pending.remove(idx);
+        if self.pending.is_empty() {
+            // Most associations bind once: the buffer is not kept for the rest of their life.
+            self.pending = Vec::new();
+        }
+        Some(bind)
     }
 
     /// The context in force for `context_id`, or one proposed by a bind not yet answered, or,

@@ -125,14 +125,21 @@ struct Closed {
 }
 
 /// A connection's two ends in a fixed order, packed for cheap hashing and comparing: each end
-/// is its address as IPv6 (IPv4 mapped) and its port, with bit 16 set for IPv6.
+/// is its address as IPv6 (IPv4 mapped) in four words, most significant first, then its port
+/// with bit 16 set for IPv6. Words of 32 bits keep it at 40 bytes (a `u128` would be aligned
+/// to 16 and pad each end to 32): it is stored in the table and in every deadline.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-struct FlowKey([(u128, u32); 2]);
+struct FlowKey([[u32; 5]; 2]);
 
 fn key(a: SocketAddr, b: SocketAddr) -> FlowKey {
-    let end = |s: SocketAddr| match s.ip() {
-        IpAddr::V4(ip) => (u128::from(ip.to_ipv6_mapped()), u32::from(s.port())),
-        IpAddr::V6(ip) => (u128::from(ip), u32::from(s.port()) | 1 << 16),
+    let end = |s: SocketAddr| {
+        let (ip, port) = match s.ip() {
+            IpAddr::V4(ip) => (ip.to_ipv6_mapped(), u32::from(s.port())),
+            IpAddr::V6(ip) => (ip, u32::from(s.port()) | 1 << 16),
+        };
+        let o = ip.octets();
+        let word = |i: usize| u32::from_be_bytes([o[i], o[i + 1], o[i + 2], o[i + 3]]);
+        [word(0), word(4), word(8), word(12), port]
     };
     let (a, b) = (end(a), end(b));
     FlowKey(if a <= b { [a, b] } else { [b, a] })

@@ -111,6 +111,7 @@ pub const FIN_ACK: u8 = 0x11;
 /// A TCP conversation between 10.1.0.1:50000 (client) and 10.1.0.2:`server_port`.
 #[derive(Clone, Debug)]
 pub struct Conversation {
+    pub client_ip: Ipv4Addr,
     pub server_port: u16,
     pub client_port: u16,
     pub segments: Vec<Segment>,
@@ -122,6 +123,7 @@ impl Conversation {
     /// Starts with a three-way handshake.
     pub fn new(server_port: u16) -> Self {
         let mut c = Self {
+            client_ip: Ipv4Addr::new(10, 1, 0, 1),
             server_port,
             client_port: 50000,
             segments: Vec::new(),
@@ -222,7 +224,7 @@ impl Conversation {
     }
 
     fn frame(&self, s: &Segment) -> Vec<u8> {
-        let client = Ipv4Addr::new(10, 1, 0, 1).octets();
+        let client = self.client_ip.octets();
         let server = Ipv4Addr::new(10, 1, 0, 2).octets();
         let (src, dst, sp, dp) = if s.from_client {
             (client, server, self.client_port, self.server_port)
@@ -260,6 +262,11 @@ impl Conversation {
 
 /// A classic pcap (little-endian, microseconds, Ethernet) holding `frames`, one per 100 µs.
 pub fn pcap(frames: &[Vec<u8>]) -> Vec<u8> {
+    pcap_every(frames, 100)
+}
+
+/// A classic pcap holding `frames`, one every `step_us` microseconds.
+pub fn pcap_every(frames: &[Vec<u8>], step_us: u64) -> Vec<u8> {
     let mut out = Vec::new();
     out.extend([0xd4, 0xc3, 0xb2, 0xa1]);
     out.extend(2u16.to_le_bytes());
@@ -268,7 +275,7 @@ pub fn pcap(frames: &[Vec<u8>]) -> Vec<u8> {
     out.extend(262_144u32.to_le_bytes());
     out.extend(1u32.to_le_bytes());
     for (i, f) in frames.iter().enumerate() {
-        let us = 1_700_000_000_000_000u64 + i as u64 * 100;
+        let us = 1_700_000_000_000_000u64 + i as u64 * step_us;
         out.extend(((us / 1_000_000) as u32).to_le_bytes());
         out.extend(((us % 1_000_000) as u32).to_le_bytes());
         out.extend((f.len() as u32).to_le_bytes());

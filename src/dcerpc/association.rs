@@ -1,10 +1,12 @@
-//! Association state (C706 §12.4, MS-RPCE §3.3.1.5): presentation contexts negotiated by
-//! bind / alter_context and their acks, and the calls of the association. Requests and responses
-//! are joined per call_id; fragments are counted per call (the stub bytes are measured, not
-//! kept, so a call of any size is followed) and handed to the call's stub consumers
-//! ([`super::stubs`], chosen by [`super::call_report`] when the call starts); a call ends with
-//! its last response fragment, a fault, a new request reusing its call_id, or the end of the
-//! association, and [`super::call_report`] makes its record.
+//! DCE/RPC layer, association state (C706 §12.4, MS-RPCE §3.3.1.5): presentation contexts
+//! negotiated by bind / alter_context and their acks, and the calls of the association.
+//! Requests and responses are joined per call_id; fragments are counted per call (the stub
+//! bytes are measured, not kept, so a call of any size is followed). What the calls mean is
+//! not its business: a [`CallObserver`] chosen by whoever builds the association sees every
+//! PDU read, chooses what reads a new call's stubs ([`StubSink`]), and receives each call when
+//! it ends (its last response fragment, a fault, a new request reusing its call_id, a limit, or
+//! the end of the association). The engine's observer is [`super::call_report::Reporter`]; the
+//! tests below drive the machine with one that only writes the events down.
 //!
 //! Limits: [`MAX_OPEN_CALLS`] calls awaiting completion, [`MAX_PENDING_BINDS`] unanswered binds
 //! and [`MAX_CONTEXTS`] presentation contexts per association, and [`MAX_OPEN_CALLS_TOTAL`] open
@@ -13,19 +15,15 @@
 use crate::hash::{FastMap, SmallMap};
 
 use super::call::{BoundContext, OpenCall, Span, StubTail, TransportInfo};
-use super::call_report::Reporter;
 use super::framing::{FrameEvent, FramedPdu};
-use super::pdu::{Body, ContextElement, Header, parse_pdu};
+use super::pdu::{Body, ContextElement, Header, Pdu, parse_pdu};
 use super::security::{MAX_AUTH_CONTEXTS, Protection, Security};
-use super::stubs::Consumers;
 use crate::context::SessionContext;
 use crate::dce::codes::{
-    PacketType, auth_level_name, auth_type_name, bind_nak_reason_name, context_result_name,
-    provider_reason_name,
+    PacketType, bind_nak_reason_name, context_result_name, provider_reason_name,
 };
 use crate::dce::names;
 use crate::dce::{SyntaxId, Uuid};
-use crate::model::PduNote;
 use crate::outbox::MAX_OPEN_CALLS_TOTAL;
 use crate::report::Tally;
 use crate::tcp::{Dir, Origin};
@@ -48,9 +46,73 @@ struct PendingBind {
     seq: u64,
 }
 
-/// One association: contexts and calls.
+/// What an association reports to, chosen by whoever builds it: what reads a new call's
+/// stub bytes, each call when it ends, and each PDU read. The association itself negotiates
+/// contexts and joins fragments, and knows nothing of what the stubs mean; the engine's
+/// observer is [`super::call_report::Reporter`].
+pub trait CallObserver {
+    /// What reads a call's stub bytes as its fragments pass.
+    type Stubs: StubSink + Default + std::fmt::Debug;
+
+    /// A call starts with its first request fragment, whose stub is `start.stub`.
+    fn call_started(&self, info: &TransportInfo, start: &CallStart<'_>) -> Self::Stubs;
+
+    /// A call ended: its last response fragment or a fault came, its call_id was reused, a
+    /// limit ended it, or the association ended. `pipe_source` says where the association's
+    /// pipe name came from (`create`, or `sec_addr` from a bind_ack).
+    fn call_ended(
+        &self,
+        info: &TransportInfo,
+        pipe_source: Option<&'static str>,
+        call: OpenCall<Self::Stubs>,
+        cx: &mut SessionContext,
+    );
+
+    /// A whole PDU was read from direction `dir` (completed in `frame`), before the
+    /// association acts on it.
+    fn pdu_read(
+        &self,
+        info: &TransportInfo,
+        dir: Dir,
+        pdu: &Pdu,
+        frame: u64,
+        cx: &mut SessionContext,
+    );
+}
+
+/// What reads a call's stub bytes, fed with each fragment's (unsealed) stub as it passes.
+pub trait StubSink {
+    /// More of the request's stub, from frame `frame`.
+    fn request(&mut self, stub: &[u8], little_endian: bool, frame: u64);
+    /// More of the response's stub; `first` starts the response over.
+    fn response(&mut self, first: bool, stub: &[u8], little_endian: bool, frame: u64);
+    /// A PDU of the call stayed sealed: nothing of its stubs can be read.
+    fn forget(&mut self);
+}
+
+/// A call's first request fragment, as [`CallObserver::call_started`] sees it.
+#[derive(Clone, Copy, Debug)]
+pub struct CallStart<'a> {
+    /// The presentation context (or the interface otherwise learned) of the request.
+    pub binding: Option<BoundContext>,
+    /// Operation number.
+    pub opnum: u16,
+    /// Object UUID of the request.
+    pub object: Option<Uuid>,
+    /// The fragment stayed sealed.
+    pub unreadable: bool,
+    /// Integer byte order of the PDU.
+    pub little_endian: bool,
+    /// The fragment's stub.
+    pub stub: &'a [u8],
+    /// Frame of the fragment's first byte.
+    pub frame: u64,
+}
+
+/// One association: contexts and calls, reported to `O`.
 #[derive(Debug)]
-pub struct Association {
+pub struct Association<O: CallObserver> {
+    observer: O,
     info: TransportInfo,
     /// Where the pipe name came from: `create` (the SMB open) or `sec_addr` (a bind_ack).
     pipe_source: Option<&'static str>,
@@ -59,7 +121,7 @@ pub struct Association {
     /// requests on them anyway (they are faulted), and what they ask is still worth reading.
     refused: SmallMap<u16, BoundContext>,
     pending: Vec<PendingBind>,
-    calls: FastMap<u32, Box<OpenCall>>,
+    calls: FastMap<u32, Box<OpenCall<O::Stubs>>>,
     /// (seq, call_id) of the calls as they were opened, oldest first, to evict the oldest in
     /// O(1) when [`MAX_OPEN_CALLS`] are open; entries of calls since ended are skipped (and
     /// dropped when they outnumber the open calls).
@@ -68,19 +130,18 @@ pub struct Association {
     security: Security,
 }
 
-impl Association {
-    /// What reports this association's calls when they end.
-    fn reporter(&self) -> Reporter<'_> {
-        Reporter {
-            info: &self.info,
-            pipe_source: self.pipe_source,
-        }
+impl<O: CallObserver> Association<O> {
+    /// Hands an ended call to the observer.
+    fn end(&self, call: OpenCall<O::Stubs>, cx: &mut SessionContext) {
+        self.observer
+            .call_ended(&self.info, self.pipe_source, call, cx);
     }
 
-    /// A new association over the given transport.
+    /// A new association over the given transport, reporting to `observer`.
     #[must_use]
-    pub fn new(info: TransportInfo) -> Self {
+    pub fn new(info: TransportInfo, observer: O) -> Self {
         Self {
+            observer,
             pipe_source: info.pipe.as_ref().map(|_| "create"),
             security: Security::new(info.keys.clone()),
             info,
@@ -185,22 +246,8 @@ impl Association {
         }
         self.seq += 1;
         let stub_len = pdu.stub_len();
-        if cx.notes.wanted()
-            && let Some(text) = describe(&pdu)
-        {
-            let from_client = h.ptype.is_from_client();
-            let client_dir = if from_client { dir } else { dir.reverse() };
-            cx.notes.push(PduNote {
-                frame: p.last.frame,
-                client: self.info.senders[client_dir.index()],
-                server: self.info.senders[client_dir.reverse().index()],
-                transport: self.info.transport,
-                file_id: self.info.file_id.clone(),
-                ptype: h.ptype.to_string(),
-                from_client,
-                text,
-            });
-        }
+        self.observer
+            .pdu_read(&self.info, dir, &pdu, p.last.frame, cx);
         match &pdu.body {
             Body::Bind(b) | Body::AlterContext(b) => {
                 let alter = matches!(pdu.body, Body::AlterContext(_));
@@ -307,25 +354,28 @@ impl Association {
                         }
                         c.consumers.request(stub, h.little_endian(), p.first.frame);
                         if c.fault.is_some() && last {
-                            self.reporter().finish(c, cx);
+                            self.end(c, cx);
                         } else {
                             self.calls.insert(h.call_id, Box::new(c));
                         }
                     }
                 } else {
                     if let Some(old) = existing {
-                        self.reporter().finish(old, cx);
+                        self.end(old, cx);
                     }
                     let binding = self.binding_for(r.context_id, r.object, cx);
                     let auth = pdu.auth.map(|a| (a.auth_type, a.auth_level));
-                    let consumers = self.reporter().consumers(
-                        binding,
-                        r.opnum,
-                        r.object,
-                        unreadable,
-                        h.little_endian(),
-                        stub,
-                        p.first.frame,
+                    let consumers = self.observer.call_started(
+                        &self.info,
+                        &CallStart {
+                            binding,
+                            opnum: r.opnum,
+                            object: r.object,
+                            unreadable,
+                            little_endian: h.little_endian(),
+                            stub,
+                            frame: p.first.frame,
+                        },
                     );
                     let call = OpenCall {
                         seq: self.seq,
@@ -382,7 +432,7 @@ impl Association {
                 c.consumers
                     .response(first, stub, h.little_endian(), p.first.frame);
                 if last {
-                    self.reporter().finish(c, cx);
+                    self.end(c, cx);
                 } else {
                     self.calls.insert(c.call_id, Box::new(c));
                 }
@@ -405,7 +455,7 @@ impl Association {
                     tally.count("faults_before_request_end");
                     self.calls.insert(c.call_id, Box::new(c));
                 } else {
-                    self.reporter().finish(c, cx);
+                    self.end(c, cx);
                 }
             }
             Body::Other => match h.ptype {
@@ -518,7 +568,7 @@ impl Association {
         context_id: u16,
         first_frame: u64,
         cx: &mut SessionContext,
-    ) -> OpenCall {
+    ) -> OpenCall<O::Stubs> {
         if let Some(c) = self.calls.remove(&h.call_id) {
             return *c;
         }
@@ -539,7 +589,7 @@ impl Association {
             fault: None,
             auth: None,
             response_may_be_lost: false,
-            consumers: Consumers::default(),
+            consumers: O::Stubs::default(),
             heads: Default::default(),
             verifier: None,
             tail: StubTail::default(),
@@ -548,7 +598,7 @@ impl Association {
     }
 
     /// Opens a new call.
-    fn insert_call(&mut self, call: OpenCall, cx: &mut SessionContext) {
+    fn insert_call(&mut self, call: OpenCall<O::Stubs>, cx: &mut SessionContext) {
         self.make_room(call.seq, call.call_id, cx);
         self.calls.insert(call.call_id, Box::new(call));
     }
@@ -572,7 +622,7 @@ impl Association {
                     )
                 });
             }
-            self.reporter().finish(c, cx);
+            self.end(c, cx);
         }
         if self.opened.len() >= 2 * MAX_OPEN_CALLS {
             let open = &self.calls;
@@ -583,7 +633,7 @@ impl Association {
     }
 
     /// Takes out the open call opened first.
-    fn take_oldest(&mut self) -> Option<OpenCall> {
+    fn take_oldest(&mut self) -> Option<OpenCall<O::Stubs>> {
         while let Some((seq, id)) = self.opened.pop_front() {
             if self.calls.get(&id).is_some_and(|c| c.seq == seq) {
                 return self.calls.remove(&id).map(|c| *c);
@@ -631,7 +681,7 @@ impl Association {
                             fault: None,
                             auth: None,
                             response_may_be_lost: false,
-                            consumers: Consumers::default(),
+                            consumers: O::Stubs::default(),
                             heads: Default::default(),
                             verifier: None,
                             tail: StubTail::default(),
@@ -676,78 +726,12 @@ impl Association {
 
     /// Ends the association: every call still open is reported.
     pub fn finish_all(&mut self, cx: &mut SessionContext) {
-        let mut open: Vec<OpenCall> = self.calls.drain().map(|(_, c)| *c).collect();
+        let mut open: Vec<OpenCall<O::Stubs>> = self.calls.drain().map(|(_, c)| *c).collect();
         open.sort_by_key(|c| c.seq);
         for c in open {
-            self.reporter().finish(c, cx);
+            self.end(c, cx);
         }
     }
-}
-
-/// What a non-call PDU says, for the call-flow view; `None` for requests, responses and faults.
-fn describe(pdu: &super::pdu::Pdu) -> Option<String> {
-    let syntax = |s: &SyntaxId| {
-        let name = names::interface_name(s.uuid, s.major)
-            .map_or_else(|| s.uuid.to_string(), str::to_string);
-        format!("{name} v{}", s.version())
-    };
-    let auth = pdu
-        .auth
-        .map(|a| {
-            format!(
-                " [{}/{}]",
-                auth_type_name(a.auth_type),
-                auth_level_name(a.auth_level)
-            )
-        })
-        .unwrap_or_default();
-    let text = match &pdu.body {
-        Body::Bind(b) | Body::AlterContext(b) => {
-            let ctx: Vec<String> = b
-                .contexts
-                .iter()
-                .map(|c| {
-                    let ts: Vec<&str> = c
-                        .transfer_syntaxes
-                        .iter()
-                        .map(|t| t.transfer_kind().name())
-                        .collect();
-                    format!(
-                        "ctx {} {} ({})",
-                        c.context_id,
-                        syntax(&c.abstract_syntax),
-                        ts.join(", ")
-                    )
-                })
-                .collect();
-            ctx.join("; ")
-        }
-        Body::BindAck(a) | Body::AlterContextResp(a) => {
-            let res: Vec<String> = a
-                .results
-                .iter()
-                .map(|r| match r.result {
-                    0 => format!("accepted {}", r.transfer_syntax.transfer_kind().name()),
-                    3 => "negotiate_ack".to_string(),
-                    n => format!(
-                        "{} ({})",
-                        context_result_name(n),
-                        provider_reason_name(r.reason)
-                    ),
-                })
-                .collect();
-            let addr = String::from_utf8_lossy(&a.sec_addr);
-            if addr.is_empty() {
-                res.join("; ")
-            } else {
-                format!("{}; sec_addr {addr}", res.join("; "))
-            }
-        }
-        Body::BindNak(n) => bind_nak_reason_name(n.reason),
-        Body::Other => String::new(),
-        Body::Request(_) | Body::Response(_) | Body::Fault(_) => return None,
-    };
-    Some(format!("{}{}", text, auth).trim().to_string())
 }
 
 /// The first [`PDU_HEAD_BYTES`] of a PDU, for the PDU detail view: kept when PDU notes are
@@ -764,6 +748,7 @@ fn head(pdu: &[u8], cx: &SessionContext) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dcerpc::call_report::Reporter;
     use crate::model::Call;
     use crate::source::Timestamp;
 
@@ -907,18 +892,28 @@ mod tests {
     /// Feeds the steps, one frame each, then ends the association; the records in the order
     /// the calls ended.
     fn run(steps: Vec<Step>) -> (Vec<Call>, Tally) {
+        let (mut queue, tally) = drive(Reporter, steps);
+        (queue.outbox.take_ready().collect(), tally)
+    }
+
+    /// Feeds the steps to an association reporting to `observer`, one frame each, then ends
+    /// the association.
+    fn drive<O: CallObserver>(observer: O, steps: Vec<Step>) -> (SessionContext, Tally) {
         let client = "10.0.0.1:50000".parse().unwrap();
         let server = "10.0.0.2:49667".parse().unwrap();
-        let mut a = Association::new(TransportInfo {
-            transport: "ncacn_ip_tcp",
-            pipe: None,
-            file_id: None,
-            expected: None,
-            library: None,
-            keys: None,
-            senders: [client, server],
-            endpoints_only: false,
-        });
+        let mut a = Association::new(
+            TransportInfo {
+                transport: "ncacn_ip_tcp",
+                pipe: None,
+                file_id: None,
+                expected: None,
+                library: None,
+                keys: None,
+                senders: [client, server],
+                endpoints_only: false,
+            },
+            observer,
+        );
         let (mut tally, mut queue) = (Tally::default(), SessionContext::default());
         for (i, s) in steps.into_iter().enumerate() {
             let mut bytes = vec![5, 0, s.ptype, s.flags, 0x10, 0, 0, 0];
@@ -948,7 +943,156 @@ mod tests {
             a.on_event(dir, FrameEvent::Pdu(pdu), &mut tally, &mut queue);
         }
         a.finish_all(&mut queue);
-        (queue.outbox.take_ready().collect(), tally)
+        (queue, tally)
+    }
+
+    /// An observer that writes down what the association tells it, in order.
+    #[derive(Debug, Default)]
+    struct Recorder {
+        events: std::rc::Rc<std::cell::RefCell<Vec<String>>>,
+    }
+
+    /// Stub bytes seen per direction, and whether they were given up as sealed.
+    #[derive(Debug, Default)]
+    struct Counted {
+        request: usize,
+        response: usize,
+        forgotten: bool,
+    }
+
+    impl StubSink for Counted {
+        fn request(&mut self, stub: &[u8], _: bool, _: u64) {
+            self.request += stub.len();
+        }
+        fn response(&mut self, first: bool, stub: &[u8], _: bool, _: u64) {
+            if first {
+                self.response = 0;
+            }
+            self.response += stub.len();
+        }
+        fn forget(&mut self) {
+            self.forgotten = true;
+        }
+    }
+
+    impl CallObserver for Recorder {
+        type Stubs = Counted;
+
+        fn call_started(&self, _: &TransportInfo, start: &CallStart<'_>) -> Counted {
+            let bound = start.binding.map_or("unbound", |b| b.source);
+            self.events
+                .borrow_mut()
+                .push(format!("start opnum {} {bound}", start.opnum));
+            Counted {
+                request: start.stub.len(),
+                ..Counted::default()
+            }
+        }
+
+        fn call_ended(
+            &self,
+            _: &TransportInfo,
+            _: Option<&'static str>,
+            call: OpenCall<Counted>,
+            _: &mut SessionContext,
+        ) {
+            let fault = call
+                .fault
+                .map_or(String::new(), |f| format!(" fault {f:#x}"));
+            self.events.borrow_mut().push(format!(
+                "end {} request {} response {}{fault}",
+                call.call_id, call.consumers.request, call.consumers.response
+            ));
+        }
+
+        fn pdu_read(&self, _: &TransportInfo, _: Dir, pdu: &Pdu, _: u64, _: &mut SessionContext) {
+            self.events
+                .borrow_mut()
+                .push(format!("pdu {}", pdu.header.ptype));
+        }
+    }
+
+    /// What the association tells its observer for each conversation: PDUs read, calls started
+    /// with their binding, stub bytes fed per direction, calls ended. A table of transitions,
+    /// checked with an observer that knows nothing of what stubs mean.
+    #[test]
+    fn transitions_reach_the_observer_as_events() {
+        let table: Vec<(&str, Vec<Step>, &[&str])> = vec![
+            (
+                "bind, a call answered in two fragments",
+                vec![
+                    offer(BIND, 1, &[(0, SAMR)]),
+                    answer(BIND_ACK, 1, &[0]),
+                    request(2, 0, 5, FIRST | LAST),
+                    response(2, FIRST),
+                    response(2, LAST),
+                ],
+                &[
+                    "pdu bind",
+                    "pdu bind_ack",
+                    "pdu request",
+                    "start opnum 5 bind",
+                    "pdu response",
+                    "pdu response",
+                    "end 2 request 8 response 16",
+                ],
+            ),
+            (
+                "a call in two request fragments, faulted",
+                vec![
+                    offer(BIND, 1, &[(0, LSA)]),
+                    answer(BIND_ACK, 1, &[0]),
+                    request(3, 0, 7, FIRST),
+                    request(3, 0, 7, LAST),
+                    fault(3, 0x1c01_0002),
+                ],
+                &[
+                    "pdu bind",
+                    "pdu bind_ack",
+                    "pdu request",
+                    "start opnum 7 bind",
+                    "pdu request",
+                    "pdu fault",
+                    "end 3 request 16 response 0 fault 0x1c010002",
+                ],
+            ),
+            (
+                "a refused context, a request on it anyway, no answer",
+                vec![
+                    offer(BIND, 1, &[(0, SAMR)]),
+                    answer(BIND_ACK, 1, &[2]),
+                    request(2, 0, 1, FIRST | LAST),
+                ],
+                &[
+                    "pdu bind",
+                    "pdu bind_ack",
+                    "pdu request",
+                    "start opnum 1 refused",
+                    "end 2 request 8 response 0",
+                ],
+            ),
+            (
+                "no bind: the call starts unbound; a call_id reused ends the first call",
+                vec![
+                    request(4, 0, 2, FIRST | LAST),
+                    request(4, 0, 3, FIRST | LAST),
+                ],
+                &[
+                    "pdu request",
+                    "start opnum 2 unbound",
+                    "pdu request",
+                    "end 4 request 8 response 0",
+                    "start opnum 3 unbound",
+                    "end 4 request 8 response 0",
+                ],
+            ),
+        ];
+        for (name, steps, expected) in table {
+            let recorder = Recorder::default();
+            let events = std::rc::Rc::clone(&recorder.events);
+            drive(recorder, steps);
+            assert_eq!(*events.borrow(), expected, "{name}");
+        }
     }
 
     /// What a test checks of a record: call id, outcome, where the interface came from, its

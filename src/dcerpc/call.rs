@@ -1,14 +1,13 @@
 //! DCE/RPC layer: a call in progress (C706 §12.4: its request and response fragments, its
 //! presentation context, its fault) and the transport facts of the association it belongs to.
-//! [`super::association`] keeps these up to date as PDUs arrive; [`super::call_report`] turns a
-//! finished one into its record.
+//! [`super::association`] keeps these up to date as PDUs arrive and hands a finished one to its
+//! observer ([`super::call_report`] turns it into its record).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use super::framing::FramedPdu;
 use super::security::Protection;
-use super::stubs::Consumers;
 use crate::auth::keys::Keyring;
 use crate::dce::{SyntaxId, Uuid};
 use crate::epm::resolver::Expectation;
@@ -18,7 +17,7 @@ use crate::tcp::{Dir, Origin};
 
 /// A presentation context in force.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) struct BoundContext {
+pub struct BoundContext {
     pub(super) abstract_syntax: SyntaxId,
     pub(super) transfer: Option<SyntaxId>,
     pub(super) source: &'static str,
@@ -72,10 +71,11 @@ impl Span {
     }
 }
 
-/// A call in progress: what its PDUs have said so far. It becomes a [`crate::model::Call`]
-/// when it ends ([`super::call_report`]).
+/// A call in progress: what its PDUs have said so far, and `S`, what reads its stub bytes
+/// (chosen by the association's observer when it started). It becomes a
+/// [`crate::model::Call`] when it ends ([`super::call_report`]).
 #[derive(Debug)]
-pub(super) struct OpenCall {
+pub struct OpenCall<S> {
     pub(super) seq: u64,
     /// Frame of the call's first byte: its place in the output order.
     pub(super) first_frame: u64,
@@ -91,7 +91,7 @@ pub(super) struct OpenCall {
     pub(super) auth: Option<(u8, u8)>,
     pub(super) response_may_be_lost: bool,
     /// What reads its stubs besides the framing (chosen when it started).
-    pub(super) consumers: Consumers,
+    pub(super) consumers: S,
     /// First bytes of the first request and response PDUs (for the PDU detail view).
     pub(super) heads: [Vec<u8>; 2],
     pub(super) verifier: Option<(u8, u8, u8, u32, u16)>,
@@ -101,7 +101,7 @@ pub(super) struct OpenCall {
     pub(super) protection: Protection,
 }
 
-impl OpenCall {
+impl<S> OpenCall<S> {
     /// Faulted while its request's first fragment was seen and its last one not yet: the
     /// rest of the request still belongs to it.
     pub(super) fn awaits_request_end(&self) -> bool {

@@ -1,16 +1,23 @@
-//! DCE/RPC layer, the end of a call (C706 §12.4, MS-RPCE §3.3.1.5): which of the stub
+//! DCE/RPC layer, the engine's observer of associations ([`Reporter`], a
+//! [`super::association::CallObserver`]; C706 §12.4, MS-RPCE §3.3.1.5): which of the stub
 //! consumers of [`super::stubs`] a new call gets (the kept stubs of the endpoint-mapper, DCOM,
-//! Netlogon and parameter decoders, an IDL's pipe decoders, or the byte-pipe guess), and the
-//! record a finished call becomes: its outcome, return code, interface and operation, what its
-//! decoders found, and what its answer taught (endpoints, DCOM interface pointers, Netlogon
-//! channels), handed to the session's [`SessionContext`]. The association itself only negotiates contexts and
-//! joins fragments.
+//! Netlogon and parameter decoders, an IDL's pipe decoders, or the byte-pipe guess), the record
+//! a finished call becomes (its outcome, return code, interface and operation, what its
+//! decoders found) and what its answer taught (endpoints, DCOM interface pointers, Netlogon
+//! channels), handed to the session's [`SessionContext`]; and the notes of non-call PDUs for
+//! the call-flow view. The association itself only negotiates contexts and joins fragments.
 
+use super::association::{CallObserver, CallStart, StubSink};
 use super::call::{BoundContext, OpenCall, Span, TransportInfo};
+use super::pdu::{Body, Pdu};
 use super::stubs::{CallPipes, Consumers, Decoder, MAX_DECODE_STUB_BYTES, PipeGuess, Stubs};
 use crate::context::SessionContext;
+use crate::dce::codes::{
+    auth_level_name, auth_type_name, bind_nak_reason_name, context_result_name,
+    provider_reason_name,
+};
 use crate::dce::names;
-use crate::dce::{TransferKind, Uuid};
+use crate::dce::{SyntaxId, TransferKind, Uuid};
 use crate::dcom::{self, OxidView};
 use crate::epm::resolver::Learned;
 use crate::epm::tower::Endpoint;
@@ -19,21 +26,79 @@ use crate::idl::objref::class_name;
 use crate::idl::values::{CallStubs, Decoded, SideStub, decode_kept};
 use crate::idl::{Interface, table};
 use crate::knowledge::MAX_IPIDS;
-use crate::model::{self, Auth, Call, Name, Outcome};
+use crate::model::{self, Auth, Call, Name, Outcome, PduNote};
 use crate::ndr::{LimitsHit, Syntax};
 use crate::netlogon;
 use crate::status::Status;
+use crate::tcp::Dir;
+
+/// The engine's observer of associations ([`CallObserver`]): chooses a new call's stub
+/// consumers, makes the record of an ended call, and notes non-call PDUs for the call-flow
+/// view when notes are wanted.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Reporter;
+
+impl CallObserver for Reporter {
+    type Stubs = Consumers;
+
+    fn call_started(&self, info: &TransportInfo, start: &CallStart<'_>) -> Consumers {
+        Report {
+            info,
+            pipe_source: None,
+        }
+        .consumers(start)
+    }
+
+    fn call_ended(
+        &self,
+        info: &TransportInfo,
+        pipe_source: Option<&'static str>,
+        call: OpenCall<Consumers>,
+        cx: &mut SessionContext,
+    ) {
+        Report { info, pipe_source }.finish(call, cx);
+    }
+
+    fn pdu_read(
+        &self,
+        info: &TransportInfo,
+        dir: Dir,
+        pdu: &Pdu,
+        frame: u64,
+        cx: &mut SessionContext,
+    ) {
+        if !cx.notes.wanted() {
+            return;
+        }
+        let Some(text) = describe(pdu) else {
+            return;
+        };
+        let h = pdu.header;
+        let from_client = h.ptype.is_from_client();
+        let client_dir = if from_client { dir } else { dir.reverse() };
+        cx.notes.push(PduNote {
+            frame,
+            client: info.senders[client_dir.index()],
+            server: info.senders[client_dir.reverse().index()],
+            transport: info.transport,
+            file_id: info.file_id.clone(),
+            ptype: h.ptype.to_string(),
+            from_client,
+            text,
+        });
+    }
+}
 
 /// Reports the calls of one association: its transport facts, and where its pipe name came
 /// from (`create`, the SMB open, or `sec_addr`, a bind_ack).
-pub(super) struct Reporter<'a> {
-    pub(super) info: &'a TransportInfo,
-    pub(super) pipe_source: Option<&'static str>,
+struct Report<'a> {
+    info: &'a TransportInfo,
+    pipe_source: Option<&'static str>,
 }
 
-impl Reporter<'_> {
+impl Report<'_> {
     /// Ends a call: its record, with what its decoders found, goes to `queue`.
-    pub(super) fn finish(&self, mut c: OpenCall, cx: &mut SessionContext) {
+    fn finish(&self, mut c: OpenCall<Consumers>, cx: &mut SessionContext) {
         let first_frame = c.first_frame;
         let Consumers {
             stubs,
@@ -89,7 +154,13 @@ impl Reporter<'_> {
     }
 
     /// Decodes an endpoint-mapper or DCOM call; endpoints in its answer go to `queue`.
-    fn decode(&self, c: &OpenCall, st: &Stubs, record: &mut Call, cx: &mut SessionContext) {
+    fn decode(
+        &self,
+        c: &OpenCall<Consumers>,
+        st: &Stubs,
+        record: &mut Call,
+        cx: &mut SessionContext,
+    ) {
         let (Some(opnum), Some(req)) = (c.opnum, c.request) else {
             return;
         };
@@ -187,7 +258,13 @@ impl Reporter<'_> {
     }
 
     /// An endpoint the answer of `c` announced goes to `queue`.
-    fn learn(&self, c: &OpenCall, cx: &mut SessionContext, endpoint: Endpoint, via: &'static str) {
+    fn learn(
+        &self,
+        c: &OpenCall<Consumers>,
+        cx: &mut SessionContext,
+        endpoint: Endpoint,
+        via: &'static str,
+    ) {
         if let Some(r) = c.response {
             cx.knowledge.learn(Learned {
                 frame: r.last.frame,
@@ -202,7 +279,7 @@ impl Reporter<'_> {
 
     /// A first pass: only the endpoints an endpoint-mapper or OXID answer announces, as
     /// [`Reporter::decode`] learns them, without reading the request or making a record.
-    fn learn_endpoints(&self, c: &OpenCall, st: &Stubs, cx: &mut SessionContext) {
+    fn learn_endpoints(&self, c: &OpenCall<Consumers>, st: &Stubs, cx: &mut SessionContext) {
         let (Some(opnum), Some(req)) = (c.opnum, c.request) else {
             return;
         };
@@ -232,16 +309,16 @@ impl Reporter<'_> {
     /// The stub consumers of a new call (none of a call whose stub stayed sealed), fed with its
     /// first request fragment's `stub`.
     #[allow(clippy::too_many_arguments)]
-    pub(super) fn consumers(
-        &self,
-        binding: Option<BoundContext>,
-        opnum: u16,
-        object: Option<Uuid>,
-        unreadable: bool,
-        little_endian: bool,
-        stub: &[u8],
-        frame: u64,
-    ) -> Consumers {
+    fn consumers(&self, start: &CallStart<'_>) -> Consumers {
+        let &CallStart {
+            binding,
+            opnum,
+            object,
+            unreadable,
+            little_endian,
+            stub,
+            frame,
+        } = start;
         // The flag first: most runs decode no parameters, and finding the description is a
         // search per call.
         let parameters = self
@@ -293,7 +370,7 @@ impl Reporter<'_> {
     /// Decodes the \[in\] and \[out\] parameters of a call with its IDL description (the
     /// request when it was captured whole, the response when it was answered), or keeps its
     /// stubs on the record for decoding later ([`Library::keep_stubs`]).
-    fn decode_parameters(&self, c: &OpenCall, st: Stubs, record: &mut Call) {
+    fn decode_parameters(&self, c: &OpenCall<Consumers>, st: Stubs, record: &mut Call) {
         let (Some(binding), Some(lib), Some(opnum)) =
             (c.binding, self.info.library.as_deref(), c.opnum)
         else {
@@ -339,7 +416,7 @@ impl Reporter<'_> {
         }
     }
 
-    fn record(&self, c: &OpenCall) -> Call {
+    fn record(&self, c: &OpenCall<Consumers>) -> Call {
         let lost_bytes =
             c.request.is_some_and(|r| r.damaged) || c.response.is_some_and(|r| r.damaged);
         let outcome = if c.fault.is_some() && !lost_bytes {
@@ -454,7 +531,7 @@ impl Reporter<'_> {
     /// The operation's return code: the last four bytes of a whole, readable response, for
     /// operations whose return type is an error code (an `--idl` description first, then the
     /// built-in table).
-    fn status(&self, c: &OpenCall, outcome: Outcome) -> Option<Status> {
+    fn status(&self, c: &OpenCall<Consumers>, outcome: Outcome) -> Option<Status> {
         if outcome != Outcome::Response || !c.response.is_some_and(|r| r.saw_first) {
             return None;
         }
@@ -530,7 +607,7 @@ fn learn_ipid(cx: &mut SessionContext, ipid: Uuid, iid: Uuid) {
     }
 }
 
-fn answered_whole(c: &OpenCall) -> bool {
+fn answered_whole(c: &OpenCall<Consumers>) -> bool {
     c.fault.is_none() && c.response.is_some_and(|r| r.saw_last && !r.damaged)
 }
 
@@ -541,4 +618,70 @@ fn epm_via(opnum: u16) -> &'static str {
     } else {
         "ept_lookup"
     }
+}
+
+/// What a non-call PDU says, for the call-flow view; `None` for requests, responses and faults.
+fn describe(pdu: &super::pdu::Pdu) -> Option<String> {
+    let syntax = |s: &SyntaxId| {
+        let name = names::interface_name(s.uuid, s.major)
+            .map_or_else(|| s.uuid.to_string(), str::to_string);
+        format!("{name} v{}", s.version())
+    };
+    let auth = pdu
+        .auth
+        .map(|a| {
+            format!(
+                " [{}/{}]",
+                auth_type_name(a.auth_type),
+                auth_level_name(a.auth_level)
+            )
+        })
+        .unwrap_or_default();
+    let text = match &pdu.body {
+        Body::Bind(b) | Body::AlterContext(b) => {
+            let ctx: Vec<String> = b
+                .contexts
+                .iter()
+                .map(|c| {
+                    let ts: Vec<&str> = c
+                        .transfer_syntaxes
+                        .iter()
+                        .map(|t| t.transfer_kind().name())
+                        .collect();
+                    format!(
+                        "ctx {} {} ({})",
+                        c.context_id,
+                        syntax(&c.abstract_syntax),
+                        ts.join(", ")
+                    )
+                })
+                .collect();
+            ctx.join("; ")
+        }
+        Body::BindAck(a) | Body::AlterContextResp(a) => {
+            let res: Vec<String> = a
+                .results
+                .iter()
+                .map(|r| match r.result {
+                    0 => format!("accepted {}", r.transfer_syntax.transfer_kind().name()),
+                    3 => "negotiate_ack".to_string(),
+                    n => format!(
+                        "{} ({})",
+                        context_result_name(n),
+                        provider_reason_name(r.reason)
+                    ),
+                })
+                .collect();
+            let addr = String::from_utf8_lossy(&a.sec_addr);
+            if addr.is_empty() {
+                res.join("; ")
+            } else {
+                format!("{}; sec_addr {addr}", res.join("; "))
+            }
+        }
+        Body::BindNak(n) => bind_nak_reason_name(n.reason),
+        Body::Other => String::new(),
+        Body::Request(_) | Body::Response(_) | Body::Fault(_) => return None,
+    };
+    Some(format!("{}{}", text, auth).trim().to_string())
 }

@@ -5,6 +5,7 @@
 
 use super::association::Association;
 use super::call::TransportInfo;
+use super::call_report::Reporter;
 use super::framing::{FrameEvent, Framer, MAX_GAP_FILL};
 use super::pdu::parse_pdu;
 use crate::context::SessionContext;
@@ -53,7 +54,7 @@ pub struct Channel {
     framers: [Framer; 2],
     /// Next stream offset per direction.
     next: [u64; 2],
-    assoc: Association,
+    assoc: Association<Reporter>,
     confirmed: bool,
     probes: [u32; 2],
 }
@@ -65,7 +66,7 @@ impl Channel {
         Self {
             framers: [Framer::new(), Framer::new()],
             next: [0, 0],
-            assoc: Association::new(info),
+            assoc: Association::new(info, Reporter),
             confirmed,
             probes: [0, 0],
         }
@@ -78,7 +79,7 @@ impl Channel {
     }
 
     /// The association, to adjust transport facts learned later (e.g. a pipe name).
-    pub fn association(&mut self) -> &mut Association {
+    pub fn association(&mut self) -> &mut Association<Reporter> {
         &mut self.assoc
     }
 

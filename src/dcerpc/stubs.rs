@@ -6,6 +6,7 @@
 
 use std::sync::{Arc, OnceLock};
 
+use super::association::StubSink;
 use crate::idl::decode::{PipeReport, PipeStream, in_pipes_offset};
 use crate::idl::plan::{OpPlan, PipeSpec};
 use crate::idl::values::{Direction, StubBytes};
@@ -243,7 +244,7 @@ impl Stubs {
 
 /// The stub consumers of one call, fed with each fragment's stub as it passes.
 #[derive(Debug, Default)]
-pub(super) struct Consumers {
+pub struct Consumers {
     /// Stubs kept for a decoder.
     pub(super) stubs: Option<Box<Stubs>>,
     /// The pipe decoders of an operation an IDL describes.
@@ -252,9 +253,8 @@ pub(super) struct Consumers {
     pub(super) guess: Option<Box<PipeGuess>>,
 }
 
-impl Consumers {
-    /// More of the request's stub, from frame `frame`.
-    pub(super) fn request(&mut self, stub: &[u8], little_endian: bool, frame: u64) {
+impl StubSink for Consumers {
+    fn request(&mut self, stub: &[u8], little_endian: bool, frame: u64) {
         if let Some(st) = self.stubs.as_mut() {
             st.add(false, stub, little_endian);
         }
@@ -266,8 +266,7 @@ impl Consumers {
         }
     }
 
-    /// More of the response's stub; `first` starts the response over.
-    pub(super) fn response(&mut self, first: bool, stub: &[u8], little_endian: bool, frame: u64) {
+    fn response(&mut self, first: bool, stub: &[u8], little_endian: bool, frame: u64) {
         if let Some(st) = self.stubs.as_mut() {
             if first {
                 st.response.clear();
@@ -282,8 +281,7 @@ impl Consumers {
         }
     }
 
-    /// A PDU of the call stayed sealed: nothing of its stubs can be decoded.
-    pub(super) fn forget(&mut self) {
+    fn forget(&mut self) {
         *self = Self::default();
     }
 }

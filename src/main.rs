@@ -12,12 +12,12 @@ use std::fs::File;
 use std::io::{self, BufWriter, IsTerminal, Write};
 use std::process::ExitCode;
 
-use rpcscope::RunError;
 use rpcscope::auth::keys::Keyring;
 use rpcscope::idl::Library;
 use rpcscope::idl::values::decode_kept;
 use rpcscope::output::order::OrderedLines;
 use rpcscope::output::{json, text};
+use rpcscope::{Analysis, RunError};
 use std::sync::Arc;
 
 fn main() -> ExitCode {
@@ -154,15 +154,14 @@ fn main() -> ExitCode {
         ..base.clone()
     };
     let drive = |sink: &mut dyn rpcscope::CallSink| {
-        if from_stdin {
-            rpcscope::run_into(io::stdin(), &setup, sink, None)
+        let analysis = if from_stdin {
+            Analysis::from_reader(io::stdin())
         } else if streaming {
-            File::open(&path)
-                .map_err(RunError::Open)
-                .and_then(|f| rpcscope::run_into(f, &setup, sink, None))
+            Analysis::from_reader(File::open(&path).map_err(RunError::Open)?)
         } else {
-            rpcscope::run_twice_into(open, &setup, sink, None)
-        }
+            Analysis::reopening(open)
+        };
+        analysis.setup(setup.clone()).into_sink(sink)
     };
     let stdout = io::stdout();
     let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());

@@ -86,10 +86,10 @@ fn analyse(path: &Path, total: u64, setup: &crate::Setup, tx: &SyncSender<Action
         }
     };
     let mut last = Instant::now();
-    let result = crate::run_twice(
-        || open(&read),
-        setup,
-        |call| {
+    let result = crate::Analysis::reopening(|| open(&read))
+        .setup(setup.clone())
+        .notes(&mut on_note)
+        .for_each_call(|call| {
             batch.push(call);
             if batch.len() >= BATCH || last.elapsed() > Duration::from_millis(100) {
                 last = Instant::now();
@@ -101,9 +101,7 @@ fn analyse(path: &Path, total: u64, setup: &crate::Setup, tx: &SyncSender<Action
                     .map_err(io::Error::other)?;
             }
             Ok(())
-        },
-        Some(&mut on_note),
-    );
+        });
     let _ = tx.send(Action::Notes(notes.take()));
     let _ = tx.send(Action::Calls(batch));
     let _ = tx.send(Action::Progress(total, total));

@@ -89,18 +89,11 @@ fn calls_with_stubs(capture: &Path, keys: Keyring) -> Vec<Call> {
         threads: 1,
         max_connections: None,
     };
-    let mut calls = Vec::new();
     let file = std::fs::File::open(capture).unwrap();
-    rpcscope::run_with(
-        file,
-        &setup,
-        |c| {
-            calls.push(c);
-            Ok(())
-        },
-        None,
-    )
-    .unwrap();
+    let (calls, _) = rpcscope::Analysis::from_reader(file)
+        .setup(setup)
+        .calls()
+        .unwrap();
     calls
 }
 

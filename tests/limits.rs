@@ -103,16 +103,13 @@ fn the_connection_limit_can_be_set_per_run() {
             ..rpcscope::Setup::default()
         };
         let mut calls = 0;
-        let run = rpcscope::run_with(
-            &capture[..],
-            &setup,
-            |_| {
+        let run = rpcscope::Analysis::from_reader(&capture[..])
+            .setup(setup)
+            .for_each_call(|_| {
                 calls += 1;
                 Ok(())
-            },
-            None,
-        )
-        .unwrap();
+            })
+            .unwrap();
         (calls, run.summary.tcp.evicted)
     };
     assert_eq!(run(None), (60, 0), "the default holds them all");

@@ -70,13 +70,10 @@ fn analysis(capture: &Path, setup: &rpcscope::Setup, threads: usize) -> String {
         ..setup.clone()
     };
     let mut out = Vec::new();
-    let run = rpcscope::run_twice(
-        || std::fs::File::open(capture),
-        &setup,
-        |c| write_call(&mut out, &c),
-        None,
-    )
-    .unwrap_or_else(|e| panic!("{}: {e}", capture.display()));
+    let run = rpcscope::Analysis::from_path(capture)
+        .setup(setup)
+        .for_each_call(|c| write_call(&mut out, &c))
+        .unwrap_or_else(|e| panic!("{}: {e}", capture.display()));
     for e in &run.endpoints {
         write_line(&mut out, e).unwrap();
     }
@@ -154,18 +151,15 @@ fn a_failing_output_stops_every_thread() {
         max_connections: None,
     };
     let mut seen = 0;
-    let result = rpcscope::run_twice(
-        || std::fs::File::open(&capture),
-        &setup,
-        |_| {
+    let result = rpcscope::Analysis::from_path(&capture)
+        .setup(setup)
+        .for_each_call(|_| {
             seen += 1;
             Err(std::io::Error::new(
                 std::io::ErrorKind::BrokenPipe,
                 "closed",
             ))
-        },
-        None,
-    );
+        });
     assert!(
         matches!(result, Err(rpcscope::RunError::Output(ref e)) if e.kind() == std::io::ErrorKind::BrokenPipe),
         "{result:?}"

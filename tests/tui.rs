@@ -33,8 +33,6 @@ fn loaded_with_keys(
     keys: Option<std::sync::Arc<rpcscope::auth::keys::Keyring>>,
 ) -> App {
     let bytes = std::fs::read(capture(name)).unwrap();
-    let prior = rpcscope::first_pass(&bytes[..]).unwrap();
-    let mut calls = Vec::new();
     let mut notes = Vec::new();
     // As the binary does: stubs kept and the selected call's parameters decoded when its
     // detail opens.
@@ -42,23 +40,17 @@ fn loaded_with_keys(
     library.keep_stubs = true;
     let library = std::sync::Arc::new(library);
     let setup = rpcscope::Setup {
-        prior,
         library: Some(library.clone()),
         keys,
-        without_endpoint_records: false,
         threads: 1,
-        max_connections: None,
+        ..rpcscope::Setup::default()
     };
-    let run = rpcscope::run_with(
-        &bytes[..],
-        &setup,
-        |c| {
-            calls.push(c);
-            Ok(())
-        },
-        Some(&mut |n| notes.push(n)),
-    )
-    .unwrap();
+    let mut on_note = |n| notes.push(n);
+    let (calls, run) = rpcscope::Analysis::from_bytes(&bytes)
+        .setup(setup)
+        .notes(&mut on_note)
+        .calls()
+        .unwrap();
     let mut app = App::new(name).with_library(Some(library));
     app.update(Action::Notes(notes));
     app.update(Action::Calls(calls));

@@ -9,7 +9,7 @@ use libfuzzer_sys::fuzz_target;
 use rpcscope::auth::keys::Keyring;
 use rpcscope::idl::{Library, builtin, table};
 use rpcscope::output::json::write_call;
-use rpcscope::{Setup, run_twice};
+use rpcscope::{Analysis, Setup};
 
 fn setup() -> &'static Setup {
     static SETUP: OnceLock<Setup> = OnceLock::new();
@@ -31,10 +31,7 @@ fn setup() -> &'static Setup {
 
 fuzz_target!(|data: &[u8]| {
     let mut out = Vec::new();
-    let _ = run_twice(
-        || Ok(data),
-        setup(),
-        |call| write_call(&mut out, &call),
-        None,
-    );
+    let _ = Analysis::from_bytes(data)
+        .setup(setup().clone())
+        .for_each_call(|call| write_call(&mut out, &call));
 });

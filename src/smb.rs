@@ -28,6 +28,7 @@ use crate::hash::{FastMap, FastSet};
 use std::net::SocketAddr;
 
 use crate::context::SessionContext;
+use crate::dcerpc::call::KeptStubBytes;
 use crate::dcerpc::call::TransportInfo;
 use crate::dcerpc::channel::{Channel, Verdict};
 use crate::knowledge::PipeOpened;
@@ -99,6 +100,8 @@ pub struct SmbConn {
     library: Option<std::sync::Arc<crate::idl::Library>>,
     /// The user's secrets, for unsealing.
     keys: Option<std::sync::Arc<crate::auth::keys::Keyring>>,
+    /// The run's count of stub bytes kept for decoders.
+    kept_stub_bytes: KeptStubBytes,
     framers: [NbssFramer; 2],
     pipes: FastMap<FileKey, Pipe>,
     pending: FastMap<u64, Pending>,
@@ -162,8 +165,10 @@ impl SmbConn {
         senders: [SocketAddr; 2],
         library: Option<std::sync::Arc<crate::idl::Library>>,
         keys: Option<std::sync::Arc<crate::auth::keys::Keyring>>,
+        kept_stub_bytes: KeptStubBytes,
     ) -> Self {
         Self {
+            kept_stub_bytes,
             senders,
             library,
             crypto: keys
@@ -588,6 +593,7 @@ impl SmbConn {
             keys: self.keys.clone(),
             senders: self.senders,
             endpoints_only: false,
+            kept_stub_bytes: self.kept_stub_bytes.clone(),
         };
         self.pipes.insert(
             key,
@@ -844,7 +850,7 @@ mod tests {
             "10.0.0.1:50000".parse().unwrap(),
             "10.0.0.2:445".parse().unwrap(),
         ];
-        let mut conn = SmbConn::new(senders, None, None);
+        let mut conn = SmbConn::new(senders, None, None, KeptStubBytes::default());
         let mut tally = Tally::default();
         let mut queue = crate::context::SessionContext::default();
         let response = dce(2, 1, 200);

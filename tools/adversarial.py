@@ -12,6 +12,12 @@ real traffic):
   acked-holes N  N/20 connections, each a bind whose first segment was never captured but is
                  acknowledged by the server's bind_ack, then 20 calls: every segment after the
                  hole waits for it (tcp::late) until the wait is given up
+  held-bytes N   N connections, each missing its first client segment and then sending 16
+                 segments of 60,000 bytes the server never acknowledges: out-of-order data
+                 the reassemblers hold (tcp::late::MAX_PENDING_BYTES_TOTAL)
+  kept-stubs N   N/100 endpoint-mapper connections, each a bind and 100 ept_map requests with
+                 64 KiB stubs that are never answered: stubs kept for the endpoint-mapper
+                 decoder (dcerpc::stubs::MAX_KEPT_STUB_BYTES_TOTAL)
 
   tools/adversarial.py SHAPE N OUT.pcap
 """
@@ -44,8 +50,8 @@ class Pcap:
         self.f.close()
 
 
-def header(ptype, length, call_id):
-    return struct.pack("<BBBB4sHHI", 5, 0, ptype, 3, b"\x10\0\0\0", length, 0, call_id)
+def header(ptype, length, call_id, flags=3):
+    return struct.pack("<BBBB4sHHI", 5, 0, ptype, flags, b"\x10\0\0\0", length, 0, call_id)
 
 
 def bind(call_id, iface=IFACE, version=1):
@@ -61,8 +67,9 @@ def bind_ack(call_id):
     return header(12, 16 + len(body), call_id) + body
 
 
-def request(call_id, stub=b"\0" * 16, opnum=0):
-    return header(0, 24 + len(stub), call_id) + struct.pack("<IHH", len(stub), 0, opnum) + stub
+def request(call_id, stub=b"\0" * 16, opnum=0, flags=3):
+    return (header(0, 24 + len(stub), call_id, flags) + struct.pack("<IHH", len(stub), 0, opnum)
+            + stub)
 
 
 def response(call_id, stub=b"\0" * 8):
@@ -171,6 +178,23 @@ def main():
                 c.send(False, PSH_ACK, response(call_id))
             c.send(True, FIN_ACK)
             c.send(False, FIN_ACK)
+    elif shape == "held-bytes":
+        for i in range(n):
+            c = Connection(pcap, i, port=49152)
+            c.send(True, PSH_ACK, b"\x05" * 100, captured=False)
+            for _ in range(16):
+                c.send(True, PSH_ACK, b"\0" * 60000)
+    elif shape == "kept-stubs":
+        for i in range(max(1, n // 100)):
+            c = Connection(pcap, i)
+            c.send(True, PSH_ACK, bind(1, EPM, 3))
+            c.send(False, PSH_ACK, bind_ack(1))
+            for call_id in range(2, 102):
+                # four fragments of 16 KiB (first, middle, middle, last)
+                for flags in (1, 0, 0, 2):
+                    pdu = request(call_id, b"\0" * 16384, opnum=3, flags=flags)
+                    for k in range(0, len(pdu), 1460):
+                        c.send(True, PSH_ACK, pdu[k:k + 1460])
     else:
         sys.exit(__doc__)
     pcap.close()

@@ -5,21 +5,24 @@
 #
 #   tools/bench-adversarial.sh            (captures kept in target/bench/adversarial/)
 #
-# OPEN_CALLS, CONNECTIONS, ANNOUNCED and ACKED_HOLES override the sizes (unanswered requests;
-# whole connections; endpoint-mapper answers for one endpoint and as many connections to it;
-# calls behind an acknowledged hole that never fills).
+# OPEN_CALLS, CONNECTIONS, ANNOUNCED, ACKED_HOLES, HELD_BYTES and KEPT_STUBS override the sizes
+# (unanswered requests; whole connections; endpoint-mapper answers for one endpoint and as many
+# connections to it; calls behind an acknowledged hole that never fills; connections holding
+# out-of-order data; unanswered endpoint-mapper requests with 64 KiB stubs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --quiet
 dir=target/bench/adversarial
 mkdir -p "$dir"
 printf '%-12s %9s %9s %8s %10s %12s\n' shape elements MB seconds 'peak MiB' 'µs/element'
-for shape in open-calls connections announced acked-holes; do
+for shape in ${SHAPES:-open-calls connections announced acked-holes held-bytes kept-stubs}; do
   case "$shape" in
     open-calls) sizes=${OPEN_CALLS:-10000 100000 1000000} ;;
     connections) sizes=${CONNECTIONS:-10000 100000 300000} ;;
     announced) sizes=${ANNOUNCED:-10000 100000 300000} ;;
     acked-holes) sizes=${ACKED_HOLES:-10000 100000 1000000} ;;
+    held-bytes) sizes=${HELD_BYTES:-30 100 300} ;;
+    kept-stubs) sizes=${KEPT_STUBS:-300 1000 3000} ;;
   esac
   for n in $sizes; do
     file="$dir/$shape-$n.pcap"

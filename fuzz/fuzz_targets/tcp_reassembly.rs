@@ -7,7 +7,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use rpcscope::source::Timestamp;
-use rpcscope::tcp::late::{ConnectionSink, LateBudget, Segment, Streams};
+use rpcscope::tcp::late::{ConnectionSink, Budget, Segment, Streams};
 use rpcscope::tcp::{Dir, Origin};
 use rpcscope_fuzz::{ContiguousStream, Script};
 
@@ -28,7 +28,7 @@ impl ConnectionSink for Both {
 fuzz_target!(|data: &[u8]| {
     let mut script = Script::new(data);
     let mut streams = Streams::new();
-    let mut budget = LateBudget::default();
+    let mut budget = Budget::default();
     let mut sink = Both::default();
     // Sequence numbers near a base per direction, so that segments overlap and wrap around 2^32.
     let base = [script.u32(), script.u32()];

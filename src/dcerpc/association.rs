@@ -14,7 +14,7 @@
 
 use crate::hash::{FastMap, SmallMap};
 
-use super::call::{BoundContext, OpenCall, Span, StubTail, TransportInfo};
+use super::call::{BoundContext, OpenCall, Span, StubSink, StubTail, TransportInfo};
 use super::framing::{FrameEvent, FramedPdu};
 use super::pdu::{Body, ContextElement, Header, Pdu, parse_pdu};
 use super::security::{MAX_AUTH_CONTEXTS, Protection, Security};
@@ -78,16 +78,6 @@ pub trait CallObserver {
         frame: u64,
         cx: &mut SessionContext,
     );
-}
-
-/// What reads a call's stub bytes, fed with each fragment's (unsealed) stub as it passes.
-pub trait StubSink {
-    /// More of the request's stub, from frame `frame`.
-    fn request(&mut self, stub: &[u8], little_endian: bool, frame: u64);
-    /// More of the response's stub; `first` starts the response over.
-    fn response(&mut self, first: bool, stub: &[u8], little_endian: bool, frame: u64);
-    /// A PDU of the call stayed sealed: nothing of its stubs can be read.
-    fn forget(&mut self);
 }
 
 /// A call's first request fragment, as [`CallObserver::call_started`] sees it.
@@ -911,6 +901,7 @@ mod tests {
                 keys: None,
                 senders: [client, server],
                 endpoints_only: false,
+                kept_stub_bytes: Default::default(),
             },
             observer,
         );

@@ -5,6 +5,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::framing::FramedPdu;
 use super::security::Protection;
@@ -14,6 +15,49 @@ use crate::epm::resolver::Expectation;
 use crate::idl::Library;
 use crate::model::PduSpan;
 use crate::tcp::{Dir, Origin};
+
+/// What reads a call's stub bytes, fed with each fragment's (unsealed) stub as it passes.
+pub trait StubSink {
+    /// More of the request's stub, from frame `frame`.
+    fn request(&mut self, stub: &[u8], little_endian: bool, frame: u64);
+    /// More of the response's stub; `first` starts the response over.
+    fn response(&mut self, first: bool, stub: &[u8], little_endian: bool, frame: u64);
+    /// A PDU of the call stayed sealed: nothing of its stubs can be read.
+    fn forget(&mut self);
+}
+
+/// Stub bytes kept for decoders by all the calls open in the run together (the per-call limit
+/// [`super::stubs::MAX_DECODE_STUB_BYTES`] times [`crate::outbox::MAX_OPEN_CALLS_TOTAL`] open calls would be 64 GB); past it, a call
+/// that needs more gives up its stubs and is not decoded (`limit_kept_stub_bytes_total`).
+pub const MAX_KEPT_STUB_BYTES_TOTAL: usize = 64 * 1024 * 1024;
+
+/// The run's count of stub bytes kept for decoders, shared by every association of the
+/// session stage (which runs on one thread at a time).
+#[derive(Clone, Debug, Default)]
+pub struct KeptStubBytes(Arc<AtomicUsize>);
+
+impl KeptStubBytes {
+    /// Counts `n` more bytes, unless that passes [`MAX_KEPT_STUB_BYTES_TOTAL`].
+    pub(super) fn reserve(&self, n: usize) -> bool {
+        let held = self.0.load(Ordering::Relaxed);
+        if held + n > MAX_KEPT_STUB_BYTES_TOTAL {
+            return false;
+        }
+        self.0.store(held + n, Ordering::Relaxed);
+        true
+    }
+
+    /// Gives `n` bytes back.
+    pub(super) fn release(&self, n: usize) {
+        self.0.fetch_sub(n, Ordering::Relaxed);
+    }
+
+    /// Bytes counted now.
+    #[must_use]
+    pub fn held(&self) -> usize {
+        self.0.load(Ordering::Relaxed)
+    }
+}
 
 /// A presentation context in force.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -163,4 +207,6 @@ pub struct TransportInfo {
     /// Only the endpoints answers announce are wanted (a first pass): a finished call makes no
     /// record.
     pub endpoints_only: bool,
+    /// The run's count of stub bytes kept for decoders.
+    pub kept_stub_bytes: KeptStubBytes,
 }

@@ -7,10 +7,14 @@
 //! channels), handed to the session's [`SessionContext`]; and the notes of non-call PDUs for
 //! the call-flow view. The association itself only negotiates contexts and joins fragments.
 
-use super::association::{CallObserver, CallStart, StubSink};
-use super::call::{BoundContext, OpenCall, Span, TransportInfo};
+use super::association::{CallObserver, CallStart};
+use super::call::{
+    BoundContext, MAX_KEPT_STUB_BYTES_TOTAL, OpenCall, Span, StubSink, TransportInfo,
+};
 use super::pdu::{Body, Pdu};
-use super::stubs::{CallPipes, Consumers, Decoder, MAX_DECODE_STUB_BYTES, PipeGuess, Stubs};
+use super::stubs::{
+    CallPipes, Consumers, Decoder, MAX_DECODE_STUB_BYTES, NotKept, PipeGuess, Stubs,
+};
 use crate::context::SessionContext;
 use crate::dce::codes::{
     auth_level_name, auth_type_name, bind_nak_reason_name, context_result_name,
@@ -122,11 +126,25 @@ impl Report<'_> {
             record.pipes = g.reports(req_ended, resp_ended);
         }
         if let Some(st) = stubs {
-            if st.over_limit {
-                cx.outbox
-                    .anomaly("limit_decode_stub_bytes", first_frame, || {
-                        format!("a stub longer than {MAX_DECODE_STUB_BYTES} bytes was not decoded")
-                    });
+            match st.not_kept {
+                Some(NotKept::TooLong) => {
+                    cx.outbox
+                        .anomaly("limit_decode_stub_bytes", first_frame, || {
+                            format!(
+                                "a stub longer than {MAX_DECODE_STUB_BYTES} bytes was not decoded"
+                            )
+                        });
+                }
+                Some(NotKept::RunLimit) => {
+                    cx.outbox
+                        .anomaly("limit_kept_stub_bytes_total", first_frame, || {
+                            format!(
+                                "the open calls held {MAX_KEPT_STUB_BYTES_TOTAL} stub bytes: \
+                                 a call was not decoded"
+                            )
+                        });
+                }
+                None => {}
             }
             self.decode(&c, &st, &mut record, cx);
             if st.parameters {
@@ -177,8 +195,8 @@ impl Report<'_> {
                 if let Err(e) = epm::decode_request(opnum, request, &mut v) {
                     v.error = Some(e);
                 }
-                if st.over_limit {
-                    v.error = Some(format!("stub longer than {MAX_DECODE_STUB_BYTES} bytes"));
+                if let Some(why) = st.not_kept {
+                    v.error = Some(why.reason());
                 } else if answered {
                     match epm::decode_response(opnum, response, &mut v) {
                         Ok(found) => {
@@ -191,7 +209,7 @@ impl Report<'_> {
                 }
                 record.epm = Some(Box::new(v));
             }
-            Decoder::Oxid if !st.over_limit => {
+            Decoder::Oxid if st.not_kept.is_none() => {
                 let Some(interface) = c.binding.map(|b| b.abstract_syntax.uuid) else {
                     return;
                 };
@@ -214,12 +232,12 @@ impl Report<'_> {
                     record.oxid = Some(Box::new(v));
                 }
             }
-            Decoder::Objrefs if answered && !st.over_limit => {
+            Decoder::Objrefs if answered && st.not_kept.is_none() => {
                 for (iid, ipid) in dcom::scan_objrefs(&st.response) {
                     learn_ipid(cx, ipid, iid);
                 }
             }
-            Decoder::RemQueryInterface if answered && !st.over_limit => {
+            Decoder::RemQueryInterface if answered && st.not_kept.is_none() => {
                 let Some(interface) = c.binding.map(|b| b.abstract_syntax.uuid) else {
                     return;
                 };
@@ -228,7 +246,7 @@ impl Report<'_> {
                     learn_ipid(cx, ipid, iid);
                 }
             }
-            Decoder::Netlogon if !st.over_limit => {
+            Decoder::Netlogon if st.not_kept.is_none() => {
                 let answer = (answered && !st.response.is_empty()).then_some(response);
                 let status = record.status.map(|s| s.code);
                 let client = client.ip().to_string();
@@ -283,7 +301,7 @@ impl Report<'_> {
         let (Some(opnum), Some(req)) = (c.opnum, c.request) else {
             return;
         };
-        if req.damaged || st.over_limit || !answered_whole(c) {
+        if req.damaged || st.not_kept.is_some() || !answered_whole(c) {
             return;
         }
         match st.decoder {
@@ -339,7 +357,9 @@ impl Report<'_> {
                     request: Vec::new(),
                     response: Vec::new(),
                     little_endian: [true, true],
-                    over_limit: false,
+                    not_kept: None,
+                    kept: self.info.kept_stub_bytes.clone(),
+                    counted: 0,
                     parameters,
                 })
             });
@@ -370,7 +390,7 @@ impl Report<'_> {
     /// Decodes the \[in\] and \[out\] parameters of a call with its IDL description (the
     /// request when it was captured whole, the response when it was answered), or keeps its
     /// stubs on the record for decoding later ([`Library::keep_stubs`]).
-    fn decode_parameters(&self, c: &OpenCall<Consumers>, st: Stubs, record: &mut Call) {
+    fn decode_parameters(&self, c: &OpenCall<Consumers>, mut st: Stubs, record: &mut Call) {
         let (Some(binding), Some(lib), Some(opnum)) =
             (c.binding, self.info.library.as_deref(), c.opnum)
         else {
@@ -380,24 +400,23 @@ impl Report<'_> {
             return;
         }
         let interface = (binding.abstract_syntax.uuid, binding.abstract_syntax.major);
-        if st.over_limit {
+        if let Some(why) = st.not_kept {
             let mut d = Decoded::default();
-            d.errors
-                .push(format!("stub longer than {MAX_DECODE_STUB_BYTES} bytes"));
+            d.errors.push(why.reason());
             record.decoded = Some(Box::new(d));
             return;
         }
         let whole =
             |span: Option<Span>| span.is_some_and(|s| s.saw_first && s.saw_last && !s.damaged);
         let request = if whole(c.request) {
-            SideStub::Whole(st.request)
+            SideStub::Whole(std::mem::take(&mut st.request))
         } else {
             SideStub::NotWhole
         };
         let response = if c.fault.is_some() {
             SideStub::Fault
         } else if whole(c.response) {
-            SideStub::Whole(st.response)
+            SideStub::Whole(std::mem::take(&mut st.response))
         } else {
             SideStub::NotWhole
         };

@@ -6,7 +6,7 @@
 
 use std::sync::{Arc, OnceLock};
 
-use super::association::StubSink;
+use super::call::{KeptStubBytes, MAX_KEPT_STUB_BYTES_TOTAL, StubSink};
 use crate::idl::decode::{PipeReport, PipeStream, in_pipes_offset};
 use crate::idl::plan::{OpPlan, PipeSpec};
 use crate::idl::values::{Direction, StubBytes};
@@ -15,6 +15,26 @@ use crate::ndr::Syntax;
 /// Stub bytes kept per call for the decoders of the endpoint mapper and DCOM answers (1 MiB);
 /// a longer stub is not decoded and the call says so.
 pub const MAX_DECODE_STUB_BYTES: usize = 1024 * 1024;
+/// Why a call's stubs were not kept whole.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum NotKept {
+    /// One stub is longer than [`MAX_DECODE_STUB_BYTES`].
+    TooLong,
+    /// The open calls together hold [`MAX_KEPT_STUB_BYTES_TOTAL`].
+    RunLimit,
+}
+
+impl NotKept {
+    /// What the decoded views say.
+    pub(super) fn reason(self) -> String {
+        match self {
+            Self::TooLong => format!("stub longer than {MAX_DECODE_STUB_BYTES} bytes"),
+            Self::RunLimit => format!(
+                "stubs of the open calls over {MAX_KEPT_STUB_BYTES_TOTAL} bytes in all: not kept"
+            ),
+        }
+    }
+}
 
 /// Which decoder a call's stubs are kept for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -196,7 +216,12 @@ pub(super) struct Stubs {
     pub(super) response: Vec<u8>,
     /// Byte order of the request and of the response.
     pub(super) little_endian: [bool; 2],
-    pub(super) over_limit: bool,
+    /// Set when the stubs were not kept whole (and so are not decoded).
+    pub(super) not_kept: Option<NotKept>,
+    /// The run's count these stubs are counted in, and how many bytes they count there (given
+    /// back when they are dropped, whoever took the buffers).
+    pub(super) kept: KeptStubBytes,
+    pub(super) counted: usize,
     /// Decode the parameters with the IDL description too (`--decode`).
     pub(super) parameters: bool,
 }
@@ -222,6 +247,8 @@ impl Stubs {
         }
     }
 
+    /// Keeps more of the request's or the response's stub, within [`MAX_DECODE_STUB_BYTES`] and
+    /// the run's [`MAX_KEPT_STUB_BYTES_TOTAL`].
     pub(super) fn add(&mut self, response: bool, bytes: &[u8], little_endian: bool) {
         if !response && self.decoder == Decoder::Objrefs && !self.parameters {
             return;
@@ -231,14 +258,32 @@ impl Stubs {
         } else {
             &mut self.request
         };
-        if buf.len() + bytes.len() > MAX_DECODE_STUB_BYTES {
-            self.over_limit = true;
+        if self.not_kept == Some(NotKept::RunLimit) {
             return;
         }
+        if buf.len() + bytes.len() > MAX_DECODE_STUB_BYTES {
+            self.not_kept = Some(NotKept::TooLong);
+            return;
+        }
+        if !self.kept.reserve(bytes.len()) {
+            // Neither stub can be decoded now: their bytes go back to the run.
+            self.not_kept = Some(NotKept::RunLimit);
+            self.request = Vec::new();
+            self.response = Vec::new();
+            self.kept.release(std::mem::take(&mut self.counted));
+            return;
+        }
+        self.counted += bytes.len();
         if buf.is_empty() {
             self.little_endian[usize::from(response)] = little_endian;
         }
         buf.extend_from_slice(bytes);
+    }
+}
+
+impl Drop for Stubs {
+    fn drop(&mut self) {
+        self.kept.release(self.counted);
     }
 }
 
@@ -283,5 +328,60 @@ impl StubSink for Consumers {
 
     fn forget(&mut self) {
         *self = Self::default();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stubs(kept: &KeptStubBytes) -> Stubs {
+        Stubs {
+            decoder: Decoder::Epm,
+            syntax: Syntax::Ndr,
+            request: Vec::new(),
+            response: Vec::new(),
+            little_endian: [true, true],
+            not_kept: None,
+            kept: kept.clone(),
+            counted: 0,
+            parameters: false,
+        }
+    }
+
+    #[test]
+    fn stubs_kept_by_all_open_calls_are_bounded_together_and_given_back() {
+        let kept = KeptStubBytes::default();
+        let chunk = vec![0u8; 512 * 1024];
+        let mut open = Vec::new();
+        // each call keeps 1 MiB (its own limit): the run's limit is reached after 64 calls
+        for _ in 0..MAX_KEPT_STUB_BYTES_TOTAL / (1024 * 1024) + 4 {
+            let mut s = stubs(&kept);
+            s.add(false, &chunk, true);
+            s.add(true, &chunk, true);
+            assert!(kept.held() <= MAX_KEPT_STUB_BYTES_TOTAL);
+            open.push(s);
+        }
+        let refused = open
+            .iter()
+            .filter(|s| s.not_kept == Some(NotKept::RunLimit))
+            .count();
+        assert_eq!(refused, 4, "the calls past the limit keep nothing");
+        assert!(
+            open.iter()
+                .filter(|s| s.not_kept.is_some())
+                .all(|s| s.request.is_empty() && s.response.is_empty())
+        );
+        let mut too_long = stubs(&kept);
+        open.truncate(10);
+        too_long.add(false, &vec![0u8; MAX_DECODE_STUB_BYTES + 1], true);
+        assert_eq!(too_long.not_kept, Some(NotKept::TooLong));
+        drop(open);
+        drop(too_long);
+        assert_eq!(
+            kept.held(),
+            0,
+            "every stub's bytes are given back when it goes"
+        );
     }
 }

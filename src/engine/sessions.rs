@@ -15,6 +15,7 @@ use super::transport::{Closed, Interest, Opened, SessionEvents, TransportEnd};
 use super::{EPM_PORT, Finished, SMB_PORTS};
 use crate::auth::keys::Keyring;
 use crate::context::SessionContext;
+use crate::dcerpc::call::KeptStubBytes;
 use crate::dcerpc::call::TransportInfo;
 use crate::dcerpc::channel::{Channel, Verdict};
 use crate::dcerpc::pdu::parse_header;
@@ -66,6 +67,8 @@ pub struct Sessions {
     library: Option<Arc<Library>>,
     /// The user's secrets, for unsealing.
     keys: Option<Arc<Keyring>>,
+    /// Stub bytes the open calls of every connection keep for decoders.
+    kept_stub_bytes: KeptStubBytes,
 }
 
 /// Transport facts of a DCE/RPC connection over TCP.
@@ -75,6 +78,7 @@ fn tcp_info(
     library: Option<&Arc<Library>>,
     keys: Option<&Arc<Keyring>>,
     endpoints_only: bool,
+    kept_stub_bytes: &KeptStubBytes,
 ) -> TransportInfo {
     TransportInfo {
         transport: "ncacn_ip_tcp",
@@ -85,6 +89,7 @@ fn tcp_info(
         keys: keys.cloned(),
         senders,
         endpoints_only,
+        kept_stub_bytes: kept_stub_bytes.clone(),
     }
 }
 
@@ -105,6 +110,7 @@ impl SessionEvents for Sessions {
                 [c.initiator, c.responder],
                 self.library.clone(),
                 self.keys.clone(),
+                self.kept_stub_bytes.clone(),
             )))
         } else {
             // An endpoint announced by an endpoint-mapper or OXID answer is DCE/RPC.
@@ -120,6 +126,7 @@ impl SessionEvents for Sessions {
                     self.library.as_ref(),
                     self.keys.as_ref(),
                     self.epm_only,
+                    &self.kept_stub_bytes,
                 ),
                 confirmed,
             )))
@@ -140,8 +147,10 @@ impl SessionEvents for Sessions {
             Carried::Dce(c) => c.data(dir, bytes, Span::single(origin), tally, cx),
             Carried::Smb(s) if !s.seen_smb() && starts_like_dcerpc(bytes) => {
                 // DCE/RPC straight on an SMB port, without SMB framing.
-                let mut channel =
-                    Channel::new(tcp_info(s.senders(), None, None, None, false), false);
+                let mut channel = Channel::new(
+                    tcp_info(s.senders(), None, None, None, false, &self.kept_stub_bytes),
+                    false,
+                );
                 let verdict = channel.data(dir, bytes, Span::single(origin), tally, cx);
                 session.carried = Carried::Dce(Box::new(channel));
                 verdict

@@ -17,7 +17,7 @@ use crate::report::Tally;
 use crate::source::{Frame, Timestamp};
 use crate::summary::CaptureTotals;
 use crate::tcp::flow_table::{Connection, FlowStats, FlowTable};
-use crate::tcp::late::{ConnectionSink, LateBudget, Segment};
+use crate::tcp::late::{Budget, ConnectionSink, Segment};
 use crate::tcp::reassembler::ReassemblyStats;
 use crate::tcp::{Dir, Origin};
 
@@ -111,7 +111,7 @@ pub struct Transport {
     totals: CaptureTotals,
     reassembly: ReassemblyStats,
     /// Segments waiting for late segments, all connections together.
-    late: LateBudget,
+    late: Budget,
     tally: Tally,
     retired: Vec<Connection<Interest>>,
     /// Only segments to or from the endpoint mapper's port are followed (a first pass).
@@ -143,11 +143,7 @@ impl<S: SessionEvents> ConnectionSink for Feed<'_, S> {
 
 /// The connection ended: segments still waiting are replayed and every hole left in either
 /// direction is a gap.
-fn flush_streams(
-    conn: &mut Connection<Interest>,
-    late: &mut LateBudget,
-    up: &mut impl SessionEvents,
-) {
+fn flush_streams(conn: &mut Connection<Interest>, late: &mut Budget, up: &mut impl SessionEvents) {
     let mut feed = Feed {
         conn: conn.id,
         interest: &conn.app,
@@ -333,6 +329,8 @@ impl Transport {
             .add("tcp_late_segments_given_up", late.segments_given_up);
         self.tally
             .add("limit_tcp_late_bytes", late.segments_given_up_to_limit);
+        self.tally
+            .add("limit_tcp_pending_bytes", late.holes_given_up_to_limit);
         TransportEnd {
             totals: self.totals,
             flows: self.flows.stats(),

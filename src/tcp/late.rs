@@ -26,6 +26,11 @@ pub const MAX_LATE_SEGMENTS: u64 = 64;
 /// Payload bytes of segments waiting for an acknowledged hole, all connections together; beyond
 /// this the hole of the connection adding more is declared lost.
 pub const MAX_LATE_BYTES_TOTAL: usize = 16 * 1024 * 1024;
+/// Out-of-order bytes the reassemblers of all connections hold together (each direction also
+/// has its own [`super::reassembler::MAX_PENDING_BYTES`], which 100,000 connections would
+/// multiply to 200 GB); beyond this the connection adding more declares its holes lost
+/// (`limit_tcp_pending_bytes`).
+pub const MAX_PENDING_BYTES_TOTAL: usize = 64 * 1024 * 1024;
 
 /// A segment as the two streams of its connection take it.
 #[derive(Clone, Copy, Debug)]
@@ -82,19 +87,26 @@ pub struct LateStats {
     pub segments_given_up: u64,
     /// Of those, processed without them because [`MAX_LATE_BYTES_TOTAL`] was reached.
     pub segments_given_up_to_limit: u64,
+    /// Times a connection declared its holes lost because the out-of-order data of all
+    /// connections passed [`MAX_PENDING_BYTES_TOTAL`].
+    pub holes_given_up_to_limit: u64,
 }
 
-/// What all connections' waiting segments hold: bytes against [`MAX_LATE_BYTES_TOTAL`], and
-/// the first frame whose data waits, per connection, so that the output order does not pass it.
+/// What all connections hold together: the payload of waiting segments against
+/// [`MAX_LATE_BYTES_TOTAL`], the out-of-order data of their reassemblers against
+/// [`MAX_PENDING_BYTES_TOTAL`], and the first frame whose data waits, per connection, so that
+/// the output order does not pass it.
 #[derive(Debug, Default)]
-pub struct LateBudget {
+pub struct Budget {
     bytes: usize,
+    /// Out-of-order bytes the reassemblers of all connections hold.
+    pending: usize,
     /// First frames of the connections waiting (a multiset: frame → connections).
     floors: BTreeMap<u64, u32>,
     stats: LateStats,
 }
 
-impl LateBudget {
+impl Budget {
     /// The first frame whose data still waits in any connection: no stream event of an earlier
     /// frame is certain to have been delivered.
     #[must_use]
@@ -156,7 +168,7 @@ struct Episode {
     queue: VecDeque<Waiting>,
     /// Segments of the connection since the first one waited.
     segments: u64,
-    /// First frame whose data waits (registered in [`LateBudget`]).
+    /// First frame whose data waits (registered in [`Budget`]).
     floor: u64,
 }
 
@@ -165,6 +177,8 @@ struct Episode {
 #[derive(Debug, Default)]
 pub struct Streams {
     dirs: [Reassembler; 2],
+    /// Out-of-order bytes of both directions as last counted in the [`Budget`].
+    pending: usize,
     episode: Option<Box<Episode>>,
 }
 
@@ -191,7 +205,7 @@ impl Streams {
         &mut self,
         seg: &Segment<'_>,
         sink: &mut impl ConnectionSink,
-        budget: &mut LateBudget,
+        budget: &mut Budget,
     ) {
         match seg.ack {
             Some(ack) if self.waits(seg.dir, ack) => self.hold(seg, ack, budget),
@@ -201,12 +215,35 @@ impl Streams {
             episode.segments += 1;
             self.advance(sink, budget);
         }
+        self.account(sink, budget);
+    }
+
+    /// Counts this connection's out-of-order bytes in the budget; past
+    /// [`MAX_PENDING_BYTES_TOTAL`] for all connections, this one declares its holes lost and
+    /// delivers what it held (so the total stays within the limit plus one connection's own).
+    fn account(&mut self, sink: &mut impl ConnectionSink, budget: &mut Budget) {
+        let held = |s: &Self| s.dirs.iter().map(Reassembler::pending_bytes).sum::<usize>();
+        let now = held(self);
+        budget.pending = budget.pending - self.pending + now;
+        self.pending = now;
+        if budget.pending > MAX_PENDING_BYTES_TOTAL && now > 0 {
+            budget.stats.holes_given_up_to_limit += 1;
+            for dir in [Dir::FromInitiator, Dir::FromResponder] {
+                self.dirs[dir.index()].flush(&mut OneWay {
+                    dir,
+                    sink: &mut *sink,
+                });
+            }
+            let now = held(self);
+            budget.pending = budget.pending - self.pending + now;
+            self.pending = now;
+        }
     }
 
     /// End of the connection or of the capture: segments still waiting are processed (in
     /// arrival order, each as soon as what it acknowledges is there or the first of them
     /// otherwise), then every hole left is a gap.
-    pub fn flush(&mut self, sink: &mut impl ConnectionSink, budget: &mut LateBudget) {
+    pub fn flush(&mut self, sink: &mut impl ConnectionSink, budget: &mut Budget) {
         self.give_up_all(sink, budget, false);
         for dir in [Dir::FromInitiator, Dir::FromResponder] {
             self.dirs[dir.index()].flush(&mut OneWay {
@@ -214,6 +251,8 @@ impl Streams {
                 sink: &mut *sink,
             });
         }
+        budget.pending -= self.pending;
+        self.pending = 0;
     }
 
     /// True when a segment of `dir` acknowledging `ack` must wait: the other direction has not
@@ -222,7 +261,7 @@ impl Streams {
         self.dirs[dir.reverse().index()].is_behind(ack)
     }
 
-    fn hold(&mut self, seg: &Segment<'_>, ack: u32, budget: &mut LateBudget) {
+    fn hold(&mut self, seg: &Segment<'_>, ack: u32, budget: &mut Budget) {
         let episode = self.episode.get_or_insert_with(|| {
             budget.add_floor(seg.origin.frame);
             Box::new(Episode {
@@ -273,7 +312,7 @@ impl Streams {
     /// After a segment of a connection with waiting segments: processes those whose
     /// acknowledged bytes are now there, and gives up waiting for the first one once it waited
     /// [`MAX_LATE_SEGMENTS`] segments (or all of them past [`MAX_LATE_BYTES_TOTAL`]).
-    fn advance(&mut self, sink: &mut impl ConnectionSink, budget: &mut LateBudget) {
+    fn advance(&mut self, sink: &mut impl ConnectionSink, budget: &mut Budget) {
         self.feed_ready(sink, budget);
         if budget.bytes > MAX_LATE_BYTES_TOTAL {
             self.give_up_all(sink, budget, true);
@@ -293,7 +332,7 @@ impl Streams {
 
     /// Processes, as long as there is one, the first waiting segment whose acknowledged bytes
     /// the other direction delivered.
-    fn feed_ready(&mut self, sink: &mut impl ConnectionSink, budget: &mut LateBudget) {
+    fn feed_ready(&mut self, sink: &mut impl ConnectionSink, budget: &mut Budget) {
         while let Some(i) = self.first_ready() {
             budget.stats.segments_released += 1;
             self.feed_waiting(i, false, sink, budget);
@@ -313,7 +352,7 @@ impl Streams {
         i: usize,
         given_up: bool,
         sink: &mut impl ConnectionSink,
-        budget: &mut LateBudget,
+        budget: &mut Budget,
     ) {
         let Some(w) = self.episode.as_mut().and_then(|e| e.queue.remove(i)) else {
             return;
@@ -337,7 +376,7 @@ impl Streams {
     /// up on a segment whose bytes wait in the queue would declare them lost before they are
     /// processed. When every one waits for another (acknowledgements that contradict each
     /// other), the first.
-    fn give_up_one(&mut self, sink: &mut impl ConnectionSink, budget: &mut LateBudget) {
+    fn give_up_one(&mut self, sink: &mut impl ConnectionSink, budget: &mut Budget) {
         let Some(episode) = self.episode.as_ref() else {
             return;
         };
@@ -358,12 +397,7 @@ impl Streams {
 
     /// Stops waiting: gives up on one segment after the other ([`Streams::give_up_one`]) until
     /// none waits.
-    fn give_up_all(
-        &mut self,
-        sink: &mut impl ConnectionSink,
-        budget: &mut LateBudget,
-        limit: bool,
-    ) {
+    fn give_up_all(&mut self, sink: &mut impl ConnectionSink, budget: &mut Budget, limit: bool) {
         while self.episode.as_ref().is_some_and(|e| !e.queue.is_empty()) {
             budget.stats.segments_given_up += 1;
             if limit {
@@ -376,7 +410,7 @@ impl Streams {
 
     /// Ends the episode once nothing waits, or moves its floor to the first frame whose data
     /// still waits: the first waiting segment's, or data buffered behind a hole it waits for.
-    fn settle(&mut self, budget: &mut LateBudget) {
+    fn settle(&mut self, budget: &mut Budget) {
         let Some(episode) = self.episode.as_mut() else {
             return;
         };
@@ -441,7 +475,7 @@ mod tests {
         let mut streams = Streams::new();
         streams.syn(C, 999);
         streams.syn(S, 999);
-        let (mut log, mut budget) = (Log::default(), LateBudget::default());
+        let (mut log, mut budget) = (Log::default(), Budget::default());
         let mut floor_during = None;
         for s in segments {
             streams.segment(s, &mut log, &mut budget);
@@ -569,9 +603,9 @@ mod tests {
 
     #[test]
     fn waiting_bytes_of_all_connections_are_bounded() {
-        let mut budget = LateBudget {
+        let mut budget = Budget {
             bytes: MAX_LATE_BYTES_TOTAL,
-            ..LateBudget::default()
+            ..Budget::default()
         };
         let mut streams = Streams::new();
         streams.syn(C, 999);
@@ -587,5 +621,72 @@ mod tests {
         assert_eq!(log.0, ["C0:a", "C1:gap1", "C2:c", "S0:resp"]);
         assert_eq!(budget.stats().segments_given_up_to_limit, 1);
         assert_eq!(budget.floor(), None);
+    }
+
+    /// Many connections each holding out-of-order data behind a hole: together they stay within
+    /// [`MAX_PENDING_BYTES_TOTAL`] (plus the one connection that passed it), the connection
+    /// that passes it delivers what it held after a gap, and nothing is counted once all are
+    /// flushed.
+    #[test]
+    fn out_of_order_data_of_all_connections_is_bounded_together() {
+        let chunk = vec![b'x'; 60_000];
+        let per_connection = 16; // 960,000 bytes: under the per-direction limit
+        let connections = MAX_PENDING_BYTES_TOTAL / (per_connection * chunk.len()) + 8;
+        let mut budget = Budget::default();
+        let mut all = Vec::new();
+        let mut delivered = 0u64;
+        for _ in 0..connections {
+            let mut streams = Streams::new();
+            streams.syn(C, 999);
+            let mut log = Counting::default();
+            // byte 0 never comes: everything after it waits
+            for k in 0..per_connection {
+                let at = 1 + (k * chunk.len()) as u32;
+                let s = Segment {
+                    dir: C,
+                    seq: 1000 + at,
+                    ack: None,
+                    payload: &chunk,
+                    missing_tail: 0,
+                    fin: false,
+                    origin: Origin {
+                        frame: 1,
+                        ts: Timestamp::default(),
+                    },
+                };
+                streams.segment(&s, &mut log, &mut budget);
+                assert!(
+                    budget.pending <= MAX_PENDING_BYTES_TOTAL + per_connection * chunk.len(),
+                    "{} bytes held",
+                    budget.pending
+                );
+            }
+            delivered += log.bytes;
+            all.push((streams, log));
+        }
+        let stats = budget.stats();
+        assert!(stats.holes_given_up_to_limit > 0, "the limit was reached");
+        assert!(delivered > 0, "a connection past it delivered what it held");
+        for (streams, log) in &mut all {
+            streams.flush(log, &mut budget);
+        }
+        assert_eq!(
+            budget.pending, 0,
+            "nothing counted once every connection ended"
+        );
+    }
+
+    /// Counts delivered bytes.
+    #[derive(Default)]
+    struct Counting {
+        bytes: u64,
+    }
+
+    impl ConnectionSink for Counting {
+        fn data(&mut self, _: Dir, _: u64, bytes: &[u8], _: Origin) {
+            self.bytes += bytes.len() as u64;
+        }
+
+        fn gap(&mut self, _: Dir, _: u64, _: u64) {}
     }
 }

@@ -101,6 +101,12 @@ impl Reassembler {
         self.fin_at == Some(self.offset) && acked == self.offset + 1
     }
 
+    /// Bytes of out-of-order data waiting behind a hole.
+    #[must_use]
+    pub fn pending_bytes(&self) -> usize {
+        self.pending_bytes
+    }
+
     /// True when data waits behind a hole.
     #[must_use]
     pub fn has_pending(&self) -> bool {

@@ -585,6 +585,29 @@ mod tests {
         assert_eq!(streamed.len(), collected.len());
     }
 
+    /// Every shipped capture, on one and two threads (the session stage checks at its end that
+    /// every connection gave back the bytes its framers held).
+    #[test]
+    fn every_shipped_capture_runs_to_its_end() {
+        let dir = format!("{}/captures/real", env!("CARGO_MANIFEST_DIR"));
+        let mut read = 0;
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if !path
+                .extension()
+                .is_some_and(|e| e == "pcap" || e == "pcapng")
+            {
+                continue;
+            }
+            for threads in [1, 2] {
+                let (calls, run) = Analysis::from_path(&path).threads(threads).calls().unwrap();
+                assert_eq!(calls.len() as u64, run.summary.calls, "{}", path.display());
+            }
+            read += 1;
+        }
+        assert!(read > 40, "{read} captures");
+    }
+
     #[test]
     fn a_file_that_cannot_be_opened_is_an_open_error() {
         let err = Analysis::from_path("/nonexistent/capture.pcap")

@@ -12,6 +12,46 @@ use crate::outbox::Outbox;
 /// dropped.
 pub const MAX_PENDING_NOTES: usize = 10_000;
 
+/// Bytes the stream framers of all connections hold together: DCE/RPC PDUs and SMB messages
+/// waiting for their end, and the room their buffers keep. One framer holds at most one PDU
+/// (64 KiB) or one SMB message (1 MiB) and a segment, which 100,000 connections would multiply;
+/// past this the framer that grows gives up what it holds, as if a gap had cut it
+/// (`limit_framer_bytes`).
+pub const MAX_FRAMER_BYTES_TOTAL: usize = 64 * 1024 * 1024;
+
+/// The count of bytes the framers hold, against [`MAX_FRAMER_BYTES_TOTAL`].
+#[derive(Debug, Default)]
+pub struct FramerBytes {
+    held: usize,
+    given_up: u64,
+}
+
+impl FramerBytes {
+    /// A framer that held `before` bytes holds `now`; true when all framers together hold more
+    /// than [`MAX_FRAMER_BYTES_TOTAL`] and this one has something to give up.
+    pub fn update(&mut self, before: usize, now: usize) -> bool {
+        self.held = self.held - before + now;
+        self.held > MAX_FRAMER_BYTES_TOTAL && now > 0
+    }
+
+    /// A framer gave up what it held.
+    pub fn gave_up(&mut self) {
+        self.given_up += 1;
+    }
+
+    /// Bytes held now.
+    #[must_use]
+    pub fn held(&self) -> usize {
+        self.held
+    }
+
+    /// Times a framer gave up what it held.
+    #[must_use]
+    pub fn given_up(&self) -> u64 {
+        self.given_up
+    }
+}
+
 /// The state shared by every connection of the session stage.
 #[derive(Debug, Default)]
 pub struct SessionContext {
@@ -21,6 +61,8 @@ pub struct SessionContext {
     pub knowledge: Knowledge,
     /// Notes of non-call PDUs, when someone wants them.
     pub notes: PduNotes,
+    /// Bytes the stream framers of all connections hold.
+    pub framer_bytes: FramerBytes,
 }
 
 /// Notes of non-call PDUs (bind, bind_ack, alter_context, ...), collected only when wanted

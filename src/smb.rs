@@ -212,9 +212,11 @@ impl SmbConn {
         cx: &mut SessionContext,
     ) {
         let mut framer = std::mem::take(&mut self.framers[dir.index()]);
+        let before = framer.held();
         framer.data(offset, bytes, origin, &mut |ev| {
             self.on_event(dir, ev, tally, cx)
         });
+        self.count_framer(dir, &mut framer, before, tally, cx);
         self.framers[dir.index()] = framer;
     }
 
@@ -228,8 +230,38 @@ impl SmbConn {
         cx: &mut SessionContext,
     ) {
         let mut framer = std::mem::take(&mut self.framers[dir.index()]);
+        let before = framer.held();
         framer.gap(offset, len, &mut |ev| self.on_event(dir, ev, tally, cx));
+        self.count_framer(dir, &mut framer, before, tally, cx);
         self.framers[dir.index()] = framer;
+    }
+
+    /// Counts direction `dir`'s framer (which held `before` bytes) in the run's
+    /// [`crate::context::FramerBytes`]; past the run's limit it gives up what it holds.
+    fn count_framer(
+        &mut self,
+        dir: Dir,
+        framer: &mut NbssFramer,
+        before: usize,
+        tally: &mut Tally,
+        cx: &mut SessionContext,
+    ) {
+        if cx.framer_bytes.update(before, framer.held()) {
+            cx.framer_bytes.gave_up();
+            let held = framer.held();
+            framer.give_up(&mut |ev| self.on_event(dir, ev, tally, cx));
+            cx.framer_bytes.update(held, framer.held());
+        }
+    }
+
+    /// Frees both framers' buffers and takes them out of the run's count (the connection is
+    /// finished, or turned out to carry DCE/RPC directly).
+    pub fn release(&mut self, cx: &mut SessionContext) {
+        for framer in &mut self.framers {
+            let held = framer.held();
+            framer.give_up(&mut |_| {});
+            cx.framer_bytes.update(held, framer.held());
+        }
     }
 
     fn on_event(
@@ -744,6 +776,7 @@ impl SmbConn {
     /// The connection ended: every pipe's open calls are reported. Returns the number of pipes
     /// that carried DCE/RPC over the connection's life.
     pub fn finish(&mut self, tally: &mut Tally, cx: &mut SessionContext) -> u64 {
+        self.release(cx);
         let mut keys: Vec<FileKey> = self.pipes.keys().copied().collect();
         keys.sort();
         for key in keys {

@@ -15,6 +15,9 @@ real traffic):
   held-bytes N   N connections, each missing its first client segment and then sending 16
                  segments of 60,000 bytes the server never acknowledges: out-of-order data
                  the reassemblers hold (tcp::late::MAX_PENDING_BYTES_TOTAL)
+  partial-pdus N  N endpoint-mapper connections, each sending the first 60,000 bytes of a
+                 65,535-byte request that never ends: PDUs the framers hold
+                 (context::MAX_FRAMER_BYTES_TOTAL)
   kept-stubs N   N/100 endpoint-mapper connections, each a bind and 100 ept_map requests with
                  64 KiB stubs that are never answered: stubs kept for the endpoint-mapper
                  decoder (dcerpc::stubs::MAX_KEPT_STUB_BYTES_TOTAL)
@@ -184,6 +187,12 @@ def main():
             c.send(True, PSH_ACK, b"\x05" * 100, captured=False)
             for _ in range(16):
                 c.send(True, PSH_ACK, b"\0" * 60000)
+    elif shape == "partial-pdus":
+        for i in range(n):
+            c = Connection(pcap, i)
+            pdu = header(0, 65535, 1) + b"\0" * (60000 - 16)
+            for k in range(0, len(pdu), 1460):
+                c.send(True, PSH_ACK, pdu[k:k + 1460])
     elif shape == "kept-stubs":
         for i in range(max(1, n // 100)):
             c = Connection(pcap, i)

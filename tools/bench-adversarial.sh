@@ -5,23 +5,25 @@
 #
 #   tools/bench-adversarial.sh            (captures kept in target/bench/adversarial/)
 #
-# OPEN_CALLS, CONNECTIONS, ANNOUNCED, ACKED_HOLES, HELD_BYTES and KEPT_STUBS override the sizes
-# (unanswered requests; whole connections; endpoint-mapper answers for one endpoint and as many
-# connections to it; calls behind an acknowledged hole that never fills; connections holding
-# out-of-order data; unanswered endpoint-mapper requests with 64 KiB stubs).
+# OPEN_CALLS, CONNECTIONS, ANNOUNCED, ACKED_HOLES, HELD_BYTES, PARTIAL_PDUS and KEPT_STUBS
+# override the sizes (unanswered requests; whole connections; endpoint-mapper answers for one
+# endpoint and as many connections to it; calls behind an acknowledged hole that never fills;
+# connections holding out-of-order data; connections holding a PDU that never ends; unanswered
+# endpoint-mapper requests with 64 KiB stubs). SHAPES picks the shapes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --quiet
 dir=target/bench/adversarial
 mkdir -p "$dir"
 printf '%-12s %9s %9s %8s %10s %12s\n' shape elements MB seconds 'peak MiB' 'µs/element'
-for shape in ${SHAPES:-open-calls connections announced acked-holes held-bytes kept-stubs}; do
+for shape in ${SHAPES:-open-calls connections announced acked-holes held-bytes partial-pdus kept-stubs}; do
   case "$shape" in
     open-calls) sizes=${OPEN_CALLS:-10000 100000 1000000} ;;
     connections) sizes=${CONNECTIONS:-10000 100000 300000} ;;
     announced) sizes=${ANNOUNCED:-10000 100000 300000} ;;
     acked-holes) sizes=${ACKED_HOLES:-10000 100000 1000000} ;;
     held-bytes) sizes=${HELD_BYTES:-30 100 300} ;;
+    partial-pdus) sizes=${PARTIAL_PDUS:-300 1000 3000} ;;
     kept-stubs) sizes=${KEPT_STUBS:-300 1000 3000} ;;
   esac
   for n in $sizes; do

@@ -122,6 +122,9 @@ impl Channel {
         self.gap(dir, MAX_GAP_FILL + 1, tally, cx)
     }
 
+    /// Feeds direction `dir`'s framer through `input` and its events to the association (or
+    /// the probe), then counts the framer's buffer in the run's [`crate::context::FramerBytes`]:
+    /// past the run's limit, the framer gives up what it holds.
     fn feed(
         &mut self,
         dir: Dir,
@@ -129,6 +132,37 @@ impl Channel {
         cx: &mut SessionContext,
         input: impl FnOnce(&mut Framer, &mut dyn FnMut(FrameEvent<'_>)),
     ) -> Verdict {
+        let i = dir.index();
+        let before = self.framers[i].held();
+        let mut reject = false;
+        self.with_framer(dir, &mut reject, tally, cx, input);
+        if !reject && cx.framer_bytes.update(before, self.framers[i].held()) {
+            cx.framer_bytes.gave_up();
+            let held = self.framers[i].held();
+            self.with_framer(dir, &mut reject, tally, cx, |framer, handle| {
+                framer.give_up(handle);
+            });
+            cx.framer_bytes.update(held, self.framers[i].held());
+        }
+        if reject {
+            self.release(cx);
+            Verdict::Rejected
+        } else {
+            Verdict::Alive
+        }
+    }
+
+    /// Runs `input` on direction `dir`'s framer, handing its events to the association, or to
+    /// the probe while the channel is not known to carry DCE/RPC (`reject` is set when the probe
+    /// says it does not).
+    fn with_framer(
+        &mut self,
+        dir: Dir,
+        reject: &mut bool,
+        tally: &mut Tally,
+        cx: &mut SessionContext,
+        input: impl FnOnce(&mut Framer, &mut dyn FnMut(FrameEvent<'_>)),
+    ) {
         let Self {
             framers,
             assoc,
@@ -136,16 +170,15 @@ impl Channel {
             probes,
             ..
         } = self;
-        let mut reject = false;
         let mut handle = |ev: FrameEvent<'_>| {
-            if reject {
+            if *reject {
                 return;
             }
             if !*confirmed {
                 match probe(&ev, &mut probes[dir.index()]) {
                     Probe::Pass => return,
                     Probe::Rejected => {
-                        reject = true;
+                        *reject = true;
                         return;
                     }
                     Probe::Confirmed => {
@@ -157,17 +190,93 @@ impl Channel {
             assoc.on_event(dir, ev, tally, cx);
         };
         input(&mut framers[dir.index()], &mut handle);
-        if reject {
-            Verdict::Rejected
-        } else {
-            Verdict::Alive
+    }
+
+    /// Frees both framers' buffers and takes them out of the run's count (the channel is
+    /// finished or given up).
+    pub fn release(&mut self, cx: &mut SessionContext) {
+        for framer in &mut self.framers {
+            let held = framer.held();
+            framer.give_up(&mut |_| {});
+            cx.framer_bytes.update(held, framer.held());
         }
     }
 
-    /// The channel ended: every open call is reported.
+    /// The channel ended: every open call is reported and the framers' buffers freed.
     pub fn finish(&mut self, cx: &mut SessionContext) {
+        self.release(cx);
         if self.confirmed {
             self.assoc.finish_all(cx);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::context::MAX_FRAMER_BYTES_TOTAL;
+    use crate::source::Timestamp;
+    use crate::tcp::Origin;
+
+    fn info() -> TransportInfo {
+        TransportInfo {
+            transport: "ncacn_ip_tcp",
+            pipe: None,
+            file_id: None,
+            expected: None,
+            library: None,
+            keys: None,
+            senders: [
+                "10.0.0.1:50000".parse().unwrap(),
+                "10.0.0.2:135".parse().unwrap(),
+            ],
+            endpoints_only: false,
+            kept_stub_bytes: Default::default(),
+        }
+    }
+
+    /// Connections each holding the start of a 65,535-byte request that never ends: together
+    /// their framers stay within the run's limit (plus what one more may hold), the framers
+    /// past it report their PDU truncated, and nothing is counted once they are finished.
+    #[test]
+    fn pdus_that_never_end_are_bounded_for_the_run() {
+        let mut pdu = vec![5, 0, 0, 3, 0x10, 0, 0, 0];
+        pdu.extend(0xffffu16.to_le_bytes());
+        pdu.extend([0, 0]);
+        pdu.extend(1u32.to_le_bytes());
+        pdu.resize(60_000, 0);
+        let (mut tally, mut cx) = (Tally::default(), SessionContext::default());
+        let connections = MAX_FRAMER_BYTES_TOTAL / pdu.len() + 16;
+        let mut channels = Vec::new();
+        for n in 0..connections {
+            let mut c = Channel::new(info(), true);
+            let at = Origin {
+                frame: n as u64,
+                ts: Timestamp::default(),
+            };
+            let verdict = c.data(
+                Dir::FromInitiator,
+                &pdu,
+                Span::single(at),
+                &mut tally,
+                &mut cx,
+            );
+            assert_eq!(verdict, Verdict::Alive);
+            assert!(
+                cx.framer_bytes.held() <= MAX_FRAMER_BYTES_TOTAL + 2 * pdu.len(),
+                "{} bytes held",
+                cx.framer_bytes.held()
+            );
+            channels.push(c);
+        }
+        assert!(cx.framer_bytes.given_up() > 0);
+        assert_eq!(
+            tally.counters.get("pdus_truncated_by_gap").copied(),
+            Some(cx.framer_bytes.given_up())
+        );
+        for c in &mut channels {
+            c.finish(&mut cx);
+        }
+        assert_eq!(cx.framer_bytes.held(), 0);
     }
 }

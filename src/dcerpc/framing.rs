@@ -202,6 +202,32 @@ impl Framer {
         self.process(out);
     }
 
+    /// Bytes its buffer takes (allocated, used or not).
+    #[must_use]
+    pub fn held(&self) -> usize {
+        self.buf.capacity()
+    }
+
+    /// Frees its buffer because the run holds too much: a PDU begun in it is reported
+    /// truncated, as when a gap it cannot fill cuts it, and the framer hunts for the next
+    /// header; with nothing unread, only the room is given back.
+    pub fn give_up(&mut self, out: &mut (impl FnMut(FrameEvent<'_>) + ?Sized)) {
+        let unread = self.unread().len();
+        let end = self.read_offset() + unread as u64;
+        if unread > 0 && self.mode == Mode::Synced {
+            match parse_header(self.unread()) {
+                Ok(header) => {
+                    let first = self.origin_at(self.read_offset());
+                    out(FrameEvent::Truncated { header, first });
+                }
+                Err(_) => out(FrameEvent::Lost),
+            }
+            self.mode = Mode::Hunting("gap");
+        }
+        self.reset_buffer(end);
+        self.buf = Vec::new();
+    }
+
     /// Reports `len` missing bytes at `offset`.
     pub fn gap(&mut self, offset: u64, len: u64, out: &mut (impl FnMut(FrameEvent<'_>) + ?Sized)) {
         self.next_offset = Some(offset + len);

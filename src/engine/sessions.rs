@@ -146,6 +146,7 @@ impl SessionEvents for Sessions {
         let verdict = match &mut session.carried {
             Carried::Dce(c) => c.data(dir, bytes, Span::single(origin), tally, cx),
             Carried::Smb(s) if !s.seen_smb() && starts_like_dcerpc(bytes) => {
+                s.release(cx);
                 // DCE/RPC straight on an SMB port, without SMB framing.
                 let mut channel = Channel::new(
                     tcp_info(s.senders(), None, None, None, false, &self.kept_stub_bytes),
@@ -213,7 +214,8 @@ impl SessionEvents for Sessions {
                 }
                 d.finish(&mut self.cx);
             }
-            Carried::Dce(_) | Carried::Kdc(_) => {}
+            Carried::Dce(mut d) => d.release(&mut self.cx),
+            Carried::Kdc(_) => {}
         }
     }
 
@@ -345,6 +347,12 @@ impl Sessions {
         );
         self.tally
             .add("tcp_closed_ports_forgotten", flows.closed_forgotten);
+        self.tally
+            .add("limit_framer_bytes", self.cx.framer_bytes.given_up());
+        // Every connection gave its framers' bytes back when it ended (checked by the unit
+        // tests, which read every shipped capture).
+        #[cfg(test)]
+        assert_eq!(self.cx.framer_bytes.held(), 0, "framer bytes still counted");
         totals.dcerpc_connections = self.dcerpc_connections;
         totals.smb_connections = self.smb_connections;
         totals.pipe_associations = self.pipe_associations;

@@ -171,6 +171,24 @@ impl NbssFramer {
         self.mode = Mode::Hunting;
     }
 
+    /// Bytes its buffer takes (allocated, used or not).
+    #[must_use]
+    pub fn held(&self) -> usize {
+        self.buf.capacity()
+    }
+
+    /// Frees its buffer because the run holds too much: a message begun in it is lost and the
+    /// framer hunts for the next record; with nothing buffered, only the room is given back.
+    pub fn give_up(&mut self, out: &mut impl FnMut(NbssEvent<'_>)) {
+        let end = self.buf_start + self.buf.len() as u64;
+        if !self.buf.is_empty() && self.mode == Mode::Synced {
+            out(NbssEvent::Lost);
+            self.mode = Mode::Hunting;
+        }
+        self.reset(end);
+        self.buf = Vec::new();
+    }
+
     fn reset(&mut self, offset: u64) {
         self.buf.clear();
         self.buf_start = offset;

@@ -29,7 +29,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::auth::keys::Keyring;
-use crate::engine::Engine;
+use crate::engine::{Engine, Limits};
 use crate::epm::resolver::{EndpointRecord, Prior};
 use crate::idl::Library;
 use crate::model::{Call, PduNote};
@@ -86,9 +86,8 @@ pub struct Setup {
     /// transport stage, the session stage and the output on three ([`pipeline`]), with the
     /// same output. A stream is read on one thread, as each call is wanted as soon as it ends.
     pub threads: usize,
-    /// TCP connections tracked at once, when not
-    /// [`crate::tcp::flow_table::MAX_CONNECTIONS`] ([`Engine::with_max_connections`]).
-    pub max_connections: Option<usize>,
+    /// The limits the user moved ([`Engine::with_limits`]).
+    pub limits: Limits,
 }
 
 /// Where a run hands its calls: as they end, with how far their capture order is settled.
@@ -481,10 +480,7 @@ fn engine_for(setup: &Setup, notes: bool) -> Engine {
     if setup.without_endpoint_records {
         engine = engine.without_endpoint_records();
     }
-    if let Some(max) = setup.max_connections {
-        engine = engine.with_max_connections(max);
-    }
-    engine
+    engine.with_limits(&setup.limits)
 }
 
 /// Reads a capture following only endpoint-mapper connections (fast), on `threads` threads,

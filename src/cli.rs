@@ -36,13 +36,25 @@ pub struct Args {
     #[arg(long, global = true, value_name = "N",
           value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub threads: Option<u16>,
-    /// TCP connections tracked at once (default 100,000; each costs about 2.6 KB while
+    /// TCP connections tracked at once (default 100,000; each costs about 2 KB while
     /// tracked). Past it the least recently active tenth is finished early and counted
     /// (`evicted`); raise it for captures with more connections open at once, lower it to
     /// bound memory.
     #[arg(long, global = true, value_name = "N",
           value_parser = clap::value_parser!(u32).range(1_000..=10_000_000))]
     pub max_connections: Option<u32>,
+    /// Calls awaiting an answer, all connections together (default 32,768). Past it, a
+    /// connection that opens a call first reports its own oldest open call as it stands
+    /// (`limit_open_calls_total`); raise it for captures with more calls in flight at once.
+    #[arg(long, global = true, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(100..=10_000_000))]
+    pub max_open_calls: Option<u32>,
+    /// Endpoints learned from endpoint-mapper and OXID answers that are kept (default
+    /// 100,000). Later ones are counted (`limit_endpoints`), not kept, and connections to them
+    /// are not labelled; raise it for long captures of a busy server.
+    #[arg(long, global = true, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..=10_000_000))]
+    pub max_endpoints: Option<u32>,
     /// pcap or pcapng file to open in the terminal interface.
     pub capture: Option<PathBuf>,
 }

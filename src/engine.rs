@@ -41,6 +41,21 @@ pub struct Finished {
     pub endpoints: Vec<EndpointRecord>,
 }
 
+/// The limits of a run that a user may move (`--max-connections`, `--max-open-calls`,
+/// `--max-endpoints`); `None` keeps the default. Every other limit is a constant
+/// (`docs/ARCHITECTURE.md#limits`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Limits {
+    /// TCP connections tracked at once, instead of
+    /// [`crate::tcp::flow_table::MAX_CONNECTIONS`] (about 2 KB each while tracked).
+    pub max_connections: Option<usize>,
+    /// Calls awaiting an answer in the run, instead of [`crate::outbox::MAX_OPEN_CALLS_TOTAL`].
+    pub max_open_calls: Option<usize>,
+    /// Endpoints learned from answers that are kept, instead of
+    /// [`crate::epm::resolver::MAX_ENDPOINTS`].
+    pub max_endpoints: Option<usize>,
+}
+
 /// The engine. Feed frames with [`Engine::process`], then call [`Engine::finish`].
 #[derive(Debug, Default)]
 pub struct Engine {
@@ -102,11 +117,18 @@ impl Engine {
         self
     }
 
-    /// Tracks at most `max` TCP connections at once instead of
-    /// [`crate::tcp::flow_table::MAX_CONNECTIONS`] (about 2.6 KB each while tracked).
+    /// Sets the limits a user may move ([`Limits`]); those left `None` keep their default.
     #[must_use]
-    pub fn with_max_connections(mut self, max: usize) -> Self {
-        self.transport.limit_connections(max);
+    pub fn with_limits(mut self, limits: &Limits) -> Self {
+        if let Some(max) = limits.max_connections {
+            self.transport.limit_connections(max);
+        }
+        if let Some(max) = limits.max_open_calls {
+            self.sessions.limit_open_calls(max);
+        }
+        if let Some(max) = limits.max_endpoints {
+            self.sessions.limit_endpoints(max);
+        }
         self
     }
 

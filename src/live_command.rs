@@ -26,7 +26,7 @@ pub fn run(
     _args: &LiveArgs,
     _library: Arc<Library>,
     _keys: Option<Arc<Keyring>>,
-    _max_connections: Option<usize>,
+    _limits: rpcscope::engine::Limits,
 ) -> ExitCode {
     let _ = writeln!(io::stderr(), "rpcscope: {NOT_BUILT}");
     ExitCode::from(2)
@@ -37,7 +37,7 @@ pub fn run(
     args: &LiveArgs,
     library: Arc<Library>,
     keys: Option<Arc<Keyring>>,
-    max_connections: Option<usize>,
+    limits: rpcscope::engine::Limits,
 ) -> ExitCode {
     use rpcscope::live::{Capture, libpcap};
 
@@ -68,9 +68,7 @@ pub fn run(
     if let Some(keys) = keys {
         engine = engine.with_keys(keys);
     }
-    if let Some(max) = max_connections {
-        engine = engine.with_max_connections(max);
-    }
+    engine = engine.with_limits(&limits);
     // JSON Lines when asked, or when standard output is not a terminal (a pipe, a file).
     if args.json || !io::IsTerminal::is_terminal(&io::stdout()) {
         json(capture, engine, args)

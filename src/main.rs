@@ -87,7 +87,11 @@ fn main() -> ExitCode {
         || std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
         usize::from,
     );
-    let max_connections = args.max_connections.map(|n| n as usize);
+    let limits = rpcscope::engine::Limits {
+        max_connections: args.max_connections.map(|n| n as usize),
+        max_open_calls: args.max_open_calls.map(|n| n as usize),
+        max_endpoints: args.max_endpoints.map(|n| n as usize),
+    };
     // What every reading of a file is given; a command changes what it needs.
     let base = rpcscope::Setup {
         prior: Default::default(),
@@ -95,7 +99,7 @@ fn main() -> ExitCode {
         keys: keys.clone(),
         without_endpoint_records: false,
         threads,
-        max_connections,
+        limits,
     };
     let command = match (args.command, args.capture) {
         (Some(_), Some(extra)) => {
@@ -106,7 +110,7 @@ fn main() -> ExitCode {
         }
         (Some(cli::Command::Tui { capture }), _) => return tui(&capture, base),
         (Some(cli::Command::Live(live)), _) => {
-            return live_command::run(&live, library, keys, max_connections);
+            return live_command::run(&live, library, keys, limits);
         }
         (Some(c), _) => c,
         (None, Some(capture)) if io::stdout().is_terminal() => return tui(&capture, base),
@@ -188,7 +192,7 @@ fn main() -> ExitCode {
             written.map(|()| run).map_err(RunError::Output)
         }),
         cli::Command::Tui { capture } => return tui(capture, base),
-        cli::Command::Live(live) => return live_command::run(live, library, keys, max_connections),
+        cli::Command::Live(live) => return live_command::run(live, library, keys, limits),
         cli::Command::CompileIdl { .. }
         | cli::Command::Completions { .. }
         | cli::Command::Man { .. } => {

@@ -31,6 +31,8 @@ pub struct Outbox {
     settled: u64,
     /// Limits finished calls ran into, until the next settling (one entry per kind).
     anomalies: Tally,
+    /// Open calls allowed in the run, when not [`MAX_OPEN_CALLS_TOTAL`].
+    max_open_calls: Option<usize>,
 }
 
 impl Outbox {
@@ -46,10 +48,21 @@ impl Outbox {
         self.open_calls += 1;
     }
 
-    /// True when more than [`MAX_OPEN_CALLS_TOTAL`] calls are open in the run.
+    /// Allows `max` open calls in the run instead of [`MAX_OPEN_CALLS_TOTAL`].
+    pub fn limit_open_calls(&mut self, max: usize) {
+        self.max_open_calls = Some(max);
+    }
+
+    /// How many calls may be open in the run.
+    #[must_use]
+    pub fn max_open_calls(&self) -> usize {
+        self.max_open_calls.unwrap_or(MAX_OPEN_CALLS_TOTAL)
+    }
+
+    /// True when more than [`Outbox::max_open_calls`] calls are open in the run.
     #[must_use]
     pub fn too_many_open_calls(&self) -> bool {
-        self.open_calls > MAX_OPEN_CALLS_TOTAL
+        self.open_calls > self.max_open_calls()
     }
 
     /// A call opened with `first_frame` is finished.

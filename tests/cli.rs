@@ -518,3 +518,66 @@ fn max_connections_is_checked_and_keeps_the_calls_of_a_small_capture() {
     assert!(set.status.success());
     assert_eq!(set.stdout, default.stdout);
 }
+
+/// `--max-endpoints N` keeps the first N endpoints and counts the rest in the summary.
+#[test]
+fn max_endpoints_keeps_the_first_endpoints_and_counts_the_rest() {
+    let cap = capture("real/30-epm-resolve-three.pcap");
+    let cap = cap.to_str().unwrap();
+    let endpoints = |extra: &[&str]| {
+        let mut args = extra.to_vec();
+        args.extend(["endpoints", "--json", cap]);
+        let out = run(&args);
+        assert!(out.status.success());
+        String::from_utf8(out.stdout).unwrap().lines().count()
+    };
+    assert_eq!(endpoints(&[]), 3);
+    assert_eq!(endpoints(&["--max-endpoints", "1"]), 1);
+    let summary = run(&["--max-endpoints", "1", "summary", "--json", cap]);
+    let summary: Value = serde_json::from_slice(&summary.stdout).unwrap();
+    let detail = summary["anomalies"]["limit_endpoints"]["examples"][0]["detail"]
+        .as_str()
+        .unwrap();
+    assert!(detail.contains("beyond the first 1"), "{detail}");
+    let zero = run(&["--max-endpoints", "0", "summary", cap]);
+    assert_eq!(zero.status.code(), Some(2));
+}
+
+/// `--max-open-calls N` bounds the calls awaiting an answer in the run: past it the oldest are
+/// reported as they stand (counted in the summary), and every call is still reported once.
+#[test]
+fn max_open_calls_bounds_the_calls_in_flight() {
+    let mut frames = Vec::new();
+    for i in 0..5u16 {
+        let mut client = support::bind(1, 0);
+        for id in 2..52 {
+            client.extend(support::request(id, 0, 1, 8, 3));
+        }
+        let mut conv = support::Conversation::new(49_800);
+        conv.client_port = 20_000 + i;
+        conv.client(&client, &[1400]);
+        frames.extend(conv.frames());
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("open.pcap");
+    std::fs::write(&path, support::pcap(&frames)).unwrap();
+    let path = path.to_str().unwrap();
+    let run_with = |extra: &[&str]| {
+        let mut args = extra.to_vec();
+        args.extend(["summary", "--json", path]);
+        let out = run(&args);
+        assert!(out.status.success());
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()
+    };
+    let default = run_with(&[]);
+    assert_eq!(default["calls"], 250);
+    assert!(default["anomalies"].get("limit_open_calls_total").is_none());
+    let bounded = run_with(&["--max-open-calls", "100"]);
+    assert_eq!(bounded["calls"], 250, "every call reported once");
+    let ended = bounded["anomalies"]["limit_open_calls_total"]["count"]
+        .as_u64()
+        .unwrap();
+    assert!((140..=150).contains(&ended), "{ended} ended early");
+    let low = run(&["--max-open-calls", "5", "summary", path]);
+    assert_eq!(low.status.code(), Some(2));
+}

@@ -87,7 +87,7 @@ fn calls_with_stubs(capture: &Path, keys: Keyring) -> Vec<Call> {
         keys: Some(Arc::new(keys)),
         without_endpoint_records: false,
         threads: 1,
-        max_connections: None,
+        limits: Default::default(),
     };
     let file = std::fs::File::open(capture).unwrap();
     let (calls, _) = rpcscope::Analysis::from_reader(file)

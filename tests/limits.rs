@@ -99,7 +99,10 @@ fn the_connection_limit_can_be_set_per_run() {
     let capture = pcap(&frames);
     let run = |max_connections| {
         let setup = rpcscope::Setup {
-            max_connections,
+            limits: rpcscope::engine::Limits {
+                max_connections,
+                ..Default::default()
+            },
             ..rpcscope::Setup::default()
         };
         let mut calls = 0;

@@ -94,7 +94,7 @@ fn every_capture_gives_the_same_output_on_one_two_and_eight_threads() {
         keys: Some(keys()),
         without_endpoint_records: false,
         threads: 1,
-        max_connections: None,
+        limits: Default::default(),
     };
     let files = captures();
     assert!(files.len() >= 60, "captures/ holds the real captures");
@@ -131,7 +131,7 @@ fn a_truncated_capture_stops_at_the_same_frame_on_any_number_of_threads() {
         keys: None,
         without_endpoint_records: false,
         threads: 1,
-        max_connections: None,
+        limits: Default::default(),
     };
     let one = analysis(&path, &setup, 1);
     assert!(one.contains("\"type\":\"call\""), "calls before the cut");
@@ -148,7 +148,7 @@ fn a_failing_output_stops_every_thread() {
         keys: None,
         without_endpoint_records: false,
         threads: 2,
-        max_connections: None,
+        limits: Default::default(),
     };
     let mut seen = 0;
     let result = rpcscope::Analysis::from_path(&capture)

@@ -9,7 +9,7 @@
 //! tests below drive the machine with one that only writes the events down.
 //!
 //! Limits: [`MAX_OPEN_CALLS`] calls awaiting completion, [`MAX_PENDING_BINDS`] unanswered binds
-//! and [`MAX_CONTEXTS`] presentation contexts per association, and [`MAX_OPEN_CALLS_TOTAL`] open
+//! and [`MAX_CONTEXTS`] presentation contexts per association, and [`crate::outbox::MAX_OPEN_CALLS_TOTAL`] (or `--max-open-calls`) open
 //! calls in the run; reaching one evicts the oldest entry and records a `limit_*` anomaly.
 
 use crate::hash::{FastMap, SmallMap};
@@ -24,7 +24,6 @@ use crate::dce::codes::{
 };
 use crate::dce::names;
 use crate::dce::{SyntaxId, Uuid};
-use crate::outbox::MAX_OPEN_CALLS_TOTAL;
 use crate::report::Tally;
 use crate::tcp::{Dir, Origin};
 
@@ -594,7 +593,7 @@ impl<O: CallObserver> Association<O> {
     }
 
     /// Registers a call about to be opened (not yet in `calls`); at [`MAX_OPEN_CALLS`] in the
-    /// association, or past [`MAX_OPEN_CALLS_TOTAL`] in the run, the association's oldest open
+    /// association, or past [`crate::outbox::MAX_OPEN_CALLS_TOTAL`] (or `--max-open-calls`) in the run, the association's oldest open
     /// call is ended first.
     fn make_room(&mut self, seq: u64, call_id: u32, cx: &mut SessionContext) {
         let full = self.calls.len() >= MAX_OPEN_CALLS;
@@ -606,10 +605,9 @@ impl<O: CallObserver> Association<O> {
                     format!("more than {MAX_OPEN_CALLS} calls awaiting an answer")
                 });
             } else {
+                let max = cx.outbox.max_open_calls();
                 cx.outbox.anomaly("limit_open_calls_total", 0, || {
-                    format!(
-                        "more than {MAX_OPEN_CALLS_TOTAL} calls awaiting an answer in the capture"
-                    )
+                    format!("more than {max} calls awaiting an answer in the capture")
                 });
             }
             self.end(c, cx);

@@ -19,7 +19,7 @@ use crate::dcerpc::call::KeptStubBytes;
 use crate::dcerpc::call::TransportInfo;
 use crate::dcerpc::channel::{Channel, Verdict};
 use crate::dcerpc::pdu::parse_header;
-use crate::epm::resolver::{EndpointRecord, Expectation, MAX_ENDPOINTS, Prior, Resolver};
+use crate::epm::resolver::{EndpointRecord, Expectation, Prior, Resolver};
 use crate::hash::FastMap;
 use crate::idl::Library;
 use crate::kdc::{self, KDC_PORT, KdcStream};
@@ -258,6 +258,14 @@ impl Sessions {
         }
     }
 
+    pub(super) fn limit_open_calls(&mut self, max: usize) {
+        self.cx.outbox.limit_open_calls(max);
+    }
+
+    pub(super) fn limit_endpoints(&mut self, max: usize) {
+        self.resolver.limit_endpoints(max);
+    }
+
     pub(super) fn set_library(&mut self, library: Arc<Library>) {
         self.library = Some(library);
     }
@@ -327,9 +335,9 @@ impl Sessions {
         self.absorb_news();
         let calls = self.take_calls();
         if self.resolver.not_kept() > 0 {
-            let n = self.resolver.not_kept();
+            let (n, max) = (self.resolver.not_kept(), self.resolver.max_endpoints());
             self.tally.anomaly("limit_endpoints", 0, || {
-                format!("{n} endpoints beyond the first {MAX_ENDPOINTS} were not kept")
+                format!("{n} endpoints beyond the first {max} were not kept")
             });
         }
         let TransportEnd {

@@ -206,6 +206,8 @@ pub struct Resolver {
     /// [`MAX_SUMMARY_CHAINS`] count the connections that used them instead of
     /// listing them, so the table does not grow with the connections of a long capture.
     summary_only: bool,
+    /// Endpoints kept, when not [`MAX_ENDPOINTS`].
+    max_endpoints: Option<usize>,
 }
 
 impl Resolver {
@@ -281,9 +283,20 @@ impl Resolver {
         Some(SocketAddr::new(ip, port))
     }
 
+    /// Keeps at most `max` endpoints instead of [`MAX_ENDPOINTS`].
+    pub fn limit_endpoints(&mut self, max: usize) {
+        self.max_endpoints = Some(max);
+    }
+
+    /// How many endpoints are kept.
+    #[must_use]
+    pub fn max_endpoints(&self) -> usize {
+        self.max_endpoints.unwrap_or(MAX_ENDPOINTS)
+    }
+
     /// Records an endpoint.
     pub fn learn(&mut self, l: Learned) {
-        if self.entries.len() >= MAX_ENDPOINTS {
+        if self.entries.len() >= self.max_endpoints() {
             self.not_kept += 1;
             return;
         }

@@ -121,13 +121,6 @@ fn the_connection_limit_can_be_set_per_run() {
     assert!(evicted >= 40, "{evicted} evicted");
 }
 
-/// Peak resident memory of a running process, in KiB, from /proc (Linux).
-fn peak_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
-}
-
 /// More connections in the table at once than it holds (`--max-connections`' default,
 /// 100,000; ended connections linger in it), each a bind and one call to the endpoint mapper
 /// from its own client address: the table fills, evicts, and the run's peak memory
@@ -175,16 +168,8 @@ fn a_full_connection_table_stays_within_the_memory_budget() {
         }
         lines
     });
-    let mut peak = 0;
-    let status = loop {
-        if let Some(kib) = peak_kib(child.id()) {
-            peak = peak.max(kib);
-        }
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    };
+    let guard = std::time::Duration::from_secs(120);
+    let (status, peak) = wait_measuring(&mut child, guard, "calls --json");
     let calls = reader.join().unwrap();
     assert!(status.success());
     assert_eq!(calls, total as usize, "every call reported once");

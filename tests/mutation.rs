@@ -11,9 +11,9 @@ mod support;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use support::{XorShift, pcap_records, real_pcaps};
+use support::{XorShift, pcap_records, real_pcaps, wait_measuring};
 
 /// Captures mutated (spread over the sorted list of candidates).
 const SAMPLE: usize = 12;
@@ -127,13 +127,6 @@ fn lie_about_a_length(record: &mut [u8], rng: &mut XorShift) {
     }
 }
 
-/// Peak resident memory of a running process, in KiB, from /proc.
-fn peak_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
-}
-
 /// Runs the binary on `file`; returns exit code, stdout, stderr and the peak memory seen.
 fn run(args: &[&str], file: &Path) -> (Option<i32>, String, String, u64) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_rpcscope"))
@@ -151,21 +144,8 @@ fn run(args: &[&str], file: &Path) -> (Option<i32>, String, String, u64) {
         let _ = err.read_to_string(&mut e);
         (o, e)
     });
-    let started = Instant::now();
-    let mut peak = 0;
-    let status = loop {
-        if let Some(kib) = peak_kib(child.id()) {
-            peak = peak.max(kib);
-        }
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if started.elapsed() > HANG_GUARD {
-            let _ = child.kill();
-            panic!("{} {args:?} ran past {HANG_GUARD:?}", file.display());
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    };
+    let what = format!("{} {args:?}", file.display());
+    let (status, peak) = wait_measuring(&mut child, HANG_GUARD, &what);
     let (o, e) = reader.join().unwrap();
     (status.code(), o, e, peak)
 }

@@ -887,22 +887,8 @@ mod tests {
     /// Feeds the steps to an association reporting to `observer`, one frame each, then ends
     /// the association.
     fn drive<O: CallObserver>(observer: O, steps: Vec<Step>) -> (SessionContext, Tally) {
-        let client = "10.0.0.1:50000".parse().unwrap();
-        let server = "10.0.0.2:49667".parse().unwrap();
-        let mut a = Association::new(
-            TransportInfo {
-                transport: "ncacn_ip_tcp",
-                pipe: None,
-                file_id: None,
-                expected: None,
-                library: None,
-                keys: None,
-                senders: [client, server],
-                endpoints_only: false,
-                kept_stub_bytes: Default::default(),
-            },
-            observer,
-        );
+        let info = TransportInfo::tcp_for_tests("10.0.0.1:50000", "10.0.0.2:49667");
+        let mut a = Association::new(info, observer);
         let (mut tally, mut queue) = (Tally::default(), SessionContext::default());
         for (i, s) in steps.into_iter().enumerate() {
             let mut bytes = vec![5, 0, s.ptype, s.flags, 0x10, 0, 0, 0];

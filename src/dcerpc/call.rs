@@ -210,3 +210,21 @@ pub struct TransportInfo {
     /// The run's count of stub bytes kept for decoders.
     pub kept_stub_bytes: KeptStubBytes,
 }
+
+impl TransportInfo {
+    /// TCP between `client` and `server`, with no descriptions or keys (unit tests).
+    #[cfg(test)]
+    pub(crate) fn tcp_for_tests(client: &str, server: &str) -> Self {
+        Self {
+            transport: "ncacn_ip_tcp",
+            pipe: None,
+            file_id: None,
+            expected: None,
+            library: None,
+            keys: None,
+            senders: [client.parse().unwrap(), server.parse().unwrap()],
+            endpoints_only: false,
+            kept_stub_bytes: KeptStubBytes::default(),
+        }
+    }
+}

@@ -218,23 +218,6 @@ mod tests {
     use crate::source::Timestamp;
     use crate::tcp::Origin;
 
-    fn info() -> TransportInfo {
-        TransportInfo {
-            transport: "ncacn_ip_tcp",
-            pipe: None,
-            file_id: None,
-            expected: None,
-            library: None,
-            keys: None,
-            senders: [
-                "10.0.0.1:50000".parse().unwrap(),
-                "10.0.0.2:135".parse().unwrap(),
-            ],
-            endpoints_only: false,
-            kept_stub_bytes: Default::default(),
-        }
-    }
-
     /// Connections each holding the start of a 65,535-byte request that never ends: together
     /// their framers stay within the run's limit (plus what one more may hold), the framers
     /// past it report their PDU truncated, and nothing is counted once they are finished.
@@ -249,7 +232,8 @@ mod tests {
         let connections = MAX_FRAMER_BYTES_TOTAL / pdu.len() + 16;
         let mut channels = Vec::new();
         for n in 0..connections {
-            let mut c = Channel::new(info(), true);
+            let info = TransportInfo::tcp_for_tests("10.0.0.1:50000", "10.0.0.2:135");
+            let mut c = Channel::new(info, true);
             let at = Origin {
                 frame: n as u64,
                 ts: Timestamp::default(),

@@ -403,3 +403,34 @@ pub fn real_pcaps(max_bytes: u64) -> Vec<std::path::PathBuf> {
     out.sort();
     out
 }
+
+/// Peak resident memory of a running process, in KiB, from /proc (Linux).
+pub fn peak_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Waits for `child`, reading its peak memory every 5 ms; returns its exit status and the peak
+/// in KiB. Past `guard` it is killed and the test fails, naming `what`.
+pub fn wait_measuring(
+    child: &mut std::process::Child,
+    guard: std::time::Duration,
+    what: &str,
+) -> (std::process::ExitStatus, u64) {
+    let started = std::time::Instant::now();
+    let mut peak = 0;
+    loop {
+        if let Some(kib) = peak_kib(child.id()) {
+            peak = peak.max(kib);
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            return (status, peak);
+        }
+        if started.elapsed() > guard {
+            let _ = child.kill();
+            panic!("{what} ran past {guard:?}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}

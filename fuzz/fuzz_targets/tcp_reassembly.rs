@@ -7,7 +7,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use rpcscope::source::Timestamp;
-use rpcscope::tcp::late::{ConnectionSink, Budget, Segment, Streams};
+use rpcscope::tcp::late::{Budget, ConnectionSink, Segment, Streams};
 use rpcscope::tcp::{Dir, Origin};
 use rpcscope_fuzz::{ContiguousStream, Script};
 

@@ -47,6 +47,7 @@ fuzz_target!(|data: &[u8]| {
             1 => {
                 streams.flush(&mut sink, &mut budget);
                 assert_eq!(budget.floor(), None, "nothing waits after a flush");
+                assert_eq!(budget.held(), 0, "nothing is counted after a flush");
             }
             _ => {
                 let seq = base[dir.index()].wrapping_add(u32::from(script.u16()));
@@ -72,6 +73,7 @@ fuzz_target!(|data: &[u8]| {
     }
     streams.flush(&mut sink, &mut budget);
     assert_eq!(budget.floor(), None, "nothing waits after a flush");
+    assert_eq!(budget.held(), 0, "nothing is counted after a flush");
     for dir in [Dir::FromInitiator, Dir::FromResponder] {
         let stats = streams.stats(dir);
         let seen = &sink.0[dir.index()];

@@ -114,6 +114,12 @@ impl Budget {
         self.floors.keys().next().copied()
     }
 
+    /// Bytes held for all connections now: waiting segments' payload and out-of-order data.
+    #[must_use]
+    pub fn held(&self) -> usize {
+        self.bytes + self.pending
+    }
+
     /// Counters so far.
     #[must_use]
     pub fn stats(&self) -> LateStats {

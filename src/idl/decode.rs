@@ -130,7 +130,10 @@ enum Phase {
 pub struct PipeStream {
     specs: Arc<[PipeSpec]>,
     direction: &'static str,
+    /// One per pipe of `specs`, made when its first count arrives (most calls carry none).
     reports: Vec<PipeReport>,
+    /// The byte-pipe guess of a call no IDL describes (its reports name no parameter).
+    guess: bool,
     current: usize,
     phase: Phase,
     /// Stub offset of the next byte fed.
@@ -181,22 +184,8 @@ impl PipeStream {
         guess: bool,
     ) -> Self {
         Self {
-            reports: specs
-                .iter()
-                .map(|s| PipeReport {
-                    param: (!guess).then(|| s.param.clone()),
-                    direction,
-                    element_type: (!guess).then(|| s.element_type.clone()),
-                    chunks: Vec::new(),
-                    chunks_total: 0,
-                    elements: 0,
-                    bytes: 0,
-                    terminated: false,
-                    anomalies: Vec::new(),
-                    guess,
-                    partial_chunk: None,
-                })
-                .collect(),
+            reports: Vec::new(),
+            guess,
             specs: Arc::clone(&specs),
             direction,
             current: 0,
@@ -302,8 +291,33 @@ impl PipeStream {
         }
     }
 
+    /// The report of pipe `i`, made (with those before it) when first needed.
+    fn report_mut(&mut self, i: usize) -> Option<&mut PipeReport> {
+        if self.reports.is_empty() {
+            self.reports.reserve_exact(self.specs.len());
+        }
+        while self.reports.len() <= i {
+            let s = self.specs.get(self.reports.len())?;
+            self.reports.push(PipeReport {
+                param: (!self.guess).then(|| s.param.clone()),
+                direction: self.direction,
+                element_type: (!self.guess).then(|| s.element_type.clone()),
+                chunks: Vec::new(),
+                chunks_total: 0,
+                elements: 0,
+                bytes: 0,
+                terminated: false,
+                anomalies: Vec::new(),
+                guess: self.guess,
+                partial_chunk: None,
+            });
+        }
+        self.reports.get_mut(i)
+    }
+
     fn count(&mut self, count: u64, frame: u64) {
-        let Some(report) = self.reports.get_mut(self.current) else {
+        let current = self.current;
+        let Some(report) = self.report_mut(current) else {
             self.phase = Phase::Done;
             return;
         };
@@ -337,8 +351,11 @@ impl PipeStream {
 
     /// Counts the chunk whose elements have all arrived.
     fn commit_chunk(&mut self) {
-        let (Some(chunk), Some(report)) = (self.pending.take(), self.reports.get_mut(self.current))
-        else {
+        let Some(chunk) = self.pending.take() else {
+            return;
+        };
+        let current = self.current;
+        let Some(report) = self.report_mut(current) else {
             return;
         };
         report.chunks_total += 1;
@@ -354,6 +371,7 @@ impl PipeStream {
     #[must_use]
     pub fn looks_whole(&self, min_chunks: u64, trailing: u64) -> bool {
         self.phase == Phase::Done
+            && self.reports.len() == self.specs.len()
             && self.reports.iter().all(|r| r.terminated)
             && self.reports.iter().map(|r| r.chunks_total).sum::<u64>() >= min_chunks
             && self.trailing == trailing
@@ -363,6 +381,9 @@ impl PipeStream {
     /// fault that ended the call. Returns the reports.
     #[must_use]
     pub fn finish(mut self, ended: bool, fault: Option<&str>) -> Vec<PipeReport> {
+        if let Some(last) = self.specs.len().checked_sub(1) {
+            let _ = self.report_mut(last);
+        }
         let left_in_chunk = matches!(self.phase, Phase::Elements(_));
         if let (Phase::Elements(left), Some(chunk)) = (self.phase, self.pending.take()) {
             let planned = chunk.bytes.saturating_add(self.pending_pad);

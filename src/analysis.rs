@@ -32,7 +32,7 @@ use crate::auth::keys::Keyring;
 use crate::engine::{Engine, Limits};
 use crate::epm::resolver::{EndpointRecord, Prior};
 use crate::idl::Library;
-use crate::model::{Call, PduNote};
+use crate::model::{Call, PduRecord};
 use crate::output::order::{InOrder, MAX_HELD_CALLS};
 use crate::pipeline;
 use crate::report::AnomalyExample;
@@ -123,7 +123,7 @@ enum Input<'a> {
 pub struct Analysis<'a> {
     input: Input<'a>,
     setup: Setup,
-    on_note: Option<&'a mut dyn FnMut(PduNote)>,
+    on_pdu: Option<&'a mut dyn FnMut(PduRecord)>,
 }
 
 impl std::fmt::Debug for Analysis<'_> {
@@ -157,7 +157,7 @@ impl<'a> Analysis<'a> {
         Self {
             input: Input::Reopen(Box::new(move || open().map(|r| Box::new(r) as Reader<'a>))),
             setup: Setup::default(),
-            on_note: None,
+            on_pdu: None,
         }
     }
 
@@ -168,7 +168,7 @@ impl<'a> Analysis<'a> {
         Self {
             input: Input::Once(Box::new(reader)),
             setup: Setup::default(),
-            on_note: None,
+            on_pdu: None,
         }
     }
 
@@ -202,11 +202,29 @@ impl<'a> Analysis<'a> {
         self
     }
 
-    /// Hands every non-call PDU (bind, bind_ack, alter_context, auth3, ...) to `on_note` too,
-    /// as the call-flow view needs them.
+    /// Hands a record of every PDU read to `on_pdu` too, in the order they were read (after
+    /// each frame, on the calling thread), as `rpcscope pdus` and the call-flow view need them.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), rpcscope::RunError> {
+    /// # let path = concat!(env!("CARGO_MANIFEST_DIR"), "/captures/real/02-epm-map-samr.pcap");
+    /// use rpcscope::dce::body::Body;
+    ///
+    /// let mut accepted = 0;
+    /// let mut count = |pdu: rpcscope::model::PduRecord| {
+    ///     if let Body::BindAck(ack) = &pdu.body {
+    ///         accepted += ack.results.iter().filter(|r| r.result == 0).count();
+    ///     }
+    /// };
+    /// let (_, run) = rpcscope::Analysis::from_path(path).pdus(&mut count).calls()?;
+    /// assert!(accepted > 0);
+    /// assert_eq!(run.summary.counters.get("contexts_accepted"), Some(&(accepted as u64)));
+    /// # Ok(())
+    /// # }
+    /// ```
     #[must_use]
-    pub fn notes(mut self, on_note: &'a mut dyn FnMut(PduNote)) -> Self {
-        self.on_note = Some(on_note);
+    pub fn pdus(mut self, on_pdu: &'a mut dyn FnMut(PduRecord)) -> Self {
+        self.on_pdu = Some(on_pdu);
         self
     }
 
@@ -222,7 +240,7 @@ impl<'a> Analysis<'a> {
         let Self {
             input,
             setup,
-            on_note,
+            on_pdu,
         } = self;
         match input {
             Input::Once(reader) => {
@@ -231,11 +249,11 @@ impl<'a> Analysis<'a> {
                     ..setup
                 };
                 drive(
-                    engine_for(&setup, on_note.is_some()),
+                    engine_for(&setup, on_pdu.is_some()),
                     reader,
                     1,
                     sink,
-                    on_note,
+                    on_pdu,
                 )
             }
             Input::Reopen(open) => {
@@ -245,8 +263,8 @@ impl<'a> Analysis<'a> {
                     ..setup
                 };
                 let second = open().map_err(RunError::Open)?;
-                let engine = engine_for(&setup, on_note.is_some());
-                drive(engine, second, setup.threads, sink, on_note)
+                let engine = engine_for(&setup, on_pdu.is_some());
+                drive(engine, second, setup.threads, sink, on_pdu)
             }
         }
     }
@@ -307,7 +325,7 @@ impl<'a> Analysis<'a> {
         let Self {
             input,
             mut setup,
-            on_note,
+            on_pdu,
         } = self;
         let reader = match input {
             Input::Once(reader) => reader,
@@ -318,8 +336,8 @@ impl<'a> Analysis<'a> {
         };
         Ok(Calls {
             reader: CaptureReader::new(reader)?,
-            engine: Some(engine_for(&setup, on_note.is_some())),
-            on_note,
+            engine: Some(engine_for(&setup, on_pdu.is_some())),
+            on_pdu,
             order: InOrder::default(),
             ready: VecDeque::new(),
             run: None,
@@ -333,7 +351,7 @@ pub struct Calls<'a> {
     reader: CaptureReader<Reader<'a>>,
     /// None once the capture was read to its end.
     engine: Option<Engine>,
-    on_note: Option<&'a mut dyn FnMut(PduNote)>,
+    on_pdu: Option<&'a mut dyn FnMut(PduRecord)>,
     order: InOrder<Call>,
     /// Calls whose turn came, not yet taken.
     ready: VecDeque<Call>,
@@ -382,8 +400,8 @@ impl Iterator for Calls<'_> {
                 Ok(Some(frame)) => {
                     engine.process(&frame);
                     let (calls, settled) = (engine.take_calls(), engine.settled());
-                    if let Some(f) = self.on_note.as_mut() {
-                        engine.take_notes().into_iter().for_each(&mut **f);
+                    if let Some(f) = self.on_pdu.as_mut() {
+                        engine.take_pdu_records().into_iter().for_each(&mut **f);
                     }
                     self.release(calls, settled);
                     continue;
@@ -466,7 +484,7 @@ fn report_out_of_order(order: &InOrder<Call>, summary: &mut Summary) {
 }
 
 /// The engine a run with `setup` uses.
-fn engine_for(setup: &Setup, notes: bool) -> Engine {
+fn engine_for(setup: &Setup, pdus: bool) -> Engine {
     let mut engine = Engine::with_prior(&setup.prior);
     if let Some(lib) = &setup.library {
         engine = engine.with_library(Arc::clone(lib));
@@ -474,8 +492,8 @@ fn engine_for(setup: &Setup, notes: bool) -> Engine {
     if let Some(keys) = &setup.keys {
         engine = engine.with_keys(Arc::clone(keys));
     }
-    if notes {
-        engine = engine.with_notes();
+    if pdus {
+        engine = engine.with_pdu_records();
     }
     if setup.without_endpoint_records {
         engine = engine.without_endpoint_records();
@@ -500,17 +518,17 @@ fn first_pass<R: Read + Send>(input: R, threads: usize) -> Result<Prior, RunErro
 }
 
 /// Reads the capture into `engine`, on one thread or as a [`pipeline`], handing calls and
-/// notes over after each frame.
+/// PDU records over after each frame.
 fn drive<R: Read + Send>(
     engine: Engine,
     input: R,
     threads: usize,
     sink: &mut dyn CallSink,
-    mut on_note: Option<&mut dyn FnMut(PduNote)>,
+    mut on_pdu: Option<&mut dyn FnMut(PduRecord)>,
 ) -> Result<Run, RunError> {
     let mut reader = CaptureReader::new(input)?;
     let mut settled = 0;
-    let mut release = |calls: &mut Vec<Call>, now: u64, notes: Vec<PduNote>| {
+    let mut release = |calls: &mut Vec<Call>, now: u64, pdus: Vec<PduRecord>| {
         let ended = !calls.is_empty();
         if ended {
             sink.calls(calls)?;
@@ -519,14 +537,14 @@ fn drive<R: Read + Send>(
             settled = now;
             sink.settled(settled)?;
         }
-        if let Some(f) = on_note.as_mut() {
-            notes.into_iter().for_each(f);
+        if let Some(f) = on_pdu.as_mut() {
+            pdus.into_iter().for_each(f);
         }
         Ok(())
     };
     let (finished, stopped_by) = if threads > 1 {
         pipeline::run(engine, reader, |r| {
-            release(&mut r.calls, r.settled, std::mem::take(&mut r.notes))
+            release(&mut r.calls, r.settled, std::mem::take(&mut r.pdus))
         })
         .map_err(RunError::Output)?
     } else {
@@ -537,8 +555,8 @@ fn drive<R: Read + Send>(
                 Ok(None) => break None,
                 Err(e) => break Some(e),
             }
-            let (mut calls, notes) = (engine.take_calls(), engine.take_notes());
-            release(&mut calls, engine.settled(), notes).map_err(RunError::Output)?;
+            let (mut calls, pdus) = (engine.take_calls(), engine.take_pdu_records());
+            release(&mut calls, engine.settled(), pdus).map_err(RunError::Output)?;
         };
         (engine.finish(), stopped_by)
     };

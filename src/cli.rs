@@ -1,4 +1,4 @@
-//! Command-line interface: `rpcscope calls|endpoints|summary [--json] CAPTURE` (`CAPTURE` may be
+//! Command-line interface: `rpcscope calls|pdus|endpoints|summary [--json] CAPTURE` (`CAPTURE` may be
 //! `-` for standard input), `rpcscope [tui] CAPTURE` for the terminal interface,
 //! `rpcscope live -i IFACE` for a live capture, and `completions` and `man`, which print the
 //! shell completions and the manual page made from this definition.
@@ -78,6 +78,17 @@ pub enum Command {
         /// (the built-in ones and those of --idl).
         #[arg(long)]
         decode: bool,
+        /// pcap or pcapng file, or - for standard input.
+        capture: PathBuf,
+    },
+    /// Every DCE/RPC PDU in the order read: type, call_id, flags, lengths, sec_trailer, the
+    /// contexts a bind offers and each result of its bind_ack (with the secondary address),
+    /// a request's context and opnum, a fault's status.
+    #[command(after_help = PDUS_EXAMPLES)]
+    Pdus {
+        /// Print JSON Lines (one "pdu" object per line) instead of a list.
+        #[arg(long)]
+        json: bool,
         /// pcap or pcapng file, or - for standard input.
         capture: PathBuf,
     },
@@ -187,6 +198,7 @@ impl Command {
     pub fn capture(&self) -> Option<&PathBuf> {
         match self {
             Self::Calls { capture, .. }
+            | Self::Pdus { capture, .. }
             | Self::Endpoints { capture, .. }
             | Self::Summary { capture, .. }
             | Self::Tui { capture } => Some(capture),
@@ -207,6 +219,12 @@ const CALLS_EXAMPLES: &str = "Examples:
   Parameters, sealed calls unsealed:  rpcscope calls --decode --keys lab.keys dc.pcap
 
   Calls as they happen:  tcpdump -i eth0 -U -w - tcp | rpcscope calls --json -";
+
+const PDUS_EXAMPLES: &str = "Examples:
+
+  Every PDU, one line each:  rpcscope pdus capture.pcap
+
+  The results of every bind:  rpcscope pdus --json capture.pcap | jq -c 'select(.bind_ack) | .bind_ack.results'";
 
 const ENDPOINTS_EXAMPLES: &str = "Examples:
 

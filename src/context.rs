@@ -1,16 +1,16 @@
 //! Analysis layer, what the DCE/RPC and SMB layers share while they read connections, owned by
 //! the session stage ([`crate::engine::sessions`]) and lent to each connection in turn:
 //! finished calls and the output order ([`Outbox`]), what connections teach each other
-//! ([`Knowledge`]), and notes of non-call PDUs for the call-flow view ([`PduNotes`]). The run's
+//! ([`Knowledge`]), and the records of the PDUs read, when wanted ([`PduRecords`]). The run's
 //! counters ([`crate::report::Tally`]) are lent beside it.
 
 use crate::knowledge::Knowledge;
-use crate::model::PduNote;
+use crate::model::PduRecord;
 use crate::outbox::Outbox;
 
-/// PDU notes waiting to be taken (they are taken after every frame); beyond this they are
+/// PDU records waiting to be taken (they are taken after every frame); beyond this they are
 /// dropped.
-pub const MAX_PENDING_NOTES: usize = 10_000;
+pub const MAX_PENDING_PDU_RECORDS: usize = 10_000;
 
 /// Bytes the stream framers of all connections hold together: DCE/RPC PDUs and SMB messages
 /// waiting for their end, and the room their buffers keep. One framer holds at most one PDU
@@ -60,7 +60,7 @@ pub struct SessionContext {
     /// Endpoints, pipes and DCOM interface pointers learned from other connections.
     pub knowledge: Knowledge,
     /// Notes of non-call PDUs, when someone wants them.
-    pub notes: PduNotes,
+    pub pdus: PduRecords,
     /// Bytes the stream framers of all connections hold.
     pub framer_bytes: FramerBytes,
 }
@@ -68,33 +68,36 @@ pub struct SessionContext {
 /// Notes of non-call PDUs (bind, bind_ack, alter_context, ...), collected only when wanted
 /// (the terminal interface's call-flow view).
 #[derive(Debug, Default)]
-pub struct PduNotes {
-    notes: Option<Vec<PduNote>>,
+pub struct PduRecords {
+    records: Option<Vec<PduRecord>>,
 }
 
-impl PduNotes {
-    /// Starts collecting notes.
+impl PduRecords {
+    /// Starts collecting records.
     pub fn enable(&mut self) {
-        self.notes.get_or_insert_with(Vec::new);
+        self.records.get_or_insert_with(Vec::new);
     }
 
-    /// True when notes are collected.
+    /// True when records are collected.
     #[must_use]
     pub fn wanted(&self) -> bool {
-        self.notes.is_some()
+        self.records.is_some()
     }
 
-    /// A non-call PDU, when notes are collected and fewer than [`MAX_PENDING_NOTES`] wait.
-    pub fn push(&mut self, n: PduNote) {
-        if let Some(v) = self.notes.as_mut()
-            && v.len() < MAX_PENDING_NOTES
+    /// A PDU, when records are collected and fewer than [`MAX_PENDING_PDU_RECORDS`] wait.
+    pub fn push(&mut self, n: PduRecord) {
+        if let Some(v) = self.records.as_mut()
+            && v.len() < MAX_PENDING_PDU_RECORDS
         {
             v.push(n);
         }
     }
 
-    /// Takes the notes collected so far.
-    pub fn take(&mut self) -> Vec<PduNote> {
-        self.notes.as_mut().map(std::mem::take).unwrap_or_default()
+    /// Takes the records collected so far.
+    pub fn take(&mut self) -> Vec<PduRecord> {
+        self.records
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
     }
 }

@@ -1,8 +1,10 @@
 //! DCE/RPC identifiers shared by every layer from the PDU parser up (C706 Appendix A and
 //! §12.6, MS-RPCE §2.2.4): UUIDs, syntax identifiers, on-wire codes and their names
 //! ([`codes`]), interface and operation names from the data tables in `src/dce/data/`
-//! ([`names`]), and an interface as reported ([`InterfaceRef`]). It depends on nothing above it.
+//! ([`names`]), what each PDU type carries after its header ([`body`]), and an interface as
+//! reported ([`InterfaceRef`]). It depends on nothing above it.
 
+pub mod body;
 pub mod codes;
 pub mod names;
 

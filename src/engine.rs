@@ -16,7 +16,7 @@ use std::sync::Arc;
 use crate::auth::keys::Keyring;
 use crate::epm::resolver::{EndpointRecord, Prior};
 use crate::idl::Library;
-use crate::model::{Call, PduNote};
+use crate::model::{Call, PduRecord};
 use crate::source::Frame;
 use crate::summary::Summary;
 use sessions::Sessions;
@@ -141,10 +141,10 @@ impl Engine {
         self
     }
 
-    /// Collects notes of non-call PDUs (binds, acks, auth3, ...) for [`Engine::take_notes`].
+    /// Collects a record of every PDU read, for [`Engine::take_pdu_records`].
     #[must_use]
-    pub fn with_notes(mut self) -> Self {
-        self.sessions.enable_notes();
+    pub fn with_pdu_records(mut self) -> Self {
+        self.sessions.enable_pdu_records();
         self
     }
 
@@ -154,9 +154,9 @@ impl Engine {
         self.sessions.endpoints_if_changed(seen)
     }
 
-    /// Takes the notes of non-call PDUs seen since the last call.
-    pub fn take_notes(&mut self) -> Vec<PduNote> {
-        self.sessions.take_notes()
+    /// Takes the records of the PDUs read since the last call.
+    pub fn take_pdu_records(&mut self) -> Vec<PduRecord> {
+        self.sessions.take_pdu_records()
     }
 
     /// Takes the calls that ended since the last call, in the order they ended. Call after each

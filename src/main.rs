@@ -144,7 +144,10 @@ fn main() -> ExitCode {
     let streaming = from_stdin || metadata.as_ref().is_some_and(|m| !m.is_file());
     // A long read shows its progress on stderr when that is a terminal, but not over a call
     // table being printed on the same terminal; both passes of a file count.
-    let prints_as_it_goes = matches!(command, cli::Command::Calls { .. });
+    let prints_as_it_goes = matches!(
+        command,
+        cli::Command::Calls { .. } | cli::Command::Pdus { .. }
+    );
     let shown = !streaming
         && io::stderr().is_terminal()
         && !(prints_as_it_goes && io::stdout().is_terminal());
@@ -157,16 +160,17 @@ fn main() -> ExitCode {
         threads: if streaming { 1 } else { threads },
         ..base.clone()
     };
-    let drive = |sink: &mut dyn rpcscope::CallSink| {
-        let analysis = if from_stdin {
+    let analysis = || {
+        Ok(if from_stdin {
             Analysis::from_reader(io::stdin())
         } else if streaming {
             Analysis::from_reader(File::open(&path).map_err(RunError::Open)?)
         } else {
             Analysis::reopening(open)
-        };
-        analysis.setup(setup.clone()).into_sink(sink)
+        }
+        .setup(setup.clone()))
     };
+    let drive = |sink: &mut dyn rpcscope::CallSink| analysis()?.into_sink(sink);
     let stdout = io::stdout();
     let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
     let result = match &command {
@@ -180,6 +184,28 @@ fn main() -> ExitCode {
             };
             let run = drive(&mut lines);
             run.and_then(|run| lines.finish().map(|()| run).map_err(RunError::Output))
+        }
+        cli::Command::Pdus { json, .. } => {
+            if !*json {
+                let _ = writeln!(out, "{}", text::PDUS_HEADER);
+            }
+            // A PDU that cannot be written stops the run at the end of its frame.
+            let failed = std::cell::RefCell::new(None);
+            let mut on_pdu = |p: rpcscope::model::PduRecord| {
+                if failed.borrow().is_some() {
+                    return;
+                }
+                let written = if *json {
+                    json::write_pdu(&mut out, &p)
+                } else {
+                    writeln!(out, "{}", text::pdu_row(&p))
+                };
+                let written = written.and_then(|()| if streaming { out.flush() } else { Ok(()) });
+                if let Err(e) = written {
+                    *failed.borrow_mut() = Some(e);
+                }
+            };
+            analysis().and_then(|a| a.pdus(&mut on_pdu).into_sink(&mut StopWhenFailed(&failed)))
         }
         cli::Command::Endpoints { json, .. } => drive(&mut Unordered).and_then(|run| {
             let written = if *json {
@@ -293,6 +319,19 @@ impl<W: Write> rpcscope::CallSink for CallLines<W> {
 
 /// A sink for commands that print no calls (`summary`, `endpoints`).
 struct Unordered;
+
+/// Keeps no call, and stops the run once writing a PDU record failed.
+struct StopWhenFailed<'a>(&'a std::cell::RefCell<Option<io::Error>>);
+
+impl rpcscope::CallSink for StopWhenFailed<'_> {
+    fn calls(&mut self, _: &mut Vec<rpcscope::model::Call>) -> io::Result<()> {
+        self.settled(0)
+    }
+
+    fn settled(&mut self, _: u64) -> io::Result<()> {
+        self.0.borrow_mut().take().map_or(Ok(()), Err)
+    }
+}
 
 impl rpcscope::CallSink for Unordered {
     fn calls(&mut self, _: &mut Vec<rpcscope::model::Call>) -> io::Result<()> {

@@ -1,8 +1,8 @@
 //! Analysis layer, the domain model: what the engine reports, typed (addresses, times, codes,
 //! UUIDs), for every output to render its own way. A finished [`Call`] is written as JSON by
 //! [`crate::output::json`] (`docs/json-format.md`), as a table row by [`crate::output::text`],
-//! counted by [`crate::summary`] and shown by [`crate::tui`]; [`PduNote`]s feed the call-flow
-//! view.
+//! counted by [`crate::summary`] and shown by [`crate::tui`]; a [`PduRecord`] reports one PDU
+//! (`rpcscope pdus`, the call-flow view).
 
 use std::borrow::Cow;
 use std::net::SocketAddr;
@@ -10,7 +10,8 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::dce::codes::{auth_level_name, auth_type_name, fault_name};
+use crate::dce::body::Body;
+use crate::dce::codes::{PacketType, PfcFlags, auth_level_name, auth_type_name, fault_name};
 use crate::dce::{SyntaxId, Uuid};
 use crate::source::Timestamp;
 
@@ -26,26 +27,69 @@ pub struct PduSpan {
     pub stub_len: u64,
 }
 
-/// A PDU that is not part of a call (bind, bind_ack, alter_context, alter_context_resp,
-/// bind_nak, auth3, shutdown, co_cancel, orphaned), for the call-flow view.
+/// One connection-oriented PDU as read (`rpcscope pdus`, `"type": "pdu"` in JSON, whose form
+/// is [`crate::output::json::PduJson`]); the call-flow view shows those that are not part of a
+/// call (bind, bind_ack, alter_context, auth3, ...).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PduNote {
+pub struct PduRecord {
     /// Frame that completed the PDU.
     pub frame: u64,
+    /// Capture time of that frame.
+    pub ts: Timestamp,
     /// Client endpoint of the association.
     pub client: SocketAddr,
     /// Server endpoint.
     pub server: SocketAddr,
     /// Transport.
     pub transport: &'static str,
+    /// Pipe name of an `ncacn_np` association, when known.
+    pub pipe: Option<Arc<str>>,
     /// SMB FileId of a pipe.
     pub file_id: Option<Arc<str>>,
-    /// PDU type name.
-    pub ptype: String,
     /// Sent by the client.
     pub from_client: bool,
-    /// What it says: contexts offered, results, reasons, auth.
-    pub text: String,
+    /// PDU type.
+    pub ptype: PacketType,
+    /// `pfc_flags`.
+    pub flags: PfcFlags,
+    /// Call identifier.
+    pub call_id: u32,
+    /// `frag_length`: the whole PDU.
+    pub frag_len: u16,
+    /// `auth_length`: the auth value after the sec_trailer.
+    pub auth_len: u16,
+    /// Integers in little-endian order (the data representation's first byte).
+    pub little_endian: bool,
+    /// The sec_trailer, when `auth_len` is not zero.
+    pub auth: Option<PduAuth>,
+    /// Stub bytes (requests, responses and faults; zero for the others).
+    pub stub_len: u32,
+    /// What the PDU type carries after the header.
+    pub body: Body,
+}
+
+impl PduRecord {
+    /// True for the PDUs of a call (request, response, fault), which the call records report.
+    #[must_use]
+    pub fn is_call_pdu(&self) -> bool {
+        matches!(
+            self.body,
+            Body::Request(_) | Body::Response(_) | Body::Fault(_)
+        )
+    }
+}
+
+/// The sec_trailer of a PDU (MS-RPCE §2.2.2.11).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PduAuth {
+    /// `auth_type`.
+    pub auth_type: u8,
+    /// `auth_level`.
+    pub level: u8,
+    /// `auth_pad_length`.
+    pub pad_len: u8,
+    /// `auth_context_id`.
+    pub context_id: u32,
 }
 
 /// How a call ended (`outcome` in JSON).
@@ -191,6 +235,9 @@ pub struct Call {
     /// Frame of the endpoint-mapper or OXID answer that announced the server endpoint of this
     /// call's connection, when one did.
     pub endpoint_frame: Option<u64>,
+    /// The secondary address of the association's latest bind_ack or alter_context_resp (a
+    /// port for TCP, the server's pipe name for named pipes), when one named it.
+    pub sec_addr: Option<Arc<str>>,
     /// First bytes of the first request PDU and of the first response (or fault) PDU, for the PDU
     /// detail view (kept when the engine collects PDU notes, as the terminal interface has it).
     pub heads: [Vec<u8>; 2],
@@ -249,6 +296,7 @@ impl Call {
             object: None,
             transfer_syntax: None,
             endpoint_frame: None,
+            sec_addr: None,
             heads: Default::default(),
             verifier: None,
             pipes: None,

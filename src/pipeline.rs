@@ -22,7 +22,7 @@ use crate::engine::sessions::Sessions;
 use crate::engine::transport::{Closed, Opened, SessionEvents, Transport, TransportEnd};
 use crate::engine::{Engine, Finished};
 use crate::epm::resolver::Prior;
-use crate::model::{Call, PduNote};
+use crate::model::{Call, PduRecord};
 use crate::source::file::{CaptureReader, SourceError};
 use crate::tcp::{Dir, Origin};
 
@@ -73,9 +73,9 @@ impl Batch {
         self.events.len() >= BATCH_EVENTS || self.bytes.len() >= BATCH_BYTES
     }
 
-    /// Hands every event to the session stage; notes of non-call PDUs are taken after each
+    /// Hands every event to the session stage; PDU records are taken after each
     /// frame (as one thread does), so their limit applies the same way.
-    fn replay(&mut self, sessions: &mut Sessions, notes: &mut Vec<PduNote>) {
+    fn replay(&mut self, sessions: &mut Sessions, pdus: &mut Vec<PduRecord>) {
         let bytes = &self.bytes;
         for event in self.events.drain(..) {
             match event {
@@ -97,8 +97,8 @@ impl Batch {
                 Event::KdcDatagram(range) => sessions.kdc_datagram(&bytes[range]),
                 Event::FrameDone(frame) => {
                     sessions.frame_done(frame);
-                    if sessions.wants_notes() {
-                        notes.extend(sessions.take_notes());
+                    if sessions.wants_pdu_records() {
+                        pdus.extend(sessions.take_pdu_records());
                     }
                 }
             }
@@ -114,7 +114,7 @@ enum ToSessions {
 }
 
 /// What the session stage released after a batch: the calls that ended (in the order they
-/// ended), the settled frame after them (see [`Engine::settled`]) and, when wanted, the notes
+/// ended), the settled frame after them (see [`Engine::settled`]) and, when wanted, the PDU records
 /// of non-call PDUs.
 #[derive(Debug)]
 pub struct Released {
@@ -123,7 +123,7 @@ pub struct Released {
     /// No call released later sorts before this first frame.
     pub settled: u64,
     /// Notes of non-call PDUs (when the engine collects them).
-    pub notes: Vec<PduNote>,
+    pub pdus: Vec<PduRecord>,
 }
 
 enum FromSessions<T> {
@@ -245,12 +245,12 @@ fn session_stage<T>(
         spent.try_iter().for_each(drop);
         match message {
             ToSessions::Batch(mut batch) => {
-                let mut notes = Vec::new();
-                batch.replay(&mut sessions, &mut notes);
+                let mut pdus = Vec::new();
+                batch.replay(&mut sessions, &mut pdus);
                 let released = Released {
                     calls: sessions.take_calls(),
                     settled: sessions.settled(),
-                    notes,
+                    pdus,
                 };
                 if out.send(FromSessions::Released(released)).is_err() {
                     return;

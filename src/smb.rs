@@ -620,6 +620,7 @@ impl SmbConn {
             transport: "ncacn_np",
             pipe: name.map(Into::into),
             file_id: Some(key.label().into()),
+            sec_addr: None,
             expected: None,
             library: self.library.clone(),
             keys: self.keys.clone(),

@@ -78,7 +78,7 @@ fn analyse(path: &Path, total: u64, setup: &crate::Setup, tx: &SyncSender<Action
     // Notes of non-call PDUs (binds, acks, ...) go in batches too, ahead of the calls they
     // come with.
     let notes = std::cell::RefCell::new(Vec::new());
-    let mut on_note = |n| {
+    let mut on_pdu = |n| {
         let mut notes = notes.borrow_mut();
         notes.push(n);
         if notes.len() >= BATCH {
@@ -88,7 +88,7 @@ fn analyse(path: &Path, total: u64, setup: &crate::Setup, tx: &SyncSender<Action
     let mut last = Instant::now();
     let result = crate::Analysis::reopening(|| open(&read))
         .setup(setup.clone())
-        .notes(&mut on_note)
+        .pdus(&mut on_pdu)
         .for_each_call(|call| {
             batch.push(call);
             if batch.len() >= BATCH || last.elapsed() > Duration::from_millis(100) {
@@ -225,7 +225,7 @@ fn analyse_live(
     engine: crate::engine::Engine,
     tx: &SyncSender<Action>,
 ) -> LiveEnd {
-    let mut engine = engine.with_notes();
+    let mut engine = engine.with_pdu_records();
     let mut shown = true;
     let mut send = |a: Action| {
         if shown && tx.send(a).is_err() {
@@ -235,7 +235,7 @@ fn analyse_live(
     let mut refreshed = Instant::now();
     let mut endpoints_seen = 0;
     let _ = crate::live::drive(&capture, &mut engine, |e| {
-        let notes = e.take_notes();
+        let notes = e.take_pdu_records();
         if !notes.is_empty() {
             send(Action::Notes(notes));
         }

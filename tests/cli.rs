@@ -119,6 +119,50 @@ fn calls_table_and_summary_are_readable() {
     assert!(s["auth"]["ntlmssp/pkt_integrity"].as_u64().unwrap() > 0);
 }
 
+#[test]
+fn pdus_list_every_pdu_as_text_and_json() {
+    let path = capture("real/02-epm-map-samr.pcap");
+    let o = run(&["pdus", path.to_str().unwrap()]);
+    assert!(o.status.success());
+    let text = String::from_utf8(o.stdout).unwrap();
+    assert!(text.starts_with("  FRAME"), "{text}");
+    assert!(
+        text.contains("bind_ack") && text.contains("accepted ndr; sec_addr 135"),
+        "{text}"
+    );
+    let o = run(&["pdus", "--json", path.to_str().unwrap()]);
+    assert!(o.status.success());
+    let lines: Vec<Value> = o
+        .stdout
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_slice(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), text.lines().count() - 1, "one record per row");
+    let ack = lines.iter().find(|p| p["ptype"] == "bind_ack").unwrap();
+    assert_eq!(ack["bind_ack"]["sec_addr"], "135");
+    assert_eq!(ack["bind_ack"]["results"][0]["ack_result"], 0);
+    assert_eq!(
+        ack["bind_ack"]["results"][0]["transfer_syntax"]["name"],
+        "ndr"
+    );
+    let bind = lines.iter().find(|p| p["ptype"] == "bind").unwrap();
+    assert_eq!(
+        bind["bind"]["contexts"][0]["abstract_syntax"]["name"],
+        "Epm"
+    );
+    let request = lines.iter().find(|p| p["ptype"] == "request").unwrap();
+    assert_eq!(
+        request["flags"],
+        serde_json::json!(["first_frag", "last_frag"])
+    );
+    assert_eq!(request["request"]["opnum"], 3);
+    let calls = run(&["calls", "--json", path.to_str().unwrap()]);
+    let first: Value =
+        serde_json::from_slice(calls.stdout.split(|&b| b == b'\n').next().unwrap()).unwrap();
+    assert_eq!(first["sec_addr"], "135");
+}
+
 /// `rpcscope calls --json -` with both ends piped.
 fn calls_from_stdin() -> std::process::Child {
     bin()
@@ -260,7 +304,12 @@ fn closed_output_pipe_ends_quietly() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("many.pcap");
     std::fs::write(&path, support::pcap(&conv.frames())).unwrap();
-    for args in [vec!["calls"], vec!["calls", "--json"]] {
+    for args in [
+        vec!["calls"],
+        vec!["calls", "--json"],
+        vec!["pdus"],
+        vec!["pdus", "--json"],
+    ] {
         let mut child = bin()
             .args(&args)
             .arg(&path)
@@ -381,8 +430,9 @@ fn which_script() -> Result<std::path::PathBuf, ()> {
         .ok_or(())
 }
 
-const COMMANDS: [&str; 8] = [
+const COMMANDS: [&str; 9] = [
     "calls",
+    "pdus",
     "endpoints",
     "summary",
     "tui",
@@ -433,7 +483,7 @@ fn manual_pages_cover_every_command() {
 
 #[test]
 fn help_of_the_capture_commands_shows_examples() {
-    for c in ["calls", "endpoints", "summary"] {
+    for c in ["calls", "pdus", "endpoints", "summary"] {
         let o = run(&[c, "--help"]);
         let help = String::from_utf8(o.stdout).unwrap();
         assert!(

@@ -1,5 +1,5 @@
 //! The analysis gives the same output on one thread as on several (`--threads`): every call
-//! (with its decoded parameters and unsealed stubs), the endpoints and the summary, for every
+//! (with its decoded parameters and unsealed stubs), every PDU record, the endpoints and the summary, for every
 //! capture in `captures/` and, when `../shared` is present, every capture of the shared corpus
 //! (with the lab's secrets and the corpus keytabs, so decryption runs too).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rpcscope::auth::keys::Keyring;
-use rpcscope::output::json::{write_call, write_line};
+use rpcscope::output::json::{write_call, write_line, write_pdu};
 
 fn captures_under(dir: &Path, files: &mut Vec<PathBuf>) {
     let Ok(entries) = std::fs::read_dir(dir) else {
@@ -61,7 +61,8 @@ fn keys() -> Arc<Keyring> {
     Arc::new(ring)
 }
 
-/// Calls (JSON lines in capture order), endpoints and summary of `capture` on `threads`. A
+/// Calls (JSON lines in capture order), PDU records, endpoints and summary of `capture` on
+/// `threads`. A
 /// keyring learns keys from the traffic, so each run gets a new one.
 fn analysis(capture: &Path, setup: &rpcscope::Setup, threads: usize) -> String {
     let setup = rpcscope::Setup {
@@ -70,10 +71,14 @@ fn analysis(capture: &Path, setup: &rpcscope::Setup, threads: usize) -> String {
         ..setup.clone()
     };
     let mut out = Vec::new();
+    let mut pdus = Vec::new();
+    let mut on_pdu = |p| write_pdu(&mut pdus, &p).unwrap();
     let run = rpcscope::Analysis::from_path(capture)
         .setup(setup)
+        .pdus(&mut on_pdu)
         .for_each_call(|c| write_call(&mut out, &c))
         .unwrap_or_else(|e| panic!("{}: {e}", capture.display()));
+    out.extend(pdus);
     for e in &run.endpoints {
         write_line(&mut out, e).unwrap();
     }

@@ -45,10 +45,10 @@ fn loaded_with_keys(
         threads: 1,
         ..rpcscope::Setup::default()
     };
-    let mut on_note = |n| notes.push(n);
+    let mut on_pdu = |n| notes.push(n);
     let (calls, run) = rpcscope::Analysis::from_bytes(&bytes)
         .setup(setup)
-        .notes(&mut on_note)
+        .pdus(&mut on_pdu)
         .calls()
         .unwrap();
     let mut app = App::new(name).with_library(Some(library));
@@ -150,7 +150,7 @@ fn drills_into_details_connections_and_flows() {
         .unwrap();
     let samr_bind = rows
         .iter()
-        .position(|r| matches!(r, FlowRow::Note(n) if app.notes[*n].text.contains("Samr v1.0")))
+        .position(|r| matches!(r, FlowRow::Note(n) if rpcscope::output::text::pdu_detail(&app.notes[*n]).contains("Samr v1.0")))
         .unwrap();
     assert!(
         lookup < samr_bind,

@@ -119,6 +119,35 @@ impl PfcFlags {
     pub fn object_uuid(self) -> bool {
         self.0 & Self::OBJECT_UUID != 0
     }
+
+    /// The names of the bits set, lowest first, as C706 and MS-RPCE name them for a PDU of
+    /// type `ptype` (bit 0x04 is `support_header_sign` on bind-type PDUs, MS-RPCE §2.2.2.3).
+    #[must_use]
+    pub fn names(self, ptype: PacketType) -> Vec<&'static str> {
+        let bind_type = matches!(
+            ptype,
+            PacketType::BIND
+                | PacketType::BIND_ACK
+                | PacketType::ALTER_CONTEXT
+                | PacketType::ALTER_CONTEXT_RESP
+        );
+        let name = |bit: u8| match bit {
+            Self::FIRST_FRAG => "first_frag",
+            Self::LAST_FRAG => "last_frag",
+            Self::PENDING_CANCEL if bind_type => "support_header_sign",
+            Self::PENDING_CANCEL => "pending_cancel",
+            Self::CONC_MPX => "conc_mpx",
+            Self::DID_NOT_EXECUTE => "did_not_execute",
+            Self::MAYBE => "maybe",
+            Self::OBJECT_UUID => "object_uuid",
+            _ => "reserved_1",
+        };
+        (0..8)
+            .map(|i| 1u8 << i)
+            .filter(|bit| self.0 & bit != 0)
+            .map(name)
+            .collect()
+    }
 }
 
 /// sec_trailer auth_type name as MS-RPCE / Samba spell it (`ntlmssp`, `spnego`, ...).

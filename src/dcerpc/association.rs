@@ -12,6 +12,8 @@
 //! and [`MAX_CONTEXTS`] presentation contexts per association, and [`crate::outbox::MAX_OPEN_CALLS_TOTAL`] (or `--max-open-calls`) open
 //! calls in the run; reaching one evicts the oldest entry and records a `limit_*` anomaly.
 
+use std::sync::Arc;
+
 use crate::hash::{FastMap, SmallMap};
 
 use super::call::{BoundContext, OpenCall, Span, StubSink, StubTail, TransportInfo};
@@ -67,14 +69,14 @@ pub trait CallObserver {
         cx: &mut SessionContext,
     );
 
-    /// A whole PDU was read from direction `dir` (completed in `frame`), before the
+    /// A whole PDU was read from direction `dir` (completed `at` that frame), before the
     /// association acts on it.
     fn pdu_read(
         &self,
         info: &TransportInfo,
         dir: Dir,
         pdu: &Pdu,
-        frame: u64,
+        at: Origin,
         cx: &mut SessionContext,
     );
 }
@@ -235,8 +237,7 @@ impl<O: CallObserver> Association<O> {
         }
         self.seq += 1;
         let stub_len = pdu.stub_len();
-        self.observer
-            .pdu_read(&self.info, dir, &pdu, p.last.frame, cx);
+        self.observer.pdu_read(&self.info, dir, &pdu, p.last, cx);
         match &pdu.body {
             Body::Bind(b) | Body::AlterContext(b) => {
                 let alter = matches!(pdu.body, Body::AlterContext(_));
@@ -255,13 +256,15 @@ impl<O: CallObserver> Association<O> {
             }
             Body::BindAck(a) | Body::AlterContextResp(a) => {
                 let alter = matches!(pdu.body, Body::AlterContextResp(_));
-                if self.info.transport == "ncacn_np"
-                    && self.info.pipe.is_none()
-                    && !a.sec_addr.is_empty()
-                {
-                    // The open was not captured: the server names its end of the pipe.
-                    self.info.pipe = Some(String::from_utf8_lossy(&a.sec_addr).into());
-                    self.pipe_source = Some("sec_addr");
+                let known = self.info.sec_addr.as_deref().map(str::as_bytes);
+                if !a.sec_addr.is_empty() && known != Some(&a.sec_addr[..]) {
+                    let sec_addr: Arc<str> = String::from_utf8_lossy(&a.sec_addr).into();
+                    if self.info.transport == "ncacn_np" && self.info.pipe.is_none() {
+                        // The open was not captured: the server names its end of the pipe.
+                        self.info.pipe = Some(Arc::clone(&sec_addr));
+                        self.pipe_source = Some("sec_addr");
+                    }
+                    self.info.sec_addr = Some(sec_addr);
                 }
                 let Some(pending) = self.take_pending(h.call_id, alter) else {
                     tally.count("acks_without_bind");
@@ -725,7 +728,7 @@ impl<O: CallObserver> Association<O> {
 /// The first [`PDU_HEAD_BYTES`] of a PDU, for the PDU detail view: kept when PDU notes are
 /// collected (the terminal interface), none otherwise.
 fn head(pdu: &[u8], cx: &SessionContext) -> Vec<u8> {
-    if !cx.notes.wanted() {
+    if !cx.pdus.wanted() {
         return Vec::new();
     }
     pdu.get(..PDU_HEAD_BYTES.min(pdu.len()))
@@ -980,7 +983,14 @@ mod tests {
             ));
         }
 
-        fn pdu_read(&self, _: &TransportInfo, _: Dir, pdu: &Pdu, _: u64, _: &mut SessionContext) {
+        fn pdu_read(
+            &self,
+            _: &TransportInfo,
+            _: Dir,
+            pdu: &Pdu,
+            _: Origin,
+            _: &mut SessionContext,
+        ) {
             self.events
                 .borrow_mut()
                 .push(format!("pdu {}", pdu.header.ptype));

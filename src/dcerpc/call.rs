@@ -195,6 +195,9 @@ pub struct TransportInfo {
     pub pipe: Option<Arc<str>>,
     /// SMB FileId (or FID) of a named pipe.
     pub file_id: Option<Arc<str>>,
+    /// The secondary address the latest bind_ack or alter_context_resp named (a port, or the
+    /// server's pipe name), as sent.
+    pub sec_addr: Option<Arc<str>>,
     /// What an endpoint-mapper or OXID answer announced for this endpoint: its interface is
     /// used when no bind was captured.
     pub expected: Option<Expectation>,
@@ -219,6 +222,7 @@ impl TransportInfo {
             transport: "ncacn_ip_tcp",
             pipe: None,
             file_id: None,
+            sec_addr: None,
             expected: None,
             library: None,
             keys: None,

@@ -4,24 +4,20 @@
 //! Netlogon and parameter decoders, an IDL's pipe decoders, or the byte-pipe guess), the record
 //! a finished call becomes (its outcome, return code, interface and operation, what its
 //! decoders found) and what its answer taught (endpoints, DCOM interface pointers, Netlogon
-//! channels), handed to the session's [`SessionContext`]; and the notes of non-call PDUs for
-//! the call-flow view. The association itself only negotiates contexts and joins fragments.
+//! channels), handed to the session's [`SessionContext`]; and a record of each PDU read, when
+//! wanted. The association itself only negotiates contexts and joins fragments.
 
 use super::association::{CallObserver, CallStart};
 use super::call::{
     BoundContext, MAX_KEPT_STUB_BYTES_TOTAL, OpenCall, Span, StubSink, TransportInfo,
 };
-use super::pdu::{Body, Pdu};
+use super::pdu::Pdu;
 use super::stubs::{
     CallPipes, Consumers, Decoder, MAX_DECODE_STUB_BYTES, NotKept, PipeGuess, Stubs,
 };
 use crate::context::SessionContext;
-use crate::dce::codes::{
-    auth_level_name, auth_type_name, bind_nak_reason_name, context_result_name,
-    provider_reason_name,
-};
 use crate::dce::names;
-use crate::dce::{SyntaxId, TransferKind, Uuid};
+use crate::dce::{TransferKind, Uuid};
 use crate::dcom::{self, OxidView};
 use crate::epm::resolver::Learned;
 use crate::epm::tower::Endpoint;
@@ -30,15 +26,15 @@ use crate::idl::objref::class_name;
 use crate::idl::values::{CallStubs, Decoded, SideStub, decode_kept};
 use crate::idl::{Interface, table};
 use crate::knowledge::MAX_IPIDS;
-use crate::model::{self, Auth, Call, Name, Outcome, PduNote};
+use crate::model::{self, Auth, Call, Name, Outcome, PduAuth, PduRecord};
 use crate::ndr::{LimitsHit, Syntax};
 use crate::netlogon;
 use crate::status::Status;
-use crate::tcp::Dir;
+use crate::tcp::{Dir, Origin};
 
 /// The engine's observer of associations ([`CallObserver`]): chooses a new call's stub
-/// consumers, makes the record of an ended call, and notes non-call PDUs for the call-flow
-/// view when notes are wanted.
+/// consumers, makes the record of an ended call, and records each PDU read when records are
+/// wanted.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Reporter;
 
@@ -68,27 +64,38 @@ impl CallObserver for Reporter {
         info: &TransportInfo,
         dir: Dir,
         pdu: &Pdu,
-        frame: u64,
+        at: Origin,
         cx: &mut SessionContext,
     ) {
-        if !cx.notes.wanted() {
+        if !cx.pdus.wanted() {
             return;
         }
-        let Some(text) = describe(pdu) else {
-            return;
-        };
         let h = pdu.header;
         let from_client = h.ptype.is_from_client();
         let client_dir = if from_client { dir } else { dir.reverse() };
-        cx.notes.push(PduNote {
-            frame,
+        cx.pdus.push(PduRecord {
+            frame: at.frame,
+            ts: at.ts,
             client: info.senders[client_dir.index()],
             server: info.senders[client_dir.reverse().index()],
             transport: info.transport,
+            pipe: info.pipe.clone(),
             file_id: info.file_id.clone(),
-            ptype: h.ptype.to_string(),
             from_client,
-            text,
+            ptype: h.ptype,
+            flags: h.flags,
+            call_id: h.call_id,
+            frag_len: h.frag_len,
+            auth_len: h.auth_len,
+            little_endian: h.little_endian(),
+            auth: pdu.auth.map(|a| PduAuth {
+                auth_type: a.auth_type,
+                level: a.auth_level,
+                pad_len: a.pad_len,
+                context_id: a.context_id,
+            }),
+            stub_len: u32::try_from(pdu.stub_len()).unwrap_or(u32::MAX),
+            body: pdu.body.clone(),
         });
     }
 }
@@ -530,6 +537,7 @@ impl Report<'_> {
             status,
             object: c.object,
             endpoint_frame: self.info.expected.map(|e| e.frame),
+            sec_addr: self.info.sec_addr.clone(),
             heads: Default::default(),
             verifier: c.verifier,
             pipes: None,
@@ -637,70 +645,4 @@ fn epm_via(opnum: u16) -> &'static str {
     } else {
         "ept_lookup"
     }
-}
-
-/// What a non-call PDU says, for the call-flow view; `None` for requests, responses and faults.
-fn describe(pdu: &super::pdu::Pdu) -> Option<String> {
-    let syntax = |s: &SyntaxId| {
-        let name = names::interface_name(s.uuid, s.major)
-            .map_or_else(|| s.uuid.to_string(), str::to_string);
-        format!("{name} v{}", s.version())
-    };
-    let auth = pdu
-        .auth
-        .map(|a| {
-            format!(
-                " [{}/{}]",
-                auth_type_name(a.auth_type),
-                auth_level_name(a.auth_level)
-            )
-        })
-        .unwrap_or_default();
-    let text = match &pdu.body {
-        Body::Bind(b) | Body::AlterContext(b) => {
-            let ctx: Vec<String> = b
-                .contexts
-                .iter()
-                .map(|c| {
-                    let ts: Vec<&str> = c
-                        .transfer_syntaxes
-                        .iter()
-                        .map(|t| t.transfer_kind().name())
-                        .collect();
-                    format!(
-                        "ctx {} {} ({})",
-                        c.context_id,
-                        syntax(&c.abstract_syntax),
-                        ts.join(", ")
-                    )
-                })
-                .collect();
-            ctx.join("; ")
-        }
-        Body::BindAck(a) | Body::AlterContextResp(a) => {
-            let res: Vec<String> = a
-                .results
-                .iter()
-                .map(|r| match r.result {
-                    0 => format!("accepted {}", r.transfer_syntax.transfer_kind().name()),
-                    3 => "negotiate_ack".to_string(),
-                    n => format!(
-                        "{} ({})",
-                        context_result_name(n),
-                        provider_reason_name(r.reason)
-                    ),
-                })
-                .collect();
-            let addr = String::from_utf8_lossy(&a.sec_addr);
-            if addr.is_empty() {
-                res.join("; ")
-            } else {
-                format!("{}; sec_addr {addr}", res.join("; "))
-            }
-        }
-        Body::BindNak(n) => bind_nak_reason_name(n.reason),
-        Body::Other => String::new(),
-        Body::Request(_) | Body::Response(_) | Body::Fault(_) => return None,
-    };
-    Some(format!("{}{}", text, auth).trim().to_string())
 }

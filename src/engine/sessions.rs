@@ -23,7 +23,7 @@ use crate::epm::resolver::{EndpointRecord, Expectation, Prior, Resolver};
 use crate::hash::FastMap;
 use crate::idl::Library;
 use crate::kdc::{self, KDC_PORT, KdcStream};
-use crate::model::{Call, PduNote};
+use crate::model::{Call, PduRecord};
 use crate::report::Tally;
 use crate::smb::SmbConn;
 use crate::summary::SummaryBuilder;
@@ -54,7 +54,7 @@ pub struct Sessions {
     /// are dropped; the transport stage's table bounds this one).
     sessions: FastMap<u64, Session>,
     resolver: Resolver,
-    /// What the connections share: finished calls, what they learned, PDU notes.
+    /// What the connections share: finished calls, what they learned, PDU records.
     cx: SessionContext,
     summary: SummaryBuilder,
     tally: Tally,
@@ -84,6 +84,7 @@ fn tcp_info(
         transport: "ncacn_ip_tcp",
         pipe: None,
         file_id: None,
+        sec_addr: None,
         expected,
         library: library.cloned(),
         keys: keys.cloned(),
@@ -279,14 +280,14 @@ impl Sessions {
         self.resolver.summary_only();
     }
 
-    pub(super) fn enable_notes(&mut self) {
-        self.cx.notes.enable();
+    pub(super) fn enable_pdu_records(&mut self) {
+        self.cx.pdus.enable();
     }
 
-    /// True when notes of non-call PDUs are collected.
+    /// True when records of the PDUs read are collected.
     #[must_use]
-    pub fn wants_notes(&self) -> bool {
-        self.cx.notes.wanted()
+    pub fn wants_pdu_records(&self) -> bool {
+        self.cx.pdus.wanted()
     }
 
     /// The endpoints learned so far, when they changed since `seen`; `seen` is updated.
@@ -298,9 +299,9 @@ impl Sessions {
         })
     }
 
-    /// Takes the notes of non-call PDUs seen since the last call.
-    pub fn take_notes(&mut self) -> Vec<PduNote> {
-        self.cx.notes.take()
+    /// Takes the records of the PDUs read since the last call.
+    pub fn take_pdu_records(&mut self) -> Vec<PduRecord> {
+        self.cx.pdus.take()
     }
 
     /// Takes the calls that ended since the last call, in the order they ended.

@@ -1,6 +1,7 @@
 //! Output layer, JSON Lines: one object per line, each with a `"type"` field
 //! (`docs/json-format.md`, which includes the stable minimum contract). [`CallJson`] is the schema
-//! of a call record, made from the typed [`Call`]; change it and the document together.
+//! of a call record, made from the typed [`Call`], and [`PduJson`] that of a PDU record, made
+//! from a [`PduRecord`]; change them and the document together.
 //! serde_json escapes every C0 control character; C1 controls and the bidirectional-text
 //! controls (U+202E and its kin) are written as `\uXXXX` escapes too, so that a line read on a
 //! terminal shows what it holds (the parsed strings are the same). The records hold no raw wire
@@ -14,12 +15,17 @@ use serde::ser::SerializeStruct;
 use serde::{Serialize, Serializer};
 
 use super::terminal_control;
-use crate::dce::Uuid;
+use crate::dce::body::{Bind, BindAck, BindNak, Body, ContextResult, Fault, Request, Response};
+use crate::dce::codes::{
+    auth_level_name, auth_type_name, bind_nak_reason_name, context_result_name, fault_name,
+    provider_reason_name,
+};
+use crate::dce::{SyntaxId, TransferKind, Uuid, names};
 use crate::dcom::OxidView;
 use crate::epm::EpmView;
 use crate::idl::decode::PipeReport;
 use crate::idl::values::Decoded;
-use crate::model::{Call, Interface, Name, Outcome, PduSpan};
+use crate::model::{Call, Interface, Name, Outcome, PduAuth, PduRecord, PduSpan};
 use crate::netlogon::NetlogonView;
 use crate::status::Status;
 
@@ -80,6 +86,7 @@ pub struct CallJson<'a> {
     object: Option<&'a Uuid>,
     transfer_syntax: Option<&'static str>,
     endpoint_frame: Option<u64>,
+    sec_addr: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pipes: Option<&'a [PipeReport]>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -124,12 +131,283 @@ impl<'a> From<&'a Call> for CallJson<'a> {
             object: c.object.as_ref(),
             transfer_syntax: c.transfer_syntax,
             endpoint_frame: c.endpoint_frame,
+            sec_addr: c.sec_addr.as_deref(),
             pipes: c.pipes.as_deref(),
             decoded: c.decoded.as_deref(),
             epm: c.epm.as_deref(),
             oxid: c.oxid.as_deref(),
             netlogon: c.netlogon.as_deref(),
         }
+    }
+}
+
+/// Writes one PDU as a line (`"type": "pdu"`).
+///
+/// # Errors
+/// Any write error, as [`write_line`].
+pub fn write_pdu<W: Write>(out: &mut W, pdu: &PduRecord) -> io::Result<()> {
+    write_line(out, &PduJson::from(pdu))
+}
+
+/// A PDU record in JSON (`rpcscope pdus --json`): the common header, the sec_trailer, and one
+/// object for what the PDU type carries (`bind` for bind and alter_context, `bind_ack` for
+/// bind_ack and alter_context_resp, `bind_nak`, `request`, `response`, `fault`), as
+/// `docs/json-format.md` gives them.
+#[derive(Serialize)]
+pub struct PduJson<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    frame: u64,
+    time: String,
+    #[serde(serialize_with = "display")]
+    client: &'a SocketAddr,
+    #[serde(serialize_with = "display")]
+    server: &'a SocketAddr,
+    transport: &'static str,
+    pipe: Option<&'a str>,
+    file_id: Option<&'a str>,
+    from: &'static str,
+    ptype: String,
+    call_id: u32,
+    flags: Vec<&'static str>,
+    frag_len: u16,
+    auth_len: u16,
+    little_endian: bool,
+    auth: Option<AuthJson>,
+    stub_len: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bind: Option<BindJson<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bind_ack: Option<BindAckJson<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bind_nak: Option<BindNakJson<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request: Option<RequestJson<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    response: Option<&'a Response>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fault: Option<FaultJson<'a>>,
+}
+
+impl<'a> From<&'a PduRecord> for PduJson<'a> {
+    fn from(p: &'a PduRecord) -> Self {
+        let (mut bind, mut bind_ack, mut bind_nak) = (None, None, None);
+        let (mut request, mut response, mut fault) = (None, None, None);
+        match &p.body {
+            Body::Bind(b) | Body::AlterContext(b) => bind = Some(BindJson(b)),
+            Body::BindAck(a) | Body::AlterContextResp(a) => bind_ack = Some(BindAckJson(a)),
+            Body::BindNak(n) => bind_nak = Some(BindNakJson(n)),
+            Body::Request(r) => request = Some(RequestJson(r)),
+            Body::Response(r) => response = Some(r),
+            Body::Fault(f) => fault = Some(FaultJson(f)),
+            Body::Other => {}
+        }
+        Self {
+            kind: "pdu",
+            frame: p.frame,
+            time: p.ts.rfc3339_micros(),
+            client: &p.client,
+            server: &p.server,
+            transport: p.transport,
+            pipe: p.pipe.as_deref(),
+            file_id: p.file_id.as_deref(),
+            from: if p.from_client { "client" } else { "server" },
+            ptype: p.ptype.to_string(),
+            call_id: p.call_id,
+            flags: p.flags.names(p.ptype),
+            frag_len: p.frag_len,
+            auth_len: p.auth_len,
+            little_endian: p.little_endian,
+            auth: p.auth.map(AuthJson),
+            stub_len: p.stub_len,
+            bind,
+            bind_ack,
+            bind_nak,
+            request,
+            response,
+            fault,
+        }
+    }
+}
+
+/// `{"type", "level", "pad_len", "context_id"}` of a sec_trailer.
+struct AuthJson(PduAuth);
+
+impl Serialize for AuthJson {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let a = self.0;
+        let mut st = s.serialize_struct("Auth", 4)?;
+        st.serialize_field("type", &auth_type_name(a.auth_type))?;
+        st.serialize_field("level", &auth_level_name(a.level))?;
+        st.serialize_field("pad_len", &a.pad_len)?;
+        st.serialize_field("context_id", &a.context_id)?;
+        st.end()
+    }
+}
+
+/// A syntax identifier: `{"uuid", "version", "name"}`, the name from the interface table for
+/// an abstract syntax, the transfer syntax's kind (`ndr`, `ndr64`,
+/// `bind_time_feature_negotiation`) for a transfer syntax.
+struct SyntaxJson<'a> {
+    syntax: &'a SyntaxId,
+    transfer: bool,
+}
+
+impl Serialize for SyntaxJson<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let x = self.syntax;
+        let name = if self.transfer {
+            Some(x.transfer_kind().name()).filter(|&n| n != "other")
+        } else {
+            names::interface_name(x.uuid, x.major)
+        };
+        let mut st = s.serialize_struct("Syntax", 3)?;
+        st.serialize_field("uuid", &Shown(x.uuid))?;
+        st.serialize_field("version", &Shown(format_args!("{}.{}", x.major, x.minor)))?;
+        st.serialize_field("name", &name)?;
+        st.end()
+    }
+}
+
+/// The bind-time feature bits a transfer syntax offers (MS-RPCE §3.3.1.5.3), if it is one.
+fn offered_features(t: &SyntaxId) -> Option<u16> {
+    match t.transfer_kind() {
+        TransferKind::FeatureNegotiation(bits) => Some(bits),
+        _ => None,
+    }
+}
+
+/// The body of a bind or alter_context.
+struct BindJson<'a>(&'a Bind);
+
+impl Serialize for BindJson<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Context<'a> {
+            context_id: u16,
+            abstract_syntax: SyntaxJson<'a>,
+            transfer_syntaxes: Vec<SyntaxJson<'a>>,
+            features: Option<u16>,
+        }
+        let b = self.0;
+        let contexts: Vec<Context<'_>> = b
+            .contexts
+            .iter()
+            .map(|c| Context {
+                context_id: c.context_id,
+                abstract_syntax: SyntaxJson {
+                    syntax: &c.abstract_syntax,
+                    transfer: false,
+                },
+                transfer_syntaxes: c
+                    .transfer_syntaxes
+                    .iter()
+                    .map(|t| SyntaxJson {
+                        syntax: t,
+                        transfer: true,
+                    })
+                    .collect(),
+                features: c.transfer_syntaxes.iter().find_map(offered_features),
+            })
+            .collect();
+        let mut st = s.serialize_struct("Bind", 4)?;
+        st.serialize_field("max_xmit_frag", &b.max_xmit_frag)?;
+        st.serialize_field("max_recv_frag", &b.max_recv_frag)?;
+        st.serialize_field("assoc_group", &b.assoc_group_id)?;
+        st.serialize_field("contexts", &contexts)?;
+        st.end()
+    }
+}
+
+/// The body of a bind_ack or alter_context_resp.
+struct BindAckJson<'a>(&'a BindAck);
+
+impl Serialize for BindAckJson<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Result<'a> {
+            ack_result: u16,
+            ack_result_name: String,
+            ack_reason: Option<u16>,
+            ack_reason_name: Option<String>,
+            transfer_syntax: Option<SyntaxJson<'a>>,
+            features: Option<u16>,
+        }
+        let negotiated = |r: &ContextResult| r.result == 3;
+        let a = self.0;
+        let results: Vec<Result<'_>> = a
+            .results
+            .iter()
+            .map(|r| Result {
+                ack_result: r.result,
+                ack_result_name: context_result_name(r.result),
+                ack_reason: (!negotiated(r)).then_some(r.reason),
+                ack_reason_name: (!negotiated(r)).then(|| provider_reason_name(r.reason)),
+                transfer_syntax: (r.result == 0).then_some(SyntaxJson {
+                    syntax: &r.transfer_syntax,
+                    transfer: true,
+                }),
+                features: negotiated(r).then_some(r.reason),
+            })
+            .collect();
+        let sec_addr = (!a.sec_addr.is_empty()).then(|| String::from_utf8_lossy(&a.sec_addr));
+        let mut st = s.serialize_struct("BindAck", 5)?;
+        st.serialize_field("max_xmit_frag", &a.max_xmit_frag)?;
+        st.serialize_field("max_recv_frag", &a.max_recv_frag)?;
+        st.serialize_field("assoc_group", &a.assoc_group_id)?;
+        st.serialize_field("sec_addr", &sec_addr)?;
+        st.serialize_field("results", &results)?;
+        st.end()
+    }
+}
+
+/// The body of a bind_nak.
+struct BindNakJson<'a>(&'a BindNak);
+
+impl Serialize for BindNakJson<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let n = self.0;
+        let versions: Vec<String> = n
+            .versions
+            .iter()
+            .map(|(major, minor)| format!("{major}.{minor}"))
+            .collect();
+        let mut st = s.serialize_struct("BindNak", 3)?;
+        st.serialize_field("reason", &n.reason)?;
+        st.serialize_field("reason_name", &bind_nak_reason_name(n.reason))?;
+        st.serialize_field("versions", &versions)?;
+        st.end()
+    }
+}
+
+/// The fixed part of a request.
+struct RequestJson<'a>(&'a Request);
+
+impl Serialize for RequestJson<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let r = self.0;
+        let mut st = s.serialize_struct("Request", 4)?;
+        st.serialize_field("context_id", &r.context_id)?;
+        st.serialize_field("opnum", &r.opnum)?;
+        st.serialize_field("alloc_hint", &r.alloc_hint)?;
+        st.serialize_field("object", &r.object.as_ref().map(Shown))?;
+        st.end()
+    }
+}
+
+/// The fixed part of a fault.
+struct FaultJson<'a>(&'a Fault);
+
+impl Serialize for FaultJson<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let f = self.0;
+        let mut st = s.serialize_struct("Fault", 5)?;
+        st.serialize_field("context_id", &f.context_id)?;
+        st.serialize_field("alloc_hint", &f.alloc_hint)?;
+        st.serialize_field("cancel_count", &f.cancel_count)?;
+        st.serialize_field("status", &f.status)?;
+        st.serialize_field("status_name", &fault_name(f.status))?;
+        st.end()
     }
 }
 

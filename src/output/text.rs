@@ -1,11 +1,19 @@
-//! Readable text: the call table of `rpcscope calls` and the report of `rpcscope summary`.
-//! Every string that may come from the wire goes through [`super::sanitize`].
+//! Readable text: the call table of `rpcscope calls`, the PDU list of `rpcscope pdus` and the
+//! report of `rpcscope summary`. Every string that may come from the wire goes through
+//! [`super::sanitize`].
 
 use std::io::{self, Write};
 
 use super::sanitize;
+use crate::dce::SyntaxId;
+use crate::dce::body::Body;
+use crate::dce::codes::{
+    auth_level_name, auth_type_name, bind_nak_reason_name, context_result_name, fault_name,
+    provider_reason_name,
+};
+use crate::dce::names;
 use crate::epm::resolver::EndpointRecord;
-use crate::model::{Auth, Call, Outcome};
+use crate::model::{Auth, Call, Outcome, PduRecord};
 use crate::status::Severity;
 use crate::summary::Summary;
 
@@ -106,6 +114,117 @@ pub fn call_row(c: &Call) -> String {
         c.context_id,
         duration_label(c.duration_us)
     ))
+}
+
+/// Header line of the PDU list (rows come from [`pdu_row`]).
+pub const PDUS_HEADER: &str = "  FRAME  TIME (UTC)       CLIENT                     SERVER                 PTYPE               CALL    LEN  FLAGS  DETAIL";
+
+/// One row of the PDU list: frame, time, the client, an arrow in the PDU's direction, the
+/// server, type, call_id, fragment length, flags (`F` first, `L` last, `O` object UUID) and
+/// what it says ([`pdu_detail`]).
+#[must_use]
+pub fn pdu_row(p: &PduRecord) -> String {
+    let start = p.ts.rfc3339_micros();
+    let time = start.get(11..26).unwrap_or(&start);
+    let arrow = if p.from_client { "->" } else { "<-" };
+    let flags: String = [
+        (p.flags.first(), 'F'),
+        (p.flags.last(), 'L'),
+        (p.flags.object_uuid(), 'O'),
+    ]
+    .iter()
+    .map(|&(set, c)| if set { c } else { '.' })
+    .collect();
+    sanitize(&format!(
+        "{:>7}  {time:<15}  {:<21}  {arrow}  {:<21}  {:<18}  {:>4}  {:>5}  {flags:<5}  {}",
+        p.frame,
+        p.client,
+        p.server,
+        p.ptype.to_string(),
+        p.call_id,
+        p.frag_len,
+        pdu_detail(p)
+    ))
+}
+
+/// What a PDU says, in a line: the contexts a bind offers and their results, a request's
+/// context and opnum, a fault's status, the sec_trailer's auth type and level.
+#[must_use]
+pub fn pdu_detail(p: &PduRecord) -> String {
+    let syntax = |s: &SyntaxId| {
+        let name = names::interface_name(s.uuid, s.major)
+            .map_or_else(|| s.uuid.to_string(), str::to_string);
+        format!("{name} v{}", s.version())
+    };
+    let auth = p
+        .auth
+        .map(|a| {
+            format!(
+                " [{}/{}]",
+                auth_type_name(a.auth_type),
+                auth_level_name(a.level)
+            )
+        })
+        .unwrap_or_default();
+    let text = match &p.body {
+        Body::Bind(b) | Body::AlterContext(b) => {
+            let ctx: Vec<String> = b
+                .contexts
+                .iter()
+                .map(|c| {
+                    let ts: Vec<&str> = c
+                        .transfer_syntaxes
+                        .iter()
+                        .map(|t| t.transfer_kind().name())
+                        .collect();
+                    format!(
+                        "ctx {} {} ({})",
+                        c.context_id,
+                        syntax(&c.abstract_syntax),
+                        ts.join(", ")
+                    )
+                })
+                .collect();
+            ctx.join("; ")
+        }
+        Body::BindAck(a) | Body::AlterContextResp(a) => {
+            let res: Vec<String> = a
+                .results
+                .iter()
+                .map(|r| match r.result {
+                    0 => format!("accepted {}", r.transfer_syntax.transfer_kind().name()),
+                    3 => format!("negotiate_ack (features {:#x})", r.reason),
+                    n => format!(
+                        "{} ({})",
+                        context_result_name(n),
+                        provider_reason_name(r.reason)
+                    ),
+                })
+                .collect();
+            let addr = String::from_utf8_lossy(&a.sec_addr);
+            if addr.is_empty() {
+                res.join("; ")
+            } else {
+                format!("{}; sec_addr {addr}", res.join("; "))
+            }
+        }
+        Body::BindNak(n) => bind_nak_reason_name(n.reason),
+        Body::Request(r) => {
+            let object = r.object.map(|o| format!(" object {o}")).unwrap_or_default();
+            format!(
+                "ctx {} opnum {}{object}, stub {} B",
+                r.context_id, r.opnum, p.stub_len
+            )
+        }
+        Body::Response(r) => format!("ctx {}, stub {} B", r.context_id, p.stub_len),
+        Body::Fault(f) => format!(
+            "ctx {} {}",
+            f.context_id,
+            fault_name(f.status).map_or_else(|| format!("{:#010x}", f.status), str::to_string)
+        ),
+        Body::Other => String::new(),
+    };
+    format!("{text}{auth}").trim().to_string()
 }
 
 /// The indented line under a DCOM activation call's row naming the class it activates.

@@ -2,7 +2,7 @@
 //! mouse, and data arriving from the analysis thread.
 
 use crate::epm::resolver::EndpointRecord;
-use crate::model::{Call, PduNote};
+use crate::model::{Call, PduRecord};
 use crate::summary::Summary;
 
 /// One input to [`super::app::App::update`].
@@ -56,8 +56,8 @@ pub enum Action {
     Quit,
     /// Calls finished by the analysis.
     Calls(Vec<Call>),
-    /// Non-call PDUs (binds, acks, ...) seen by the analysis.
-    Notes(Vec<PduNote>),
+    /// PDUs read by the analysis (the call-flow view keeps those that are not part of a call).
+    Notes(Vec<PduRecord>),
     /// Sort the connections by the next key (first seen, calls, faults, client, server).
     Sort,
     /// Analysis progress: bytes read of the total (total 0 when unknown).

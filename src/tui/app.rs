@@ -11,9 +11,11 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use super::action::Action;
+use crate::dce::body::Body;
 use crate::epm::resolver::EndpointRecord;
 use crate::idl::values::{CallStubs, TreeLine, decode_call_tree, plan_of};
-use crate::model::{Auth, Call, Interface, Outcome, PduNote};
+use crate::model::{Auth, Call, Interface, Outcome, PduRecord};
+use crate::output::text::pdu_detail;
 use crate::source::Timestamp;
 use crate::status::Severity;
 use crate::summary::Summary;
@@ -241,7 +243,7 @@ pub struct App {
     /// Live capture statistics.
     pub capture: Option<crate::live::CaptureStats>,
     /// Non-call PDUs, in arrival order.
-    pub notes: Vec<PduNote>,
+    pub notes: Vec<PduRecord>,
     /// Order of the connections view.
     pub conn_sort: ConnSort,
     /// Endpoints (when the analysis is done).
@@ -810,13 +812,22 @@ impl App {
         });
     }
 
-    /// Bind and alter_context notes of the association of a call (its presentation contexts).
+    /// Bind and alter_context PDUs of the association of a call (its presentation contexts).
     #[must_use]
-    pub fn contexts_of(&self, c: &Call) -> Vec<&PduNote> {
+    pub fn contexts_of(&self, c: &Call) -> Vec<&PduRecord> {
         self.notes
             .iter()
             .filter(|n| n.client == c.client && n.server == c.server && n.file_id == c.file_id)
-            .filter(|n| n.ptype.starts_with("bind") || n.ptype.starts_with("alter"))
+            .filter(|n| {
+                matches!(
+                    n.body,
+                    Body::Bind(_)
+                        | Body::BindAck(_)
+                        | Body::BindNak(_)
+                        | Body::AlterContext(_)
+                        | Body::AlterContextResp(_)
+                )
+            })
             .take(6)
             .collect()
     }
@@ -867,7 +878,7 @@ impl App {
             View::Flow => match self.flow_rows().get(row) {
                 Some(FlowRow::Call(i)) => call_text(&self.calls[*i]),
                 Some(FlowRow::Lookup(e)) => self.endpoints[*e].binding.to_lowercase(),
-                Some(FlowRow::Note(n)) => self.notes[*n].text.to_lowercase(),
+                Some(FlowRow::Note(n)) => pdu_detail(&self.notes[*n]).to_lowercase(),
                 None => String::new(),
             },
             View::Endpoints => self
@@ -1054,7 +1065,8 @@ impl App {
             Action::Quit => self.quit = true,
             Action::Calls(calls) => self.add_calls(calls),
             Action::Notes(notes) if self.live => {
-                self.notes.extend(notes);
+                self.notes
+                    .extend(notes.into_iter().filter(|n| !n.is_call_pdu()));
                 if self.notes.len() > MAX_NOTES {
                     let excess = self.notes.len() - MAX_NOTES;
                     self.notes.drain(..excess.max(MAX_NOTES / 16));
@@ -1062,7 +1074,8 @@ impl App {
             }
             Action::Notes(notes) => {
                 let room = MAX_NOTES.saturating_sub(self.notes.len());
-                self.notes.extend(notes.into_iter().take(room));
+                let notes = notes.into_iter().filter(|n| !n.is_call_pdu());
+                self.notes.extend(notes.take(room));
             }
             Action::Capture(stats) => self.capture = Some(stats),
             Action::Endpoints(endpoints) => self.endpoints = endpoints,

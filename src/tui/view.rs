@@ -13,6 +13,7 @@ use crate::dcerpc::pdu::parse_header;
 use crate::idl::values::{Direction as Side, SideStub};
 use crate::model::{Call, Outcome};
 use crate::output::sanitize;
+use crate::output::text::pdu_detail;
 use crate::status::Severity;
 
 /// Colours, or none.
@@ -441,7 +442,7 @@ fn draw_detail(f: &mut Frame<'_>, app: &App, c: &Call, area: Rect, theme: Theme)
         ));
     }
     for n in app.contexts_of(c) {
-        lines.push(kv(&n.ptype, n.text.clone()));
+        lines.push(kv(&n.ptype.to_string(), pdu_detail(n)));
     }
     if let Some(epm) = &c.epm {
         if let Some(i) = &epm.requested_interface {
@@ -734,7 +735,7 @@ fn draw_flow(f: &mut Frame<'_>, app: &App, area: Rect, theme: Theme) {
                 } else {
                     (lane, client)
                 };
-                let label = format!("{}: {}", note.ptype, note.text);
+                let label = format!("{}: {}", note.ptype, pdu_detail(note));
                 lines.push(Line::styled(
                     arrow_line(width, &xs, from, to, &sanitize(&label)),
                     sel(theme.fg(Color::Cyan)),

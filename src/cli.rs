@@ -1,5 +1,6 @@
 //! Command-line interface: `rpcscope calls|pdus|endpoints|summary [--json] CAPTURE` (`CAPTURE` may be
-//! `-` for standard input), `rpcscope [tui] CAPTURE` for the terminal interface,
+//! `-` for standard input), `rpcscope check` and `rpcscope expect` for regression tests on
+//! captures, `rpcscope [tui] CAPTURE` for the terminal interface,
 //! `rpcscope live -i IFACE` for a live capture, and `completions` and `man`, which print the
 //! shell completions and the manual page made from this definition.
 
@@ -102,6 +103,27 @@ pub enum Command {
         /// pcap or pcapng file, or - for standard input.
         capture: PathBuf,
     },
+    /// Check captures against expectation files: expected and forbidden calls, bind results,
+    /// totals (docs/check.md). Exit status 0 when every expectation holds, 1 when one fails or a
+    /// capture cannot be read, 2 for a bad expectation file.
+    #[command(after_help = CHECK_EXAMPLES)]
+    Check {
+        /// A capture, or a folder whose captures are checked against the NAME.expect.toml
+        /// beside each (captures without one are skipped).
+        capture: PathBuf,
+        /// The expectation file (default: NAME.expect.toml beside the capture).
+        expectations: Option<PathBuf>,
+        /// Also write the results as JUnit XML to this file.
+        #[arg(long, value_name = "FILE")]
+        junit: Option<PathBuf>,
+    },
+    /// Write a starting expectation file for `check` from what a capture holds: every distinct
+    /// call and context result with its count, times, ports and call ids left out.
+    #[command(after_help = EXPECT_EXAMPLES)]
+    Expect {
+        /// pcap or pcapng file.
+        capture: PathBuf,
+    },
     /// Capture from a network interface and analyse as it happens: the terminal interface, or
     /// JSON Lines with --json (needs the `live` feature; without it, pipe a capture into
     /// `rpcscope calls --json -`).
@@ -199,6 +221,8 @@ impl Command {
         match self {
             Self::Calls { capture, .. }
             | Self::Pdus { capture, .. }
+            | Self::Check { capture, .. }
+            | Self::Expect { capture }
             | Self::Endpoints { capture, .. }
             | Self::Summary { capture, .. }
             | Self::Tui { capture } => Some(capture),
@@ -225,6 +249,18 @@ const PDUS_EXAMPLES: &str = "Examples:
   Every PDU, one line each:  rpcscope pdus capture.pcap
 
   The results of every bind:  rpcscope pdus --json capture.pcap | jq -c 'select(.bind_ack) | .bind_ack.results'";
+
+const CHECK_EXAMPLES: &str = "Examples:
+
+  Start from what a capture holds:  rpcscope expect svc.pcap > svc.expect.toml
+
+  Check it (after editing):  rpcscope check svc.pcap svc.expect.toml
+
+  Every capture of a folder, for CI:  rpcscope check captures/ --junit results.xml";
+
+const EXPECT_EXAMPLES: &str = "Examples:
+
+  rpcscope expect svc.pcap > svc.expect.toml && rpcscope check svc.pcap svc.expect.toml";
 
 const ENDPOINTS_EXAMPLES: &str = "Examples:
 

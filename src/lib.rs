@@ -29,6 +29,7 @@
 
 pub mod analysis;
 pub mod auth;
+pub mod check;
 pub mod context;
 pub mod dce;
 pub mod dcerpc;

@@ -4,6 +4,7 @@
 
 #![forbid(unsafe_code)]
 
+mod check_command;
 mod cli;
 mod live_command;
 mod progress;
@@ -22,9 +23,29 @@ use std::sync::Arc;
 
 fn main() -> ExitCode {
     let args = cli::parse(std::env::args_os());
+    // Expectation files are read before any capture: a bad one is a usage error.
+    let check_jobs = match &args.command {
+        Some(cli::Command::Check {
+            capture,
+            expectations,
+            ..
+        }) => match check_command::jobs(capture, expectations.as_deref()) {
+            Ok(jobs) => jobs,
+            Err(message) => {
+                let _ = writeln!(
+                    io::stderr(),
+                    "rpcscope: {}",
+                    rpcscope::output::sanitize(&message)
+                );
+                return ExitCode::from(2);
+            }
+        },
+        _ => Vec::new(),
+    };
     // The table and JSON decode parameters on request; the terminal interface always shows them.
     let decode = match &args.command {
         Some(cli::Command::Calls { decode, .. }) => *decode,
+        Some(cli::Command::Check { .. }) => check_command::needs_decoding(&check_jobs),
         Some(cli::Command::Tui { .. }) => true,
         Some(cli::Command::Live(l)) => l.decode || (!l.json && io::stdout().is_terminal()),
         Some(_) => false,
@@ -101,6 +122,17 @@ fn main() -> ExitCode {
         threads,
         limits,
     };
+    let checking = rpcscope::Setup {
+        without_endpoint_records: true,
+        ..base.clone()
+    };
+    match &args.command {
+        Some(cli::Command::Check { junit, .. }) => {
+            return check_command::run(&check_jobs, &checking, junit.as_deref());
+        }
+        Some(cli::Command::Expect { capture }) => return check_command::expect(capture, &checking),
+        _ => {}
+    }
     let command = match (args.command, args.capture) {
         (Some(_), Some(extra)) => {
             return fail_line(&format!(
@@ -220,6 +252,8 @@ fn main() -> ExitCode {
         cli::Command::Tui { capture } => return tui(capture, base),
         cli::Command::Live(live) => return live_command::run(live, library, keys, limits),
         cli::Command::CompileIdl { .. }
+        | cli::Command::Check { .. }
+        | cli::Command::Expect { .. }
         | cli::Command::Completions { .. }
         | cli::Command::Man { .. } => {
             return ExitCode::from(2);

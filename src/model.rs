@@ -8,7 +8,7 @@ use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::dce::body::Body;
 use crate::dce::codes::{PacketType, PfcFlags, auth_level_name, auth_type_name, fault_name};
@@ -93,7 +93,7 @@ pub struct PduAuth {
 }
 
 /// How a call ended (`outcome` in JSON).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     /// Its whole response arrived.

@@ -8,7 +8,8 @@ each target's header comment): whole captures for capture_file and engine (cut t
 MAX_CAPTURE_BYTES and MAX_ENGINE_SEED_BYTES), frame scripts for link_ip, segment scripts for
 tcp_reassembly, chunked streams for smb_messages, PDUs for dcerpc_pdu, stubs with their
 interface for ndr_fixed and dcom_answer, towers for epm_tower, authentication tokens for
-auth_tokens, IDL text for idl_parser and ndr_described. The seeds are generated, never committed (the captures' licences stay with the
+auth_tokens, IDL text for idl_parser and ndr_described, and the example expectation files below for
+expect_file. The seeds are generated, never committed (the captures' licences stay with the
 captures).
 """
 
@@ -26,6 +27,52 @@ MAX_SEED_BYTES = 64 * 1024
 TARGETS = [
     "capture_file", "link_ip", "tcp_reassembly", "smb_messages", "dcerpc_pdu", "ndr_fixed",
     "ndr_described", "epm_tower", "dcom_answer", "idl_parser", "auth_tokens", "engine",
+    "expect_file",
+]
+# Expectation files of `rpcscope check` (docs/check.md) in the shapes users write.
+EXPECT_SEEDS = [
+    '''order = "capture"
+
+[totals]
+calls = 47
+faults = { max = 5 }
+
+[[call]]
+interface = "Svcctl"
+operation = "ROpenSCManagerW"
+outcome = "response"
+status = "ERROR_SUCCESS"
+pipe = "svcctl"
+count = 5
+
+[[call]]
+operation = "ROpenServiceW"
+decoded.in.lpServiceName = "PSEXESVC"
+max_duration_ms = 50.5
+
+[[forbid]]
+fault = "nca_s_fault_context_mismatch"
+
+[[bind]]
+interface = "svcctl"
+result = "acceptance"
+transfer_syntax = "ndr"
+alter = false
+''',
+    '''[[call]]
+opnum = 7
+fault = 0x1c010002
+auth_type = "none"
+client = "127.0.0.1"
+server = "[::1]:445"
+count = { min = 1, max = 3 }
+''',
+    '''[[bind]]
+context_id = 1
+result = "provider_rejection"
+reason = "abstract_syntax_not_supported"
+sec_addr = "\\\\PIPE\\\\svcctl"
+''',
 ]
 # Link types in the order fuzz_targets/link_ip.rs lists them.
 LINK_TYPES = [0, 1, 12, 14, 101, 108, 113, 228, 229, 276]
@@ -284,6 +331,8 @@ def main(argv):
     for i in idl:
         for p in walk(i, (".idl",)):
             seed_idl(seeds, p)
+    for text in EXPECT_SEEDS:
+        seeds.add("expect_file", text.encode())
     for t in TARGETS:
         print(f"{t}: {seeds.count[t]} seeds")
     return 0

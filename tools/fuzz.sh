@@ -52,6 +52,7 @@ dict_of() {
   case "$1" in
     capture_file|link_ip|engine) echo fuzz/dicts/capture.dict ;;
     idl_parser|ndr_described) echo fuzz/dicts/idl.dict ;;
+    expect_file) echo fuzz/dicts/expect.dict ;;
     *) echo fuzz/dicts/rpc.dict ;;
   esac
 }

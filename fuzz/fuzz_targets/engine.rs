@@ -1,6 +1,6 @@
 //! The whole engine from capture bytes, as `calls --json --decode` runs it: both passes,
 //! Microsoft's interface descriptions for parameters, a key ring with a password (so sealed
-//! stubs are tried), every call written as JSON.
+//! stubs are tried), every call and every PDU record written as JSON.
 #![no_main]
 
 use std::sync::{Arc, OnceLock};
@@ -8,7 +8,7 @@ use std::sync::{Arc, OnceLock};
 use libfuzzer_sys::fuzz_target;
 use rpcscope::auth::keys::Keyring;
 use rpcscope::idl::{Library, builtin, table};
-use rpcscope::output::json::write_call;
+use rpcscope::output::json::{write_call, write_pdu};
 use rpcscope::{Analysis, Setup};
 
 fn setup() -> &'static Setup {
@@ -31,7 +31,12 @@ fn setup() -> &'static Setup {
 
 fuzz_target!(|data: &[u8]| {
     let mut out = Vec::new();
+    let mut pdus = Vec::new();
+    let mut on_pdu = |p| {
+        let _ = write_pdu(&mut pdus, &p);
+    };
     let _ = Analysis::from_bytes(data)
         .setup(setup().clone())
+        .pdus(&mut on_pdu)
         .for_each_call(|call| write_call(&mut out, &call));
 });

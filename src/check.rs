@@ -1,9 +1,8 @@
 //! Output layer, regression checks on captures: `rpcscope check CAPTURE EXPECT` compares what a
 //! capture holds with an expectation file ([`file`](mod@file): expected and forbidden calls,
 //! bind results, totals) as the capture is read ([`matching`]) and reports each entry like a
-//! failing test,
-//! as text or JUnit XML ([`report`]); `rpcscope expect CAPTURE` writes a starting file from the
-//! capture ([`generate`]). The format and its rules are in `docs/check.md`.
+//! failing test, as text or JUnit XML ([`report`]); `rpcscope expect CAPTURE` writes a starting
+//! file from the capture ([`generate`]). The format and its rules are in `docs/check.md`.
 
 pub mod file;
 pub mod generate;

@@ -81,7 +81,10 @@ pub fn write_expectations(
         .borrow()
         .write(
             out,
-            &capture.display().to_string(),
+            &capture.file_name().map_or_else(
+                || capture.display().to_string(),
+                |n| n.to_string_lossy().into_owned(),
+            ),
             &run.summary,
             run.stopped_by.as_ref().map(ToString::to_string).as_deref(),
         )

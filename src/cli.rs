@@ -72,9 +72,14 @@ pub enum Command {
     /// List every DCE/RPC call: client, server, interface, operation, outcome, duration.
     #[command(after_help = CALLS_EXAMPLES)]
     Calls {
-        /// Print JSON Lines (one "call" object per line) instead of a table.
-        #[arg(long)]
+        /// Print JSON Lines (one "call" object per line) instead of a table (the same as
+        /// --format json).
+        #[arg(long, conflicts_with = "format")]
         json: bool,
+        /// Output format: table (the default), json (JSON Lines), zeek (a dce_rpc.log in Zeek's
+        /// TSV layout), zeek-json (Zeek's JSON log), csv.
+        #[arg(long, value_enum, value_name = "FORMAT")]
+        format: Option<CallFormat>,
         /// Decode the [in] and [out] parameters of calls to the interfaces an IDL describes
         /// (the built-in ones and those of --idl).
         #[arg(long)]
@@ -166,6 +171,22 @@ pub enum Command {
     },
 }
 
+/// How `rpcscope calls` writes calls.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum CallFormat {
+    /// One row per call, with the lines under it.
+    Table,
+    /// JSON Lines, one `"type": "call"` object per call.
+    Json,
+    /// Zeek's `dce_rpc.log`, TSV.
+    Zeek,
+    /// Zeek's `dce_rpc.log`, JSON.
+    #[value(name = "zeek-json")]
+    ZeekJson,
+    /// CSV with a header line.
+    Csv,
+}
+
 /// Options of `rpcscope live`.
 #[derive(Debug, clap::Args)]
 pub struct LiveArgs {
@@ -239,6 +260,8 @@ const CALLS_EXAMPLES: &str = "Examples:
   The calls as a table:  rpcscope calls capture.pcapng
 
   One JSON object per call:  rpcscope calls --json capture.pcap | jq .operation
+
+  A dce_rpc.log for a Zeek pipeline:  rpcscope calls --format zeek capture.pcap > dce_rpc.log
 
   Parameters, sealed calls unsealed:  rpcscope calls --decode --keys lab.keys dc.pcap
 

@@ -17,7 +17,7 @@ use rpcscope::auth::keys::Keyring;
 use rpcscope::idl::Library;
 use rpcscope::idl::values::decode_kept;
 use rpcscope::output::order::OrderedLines;
-use rpcscope::output::{json, text};
+use rpcscope::output::{json, logs, text};
 use rpcscope::{Analysis, RunError};
 use std::sync::Arc;
 
@@ -148,6 +148,7 @@ fn main() -> ExitCode {
         (None, Some(capture)) if io::stdout().is_terminal() => return tui(&capture, base),
         (None, Some(capture)) => cli::Command::Calls {
             json: false,
+            format: None,
             decode: false,
             capture,
         },
@@ -206,10 +207,16 @@ fn main() -> ExitCode {
     let stdout = io::stdout();
     let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
     let result = match &command {
-        cli::Command::Calls { json, .. } => {
+        cli::Command::Calls { json, format, .. } => {
+            let format = match (format, json) {
+                (Some(f), _) => *f,
+                (None, true) => cli::CallFormat::Json,
+                (None, false) => cli::CallFormat::Table,
+            };
             let mut lines = CallLines {
                 order: OrderedLines::new(&mut out),
-                json: *json,
+                format,
+                last_end: None,
                 decode_with: decode.then(|| Arc::clone(&library)),
                 started: false,
                 flush_each: streaming,
@@ -282,11 +289,14 @@ fn main() -> ExitCode {
     }
 }
 
-/// The `calls` command's output: each call rendered as it ends (a JSON line, or a table row and
-/// the lines under it after the table's header) and written in capture order.
+/// The `calls` command's output: each call rendered as it ends (a JSON line, a table row and the
+/// lines under it, a Zeek log line or a CSV row, after the format's header) and written in
+/// capture order.
 struct CallLines<W: Write> {
     order: OrderedLines<W>,
-    json: bool,
+    format: cli::CallFormat,
+    /// When the latest call ended (Zeek's `#close` line).
+    last_end: Option<rpcscope::source::Timestamp>,
     /// Decodes the parameters of calls whose stubs the analysis kept (`--decode`).
     decode_with: Option<Arc<Library>>,
     /// The table's header was written (it goes out with the first call, or at the end).
@@ -296,9 +306,16 @@ struct CallLines<W: Write> {
 }
 
 impl<W: Write> CallLines<W> {
-    fn start(&mut self) -> io::Result<()> {
-        if !self.started && !self.json {
-            writeln!(self.order.output(), "{}", text::CALLS_HEADER)?;
+    /// Writes the format's header once, before the first call (`first`: its time).
+    fn start(&mut self, first: Option<rpcscope::source::Timestamp>) -> io::Result<()> {
+        if !self.started {
+            let out = self.order.output();
+            match self.format {
+                cli::CallFormat::Table => writeln!(out, "{}", text::CALLS_HEADER)?,
+                cli::CallFormat::Csv => writeln!(out, "{}", logs::CSV_HEADER)?,
+                cli::CallFormat::Zeek => logs::write_zeek_header(out, first.unwrap_or_default())?,
+                cli::CallFormat::Json | cli::CallFormat::ZeekJson => {}
+            }
         }
         self.started = true;
         Ok(())
@@ -306,8 +323,12 @@ impl<W: Write> CallLines<W> {
 
     /// Writes the calls still held; says on stderr when some could not be kept in order.
     fn finish(mut self) -> io::Result<()> {
-        self.start()?;
-        let (_, stats) = self.order.finish()?;
+        self.start(None)?;
+        let (format, last_end) = (self.format, self.last_end);
+        let (mut out, stats) = self.order.finish()?;
+        if format == cli::CallFormat::Zeek {
+            logs::write_zeek_close(&mut out, last_end.unwrap_or_default())?;
+        }
         if stats.out_of_order > 0 {
             let _ = writeln!(
                 io::stderr(),
@@ -323,16 +344,19 @@ impl<W: Write> CallLines<W> {
 
 impl<W: Write> rpcscope::CallSink for CallLines<W> {
     fn calls(&mut self, calls: &mut Vec<rpcscope::model::Call>) -> io::Result<()> {
-        self.start()?;
+        self.start(calls.iter().map(|c| c.start).min())?;
         for call in calls.iter_mut() {
+            self.last_end = self.last_end.max(Some(call.end));
             if let (Some(lib), Some(stubs)) = (&self.decode_with, call.stubs.take()) {
                 call.decoded = decode_kept(lib, &stubs).map(Box::new);
             }
             let mut line = Vec::with_capacity(512);
-            if self.json {
-                json::write_call(&mut line, call)?;
-            } else {
-                text::write_call(&mut line, call)?;
+            match self.format {
+                cli::CallFormat::Table => text::write_call(&mut line, call)?,
+                cli::CallFormat::Json => json::write_call(&mut line, call)?,
+                cli::CallFormat::Zeek => logs::write_zeek_row(&mut line, call)?,
+                cli::CallFormat::ZeekJson => logs::write_zeek_json(&mut line, call)?,
+                cli::CallFormat::Csv => logs::write_csv_row(&mut line, call)?,
             }
             self.order.push(call.sort_key(), line)?;
             if self.decode_with.is_some() {

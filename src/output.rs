@@ -1,7 +1,9 @@
-//! Output layer: JSON Lines for scripts ([`json`]) and readable text for people ([`text`]). Both
-//! render the typed records of [`crate::model`] and [`crate::summary`]; neither changes them.
+//! Output layer: JSON Lines for scripts ([`json`]), readable text for people ([`text`]), and
+//! Zeek's `dce_rpc.log` and CSV for existing pipelines ([`logs`]). They render the typed records
+//! of [`crate::model`] and [`crate::summary`]; none changes them.
 
 pub mod json;
+pub mod logs;
 pub mod order;
 pub mod text;
 

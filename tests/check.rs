@@ -279,3 +279,58 @@ fn the_command_line_checks_a_file_a_folder_and_writes_junit() {
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stdout).contains("the capture could not be read"));
 }
+
+/// Each kind of failure, as the report prints it: a changed opnum, a missing call, a forbidden
+/// call present, a status that differs, a total that differs, a bind result that differs.
+#[test]
+fn each_kind_of_failure_reads_like_a_test_failure() {
+    let path = capture("real/02-epm-map-samr.pcap");
+    let text = r#"[totals]
+calls = 8
+
+[[call]]
+interface = "Samr"
+opnum = 99
+
+[[call]]
+operation = "SamrDeleteUser"
+
+[[call]]
+operation = "SamrConnect2"
+status = "STATUS_ACCESS_DENIED"
+
+[[forbid]]
+operation = "ept_map"
+
+[[bind]]
+interface = "Samr"
+transfer_syntax = "ndr64"
+"#;
+    let parsed = file::parse(text).unwrap();
+    let report = check_capture(
+        &path,
+        &parsed,
+        text,
+        setup(),
+        ("02-epm-map-samr.pcap", "kinds.expect.toml"),
+    )
+    .unwrap();
+    let mut out = Vec::new();
+    report.write_text(&mut out).unwrap();
+    insta::assert_snapshot!(String::from_utf8(out).unwrap());
+}
+
+/// The expectation files committed beside the shipped captures hold, through the command line
+/// (the check is its own regression suite: a change in what rpcscope reports fails it).
+#[test]
+fn the_shipped_captures_hold_against_their_expectation_files() {
+    for dir in ["real", "synthetic"] {
+        let o = bin().arg("check").arg(capture(dir)).output().unwrap();
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert_eq!(o.status.code(), Some(0), "{out}");
+        assert!(
+            out.contains("captures checked: every expectation holds"),
+            "{out}"
+        );
+    }
+}

@@ -120,6 +120,21 @@ fn calls_table_and_summary_are_readable() {
 }
 
 #[test]
+fn calls_formats_are_named_once() {
+    let path = capture("real/02-epm-map-samr.pcap");
+    let o = run(&["calls", "--json", "--format", "csv", path.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "--json and --format together");
+    let o = run(&["calls", "--format", "xml", path.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("zeek-json"));
+    let o = run(&["calls", "--format", "json", path.to_str().unwrap()]);
+    assert_eq!(
+        o.stdout,
+        run(&["calls", "--json", path.to_str().unwrap()]).stdout
+    );
+}
+
+#[test]
 fn pdus_list_every_pdu_as_text_and_json() {
     let path = capture("real/02-epm-map-samr.pcap");
     let o = run(&["pdus", path.to_str().unwrap()]);

@@ -404,7 +404,7 @@ fn the_lab_calls_decode_to_their_end() {
             .unwrap()
             .flatten()
             .map(|e| e.file_name().to_string_lossy().to_string())
-            .find(|f| f.starts_with(&n.to_string()))
+            .find(|f| f.starts_with(&n.to_string()) && f.ends_with(".pcap"))
         else {
             continue;
         };

@@ -247,23 +247,17 @@ impl ExpectationWriter {
         let mut bind_entries = self.binds.entries.clone();
         disambiguate(&mut bind_entries);
         let calls: u64 = self.outcomes.iter().sum();
-        let comment = capture.replace(['\n', '\r'], " ");
-        writeln!(
-            out,
-            "# Expectations for {comment}, written by `rpcscope expect`: every distinct call"
-        )?;
-        writeln!(
-            out,
-            "# and context result it holds, with its count. Times, ports, frames, call ids and"
-        )?;
-        writeln!(
-            out,
-            "# durations are left out. Edit (remove what does not matter, loosen counts to"
-        )?;
-        writeln!(
-            out,
-            "# `{{ min = N }}`), then: rpcscope check CAPTURE THIS_FILE. Format: docs/check.md."
-        )?;
+        let name = capture.replace(['\n', '\r'], " ");
+        for line in [
+            format!("Expectations for {name}, written by `rpcscope expect`: every distinct"),
+            "call and context result it holds, with its count; times, ports, frames, call ids"
+                .into(),
+            "and durations left out. Keep what matters, loosen counts (`count = { min = N }`),"
+                .into(),
+            format!("then: rpcscope check {name} THIS_FILE. The format: docs/check.md."),
+        ] {
+            writeln!(out, "# {line}")?;
+        }
         if self.calls.left_out + self.binds.left_out > 0 {
             writeln!(
                 out,

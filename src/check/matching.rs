@@ -461,7 +461,11 @@ impl CallChecks {
                             found: found_text(e, c, decoded.as_ref(), field),
                         })
                         .collect();
-                    (call_row(c).trim().to_string(), differences)
+                    let row = call_row(c);
+                    (
+                        row.split_whitespace().collect::<Vec<_>>().join(" "),
+                        differences,
+                    )
                 });
             }
         }

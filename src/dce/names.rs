@@ -15,6 +15,8 @@ const OPERATIONS_TSV: &str = include_str!("data/operations.tsv");
 struct Tables {
     /// (uuid, major version) → name; major `None` when the table gives no version.
     interfaces: FastMap<(Uuid, Option<u16>), &'static str>,
+    /// uuid → the first other name of one word (`epmapper`, `netlogon`, `IRemUnknown2`).
+    short_names: FastMap<Uuid, &'static str>,
     operations: FastMap<(Uuid, u16), &'static str>,
 }
 
@@ -35,6 +37,14 @@ fn tables() -> &'static Tables {
                 .split('.')
                 .next()
                 .and_then(|m| m.parse::<u16>().ok());
+            if let Some(short) = cols
+                .next()
+                .and_then(|other| other.split(',').next())
+                .map(str::trim)
+                .filter(|s| !s.is_empty() && !s.contains(' '))
+            {
+                t.short_names.entry(uuid).or_insert(short);
+            }
             t.interfaces.entry((uuid, major)).or_insert(name);
             t.interfaces.entry((uuid, None)).or_insert(name);
         }
@@ -60,6 +70,26 @@ pub fn interface_name(uuid: Uuid, major: u16) -> Option<&'static str> {
         .get(&(uuid, Some(major)))
         .or_else(|| t.interfaces.get(&(uuid, None)))
         .copied()
+}
+
+/// The short name of an interface as log formats spell it (Zeek's `endpoint`): its other name
+/// of one word where the table gives one (`epmapper`, `netlogon`, `exchange_mapi`,
+/// `IRemUnknown2`), else its name in lower case (`samr`, `svcctl`) unless it is a COM
+/// interface's (`IDispatch` stays).
+#[must_use]
+pub fn short_interface_name(uuid: Uuid, major: u16) -> Option<String> {
+    if let Some(short) = tables().short_names.get(&uuid) {
+        return Some((*short).to_string());
+    }
+    let name = interface_name(uuid, major)?;
+    let com = name.len() > 1
+        && name.starts_with('I')
+        && name[1..].starts_with(|c: char| c.is_ascii_uppercase());
+    Some(if com {
+        name.to_string()
+    } else {
+        name.to_ascii_lowercase()
+    })
 }
 
 /// Name of operation `opnum` of an interface.

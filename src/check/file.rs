@@ -260,6 +260,16 @@ pub struct CallExpectation {
     pub interface_source: Option<String>,
     /// The association's secondary address.
     pub sec_addr: Option<String>,
+    /// The call's id.
+    pub call_id: Option<u32>,
+    /// Fragments (PDUs) of the request.
+    pub request_fragments: Option<u32>,
+    /// Fragments of the response (or the fault).
+    pub response_fragments: Option<u32>,
+    /// Stub bytes of the request.
+    pub request_stub_len: Option<u64>,
+    /// Stub bytes of the response.
+    pub response_stub_len: Option<u64>,
     /// Shortest duration, in milliseconds.
     pub min_duration_ms: Option<f64>,
     /// Longest duration, in milliseconds.

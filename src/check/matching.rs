@@ -115,8 +115,12 @@ fn interface_text(syntax: &SyntaxId, name: Option<&str>) -> String {
     name.map_or_else(|| syntax.uuid.to_string(), str::to_string)
 }
 
+/// Does `written` name the interface: its name, its short name (`svcctl`, `epmapper`) or its
+/// UUID?
 fn same_interface(written: &str, syntax: &SyntaxId, name: Option<&str>) -> bool {
-    name.is_some_and(|n| same(n, written)) || same(&syntax.uuid.to_string(), written)
+    name.is_some_and(|n| same(n, written))
+        || same(&syntax.uuid.to_string(), written)
+        || names::short_interface_name(syntax.uuid, syntax.major).is_some_and(|s| same(&s, written))
 }
 
 /// Does `written` name `found` (a code and its name), or say `none` when there is none?
@@ -129,9 +133,26 @@ fn code_matches(written: &Code, found: Option<(u32, Option<&str>)>) -> bool {
     }
 }
 
+/// Does `written` name operation `name`: as Microsoft's IDL spells it (`RCloseServiceHandle`,
+/// `IDL_DRSBind`), or without the `R` or `IDL_` those names start with, as Wireshark, Zeek and
+/// Suricata spell them (`CloseServiceHandle`, `DRSBind`)?
+fn same_operation(written: &str, name: &str) -> bool {
+    let bare = name.strip_prefix("IDL_").unwrap_or(name);
+    let bare = bare
+        .strip_prefix('R')
+        .filter(|rest| rest.starts_with(|c: char| c.is_ascii_uppercase()))
+        .unwrap_or(bare);
+    same(written, name) || same(written, bare)
+}
+
 /// Does `written` name `found`, or say `none` when there is none?
 fn text_matches(written: &str, found: Option<&str>) -> bool {
     found.map_or(same(written, "none"), |f| same(f, written))
+}
+
+/// A number about one side of a call, `none` when that side was not seen.
+fn side_text(side: Option<&crate::model::PduSpan>, f: fn(&crate::model::PduSpan) -> u64) -> String {
+    side.map_or_else(|| "none".into(), |s| f(s).to_string())
 }
 
 fn text_or_none(v: Option<&str>) -> String {
@@ -156,7 +177,11 @@ fn call_fields(
         checks.push(("interface", agrees));
     }
     if let Some(w) = &e.operation {
-        checks.push(("operation", text_matches(w, c.operation.as_deref())));
+        let agrees = c
+            .operation
+            .as_deref()
+            .map_or(same(w, "none"), |o| same_operation(w, o));
+        checks.push(("operation", agrees));
     }
     if let Some(w) = e.opnum {
         let agrees = match w {
@@ -209,6 +234,31 @@ fn call_fields(
     if let Some(w) = &e.sec_addr {
         checks.push(("sec_addr", text_matches(w, c.sec_addr.as_deref())));
     }
+    if let Some(w) = e.call_id {
+        checks.push(("call_id", c.call_id == w));
+    }
+    let span_field =
+        |side: Option<&crate::model::PduSpan>, f: fn(&crate::model::PduSpan) -> u64| side.map(f);
+    if let Some(w) = e.request_fragments {
+        let found = span_field(c.request.as_ref(), |s| u64::from(s.fragments));
+        checks.push(("request_fragments", found == Some(u64::from(w))));
+    }
+    if let Some(w) = e.response_fragments {
+        let found = span_field(c.response.as_ref(), |s| u64::from(s.fragments));
+        checks.push(("response_fragments", found == Some(u64::from(w))));
+    }
+    if let Some(w) = e.request_stub_len {
+        checks.push((
+            "request_stub_len",
+            span_field(c.request.as_ref(), |s| s.stub_len) == Some(w),
+        ));
+    }
+    if let Some(w) = e.response_stub_len {
+        checks.push((
+            "response_stub_len",
+            span_field(c.response.as_ref(), |s| s.stub_len) == Some(w),
+        ));
+    }
     let ms = c.duration_us.map(|us| us as f64 / 1e3);
     if let Some(w) = e.min_duration_ms {
         checks.push(("min_duration_ms", ms.is_some_and(|ms| ms >= w)));
@@ -242,6 +292,23 @@ fn expected_text(e: &CallExpectation, field: &str) -> String {
         "server" => text(&e.server),
         "interface_source" => text(&e.interface_source),
         "sec_addr" => text(&e.sec_addr),
+        "call_id" => e.call_id.map(|n| n.to_string()).unwrap_or_default(),
+        "request_fragments" => e
+            .request_fragments
+            .map(|n| n.to_string())
+            .unwrap_or_default(),
+        "response_fragments" => e
+            .response_fragments
+            .map(|n| n.to_string())
+            .unwrap_or_default(),
+        "request_stub_len" => e
+            .request_stub_len
+            .map(|n| n.to_string())
+            .unwrap_or_default(),
+        "response_stub_len" => e
+            .response_stub_len
+            .map(|n| n.to_string())
+            .unwrap_or_default(),
         "min_duration_ms" => e
             .min_duration_ms
             .map(|d| format!("{d} ms"))
@@ -286,6 +353,11 @@ fn found_text(
         "server" => c.server.to_string(),
         "interface_source" => text_or_none(c.interface_source),
         "sec_addr" => text_or_none(c.sec_addr.as_deref()),
+        "call_id" => c.call_id.to_string(),
+        "request_fragments" => side_text(c.request.as_ref(), |s| u64::from(s.fragments)),
+        "response_fragments" => side_text(c.response.as_ref(), |s| u64::from(s.fragments)),
+        "request_stub_len" => side_text(c.request.as_ref(), |s| s.stub_len),
+        "response_stub_len" => side_text(c.response.as_ref(), |s| s.stub_len),
         "min_duration_ms" | "max_duration_ms" => c
             .duration_us
             .map_or_else(|| "none".into(), |us| format!("{:.3} ms", us as f64 / 1e3)),
@@ -635,6 +707,23 @@ fn describe_call(e: &CallExpectation) -> String {
     add("server", e.server.clone());
     add("interface_source", e.interface_source.clone());
     add("sec_addr", e.sec_addr.clone());
+    add("call_id", e.call_id.map(|n| n.to_string()));
+    add(
+        "request_fragments",
+        e.request_fragments.map(|n| n.to_string()),
+    );
+    add(
+        "response_fragments",
+        e.response_fragments.map(|n| n.to_string()),
+    );
+    add(
+        "request_stub_len",
+        e.request_stub_len.map(|n| n.to_string()),
+    );
+    add(
+        "response_stub_len",
+        e.response_stub_len.map(|n| n.to_string()),
+    );
     add("min_duration_ms", e.min_duration_ms.map(|d| d.to_string()));
     add("max_duration_ms", e.max_duration_ms.map(|d| d.to_string()));
     add(
@@ -1072,6 +1161,16 @@ mod tests {
             pairs.pdu(&pdu(0, ack)).is_empty(),
             "the oldest was forgotten"
         );
+    }
+
+    #[test]
+    fn operations_are_named_as_in_the_idl_or_without_its_prefixes() {
+        assert!(same_operation("RCloseServiceHandle", "RCloseServiceHandle"));
+        assert!(same_operation("CloseServiceHandle", "RCloseServiceHandle"));
+        assert!(same_operation("DRSBind", "IDL_DRSBind"));
+        assert!(!same_operation("emServiceStatus", "REnumServiceStatus"));
+        assert!(!same_operation("pcEnumPrinters", "RpcEnumPrinters"));
+        assert!(same_operation("RpcEnumPrinters", "RpcEnumPrinters"));
     }
 
     #[test]

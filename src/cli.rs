@@ -1,5 +1,5 @@
-//! Command-line interface: `rpcscope calls|pdus|endpoints|summary [--json] CAPTURE` (`CAPTURE` may be
-//! `-` for standard input), `rpcscope check` and `rpcscope expect` for regression tests on
+//! Command-line interface: `rpcscope calls|pdus|endpoints|summary [--json] CAPTURE...` (captures,
+//! folders of them, or `-` for standard input), `rpcscope check` and `rpcscope expect` for regression tests on
 //! captures, `rpcscope [tui] CAPTURE` for the terminal interface,
 //! `rpcscope live -i IFACE` for a live capture, and `completions` and `man`, which print the
 //! shell completions and the manual page made from this definition.
@@ -84,8 +84,10 @@ pub enum Command {
         /// (the built-in ones and those of --idl).
         #[arg(long)]
         decode: bool,
-        /// pcap or pcapng file, or - for standard input.
-        capture: PathBuf,
+        /// pcap or pcapng files, folders of them, or - for standard input; with several, each
+        /// record names its capture.
+        #[arg(required = true, value_name = "CAPTURE")]
+        captures: Vec<PathBuf>,
     },
     /// Every DCE/RPC PDU in the order read: type, call_id, flags, lengths, sec_trailer, the
     /// contexts a bind offers and each result of its bind_ack (with the secondary address),
@@ -95,8 +97,10 @@ pub enum Command {
         /// Print JSON Lines (one "pdu" object per line) instead of a list.
         #[arg(long)]
         json: bool,
-        /// pcap or pcapng file, or - for standard input.
-        capture: PathBuf,
+        /// pcap or pcapng files, folders of them, or - for standard input; with several, each
+        /// record names its capture.
+        #[arg(required = true, value_name = "CAPTURE")]
+        captures: Vec<PathBuf>,
     },
     /// Endpoints learned from endpoint-mapper and DCOM OXID answers, and which later
     /// connections used them.
@@ -105,8 +109,10 @@ pub enum Command {
         /// Print JSON Lines (one "endpoint" object per line) instead of a table.
         #[arg(long)]
         json: bool,
-        /// pcap or pcapng file, or - for standard input.
-        capture: PathBuf,
+        /// pcap or pcapng files, folders of them, or - for standard input; with several, each
+        /// record names its capture.
+        #[arg(required = true, value_name = "CAPTURE")]
+        captures: Vec<PathBuf>,
     },
     /// Check captures against expectation files: expected and forbidden calls, bind results,
     /// totals (docs/check.md). Exit status 0 when every expectation holds, 1 when one fails or a
@@ -153,8 +159,10 @@ pub enum Command {
         /// Print one JSON object instead of text.
         #[arg(long)]
         json: bool,
-        /// pcap or pcapng file, or - for standard input.
-        capture: PathBuf,
+        /// pcap or pcapng files, folders of them, or - for standard input; with several, each
+        /// record names its capture.
+        #[arg(required = true, value_name = "CAPTURE")]
+        captures: Vec<PathBuf>,
     },
     /// Print the completion script of a shell, e.g.
     /// `rpcscope completions bash > ~/.local/share/bash-completion/completions/rpcscope`.
@@ -236,21 +244,21 @@ pub struct LiveArgs {
 }
 
 impl Command {
-    /// The capture argument (none for `live`).
+    /// The capture arguments (none for `live` and the commands without captures).
     #[must_use]
-    pub fn capture(&self) -> Option<&PathBuf> {
+    pub fn captures(&self) -> &[PathBuf] {
         match self {
-            Self::Calls { capture, .. }
-            | Self::Pdus { capture, .. }
-            | Self::Check { capture, .. }
-            | Self::Expect { capture }
-            | Self::Endpoints { capture, .. }
-            | Self::Summary { capture, .. }
-            | Self::Tui { capture } => Some(capture),
+            Self::Calls { captures, .. }
+            | Self::Pdus { captures, .. }
+            | Self::Endpoints { captures, .. }
+            | Self::Summary { captures, .. } => captures,
+            Self::Check { capture, .. } | Self::Expect { capture } | Self::Tui { capture } => {
+                std::slice::from_ref(capture)
+            }
             Self::Live(_)
             | Self::CompileIdl { .. }
             | Self::Completions { .. }
-            | Self::Man { .. } => None,
+            | Self::Man { .. } => &[],
         }
     }
 }

@@ -11,6 +11,7 @@ mod progress;
 
 use std::fs::File;
 use std::io::{self, BufWriter, IsTerminal, Write};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use rpcscope::auth::keys::Keyring;
@@ -150,7 +151,7 @@ fn main() -> ExitCode {
             json: false,
             format: None,
             decode: false,
-            capture,
+            captures: vec![capture],
         },
         (None, None) => {
             let _ = writeln!(
@@ -160,141 +161,315 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let Some(path) = command.capture().cloned() else {
-        return ExitCode::from(2);
-    };
-    let name = if path.as_os_str() == "-" {
-        "<stdin>".to_string()
-    } else {
-        path.display().to_string()
-    };
-    // A file is read twice: first the endpoint-mapper conversations, so that connections that
-    // began before the answer announcing their endpoint are labelled too. Standard input, a FIFO
-    // or another file that cannot be read again (`<(...)`) is read once, and each call is
-    // flushed as soon as it is printed (`tcpdump -U -w - | rpcscope ...`).
-    let from_stdin = path.as_os_str() == "-";
-    let metadata = std::fs::metadata(&path).ok();
-    let streaming = from_stdin || metadata.as_ref().is_some_and(|m| !m.is_file());
-    // A long read shows its progress on stderr when that is a terminal, but not over a call
-    // table being printed on the same terminal; both passes of a file count.
-    let prints_as_it_goes = matches!(
-        command,
-        cli::Command::Calls { .. } | cli::Command::Pdus { .. }
-    );
-    let shown = !streaming
-        && io::stderr().is_terminal()
-        && !(prints_as_it_goes && io::stdout().is_terminal());
-    let size = metadata.map_or(0, |m| m.len());
-    let progress = progress::Progress::new(shown.then_some(size.saturating_mul(2)));
-    // the capture reader reads through its own large buffer, which the bar counts
-    let open = || File::open(&path).map(|f| progress.reader(f));
-    let setup = rpcscope::Setup {
-        without_endpoint_records: !matches!(command, cli::Command::Endpoints { .. }),
-        threads: if streaming { 1 } else { threads },
-        ..base.clone()
-    };
-    let analysis = || {
-        Ok(if from_stdin {
-            Analysis::from_reader(io::stdin())
-        } else if streaming {
-            Analysis::from_reader(File::open(&path).map_err(RunError::Open)?)
-        } else {
-            Analysis::reopening(open)
-        }
-        .setup(setup.clone()))
-    };
-    let drive = |sink: &mut dyn rpcscope::CallSink| analysis()?.into_sink(sink);
-    let stdout = io::stdout();
-    let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
-    let result = match &command {
-        cli::Command::Calls { json, format, .. } => {
-            let format = match (format, json) {
-                (Some(f), _) => *f,
-                (None, true) => cli::CallFormat::Json,
-                (None, false) => cli::CallFormat::Table,
-            };
-            let mut lines = CallLines {
-                order: OrderedLines::new(&mut out),
-                format,
-                last_end: None,
-                decode_with: decode.then(|| Arc::clone(&library)),
-                started: false,
-                flush_each: streaming,
-            };
-            let run = drive(&mut lines);
-            run.and_then(|run| lines.finish().map(|()| run).map_err(RunError::Output))
-        }
-        cli::Command::Pdus { json, .. } => {
-            if !*json {
-                let _ = writeln!(out, "{}", text::PDUS_HEADER);
-            }
-            // A PDU that cannot be written stops the run at the end of its frame.
-            let failed = std::cell::RefCell::new(None);
-            let mut on_pdu = |p: rpcscope::model::PduRecord| {
-                if failed.borrow().is_some() {
-                    return;
-                }
-                let written = if *json {
-                    json::write_pdu(&mut out, &p)
-                } else {
-                    writeln!(out, "{}", text::pdu_row(&p))
-                };
-                let written = written.and_then(|()| if streaming { out.flush() } else { Ok(()) });
-                if let Err(e) = written {
-                    *failed.borrow_mut() = Some(e);
-                }
-            };
-            analysis().and_then(|a| a.pdus(&mut on_pdu).into_sink(&mut StopWhenFailed(&failed)))
-        }
-        cli::Command::Endpoints { json, .. } => drive(&mut Unordered).and_then(|run| {
-            let written = if *json {
-                run.endpoints
-                    .iter()
-                    .try_for_each(|e| json::write_line(&mut out, e))
-            } else {
-                text::write_endpoints(&mut out, &run.endpoints)
-            };
-            written.map(|()| run).map_err(RunError::Output)
-        }),
-        cli::Command::Tui { capture } => return tui(capture, base),
-        cli::Command::Live(live) => return live_command::run(live, library, keys, limits),
-        cli::Command::CompileIdl { .. }
-        | cli::Command::Check { .. }
-        | cli::Command::Expect { .. }
-        | cli::Command::Completions { .. }
-        | cli::Command::Man { .. } => {
+    let paths = match capture_paths(command.captures()) {
+        Ok(paths) => paths,
+        Err(message) => {
+            let _ = writeln!(
+                io::stderr(),
+                "rpcscope: {}",
+                rpcscope::output::sanitize(&message)
+            );
             return ExitCode::from(2);
         }
-        cli::Command::Summary { json, .. } => drive(&mut Unordered).and_then(|run| {
-            let written = if *json {
-                json::write_line(&mut out, &run.summary)
-            } else {
-                text::write_summary(&mut out, &run.summary)
-            };
-            written.map(|()| run).map_err(RunError::Output)
-        }),
     };
-    drop(progress);
-    let result = result.and_then(|run| out.flush().map(|()| run).map_err(RunError::Output));
-    match result {
-        Ok(run) => match run.stopped_by {
-            Some(e) => fail(&name, &format!("{e} (the frames before it were analysed)")),
-            None => ExitCode::SUCCESS,
-        },
-        Err(RunError::Output(e)) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
-        Err(RunError::Output(e)) => fail("<stdout>", &e.to_string()),
-        Err(RunError::Source(e)) => fail(&name, &e.to_string()),
-        Err(RunError::Open(e)) => fail(&name, &e.to_string()),
-        Err(e @ RunError::Threads(_)) => fail(&name, &e.to_string()),
+    let stdout = io::stdout();
+    let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
+    let several = paths.len() > 1;
+    let mut status = ExitCode::SUCCESS;
+    for (i, path) in paths.iter().enumerate() {
+        let name = if path.as_os_str() == "-" {
+            "<stdin>".to_string()
+        } else {
+            path.display().to_string()
+        };
+        let reading = Reading {
+            command: &command,
+            path,
+            label: several.then_some(name.as_str()),
+            first: i == 0,
+            base: &base,
+            library: &library,
+            decode,
+        };
+        let result = reading
+            .run(&mut out)
+            .and_then(|run| out.flush().map(|()| run).map_err(RunError::Output));
+        match result {
+            Ok(run) => {
+                if let Some(e) = run.stopped_by {
+                    status = fail(&name, &format!("{e} (the frames before it were analysed)"));
+                }
+            }
+            Err(RunError::Output(e)) if e.kind() == io::ErrorKind::BrokenPipe => {
+                return ExitCode::SUCCESS;
+            }
+            Err(RunError::Output(e)) => return fail("<stdout>", &e.to_string()),
+            Err(RunError::Source(e)) => status = fail(&name, &e.to_string()),
+            Err(RunError::Open(e)) => status = fail(&name, &e.to_string()),
+            Err(e @ RunError::Threads(_)) => status = fail(&name, &e.to_string()),
+        }
+    }
+    status
+}
+
+/// The captures the arguments name: each file as given, each folder's captures (`.pcap`,
+/// `.pcapng`, `.cap`, sorted), a pattern with `*` or `?` in its file name that the shell did not
+/// expand matched in its folder; `-` (standard input) only alone.
+fn capture_paths(args: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
+    let is_capture = |p: &Path| {
+        p.is_file()
+            && p.extension()
+                .is_some_and(|e| e == "pcap" || e == "pcapng" || e == "cap")
+    };
+    let mut paths = Vec::new();
+    for arg in args {
+        if arg.as_os_str() == "-" {
+            if args.len() > 1 {
+                return Err("- (standard input) cannot be read with other captures".into());
+            }
+            paths.push(arg.clone());
+        } else if arg.is_dir() {
+            let mut found: Vec<PathBuf> = std::fs::read_dir(arg)
+                .map_err(|e| format!("{}: {e}", arg.display()))?
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| is_capture(p))
+                .collect();
+            if found.is_empty() {
+                return Err(format!(
+                    "{}: no .pcap, .pcapng or .cap file here",
+                    arg.display()
+                ));
+            }
+            found.sort();
+            paths.extend(found);
+        } else if !arg.exists()
+            && let Some(pattern) = arg
+                .file_name()
+                .and_then(|n| n.to_str())
+                .filter(|n| n.contains(['*', '?']))
+        {
+            let dir = arg
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty())
+                .unwrap_or(Path::new("."));
+            let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
+                .map_err(|e| format!("{}: {e}", dir.display()))?
+                .flatten()
+                .filter(|e| e.file_name().to_str().is_some_and(|n| wildcard(pattern, n)))
+                .map(|e| e.path())
+                .filter(|p| p.is_file())
+                .collect();
+            if found.is_empty() {
+                return Err(format!("{}: no file matches", arg.display()));
+            }
+            found.sort();
+            paths.extend(found);
+        } else {
+            paths.push(arg.clone());
+        }
+    }
+    Ok(paths)
+}
+
+/// Does `name` match `pattern`, where `*` stands for any characters and `?` for one?
+fn wildcard(pattern: &str, name: &str) -> bool {
+    let (p, n): (Vec<char>, Vec<char>) = (pattern.chars().collect(), name.chars().collect());
+    // the last `*` seen, and where in the name it was tried up to
+    let (mut pi, mut ni, mut star) = (0, 0, None);
+    while ni < n.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == n[ni]) {
+            pi += 1;
+            ni += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some((pi, ni));
+            pi += 1;
+        } else if let Some((sp, sn)) = star {
+            pi = sp + 1;
+            ni = sn + 1;
+            star = Some((sp, sn + 1));
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|&c| c == '*')
+}
+
+/// `{"type":"...", "capture":"NAME", ...}`: a JSON line with the capture it comes from, right
+/// after its type (every record starts with its type).
+fn labelled(line: Vec<u8>, capture: Option<&str>) -> io::Result<Vec<u8>> {
+    let Some(capture) = capture else {
+        return Ok(line);
+    };
+    let Some(comma) = line.iter().position(|&b| b == b',') else {
+        return Ok(line);
+    };
+    let mut name = Vec::new();
+    json::write_line(&mut name, &capture)?;
+    name.pop(); // its line break
+    let mut out = Vec::with_capacity(line.len() + name.len() + 12);
+    out.extend_from_slice(&line[..=comma]);
+    out.extend_from_slice(b"\"capture\":");
+    out.extend_from_slice(&name);
+    out.push(b',');
+    out.extend_from_slice(&line[comma + 1..]);
+    Ok(out)
+}
+
+/// One capture read for one of the commands that print what a capture holds.
+struct Reading<'a> {
+    command: &'a cli::Command,
+    path: &'a Path,
+    /// The capture's name, when several are read: each record names it.
+    label: Option<&'a str>,
+    /// The first capture of the run (a table's header, CSV's header line).
+    first: bool,
+    base: &'a rpcscope::Setup,
+    library: &'a Arc<Library>,
+    decode: bool,
+}
+
+impl Reading<'_> {
+    fn run(&self, out: &mut impl Write) -> Result<rpcscope::Run, RunError> {
+        let (command, path, label) = (self.command, self.path, self.label);
+        // A file is read twice: first the endpoint-mapper conversations, so that connections
+        // that began before the answer announcing their endpoint are labelled too. Standard
+        // input, a FIFO or another file that cannot be read again (`<(...)`) is read once, and
+        // each call is flushed as soon as it is printed (`tcpdump -U -w - | rpcscope ...`).
+        let from_stdin = path.as_os_str() == "-";
+        let metadata = std::fs::metadata(path).ok();
+        let streaming = from_stdin || metadata.as_ref().is_some_and(|m| !m.is_file());
+        // A long read shows its progress on stderr when that is a terminal, but not over a
+        // call table being printed on the same terminal; both passes of a file count.
+        let prints_as_it_goes = matches!(
+            command,
+            cli::Command::Calls { .. } | cli::Command::Pdus { .. }
+        );
+        let shown = !streaming
+            && io::stderr().is_terminal()
+            && !(prints_as_it_goes && io::stdout().is_terminal());
+        let size = metadata.map_or(0, |m| m.len());
+        let progress = progress::Progress::new(shown.then_some(size.saturating_mul(2)));
+        // the capture reader reads through its own large buffer, which the bar counts
+        let open = || File::open(path).map(|f| progress.reader(f));
+        let setup = rpcscope::Setup {
+            without_endpoint_records: !matches!(command, cli::Command::Endpoints { .. }),
+            threads: if streaming { 1 } else { self.base.threads },
+            ..self.base.clone()
+        };
+        let analysis = || {
+            Ok(if from_stdin {
+                Analysis::from_reader(io::stdin())
+            } else if streaming {
+                Analysis::from_reader(File::open(path).map_err(RunError::Open)?)
+            } else {
+                Analysis::reopening(open)
+            }
+            .setup(setup.clone()))
+        };
+        let drive = |sink: &mut dyn rpcscope::CallSink| analysis()?.into_sink(sink);
+        let text_header = |out: &mut dyn Write| -> io::Result<()> {
+            match label {
+                Some(name) if self.first => {
+                    writeln!(out, "==> {} <==", rpcscope::output::sanitize(name))
+                }
+                Some(name) => writeln!(out, "\n==> {} <==", rpcscope::output::sanitize(name)),
+                None => Ok(()),
+            }
+        };
+        match command {
+            cli::Command::Calls { json, format, .. } => {
+                let format = match (format, json) {
+                    (Some(f), _) => *f,
+                    (None, true) => cli::CallFormat::Json,
+                    (None, false) => cli::CallFormat::Table,
+                };
+                if format == cli::CallFormat::Table {
+                    text_header(out).map_err(RunError::Output)?;
+                }
+                let mut lines = CallLines {
+                    order: OrderedLines::new(&mut *out),
+                    format,
+                    label,
+                    last_end: None,
+                    decode_with: self.decode.then(|| Arc::clone(self.library)),
+                    started: format == cli::CallFormat::Csv && !self.first,
+                    flush_each: streaming,
+                };
+                let run = drive(&mut lines);
+                run.and_then(|run| lines.finish().map(|()| run).map_err(RunError::Output))
+            }
+            cli::Command::Pdus { json, .. } => {
+                if !*json {
+                    text_header(out).map_err(RunError::Output)?;
+                    writeln!(out, "{}", text::PDUS_HEADER).map_err(RunError::Output)?;
+                }
+                // A PDU that cannot be written stops the run at the end of its frame.
+                let failed = std::cell::RefCell::new(None);
+                let mut on_pdu = |p: rpcscope::model::PduRecord| {
+                    if failed.borrow().is_some() {
+                        return;
+                    }
+                    let written = if *json {
+                        let mut line = Vec::with_capacity(512);
+                        json::write_pdu(&mut line, &p)
+                            .and_then(|()| labelled(line, label))
+                            .and_then(|line| out.write_all(&line))
+                    } else {
+                        writeln!(out, "{}", text::pdu_row(&p))
+                    };
+                    let written =
+                        written.and_then(|()| if streaming { out.flush() } else { Ok(()) });
+                    if let Err(e) = written {
+                        *failed.borrow_mut() = Some(e);
+                    }
+                };
+                analysis().and_then(|a| a.pdus(&mut on_pdu).into_sink(&mut StopWhenFailed(&failed)))
+            }
+            cli::Command::Endpoints { json, .. } => drive(&mut Unordered).and_then(|run| {
+                let written = if *json {
+                    run.endpoints.iter().try_for_each(|e| {
+                        let mut line = Vec::new();
+                        json::write_line(&mut line, e)?;
+                        out.write_all(&labelled(line, label)?)
+                    })
+                } else {
+                    text_header(out).and_then(|()| text::write_endpoints(out, &run.endpoints))
+                };
+                written.map(|()| run).map_err(RunError::Output)
+            }),
+            cli::Command::Summary { json, .. } => drive(&mut Unordered).and_then(|run| {
+                let written = if *json {
+                    let mut line = Vec::new();
+                    json::write_line(&mut line, &run.summary)
+                        .and_then(|()| labelled(line, label))
+                        .and_then(|line| out.write_all(&line))
+                } else {
+                    text_header(out).and_then(|()| text::write_summary(out, &run.summary))
+                };
+                written.map(|()| run).map_err(RunError::Output)
+            }),
+            cli::Command::Tui { .. }
+            | cli::Command::Live(_)
+            | cli::Command::CompileIdl { .. }
+            | cli::Command::Check { .. }
+            | cli::Command::Expect { .. }
+            | cli::Command::Completions { .. }
+            | cli::Command::Man { .. } => Err(RunError::Output(io::Error::other(
+                "not a command that reads captures",
+            ))),
+        }
     }
 }
 
 /// The `calls` command's output: each call rendered as it ends (a JSON line, a table row and the
 /// lines under it, a Zeek log line or a CSV row, after the format's header) and written in
 /// capture order.
-struct CallLines<W: Write> {
+struct CallLines<'a, W: Write> {
     order: OrderedLines<W>,
     format: cli::CallFormat,
+    /// The capture's name, when several are read: each record names it.
+    label: Option<&'a str>,
     /// When the latest call ended (Zeek's `#close` line).
     last_end: Option<rpcscope::source::Timestamp>,
     /// Decodes the parameters of calls whose stubs the analysis kept (`--decode`).
@@ -305,13 +480,16 @@ struct CallLines<W: Write> {
     flush_each: bool,
 }
 
-impl<W: Write> CallLines<W> {
+impl<W: Write> CallLines<'_, W> {
     /// Writes the format's header once, before the first call (`first`: its time).
     fn start(&mut self, first: Option<rpcscope::source::Timestamp>) -> io::Result<()> {
         if !self.started {
             let out = self.order.output();
             match self.format {
                 cli::CallFormat::Table => writeln!(out, "{}", text::CALLS_HEADER)?,
+                cli::CallFormat::Csv if self.label.is_some() => {
+                    writeln!(out, "capture,{}", logs::CSV_HEADER)?;
+                }
                 cli::CallFormat::Csv => writeln!(out, "{}", logs::CSV_HEADER)?,
                 cli::CallFormat::Zeek => logs::write_zeek_header(out, first.unwrap_or_default())?,
                 cli::CallFormat::Json | cli::CallFormat::ZeekJson => {}
@@ -342,7 +520,7 @@ impl<W: Write> CallLines<W> {
     }
 }
 
-impl<W: Write> rpcscope::CallSink for CallLines<W> {
+impl<W: Write> rpcscope::CallSink for CallLines<'_, W> {
     fn calls(&mut self, calls: &mut Vec<rpcscope::model::Call>) -> io::Result<()> {
         self.start(calls.iter().map(|c| c.start).min())?;
         for call in calls.iter_mut() {
@@ -356,7 +534,19 @@ impl<W: Write> rpcscope::CallSink for CallLines<W> {
                 cli::CallFormat::Json => json::write_call(&mut line, call)?,
                 cli::CallFormat::Zeek => logs::write_zeek_row(&mut line, call)?,
                 cli::CallFormat::ZeekJson => logs::write_zeek_json(&mut line, call)?,
-                cli::CallFormat::Csv => logs::write_csv_row(&mut line, call)?,
+                cli::CallFormat::Csv => {
+                    if let Some(name) = self.label {
+                        line.extend_from_slice(logs::csv_field(name).as_bytes());
+                        line.push(b',');
+                    }
+                    logs::write_csv_row(&mut line, call)?;
+                }
+            }
+            if matches!(
+                self.format,
+                cli::CallFormat::Json | cli::CallFormat::ZeekJson
+            ) {
+                line = labelled(line, self.label)?;
             }
             self.order.push(call.sort_key(), line)?;
             if self.decode_with.is_some() {

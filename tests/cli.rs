@@ -119,6 +119,75 @@ fn calls_table_and_summary_are_readable() {
     assert!(s["auth"]["ntlmssp/pkt_integrity"].as_u64().unwrap() > 0);
 }
 
+/// Several captures in one run: files, a folder, a pattern the shell did not expand; each JSON
+/// record names its capture, tables get a header per capture, CSV a `capture` column; a capture
+/// that cannot be read fails the run without stopping it.
+#[test]
+fn several_captures_in_one_run_name_their_capture() {
+    let a = capture("real/02-epm-map-samr.pcap");
+    let b = capture("real/12-faults.pcap");
+    let (a, b) = (a.to_str().unwrap(), b.to_str().unwrap());
+    let one = |p: &str| run(&["calls", "--json", p]).stdout;
+    let o = run(&["calls", "--json", a, b]);
+    assert!(o.status.success());
+    let lines: Vec<Value> = o
+        .stdout
+        .split(|&c| c == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_slice(l).unwrap())
+        .collect();
+    let count = |p: &str| {
+        one(p)
+            .split(|&c| c == b'\n')
+            .filter(|l| !l.is_empty())
+            .count()
+    };
+    assert_eq!(lines.len(), count(a) + count(b));
+    assert_eq!(lines[0]["capture"], a);
+    assert_eq!(lines.last().unwrap()["capture"], b);
+    // apart from `capture`, the records are those of each capture alone
+    let mut first = lines[0].clone();
+    first.as_object_mut().unwrap().remove("capture");
+    let alone: Value =
+        serde_json::from_slice(one(a).split(|&c| c == b'\n').next().unwrap()).unwrap();
+    assert_eq!(first, alone);
+    let text = String::from_utf8(run(&["summary", a, b]).stdout).unwrap();
+    assert!(
+        text.starts_with(&format!("==> {a} <==")) && text.contains(&format!("\n==> {b} <==")),
+        "{text}"
+    );
+    let csv = String::from_utf8(run(&["calls", "--format", "csv", a, b]).stdout).unwrap();
+    assert!(csv.starts_with("capture,frame,"));
+    assert_eq!(csv.matches("capture,frame,").count(), 1, "one header");
+    // a folder, and a pattern
+    let dir = tempfile::tempdir().unwrap();
+    for p in [a, b] {
+        let name = Path::new(p).file_name().unwrap();
+        std::os::unix::fs::symlink(p, dir.path().join(name)).unwrap();
+    }
+    std::fs::write(dir.path().join("notes.txt"), "not a capture").unwrap();
+    let folder = run(&["calls", "--json", dir.path().to_str().unwrap()]);
+    assert!(folder.status.success());
+    assert_eq!(
+        folder
+            .stdout
+            .split(|&c| c == b'\n')
+            .filter(|l| !l.is_empty())
+            .count(),
+        lines.len()
+    );
+    let pattern = dir.path().join("*-faults.pcap");
+    let o = run(&["summary", "--json", pattern.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let s: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(s.get("capture").is_none(), "one capture: no capture field");
+    // standard input only alone; a missing capture fails the run, the others are read
+    assert_eq!(run(&["calls", "-", a]).status.code(), Some(2));
+    let o = run(&["calls", "--json", "/nonexistent.pcap", a]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(!o.stdout.is_empty());
+}
+
 #[test]
 fn calls_formats_are_named_once() {
     let path = capture("real/02-epm-map-samr.pcap");

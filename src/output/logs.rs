@@ -185,7 +185,8 @@ pub const CSV_HEADER: &str = "frame,time,client,server,transport,pipe,call_id,co
 
 /// A CSV field: quoted when it holds a comma, a quote or a line break (quotes doubled, RFC
 /// 4180), control characters escaped as in text output.
-fn csv_field(v: &str) -> String {
+#[must_use]
+pub fn csv_field(v: &str) -> String {
     let v = super::sanitize(v);
     if v.contains([',', '"']) {
         format!("\"{}\"", v.replace('"', "\"\""))

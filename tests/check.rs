@@ -201,6 +201,11 @@ pipe = "\\PIPE\\svcctl"
 [[bind]]
 interface = "lsarpc"
 result = "provider_rejection"
+
+[[bind]]
+interface = "367abb81-9844-35f1-ad32-98f038001003"
+result = 0
+reason = "none"
 "#;
     let report = check_text(&path, text);
     let verdicts: Vec<(&str, Outcome)> = report
@@ -216,6 +221,7 @@ result = "provider_rejection"
             ("forbid", Outcome::Failed),
             ("bind", Outcome::Passed),
             ("bind", Outcome::Failed),
+            ("bind", Outcome::Passed),
         ],
         "{:#?}",
         report.findings

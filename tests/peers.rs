@@ -130,13 +130,10 @@ fn entries(f: &Filter, object_uuid_stubs: bool) -> String {
                 };
                 let _ = writeln!(toml, "[[bind]]\ninterface = {}", quoted(uuid));
                 if let Some(r) = get(&format!("dcerpc.interfaces[{i}].ack_result")) {
-                    let name = match r {
-                        "0" => "acceptance",
-                        "1" => "user_rejection",
-                        "2" => "provider_rejection",
-                        _ => "negotiate_ack",
-                    };
-                    let _ = writeln!(toml, "result = {}", quoted(name));
+                    let _ = writeln!(toml, "result = {r}");
+                }
+                if let Some(r) = get(&format!("dcerpc.interfaces[{i}].ack_reason")) {
+                    let _ = writeln!(toml, "reason = {r}");
                 }
                 let alter = get("dcerpc.request") == Some("ALTER_CONTEXT");
                 let _ = writeln!(toml, "alter = {alter}\n{ends}count = {{ min = 1 }}\n");

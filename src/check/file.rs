@@ -157,6 +157,7 @@ impl fmt::Display for Code {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Name(n) => f.write_str(n),
+            Self::Number(n) if *n <= 0xffff => write!(f, "{n}"),
             Self::Number(n) => write!(f, "{n:#010x}"),
         }
     }
@@ -290,9 +291,10 @@ pub struct BindExpectation {
     /// Presentation context id.
     pub context_id: Option<u16>,
     /// `acceptance`, `user_rejection`, `provider_rejection`, `negotiate_ack` or `bind_nak`.
-    pub result: Option<String>,
-    /// The reason's name (`abstract_syntax_not_supported`, ...).
-    pub reason: Option<String>,
+    /// (Or its number, 0 to 3, as Suricata's `ack_result`.)
+    pub result: Option<Code>,
+    /// The reason's name (`abstract_syntax_not_supported`, ...) or number (`ack_reason`).
+    pub reason: Option<Code>,
     /// Accepted transfer syntax: `ndr`, `ndr64`.
     pub transfer_syntax: Option<String>,
     /// Offered in an alter_context rather than a bind.

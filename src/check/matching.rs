@@ -756,8 +756,12 @@ pub struct ContextOutcome {
     pub interface: SyntaxId,
     /// `acceptance`, `user_rejection`, `provider_rejection`, `negotiate_ack`, or `bind_nak`.
     pub result: String,
+    /// The result's code (`ack_result`; none for a bind_nak).
+    pub result_code: Option<u16>,
     /// The reason's name (none for acceptance and negotiate_ack).
     pub reason: Option<String>,
+    /// The reason's code (`ack_reason`, or the bind_nak's reason).
+    pub reason_code: Option<u16>,
     /// The accepted transfer syntax's kind (`ndr`, `ndr64`).
     pub transfer_syntax: Option<&'static str>,
     /// The answer's secondary address.
@@ -853,8 +857,10 @@ impl BindPairs {
                         context_id: o.context_id,
                         interface: o.abstract_syntax,
                         result: context_result_name(r.result),
+                        result_code: Some(r.result),
                         reason: (r.result != 0 && r.result != 3)
                             .then(|| provider_reason_name(r.reason)),
+                        reason_code: (r.result != 0 && r.result != 3).then_some(r.reason),
                         transfer_syntax: (r.result == 0)
                             .then(|| r.transfer_syntax.transfer_kind().name()),
                         sec_addr: sec_addr.clone(),
@@ -876,7 +882,9 @@ impl BindPairs {
                         context_id: o.context_id,
                         interface: o.abstract_syntax,
                         result: "bind_nak".into(),
+                        result_code: None,
                         reason: Some(bind_nak_reason_name(n.reason)),
+                        reason_code: Some(n.reason),
                         transfer_syntax: None,
                         sec_addr: None,
                         frame: p.frame,
@@ -911,14 +919,18 @@ fn bind_fields(
         ));
     }
     if let Some(w) = &e.result {
-        v.push(("result", w.clone(), same(w, &o.result), o.result.clone()));
+        let agrees = match w {
+            Code::Number(n) => o.result_code.map(u32::from) == Some(*n),
+            Code::Name(s) => same(s, &o.result),
+        };
+        v.push(("result", w.to_string(), agrees, o.result.clone()));
     }
     if let Some(w) = &e.reason {
-        let agrees = text_matches(w, o.reason.as_deref());
+        let found = o.reason_code.map(|c| (u32::from(c), o.reason.as_deref()));
         v.push((
             "reason",
-            w.clone(),
-            agrees,
+            w.to_string(),
+            code_matches(w, found),
             text_or_none(o.reason.as_deref()),
         ));
     }
@@ -1075,8 +1087,8 @@ fn describe_bind(e: &BindExpectation) -> String {
     };
     add("interface", e.interface.clone());
     add("context_id", e.context_id.map(|n| n.to_string()));
-    add("result", e.result.clone());
-    add("reason", e.reason.clone());
+    add("result", e.result.as_ref().map(Code::to_string));
+    add("reason", e.reason.as_ref().map(Code::to_string));
     add("transfer_syntax", e.transfer_syntax.clone());
     add("alter", e.alter.map(|a| a.to_string()));
     add("pipe", e.pipe.clone());

@@ -514,9 +514,11 @@ fn which_script() -> Result<std::path::PathBuf, ()> {
         .ok_or(())
 }
 
-const COMMANDS: [&str; 9] = [
+const COMMANDS: [&str; 11] = [
     "calls",
     "pdus",
+    "check",
+    "expect",
     "endpoints",
     "summary",
     "tui",
@@ -567,7 +569,7 @@ fn manual_pages_cover_every_command() {
 
 #[test]
 fn help_of_the_capture_commands_shows_examples() {
-    for c in ["calls", "pdus", "endpoints", "summary"] {
+    for c in ["calls", "pdus", "check", "expect", "endpoints", "summary"] {
         let o = run(&[c, "--help"]);
         let help = String::from_utf8(o.stdout).unwrap();
         assert!(

@@ -48,10 +48,11 @@ fn call_key(c: &Call) -> CallKey {
             .map_or_else(|| i.syntax.uuid.to_string(), str::to_string);
         k.push(("interface", Field::Text(name)));
     }
-    match (&c.operation, c.opnum) {
-        (Some(op), _) => k.push(("operation", text(op))),
-        (None, Some(n)) => k.push(("opnum", Field::Number(u64::from(n)))),
-        (None, None) => {}
+    if let Some(op) = &c.operation {
+        k.push(("operation", text(op)));
+    }
+    if let Some(n) = c.opnum {
+        k.push(("opnum", Field::Number(u64::from(n))));
     }
     k.push(("outcome", text(c.outcome.name())));
     if let Some(s) = c.status {
@@ -106,7 +107,7 @@ fn bind_key(o: &ContextOutcome) -> CallKey {
 /// A field's value as the checker compares it (case aside; a pipe without `\PIPE\`).
 fn compared(name: &str, f: &Field) -> Field {
     match f {
-        Field::Text(s) if name == "pipe" => Field::Text(pipe_base(s)),
+        Field::Text(s) if name == "pipe" => Field::Text(pipe_base(s).to_ascii_lowercase()),
         Field::Text(s) => Field::Text(s.to_ascii_lowercase()),
         other => other.clone(),
     }
@@ -179,17 +180,21 @@ fn disambiguate(entries: &mut [(CallKey, u64)]) {
 /// Distinct entries in the order first seen, with their counts.
 #[derive(Debug, Default)]
 struct Groups {
+    /// Entries by their key as the checker compares it.
     index: HashMap<CallKey, usize>,
     entries: Vec<(CallKey, u64)>,
     left_out: u64,
 }
 
 impl Groups {
+    /// Counts `key` in its entry: keys the checker cannot tell apart (`\\PIPE\\srvsvc` and
+    /// `srvsvc`, names differing in case) share one, written as first seen.
     fn add(&mut self, key: CallKey, room: usize) {
-        if let Some(&i) = self.index.get(&key) {
+        let compared_key: CallKey = key.iter().map(|(n, v)| (*n, compared(n, v))).collect();
+        if let Some(&i) = self.index.get(&compared_key) {
             self.entries[i].1 += 1;
         } else if self.entries.len() < room {
-            self.index.insert(key.clone(), self.entries.len());
+            self.index.insert(compared_key, self.entries.len());
             self.entries.push((key, 1));
         } else {
             self.left_out += 1;
@@ -304,5 +309,56 @@ impl ExpectationWriter {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::file::parse;
+    use crate::check::matching::CallChecks;
+
+    fn call(pipe: &str, opnum: u16, named: bool) -> Call {
+        let mut c = Call::for_tests(1, 10, 10);
+        c.transport = "ncacn_np";
+        c.pipe = Some(pipe.into());
+        c.opnum = Some(opnum);
+        c.operation = named.then(|| "NetrShareEnum".into());
+        c
+    }
+
+    /// Calls the checker cannot tell apart share an entry (pipe names spelt differently), and
+    /// an entry that would match another's calls (no operation name, the same opnum) is told
+    /// apart with `none`: checking the calls against the file written from them holds.
+    #[test]
+    fn entries_hold_against_the_calls_they_were_written_from() {
+        let calls = [
+            call("srvsvc", 15, true),
+            call("\\PIPE\\srvsvc", 15, true),
+            call("\\srvsvc", 15, true),
+            call("srvsvc", 15, false),
+        ];
+        // a summary to write the totals from (they are not what this test is about)
+        let capture = include_bytes!("../../captures/real/02-epm-map-samr.pcap");
+        let summary = crate::analyze(capture).unwrap().1.summary;
+        let mut writer = ExpectationWriter::default();
+        calls.iter().for_each(|c| writer.call(c));
+        let mut out = Vec::new();
+        writer.write(&mut out, "test.pcap", &summary, None).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(text.matches("[[call]]").count(), 2, "{text}");
+        assert!(
+            text.contains("count = 3") && text.contains("operation = \"none\""),
+            "{text}"
+        );
+        let file = parse(&text).unwrap();
+        let mut checks = CallChecks::new(&file, &text);
+        calls.iter().for_each(|c| checks.call(c));
+        let findings = checks.finish(&file, &summary);
+        let failed: Vec<_> = findings
+            .iter()
+            .filter(|f| f.kind == "call" && f.verdict == crate::check::report::Outcome::Failed)
+            .collect();
+        assert!(failed.is_empty(), "{failed:#?}\n{text}");
     }
 }

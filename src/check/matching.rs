@@ -66,9 +66,10 @@ impl EntryState {
         }
     }
 
-    /// Keeps `candidate` when it agrees on more fields than the closest so far.
+    /// Keeps `candidate` when it agrees on more fields than the closest so far (only while
+    /// nothing matched: the closest call is shown for entries nothing matched).
     fn near(&mut self, agreeing: usize, details: impl FnOnce() -> (String, Vec<Difference>)) {
-        if self.closest.as_ref().is_none_or(|c| agreeing > c.agreeing) {
+        if self.matched == 0 && self.closest.as_ref().is_none_or(|c| agreeing > c.agreeing) {
             let (row, differences) = details();
             self.closest = Some(Closest {
                 agreeing,
@@ -93,11 +94,18 @@ fn same(a: &str, b: &str) -> bool {
     a.eq_ignore_ascii_case(b)
 }
 
-/// A pipe name without `\PIPE\` (or `\\PIPE\`) and leading backslashes, lower case.
-pub(super) fn pipe_base(p: &str) -> String {
+/// A pipe name without `\PIPE\` (or `\\PIPE\`, in any case) and leading backslashes.
+pub(super) fn pipe_base(p: &str) -> &str {
     let p = p.trim_start_matches('\\');
-    let lower = p.to_ascii_lowercase();
-    lower.strip_prefix("pipe\\").unwrap_or(&lower).to_string()
+    match p.get(..5) {
+        Some(prefix) if prefix.eq_ignore_ascii_case("pipe\\") => &p[5..],
+        _ => p,
+    }
+}
+
+/// Do two pipe names name the same pipe ([`pipe_base`], case aside)?
+fn same_pipe(a: &str, b: &str) -> bool {
+    same(pipe_base(a), pipe_base(b))
 }
 
 /// Does `written` (an address with or without its port) name `addr`?
@@ -159,118 +167,216 @@ fn text_or_none(v: Option<&str>) -> String {
     v.unwrap_or("none").to_string()
 }
 
-/// Whether each field `e` writes agrees with `c` (`decoded`: the call's decoded parameters as
-/// JSON), by field name.
+/// What a call's fields read as, worked out once per call for all the entries.
+struct CallView<'a> {
+    call: &'a Call,
+    /// Name, UUID and short name of the interface.
+    interface: Option<[String; 3]>,
+    status_name: Option<String>,
+    fault_name: Option<crate::model::Name>,
+    auth_type: Option<String>,
+    auth_level: Option<String>,
+    pipe: Option<&'a str>,
+    /// The decoded parameters as JSON, when an entry compares them.
+    decoded: Option<serde_json::Value>,
+}
+
+impl<'a> CallView<'a> {
+    fn new(c: &'a Call, decodes: bool) -> Self {
+        Self {
+            call: c,
+            interface: c.interface.as_ref().map(|i| {
+                [
+                    i.name.as_deref().unwrap_or_default().to_string(),
+                    i.syntax.uuid.to_string(),
+                    names::short_interface_name(i.syntax.uuid, i.syntax.major).unwrap_or_default(),
+                ]
+            }),
+            status_name: c.status.and_then(|s| s.name()),
+            fault_name: c.fault_name(),
+            auth_type: c.auth.map(|a| a.type_name()),
+            auth_level: c.auth.map(|a| a.level_name()),
+            pipe: c.pipe.as_deref().map(pipe_base),
+            decoded: if decodes {
+                c.decoded
+                    .as_deref()
+                    .and_then(|d| serde_json::to_value(d).ok())
+            } else {
+                None
+            },
+        }
+    }
+}
+
+/// Whether each field `e` writes agrees with the call `v` shows, by field name, into `checks`;
+/// with `to_first_difference`, only up to the first field that does not (enough to know the
+/// call does not match, when the fields that agree do not matter).
 fn call_fields(
     e: &CallExpectation,
-    c: &Call,
-    decoded: Option<&serde_json::Value>,
-) -> Vec<(&'static str, bool)> {
-    let mut checks = Vec::with_capacity(8);
-    let iface_name = c.interface.as_ref().and_then(|i| i.name.as_deref());
-    let named =
-        |found: Option<String>, w: &str| found.as_deref().map_or(same(w, "none"), |f| same(f, w));
+    v: &CallView<'_>,
+    checks: &mut Vec<(&'static str, bool)>,
+    to_first_difference: bool,
+) {
+    checks.clear();
+    let mut checks = Checks {
+        list: checks,
+        to_first_difference,
+    };
+    let c = v.call;
+    let named = |found: Option<&str>, w: &str| found.map_or(same(w, "none"), |f| same(f, w));
     if let Some(w) = &e.interface {
-        let agrees = c.interface.as_ref().map_or(same(w, "none"), |i| {
-            same_interface(w, &i.syntax, iface_name)
+        let agrees = v.interface.as_ref().map_or(same(w, "none"), |names| {
+            names.iter().any(|n| !n.is_empty() && same(n, w))
         });
-        checks.push(("interface", agrees));
+        if checks.push(("interface", agrees)) {
+            return;
+        }
     }
     if let Some(w) = &e.operation {
         let agrees = c
             .operation
             .as_deref()
             .map_or(same(w, "none"), |o| same_operation(w, o));
-        checks.push(("operation", agrees));
+        if checks.push(("operation", agrees)) {
+            return;
+        }
     }
     if let Some(w) = e.opnum {
         let agrees = match w {
             Opnum::Number(n) => c.opnum == Some(n),
             Opnum::None => c.opnum.is_none(),
         };
-        checks.push(("opnum", agrees));
+        if checks.push(("opnum", agrees)) {
+            return;
+        }
     }
     if let Some(w) = e.outcome {
-        checks.push(("outcome", c.outcome == w));
+        if checks.push(("outcome", c.outcome == w)) {
+            return;
+        }
     }
     if let Some(w) = &e.status {
-        let name = c.status.and_then(|s| s.name());
-        let agrees = code_matches(w, c.status.map(|s| (s.code, name.as_deref())));
-        checks.push(("status", agrees));
+        let found = c.status.map(|s| (s.code, v.status_name.as_deref()));
+        if checks.push(("status", code_matches(w, found))) {
+            return;
+        }
     }
     if let Some(w) = &e.fault {
-        let name = c.fault_name();
-        let agrees = code_matches(w, c.fault_status.map(|s| (s, name.as_deref())));
-        checks.push(("fault", agrees));
+        let found = c.fault_status.map(|s| (s, v.fault_name.as_deref()));
+        if checks.push(("fault", code_matches(w, found))) {
+            return;
+        }
     }
     if let Some(w) = &e.auth_type {
-        checks.push(("auth_type", named(c.auth.map(|a| a.type_name()), w)));
+        if checks.push(("auth_type", named(v.auth_type.as_deref(), w))) {
+            return;
+        }
     }
     if let Some(w) = &e.auth_level {
-        checks.push(("auth_level", named(c.auth.map(|a| a.level_name()), w)));
+        if checks.push(("auth_level", named(v.auth_level.as_deref(), w))) {
+            return;
+        }
     }
     if let Some(w) = &e.decryption {
-        checks.push(("decryption", text_matches(w, c.decryption)));
+        if checks.push(("decryption", text_matches(w, c.decryption))) {
+            return;
+        }
     }
     if let Some(w) = &e.pipe {
-        let agrees = c
-            .pipe
-            .as_deref()
-            .map_or(same(w, "none"), |p| pipe_base(p) == pipe_base(w));
-        checks.push(("pipe", agrees));
+        let agrees = v.pipe.map_or(same(w, "none"), |p| same(p, pipe_base(w)));
+        if checks.push(("pipe", agrees)) {
+            return;
+        }
     }
     if let Some(w) = &e.transport {
-        checks.push(("transport", same(c.transport, w)));
+        if checks.push(("transport", same(c.transport, w))) {
+            return;
+        }
     }
     if let Some(w) = &e.client {
-        checks.push(("client", same_address(w, c.client)));
+        if checks.push(("client", same_address(w, c.client))) {
+            return;
+        }
     }
     if let Some(w) = &e.server {
-        checks.push(("server", same_address(w, c.server)));
+        if checks.push(("server", same_address(w, c.server))) {
+            return;
+        }
     }
     if let Some(w) = &e.interface_source {
-        checks.push(("interface_source", text_matches(w, c.interface_source)));
+        if checks.push(("interface_source", text_matches(w, c.interface_source))) {
+            return;
+        }
     }
     if let Some(w) = &e.sec_addr {
-        checks.push(("sec_addr", text_matches(w, c.sec_addr.as_deref())));
+        if checks.push(("sec_addr", text_matches(w, c.sec_addr.as_deref()))) {
+            return;
+        }
     }
     if let Some(w) = e.call_id {
-        checks.push(("call_id", c.call_id == w));
+        if checks.push(("call_id", c.call_id == w)) {
+            return;
+        }
     }
     let span_field =
         |side: Option<&crate::model::PduSpan>, f: fn(&crate::model::PduSpan) -> u64| side.map(f);
     if let Some(w) = e.request_fragments {
         let found = span_field(c.request.as_ref(), |s| u64::from(s.fragments));
-        checks.push(("request_fragments", found == Some(u64::from(w))));
+        if checks.push(("request_fragments", found == Some(u64::from(w)))) {
+            return;
+        }
     }
     if let Some(w) = e.response_fragments {
         let found = span_field(c.response.as_ref(), |s| u64::from(s.fragments));
-        checks.push(("response_fragments", found == Some(u64::from(w))));
+        if checks.push(("response_fragments", found == Some(u64::from(w)))) {
+            return;
+        }
     }
     if let Some(w) = e.request_stub_len {
-        checks.push((
+        if checks.push((
             "request_stub_len",
             span_field(c.request.as_ref(), |s| s.stub_len) == Some(w),
-        ));
+        )) {
+            return;
+        }
     }
     if let Some(w) = e.response_stub_len {
-        checks.push((
+        if checks.push((
             "response_stub_len",
             span_field(c.response.as_ref(), |s| s.stub_len) == Some(w),
-        ));
+        )) {
+            return;
+        }
     }
     let ms = c.duration_us.map(|us| us as f64 / 1e3);
     if let Some(w) = e.min_duration_ms {
-        checks.push(("min_duration_ms", ms.is_some_and(|ms| ms >= w)));
+        if checks.push(("min_duration_ms", ms.is_some_and(|ms| ms >= w))) {
+            return;
+        }
     }
     if let Some(w) = e.max_duration_ms {
-        checks.push(("max_duration_ms", ms.is_some_and(|ms| ms <= w)));
+        if checks.push(("max_duration_ms", ms.is_some_and(|ms| ms <= w))) {
+            return;
+        }
     }
     if let Some(w) = &e.decoded {
-        let agrees = decoded.is_some_and(|d| table_within(w, d));
+        let agrees = v.decoded.as_ref().is_some_and(|d| table_within(w, d));
         checks.push(("decoded", agrees));
     }
-    checks
+}
+
+/// The fields compared so far; `push` says when to stop.
+struct Checks<'a> {
+    list: &'a mut Vec<(&'static str, bool)>,
+    to_first_difference: bool,
+}
+
+impl Checks<'_> {
+    /// Adds a field's result; true when comparing can stop here.
+    fn push(&mut self, check: (&'static str, bool)) -> bool {
+        self.list.push(check);
+        self.to_first_difference && !check.1
+    }
 }
 
 /// What `e` asks of `field`, for the report.
@@ -504,21 +610,16 @@ impl CallChecks {
         if c.status.is_some_and(|s| s.severity() == Severity::Error) {
             self.errors += 1;
         }
-        let decoded = if self.decodes {
-            c.decoded
-                .as_deref()
-                .and_then(|d| serde_json::to_value(d).ok())
-        } else {
-            None
-        };
+        let view = CallView::new(c, self.decodes);
         let frame = call_frame(c);
+        let mut checks = Vec::with_capacity(24);
         for ((e, _), state) in self
             .calls
             .iter()
             .zip(&mut self.call_state)
             .chain(self.forbids.iter().zip(&mut self.forbid_state))
         {
-            let checks = call_fields(e, c, decoded.as_ref());
+            call_fields(e, &view, &mut checks, state.matched > 0);
             let agreeing = checks.iter().filter(|f| f.1).map(|f| weight(f.0)).sum();
             if checks.iter().all(|f| f.1) {
                 state.matched(position, frame);
@@ -530,7 +631,7 @@ impl CallChecks {
                         .map(|&(field, _)| Difference {
                             field,
                             expected: expected_text(e, field),
-                            found: found_text(e, c, decoded.as_ref(), field),
+                            found: found_text(e, c, view.decoded.as_ref(), field),
                         })
                         .collect();
                     let row = call_row(c);
@@ -950,7 +1051,7 @@ fn bind_fields(
         let agrees = o
             .pipe
             .as_deref()
-            .map_or(same(w, "none"), |p| pipe_base(p) == pipe_base(w));
+            .map_or(same(w, "none"), |p| same_pipe(p, w));
         v.push(("pipe", w.clone(), agrees, text_or_none(o.pipe.as_deref())));
     }
     if let Some(w) = &e.sec_addr {
@@ -1188,7 +1289,8 @@ mod tests {
     #[test]
     fn pipe_names_compare_without_their_prefix_or_case() {
         assert_eq!(pipe_base("\\PIPE\\samr"), "samr");
-        assert_eq!(pipe_base("\\\\pipe\\Lsass"), "lsass");
+        assert_eq!(pipe_base("\\\\pipe\\Lsass"), "Lsass");
+        assert!(same_pipe("\\PIPE\\lsass", "LSASS"));
         assert_eq!(pipe_base("samr"), "samr");
     }
 

@@ -32,14 +32,7 @@ fn main() -> ExitCode {
             ..
         }) => match check_command::jobs(capture, expectations.as_deref()) {
             Ok(jobs) => jobs,
-            Err(message) => {
-                let _ = writeln!(
-                    io::stderr(),
-                    "rpcscope: {}",
-                    rpcscope::output::sanitize(&message)
-                );
-                return ExitCode::from(2);
-            }
+            Err(message) => return usage_error(&message),
         },
         _ => Vec::new(),
     };
@@ -154,23 +147,12 @@ fn main() -> ExitCode {
             captures: vec![capture],
         },
         (None, None) => {
-            let _ = writeln!(
-                io::stderr(),
-                "rpcscope: give a capture file (rpcscope --help lists the commands)"
-            );
-            return ExitCode::from(2);
+            return usage_error("give a capture file (rpcscope --help lists the commands)");
         }
     };
     let paths = match capture_paths(command.captures()) {
         Ok(paths) => paths,
-        Err(message) => {
-            let _ = writeln!(
-                io::stderr(),
-                "rpcscope: {}",
-                rpcscope::output::sanitize(&message)
-            );
-            return ExitCode::from(2);
-        }
+        Err(message) => return usage_error(&message),
     };
     let stdout = io::stdout();
     let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
@@ -699,6 +681,16 @@ fn fail_line(message: &str) -> ExitCode {
         rpcscope::output::sanitize(message)
     );
     ExitCode::FAILURE
+}
+
+/// A command line that cannot be run as given: the message on stderr, exit status 2.
+fn usage_error(message: &str) -> ExitCode {
+    let _ = writeln!(
+        io::stderr(),
+        "rpcscope: {}",
+        rpcscope::output::sanitize(message)
+    );
+    ExitCode::from(2)
 }
 
 fn fail(name: &str, reason: &str) -> ExitCode {

@@ -785,59 +785,53 @@ fn add_evidence(details: &mut Vec<String>, state: &EntryState) {
     }
 }
 
-/// The fields an entry writes, as `name = value, ...`.
-fn describe_call(e: &CallExpectation) -> String {
-    let mut parts = Vec::new();
-    let mut add = |k: &str, v: Option<String>| {
-        if let Some(v) = v {
-            parts.push(format!("{k} = {v}"));
-        }
-    };
-    add("interface", e.interface.clone());
-    add("operation", e.operation.clone());
-    add("opnum", e.opnum.map(|n| n.to_string()));
-    add("outcome", e.outcome.map(|o| o.to_string()));
-    add("status", e.status.as_ref().map(Code::to_string));
-    add("fault", e.fault.as_ref().map(Code::to_string));
-    add("auth_type", e.auth_type.clone());
-    add("auth_level", e.auth_level.clone());
-    add("decryption", e.decryption.clone());
-    add("pipe", e.pipe.clone());
-    add("transport", e.transport.clone());
-    add("client", e.client.clone());
-    add("server", e.server.clone());
-    add("interface_source", e.interface_source.clone());
-    add("sec_addr", e.sec_addr.clone());
-    add("call_id", e.call_id.map(|n| n.to_string()));
-    add(
-        "request_fragments",
-        e.request_fragments.map(|n| n.to_string()),
-    );
-    add(
-        "response_fragments",
-        e.response_fragments.map(|n| n.to_string()),
-    );
-    add(
-        "request_stub_len",
-        e.request_stub_len.map(|n| n.to_string()),
-    );
-    add(
-        "response_stub_len",
-        e.response_stub_len.map(|n| n.to_string()),
-    );
-    add("min_duration_ms", e.min_duration_ms.map(|d| d.to_string()));
-    add("max_duration_ms", e.max_duration_ms.map(|d| d.to_string()));
-    add(
-        "decoded",
-        e.decoded
-            .as_ref()
-            .map(|t| compact(&toml::Value::Table(t.clone()))),
-    );
+/// The fields of a `[[call]]` entry compared with a call, in the order the report names them.
+const CALL_FIELDS: [&str; 23] = [
+    "interface",
+    "operation",
+    "opnum",
+    "outcome",
+    "status",
+    "fault",
+    "auth_type",
+    "auth_level",
+    "decryption",
+    "pipe",
+    "transport",
+    "client",
+    "server",
+    "interface_source",
+    "sec_addr",
+    "call_id",
+    "request_fragments",
+    "response_fragments",
+    "request_stub_len",
+    "response_stub_len",
+    "min_duration_ms",
+    "max_duration_ms",
+    "decoded",
+];
+
+/// `name = value, ...` of the fields written, `(any)` when there are none.
+fn written(fields: impl IntoIterator<Item = (&'static str, Option<String>)>) -> String {
+    let parts: Vec<String> = fields
+        .into_iter()
+        .filter_map(|(k, v)| v.map(|v| format!("{k} = {v}")))
+        .collect();
     if parts.is_empty() {
         "(any)".into()
     } else {
         parts.join(", ")
     }
+}
+
+/// The fields an entry writes (its count aside), as `name = value, ...`.
+fn describe_call(e: &CallExpectation) -> String {
+    written(
+        CALL_FIELDS
+            .iter()
+            .map(|&f| (f, Some(expected_text(e, f)).filter(|t| !t.is_empty()))),
+    )
 }
 
 /// The result of one presentation context offered in a bind or an alter_context.
@@ -1180,27 +1174,18 @@ impl BindChecks {
 }
 
 fn describe_bind(e: &BindExpectation) -> String {
-    let mut parts = Vec::new();
-    let mut add = |k: &str, v: Option<String>| {
-        if let Some(v) = v {
-            parts.push(format!("{k} = {v}"));
-        }
-    };
-    add("interface", e.interface.clone());
-    add("context_id", e.context_id.map(|n| n.to_string()));
-    add("result", e.result.as_ref().map(Code::to_string));
-    add("reason", e.reason.as_ref().map(Code::to_string));
-    add("transfer_syntax", e.transfer_syntax.clone());
-    add("alter", e.alter.map(|a| a.to_string()));
-    add("pipe", e.pipe.clone());
-    add("sec_addr", e.sec_addr.clone());
-    add("client", e.client.clone());
-    add("server", e.server.clone());
-    if parts.is_empty() {
-        "(any)".into()
-    } else {
-        parts.join(", ")
-    }
+    written([
+        ("interface", e.interface.clone()),
+        ("context_id", e.context_id.map(|n| n.to_string())),
+        ("result", e.result.as_ref().map(Code::to_string)),
+        ("reason", e.reason.as_ref().map(Code::to_string)),
+        ("transfer_syntax", e.transfer_syntax.clone()),
+        ("alter", e.alter.map(|a| a.to_string())),
+        ("pipe", e.pipe.clone()),
+        ("sec_addr", e.sec_addr.clone()),
+        ("client", e.client.clone()),
+        ("server", e.server.clone()),
+    ])
 }
 
 #[cfg(test)]

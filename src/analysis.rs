@@ -343,6 +343,101 @@ impl<'a> Analysis<'a> {
             run: None,
         })
     }
+    /// The PDU records of the capture in the order they are read, as an iterator that reads
+    /// the capture as it is consumed (on the calling thread); [`Pdus::run`] gives the run once
+    /// the iterator is exhausted. The calls are counted in the run's summary, not handed over
+    /// (to have both, give [`Analysis::pdus`] a callback and take the calls another way).
+    ///
+    /// ```
+    /// # fn main() -> Result<(), rpcscope::RunError> {
+    /// # let path = concat!(env!("CARGO_MANIFEST_DIR"), "/captures/real/02-epm-map-samr.pcap");
+    /// use rpcscope::dce::body::Body;
+    ///
+    /// let mut pdus = rpcscope::Analysis::from_path(path).pdu_iter()?;
+    /// let binds = pdus.by_ref().filter(|p| matches!(p.body, Body::Bind(_))).count();
+    /// assert_eq!(Some(&(binds as u64)), pdus.run().unwrap().summary.pdus.get("bind"));
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Analysis::iter`].
+    pub fn pdu_iter(self) -> Result<Pdus<'a>, RunError> {
+        let Self {
+            input, mut setup, ..
+        } = self;
+        let reader = match input {
+            Input::Once(reader) => reader,
+            Input::Reopen(open) => {
+                setup.prior = first_pass(open().map_err(RunError::Open)?, 1)?;
+                open().map_err(RunError::Open)?
+            }
+        };
+        Ok(Pdus {
+            reader: CaptureReader::new(reader)?,
+            engine: Some(engine_for(&setup, true)),
+            ready: VecDeque::new(),
+            run: None,
+        })
+    }
+}
+
+/// The PDU records of an [`Analysis`] in the order they are read ([`Analysis::pdu_iter`]).
+pub struct Pdus<'a> {
+    reader: CaptureReader<Reader<'a>>,
+    /// None once the capture was read to its end.
+    engine: Option<Engine>,
+    /// Records read, not yet taken.
+    ready: VecDeque<PduRecord>,
+    run: Option<Run>,
+}
+
+impl std::fmt::Debug for Pdus<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pdus")
+            .field("ready", &self.ready.len())
+            .field("ended", &self.run.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Pdus<'_> {
+    /// The run, once every record was taken.
+    #[must_use]
+    pub fn run(&self) -> Option<&Run> {
+        self.run.as_ref()
+    }
+}
+
+impl Iterator for Pdus<'_> {
+    type Item = PduRecord;
+
+    fn next(&mut self) -> Option<PduRecord> {
+        loop {
+            if let Some(p) = self.ready.pop_front() {
+                return Some(p);
+            }
+            let engine = self.engine.as_mut()?;
+            let stopped_by = match self.reader.next_frame() {
+                Ok(Some(frame)) => {
+                    engine.process(&frame);
+                    drop(engine.take_calls());
+                    self.ready.extend(engine.take_pdu_records());
+                    continue;
+                }
+                Ok(None) => None,
+                Err(e) => Some(e),
+            };
+            let mut engine = self.engine.take()?;
+            self.ready.extend(engine.take_pdu_records());
+            let finished = engine.finish();
+            self.run = Some(Run {
+                summary: finished.summary,
+                endpoints: finished.endpoints,
+                stopped_by,
+            });
+        }
+    }
 }
 
 /// The calls of an [`Analysis`] in capture order, read as they are consumed
@@ -597,6 +692,22 @@ mod tests {
         assert_eq!(threaded, collected);
         let (streamed, _) = Analysis::from_reader(&bytes[..]).calls().unwrap();
         assert_eq!(streamed.len(), collected.len());
+    }
+
+    #[test]
+    fn the_pdu_iterator_gives_what_the_callback_gets() {
+        let bytes = capture("05-ntlm-sign.pcap");
+        let mut seen = Vec::new();
+        let mut keep = |p| seen.push(p);
+        let (_, run) = Analysis::from_bytes(&bytes)
+            .pdus(&mut keep)
+            .calls()
+            .unwrap();
+        let mut iter = Analysis::from_bytes(&bytes).pdu_iter().unwrap();
+        let iterated: Vec<PduRecord> = iter.by_ref().collect();
+        assert!(seen.len() > 20);
+        assert_eq!(iterated, seen);
+        assert_eq!(iter.run().unwrap().summary.calls, run.summary.calls);
     }
 
     /// Every shipped capture, on one and two threads (the session stage checks at its end that

@@ -57,4 +57,4 @@ pub mod summary;
 pub mod tcp;
 pub mod tui;
 
-pub use analysis::{Analysis, CallSink, Calls, Run, RunError, Setup, analyze, analyze_with};
+pub use analysis::{Analysis, CallSink, Calls, Pdus, Run, RunError, Setup, analyze, analyze_with};

@@ -1,13 +1,13 @@
 //! Analysis layer, the one way to run the engine over a capture, for the command line, the
-//! terminal interface, the tests and library users: [`Analysis`] says what to read (a file or
-//! bytes, read twice; a stream, read once) and with what ([`Setup`]: descriptions, keys,
+//! terminal interface, the tests and library users: [`Analysis`] says what to read (a file,
+//! bytes or a stream) and with what ([`Setup`]: descriptions, keys,
 //! threads, limits), then hands over the calls in capture order (a callback, an iterator, a
 //! vector) or as they end ([`CallSink`]), and returns the [`Run`]: summary and endpoints.
 //!
-//! A capture that can be read again is read twice: first its endpoint-mapper conversations
-//! only ([`Engine::first_pass`]), so that connections that began before the answer announcing
-//! their endpoint are labelled too, then all of it. A stream is read once, and each call is
-//! handed over as soon as its place in the order is certain.
+//! A capture is read once, files and streams alike, so both give the same output. A call whose
+//! connection's bind was not captured waits (bounded) for an endpoint-mapper answer naming its
+//! interface later in the capture ([`crate::dcerpc::unlabelled`]), and each call is handed
+//! over as soon as its place in the order is certain.
 //!
 //! ```
 //! # fn main() -> Result<(), rpcscope::RunError> {
@@ -30,7 +30,7 @@ use std::sync::Arc;
 
 use crate::auth::keys::Keyring;
 use crate::engine::{Engine, Limits};
-use crate::epm::resolver::{EndpointRecord, Prior};
+use crate::epm::resolver::EndpointRecord;
 use crate::idl::Library;
 use crate::model::{Call, PduRecord};
 use crate::output::order::{InOrder, MAX_HELD_CALLS};
@@ -59,10 +59,10 @@ pub enum RunError {
     /// Writing a call failed (a closed pipe included).
     #[error("{0}")]
     Output(io::Error),
-    /// The capture could not be opened (for its first or its second reading).
+    /// The capture could not be opened.
     #[error("{0}")]
     Open(io::Error),
-    /// The analysis threads of the first reading could not be started.
+    /// The analysis threads could not be started.
     #[error("starting the analysis threads: {0}")]
     Threads(io::Error),
 }
@@ -70,10 +70,6 @@ pub enum RunError {
 /// What a run knows before it starts.
 #[derive(Clone, Debug, Default)]
 pub struct Setup {
-    /// Endpoints found by a first reading of the same capture, so that connections that began
-    /// before the answer announcing their endpoint are labelled too (filled in by [`Analysis`]
-    /// when it reads a capture twice).
-    pub prior: Prior,
     /// Interface descriptions (IDL) whose operations' pipes are decoded.
     pub library: Option<Arc<Library>>,
     /// The user's secrets, for unsealing protected stubs.
@@ -113,10 +109,20 @@ type Reader<'a> = Box<dyn Read + Send + 'a>;
 
 /// What an analysis reads.
 enum Input<'a> {
-    /// A capture that can be opened again (a file, bytes): read twice.
-    Reopen(Box<dyn Fn() -> io::Result<Reader<'a>> + 'a>),
-    /// A stream (standard input, a FIFO, a socket): read once.
-    Once(Reader<'a>),
+    /// A capture opened when the analysis runs (a file, bytes).
+    Open(Box<dyn FnOnce() -> io::Result<Reader<'a>> + 'a>),
+    /// A stream (standard input, a FIFO, a socket), read on one thread.
+    Stream(Reader<'a>),
+}
+
+impl<'a> Input<'a> {
+    /// The reader, and whether it is a stream.
+    fn open(self) -> Result<(Reader<'a>, bool), RunError> {
+        match self {
+            Self::Open(open) => Ok((open().map_err(RunError::Open)?, false)),
+            Self::Stream(reader) => Ok((reader, true)),
+        }
+    }
 }
 
 /// One analysis of one capture; see the [module documentation](self).
@@ -129,51 +135,50 @@ pub struct Analysis<'a> {
 impl std::fmt::Debug for Analysis<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Analysis")
-            .field("read_twice", &matches!(self.input, Input::Reopen(_)))
+            .field("stream", &matches!(self.input, Input::Stream(_)))
             .field("setup", &self.setup)
             .finish_non_exhaustive()
     }
 }
 
 impl<'a> Analysis<'a> {
-    /// A capture file, read twice. An error opening it is reported when the analysis runs
+    /// A capture file. An error opening it is reported when the analysis runs
     /// ([`RunError::Open`]).
     #[must_use]
     pub fn from_path(path: impl AsRef<Path>) -> Self {
         let path = path.as_ref().to_path_buf();
-        Self::reopening(move || File::open(&path))
+        Self::opening(move || File::open(&path))
     }
 
-    /// A capture held in memory, read twice.
+    /// A capture held in memory.
     #[must_use]
     pub fn from_bytes(bytes: &'a [u8]) -> Self {
-        Self::reopening(move || Ok(bytes))
+        Self::opening(move || Ok(bytes))
     }
 
-    /// A capture that `open` opens again for each reading (a file seen through a progress
-    /// counter, say), read twice.
+    /// A capture that `open` opens when the analysis runs (a file seen through a progress
+    /// counter, say).
     #[must_use]
-    pub fn reopening<R: Read + Send + 'a>(open: impl Fn() -> io::Result<R> + 'a) -> Self {
+    pub fn opening<R: Read + Send + 'a>(open: impl FnOnce() -> io::Result<R> + 'a) -> Self {
         Self {
-            input: Input::Reopen(Box::new(move || open().map(|r| Box::new(r) as Reader<'a>))),
+            input: Input::Open(Box::new(move || open().map(|r| Box::new(r) as Reader<'a>))),
             setup: Setup::default(),
             on_pdu: None,
         }
     }
 
-    /// A stream that cannot be read again (standard input, a FIFO, a socket), read once, on
-    /// one thread: endpoint-mapper answers label the connections made after them only.
+    /// A stream (standard input, a FIFO, a socket), read on one thread so that each call is
+    /// handed over as soon as its place is certain.
     #[must_use]
     pub fn from_reader(reader: impl Read + Send + 'a) -> Self {
         Self {
-            input: Input::Once(Box::new(reader)),
+            input: Input::Stream(Box::new(reader)),
             setup: Setup::default(),
             on_pdu: None,
         }
     }
 
-    /// Runs with `setup` (its `prior` is replaced by the first reading's when the capture is
-    /// read twice).
+    /// Runs with `setup`.
     #[must_use]
     pub fn setup(mut self, setup: Setup) -> Self {
         self.setup = setup;
@@ -242,31 +247,10 @@ impl<'a> Analysis<'a> {
             setup,
             on_pdu,
         } = self;
-        match input {
-            Input::Once(reader) => {
-                let setup = Setup {
-                    threads: 1,
-                    ..setup
-                };
-                drive(
-                    engine_for(&setup, on_pdu.is_some()),
-                    reader,
-                    1,
-                    sink,
-                    on_pdu,
-                )
-            }
-            Input::Reopen(open) => {
-                let first = open().map_err(RunError::Open)?;
-                let setup = Setup {
-                    prior: first_pass(first, setup.threads)?,
-                    ..setup
-                };
-                let second = open().map_err(RunError::Open)?;
-                let engine = engine_for(&setup, on_pdu.is_some());
-                drive(engine, second, setup.threads, sink, on_pdu)
-            }
-        }
+        let (reader, stream) = input.open()?;
+        let threads = if stream { 1 } else { setup.threads };
+        let engine = engine_for(&setup, on_pdu.is_some());
+        drive(engine, reader, threads, sink, on_pdu)
     }
 
     /// Runs, handing each call to `on_call` in capture order as soon as its place is certain.
@@ -301,7 +285,7 @@ impl<'a> Analysis<'a> {
 
     /// The calls in capture order as an iterator that reads the capture as it is consumed (on
     /// the calling thread, whatever [`Setup::threads`] says); [`Calls::run`] gives the run
-    /// once the iterator is exhausted. A capture read twice has its first reading done here.
+    /// once the iterator is exhausted.
     ///
     /// ```
     /// # fn main() -> Result<(), rpcscope::RunError> {
@@ -324,16 +308,10 @@ impl<'a> Analysis<'a> {
     pub fn iter(self) -> Result<Calls<'a>, RunError> {
         let Self {
             input,
-            mut setup,
+            setup,
             on_pdu,
         } = self;
-        let reader = match input {
-            Input::Once(reader) => reader,
-            Input::Reopen(open) => {
-                setup.prior = first_pass(open().map_err(RunError::Open)?, 1)?;
-                open().map_err(RunError::Open)?
-            }
-        };
+        let (reader, _) = input.open()?;
         Ok(Calls {
             reader: CaptureReader::new(reader)?,
             engine: Some(engine_for(&setup, on_pdu.is_some())),
@@ -363,16 +341,8 @@ impl<'a> Analysis<'a> {
     /// # Errors
     /// As [`Analysis::iter`].
     pub fn pdu_iter(self) -> Result<Pdus<'a>, RunError> {
-        let Self {
-            input, mut setup, ..
-        } = self;
-        let reader = match input {
-            Input::Once(reader) => reader,
-            Input::Reopen(open) => {
-                setup.prior = first_pass(open().map_err(RunError::Open)?, 1)?;
-                open().map_err(RunError::Open)?
-            }
-        };
+        let Self { input, setup, .. } = self;
+        let (reader, _) = input.open()?;
         Ok(Pdus {
             reader: CaptureReader::new(reader)?,
             engine: Some(engine_for(&setup, true)),
@@ -517,7 +487,7 @@ impl Iterator for Calls<'_> {
     }
 }
 
-/// Reads a whole capture held in memory (twice) and returns every call with the run:
+/// Reads a whole capture held in memory and returns every call with the run:
 /// `Analysis::from_bytes(capture).calls()`.
 ///
 /// # Errors
@@ -580,7 +550,7 @@ fn report_out_of_order(order: &InOrder<Call>, summary: &mut Summary) {
 
 /// The engine a run with `setup` uses.
 fn engine_for(setup: &Setup, pdus: bool) -> Engine {
-    let mut engine = Engine::with_prior(&setup.prior);
+    let mut engine = Engine::new();
     if let Some(lib) = &setup.library {
         engine = engine.with_library(Arc::clone(lib));
     }
@@ -594,22 +564,6 @@ fn engine_for(setup: &Setup, pdus: bool) -> Engine {
         engine = engine.without_endpoint_records();
     }
     engine.with_limits(&setup.limits)
-}
-
-/// Reads a capture following only endpoint-mapper connections (fast), on `threads` threads,
-/// and returns the endpoints their answers announced. Errors inside the file end the reading
-/// early without failing it.
-fn first_pass<R: Read + Send>(input: R, threads: usize) -> Result<Prior, RunError> {
-    let mut reader = CaptureReader::new(input)?;
-    if threads > 1 {
-        return pipeline::first_pass(Engine::first_pass(), reader).map_err(RunError::Threads);
-    }
-    let mut engine = Engine::first_pass();
-    while let Ok(Some(frame)) = reader.next_frame() {
-        engine.process(&frame);
-        engine.take_calls();
-    }
-    Ok(engine.finish_first_pass())
 }
 
 /// Reads the capture into `engine`, on one thread or as a [`pipeline`], handing calls and

@@ -1,9 +1,13 @@
 //! Analysis layer, what the DCE/RPC and SMB layers share while they read connections, owned by
 //! the session stage ([`crate::engine::sessions`]) and lent to each connection in turn:
 //! finished calls and the output order ([`Outbox`]), what connections teach each other
-//! ([`Knowledge`]), and the records of the PDUs read, when wanted ([`PduRecords`]). The run's
+//! ([`Knowledge`], then the endpoints in the [`Resolver`]), the calls waiting for an answer
+//! naming their interface ([`Unlabelled`]), and the records of the PDUs read, when wanted
+//! ([`PduRecords`]). The run's
 //! counters ([`crate::report::Tally`]) are lent beside it.
 
+use crate::dcerpc::unlabelled::Unlabelled;
+use crate::epm::resolver::Resolver;
 use crate::knowledge::Knowledge;
 use crate::model::PduRecord;
 use crate::outbox::Outbox;
@@ -57,8 +61,15 @@ impl FramerBytes {
 pub struct SessionContext {
     /// Finished calls, and how far the output order is settled.
     pub outbox: Outbox,
-    /// Endpoints, pipes and DCOM interface pointers learned from other connections.
+    /// Endpoints, pipes and DCOM interface pointers learned from other connections, not yet
+    /// absorbed.
     pub knowledge: Knowledge,
+    /// Endpoints announced by endpoint-mapper and OXID answers, and the connections that used
+    /// them.
+    pub resolver: Resolver,
+    /// Calls of connections whose interface is not known yet, waiting for an answer that
+    /// names it.
+    pub unlabelled: Unlabelled,
     /// Notes of non-call PDUs, when someone wants them.
     pub pdus: PduRecords,
     /// Bytes the stream framers of all connections hold.

@@ -7,6 +7,8 @@
 //! - [`association`]: presentation contexts, authentication and calls of one association;
 //!   multi-fragment reassembly per call and call completion.
 //! - [`security`]: auth contexts; unsealing and signature checks with the user's keys.
+//! - [`call_report`]: the observer of associations: stub consumers, call records, what answers
+//!   teach; [`unlabelled`]: calls without a bind waiting for an answer naming their interface.
 
 pub mod association;
 pub mod call;
@@ -16,3 +18,4 @@ pub mod framing;
 pub mod pdu;
 pub mod security;
 pub mod stubs;
+pub mod unlabelled;

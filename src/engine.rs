@@ -14,7 +14,7 @@ pub mod transport;
 use std::sync::Arc;
 
 use crate::auth::keys::Keyring;
-use crate::epm::resolver::{EndpointRecord, Prior};
+use crate::epm::resolver::EndpointRecord;
 use crate::idl::Library;
 use crate::model::{Call, PduRecord};
 use crate::source::Frame;
@@ -70,36 +70,18 @@ impl Engine {
         Self::default()
     }
 
-    /// An engine for a first pass that only follows endpoint-mapper connections (port 135) and
-    /// collects their answers (see [`Engine::finish_first_pass`]).
-    #[must_use]
-    pub fn first_pass() -> Self {
-        let mut engine = Self::default().without_endpoint_records();
-        engine.transport.epm_only = true;
-        engine.sessions.epm_only = true;
-        engine
-    }
-
-    /// An engine that knows the endpoints a first pass found, so connections that began before
-    /// the answer announcing their endpoint are labelled too.
-    #[must_use]
-    pub fn with_prior(prior: &Prior) -> Self {
-        Self {
-            transport: Transport::default(),
-            sessions: Sessions::with_prior(prior),
-        }
-    }
-
-    /// Ends a first pass: the endpoints learned.
-    #[must_use]
-    pub fn finish_first_pass(mut self) -> Prior {
-        let end = self.transport.finish(&mut self.sessions);
-        self.sessions.finish_first_pass(end)
-    }
-
     /// Analyses one frame. Never fails: undecodable frames are counted.
     pub fn process(&mut self, frame: &Frame<'_>) {
         self.transport.process(frame, &mut self.sessions);
+    }
+
+    /// Reports each call when it ends with what is known then: a call without a bind is not
+    /// held for a later endpoint-mapper answer naming its interface
+    /// ([`crate::dcerpc::unlabelled`]), so the output never waits for one (live capture).
+    #[must_use]
+    pub fn without_waiting_for_labels(mut self) -> Self {
+        self.sessions.never_wait_for_labels();
+        self
     }
 
     /// Decodes the pipes of the operations `library` describes.

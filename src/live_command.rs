@@ -64,7 +64,10 @@ pub fn run(
         Ok(c) => c,
         Err(e) => return fail_line(&e.to_string()),
     };
-    let mut engine = rpcscope::engine::Engine::new().with_library(Arc::clone(&library));
+    // Calls are shown as they end: none waits for a later answer naming its interface.
+    let mut engine = rpcscope::engine::Engine::new()
+        .without_waiting_for_labels()
+        .with_library(Arc::clone(&library));
     if let Some(keys) = keys {
         engine = engine.with_keys(keys);
     }

@@ -109,7 +109,6 @@ fn main() -> ExitCode {
     };
     // What every reading of a file is given; a command changes what it needs.
     let base = rpcscope::Setup {
-        prior: Default::default(),
         library: Some(Arc::clone(&library)),
         keys: keys.clone(),
         without_endpoint_records: false,
@@ -314,15 +313,14 @@ struct Reading<'a> {
 impl Reading<'_> {
     fn run(&self, out: &mut impl Write) -> Result<rpcscope::Run, RunError> {
         let (command, path, label) = (self.command, self.path, self.label);
-        // A file is read twice: first the endpoint-mapper conversations, so that connections
-        // that began before the answer announcing their endpoint are labelled too. Standard
-        // input, a FIFO or another file that cannot be read again (`<(...)`) is read once, and
-        // each call is flushed as soon as it is printed (`tcpdump -U -w - | rpcscope ...`).
+        // Standard input, a FIFO or another file that is not a regular file (`<(...)`) is read
+        // on one thread, and each call is flushed as soon as it is printed
+        // (`tcpdump -U -w - | rpcscope ...`).
         let from_stdin = path.as_os_str() == "-";
         let metadata = std::fs::metadata(path).ok();
         let streaming = from_stdin || metadata.as_ref().is_some_and(|m| !m.is_file());
         // A long read shows its progress on stderr when that is a terminal, but not over a
-        // call table being printed on the same terminal; both passes of a file count.
+        // call table being printed on the same terminal.
         let prints_as_it_goes = matches!(
             command,
             cli::Command::Calls { .. } | cli::Command::Pdus { .. }
@@ -331,7 +329,7 @@ impl Reading<'_> {
             && io::stderr().is_terminal()
             && !(prints_as_it_goes && io::stdout().is_terminal());
         let size = metadata.map_or(0, |m| m.len());
-        let progress = progress::Progress::new(shown.then_some(size.saturating_mul(2)));
+        let progress = progress::Progress::new(shown.then_some(size));
         // the capture reader reads through its own large buffer, which the bar counts
         let open = || File::open(path).map(|f| progress.reader(f));
         let setup = rpcscope::Setup {
@@ -345,7 +343,7 @@ impl Reading<'_> {
             } else if streaming {
                 Analysis::from_reader(File::open(path).map_err(RunError::Open)?)
             } else {
-                Analysis::reopening(open)
+                Analysis::opening(open)
             }
             .setup(setup.clone()))
         };

@@ -25,6 +25,9 @@ pub struct Outbox {
     open: BTreeMap<u64, u32>,
     /// Calls still open.
     open_calls: usize,
+    /// First frames of the calls that ended but wait for their interface
+    /// ([`crate::dcerpc::unlabelled`]), a multiset.
+    held: BTreeMap<u64, u32>,
     /// Finished calls not taken yet, in the order they ended.
     ready: VecDeque<Call>,
     /// No call taken later sorts before this first frame.
@@ -67,19 +70,26 @@ impl Outbox {
 
     /// A call opened with `first_frame` is finished.
     pub fn finished(&mut self, record: Call, first_frame: u64) {
-        self.finished_unrecorded(first_frame);
+        if take_one(&mut self.open, first_frame) {
+            self.open_calls -= 1;
+        }
         self.ready.push_back(record);
     }
 
-    /// A call opened with `first_frame` is finished without a record (a first pass).
-    pub fn finished_unrecorded(&mut self, first_frame: u64) {
-        if let Some(n) = self.open.get_mut(&first_frame) {
+    /// A call opened with `first_frame` ended, but its record waits for its interface: it no
+    /// longer counts as open, and the order stays settled below it until
+    /// [`Outbox::released`].
+    pub fn held(&mut self, first_frame: u64) {
+        if take_one(&mut self.open, first_frame) {
             self.open_calls -= 1;
-            *n -= 1;
-            if *n == 0 {
-                self.open.remove(&first_frame);
-            }
         }
+        *self.held.entry(first_frame).or_default() += 1;
+    }
+
+    /// The record of a call [`Outbox::held`] with `first_frame`.
+    pub fn released(&mut self, record: Call, first_frame: u64) {
+        take_one(&mut self.held, first_frame);
+        self.ready.push_back(record);
     }
 
     /// Moves the settled frame on after frame `reading` was read (`u64::MAX` at the end of the
@@ -88,8 +98,8 @@ impl Outbox {
         if !self.anomalies.anomalies.is_empty() {
             tally.absorb(std::mem::take(&mut self.anomalies));
         }
-        let open_min = self.open.keys().next().copied().unwrap_or(u64::MAX);
-        self.settled = open_min.min(reading);
+        let first = |m: &BTreeMap<u64, u32>| m.keys().next().copied().unwrap_or(u64::MAX);
+        self.settled = first(&self.open).min(first(&self.held)).min(reading);
     }
 
     /// Every call taken from now on sorts at or after this first frame (as of the last
@@ -109,6 +119,18 @@ impl Outbox {
     pub fn take_ready(&mut self) -> impl Iterator<Item = Call> + '_ {
         self.ready.drain(..)
     }
+}
+
+/// Takes one `key` out of the multiset `m`; false when it held none.
+fn take_one(m: &mut BTreeMap<u64, u32>, key: u64) -> bool {
+    let Some(n) = m.get_mut(&key) else {
+        return false;
+    };
+    *n -= 1;
+    if *n == 0 {
+        m.remove(&key);
+    }
+    true
 }
 
 #[cfg(test)]
@@ -141,5 +163,24 @@ mod tests {
         assert_eq!(q.settled(), u64::MAX);
         let ids: Vec<u32> = q.take_ready().map(|r| r.call_id).collect();
         assert_eq!(ids, [1, 2, 3], "in the order they ended");
+    }
+
+    #[test]
+    fn a_held_call_keeps_the_order_below_it_without_counting_as_open() {
+        let mut q = Outbox::new();
+        let mut t = Tally::default();
+        q.opened(10);
+        q.opened(10);
+        q.held(10);
+        assert!(!q.too_many_open_calls());
+        assert_eq!(q.open_calls, 1, "the held call is no longer open");
+        q.finished(crate::model::Call::for_tests(2, 10, 30), 10);
+        q.settle(50, &mut t);
+        assert_eq!(q.settled(), 10, "the held call still sorts at frame 10");
+        q.released(crate::model::Call::for_tests(1, 10, 20), 10);
+        q.settle(51, &mut t);
+        assert_eq!(q.settled(), 51);
+        let ids: Vec<u32> = q.take_ready().map(|r| r.call_id).collect();
+        assert_eq!(ids, [2, 1]);
     }
 }

@@ -21,7 +21,6 @@ use std::thread;
 use crate::engine::sessions::Sessions;
 use crate::engine::transport::{Closed, Opened, SessionEvents, Transport, TransportEnd};
 use crate::engine::{Engine, Finished};
-use crate::epm::resolver::Prior;
 use crate::model::{Call, PduRecord};
 use crate::source::file::{CaptureReader, SourceError};
 use crate::tcp::{Dir, Origin};
@@ -126,9 +125,9 @@ pub struct Released {
     pub pdus: Vec<PduRecord>,
 }
 
-enum FromSessions<T> {
+enum FromSessions {
     Released(Released),
-    Finished(Box<T>),
+    Finished(Box<Finished>),
 }
 
 /// The transport stage's side of the channel: records events, sends full batches.
@@ -231,15 +230,14 @@ fn transport_stage<R: Read>(
 }
 
 /// The session stage's thread: replays batches, releases the calls after each, and ends with
-/// `finish`. The calls the caller did not keep come back in `spent` to be freed here, by the
+/// [`Sessions::finish`]. The calls the caller did not keep come back in `spent` to be freed here, by the
 /// thread whose allocator made them.
-fn session_stage<T>(
+fn session_stage(
     from_transport: &Receiver<ToSessions>,
     spare: &Sender<Batch>,
     spent: &Receiver<Vec<Call>>,
     mut sessions: Sessions,
-    finish: impl FnOnce(Sessions, TransportEnd) -> T,
-    out: &SyncSender<FromSessions<T>>,
+    out: &SyncSender<FromSessions>,
 ) {
     for message in from_transport {
         spent.try_iter().for_each(drop);
@@ -258,7 +256,7 @@ fn session_stage<T>(
                 let _ = spare.send(batch);
             }
             ToSessions::End(end) => {
-                let finished = finish(sessions, *end);
+                let finished = sessions.finish(*end);
                 let _ = out.send(FromSessions::Finished(Box::new(finished)));
                 return;
             }
@@ -276,27 +274,8 @@ fn session_stage<T>(
 pub fn run<R: Read + Send>(
     engine: Engine,
     reader: CaptureReader<R>,
-    on_release: impl FnMut(&mut Released) -> io::Result<()>,
-) -> io::Result<(Finished, Option<SourceError>)> {
-    run_until(engine, reader, on_release, Sessions::finish)
-}
-
-/// A first pass ([`Engine::first_pass`]) on two threads: the endpoints it learned.
-///
-/// # Errors
-/// A thread could not be started (the pass is not made, rather than made without its endpoints).
-pub fn first_pass<R: Read + Send>(engine: Engine, reader: CaptureReader<R>) -> io::Result<Prior> {
-    let learned = run_until(engine, reader, |_| Ok(()), Sessions::finish_first_pass);
-    learned.map(|(prior, _)| prior)
-}
-
-/// Like [`run`], ending the session stage with `finish`.
-fn run_until<R: Read + Send, T: Send>(
-    engine: Engine,
-    reader: CaptureReader<R>,
     mut on_release: impl FnMut(&mut Released) -> io::Result<()>,
-    finish: impl FnOnce(Sessions, TransportEnd) -> T + Send,
-) -> io::Result<(T, Option<SourceError>)> {
+) -> io::Result<(Finished, Option<SourceError>)> {
     let (transport, sessions) = engine.into_stages();
     let (to_sessions, from_transport) = sync_channel(BATCHES_IN_FLIGHT);
     let (spare_tx, spare_rx) = channel();
@@ -315,14 +294,7 @@ fn run_until<R: Read + Send, T: Send>(
         let analysing = thread::Builder::new()
             .name("rpcscope-sessions".into())
             .spawn_scoped(scope, move || {
-                session_stage(
-                    &from_transport,
-                    &spare_tx,
-                    &spent_rx,
-                    sessions,
-                    finish,
-                    &out_tx,
-                );
+                session_stage(&from_transport, &spare_tx, &spent_rx, sessions, &out_tx);
             })?;
         let mut finished = None;
         let mut failed = None;

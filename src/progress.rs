@@ -1,5 +1,5 @@
 //! Output layer of the binary: how far a long read has got, on stderr when stderr is a
-//! terminal (bytes read over both passes of a file, rate, time left), drawn by indicatif and
+//! terminal (bytes read, rate, time left), drawn by indicatif and
 //! cleared at the end; nothing otherwise, so pipes and redirections see only the results.
 
 use std::io::Read;

@@ -625,7 +625,6 @@ impl SmbConn {
             library: self.library.clone(),
             keys: self.keys.clone(),
             senders: self.senders,
-            endpoints_only: false,
             kept_stub_bytes: self.kept_stub_bytes.clone(),
         };
         self.pipes.insert(

@@ -72,8 +72,6 @@ fn analyse(path: &Path, total: u64, setup: &crate::Setup, tx: &SyncSender<Action
             read: Arc::clone(counter),
         })
     };
-    // Both passes count towards the progress gauge: the total is twice the file.
-    let total = total.saturating_mul(2);
     let mut batch = Vec::new();
     // Notes of non-call PDUs (binds, acks, ...) go in batches too, ahead of the calls they
     // come with.
@@ -86,7 +84,7 @@ fn analyse(path: &Path, total: u64, setup: &crate::Setup, tx: &SyncSender<Action
         }
     };
     let mut last = Instant::now();
-    let result = crate::Analysis::reopening(|| open(&read))
+    let result = crate::Analysis::opening(|| open(&read))
         .setup(setup.clone())
         .pdus(&mut on_pdu)
         .for_each_call(|call| {

@@ -273,7 +273,7 @@ fn standard_input_gives_the_same_calls_as_the_file() {
 
 #[test]
 fn a_fifo_is_read_once_and_gives_the_same_calls_as_the_file() {
-    // `rpcscope calls <(zcat capture.pcap.gz)` or a named pipe: it cannot be read twice
+    // `rpcscope calls <(zcat capture.pcap.gz)` or a named pipe: it can be read only once
     let path = capture("real/09-frag-response.pcap");
     let from_file = run(&["calls", "--json", path.to_str().unwrap()]);
     let dir = tempfile::tempdir().unwrap();

@@ -82,7 +82,6 @@ fn calls_with_stubs(capture: &Path, keys: Keyring) -> Vec<Call> {
     library.decode_parameters = true;
     library.keep_stubs = true;
     let setup = rpcscope::Setup {
-        prior: Default::default(),
         library: Some(Arc::new(library)),
         keys: Some(Arc::new(keys)),
         without_endpoint_records: false,

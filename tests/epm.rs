@@ -143,7 +143,118 @@ fn exchange_calls_on_dynamic_ports_are_linked_to_their_ept_map_answer() {
         assert_eq!(c["interface"]["uuid"], e["interface"]["uuid"], "{c}");
         let expected = if port == 1032 { "Emsmdb" } else { "Nspi" };
         assert_eq!(c["interface"]["name"], expected);
+        // the connections that began before the answer are listed as its users too
+        let conn = format!(
+            "{}->{}",
+            c["client"].as_str().unwrap(),
+            c["server"].as_str().unwrap()
+        );
+        assert!(
+            e["used_by"].as_array().unwrap().iter().any(|u| u == &conn),
+            "{conn} not in {e}"
+        );
     }
+}
+
+/// The records of `pcap` (a little-endian classic pcap of Ethernet frames over IPv4) split by
+/// whether either TCP port is `port`.
+fn split_by_port(pcap: &[u8], port: u16) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
+    let mut records = Vec::new();
+    let mut at = 24;
+    while at + 16 <= pcap.len() {
+        let len = u32::from_le_bytes(pcap[at + 8..at + 12].try_into().unwrap()) as usize;
+        records.push(pcap[at..at + 16 + len].to_vec());
+        at += 16 + len;
+    }
+    records.into_iter().partition(|r| {
+        let ip = &r[16 + 14..];
+        let tcp = &ip[usize::from(ip[0] & 0x0f) * 4..];
+        let ports = [
+            u16::from_be_bytes([tcp[0], tcp[1]]),
+            u16::from_be_bytes([tcp[2], tcp[3]]),
+        ];
+        ports.contains(&port)
+    })
+}
+
+/// A capture that starts after a connection's bind, with the endpoint-mapper answer that
+/// announces its port later in the file: the calls wait for the answer and take its interface,
+/// decoded as if the bind had been seen, and reading the capture as a stream gives the same.
+#[test]
+fn calls_of_a_connection_older_than_the_answer_take_its_interface() {
+    // 02: ept_map for Samr (port 135, frames 1-15), then a Samr connection to 49152 (bind in
+    // frame 16, bind_ack in frame 18, then eight calls). Here: the Samr connection from frame 19
+    // on, then the endpoint-mapper conversation, its times moved after it.
+    let original = std::fs::read(capture("02-epm-map-samr.pcap")).unwrap();
+    let (epm, rest) = split_by_port(&original, 135);
+    let mid_connection: Vec<Vec<u8>> = rest
+        .into_iter()
+        .enumerate()
+        .filter(|&(i, _)| i + epm.len() >= 18)
+        .map(|(_, r)| r)
+        .collect();
+    let last_secs = u32::from_le_bytes(mid_connection.last().unwrap()[..4].try_into().unwrap());
+    let mut cut = original[..24].to_vec();
+    for r in &mid_connection {
+        cut.extend_from_slice(r);
+    }
+    for r in &epm {
+        let mut r = r.clone();
+        r[..4].copy_from_slice(&(last_secs + 5).to_le_bytes());
+        cut.extend_from_slice(&r);
+    }
+    let answer_frame = mid_connection.len() as u64 + 9;
+
+    let mut lib = rpcscope::idl::table::builtin_library().clone();
+    lib.decode_parameters = true;
+    let lib = std::sync::Arc::new(lib);
+    let json = |calls: &[rpcscope::model::Call]| -> Vec<Value> {
+        calls
+            .iter()
+            .map(|c| serde_json::to_value(rpcscope::output::json::CallJson::from(c)).unwrap())
+            .collect()
+    };
+    let (calls, run) = rpcscope::Analysis::from_bytes(&cut)
+        .library(std::sync::Arc::clone(&lib))
+        .calls()
+        .unwrap();
+    let calls = json(&calls);
+    let samr: Vec<&Value> = calls
+        .iter()
+        .filter(|c| c["server"] == "127.0.0.1:49152")
+        .collect();
+    assert_eq!(samr.len(), 8, "{calls:#?}");
+    for c in &samr {
+        assert_eq!(c["interface"]["name"], "Samr", "{c}");
+        assert_eq!(c["interface_source"], "epm");
+        assert_eq!(c["endpoint_frame"], answer_frame);
+        assert!(c["operation"].as_str().unwrap().starts_with("Samr"), "{c}");
+        assert_eq!(c["status"]["type"], "ntstatus", "{c}");
+        let decoded = &c["decoded"];
+        assert!(decoded["errors"].as_array().unwrap().is_empty(), "{c}");
+        assert!(!decoded["out"].as_object().unwrap().is_empty(), "{c}");
+    }
+    assert_eq!(samr[0]["operation"], "SamrConnect2");
+    let first_frames: Vec<u64> = calls
+        .iter()
+        .map(|c| c["request"]["frames"][0].as_u64().unwrap())
+        .collect();
+    assert!(
+        first_frames.is_sorted(),
+        "still in capture order: {first_frames:?}"
+    );
+    let endpoint = run
+        .endpoints
+        .iter()
+        .find(|e| e.port == Some(49152))
+        .unwrap();
+    assert_eq!(endpoint.used_by, ["127.0.0.1:39410->127.0.0.1:49152"]);
+
+    let (streamed, _) = rpcscope::Analysis::from_reader(&cut[..])
+        .library(lib)
+        .calls()
+        .unwrap();
+    assert_eq!(json(&streamed), calls, "a stream gives the same calls");
 }
 
 /// Every endpoint-mapper call of our captures decoded with the built-in IDL (`--decode`): no

@@ -94,7 +94,6 @@ fn every_capture_gives_the_same_output_on_one_two_and_eight_threads() {
     let mut library = rpcscope::idl::table::builtin_library().clone();
     library.decode_parameters = true;
     let setup = rpcscope::Setup {
-        prior: Default::default(),
         library: Some(Arc::new(library)),
         keys: Some(keys()),
         without_endpoint_records: false,
@@ -131,7 +130,6 @@ fn a_truncated_capture_stops_at_the_same_frame_on_any_number_of_threads() {
     let path = dir.path().join("cut.pcap");
     std::fs::write(&path, cut).unwrap();
     let setup = rpcscope::Setup {
-        prior: Default::default(),
         library: None,
         keys: None,
         without_endpoint_records: false,
@@ -148,7 +146,6 @@ fn a_failing_output_stops_every_thread() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let capture = root.join("captures/real/58-dc-dcsync.pcap");
     let setup = rpcscope::Setup {
-        prior: Default::default(),
         library: None,
         keys: None,
         without_endpoint_records: false,

@@ -27,6 +27,7 @@ use crate::dce::codes::{
 use crate::dce::names;
 use crate::dce::{SyntaxId, Uuid};
 use crate::report::Tally;
+use crate::source::Timestamp;
 use crate::tcp::{Dir, Origin};
 
 /// Calls awaiting completion per association.
@@ -355,7 +356,7 @@ impl<O: CallObserver> Association<O> {
                     if let Some(old) = existing {
                         self.end(old, cx);
                     }
-                    let binding = self.binding_for(r.context_id, r.object, cx);
+                    let binding = self.binding_for(r.context_id, r.object, p.first.ts, cx);
                     let auth = pdu.auth.map(|a| (a.auth_type, a.auth_level));
                     let consumers = self.observer.call_started(
                         &self.info,
@@ -407,7 +408,7 @@ impl<O: CallObserver> Association<O> {
             }
             Body::Response(r) => {
                 let (first, last) = (h.flags.first(), h.flags.last());
-                let mut c = self.call_for_reply(h, dir, r.context_id, p.first.frame, cx);
+                let mut c = self.call_for_reply(h, dir, r.context_id, p.first, cx);
                 match c.response.as_mut() {
                     Some(span) if !first => span.add(p, stub_len, last),
                     _ => {
@@ -439,7 +440,7 @@ impl<O: CallObserver> Association<O> {
                     tally.count("faults_answering_binds");
                     return;
                 }
-                let mut c = self.call_for_reply(h, dir, f.context_id, p.first.frame, cx);
+                let mut c = self.call_for_reply(h, dir, f.context_id, p.first, cx);
                 c.response = Some(Span::new(p, stub_len, true, true));
                 c.heads[1] = head(p.bytes, cx);
                 c.fault = Some(f.status);
@@ -497,12 +498,15 @@ impl<O: CallObserver> Association<O> {
 
     /// The context in force for `context_id`, or one proposed by a bind not yet answered, or,
     /// with no bind at all, the interface a DCOM answer created the request's IPID for, the one
-    /// an endpoint-mapper answer announced, or the one usually reached through the pipe.
+    /// an endpoint-mapper answer announced (before the connection began, or since: then the
+    /// connection takes it from a call starting at `at`), or the one usually reached through
+    /// the pipe.
     fn binding_for(
-        &self,
+        &mut self,
         context_id: u16,
         object: Option<Uuid>,
-        cx: &SessionContext,
+        at: Timestamp,
+        cx: &mut SessionContext,
     ) -> Option<BoundContext> {
         if let Some(c) = self.contexts.get(&context_id) {
             return Some(*c);
@@ -537,6 +541,13 @@ impl<O: CallObserver> Association<O> {
         if !self.contexts.is_empty() {
             return None;
         }
+        if self.info.awaits_label() {
+            let [a, b] = self.info.senders;
+            self.info.expected = cx
+                .resolver
+                .connection(a, b, at)
+                .or_else(|| cx.resolver.connection(b, a, at));
+        }
         if let Some(abstract_syntax) = self.info.expected.and_then(|e| e.interface) {
             return Some(BoundContext {
                 abstract_syntax,
@@ -558,18 +569,18 @@ impl<O: CallObserver> Association<O> {
         h: Header,
         dir: Dir,
         context_id: u16,
-        first_frame: u64,
+        first: Origin,
         cx: &mut SessionContext,
     ) -> OpenCall<O::Stubs> {
         if let Some(c) = self.calls.remove(&h.call_id) {
             return *c;
         }
-        cx.outbox.opened(first_frame);
+        cx.outbox.opened(first.frame);
         self.make_room(self.seq, h.call_id, cx);
-        let binding = self.binding_for(context_id, None, cx);
+        let binding = self.binding_for(context_id, None, first.ts, cx);
         OpenCall {
             seq: self.seq,
-            first_frame,
+            first_frame: first.frame,
             call_id: h.call_id,
             context_id,
             opnum: None,
@@ -683,7 +694,7 @@ impl<O: CallObserver> Association<O> {
                 }
             }
             PacketType::RESPONSE | PacketType::FAULT => {
-                let mut c = self.call_for_reply(header, dir, 0, first.frame, cx);
+                let mut c = self.call_for_reply(header, dir, 0, first, cx);
                 match c.response.as_mut() {
                     Some(r) => {
                         r.damaged = true;
@@ -884,6 +895,8 @@ mod tests {
     /// the calls ended.
     fn run(steps: Vec<Step>) -> (Vec<Call>, Tally) {
         let (mut queue, tally) = drive(Reporter, steps);
+        // calls without a context wait for an endpoint-mapper answer; none comes
+        super::super::call_report::release_unlabelled(&mut queue, None);
         (queue.outbox.take_ready().collect(), tally)
     }
 

@@ -207,14 +207,18 @@ pub struct TransportInfo {
     pub keys: Option<Arc<Keyring>>,
     /// Sender address of each direction, indexed by [`Dir::index`].
     pub senders: [SocketAddr; 2],
-    /// Only the endpoints answers announce are wanted (a first pass): a finished call makes no
-    /// record.
-    pub endpoints_only: bool,
     /// The run's count of stub bytes kept for decoders.
     pub kept_stub_bytes: KeptStubBytes,
 }
 
 impl TransportInfo {
+    /// True for a TCP connection no endpoint-mapper answer has labelled: its calls without a
+    /// bind may learn their interface from a later answer ([`super::unlabelled`]).
+    #[must_use]
+    pub fn awaits_label(&self) -> bool {
+        self.transport == "ncacn_ip_tcp" && self.expected.is_none()
+    }
+
     /// TCP between `client` and `server`, with no descriptions or keys (unit tests).
     #[cfg(test)]
     pub(crate) fn tcp_for_tests(client: &str, server: &str) -> Self {
@@ -227,7 +231,6 @@ impl TransportInfo {
             library: None,
             keys: None,
             senders: [client.parse().unwrap(), server.parse().unwrap()],
-            endpoints_only: false,
             kept_stub_bytes: KeptStubBytes::default(),
         }
     }

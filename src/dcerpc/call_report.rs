@@ -15,11 +15,12 @@ use super::pdu::Pdu;
 use super::stubs::{
     CallPipes, Consumers, Decoder, MAX_DECODE_STUB_BYTES, NotKept, PipeGuess, Stubs,
 };
+use super::unlabelled::{Held, MAX_UNLABELLED_CALLS};
 use crate::context::SessionContext;
 use crate::dce::names;
 use crate::dce::{TransferKind, Uuid};
 use crate::dcom::{self, OxidView};
-use crate::epm::resolver::Learned;
+use crate::epm::resolver::{Expectation, Learned};
 use crate::epm::tower::Endpoint;
 use crate::epm::{self, EpmView};
 use crate::idl::objref::class_name;
@@ -29,8 +30,10 @@ use crate::knowledge::MAX_IPIDS;
 use crate::model::{self, Auth, Call, Name, Outcome, PduAuth, PduRecord};
 use crate::ndr::{LimitsHit, Syntax};
 use crate::netlogon;
+use crate::source::Timestamp;
 use crate::status::Status;
 use crate::tcp::{Dir, Origin};
+use std::net::SocketAddr;
 
 /// The engine's observer of associations ([`CallObserver`]): chooses a new call's stub
 /// consumers, makes the record of an ended call, and records each PDU read when records are
@@ -108,21 +111,54 @@ struct Report<'a> {
 }
 
 impl Report<'_> {
-    /// Ends a call: its record, with what its decoders found, goes to `queue`.
-    fn finish(&self, mut c: OpenCall<Consumers>, cx: &mut SessionContext) {
+    /// Ends a call: its record, with what its decoders found, goes to the outbox, unless it
+    /// waits for an answer naming its interface ([`super::unlabelled`]).
+    fn finish(&self, c: OpenCall<Consumers>, cx: &mut SessionContext) {
+        let first_frame = c.first_frame;
+        if c.binding.is_none() && self.info.awaits_label() && cx.unlabelled.waits() {
+            let ended = [c.request, c.response]
+                .into_iter()
+                .flatten()
+                .map(|s| s.last.ts)
+                .max()
+                .unwrap_or_default();
+            let held = Held {
+                call: c,
+                info: self.info.clone(),
+                pipe_source: self.pipe_source,
+                ended,
+            };
+            // an answer may have come while the call was open
+            if let Some(label) = cx.resolver.connection(held.client(), held.server(), ended) {
+                let record = labelled(held, Some(label), cx);
+                cx.outbox.finished(record, first_frame);
+                return;
+            }
+            cx.outbox.held(first_frame);
+            if let Some(oldest) = cx.unlabelled.hold(held) {
+                cx.outbox
+                    .anomaly("limit_unlabelled_calls", oldest.call.first_frame, || {
+                        format!(
+                            "{MAX_UNLABELLED_CALLS} calls waited for an answer naming their \
+                             interface: the oldest was reported without one"
+                        )
+                    });
+                release(oldest, None, cx);
+            }
+            return;
+        }
+        let record = self.report(c, cx);
+        cx.outbox.finished(record, first_frame);
+    }
+
+    /// The record of an ended call, with what its decoders found.
+    fn report(&self, mut c: OpenCall<Consumers>, cx: &mut SessionContext) -> Call {
         let first_frame = c.first_frame;
         let Consumers {
             stubs,
             pipes,
             guess,
         } = std::mem::take(&mut c.consumers);
-        if self.info.endpoints_only {
-            if let Some(st) = stubs {
-                self.learn_endpoints(&c, &st, cx);
-            }
-            cx.outbox.finished_unrecorded(first_frame);
-            return;
-        }
         let mut record = self.record(&c);
         record.heads = std::mem::take(&mut c.heads);
         let req_ended = c.request.is_some_and(|r| r.saw_last && !r.damaged);
@@ -175,7 +211,35 @@ impl Report<'_> {
                 });
             }
         }
-        cx.outbox.finished(record, first_frame);
+        record
+    }
+
+    /// A held call's interface became known (or will not): its stubs go to the consumers
+    /// that interface's calls get when they start.
+    fn choose_consumers_again(&self, c: &mut OpenCall<Consumers>) {
+        let Some(mut st) = c.consumers.stubs.take() else {
+            return;
+        };
+        let Some(opnum) = c.opnum else {
+            return;
+        };
+        if st.not_kept.is_none()
+            && let Some(mut pipes) = self.pipes_for(c.binding, opnum, st.little_endian[0])
+        {
+            let frame = |s: Option<Span>| s.map_or(0, |s| s.first.frame);
+            pipes.request_bytes(&st.request, frame(c.request));
+            pipes.response.feed(&st.response, frame(c.response));
+            c.consumers.pipes = Some(Box::new(pipes));
+            c.consumers.guess = None;
+        }
+        let parameters = self.decodes_parameters(c.binding);
+        if let Some((decoder, syntax)) = decoder_for(c.binding, opnum, c.object, false, parameters)
+        {
+            st.decoder = decoder;
+            st.syntax = syntax;
+            st.parameters = parameters;
+            c.consumers.stubs = Some(st);
+        }
     }
 
     /// Decodes an endpoint-mapper or DCOM call; endpoints in its answer go to `queue`.
@@ -278,7 +342,8 @@ impl Report<'_> {
             | Decoder::Objrefs
             | Decoder::RemQueryInterface
             | Decoder::Netlogon
-            | Decoder::Parameters => {}
+            | Decoder::Parameters
+            | Decoder::Unlabelled => {}
         }
     }
 
@@ -302,35 +367,6 @@ impl Report<'_> {
         }
     }
 
-    /// A first pass: only the endpoints an endpoint-mapper or OXID answer announces, as
-    /// [`Reporter::decode`] learns them, without reading the request or making a record.
-    fn learn_endpoints(&self, c: &OpenCall<Consumers>, st: &Stubs, cx: &mut SessionContext) {
-        let (Some(opnum), Some(req)) = (c.opnum, c.request) else {
-            return;
-        };
-        if req.damaged || st.not_kept.is_some() || !answered_whole(c) {
-            return;
-        }
-        match st.decoder {
-            Decoder::Epm => {
-                let found =
-                    epm::decode_response(opnum, st.response_bytes(), &mut EpmView::default());
-                for a in found.unwrap_or_default() {
-                    self.learn(c, cx, a.endpoint, epm_via(opnum));
-                }
-            }
-            Decoder::Oxid => {
-                if let Some(interface) = c.binding.map(|b| b.abstract_syntax.uuid) {
-                    let answer = dcom::decode_response(interface, opnum, st.response_bytes());
-                    for e in answer.endpoints {
-                        self.learn(c, cx, e, "oxid");
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
-
     /// The stub consumers of a new call (none of a call whose stub stayed sealed), fed with its
     /// first request fragment's `stub`.
     #[allow(clippy::too_many_arguments)]
@@ -344,38 +380,32 @@ impl Report<'_> {
             stub,
             frame,
         } = start;
-        // The flag first: most runs decode no parameters, and finding the description is a
-        // search per call.
-        let parameters = self
-            .info
-            .library
-            .as_ref()
-            .is_some_and(|l| l.decode_parameters)
-            && self.described(binding).is_some();
-        // a first pass reads endpoint-mapper and OXID answers, nothing else
-        let wanted =
-            |d: &Decoder| !self.info.endpoints_only || matches!(d, Decoder::Epm | Decoder::Oxid);
-        let stubs = decoder_for(binding, opnum, object, unreadable, parameters)
-            .filter(|(decoder, _)| wanted(decoder))
-            .map(|(decoder, syntax)| {
-                Box::new(Stubs {
-                    decoder,
-                    syntax,
-                    request: Vec::new(),
-                    response: Vec::new(),
-                    little_endian: [true, true],
-                    not_kept: None,
-                    kept: self.info.kept_stub_bytes.clone(),
-                    counted: 0,
-                    parameters,
-                })
-            });
+        let parameters = self.decodes_parameters(binding);
+        // a call that may learn its interface later keeps its stubs until then
+        let chosen = if binding.is_none() && !unreadable && self.info.awaits_label() {
+            Some((Decoder::Unlabelled, Syntax::Ndr))
+        } else {
+            decoder_for(binding, opnum, object, unreadable, parameters)
+        };
+        let stubs = chosen.map(|(decoder, syntax)| {
+            Box::new(Stubs {
+                decoder,
+                syntax,
+                request: Vec::new(),
+                response: Vec::new(),
+                little_endian: [true, true],
+                not_kept: None,
+                kept: self.info.kept_stub_bytes.clone(),
+                counted: 0,
+                parameters,
+            })
+        });
         let pipes = self
             .pipes_for(binding, opnum, little_endian)
             .filter(|_| !unreadable)
             .map(Box::new);
-        let guess = (pipes.is_none() && !unreadable && !self.info.endpoints_only)
-            .then(|| Box::new(PipeGuess::new(little_endian)));
+        let guess =
+            (pipes.is_none() && !unreadable).then(|| Box::new(PipeGuess::new(little_endian)));
         let mut consumers = Consumers {
             stubs,
             pipes,
@@ -383,6 +413,16 @@ impl Report<'_> {
         };
         consumers.request(stub, little_endian, frame);
         consumers
+    }
+
+    /// True when the calls of `binding` have their parameters decoded (the flag first: most
+    /// runs decode no parameters, and finding the description is a search per call).
+    fn decodes_parameters(&self, binding: Option<BoundContext>) -> bool {
+        self.info
+            .library
+            .as_ref()
+            .is_some_and(|l| l.decode_parameters)
+            && self.described(binding).is_some()
     }
 
     /// The interface description of a binding, if the library has one.
@@ -592,6 +632,65 @@ impl Report<'_> {
             .transfer
             .is_some_and(|t| t.transfer_kind() == TransferKind::Ndr64);
         Some(CallPipes::new(plan, little_endian, ndr64))
+    }
+}
+
+/// Reports a call [`super::unlabelled::Unlabelled`] held.
+fn release(held: Held, label: Option<Expectation>, cx: &mut SessionContext) {
+    let first_frame = held.call.first_frame;
+    let record = labelled(held, label, cx);
+    cx.outbox.released(record, first_frame);
+}
+
+/// The record of a call that ended without an interface, with the interface of `label` when
+/// it names one (the answer's frame becomes its `endpoint_frame`).
+fn labelled(held: Held, label: Option<Expectation>, cx: &mut SessionContext) -> Call {
+    let Held {
+        mut call,
+        mut info,
+        pipe_source,
+        ..
+    } = held;
+    if let Some(label) = label {
+        info.expected = Some(label);
+        call.binding = label.interface.map(|abstract_syntax| BoundContext {
+            abstract_syntax,
+            transfer: None,
+            source: "epm",
+        });
+    }
+    let report = Report {
+        info: &info,
+        pipe_source,
+    };
+    report.choose_consumers_again(&mut call);
+    report.report(call, cx)
+}
+
+/// An answer learned at `ts` announced `server`: the calls held for it are reported with
+/// what the resolver now says of it (and their connections recorded as using it).
+pub fn release_labelled(cx: &mut SessionContext, server: SocketAddr, ts: Timestamp) {
+    if cx.unlabelled.is_empty() {
+        return;
+    }
+    for held in cx.unlabelled.take_for(server) {
+        let label = cx.resolver.connection(held.client(), server, ts);
+        release(held, label, cx);
+    }
+}
+
+/// Reports the held calls that waited their time at `now` (every one when `now` is `None`,
+/// the end of the capture) without an interface.
+pub fn release_unlabelled(cx: &mut SessionContext, now: Option<Timestamp>) {
+    if cx.unlabelled.is_empty() {
+        return;
+    }
+    let calls = match now {
+        Some(now) => cx.unlabelled.take_expired(now),
+        None => cx.unlabelled.take_all(),
+    };
+    for held in calls {
+        release(held, None, cx);
     }
 }
 

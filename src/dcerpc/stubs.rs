@@ -49,6 +49,8 @@ pub(super) enum Decoder {
     Netlogon,
     /// A call whose parameters are decoded with its IDL description only.
     Parameters,
+    /// A call with no interface yet, whose stubs wait for one ([`super::unlabelled`]).
+    Unlabelled,
 }
 
 /// The pipes of a call whose interface an IDL describes.

@@ -2,7 +2,8 @@
 //! connection carries (DCE/RPC straight over TCP, SMB named pipes, Kerberos), hands its bytes
 //! to that layer ([`crate::dcerpc::channel`], [`crate::smb`], [`crate::kdc`]), and keeps what
 //! one connection teaches about others: endpoints announced by endpoint-mapper and OXID
-//! answers ([`crate::epm::resolver`], fed from [`crate::knowledge`] after each frame) and DCOM
+//! answers ([`crate::epm::resolver`], fed from [`crate::knowledge`] after each frame; each
+//! answer releases the calls that waited for it in [`crate::dcerpc::unlabelled`]) and DCOM
 //! interface pointers; with finished calls ([`crate::outbox`]) they are the
 //! [`crate::context::SessionContext`] lent to each connection. A connection is DCE/RPC when it uses the endpoint mapper's port 135,
 //! when an answer announced its endpoint, or when, in either direction, a TCP segment starts
@@ -17,15 +18,17 @@ use crate::auth::keys::Keyring;
 use crate::context::SessionContext;
 use crate::dcerpc::call::KeptStubBytes;
 use crate::dcerpc::call::TransportInfo;
+use crate::dcerpc::call_report;
 use crate::dcerpc::channel::{Channel, Verdict};
 use crate::dcerpc::pdu::parse_header;
-use crate::epm::resolver::{EndpointRecord, Expectation, Prior, Resolver};
+use crate::epm::resolver::{EndpointRecord, Expectation, Resolver};
 use crate::hash::FastMap;
 use crate::idl::Library;
 use crate::kdc::{self, KDC_PORT, KdcStream};
 use crate::model::{Call, PduRecord};
 use crate::report::Tally;
 use crate::smb::SmbConn;
+use crate::source::Timestamp;
 use crate::summary::SummaryBuilder;
 use crate::tcp::{Dir, Origin, Span};
 
@@ -53,16 +56,15 @@ pub struct Sessions {
     /// Connections still read, by connection number (those found to carry nothing readable
     /// are dropped; the transport stage's table bounds this one).
     sessions: FastMap<u64, Session>,
-    resolver: Resolver,
     /// What the connections share: finished calls, what they learned, PDU records.
     cx: SessionContext,
+    /// The latest capture time seen (for the calls waiting for an interface).
+    now: Timestamp,
     summary: SummaryBuilder,
     tally: Tally,
     dcerpc_connections: u64,
     smb_connections: u64,
     pipe_associations: u64,
-    /// A first pass: only endpoint-mapper connections are analysed.
-    pub(super) epm_only: bool,
     /// Interface descriptions for decoding pipes.
     library: Option<Arc<Library>>,
     /// The user's secrets, for unsealing.
@@ -77,7 +79,6 @@ fn tcp_info(
     expected: Option<Expectation>,
     library: Option<&Arc<Library>>,
     keys: Option<&Arc<Keyring>>,
-    endpoints_only: bool,
     kept_stub_bytes: &KeptStubBytes,
 ) -> TransportInfo {
     TransportInfo {
@@ -89,7 +90,6 @@ fn tcp_info(
         library: library.cloned(),
         keys: keys.cloned(),
         senders,
-        endpoints_only,
         kept_stub_bytes: kept_stub_bytes.clone(),
     }
 }
@@ -106,7 +106,7 @@ impl SessionEvents for Sessions {
             && ports.contains(&KDC_PORT)
         {
             Carried::Kdc(Box::new(KdcStream::new(Arc::clone(k))))
-        } else if ports.iter().any(|p| SMB_PORTS.contains(p)) && !self.epm_only {
+        } else if ports.iter().any(|p| SMB_PORTS.contains(p)) {
             Carried::Smb(Box::new(SmbConn::new(
                 [c.initiator, c.responder],
                 self.library.clone(),
@@ -115,10 +115,10 @@ impl SessionEvents for Sessions {
             )))
         } else {
             // An endpoint announced by an endpoint-mapper or OXID answer is DCE/RPC.
-            let expected = self
-                .resolver
+            let resolver = &mut self.cx.resolver;
+            let expected = resolver
                 .connection(c.initiator, c.responder, c.ts)
-                .or_else(|| self.resolver.connection(c.responder, c.initiator, c.ts));
+                .or_else(|| resolver.connection(c.responder, c.initiator, c.ts));
             let confirmed = ports.contains(&EPM_PORT) || expected.is_some();
             Carried::Dce(Box::new(Channel::new(
                 tcp_info(
@@ -126,7 +126,6 @@ impl SessionEvents for Sessions {
                     expected,
                     self.library.as_ref(),
                     self.keys.as_ref(),
-                    self.epm_only,
                     &self.kept_stub_bytes,
                 ),
                 confirmed,
@@ -140,6 +139,7 @@ impl SessionEvents for Sessions {
     }
 
     fn data(&mut self, conn: u64, dir: Dir, offset: u64, bytes: &[u8], origin: Origin) {
+        self.now = self.now.max(origin.ts);
         let Some(session) = self.sessions.get_mut(&conn) else {
             return;
         };
@@ -150,7 +150,7 @@ impl SessionEvents for Sessions {
                 s.release(cx);
                 // DCE/RPC straight on an SMB port, without SMB framing.
                 let mut channel = Channel::new(
-                    tcp_info(s.senders(), None, None, None, false, &self.kept_stub_bytes),
+                    tcp_info(s.senders(), None, None, None, &self.kept_stub_bytes),
                     false,
                 );
                 let verdict = channel.data(dir, bytes, Span::single(origin), tally, cx);
@@ -229,18 +229,11 @@ impl SessionEvents for Sessions {
     fn frame_done(&mut self, frame: u64) {
         self.cx.outbox.settle(frame, &mut self.tally);
         self.absorb_news();
+        call_report::release_unlabelled(&mut self.cx, Some(self.now));
     }
 }
 
 impl Sessions {
-    /// A session stage that knows the endpoints a first pass found.
-    pub(super) fn with_prior(prior: &Prior) -> Self {
-        Self {
-            resolver: Resolver::with_prior(prior),
-            ..Self::default()
-        }
-    }
-
     /// The connection carries nothing readable: its bytes are not wanted any more.
     fn drop_session(&mut self, conn: u64) {
         if let Some(s) = self.sessions.remove(&conn) {
@@ -252,10 +245,16 @@ impl Sessions {
     fn absorb_news(&mut self) {
         let (learned, pipes) = self.cx.knowledge.take_news();
         for l in learned {
-            self.resolver.learn(l);
+            let (server, ts) = (Resolver::tcp_addr(&l), l.ts);
+            self.cx.resolver.learn(l);
+            if let Some(server) = server {
+                call_report::release_labelled(&mut self.cx, server, ts);
+            }
         }
         for p in pipes {
-            self.resolver.pipe_opened(p.client, p.server, &p.pipe, p.ts);
+            self.cx
+                .resolver
+                .pipe_opened(p.client, p.server, &p.pipe, p.ts);
         }
     }
 
@@ -263,8 +262,12 @@ impl Sessions {
         self.cx.outbox.limit_open_calls(max);
     }
 
+    pub(super) fn never_wait_for_labels(&mut self) {
+        self.cx.unlabelled.never_wait();
+    }
+
     pub(super) fn limit_endpoints(&mut self, max: usize) {
-        self.resolver.limit_endpoints(max);
+        self.cx.resolver.limit_endpoints(max);
     }
 
     pub(super) fn set_library(&mut self, library: Arc<Library>) {
@@ -277,7 +280,7 @@ impl Sessions {
     }
 
     pub(super) fn without_endpoint_records(&mut self) {
-        self.resolver.summary_only();
+        self.cx.resolver.summary_only();
     }
 
     pub(super) fn enable_pdu_records(&mut self) {
@@ -292,10 +295,10 @@ impl Sessions {
 
     /// The endpoints learned so far, when they changed since `seen`; `seen` is updated.
     pub fn endpoints_if_changed(&self, seen: &mut u64) -> Option<Vec<EndpointRecord>> {
-        let now = self.resolver.revision();
+        let now = self.cx.resolver.revision();
         (now != *seen).then(|| {
             *seen = now;
-            self.resolver.records()
+            self.cx.resolver.records()
         })
     }
 
@@ -319,24 +322,19 @@ impl Sessions {
         self.cx.outbox.settled()
     }
 
-    /// Ends a first pass (the transport stage has closed every connection): the endpoints
-    /// learned.
-    #[must_use]
-    pub fn finish_first_pass(mut self, _transport: TransportEnd) -> Prior {
-        self.cx.outbox.settle(u64::MAX, &mut self.tally);
-        self.absorb_news();
-        self.resolver.prior()
-    }
-
     /// Ends the run (the transport stage has closed every connection): the calls not taken
     /// yet and the summary of the whole run.
     #[must_use]
     pub fn finish(mut self, transport: TransportEnd) -> Finished {
-        self.cx.outbox.settle(u64::MAX, &mut self.tally);
         self.absorb_news();
+        call_report::release_unlabelled(&mut self.cx, None);
+        self.cx.outbox.settle(u64::MAX, &mut self.tally);
         let calls = self.take_calls();
-        if self.resolver.not_kept() > 0 {
-            let (n, max) = (self.resolver.not_kept(), self.resolver.max_endpoints());
+        if self.cx.resolver.not_kept() > 0 {
+            let (n, max) = (
+                self.cx.resolver.not_kept(),
+                self.cx.resolver.max_endpoints(),
+            );
             self.tally.anomaly("limit_endpoints", 0, || {
                 format!("{n} endpoints beyond the first {max} were not kept")
             });
@@ -365,8 +363,8 @@ impl Sessions {
         totals.dcerpc_connections = self.dcerpc_connections;
         totals.smb_connections = self.smb_connections;
         totals.pipe_associations = self.pipe_associations;
-        let endpoints = if self.resolver.keeps_records() {
-            self.resolver.records()
+        let endpoints = if self.cx.resolver.keeps_records() {
+            self.cx.resolver.records()
         } else {
             Vec::new()
         };
@@ -376,7 +374,7 @@ impl Sessions {
             reassembly,
             defrag,
             self.tally,
-            self.resolver.resolution(),
+            self.cx.resolver.resolution(),
         );
         Finished {
             calls,

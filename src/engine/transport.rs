@@ -9,7 +9,6 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::engine::EPM_PORT;
 use crate::ip_defrag::{DefragStats, Defragmenter};
 use crate::kdc::KDC_PORT;
 use crate::link::{self, Decoded, LinkError, TcpSegment, UdpDatagram};
@@ -114,8 +113,6 @@ pub struct Transport {
     late: Budget,
     tally: Tally,
     retired: Vec<Connection<Interest>>,
-    /// Only segments to or from the endpoint mapper's port are followed (a first pass).
-    pub(super) epm_only: bool,
     /// Kerberos datagrams are handed over (keys were given).
     pub(super) kdc_datagrams: bool,
 }
@@ -233,10 +230,6 @@ impl Transport {
     }
 
     fn tcp(&mut self, seg: &TcpSegment<'_>, origin: Origin, up: &mut impl SessionEvents) {
-        // A first pass follows only the endpoint mapper: other segments need no connection.
-        if self.epm_only && seg.src.port() != EPM_PORT && seg.dst.port() != EPM_PORT {
-            return;
-        }
         let mut is_new = false;
         let new_interest = |_, _| {
             is_new = true;

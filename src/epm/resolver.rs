@@ -1,18 +1,18 @@
 //! Endpoints learned from endpoint-mapper and DCOM OXID answers, and the connections that used
 //! them. Each learned TCP endpoint is an expectation: a later connection to that address and
 //! port is DCE/RPC (whatever its port) and, when no bind was captured, its calls take the
-//! interface from the answer. An announced host of 0.0.0.0 (or none) means the server that
-//! answered.
+//! interface from the answer; so do the calls without a bind of a connection that began
+//! before the answer (those that ended before it wait in [`crate::dcerpc::unlabelled`]). An
+//! announced host of 0.0.0.0 (or none) means the server that answered.
 //!
 //! Limits: [`MAX_ENDPOINTS`] endpoints are kept (later ones are counted, not kept); an expectation
 //! is used for [`EXPECTATION_TTL_SECS`] of capture time after the answer; each endpoint records
 //! at most [`MAX_USED_BY`] connections.
 //!
 //! When only the summary is wanted ([`Resolver::summary_only`]: the `calls` and `summary`
-//! commands, the first pass), an endpoint after the summary's first chains keeps only what
-//! linking needs and counts the connections that used it, so the table grows by about 100 bytes
-//! per answer, not by the connections of a long capture. A first pass hands over one
-//! expectation per endpoint address ([`Prior`]).
+//! commands), an endpoint after the summary's first chains keeps only what linking needs and
+//! counts the connections that used it, so the table grows by about 100 bytes per answer, not
+//! by the connections of a long capture.
 //!
 //! A new connection costs O(1) expected time however often its endpoint was announced: the
 //! entries of each server address (and of each pipe name and server) are kept in learn order,
@@ -111,8 +111,6 @@ struct Entry {
     /// The whole answer, for records; `None` when only the summary is wanted and the entry is
     /// beyond its chains.
     learned: Option<Box<Learned>>,
-    /// The address a TCP endpoint is reached at.
-    tcp_addr: Option<SocketAddr>,
     /// Connections (client, server) that used it, when they are kept.
     used_by: Vec<(SocketAddr, SocketAddr)>,
     /// How many connections used it (up to [`MAX_USED_BY`]).
@@ -183,11 +181,6 @@ pub struct Expectation {
     pub frame: u64,
 }
 
-/// What a first pass over a capture learned: for each TCP endpoint (address and port), what
-/// the latest answer announcing it said; connections that began before that answer take it.
-#[derive(Clone, Debug, Default)]
-pub struct Prior(FastMap<SocketAddr, Expectation>);
-
 /// The table.
 #[derive(Debug, Default)]
 pub struct Resolver {
@@ -196,9 +189,6 @@ pub struct Resolver {
     /// Named-pipe endpoints by pipe name (as [`pipe_base`] folds it) and the server they are
     /// on (the one that answered, and the host the answer names).
     by_pipe: FastMap<(String, IpAddr), Slot>,
-    /// Endpoints from a first pass over the capture, for connections that began before the
-    /// answer that announced them.
-    prior: FastMap<SocketAddr, Expectation>,
     not_kept: u64,
     /// Counts changes to the records (endpoints learned, connections linked).
     revision: u64,
@@ -217,16 +207,6 @@ impl Resolver {
         Self::default()
     }
 
-    /// A table that also knows the endpoints a first pass over the capture found
-    /// ([`Resolver::prior`]).
-    #[must_use]
-    pub fn with_prior(prior: &Prior) -> Self {
-        Self {
-            prior: prior.0.clone(),
-            ..Self::default()
-        }
-    }
-
     /// Keeps only what the summary shows (see [`Resolver::records`]).
     pub fn summary_only(&mut self) {
         self.summary_only = true;
@@ -236,25 +216,6 @@ impl Resolver {
     #[must_use]
     pub fn keeps_records(&self) -> bool {
         !self.summary_only
-    }
-
-    /// What a first pass learned: for each TCP endpoint, what its latest answer said.
-    #[must_use]
-    pub fn prior(&self) -> Prior {
-        let mut prior = Prior::default();
-        for e in &self.entries {
-            if let Some(addr) = e.tcp_addr {
-                let x = prior.0.entry(addr).or_insert(Expectation {
-                    interface: None,
-                    frame: e.frame,
-                });
-                x.frame = e.frame;
-                if e.interface.is_some() {
-                    x.interface = e.interface;
-                }
-            }
-        }
-        prior
     }
 
     /// A number that changes whenever [`Resolver::records`] would.
@@ -270,7 +231,8 @@ impl Resolver {
     }
 
     /// The address a TCP endpoint is reached at (0.0.0.0 or no host: the answering server).
-    fn tcp_addr(l: &Learned) -> Option<SocketAddr> {
+    #[must_use]
+    pub fn tcp_addr(l: &Learned) -> Option<SocketAddr> {
         if l.endpoint.protocol != "ncacn_ip_tcp" {
             return None;
         }
@@ -331,7 +293,6 @@ impl Resolver {
             frame: l.frame,
             via: l.via,
             interface: l.endpoint.interface,
-            tcp_addr: Self::tcp_addr(&l),
             learned: whole.then(|| Box::new(l)),
             used_by: Vec::new(),
             uses: 0,
@@ -353,21 +314,18 @@ impl Resolver {
         None
     }
 
-    /// A new TCP connection from `client` to `server` at `ts`: when an earlier answer announced
-    /// `server`, the connection is recorded as using it and what the latest answer said is
-    /// returned; otherwise what a first pass learned from a later answer, if anything.
+    /// A TCP connection from `client` to `server` at `ts` (a new one, or one with no bind whose
+    /// calls need an interface): when an answer at most [`EXPECTATION_TTL_SECS`] before `ts`
+    /// announced `server`, the connection is recorded as using it and what the latest such
+    /// answer said is returned.
     pub fn connection(
         &mut self,
         client: SocketAddr,
         server: SocketAddr,
         ts: Timestamp,
     ) -> Option<Expectation> {
-        let Some(slot) = self.by_tcp.get(&server) else {
-            return self.prior.get(&server).copied();
-        };
-        let Some(latest) = self.latest_live(&slot.all, slot.in_order, ts) else {
-            return self.prior.get(&server).copied();
-        };
+        let slot = self.by_tcp.get(&server)?;
+        let latest = self.latest_live(&slot.all, slot.in_order, ts)?;
         let found = Expectation {
             interface: self
                 .latest_live(&slot.with_interface, slot.in_order, ts)
@@ -641,33 +599,6 @@ mod tests {
             r.revision(),
             linked,
             "the same link again, or none, changes nothing"
-        );
-    }
-
-    #[test]
-    fn a_first_pass_labels_connections_that_began_before_the_answer() {
-        let mut first = Resolver::new();
-        first.summary_only();
-        first.learn(learned("10.0.0.9", 1032, 500));
-        let mut later = learned("10.0.0.9", 1032, 600);
-        later.frame = 20;
-        later.endpoint.interface = None;
-        first.learn(later);
-        let mut r = Resolver::with_prior(&first.prior());
-        let early = Timestamp { secs: 1, nanos: 0 };
-        let got = r.connection(
-            "10.0.0.2:2482".parse().unwrap(),
-            "10.0.0.9:1032".parse().unwrap(),
-            early,
-        );
-        assert_eq!(got.map(|e| e.frame), Some(20), "the latest answer");
-        assert!(
-            got.unwrap().interface.is_some(),
-            "the interface of the latest answer that names one"
-        );
-        assert!(
-            r.records().is_empty(),
-            "prior endpoints are not reported twice"
         );
     }
 

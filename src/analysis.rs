@@ -31,6 +31,7 @@ use std::sync::Arc;
 use crate::auth::keys::Keyring;
 use crate::engine::{Engine, Limits};
 use crate::epm::resolver::EndpointRecord;
+use crate::filter::Filter;
 use crate::idl::Library;
 use crate::model::{Call, PduRecord};
 use crate::output::order::{InOrder, MAX_HELD_CALLS};
@@ -84,6 +85,9 @@ pub struct Setup {
     pub threads: usize,
     /// The limits the user moved ([`Engine::with_limits`]).
     pub limits: Limits,
+    /// Only the calls this filter chooses are handed over and counted in the summary
+    /// ([`Engine::with_filter`]).
+    pub filter: Option<Arc<Filter>>,
 }
 
 /// Where a run hands its calls: as they end, with how far their capture order is settled.
@@ -562,6 +566,9 @@ fn engine_for(setup: &Setup, pdus: bool) -> Engine {
     }
     if setup.without_endpoint_records {
         engine = engine.without_endpoint_records();
+    }
+    if let Some(filter) = &setup.filter {
+        engine = engine.with_filter(Arc::clone(filter));
     }
     engine.with_limits(&setup.limits)
 }

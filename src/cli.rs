@@ -84,6 +84,10 @@ pub enum Command {
         /// (the built-in ones and those of --idl).
         #[arg(long)]
         decode: bool,
+        /// Only the calls this expression chooses, e.g. 'iface == samr and status != 0'
+        /// (docs/filter.md).
+        #[arg(long, value_name = "EXPR")]
+        filter: Option<String>,
         /// pcap or pcapng files, folders of them, or - for standard input; with several, each
         /// record names its capture.
         #[arg(required = true, value_name = "CAPTURE")]
@@ -159,6 +163,10 @@ pub enum Command {
         /// Print one JSON object instead of text.
         #[arg(long)]
         json: bool,
+        /// Count only the calls this expression chooses (the capture's totals stay whole),
+        /// e.g. 'host == 10.0.0.5' (docs/filter.md).
+        #[arg(long, value_name = "EXPR")]
+        filter: Option<String>,
         /// pcap or pcapng files, folders of them, or - for standard input; with several, each
         /// record names its capture.
         #[arg(required = true, value_name = "CAPTURE")]
@@ -244,6 +252,15 @@ pub struct LiveArgs {
 }
 
 impl Command {
+    /// The `--filter` expression of the commands that take one.
+    #[must_use]
+    pub fn filter(&self) -> Option<&str> {
+        match self {
+            Self::Calls { filter, .. } | Self::Summary { filter, .. } => filter.as_deref(),
+            _ => None,
+        }
+    }
+
     /// The capture arguments (none for `live` and the commands without captures).
     #[must_use]
     pub fn captures(&self) -> &[PathBuf] {
@@ -272,6 +289,8 @@ const CALLS_EXAMPLES: &str = "Examples:
   A dce_rpc.log for a Zeek pipeline:  rpcscope calls --format zeek capture.pcap > dce_rpc.log
 
   Parameters, sealed calls unsealed:  rpcscope calls --decode --keys lab.keys dc.pcap
+
+  Denied Samr calls to one subnet:  rpcscope calls --filter 'iface == samr and status == STATUS_ACCESS_DENIED and server == 10.0.0.0/24' dc.pcap
 
   Calls as they happen:  tcpdump -i eth0 -U -w - tcp | rpcscope calls --json -";
 

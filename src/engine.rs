@@ -15,6 +15,7 @@ use std::sync::Arc;
 
 use crate::auth::keys::Keyring;
 use crate::epm::resolver::EndpointRecord;
+use crate::filter::Filter;
 use crate::idl::Library;
 use crate::model::{Call, PduRecord};
 use crate::source::Frame;
@@ -81,6 +82,14 @@ impl Engine {
     #[must_use]
     pub fn without_waiting_for_labels(mut self) -> Self {
         self.sessions.never_wait_for_labels();
+        self
+    }
+
+    /// Hands over (and counts in the summary) only the calls `filter` chooses; the capture's
+    /// totals stay whole.
+    #[must_use]
+    pub fn with_filter(mut self, filter: Arc<Filter>) -> Self {
+        self.sessions.set_filter(filter);
         self
     }
 

@@ -36,6 +36,7 @@ pub mod dcerpc;
 pub mod dcom;
 pub mod engine;
 pub mod epm;
+pub mod filter;
 pub mod hash;
 pub mod idl;
 pub mod ip_defrag;

@@ -36,8 +36,28 @@ fn main() -> ExitCode {
         },
         _ => Vec::new(),
     };
+    // A bad filter is a usage error, before any capture is read.
+    let filter = match args.command.as_ref().and_then(cli::Command::filter) {
+        Some(expression) => match rpcscope::filter::Filter::parse(expression) {
+            Ok(f) => Some(Arc::new(f)),
+            Err(e) => {
+                let code = usage_error(&format!("--filter: {e}"));
+                let _ = writeln!(
+                    io::stderr(),
+                    "  {}\n  {}",
+                    rpcscope::output::sanitize(expression),
+                    e.caret()
+                );
+                return code;
+            }
+        },
+        None => None,
+    };
+    // A filter on parameters needs them decoded when the calls end, whether they are printed
+    // or not.
+    let filter_decodes = filter.as_ref().is_some_and(|f| f.uses_parameters());
     // The table and JSON decode parameters on request; the terminal interface always shows them.
-    let decode = match &args.command {
+    let asked_decode = match &args.command {
         Some(cli::Command::Calls { decode, .. }) => *decode,
         Some(cli::Command::Check { .. }) => check_command::needs_decoding(&check_jobs),
         Some(cli::Command::Tui { .. }) => true,
@@ -45,15 +65,17 @@ fn main() -> ExitCode {
         Some(_) => false,
         None => io::stdout().is_terminal(),
     };
+    let decode = filter_decodes || asked_decode;
     // The terminal interface decodes the selected call when its detail opens, and `calls`
     // decodes each call as it writes it (on the output's thread): the analysis keeps the stubs.
-    let keep_stubs = match &args.command {
-        Some(cli::Command::Tui { .. }) => true,
-        Some(cli::Command::Calls { decode, .. }) => *decode,
-        Some(cli::Command::Live(l)) => !l.json && io::stdout().is_terminal(),
-        Some(_) => false,
-        None => io::stdout().is_terminal(),
-    };
+    let keep_stubs = !filter_decodes
+        && match &args.command {
+            Some(cli::Command::Tui { .. }) => true,
+            Some(cli::Command::Calls { decode, .. }) => *decode,
+            Some(cli::Command::Live(l)) => !l.json && io::stdout().is_terminal(),
+            Some(_) => false,
+            None => io::stdout().is_terminal(),
+        };
     match &args.command {
         Some(cli::Command::Completions { shell }) => {
             return written(cli::completions(*shell, &mut io::stdout().lock()));
@@ -114,6 +136,7 @@ fn main() -> ExitCode {
         without_endpoint_records: false,
         threads,
         limits,
+        filter,
     };
     let checking = rpcscope::Setup {
         without_endpoint_records: true,
@@ -143,6 +166,7 @@ fn main() -> ExitCode {
             json: false,
             format: None,
             decode: false,
+            filter: None,
             captures: vec![capture],
         },
         (None, None) => {
@@ -171,6 +195,7 @@ fn main() -> ExitCode {
             base: &base,
             library: &library,
             decode,
+            hide_parameters: !asked_decode,
         };
         let result = reading
             .run(&mut out)
@@ -308,6 +333,8 @@ struct Reading<'a> {
     base: &'a rpcscope::Setup,
     library: &'a Arc<Library>,
     decode: bool,
+    /// Parameters were decoded for the filter only: not printed.
+    hide_parameters: bool,
 }
 
 impl Reading<'_> {
@@ -372,7 +399,9 @@ impl Reading<'_> {
                     format,
                     label,
                     last_end: None,
-                    decode_with: self.decode.then(|| Arc::clone(self.library)),
+                    decode_with: (self.decode && !self.hide_parameters)
+                        .then(|| Arc::clone(self.library)),
+                    hide_parameters: self.hide_parameters,
                     started: format == cli::CallFormat::Csv && !self.first,
                     flush_each: streaming,
                 };
@@ -454,6 +483,8 @@ struct CallLines<'a, W: Write> {
     last_end: Option<rpcscope::source::Timestamp>,
     /// Decodes the parameters of calls whose stubs the analysis kept (`--decode`).
     decode_with: Option<Arc<Library>>,
+    /// Parameters decoded only for `--filter` are not printed.
+    hide_parameters: bool,
     /// The table's header was written (it goes out with the first call, or at the end).
     started: bool,
     /// Flush whenever lines were written (reading standard input or a FIFO).
@@ -507,6 +538,9 @@ impl<W: Write> rpcscope::CallSink for CallLines<'_, W> {
             self.last_end = self.last_end.max(Some(call.end));
             if let (Some(lib), Some(stubs)) = (&self.decode_with, call.stubs.take()) {
                 call.decoded = decode_kept(lib, &stubs).map(Box::new);
+            }
+            if self.hide_parameters {
+                call.decoded = None;
             }
             let mut line = Vec::with_capacity(512);
             match self.format {

@@ -14,6 +14,7 @@ use crate::dce::body::Body;
 use crate::dce::codes::{PacketType, PfcFlags, auth_level_name, auth_type_name, fault_name};
 use crate::dce::{SyntaxId, Uuid};
 use crate::source::Timestamp;
+use crate::status::Severity;
 
 /// The PDUs of one direction of a call.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -313,6 +314,42 @@ impl Call {
     pub fn fault_name(&self) -> Option<Name> {
         self.fault_status
             .map(|s| fault_name(s).map_or_else(|| Cow::Owned(format!("0x{s:08x}")), Cow::Borrowed))
+    }
+
+    /// `Interface.Operation` as the call table shows it: the interface's name (its UUID and
+    /// version when unnamed, `?` when unknown), the operation's name (`opnum N` when unnamed).
+    #[must_use]
+    pub fn label(&self) -> String {
+        let iface = match &self.interface {
+            Some(i) => i.name.as_deref().map_or_else(
+                || format!("{} v{}.{}", i.syntax.uuid, i.syntax.major, i.syntax.minor),
+                str::to_string,
+            ),
+            None => "?".to_string(),
+        };
+        let op = match (&self.operation, self.opnum) {
+            (Some(name), _) => name.to_string(),
+            (None, Some(n)) => format!("opnum {n}"),
+            (None, None) => "?".to_string(),
+        };
+        format!("{iface}.{op}")
+    }
+
+    /// The outcome as the call table shows it: a fault with its name; an answer with its
+    /// return code when it is not plain success (`ERROR STATUS_ACCESS_DENIED`,
+    /// `WARN ERROR_MORE_DATA`, `ok S_FALSE`, `ok`).
+    #[must_use]
+    pub fn outcome_label(&self) -> String {
+        match (self.outcome, self.fault_name(), self.status) {
+            (Outcome::Fault, Some(name), _) => format!("FAULT {name}"),
+            (Outcome::Response, _, Some(st)) => match st.severity() {
+                Severity::Error => format!("ERROR {}", st.label()),
+                Severity::Warning => format!("WARN {}", st.label()),
+                Severity::Success if st.code == 0 => "ok".to_string(),
+                Severity::Success => format!("ok {}", st.label()),
+            },
+            (o, _, _) => o.to_string(),
+        }
     }
 
     /// Sort key: first request frame (or response frame), then last frame, then call id.

@@ -87,6 +87,7 @@ fn calls_with_stubs(capture: &Path, keys: Keyring) -> Vec<Call> {
         without_endpoint_records: false,
         threads: 1,
         limits: Default::default(),
+        filter: None,
     };
     let file = std::fs::File::open(capture).unwrap();
     let (calls, _) = rpcscope::Analysis::from_reader(file)

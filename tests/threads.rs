@@ -99,6 +99,7 @@ fn every_capture_gives_the_same_output_on_one_two_and_eight_threads() {
         without_endpoint_records: false,
         threads: 1,
         limits: Default::default(),
+        filter: None,
     };
     let files = captures();
     assert!(files.len() >= 60, "captures/ holds the real captures");
@@ -135,6 +136,7 @@ fn a_truncated_capture_stops_at_the_same_frame_on_any_number_of_threads() {
         without_endpoint_records: false,
         threads: 1,
         limits: Default::default(),
+        filter: None,
     };
     let one = analysis(&path, &setup, 1);
     assert!(one.contains("\"type\":\"call\""), "calls before the cut");
@@ -151,6 +153,7 @@ fn a_failing_output_stops_every_thread() {
         without_endpoint_records: false,
         threads: 2,
         limits: Default::default(),
+        filter: None,
     };
     let mut seen = 0;
     let result = rpcscope::Analysis::from_path(&capture)

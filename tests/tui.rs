@@ -76,6 +76,47 @@ fn screen(app: &mut App, w: u16, h: u16) -> String {
 }
 
 #[test]
+fn the_filter_bar_takes_the_filter_language() {
+    use rpcscope::model::Outcome;
+    let mut app = loaded("12-faults.pcap");
+    let all = app.filtered.len();
+    let count = |app: &rpcscope::tui::app::App, pick: &dyn Fn(&rpcscope::model::Call) -> bool| {
+        app.calls.iter().filter(|c| pick(c)).count()
+    };
+    app.update(Action::StartFilter);
+    for c in "outcome == fault and not opnum == 0".chars() {
+        app.update(Action::Char(c));
+    }
+    let want = count(&app, &|c| c.outcome == Outcome::Fault && c.opnum != Some(0));
+    assert!(want > 0 && want < all, "{want} of {all}");
+    assert_eq!(app.filtered.len(), want);
+    assert!(
+        app.conn_filtered.iter().all(|&ci| app.connections[ci]
+            .call_indices
+            .iter()
+            .any(|&i| app.filtered.contains(&i))),
+        "only connections with a chosen call"
+    );
+    // an unfinished expression says what is wrong and keeps the last whole one in force
+    for c in " and opnum >".chars() {
+        app.update(Action::Char(c));
+    }
+    assert_eq!(app.filtered.len(), want);
+    let message = app.message.clone().unwrap_or_default();
+    assert!(message.contains("expected a value after '>'"), "{message}");
+    for c in " 2".chars() {
+        app.update(Action::Char(c));
+    }
+    let want = count(&app, &|c| {
+        c.outcome == Outcome::Fault && c.opnum.is_some_and(|n| n > 2)
+    });
+    assert_eq!(app.filtered.len(), want);
+    assert!(app.message.is_none());
+    app.update(Action::Back);
+    assert_eq!(app.filtered.len(), all);
+}
+
+#[test]
 fn moves_filters_and_searches_without_a_terminal() {
     let mut app = loaded("12-faults.pcap");
     assert_eq!(app.filtered.len(), 9);

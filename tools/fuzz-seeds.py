@@ -27,7 +27,18 @@ MAX_SEED_BYTES = 64 * 1024
 TARGETS = [
     "capture_file", "link_ip", "tcp_reassembly", "smb_messages", "dcerpc_pdu", "ndr_fixed",
     "ndr_described", "epm_tower", "dcom_answer", "idl_parser", "auth_tokens", "engine",
-    "expect_file",
+    "expect_file", "filter_expr",
+]
+# Filter expressions (docs/filter.md) in the shapes users write.
+FILTER_SEEDS = [
+    "iface == samr and opnum > 5",
+    "outcome == fault or status != 0",
+    "not host == 127.0.0.0/8 && (port == 445 || pipe == \\PIPE\\lsarpc)",
+    "op ~ '^Samr(Open|Lookup)' and duration >= 1ms",
+    "param.Names == 'no-such-group' or in.DesiredAccess == 0x2000000",
+    "auth == privacy and not decrypted",
+    "SamrLookupNamesInDomain access_denied",
+    "frame >= 10 and frame <= 40 and call_id == 3 and transport == ncacn_ip_tcp",
 ]
 # Expectation files of `rpcscope check` (docs/check.md) in the shapes users write.
 EXPECT_SEEDS = [
@@ -333,6 +344,8 @@ def main(argv):
             seed_idl(seeds, p)
     for text in EXPECT_SEEDS:
         seeds.add("expect_file", text.encode())
+    for text in FILTER_SEEDS:
+        seeds.add("filter_expr", text.encode())
     for t in TARGETS:
         print(f"{t}: {seeds.count[t]} seeds")
     return 0

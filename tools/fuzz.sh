@@ -53,6 +53,7 @@ dict_of() {
     capture_file|link_ip|engine) echo fuzz/dicts/capture.dict ;;
     idl_parser|ndr_described) echo fuzz/dicts/idl.dict ;;
     expect_file) echo fuzz/dicts/expect.dict ;;
+    filter_expr) echo fuzz/dicts/filter.dict ;;
     *) echo fuzz/dicts/rpc.dict ;;
   esac
 }

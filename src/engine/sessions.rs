@@ -22,6 +22,7 @@ use crate::dcerpc::call_report;
 use crate::dcerpc::channel::{Channel, Verdict};
 use crate::dcerpc::pdu::parse_header;
 use crate::epm::resolver::{EndpointRecord, Expectation, Resolver};
+use crate::filter::Filter;
 use crate::hash::FastMap;
 use crate::idl::Library;
 use crate::kdc::{self, KDC_PORT, KdcStream};
@@ -60,6 +61,8 @@ pub struct Sessions {
     cx: SessionContext,
     /// The latest capture time seen (for the calls waiting for an interface).
     now: Timestamp,
+    /// Only the calls it chooses are handed over and counted.
+    filter: Option<Arc<Filter>>,
     summary: SummaryBuilder,
     tally: Tally,
     dcerpc_connections: u64,
@@ -262,6 +265,10 @@ impl Sessions {
         self.cx.outbox.limit_open_calls(max);
     }
 
+    pub(super) fn set_filter(&mut self, filter: Arc<Filter>) {
+        self.filter = Some(filter);
+    }
+
     pub(super) fn never_wait_for_labels(&mut self) {
         self.cx.unlabelled.never_wait();
     }
@@ -307,9 +314,13 @@ impl Sessions {
         self.cx.pdus.take()
     }
 
-    /// Takes the calls that ended since the last call, in the order they ended.
+    /// Takes the calls that ended since the last call (those the filter chooses), in the order
+    /// they ended.
     pub fn take_calls(&mut self) -> Vec<Call> {
-        let calls: Vec<Call> = self.cx.outbox.take_ready().collect();
+        let mut calls: Vec<Call> = self.cx.outbox.take_ready().collect();
+        if let Some(f) = &self.filter {
+            calls.retain(|c| f.matches(c));
+        }
         for c in &calls {
             self.summary.add(c);
         }

@@ -13,8 +13,7 @@ use crate::dce::codes::{
 };
 use crate::dce::names;
 use crate::epm::resolver::EndpointRecord;
-use crate::model::{Auth, Call, Outcome, PduRecord};
-use crate::status::Severity;
+use crate::model::{Auth, Call, PduRecord};
 use crate::summary::Summary;
 
 /// Characters of the outcome column: `ERROR` and the longest common status names fit.
@@ -22,37 +21,6 @@ const OUTCOME_WIDTH: usize = 36;
 
 /// Header line of the call table (rows come from [`call_row`]).
 pub const CALLS_HEADER: &str = "  FRAME  TIME (UTC)       CLIENT                 SERVER                 CALL  CTX  OPERATION                                 OUTCOME                               DURATION  AUTH";
-
-fn interface_label(c: &Call) -> String {
-    let iface = match &c.interface {
-        Some(i) => i.name.as_deref().map_or_else(
-            || format!("{} v{}.{}", i.syntax.uuid, i.syntax.major, i.syntax.minor),
-            str::to_string,
-        ),
-        None => "?".to_string(),
-    };
-    let op = match (&c.operation, c.opnum) {
-        (Some(name), _) => name.to_string(),
-        (None, Some(n)) => format!("opnum {n}"),
-        (None, None) => "?".to_string(),
-    };
-    format!("{iface}.{op}")
-}
-
-/// The outcome column: a fault with its name; an answer with its return code when it is
-/// not plain success (`ERROR STATUS_ACCESS_DENIED`, `WARN ERROR_MORE_DATA`, `ok S_FALSE`).
-fn outcome_label(c: &Call) -> String {
-    match (c.outcome, c.fault_name(), c.status) {
-        (Outcome::Fault, Some(name), _) => format!("FAULT {name}"),
-        (Outcome::Response, _, Some(st)) => match st.severity() {
-            Severity::Error => format!("ERROR {}", st.label()),
-            Severity::Warning => format!("WARN {}", st.label()),
-            Severity::Success if st.code == 0 => "ok".to_string(),
-            Severity::Success => format!("ok {}", st.label()),
-        },
-        (o, _, _) => o.to_string(),
-    }
-}
 
 fn duration_label(d: Option<u64>) -> String {
     match d {
@@ -98,11 +66,11 @@ pub fn call_row(c: &Call) -> String {
         }),
         (None, None) => {}
     }
-    let mut label = interface_label(c);
+    let mut label = c.label();
     if label.chars().count() > 41 {
         label = label.chars().take(40).collect::<String>() + "…";
     }
-    let mut outcome = outcome_label(c);
+    let mut outcome = c.outcome_label();
     if outcome.chars().count() > OUTCOME_WIDTH {
         outcome = outcome.chars().take(OUTCOME_WIDTH - 1).collect::<String>() + "…";
     }

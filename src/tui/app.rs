@@ -13,6 +13,7 @@ use std::sync::Arc;
 use super::action::Action;
 use crate::dce::body::Body;
 use crate::epm::resolver::EndpointRecord;
+use crate::filter::Filter;
 use crate::idl::values::{CallStubs, TreeLine, decode_call_tree, plan_of};
 use crate::model::{Auth, Call, Interface, Outcome, PduRecord};
 use crate::output::text::pdu_detail;
@@ -163,6 +164,8 @@ pub struct ConnRow {
     pub endpoint_frame: Option<u64>,
     /// Indices of its calls in [`App::calls`].
     pub call_indices: Vec<usize>,
+    /// One of its calls passes the filter (the row is in `conn_filtered`).
+    pub shown: bool,
 }
 
 impl ConnRow {
@@ -276,6 +279,8 @@ pub struct App {
     pub search: String,
     /// Filter text (calls and connections views).
     pub filter: String,
+    /// The last whole expression typed, in force.
+    filter_compiled: Option<Filter>,
     /// Calls shown in the calls view (indices into `calls`).
     pub filtered: Vec<usize>,
     /// Associations.
@@ -324,12 +329,6 @@ fn call_text(c: &Call) -> String {
 /// The host of an endpoint as the endpoint records write it (`ip:port`, `[ipv6]:port`).
 fn host_of(endpoint: &str) -> Option<IpAddr> {
     endpoint.parse::<SocketAddr>().ok().map(|a| a.ip())
-}
-
-fn matches(text: &str, filter: &str) -> bool {
-    filter
-        .split_whitespace()
-        .all(|w| text.contains(&w.to_lowercase()))
 }
 
 /// `Interface.Operation` of a call.
@@ -399,6 +398,7 @@ impl App {
             input: Input::Normal,
             search: String::new(),
             filter: String::new(),
+            filter_compiled: None,
             filtered: Vec::new(),
             connections: Vec::new(),
             conn_index: BTreeMap::new(),
@@ -728,7 +728,8 @@ impl App {
                 }
             }
             let i = self.calls.len();
-            if self.filter.is_empty() || matches(&call_text(&c), &self.filter) {
+            let passes = self.passes(&c);
+            if passes {
                 self.filtered.push(i);
             }
             let key = (c.client, c.server, c.transport, c.file_id.clone());
@@ -751,11 +752,9 @@ impl App {
                         span: (0, 0),
                         endpoint_frame: None,
                         call_indices: Vec::new(),
+                        shown: false,
                     });
                     self.conn_index.insert(key, ci);
-                    if self.filter.is_empty() || matches(&self.conn_text(ci), &self.filter) {
-                        self.conn_filtered.push(ci);
-                    }
                     ci
                 }
             };
@@ -785,6 +784,10 @@ impl App {
             };
             row.duration_us = row.span.1 - row.span.0;
             row.call_indices.push(i);
+            if passes && !row.shown {
+                row.shown = true;
+                self.conn_filtered.push(ci);
+            }
             self.calls.push(c);
         }
         if self.live && self.calls.len() > self.history {
@@ -846,15 +849,44 @@ impl App {
         })
     }
 
+    /// True when `c` passes the filter in force.
+    fn passes(&self, c: &Call) -> bool {
+        self.filter_compiled.as_ref().is_none_or(|f| f.matches(c))
+    }
+
+    /// Applies the filter being typed: the calls it chooses, the connections with one of
+    /// them. While the text is not a whole expression (`iface ==`), the message line says
+    /// what is wrong and the last whole one stays in force.
     fn refilter(&mut self) {
+        if self.filter.trim().is_empty() {
+            self.filter_compiled = None;
+        } else {
+            match Filter::parse(&self.filter) {
+                Ok(f) => {
+                    self.filter_compiled = Some(f);
+                    self.message = None;
+                }
+                Err(e) => {
+                    self.message = Some(format!("filter: {e}"));
+                    return;
+                }
+            }
+        }
         self.filtered = (0..self.calls.len())
-            .filter(|&i| {
-                self.filter.is_empty() || matches(&call_text(&self.calls[i]), &self.filter)
-            })
+            .filter(|&i| self.passes(&self.calls[i]))
             .collect();
-        self.conn_filtered = (0..self.connections.len())
-            .filter(|&i| self.filter.is_empty() || matches(&self.conn_text(i), &self.filter))
-            .collect();
+        let mut conn_filtered = Vec::new();
+        for ci in 0..self.connections.len() {
+            let shown = self.connections[ci]
+                .call_indices
+                .iter()
+                .any(|&i| self.calls.get(i).is_some_and(|c| self.passes(c)));
+            self.connections[ci].shown = shown;
+            if shown {
+                conn_filtered.push(ci);
+            }
+        }
+        self.conn_filtered = conn_filtered;
         self.sort_connections();
         self.selected[View::Calls.index()] = 0;
         self.offset[View::Calls.index()] = 0;

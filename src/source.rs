@@ -1,10 +1,12 @@
 //! Capture sources: the first layer. A source yields [`Frame`]s (one per captured packet, numbered
 //! from 1 as Wireshark counts them) with their link type, timestamp and capture lengths.
 //!
-//! Offline reading (classic pcap and pcapng, from a file or stdin) lives in [`mod@file`]; it is pure
-//! Rust and streams, so memory does not grow with the size of the capture.
+//! Offline reading (classic pcap, pcapng and Network Monitor 2.x, from a file or stdin) lives in
+//! [`mod@file`] (NetMon's layout in [`netmon`]); it is pure Rust and streams, so memory does not
+//! grow with the size of the capture.
 
 pub mod file;
+pub mod netmon;
 
 use std::fmt;
 
@@ -108,6 +110,23 @@ impl LinkType {
     pub const IPV6: Self = Self(229);
     /// Linux cooked capture v2 (20-byte header).
     pub const LINUX_SLL2: Self = Self(276);
+
+    /// Link types above pcap's 16-bit range: a Network Monitor media type with no pcap
+    /// equivalent, in the low 16 bits ([`netmon::link_type`]).
+    const NETMON_BASE: u32 = 0x0001_0000;
+
+    /// The link type of NetMon media type `network` that has no pcap equivalent.
+    #[must_use]
+    pub const fn netmon(network: u16) -> Self {
+        Self(Self::NETMON_BASE | network as u32)
+    }
+
+    /// True for NetMon's own frames (events, adapter lists, reassembly headers, DNS caches,
+    /// filter strings: media types 0xFFE0 and 0xFFFB to 0xFFFF), which carry no packet.
+    #[must_use]
+    pub fn is_netmon_metadata(self) -> bool {
+        self.0 >> 16 == 1 && matches!(self.0 & 0xFFFF, 0xFFE0 | 0xFFFB..=0xFFFF)
+    }
 }
 
 impl fmt::Display for LinkType {
@@ -121,6 +140,7 @@ impl fmt::Display for LinkType {
             Self::IPV4 => "IPV4",
             Self::IPV6 => "IPV6",
             Self::LINUX_SLL2 => "LINUX_SLL2",
+            Self(n) if n >> 16 == 1 => return write!(f, "NetMon media type {:#06x}", n & 0xFFFF),
             _ => return write!(f, "linktype {}", self.0),
         };
         f.write_str(name)

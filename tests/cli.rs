@@ -350,7 +350,7 @@ fn text_file_is_not_a_capture() {
     assert_eq!(o.status.code(), Some(1));
     let e = stderr_line(&o);
     assert!(
-        e.contains("README.md") && e.contains("not a pcap or pcapng capture"),
+        e.contains("README.md") && e.contains("not a pcap, pcapng or NetMon capture"),
         "{e}"
     );
     assert!(o.stdout.is_empty());

@@ -236,11 +236,37 @@ def chunked(stream, sizes=(1460, 700, 3000)):
     return bytes(out)
 
 
+def netmon_of(data, limit):
+    """A NetMon 2.1 capture of the frames of a pcap or pcapng file (each with its media type
+    in a trailer: Ethernet, or 0xE000 plus the pcap link type), then one NetMon event frame,
+    as far as `limit` bytes allow."""
+    out, table = bytearray(128), []
+    for n, (link, frame) in enumerate(frames(data)):
+        if len(out) + len(frame) + 64 > limit:
+            break
+        table.append(len(out))
+        network = 1 if link == 1 else 0xE000 | (link & 0x0FFF)
+        out += struct.pack("<QII", n * 1000, len(frame), len(frame)) + frame
+        out += struct.pack("<H", network)
+    if not table:
+        return b""
+    table.append(len(out))
+    out += struct.pack("<QII", 0, 5, 5) + b"event" + struct.pack("<H", 0xFFE0)
+    offset = len(out)
+    out += b"".join(struct.pack("<I", t) for t in table)
+    out[0:8] = b"GMBU" + bytes([1, 2]) + struct.pack("<H", 1)
+    out[8:24] = struct.pack("<8H", 2026, 12, 1, 7, 12, 0, 0, 0)
+    out[24:32] = struct.pack("<II", offset, 4 * len(table))
+    return bytes(out)
+
+
 def seed_capture(seeds, path):
     with open(path, "rb") as f:
         data = f.read(MAX_CAPTURE_BYTES)
     seeds.add("capture_file", data, MAX_CAPTURE_BYTES)
     seeds.add("engine", data, MAX_ENGINE_SEED_BYTES)
+    seeds.add("capture_file", netmon_of(data, MAX_CAPTURE_BYTES), MAX_CAPTURE_BYTES)
+    seeds.add("engine", netmon_of(data, MAX_ENGINE_SEED_BYTES), MAX_ENGINE_SEED_BYTES)
     script = bytearray()
     for n, (link, frame) in enumerate(frames(data)):
         if n == 0:

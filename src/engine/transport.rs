@@ -199,6 +199,9 @@ impl Transport {
                 }
             }
             Ok(Decoded::Other) => self.totals.not_tcp += 1,
+            Err(LinkError::UnsupportedLinkType(l)) if l.is_netmon_metadata() => {
+                self.tally.count("netmon_metadata_frames");
+            }
             Err(e) => self.link_error(e, frame.number),
         }
         self.flows.retire_due(frame.ts, &mut self.retired);

@@ -1,6 +1,7 @@
 //! Streaming reader for classic pcap (both byte orders, micro- and nanosecond resolution, and the
-//! "modified" 24-byte record variant) and pcapng (several sections, several interfaces with their
-//! own link types, `if_tsresol` and `if_tsoffset`).
+//! "modified" 24-byte record variant), pcapng (several sections, several interfaces with their
+//! own link types, `if_tsresol` and `if_tsoffset`) and Network Monitor 2.x (its layout in
+//! [`super::netmon`]).
 //!
 //! Input is any [`Read`] (a file or stdin); one record is held in memory at a time, so memory does
 //! not grow with the capture. Limit: a packet may hold at most [`MAX_PACKET_BYTES`] captured bytes;
@@ -9,6 +10,7 @@
 
 use std::io::{self, BufRead, BufReader, Read};
 
+use super::netmon::{self, OffsetHash};
 use super::{Frame, LinkType, Timestamp};
 
 /// Largest captured length accepted for one packet (16 MiB). Real snap lengths are at most
@@ -18,8 +20,8 @@ pub const MAX_PACKET_BYTES: usize = 16 * 1024 * 1024;
 /// Why a capture could not be read. Each variant renders as a one-line reason.
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
-    /// The input does not start with a pcap or pcapng magic number.
-    #[error("not a pcap or pcapng capture (starts with {0})")]
+    /// The input does not start with a pcap, pcapng or NetMon magic number.
+    #[error("not a pcap, pcapng or NetMon capture (starts with {0})")]
     NotACapture(String),
     /// The input ended in the middle of a header or record.
     #[error("capture truncated: {what} at byte {offset} is cut short")]
@@ -49,6 +51,8 @@ pub enum CaptureFormat {
     Pcap,
     /// pcapng.
     PcapNg,
+    /// Network Monitor 2.x.
+    NetMon,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -69,6 +73,11 @@ struct NgInterface {
 
 #[derive(Debug)]
 enum State {
+    NetMon {
+        header: netmon::Header,
+        /// The offsets of the frames read, to compare with the frame table.
+        read: OffsetHash,
+    },
     Pcap(PcapState),
     PcapNg {
         big_endian: bool,
@@ -167,6 +176,10 @@ impl<R: Read> CaptureReader<R> {
                 reader.read_section_header(0)?;
                 return Ok(reader);
             }
+            m if m == netmon::MAGIC || m == netmon::MAGIC_1X => {
+                reader.read_netmon_header(m)?;
+                return Ok(reader);
+            }
             other => {
                 return Err(SourceError::NotACapture(format!(
                     "bytes {:02x} {:02x} {:02x} {:02x}",
@@ -198,6 +211,7 @@ impl<R: Read> CaptureReader<R> {
         match self.state {
             State::Pcap(_) => CaptureFormat::Pcap,
             State::PcapNg { .. } => CaptureFormat::PcapNg,
+            State::NetMon { .. } => CaptureFormat::NetMon,
         }
     }
 
@@ -211,7 +225,127 @@ impl<R: Read> CaptureReader<R> {
         match self.state {
             State::Pcap(p) => self.next_pcap(p),
             State::PcapNg { .. } => self.next_pcapng(),
+            State::NetMon { header, read } => self.next_netmon(header, read),
         }
+    }
+
+    /// Reads the rest of a NetMon header whose magic was consumed, up to the first frame.
+    fn read_netmon_header(&mut self, magic: [u8; 4]) -> Result<(), SourceError> {
+        let mut fields = [0u8; netmon::HEADER_FIELDS_BYTES];
+        fields[..4].copy_from_slice(&magic);
+        if read_fully(&mut self.input, &mut fields[4..])? < fields.len() - 4 {
+            return Err(SourceError::Truncated {
+                what: "NetMon file header",
+                offset: 0,
+            });
+        }
+        let header = netmon::Header::parse(&fields)
+            .map_err(|reason| SourceError::Malformed { offset: 0, reason })?;
+        self.offset = fields.len() as u64;
+        self.skip(netmon::HEADER_BYTES - self.offset, 0, "NetMon file header")?;
+        self.state = State::NetMon {
+            header,
+            read: OffsetHash::default(),
+        };
+        Ok(())
+    }
+
+    fn next_netmon(
+        &mut self,
+        header: netmon::Header,
+        mut read: OffsetHash,
+    ) -> Result<Option<Frame<'_>>, SourceError> {
+        let start = self.offset;
+        if start >= u64::from(header.frame_table_offset) {
+            self.check_frame_table(header, read)?;
+            // read again, the end stays the end
+            self.state = State::NetMon {
+                header: netmon::Header {
+                    frame_table_offset: u32::try_from(self.offset).unwrap_or(u32::MAX),
+                    frame_table_len: 0,
+                    ..header
+                },
+                read: OffsetHash::default(),
+            };
+            return Ok(None);
+        }
+        let mut record = [0u8; netmon::RECORD_HEADER_BYTES];
+        if read_fully(&mut self.input, &mut record)? < record.len() {
+            return Err(SourceError::Truncated {
+                what: "NetMon frame",
+                offset: start,
+            });
+        }
+        let (caplen, original_len) = netmon::lengths(&record);
+        let caplen = caplen as usize;
+        if caplen > MAX_PACKET_BYTES {
+            return Err(SourceError::Malformed {
+                offset: start,
+                reason: format!(
+                    "NetMon frame claims {caplen} captured bytes (limit {MAX_PACKET_BYTES})"
+                ),
+            });
+        }
+        let trailer_len = header.trailer_len();
+        self.buf.resize(caplen + trailer_len, 0);
+        if read_fully(&mut self.input, &mut self.buf)? < self.buf.len() {
+            return Err(SourceError::Truncated {
+                what: "NetMon frame",
+                offset: start,
+            });
+        }
+        self.offset += (record.len() + self.buf.len()) as u64;
+        read.add(start);
+        self.state = State::NetMon { header, read };
+        self.frames += 1;
+        let (ts, network) = header.frame(&record, &self.buf[caplen..]);
+        self.last_ts = ts;
+        Ok(Some(Frame {
+            number: self.frames,
+            ts,
+            link_type: netmon::link_type(network),
+            data: &self.buf[..caplen],
+            original_len,
+        }))
+    }
+
+    /// At the frame table: it must list the frames read, in their order.
+    fn check_frame_table(
+        &mut self,
+        header: netmon::Header,
+        read: OffsetHash,
+    ) -> Result<(), SourceError> {
+        let start = self.offset;
+        if start != u64::from(header.frame_table_offset) {
+            return Err(SourceError::Malformed {
+                offset: start,
+                reason: format!(
+                    "the last NetMon frame runs into the frame table at byte {}",
+                    header.frame_table_offset
+                ),
+            });
+        }
+        let mut listed = OffsetHash::default();
+        let mut entry = [0u8; 4];
+        for _ in 0..header.frame_table_len / 4 {
+            if read_fully(&mut self.input, &mut entry)? < entry.len() {
+                return Err(SourceError::Truncated {
+                    what: "NetMon frame table",
+                    offset: start,
+                });
+            }
+            listed.add(u64::from(u32::from_le_bytes(entry)));
+        }
+        self.offset += u64::from(header.frame_table_len);
+        if listed != read {
+            return Err(SourceError::Malformed {
+                offset: start,
+                reason: "the NetMon frame table lists frames other than those stored one after \
+                         another before it (rpcscope reads such captures in file order)"
+                    .into(),
+            });
+        }
+        Ok(())
     }
 
     fn next_pcap(&mut self, p: PcapState) -> Result<Option<Frame<'_>>, SourceError> {
@@ -408,7 +542,7 @@ impl<R: Read> CaptureReader<R> {
                 };
                 let info = match &self.state {
                     State::PcapNg { interfaces, .. } => interfaces.get(iface).copied(),
-                    State::Pcap(_) => None,
+                    State::Pcap(_) | State::NetMon { .. } => None,
                 };
                 let (link_type, ts) = match (info, ts_units) {
                     (Some(i), Some(units)) => (
@@ -471,7 +605,7 @@ impl<R: Read> CaptureReader<R> {
                     State::PcapNg { interfaces, .. } => {
                         interfaces.first().map_or(u32::MAX, |i| i.snaplen)
                     }
-                    State::Pcap(_) => u32::MAX,
+                    State::Pcap(_) | State::NetMon { .. } => u32::MAX,
                 };
                 let snaplen = if snaplen == 0 { u32::MAX } else { snaplen };
                 let caplen = (origlen.min(snaplen) as usize).min(b.len() - 4);
@@ -641,6 +775,58 @@ mod tests {
             assert_eq!(f.original_len as usize, body.len() + 3);
         }
         assert!(r.next_frame().unwrap().is_none());
+    }
+
+    /// A NetMon 2.0 capture of `frames` (Ethernet, 1 ms apart from 2026-12-07T00:00:00Z).
+    fn netmon(frames: &[&[u8]]) -> Vec<u8> {
+        let mut out = vec![0u8; 128];
+        let mut table = Vec::new();
+        for (i, f) in frames.iter().enumerate() {
+            table.push(out.len() as u32);
+            out.extend((i as u64 * 1000).to_le_bytes());
+            out.extend((f.len() as u32 + 4).to_le_bytes());
+            out.extend((f.len() as u32).to_le_bytes());
+            out.extend(*f);
+        }
+        let at = out.len() as u32;
+        for t in &table {
+            out.extend(t.to_le_bytes());
+        }
+        out[..6].copy_from_slice(b"GMBU\x00\x02");
+        out[6] = 1;
+        for (i, v) in [2026u16, 12, 1, 7, 0, 0, 0, 0].iter().enumerate() {
+            out[8 + 2 * i..10 + 2 * i].copy_from_slice(&v.to_le_bytes());
+        }
+        out[24..28].copy_from_slice(&at.to_le_bytes());
+        out[28..32].copy_from_slice(&(table.len() as u32 * 4).to_le_bytes());
+        out
+    }
+
+    #[test]
+    fn reads_netmon_frames_in_order_and_checks_the_frame_table() {
+        let bytes = netmon(&[b"first", b"second frame"]);
+        let mut r = CaptureReader::new(&bytes[..]).unwrap();
+        assert_eq!(r.format(), CaptureFormat::NetMon);
+        let f = r.next_frame().unwrap().unwrap();
+        assert_eq!((f.number, f.data, f.original_len), (1, &b"first"[..], 9));
+        assert_eq!(f.link_type, LinkType::ETHERNET);
+        assert_eq!(f.ts.rfc3339_micros(), "2026-12-07T00:00:00.000000Z");
+        let f = r.next_frame().unwrap().unwrap();
+        assert_eq!((f.number, f.data), (2, &b"second frame"[..]));
+        assert_eq!(f.ts.rfc3339_micros(), "2026-12-07T00:00:00.001000Z");
+        assert!(r.next_frame().unwrap().is_none());
+        assert!(r.next_frame().unwrap().is_none(), "the end stays the end");
+
+        let cut = &bytes[..bytes.len() - 20];
+        let mut r = CaptureReader::new(cut).unwrap();
+        r.next_frame().unwrap();
+        assert!(matches!(r.next_frame(), Err(SourceError::Truncated { .. })));
+        let mut hostile = bytes.clone();
+        hostile[128 + 12..128 + 16].copy_from_slice(&u32::MAX.to_le_bytes());
+        let mut r = CaptureReader::new(&hostile[..]).unwrap();
+        assert!(matches!(r.next_frame(), Err(SourceError::Malformed { .. })));
+        let e = CaptureReader::new(&b"RTSS\x00\x01"[..]).unwrap_err();
+        assert!(e.to_string().contains("truncated"), "{e}");
     }
 
     #[test]

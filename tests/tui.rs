@@ -90,6 +90,11 @@ fn the_filter_bar_takes_the_filter_language() {
     let want = count(&app, &|c| c.outcome == Outcome::Fault && c.opnum != Some(0));
     assert!(want > 0 && want < all, "{want} of {all}");
     assert_eq!(app.filtered.len(), want);
+    let in_stats: u64 = app.stats().iter().map(|r| r.calls).sum();
+    assert_eq!(
+        in_stats, want as u64,
+        "statistics count the chosen calls only"
+    );
     assert!(
         app.conn_filtered.iter().all(|&ci| app.connections[ci]
             .call_indices

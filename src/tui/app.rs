@@ -593,6 +593,9 @@ impl App {
         for conn in self.connections.iter().filter(|c| c.client.ip() == host) {
             for &i in &conn.call_indices {
                 let c = &self.calls[i];
+                if !self.passes(c) {
+                    continue;
+                }
                 let frame = c
                     .request
                     .as_ref()
@@ -656,7 +659,7 @@ impl App {
 
     fn compute_stats(&self) -> Vec<StatRow> {
         let mut by_op: BTreeMap<String, (u64, u64, u64, Vec<u64>)> = BTreeMap::new();
-        for c in &self.calls {
+        for c in self.calls.iter().filter(|c| self.passes(c)) {
             let e = by_op.entry(call_label(c)).or_default();
             e.0 += 1;
             if c.outcome == Outcome::Fault {
@@ -849,6 +852,15 @@ impl App {
         })
     }
 
+    /// ` (filter: EXPR)` for the titles of the views the filter applies to, empty without one.
+    #[must_use]
+    pub fn filter_note(&self) -> String {
+        if self.filter_compiled.is_none() {
+            return String::new();
+        }
+        format!(" (filter: {})", self.filter.trim())
+    }
+
     /// True when `c` passes the filter in force.
     fn passes(&self, c: &Call) -> bool {
         self.filter_compiled.as_ref().is_none_or(|f| f.matches(c))
@@ -872,6 +884,7 @@ impl App {
                 }
             }
         }
+        self.stats_cache = None;
         self.filtered = (0..self.calls.len())
             .filter(|&i| self.passes(&self.calls[i]))
             .collect();

@@ -610,11 +610,12 @@ fn draw_connections(f: &mut Frame<'_>, app: &App, area: Rect, theme: Theme) {
     }
     header.push("Faults");
     widths.push(Constraint::Length(7));
-    let title = format!(
-        "Connections ({}, by {}) — Enter: call flow, s: sort",
+    let title = sanitize(&format!(
+        "Connections ({}, by {}){} — Enter: call flow, s: sort",
         app.conn_filtered.len(),
-        app.conn_sort.name()
-    );
+        app.conn_sort.name(),
+        app.filter_note()
+    ));
     f.render_widget(table(title, header, rows, widths, theme), area);
 }
 
@@ -766,8 +767,9 @@ fn draw_flow(f: &mut Frame<'_>, app: &App, area: Rect, theme: Theme) {
         }
     }
     let title = format!(
-        "Call flow of {host} ({} items) — Enter: call detail",
-        rows.len()
+        "Call flow of {host} ({} items){} — Enter: call detail",
+        rows.len(),
+        app.filter_note()
     );
     f.render_widget(
         Paragraph::new(lines).block(
@@ -812,8 +814,13 @@ fn draw_endpoints(f: &mut Frame<'_>, app: &App, area: Rect, theme: Theme) {
         .collect();
     let title = if app.done || app.live {
         format!(
-            "Endpoint resolution ({}) — Enter: flow of the connection that used it",
-            app.endpoints.len()
+            "Endpoint resolution ({}{}) — Enter: flow of the connection that used it",
+            app.endpoints.len(),
+            if app.filter_note().is_empty() {
+                ""
+            } else {
+                "; the filter chooses calls, not endpoints"
+            }
         )
     } else {
         "Endpoint resolution (shown when the capture has been read)".to_string()
@@ -919,7 +926,11 @@ fn draw_stats(f: &mut Frame<'_>, app: &mut App, area: Rect, theme: Theme) {
     ];
     f.render_widget(
         table(
-            format!("Response times ({} operations)", stats.len()),
+            sanitize(&format!(
+                "Response times ({} operations){}",
+                stats.len(),
+                app.filter_note()
+            )),
             header,
             rows,
             widths,

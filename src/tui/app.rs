@@ -907,8 +907,9 @@ impl App {
         self.offset[View::Connections.index()] = 0;
     }
 
-    /// Searchable text of a row of the current view.
-    fn row_text(&mut self, row: usize) -> String {
+    /// Searchable text of a row of the current view (`flow`: the call-flow rows, made once
+    /// per search: making them is a sort of the client's items).
+    fn row_text(&mut self, row: usize, flow: &[FlowRow]) -> String {
         match self.view {
             View::Calls => self
                 .filtered
@@ -920,7 +921,7 @@ impl App {
                 .get(row)
                 .map(|&i| self.conn_text(i))
                 .unwrap_or_default(),
-            View::Flow => match self.flow_rows().get(row) {
+            View::Flow => match flow.get(row) {
                 Some(FlowRow::Call(i)) => call_text(&self.calls[*i]),
                 Some(FlowRow::Lookup(e)) => self.endpoints[*e].binding.to_lowercase(),
                 Some(FlowRow::Note(n)) => pdu_detail(&self.notes[*n]).to_lowercase(),
@@ -957,9 +958,14 @@ impl App {
         }
         let needle = self.search.to_lowercase();
         let start = self.cursor();
+        let flow = if self.view == View::Flow {
+            self.flow_rows()
+        } else {
+            Vec::new()
+        };
         for step in 1..=n {
             let row = (start + step) % n;
-            if self.row_text(row).contains(&needle) {
+            if self.row_text(row, &flow).contains(&needle) {
                 self.select(row);
                 self.message = None;
                 return;

@@ -181,8 +181,15 @@ pub fn read_call(
         ..NetlogonView::default()
     };
     let succeeded = status == Some(0);
+    // what an answer says is wanted of an authenticate (the flags agreed) and, with keys, of a
+    // challenge (the server's challenge); a password change's answer says nothing wanted here
+    let wanted = match op {
+        opnum::REQ_CHALLENGE => keys.is_some(),
+        opnum::AUTHENTICATE | opnum::AUTHENTICATE2 | opnum::AUTHENTICATE3 => true,
+        _ => false,
+    };
     let answer = response
-        .filter(|_| succeeded)
+        .filter(|_| succeeded && wanted)
         .map(|r| decode(op, r))
         .filter(|a| a.error.is_none());
     let answered = |name: &str| answer.as_ref().and_then(|a| lookup(&a.params, name));

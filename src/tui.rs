@@ -127,6 +127,11 @@ fn empty_summary() -> crate::summary::Summary {
 pub fn key_action(key: KeyEvent, app: &App) -> Option<Action> {
     if app.input != app::Input::Normal {
         return match key.code {
+            // Ctrl-C quits from a prompt too; other control keys type nothing
+            KeyCode::Char('c') if key.modifiers.contains(KeyModifiers::CONTROL) => {
+                Some(Action::Quit)
+            }
+            KeyCode::Char(_) if key.modifiers.contains(KeyModifiers::CONTROL) => None,
             KeyCode::Enter => Some(Action::Enter),
             KeyCode::Esc => Some(Action::Back),
             KeyCode::Backspace => Some(Action::Backspace),

@@ -178,6 +178,18 @@ fn drills_into_details_connections_and_flows() {
         app.field, 1,
         "arrows move within the detail when it has the focus"
     );
+    // g and G act on the focused detail, not on the call list behind it
+    let cursor = app.cursor();
+    app.update(Action::End);
+    let last = app.field;
+    assert!(last > 1, "{last}");
+    app.update(Action::Down);
+    assert_eq!(app.field, last, "the last field stays the last");
+    app.update(Action::Up);
+    assert_eq!(app.field, last - 1);
+    app.update(Action::Home);
+    assert_eq!(app.field, 0);
+    assert_eq!(app.cursor(), cursor, "the call list did not move");
     app.update(Action::Back);
     assert!(!app.detail);
     app.update(Action::View(2));
@@ -588,4 +600,47 @@ fn a_sealed_call_without_its_key_is_never_shown_as_ok() {
         assert!(line.contains("? sealed, no key"), "{line}");
         assert!(!line.contains("✓ ok"), "{line}");
     }
+}
+
+#[test]
+fn connections_say_how_their_endpoint_was_known() {
+    let app = loaded("02-epm-map-samr.pcap");
+    let how: Vec<String> = app.connections.iter().map(|c| c.resolution()).collect();
+    assert!(how.contains(&"well-known endpoint".to_string()), "{how:?}");
+    assert!(
+        how.iter()
+            .any(|h| h.starts_with("resolved (answer in frame")),
+        "{how:?}"
+    );
+    let mut app = App::new("starts-mid-connection");
+    let bytes = std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("captures/synthetic/starts-mid-connection.pcap"),
+    )
+    .unwrap();
+    let (calls, run) = rpcscope::Analysis::from_bytes(&bytes).calls().unwrap();
+    app.update(Action::Calls(calls));
+    app.update(Action::Done(Box::new(run.summary), run.endpoints, None));
+    assert_eq!(
+        app.connections[0].resolution(),
+        "not announced in the capture",
+        "a dynamic port no answer announced is not a well-known endpoint"
+    );
+}
+
+#[test]
+fn ctrl_c_in_a_prompt_quits_instead_of_typing() {
+    use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    let mut app = loaded("02-epm-map-samr.pcap");
+    app.update(Action::StartFilter);
+    let ctrl = |c| KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL);
+    assert!(matches!(
+        rpcscope::tui::key_action(ctrl('c'), &app),
+        Some(Action::Quit)
+    ));
+    assert!(rpcscope::tui::key_action(ctrl('u'), &app).is_none());
+    let plain = KeyEvent::new(KeyCode::Char('c'), KeyModifiers::NONE);
+    assert!(matches!(
+        rpcscope::tui::key_action(plain, &app),
+        Some(Action::Char('c'))
+    ));
 }

@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use super::action::Action;
 use crate::dce::body::Body;
+use crate::dcerpc::pdu::parse_header;
 use crate::epm::resolver::EndpointRecord;
 use crate::filter::Filter;
 use crate::idl::values::{CallStubs, TreeLine, decode_call_tree, plan_of};
@@ -182,12 +183,19 @@ impl ConnRow {
     }
 
     /// How the client knew the endpoint: resolved through the endpoint mapper or OXID resolver
-    /// (a partially bound handle) or a well-known endpoint (fully bound).
+    /// (a partially bound handle), a well-known endpoint (the endpoint mapper's port, SMB's,
+    /// RPC over HTTP's, or a named pipe), or a port no answer in the capture announced.
     #[must_use]
     pub fn resolution(&self) -> String {
+        const WELL_KNOWN_PORTS: [u16; 4] = [135, 139, 445, 593];
         match self.endpoint_frame {
             Some(f) => format!("resolved (answer in frame {f})"),
-            None => "well-known endpoint".to_string(),
+            None if self.transport == "ncacn_np"
+                || WELL_KNOWN_PORTS.contains(&self.server.port()) =>
+            {
+                "well-known endpoint".to_string()
+            }
+            None => "not announced in the capture".to_string(),
         }
     }
 }
@@ -329,6 +337,86 @@ fn call_text(c: &Call) -> String {
 /// The host of an endpoint as the endpoint records write it (`ip:port`, `[ipv6]:port`).
 fn host_of(endpoint: &str) -> Option<IpAddr> {
     endpoint.parse::<SocketAddr>().ok().map(|a| a.ip())
+}
+
+/// The header fields of a PDU head (a call's first bytes): label, value and byte range.
+#[must_use]
+pub fn pdu_fields(head: &[u8]) -> Vec<(String, String, std::ops::Range<usize>)> {
+    let Ok(h) = parse_header(head) else {
+        return Vec::new();
+    };
+    let le = h.little_endian();
+    let rd16 = |at: usize| {
+        head.get(at..at + 2).map_or(0, |b| {
+            if le {
+                u16::from_le_bytes([b[0], b[1]])
+            } else {
+                u16::from_be_bytes([b[0], b[1]])
+            }
+        })
+    };
+    let rd32 = |at: usize| {
+        head.get(at..at + 4).map_or(0, |b| {
+            let a = [b[0], b[1], b[2], b[3]];
+            if le {
+                u32::from_le_bytes(a)
+            } else {
+                u32::from_be_bytes(a)
+            }
+        })
+    };
+    let mut out = vec![
+        (
+            "rpc_vers".to_string(),
+            format!("{}.{}", h.version, h.version_minor),
+            0..2,
+        ),
+        ("ptype".to_string(), h.ptype.to_string(), 2..3),
+        (
+            "pfc_flags".to_string(),
+            format!("0x{:02x}", h.flags.0),
+            3..4,
+        ),
+        (
+            "drep".to_string(),
+            if le {
+                "little-endian".to_string()
+            } else {
+                "big-endian".to_string()
+            },
+            4..8,
+        ),
+        ("frag_length".to_string(), h.frag_len.to_string(), 8..10),
+        ("auth_length".to_string(), h.auth_len.to_string(), 10..12),
+        ("call_id".to_string(), h.call_id.to_string(), 12..16),
+    ];
+    match h.ptype.0 {
+        0 => {
+            out.push(("alloc_hint".into(), rd32(16).to_string(), 16..20));
+            out.push(("p_cont_id".into(), rd16(20).to_string(), 20..22));
+            out.push(("opnum".into(), rd16(22).to_string(), 22..24));
+            if h.flags.object_uuid() {
+                let object = head
+                    .get(24..40)
+                    .and_then(|b| <&[u8; 16]>::try_from(b).ok())
+                    .map_or_else(
+                        || "(cut short)".to_string(),
+                        |b| crate::dce::Uuid::from_wire(b, le).to_string(),
+                    );
+                out.push(("object".into(), object, 24..40));
+            }
+        }
+        2 => {
+            out.push(("alloc_hint".into(), rd32(16).to_string(), 16..20));
+            out.push(("p_cont_id".into(), rd16(20).to_string(), 20..22));
+        }
+        3 => {
+            out.push(("p_cont_id".into(), rd16(20).to_string(), 20..22));
+            out.push(("status".into(), format!("0x{:08x}", rd32(24)), 24..28));
+        }
+        _ => {}
+    }
+    out
 }
 
 /// `Interface.Operation` of a call.
@@ -989,9 +1077,21 @@ impl App {
         self.field = 0;
     }
 
+    /// The selectable items of the detail: the lines of the parameter tree, then the header
+    /// fields of the request's and the response's first PDU.
+    fn detail_items(&self) -> usize {
+        let Some(c) = self.selected_call() else {
+            return 0;
+        };
+        let fields: usize = c.heads.iter().map(|h| pdu_fields(h).len()).sum();
+        self.parameter_tree().len() + fields
+    }
+
     fn move_by(&mut self, delta: i64) {
         if self.detail && self.focus == Focus::Detail {
-            self.field = usize::try_from((self.field as i64 + delta).max(0)).unwrap_or(0);
+            let last = self.detail_items().saturating_sub(1);
+            let field = usize::try_from((self.field as i64 + delta).max(0)).unwrap_or(0);
+            self.field = field.min(last);
             return;
         }
         let target = (self.cursor() as i64 + delta).max(0);
@@ -1059,6 +1159,11 @@ impl App {
             Action::Down => self.move_by(1),
             Action::PageUp => self.move_by(-page),
             Action::PageDown => self.move_by(page),
+            // with the detail focused, its first and last field
+            Action::Home if self.detail && self.focus == Focus::Detail => self.field = 0,
+            Action::End if self.detail && self.focus == Focus::Detail => {
+                self.field = self.detail_items().saturating_sub(1);
+            }
             Action::Home => self.select(0),
             Action::End => self.select(usize::MAX),
             Action::NextView => self.switch((self.view.index() + 1) % View::ALL.len()),
@@ -1240,5 +1345,35 @@ fn decode_on_demand(library: Option<&crate::idl::Library>, stubs: &CallStubs) ->
             text: format!("not decoded: {why}"),
             at: None,
         }],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_request_s_object_uuid_is_shown_in_its_header_fields() {
+        let object = "99fcfec4-5260-101b-bbcb-00aa0021347a";
+        let uuid = crate::dce::Uuid::parse(object).unwrap();
+        let mut head = vec![5, 0, 0, 0x83, 0x10, 0, 0, 0];
+        head.extend(40u16.to_le_bytes());
+        head.extend(0u16.to_le_bytes());
+        head.extend(7u32.to_le_bytes());
+        head.extend(0u32.to_le_bytes());
+        head.extend(0u16.to_le_bytes());
+        head.extend(3u16.to_le_bytes());
+        // the first three fields little-endian, as the data representation says
+        let mut wire = uuid.0;
+        wire[0..4].reverse();
+        wire[4..6].reverse();
+        wire[6..8].reverse();
+        head.extend(wire);
+        let fields = pdu_fields(&head);
+        let shown = fields.iter().find(|(k, _, _)| k == "object").unwrap();
+        assert_eq!((shown.1.as_str(), shown.2.clone()), (object, 24..40));
+        let cut = pdu_fields(&head[..30]);
+        let shown = cut.iter().find(|(k, _, _)| k == "object").unwrap();
+        assert_eq!(shown.1, "(cut short)");
     }
 }

@@ -8,8 +8,7 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Clear, Gauge, Paragraph, Row, Table, Tabs, Wrap};
 
-use super::app::{App, FlowRow, Focus, Input, View, call_label};
-use crate::dcerpc::pdu::parse_header;
+use super::app::{self, App, FlowRow, Focus, Input, View, call_label};
 use crate::idl::values::{Direction as Side, SideStub};
 use crate::model::{Call, Outcome};
 use crate::output::sanitize;
@@ -226,78 +225,6 @@ fn draw_calls(f: &mut Frame<'_>, app: &App, area: Rect, theme: Theme) {
     }
 }
 
-/// A header field of a PDU head: label, value and byte range.
-fn pdu_fields(head: &[u8]) -> Vec<(String, String, std::ops::Range<usize>)> {
-    let Ok(h) = parse_header(head) else {
-        return Vec::new();
-    };
-    let le = h.little_endian();
-    let rd16 = |at: usize| {
-        head.get(at..at + 2).map_or(0, |b| {
-            if le {
-                u16::from_le_bytes([b[0], b[1]])
-            } else {
-                u16::from_be_bytes([b[0], b[1]])
-            }
-        })
-    };
-    let rd32 = |at: usize| {
-        head.get(at..at + 4).map_or(0, |b| {
-            let a = [b[0], b[1], b[2], b[3]];
-            if le {
-                u32::from_le_bytes(a)
-            } else {
-                u32::from_be_bytes(a)
-            }
-        })
-    };
-    let mut out = vec![
-        (
-            "rpc_vers".to_string(),
-            format!("{}.{}", h.version, h.version_minor),
-            0..2,
-        ),
-        ("ptype".to_string(), h.ptype.to_string(), 2..3),
-        (
-            "pfc_flags".to_string(),
-            format!("0x{:02x}", h.flags.0),
-            3..4,
-        ),
-        (
-            "drep".to_string(),
-            if le {
-                "little-endian".to_string()
-            } else {
-                "big-endian".to_string()
-            },
-            4..8,
-        ),
-        ("frag_length".to_string(), h.frag_len.to_string(), 8..10),
-        ("auth_length".to_string(), h.auth_len.to_string(), 10..12),
-        ("call_id".to_string(), h.call_id.to_string(), 12..16),
-    ];
-    match h.ptype.0 {
-        0 => {
-            out.push(("alloc_hint".into(), rd32(16).to_string(), 16..20));
-            out.push(("p_cont_id".into(), rd16(20).to_string(), 20..22));
-            out.push(("opnum".into(), rd16(22).to_string(), 22..24));
-            if h.flags.object_uuid() {
-                out.push(("object".into(), "(object UUID)".into(), 24..40));
-            }
-        }
-        2 => {
-            out.push(("alloc_hint".into(), rd32(16).to_string(), 16..20));
-            out.push(("p_cont_id".into(), rd16(20).to_string(), 20..22));
-        }
-        3 => {
-            out.push(("p_cont_id".into(), rd16(20).to_string(), 20..22));
-            out.push(("status".into(), format!("0x{:08x}", rd32(24)), 24..28));
-        }
-        _ => {}
-    }
-    out
-}
-
 fn hex_lines(
     head: &[u8],
     highlight: Option<std::ops::Range<usize>>,
@@ -473,7 +400,7 @@ fn draw_detail(f: &mut Frame<'_>, app: &App, c: &Call, area: Rect, theme: Theme)
     let tree = app.parameter_tree();
     let mut fields = Vec::new();
     for (which, head) in [("request", &c.heads[0]), ("response", &c.heads[1])] {
-        for (k, v, r) in pdu_fields(head) {
+        for (k, v, r) in app::pdu_fields(head) {
             fields.push((which, k, v, r));
         }
     }

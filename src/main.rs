@@ -63,7 +63,7 @@ fn main() -> ExitCode {
         Some(cli::Command::Tui { .. }) => true,
         Some(cli::Command::Live(l)) => l.decode || (!l.json && io::stdout().is_terminal()),
         Some(_) => false,
-        None => io::stdout().is_terminal(),
+        None => opens_interface(args.capture.as_deref()),
     };
     let decode = filter_decodes || asked_decode;
     // The terminal interface decodes the selected call when its detail opens, and `calls`
@@ -74,7 +74,7 @@ fn main() -> ExitCode {
             Some(cli::Command::Calls { decode, .. }) => *decode,
             Some(cli::Command::Live(l)) => !l.json && io::stdout().is_terminal(),
             Some(_) => false,
-            None => io::stdout().is_terminal(),
+            None => opens_interface(args.capture.as_deref()),
         };
     match &args.command {
         Some(cli::Command::Completions { shell }) => {
@@ -161,7 +161,8 @@ fn main() -> ExitCode {
             return live_command::run(&live, library, keys, limits);
         }
         (Some(c), _) => c,
-        (None, Some(capture)) if io::stdout().is_terminal() => return tui(&capture, base),
+        // the interface when it can be shown: a terminal that draws, keys on standard input
+        (None, Some(capture)) if opens_interface(Some(&capture)) => return tui(&capture, base),
         (None, Some(capture)) => cli::Command::Calls {
             json: false,
             format: None,
@@ -612,6 +613,15 @@ fn written(result: io::Result<()>) -> ExitCode {
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
         Err(e) => fail("<stdout>", &e.to_string()),
     }
+}
+
+/// True when `rpcscope CAPTURE` opens the terminal interface rather than printing the call
+/// table: standard output is a terminal that can draw (not `TERM=dumb`) and the keys can come
+/// from standard input (the capture is not `-`).
+fn opens_interface(capture: Option<&Path>) -> bool {
+    io::stdout().is_terminal()
+        && !rpcscope::tui::dumb_terminal()
+        && capture.is_some_and(|c| c.as_os_str() != "-")
 }
 
 fn tui(path: &std::path::Path, setup: rpcscope::Setup) -> ExitCode {

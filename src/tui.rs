@@ -29,6 +29,7 @@ use ratatui::crossterm::execute;
 
 use crate::idl::Library;
 use crate::live::{Capture, CaptureStats};
+use crate::source::file::CaptureReader;
 use action::Action;
 use app::App;
 use view::Theme;
@@ -56,9 +57,16 @@ impl<R: Read> Read for Counting<R> {
 
 /// Analyses `path` on a thread; its results arrive as actions.
 fn spawn_analysis(path: &Path, setup: crate::Setup) -> io::Result<Receiver<Action>> {
+    if path.as_os_str() == "-" {
+        return Err(io::Error::other(
+            "the terminal interface reads its keys from standard input, so not a capture \
+             (`rpcscope calls -` prints the calls of one)",
+        ));
+    }
     let total = std::fs::metadata(path)?.len();
     let path = path.to_path_buf();
-    File::open(&path)?;
+    // a file that is not a capture is an error before the interface opens
+    CaptureReader::new(File::open(&path)?).map_err(io::Error::other)?;
     let (tx, rx) = mpsc::sync_channel::<Action>(CHANNEL_DEPTH);
     std::thread::spawn(move || analyse(&path, total, &setup, &tx));
     Ok(rx)
@@ -120,6 +128,12 @@ fn analyse(path: &Path, total: u64, setup: &crate::Setup, tx: &SyncSender<Action
 
 fn empty_summary() -> crate::summary::Summary {
     crate::engine::Engine::new().finish().summary
+}
+
+/// True when `TERM` says the terminal cannot draw a full-screen interface.
+#[must_use]
+pub fn dumb_terminal() -> bool {
+    std::env::var_os("TERM").is_some_and(|t| t == "dumb")
 }
 
 /// Maps a key to an action (vim keys too).
@@ -284,6 +298,17 @@ fn present(app: &mut App, rx: &Receiver<Action>) -> io::Result<()> {
              (`rpcscope calls CAPTURE` prints the calls)",
         ));
     }
+    if dumb_terminal() {
+        return Err(io::Error::other(
+            "the terminal interface needs a terminal that can move the cursor, and TERM is \
+             dumb (`rpcscope calls CAPTURE` prints the calls)",
+        ));
+    }
+    // SIGTERM and SIGHUP end the interface like q, so the terminal is restored
+    let ended = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGHUP] {
+        signal_hook::flag::register(signal, Arc::clone(&ended))?;
+    }
     let mut terminal = ratatui::try_init()?;
     let hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
@@ -292,7 +317,7 @@ fn present(app: &mut App, rx: &Receiver<Action>) -> io::Result<()> {
         hook(info);
     }));
     let _ = execute!(io::stdout(), EnableMouseCapture);
-    let result = event_loop(&mut terminal, app, rx, theme);
+    let result = event_loop(&mut terminal, app, rx, theme, &ended);
     let _ = execute!(io::stdout(), DisableMouseCapture);
     ratatui::restore();
     result
@@ -303,9 +328,13 @@ fn event_loop(
     app: &mut App,
     rx: &Receiver<Action>,
     theme: Theme,
+    ended_by_signal: &std::sync::atomic::AtomicBool,
 ) -> io::Result<()> {
     let list_top = 3u16; // tabs line, table border and header
     while !app.quit {
+        if ended_by_signal.load(Ordering::Relaxed) {
+            break;
+        }
         // Take what the analysis sent, within a frame's time.
         let until = Instant::now() + Duration::from_millis(30);
         let mut received = false;

@@ -644,3 +644,140 @@ fn ctrl_c_in_a_prompt_quits_instead_of_typing() {
         Some(Action::Char('c'))
     ));
 }
+
+/// Runs `script` with `sh` in a detached tmux pane that stays after it ends; returns the session
+/// name, or `None` where tmux cannot run.
+fn tmux_script(name: &str, script: &str) -> Option<String> {
+    tmux(&["-V"])?;
+    let session = format!("rpcscope-{name}-{}", std::process::id());
+    tmux(&[
+        "new-session",
+        "-d",
+        "-s",
+        &session,
+        "-x",
+        "140",
+        "-y",
+        "30",
+        "sh",
+        "-c",
+        script,
+    ])?;
+    tmux(&["set-option", "-t", &session, "remain-on-exit", "on"])?;
+    Some(session)
+}
+
+/// The pane's text once it shows `wait_for` (or after about five seconds).
+fn pane_text(session: &str, wait_for: &str) -> String {
+    let mut text = String::new();
+    for _ in 0..50 {
+        std::thread::sleep(Duration::from_millis(100));
+        text = tmux(&["capture-pane", "-t", session, "-p"]).unwrap_or_default();
+        if text.contains(wait_for) {
+            break;
+        }
+    }
+    text
+}
+
+#[test]
+fn sigterm_restores_the_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let pid_file = dir.path().join("pid");
+    let script = format!(
+        "echo $$ > {}; exec {} {}",
+        pid_file.display(),
+        env!("CARGO_BIN_EXE_rpcscope"),
+        capture("12-faults.pcap").display()
+    );
+    let Some(session) = tmux_script("sigterm", &script) else {
+        eprintln!("SKIPPED sigterm_restores_the_terminal: tmux cannot run here");
+        return;
+    };
+    let shown = pane_text(&session, "Calls (9)");
+    let state = |s: &str| {
+        tmux(&[
+            "display",
+            "-p",
+            "-t",
+            s,
+            "#{alternate_on} #{mouse_any_flag}",
+        ])
+    };
+    let during = state(&session).unwrap_or_default();
+    let pid = std::fs::read_to_string(&pid_file).unwrap();
+    Command::new("kill")
+        .args(["-TERM", pid.trim()])
+        .status()
+        .unwrap();
+    let mut after = String::new();
+    for _ in 0..30 {
+        std::thread::sleep(Duration::from_millis(100));
+        after = tmux(&[
+            "display",
+            "-p",
+            "-t",
+            &session,
+            "#{pane_dead} #{alternate_on} #{mouse_any_flag}",
+        ])
+        .unwrap_or_default();
+        if after.starts_with('1') {
+            break;
+        }
+    }
+    tmux(&["kill-session", "-t", &session]);
+    assert!(shown.contains("Calls (9)"), "{shown}");
+    assert_eq!(
+        during.trim(),
+        "1 1",
+        "the interface was on the alternate screen with the mouse"
+    );
+    assert_eq!(
+        after.trim(),
+        "1 0 0",
+        "ended, off the alternate screen, mouse reporting off"
+    );
+}
+
+#[test]
+fn where_the_interface_cannot_be_shown_the_calls_or_an_error_are_printed() {
+    let bin = env!("CARGO_BIN_EXE_rpcscope");
+    let faults = capture("12-faults.pcap");
+    let dir = tempfile::tempdir().unwrap();
+    let text = dir.path().join("notes.txt");
+    std::fs::write(&text, "not a capture\n").unwrap();
+    let script = format!(
+        "TERM=dumb {bin} {f}; echo DUMB=$?; {bin} - < {f}; echo STDIN=$?; {bin} tui {t}; echo TEXT=$?; {bin} tui -; echo DASH=$?",
+        f = faults.display(),
+        t = text.display()
+    );
+    let Some(session) = tmux_script("fallbacks", &script) else {
+        eprintln!("SKIPPED where_the_interface_cannot_be_shown: tmux cannot run here");
+        return;
+    };
+    let text = pane_text(&session, "DASH=");
+    tmux(&["kill-session", "-t", &session]);
+    assert!(
+        text.contains("DUMB=0") && text.contains("STDIN=0"),
+        "{text}"
+    );
+    let (dumb, rest) = text.split_once("DUMB=0").unwrap();
+    let (stdin, _) = rest.split_once("STDIN=0").unwrap();
+    assert!(
+        dumb.contains("Samr.SamrConnect2"),
+        "TERM=dumb prints the table: {text}"
+    );
+    assert!(
+        stdin.contains("Epm.ept_map") && stdin.contains("Samr.SamrConnect2"),
+        "standard input prints the table: {text}"
+    );
+    assert!(
+        text.contains("not a pcap, pcapng or NetMon capture"),
+        "{text}"
+    );
+    assert!(text.contains("TEXT=1"), "{text}");
+    assert!(
+        text.contains("reads its keys from standard input") && text.contains("DASH=1"),
+        "{text}"
+    );
+}

@@ -200,9 +200,15 @@ impl ConnRow {
     }
 }
 
-/// What tells the associations of the connections view apart: client, server, transport and
-/// SMB FileId.
-type ConnKey = (SocketAddr, SocketAddr, &'static str, Option<Arc<str>>);
+/// What tells the associations of the connections view apart: client, server, transport, SMB
+/// FileId and pipe name (a FileId the server gives again to another pipe is another row).
+type ConnKey = (
+    SocketAddr,
+    SocketAddr,
+    &'static str,
+    Option<Arc<str>>,
+    Option<Arc<str>>,
+);
 
 /// Response-time statistics of one operation.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -723,7 +729,13 @@ impl App {
                 .notes
                 .get(n)
                 .and_then(|n| {
-                    let key = (n.client, n.server, n.transport, n.file_id.clone());
+                    let key = (
+                        n.client,
+                        n.server,
+                        n.transport,
+                        n.file_id.clone(),
+                        n.pipe.clone(),
+                    );
                     self.conn_index
                         .get(&key)
                         .and_then(|&ci| self.connections.get(ci))
@@ -748,7 +760,12 @@ impl App {
     fn compute_stats(&self) -> Vec<StatRow> {
         let mut by_op: BTreeMap<String, (u64, u64, u64, Vec<u64>)> = BTreeMap::new();
         for c in self.calls.iter().filter(|c| self.passes(c)) {
-            let e = by_op.entry(call_label(c)).or_default();
+            // without an interface, `?.opnum 3` of one server is not that of another
+            let label = match &c.interface {
+                Some(_) => call_label(c),
+                None => format!("{} at {}", call_label(c), c.server),
+            };
+            let e = by_op.entry(label).or_default();
             e.0 += 1;
             if c.outcome == Outcome::Fault {
                 e.1 += 1;
@@ -823,7 +840,13 @@ impl App {
             if passes {
                 self.filtered.push(i);
             }
-            let key = (c.client, c.server, c.transport, c.file_id.clone());
+            let key = (
+                c.client,
+                c.server,
+                c.transport,
+                c.file_id.clone(),
+                c.pipe.clone(),
+            );
             let ci = match self.conn_index.get(&key) {
                 Some(&ci) => ci,
                 None => {
@@ -1265,7 +1288,13 @@ impl App {
     }
 
     fn connection_of(&self, c: &Call) -> Option<usize> {
-        let key = (c.client, c.server, c.transport, c.file_id.clone());
+        let key = (
+            c.client,
+            c.server,
+            c.transport,
+            c.file_id.clone(),
+            c.pipe.clone(),
+        );
         self.conn_index.get(&key).copied()
     }
 
@@ -1351,6 +1380,53 @@ fn decode_on_demand(library: Option<&crate::idl::Library>, stubs: &CallStubs) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A call of `pipe` on FileId 7 to `server`, without an interface.
+    fn call(server: &str, pipe: &str, call_id: u32) -> Call {
+        let mut c = Call::for_tests(call_id, u64::from(call_id), u64::from(call_id));
+        c.client = "10.0.0.1:50000".parse().unwrap();
+        c.server = server.parse().unwrap();
+        c.transport = "ncacn_np";
+        c.file_id = Some("7".into());
+        c.pipe = Some(pipe.into());
+        c.opnum = Some(3);
+        c
+    }
+
+    #[test]
+    fn a_file_id_given_again_to_another_pipe_is_another_connection() {
+        let mut app = App::new("t");
+        app.update(Action::Calls(vec![
+            call("10.0.0.2:445", "samr", 1),
+            call("10.0.0.2:445", "samr", 2),
+            call("10.0.0.2:445", "lsarpc", 3),
+        ]));
+        let pipes: Vec<_> = app.connections.iter().map(|r| r.pipe.clone()).collect();
+        assert_eq!(pipes, [Some("samr".into()), Some("lsarpc".into())]);
+        assert_eq!(app.connections[0].calls, 2);
+    }
+
+    #[test]
+    fn statistics_keep_unknown_interfaces_of_different_servers_apart() {
+        let mut app = App::new("t");
+        app.update(Action::Calls(vec![
+            call("10.0.0.2:445", "x", 1),
+            call("10.0.0.3:445", "x", 2),
+            call("10.0.0.3:445", "x", 3),
+        ]));
+        let rows: Vec<(String, u64)> = app
+            .stats()
+            .iter()
+            .map(|r| (r.name.clone(), r.calls))
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                ("?.opnum 3 at 10.0.0.2:445".to_string(), 1),
+                ("?.opnum 3 at 10.0.0.3:445".to_string(), 2)
+            ]
+        );
+    }
 
     #[test]
     fn a_request_s_object_uuid_is_shown_in_its_header_fields() {

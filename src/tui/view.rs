@@ -949,7 +949,8 @@ pub const HELP: &[(&str, &str)] = &[
     ("/", "search the current view; n: next match"),
     (
         "f",
-        "filter calls and connections (client, server, interface, operation, outcome)",
+        "filter: words the rows show, or an expression (iface == samr and status != 0, \
+         host == 10.0.0.0/8, duration > 10ms, in.Name ~ admin; docs/filter.md)",
     ),
     (
         "s",
@@ -962,21 +963,30 @@ pub const HELP: &[(&str, &str)] = &[
 ];
 
 fn draw_help(f: &mut Frame<'_>, area: Rect) {
-    let w = area.width.min(86);
-    let h = (HELP.len() as u16 + 4).min(area.height);
+    let texts: Vec<String> = HELP.iter().map(|(k, v)| format!(" {k:<16} {v}")).collect();
+    let longest = texts.iter().map(|t| t.chars().count()).max().unwrap_or(0);
+    let w = area
+        .width
+        .min(u16::try_from(longest + 3).unwrap_or(u16::MAX));
+    // each entry wraps onto as many lines as the box's inner width needs
+    let inner = usize::from(w.saturating_sub(2)).max(1);
+    let wrapped: usize = texts
+        .iter()
+        .map(|t| t.chars().count().div_ceil(inner).max(1))
+        .sum();
+    let h = area
+        .height
+        .min(u16::try_from(wrapped + 2).unwrap_or(u16::MAX));
     let r = Rect::new(
         area.x + (area.width - w) / 2,
         area.y + (area.height - h) / 2,
         w,
         h,
     );
-    let lines: Vec<Line<'_>> = HELP
-        .iter()
-        .map(|(k, v)| Line::from(format!(" {k:<16} {v}")))
-        .collect();
+    let lines: Vec<Line<'_>> = texts.into_iter().map(Line::from).collect();
     f.render_widget(Clear, r);
     f.render_widget(
-        Paragraph::new(lines).block(
+        Paragraph::new(lines).wrap(Wrap { trim: false }).block(
             Block::default()
                 .borders(Borders::ALL)
                 .title("Keys (Esc or ? to close)"),

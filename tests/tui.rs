@@ -781,3 +781,45 @@ fn where_the_interface_cannot_be_shown_the_calls_or_an_error_are_printed() {
         "{text}"
     );
 }
+
+#[test]
+fn calls_and_statistics_sort_by_their_columns() {
+    use rpcscope::tui::app::{CallSort, StatSort};
+    let mut app = loaded("12-faults.pcap");
+    app.update(Action::Sort);
+    assert_eq!(app.call_sort, CallSort::Duration);
+    let durations: Vec<i64> = app
+        .filtered
+        .iter()
+        .map(|&i| app.calls[i].duration_us.map_or(-1, |d| d as i64))
+        .collect();
+    assert!(durations.windows(2).all(|w| w[0] >= w[1]), "{durations:?}");
+    assert!(durations.first() > durations.last(), "{durations:?}");
+    for _ in 0..3 {
+        app.update(Action::Sort);
+    }
+    assert_eq!(app.call_sort, CallSort::Outcome);
+    let faults: Vec<bool> = app
+        .filtered
+        .iter()
+        .map(|&i| app.calls[i].outcome == rpcscope::model::Outcome::Fault)
+        .collect();
+    assert!(
+        faults.windows(2).all(|w| w[0] >= w[1]),
+        "faults first: {faults:?}"
+    );
+    app.update(Action::Sort);
+    assert_eq!(app.call_sort, CallSort::Capture);
+    assert!(app.filtered.windows(2).all(|w| w[0] < w[1]));
+
+    app.update(Action::View(5));
+    let by_name: Vec<String> = app.stats().iter().map(|r| r.name.clone()).collect();
+    app.update(Action::Sort);
+    assert_eq!(app.stat_sort, StatSort::Calls);
+    let calls: Vec<u64> = app.stats().iter().map(|r| r.calls).collect();
+    assert!(calls.windows(2).all(|w| w[0] >= w[1]), "{calls:?}");
+    assert_eq!(calls.len(), by_name.len());
+    app.update(Action::Sort);
+    let bad: Vec<u64> = app.stats().iter().map(|r| r.faults + r.errors).collect();
+    assert!(bad.windows(2).all(|w| w[0] >= w[1]), "{bad:?}");
+}

@@ -34,7 +34,85 @@ pub const MAX_NOTES: usize = 200_000;
 /// status line counts them.
 pub const MAX_KEPT_STUB_BYTES: usize = 256 * 1024 * 1024;
 
-/// Orders of the connections view.
+/// The order of the calls view.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CallSort {
+    /// In capture order.
+    Capture,
+    /// Longest first (unanswered last).
+    Duration,
+    /// By `Interface.Operation`.
+    Operation,
+    /// By server endpoint.
+    Server,
+    /// Faults and failing return codes first.
+    Outcome,
+}
+
+impl CallSort {
+    fn next(self) -> Self {
+        match self {
+            Self::Capture => Self::Duration,
+            Self::Duration => Self::Operation,
+            Self::Operation => Self::Server,
+            Self::Server => Self::Outcome,
+            Self::Outcome => Self::Capture,
+        }
+    }
+
+    /// Name shown in the title.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Capture => "capture order",
+            Self::Duration => "duration",
+            Self::Operation => "operation",
+            Self::Server => "server",
+            Self::Outcome => "outcome",
+        }
+    }
+}
+
+/// The order of the statistics view.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StatSort {
+    /// By `Interface.Operation`.
+    Name,
+    /// Most calls first.
+    Calls,
+    /// Most faults and errors first.
+    Errors,
+    /// Slowest 95th percentile first.
+    P95,
+    /// Slowest call first.
+    Max,
+}
+
+impl StatSort {
+    fn next(self) -> Self {
+        match self {
+            Self::Name => Self::Calls,
+            Self::Calls => Self::Errors,
+            Self::Errors => Self::P95,
+            Self::P95 => Self::Max,
+            Self::Max => Self::Name,
+        }
+    }
+
+    /// Name shown in the title.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Name => "operation",
+            Self::Calls => "calls",
+            Self::Errors => "faults and errors",
+            Self::P95 => "p95",
+            Self::Max => "max",
+        }
+    }
+}
+
+/// The order of the connections view.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ConnSort {
     /// As first seen.
@@ -263,6 +341,10 @@ pub struct App {
     pub notes: Vec<PduRecord>,
     /// Order of the connections view.
     pub conn_sort: ConnSort,
+    /// Order of the calls view (`s` there).
+    pub call_sort: CallSort,
+    /// Order of the statistics view (`s` there).
+    pub stat_sort: StatSort,
     /// Endpoints (when the analysis is done).
     pub endpoints: Vec<EndpointRecord>,
     /// Summary (when the analysis is done).
@@ -477,6 +559,8 @@ impl App {
             capture: None,
             notes: Vec::new(),
             conn_sort: ConnSort::FirstSeen,
+            call_sort: CallSort::Capture,
+            stat_sort: StatSort::Name,
             endpoints: Vec::new(),
             summary: None,
             stopped_by: None,
@@ -751,7 +835,16 @@ impl App {
             .as_ref()
             .is_none_or(|(n, _)| *n != self.calls.len());
         if stale {
-            let rows = self.compute_stats();
+            let mut rows = self.compute_stats();
+            let slowest = |r: &StatRow, i: usize| r.times.map_or(0, |t| t[i]);
+            // largest first; ties keep the operations' order
+            match self.stat_sort {
+                StatSort::Name => {}
+                StatSort::Calls => rows.sort_by_key(|r| std::cmp::Reverse(r.calls)),
+                StatSort::Errors => rows.sort_by_key(|r| std::cmp::Reverse(r.faults + r.errors)),
+                StatSort::P95 => rows.sort_by_key(|r| std::cmp::Reverse(slowest(r, 3))),
+                StatSort::Max => rows.sort_by_key(|r| std::cmp::Reverse(slowest(r, 4))),
+            }
             self.stats_cache = Some((self.calls.len(), rows));
         }
         self.stats_cache.as_ref().map_or(&[], |(_, s)| s.as_slice())
@@ -909,8 +1002,36 @@ impl App {
             let excess = self.calls.len() - self.history;
             self.age_out(excess.max(self.history / 16));
         }
+        if self.call_sort != CallSort::Capture {
+            self.sort_calls();
+        }
         if self.follow {
             self.select(self.rows().saturating_sub(1));
+        }
+    }
+
+    /// Puts the calls view in [`CallSort`]'s order (capture order: as they were added).
+    fn sort_calls(&mut self) {
+        let calls = &self.calls;
+        let failed = |c: &Call| {
+            c.outcome == Outcome::Fault || c.status.is_some_and(|s| s.severity() == Severity::Error)
+        };
+        match self.call_sort {
+            CallSort::Capture => self.filtered.sort_unstable(),
+            CallSort::Duration => self.filtered.sort_by(|&a, &b| {
+                let d = |i: usize| {
+                    calls[i]
+                        .duration_us
+                        .map_or(-1, |d| i64::try_from(d).unwrap_or(i64::MAX))
+                };
+                d(b).cmp(&d(a)).then(a.cmp(&b))
+            }),
+            CallSort::Operation => {
+                self.filtered
+                    .sort_by_cached_key(|&i| (call_label(&calls[i]), i));
+            }
+            CallSort::Server => self.filtered.sort_by_key(|&i| (calls[i].server, i)),
+            CallSort::Outcome => self.filtered.sort_by_key(|&i| (!failed(&calls[i]), i)),
         }
     }
 
@@ -1011,6 +1132,7 @@ impl App {
             }
         }
         self.conn_filtered = conn_filtered;
+        self.sort_calls();
         self.sort_connections();
         self.selected[View::Calls.index()] = 0;
         self.offset[View::Calls.index()] = 0;
@@ -1258,10 +1380,21 @@ impl App {
             }
             Action::Capture(stats) => self.capture = Some(stats),
             Action::Endpoints(endpoints) => self.endpoints = endpoints,
-            Action::Sort => {
-                self.conn_sort = self.conn_sort.next();
-                self.sort_connections();
-            }
+            Action::Sort => match self.view {
+                View::Calls => {
+                    self.call_sort = self.call_sort.next();
+                    self.sort_calls();
+                }
+                View::Stats => {
+                    self.stat_sort = self.stat_sort.next();
+                    self.stats_cache = None;
+                }
+                View::Connections => {
+                    self.conn_sort = self.conn_sort.next();
+                    self.sort_connections();
+                }
+                View::Flow | View::Endpoints => {}
+            },
             Action::Progress(read, total) => self.progress = (read, total),
             Action::Done(summary, endpoints, stopped) => {
                 self.sort_connections();

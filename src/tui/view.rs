@@ -209,11 +209,16 @@ fn draw_calls(f: &mut Frame<'_>, app: &App, area: Rect, theme: Theme) {
         Constraint::Length(if wide { 28 } else { 16 }),
         Constraint::Length(10),
     ]);
+    let order = if app.call_sort == app::CallSort::Capture {
+        String::new()
+    } else {
+        format!(", by {}", app.call_sort.name())
+    };
     let shown = if app.filter.is_empty() {
-        format!("Calls ({})", app.calls.len())
+        format!("Calls ({}{order})", app.calls.len())
     } else {
         format!(
-            "Calls ({} of {}, filter: {})",
+            "Calls ({} of {}{order}, filter: {})",
             app.filtered.len(),
             app.calls.len(),
             sanitize(&app.filter)
@@ -854,8 +859,9 @@ fn draw_stats(f: &mut Frame<'_>, app: &mut App, area: Rect, theme: Theme) {
     f.render_widget(
         table(
             sanitize(&format!(
-                "Response times ({} operations){}",
+                "Response times ({} operations, by {}){} — s: sort",
                 stats.len(),
+                app.stat_sort.name(),
                 app.filter_note()
             )),
             header,
@@ -954,7 +960,9 @@ pub const HELP: &[(&str, &str)] = &[
     ),
     (
         "s",
-        "sort the connections (first seen, calls, faults, client, server)",
+        "sort the view: calls (capture order, duration, operation, server, outcome), \
+         connections (first seen, calls, faults, client, server), statistics (operation, \
+         calls, faults and errors, p95, max)",
     ),
     ("F", "follow new calls as they arrive"),
     ("mouse", "wheel scrolls, click selects"),

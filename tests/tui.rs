@@ -324,17 +324,7 @@ fn the_binary_runs_in_a_real_terminal() {
         eprintln!("SKIPPED the_binary_runs_in_a_real_terminal: tmux cannot start a session here");
         return;
     }
-    let pane = |wait_for: &str| -> String {
-        let mut text = String::new();
-        for _ in 0..50 {
-            std::thread::sleep(Duration::from_millis(100));
-            text = tmux(&["capture-pane", "-t", &session, "-p"]).unwrap_or_default();
-            if text.contains(wait_for) {
-                break;
-            }
-        }
-        text
-    };
+    let pane = |wait_for: &str| pane_text(&session, wait_for);
     let first = pane("9 calls");
     assert!(first.contains("Calls (9)"), "{first}");
     assert!(first.contains("✗ nca_s_op_rng_error"), "{first}");

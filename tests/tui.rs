@@ -813,3 +813,32 @@ fn calls_and_statistics_sort_by_their_columns() {
     let bad: Vec<u64> = app.stats().iter().map(|r| r.faults + r.errors).collect();
     assert!(bad.windows(2).all(|w| w[0] >= w[1]), "{bad:?}");
 }
+
+#[test]
+fn endpoints_sort_by_their_columns() {
+    use rpcscope::tui::app::EndpointSort;
+    let mut app = loaded("03-anonymous.pcap");
+    app.update(Action::View(4));
+    let frames: Vec<u64> = app.endpoints.iter().map(|e| e.frame).collect();
+    assert!(frames.windows(2).all(|w| w[0] <= w[1]), "{frames:?}");
+    app.update(Action::Sort);
+    assert_eq!(app.endpoint_sort, EndpointSort::Interface);
+    let names: Vec<String> = app
+        .endpoints
+        .iter()
+        .filter_map(|e| e.interface_label())
+        .collect();
+    assert!(names.windows(2).all(|w| w[0] <= w[1]), "{names:?}");
+    app.update(Action::Sort);
+    let bindings: Vec<&str> = app.endpoints.iter().map(|e| e.binding.as_str()).collect();
+    assert!(bindings.windows(2).all(|w| w[0] <= w[1]), "{bindings:?}");
+    app.update(Action::Sort);
+    let uses: Vec<usize> = app.endpoints.iter().map(|e| e.used_by.len()).collect();
+    assert!(uses.windows(2).all(|w| w[0] >= w[1]), "{uses:?}");
+    assert!(
+        uses.first() > uses.last(),
+        "some endpoints were used, some not: {uses:?}"
+    );
+    app.update(Action::Sort);
+    assert_eq!(app.endpoint_sort, EndpointSort::Frame);
+}

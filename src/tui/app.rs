@@ -112,6 +112,41 @@ impl StatSort {
     }
 }
 
+/// The order of the endpoints view.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EndpointSort {
+    /// As the answers came (their frames).
+    Frame,
+    /// By interface.
+    Interface,
+    /// By string binding.
+    Binding,
+    /// Most connections first.
+    Uses,
+}
+
+impl EndpointSort {
+    fn next(self) -> Self {
+        match self {
+            Self::Frame => Self::Interface,
+            Self::Interface => Self::Binding,
+            Self::Binding => Self::Uses,
+            Self::Uses => Self::Frame,
+        }
+    }
+
+    /// Name shown in the title.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Frame => "answer",
+            Self::Interface => "interface",
+            Self::Binding => "binding",
+            Self::Uses => "connections",
+        }
+    }
+}
+
 /// The order of the connections view.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ConnSort {
@@ -345,6 +380,8 @@ pub struct App {
     pub call_sort: CallSort,
     /// Order of the statistics view (`s` there).
     pub stat_sort: StatSort,
+    /// Order of the endpoints view (`s` there).
+    pub endpoint_sort: EndpointSort,
     /// Endpoints (when the analysis is done).
     pub endpoints: Vec<EndpointRecord>,
     /// Summary (when the analysis is done).
@@ -561,6 +598,7 @@ impl App {
             conn_sort: ConnSort::FirstSeen,
             call_sort: CallSort::Capture,
             stat_sort: StatSort::Name,
+            endpoint_sort: EndpointSort::Frame,
             endpoints: Vec::new(),
             summary: None,
             stopped_by: None,
@@ -1035,6 +1073,20 @@ impl App {
         }
     }
 
+    /// Puts the endpoints in [`EndpointSort`]'s order (stable: ties keep the answers' order).
+    fn sort_endpoints(&mut self) {
+        match self.endpoint_sort {
+            EndpointSort::Frame => self.endpoints.sort_by_key(|e| e.frame),
+            EndpointSort::Interface => self
+                .endpoints
+                .sort_by_cached_key(|e| (e.interface_label().is_none(), e.interface_label())),
+            EndpointSort::Binding => self.endpoints.sort_by(|a, b| a.binding.cmp(&b.binding)),
+            EndpointSort::Uses => self
+                .endpoints
+                .sort_by_key(|e| std::cmp::Reverse(e.used_by.len())),
+        }
+    }
+
     fn sort_connections(&mut self) {
         let rows = &self.connections;
         let key = self.conn_sort;
@@ -1379,7 +1431,10 @@ impl App {
                 self.notes.extend(notes.take(room));
             }
             Action::Capture(stats) => self.capture = Some(stats),
-            Action::Endpoints(endpoints) => self.endpoints = endpoints,
+            Action::Endpoints(endpoints) => {
+                self.endpoints = endpoints;
+                self.sort_endpoints();
+            }
             Action::Sort => match self.view {
                 View::Calls => {
                     self.call_sort = self.call_sort.next();
@@ -1393,13 +1448,18 @@ impl App {
                     self.conn_sort = self.conn_sort.next();
                     self.sort_connections();
                 }
-                View::Flow | View::Endpoints => {}
+                View::Endpoints => {
+                    self.endpoint_sort = self.endpoint_sort.next();
+                    self.sort_endpoints();
+                }
+                View::Flow => {}
             },
             Action::Progress(read, total) => self.progress = (read, total),
             Action::Done(summary, endpoints, stopped) => {
                 self.sort_connections();
                 self.summary = Some(summary);
                 self.endpoints = endpoints;
+                self.sort_endpoints();
                 self.stopped_by = stopped;
                 self.done = true;
             }

@@ -746,8 +746,9 @@ fn draw_endpoints(f: &mut Frame<'_>, app: &App, area: Rect, theme: Theme) {
         .collect();
     let title = if app.done || app.live {
         format!(
-            "Endpoint resolution ({}{}) — Enter: flow of the connection that used it",
+            "Endpoint resolution ({}, by {}{}) — Enter: flow of the connection that used it, s: sort",
             app.endpoints.len(),
+            app.endpoint_sort.name(),
             if app.filter_note().is_empty() {
                 ""
             } else {
@@ -961,8 +962,9 @@ pub const HELP: &[(&str, &str)] = &[
     (
         "s",
         "sort the view: calls (capture order, duration, operation, server, outcome), \
-         connections (first seen, calls, faults, client, server), statistics (operation, \
-         calls, faults and errors, p95, max)",
+         connections (first seen, calls, faults, client, server), endpoints (answer, \
+         interface, binding, connections), statistics (operation, calls, faults and errors, p95, \
+         max)",
     ),
     ("F", "follow new calls as they arrive"),
     ("mouse", "wheel scrolls, click selects"),

@@ -298,32 +298,15 @@ fn tmux(args: &[&str]) -> Option<String> {
 
 #[test]
 fn the_binary_runs_in_a_real_terminal() {
-    if tmux(&["-V"]).is_none() {
-        eprintln!("SKIPPED the_binary_runs_in_a_real_terminal: tmux is not installed");
-        return;
-    }
-    let session = format!("rpcscope-test-{}", std::process::id());
     let cmd = format!(
-        "{} {}",
+        "exec {} {}",
         env!("CARGO_BIN_EXE_rpcscope"),
         capture("12-faults.pcap").display()
     );
-    if tmux(&[
-        "new-session",
-        "-d",
-        "-s",
-        &session,
-        "-x",
-        "140",
-        "-y",
-        "30",
-        &cmd,
-    ])
-    .is_none()
-    {
-        eprintln!("SKIPPED the_binary_runs_in_a_real_terminal: tmux cannot start a session here");
+    let Some(session) = tmux_script("terminal", &cmd) else {
+        eprintln!("SKIPPED the_binary_runs_in_a_real_terminal: tmux cannot run here");
         return;
-    }
+    };
     let pane = |wait_for: &str| pane_text(&session, wait_for);
     let first = pane("9 calls");
     assert!(first.contains("Calls (9)"), "{first}");
@@ -338,14 +321,13 @@ fn the_binary_runs_in_a_real_terminal() {
     let mut gone = false;
     for _ in 0..30 {
         std::thread::sleep(Duration::from_millis(100));
-        if tmux(&["has-session", "-t", &session]).is_none() {
+        if tmux(&["display", "-p", "-t", &session, "#{pane_dead}"]).is_some_and(|d| d.trim() == "1")
+        {
             gone = true;
             break;
         }
     }
-    if !gone {
-        tmux(&["kill-session", "-t", &session]);
-    }
+    tmux(&["kill-session", "-t", &session]);
     assert!(gone, "q quits");
 }
 

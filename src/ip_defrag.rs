@@ -40,6 +40,10 @@ pub struct Datagram {
     pub protocol: u8,
     /// The whole payload.
     pub payload: Vec<u8>,
+    /// Frame of the first fragment that arrived.
+    pub first_frame: u64,
+    /// Capture time of that frame.
+    pub first_ts: Timestamp,
 }
 
 #[derive(Debug)]
@@ -49,6 +53,7 @@ struct Pending {
     have: Vec<(usize, usize)>,
     total: Option<usize>,
     first_seen: Timestamp,
+    first_frame: u64,
     order: u64,
 }
 
@@ -79,8 +84,29 @@ impl Defragmenter {
         self.stats
     }
 
-    /// Adds a fragment; returns the datagram when it is complete.
-    pub fn add(&mut self, frag: &Ipv4Fragment<'_>, ts: Timestamp) -> Option<Datagram> {
+    /// The frame of the first fragment of the oldest datagram still being reassembled at `now`
+    /// (those that waited longer than [`FRAGMENT_TIMEOUT_SECS`] are dropped and counted): no
+    /// datagram completed later can begin before it.
+    pub fn oldest_frame(&mut self, now: Timestamp) -> Option<u64> {
+        while let Some(&(order, key)) = self.started.front() {
+            match self.pending.get(&key) {
+                Some(p) if p.order == order => {
+                    if now.secs - p.first_seen.secs <= FRAGMENT_TIMEOUT_SECS {
+                        return Some(p.first_frame);
+                    }
+                    self.pending.remove(&key);
+                    self.stats.dropped += 1;
+                }
+                _ => {}
+            }
+            self.started.pop_front();
+        }
+        None
+    }
+
+    /// Adds a fragment of frame `frame`, captured at `ts`; returns the datagram when it is
+    /// complete.
+    pub fn add(&mut self, frag: &Ipv4Fragment<'_>, frame: u64, ts: Timestamp) -> Option<Datagram> {
         self.stats.fragments += 1;
         let key = (frag.src, frag.dst, frag.id, frag.protocol);
         let start = frag.offset as usize;
@@ -120,6 +146,7 @@ impl Defragmenter {
             have: Vec::new(),
             total: None,
             first_seen: ts,
+            first_frame: frame,
             order,
         });
         if !frag.more {
@@ -164,6 +191,8 @@ impl Defragmenter {
                 dst: frag.dst,
                 protocol: frag.protocol,
                 payload: done.data,
+                first_frame: done.first_frame,
+                first_ts: done.first_seen,
             });
         }
         None
@@ -196,10 +225,10 @@ mod tests {
     fn reassembles_out_of_order_and_overlapping_fragments() {
         let mut d = Defragmenter::new();
         let ts = Timestamp::default();
-        assert!(d.add(&frag(16, false, b"QRSTUVWX"), ts).is_none());
-        assert!(d.add(&frag(0, true, b"ABCDEFGH"), ts).is_none());
+        assert!(d.add(&frag(16, false, b"QRSTUVWX"), 1, ts).is_none());
+        assert!(d.add(&frag(0, true, b"ABCDEFGH"), 1, ts).is_none());
         // overlaps the first fragment: the original bytes stay
-        let got = d.add(&frag(8, true, b"IJKLMNOPzz"), ts).unwrap();
+        let got = d.add(&frag(8, true, b"IJKLMNOPzz"), 1, ts).unwrap();
         assert_eq!(got.payload, b"ABCDEFGHIJKLMNOPQRSTUVWX");
         assert_eq!(d.stats().reassembled, 1);
     }
@@ -214,19 +243,19 @@ mod tests {
         };
         // one more datagram than the table holds, each with its first fragment only
         for id in 0..=u16::try_from(MAX_DATAGRAMS_IN_PROGRESS).unwrap() {
-            assert!(d.add(&with_id(id, 0, true), ts).is_none());
+            assert!(d.add(&with_id(id, 0, true), 1, ts).is_none());
         }
         assert_eq!(d.stats().dropped, 1);
         // datagram 0 was dropped: its last fragment alone completes nothing
-        assert!(d.add(&with_id(0, 8, false), ts).is_none());
+        assert!(d.add(&with_id(0, 8, false), 1, ts).is_none());
         // which dropped datagram 1, the oldest then; datagram 2 still completes
         assert_eq!(d.stats().dropped, 2);
-        let got = d.add(&with_id(2, 8, false), ts).unwrap();
+        let got = d.add(&with_id(2, 8, false), 1, ts).unwrap();
         assert_eq!(got.payload, b"ABCDEFGHABCDEFGH");
         // many datagrams started and finished keep the order queue bounded
         for id in 3000..9000u16 {
-            d.add(&with_id(id, 0, true), ts);
-            d.add(&with_id(id, 8, false), ts);
+            d.add(&with_id(id, 0, true), 1, ts);
+            d.add(&with_id(id, 8, false), 1, ts);
         }
         assert!(d.started.len() <= 2 * MAX_DATAGRAMS_IN_PROGRESS + 1);
     }
@@ -236,7 +265,7 @@ mod tests {
         let mut d = Defragmenter::new();
         let big = vec![0u8; 100];
         assert!(
-            d.add(&frag(65_528, false, &big), Timestamp::default())
+            d.add(&frag(65_528, false, &big), 1, Timestamp::default())
                 .is_none()
         );
         assert_eq!(d.stats().dropped, 1);

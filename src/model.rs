@@ -183,7 +183,7 @@ pub struct Call {
     pub client: SocketAddr,
     /// Server transport endpoint.
     pub server: SocketAddr,
-    /// `ncacn_ip_tcp`, `ncacn_np` or `ncacn_http`.
+    /// `ncacn_ip_tcp`, `ncacn_np`, `ncacn_http` or `ncadg_ip_udp`.
     pub transport: &'static str,
     /// Pipe name for `ncacn_np` as opened.
     pub pipe: Option<Arc<str>>,
@@ -192,10 +192,13 @@ pub struct Call {
     pub pipe_source: Option<&'static str>,
     /// SMB FileId of the pipe (32 hex digits as on the wire) or SMB1 FID (4 hex digits).
     pub file_id: Option<Arc<str>>,
-    /// Call identifier.
+    /// Call identifier (the sequence number of a connectionless call).
     pub call_id: u32,
-    /// Presentation context of the request (of the response when the request was not seen).
-    pub context_id: u16,
+    /// Presentation context of the request (of the response when the request was not seen);
+    /// none for connectionless calls, which have no contexts.
+    pub context_id: Option<u16>,
+    /// Activity UUID of a connectionless call (with `call_id`, the call's key).
+    pub activity: Option<Uuid>,
     /// The interface bound to `context_id`.
     pub interface: Option<Interface>,
     /// How the interface was learned (`bind`, `alter_context`, ...).
@@ -273,7 +276,8 @@ impl Call {
             pipe_source: None,
             file_id: None,
             call_id,
-            context_id: 0,
+            context_id: Some(0),
+            activity: None,
             interface: None,
             interface_source: None,
             opnum: Some(0),

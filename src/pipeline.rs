@@ -13,6 +13,7 @@
 //! between two stages, so memory does not grow when a later stage is slower.
 
 use std::io::{self, Read};
+use std::net::SocketAddr;
 use std::ops::Range;
 use std::panic::resume_unwind;
 use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
@@ -51,6 +52,13 @@ enum Event {
     },
     Closed(Closed),
     KdcDatagram(Range<usize>),
+    RpcDatagram {
+        src: SocketAddr,
+        dst: SocketAddr,
+        bytes: Range<usize>,
+        first: Origin,
+        last: Origin,
+    },
     FrameDone(u64),
 }
 
@@ -94,6 +102,13 @@ impl Batch {
                 } => sessions.gap(conn, dir, offset, len),
                 Event::Closed(c) => sessions.closed(&c),
                 Event::KdcDatagram(range) => sessions.kdc_datagram(&bytes[range]),
+                Event::RpcDatagram {
+                    src,
+                    dst,
+                    bytes: range,
+                    first,
+                    last,
+                } => sessions.rpc_datagram(src, dst, &bytes[range], first, last),
                 Event::FrameDone(frame) => {
                     sessions.frame_done(frame);
                     if sessions.wants_pdu_records() {
@@ -194,6 +209,27 @@ impl SessionEvents for Batcher {
         }
         let bytes = self.batch.keep(payload);
         self.push(Event::KdcDatagram(bytes));
+    }
+
+    fn rpc_datagram(
+        &mut self,
+        src: SocketAddr,
+        dst: SocketAddr,
+        payload: &[u8],
+        first: Origin,
+        last: Origin,
+    ) {
+        if self.gone {
+            return;
+        }
+        let bytes = self.batch.keep(payload);
+        self.push(Event::RpcDatagram {
+            src,
+            dst,
+            bytes,
+            first,
+            last,
+        });
     }
 
     fn frame_done(&mut self, frame: u64) {

@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use crate::status::{Severity, Status, StatusKind};
 
+use crate::dcerpc::connectionless::ConnectionlessSection;
 use crate::epm::resolver::ResolutionSection;
 use crate::ip_defrag::DefragStats;
 use crate::model::{Auth, Call, Outcome};
@@ -222,6 +223,9 @@ pub struct Summary {
     pub netlogon: NetlogonSection,
     /// Associations: one per DCE/RPC connection over TCP, one per named pipe over SMB.
     pub associations: u64,
+    /// Connectionless DCE/RPC (over UDP), when the capture has any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connectionless: Option<ConnectionlessSection>,
     /// Refused presentation contexts (`provider_rejection/abstract_syntax_not_supported`, ...)
     /// and bind_naks (`bind_nak/authentication_type_not_recognized`, ...).
     pub rejections: BTreeMap<String, u64>,
@@ -482,6 +486,7 @@ impl SummaryBuilder {
             decryption,
             netlogon,
             associations: totals.dcerpc_connections + totals.pipe_associations,
+            connectionless: None,
             rejections: std::mem::take(&mut tally.rejections),
             counters: tally
                 .counters

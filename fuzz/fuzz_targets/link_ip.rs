@@ -38,7 +38,7 @@ fuzz_target!(|data: &[u8]| {
             Decoded::Udp(d) => assert!(d.payload.len() <= frame.len()),
             Decoded::Ipv4Fragment(frag) => {
                 let ts = Timestamp { secs, nanos: 0 };
-                if let Some(datagram) = defrag.add(&frag, ts)
+                if let Some(datagram) = defrag.add(&frag, 1, ts)
                     && datagram.protocol == 6
                 {
                     let _ = link::parse_tcp(

@@ -125,6 +125,9 @@ pub struct OpenCall<S> {
     pub(super) first_frame: u64,
     pub(super) call_id: u32,
     pub(super) context_id: u16,
+    /// The activity of a connectionless call ([`super::connectionless`]), which has no
+    /// presentation context.
+    pub(super) activity: Option<Uuid>,
     pub(super) opnum: Option<u16>,
     pub(super) object: Option<Uuid>,
     pub(super) binding: Option<BoundContext>,

@@ -539,6 +539,10 @@ impl Report<'_> {
             .map(|s| s.first.ts)
             .unwrap_or_default();
         let duration_us = match (c.request, c.response) {
+            // a connectionless call has a duration only once answered
+            _ if c.activity.is_some() && !matches!(outcome, Outcome::Response | Outcome::Fault) => {
+                None
+            }
             (Some(q), Some(r)) => {
                 let d = r.last.ts.as_micros() - q.last.ts.as_micros();
                 u64::try_from(d).ok()
@@ -553,7 +557,8 @@ impl Report<'_> {
             pipe_source: self.pipe_source,
             file_id: self.info.file_id.clone(),
             call_id: c.call_id,
-            context_id: c.context_id,
+            context_id: c.activity.is_none().then_some(c.context_id),
+            activity: c.activity,
             interface,
             interface_source: c.binding.map(|b| b.source),
             opnum: c.opnum,
@@ -633,6 +638,30 @@ impl Report<'_> {
             .is_some_and(|t| t.transfer_kind() == TransferKind::Ndr64);
         Some(CallPipes::new(plan, little_endian, ndr64))
     }
+}
+
+/// True when the calls of `binding` keep their stubs for a decoder (the endpoint mapper,
+/// DCOM, Netlogon, parameters) or have pipes an IDL describes: connectionless calls, whose
+/// fragments may come in any order, keep stubs only then ([`super::connectionless`]).
+pub(super) fn keeps_stubs(
+    info: &TransportInfo,
+    binding: Option<BoundContext>,
+    opnum: u16,
+    object: Option<Uuid>,
+) -> bool {
+    let report = Report {
+        info,
+        pipe_source: None,
+    };
+    decoder_for(
+        binding,
+        opnum,
+        object,
+        false,
+        report.decodes_parameters(binding),
+    )
+    .is_some()
+        || report.pipes_for(binding, opnum, true).is_some()
 }
 
 /// Reports a call [`super::unlabelled::Unlabelled`] held.

@@ -172,6 +172,7 @@ mod tests {
                 first_frame,
                 call_id: 1,
                 context_id: 0,
+                activity: None,
                 opnum: Some(0),
                 object: None,
                 binding: None,

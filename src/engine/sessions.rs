@@ -20,6 +20,7 @@ use crate::dcerpc::call::KeptStubBytes;
 use crate::dcerpc::call::TransportInfo;
 use crate::dcerpc::call_report;
 use crate::dcerpc::channel::{Channel, Verdict};
+use crate::dcerpc::connectionless::{self, Datagrams};
 use crate::dcerpc::pdu::parse_header;
 use crate::epm::resolver::{EndpointRecord, Expectation, Resolver};
 use crate::filter::Filter;
@@ -74,6 +75,8 @@ pub struct Sessions {
     keys: Option<Arc<Keyring>>,
     /// Stub bytes the open calls of every connection keep for decoders.
     kept_stub_bytes: KeptStubBytes,
+    /// Connectionless calls (over UDP).
+    datagrams: Datagrams,
 }
 
 /// Transport facts of a DCE/RPC connection over TCP.
@@ -229,7 +232,35 @@ impl SessionEvents for Sessions {
         }
     }
 
+    fn rpc_datagram(
+        &mut self,
+        src: SocketAddr,
+        dst: SocketAddr,
+        payload: &[u8],
+        first: Origin,
+        last: Origin,
+    ) {
+        self.now = self.now.max(last.ts);
+        let Some(h) = connectionless::parse_header(payload) else {
+            return;
+        };
+        let mut info = self.datagram_info();
+        self.datagrams.datagram(
+            &h,
+            payload,
+            (src, dst),
+            first,
+            last,
+            &mut info,
+            &mut self.cx,
+        );
+    }
+
     fn frame_done(&mut self, frame: u64) {
+        if self.datagrams.seen() {
+            let mut info = self.datagram_info();
+            self.datagrams.expire(self.now, &mut info, &mut self.cx);
+        }
         self.cx.outbox.settle(frame, &mut self.tally);
         self.absorb_news();
         call_report::release_unlabelled(&mut self.cx, Some(self.now));
@@ -241,6 +272,22 @@ impl Sessions {
     fn drop_session(&mut self, conn: u64) {
         if let Some(s) = self.sessions.remove(&conn) {
             s.interest.lose();
+        }
+    }
+
+    /// Transport facts of connectionless calls (their addresses are set per call).
+    fn datagram_info(&self) -> TransportInfo {
+        let unspecified = SocketAddr::from(([0, 0, 0, 0], 0));
+        TransportInfo {
+            transport: connectionless::TRANSPORT,
+            pipe: None,
+            file_id: None,
+            sec_addr: None,
+            expected: None,
+            library: self.library.clone(),
+            keys: self.keys.clone(),
+            senders: [unspecified; 2],
+            kept_stub_bytes: self.kept_stub_bytes.clone(),
         }
     }
 
@@ -339,6 +386,8 @@ impl Sessions {
     pub fn finish(mut self, transport: TransportEnd) -> Finished {
         self.absorb_news();
         call_report::release_unlabelled(&mut self.cx, None);
+        let mut info = self.datagram_info();
+        self.datagrams.finish(&mut info, &mut self.cx);
         self.cx.outbox.settle(u64::MAX, &mut self.tally);
         let calls = self.take_calls();
         if self.cx.resolver.not_kept() > 0 {
@@ -379,7 +428,7 @@ impl Sessions {
         } else {
             Vec::new()
         };
-        let summary = self.summary.finish(
+        let mut summary = self.summary.finish(
             &totals,
             flows,
             reassembly,
@@ -387,6 +436,7 @@ impl Sessions {
             self.tally,
             self.cx.resolver.resolution(),
         );
+        summary.connectionless = self.datagrams.section();
         Finished {
             calls,
             summary,

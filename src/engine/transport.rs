@@ -9,6 +9,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use crate::dcerpc::connectionless;
 use crate::ip_defrag::{DefragStats, Defragmenter};
 use crate::kdc::KDC_PORT;
 use crate::link::{self, Decoded, LinkError, TcpSegment, UdpDatagram};
@@ -82,6 +83,17 @@ pub trait SessionEvents {
     fn closed(&mut self, c: &Closed);
     /// A UDP datagram to or from the Kerberos port (only when keys were given).
     fn kdc_datagram(&mut self, payload: &[u8]);
+    /// A UDP datagram from `src` to `dst` whose payload starts like a connectionless DCE/RPC
+    /// PDU ([`crate::dcerpc::connectionless::parse_header`]): its first byte came in
+    /// `first` (its first IPv4 fragment), the frame `last` completed it.
+    fn rpc_datagram(
+        &mut self,
+        src: SocketAddr,
+        dst: SocketAddr,
+        payload: &[u8],
+        first: Origin,
+        last: Origin,
+    );
     /// Everything frame `frame` carried has been handed over.
     fn frame_done(&mut self, frame: u64);
 }
@@ -177,10 +189,14 @@ impl Transport {
                 self.totals.tcp_segments += 1;
                 self.tcp(&seg, origin, up);
             }
-            Ok(Decoded::Udp(d)) => self.udp(&d, up),
+            Ok(Decoded::Udp(d)) => self.udp(&d, origin, origin, up),
             Ok(Decoded::Ipv4Fragment(f)) => {
                 self.totals.ip_fragments += 1;
-                if let Some(dg) = self.defrag.add(&f, frame.ts) {
+                if let Some(dg) = self.defrag.add(&f, frame.number, frame.ts) {
+                    let first = Origin {
+                        frame: dg.first_frame,
+                        ts: dg.first_ts,
+                    };
                     let (src, dst) = (IpAddr::from(dg.src), IpAddr::from(dg.dst));
                     match dg.protocol {
                         6 => match link::parse_tcp(src, dst, &dg.payload) {
@@ -191,7 +207,7 @@ impl Transport {
                             Err(e) => self.link_error(e, frame.number),
                         },
                         17 => match link::parse_udp(src, dst, &dg.payload) {
-                            Some(d) => self.udp(&d, up),
+                            Some(d) => self.udp(&d, first, origin, up),
                             None => self.totals.not_tcp += 1,
                         },
                         _ => {}
@@ -206,12 +222,10 @@ impl Transport {
         }
         self.flows.retire_due(frame.ts, &mut self.retired);
         self.retire_handed_back(up);
-        // Data of earlier frames waiting for a late segment may still complete calls.
-        up.frame_done(
-            self.late
-                .floor()
-                .map_or(frame.number, |f| f.min(frame.number)),
-        );
+        // Data of earlier frames waiting for a late segment, and datagrams whose first
+        // fragments came in earlier frames, may still complete calls.
+        let waiting = [self.late.floor(), self.defrag.oldest_frame(frame.ts)];
+        up.frame_done(waiting.into_iter().flatten().fold(frame.number, u64::min));
     }
 
     fn link_error(&mut self, e: LinkError, frame: u64) {
@@ -223,12 +237,20 @@ impl Transport {
         self.tally.anomaly(kind, frame, || e.to_string());
     }
 
-    /// A UDP datagram: with keys, a Kerberos message to or from port 88 is handed over for the
-    /// keys it carries; nothing else over UDP is analysed.
-    fn udp(&mut self, d: &UdpDatagram<'_>, up: &mut impl SessionEvents) {
+    /// A UDP datagram: one that starts like a connectionless DCE/RPC PDU is handed over; with
+    /// keys, so is a Kerberos message to or from port 88 for the keys it carries.
+    fn udp(
+        &mut self,
+        d: &UdpDatagram<'_>,
+        first: Origin,
+        last: Origin,
+        up: &mut impl SessionEvents,
+    ) {
         self.totals.not_tcp += 1;
         if self.kdc_datagrams && (d.src.port() == KDC_PORT || d.dst.port() == KDC_PORT) {
             up.kdc_datagram(d.payload);
+        } else if connectionless::parse_header(d.payload).is_some() {
+            up.rpc_datagram(d.src, d.dst, d.payload, first, last);
         }
     }
 

@@ -186,6 +186,8 @@ pub struct Expectation {
 pub struct Resolver {
     entries: Vec<Entry>,
     by_tcp: FastMap<SocketAddr, Slot>,
+    /// `ncadg_ip_udp` endpoints by the address they are reached at.
+    by_udp: FastMap<SocketAddr, Slot>,
     /// Named-pipe endpoints by pipe name (as [`pipe_base`] folds it) and the server they are
     /// on (the one that answered, and the host the answer names).
     by_pipe: FastMap<(String, IpAddr), Slot>,
@@ -233,7 +235,12 @@ impl Resolver {
     /// The address a TCP endpoint is reached at (0.0.0.0 or no host: the answering server).
     #[must_use]
     pub fn tcp_addr(l: &Learned) -> Option<SocketAddr> {
-        if l.endpoint.protocol != "ncacn_ip_tcp" {
+        Self::addr(l, "ncacn_ip_tcp")
+    }
+
+    /// The address an endpoint of `protocol` is reached at.
+    fn addr(l: &Learned, protocol: &str) -> Option<SocketAddr> {
+        if l.endpoint.protocol != protocol {
             return None;
         }
         let port = l.endpoint.port.filter(|&p| p != 0)?;
@@ -269,6 +276,12 @@ impl Resolver {
                 .or_default()
                 .add(index, &self.entries, &l);
         }
+        if let Some(addr) = Self::addr(&l, "ncadg_ip_udp") {
+            self.by_udp
+                .entry(addr)
+                .or_default()
+                .add(index, &self.entries, &l);
+        }
         if l.endpoint.protocol == "ncacn_np"
             && let Some(pipe) = &l.endpoint.pipe
         {
@@ -299,21 +312,6 @@ impl Resolver {
         });
     }
 
-    /// The latest entry of `list` that an answer at most [`EXPECTATION_TTL_SECS`] before `ts`
-    /// made (in learn order: when times are in order, the search stops at the first expired).
-    fn latest_live(&self, list: &[usize], in_order: bool, ts: Timestamp) -> Option<usize> {
-        for &i in list.iter().rev() {
-            let l = &self.entries[i];
-            if l.ts <= ts && ts.secs - l.ts.secs <= EXPECTATION_TTL_SECS {
-                return Some(i);
-            }
-            if in_order && ts.secs - l.ts.secs > EXPECTATION_TTL_SECS {
-                break;
-            }
-        }
-        None
-    }
-
     /// A TCP connection from `client` to `server` at `ts` (a new one, or one with no bind whose
     /// calls need an interface): when an answer at most [`EXPECTATION_TTL_SECS`] before `ts`
     /// announced `server`, the connection is recorded as using it and what the latest such
@@ -324,35 +322,41 @@ impl Resolver {
         server: SocketAddr,
         ts: Timestamp,
     ) -> Option<Expectation> {
-        let slot = self.by_tcp.get(&server)?;
-        let latest = self.latest_live(&slot.all, slot.in_order, ts)?;
-        let found = Expectation {
-            interface: self
-                .latest_live(&slot.with_interface, slot.in_order, ts)
-                .and_then(|i| self.entries[i].interface),
-            frame: self.entries[latest].frame,
+        self.link(false, (client, server), ts)
+    }
+
+    /// A connectionless call from `client` to `server` that began at `ts`: as
+    /// [`Resolver::connection`], with the `ncadg_ip_udp` endpoints.
+    pub fn datagram_call(
+        &mut self,
+        client: SocketAddr,
+        server: SocketAddr,
+        ts: Timestamp,
+    ) -> Option<Expectation> {
+        self.link(true, (client, server), ts)
+    }
+
+    /// Records `conn` as using the live entries of its server address in the UDP or the TCP
+    /// table, and returns what the latest said.
+    fn link(
+        &mut self,
+        udp: bool,
+        conn: (SocketAddr, SocketAddr),
+        ts: Timestamp,
+    ) -> Option<Expectation> {
+        let table = if udp {
+            &mut self.by_udp
+        } else {
+            &mut self.by_tcp
         };
-        let summary_only = self.summary_only;
-        let Some(slot) = self.by_tcp.get_mut(&server) else {
-            return Some(found);
-        };
-        let in_order = slot.in_order;
-        let entries = &mut self.entries;
-        let revision = &mut self.revision;
-        slot.open.retain(|&i| {
-            let e = &mut entries[i];
-            let age = ts.secs - e.ts.secs;
-            if e.ts <= ts && age <= EXPECTATION_TTL_SECS {
-                if e.used((client, server), lists_users(summary_only, i)) {
-                    *revision += 1;
-                }
-                e.uses < MAX_USED_BY
-            } else {
-                // expired for this connection and, times being in order, for later ones
-                !(in_order && age > EXPECTATION_TTL_SECS)
-            }
-        });
-        Some(found)
+        link(
+            table.get_mut(&conn.1)?,
+            &mut self.entries,
+            &mut self.revision,
+            self.summary_only,
+            conn,
+            ts,
+        )
     }
 
     /// A pipe named `pipe` was opened on an SMB connection from `client` to `server`.
@@ -492,6 +496,54 @@ impl ResolutionSection {
             e.frame, e.asked_by, e.answered_by, e.via, e.binding
         ));
     }
+}
+
+/// The latest entry of `list` that an answer at most [`EXPECTATION_TTL_SECS`] before `ts` made
+/// (in learn order: when times are in order, the search stops at the first expired).
+fn latest_live(entries: &[Entry], list: &[usize], in_order: bool, ts: Timestamp) -> Option<usize> {
+    for &i in list.iter().rev() {
+        let l = &entries[i];
+        if l.ts <= ts && ts.secs - l.ts.secs <= EXPECTATION_TTL_SECS {
+            return Some(i);
+        }
+        if in_order && ts.secs - l.ts.secs > EXPECTATION_TTL_SECS {
+            break;
+        }
+    }
+    None
+}
+
+/// A connection (or connectionless client and server) at `ts` to the address of `slot`: it
+/// is recorded as using the entries still live for it, and what the latest said is returned.
+fn link(
+    slot: &mut Slot,
+    entries: &mut [Entry],
+    revision: &mut u64,
+    summary_only: bool,
+    (client, server): (SocketAddr, SocketAddr),
+    ts: Timestamp,
+) -> Option<Expectation> {
+    let latest = latest_live(entries, &slot.all, slot.in_order, ts)?;
+    let found = Expectation {
+        interface: latest_live(entries, &slot.with_interface, slot.in_order, ts)
+            .and_then(|i| entries[i].interface),
+        frame: entries[latest].frame,
+    };
+    let in_order = slot.in_order;
+    slot.open.retain(|&i| {
+        let e = &mut entries[i];
+        let age = ts.secs - e.ts.secs;
+        if e.ts <= ts && age <= EXPECTATION_TTL_SECS {
+            if e.used((client, server), lists_users(summary_only, i)) {
+                *revision += 1;
+            }
+            e.uses < MAX_USED_BY
+        } else {
+            // expired for this connection and, times being in order, for later ones
+            !(in_order && age > EXPECTATION_TTL_SECS)
+        }
+    });
+    Some(found)
 }
 
 #[cfg(test)]

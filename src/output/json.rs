@@ -62,7 +62,12 @@ pub struct CallJson<'a> {
     pipe_source: Option<&'static str>,
     file_id: Option<&'a str>,
     call_id: u32,
-    context_id: u16,
+    context_id: Option<u16>,
+    #[serde(
+        serialize_with = "display_option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    activity: Option<&'a Uuid>,
     interface: Option<InterfaceJson<'a>>,
     interface_source: Option<&'static str>,
     opnum: Option<u16>,
@@ -111,6 +116,7 @@ impl<'a> From<&'a Call> for CallJson<'a> {
             file_id: c.file_id.as_deref(),
             call_id: c.call_id,
             context_id: c.context_id,
+            activity: c.activity.as_ref(),
             interface: c.interface.as_ref().map(InterfaceJson),
             interface_source: c.interface_source,
             opnum: c.opnum,

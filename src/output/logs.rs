@@ -215,7 +215,7 @@ pub fn write_csv_row(out: &mut impl Write, c: &Call) -> io::Result<()> {
         c.transport.to_string(),
         text(c.pipe.as_deref()),
         c.call_id.to_string(),
-        c.context_id.to_string(),
+        c.context_id.map(|v| v.to_string()).unwrap_or_default(),
         text(c.interface.as_ref().and_then(|i| i.name.as_deref())),
         c.interface
             .as_ref()

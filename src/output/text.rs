@@ -79,7 +79,8 @@ pub fn call_row(c: &Call) -> String {
         c.client,
         c.server,
         c.call_id,
-        c.context_id,
+        c.context_id
+            .map_or_else(|| "-".to_string(), |v| v.to_string()),
         duration_label(c.duration_us)
     ))
 }
@@ -366,6 +367,19 @@ pub fn write_summary<W: Write>(out: &mut W, s: &Summary) -> io::Result<()> {
             pdus.join(", ")
         }
     )?;
+    if let Some(cl) = &s.connectionless {
+        let pdus: Vec<String> = cl.pdus.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        writeln!(
+            out,
+            "  connectionless (UDP): {} calls ({} without request), {} repeats, {} control PDUs \
+             of no call; PDUs: {}",
+            cl.calls,
+            cl.calls_without_request,
+            cl.retransmissions,
+            cl.control_pdus_without_call,
+            pdus.join(", ")
+        )?;
+    }
     let outcomes: Vec<String> = s.outcomes.iter().map(|(k, v)| format!("{k} {v}")).collect();
     if outcomes.is_empty() {
         writeln!(out, "  calls 0")?;

@@ -294,12 +294,13 @@ fn draw_detail(f: &mut Frame<'_>, app: &App, c: &Call, area: Rect, theme: Theme)
     };
     lines.push(kv(
         "call",
-        format!(
-            "{} (call_id {}, context {})",
-            call_label(c),
-            c.call_id,
-            c.context_id
-        ),
+        match (c.context_id, c.activity) {
+            (Some(ctx), _) => format!("{} (call_id {}, context {ctx})", call_label(c), c.call_id),
+            (None, Some(act)) => {
+                format!("{} (sequence {}, activity {act})", call_label(c), c.call_id)
+            }
+            (None, None) => format!("{} (call_id {})", call_label(c), c.call_id),
+        },
     ));
     lines.push(kv(
         "client → server",

@@ -1,4 +1,4 @@
-//! Snapshot of `calls --json` for every capture in `captures/` (real and synthetic). A change in
+//! Snapshot of `calls --json` for every capture in `captures/` (real, public and synthetic). A change in
 //! any call record shows up as a snapshot diff to review (`cargo insta review`, or
 //! `INSTA_UPDATE=always cargo test` then `git diff`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 fn captures() -> Vec<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("captures");
     let mut files = Vec::new();
-    for dir in ["real", "synthetic"] {
+    for dir in ["real", "public", "synthetic"] {
         let Ok(entries) = std::fs::read_dir(root.join(dir)) else {
             continue;
         };

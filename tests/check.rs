@@ -68,6 +68,7 @@ fn captures_under(dir: &Path, found: &mut Vec<PathBuf>) {
 fn every_capture_holds_against_its_own_expectations() {
     let mut captures = Vec::new();
     captures_under(&capture("real"), &mut captures);
+    captures_under(&capture("public"), &mut captures);
     captures_under(&capture("synthetic"), &mut captures);
     assert!(captures.len() > 60);
     let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus");
@@ -330,7 +331,7 @@ transfer_syntax = "ndr64"
 /// (the check is its own regression suite: a change in what rpcscope reports fails it).
 #[test]
 fn the_shipped_captures_hold_against_their_expectation_files() {
-    for dir in ["real", "synthetic"] {
+    for dir in ["real", "public", "synthetic"] {
         let o = bin().arg("check").arg(capture(dir)).output().unwrap();
         let out = String::from_utf8_lossy(&o.stdout);
         assert_eq!(o.status.code(), Some(0), "{out}");

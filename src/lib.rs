@@ -51,6 +51,7 @@ pub mod outbox;
 pub mod output;
 pub mod pipeline;
 pub mod report;
+pub mod rpch;
 pub mod smb;
 pub mod source;
 pub mod status;

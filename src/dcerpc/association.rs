@@ -123,6 +123,18 @@ pub struct Association<O: CallObserver> {
 }
 
 impl<O: CallObserver> Association<O> {
+    /// The transport facts.
+    #[must_use]
+    pub fn info(&self) -> &TransportInfo {
+        &self.info
+    }
+
+    /// The transport facts, to adjust what is learned after the association began (RPC over
+    /// HTTP: the transport's name, the IN channel's endpoints).
+    pub fn info_mut(&mut self) -> &mut TransportInfo {
+        &mut self.info
+    }
+
     /// Hands an ended call to the observer.
     fn end(&self, call: OpenCall<O::Stubs>, cx: &mut SessionContext) {
         self.observer

@@ -78,6 +78,19 @@ impl Channel {
         self.confirmed
     }
 
+    /// The sender of each direction, indexed by [`Dir::index`].
+    #[must_use]
+    pub fn senders(&self) -> [std::net::SocketAddr; 2] {
+        self.assoc.info().senders
+    }
+
+    /// The server greeted with RPC over HTTP version 1's banner ([`crate::rpch::BANNER`]): the
+    /// channel carries DCE/RPC, over `ncacn_http`.
+    pub fn speaks_http_v1(&mut self) {
+        self.confirmed = true;
+        self.assoc.info_mut().transport = crate::rpch::TRANSPORT;
+    }
+
     /// The association, to adjust transport facts learned later (e.g. a pipe name).
     pub fn association(&mut self) -> &mut Association<Reporter> {
         &mut self.assoc

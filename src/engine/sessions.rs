@@ -16,12 +16,14 @@ use super::transport::{Closed, Interest, Opened, SessionEvents, TransportEnd};
 use super::{EPM_PORT, Finished, SMB_PORTS};
 use crate::auth::keys::Keyring;
 use crate::context::SessionContext;
+use crate::dcerpc::association::CallObserver;
 use crate::dcerpc::call::KeptStubBytes;
 use crate::dcerpc::call::TransportInfo;
 use crate::dcerpc::call_report;
+use crate::dcerpc::call_report::Reporter;
 use crate::dcerpc::channel::{Channel, Verdict};
 use crate::dcerpc::connectionless::{self, Datagrams};
-use crate::dcerpc::pdu::parse_header;
+use crate::dcerpc::pdu::{parse_header, parse_pdu};
 use crate::epm::resolver::{EndpointRecord, Expectation, Resolver};
 use crate::filter::Filter;
 use crate::hash::FastMap;
@@ -29,6 +31,9 @@ use crate::idl::Library;
 use crate::kdc::{self, KDC_PORT, KdcStream};
 use crate::model::{Call, PduRecord};
 use crate::report::Tally;
+use crate::rpch::{
+    self, ChannelKind, Cookie, Delivery, HeldAnswerBytes, HttpChannel, VirtualStreams,
+};
 use crate::smb::SmbConn;
 use crate::source::Timestamp;
 use crate::summary::SummaryBuilder;
@@ -43,6 +48,81 @@ enum Carried {
     Smb(Box<SmbConn>),
     /// Kerberos (port 88), read for keys when the user gave some.
     Kdc(Box<KdcStream>),
+    /// An RPC over HTTP version 2 channel ([`crate::rpch`]).
+    Http(Box<HttpChannel>),
+}
+
+/// An RPC over HTTP version 2 virtual connection: the association its IN and OUT channels
+/// carry.
+#[derive(Debug)]
+struct VirtualConnection {
+    channel: Channel,
+    /// The two channels' streams on their way to the association.
+    streams: VirtualStreams,
+    /// Channels joined and not yet closed.
+    open: u8,
+}
+
+impl VirtualConnection {
+    /// Runs `step` on the streams, handing what they pass on to the association.
+    fn through_streams(
+        &mut self,
+        tally: &mut Tally,
+        cx: &mut SessionContext,
+        step: impl FnOnce(&mut VirtualStreams, &mut dyn FnMut(Dir, &[u8], Span)),
+    ) {
+        let Self {
+            channel, streams, ..
+        } = self;
+        step(streams, &mut |dir, bytes, span| {
+            channel.data(dir, bytes, span, tally, cx);
+        });
+    }
+
+    /// Bytes of the client's (IN) or server's (OUT) stream.
+    fn bytes(
+        &mut self,
+        (dir, bytes, span): (Dir, &[u8], Span),
+        held: &mut HeldAnswerBytes,
+        tally: &mut Tally,
+        cx: &mut SessionContext,
+    ) {
+        self.through_streams(tally, cx, |streams, out| {
+            streams.bytes(dir, bytes, span, held, out);
+        });
+    }
+
+    /// `len` bytes of the stream in direction `dir` were never captured.
+    fn gap(
+        &mut self,
+        (dir, len): (Dir, u64),
+        held: &mut HeldAnswerBytes,
+        tally: &mut Tally,
+        cx: &mut SessionContext,
+    ) {
+        self.through_streams(tally, cx, |streams, out| streams.gap(dir, held, out));
+        self.channel.gap(dir, len, tally, cx);
+    }
+
+    /// A channel closed: the answers held for requests hand over as they are.
+    fn channel_closed(
+        &mut self,
+        held: &mut HeldAnswerBytes,
+        tally: &mut Tally,
+        cx: &mut SessionContext,
+    ) {
+        self.through_streams(tally, cx, |streams, out| streams.release_all(held, out));
+    }
+
+    /// The OUT channel request's own PDU: recorded when PDU records are wanted, counted.
+    fn aside(&mut self, bytes: &[u8], span: Span, tally: &mut Tally, cx: &mut SessionContext) {
+        let Ok(pdu) = parse_pdu(bytes) else {
+            return;
+        };
+        tally.pdu(pdu.header.ptype.name().unwrap_or("unknown"));
+        let info = self.channel.association().info();
+        Reporter.pdu_read(info, Dir::FromInitiator, &pdu, span.last, cx);
+    }
 }
 
 /// A connection the session stage still reads.
@@ -77,6 +157,17 @@ pub struct Sessions {
     kept_stub_bytes: KeptStubBytes,
     /// Connectionless calls (over UDP).
     datagrams: Datagrams,
+    /// RPC over HTTP version 2 virtual connections.
+    virtual_connections: Virtuals,
+}
+
+/// The RPC over HTTP version 2 virtual connections of the run.
+#[derive(Debug, Default)]
+struct Virtuals {
+    /// By cookie (bounded by the connections: each has at least one open channel).
+    by_cookie: FastMap<Cookie, VirtualConnection>,
+    /// Answers they all hold for their requests.
+    held: HeldAnswerBytes,
 }
 
 /// Transport facts of a DCE/RPC connection over TCP.
@@ -98,6 +189,72 @@ fn tcp_info(
         senders,
         kept_stub_bytes: kept_stub_bytes.clone(),
     }
+}
+
+/// What the session stage lends a new RPC over HTTP association.
+struct Shared<'a> {
+    library: Option<&'a Arc<Library>>,
+    keys: Option<&'a Arc<Keyring>>,
+    kept_stub_bytes: &'a KeptStubBytes,
+}
+
+/// Bytes of an RPC over HTTP version 2 channel: what belongs to its virtual connection goes
+/// to that connection's association (created when the first of its channels joins).
+fn http_data(
+    http: &mut HttpChannel,
+    virtuals: &mut Virtuals,
+    shared: &Shared<'_>,
+    (dir, bytes, origin): (Dir, &[u8], Origin),
+    tally: &mut Tally,
+    cx: &mut SessionContext,
+) {
+    let mut cookie = http.cookie();
+    let endpoints = http.endpoints();
+    http.data(dir, bytes, origin, &mut |d| match d {
+        Delivery::Joined { kind, cookie: c } => {
+            cookie = Some(c);
+            let vc = virtuals
+                .by_cookie
+                .entry(c)
+                .or_insert_with(|| VirtualConnection {
+                    channel: Channel::new(
+                        TransportInfo {
+                            transport: rpch::TRANSPORT,
+                            ..tcp_info(
+                                endpoints,
+                                None,
+                                shared.library,
+                                shared.keys,
+                                shared.kept_stub_bytes,
+                            )
+                        },
+                        true,
+                    ),
+                    streams: VirtualStreams::default(),
+                    open: 0,
+                });
+            vc.open = vc.open.saturating_add(1);
+            if kind == ChannelKind::In {
+                // the calls are the IN channel's client's
+                vc.channel.association().info_mut().senders = endpoints;
+            }
+        }
+        Delivery::Bytes { dir, bytes, span } => {
+            if let Some(vc) = cookie.and_then(|c| virtuals.by_cookie.get_mut(&c)) {
+                vc.bytes((dir, bytes, span), &mut virtuals.held, tally, cx);
+            }
+        }
+        Delivery::Aside { bytes, span } => {
+            if let Some(vc) = cookie.and_then(|c| virtuals.by_cookie.get_mut(&c)) {
+                vc.aside(bytes, span, tally, cx);
+            }
+        }
+        Delivery::Gap { dir, len } => {
+            if let Some(vc) = cookie.and_then(|c| virtuals.by_cookie.get_mut(&c)) {
+                vc.gap((dir, len), &mut virtuals.held, tally, cx);
+            }
+        }
+    });
 }
 
 /// A chunk that starts with a plausible DCE/RPC header.
@@ -125,7 +282,9 @@ impl SessionEvents for Sessions {
             let expected = resolver
                 .connection(c.initiator, c.responder, c.ts)
                 .or_else(|| resolver.connection(c.responder, c.initiator, c.ts));
-            let confirmed = ports.contains(&EPM_PORT) || expected.is_some();
+            let confirmed = ports.contains(&EPM_PORT)
+                || ports.contains(&rpch::EPM_HTTP_PORT)
+                || expected.is_some();
             Carried::Dce(Box::new(Channel::new(
                 tcp_info(
                     [c.initiator, c.responder],
@@ -151,7 +310,54 @@ impl SessionEvents for Sessions {
         };
         let (tally, cx) = (&mut self.tally, &mut self.cx);
         let verdict = match &mut session.carried {
+            Carried::Dce(c)
+                if offset == 0 && dir == Dir::FromResponder && bytes.starts_with(rpch::BANNER) =>
+            {
+                c.speaks_http_v1();
+                c.data(
+                    dir,
+                    &bytes[rpch::BANNER.len()..],
+                    Span::single(origin),
+                    tally,
+                    cx,
+                )
+            }
+            Carried::Dce(c)
+                if offset == 0
+                    && dir == Dir::FromInitiator
+                    && !c.confirmed()
+                    && rpch::starts_channel(bytes) =>
+            {
+                c.release(cx);
+                let mut http = Box::new(HttpChannel::new(c.senders()[0], c.senders()[1]));
+                let shared = Shared {
+                    library: self.library.as_ref(),
+                    keys: self.keys.as_ref(),
+                    kept_stub_bytes: &self.kept_stub_bytes,
+                };
+                let virtuals = &mut self.virtual_connections;
+                http_data(
+                    &mut http,
+                    virtuals,
+                    &shared,
+                    (dir, bytes, origin),
+                    tally,
+                    cx,
+                );
+                session.carried = Carried::Http(http);
+                return;
+            }
             Carried::Dce(c) => c.data(dir, bytes, Span::single(origin), tally, cx),
+            Carried::Http(h) => {
+                let shared = Shared {
+                    library: self.library.as_ref(),
+                    keys: self.keys.as_ref(),
+                    kept_stub_bytes: &self.kept_stub_bytes,
+                };
+                let virtuals = &mut self.virtual_connections;
+                http_data(h, virtuals, &shared, (dir, bytes, origin), tally, cx);
+                return;
+            }
             Carried::Smb(s) if !s.seen_smb() && starts_like_dcerpc(bytes) => {
                 s.release(cx);
                 // DCE/RPC straight on an SMB port, without SMB framing.
@@ -191,6 +397,19 @@ impl SessionEvents for Sessions {
                 k.gap(dir);
                 return;
             }
+            Carried::Http(h) => {
+                let cookie = h.cookie();
+                let (tally, cx) = (&mut self.tally, &mut self.cx);
+                let virtuals = &mut self.virtual_connections;
+                h.gap(dir, len, &mut |d| {
+                    if let (Delivery::Gap { dir, len }, Some(vc)) =
+                        (d, cookie.and_then(|c| virtuals.by_cookie.get_mut(&c)))
+                    {
+                        vc.gap((dir, len), &mut virtuals.held, tally, cx);
+                    }
+                });
+                return;
+            }
         };
         if verdict == Verdict::Rejected {
             self.drop_session(conn);
@@ -223,6 +442,31 @@ impl SessionEvents for Sessions {
             }
             Carried::Dce(mut d) => d.release(&mut self.cx),
             Carried::Kdc(_) => {}
+            Carried::Http(h) => {
+                if h.given_up() {
+                    self.tally.count("http_channels_given_up");
+                }
+                let Some(cookie) = h.cookie() else {
+                    return;
+                };
+                let virtuals = &mut self.virtual_connections;
+                let Some(vc) = virtuals.by_cookie.get_mut(&cookie) else {
+                    return;
+                };
+                vc.open = vc.open.saturating_sub(1);
+                vc.channel_closed(&mut virtuals.held, &mut self.tally, &mut self.cx);
+                if vc.open == 0
+                    && let Some(mut vc) = virtuals.by_cookie.remove(&cookie)
+                {
+                    self.dcerpc_connections += 1;
+                    self.tally.count("rpc_over_http_virtual_connections");
+                    self.tally.add(
+                        "rpc_over_http_answers_before_request",
+                        vc.streams.released_unpaired(),
+                    );
+                    vc.channel.finish(&mut self.cx);
+                }
+            }
         }
     }
 

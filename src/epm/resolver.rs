@@ -232,10 +232,11 @@ impl Resolver {
         self.not_kept
     }
 
-    /// The address a TCP endpoint is reached at (0.0.0.0 or no host: the answering server).
+    /// The address a TCP endpoint (`ncacn_ip_tcp`, or `ncacn_http`, RPC over HTTP version 1)
+    /// is reached at (0.0.0.0 or no host: the answering server).
     #[must_use]
     pub fn tcp_addr(l: &Learned) -> Option<SocketAddr> {
-        Self::addr(l, "ncacn_ip_tcp")
+        Self::addr(l, "ncacn_ip_tcp").or_else(|| Self::addr(l, "ncacn_http"))
     }
 
     /// The address an endpoint of `protocol` is reached at.

@@ -463,6 +463,16 @@ capture() {
 
 # capture_smb NAME SETTINGS CMD...: record CMD's SMB traffic (ports 445 and
 # 139 only) with smbd running with SETTINGS (see smbd_settings).
+# capture_http NAME CMD...: record CMD's RPC over HTTP traffic: only the ports of
+# scenarios/http_relay.py (593 and 59300 for version 1, 80 for version 2's proxy), not the
+# relay's own connections to Samba behind them.
+capture_http() {
+    local name=$1; shift
+    selected "$name" || return 0
+    smbd_settings "" && rpcd_settings "" || { FAILED+=("$name"); return 0; }
+    record "$name" 'tcp port 593 or tcp port 59300 or tcp port 80' "$@"
+}
+
 capture_smb() {
     local name=$1 settings=$2; shift 2
     selected "$name" || return 0

@@ -331,13 +331,30 @@ fn assert_agreement(a: &Agreement, what: &str, min_pdus: usize) {
     );
 }
 
+/// RPC over HTTP version 2: tshark 4.0 shows only the CONN/A1 RTS PDU of each OUT channel's
+/// request; rpcscope records it at the same frame, and every PDU of the channels' bodies.
+#[test]
+fn rpc_over_http_v2_pdus_include_those_wireshark_shows() {
+    if !tshark_found() {
+        return;
+    }
+    let v2 = Path::new(env!("CARGO_MANIFEST_DIR")).join("captures/real/67-http-v2.pcap");
+    let a = agreement_over(&[v2]);
+    assert!(a.frames_differing.is_empty(), "{:?}", a.frames_differing);
+    assert_eq!(a.pdus_equal, 3);
+    assert!(a.only_ours >= 40, "{} PDUs", a.only_ours);
+}
+
 #[test]
 fn pdus_agree_with_wireshark_on_our_captures() {
     if !tshark_found() {
         return;
     }
-    // the synthetic captures use ports tshark does not take for DCE/RPC
-    let real = captures_in(&Path::new(env!("CARGO_MANIFEST_DIR")).join("captures/real"));
+    // the synthetic captures use ports tshark does not take for DCE/RPC, and tshark 4.0 does
+    // not dissect the bodies of RPC over HTTP version 2 (67); its CONN/A1 PDUs, which tshark
+    // does show, are checked below
+    let mut real = captures_in(&Path::new(env!("CARGO_MANIFEST_DIR")).join("captures/real"));
+    real.retain(|p| !p.to_string_lossy().ends_with("67-http-v2.pcap"));
     let a = agreement_over(&real);
     assert_agreement(&a, "captures/real", 3000);
 }

@@ -27,7 +27,7 @@ MAX_SEED_BYTES = 64 * 1024
 TARGETS = [
     "capture_file", "link_ip", "tcp_reassembly", "smb_messages", "dcerpc_pdu", "ndr_fixed",
     "ndr_described", "epm_tower", "dcom_answer", "idl_parser", "auth_tokens", "engine",
-    "expect_file", "filter_expr",
+    "expect_file", "filter_expr", "rpc_over_http", "udp_datagrams",
 ]
 # Filter expressions (docs/filter.md) in the shapes users write.
 FILTER_SEEDS = [
@@ -127,24 +127,42 @@ def frames(data):
             at += blen
 
 
-def tcp_of(link, frame):
-    """(src, dst, sport, dport, seq, flags, payload) of an IPv4 TCP frame, or None."""
+def ip_of(link, frame):
+    """The IPv4 packet of a frame, or None."""
     if link == 1:
         at = 12
         ethertype = struct.unpack(">H", frame[at:at + 2])[0] if len(frame) >= 14 else 0
         while ethertype in (0x8100, 0x88A8) and len(frame) >= at + 6:
             at += 4
             ethertype = struct.unpack(">H", frame[at:at + 2])[0]
-        if ethertype != 0x0800:
-            return None
-        ip = frame[at + 2:]
-    elif link == 113:
-        ip = frame[16:]
-    elif link in (101, 228):
-        ip = frame
-    elif link in (0, 108):
-        ip = frame[4:]
-    else:
+        return frame[at + 2:] if ethertype == 0x0800 else None
+    if link == 113:
+        return frame[16:]
+    if link in (101, 228):
+        return frame
+    if link in (0, 108):
+        return frame[4:]
+    return None
+
+
+def udp_of(link, frame):
+    """(from the server, payload) of an unfragmented IPv4 UDP frame whose payload may be a
+    connectionless DCE/RPC PDU (its type says which side sent it), or None."""
+    ip = ip_of(link, frame)
+    if ip is None or len(ip) < 28 or ip[0] >> 4 != 4 or ip[9] != 17:
+        return None
+    if struct.unpack(">H", ip[6:8])[0] & 0x3FFF:
+        return None
+    payload = ip[(ip[0] & 15) * 4 + 8:]
+    if len(payload) < 2:
+        return None
+    return (1 if payload[1] in (2, 3, 4, 5, 6, 9, 10) else 0), payload
+
+
+def tcp_of(link, frame):
+    """(src, dst, sport, dport, seq, flags, payload) of an IPv4 TCP frame, or None."""
+    ip = ip_of(link, frame)
+    if ip is None:
         return None
     if len(ip) < 20 or ip[0] >> 4 != 4 or ip[9] != 6:
         return None
@@ -278,7 +296,28 @@ def seed_capture(seeds, path):
         script += struct.pack("<HB", len(frame), 0) + frame[:2047]
     seeds.add("link_ip", script)
 
-    for (src, sport, dst, dport), stream in streams(path).items():
+    datagram_script = []
+    all_streams = streams(path)
+    for (src, sport, dst, dport), stream in all_streams.items():
+        if stream.startswith((b"RPC_IN_DATA ", b"RPC_OUT_DATA ")):
+            # rpc_over_http: the client's stream, then the server's, in 1460-byte chunks
+            script = bytearray()
+            answer = all_streams.get((dst, dport, src, sport), b"")
+            for direction, s in ((0, stream), (1, answer)):
+                for at in range(0, min(len(s), 16384), 1460):
+                    piece = s[at:at + 1460]
+                    script += struct.pack("<BH", direction, len(piece)) + piece
+            seeds.add("rpc_over_http", script)
+    for link, frame in frames(data):
+        u = udp_of(link, frame)
+        if u is not None and u[1][:1] == b"\x04":
+            datagram_script.append((u[0], u[1]))
+    if datagram_script:
+        script = bytearray()
+        for from_server, payload in datagram_script[:64]:
+            script += struct.pack("<BH", from_server, len(payload)) + payload
+        seeds.add("udp_datagrams", script)
+    for (src, sport, dst, dport), stream in all_streams.items():
         if not stream:
             continue
         # both bases 0, a SYN from the initiator at 0, then its stream in 200-byte segments

@@ -1,5 +1,6 @@
 //! DCE/RPC over SMB named pipes: Zeek's baseline for 20 FileIds on one connection, encrypted
-//! sessions, and the pipe names of captures that start late.
+//! sessions, the pipe names of captures that start late, and answers cut short
+//! (STATUS_BUFFER_OVERFLOW), pending (SMB2 async) or read in pieces.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::{Path, PathBuf};
@@ -125,4 +126,62 @@ fn encrypted_sessions_are_counted_not_parsed() {
     assert!(calls.is_empty());
     assert!(run.summary.counters["smb3_encrypted_messages"] > 10);
     assert!(run.summary.anomalies.contains_key("smb3_encrypted"));
+}
+
+/// SMB2 status codes of the answers in a capture (each `\xfeSMB` header's status field).
+fn smb2_statuses(path: &Path) -> Vec<u32> {
+    let bytes = std::fs::read(path).unwrap();
+    bytes
+        .windows(12)
+        .filter(|w| w.starts_with(b"\xfeSMB"))
+        .map(|w| u32::from_le_bytes([w[8], w[9], w[10], w[11]]))
+        .collect()
+}
+
+/// Capture 68: an IOCTL transceive answered STATUS_BUFFER_OVERFLOW with part of a response
+/// whose rest the client READs, interim STATUS_PENDING answers (SMB2 async), READs posted
+/// before the request is written, and READs of 512 bytes: every call whole and paired.
+#[test]
+fn answers_cut_short_pending_and_read_in_pieces_stay_paired() {
+    let path = capture("68-np-overflow.pcap");
+    let statuses = smb2_statuses(&path);
+    assert!(
+        statuses.contains(&0x8000_0005),
+        "a STATUS_BUFFER_OVERFLOW answer"
+    );
+    assert!(
+        statuses.iter().filter(|&&s| s == 0x103).count() >= 2,
+        "STATUS_PENDING answers"
+    );
+    let calls = calls(&path);
+    let got: Vec<(u64, &str, &str, u64, u64)> = calls
+        .iter()
+        .map(|c| {
+            (
+                c["call_id"].as_u64().unwrap(),
+                c["operation"].as_str().unwrap(),
+                c["outcome"].as_str().unwrap(),
+                c["response"]["fragments"].as_u64().unwrap(),
+                c["status"]["code"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (2, "NetrShareEnum", "response", 2, 0),
+            (3, "NetrShareGetInfo", "response", 1, 0),
+            (4, "NetrShareEnum", "response", 2, 0),
+            (5, "NetrShareGetInfo", "response", 1, 0),
+            (6, "NetrShareGetInfo", "response", 1, 0),
+        ]
+    );
+    // both NetrShareEnum answers are the same 6,336 bytes of PDUs, however they were read
+    assert_eq!(
+        calls[0]["response"]["stub_len"],
+        calls[2]["response"]["stub_len"]
+    );
+    for c in &calls {
+        assert_eq!(c["pipe"], "srvsvc");
+    }
 }

@@ -329,3 +329,4 @@ capture_dc  62-dc-kerberos-lsa          kerberos_lsa
 capture_dc_with 64-dc-smb3-kerberos-encrypted 'server smb encrypt = required' kerberos_smb3
 capture_http 66-http-v1                 "${IMPY[@]}" "$SCEN/http_calls.py" v1
 capture_http 67-http-v2                 "${IMPY[@]}" "$SCEN/http_calls.py" v2
+capture_smb 68-np-overflow              "" "${IMPY[@]}" "$SCEN/np_overflow.py"

@@ -491,6 +491,50 @@ fn the_selected_call_is_decoded_on_demand_and_its_parameter_bytes_highlighted() 
     );
 }
 
+/// The detail pane keeps the chosen item in view on a small terminal: a parameter far down a
+/// long tree with its bytes under it, and the last field of the PDU heads.
+#[test]
+fn the_detail_pane_scrolls_to_the_chosen_item() {
+    let mut library = rpcscope::idl::table::builtin_library().clone();
+    library.merge(rpcscope::idl::builtin::library().unwrap());
+    let mut app = loaded_with("52-svcctl-psexec.pcap", library);
+    let create = app
+        .filtered
+        .iter()
+        .position(|&i| app.calls[i].operation.as_deref() == Some("RCreateServiceW"))
+        .unwrap();
+    for _ in 0..create {
+        app.update(Action::Down);
+    }
+    app.update(Action::Enter);
+    app.update(Action::FocusNext);
+    let tree = app.parameter_tree().to_vec();
+    let top = screen(&mut app, 100, 30);
+    let far = tree
+        .iter()
+        .rposition(|l| l.at.is_some() && l.text.trim().len() > 6)
+        .unwrap();
+    let text: String = tree[far].text.trim().chars().take(30).collect();
+    assert!(
+        !top.contains(&text),
+        "the test needs a line below the first screen: {text}"
+    );
+    for _ in 0..far {
+        app.update(Action::Down);
+    }
+    let shown = screen(&mut app, 100, 30);
+    assert!(shown.contains(&text), "{text}\n{shown}");
+    assert!(shown.contains("stub, bytes"), "{shown}");
+    // the last field of the response's head
+    let head = app.selected_call().unwrap().heads[1].clone();
+    let (k, v, _) = rpcscope::tui::app::pdu_fields(&head).pop().unwrap();
+    let field = format!("response {k:<12} {v}");
+    assert!(!shown.contains(&field), "{shown}");
+    app.update(Action::End);
+    let shown = screen(&mut app, 100, 30);
+    assert!(shown.contains(&field), "{field}\n{shown}");
+}
+
 /// The stubs kept for decoding on demand are bounded by `MAX_KEPT_STUB_BYTES` over all calls;
 /// the stubs of later calls are not kept and the status line counts those calls.
 #[test]

@@ -284,6 +284,24 @@ fn stub_window(bytes: &[u8], range: std::ops::Range<usize>, theme: Theme) -> Vec
         .collect()
 }
 
+/// The first row of the detail pane to show: the chosen item's line a third of the way down
+/// (with what follows it, its bytes), counting the rows each line wraps into; the top when
+/// nothing is chosen.
+fn detail_scroll(lines: &[Line<'_>], focus_line: Option<usize>, area: Rect) -> u16 {
+    let Some(focus) = focus_line else {
+        return 0;
+    };
+    let width = usize::from(area.width.saturating_sub(2)).max(1);
+    let height = usize::from(area.height.saturating_sub(2));
+    let rows = |l: &Line<'_>| l.width().max(1).div_ceil(width);
+    let before: usize = lines.iter().take(focus).map(rows).sum();
+    let total: usize = lines.iter().map(rows).sum();
+    let top = before
+        .saturating_sub(height / 3)
+        .min(total.saturating_sub(height));
+    u16::try_from(top).unwrap_or(u16::MAX)
+}
+
 fn draw_detail(f: &mut Frame<'_>, app: &App, c: &Call, area: Rect, theme: Theme) {
     let mut lines: Vec<Line<'_>> = Vec::new();
     let kv = |k: &str, v: String| {
@@ -413,33 +431,34 @@ fn draw_detail(f: &mut Frame<'_>, app: &App, c: &Call, area: Rect, theme: Theme)
     let items = tree.len() + fields.len();
     let chosen = app.field.min(items.saturating_sub(1));
     let focused = |i: usize| app.focus == Focus::Detail && i == chosen;
+    // the line of the chosen item, kept in view
+    let mut focus_line = None;
     for (i, line) in tree.iter().enumerate() {
         let style = if focused(i) {
+            focus_line = Some(lines.len());
             theme.selected()
         } else {
             Style::default()
         };
         lines.push(Line::styled(format!("  {}", line.text), style));
-    }
-    // the bytes of the chosen parameter, in its stub
-    if let Some((direction, range)) = tree
-        .get(chosen)
-        .filter(|_| app.focus == Focus::Detail)
-        .and_then(|l| l.at.clone())
-        && let Some(stubs) = &c.stubs
-    {
-        let (which, side) = match direction {
-            Side::In => ("request", &stubs.request),
-            Side::Out => ("response", &stubs.response),
-        };
-        if let SideStub::Whole(bytes) = side {
-            lines.push(Line::from(format!(
-                "  {which} stub, bytes {}..{} of {}",
-                range.start,
-                range.end,
-                bytes.len()
-            )));
-            lines.extend(stub_window(bytes, range, theme));
+        // the bytes of the chosen parameter, in its stub, under it
+        if !focused(i) {
+            continue;
+        }
+        if let (Some((direction, range)), Some(stubs)) = (line.at.clone(), &c.stubs) {
+            let (which, side) = match direction {
+                Side::In => ("request", &stubs.request),
+                Side::Out => ("response", &stubs.response),
+            };
+            if let SideStub::Whole(bytes) = side {
+                lines.push(Line::from(format!(
+                    "  {which} stub, bytes {}..{} of {}",
+                    range.start,
+                    range.end,
+                    bytes.len()
+                )));
+                lines.extend(stub_window(bytes, range, theme));
+            }
         }
     }
     if let Some(o) = &c.oxid {
@@ -451,6 +470,7 @@ fn draw_detail(f: &mut Frame<'_>, app: &App, c: &Call, area: Rect, theme: Theme)
     lines.push(Line::from(""));
     for (i, (which, k, v, _)) in fields.iter().enumerate() {
         let style = if focused(tree.len() + i) {
+            focus_line = Some(lines.len());
             theme.selected()
         } else {
             Style::default()
@@ -480,10 +500,12 @@ fn draw_detail(f: &mut Frame<'_>, app: &App, c: &Call, area: Rect, theme: Theme)
     } else {
         "Detail (Tab to focus)"
     };
+    let scroll = detail_scroll(&lines, focus_line, area);
     f.render_widget(
         Paragraph::new(lines)
             .block(Block::default().borders(Borders::ALL).title(title))
-            .wrap(Wrap { trim: false }),
+            .wrap(Wrap { trim: false })
+            .scroll((scroll, 0)),
         area,
     );
 }

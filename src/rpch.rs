@@ -217,6 +217,26 @@ impl HttpChannel {
         self.given_up
     }
 
+    /// Bytes the channel holds: message heads and a body's first PDU not yet whole (counted
+    /// with the run's framer bytes, [`crate::context::MAX_FRAMER_BYTES_TOTAL`]).
+    #[must_use]
+    pub fn held_bytes(&self) -> usize {
+        self.states
+            .iter()
+            .map(|s| match s {
+                State::Head(h) => h.len(),
+                State::First { held, .. } => held.len(),
+                _ => 0,
+            })
+            .sum()
+    }
+
+    /// Stops reading the connection and lets go of what it holds (the run's limit).
+    pub fn give_up(&mut self) {
+        self.states = [State::Done, State::Done];
+        self.given_up = true;
+    }
+
     /// In-order bytes of direction `dir`, from `origin`; what belongs to the virtual
     /// connection goes to `out`.
     pub fn data(
@@ -585,6 +605,26 @@ impl VirtualStreams {
         out: &mut dyn FnMut(Dir, &[u8], Span),
     ) {
         self.release_all(total, out);
+        self.stop_cutting(dir, out);
+    }
+
+    /// Bytes held while cutting PDUs (not the held answers), counted with the run's framer
+    /// bytes ([`crate::context::MAX_FRAMER_BYTES_TOTAL`]).
+    #[must_use]
+    pub fn cutting_bytes(&self) -> usize {
+        self.cutters.iter().map(|c| c.buf.len()).sum()
+    }
+
+    /// Lets go of everything held (the run's limit, or the end of the virtual connection):
+    /// held answers and bytes not yet whole go on, and from now on bytes pass as they come.
+    pub fn let_go(&mut self, total: &mut HeldAnswerBytes, out: &mut dyn FnMut(Dir, &[u8], Span)) {
+        self.release_all(total, out);
+        self.stop_cutting(Dir::FromInitiator, out);
+        self.stop_cutting(Dir::FromResponder, out);
+    }
+
+    /// Hands over direction `dir`'s bytes not yet whole; its PDUs are not cut any more.
+    fn stop_cutting(&mut self, dir: Dir, out: &mut dyn FnMut(Dir, &[u8], Span)) {
         let c = &mut self.cutters[dir.index()];
         c.lost = true;
         let rest = std::mem::take(&mut c.buf);

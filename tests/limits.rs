@@ -180,3 +180,27 @@ fn a_full_connection_table_stays_within_the_memory_budget() {
     let (_, run) = rpcscope::analyze(&std::fs::read(&path).unwrap()).unwrap();
     assert!(run.summary.tcp.evicted > 0, "the table was full");
 }
+
+/// RPC over HTTP channels whose request heads never end: what they hold counts with the run's
+/// framer bytes, so past `MAX_FRAMER_BYTES_TOTAL` the channel that grows gives up, and the run
+/// holds at most that (not 16 KiB per direction times the connections).
+#[test]
+fn rpc_over_http_heads_that_never_end_are_bounded_for_the_run() {
+    use rpcscope::context::MAX_FRAMER_BYTES_TOTAL;
+    use rpcscope::rpch::MAX_HTTP_HEAD_BYTES;
+    let head_bytes = MAX_HTTP_HEAD_BYTES - 100;
+    let connections = MAX_FRAMER_BYTES_TOTAL / head_bytes + 200;
+    let mut head = b"RPC_IN_DATA /rpc/rpcproxy.dll?srv:593 HTTP/1.1\r\nX-Pad: ".to_vec();
+    head.resize(head_bytes, b'a');
+    let mut frames = Vec::new();
+    for i in 0..connections {
+        let mut conv = Conversation::new(80);
+        conv.client_ip = std::net::Ipv4Addr::new(10, 1, (i / 250) as u8, (i % 250) as u8 + 1);
+        conv.client(&head, &[1400]);
+        frames.extend(conv.frames());
+    }
+    let (_, run) = rpcscope::analyze(&pcap(&frames)).unwrap();
+    let given_up = run.summary.counters["limit_framer_bytes"];
+    assert!(given_up >= 100, "{given_up} channels gave up");
+    assert_eq!(run.summary.counters["http_channels_given_up"], given_up);
+}

@@ -64,19 +64,30 @@ struct VirtualConnection {
 }
 
 impl VirtualConnection {
-    /// Runs `step` on the streams, handing what they pass on to the association.
+    /// Runs `step` on the streams, handing what they pass on to the association; the bytes
+    /// the streams hold count with the run's framer bytes, past whose limit they let go.
     fn through_streams(
         &mut self,
+        held: &mut HeldAnswerBytes,
         tally: &mut Tally,
         cx: &mut SessionContext,
-        step: impl FnOnce(&mut VirtualStreams, &mut dyn FnMut(Dir, &[u8], Span)),
+        step: impl FnOnce(&mut VirtualStreams, &mut HeldAnswerBytes, &mut dyn FnMut(Dir, &[u8], Span)),
     ) {
         let Self {
             channel, streams, ..
         } = self;
-        step(streams, &mut |dir, bytes, span| {
+        let before = streams.cutting_bytes();
+        step(streams, held, &mut |dir, bytes, span| {
             channel.data(dir, bytes, span, tally, cx);
         });
+        let after = streams.cutting_bytes();
+        if cx.framer_bytes.update(before, after) {
+            cx.framer_bytes.gave_up();
+            streams.let_go(held, &mut |dir, bytes, span| {
+                channel.data(dir, bytes, span, tally, cx);
+            });
+            cx.framer_bytes.update(after, 0);
+        }
     }
 
     /// Bytes of the client's (IN) or server's (OUT) stream.
@@ -87,7 +98,7 @@ impl VirtualConnection {
         tally: &mut Tally,
         cx: &mut SessionContext,
     ) {
-        self.through_streams(tally, cx, |streams, out| {
+        self.through_streams(held, tally, cx, |streams, held, out| {
             streams.bytes(dir, bytes, span, held, out);
         });
     }
@@ -100,7 +111,9 @@ impl VirtualConnection {
         tally: &mut Tally,
         cx: &mut SessionContext,
     ) {
-        self.through_streams(tally, cx, |streams, out| streams.gap(dir, held, out));
+        self.through_streams(held, tally, cx, |streams, held, out| {
+            streams.gap(dir, held, out);
+        });
         self.channel.gap(dir, len, tally, cx);
     }
 
@@ -111,7 +124,18 @@ impl VirtualConnection {
         tally: &mut Tally,
         cx: &mut SessionContext,
     ) {
-        self.through_streams(tally, cx, |streams, out| streams.release_all(held, out));
+        self.through_streams(held, tally, cx, |streams, held, out| {
+            streams.release_all(held, out);
+        });
+    }
+
+    /// The virtual connection ended: what the streams hold goes on, then every open call is
+    /// reported.
+    fn finish(&mut self, held: &mut HeldAnswerBytes, tally: &mut Tally, cx: &mut SessionContext) {
+        self.through_streams(held, tally, cx, |streams, held, out| {
+            streams.let_go(held, out);
+        });
+        self.channel.finish(cx);
     }
 
     /// The OUT channel request's own PDU: recorded when PDU records are wanted, counted.
@@ -210,6 +234,7 @@ fn http_data(
 ) {
     let mut cookie = http.cookie();
     let endpoints = http.endpoints();
+    let before = http.held_bytes();
     http.data(dir, bytes, origin, &mut |d| match d {
         Delivery::Joined { kind, cookie: c } => {
             cookie = Some(c);
@@ -255,6 +280,13 @@ fn http_data(
             }
         }
     });
+    // what the channel holds counts with the run's framer bytes; past the limit it gives up
+    let after = http.held_bytes();
+    if cx.framer_bytes.update(before, after) {
+        cx.framer_bytes.gave_up();
+        http.give_up();
+        cx.framer_bytes.update(after, 0);
+    }
 }
 
 /// A chunk that starts with a plausible DCE/RPC header.
@@ -401,6 +433,7 @@ impl SessionEvents for Sessions {
                 let cookie = h.cookie();
                 let (tally, cx) = (&mut self.tally, &mut self.cx);
                 let virtuals = &mut self.virtual_connections;
+                let before = h.held_bytes();
                 h.gap(dir, len, &mut |d| {
                     if let (Delivery::Gap { dir, len }, Some(vc)) =
                         (d, cookie.and_then(|c| virtuals.by_cookie.get_mut(&c)))
@@ -408,6 +441,7 @@ impl SessionEvents for Sessions {
                         vc.gap((dir, len), &mut virtuals.held, tally, cx);
                     }
                 });
+                cx.framer_bytes.update(before, h.held_bytes());
                 return;
             }
         };
@@ -443,6 +477,7 @@ impl SessionEvents for Sessions {
             Carried::Dce(mut d) => d.release(&mut self.cx),
             Carried::Kdc(_) => {}
             Carried::Http(h) => {
+                self.cx.framer_bytes.update(h.held_bytes(), 0);
                 if h.given_up() {
                     self.tally.count("http_channels_given_up");
                 }
@@ -460,11 +495,11 @@ impl SessionEvents for Sessions {
                 {
                     self.dcerpc_connections += 1;
                     self.tally.count("rpc_over_http_virtual_connections");
+                    vc.finish(&mut virtuals.held, &mut self.tally, &mut self.cx);
                     self.tally.add(
                         "rpc_over_http_answers_before_request",
                         vc.streams.released_unpaired(),
                     );
-                    vc.channel.finish(&mut self.cx);
                 }
             }
         }

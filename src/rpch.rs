@@ -380,7 +380,13 @@ impl HttpChannel {
             State::Head(head) => {
                 let before = head.len();
                 head.extend_from_slice(&bytes[..bytes.len().min(MAX_HTTP_HEAD_BYTES)]);
-                let Some(end) = head.windows(4).position(|w| w == b"\r\n\r\n") else {
+                // only where the end can be: a head arriving a byte at a time stays linear
+                let from = before.saturating_sub(3);
+                let Some(end) = head[from..]
+                    .windows(4)
+                    .position(|w| w == b"\r\n\r\n")
+                    .map(|at| from + at)
+                else {
                     if head.len() >= MAX_HTTP_HEAD_BYTES {
                         self.states[i] = State::Done;
                         self.given_up = true;
@@ -873,6 +879,24 @@ mod tests {
         assert_eq!(total.0, 0);
         assert_eq!(out, answer.len() * (rounds + 1));
         assert_eq!(streams.released_unpaired(), 2);
+    }
+
+    #[test]
+    fn a_head_arriving_a_byte_at_a_time_is_read() {
+        let mut ch = channel();
+        let pdu = conn_pdu(5);
+        let mut request = format!(
+            "RPC_IN_DATA /rpc/rpcproxy.dll?srv:593 HTTP/1.1\r\nContent-Length: {}\r\n\r\n",
+            pdu.len()
+        )
+        .into_bytes();
+        request.extend(&pdu);
+        let mut got = Vec::new();
+        for (i, b) in request.iter().enumerate() {
+            got.extend(collect(&mut ch, Dir::FromInitiator, &[*b], i as u64));
+        }
+        assert_eq!(got[0], "joined In 5");
+        assert_eq!(ch.held_bytes(), 0);
     }
 
     #[test]

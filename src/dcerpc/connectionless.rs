@@ -300,6 +300,12 @@ impl Datagrams {
         !self.section.pdus.is_empty()
     }
 
+    /// True when calls are open (waiting for more PDUs or their time).
+    #[must_use]
+    pub fn has_open(&self) -> bool {
+        !self.open.is_empty()
+    }
+
     /// What the run's connectionless PDUs came to.
     #[must_use]
     pub fn section(&self) -> Option<ConnectionlessSection> {
@@ -344,7 +350,9 @@ impl Datagrams {
             return;
         };
         call.heard = last.ts;
-        let body = &payload[HEADER_LEN..HEADER_LEN + usize::from(h.body_len)];
+        let Some(body) = payload.get(HEADER_LEN..HEADER_LEN + usize::from(h.body_len)) else {
+            return;
+        };
         let done = match h.ptype {
             ptype::REQUEST => {
                 if !call.from_request {

@@ -536,7 +536,7 @@ impl SessionEvents for Sessions {
     }
 
     fn frame_done(&mut self, frame: u64) {
-        if self.datagrams.seen() {
+        if self.datagrams.has_open() {
             let mut info = self.datagram_info();
             self.datagrams.expire(self.now, &mut info, &mut self.cx);
         }

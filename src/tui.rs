@@ -171,6 +171,7 @@ pub fn key_action(key: KeyEvent, app: &App) -> Option<Action> {
         KeyCode::Char('f') => Action::StartFilter,
         KeyCode::Char('F') => Action::ToggleFollow,
         KeyCode::Char('s') => Action::Sort,
+        KeyCode::Char('h') => Action::ToggleFlowScope,
         KeyCode::Char('?') => Action::Help,
         KeyCode::Char(c @ '1'..='5') => Action::View(usize::from(c as u8 - b'0')),
         _ => return None,
@@ -330,7 +331,6 @@ fn event_loop(
     theme: Theme,
     ended_by_signal: &std::sync::atomic::AtomicBool,
 ) -> io::Result<()> {
-    let list_top = 3u16; // tabs line, table border and header
     while !app.quit {
         if ended_by_signal.load(Ordering::Relaxed) {
             break;
@@ -364,9 +364,7 @@ fn event_loop(
                 Event::Mouse(m) => match m.kind {
                     MouseEventKind::ScrollUp => app.update(Action::Scroll(-3)),
                     MouseEventKind::ScrollDown => app.update(Action::Scroll(3)),
-                    MouseEventKind::Down(_) if m.row >= list_top => {
-                        app.update(Action::Click(m.row - list_top))
-                    }
+                    MouseEventKind::Down(_) => app.update(Action::Click(m.column, m.row)),
                     _ => {}
                 },
                 _ => {}

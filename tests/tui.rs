@@ -10,7 +10,7 @@ use std::time::Duration;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use rpcscope::tui::action::Action;
-use rpcscope::tui::app::{App, ConnSort, FlowRow, Focus, View};
+use rpcscope::tui::app::{App, ConnSort, FlowRow, FlowScope, Focus, View};
 use rpcscope::tui::view::{self, Theme};
 
 fn capture(name: &str) -> PathBuf {
@@ -198,6 +198,13 @@ fn drills_into_details_connections_and_flows() {
     app.update(Action::Down);
     app.update(Action::Enter);
     assert_eq!(app.view, View::Flow);
+    // The connection alone: the answer that announced its endpoint, its bind and ack, its 8
+    // calls.
+    assert_eq!(app.flow_scope, FlowScope::Connection);
+    let rows = app.flow_rows();
+    assert_eq!(rows.len(), 1 + 2 + 8, "{rows:?}");
+    assert!(matches!(rows[0], FlowRow::Lookup(_)));
+    app.update(Action::ToggleFlowScope);
     let rows = app.flow_rows();
     // The client host's whole story: the bind to the endpoint mapper and its ack, the ept_map
     // call, the answer's endpoint, the bind on the announced port and its ack, then 8 calls.
@@ -240,6 +247,102 @@ fn drills_into_details_connections_and_flows() {
 }
 
 #[test]
+fn the_call_flow_pages_by_its_lines_and_clicks_land_on_the_item_drawn() {
+    // A flow longer than the screen, calls taking two lines each.
+    let mut app = loaded("53-winreg.pcap");
+    app.update(Action::View(2));
+    app.update(Action::Sort);
+    assert_eq!(
+        app.conn_sort,
+        ConnSort::Calls,
+        "the pipe with the most calls first"
+    );
+    app.update(Action::Enter);
+    assert_eq!(app.view, View::Flow);
+    let rows = app.flow_rows();
+    assert!(rows.len() > 20, "{}", rows.len());
+    screen(&mut app, 80, 24);
+    let page = app.page;
+    // G: the last item and both its lines are drawn
+    app.update(Action::End);
+    assert_eq!(app.cursor(), rows.len() - 1);
+    let window = app.flow_window(&rows);
+    assert_eq!(window.end, rows.len(), "the last item is in the window");
+    let lines: usize = window.clone().map(|r| rows[r].lines()).sum();
+    assert!(lines <= page, "{lines} lines on a page of {page}");
+    let text = screen(&mut app, 80, 24);
+    let last = &app.calls[match rows[rows.len() - 1] {
+        FlowRow::Call(i) => i,
+        other => panic!("the flow ends with a call: {other:?}"),
+    }];
+    // its request and answer arrows are the last two lines drawn in the list
+    let first_line = usize::from(app.list_area.y) + 2;
+    let screen_lines: Vec<&str> = text.lines().collect();
+    let request = screen_lines[first_line + lines - 2];
+    let answer = screen_lines[first_line + lines - 1];
+    let op = rpcscope::tui::app::call_label(last);
+    let op = op.rsplit('.').next().unwrap();
+    assert!(request.contains(op), "{request:?} has {op}:\n{text}");
+    assert!(
+        answer.contains(rpcscope::tui::view::outcome_mark(last).as_str()),
+        "{answer:?}:\n{text}"
+    );
+    // PgUp then PgDn: the selection stays on the screen each time
+    for action in [Action::PageUp, Action::PageUp, Action::PageDown] {
+        app.update(action);
+        let window = app.flow_window(&app.flow_rows());
+        assert!(
+            window.contains(&app.cursor()),
+            "{window:?} {}",
+            app.cursor()
+        );
+    }
+    // a click on the second line of a call selects that call, the line below it the next item
+    app.update(Action::Home);
+    screen(&mut app, 80, 24);
+    let first_line = app.list_area.y + 2;
+    let mut line = 0;
+    let mut expected = Vec::new();
+    for (i, r) in rows.iter().enumerate().take(8) {
+        for _ in 0..r.lines() {
+            expected.push((line, i));
+            line += 1;
+        }
+    }
+    for (line, item) in expected {
+        app.update(Action::Click(10, first_line + line));
+        assert_eq!(app.cursor(), item, "line {line}");
+    }
+}
+
+#[test]
+fn with_the_detail_under_the_list_the_selected_call_stays_drawn() {
+    // At 80 columns the detail opens under the list, which keeps about half the rows.
+    let mut app = loaded("53-winreg.pcap");
+    app.update(Action::Enter);
+    assert!(app.detail);
+    for _ in 0..app.calls.len() {
+        screen(&mut app, 80, 24);
+        app.update(Action::Down);
+        let text = screen(&mut app, 80, 24);
+        let c = app.selected_call().unwrap();
+        let frame = c.request.as_ref().unwrap().frames[0].to_string();
+        let list_rows: Vec<&str> = text
+            .lines()
+            .skip(3)
+            .take(app.page)
+            .map(|l| l.trim_start_matches('│'))
+            .collect();
+        assert!(
+            list_rows
+                .iter()
+                .any(|l| l.starts_with(&format!("{frame} "))),
+            "frame {frame} of the selected call is drawn:\n{text}"
+        );
+    }
+}
+
+#[test]
 fn follow_mode_keeps_the_newest_call_selected() {
     let bytes = std::fs::read(capture("05-ntlm-sign.pcap")).unwrap();
     let (calls, _) = rpcscope::analyze(&bytes[..]).unwrap();
@@ -250,8 +353,9 @@ fn follow_mode_keeps_the_newest_call_selected() {
     assert_eq!(app.cursor(), 9);
     app.update(Action::Calls(b.to_vec()));
     assert_eq!(app.cursor(), calls.len() - 1);
-    app.update(Action::Resize(10));
-    app.update(Action::Click(2));
+    // the list starts under the tabs, its border and its header: screen row 3 is its first row
+    screen(&mut app, 80, 24);
+    app.update(Action::Click(5, 3 + 2));
     assert_eq!(app.cursor(), app.first_visible() + 2);
 }
 

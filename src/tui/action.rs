@@ -48,8 +48,10 @@ pub enum Action {
     ToggleFollow,
     /// Mouse wheel: rows to scroll (negative = up).
     Scroll(i32),
-    /// Mouse click on a list row (0 = first visible row).
-    Click(u16),
+    /// Mouse click at a column and row of the screen.
+    Click(u16, u16),
+    /// The flow view shows the chosen connection alone, or all of its client host (`h`).
+    ToggleFlowScope,
     /// The visible list height changed (terminal resize).
     Resize(u16),
     /// Quit.

@@ -10,6 +10,8 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
+use ratatui::layout::Rect;
+
 use super::action::Action;
 use crate::dce::body::Body;
 use crate::dcerpc::pdu::parse_header;
@@ -228,6 +230,17 @@ impl View {
     }
 }
 
+/// What the call-flow view shows of the chosen connection (`h` switches).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FlowScope {
+    /// The connection (or pipe) alone: the endpoint-mapper answer that announced its endpoint,
+    /// its binds and its calls.
+    Connection,
+    /// Everything its client host did: every endpoint-mapper answer it received and every
+    /// connection it opened.
+    Host,
+}
+
 /// What typed characters go to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Input {
@@ -423,6 +436,13 @@ pub struct App {
     pub conn_filtered: Vec<usize>,
     /// The connection shown in the flow view (index into `connections`).
     pub flow: Option<usize>,
+    /// What the flow view shows of it: its own items, or all of its client host's.
+    pub flow_scope: FlowScope,
+    /// Where the list of the current view was drawn (its block, borders included): clicks
+    /// inside it select the row drawn under them.
+    pub list_area: Rect,
+    /// Where the detail pane was drawn (empty when closed): a click there focuses it.
+    pub detail_area: Rect,
     /// Help overlay shown.
     pub help: bool,
     /// Keep the last call selected as calls arrive.
@@ -620,6 +640,9 @@ impl App {
             conn_index: BTreeMap::new(),
             conn_filtered: Vec::new(),
             flow: None,
+            flow_scope: FlowScope::Host,
+            list_area: Rect::default(),
+            detail_area: Rect::default(),
             help: false,
             follow: false,
             quit: false,
@@ -792,22 +815,38 @@ impl App {
         Some(conn.client.ip())
     }
 
-    /// Items of the flow view, in frame order: for the client host of the selected connection,
-    /// the endpoint-mapper answers it received, the binds and other non-call PDUs of its
-    /// associations, and its calls.
+    /// Items of the flow view, in frame order. For the client host of the chosen connection
+    /// ([`FlowScope::Host`]): the endpoint-mapper answers it received, the binds and other
+    /// non-call PDUs of its associations, and its calls; for the connection alone
+    /// ([`FlowScope::Connection`]): the answer that announced its endpoint, its PDUs and calls.
     #[must_use]
     pub fn flow_rows(&self) -> Vec<FlowRow> {
-        let Some(host) = self.flow_host() else {
+        let Some(conn) = self.flow.and_then(|i| self.connections.get(i)) else {
             return Vec::new();
         };
+        let host = conn.client.ip();
+        let whole_host = self.flow_scope == FlowScope::Host;
+        let in_scope = |client: SocketAddr, key: Option<usize>| {
+            if whole_host {
+                client.ip() == host
+            } else {
+                key == self.flow
+            }
+        };
+        let binding = conn.binding();
         let mut rows = Vec::new();
         for (e, ep) in self.endpoints.iter().enumerate() {
-            if host_of(&ep.asked_by) == Some(host) {
+            let announced =
+                whole_host || (conn.endpoint_frame == Some(ep.frame) && ep.binding == binding);
+            if announced && host_of(&ep.asked_by) == Some(host) {
                 rows.push((ep.frame, FlowRow::Lookup(e)));
             }
         }
-        for conn in self.connections.iter().filter(|c| c.client.ip() == host) {
-            for &i in &conn.call_indices {
+        for (ci, c) in self.connections.iter().enumerate() {
+            if !in_scope(c.client, Some(ci)) {
+                continue;
+            }
+            for &i in &c.call_indices {
                 let c = &self.calls[i];
                 if !self.passes(c) {
                     continue;
@@ -821,12 +860,35 @@ impl App {
             }
         }
         for (i, n) in self.notes.iter().enumerate() {
-            if n.client.ip() == host {
+            let key = || self.conn_index.get(&note_key(n)).copied();
+            let wanted = if whole_host {
+                n.client.ip() == host
+            } else {
+                n.client == conn.client && key() == self.flow
+            };
+            if wanted {
                 rows.push((n.frame, FlowRow::Note(i)));
             }
         }
         rows.sort_by_key(|(frame, _)| *frame);
         rows.into_iter().map(|(_, r)| r).collect()
+    }
+
+    /// The items of the flow view drawn from the first visible one: as many as fit in the
+    /// page's lines (a call takes two), at least one.
+    #[must_use]
+    pub fn flow_window(&self, rows: &[FlowRow]) -> std::ops::Range<usize> {
+        let start = self.offset[View::Flow.index()].min(rows.len());
+        let mut used = 0;
+        let mut end = start;
+        for r in &rows[start..] {
+            if used + r.lines() > self.page.max(1) && end > start {
+                break;
+            }
+            used += r.lines();
+            end += 1;
+        }
+        start..end
     }
 
     /// The lifeline (server endpoint or endpoint mapper) an item of the flow view goes to.
@@ -851,15 +913,8 @@ impl App {
                 .notes
                 .get(n)
                 .and_then(|n| {
-                    let key = (
-                        n.client,
-                        n.server,
-                        n.transport,
-                        n.file_id.clone(),
-                        n.pipe.clone(),
-                    );
                     self.conn_index
-                        .get(&key)
+                        .get(&note_key(n))
                         .and_then(|&ci| self.connections.get(ci))
                 })
                 .map_or_else(|| "?".to_string(), ConnRow::binding),
@@ -1259,19 +1314,82 @@ impl App {
         self.message = Some(format!("no match for {:?}", self.search));
     }
 
-    /// Selects `row` of the current view and scrolls it into sight.
+    /// Selects `row` of the current view and scrolls it into sight (in the flow view, with
+    /// all the lines of its item).
     fn select(&mut self, row: usize) {
         let v = self.view.index();
-        let n = self.rows();
+        let flow = (self.view == View::Flow).then(|| self.flow_rows());
+        let n = flow.as_ref().map_or_else(|| self.rows(), Vec::len);
         let row = row.min(n.saturating_sub(1));
         self.selected[v] = row;
         let page = self.page.max(1);
         if row < self.offset[v] {
             self.offset[v] = row;
+        } else if let Some(flow) = flow {
+            // the first item from which the lines up to the selected one's last fit the page,
+            // no earlier than the current first
+            let mut used = 0;
+            let mut first = row + 1;
+            while first > self.offset[v] {
+                let lines = flow.get(first - 1).map_or(1, |r| r.lines());
+                if used + lines > page {
+                    break;
+                }
+                used += lines;
+                first -= 1;
+            }
+            self.offset[v] = self.offset[v].max(first.min(row));
         } else if row >= self.offset[v] + page {
             self.offset[v] = row + 1 - page;
         }
         self.field = 0;
+    }
+
+    /// Rows a page moves in the current view: the page's lines, or in the flow view the
+    /// items drawn on it.
+    fn page_rows(&self) -> usize {
+        if self.view == View::Flow {
+            self.flow_window(&self.flow_rows()).len().max(1)
+        } else {
+            self.page.max(1)
+        }
+    }
+
+    /// A click at column `x`, row `y` of the screen: the list row drawn there is selected
+    /// (the list focused), a click on the detail pane focuses it.
+    fn click(&mut self, x: u16, y: u16) {
+        let inside = |a: Rect| x >= a.x && x < a.right() && y >= a.y && y < a.bottom();
+        if self.detail && inside(self.detail_area) {
+            self.focus = Focus::Detail;
+            return;
+        }
+        let list = self.list_area;
+        // the block's top border and the header line come before the first row
+        let first_line = list.y + 2;
+        if !inside(list) || y < first_line || y + 1 >= list.bottom() {
+            return;
+        }
+        let line = usize::from(y - first_line);
+        let target = if self.view == View::Flow {
+            let rows = self.flow_rows();
+            let window = self.flow_window(&rows);
+            let mut at = 0;
+            let mut hit = None;
+            for r in window {
+                at += rows[r].lines();
+                if line < at {
+                    hit = Some(r);
+                    break;
+                }
+            }
+            hit
+        } else {
+            Some(self.first_visible() + line).filter(|&r| r < self.rows())
+        };
+        if let Some(row) = target {
+            self.focus = Focus::List;
+            self.select(row);
+        }
     }
 
     /// The selectable items of the detail: the lines of the parameter tree, then the header
@@ -1350,7 +1468,7 @@ impl App {
                 _ => {}
             }
         }
-        let page = self.page.max(1) as i64;
+        let page = i64::try_from(self.page_rows()).unwrap_or(1);
         match action {
             Action::Up => self.move_by(-1),
             Action::Down => self.move_by(1),
@@ -1408,10 +1526,14 @@ impl App {
                 }
             }
             Action::Scroll(n) => self.move_by(i64::from(n)),
-            Action::Click(row) => {
-                let target = self.first_visible() + usize::from(row);
-                if target < self.rows() {
-                    self.select(target);
+            Action::Click(x, y) => self.click(x, y),
+            Action::ToggleFlowScope => {
+                self.flow_scope = match self.flow_scope {
+                    FlowScope::Connection => FlowScope::Host,
+                    FlowScope::Host => FlowScope::Connection,
+                };
+                if self.view == View::Flow {
+                    self.select(0);
                 }
             }
             Action::Resize(h) => self.page = usize::from(h).max(1),
@@ -1501,6 +1623,7 @@ impl App {
             }
             View::Connections => {
                 self.flow = self.conn_filtered.get(self.cursor()).copied();
+                self.flow_scope = FlowScope::Connection;
                 self.switch(View::Flow.index());
                 self.select(0);
             }
@@ -1548,6 +1671,29 @@ pub enum FlowRow {
     Note(usize),
     /// A call (index into `calls`).
     Call(usize),
+}
+
+impl FlowRow {
+    /// Lines the item takes in the flow view: a call's request and its answer, one for the
+    /// rest.
+    #[must_use]
+    pub fn lines(self) -> usize {
+        match self {
+            FlowRow::Call(_) => 2,
+            FlowRow::Lookup(_) | FlowRow::Note(_) => 1,
+        }
+    }
+}
+
+/// The connection-view key of a PDU that is not part of a call.
+fn note_key(n: &PduRecord) -> ConnKey {
+    (
+        n.client,
+        n.server,
+        n.transport,
+        n.file_id.clone(),
+        n.pipe.clone(),
+    )
 }
 
 /// The parameter tree of a call decoded from its kept stubs with the operation's plan.

@@ -8,7 +8,7 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Clear, Gauge, Paragraph, Row, Table, Tabs, Wrap};
 
-use super::app::{self, App, FlowRow, Focus, Input, View, call_label};
+use super::app::{self, App, FlowRow, FlowScope, Focus, Input, View, call_label};
 use crate::idl::values::{Direction as Side, SideStub};
 use crate::model::{Call, Outcome};
 use crate::output::sanitize;
@@ -119,10 +119,17 @@ pub fn draw(f: &mut Frame<'_>, app: &mut App, theme: Theme) {
         parts[0],
     );
     let body = parts[1];
-    // Table borders and header take three rows.
-    app.page = usize::from(body.height.saturating_sub(3)).max(1);
+    let (list, detail) = if app.view == View::Calls {
+        calls_layout(app, body)
+    } else {
+        (body, None)
+    };
+    // Table borders and header (the flow's lifeline names) take three rows.
+    app.page = usize::from(list.height.saturating_sub(3)).max(1);
+    app.list_area = list;
+    app.detail_area = detail.unwrap_or_default();
     match app.view {
-        View::Calls => draw_calls(f, app, body, theme),
+        View::Calls => draw_calls(f, app, list, detail, theme),
         View::Connections => draw_connections(f, app, body, theme),
         View::Flow => draw_flow(f, app, body, theme),
         View::Endpoints => draw_endpoints(f, app, body, theme),
@@ -152,21 +159,25 @@ fn table<'a>(
         .column_spacing(1)
 }
 
-fn draw_calls(f: &mut Frame<'_>, app: &App, area: Rect, theme: Theme) {
-    let (list, detail) = if app.detail {
-        let dir = if area.width >= 120 {
-            Direction::Horizontal
-        } else {
-            Direction::Vertical
-        };
-        let p = Layout::default()
-            .direction(dir)
-            .constraints([Constraint::Percentage(55), Constraint::Percentage(45)])
-            .split(area);
-        (p[0], Some(p[1]))
+/// The calls list and, when open, the detail pane: side by side from 120 columns, one above
+/// the other below.
+fn calls_layout(app: &App, area: Rect) -> (Rect, Option<Rect>) {
+    if !app.detail {
+        return (area, None);
+    }
+    let dir = if area.width >= 120 {
+        Direction::Horizontal
     } else {
-        (area, None)
+        Direction::Vertical
     };
+    let p = Layout::default()
+        .direction(dir)
+        .constraints([Constraint::Percentage(55), Constraint::Percentage(45)])
+        .split(area);
+    (p[0], Some(p[1]))
+}
+
+fn draw_calls(f: &mut Frame<'_>, app: &App, list: Rect, detail: Option<Rect>, theme: Theme) {
     let wide = list.width >= 120;
     let range = window(app, app.filtered.len());
     let rows: Vec<Row<'_>> = range
@@ -661,7 +672,7 @@ fn draw_flow(f: &mut Frame<'_>, app: &App, area: Rect, theme: Theme) {
         theme.header(),
     )];
     let client = xs[0];
-    let range = window(app, rows.len());
+    let range = app.flow_window(&rows);
     for (r, item) in rows.iter().enumerate().skip(range.start).take(range.len()) {
         let lane = xs[lane_of[r].min(n - 1)];
         let selected = r == app.cursor();
@@ -721,8 +732,19 @@ fn draw_flow(f: &mut Frame<'_>, app: &App, area: Rect, theme: Theme) {
             }
         }
     }
+    let of = match (
+        app.flow_scope,
+        app.flow.and_then(|i| app.connections.get(i)),
+    ) {
+        (FlowScope::Connection, Some(conn)) => format!("{} → {}", conn.client, conn.binding()),
+        _ => host.to_string(),
+    };
+    let other = match app.flow_scope {
+        FlowScope::Connection => "whole host",
+        FlowScope::Host => "this connection",
+    };
     let title = format!(
-        "Call flow of {host} ({} items){} — Enter: call detail",
+        "Flow of {of}, {} items{} — h: {other}, Enter: call detail",
         rows.len(),
         app.filter_note()
     );
@@ -988,6 +1010,10 @@ pub const HELP: &[(&str, &str)] = &[
          connections (first seen, calls, faults, client, server), endpoints (answer, \
          interface, binding, connections), statistics (operation, calls, faults and errors, p95, \
          max)",
+    ),
+    (
+        "h",
+        "call flow: the chosen connection alone, or all of its client host",
     ),
     ("F", "follow new calls as they arrive"),
     ("mouse", "wheel scrolls, click selects"),

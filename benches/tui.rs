@@ -2,6 +2,10 @@
 //! sends, and drawing the calls view at the top, after paging and at the end, against a floor
 //! measured in the same run (the same view with 100 calls, enough to fill the screen). Drawing builds only the visible rows, so the ratio should stay near 1.
 //!
+//! Then a search no row matches over 100,000 calls, looked at a slice at a time as the
+//! interface does between two looks at the keyboard: the longest slice is the longest a key
+//! waits while a search runs (the design allows 100 ms).
+//!
 //! Run: `cargo bench --bench tui`.
 // A benchmark, like a test, stops at the first thing that cannot be set up.
 #![allow(clippy::expect_used)]
@@ -23,6 +27,8 @@ const CALLS: usize = 1_000_000;
 const BATCH: usize = 10_000;
 /// Calls of the floor: more than a screen.
 const FLOOR_CALLS: usize = 100;
+/// Calls of the search timing.
+const SEARCH_CALLS: usize = 100_000;
 
 fn draw(term: &mut Terminal<TestBackend>, app: &mut App) {
     term.draw(|f| view::draw(f, app, Theme { color: true }))
@@ -91,5 +97,30 @@ fn main() {
     println!(
         "  making and loading {CALLS} calls in batches of {BATCH}: {:.2} s",
         load.as_secs_f64()
+    );
+
+    let mut searched = App::new("search");
+    searched.update(Action::Calls(copies(SEARCH_CALLS)));
+    let mut slices = Vec::new();
+    let start = Instant::now();
+    searched.update(Action::StartSearch);
+    for c in "no such text".chars() {
+        let t = Instant::now();
+        searched.update(Action::Char(c));
+        slices.push(t.elapsed());
+    }
+    while searched.busy() {
+        let t = Instant::now();
+        searched.work();
+        slices.push(t.elapsed());
+    }
+    let whole = start.elapsed();
+    slices.sort();
+    println!(
+        "search of {SEARCH_CALLS} calls matching none, typed a key at a time: {:.1} ms in all, {} slices, median {:.2} ms, longest {:.2} ms",
+        whole.as_secs_f64() * 1e3,
+        slices.len(),
+        slices[slices.len() / 2].as_secs_f64() * 1e3,
+        slices.last().copied().unwrap_or_default().as_secs_f64() * 1e3
     );
 }

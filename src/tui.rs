@@ -149,6 +149,8 @@ pub fn key_action(key: KeyEvent, app: &App) -> Option<Action> {
             KeyCode::Enter => Some(Action::Enter),
             KeyCode::Esc => Some(Action::Back),
             KeyCode::Backspace => Some(Action::Backspace),
+            KeyCode::Up => Some(Action::Up),
+            KeyCode::Down => Some(Action::Down),
             KeyCode::Char(c) => Some(Action::Char(c)),
             _ => None,
         };
@@ -347,9 +349,12 @@ fn event_loop(
                 Err(_) => break,
             }
         }
+        // a slice of the search under way, between two looks at the keyboard
+        app.work();
         terminal.draw(|f| view::draw(f, app, theme))?;
-        // While the analysis is sending, only look for input; idle, wait for it.
-        let wait = if received {
+        // While the analysis is sending or a search runs, only look for input; idle, wait
+        // for it.
+        let wait = if received || app.busy() {
             Duration::ZERO
         } else {
             Duration::from_millis(50)

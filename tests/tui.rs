@@ -167,6 +167,142 @@ fn moves_filters_and_searches_without_a_terminal() {
 }
 
 #[test]
+fn the_search_follows_the_typing_over_the_text_the_rows_show() {
+    let mut app = loaded("02-epm-map-samr.pcap");
+    app.update(Action::StartSearch);
+    let mut seen = Vec::new();
+    for c in "Samr.SamrLookupN".chars() {
+        app.update(Action::Char(c));
+        seen.push(app.cursor());
+    }
+    // "s" is the first row already (its server's address has none, its operation does);
+    // "Samr." moves to the first SAMR call, the whole name to SamrLookupNamesInDomain
+    assert_eq!(seen[0], 0, "{seen:?}");
+    assert_eq!(seen[4], 1, "{seen:?}");
+    let hit = app.selected_call().unwrap();
+    assert_eq!(hit.operation.as_deref(), Some("SamrLookupNamesInDomain"));
+    // Backspace widens the search again, from where it began
+    for _ in 0.."LookupN".len() {
+        app.update(Action::Backspace);
+    }
+    assert_eq!(app.cursor(), 1);
+    // Esc puts the selection back where the search began
+    app.update(Action::Back);
+    assert_eq!(app.cursor(), 0);
+    // what the outcome column shows, and frame numbers
+    app.update(Action::StartSearch);
+    for c in "✓ ok".chars() {
+        app.update(Action::Char(c));
+    }
+    assert_eq!(app.cursor(), 0);
+    app.update(Action::Enter);
+    app.update(Action::NextMatch);
+    assert_eq!(app.cursor(), 1, "n: the next row showing ✓ ok");
+    app.update(Action::StartSearch);
+    for c in "35 ".chars() {
+        app.update(Action::Char(c));
+    }
+    app.update(Action::Enter);
+    assert_eq!(
+        app.selected_call()
+            .unwrap()
+            .request
+            .as_ref()
+            .unwrap()
+            .frames[0],
+        35
+    );
+}
+
+#[test]
+fn a_search_of_a_long_list_runs_in_slices_and_esc_stops_it() {
+    use rpcscope::tui::app::SEARCH_ROWS_PER_SLICE;
+    let bytes = std::fs::read(capture("02-epm-map-samr.pcap")).unwrap();
+    let (calls, _) = rpcscope::analyze(&bytes[..]).unwrap();
+    let n = 100_000;
+    let mut many: Vec<_> = (0..n)
+        .map(|i| {
+            let mut c = calls[1 + i % (calls.len() - 1)].clone();
+            c.call_id = u32::try_from(i).unwrap();
+            c
+        })
+        .collect();
+    // only the last call goes to the endpoint mapper
+    many[n - 1] = calls[0].clone();
+    let mut app = App::new("many");
+    app.update(Action::Calls(many));
+    app.update(Action::Down);
+    // a search no row matches: one slice per update, then more on each App::work
+    app.update(Action::StartSearch);
+    for c in "nowhere".chars() {
+        app.update(Action::Char(c));
+    }
+    assert!(app.busy(), "100,000 rows are not looked at in one slice");
+    let progress = app.search_progress().unwrap();
+    assert!(
+        progress * n / 100 <= SEARCH_ROWS_PER_SLICE,
+        "one slice looked at {progress}%"
+    );
+    app.update(Action::Back);
+    assert!(!app.busy(), "Esc stops the search");
+    assert_eq!(app.cursor(), 1, "and leaves the selection where it was");
+    // a search that finds the last row gets there slice by slice
+    app.update(Action::StartSearch);
+    for c in "Epm.ept_map".chars() {
+        app.update(Action::Char(c));
+    }
+    app.update(Action::Enter);
+    let mut slices = 1;
+    while app.busy() {
+        app.work();
+        slices += 1;
+    }
+    assert_eq!(app.cursor(), n - 1);
+    assert!(
+        slices >= n / SEARCH_ROWS_PER_SLICE,
+        "{slices} slices for {n} rows"
+    );
+    // a key while a search runs is answered: switching views drops it
+    app.update(Action::Home);
+    app.update(Action::StartSearch);
+    for c in "nowhere".chars() {
+        app.update(Action::Char(c));
+    }
+    app.update(Action::Enter);
+    assert!(app.busy());
+    app.update(Action::View(2));
+    app.work();
+    assert!(!app.busy());
+}
+
+#[test]
+fn the_filter_bar_recalls_earlier_filters() {
+    let mut app = loaded("02-epm-map-samr.pcap");
+    for text in ["iface == samr", "op ~ close"] {
+        app.update(Action::StartFilter);
+        for c in text.chars() {
+            app.update(Action::Char(c));
+        }
+        app.update(Action::Enter);
+        app.update(Action::Back);
+        assert_eq!(app.filtered.len(), 9, "Esc cleared {text}");
+    }
+    app.update(Action::StartFilter);
+    app.update(Action::Up);
+    assert_eq!(app.filter, "op ~ close");
+    assert_eq!(app.filtered.len(), 2, "the recalled filter is in force");
+    app.update(Action::Up);
+    assert_eq!(app.filter, "iface == samr");
+    assert_eq!(app.filtered.len(), 8);
+    app.update(Action::Up);
+    assert_eq!(app.filter, "iface == samr", "the oldest stays");
+    app.update(Action::Down);
+    app.update(Action::Down);
+    assert_eq!(app.filter, "", "past the newest: an empty bar");
+    assert_eq!(app.filtered.len(), 9);
+}
+
+#[test]
 fn drills_into_details_connections_and_flows() {
     let mut app = loaded("02-epm-map-samr.pcap");
     app.update(Action::Enter);
@@ -284,7 +420,7 @@ fn the_call_flow_pages_by_its_lines_and_clicks_land_on_the_item_drawn() {
     let op = op.rsplit('.').next().unwrap();
     assert!(request.contains(op), "{request:?} has {op}:\n{text}");
     assert!(
-        answer.contains(rpcscope::tui::view::outcome_mark(last).as_str()),
+        answer.contains(rpcscope::tui::app::outcome_mark(last).as_str()),
         "{answer:?}:\n{text}"
     );
     // PgUp then PgDn: the selection stays on the screen each time

@@ -353,6 +353,33 @@ pub struct StatRow {
     pub histogram: Vec<u64>,
 }
 
+/// Rows a search looks at before the interface looks at the keyboard again: a search runs
+/// in slices between frames, so a search of any list answers keys (Esc cancels it) while it
+/// runs (`cargo bench --bench tui` times the slices on 100,000 calls).
+pub const SEARCH_ROWS_PER_SLICE: usize = 2_048;
+
+/// A search under way: the rows of `view` from `origin`, wrapping around.
+#[derive(Debug)]
+struct SearchJob {
+    /// Lower-case text looked for.
+    needle: String,
+    /// The view searched; switching views drops the search.
+    view: View,
+    /// The selected row when the search began (back to it when cancelled).
+    origin: usize,
+    /// Rows of the view when the search began.
+    rows: usize,
+    /// Next step to look at: step `s` is row `(origin + s) % rows`.
+    next: usize,
+    /// One past the last step to look at.
+    end: usize,
+    /// The flow view's items, made once per search.
+    flow: Vec<FlowRow>,
+}
+
+/// Earlier filters kept for ↑ and ↓ in the filter bar, at most.
+pub const MAX_FILTER_HISTORY: usize = 50;
+
 /// Histogram buckets of the statistics view.
 pub const HISTOGRAM_BUCKETS: usize = 8;
 
@@ -423,6 +450,15 @@ pub struct App {
     pub input: Input,
     /// Search text.
     pub search: String,
+    /// The selected row when `/` was pressed: each key typed searches from it again, Esc
+    /// goes back to it.
+    search_origin: usize,
+    /// The search under way, looked at a slice at a time by [`App::work`].
+    search_job: Option<SearchJob>,
+    /// Filters applied before, newest last (↑ and ↓ in the filter bar).
+    filter_history: Vec<String>,
+    /// Position in `filter_history` while browsing it.
+    history_at: Option<usize>,
     /// Filter text (calls and connections views).
     pub filter: String,
     /// The last whole expression typed, in force.
@@ -454,32 +490,77 @@ pub struct App {
     stats_cache: Option<(usize, Vec<StatRow>)>,
 }
 
-/// Lower-case text a call is filtered and searched by: client, server, interface, operation,
-/// outcome, fault name, return code, pipe.
+/// A call whose stubs stayed sealed: its answer says nothing readable.
+#[must_use]
+pub fn sealed(c: &Call) -> bool {
+    matches!(c.decryption, Some("no_key" | "failed"))
+}
+
+/// Symbol and word for an outcome.
+#[must_use]
+pub fn outcome_mark(c: &Call) -> String {
+    match (c.outcome, c.status) {
+        (Outcome::Response, Some(st)) => match st.severity() {
+            Severity::Error => format!("✗ {}", st.label()),
+            Severity::Warning => format!("! {}", st.label()),
+            Severity::Success if st.code == 0 => "✓ ok".to_string(),
+            Severity::Success => format!("✓ {}", st.label()),
+        },
+        (Outcome::Response, None) if sealed(c) => match c.decryption {
+            Some("failed") => "? sealed, not decrypted".to_string(),
+            _ => "? sealed, no key".to_string(),
+        },
+        (Outcome::Response, None) => "✓ ok".to_string(),
+        (Outcome::Fault, _) => format!(
+            "✗ {}",
+            c.fault_name()
+                .unwrap_or(std::borrow::Cow::Borrowed("fault"))
+        ),
+        (Outcome::NoResponse, _) => "… no response".to_string(),
+        _ => "! incomplete".to_string(),
+    }
+}
+
+/// A duration as the views show it (ms, or s from a second on).
+#[must_use]
+pub fn duration(us: Option<u64>) -> String {
+    match us {
+        Some(us) if us >= 1_000_000 => format!("{:.2} s", us as f64 / 1e6),
+        Some(us) => format!("{:.3} ms", us as f64 / 1e3),
+        None => "-".to_string(),
+    }
+}
+
+/// Lower-case text a call is searched by: what its row shows (frame, client, server,
+/// `Interface.Operation`, outcome, duration), and the interface UUID, return code and pipe.
 fn call_text(c: &Call) -> String {
-    let iface = c
+    let frame = c
+        .request
+        .as_ref()
+        .or(c.response.as_ref())
+        .map_or(0, |s| s.frames[0]);
+    let uuid = c
         .interface
         .as_ref()
-        .map(|i| format!("{} {}", i.name.as_deref().unwrap_or(""), i.syntax.uuid));
+        .map(|i| i.syntax.uuid.to_string())
+        .unwrap_or_default();
     let status = c
         .status
-        .map(|s| format!("{} 0x{:08x}", s.label(), s.code))
+        .map(|s| format!("0x{:08x}", s.code))
         .unwrap_or_default();
     format!(
-        "{} {} {} {} {} {} {} {}",
+        "{frame} {} {} {} {} {} {uuid} {status} {} {}",
         c.client,
         c.server,
-        iface.unwrap_or_default(),
-        c.operation.as_deref().unwrap_or(""),
-        c.outcome,
+        call_label(c),
+        outcome_mark(c),
+        duration(c.duration_us),
         c.fault_name().as_deref().unwrap_or(""),
-        status,
         c.pipe.as_deref().unwrap_or("")
     )
     .to_lowercase()
 }
 
-/// The host of an endpoint as the endpoint records write it (`ip:port`, `[ipv6]:port`).
 fn host_of(endpoint: &str) -> Option<IpAddr> {
     endpoint.parse::<SocketAddr>().ok().map(|a| a.ip())
 }
@@ -633,6 +714,10 @@ impl App {
             field: 0,
             input: Input::Normal,
             search: String::new(),
+            search_origin: 0,
+            search_job: None,
+            filter_history: Vec::new(),
+            history_at: None,
             filter: String::new(),
             filter_compiled: None,
             filtered: Vec::new(),
@@ -1291,27 +1376,117 @@ impl App {
         }
     }
 
-    fn find_next(&mut self) {
-        let n = self.rows();
-        if self.search.is_empty() || n == 0 {
+    /// Starts a search of the current view for `self.search`: from the selected row itself
+    /// while the text is typed (each key narrows it), from the next row for `n`.
+    fn start_search(&mut self, from_next: bool) {
+        let rows = self.rows();
+        self.search_job = None;
+        self.message = None;
+        if self.search.is_empty() || rows == 0 {
             return;
         }
-        let needle = self.search.to_lowercase();
-        let start = self.cursor();
-        let flow = if self.view == View::Flow {
-            self.flow_rows()
+        let origin = if from_next {
+            self.cursor()
         } else {
-            Vec::new()
+            self.search_origin.min(rows - 1)
         };
-        for step in 1..=n {
-            let row = (start + step) % n;
-            if self.row_text(row, &flow).contains(&needle) {
+        let first = usize::from(from_next);
+        self.search_job = Some(SearchJob {
+            needle: self.search.to_lowercase(),
+            view: self.view,
+            origin,
+            rows,
+            next: first,
+            end: rows + first,
+            flow: if self.view == View::Flow {
+                self.flow_rows()
+            } else {
+                Vec::new()
+            },
+        });
+        self.work();
+    }
+
+    /// True while a search is under way: the caller keeps calling [`App::work`] between
+    /// looks at the keyboard.
+    #[must_use]
+    pub fn busy(&self) -> bool {
+        self.search_job.is_some()
+    }
+
+    /// How far the search under way is, in percent.
+    #[must_use]
+    pub fn search_progress(&self) -> Option<usize> {
+        self.search_job
+            .as_ref()
+            .map(|j| j.next * 100 / j.end.max(1))
+    }
+
+    /// Looks at the next [`SEARCH_ROWS_PER_SLICE`] rows of the search under way: selects the
+    /// first match and ends the search, or says there is none once every row was looked at.
+    pub fn work(&mut self) {
+        let Some(mut job) = self.search_job.take() else {
+            return;
+        };
+        if job.view != self.view {
+            return;
+        }
+        let stop = (job.next + SEARCH_ROWS_PER_SLICE).min(job.end);
+        for step in job.next..stop {
+            let row = (job.origin + step) % job.rows;
+            if self.row_text(row, &job.flow).contains(&job.needle) {
                 self.select(row);
                 self.message = None;
                 return;
             }
         }
-        self.message = Some(format!("no match for {:?}", self.search));
+        job.next = stop;
+        if stop >= job.end {
+            self.select(job.origin);
+            self.message = Some(format!("no match for {:?}", self.search));
+            return;
+        }
+        self.search_job = Some(job);
+    }
+
+    /// Stops the search under way, the selection back where it began.
+    fn cancel_search(&mut self) {
+        if let Some(job) = self.search_job.take()
+            && job.view == self.view
+        {
+            self.select(job.origin);
+        }
+    }
+
+    /// Keeps `filter` in the history (once, newest last).
+    fn remember_filter(&mut self) {
+        let text = self.filter.trim().to_string();
+        self.history_at = None;
+        if text.is_empty() {
+            return;
+        }
+        self.filter_history.retain(|f| *f != text);
+        self.filter_history.push(text);
+        if self.filter_history.len() > MAX_FILTER_HISTORY {
+            self.filter_history.remove(0);
+        }
+    }
+
+    /// ↑ (`older`) or ↓ in the filter bar: the previous or next filter of the history.
+    fn browse_filters(&mut self, older: bool) {
+        let n = self.filter_history.len();
+        if n == 0 {
+            return;
+        }
+        let at = match (self.history_at, older) {
+            (None, true) => Some(n - 1),
+            (None, false) => None,
+            (Some(i), true) => Some(i.saturating_sub(1)),
+            (Some(i), false) => (i + 1 < n).then_some(i + 1),
+        };
+        self.history_at = at;
+        self.filter = at.map_or_else(String::new, |i| self.filter_history[i].clone());
+        self.refilter();
     }
 
     /// Selects `row` of the current view and scrolls it into sight (in the flow view, with
@@ -1420,21 +1595,12 @@ impl App {
     }
 
     fn apply(&mut self, action: Action) {
-        if !matches!(
-            action,
-            Action::Calls(_)
-                | Action::Notes(_)
-                | Action::Progress(..)
-                | Action::Capture(_)
-                | Action::Endpoints(_)
-        ) {
-            self.message = None;
-        }
         if self.input != Input::Normal {
             match action {
                 Action::Char(c) => {
                     if self.input == Input::Search {
                         self.search.push(c);
+                        self.start_search(false);
                     } else {
                         self.filter.push(c);
                         self.refilter();
@@ -1444,15 +1610,21 @@ impl App {
                 Action::Backspace => {
                     if self.input == Input::Search {
                         self.search.pop();
+                        self.start_search(false);
                     } else {
                         self.filter.pop();
                         self.refilter();
                     }
                     return;
                 }
+                Action::Up | Action::Down if self.input == Input::Filter => {
+                    self.browse_filters(matches!(action, Action::Up));
+                    return;
+                }
                 Action::Enter => {
-                    if self.input == Input::Search {
-                        self.find_next();
+                    // a search goes on after Enter until it finds or ends
+                    if self.input == Input::Filter {
+                        self.remember_filter();
                     }
                     self.input = Input::Normal;
                     return;
@@ -1461,12 +1633,26 @@ impl App {
                     if self.input == Input::Filter {
                         self.filter.clear();
                         self.refilter();
+                        self.history_at = None;
+                    } else {
+                        self.search_job = None;
+                        self.select(self.search_origin);
                     }
                     self.input = Input::Normal;
                     return;
                 }
                 _ => {}
             }
+        }
+        if !matches!(
+            action,
+            Action::Calls(_)
+                | Action::Notes(_)
+                | Action::Progress(..)
+                | Action::Capture(_)
+                | Action::Endpoints(_)
+        ) {
+            self.message = None;
         }
         let page = i64::try_from(self.page_rows()).unwrap_or(1);
         match action {
@@ -1489,7 +1675,10 @@ impl App {
             Action::View(_) | Action::Char(_) | Action::Backspace => {}
             Action::Enter => self.enter(),
             Action::Back => {
-                if self.help {
+                if self.busy() {
+                    self.cancel_search();
+                    self.message = Some("search cancelled".to_string());
+                } else if self.help {
                     self.help = false;
                 } else if self.detail {
                     self.detail = false;
@@ -1513,11 +1702,13 @@ impl App {
                 }
             }
             Action::StartSearch => {
+                self.search_job = None;
+                self.search_origin = self.cursor();
                 self.input = Input::Search;
                 self.search.clear();
             }
             Action::StartFilter => self.input = Input::Filter,
-            Action::NextMatch => self.find_next(),
+            Action::NextMatch => self.start_search(true),
             Action::Help => self.help = !self.help,
             Action::ToggleFollow => {
                 self.follow = !self.follow;

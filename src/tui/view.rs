@@ -8,7 +8,9 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Clear, Gauge, Paragraph, Row, Table, Tabs, Wrap};
 
-use super::app::{self, App, FlowRow, FlowScope, Focus, Input, View, call_label};
+use super::app::{
+    self, App, FlowRow, FlowScope, Focus, Input, View, call_label, duration, outcome_mark, sealed,
+};
 use crate::idl::values::{Direction as Side, SideStub};
 use crate::model::{Call, Outcome};
 use crate::output::sanitize;
@@ -53,44 +55,6 @@ impl Theme {
             (Outcome::Response, None) if sealed(c) => self.fg(Color::Yellow),
             (o, _) => self.outcome(o),
         }
-    }
-}
-
-/// A call whose stubs stayed sealed: its answer says nothing readable.
-fn sealed(c: &Call) -> bool {
-    matches!(c.decryption, Some("no_key" | "failed"))
-}
-
-/// Symbol and word for an outcome.
-#[must_use]
-pub fn outcome_mark(c: &Call) -> String {
-    match (c.outcome, c.status) {
-        (Outcome::Response, Some(st)) => match st.severity() {
-            Severity::Error => format!("✗ {}", st.label()),
-            Severity::Warning => format!("! {}", st.label()),
-            Severity::Success if st.code == 0 => "✓ ok".to_string(),
-            Severity::Success => format!("✓ {}", st.label()),
-        },
-        (Outcome::Response, None) if sealed(c) => match c.decryption {
-            Some("failed") => "? sealed, not decrypted".to_string(),
-            _ => "? sealed, no key".to_string(),
-        },
-        (Outcome::Response, None) => "✓ ok".to_string(),
-        (Outcome::Fault, _) => format!(
-            "✗ {}",
-            c.fault_name()
-                .unwrap_or(std::borrow::Cow::Borrowed("fault"))
-        ),
-        (Outcome::NoResponse, _) => "… no response".to_string(),
-        _ => "! incomplete".to_string(),
-    }
-}
-
-fn duration(us: Option<u64>) -> String {
-    match us {
-        Some(us) if us >= 1_000_000 => format!("{:.2} s", us as f64 / 1e6),
-        Some(us) => format!("{:.3} ms", us as f64 / 1e3),
-        None => "-".to_string(),
     }
 }
 
@@ -937,11 +901,18 @@ fn draw_status(f: &mut Frame<'_>, app: &App, area: Rect, theme: Theme) {
         );
         return;
     }
+    let searching = app
+        .search_progress()
+        .map(|p| format!(" — searching, {p}% looked at (Esc: stop)"))
+        .unwrap_or_default();
     let text = match app.input {
-        Input::Search => format!("/{}▏ (Enter: find, Esc: cancel)", app.search),
-        Input::Filter => format!("filter: {}▏ (Enter: keep, Esc: clear)", app.filter),
+        Input::Search => format!("/{}▏ (Enter: keep, Esc: cancel){searching}", app.search),
+        Input::Filter => format!(
+            "filter: {}▏ (Enter: keep, Esc: clear, ↑↓: earlier filters)",
+            app.filter
+        ),
         Input::Normal => {
-            let mut s = format!("{} — {} calls", app.title, app.calls.len());
+            let mut s = format!("{} — {} calls{searching}", app.title, app.calls.len());
             if app.calls_dropped > 0 {
                 s.push_str(&format!(" ({} more not kept)", app.calls_dropped));
             }
@@ -998,11 +969,15 @@ pub const HELP: &[(&str, &str)] = &[
         "Esc",
         "close the detail or help, clear the filter, back to connections",
     ),
-    ("/", "search the current view; n: next match"),
+    (
+        "/",
+        "search the text the current view shows, as you type (Esc: cancel); n: next match",
+    ),
     (
         "f",
         "filter: words the rows show, or an expression (iface == samr and status != 0, \
-         host == 10.0.0.0/8, duration > 10ms, in.Name ~ admin; docs/filter.md)",
+         host == 10.0.0.0/8, duration > 10ms, in.Name ~ admin; docs/filter.md); ↑↓: earlier \
+         filters",
     ),
     (
         "s",

@@ -276,6 +276,9 @@ pub struct Library {
     /// With `decode_parameters`: keep the calls' stubs on their records (`stubs`) for decoding
     /// later instead of decoding them as they end (the terminal interface).
     pub keep_stubs: bool,
+    /// With `keep_stubs`: keep the stubs of the calls no description covers too (the terminal
+    /// interface shows every call's stubs in hex).
+    pub keep_every_stub: bool,
     /// Files named by `import` statements, in order.
     pub imports: Vec<Import>,
     /// Constants: `const` declarations, `#define`s and enumerators.
@@ -361,6 +364,7 @@ impl Library {
         self.imports.extend(other.imports);
         self.decode_parameters |= other.decode_parameters;
         self.keep_stubs |= other.keep_stubs;
+        self.keep_every_stub |= other.keep_every_stub;
         self.coclasses.extend(other.coclasses);
         self.unresolved += other.unresolved;
         self.reindex();

@@ -112,6 +112,9 @@ fn main() -> ExitCode {
         Ok(mut lib) => {
             lib.decode_parameters = decode;
             lib.keep_stubs = keep_stubs;
+            // the interface shows the stubs of every call, described or not
+            lib.keep_every_stub =
+                keep_stubs && !matches!(&args.command, Some(cli::Command::Calls { .. }));
             Arc::new(lib)
         }
         Err(msg) => return fail_line(&msg),

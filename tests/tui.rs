@@ -38,6 +38,7 @@ fn loaded_with_keys(
     // detail opens.
     library.decode_parameters = true;
     library.keep_stubs = true;
+    library.keep_every_stub = true;
     let library = std::sync::Arc::new(library);
     let setup = rpcscope::Setup {
         library: Some(library.clone()),
@@ -770,9 +771,87 @@ fn the_detail_pane_scrolls_to_the_chosen_item() {
     let (k, v, _) = rpcscope::tui::app::pdu_fields(&head).pop().unwrap();
     let field = format!("response {k:<12} {v}");
     assert!(!shown.contains(&field), "{shown}");
-    app.update(Action::End);
+    for _ in 0..app.parameter_tree().len() {
+        app.update(Action::Down);
+    }
     let shown = screen(&mut app, 100, 30);
     assert!(shown.contains(&field), "{field}\n{shown}");
+}
+
+#[test]
+fn a_call_no_description_covers_shows_its_stubs_in_hex() {
+    let mut app = loaded("42-pipe-both.pcap");
+    let c = app.selected_call().unwrap().clone();
+    assert!(c.interface.as_ref().unwrap().name.is_none(), "undescribed");
+    let [request, response] = rpcscope::tui::app::whole_stubs(&c);
+    assert_eq!(request.len() as u64, c.request.as_ref().unwrap().stub_len);
+    assert_eq!(response.len() as u64, c.response.as_ref().unwrap().stub_len);
+    app.update(Action::Enter);
+    app.update(Action::FocusNext);
+    let shown = screen(&mut app, 160, 48);
+    assert!(
+        shown.contains("not decoded: no description of the interface"),
+        "{shown}"
+    );
+    app.update(Action::End);
+    let shown = screen(&mut app, 160, 48);
+    assert!(
+        shown.contains(&format!("response stub, {} bytes", response.len())),
+        "{shown}"
+    );
+}
+
+#[test]
+fn the_detail_pages_through_the_whole_stub_in_hex() {
+    let mut library = rpcscope::idl::table::builtin_library().clone();
+    library.merge(rpcscope::idl::builtin::library().unwrap());
+    let mut app = loaded_with("54-srvsvc-wkssvc.pcap", library);
+    let share_enum = app
+        .filtered
+        .iter()
+        .position(|&i| app.calls[i].operation.as_deref() == Some("NetrShareEnum"))
+        .unwrap();
+    for _ in 0..share_enum {
+        app.update(Action::Down);
+    }
+    app.update(Action::Enter);
+    app.update(Action::FocusNext);
+    let stub = rpcscope::tui::app::whole_stubs(app.selected_call().unwrap())[1].to_vec();
+    assert!(stub.len() > 4096, "{}", stub.len());
+    let rows = stub.len().div_ceil(16);
+    let pages = rows.div_ceil(rpcscope::tui::app::STUB_PAGE_ROWS);
+    let hex = |row: usize| -> String {
+        stub[row * 16..(row * 16 + 16).min(stub.len())]
+            .iter()
+            .map(|b| format!("{b:02x} "))
+            .collect::<String>()
+            .trim_end()
+            .to_string()
+    };
+    // the last row of the stub: its page, its bytes, highlighted in view
+    app.update(Action::End);
+    let end = screen(&mut app, 160, 48);
+    assert!(
+        end.contains(&format!(
+            "response stub, {} bytes, page {pages} of {pages}",
+            stub.len()
+        )),
+        "{end}"
+    );
+    let last = format!("{:04x}  {}", (rows - 1) * 16, hex(rows - 1));
+    assert!(end.contains(&last), "{last}\n{end}");
+    // PgUp moves a pane's height of rows back, onto the previous page
+    app.update(Action::PageUp);
+    let back = screen(&mut app, 160, 48);
+    let row = rows - 1 - usize::from(app.detail_area.height - 2);
+    assert!(
+        back.contains(&format!("{:04x}  {}", row * 16, hex(row))),
+        "row {row}\n{back}"
+    );
+    assert!(
+        back.contains(&format!("page {} of {pages}", row / 32 + 1)),
+        "{back}"
+    );
 }
 
 /// The stubs kept for decoding on demand are bounded by `MAX_KEPT_STUB_BYTES` over all calls;

@@ -418,11 +418,10 @@ impl Report<'_> {
     /// True when the calls of `binding` have their parameters decoded (the flag first: most
     /// runs decode no parameters, and finding the description is a search per call).
     fn decodes_parameters(&self, binding: Option<BoundContext>) -> bool {
-        self.info
-            .library
-            .as_ref()
-            .is_some_and(|l| l.decode_parameters)
-            && self.described(binding).is_some()
+        self.info.library.as_ref().is_some_and(|l| {
+            l.decode_parameters
+                && (self.described(binding).is_some() || l.keep_stubs && l.keep_every_stub)
+        })
     }
 
     /// The interface description of a binding, if the library has one.
@@ -443,7 +442,7 @@ impl Report<'_> {
         else {
             return;
         };
-        if self.described(c.binding).is_none() {
+        if self.described(c.binding).is_none() && !(lib.keep_stubs && lib.keep_every_stub) {
             return;
         }
         let interface = (binding.abstract_syntax.uuid, binding.abstract_syntax.major);

@@ -17,7 +17,7 @@ use crate::dce::body::Body;
 use crate::dcerpc::pdu::parse_header;
 use crate::epm::resolver::EndpointRecord;
 use crate::filter::Filter;
-use crate::idl::values::{CallStubs, TreeLine, decode_call_tree, plan_of};
+use crate::idl::values::{CallStubs, SideStub, TreeLine, decode_call_tree, plan_of};
 use crate::model::{Auth, Call, Interface, Outcome, PduRecord};
 use crate::output::text::pdu_detail;
 use crate::source::Timestamp;
@@ -1567,14 +1567,16 @@ impl App {
         }
     }
 
-    /// The selectable items of the detail: the lines of the parameter tree, then the header
-    /// fields of the request's and the response's first PDU.
+    /// The selectable items of the detail: the lines of the parameter tree, the header
+    /// fields of the request's and the response's first PDU, then the rows of 16 bytes of the
+    /// request's and the response's whole stubs.
     fn detail_items(&self) -> usize {
         let Some(c) = self.selected_call() else {
             return 0;
         };
         let fields: usize = c.heads.iter().map(|h| pdu_fields(h).len()).sum();
-        self.parameter_tree().len() + fields
+        let stub_rows: usize = whole_stubs(c).iter().map(|s| s.len().div_ceil(16)).sum();
+        self.parameter_tree().len() + fields + stub_rows
     }
 
     fn move_by(&mut self, delta: i64) {
@@ -1654,7 +1656,11 @@ impl App {
         ) {
             self.message = None;
         }
-        let page = i64::try_from(self.page_rows()).unwrap_or(1);
+        let page = if self.detail && self.focus == Focus::Detail {
+            i64::from(self.detail_area.height.saturating_sub(2).max(1))
+        } else {
+            i64::try_from(self.page_rows()).unwrap_or(1)
+        };
         match action {
             Action::Up => self.move_by(-1),
             Action::Down => self.move_by(1),
@@ -1874,6 +1880,24 @@ impl FlowRow {
             FlowRow::Lookup(_) | FlowRow::Note(_) => 1,
         }
     }
+}
+
+/// Rows of 16 bytes one page of a stub's hex shows in the detail pane.
+pub const STUB_PAGE_ROWS: usize = 32;
+
+/// The request's and the response's stubs of a call as kept whole for its detail (empty when
+/// not kept, not captured whole, or a fault).
+#[must_use]
+pub fn whole_stubs(c: &Call) -> [&[u8]; 2] {
+    fn whole(side: &SideStub) -> &[u8] {
+        match side {
+            SideStub::Whole(bytes) => bytes,
+            SideStub::NotWhole | SideStub::Fault => &[],
+        }
+    }
+    c.stubs
+        .as_ref()
+        .map_or([&[], &[]], |s| [whole(&s.request), whole(&s.response)])
 }
 
 /// The connection-view key of a PDU that is not part of a call.

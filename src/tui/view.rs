@@ -260,17 +260,22 @@ fn stub_window(bytes: &[u8], range: std::ops::Range<usize>, theme: Theme) -> Vec
 }
 
 /// The first row of the detail pane to show: the chosen item's line a third of the way down
-/// (with what follows it, its bytes), counting the rows each line wraps into; the top when
-/// nothing is chosen.
+/// (with what follows it, its bytes), counting the rows each line wraps into as the pane wraps
+/// it (at word boundaries); the top when nothing is chosen.
 fn detail_scroll(lines: &[Line<'_>], focus_line: Option<usize>, area: Rect) -> u16 {
     let Some(focus) = focus_line else {
         return 0;
     };
-    let width = usize::from(area.width.saturating_sub(2)).max(1);
+    let width = area.width.saturating_sub(2).max(1);
     let height = usize::from(area.height.saturating_sub(2));
-    let rows = |l: &Line<'_>| l.width().max(1).div_ceil(width);
+    let rows = |l: &Line<'_>| {
+        Paragraph::new(l.clone())
+            .wrap(Wrap { trim: false })
+            .line_count(width)
+            .max(1)
+    };
     let before: usize = lines.iter().take(focus).map(rows).sum();
-    let total: usize = lines.iter().map(rows).sum();
+    let total: usize = before + lines.iter().skip(focus).map(rows).sum::<usize>();
     let top = before
         .saturating_sub(height / 3)
         .min(total.saturating_sub(height));
@@ -403,7 +408,9 @@ fn draw_detail(f: &mut Frame<'_>, app: &App, c: &Call, area: Rect, theme: Theme)
             fields.push((which, k, v, r));
         }
     }
-    let items = tree.len() + fields.len();
+    let stubs = app::whole_stubs(c);
+    let stub_rows: usize = stubs.iter().map(|s| s.len().div_ceil(16)).sum();
+    let items = tree.len() + fields.len() + stub_rows;
     let chosen = app.field.min(items.saturating_sub(1));
     let focused = |i: usize| app.focus == Focus::Detail && i == chosen;
     // the line of the chosen item, kept in view
@@ -469,6 +476,60 @@ fn draw_detail(f: &mut Frame<'_>, app: &App, c: &Call, area: Rect, theme: Theme)
             head.len()
         )));
         lines.extend(hex_lines(head, hl, theme));
+    }
+    // The whole stubs, a page of rows at a time: the page of the chosen row.
+    let mut first_item = tree.len() + fields.len();
+    // the text column only where a row fits on one line
+    let with_text = usize::from(area.width.saturating_sub(2)) >= 73;
+    for (which, bytes) in ["request", "response"].into_iter().zip(stubs) {
+        let rows = bytes.len().div_ceil(16);
+        if rows == 0 {
+            continue;
+        }
+        let chosen_row = chosen
+            .checked_sub(first_item)
+            .filter(|&r| r < rows && app.focus == Focus::Detail);
+        let page = chosen_row.map_or(0, |r| r / app::STUB_PAGE_ROWS);
+        let pages = rows.div_ceil(app::STUB_PAGE_ROWS);
+        lines.push(Line::from(format!(
+            "  {which} stub, {} bytes, page {} of {pages}",
+            bytes.len(),
+            page + 1
+        )));
+        let shown = page * app::STUB_PAGE_ROWS..((page + 1) * app::STUB_PAGE_ROWS).min(rows);
+        for row in shown {
+            let chunk = bytes
+                .get(row * 16..(row * 16 + 16).min(bytes.len()))
+                .unwrap_or(&[]);
+            let hex: String = chunk.iter().map(|b| format!("{b:02x} ")).collect();
+            let text: String = if with_text {
+                chunk
+                    .iter()
+                    .map(|&b| {
+                        if b.is_ascii_graphic() || b == b' ' {
+                            char::from(b)
+                        } else {
+                            '.'
+                        }
+                    })
+                    .collect()
+            } else {
+                String::new()
+            };
+            let style = if chosen_row == Some(row) {
+                focus_line = Some(lines.len());
+                theme.selected()
+            } else {
+                Style::default()
+            };
+            lines.push(Line::styled(
+                format!("  {:04x}  {hex:<48} {text}", row * 16)
+                    .trim_end()
+                    .to_string(),
+                style,
+            ));
+        }
+        first_item += rows;
     }
     let title = if app.focus == Focus::Detail {
         "Detail (focused: ↑↓ select a field)"

@@ -11,6 +11,7 @@
 
 pub mod action;
 pub mod app;
+pub mod export;
 pub mod view;
 
 use std::fs::File;
@@ -174,6 +175,9 @@ pub fn key_action(key: KeyEvent, app: &App) -> Option<Action> {
         KeyCode::Char('F') => Action::ToggleFollow,
         KeyCode::Char('s') => Action::Sort,
         KeyCode::Char('h') => Action::ToggleFlowScope,
+        KeyCode::Char('y') => Action::Copy,
+        KeyCode::Char('w') => Action::CopyWiresharkFilter,
+        KeyCode::Char('e') => Action::StartExport,
         KeyCode::Char('?') => Action::Help,
         KeyCode::Char(c @ '1'..='5') => Action::View(usize::from(c as u8 - b'0')),
         _ => return None,
@@ -351,6 +355,9 @@ fn event_loop(
         }
         // a slice of the search under way, between two looks at the keyboard
         app.work();
+        if let Some(request) = app.take_request() {
+            app.message = Some(export::carry_out(app, request, &mut io::stdout()));
+        }
         terminal.draw(|f| view::draw(f, app, theme))?;
         // While the analysis is sending or a search runs, only look for input; idle, wait
         // for it.

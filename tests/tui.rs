@@ -304,6 +304,180 @@ fn the_filter_bar_recalls_earlier_filters() {
 }
 
 #[test]
+fn rows_and_detail_lines_are_copied_to_the_clipboard() {
+    use rpcscope::tui::app::Request;
+    let mut app = loaded("02-epm-map-samr.pcap");
+    app.update(Action::Down);
+    app.update(Action::Copy);
+    let Some(Request::Clipboard(row)) = app.take_request() else {
+        panic!("y asks for the clipboard");
+    };
+    let cells: Vec<&str> = row.split('\t').collect();
+    assert_eq!(cells[0], "20", "{row}");
+    assert_eq!(cells[4], "Samr.SamrConnect2", "{row}");
+    assert_eq!(cells[5], "✓ ok", "{row}");
+    assert!(app.take_request().is_none(), "asked once");
+    // the chosen line of the focused detail: a parameter, then a row of stub bytes
+    app.update(Action::Enter);
+    app.update(Action::FocusNext);
+    let line = app.parameter_tree()[0].text.trim().to_string();
+    app.update(Action::Copy);
+    assert_eq!(
+        app.take_request(),
+        Some(Request::Clipboard(line.clone())),
+        "{line}"
+    );
+    app.update(Action::End);
+    app.update(Action::Copy);
+    let stub = rpcscope::tui::app::whole_stubs(app.selected_call().unwrap())[1].to_vec();
+    let last_row: String = stub[(stub.len() - 1) / 16 * 16..]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(app.take_request(), Some(Request::Clipboard(last_row)));
+    // what the terminal receives
+    let mut terminal = Vec::new();
+    let said =
+        rpcscope::tui::export::carry_out(&app, Request::Clipboard("Samr".into()), &mut terminal);
+    assert_eq!(terminal, b"\x1b]52;c;U2Ftcg==\x07");
+    assert!(said.contains("copied") && said.ends_with("Samr"), "{said}");
+}
+
+#[test]
+fn the_wireshark_filter_of_a_call_shows_its_frames_in_tshark() {
+    use rpcscope::tui::app::Request;
+    let tshark = Command::new("tshark").arg("-v").output();
+    if tshark.is_err() {
+        eprintln!("skipped: tshark is not installed (.ci/run installs it)");
+        return;
+    }
+    for name in [
+        "02-epm-map-samr.pcap",
+        "21-np-impacket.pcap",
+        "16-ipv6.pcap",
+    ] {
+        let mut app = loaded(name);
+        app.update(Action::End);
+        app.update(Action::CopyWiresharkFilter);
+        let Some(Request::Clipboard(filter)) = app.take_request() else {
+            panic!("w asks for the clipboard");
+        };
+        let c = app.selected_call().unwrap();
+        let out = Command::new("tshark")
+            .args(["-n", "-r"])
+            .arg(capture(name))
+            .args(["-Y", &filter, "-T", "fields", "-e", "frame.number"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{filter}: {out:?}");
+        let frames: Vec<u64> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| l.trim().parse().unwrap())
+            .collect();
+        let request = c.request.as_ref().unwrap().frames;
+        let response = c.response.as_ref().unwrap().frames;
+        assert!(
+            frames.contains(&request[0]) && frames.contains(&response[1]),
+            "{name}: {filter} gives {frames:?}, the call is {request:?} {response:?}"
+        );
+        assert!(
+            frames
+                .iter()
+                .all(|f| (request[0]..=response[1]).contains(f)),
+            "{name}: {filter} gives {frames:?}"
+        );
+    }
+}
+
+#[test]
+fn the_chosen_calls_are_exported_as_the_calls_command_writes_them() {
+    use rpcscope::tui::app::{DEFAULT_EXPORT_FILE, Input, Request};
+    let name = "12-faults.pcap";
+    let mut app = loaded(name);
+    let expression = "outcome == fault";
+    app.update(Action::StartFilter);
+    for c in expression.chars() {
+        app.update(Action::Char(c));
+    }
+    app.update(Action::Enter);
+    app.update(Action::StartExport);
+    assert_eq!(app.input, Input::Export);
+    assert_eq!(app.export_path, DEFAULT_EXPORT_FILE);
+    let dir = std::env::temp_dir().join(format!("rpcscope-export-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for (file, csv) in [("faults.jsonl", false), ("faults.csv", true)] {
+        let path = dir.join(file);
+        app.update(Action::StartExport);
+        for _ in 0..app.export_path.chars().count() {
+            app.update(Action::Backspace);
+        }
+        for c in path.display().to_string().chars() {
+            app.update(Action::Char(c));
+        }
+        app.update(Action::Enter);
+        let Some(request @ Request::Export(_)) = app.take_request() else {
+            panic!("Enter asks for the export");
+        };
+        let said = rpcscope::tui::export::carry_out(&app, request, &mut Vec::new());
+        assert!(said.starts_with("wrote 6 calls"), "{said}");
+        let mut args = vec!["calls", "--filter", expression];
+        if csv {
+            args.extend(["--format", "csv"]);
+        } else {
+            args.push("--json");
+        }
+        let cli = Command::new(env!("CARGO_BIN_EXE_rpcscope"))
+            .args(&args)
+            .arg(capture(name))
+            .output()
+            .unwrap();
+        assert!(cli.status.success());
+        let written = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(written, String::from_utf8(cli.stdout).unwrap(), "{file}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+    // a file that cannot be written is a message, not a failure
+    let said = rpcscope::tui::export::carry_out(
+        &app,
+        Request::Export("/nonexistent-dir/x.jsonl".into()),
+        &mut Vec::new(),
+    );
+    assert!(said.starts_with("could not write"), "{said}");
+}
+
+#[test]
+fn the_help_scrolls_to_its_last_key_on_a_small_screen() {
+    let mut app = loaded("02-epm-map-samr.pcap");
+    app.update(Action::Help);
+    let top = screen(&mut app, 80, 24);
+    assert!(top.contains("more lines below"), "{top}");
+    assert!(!top.contains(" quit"), "{top}");
+    let cursor = app.cursor();
+    app.update(Action::End);
+    let end = screen(&mut app, 80, 24);
+    assert!(end.contains(" quit"), "{end}");
+    assert!(end.contains("0 more lines below"), "{end}");
+    assert_eq!(
+        app.cursor(),
+        cursor,
+        "the list behind the help did not move"
+    );
+    app.update(Action::PageUp);
+    let up = screen(&mut app, 80, 24);
+    assert!(!up.contains(" quit"), "{up}");
+    // every key of the help is reached by scrolling
+    app.update(Action::Home);
+    let mut seen = String::new();
+    for _ in 0..40 {
+        seen.push_str(&screen(&mut app, 80, 24));
+        app.update(Action::Down);
+    }
+    for (key, _) in rpcscope::tui::view::HELP {
+        assert!(seen.contains(key), "{key}");
+    }
+}
+
+#[test]
 fn drills_into_details_connections_and_flows() {
     let mut app = loaded("02-epm-map-samr.pcap");
     app.update(Action::Enter);

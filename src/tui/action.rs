@@ -42,6 +42,12 @@ pub enum Action {
     Char(char),
     /// Delete the last typed character.
     Backspace,
+    /// Copy the selected row, or the chosen line of the focused detail (`y`).
+    Copy,
+    /// Copy a Wireshark display filter for the selected call (`w`).
+    CopyWiresharkFilter,
+    /// Start typing the file the chosen calls are exported to (`e`).
+    StartExport,
     /// Show or hide the help.
     Help,
     /// Follow new calls as they arrive.

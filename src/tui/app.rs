@@ -8,6 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use ratatui::layout::Rect;
@@ -250,7 +251,23 @@ pub enum Input {
     Search,
     /// Typing a filter.
     Filter,
+    /// Typing the name of the file the chosen calls are exported to.
+    Export,
 }
+
+/// Something the interface asks of the terminal or the file system (taken by the event loop
+/// with [`App::take_request`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Request {
+    /// Put this text on the clipboard.
+    Clipboard(String),
+    /// Write the chosen calls to this file: CSV when its name ends in `.csv`, JSON Lines
+    /// otherwise.
+    Export(PathBuf),
+}
+
+/// The file name the export prompt offers first.
+pub const DEFAULT_EXPORT_FILE: &str = "rpcscope-calls.jsonl";
 
 /// Which pane has the focus when the detail is open.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -455,6 +472,10 @@ pub struct App {
     search_origin: usize,
     /// The search under way, looked at a slice at a time by [`App::work`].
     search_job: Option<SearchJob>,
+    /// The file name typed at the export prompt.
+    pub export_path: String,
+    /// What the event loop is asked to do next.
+    request: Option<Request>,
     /// Filters applied before, newest last (↑ and ↓ in the filter bar).
     filter_history: Vec<String>,
     /// Position in `filter_history` while browsing it.
@@ -481,6 +502,8 @@ pub struct App {
     pub detail_area: Rect,
     /// Help overlay shown.
     pub help: bool,
+    /// First line of the help shown (the view keeps it within the help).
+    pub help_scroll: usize,
     /// Keep the last call selected as calls arrive.
     pub follow: bool,
     /// Quit requested.
@@ -529,6 +552,64 @@ pub fn duration(us: Option<u64>) -> String {
         Some(us) => format!("{:.3} ms", us as f64 / 1e3),
         None => "-".to_string(),
     }
+}
+
+/// The cells of a call's row in the calls view: frame, time (UTC), client, server,
+/// `Interface.Operation`, outcome, duration.
+#[must_use]
+pub fn call_row(c: &Call) -> [String; 7] {
+    let frame = c
+        .request
+        .as_ref()
+        .or(c.response.as_ref())
+        .map_or(0, |s| s.frames[0]);
+    let start = c.start.rfc3339_micros();
+    [
+        frame.to_string(),
+        start.get(11..26).unwrap_or("").to_string(),
+        c.client.to_string(),
+        c.server.to_string(),
+        crate::output::sanitize(&call_label(c)),
+        outcome_mark(c),
+        duration(c.duration_us),
+    ]
+}
+
+/// A Wireshark display filter that shows the frames of one call: its two ends, its call ID
+/// (sequence number and activity for connectionless calls), between its first and last frame.
+#[must_use]
+pub fn wireshark_filter(c: &Call) -> String {
+    let ip = |a: SocketAddr| match a.ip() {
+        IpAddr::V4(v4) => format!("ip.addr == {v4}"),
+        IpAddr::V6(v6) => format!("ipv6.addr == {v6}"),
+    };
+    let l4 = if c.transport == "ncadg_ip_udp" {
+        "udp"
+    } else {
+        "tcp"
+    };
+    let frames: Vec<u64> = [&c.request, &c.response]
+        .into_iter()
+        .flatten()
+        .flat_map(|s| s.frames)
+        .collect();
+    let mut parts = vec![
+        ip(c.client),
+        ip(c.server),
+        format!("{l4}.port == {}", c.client.port()),
+        format!("{l4}.port == {}", c.server.port()),
+    ];
+    match c.activity {
+        Some(act) => {
+            parts.push(format!("dcerpc.dg_act_id == {act}"));
+            parts.push(format!("dcerpc.dg_seqnum == {}", c.call_id));
+        }
+        None => parts.push(format!("dcerpc.cn_call_id == {}", c.call_id)),
+    }
+    if let (Some(first), Some(last)) = (frames.iter().min(), frames.iter().max()) {
+        parts.push(format!("frame.number >= {first} && frame.number <= {last}"));
+    }
+    parts.join(" && ")
 }
 
 /// Lower-case text a call is searched by: what its row shows (frame, client, server,
@@ -715,6 +796,8 @@ impl App {
             input: Input::Normal,
             search: String::new(),
             search_origin: 0,
+            export_path: String::new(),
+            request: None,
             search_job: None,
             filter_history: Vec::new(),
             history_at: None,
@@ -729,6 +812,7 @@ impl App {
             list_area: Rect::default(),
             detail_area: Rect::default(),
             help: false,
+            help_scroll: 0,
             follow: false,
             quit: false,
             message: None,
@@ -1414,6 +1498,20 @@ impl App {
         self.search_job.is_some()
     }
 
+    /// What the interface asks of the terminal or the file system, once.
+    pub fn take_request(&mut self) -> Option<Request> {
+        self.request.take()
+    }
+
+    /// The calls an export writes: those the calls view shows, in its order.
+    #[must_use]
+    pub fn chosen_calls(&self) -> Vec<&Call> {
+        self.filtered
+            .iter()
+            .filter_map(|&i| self.calls.get(i))
+            .collect()
+    }
+
     /// How far the search under way is, in percent.
     #[must_use]
     pub fn search_progress(&self) -> Option<usize> {
@@ -1596,55 +1694,110 @@ impl App {
         self.refresh_detail();
     }
 
-    fn apply(&mut self, action: Action) {
-        if self.input != Input::Normal {
-            match action {
-                Action::Char(c) => {
-                    if self.input == Input::Search {
-                        self.search.push(c);
-                        self.start_search(false);
-                    } else {
-                        self.filter.push(c);
-                        self.refilter();
-                    }
-                    return;
-                }
-                Action::Backspace => {
-                    if self.input == Input::Search {
-                        self.search.pop();
-                        self.start_search(false);
-                    } else {
-                        self.filter.pop();
-                        self.refilter();
-                    }
-                    return;
-                }
-                Action::Up | Action::Down if self.input == Input::Filter => {
-                    self.browse_filters(matches!(action, Action::Up));
-                    return;
-                }
-                Action::Enter => {
+    /// An action while a prompt (search, filter, export) takes the keys: true when the prompt
+    /// used it.
+    fn typed(&mut self, action: &Action) -> bool {
+        match (self.input, action) {
+            (Input::Search, Action::Char(c)) => {
+                self.search.push(*c);
+                self.start_search(false);
+            }
+            (Input::Search, Action::Backspace) => {
+                self.search.pop();
+                self.start_search(false);
+            }
+            (Input::Filter, Action::Char(c)) => {
+                self.filter.push(*c);
+                self.refilter();
+            }
+            (Input::Filter, Action::Backspace) => {
+                self.filter.pop();
+                self.refilter();
+            }
+            (Input::Filter, Action::Up | Action::Down) => {
+                self.browse_filters(matches!(action, Action::Up));
+            }
+            (Input::Export, Action::Char(c)) => self.export_path.push(*c),
+            (Input::Export, Action::Backspace) => {
+                self.export_path.pop();
+            }
+            (_, Action::Enter) => {
+                match self.input {
                     // a search goes on after Enter until it finds or ends
-                    if self.input == Input::Filter {
-                        self.remember_filter();
+                    Input::Search | Input::Normal => {}
+                    Input::Filter => self.remember_filter(),
+                    Input::Export => {
+                        let path = self.export_path.trim();
+                        if !path.is_empty() {
+                            self.request = Some(Request::Export(PathBuf::from(path)));
+                        }
                     }
-                    self.input = Input::Normal;
-                    return;
                 }
-                Action::Back => {
-                    if self.input == Input::Filter {
+                self.input = Input::Normal;
+            }
+            (_, Action::Back) => {
+                match self.input {
+                    Input::Filter => {
                         self.filter.clear();
                         self.refilter();
                         self.history_at = None;
-                    } else {
+                    }
+                    Input::Search => {
                         self.search_job = None;
                         self.select(self.search_origin);
                     }
-                    self.input = Input::Normal;
-                    return;
+                    Input::Export | Input::Normal => {}
                 }
-                _ => {}
+                self.input = Input::Normal;
             }
+            _ => return false,
+        }
+        true
+    }
+
+    /// What `y` copies: in the focused detail the chosen line (a parameter, a PDU field, a
+    /// row of stub bytes), otherwise the selected row as the view shows it.
+    fn copied_text(&mut self) -> Option<String> {
+        if self.detail && self.focus == Focus::Detail {
+            let c = self.selected_call()?;
+            let tree = self.parameter_tree();
+            if let Some(line) = tree.get(self.field) {
+                return Some(line.text.trim().to_string());
+            }
+            let mut item = tree.len();
+            for head in &c.heads {
+                for (k, v, _) in pdu_fields(head) {
+                    if item == self.field {
+                        return Some(format!("{k} {v}"));
+                    }
+                    item += 1;
+                }
+            }
+            for bytes in whole_stubs(c) {
+                let rows = bytes.len().div_ceil(16);
+                if let Some(row) = self.field.checked_sub(item).filter(|&r| r < rows) {
+                    let chunk = bytes.get(row * 16..(row * 16 + 16).min(bytes.len()))?;
+                    return Some(chunk.iter().map(|b| format!("{b:02x}")).collect());
+                }
+                item += rows;
+            }
+            return None;
+        }
+        let row = self.cursor();
+        if self.view == View::Calls {
+            return self.selected_call().map(|c| call_row(c).join("\t"));
+        }
+        let flow = if self.view == View::Flow {
+            self.flow_rows()
+        } else {
+            Vec::new()
+        };
+        Some(self.row_text(row, &flow)).filter(|t| !t.is_empty())
+    }
+
+    fn apply(&mut self, action: Action) {
+        if self.input != Input::Normal && self.typed(&action) {
+            return;
         }
         if !matches!(
             action,
@@ -1661,6 +1814,22 @@ impl App {
         } else {
             i64::try_from(self.page_rows()).unwrap_or(1)
         };
+        // while the help is open, the moving keys scroll it
+        let help_moved = match action {
+            Action::Up => Some(-1),
+            Action::Down => Some(1),
+            Action::PageUp => Some(-page),
+            Action::PageDown => Some(page),
+            Action::Scroll(n) => Some(i64::from(n)),
+            Action::Home => Some(i64::MIN),
+            Action::End => Some(i64::MAX),
+            _ => None,
+        };
+        if let (true, Some(by)) = (self.help, help_moved) {
+            let at = i64::try_from(self.help_scroll).unwrap_or(i64::MAX);
+            self.help_scroll = usize::try_from(at.saturating_add(by).max(0)).unwrap_or(usize::MAX);
+            return;
+        }
         match action {
             Action::Up => self.move_by(-1),
             Action::Down => self.move_by(1),
@@ -1714,8 +1883,35 @@ impl App {
                 self.search.clear();
             }
             Action::StartFilter => self.input = Input::Filter,
+            Action::Copy => match self.copied_text() {
+                Some(text) => self.request = Some(Request::Clipboard(text)),
+                None => self.message = Some("nothing to copy here".to_string()),
+            },
+            Action::CopyWiresharkFilter => {
+                let text = match self.view {
+                    View::Calls => self.selected_call().map(wireshark_filter),
+                    View::Flow => match self.flow_rows().get(self.cursor()) {
+                        Some(FlowRow::Call(i)) => self.calls.get(*i).map(wireshark_filter),
+                        _ => None,
+                    },
+                    _ => None,
+                };
+                match text {
+                    Some(text) => self.request = Some(Request::Clipboard(text)),
+                    None => self.message = Some("choose a call first".to_string()),
+                }
+            }
+            Action::StartExport => {
+                if self.export_path.is_empty() {
+                    self.export_path = DEFAULT_EXPORT_FILE.to_string();
+                }
+                self.input = Input::Export;
+            }
             Action::NextMatch => self.start_search(true),
-            Action::Help => self.help = !self.help,
+            Action::Help => {
+                self.help = !self.help;
+                self.help_scroll = 0;
+            }
             Action::ToggleFollow => {
                 self.follow = !self.follow;
                 if self.follow {

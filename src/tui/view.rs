@@ -101,7 +101,7 @@ pub fn draw(f: &mut Frame<'_>, app: &mut App, theme: Theme) {
     }
     draw_status(f, app, parts[2], theme);
     if app.help {
-        draw_help(f, area);
+        draw_help(f, app, area);
     }
 }
 
@@ -972,6 +972,11 @@ fn draw_status(f: &mut Frame<'_>, app: &App, area: Rect, theme: Theme) {
             "filter: {}▏ (Enter: keep, Esc: clear, ↑↓: earlier filters)",
             app.filter
         ),
+        Input::Export => format!(
+            "export {} calls to: {}▏ (.csv: CSV, otherwise JSON Lines; Enter: write, Esc: cancel)",
+            app.filtered.len(),
+            app.export_path
+        ),
         Input::Normal => {
             let mut s = format!("{} — {} calls{searching}", app.title, app.calls.len());
             if app.calls_dropped > 0 {
@@ -1051,41 +1056,91 @@ pub const HELP: &[(&str, &str)] = &[
         "h",
         "call flow: the chosen connection alone, or all of its client host",
     ),
+    (
+        "y",
+        "copy the selected row, or the chosen line of the focused detail (OSC 52)",
+    ),
+    ("w", "copy a Wireshark display filter for the selected call"),
+    (
+        "e",
+        "export the calls the view shows (filtered, in its order) to a file: JSON Lines, or \
+         CSV for a name ending in .csv",
+    ),
     ("F", "follow new calls as they arrive"),
     ("mouse", "wheel scrolls, click selects"),
     ("?", "this help"),
     ("q", "quit"),
 ];
 
-fn draw_help(f: &mut Frame<'_>, area: Rect) {
-    let texts: Vec<String> = HELP.iter().map(|(k, v)| format!(" {k:<16} {v}")).collect();
-    let longest = texts.iter().map(|t| t.chars().count()).max().unwrap_or(0);
+/// Width of the key column of the help.
+const HELP_KEY_WIDTH: usize = 18;
+
+/// The help's lines for an inner width: each description wrapped at spaces, its continuation
+/// lines indented under it.
+fn help_lines(inner: usize) -> Vec<String> {
+    let room = inner.saturating_sub(HELP_KEY_WIDTH + 1).max(10);
+    let mut out = Vec::new();
+    for (key, text) in HELP {
+        let mut line = String::new();
+        let mut first = true;
+        let mut flush = |line: &mut String, first: &mut bool| {
+            let lead = if *first { *key } else { "" };
+            out.push(format!(" {lead:<w$}{line}", w = HELP_KEY_WIDTH - 1));
+            line.clear();
+            *first = false;
+        };
+        for word in text.split(' ') {
+            let used = line.chars().count();
+            if used > 0 && used + 1 + word.chars().count() > room {
+                flush(&mut line, &mut first);
+            }
+            if !line.is_empty() {
+                line.push(' ');
+            }
+            line.push_str(word);
+        }
+        flush(&mut line, &mut first);
+    }
+    out
+}
+
+fn draw_help(f: &mut Frame<'_>, app: &mut App, area: Rect) {
+    let widest = HELP
+        .iter()
+        .map(|(_, v)| HELP_KEY_WIDTH + 1 + v.chars().count())
+        .max()
+        .unwrap_or(0);
     let w = area
         .width
-        .min(u16::try_from(longest + 3).unwrap_or(u16::MAX));
-    // each entry wraps onto as many lines as the box's inner width needs
-    let inner = usize::from(w.saturating_sub(2)).max(1);
-    let wrapped: usize = texts
-        .iter()
-        .map(|t| t.chars().count().div_ceil(inner).max(1))
-        .sum();
+        .min(u16::try_from(widest.min(100) + 2).unwrap_or(u16::MAX));
+    let texts = help_lines(usize::from(w.saturating_sub(2)));
     let h = area
         .height
-        .min(u16::try_from(wrapped + 2).unwrap_or(u16::MAX));
+        .min(u16::try_from(texts.len() + 2).unwrap_or(u16::MAX));
+    let inner_h = usize::from(h.saturating_sub(2));
+    // scrolled by the keys while the help is open, never past its end
+    app.help_scroll = app.help_scroll.min(texts.len().saturating_sub(inner_h));
     let r = Rect::new(
         area.x + (area.width - w) / 2,
         area.y + (area.height - h) / 2,
         w,
         h,
     );
-    let lines: Vec<Line<'_>> = texts.into_iter().map(Line::from).collect();
+    let below = texts.len() - app.help_scroll - inner_h.min(texts.len() - app.help_scroll);
+    let title = if below > 0 || app.help_scroll > 0 {
+        format!("Keys (↑↓ PgUp PgDn: {below} more lines below; Esc or ? to close)")
+    } else {
+        "Keys (Esc or ? to close)".to_string()
+    };
+    let lines: Vec<Line<'_>> = texts
+        .into_iter()
+        .skip(app.help_scroll)
+        .take(inner_h)
+        .map(Line::from)
+        .collect();
     f.render_widget(Clear, r);
     f.render_widget(
-        Paragraph::new(lines).wrap(Wrap { trim: false }).block(
-            Block::default()
-                .borders(Borders::ALL)
-                .title("Keys (Esc or ? to close)"),
-        ),
+        Paragraph::new(lines).block(Block::default().borders(Borders::ALL).title(title)),
         r,
     );
 }

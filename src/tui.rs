@@ -11,6 +11,7 @@
 
 pub mod action;
 pub mod app;
+pub mod columns;
 pub mod export;
 pub mod view;
 
@@ -176,6 +177,7 @@ pub fn key_action(key: KeyEvent, app: &App) -> Option<Action> {
         KeyCode::Char('s') => Action::Sort,
         KeyCode::Char('h') => Action::ToggleFlowScope,
         KeyCode::Char('y') => Action::Copy,
+        KeyCode::Char('t') => Action::ToggleTime,
         KeyCode::Char('w') => Action::CopyWiresharkFilter,
         KeyCode::Char('e') => Action::StartExport,
         KeyCode::Char('?') => Action::Help,

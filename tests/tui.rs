@@ -671,8 +671,8 @@ fn follow_mode_keeps_the_newest_call_selected() {
 }
 
 #[test]
-fn every_view_renders_at_two_sizes() {
-    for (w, h) in [(80u16, 24u16), (160, 48)] {
+fn every_view_renders_at_four_sizes() {
+    for (w, h) in [(80u16, 24u16), (100, 30), (120, 40), (160, 48)] {
         let mut app = loaded("02-epm-map-samr.pcap");
         let mut shots = Vec::new();
         shots.push(("calls", screen(&mut app, w, h)));
@@ -690,10 +690,122 @@ fn every_view_renders_at_two_sizes() {
         shots.push(("stats", screen(&mut app, w, h)));
         app.update(Action::Help);
         shots.push(("help", screen(&mut app, w, h)));
+        app.update(Action::Help);
+        // a filter on, sorted by duration, the detail open and scrolled to its end
+        app.update(Action::View(1));
+        app.update(Action::StartFilter);
+        for c in "iface == samr".chars() {
+            app.update(Action::Char(c));
+        }
+        app.update(Action::Enter);
+        app.update(Action::Sort);
+        app.update(Action::Sort);
+        shots.push(("calls-filtered-sorted", screen(&mut app, w, h)));
+        app.update(Action::Enter);
+        app.update(Action::FocusNext);
+        app.update(Action::End);
+        shots.push(("calls-detail-scrolled", screen(&mut app, w, h)));
         for (name, text) in shots {
             insta::assert_snapshot!(format!("tui_{name}_{w}x{h}"), text);
         }
     }
+}
+
+/// The text of the list rows drawn (between the header line and the bottom border).
+fn list_rows(text: &str, app: &App) -> Vec<String> {
+    let top = usize::from(app.list_area.y) + 2;
+    text.lines()
+        .skip(top)
+        .take(usize::from(app.list_area.height.saturating_sub(3)))
+        .map(ToString::to_string)
+        .collect()
+}
+
+#[test]
+fn at_every_width_rows_keep_their_ports_and_statuses_and_mark_what_is_cut() {
+    for name in [
+        "12-faults.pcap",
+        "16-ipv6.pcap",
+        "54-srvsvc-wkssvc.pcap",
+        "58-dc-dcsync.pcap",
+    ] {
+        for w in [80u16, 100, 120, 160] {
+            let mut app = loaded(name);
+            // calls: the server with its port and the whole outcome of every row drawn
+            let text = screen(&mut app, w, 30);
+            let rows = list_rows(&text, &app);
+            for (k, &i) in app.filtered.iter().take(rows.len()).enumerate() {
+                let c = &app.calls[i];
+                let row = &rows[k];
+                assert!(row.contains(&c.server.to_string()), "{name} at {w}: {row}");
+                assert!(
+                    row.contains(&rpcscope::tui::app::outcome_mark(c)),
+                    "{name} at {w}: {row}"
+                );
+                // the operation is whole, or the cut is marked
+                let label = rpcscope::tui::app::call_label(c);
+                assert!(
+                    row.contains(&label) || row.contains('…'),
+                    "{name} at {w}: {row}"
+                );
+            }
+            // connections: the server endpoint with its port
+            app.update(Action::View(2));
+            let text = screen(&mut app, w, 30);
+            let rows = list_rows(&text, &app);
+            for (k, &ci) in app.conn_filtered.iter().take(rows.len()).enumerate() {
+                let binding = app.connections[ci].binding();
+                assert!(rows[k].contains(&binding), "{name} at {w}: {}", rows[k]);
+            }
+            // statistics: every time with its unit
+            app.update(Action::View(5));
+            let text = screen(&mut app, w, 30);
+            for row in list_rows(&text, &app)
+                .iter()
+                .filter(|r| !r.trim_matches(['│', ' ']).is_empty())
+            {
+                let times = row.matches(" ms").count() + row.matches(" s ").count();
+                let numbers = row
+                    .split_whitespace()
+                    .filter(|t| {
+                        t.contains('.') && t.chars().all(|c| c.is_ascii_digit() || c == '.')
+                    })
+                    .count();
+                assert_eq!(
+                    times, numbers,
+                    "{name} at {w}: a time without its unit: {row}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn the_time_column_shows_utc_then_time_since_the_first_call_then_since_the_row_above() {
+    let mut app = loaded("02-epm-map-samr.pcap");
+    let text = screen(&mut app, 160, 48);
+    assert!(
+        text.contains("Time (UTC)") && text.contains("10:47:30.323"),
+        "{text}"
+    );
+    app.update(Action::ToggleTime);
+    let text = screen(&mut app, 160, 48);
+    let rows = list_rows(&text, &app);
+    assert!(text.contains("Since first"), "{text}");
+    assert!(rows[0].contains("+0.000 ms"), "{}", rows[0]);
+    // the second call started 45 ms after the first (10:47:30.368 against .323)
+    let second = app.calls[1].start.as_micros() - app.calls[0].start.as_micros();
+    let expected = format!("+{:.3} ms", second as f64 / 1e3);
+    assert!(rows[1].contains(&expected), "{expected}: {}", rows[1]);
+    app.update(Action::ToggleTime);
+    let text = screen(&mut app, 160, 48);
+    let rows = list_rows(&text, &app);
+    assert!(text.contains("Since above"), "{text}");
+    let third = app.calls[2].start.as_micros() - app.calls[1].start.as_micros();
+    let expected = format!("+{:.3} ms", third as f64 / 1e3);
+    assert!(rows[2].contains(&expected), "{expected}: {}", rows[2]);
+    app.update(Action::ToggleTime);
+    assert_eq!(app.time_mode, rpcscope::tui::app::TimeMode::Utc);
 }
 
 #[test]

@@ -42,6 +42,8 @@ pub enum Action {
     Char(char),
     /// Delete the last typed character.
     Backspace,
+    /// The calls view's time column: UTC, since the first call, since the row above (`t`).
+    ToggleTime,
     /// Copy the selected row, or the chosen line of the focused detail (`y`).
     Copy,
     /// Copy a Wireshark display filter for the selected call (`w`).

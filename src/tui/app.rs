@@ -242,6 +242,37 @@ pub enum FlowScope {
     Host,
 }
 
+/// What the calls view's time column shows (`t` switches).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TimeMode {
+    /// Time of day of the call's first frame, UTC.
+    Utc,
+    /// Time since the first call of the capture.
+    SinceFirst,
+    /// Time since the call on the row above.
+    SincePrevious,
+}
+
+impl TimeMode {
+    fn next(self) -> Self {
+        match self {
+            TimeMode::Utc => TimeMode::SinceFirst,
+            TimeMode::SinceFirst => TimeMode::SincePrevious,
+            TimeMode::SincePrevious => TimeMode::Utc,
+        }
+    }
+
+    /// The time column's header.
+    #[must_use]
+    pub fn header(self) -> &'static str {
+        match self {
+            TimeMode::Utc => "Time (UTC)",
+            TimeMode::SinceFirst => "Since first",
+            TimeMode::SincePrevious => "Since above",
+        }
+    }
+}
+
 /// What typed characters go to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Input {
@@ -433,6 +464,8 @@ pub struct App {
     pub notes: Vec<PduRecord>,
     /// Order of the connections view.
     pub conn_sort: ConnSort,
+    /// What the calls view's time column shows.
+    pub time_mode: TimeMode,
     /// Order of the calls view (`s` there).
     pub call_sort: CallSort,
     /// Order of the statistics view (`s` there).
@@ -778,6 +811,7 @@ impl App {
             capture: None,
             notes: Vec::new(),
             conn_sort: ConnSort::FirstSeen,
+            time_mode: TimeMode::Utc,
             call_sort: CallSort::Capture,
             stat_sort: StatSort::Name,
             endpoint_sort: EndpointSort::Frame,
@@ -1883,6 +1917,7 @@ impl App {
                 self.search.clear();
             }
             Action::StartFilter => self.input = Input::Filter,
+            Action::ToggleTime => self.time_mode = self.time_mode.next(),
             Action::Copy => match self.copied_text() {
                 Some(text) => self.request = Some(Request::Clipboard(text)),
                 None => self.message = Some("nothing to copy here".to_string()),

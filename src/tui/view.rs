@@ -9,8 +9,10 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Clear, Gauge, Paragraph, Row, Table, Tabs, Wrap};
 
 use super::app::{
-    self, App, FlowRow, FlowScope, Focus, Input, View, call_label, duration, outcome_mark, sealed,
+    self, App, FlowRow, FlowScope, Focus, Input, TimeMode, View, call_label, duration,
+    outcome_mark, sealed,
 };
+use super::columns::{Column, Cut, fit, fit_widths};
 use crate::idl::values::{Direction as Side, SideStub};
 use crate::model::{Call, Outcome};
 use crate::output::sanitize;
@@ -110,6 +112,32 @@ fn window(app: &App, len: usize) -> std::ops::Range<usize> {
     start..(start + app.page).min(len)
 }
 
+/// The headers and widths of the columns [`fit_widths`] kept.
+fn shown_columns(
+    columns: &[Column],
+    widths: &[Option<usize>],
+) -> (Vec<&'static str>, Vec<Constraint>) {
+    columns
+        .iter()
+        .zip(widths)
+        .filter_map(|(c, w)| {
+            Some((
+                c.header,
+                Constraint::Length(u16::try_from((*w)?).unwrap_or(u16::MAX)),
+            ))
+        })
+        .unzip()
+}
+
+/// A time after another (`+1.250 s`, `+0.120 ms`), `-` when there is none.
+fn since(us: Option<i64>) -> String {
+    match us {
+        Some(us) if us < 0 => format!("-{}", duration(Some(us.unsigned_abs()))),
+        Some(us) => format!("+{}", duration(Some(us.unsigned_abs()))),
+        None => "-".to_string(),
+    }
+}
+
 fn table<'a>(
     title: String,
     header: Vec<&'a str>,
@@ -142,48 +170,69 @@ fn calls_layout(app: &App, area: Rect) -> (Rect, Option<Rect>) {
 }
 
 fn draw_calls(f: &mut Frame<'_>, app: &App, list: Rect, detail: Option<Rect>, theme: Theme) {
-    let wide = list.width >= 120;
     let range = window(app, app.filtered.len());
-    let rows: Vec<Row<'_>> = range
+    let shown: Vec<(usize, &Call)> = range
         .clone()
-        .filter_map(|r| {
-            let c = app.calls.get(*app.filtered.get(r)?)?;
-            let frame = c
-                .request
-                .as_ref()
-                .or(c.response.as_ref())
-                .map_or(0, |s| s.frames[0]);
-            let mut cells = vec![Cell::from(frame.to_string())];
-            if wide {
-                let start = c.start.rfc3339_micros();
-                cells.push(Cell::from(start.get(11..23).unwrap_or("").to_string()));
-                cells.push(Cell::from(c.client.to_string()));
-            }
-            cells.push(Cell::from(c.server.to_string()));
-            cells.push(Cell::from(sanitize(&call_label(c))));
-            cells.push(Cell::from(outcome_mark(c)).style(theme.call_outcome(c)));
-            cells.push(Cell::from(duration(c.duration_us)));
+        .filter_map(|r| Some((r, app.calls.get(*app.filtered.get(r)?)?)))
+        .collect();
+    let first_start = app.calls.first().map(|c| c.start.as_micros());
+    let previous = |r: usize| {
+        r.checked_sub(1)
+            .and_then(|p| app.filtered.get(p))
+            .and_then(|&i| app.calls.get(i))
+            .map(|c| c.start.as_micros())
+    };
+    let cells: Vec<[String; 7]> = shown
+        .iter()
+        .map(|&(r, c)| {
+            let [frame, utc, client, server, label, outcome, took] = app::call_row(c);
+            let time = match app.time_mode {
+                TimeMode::Utc => utc.get(..12).unwrap_or(&utc).to_string(),
+                TimeMode::SinceFirst => since(first_start.map(|t| c.start.as_micros() - t)),
+                TimeMode::SincePrevious => {
+                    since(Some(previous(r).map_or(0, |p| c.start.as_micros() - p)))
+                }
+            };
+            [frame, time, client, server, label, outcome, took]
+        })
+        .collect();
+    let column = |k: usize| -> Vec<String> { cells.iter().map(|c| c[k].clone()).collect() };
+    let columns = [
+        Column::kept("Frame", &column(0)),
+        Column::optional(app.time_mode.header(), &column(1), 2),
+        Column::optional("Client", &column(2), 3),
+        Column::kept("Server", &column(3)),
+        Column::cut("Interface.Operation", &column(4), 40, 12, Cut::Label),
+        Column::kept("Outcome", &column(5)),
+        Column::optional("Duration", &column(6), 1),
+    ];
+    let widths = fit_widths(&columns, usize::from(list.width.saturating_sub(2)));
+    let rows: Vec<Row<'_>> = shown
+        .iter()
+        .zip(&cells)
+        .map(|(&(r, c), texts)| {
+            let cells: Vec<Cell<'_>> = texts
+                .iter()
+                .zip(&columns)
+                .zip(&widths)
+                .filter_map(|((text, col), w)| {
+                    let text = fit(text, (*w)?, col.cut);
+                    Some(if col.header == "Outcome" {
+                        Cell::from(text).style(theme.call_outcome(c))
+                    } else {
+                        Cell::from(text)
+                    })
+                })
+                .collect();
             let style = if r == app.cursor() {
                 theme.selected()
             } else {
                 Style::default()
             };
-            Some(Row::new(cells).style(style))
+            Row::new(cells).style(style)
         })
         .collect();
-    let mut header = vec!["Frame"];
-    let mut widths = vec![Constraint::Length(7)];
-    if wide {
-        header.extend(["Time", "Client"]);
-        widths.extend([Constraint::Length(12), Constraint::Length(22)]);
-    }
-    header.extend(["Server", "Interface.Operation", "Outcome", "Duration"]);
-    widths.extend([
-        Constraint::Length(22),
-        Constraint::Min(20),
-        Constraint::Length(if wide { 28 } else { 16 }),
-        Constraint::Length(10),
-    ]);
+    let (header, widths) = shown_columns(&columns, &widths);
     let order = if app.call_sort == app::CallSort::Capture {
         String::new()
     } else {
@@ -205,27 +254,52 @@ fn draw_calls(f: &mut Frame<'_>, app: &App, list: Rect, detail: Option<Rect>, th
     }
 }
 
+/// A row of up to 16 bytes at `offset`: the offset, then the bytes in hex (a space between
+/// bytes, or only between groups of four where the pane is `compact`), the bytes `lit` says
+/// in the selected style.
+fn hex_row(
+    offset: usize,
+    chunk: &[u8],
+    lit: impl Fn(usize) -> bool,
+    compact: bool,
+    theme: Theme,
+) -> Line<'static> {
+    let mut spans = vec![Span::raw(format!("  {offset:04x}  "))];
+    for (i, b) in chunk.iter().enumerate() {
+        let style = if lit(offset + i) {
+            theme.selected()
+        } else {
+            Style::default()
+        };
+        spans.push(Span::styled(format!("{b:02x}"), style));
+        if !compact || i % 4 == 3 {
+            spans.push(Span::raw(" "));
+        }
+    }
+    Line::from(spans)
+}
+
+/// True where a row of 16 bytes in hex with spaces (56 columns) does not fit the pane.
+fn compact_hex(area: Rect) -> bool {
+    area.width.saturating_sub(2) < 56
+}
+
 fn hex_lines(
     head: &[u8],
     highlight: Option<std::ops::Range<usize>>,
+    compact: bool,
     theme: Theme,
 ) -> Vec<Line<'static>> {
     head.chunks(16)
         .enumerate()
         .map(|(row, chunk)| {
-            let mut spans = vec![Span::raw(format!("  {:04x}  ", row * 16))];
-            for (i, b) in chunk.iter().enumerate() {
-                let at = row * 16 + i;
-                let on = highlight.as_ref().is_some_and(|r| r.contains(&at));
-                let style = if on {
-                    theme.selected()
-                } else {
-                    Style::default()
-                };
-                spans.push(Span::styled(format!("{b:02x}"), style));
-                spans.push(Span::raw(" "));
-            }
-            Line::from(spans)
+            hex_row(
+                row * 16,
+                chunk,
+                |at| highlight.as_ref().is_some_and(|r| r.contains(&at)),
+                compact,
+                theme,
+            )
         })
         .collect()
 }
@@ -235,7 +309,12 @@ const STUB_WINDOW_ROWS: usize = 16;
 
 /// The rows of `bytes` (16 per row, offsets from the stub's start) around `range`, its bytes
 /// highlighted: two rows before it, at most [`STUB_WINDOW_ROWS`] in all.
-fn stub_window(bytes: &[u8], range: std::ops::Range<usize>, theme: Theme) -> Vec<Line<'static>> {
+fn stub_window(
+    bytes: &[u8],
+    range: std::ops::Range<usize>,
+    compact: bool,
+    theme: Theme,
+) -> Vec<Line<'static>> {
     let first = (range.start / 16).saturating_sub(2);
     let rows = bytes.len().div_ceil(16);
     let last = (range.end.div_ceil(16) + 1)
@@ -244,17 +323,13 @@ fn stub_window(bytes: &[u8], range: std::ops::Range<usize>, theme: Theme) -> Vec
     (first..last)
         .filter_map(|row| {
             let chunk = bytes.get(row * 16..(row * 16 + 16).min(bytes.len()))?;
-            let mut spans = vec![Span::raw(format!("  {:04x}  ", row * 16))];
-            for (i, b) in chunk.iter().enumerate() {
-                let style = if range.contains(&(row * 16 + i)) {
-                    theme.selected()
-                } else {
-                    Style::default()
-                };
-                spans.push(Span::styled(format!("{b:02x}"), style));
-                spans.push(Span::raw(" "));
-            }
-            Some(Line::from(spans))
+            Some(hex_row(
+                row * 16,
+                chunk,
+                |at| range.contains(&at),
+                compact,
+                theme,
+            ))
         })
         .collect()
 }
@@ -284,6 +359,7 @@ fn detail_scroll(lines: &[Line<'_>], focus_line: Option<usize>, area: Rect) -> u
 
 fn draw_detail(f: &mut Frame<'_>, app: &App, c: &Call, area: Rect, theme: Theme) {
     let mut lines: Vec<Line<'_>> = Vec::new();
+    let compact = compact_hex(area);
     let kv = |k: &str, v: String| {
         Line::from(vec![
             Span::styled(format!("{k:>16} "), theme.header()),
@@ -439,7 +515,7 @@ fn draw_detail(f: &mut Frame<'_>, app: &App, c: &Call, area: Rect, theme: Theme)
                     range.end,
                     bytes.len()
                 )));
-                lines.extend(stub_window(bytes, range, theme));
+                lines.extend(stub_window(bytes, range, compact, theme));
             }
         }
     }
@@ -475,7 +551,7 @@ fn draw_detail(f: &mut Frame<'_>, app: &App, c: &Call, area: Rect, theme: Theme)
             "  {which} PDU, first {} bytes",
             head.len()
         )));
-        lines.extend(hex_lines(head, hl, theme));
+        lines.extend(hex_lines(head, hl, compact, theme));
     }
     // The whole stubs, a page of rows at a time: the page of the chosen row.
     let mut first_item = tree.len() + fields.len();
@@ -501,9 +577,13 @@ fn draw_detail(f: &mut Frame<'_>, app: &App, c: &Call, area: Rect, theme: Theme)
             let chunk = bytes
                 .get(row * 16..(row * 16 + 16).min(bytes.len()))
                 .unwrap_or(&[]);
-            let hex: String = chunk.iter().map(|b| format!("{b:02x} ")).collect();
-            let text: String = if with_text {
-                chunk
+            let chosen = chosen_row == Some(row);
+            if chosen {
+                focus_line = Some(lines.len());
+            }
+            let mut line = hex_row(row * 16, chunk, |_| chosen, compact, theme);
+            if with_text {
+                let text: String = chunk
                     .iter()
                     .map(|&b| {
                         if b.is_ascii_graphic() || b == b' ' {
@@ -512,22 +592,16 @@ fn draw_detail(f: &mut Frame<'_>, app: &App, c: &Call, area: Rect, theme: Theme)
                             '.'
                         }
                     })
-                    .collect()
-            } else {
-                String::new()
-            };
-            let style = if chosen_row == Some(row) {
-                focus_line = Some(lines.len());
-                theme.selected()
-            } else {
-                Style::default()
-            };
-            lines.push(Line::styled(
-                format!("  {:04x}  {hex:<48} {text}", row * 16)
-                    .trim_end()
-                    .to_string(),
-                style,
-            ));
+                    .collect();
+                // the text column starts at the same place on every row
+                let used: usize = line.spans.iter().map(|s| s.content.chars().count()).sum();
+                line.spans.push(Span::raw(format!(
+                    "{:pad$}{text}",
+                    "",
+                    pad = 57usize.saturating_sub(used)
+                )));
+            }
+            lines.push(line);
         }
         first_item += rows;
     }
@@ -547,60 +621,67 @@ fn draw_detail(f: &mut Frame<'_>, app: &App, c: &Call, area: Rect, theme: Theme)
 }
 
 fn draw_connections(f: &mut Frame<'_>, app: &App, area: Rect, theme: Theme) {
-    let wide = area.width >= 120;
     let range = window(app, app.conn_filtered.len());
-    let rows: Vec<Row<'_>> = range
-        .filter_map(|r| {
-            let c = app.connections.get(*app.conn_filtered.get(r)?)?;
+    let shown: Vec<(usize, &app::ConnRow)> = range
+        .filter_map(|r| Some((r, app.connections.get(*app.conn_filtered.get(r)?)?)))
+        .collect();
+    let cells: Vec<[String; 8]> = shown
+        .iter()
+        .map(|(_, c)| {
+            [
+                c.client.to_string(),
+                sanitize(&c.binding()),
+                sanitize(&c.interfaces.join(", ")),
+                c.auth.clone().unwrap_or_else(|| "-".into()),
+                c.resolution(),
+                c.calls.to_string(),
+                duration(u64::try_from(c.duration_us).ok()),
+                if c.faults > 0 {
+                    format!("✗ {}", c.faults)
+                } else {
+                    "0".into()
+                },
+            ]
+        })
+        .collect();
+    let column = |k: usize| -> Vec<String> { cells.iter().map(|c| c[k].clone()).collect() };
+    let columns = [
+        Column::kept("Client", &column(0)),
+        Column::kept("Server endpoint", &column(1)),
+        Column::cut("Interfaces", &column(2), 14, 8, Cut::End),
+        Column::optional("Auth", &column(3), 3),
+        Column::optional("How the endpoint was known", &column(4), 4),
+        Column::kept("Calls", &column(5)),
+        Column::optional("Duration", &column(6), 2),
+        Column::kept("Faults", &column(7)),
+    ];
+    let widths = fit_widths(&columns, usize::from(area.width.saturating_sub(2)));
+    let rows: Vec<Row<'_>> = shown
+        .iter()
+        .zip(&cells)
+        .map(|(&(r, c), texts)| {
+            let cells: Vec<Cell<'_>> = texts
+                .iter()
+                .zip(&columns)
+                .zip(&widths)
+                .filter_map(|((text, col), w)| {
+                    let cell = Cell::from(fit(text, (*w)?, col.cut));
+                    Some(if col.header == "Faults" && c.faults > 0 {
+                        cell.style(theme.outcome(Outcome::Fault))
+                    } else {
+                        cell
+                    })
+                })
+                .collect();
             let style = if r == app.cursor() {
                 theme.selected()
             } else {
                 Style::default()
             };
-            let mut cells = vec![
-                Cell::from(c.client.to_string()),
-                Cell::from(sanitize(&c.binding())),
-            ];
-            cells.push(Cell::from(sanitize(&c.interfaces.join(", "))));
-            if wide {
-                cells.push(Cell::from(c.auth.clone().unwrap_or_else(|| "-".into())));
-                cells.push(Cell::from(c.resolution()));
-            }
-            cells.push(Cell::from(c.calls.to_string()));
-            if wide {
-                cells.push(Cell::from(duration(u64::try_from(c.duration_us).ok())));
-            }
-            let faults = if c.faults > 0 {
-                format!("✗ {}", c.faults)
-            } else {
-                "0".into()
-            };
-            cells.push(Cell::from(faults).style(if c.faults > 0 {
-                theme.outcome(Outcome::Fault)
-            } else {
-                Style::default()
-            }));
-            Some(Row::new(cells).style(style))
+            Row::new(cells).style(style)
         })
         .collect();
-    let mut header = vec!["Client", "Server endpoint", "Interfaces"];
-    let mut widths = vec![
-        Constraint::Length(22),
-        Constraint::Length(34),
-        Constraint::Min(14),
-    ];
-    if wide {
-        header.extend(["Auth", "How the endpoint was known"]);
-        widths.extend([Constraint::Length(22), Constraint::Length(30)]);
-    }
-    header.push("Calls");
-    widths.push(Constraint::Length(6));
-    if wide {
-        header.push("Duration");
-        widths.push(Constraint::Length(10));
-    }
-    header.push("Faults");
-    widths.push(Constraint::Length(7));
+    let (header, widths) = shown_columns(&columns, &widths);
     let title = sanitize(&format!(
         "Connections ({}, by {}){} — Enter: call flow, s: sort",
         app.conn_filtered.len(),
@@ -680,9 +761,14 @@ fn draw_flow(f: &mut Frame<'_>, app: &App, area: Rect, theme: Theme) {
         .collect();
     let mut header: Vec<char> = vec![' '; width];
     for (k, name) in lanes.iter().enumerate() {
-        let label: Vec<char> = sanitize(name).chars().collect();
-        let room = if n > 1 { width / n } else { width };
-        let label: Vec<char> = label.into_iter().take(room.saturating_sub(1)).collect();
+        let room = if n > 1 { width / n } else { width }.saturating_sub(1);
+        // a long binding loses its protocol sequence first, then its start: never its port
+        let name = sanitize(name);
+        let short = match name.split_once(':') {
+            Some((_, rest)) if name.chars().count() > room => rest.to_string(),
+            _ => name,
+        };
+        let label: Vec<char> = fit(&short, room, Cut::Start).chars().collect();
         let start = xs[k]
             .saturating_sub(label.len() / 2)
             .min(width.saturating_sub(label.len()));
@@ -785,35 +871,59 @@ fn draw_flow(f: &mut Frame<'_>, app: &App, area: Rect, theme: Theme) {
 
 fn draw_endpoints(f: &mut Frame<'_>, app: &App, area: Rect, theme: Theme) {
     let range = window(app, app.endpoints.len());
-    let rows: Vec<Row<'_>> = range
-        .filter_map(|r| {
-            let e = app.endpoints.get(r)?;
+    let shown: Vec<(usize, &crate::epm::resolver::EndpointRecord)> = range
+        .filter_map(|r| Some((r, app.endpoints.get(r)?)))
+        .collect();
+    let cells: Vec<[String; 6]> = shown
+        .iter()
+        .map(|(_, e)| {
+            let used = match e.used_by.len() {
+                0 => "(never used)".to_string(),
+                1 => e.used_by[0].clone(),
+                n => format!("{n}: {}", e.used_by.join(", ")),
+            };
+            [
+                e.frame.to_string(),
+                e.via.to_string(),
+                sanitize(&e.asked_by),
+                sanitize(
+                    &e.interface_label()
+                        .unwrap_or_else(|| "(object exporter)".into()),
+                ),
+                sanitize(&e.binding),
+                sanitize(&used),
+            ]
+        })
+        .collect();
+    let column = |k: usize| -> Vec<String> { cells.iter().map(|c| c[k].clone()).collect() };
+    let columns = [
+        Column::kept("Frame", &column(0)),
+        Column::kept("Via", &column(1)),
+        Column::optional("Asked by", &column(2), 1),
+        Column::cut("Interface", &column(3), 18, 10, Cut::End),
+        Column::kept("Binding", &column(4)),
+        Column::cut("Used by", &column(5), 12, 6, Cut::End),
+    ];
+    let widths = fit_widths(&columns, usize::from(area.width.saturating_sub(2)));
+    let rows: Vec<Row<'_>> = shown
+        .iter()
+        .zip(&cells)
+        .map(|(&(r, _), texts)| {
+            let cells: Vec<Cell<'_>> = texts
+                .iter()
+                .zip(&columns)
+                .zip(&widths)
+                .filter_map(|((text, col), w)| Some(Cell::from(fit(text, (*w)?, col.cut))))
+                .collect();
             let style = if r == app.cursor() {
                 theme.selected()
             } else {
                 Style::default()
             };
-            let iface = e
-                .interface_label()
-                .unwrap_or_else(|| "(object exporter)".into());
-            let used = if e.used_by.is_empty() {
-                "(never used)".to_string()
-            } else {
-                e.used_by.join(", ")
-            };
-            Some(
-                Row::new(vec![
-                    Cell::from(e.frame.to_string()),
-                    Cell::from(e.via),
-                    Cell::from(sanitize(&e.asked_by)),
-                    Cell::from(sanitize(&iface)),
-                    Cell::from(sanitize(&e.binding)),
-                    Cell::from(sanitize(&used)),
-                ])
-                .style(style),
-            )
+            Row::new(cells).style(style)
         })
         .collect();
+    let (header, widths) = shown_columns(&columns, &widths);
     let title = if app.done || app.live {
         format!(
             "Endpoint resolution ({}, by {}{}) — Enter: flow of the connection that used it, s: sort",
@@ -828,31 +938,7 @@ fn draw_endpoints(f: &mut Frame<'_>, app: &App, area: Rect, theme: Theme) {
     } else {
         "Endpoint resolution (shown when the capture has been read)".to_string()
     };
-    let widths = vec![
-        Constraint::Length(7),
-        Constraint::Length(10),
-        Constraint::Length(22),
-        Constraint::Length(18),
-        Constraint::Min(20),
-        Constraint::Min(12),
-    ];
-    f.render_widget(
-        table(
-            title,
-            vec![
-                "Frame",
-                "Via",
-                "Asked by",
-                "Interface",
-                "Binding",
-                "Used by",
-            ],
-            rows,
-            widths,
-            theme,
-        ),
-        area,
-    );
+    f.render_widget(table(title, header, rows, widths, theme), area);
 }
 
 fn bars(h: &[u64]) -> String {
@@ -874,59 +960,61 @@ fn draw_stats(f: &mut Frame<'_>, app: &mut App, area: Rect, theme: Theme) {
     let first = app.first_visible();
     let page = app.page;
     let stats = app.stats().to_vec();
-    let rows: Vec<Row<'_>> = stats
+    let shown: Vec<(usize, &app::StatRow)> =
+        stats.iter().enumerate().skip(first).take(page).collect();
+    let cells: Vec<Vec<String>> = shown
         .iter()
-        .enumerate()
-        .skip(first)
-        .take(page)
-        .map(|(r, s)| {
-            let t = s.times.map_or_else(
-                || vec!["-".to_string(); 5],
-                |t| t.iter().map(|&v| duration(Some(v))).collect(),
-            );
+        .map(|(_, s)| {
+            let failed = s.faults + s.errors;
+            let mut cells = vec![
+                sanitize(&s.name),
+                s.calls.to_string(),
+                if failed > 0 {
+                    format!("✗ {failed}")
+                } else {
+                    "0".into()
+                },
+            ];
+            match s.times {
+                Some(t) => cells.extend(t.iter().map(|&v| duration(Some(v)))),
+                None => cells.extend(std::iter::repeat_n("-".to_string(), 5)),
+            }
+            cells.push(bars(&s.histogram));
+            cells
+        })
+        .collect();
+    let column = |k: usize| -> Vec<String> { cells.iter().map(|c| c[k].clone()).collect() };
+    let columns = [
+        Column::cut("Interface.Operation", &column(0), 40, 12, Cut::Label),
+        Column::kept("Calls", &column(1)),
+        Column::kept("Failed", &column(2)),
+        Column::optional("Min", &column(3), 2),
+        Column::optional("Mean", &column(4), 3),
+        Column::kept("p50", &column(5)),
+        Column::kept("p95", &column(6)),
+        Column::kept("Max", &column(7)),
+        Column::optional("16µs…", &column(8), 1),
+    ];
+    let widths = fit_widths(&columns, usize::from(area.width.saturating_sub(2)));
+    let rows: Vec<Row<'_>> = shown
+        .iter()
+        .zip(&cells)
+        .map(|(&(r, _), texts)| {
+            let cells: Vec<Cell<'_>> = texts
+                .iter()
+                .zip(&columns)
+                .zip(&widths)
+                .filter_map(|((text, col), w)| Some(Cell::from(fit(text, (*w)?, col.cut))))
+                .collect();
             let style = if r == cursor {
                 theme.selected()
             } else {
                 Style::default()
             };
-            let mut cells = vec![
-                Cell::from(sanitize(&s.name)),
-                Cell::from(s.calls.to_string()),
-            ];
-            let failed = s.faults + s.errors;
-            let failed = if failed > 0 {
-                format!("✗ {failed}")
-            } else {
-                "0".into()
-            };
-            cells.push(Cell::from(failed));
-            cells.extend(t.into_iter().map(Cell::from));
-            cells.push(Cell::from(bars(&s.histogram)));
             Row::new(cells).style(style)
         })
         .collect();
-    let widths = vec![
-        Constraint::Min(24),
-        Constraint::Length(6),
-        Constraint::Length(6),
-        Constraint::Length(10),
-        Constraint::Length(10),
-        Constraint::Length(10),
-        Constraint::Length(10),
-        Constraint::Length(10),
-        Constraint::Length(8),
-    ];
-    let header = vec![
-        "Interface.Operation",
-        "Calls",
-        "Failed",
-        "Min",
-        "Mean",
-        "p50",
-        "p95",
-        "Max",
-        "16µs…",
-    ];
+    let (header, widths) = shown_columns(&columns, &widths);
     f.render_widget(
         table(
             sanitize(&format!(
@@ -1061,6 +1149,10 @@ pub const HELP: &[(&str, &str)] = &[
         "copy the selected row, or the chosen line of the focused detail (OSC 52)",
     ),
     ("w", "copy a Wireshark display filter for the selected call"),
+    (
+        "t",
+        "time column: UTC, since the first call, since the call above",
+    ),
     (
         "e",
         "export the calls the view shows (filtered, in its order) to a file: JSON Lines, or \

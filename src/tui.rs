@@ -177,6 +177,7 @@ pub fn key_action(key: KeyEvent, app: &App) -> Option<Action> {
         KeyCode::Char('s') => Action::Sort,
         KeyCode::Char('h') => Action::ToggleFlowScope,
         KeyCode::Char('y') => Action::Copy,
+        KeyCode::Char('a') => Action::GoToAnswer,
         KeyCode::Char('t') => Action::ToggleTime,
         KeyCode::Char('w') => Action::CopyWiresharkFilter,
         KeyCode::Char('e') => Action::StartExport,

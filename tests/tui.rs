@@ -478,6 +478,84 @@ fn the_help_scrolls_to_its_last_key_on_a_small_screen() {
 }
 
 #[test]
+fn links_lead_from_a_call_to_its_answer_and_on_and_esc_comes_back_the_same_way() {
+    let mut app = loaded("02-epm-map-samr.pcap");
+    app.update(Action::Down);
+    let call = app.selected_call().unwrap().clone();
+    assert_eq!(call.operation.as_deref(), Some("SamrConnect2"));
+    // the call's detail says where its endpoint came from
+    app.update(Action::Enter);
+    let detail = screen(&mut app, 160, 48);
+    assert!(
+        detail.contains("announced by the answer in frame 9 (a: go to it)"),
+        "{detail}"
+    );
+    app.update(Action::Back);
+    // a: the answer that announced the endpoint
+    app.update(Action::GoToAnswer);
+    assert_eq!(app.view, View::Endpoints);
+    let answer = &app.endpoints[app.cursor()];
+    assert_eq!(Some(answer.frame), call.endpoint_frame);
+    assert!(answer.binding.ends_with("[49152]"), "{}", answer.binding);
+    // Enter: the connections that used it, and only those
+    app.update(Action::Enter);
+    assert_eq!(app.view, View::Connections);
+    assert_eq!(app.conn_filtered.len(), 1);
+    let conn = &app.connections[app.conn_filtered[0]];
+    assert_eq!((conn.client, conn.server), (call.client, call.server));
+    let text = screen(&mut app, 160, 48);
+    assert!(
+        text.contains("that used Samr v1.0 at ncacn_ip_tcp:127.0.0.1[49152]"),
+        "{text}"
+    );
+    // Enter: its flow; on the answer there, Enter goes to it; on a call, to its detail
+    app.update(Action::Enter);
+    assert_eq!(app.view, View::Flow);
+    let rows = app.flow_rows();
+    let call_row = rows
+        .iter()
+        .position(|r| matches!(r, FlowRow::Call(_)))
+        .unwrap();
+    for _ in 0..call_row {
+        app.update(Action::Down);
+    }
+    app.update(Action::Enter);
+    assert_eq!(app.view, View::Calls);
+    assert!(app.detail);
+    assert_eq!(app.selected_call().unwrap().call_id, call.call_id);
+    // Esc retraces every step
+    app.update(Action::Back);
+    assert_eq!(
+        app.view,
+        View::Flow,
+        "back to the flow, not only the detail closed"
+    );
+    assert_eq!(app.cursor(), call_row);
+    app.update(Action::Back);
+    assert_eq!(app.view, View::Connections);
+    assert_eq!(app.conn_filtered.len(), 1, "still those of the endpoint");
+    app.update(Action::Back);
+    assert_eq!(app.view, View::Endpoints);
+    app.update(Action::Back);
+    assert_eq!(app.view, View::Calls);
+    assert_eq!(
+        app.cursor(),
+        1,
+        "on the call the first link was followed from"
+    );
+    assert_eq!(app.conn_filtered.len(), 2, "all connections listed again");
+    // a call whose endpoint no answer announced says so
+    app.update(Action::Home);
+    app.update(Action::GoToAnswer);
+    assert_eq!(app.view, View::Calls);
+    assert!(
+        app.message.as_deref().unwrap().contains("no answer"),
+        "{:?}",
+        app.message
+    );
+}
+
+#[test]
 fn drills_into_details_connections_and_flows() {
     let mut app = loaded("02-epm-map-samr.pcap");
     app.update(Action::Enter);
@@ -546,8 +624,8 @@ fn drills_into_details_connections_and_flows() {
     app.update(Action::Enter);
     assert_eq!(
         app.view,
-        View::Flow,
-        "Enter on an endpoint opens the flow of the connection that used it"
+        View::Connections,
+        "Enter on an endpoint lists the connections that used it"
     );
     app.update(Action::Help);
     assert!(app.help);
@@ -841,9 +919,9 @@ fn the_binary_runs_in_a_real_terminal() {
     tmux(&["send-keys", "-t", &session, "5"]);
     let stats = pane("Response times");
     assert!(stats.contains("Samr.SamrConnect2"), "{stats}");
-    tmux(&["send-keys", "-t", &session, "?"]);
-    let help = pane("Keys");
-    assert!(help.contains("quit"), "{help}");
+    tmux(&["send-keys", "-t", &session, "?", "End"]);
+    let help = pane(" quit");
+    assert!(help.contains("Keys"), "{help}");
     tmux(&["send-keys", "-t", &session, "Escape", "q"]);
     let mut gone = false;
     for _ in 0..30 {
@@ -870,6 +948,79 @@ fn live_calls(name: &str) -> Vec<rpcscope::model::Call> {
     }
     calls.extend(engine.finish().calls);
     calls
+}
+
+#[test]
+fn in_a_real_terminal_a_long_flow_scrolls_to_its_end_filters_sorts_and_links_back() {
+    let cmd = format!(
+        "exec {} {}",
+        env!("CARGO_BIN_EXE_rpcscope"),
+        capture("53-winreg.pcap").display()
+    );
+    let Some(session) = tmux_script("flow", &cmd) else {
+        eprintln!("SKIPPED: tmux cannot run here");
+        return;
+    };
+    let pane = |wait_for: &str| pane_text(&session, wait_for);
+    let keys = |k: &[&str]| {
+        let mut args = vec!["send-keys", "-t", session.as_str()];
+        args.extend_from_slice(k);
+        tmux(&args);
+    };
+    let calls = pane("calls —");
+    assert!(calls.contains("Winreg."), "{calls}");
+    // the pipe with the most calls, its flow, and its last item
+    keys(&["2", "s"]);
+    pane("by calls");
+    keys(&["Enter"]);
+    let flow = pane("Flow of");
+    assert!(
+        !flow.contains("ERROR_ACCESS_DENIED"),
+        "the flow is longer than the screen:\n{flow}"
+    );
+    // the pipe's calls end with denied writes, then BaseRegCloseKey
+    keys(&["G"]);
+    let end = pane("ERROR_ACCESS_DENIED");
+    let lines: Vec<&str> = end.lines().collect();
+    let denied = lines
+        .iter()
+        .rposition(|l| l.contains("ERROR_ACCESS_DENIED"))
+        .unwrap();
+    let last_call = lines
+        .iter()
+        .rposition(|l| l.contains("BaseRegCloseKey ─"))
+        .unwrap();
+    assert!(last_call > denied, "{end}");
+    assert!(
+        lines[last_call + 1].contains("✓ ok"),
+        "the last call's answer is drawn under it:\n{end}"
+    );
+    // a link from the flow to the call's detail, and Esc back to the same place
+    keys(&["Enter"]);
+    let detail = pane("Detail");
+    assert!(detail.contains("BaseRegCloseKey"), "{detail}");
+    keys(&["Escape"]);
+    let back = pane("Flow of");
+    assert!(back.contains("ERROR_ACCESS_DENIED"), "{back}");
+    // a filter, then the calls sorted by duration: titles say both
+    keys(&["1", "f"]);
+    keys(&["-l", "op ~ openkey"]);
+    keys(&["Enter", "s", "s"]);
+    let sorted = pane("by duration");
+    assert!(sorted.contains("filter: op ~ openkey"), "{sorted}");
+    assert!(!sorted.contains("BaseRegCloseKey"), "{sorted}");
+    keys(&["q"]);
+    let mut gone = false;
+    for _ in 0..30 {
+        std::thread::sleep(Duration::from_millis(100));
+        if tmux(&["display", "-p", "-t", &session, "#{pane_dead}"]).is_some_and(|d| d.trim() == "1")
+        {
+            gone = true;
+            break;
+        }
+    }
+    tmux(&["kill-session", "-t", &session]);
+    assert!(gone, "q quits");
 }
 
 #[test]

@@ -44,6 +44,9 @@ pub enum Action {
     Backspace,
     /// The calls view's time column: UTC, since the first call, since the row above (`t`).
     ToggleTime,
+    /// From the selected call to the endpoint-mapper or OXID answer that announced its
+    /// endpoint (`a`).
+    GoToAnswer,
     /// Copy the selected row, or the chosen line of the focused detail (`y`).
     Copy,
     /// Copy a Wireshark display filter for the selected call (`w`).

@@ -425,6 +425,33 @@ struct SearchJob {
     flow: Vec<FlowRow>,
 }
 
+/// Where the user was before following a link: Esc goes back to it.
+#[derive(Clone, Debug)]
+struct Place {
+    view: View,
+    selected: [usize; 5],
+    offset: [usize; 5],
+    detail: bool,
+    focus: Focus,
+    field: usize,
+    flow: Option<usize>,
+    flow_scope: FlowScope,
+    conn_endpoint: Option<Arc<EndpointUsers>>,
+}
+
+/// The endpoint the connections view was reached from: what its title names, and the
+/// connections (`client->server`) that used it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EndpointUsers {
+    /// `Samr v1.0 at ncacn_ip_tcp:10.0.0.5[49667] (answer in frame 9)`.
+    pub label: String,
+    /// The endpoint's `used_by`.
+    pub used_by: Vec<String>,
+}
+
+/// Places kept to go back to, at most (the oldest are forgotten).
+pub const MAX_BACK: usize = 64;
+
 /// Earlier filters kept for ↑ and ↓ in the filter bar, at most.
 pub const MAX_FILTER_HISTORY: usize = 50;
 
@@ -524,6 +551,13 @@ pub struct App {
     conn_index: BTreeMap<ConnKey, usize>,
     /// Connections shown (indices into `connections`).
     pub conn_filtered: Vec<usize>,
+    /// The connections view shows only the connections that used this endpoint, reached from
+    /// it with Enter.
+    pub conn_endpoint: Option<Arc<EndpointUsers>>,
+    /// Where links were followed from, newest last.
+    back: Vec<Place>,
+    /// The open detail was opened by following a link (Esc goes back rather than closing it).
+    detail_from_link: bool,
     /// The connection shown in the flow view (index into `connections`).
     pub flow: Option<usize>,
     /// What the flow view shows of it: its own items, or all of its client host's.
@@ -842,6 +876,9 @@ impl App {
             conn_index: BTreeMap::new(),
             conn_filtered: Vec::new(),
             flow: None,
+            conn_endpoint: None,
+            back: Vec::new(),
+            detail_from_link: false,
             flow_scope: FlowScope::Host,
             list_area: Rect::default(),
             detail_area: Rect::default(),
@@ -1289,7 +1326,9 @@ impl App {
             row.call_indices.push(i);
             if passes && !row.shown {
                 row.shown = true;
-                self.conn_filtered.push(ci);
+                if self.conn_endpoint.is_none() {
+                    self.conn_filtered.push(ci);
+                }
             }
             self.calls.push(c);
         }
@@ -1430,6 +1469,18 @@ impl App {
         self.filtered = (0..self.calls.len())
             .filter(|&i| self.passes(&self.calls[i]))
             .collect();
+        self.list_connections();
+        self.sort_calls();
+        self.selected[View::Calls.index()] = 0;
+        self.offset[View::Calls.index()] = 0;
+        self.selected[View::Connections.index()] = 0;
+        self.offset[View::Connections.index()] = 0;
+    }
+
+    /// The connections the connections view lists: those with a call the filter chooses, and
+    /// when reached from an endpoint, only those that used it; in the chosen order.
+    fn list_connections(&mut self) {
+        let used = self.conn_endpoint.clone();
         let mut conn_filtered = Vec::new();
         for ci in 0..self.connections.len() {
             let shown = self.connections[ci]
@@ -1437,17 +1488,112 @@ impl App {
                 .iter()
                 .any(|&i| self.calls.get(i).is_some_and(|c| self.passes(c)));
             self.connections[ci].shown = shown;
-            if shown {
+            let c = &self.connections[ci];
+            let wanted = used
+                .as_ref()
+                .is_none_or(|u| u.used_by.contains(&format!("{}->{}", c.client, c.server)));
+            if shown && wanted {
                 conn_filtered.push(ci);
             }
         }
         self.conn_filtered = conn_filtered;
-        self.sort_calls();
         self.sort_connections();
-        self.selected[View::Calls.index()] = 0;
-        self.offset[View::Calls.index()] = 0;
-        self.selected[View::Connections.index()] = 0;
-        self.offset[View::Connections.index()] = 0;
+    }
+
+    /// Where the user is now, to come back to.
+    fn here(&self) -> Place {
+        Place {
+            view: self.view,
+            selected: self.selected,
+            offset: self.offset,
+            detail: self.detail,
+            focus: self.focus,
+            field: self.field,
+            flow: self.flow,
+            flow_scope: self.flow_scope,
+            conn_endpoint: self.conn_endpoint.clone(),
+        }
+    }
+
+    /// Remembers where the user is before a link takes them elsewhere.
+    fn follow_link(&mut self) {
+        if self.back.len() == MAX_BACK {
+            self.back.remove(0);
+        }
+        self.back.push(self.here());
+    }
+
+    /// Back to where the last link was followed from; false when there is none.
+    fn go_back(&mut self) -> bool {
+        let Some(p) = self.back.pop() else {
+            return false;
+        };
+        let relist = p.conn_endpoint != self.conn_endpoint;
+        self.view = p.view;
+        self.selected = p.selected;
+        self.offset = p.offset;
+        self.detail = p.detail;
+        self.focus = p.focus;
+        self.field = p.field;
+        self.flow = p.flow;
+        self.flow_scope = p.flow_scope;
+        self.conn_endpoint = p.conn_endpoint;
+        self.detail_from_link = false;
+        if relist {
+            self.list_connections();
+        }
+        true
+    }
+
+    /// The endpoint-mapper or OXID answer that announced the server endpoint of call `c`
+    /// (index into `endpoints`).
+    #[must_use]
+    pub fn answer_of(&self, c: &Call) -> Option<usize> {
+        let frame = c.endpoint_frame?;
+        let key = format!("{}->{}", c.client, c.server);
+        let port = c.server.port();
+        let at_frame = || {
+            self.endpoints
+                .iter()
+                .enumerate()
+                .filter(|(_, e)| e.frame == frame)
+        };
+        at_frame()
+            .find(|(_, e)| e.used_by.contains(&key))
+            .or_else(|| at_frame().find(|(_, e)| e.port == Some(port)))
+            .or_else(|| at_frame().next())
+            .map(|(i, _)| i)
+    }
+
+    /// `a`: from the selected call to the answer that announced its endpoint.
+    fn go_to_answer(&mut self) {
+        let call = match self.view {
+            View::Calls => self.selected_call(),
+            View::Flow => match self.flow_rows().get(self.cursor()) {
+                Some(FlowRow::Call(i)) => self.calls.get(*i),
+                _ => None,
+            },
+            _ => None,
+        };
+        let Some(c) = call else {
+            self.message = Some("choose a call first".to_string());
+            return;
+        };
+        match self.answer_of(c) {
+            Some(e) => {
+                self.follow_link();
+                self.switch(View::Endpoints.index());
+                self.select(e);
+            }
+            None => {
+                self.message = Some(if c.endpoint_frame.is_some() {
+                    "the answer that announced this endpoint is not in the endpoints view"
+                        .to_string()
+                } else {
+                    "no answer in the capture announced this call's endpoint".to_string()
+                });
+            }
+        }
     }
 
     /// Searchable text of a row of the current view (`flow`: the call-flow rows, made once
@@ -1889,6 +2035,11 @@ impl App {
                     self.message = Some("search cancelled".to_string());
                 } else if self.help {
                     self.help = false;
+                } else if self.detail && !self.detail_from_link {
+                    self.detail = false;
+                    self.focus = Focus::List;
+                } else if !self.back.is_empty() {
+                    self.go_back();
                 } else if self.detail {
                     self.detail = false;
                     self.focus = Focus::List;
@@ -1918,6 +2069,7 @@ impl App {
             }
             Action::StartFilter => self.input = Input::Filter,
             Action::ToggleTime => self.time_mode = self.time_mode.next(),
+            Action::GoToAnswer => self.go_to_answer(),
             Action::Copy => match self.copied_text() {
                 Some(text) => self.request = Some(Request::Clipboard(text)),
                 None => self.message = Some("nothing to copy here".to_string()),
@@ -2046,44 +2198,60 @@ impl App {
             View::Calls => {
                 if self.selected_call().is_some() {
                     self.detail = true;
+                    self.detail_from_link = false;
                     self.focus = Focus::List;
                 }
             }
             View::Connections => {
-                self.flow = self.conn_filtered.get(self.cursor()).copied();
+                let Some(ci) = self.conn_filtered.get(self.cursor()).copied() else {
+                    return;
+                };
+                self.follow_link();
+                self.flow = Some(ci);
                 self.flow_scope = FlowScope::Connection;
                 self.switch(View::Flow.index());
                 self.select(0);
             }
-            View::Flow => {
-                if let Some(FlowRow::Call(i)) = self.flow_rows().get(self.cursor()).copied()
-                    && let Some(row) = self.filtered.iter().position(|&x| x == i)
-                {
-                    self.switch(View::Calls.index());
-                    self.select(row);
-                    self.detail = true;
+            View::Flow => match self.flow_rows().get(self.cursor()).copied() {
+                Some(FlowRow::Call(i)) => {
+                    if let Some(row) = self.filtered.iter().position(|&x| x == i) {
+                        self.follow_link();
+                        self.switch(View::Calls.index());
+                        self.select(row);
+                        self.detail = true;
+                        self.detail_from_link = true;
+                    }
                 }
-            }
+                Some(FlowRow::Lookup(e)) => {
+                    self.follow_link();
+                    self.switch(View::Endpoints.index());
+                    self.select(e);
+                }
+                Some(FlowRow::Note(_)) | None => {}
+            },
             View::Endpoints => {
-                let used = self
-                    .endpoints
-                    .get(self.cursor())
-                    .and_then(|e| e.used_by.first().cloned());
-                if let Some(u) = used
-                    && let Some((client, server)) = u.split_once("->")
-                    && let (Ok(client), Ok(server)) =
-                        (client.parse::<SocketAddr>(), server.parse::<SocketAddr>())
-                    && let Some(ci) = self
-                        .connections
-                        .iter()
-                        .position(|c| c.client == client && c.server == server)
-                {
-                    self.flow = Some(ci);
-                    self.switch(View::Flow.index());
-                    self.select(0);
-                } else {
+                let Some(e) = self.endpoints.get(self.cursor()) else {
+                    return;
+                };
+                if e.used_by.is_empty() {
                     self.message = Some("no later connection used this endpoint".to_string());
+                    return;
                 }
+                let users = EndpointUsers {
+                    label: format!(
+                        "{} at {} (answer in frame {})",
+                        e.interface_label()
+                            .unwrap_or_else(|| "an object exporter".into()),
+                        e.binding,
+                        e.frame
+                    ),
+                    used_by: e.used_by.clone(),
+                };
+                self.follow_link();
+                self.conn_endpoint = Some(Arc::new(users));
+                self.list_connections();
+                self.switch(View::Connections.index());
+                self.select(0);
             }
             View::Stats => {}
         }

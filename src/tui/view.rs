@@ -397,6 +397,12 @@ fn draw_detail(f: &mut Frame<'_>, app: &App, c: &Call, area: Rect, theme: Theme)
             ),
         ));
     }
+    if let Some(frame) = c.endpoint_frame {
+        lines.push(kv(
+            "endpoint",
+            format!("announced by the answer in frame {frame} (a: go to it)"),
+        ));
+    }
     lines.push(kv("outcome", outcome_mark(c)));
     if let Some(st) = c.status {
         lines.push(kv(
@@ -682,8 +688,13 @@ fn draw_connections(f: &mut Frame<'_>, app: &App, area: Rect, theme: Theme) {
         })
         .collect();
     let (header, widths) = shown_columns(&columns, &widths);
+    let of = app
+        .conn_endpoint
+        .as_ref()
+        .map(|e| format!(" that used {} — Esc: back", e.label))
+        .unwrap_or_default();
     let title = sanitize(&format!(
-        "Connections ({}, by {}){} — Enter: call flow, s: sort",
+        "Connections ({}, by {}){of}{} — Enter: call flow, s: sort",
         app.conn_filtered.len(),
         app.conn_sort.name(),
         app.filter_note()
@@ -1117,11 +1128,12 @@ pub const HELP: &[(&str, &str)] = &[
     ),
     (
         "Enter",
-        "open the detail of a call / the flow of a connection or endpoint",
+        "open the detail of a call, the flow of a connection, the connections that used an \
+         endpoint; in a flow, the call or answer chosen",
     ),
     (
         "Esc",
-        "close the detail or help, clear the filter, back to connections",
+        "close the help or detail, back to where a link was followed from, clear the filter",
     ),
     (
         "/",
@@ -1143,6 +1155,11 @@ pub const HELP: &[(&str, &str)] = &[
     (
         "h",
         "call flow: the chosen connection alone, or all of its client host",
+    ),
+    (
+        "a",
+        "from a call to the endpoint-mapper or DCOM answer that announced its endpoint (Esc: \
+         back)",
     ),
     (
         "y",

@@ -556,6 +556,74 @@ fn links_lead_from_a_call_to_its_answer_and_on_and_esc_comes_back_the_same_way()
 }
 
 #[test]
+fn refused_binds_are_listed_and_an_empty_capture_says_why() {
+    for (name, refused) in [("13-bind-reject.pcap", 2), ("14-bind-nak.pcap", 5)] {
+        let mut app = loaded(name);
+        let rows: Vec<_> = app
+            .connections
+            .iter()
+            .filter(|c| c.calls == 0 && c.refused.is_some())
+            .collect();
+        assert_eq!(rows.len(), refused, "{name}");
+        for r in &rows {
+            assert!(
+                app.conn_filtered
+                    .iter()
+                    .any(|&ci| app.connections[ci].client == r.client),
+                "{name}: listed"
+            );
+            let bound = app
+                .notes
+                .iter()
+                .any(|n| n.client == r.client && n.ptype == rpcscope::dce::codes::PacketType::BIND);
+            assert_eq!(
+                !r.interfaces.is_empty(),
+                bound,
+                "{name}: the interface of the bind, when it was read"
+            );
+        }
+        app.update(Action::View(2));
+        let text = screen(&mut app, 160, 48);
+        assert_eq!(
+            text.matches("0, bind refused").count(),
+            refused,
+            "{name}:\n{text}"
+        );
+        // its flow shows the refusal
+        let first_refused = app
+            .conn_filtered
+            .iter()
+            .position(|&ci| app.connections[ci].refused.is_some())
+            .unwrap();
+        for _ in 0..first_refused {
+            app.update(Action::Down);
+        }
+        app.update(Action::Enter);
+        let flow = screen(&mut app, 160, 48);
+        assert!(
+            flow.contains("bind_nak") || flow.contains("provider_rejection"),
+            "{name}:\n{flow}"
+        );
+    }
+    // a filter chooses calls: refused associations have none
+    let mut app = loaded("14-bind-nak.pcap");
+    app.update(Action::StartFilter);
+    for c in "iface == epm".chars() {
+        app.update(Action::Char(c));
+    }
+    assert_eq!(app.conn_filtered.len(), 1);
+    // SMB3 encrypted without keys: the calls view says why it is empty
+    let mut app = loaded("25-np-smb3-encrypted.pcap");
+    assert!(app.calls.is_empty());
+    let text = screen(&mut app, 100, 30);
+    assert!(
+        text.contains("No DCE/RPC call was found")
+            && text.contains("146 SMB3 messages are encrypted"),
+        "{text}"
+    );
+}
+
+#[test]
 fn drills_into_details_connections_and_flows() {
     let mut app = loaded("02-epm-map-samr.pcap");
     app.update(Action::Enter);

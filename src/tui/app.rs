@@ -341,6 +341,9 @@ pub struct ConnRow {
     pub call_indices: Vec<usize>,
     /// One of its calls passes the filter (the row is in `conn_filtered`).
     pub shown: bool,
+    /// Why the server refused a bind or alter_context of the association (every context
+    /// rejected, or a bind_nak), when it did.
+    pub refused: Option<String>,
 }
 
 impl ConnRow {
@@ -1239,6 +1242,88 @@ impl App {
             .collect()
     }
 
+    /// The row of the association `key` (made when new, first seen at `start`), and whether
+    /// it is new.
+    fn connection_row(&mut self, key: ConnKey, start: Timestamp) -> (usize, bool) {
+        if let Some(&ci) = self.conn_index.get(&key) {
+            return (ci, false);
+        }
+        let ci = self.connections.len();
+        self.connections.push(ConnRow {
+            client: key.0,
+            server: key.1,
+            transport: key.2,
+            pipe: key.4.clone(),
+            file_id: key.3.clone(),
+            start,
+            interfaces: Vec::new(),
+            auth: None,
+            calls: 0,
+            faults: 0,
+            duration_us: 0,
+            span: (0, 0),
+            endpoint_frame: None,
+            call_indices: Vec::new(),
+            shown: false,
+            refused: None,
+        });
+        self.conn_index.insert(key, ci);
+        (ci, true)
+    }
+
+    /// Notes the refusals among the PDUs from `first` on: the association's row says why,
+    /// and an association refused before any call gets a row of its own (its interfaces from
+    /// the bind just before).
+    fn note_refusals(&mut self, first: usize) {
+        /// PDUs looked back at for the bind a refusal answers, at most.
+        const BIND_LOOKBACK: usize = 32;
+        for n in first..self.notes.len() {
+            let note = &self.notes[n];
+            let refused = match &note.body {
+                Body::BindNak(_) => true,
+                Body::BindAck(a) | Body::AlterContextResp(a) => {
+                    !a.results.is_empty() && a.results.iter().all(|r| !matches!(r.result, 0 | 3))
+                }
+                _ => false,
+            };
+            if !refused {
+                continue;
+            }
+            let key = note_key(note);
+            let why = crate::output::sanitize(&pdu_detail(note));
+            let offered: Vec<String> = self.notes[n.saturating_sub(BIND_LOOKBACK)..n]
+                .iter()
+                .rev()
+                .filter(|b| note_key(b) == key)
+                .find_map(|b| match &b.body {
+                    Body::Bind(bind) | Body::AlterContext(bind) => Some(
+                        bind.contexts
+                            .iter()
+                            .map(|c| {
+                                let s = c.abstract_syntax;
+                                crate::dce::names::interface_name(s.uuid, s.major)
+                                    .map_or_else(|| s.uuid.to_string(), str::to_string)
+                            })
+                            .collect(),
+                    ),
+                    _ => None,
+                })
+                .unwrap_or_default();
+            let (ci, new) = self.connection_row(key, note.ts);
+            let row = &mut self.connections[ci];
+            row.refused = Some(why);
+            for i in offered {
+                if !row.interfaces.contains(&i) {
+                    row.interfaces.push(i);
+                }
+            }
+            if new && self.filter_compiled.is_none() && self.conn_endpoint.is_none() {
+                row.shown = true;
+                self.conn_filtered.push(ci);
+            }
+        }
+    }
+
     fn add_calls(&mut self, calls: Vec<Call>) {
         for mut c in calls {
             if !self.live && self.calls.len() >= MAX_CALLS {
@@ -1273,31 +1358,7 @@ impl App {
                 c.file_id.clone(),
                 c.pipe.clone(),
             );
-            let ci = match self.conn_index.get(&key) {
-                Some(&ci) => ci,
-                None => {
-                    let ci = self.connections.len();
-                    self.connections.push(ConnRow {
-                        client: c.client,
-                        server: c.server,
-                        transport: c.transport,
-                        pipe: c.pipe.clone(),
-                        file_id: c.file_id.clone(),
-                        start: c.start,
-                        interfaces: Vec::new(),
-                        auth: None,
-                        calls: 0,
-                        faults: 0,
-                        duration_us: 0,
-                        span: (0, 0),
-                        endpoint_frame: None,
-                        call_indices: Vec::new(),
-                        shown: false,
-                    });
-                    self.conn_index.insert(key, ci);
-                    ci
-                }
-            };
+            let ci = self.connection_row(key, c.start).0;
             let row = &mut self.connections[ci];
             row.calls += 1;
             if c.outcome == Outcome::Fault {
@@ -1483,10 +1544,13 @@ impl App {
         let used = self.conn_endpoint.clone();
         let mut conn_filtered = Vec::new();
         for ci in 0..self.connections.len() {
-            let shown = self.connections[ci]
+            let row = &self.connections[ci];
+            // a refused association without calls is listed while no filter chooses calls
+            let shown = row
                 .call_indices
                 .iter()
-                .any(|&i| self.calls.get(i).is_some_and(|c| self.passes(c)));
+                .any(|&i| self.calls.get(i).is_some_and(|c| self.passes(c)))
+                || row.call_indices.is_empty() && self.filter_compiled.is_none();
             self.connections[ci].shown = shown;
             let c = &self.connections[ci];
             let wanted = used
@@ -2120,17 +2184,21 @@ impl App {
             Action::Quit => self.quit = true,
             Action::Calls(calls) => self.add_calls(calls),
             Action::Notes(notes) if self.live => {
+                let first = self.notes.len();
                 self.notes
                     .extend(notes.into_iter().filter(|n| !n.is_call_pdu()));
+                self.note_refusals(first);
                 if self.notes.len() > MAX_NOTES {
                     let excess = self.notes.len() - MAX_NOTES;
                     self.notes.drain(..excess.max(MAX_NOTES / 16));
                 }
             }
             Action::Notes(notes) => {
+                let first = self.notes.len();
                 let room = MAX_NOTES.saturating_sub(self.notes.len());
                 let notes = notes.into_iter().filter(|n| !n.is_call_pdu());
                 self.notes.extend(notes.take(room));
+                self.note_refusals(first);
             }
             Action::Capture(stats) => self.capture = Some(stats),
             Action::Endpoints(endpoints) => {

@@ -112,6 +112,50 @@ fn window(app: &App, len: usize) -> std::ops::Range<usize> {
     start..(start + app.page).min(len)
 }
 
+/// Examples of each anomaly the empty calls view repeats, at most.
+const WHY_EXAMPLES: usize = 3;
+
+/// What the calls view says when the capture has no call: what the analysis saw instead
+/// (encrypted SMB3, connections without DCE/RPC, refused binds) from the summary.
+fn why_no_calls(app: &App) -> Vec<Line<'static>> {
+    let mut lines = vec![Line::from("No DCE/RPC call was found in this capture.")];
+    let Some(summary) = &app.summary else {
+        return lines;
+    };
+    let encrypted = summary
+        .counters
+        .get("smb3_encrypted_messages")
+        .copied()
+        .unwrap_or(0);
+    if encrypted > 0 {
+        lines.push(Line::from(format!(
+            "{encrypted} SMB3 messages are encrypted and were not decrypted: the calls inside \
+             them need the session's key (--keys with an `smb3 SESSION_ID KEY` line, or \
+             --keytab; docs/decryption.md)."
+        )));
+    }
+    lines.push(Line::from(format!(
+        "{} frames, {} TCP connections ({} with DCE/RPC, {} with SMB).",
+        summary.frames.total,
+        summary.tcp.connections,
+        summary.tcp.dcerpc_connections,
+        summary.tcp.smb_connections
+    )));
+    if !app.conn_filtered.is_empty() {
+        lines.push(Line::from(format!(
+            "{} associations had a bind refused (view 2).",
+            app.conn_filtered.len()
+        )));
+    }
+    for (kind, entry) in &summary.anomalies {
+        lines.push(Line::from(format!("{kind}: {}", entry.count)));
+        for e in entry.examples.iter().take(WHY_EXAMPLES) {
+            lines.push(Line::from(format!("  {}", sanitize(&e.detail))));
+        }
+    }
+    lines
+}
+
 /// The headers and widths of the columns [`fit_widths`] kept.
 fn shown_columns(
     columns: &[Column],
@@ -248,6 +292,15 @@ fn draw_calls(f: &mut Frame<'_>, app: &App, list: Rect, detail: Option<Rect>, th
             sanitize(&app.filter)
         )
     };
+    if app.calls.is_empty() && app.done {
+        f.render_widget(
+            Paragraph::new(why_no_calls(app))
+                .wrap(Wrap { trim: false })
+                .block(Block::default().borders(Borders::ALL).title(shown)),
+            list,
+        );
+        return;
+    }
     f.render_widget(table(shown, header, rows, widths, theme), list);
     if let (Some(area), Some(c)) = (detail, app.selected_call()) {
         draw_detail(f, app, c, area, theme);
@@ -640,7 +693,11 @@ fn draw_connections(f: &mut Frame<'_>, app: &App, area: Rect, theme: Theme) {
                 sanitize(&c.interfaces.join(", ")),
                 c.auth.clone().unwrap_or_else(|| "-".into()),
                 c.resolution(),
-                c.calls.to_string(),
+                match (&c.refused, c.calls) {
+                    (Some(_), 0) => "0, bind refused".to_string(),
+                    (Some(_), n) => format!("{n}, a bind refused"),
+                    (None, n) => n.to_string(),
+                },
                 duration(u64::try_from(c.duration_us).ok()),
                 if c.faults > 0 {
                     format!("✗ {}", c.faults)

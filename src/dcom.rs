@@ -150,12 +150,41 @@ pub struct OxidView {
     /// That class's name, when known.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub class_name: Option<String>,
+    /// The interfaces (IIDs) the activation request asked for.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub requested_interfaces: Vec<String>,
+    /// The interface pointers the answer created.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub interface_pointers: Vec<InterfacePointer>,
     /// Why the answer could not be decoded to its end.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     /// The decoding limits it ran into (counted in `summary`).
     #[serde(skip)]
     pub limits: LimitsHit,
+}
+
+/// An interface pointer a DCOM answer created (a standard OBJREF, MS-DCOM §2.2.18.2).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct InterfacePointer {
+    /// The interface's IID.
+    pub iid: String,
+    /// The object exporter (OXID) that serves it, in hex.
+    pub oxid: String,
+    /// The interface pointer's IPID: later calls name it as their object UUID.
+    pub ipid: String,
+}
+
+/// Interface pointers listed per answer on its record, at most (all are learned).
+pub const MAX_SHOWN_INTERFACE_POINTERS: usize = 64;
+
+/// What an activation request asks for: the class and the interfaces (MS-DCOM §3.1.2.5.2.3).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ActivationRequest {
+    /// The class (CLSID).
+    pub class: Option<Uuid>,
+    /// The interfaces asked for (IIDs).
+    pub interfaces: Vec<Uuid>,
 }
 
 /// What a DCOM answer announces.
@@ -286,9 +315,16 @@ fn interface_pointers(pointers: &[Value], answer: &mut Answer) {
             continue;
         };
         if let Some(o) = parse_objref(bytes)
-            && let Some((_, _, ipid)) = o.std
+            && let Some((oxid, _, ipid)) = o.std
         {
             answer.ipids.push((o.iid, ipid));
+            if answer.view.interface_pointers.len() < MAX_SHOWN_INTERFACE_POINTERS {
+                answer.view.interface_pointers.push(InterfacePointer {
+                    iid: o.iid.to_string(),
+                    oxid: format!("{oxid:#018x}"),
+                    ipid: ipid.to_string(),
+                });
+            }
         }
         resolver_bindings(bytes, answer);
     }
@@ -452,27 +488,44 @@ pub fn scan_objrefs(stub: &[u8]) -> Vec<(Uuid, Uuid)> {
     out
 }
 
-/// The class an activation request asks for: IActivation RemoteActivation's `Clsid`, or for
-/// IRemoteSCMActivator RemoteCreateInstance and RemoteGetClassObject (MS-DCOM §3.1.2.5.2.3)
-/// the `classId` of the InstantiationInfoData property of the activation properties
-/// (`pActProperties`).
+/// The class and interfaces an activation request asks for: IActivation RemoteActivation's
+/// `Clsid` and `pIIDs`, or for IRemoteSCMActivator RemoteCreateInstance and
+/// RemoteGetClassObject (MS-DCOM §3.1.2.5.2.3) the `classId` and `pIID` of the
+/// InstantiationInfoData property of the activation properties (`pActProperties`); `None` for
+/// other operations.
 #[must_use]
-pub fn activated_class(interface: Uuid, opnum: u16, request: StubBytes<'_>) -> Option<Uuid> {
+pub fn activation_request(
+    interface: Uuid,
+    opnum: u16,
+    request: StubBytes<'_>,
+) -> Option<ActivationRequest> {
     let activation = (interface == IREMOTE_SCM_ACTIVATOR && matches!(opnum, 3 | 4))
         || (interface == IACTIVATION && opnum == 0);
     if !activation {
         return None;
     }
+    let iids = |v: Option<&Value>| -> Vec<Uuid> {
+        v.map_or(&[][..], Value::items)
+            .iter()
+            .filter_map(Value::as_uuid)
+            .collect()
+    };
     let plain = decode(interface, opnum, request);
     if let Some(clsid) = lookup(&plain.params, "Clsid") {
-        return clsid.as_uuid();
+        return Some(ActivationRequest {
+            class: clsid.as_uuid(),
+            interfaces: iids(lookup(&plain.params, "pIIDs")),
+        });
     }
     let props = lookup(&plain.params, "pActProperties").filter(|v| **v != Value::Null)?;
     let props = activation_properties(props, &mut LimitsHit::default()).ok()?;
-    props
+    let (_, info) = props
         .iter()
-        .find(|(ty, _)| *ty == "InstantiationInfoData")
-        .and_then(|(_, v)| v.get("classId")?.as_uuid())
+        .find(|(ty, _)| *ty == "InstantiationInfoData")?;
+    Some(ActivationRequest {
+        class: info.get("classId").and_then(Value::as_uuid),
+        interfaces: iids(info.get("pIID")),
+    })
 }
 
 #[cfg(test)]
@@ -663,7 +716,7 @@ mod tests {
     /// null pointer, then pActProperties: MInterfacePointer, custom OBJREF,
     /// ActivationPropertiesBlob with a CustomHeader naming two properties, the second the
     /// InstantiationInfoData with the class.
-    fn activation_request(class: Uuid) -> Vec<u8> {
+    fn activation_request_stub(class: Uuid) -> Vec<u8> {
         let special = Uuid::parse("000001b9-0000-0000-c000-000000000046").unwrap();
         let instantiation = Uuid::parse("000001ab-0000-0000-c000-000000000046").unwrap();
         let special_property = serialized(Vec::new());
@@ -721,11 +774,17 @@ mod tests {
     }
 
     #[test]
-    fn finds_the_activated_class_and_survives_any_cut() {
+    fn finds_the_activated_class_and_interfaces_and_survives_any_cut() {
         let mmc = Uuid::parse("49b2791a-b1ae-4c90-9b8e-e860ba07f889").unwrap();
-        let request = activation_request(mmc);
-        let class = |b: &[u8]| activated_class(IREMOTE_SCM_ACTIVATOR, 4, stub(b, Direction::In));
+        let request = activation_request_stub(mmc);
+        let asked = |b: &[u8]| activation_request(IREMOTE_SCM_ACTIVATOR, 4, stub(b, Direction::In));
+        let class = |b: &[u8]| asked(b).and_then(|a| a.class);
         assert_eq!(class(&request), Some(mmc));
+        assert_eq!(
+            asked(&request).unwrap().interfaces,
+            vec![Uuid::parse("00000000-0000-0000-c000-000000000046").unwrap()],
+            "IUnknown asked for"
+        );
         assert_eq!(class_name(mmc).as_deref(), Some("MMC20.Application"));
         for cut in 0..request.len() {
             // never a panic; a cut inside the class's property gives none

@@ -107,7 +107,7 @@ proptest! {
         let (oxid, _) = measure(|| {
             for (interface, opnum) in [(dcom::IREMOTE_SCM_ACTIVATOR, 4), (dcom::IOBJECT_EXPORTER, 5)] {
                 let _ = dcom::decode_response(interface, opnum, stub(Direction::Out));
-                let _ = dcom::activated_class(interface, opnum, stub(Direction::In));
+                let _ = dcom::activation_request(interface, opnum, stub(Direction::In));
             }
         });
         // The parameter decoder keeps one value per element it reads, so its largest allocation

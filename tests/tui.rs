@@ -624,6 +624,53 @@ fn refused_binds_are_listed_and_an_empty_capture_says_why() {
 }
 
 #[test]
+fn a_dcom_activation_says_what_it_activated_asked_for_and_created() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/corpus/suricata-verify/dcerpc-ctxids.pcap");
+    if !path.exists() {
+        eprintln!("skipped: ../shared/corpus is not here (a user's clone)");
+        return;
+    }
+    let bytes = std::fs::read(&path).unwrap();
+    let (calls, run) = rpcscope::Analysis::from_bytes(&bytes).calls().unwrap();
+    let mut app = App::new("dcerpc-ctxids.pcap");
+    app.update(Action::Calls(calls));
+    app.update(Action::Done(Box::new(run.summary), run.endpoints, None));
+    let activation = app
+        .filtered
+        .iter()
+        .position(|&i| app.calls[i].operation.as_deref() == Some("RemoteGetClassObject"))
+        .unwrap();
+    for _ in 0..activation {
+        app.update(Action::Down);
+    }
+    app.update(Action::Enter);
+    let text = screen(&mut app, 300, 60);
+    for line in [
+        "activation MMC20.Application {49b2791a-b1ae-4c90-9b8e-e860ba07f889}",
+        "asks for IClassFactory {00000001-0000-0000-c000-000000000046}",
+        "created IClassFactory IPID 0000cc0b-0668-04ec-0953-aacaf2a4d05b, OXID \
+         0xb5c018689dc8086e",
+    ] {
+        assert!(text.contains(line), "{line}\n{text}");
+    }
+    // the call made on that interface pointer: IClassFactory named, its object the IPID
+    let on_it = app
+        .calls
+        .iter()
+        .find(|c| c.operation.as_deref() == Some("CreateInstance"))
+        .unwrap();
+    assert_eq!(
+        on_it.interface.as_ref().unwrap().name.as_deref(),
+        Some("ClassFactory")
+    );
+    assert_eq!(
+        on_it.object.unwrap().to_string(),
+        "0000cc0b-0668-04ec-0953-aacaf2a4d05b"
+    );
+}
+
+#[test]
 fn drills_into_details_connections_and_flows() {
     let mut app = loaded("02-epm-map-samr.pcap");
     app.update(Action::Enter);

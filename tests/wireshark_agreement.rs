@@ -546,3 +546,90 @@ fn activated_classes_agree_with_wireshark() {
     }
     assert!(compared >= 10, "{compared} activation requests compared");
 }
+
+/// The interfaces a DCOM activation asks for (`oxid.requested_interfaces`) equal Wireshark's
+/// `isystemactivator.properties.instninfo.iid` in the request's frame, and every interface
+/// pointer its answer created (`oxid.interface_pointers`) is an OXID and IPID Wireshark reads
+/// in the answer's frame (`dcom.oxid`, `dcom.ipid`), for every activation of the corpus.
+#[test]
+fn activation_interfaces_and_pointers_agree_with_wireshark() {
+    if skip_reason().is_some() {
+        return;
+    }
+    let (mut requests, mut pointers) = (0, 0);
+    for capture in corpus_files() {
+        let ours = Command::new(env!("CARGO_BIN_EXE_rpcscope"))
+            .args(["calls", "--json"])
+            .arg(&capture)
+            .output()
+            .unwrap();
+        let calls: Vec<Value> = String::from_utf8_lossy(&ours.stdout)
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|c| {
+                c["oxid"]["requested_interfaces"].is_array()
+                    || c["oxid"]["interface_pointers"].is_array()
+            })
+            .collect();
+        if calls.is_empty() {
+            continue;
+        }
+        let ws = Command::new("tshark")
+            .args(["-n", "-r"])
+            .arg(&capture)
+            .args([
+                "-Y",
+                "isystemactivator.properties.instninfo.iid || dcom.ipid",
+                "-T",
+                "fields",
+                "-e",
+                "frame.number",
+                "-e",
+                "isystemactivator.properties.instninfo.iid",
+                "-e",
+                "dcom.oxid",
+                "-e",
+                "dcom.ipid",
+            ])
+            .output()
+            .unwrap();
+        let frames: std::collections::HashMap<u64, Vec<String>> =
+            String::from_utf8_lossy(&ws.stdout)
+                .lines()
+                .filter_map(|l| {
+                    let cols: Vec<String> = l.split('\t').map(str::to_string).collect();
+                    Some((cols.first()?.parse().ok()?, cols))
+                })
+                .collect();
+        for c in &calls {
+            if let Some(iids) = c["oxid"]["requested_interfaces"].as_array() {
+                let frame = c["request"]["frames"][1].as_u64().unwrap();
+                let mine: Vec<&str> = iids.iter().filter_map(Value::as_str).collect();
+                let theirs = frames.get(&frame).map_or("", |f| f[1].as_str());
+                assert_eq!(
+                    mine.join(","),
+                    theirs,
+                    "{} frame {frame}",
+                    capture.display()
+                );
+                requests += 1;
+            }
+            if let Some(ptrs) = c["oxid"]["interface_pointers"].as_array() {
+                let frame = c["response"]["frames"][1].as_u64().unwrap();
+                let row = frames.get(&frame).unwrap();
+                for p in ptrs {
+                    let (oxid, ipid) = (p["oxid"].as_str().unwrap(), p["ipid"].as_str().unwrap());
+                    assert!(
+                        row[2].split(',').any(|o| o == oxid)
+                            && row[3].split(',').any(|i| i == ipid),
+                        "{} frame {frame}: {oxid} {ipid} not in {row:?}",
+                        capture.display()
+                    );
+                    pointers += 1;
+                }
+            }
+        }
+    }
+    assert!(requests >= 10, "{requests} activation requests compared");
+    assert!(pointers >= 10, "{pointers} interface pointers compared");
+}

@@ -40,7 +40,7 @@ fuzz_target!(|data: &[u8]| {
         syntax,
     };
     let _ = dcom::decode_response(interface, opnum, side(response, Direction::Out));
-    let _ = dcom::activated_class(interface, opnum, side(request, Direction::In));
+    let _ = dcom::activation_request(interface, opnum, side(request, Direction::In));
     if dcom::is_rem_query_interface(interface, opnum) {
         let _ = dcom::rem_query_interface(
             interface,

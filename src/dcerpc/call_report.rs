@@ -295,9 +295,13 @@ impl Report<'_> {
                     }
                     v = answer.view;
                 }
-                if let Some(clsid) = dcom::activated_class(interface, opnum, request) {
-                    v.clsid = Some(clsid.to_string());
-                    v.class_name = class_name(clsid);
+                if let Some(asked) = dcom::activation_request(interface, opnum, request) {
+                    if let Some(clsid) = asked.class {
+                        v.clsid = Some(clsid.to_string());
+                        v.class_name = class_name(clsid);
+                    }
+                    v.requested_interfaces =
+                        asked.interfaces.iter().map(ToString::to_string).collect();
                 }
                 if answered || v.clsid.is_some() {
                     record.oxid = Some(Box::new(v));

@@ -112,6 +112,46 @@ fn window(app: &App, len: usize) -> std::ops::Range<usize> {
     start..(start + app.page).min(len)
 }
 
+/// `Name {uuid}` for a COM interface or class, the UUID alone when it has no name.
+fn named(name: Option<&str>, uuid: &str) -> String {
+    match name {
+        Some(n) => format!("{n} {{{uuid}}}"),
+        None => format!("{{{uuid}}}"),
+    }
+}
+
+/// The detail lines of a DCOM activation or OXID resolution: the class activated, the
+/// interfaces asked for, the interface pointers created (IID, IPID, OXID).
+fn dcom_lines(c: &Call) -> Vec<(&'static str, String)> {
+    let Some(o) = c.oxid.as_ref() else {
+        return Vec::new();
+    };
+    let iface_name = |iid: &str| {
+        crate::dce::Uuid::parse(iid)
+            .and_then(|u| crate::dce::names::interface_name(u, 0))
+            .map(|n| format!("I{n}"))
+    };
+    let mut out = Vec::new();
+    if let Some(clsid) = &o.clsid {
+        out.push(("activation", named(o.class_name.as_deref(), clsid)));
+    }
+    for iid in &o.requested_interfaces {
+        out.push(("asks for", named(iface_name(iid).as_deref(), iid)));
+    }
+    for p in &o.interface_pointers {
+        out.push((
+            "created",
+            format!(
+                "{} IPID {}, OXID {}",
+                iface_name(&p.iid).unwrap_or_else(|| format!("{{{}}}", p.iid)),
+                p.ipid,
+                p.oxid
+            ),
+        ));
+    }
+    out
+}
+
 /// Examples of each anomaly the empty calls view repeats, at most.
 const WHY_EXAMPLES: usize = 3;
 
@@ -528,9 +568,11 @@ fn draw_detail(f: &mut Frame<'_>, app: &App, c: &Call, area: Rect, theme: Theme)
             lines.push(kv("epm status", s.clone()));
         }
     }
-    for line in crate::output::text::activation_line(c)
+    for (k, v) in dcom_lines(c) {
+        lines.push(kv(k, v));
+    }
+    for line in crate::output::text::netlogon_line(c)
         .into_iter()
-        .chain(crate::output::text::netlogon_line(c))
         .chain(crate::output::text::pipe_lines(c))
     {
         lines.push(Line::from(format!("  {}", line.trim_start())));

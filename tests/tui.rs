@@ -671,6 +671,80 @@ fn a_dcom_activation_says_what_it_activated_asked_for_and_created() {
 }
 
 #[test]
+fn a_terminal_too_small_is_told_so_and_the_filter_chooses_endpoints_too() {
+    let mut app = loaded("02-epm-map-samr.pcap");
+    let text = screen(&mut app, 30, 8).replace('\n', " ");
+    assert!(
+        text.contains("The terminal is 30x8; rpcscope needs at least 40x10"),
+        "{text}"
+    );
+    let text = screen(&mut app, 40, 10);
+    assert!(text.contains("Calls"), "{text}");
+    // the endpoints view lists the answers of the calls the filter chooses
+    app.update(Action::View(4));
+    assert_eq!(app.rows(), 1);
+    app.update(Action::StartFilter);
+    for c in "op == SamrConnect2".chars() {
+        app.update(Action::Char(c));
+    }
+    app.update(Action::Enter);
+    assert_eq!(app.rows(), 1, "its connection used the endpoint");
+    let text = screen(&mut app, 160, 48);
+    assert!(text.contains("(filter: op == SamrConnect2)"), "{text}");
+    app.update(Action::Back);
+    app.update(Action::StartFilter);
+    for c in "op == nothing".chars() {
+        app.update(Action::Char(c));
+    }
+    app.update(Action::Enter);
+    assert_eq!(app.rows(), 0);
+    let text = screen(&mut app, 160, 48);
+    assert!(text.contains("Endpoint resolution (0 of 1"), "{text}");
+}
+
+#[test]
+fn a_failed_call_says_why_in_its_detail() {
+    let mut app = loaded("12-faults.pcap");
+    let fault = app
+        .filtered
+        .iter()
+        .position(|&i| app.calls[i].fault_status.is_some())
+        .unwrap();
+    for _ in 0..fault {
+        app.update(Action::Down);
+    }
+    app.update(Action::Enter);
+    let text = screen(&mut app, 160, 48);
+    let c = app.selected_call().unwrap();
+    let line = format!(
+        "fault 0x{:08x} {}",
+        c.fault_status.unwrap(),
+        c.fault_name().unwrap()
+    );
+    assert!(text.contains(&line), "{line}\n{text}");
+    // a call answered with a failing return code: its name
+    let mut app = loaded("53-winreg.pcap");
+    let denied = app
+        .filtered
+        .iter()
+        .position(|&i| {
+            app.calls[i]
+                .status
+                .is_some_and(|s| s.label() == "ERROR_ACCESS_DENIED")
+        })
+        .unwrap();
+    for _ in 0..denied {
+        app.update(Action::Down);
+    }
+    app.update(Action::Enter);
+    let text = screen(&mut app, 160, 48);
+    assert!(
+        text.contains("return code 0x00000005 ERROR_ACCESS_DENIED"),
+        "{text}"
+    );
+}
+
+#[test]
 fn drills_into_details_connections_and_flows() {
     let mut app = loaded("02-epm-map-samr.pcap");
     app.update(Action::Enter);

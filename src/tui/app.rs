@@ -549,6 +549,9 @@ pub struct App {
     filter_compiled: Option<Filter>,
     /// Calls shown in the calls view (indices into `calls`).
     pub filtered: Vec<usize>,
+    /// Endpoints shown (indices into `endpoints`): with a filter, those announced by a call
+    /// it chooses or used by one.
+    pub ep_filtered: Vec<usize>,
     /// Associations.
     pub connections: Vec<ConnRow>,
     conn_index: BTreeMap<ConnKey, usize>,
@@ -875,6 +878,7 @@ impl App {
             filter: String::new(),
             filter_compiled: None,
             filtered: Vec::new(),
+            ep_filtered: Vec::new(),
             connections: Vec::new(),
             conn_index: BTreeMap::new(),
             conn_filtered: Vec::new(),
@@ -1024,7 +1028,7 @@ impl App {
             View::Calls => self.filtered.len(),
             View::Connections => self.conn_filtered.len(),
             View::Flow => self.flow_rows().len(),
-            View::Endpoints => self.endpoints.len(),
+            View::Endpoints => self.ep_filtered.len(),
             View::Stats => self.stats_len(),
         }
     }
@@ -1443,6 +1447,7 @@ impl App {
                 .endpoints
                 .sort_by_key(|e| std::cmp::Reverse(e.used_by.len())),
         }
+        self.list_endpoints();
     }
 
     fn sort_connections(&mut self) {
@@ -1531,6 +1536,7 @@ impl App {
             .filter(|&i| self.passes(&self.calls[i]))
             .collect();
         self.list_connections();
+        self.list_endpoints();
         self.sort_calls();
         self.selected[View::Calls.index()] = 0;
         self.offset[View::Calls.index()] = 0;
@@ -1562,6 +1568,31 @@ impl App {
         }
         self.conn_filtered = conn_filtered;
         self.sort_connections();
+    }
+
+    /// The endpoints the endpoints view lists: all without a filter; with one, those whose
+    /// answer is a call it chooses or that a call it chooses used.
+    fn list_endpoints(&mut self) {
+        if self.filter_compiled.is_none() {
+            self.ep_filtered = (0..self.endpoints.len()).collect();
+            return;
+        }
+        let mut frames = std::collections::HashSet::new();
+        for &i in &self.filtered {
+            let c = &self.calls[i];
+            frames.extend(c.endpoint_frame);
+            if let Some(r) = &c.response {
+                frames.extend(r.frames);
+            }
+        }
+        self.ep_filtered = (0..self.endpoints.len())
+            .filter(|&e| frames.contains(&self.endpoints[e].frame))
+            .collect();
+    }
+
+    /// The row of the endpoints view showing endpoint `e` (index into `endpoints`).
+    fn endpoint_row(&self, e: usize) -> Option<usize> {
+        self.ep_filtered.iter().position(|&x| x == e)
     }
 
     /// Where the user is now, to come back to.
@@ -1645,9 +1676,13 @@ impl App {
         };
         match self.answer_of(c) {
             Some(e) => {
+                let Some(row) = self.endpoint_row(e) else {
+                    self.message = Some("the filter hides the answer of this call".to_string());
+                    return;
+                };
                 self.follow_link();
                 self.switch(View::Endpoints.index());
-                self.select(e);
+                self.select(row);
             }
             None => {
                 self.message = Some(if c.endpoint_frame.is_some() {
@@ -1681,8 +1716,9 @@ impl App {
                 None => String::new(),
             },
             View::Endpoints => self
-                .endpoints
+                .ep_filtered
                 .get(row)
+                .and_then(|&e| self.endpoints.get(e))
                 .map(|e| {
                     format!(
                         "{} {} {}",
@@ -2291,14 +2327,20 @@ impl App {
                     }
                 }
                 Some(FlowRow::Lookup(e)) => {
-                    self.follow_link();
-                    self.switch(View::Endpoints.index());
-                    self.select(e);
+                    if let Some(row) = self.endpoint_row(e) {
+                        self.follow_link();
+                        self.switch(View::Endpoints.index());
+                        self.select(row);
+                    }
                 }
                 Some(FlowRow::Note(_)) | None => {}
             },
             View::Endpoints => {
-                let Some(e) = self.endpoints.get(self.cursor()) else {
+                let Some(e) = self
+                    .ep_filtered
+                    .get(self.cursor())
+                    .and_then(|&e| self.endpoints.get(e))
+                else {
                     return;
                 };
                 if e.used_by.is_empty() {

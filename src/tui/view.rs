@@ -60,9 +60,22 @@ impl Theme {
     }
 }
 
+/// The smallest terminal the views are drawn in; a smaller one gets a message saying so.
+pub const MIN_WIDTH: u16 = 40;
+/// See [`MIN_WIDTH`].
+pub const MIN_HEIGHT: u16 = 10;
+
 /// Draws the whole screen.
 pub fn draw(f: &mut Frame<'_>, app: &mut App, theme: Theme) {
     let area = f.area();
+    if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
+        let text = format!(
+            "The terminal is {}x{}; rpcscope needs at least {MIN_WIDTH}x{MIN_HEIGHT}. q quits.",
+            area.width, area.height
+        );
+        f.render_widget(Paragraph::new(text).wrap(Wrap { trim: true }), area);
+        return;
+    }
     let parts = Layout::default()
         .direction(Direction::Vertical)
         .constraints([
@@ -497,6 +510,12 @@ fn draw_detail(f: &mut Frame<'_>, app: &App, c: &Call, area: Rect, theme: Theme)
         ));
     }
     lines.push(kv("outcome", outcome_mark(c)));
+    if let (Some(code), Some(name)) = (c.fault_status, c.fault_name()) {
+        lines.push(kv(
+            "fault",
+            format!("0x{code:08x} {name}: the server failed the call instead of answering it"),
+        ));
+    }
     if let Some(st) = c.status {
         lines.push(kv(
             "return code",
@@ -980,9 +999,9 @@ fn draw_flow(f: &mut Frame<'_>, app: &App, area: Rect, theme: Theme) {
 }
 
 fn draw_endpoints(f: &mut Frame<'_>, app: &App, area: Rect, theme: Theme) {
-    let range = window(app, app.endpoints.len());
+    let range = window(app, app.ep_filtered.len());
     let shown: Vec<(usize, &crate::epm::resolver::EndpointRecord)> = range
-        .filter_map(|r| Some((r, app.endpoints.get(r)?)))
+        .filter_map(|r| Some((r, app.endpoints.get(*app.ep_filtered.get(r)?)?)))
         .collect();
     let cells: Vec<[String; 6]> = shown
         .iter()
@@ -1035,15 +1054,15 @@ fn draw_endpoints(f: &mut Frame<'_>, app: &App, area: Rect, theme: Theme) {
         .collect();
     let (header, widths) = shown_columns(&columns, &widths);
     let title = if app.done || app.live {
+        let count = if app.ep_filtered.len() == app.endpoints.len() {
+            app.endpoints.len().to_string()
+        } else {
+            format!("{} of {}", app.ep_filtered.len(), app.endpoints.len())
+        };
         format!(
-            "Endpoint resolution ({}, by {}{}) — Enter: flow of the connection that used it, s: sort",
-            app.endpoints.len(),
+            "Endpoint resolution ({count}, by {}){} — Enter: connections that used it, s: sort",
             app.endpoint_sort.name(),
-            if app.filter_note().is_empty() {
-                ""
-            } else {
-                "; the filter chooses calls, not endpoints"
-            }
+            app.filter_note()
         )
     } else {
         "Endpoint resolution (shown when the capture has been read)".to_string()

@@ -842,8 +842,11 @@ fn arrow_line(width: usize, lifelines: &[usize], from: usize, to: usize, label: 
     } else if let Some(c) = row.get_mut(a + 1) {
         *c = '◀';
     }
-    let label: Vec<char> = format!(" {label} ").chars().collect();
     let span = b.saturating_sub(a + 3);
+    // a label longer than the arrow is cut with "…", a space kept on each side
+    let label: Vec<char> = format!(" {} ", fit(label, span.saturating_sub(2), Cut::End))
+        .chars()
+        .collect();
     let start = a + 2 + span.saturating_sub(label.len()) / 2;
     for (i, ch) in label.into_iter().take(span).enumerate() {
         if let Some(c) = row.get_mut(start + i) {

@@ -745,6 +745,57 @@ fn a_failed_call_says_why_in_its_detail() {
 }
 
 #[test]
+fn the_parameter_tree_folds_and_unfolds_under_the_chosen_line() {
+    let mut app = loaded("02-epm-map-samr.pcap");
+    app.update(Action::Enter);
+    app.update(Action::FocusNext);
+    let whole: Vec<String> = app
+        .parameter_tree()
+        .iter()
+        .map(|l| l.text.clone())
+        .collect();
+    let out = whole.iter().position(|l| l.trim() == "out").unwrap();
+    let depth = |l: &str| l.len() - l.trim_start().len();
+    let under = whole[out + 1..]
+        .iter()
+        .take_while(|l| depth(l) > depth(&whole[out]))
+        .count();
+    assert!(under > 3, "{whole:?}");
+    for _ in 0..out {
+        app.update(Action::Down);
+    }
+    // Enter folds the [out] parameters: their lines go, the line says how many
+    app.update(Action::Enter);
+    let folded: Vec<String> = app
+        .parameter_tree()
+        .iter()
+        .map(|l| l.text.clone())
+        .collect();
+    assert_eq!(folded.len(), whole.len() - under);
+    assert_eq!(app.fold_marks()[out], Some(under));
+    let text = screen(&mut app, 160, 48);
+    assert!(
+        text.contains(&format!("out ▸ {under} lines folded (Enter)")),
+        "{text}"
+    );
+    // the next item is now what came after the folded lines: the PDU fields
+    app.update(Action::Down);
+    app.update(Action::Copy);
+    let Some(rpcscope::tui::app::Request::Clipboard(next)) = app.take_request() else {
+        panic!("copy");
+    };
+    assert!(next.starts_with("rpc_vers"), "{next}");
+    // and Enter again unfolds
+    app.update(Action::Up);
+    app.update(Action::Enter);
+    assert_eq!(app.parameter_tree().len(), whole.len());
+    // a line without lines under it does not fold
+    app.update(Action::Up);
+    app.update(Action::Enter);
+    assert_eq!(app.parameter_tree().len(), whole.len());
+}
+
+#[test]
 fn drills_into_details_connections_and_flows() {
     let mut app = loaded("02-epm-map-samr.pcap");
     app.update(Action::Enter);
@@ -1375,7 +1426,8 @@ fn the_detail_pane_scrolls_to_the_chosen_item() {
     }
     app.update(Action::Enter);
     app.update(Action::FocusNext);
-    let tree = app.parameter_tree().to_vec();
+    let tree: Vec<rpcscope::idl::values::TreeLine> =
+        app.parameter_tree().into_iter().cloned().collect();
     let top = screen(&mut app, 100, 30);
     let far = tree
         .iter()

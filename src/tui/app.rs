@@ -428,6 +428,50 @@ struct SearchJob {
     flow: Vec<FlowRow>,
 }
 
+/// The parameter tree of the call whose detail is open, and which of its lines are folded.
+#[derive(Debug)]
+struct DetailTree {
+    /// Index into `calls`.
+    call: usize,
+    /// Every line, indented two spaces per level.
+    lines: Vec<TreeLine>,
+    /// Lines whose deeper lines below are hidden.
+    folded: Vec<bool>,
+}
+
+impl DetailTree {
+    fn depth(&self, i: usize) -> usize {
+        self.lines[i].text.len() - self.lines[i].text.trim_start().len()
+    }
+
+    /// Lines after `i` that are deeper than it: its children and theirs.
+    fn below(&self, i: usize) -> usize {
+        let d = self.depth(i);
+        (i + 1..self.lines.len())
+            .take_while(|&j| self.depth(j) > d)
+            .count()
+    }
+
+    /// The lines shown: those not under a folded line.
+    fn visible(&self) -> Vec<usize> {
+        let mut out = Vec::new();
+        let mut hidden_deeper_than = None;
+        for i in 0..self.lines.len() {
+            if let Some(d) = hidden_deeper_than {
+                if self.depth(i) > d {
+                    continue;
+                }
+                hidden_deeper_than = None;
+            }
+            out.push(i);
+            if self.folded[i] {
+                hidden_deeper_than = Some(self.depth(i));
+            }
+        }
+        out
+    }
+}
+
 /// Where the user was before following a link: Esc goes back to it.
 #[derive(Clone, Debug)]
 struct Place {
@@ -481,7 +525,7 @@ pub struct App {
     /// Descriptions the kept stubs are decoded with.
     library: Option<std::sync::Arc<crate::idl::Library>>,
     /// The parameter tree of the call whose detail is open: (index into `calls`, lines).
-    detail_tree: Option<(usize, Vec<TreeLine>)>,
+    detail_tree: Option<DetailTree>,
     /// A live capture: calls beyond `history` age out (oldest first).
     pub live: bool,
     /// Calls kept for browsing.
@@ -906,14 +950,49 @@ impl App {
         self
     }
 
-    /// The parameter tree of the selected call when its detail is open: decoded on demand from
-    /// its kept stubs (each line with where its bytes are), or its decoded parameters.
+    /// The parameter tree of the selected call when its detail is open, the lines under a
+    /// folded one left out: decoded on demand from its kept stubs (each line with where its
+    /// bytes are), or its decoded parameters.
     #[must_use]
-    pub fn parameter_tree(&self) -> &[TreeLine] {
-        match (&self.detail_tree, self.selected_index()) {
-            (Some((i, lines)), Some(j)) if *i == j => lines,
-            _ => &[],
+    pub fn parameter_tree(&self) -> Vec<&TreeLine> {
+        self.open_tree()
+            .map(|t| t.visible().into_iter().map(|i| &t.lines[i]).collect())
+            .unwrap_or_default()
+    }
+
+    /// For each line [`App::parameter_tree`] shows: how many lines its folding hides
+    /// (`Some(0)` for an open line with lines under it, `None` for a line without any).
+    #[must_use]
+    pub fn fold_marks(&self) -> Vec<Option<usize>> {
+        self.open_tree()
+            .map(|t| {
+                t.visible()
+                    .into_iter()
+                    .map(|i| {
+                        let below = t.below(i);
+                        (below > 0).then_some(if t.folded[i] { below } else { 0 })
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Enter on the `n`th line of the parameter tree: folds or unfolds the lines under it.
+    fn toggle_fold(&mut self, n: usize) {
+        let Some(j) = self.selected_index() else {
+            return;
+        };
+        if let Some(t) = self.detail_tree.as_mut().filter(|t| t.call == j)
+            && let Some(&i) = t.visible().get(n)
+            && t.below(i) > 0
+        {
+            t.folded[i] = !t.folded[i];
         }
+    }
+
+    fn open_tree(&self) -> Option<&DetailTree> {
+        let j = self.selected_index()?;
+        self.detail_tree.as_ref().filter(|t| t.call == j)
     }
 
     /// Index into `calls` of the selected call (as [`App::selected_call`]).
@@ -928,7 +1007,7 @@ impl App {
         let Some(i) = self.selected_index().filter(|_| self.detail) else {
             return;
         };
-        if self.detail_tree.as_ref().is_some_and(|(j, _)| *j == i) {
+        if self.detail_tree.as_ref().is_some_and(|t| t.call == i) {
             return;
         }
         let Some(c) = self.calls.get(i) else {
@@ -942,7 +1021,12 @@ impl App {
                 .collect(),
             (None, None) => Vec::new(),
         };
-        self.detail_tree = Some((i, lines));
+        let folded = vec![false; lines.len()];
+        self.detail_tree = Some(DetailTree {
+            call: i,
+            lines,
+            folded,
+        });
     }
 
     /// An empty state for a live capture called `title` that keeps the newest `history` calls.
@@ -2299,6 +2383,9 @@ impl App {
 
     fn enter(&mut self) {
         match self.view {
+            View::Calls if self.detail && self.focus == Focus::Detail => {
+                self.toggle_fold(self.field);
+            }
             View::Calls => {
                 if self.selected_call().is_some() {
                     self.detail = true;

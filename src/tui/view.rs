@@ -598,6 +598,7 @@ fn draw_detail(f: &mut Frame<'_>, app: &App, c: &Call, area: Rect, theme: Theme)
     }
     // The selectable items: the lines of the parameter tree, then the PDU header fields.
     let tree = app.parameter_tree();
+    let marks = app.fold_marks();
     let mut fields = Vec::new();
     for (which, head) in [("request", &c.heads[0]), ("response", &c.heads[1])] {
         for (k, v, r) in app::pdu_fields(head) {
@@ -618,7 +619,11 @@ fn draw_detail(f: &mut Frame<'_>, app: &App, c: &Call, area: Rect, theme: Theme)
         } else {
             Style::default()
         };
-        lines.push(Line::styled(format!("  {}", line.text), style));
+        let fold = match marks.get(i).copied().flatten() {
+            Some(n) if n > 0 => format!(" ▸ {n} lines folded (Enter)"),
+            _ => String::new(),
+        };
+        lines.push(Line::styled(format!("  {}{fold}", line.text), style));
         // the bytes of the chosen parameter, in its stub, under it
         if !focused(i) {
             continue;
@@ -1250,7 +1255,8 @@ pub const HELP: &[(&str, &str)] = &[
     (
         "Enter",
         "open the detail of a call, the flow of a connection, the connections that used an \
-         endpoint; in a flow, the call or answer chosen",
+         endpoint; in a flow, the call or answer chosen; in the focused detail, fold or unfold \
+         the parameters under the chosen line",
     ),
     (
         "Esc",

@@ -265,6 +265,16 @@ pub struct Call {
 }
 
 impl Call {
+    /// The call's first frame: its request's, or its response's when the request was not
+    /// captured; the frame the call table shows (`None` for neither).
+    #[must_use]
+    pub fn first_frame(&self) -> Option<u64> {
+        self.request
+            .as_ref()
+            .or(self.response.as_ref())
+            .map(|s| s.frames[0])
+    }
+
     /// A bare answered-less call over TCP, its request in frames `first..=last` (unit tests).
     #[cfg(test)]
     pub(crate) fn for_tests(call_id: u32, first: u64, last: u64) -> Self {

@@ -76,6 +76,25 @@ fn screen(app: &mut App, w: u16, h: u16) -> String {
         .join("\n")
 }
 
+/// Moves the calls view's selection down to the first call `wanted` chooses.
+fn select_first(app: &mut App, wanted: impl Fn(&rpcscope::model::Call) -> bool) {
+    let row = app
+        .filtered
+        .iter()
+        .position(|&i| wanted(&app.calls[i]))
+        .expect("a call the test needs");
+    for _ in 0..row {
+        app.update(Action::Down);
+    }
+}
+
+/// The library the binary decodes with: the built-in table and the built-in IDL.
+fn full_library() -> rpcscope::idl::Library {
+    let mut library = rpcscope::idl::table::builtin_library().clone();
+    library.merge(rpcscope::idl::builtin::library().unwrap());
+    library
+}
+
 #[test]
 fn the_filter_bar_takes_the_filter_language() {
     use rpcscope::model::Outcome;
@@ -636,14 +655,9 @@ fn a_dcom_activation_says_what_it_activated_asked_for_and_created() {
     let mut app = App::new("dcerpc-ctxids.pcap");
     app.update(Action::Calls(calls));
     app.update(Action::Done(Box::new(run.summary), run.endpoints, None));
-    let activation = app
-        .filtered
-        .iter()
-        .position(|&i| app.calls[i].operation.as_deref() == Some("RemoteGetClassObject"))
-        .unwrap();
-    for _ in 0..activation {
-        app.update(Action::Down);
-    }
+    select_first(&mut app, |c| {
+        c.operation.as_deref() == Some("RemoteGetClassObject")
+    });
     app.update(Action::Enter);
     let text = screen(&mut app, 300, 60);
     for line in [
@@ -705,14 +719,7 @@ fn a_terminal_too_small_is_told_so_and_the_filter_chooses_endpoints_too() {
 #[test]
 fn a_failed_call_says_why_in_its_detail() {
     let mut app = loaded("12-faults.pcap");
-    let fault = app
-        .filtered
-        .iter()
-        .position(|&i| app.calls[i].fault_status.is_some())
-        .unwrap();
-    for _ in 0..fault {
-        app.update(Action::Down);
-    }
+    select_first(&mut app, |c| c.fault_status.is_some());
     app.update(Action::Enter);
     let text = screen(&mut app, 160, 48);
     let c = app.selected_call().unwrap();
@@ -1349,18 +1356,11 @@ fn decoded_parameters_are_kept_for_a_bounded_number_of_calls() {
 #[test]
 fn the_selected_call_is_decoded_on_demand_and_its_parameter_bytes_highlighted() {
     // Microsoft's interfaces, as the binary has them
-    let mut library = rpcscope::idl::table::builtin_library().clone();
-    library.merge(rpcscope::idl::builtin::library().unwrap());
-    let mut app = loaded_with("52-svcctl-psexec.pcap", library);
+    let mut app = loaded_with("52-svcctl-psexec.pcap", full_library());
     assert!(app.calls.iter().all(|c| c.decoded.is_none()));
-    let create = app
-        .filtered
-        .iter()
-        .position(|&i| app.calls[i].operation.as_deref() == Some("RCreateServiceW"))
-        .unwrap();
-    for _ in 0..create {
-        app.update(Action::Down);
-    }
+    select_first(&mut app, |c| {
+        c.operation.as_deref() == Some("RCreateServiceW")
+    });
     assert!(
         app.parameter_tree().is_empty(),
         "nothing decoded before the detail opens"
@@ -1413,17 +1413,10 @@ fn the_selected_call_is_decoded_on_demand_and_its_parameter_bytes_highlighted() 
 /// long tree with its bytes under it, and the last field of the PDU heads.
 #[test]
 fn the_detail_pane_scrolls_to_the_chosen_item() {
-    let mut library = rpcscope::idl::table::builtin_library().clone();
-    library.merge(rpcscope::idl::builtin::library().unwrap());
-    let mut app = loaded_with("52-svcctl-psexec.pcap", library);
-    let create = app
-        .filtered
-        .iter()
-        .position(|&i| app.calls[i].operation.as_deref() == Some("RCreateServiceW"))
-        .unwrap();
-    for _ in 0..create {
-        app.update(Action::Down);
-    }
+    let mut app = loaded_with("52-svcctl-psexec.pcap", full_library());
+    select_first(&mut app, |c| {
+        c.operation.as_deref() == Some("RCreateServiceW")
+    });
     app.update(Action::Enter);
     app.update(Action::FocusNext);
     let tree: Vec<rpcscope::idl::values::TreeLine> =
@@ -1481,17 +1474,10 @@ fn a_call_no_description_covers_shows_its_stubs_in_hex() {
 
 #[test]
 fn the_detail_pages_through_the_whole_stub_in_hex() {
-    let mut library = rpcscope::idl::table::builtin_library().clone();
-    library.merge(rpcscope::idl::builtin::library().unwrap());
-    let mut app = loaded_with("54-srvsvc-wkssvc.pcap", library);
-    let share_enum = app
-        .filtered
-        .iter()
-        .position(|&i| app.calls[i].operation.as_deref() == Some("NetrShareEnum"))
-        .unwrap();
-    for _ in 0..share_enum {
-        app.update(Action::Down);
-    }
+    let mut app = loaded_with("54-srvsvc-wkssvc.pcap", full_library());
+    select_first(&mut app, |c| {
+        c.operation.as_deref() == Some("NetrShareEnum")
+    });
     app.update(Action::Enter);
     app.update(Action::FocusNext);
     let stub = rpcscope::tui::app::whole_stubs(app.selected_call().unwrap())[1].to_vec();
@@ -1565,30 +1551,20 @@ fn kept_stubs_are_bounded_in_bytes() {
 
 #[test]
 fn a_decrypted_call_is_marked_and_its_parameters_decoded_on_demand() {
-    let mut library = rpcscope::idl::table::builtin_library().clone();
-    library.merge(rpcscope::idl::builtin::library().unwrap());
     let mut ring = rpcscope::auth::keys::Keyring::default();
     ring.load_file(&capture("lab.keys")).unwrap();
     let mut app = loaded_with_keys(
         "58-dc-dcsync.pcap",
-        library,
+        full_library(),
         Some(std::sync::Arc::new(ring)),
     );
     // Samba's DsGetNCChanges for krbtgt, the one that works.
-    let changes = app
-        .filtered
-        .iter()
-        .position(|&i| {
-            let c = &app.calls[i];
-            c.operation
-                .as_deref()
-                .is_some_and(|o| o.ends_with("DRSGetNCChanges"))
-                && c.status.is_some_and(|s| s.code == 0)
-        })
-        .unwrap();
-    for _ in 0..changes {
-        app.update(Action::Down);
-    }
+    select_first(&mut app, |c| {
+        c.operation
+            .as_deref()
+            .is_some_and(|o| o.ends_with("DRSGetNCChanges"))
+            && c.status.is_some_and(|s| s.code == 0)
+    });
     app.update(Action::Enter);
     let text = screen(&mut app, 160, 48);
     assert!(text.contains("decryption decrypted"), "{text}");
@@ -1603,9 +1579,7 @@ fn a_decrypted_call_is_marked_and_its_parameters_decoded_on_demand() {
 
 #[test]
 fn a_sealed_call_without_its_key_is_never_shown_as_ok() {
-    let mut library = rpcscope::idl::table::builtin_library().clone();
-    library.merge(rpcscope::idl::builtin::library().unwrap());
-    let mut app = loaded_with_keys("58-dc-dcsync.pcap", library, None);
+    let mut app = loaded_with_keys("58-dc-dcsync.pcap", full_library(), None);
     let text = screen(&mut app, 160, 48);
     let drs: Vec<&str> = text.lines().filter(|l| l.contains("DRSBind")).collect();
     assert!(!drs.is_empty(), "{text}");

@@ -558,10 +558,7 @@ pub struct CallChecks {
 
 /// The frame a call is shown at: its request's first, else its response's.
 fn call_frame(c: &Call) -> u64 {
-    c.request
-        .as_ref()
-        .or(c.response.as_ref())
-        .map_or(0, |s| s.frames[0])
+    c.first_frame().unwrap_or(0)
 }
 
 impl CallChecks {

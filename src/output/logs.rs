@@ -202,11 +202,7 @@ pub fn csv_field(v: &str) -> String {
 pub fn write_csv_row(out: &mut impl Write, c: &Call) -> io::Result<()> {
     let text = |v: Option<&str>| v.map(csv_field).unwrap_or_default();
     let number = |v: Option<u64>| v.map(|n| n.to_string()).unwrap_or_default();
-    let frame = c
-        .request
-        .as_ref()
-        .or(c.response.as_ref())
-        .map(|s| s.frames[0]);
+    let frame = c.first_frame();
     let fields = [
         number(frame),
         c.start.rfc3339_micros(),

@@ -48,11 +48,7 @@ pub fn write_call(out: &mut impl Write, c: &Call) -> io::Result<()> {
 /// One table row.
 #[must_use]
 pub fn call_row(c: &Call) -> String {
-    let frame = c
-        .request
-        .as_ref()
-        .or(c.response.as_ref())
-        .map_or(0, |s| s.frames[0]);
+    let frame = c.first_frame().unwrap_or(0);
     let start = c.start.rfc3339_micros();
     let time = start.get(11..26).unwrap_or(&start);
     let mut auth = c.auth.map_or_else(|| "-".to_string(), Auth::label);

@@ -675,11 +675,7 @@ pub fn duration(us: Option<u64>) -> String {
 /// `Interface.Operation`, outcome, duration.
 #[must_use]
 pub fn call_row(c: &Call) -> [String; 7] {
-    let frame = c
-        .request
-        .as_ref()
-        .or(c.response.as_ref())
-        .map_or(0, |s| s.frames[0]);
+    let frame = c.first_frame().unwrap_or(0);
     let start = c.start.rfc3339_micros();
     [
         frame.to_string(),
@@ -732,11 +728,7 @@ pub fn wireshark_filter(c: &Call) -> String {
 /// Lower-case text a call is searched by: what its row shows (frame, client, server,
 /// `Interface.Operation`, outcome, duration), and the interface UUID, return code and pipe.
 fn call_text(c: &Call) -> String {
-    let frame = c
-        .request
-        .as_ref()
-        .or(c.response.as_ref())
-        .map_or(0, |s| s.frames[0]);
+    let frame = c.first_frame().unwrap_or(0);
     let uuid = c
         .interface
         .as_ref()
@@ -1182,11 +1174,7 @@ impl App {
                 if !self.passes(c) {
                     continue;
                 }
-                let frame = c
-                    .request
-                    .as_ref()
-                    .or(c.response.as_ref())
-                    .map_or(0, |s| s.frames[0]);
+                let frame = c.first_frame().unwrap_or(0);
                 rows.push((frame, FlowRow::Call(i)));
             }
         }

@@ -209,6 +209,52 @@ fn why_no_calls(app: &App) -> Vec<Line<'static>> {
     lines
 }
 
+/// The texts of column `k` of each row.
+fn column_texts<T: AsRef<[String]>>(cells: &[T], k: usize) -> Vec<String> {
+    cells.iter().map(|c| c.as_ref()[k].clone()).collect()
+}
+
+/// A list's rows: the texts of each shown row (its index in the view, its cells) cut to the
+/// widths of the columns kept, the selected row highlighted, and `style(i, k)` for the cells
+/// with a style of their own (shown row `i`, column `k`).
+fn list_rows<T: AsRef<[String]>>(
+    shown: &[usize],
+    cells: &[T],
+    columns: &[Column],
+    widths: &[Option<usize>],
+    cursor: usize,
+    theme: Theme,
+    style: impl Fn(usize, usize) -> Option<Style>,
+) -> Vec<Row<'static>> {
+    shown
+        .iter()
+        .zip(cells)
+        .enumerate()
+        .map(|(i, (&r, texts))| {
+            let row: Vec<Cell<'static>> = texts
+                .as_ref()
+                .iter()
+                .zip(columns)
+                .zip(widths)
+                .enumerate()
+                .filter_map(|(k, ((text, col), w))| {
+                    let cell = Cell::from(fit(text, (*w)?, col.cut));
+                    Some(match style(i, k) {
+                        Some(s) => cell.style(s),
+                        None => cell,
+                    })
+                })
+                .collect();
+            let selected = if r == cursor {
+                theme.selected()
+            } else {
+                Style::default()
+            };
+            Row::new(row).style(selected)
+        })
+        .collect()
+}
+
 /// The headers and widths of the columns [`fit_widths`] kept.
 fn shown_columns(
     columns: &[Column],
@@ -293,7 +339,7 @@ fn draw_calls(f: &mut Frame<'_>, app: &App, list: Rect, detail: Option<Rect>, th
             [frame, time, client, server, label, outcome, took]
         })
         .collect();
-    let column = |k: usize| -> Vec<String> { cells.iter().map(|c| c[k].clone()).collect() };
+    let column = |k: usize| column_texts(&cells, k);
     let columns = [
         Column::kept("Frame", &column(0)),
         Column::optional(app.time_mode.header(), &column(1), 2),
@@ -304,31 +350,16 @@ fn draw_calls(f: &mut Frame<'_>, app: &App, list: Rect, detail: Option<Rect>, th
         Column::optional("Duration", &column(6), 1),
     ];
     let widths = fit_widths(&columns, usize::from(list.width.saturating_sub(2)));
-    let rows: Vec<Row<'_>> = shown
-        .iter()
-        .zip(&cells)
-        .map(|(&(r, c), texts)| {
-            let cells: Vec<Cell<'_>> = texts
-                .iter()
-                .zip(&columns)
-                .zip(&widths)
-                .filter_map(|((text, col), w)| {
-                    let text = fit(text, (*w)?, col.cut);
-                    Some(if col.header == "Outcome" {
-                        Cell::from(text).style(theme.call_outcome(c))
-                    } else {
-                        Cell::from(text)
-                    })
-                })
-                .collect();
-            let style = if r == app.cursor() {
-                theme.selected()
-            } else {
-                Style::default()
-            };
-            Row::new(cells).style(style)
-        })
-        .collect();
+    let indices: Vec<usize> = shown.iter().map(|(r, _)| *r).collect();
+    let rows = list_rows(
+        &indices,
+        &cells,
+        &columns,
+        &widths,
+        app.cursor(),
+        theme,
+        |i, k| (columns[k].header == "Outcome").then(|| theme.call_outcome(shown[i].1)),
+    );
     let (header, widths) = shown_columns(&columns, &widths);
     let order = if app.call_sort == app::CallSort::Capture {
         String::new()
@@ -773,7 +804,7 @@ fn draw_connections(f: &mut Frame<'_>, app: &App, area: Rect, theme: Theme) {
             ]
         })
         .collect();
-    let column = |k: usize| -> Vec<String> { cells.iter().map(|c| c[k].clone()).collect() };
+    let column = |k: usize| column_texts(&cells, k);
     let columns = [
         Column::kept("Client", &column(0)),
         Column::kept("Server endpoint", &column(1)),
@@ -785,31 +816,19 @@ fn draw_connections(f: &mut Frame<'_>, app: &App, area: Rect, theme: Theme) {
         Column::kept("Faults", &column(7)),
     ];
     let widths = fit_widths(&columns, usize::from(area.width.saturating_sub(2)));
-    let rows: Vec<Row<'_>> = shown
-        .iter()
-        .zip(&cells)
-        .map(|(&(r, c), texts)| {
-            let cells: Vec<Cell<'_>> = texts
-                .iter()
-                .zip(&columns)
-                .zip(&widths)
-                .filter_map(|((text, col), w)| {
-                    let cell = Cell::from(fit(text, (*w)?, col.cut));
-                    Some(if col.header == "Faults" && c.faults > 0 {
-                        cell.style(theme.outcome(Outcome::Fault))
-                    } else {
-                        cell
-                    })
-                })
-                .collect();
-            let style = if r == app.cursor() {
-                theme.selected()
-            } else {
-                Style::default()
-            };
-            Row::new(cells).style(style)
-        })
-        .collect();
+    let indices: Vec<usize> = shown.iter().map(|(r, _)| *r).collect();
+    let rows = list_rows(
+        &indices,
+        &cells,
+        &columns,
+        &widths,
+        app.cursor(),
+        theme,
+        |i, k| {
+            (columns[k].header == "Faults" && shown[i].1.faults > 0)
+                .then(|| theme.outcome(Outcome::Fault))
+        },
+    );
     let (header, widths) = shown_columns(&columns, &widths);
     let of = app
         .conn_endpoint
@@ -1032,7 +1051,7 @@ fn draw_endpoints(f: &mut Frame<'_>, app: &App, area: Rect, theme: Theme) {
             ]
         })
         .collect();
-    let column = |k: usize| -> Vec<String> { cells.iter().map(|c| c[k].clone()).collect() };
+    let column = |k: usize| column_texts(&cells, k);
     let columns = [
         Column::kept("Frame", &column(0)),
         Column::kept("Via", &column(1)),
@@ -1042,24 +1061,16 @@ fn draw_endpoints(f: &mut Frame<'_>, app: &App, area: Rect, theme: Theme) {
         Column::cut("Used by", &column(5), 12, 6, Cut::End),
     ];
     let widths = fit_widths(&columns, usize::from(area.width.saturating_sub(2)));
-    let rows: Vec<Row<'_>> = shown
-        .iter()
-        .zip(&cells)
-        .map(|(&(r, _), texts)| {
-            let cells: Vec<Cell<'_>> = texts
-                .iter()
-                .zip(&columns)
-                .zip(&widths)
-                .filter_map(|((text, col), w)| Some(Cell::from(fit(text, (*w)?, col.cut))))
-                .collect();
-            let style = if r == app.cursor() {
-                theme.selected()
-            } else {
-                Style::default()
-            };
-            Row::new(cells).style(style)
-        })
-        .collect();
+    let indices: Vec<usize> = shown.iter().map(|(r, _)| *r).collect();
+    let rows = list_rows(
+        &indices,
+        &cells,
+        &columns,
+        &widths,
+        app.cursor(),
+        theme,
+        |_, _| None,
+    );
     let (header, widths) = shown_columns(&columns, &widths);
     let title = if app.done || app.live {
         let count = if app.ep_filtered.len() == app.endpoints.len() {
@@ -1120,7 +1131,7 @@ fn draw_stats(f: &mut Frame<'_>, app: &mut App, area: Rect, theme: Theme) {
             cells
         })
         .collect();
-    let column = |k: usize| -> Vec<String> { cells.iter().map(|c| c[k].clone()).collect() };
+    let column = |k: usize| column_texts(&cells, k);
     let columns = [
         Column::cut("Interface.Operation", &column(0), 40, 12, Cut::Label),
         Column::kept("Calls", &column(1)),
@@ -1133,24 +1144,16 @@ fn draw_stats(f: &mut Frame<'_>, app: &mut App, area: Rect, theme: Theme) {
         Column::optional("16µs…", &column(8), 1),
     ];
     let widths = fit_widths(&columns, usize::from(area.width.saturating_sub(2)));
-    let rows: Vec<Row<'_>> = shown
-        .iter()
-        .zip(&cells)
-        .map(|(&(r, _), texts)| {
-            let cells: Vec<Cell<'_>> = texts
-                .iter()
-                .zip(&columns)
-                .zip(&widths)
-                .filter_map(|((text, col), w)| Some(Cell::from(fit(text, (*w)?, col.cut))))
-                .collect();
-            let style = if r == cursor {
-                theme.selected()
-            } else {
-                Style::default()
-            };
-            Row::new(cells).style(style)
-        })
-        .collect();
+    let indices: Vec<usize> = shown.iter().map(|(r, _)| *r).collect();
+    let rows = list_rows(
+        &indices,
+        &cells,
+        &columns,
+        &widths,
+        cursor,
+        theme,
+        |_, _| None,
+    );
     let (header, widths) = shown_columns(&columns, &widths);
     f.render_widget(
         table(

@@ -172,6 +172,7 @@ pub fn key_action(key: KeyEvent, app: &App) -> Option<Action> {
         KeyCode::Esc => Action::Back,
         KeyCode::Char('/') => Action::StartSearch,
         KeyCode::Char('n') => Action::NextMatch,
+        KeyCode::Char('N') => Action::PreviousMatch,
         KeyCode::Char('f') => Action::StartFilter,
         KeyCode::Char('F') => Action::ToggleFollow,
         KeyCode::Char('s') => Action::Sort,

@@ -168,12 +168,25 @@ fn live_calls_equal_the_written_file_and_a_simultaneous_tcpdump_capture() {
         sorted(&from_file, |c| c.to_string()),
         "live output differs from `calls --json` of the -w file"
     );
-    let from_tcpdump = calls_of(&dir.path().join("tcpdump.pcap"));
-    assert_eq!(
-        sorted(&live, without_capture_details),
-        sorted(&from_tcpdump, without_capture_details),
-        "live output differs from the calls of tcpdump's capture"
-    );
+    // tcpdump says at its end how many packets the kernel dropped before it read them: a
+    // capture with holes is no yardstick
+    let tcpdump_dropped = read("tcpdump.err")
+        .lines()
+        .find_map(|l| l.strip_suffix(" packets dropped by kernel"))
+        .and_then(|n| n.trim().parse::<u64>().ok())
+        .unwrap_or(0);
+    if tcpdump_dropped == 0 {
+        let from_tcpdump = calls_of(&dir.path().join("tcpdump.pcap"));
+        assert_eq!(
+            sorted(&live, without_capture_details),
+            sorted(&from_tcpdump, without_capture_details),
+            "live output differs from the calls of tcpdump's capture"
+        );
+    } else {
+        eprintln!(
+            "tcpdump's capture not compared: the kernel dropped {tcpdump_dropped} of its packets"
+        );
+    }
 
     let summary = read("live.err");
     assert!(summary.contains("Live capture"), "{summary}");

@@ -218,6 +218,10 @@ fn the_search_follows_the_typing_over_the_text_the_rows_show() {
     app.update(Action::Enter);
     app.update(Action::NextMatch);
     assert_eq!(app.cursor(), 1, "n: the next row showing ✓ ok");
+    app.update(Action::PreviousMatch);
+    assert_eq!(app.cursor(), 0, "N: the previous one");
+    app.update(Action::PreviousMatch);
+    assert_eq!(app.cursor(), app.rows() - 1, "N wraps to the last row");
     app.update(Action::StartSearch);
     for c in "35 ".chars() {
         app.update(Action::Char(c));
@@ -639,6 +643,11 @@ fn refused_binds_are_listed_and_an_empty_capture_says_why() {
         text.contains("No DCE/RPC call was found")
             && text.contains("146 SMB3 messages are encrypted"),
         "{text}"
+    );
+    let text = screen(&mut app, 160, 30);
+    assert!(
+        text.contains("146 encrypted SMB3 messages not decrypted"),
+        "the status line says so in every view:\n{text}"
     );
 }
 

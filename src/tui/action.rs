@@ -38,6 +38,8 @@ pub enum Action {
     StartFilter,
     /// Find the next match of the search (`n`).
     NextMatch,
+    /// Find the previous match of the search (`N`).
+    PreviousMatch,
     /// A character typed while searching or filtering.
     Char(char),
     /// Delete the last typed character.

@@ -420,8 +420,11 @@ struct SearchJob {
     origin: usize,
     /// Rows of the view when the search began.
     rows: usize,
-    /// Next step to look at: step `s` is row `(origin + s) % rows`.
+    /// Next step to look at: step `s` is row `(origin + s) % rows`, or `(origin - s)` going
+    /// up.
     next: usize,
+    /// Looking upwards (`N`).
+    upwards: bool,
     /// One past the last step to look at.
     end: usize,
     /// The flow view's items, made once per search.
@@ -1709,6 +1712,10 @@ impl App {
         if relist {
             self.list_connections();
         }
+        // the lists may have changed since (a filter): stay within them
+        let (field, row) = (self.field, self.cursor());
+        self.select(row);
+        self.field = field;
         true
     }
 
@@ -1815,6 +1822,11 @@ impl App {
     /// Starts a search of the current view for `self.search`: from the selected row itself
     /// while the text is typed (each key narrows it), from the next row for `n`.
     fn start_search(&mut self, from_next: bool) {
+        self.start_search_towards(from_next, false);
+    }
+
+    /// As [`App::start_search`], upwards when `upwards` (`N`: the previous match).
+    fn start_search_towards(&mut self, from_next: bool, upwards: bool) {
         let rows = self.rows();
         self.search_job = None;
         self.message = None;
@@ -1833,6 +1845,7 @@ impl App {
             origin,
             rows,
             next: first,
+            upwards,
             end: rows + first,
             flow: if self.view == View::Flow {
                 self.flow_rows()
@@ -1883,7 +1896,11 @@ impl App {
         }
         let stop = (job.next + SEARCH_ROWS_PER_SLICE).min(job.end);
         for step in job.next..stop {
-            let row = (job.origin + step) % job.rows;
+            let row = if job.upwards {
+                (job.origin + job.rows - step % job.rows) % job.rows
+            } else {
+                (job.origin + step) % job.rows
+            };
             if self.row_text(row, &job.flow).contains(&job.needle) {
                 self.select(row);
                 self.message = None;
@@ -2267,6 +2284,7 @@ impl App {
                 self.input = Input::Export;
             }
             Action::NextMatch => self.start_search(true),
+            Action::PreviousMatch => self.start_search_towards(true, true),
             Action::Help => {
                 self.help = !self.help;
                 self.help_scroll = 0;

@@ -1217,6 +1217,17 @@ fn draw_status(f: &mut Frame<'_>, app: &App, area: Rect, theme: Theme) {
             if app.aged_out > 0 {
                 s.push_str(&format!(" ({} older aged out)", app.aged_out));
             }
+            let encrypted = app.summary.as_ref().and_then(|sm| {
+                sm.counters
+                    .get("smb3_encrypted_messages")
+                    .copied()
+                    .filter(|&n| n > 0)
+            });
+            if let Some(n) = encrypted {
+                s.push_str(&format!(
+                    " — {n} encrypted SMB3 messages not decrypted (no key for their session)"
+                ));
+            }
             if let Some(c) = &app.capture {
                 s.push_str(&format!(
                     " — {} packets, dropped {} kernel / {} interface / {} rpcscope",
@@ -1267,7 +1278,8 @@ pub const HELP: &[(&str, &str)] = &[
     ),
     (
         "/",
-        "search the text the current view shows, as you type (Esc: cancel); n: next match",
+        "search the text the current view shows, as you type (Esc: cancel); n / N: next / \
+         previous match",
     ),
     (
         "f",

@@ -24,7 +24,7 @@ wait_for() {  # wait_for FILE TEXT: until FILE contains TEXT (10 s at most)
     return 1
 }
 
-tcpdump --immediate-mode -i lo -n -s 0 -U -w "$OUT/tcpdump.pcap" tcp 2>"$OUT/tcpdump.err" &
+tcpdump --immediate-mode -B 16384 -i lo -n -s 0 -U -w "$OUT/tcpdump.pcap" tcp 2>"$OUT/tcpdump.err" &
 TCPDUMP=$!
 "$RPCSCOPE" live -i lo -f tcp --json -w "$OUT/live.pcapng" >"$OUT/live.jsonl" 2>"$OUT/live.err" &
 LIVE=$!

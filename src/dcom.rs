@@ -175,7 +175,8 @@ pub struct InterfacePointer {
     pub ipid: String,
 }
 
-/// Interface pointers listed per answer on its record, at most (all are learned).
+/// Interface pointers listed per answer on its record, at most (all are learned); further
+/// ones are counted as `limit_interface_pointers`.
 pub const MAX_SHOWN_INTERFACE_POINTERS: usize = 64;
 
 /// What an activation request asks for: the class and the interfaces (MS-DCOM §3.1.2.5.2.3).
@@ -324,6 +325,8 @@ fn interface_pointers(pointers: &[Value], answer: &mut Answer) {
                     oxid: format!("{oxid:#018x}"),
                     ipid: ipid.to_string(),
                 });
+            } else {
+                answer.view.limits.add_named("limit_interface_pointers");
             }
         }
         resolver_bindings(bytes, answer);
@@ -632,6 +635,38 @@ mod tests {
         let few = &units[..units.len() / 20];
         let mut answer = Answer::default();
         binding_entries(few, few.len(), &mut answer);
+        assert!(answer.view.limits.kinds().next().is_none());
+    }
+
+    #[test]
+    fn interface_pointers_are_all_learned_and_listed_up_to_the_limit() {
+        let iid = Uuid::parse("9556dc99-828c-11cf-a37e-00aa003240c7").unwrap();
+        let pointer = |n: u8| {
+            let mut b = OBJREF_SIGNATURE.to_vec();
+            b.extend(1u32.to_le_bytes()); // standard
+            b.extend(wire(iid));
+            b.extend([0u8; 8]); // flags, cPublicRefs
+            b.extend(u64::from(n).to_le_bytes()); // OXID
+            b.extend([0u8; 8]); // OID
+            b.extend([n; 16]); // IPID
+            Value::Fields(vec![("abData".into(), Value::Bytes(b))])
+        };
+        let n = u8::try_from(MAX_SHOWN_INTERFACE_POINTERS + 3).unwrap();
+        let pointers: Vec<Value> = (1..=n).map(pointer).collect();
+        let mut answer = Answer::default();
+        interface_pointers(&pointers, &mut answer);
+        assert_eq!(answer.ipids.len(), usize::from(n), "every IPID is learned");
+        assert_eq!(
+            answer.view.interface_pointers.len(),
+            MAX_SHOWN_INTERFACE_POINTERS
+        );
+        assert_eq!(answer.view.interface_pointers[1].oxid, "0x0000000000000002");
+        assert_eq!(
+            answer.view.limits.kinds().collect::<Vec<_>>(),
+            ["limit_interface_pointers"]
+        );
+        let mut answer = Answer::default();
+        interface_pointers(&pointers[..3], &mut answer);
         assert!(answer.view.limits.kinds().next().is_none());
     }
 

@@ -95,12 +95,13 @@ impl NdrError {
 pub struct LimitsHit(u8);
 
 /// The anomaly names of the limits, by bit.
-const LIMIT_ANOMALIES: [&str; 5] = [
+const LIMIT_ANOMALIES: [&str; 6] = [
     "limit_decode_depth",
     "limit_decoded_values",
     "limit_pointer_chain",
     "limit_plan_depth",
     "limit_string_bindings",
+    "limit_interface_pointers",
 ];
 
 impl LimitsHit {

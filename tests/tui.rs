@@ -1848,3 +1848,98 @@ fn endpoints_sort_by_their_columns() {
     app.update(Action::Sort);
     assert_eq!(app.endpoint_sort, EndpointSort::Frame);
 }
+
+/// A click in the detail pane chooses the parameter, PDU field or stub row drawn under the
+/// pointer, also on the second row of a line the pane wrapped, and the pane stays where it was.
+#[test]
+fn a_click_in_the_detail_chooses_the_line_drawn_under_it() {
+    for (w, h) in [(50u16, 30u16), (80, 24), (160, 48)] {
+        let mut app = loaded_with("52-svcctl-psexec.pcap", full_library());
+        select_first(&mut app, |c| {
+            c.operation.as_deref() == Some("RCreateServiceW")
+        });
+        app.update(Action::Enter);
+        app.update(Action::FocusNext);
+        let tree: Vec<String> = app
+            .parameter_tree()
+            .into_iter()
+            .map(|l| l.text.clone())
+            .collect();
+        let call = app.selected_call().unwrap().clone();
+        let mut fields = Vec::new();
+        for (which, head) in [("request", &call.heads[0]), ("response", &call.heads[1])] {
+            for (k, v, _) in rpcscope::tui::app::pdu_fields(head) {
+                fields.push(format!("{which:<8} {k:<12} {v}"));
+            }
+        }
+        // what item `i` shows, without spaces (the pane wraps at them)
+        let text_of = |i: usize| -> String {
+            let text = tree
+                .get(i)
+                .or_else(|| fields.get(i - tree.len()))
+                .cloned()
+                .unwrap_or_else(|| format!("{:04x}", (i - tree.len() - fields.len()) * 16));
+            text.split_whitespace().collect()
+        };
+        // down the tree far enough that the pane scrolled
+        for _ in 0..tree.len() / 2 {
+            app.update(Action::Down);
+        }
+        let shown = screen(&mut app, w, h);
+        let area = app.detail_area;
+        let rows: Vec<String> = shown
+            .lines()
+            .skip(usize::from(area.y) + 1)
+            .take(usize::from(area.height) - 2)
+            .map(|l| {
+                l.chars()
+                    .skip(usize::from(area.x) + 1)
+                    .take(usize::from(area.width) - 2)
+                    .filter(|c| !c.is_whitespace())
+                    .collect()
+            })
+            .collect();
+        let items = app.detail_drawn.items.clone();
+        assert!(app.detail_drawn.top > 0, "the pane scrolled\n{shown}");
+        assert_eq!(items.len(), rows.len());
+        let mut wrapped = false;
+        for (r, (row, item)) in rows.iter().zip(&items).enumerate() {
+            let Some(i) = item else { continue };
+            // a parameter line (its fold mark aside), a PDU field, a stub row from its offset
+            let expected = text_of(*i);
+            let own: String = row.split('▸').next().unwrap().to_string();
+            assert!(
+                expected.contains(&own) || own.starts_with(&expected),
+                "row {r}: {row:?} is not item {i} {expected:?}\n{shown}"
+            );
+            wrapped |= r > 0 && items[r - 1] == *item;
+        }
+        if w == 50 {
+            assert!(wrapped, "a line the pane wrapped, for the test\n{shown}");
+        }
+        // a click on each row drawn with an item chooses that item, which stays on the row it
+        // was clicked on (or moves up as little as shows its bytes under it)
+        let before = app.field;
+        for (r, item) in items.iter().enumerate() {
+            let Some(i) = *item else { continue };
+            // the pane as it is drawn now, and the row the item is on in it
+            screen(&mut app, w, h);
+            let Some(at) = app.detail_drawn.items.iter().position(|&d| d == Some(i)) else {
+                continue;
+            };
+            let y = area.y + 1 + u16::try_from(at).unwrap();
+            app.update(Action::Click(area.x + 4, y));
+            assert_eq!(app.field, i, "row {r}");
+            let again = screen(&mut app, w, h);
+            let now = app.detail_drawn.items.iter().position(|&d| d == Some(i));
+            assert!(now.is_some_and(|n| n <= at), "row {at}: {now:?}\n{again}");
+            if i >= tree.len() {
+                assert_eq!(now, Some(at), "a field or stub row stays put\n{again}");
+            }
+        }
+        assert!(
+            items.iter().flatten().any(|&i| i != before),
+            "the clicks chose other items than the one chosen by keys"
+        );
+    }
+}

@@ -508,6 +508,18 @@ pub const MAX_FILTER_HISTORY: usize = 50;
 /// Histogram buckets of the statistics view.
 pub const HISTOGRAM_BUCKETS: usize = 8;
 
+/// The detail pane as it was last drawn.
+#[derive(Debug, Default, Clone)]
+pub struct DetailDrawn {
+    /// The call shown (its index in `App::calls`).
+    pub call: Option<usize>,
+    /// The first row shown, counted after wrapping.
+    pub top: u16,
+    /// The selectable item (parameter line, PDU field, stub row) drawn on each row inside the
+    /// pane's border, from its top; `None` for rows of other text.
+    pub items: Vec<Option<usize>>,
+}
+
 /// The state.
 #[derive(Debug)]
 pub struct App {
@@ -620,6 +632,9 @@ pub struct App {
     pub list_area: Rect,
     /// Where the detail pane was drawn (empty when closed): a click there focuses it.
     pub detail_area: Rect,
+    /// What the detail pane showed on its rows when last drawn: a click chooses the item
+    /// drawn under it, and the pane keeps its place while the chosen item stays in view.
+    pub detail_drawn: DetailDrawn,
     /// Help overlay shown.
     pub help: bool,
     /// First line of the help shown (the view keeps it within the help).
@@ -928,6 +943,7 @@ impl App {
             flow_scope: FlowScope::Host,
             list_area: Rect::default(),
             detail_area: Rect::default(),
+            detail_drawn: DetailDrawn::default(),
             help: false,
             help_scroll: 0,
             follow: false,
@@ -991,7 +1007,7 @@ impl App {
     }
 
     /// Index into `calls` of the selected call (as [`App::selected_call`]).
-    fn selected_index(&self) -> Option<usize> {
+    pub(crate) fn selected_index(&self) -> Option<usize> {
         self.filtered
             .get(self.selected[View::Calls.index()])
             .copied()
@@ -1998,11 +2014,16 @@ impl App {
     }
 
     /// A click at column `x`, row `y` of the screen: the list row drawn there is selected
-    /// (the list focused), a click on the detail pane focuses it.
+    /// (the list focused); a click on the detail pane focuses it and chooses the parameter,
+    /// field or stub row drawn there.
     fn click(&mut self, x: u16, y: u16) {
         let inside = |a: Rect| x >= a.x && x < a.right() && y >= a.y && y < a.bottom();
         if self.detail && inside(self.detail_area) {
             self.focus = Focus::Detail;
+            let row = usize::from(y.saturating_sub(self.detail_area.y + 1));
+            if let Some(&Some(item)) = self.detail_drawn.items.get(row) {
+                self.field = item;
+            }
             return;
         }
         let list = self.list_area;

@@ -108,7 +108,7 @@ pub fn draw(f: &mut Frame<'_>, app: &mut App, theme: Theme) {
     app.list_area = list;
     app.detail_area = detail.unwrap_or_default();
     match app.view {
-        View::Calls => draw_calls(f, app, list, detail, theme),
+        View::Calls => app.detail_drawn = draw_calls(f, app, list, detail, theme),
         View::Connections => draw_connections(f, app, body, theme),
         View::Flow => draw_flow(f, app, body, theme),
         View::Endpoints => draw_endpoints(f, app, body, theme),
@@ -312,7 +312,15 @@ fn calls_layout(app: &App, area: Rect) -> (Rect, Option<Rect>) {
     (p[0], Some(p[1]))
 }
 
-fn draw_calls(f: &mut Frame<'_>, app: &App, list: Rect, detail: Option<Rect>, theme: Theme) {
+/// Draws the calls list and, when open, the detail of the selected call (what it drew is
+/// returned).
+fn draw_calls(
+    f: &mut Frame<'_>,
+    app: &App,
+    list: Rect,
+    detail: Option<Rect>,
+    theme: Theme,
+) -> app::DetailDrawn {
     let range = window(app, app.filtered.len());
     let shown: Vec<(usize, &Call)> = range
         .clone()
@@ -383,12 +391,13 @@ fn draw_calls(f: &mut Frame<'_>, app: &App, list: Rect, detail: Option<Rect>, th
                 .block(Block::default().borders(Borders::ALL).title(shown)),
             list,
         );
-        return;
+        return app::DetailDrawn::default();
     }
     f.render_widget(table(shown, header, rows, widths, theme), list);
     if let (Some(area), Some(c)) = (detail, app.selected_call()) {
-        draw_detail(f, app, c, area, theme);
+        return draw_detail(f, app, c, area, theme);
     }
+    app::DetailDrawn::default()
 }
 
 /// A row of up to 16 bytes at `offset`: the offset, then the bytes in hex (a space between
@@ -471,31 +480,59 @@ fn stub_window(
         .collect()
 }
 
-/// The first row of the detail pane to show: the chosen item's line a third of the way down
-/// (with what follows it, its bytes), counting the rows each line wraps into as the pane wraps
-/// it (at word boundaries); the top when nothing is chosen.
-fn detail_scroll(lines: &[Line<'_>], focus_line: Option<usize>, area: Rect) -> u16 {
-    let Some(focus) = focus_line else {
+/// The rows each line of the detail takes in a pane `width` columns wide inside its border,
+/// as the pane wraps them (at word boundaries).
+fn wrapped_rows(lines: &[Line<'_>], width: u16) -> Vec<usize> {
+    lines
+        .iter()
+        .map(|l| {
+            Paragraph::new(l.clone())
+                .wrap(Wrap { trim: false })
+                .line_count(width)
+                .max(1)
+        })
+        .collect()
+}
+
+/// The first row of the detail pane to show, given the rows each line takes: with the chosen
+/// item on the row of the pane where it was last drawn (`anchor`, so a click does not move what
+/// it chose), scrolled on as little as shows the chosen lines (the item and, for a parameter,
+/// its bytes under it) to their end without losing the item; an item not in view before goes
+/// a third of the way down; the top when nothing is chosen.
+fn detail_scroll(
+    rows: &[usize],
+    chosen: Option<std::ops::Range<usize>>,
+    height: usize,
+    anchor: Option<usize>,
+) -> u16 {
+    let Some(chosen) = chosen else {
         return 0;
     };
-    let width = area.width.saturating_sub(2).max(1);
-    let height = usize::from(area.height.saturating_sub(2));
-    let rows = |l: &Line<'_>| {
-        Paragraph::new(l.clone())
-            .wrap(Wrap { trim: false })
-            .line_count(width)
-            .max(1)
-    };
-    let before: usize = lines.iter().take(focus).map(rows).sum();
-    let total: usize = before + lines.iter().skip(focus).map(rows).sum::<usize>();
-    let top = before
-        .saturating_sub(height / 3)
-        .min(total.saturating_sub(height));
+    let before: usize = rows.iter().take(chosen.start).sum();
+    let through: usize = rows.iter().take(chosen.end).sum();
+    let total: usize = rows.iter().sum();
+    let top = match anchor {
+        Some(row) => before
+            .saturating_sub(row)
+            .max(through.saturating_sub(height))
+            .min(before),
+        None => before.saturating_sub(height / 3),
+    }
+    .min(total.saturating_sub(height));
     u16::try_from(top).unwrap_or(u16::MAX)
 }
 
-fn draw_detail(f: &mut Frame<'_>, app: &App, c: &Call, area: Rect, theme: Theme) {
+/// Draws the detail of call `c` and says what it drew on each row.
+fn draw_detail(
+    f: &mut Frame<'_>,
+    app: &App,
+    c: &Call,
+    area: Rect,
+    theme: Theme,
+) -> app::DetailDrawn {
     let mut lines: Vec<Line<'_>> = Vec::new();
+    // the selectable item on each line that shows one: (line, item)
+    let mut item_lines: Vec<(usize, usize)> = Vec::new();
     let compact = compact_hex(area);
     let kv = |k: &str, v: String| {
         Line::from(vec![
@@ -641,8 +678,9 @@ fn draw_detail(f: &mut Frame<'_>, app: &App, c: &Call, area: Rect, theme: Theme)
     let items = tree.len() + fields.len() + stub_rows;
     let chosen = app.field.min(items.saturating_sub(1));
     let focused = |i: usize| app.focus == Focus::Detail && i == chosen;
-    // the line of the chosen item, kept in view
+    // the line of the chosen item, kept in view, and the end of the lines that belong to it
     let mut focus_line = None;
+    let mut focus_end = None;
     for (i, line) in tree.iter().enumerate() {
         let style = if focused(i) {
             focus_line = Some(lines.len());
@@ -654,6 +692,7 @@ fn draw_detail(f: &mut Frame<'_>, app: &App, c: &Call, area: Rect, theme: Theme)
             Some(n) if n > 0 => format!(" ▸ {n} lines folded (Enter)"),
             _ => String::new(),
         };
+        item_lines.push((lines.len(), i));
         lines.push(Line::styled(format!("  {}{fold}", line.text), style));
         // the bytes of the chosen parameter, in its stub, under it
         if !focused(i) {
@@ -672,6 +711,7 @@ fn draw_detail(f: &mut Frame<'_>, app: &App, c: &Call, area: Rect, theme: Theme)
                     bytes.len()
                 )));
                 lines.extend(stub_window(bytes, range, compact, theme));
+                focus_end = Some(lines.len());
             }
         }
     }
@@ -689,6 +729,7 @@ fn draw_detail(f: &mut Frame<'_>, app: &App, c: &Call, area: Rect, theme: Theme)
         } else {
             Style::default()
         };
+        item_lines.push((lines.len(), tree.len() + i));
         lines.push(Line::styled(
             format!("  {which:<8} {k:<12} {}", sanitize(v)),
             style,
@@ -737,6 +778,7 @@ fn draw_detail(f: &mut Frame<'_>, app: &App, c: &Call, area: Rect, theme: Theme)
             if chosen {
                 focus_line = Some(lines.len());
             }
+            item_lines.push((lines.len(), first_item + row));
             let mut line = hex_row(row * 16, chunk, |_| chosen, compact, theme);
             if with_text {
                 let text: String = chunk
@@ -766,7 +808,36 @@ fn draw_detail(f: &mut Frame<'_>, app: &App, c: &Call, area: Rect, theme: Theme)
     } else {
         "Detail (Tab to focus)"
     };
-    let scroll = detail_scroll(&lines, focus_line, area);
+    let rows = wrapped_rows(&lines, area.width.saturating_sub(2).max(1));
+    let height = usize::from(area.height.saturating_sub(2));
+    let shown = app.selected_index();
+    // the row the chosen item was drawn on, if this call's detail showed it
+    let anchor = if app.detail_drawn.call == shown {
+        app.detail_drawn
+            .items
+            .iter()
+            .position(|&i| i == Some(chosen))
+    } else {
+        None
+    };
+    let chosen_lines = focus_line.map(|l| l..focus_end.unwrap_or(l + 1).max(l + 1));
+    let scroll = detail_scroll(&rows, chosen_lines, height, anchor);
+    // the item drawn on each row of the pane, from the first row shown
+    let mut items = vec![None; height];
+    let mut item_of_line = item_lines.into_iter().peekable();
+    let mut row = 0usize;
+    for (line, &n) in rows.iter().enumerate() {
+        let item = item_of_line.next_if(|&(l, _)| l == line).map(|(_, i)| i);
+        for r in row..row + n {
+            if let Some(slot) = r
+                .checked_sub(usize::from(scroll))
+                .and_then(|at| items.get_mut(at))
+            {
+                *slot = item;
+            }
+        }
+        row += n;
+    }
     f.render_widget(
         Paragraph::new(lines)
             .block(Block::default().borders(Borders::ALL).title(title))
@@ -774,6 +845,11 @@ fn draw_detail(f: &mut Frame<'_>, app: &App, c: &Call, area: Rect, theme: Theme)
             .scroll((scroll, 0)),
         area,
     );
+    app::DetailDrawn {
+        call: shown,
+        top: scroll,
+        items,
+    }
 }
 
 fn draw_connections(f: &mut Frame<'_>, app: &App, area: Rect, theme: Theme) {
@@ -1318,7 +1394,10 @@ pub const HELP: &[(&str, &str)] = &[
          CSV for a name ending in .csv",
     ),
     ("F", "follow new calls as they arrive"),
-    ("mouse", "wheel scrolls, click selects"),
+    (
+        "mouse",
+        "wheel scrolls, click selects (in the detail: the line clicked)",
+    ),
     ("?", "this help"),
     ("q", "quit"),
 ];

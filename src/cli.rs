@@ -95,7 +95,8 @@ pub enum Command {
     },
     /// Every DCE/RPC PDU in the order read: type, call_id, flags, lengths, sec_trailer, the
     /// contexts a bind offers and each result of its bind_ack (with the secondary address),
-    /// a request's context and opnum, a fault's status.
+    /// a request's context and opnum, a fault's status; connectionless PDUs with their
+    /// activity, fragment number, interface and opnum.
     #[command(after_help = PDUS_EXAMPLES)]
     Pdus {
         /// Print JSON Lines (one "pdu" object per line) instead of a list.

@@ -28,9 +28,10 @@ pub struct PduSpan {
     pub stub_len: u64,
 }
 
-/// One connection-oriented PDU as read (`rpcscope pdus`, `"type": "pdu"` in JSON, whose form
-/// is [`crate::output::json::PduJson`]); the call-flow view shows those that are not part of a
-/// call (bind, bind_ack, alter_context, auth3, ...).
+/// One PDU as read (`rpcscope pdus`, `"type": "pdu"` in JSON, whose form is
+/// [`crate::output::json::PduJson`]): connection-oriented, or connectionless with its header in
+/// `datagram`; the call-flow view shows those that are not part of a call (bind, bind_ack,
+/// alter_context, auth3, ping, ack, ...).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PduRecord {
     /// Frame that completed the PDU.
@@ -65,18 +66,94 @@ pub struct PduRecord {
     pub auth: Option<PduAuth>,
     /// Stub bytes (requests, responses and faults; zero for the others).
     pub stub_len: u32,
-    /// What the PDU type carries after the header.
+    /// What the PDU type carries after the header (`Other` for connectionless PDUs).
     pub body: Body,
+    /// The connectionless header of an `ncadg_ip_udp` PDU; for those, `call_id` is the sequence
+    /// number, `frag_len` the header and body, `auth_len` the verifier after the body, and
+    /// `flags` is empty (the header's flags are here).
+    pub datagram: Option<DatagramFields>,
 }
 
 impl PduRecord {
-    /// True for the PDUs of a call (request, response, fault), which the call records report.
+    /// True for the PDUs of a call (request, response, fault; reject for connectionless
+    /// calls), which the call records report.
     #[must_use]
     pub fn is_call_pdu(&self) -> bool {
-        matches!(
-            self.body,
-            Body::Request(_) | Body::Response(_) | Body::Fault(_)
-        )
+        match self.datagram {
+            Some(_) => matches!(self.ptype.0, 0 | 2 | 3 | 6),
+            None => matches!(
+                self.body,
+                Body::Request(_) | Body::Response(_) | Body::Fault(_)
+            ),
+        }
+    }
+
+    /// The name of the PDU type (connectionless types by their own names).
+    #[must_use]
+    pub fn ptype_name(&self) -> Cow<'static, str> {
+        match self.datagram.and_then(|_| self.ptype.datagram_name()) {
+            Some(name) => Cow::Borrowed(name),
+            None => match self.ptype.name() {
+                Some(name) => Cow::Borrowed(name),
+                None => Cow::Owned(self.ptype.to_string()),
+            },
+        }
+    }
+}
+
+/// The header of a connectionless PDU (C706 §12.5.1) as `rpcscope pdus` reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DatagramFields {
+    /// `flags1` ([`DatagramFields::flag_names`]).
+    pub flags1: u8,
+    /// `flags2` (0x02: cancel pending).
+    pub flags2: u8,
+    /// Activity UUID: with the sequence number, the call.
+    pub activity: Uuid,
+    /// Interface and version the header names (none for the nil UUID).
+    pub interface: Option<SyntaxId>,
+    /// Object UUID (none for the nil UUID).
+    pub object: Option<Uuid>,
+    /// Operation number.
+    pub opnum: u16,
+    /// Fragment number.
+    pub fragnum: u16,
+    /// Serial number: the order the sender sent its fragments.
+    pub serial: u16,
+    /// Body length.
+    pub body_len: u16,
+    /// Authentication protocol (0: none).
+    pub auth_proto: u8,
+    /// The status a fault or reject carries.
+    pub status: Option<u32>,
+}
+
+impl DatagramFields {
+    /// The names of the `flags1` bits set, lowest first (C706 §12.5.3.1 and Wireshark's names).
+    #[must_use]
+    pub fn flag_names(&self) -> Vec<&'static str> {
+        const NAMES: [&str; 8] = [
+            "reserved_01",
+            "last_frag",
+            "frag",
+            "no_fack",
+            "maybe",
+            "idempotent",
+            "broadcast",
+            "reserved_80",
+        ];
+        NAMES
+            .iter()
+            .enumerate()
+            .filter(|&(bit, _)| self.flags1 & (1 << bit) != 0)
+            .map(|(_, &n)| n)
+            .collect()
+    }
+
+    /// True when `flags2` says a cancel is pending.
+    #[must_use]
+    pub fn cancel_pending(&self) -> bool {
+        self.flags2 & 0x02 != 0
     }
 }
 

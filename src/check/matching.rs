@@ -1209,6 +1209,7 @@ mod tests {
             auth: None,
             stub_len: 0,
             body,
+            datagram: None,
         }
     }
 

@@ -56,6 +56,25 @@ impl PacketType {
         })
     }
 
+    /// The snake_case name of a connectionless PDU type (C706 §12.5.3, 0 to 10), or `None`.
+    #[must_use]
+    pub fn datagram_name(self) -> Option<&'static str> {
+        Some(match self.0 {
+            0 => "request",
+            1 => "ping",
+            2 => "response",
+            3 => "fault",
+            4 => "working",
+            5 => "nocall",
+            6 => "reject",
+            7 => "ack",
+            8 => "cl_cancel",
+            9 => "fack",
+            10 => "cancel_ack",
+            _ => return None,
+        })
+    }
+
     /// True for the types a connection-oriented peer may send (0, 2, 3, 11–20).
     #[must_use]
     pub fn is_connection_oriented(self) -> bool {

@@ -99,6 +99,7 @@ impl CallObserver for Reporter {
             }),
             stub_len: u32::try_from(pdu.stub_len()).unwrap_or(u32::MAX),
             body: pdu.body.clone(),
+            datagram: None,
         });
     }
 }

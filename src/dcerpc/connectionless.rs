@@ -27,8 +27,11 @@ use super::call::{BoundContext, OpenCall, Span, StubSink, StubTail, TransportInf
 use super::call_report::{Reporter, keeps_stubs};
 use super::security::Protection;
 use crate::context::SessionContext;
+use crate::dce::body::Body;
+use crate::dce::codes::{PacketType, PfcFlags};
 use crate::dce::{SyntaxId, Uuid};
 use crate::hash::FastMap;
+use crate::model::{DatagramFields, PduRecord};
 use crate::source::Timestamp;
 use crate::tcp::{Dir, Origin};
 
@@ -80,19 +83,7 @@ pub mod ptype {
 /// The name of a connectionless PDU type.
 #[must_use]
 pub fn ptype_name(t: u8) -> &'static str {
-    match t {
-        ptype::REQUEST => "request",
-        ptype::PING => "ping",
-        ptype::RESPONSE => "response",
-        ptype::FAULT => "fault",
-        ptype::WORKING => "working",
-        ptype::NOCALL => "nocall",
-        ptype::REJECT => "reject",
-        ptype::ACK => "ack",
-        ptype::CL_CANCEL => "cl_cancel",
-        ptype::FACK => "fack",
-        _ => "cancel_ack",
-    }
+    PacketType(t).datagram_name().unwrap_or("cancel_ack")
 }
 
 /// The fields of a connectionless header rpcscope reads.
@@ -102,6 +93,8 @@ pub struct Header {
     pub ptype: u8,
     /// `flags1`.
     pub flags1: u8,
+    /// `flags2`.
+    pub flags2: u8,
     /// Integers are little-endian (`drep`).
     pub little_endian: bool,
     /// Object UUID.
@@ -122,6 +115,8 @@ pub struct Header {
     pub fragnum: u16,
     /// Authentication protocol (0: none).
     pub auth_proto: u8,
+    /// Serial number (`serial_hi` and `serial_lo`): the order the sender sent its fragments.
+    pub serial: u16,
 }
 
 impl Header {
@@ -173,6 +168,7 @@ pub fn parse_header(b: &[u8]) -> Option<Header> {
     Some(Header {
         ptype: h[1],
         flags1: h[2],
+        flags2: h[3],
         little_endian,
         object: uuid_at(8),
         interface: uuid_at(24),
@@ -183,6 +179,7 @@ pub fn parse_header(b: &[u8]) -> Option<Header> {
         body_len,
         fragnum: u16_at(76),
         auth_proto: h[78],
+        serial: u16::from_be_bytes([h[7], h[79]]),
     })
 }
 
@@ -329,6 +326,10 @@ impl Datagrams {
     ) {
         *self.section.pdus.entry(ptype_name(h.ptype)).or_default() += 1;
         let key = (h.activity, h.seqnum);
+        if cx.pdus.wanted() {
+            let ends = self.open.get(&key).map(|c| (c.client, c.server));
+            cx.pdus.push(record(h, payload, (src, dst), ends, last));
+        }
         let is_call_pdu = matches!(
             h.ptype,
             ptype::REQUEST | ptype::RESPONSE | ptype::FAULT | ptype::REJECT
@@ -664,6 +665,81 @@ impl Datagrams {
 }
 
 /// The interface a header names, as a binding whose source says which PDU named it.
+/// The record of a PDU (`rpcscope pdus`) from `src` to `dst`, completed at `at`; `ends` are the
+/// client and server of its call when the call is open. Without them the type says who sent
+/// it: requests, pings, acks and cancels come from the client, a fack from the client too (it
+/// acknowledges response fragments more often than the server acknowledges request ones), the
+/// rest from the server.
+fn record(
+    h: &Header,
+    payload: &[u8],
+    (src, dst): (SocketAddr, SocketAddr),
+    ends: Option<(SocketAddr, SocketAddr)>,
+    at: Origin,
+) -> PduRecord {
+    let from_client = match ends {
+        Some((client, server)) if src != dst => src == client || dst == server,
+        _ => matches!(
+            h.ptype,
+            ptype::REQUEST | ptype::PING | ptype::ACK | ptype::CL_CANCEL | ptype::FACK
+        ),
+    };
+    let (client, server) = if from_client { (src, dst) } else { (dst, src) };
+    let body = payload
+        .get(HEADER_LEN..HEADER_LEN + usize::from(h.body_len))
+        .unwrap_or(&[]);
+    let status = matches!(h.ptype, ptype::FAULT | ptype::REJECT)
+        .then(|| body.get(..4))
+        .flatten()
+        .map(|b| {
+            let b = [b[0], b[1], b[2], b[3]];
+            if h.little_endian {
+                u32::from_le_bytes(b)
+            } else {
+                u32::from_be_bytes(b)
+            }
+        });
+    let verifier = payload
+        .len()
+        .saturating_sub(HEADER_LEN + usize::from(h.body_len));
+    PduRecord {
+        frame: at.frame,
+        ts: at.ts,
+        client,
+        server,
+        transport: TRANSPORT,
+        pipe: None,
+        file_id: None,
+        from_client,
+        ptype: PacketType(h.ptype),
+        flags: PfcFlags(0),
+        call_id: h.seqnum,
+        frag_len: u16::try_from(HEADER_LEN + usize::from(h.body_len)).unwrap_or(u16::MAX),
+        auth_len: u16::try_from(verifier).unwrap_or(u16::MAX),
+        little_endian: h.little_endian,
+        auth: None,
+        stub_len: if matches!(h.ptype, ptype::REQUEST | ptype::RESPONSE) {
+            u32::from(h.body_len)
+        } else {
+            0
+        },
+        body: Body::Other,
+        datagram: Some(DatagramFields {
+            flags1: h.flags1,
+            flags2: h.flags2,
+            activity: h.activity,
+            interface: h.syntax(),
+            object: object(h),
+            opnum: h.opnum,
+            fragnum: h.fragnum,
+            serial: h.serial,
+            body_len: h.body_len,
+            auth_proto: h.auth_proto,
+            status,
+        }),
+    }
+}
+
 fn bound(abstract_syntax: SyntaxId, from_request: bool) -> BoundContext {
     BoundContext {
         abstract_syntax,

@@ -25,7 +25,7 @@ use crate::dcom::OxidView;
 use crate::epm::EpmView;
 use crate::idl::decode::PipeReport;
 use crate::idl::values::Decoded;
-use crate::model::{Call, Interface, Name, Outcome, PduAuth, PduRecord, PduSpan};
+use crate::model::{Call, DatagramFields, Interface, Name, Outcome, PduAuth, PduRecord, PduSpan};
 use crate::netlogon::NetlogonView;
 use crate::status::Status;
 
@@ -193,6 +193,8 @@ pub struct PduJson<'a> {
     response: Option<&'a Response>,
     #[serde(skip_serializing_if = "Option::is_none")]
     fault: Option<FaultJson<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    datagram: Option<DatagramJson<'a>>,
 }
 
 impl<'a> From<&'a PduRecord> for PduJson<'a> {
@@ -218,9 +220,12 @@ impl<'a> From<&'a PduRecord> for PduJson<'a> {
             pipe: p.pipe.as_deref(),
             file_id: p.file_id.as_deref(),
             from: if p.from_client { "client" } else { "server" },
-            ptype: p.ptype.to_string(),
+            ptype: p.ptype_name().into_owned(),
             call_id: p.call_id,
-            flags: p.flags.names(p.ptype),
+            flags: match &p.datagram {
+                Some(d) => d.flag_names(),
+                None => p.flags.names(p.ptype),
+            },
             frag_len: p.frag_len,
             auth_len: p.auth_len,
             little_endian: p.little_endian,
@@ -232,7 +237,38 @@ impl<'a> From<&'a PduRecord> for PduJson<'a> {
             request,
             response,
             fault,
+            datagram: p.datagram.as_ref().map(DatagramJson),
         }
+    }
+}
+
+/// The connectionless header of a PDU: `activity`, `fragnum`, `serial`, `interface` (as a
+/// bind's abstract syntax, or null), `opnum`, `object`, `body_len`, `auth_proto`,
+/// `cancel_pending`, and a fault's or reject's `status` and `status_name` (null otherwise).
+struct DatagramJson<'a>(&'a DatagramFields);
+
+impl Serialize for DatagramJson<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let d = self.0;
+        let mut st = s.serialize_struct("Datagram", 11)?;
+        st.serialize_field("activity", &Shown(d.activity))?;
+        st.serialize_field("fragnum", &d.fragnum)?;
+        st.serialize_field("serial", &d.serial)?;
+        st.serialize_field(
+            "interface",
+            &d.interface.as_ref().map(|syntax| SyntaxJson {
+                syntax,
+                transfer: false,
+            }),
+        )?;
+        st.serialize_field("opnum", &d.opnum)?;
+        st.serialize_field("object", &d.object.map(Shown))?;
+        st.serialize_field("body_len", &d.body_len)?;
+        st.serialize_field("auth_proto", &d.auth_proto)?;
+        st.serialize_field("cancel_pending", &d.cancel_pending())?;
+        st.serialize_field("status", &d.status)?;
+        st.serialize_field("status_name", &d.status.and_then(fault_name))?;
+        st.end()
     }
 }
 

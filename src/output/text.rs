@@ -92,20 +92,25 @@ pub fn pdu_row(p: &PduRecord) -> String {
     let start = p.ts.rfc3339_micros();
     let time = start.get(11..26).unwrap_or(&start);
     let arrow = if p.from_client { "->" } else { "<-" };
-    let flags: String = [
-        (p.flags.first(), 'F'),
-        (p.flags.last(), 'L'),
-        (p.flags.object_uuid(), 'O'),
-    ]
-    .iter()
-    .map(|&(set, c)| if set { c } else { '.' })
-    .collect();
+    let (first, last, object) = match &p.datagram {
+        // a connectionless message's first fragment is number 0; one not fragmented is whole
+        Some(d) => (
+            d.fragnum == 0,
+            d.flags1 & 0x02 != 0 || d.flags1 & 0x04 == 0,
+            d.object.is_some(),
+        ),
+        None => (p.flags.first(), p.flags.last(), p.flags.object_uuid()),
+    };
+    let flags: String = [(first, 'F'), (last, 'L'), (object, 'O')]
+        .iter()
+        .map(|&(set, c)| if set { c } else { '.' })
+        .collect();
     sanitize(&format!(
         "{:>7}  {time:<15}  {:<21}  {arrow}  {:<21}  {:<18}  {:>4}  {:>5}  {flags:<5}  {}",
         p.frame,
         p.client,
         p.server,
-        p.ptype.to_string(),
+        p.ptype_name(),
         p.call_id,
         p.frag_len,
         pdu_detail(p)
@@ -113,9 +118,13 @@ pub fn pdu_row(p: &PduRecord) -> String {
 }
 
 /// What a PDU says, in a line: the contexts a bind offers and their results, a request's
-/// context and opnum, a fault's status, the sec_trailer's auth type and level.
+/// context and opnum, a fault's status, the sec_trailer's auth type and level; for a
+/// connectionless PDU its activity, fragment, interface and operation, status.
 #[must_use]
 pub fn pdu_detail(p: &PduRecord) -> String {
+    if let Some(d) = &p.datagram {
+        return datagram_detail(d, p.stub_len);
+    }
     let syntax = |s: &SyntaxId| {
         let name = names::interface_name(s.uuid, s.major)
             .map_or_else(|| s.uuid.to_string(), str::to_string);
@@ -190,6 +199,32 @@ pub fn pdu_detail(p: &PduRecord) -> String {
         Body::Other => String::new(),
     };
     format!("{text}{auth}").trim().to_string()
+}
+
+/// What a connectionless PDU's header says, in a line.
+fn datagram_detail(d: &crate::model::DatagramFields, stub_len: u32) -> String {
+    let mut text = format!("activity {} fragment {}", d.activity, d.fragnum);
+    if let Some(i) = &d.interface {
+        let name = names::interface_name(i.uuid, i.major)
+            .map_or_else(|| i.uuid.to_string(), str::to_string);
+        text.push_str(&format!(" {name} v{} opnum {}", i.version(), d.opnum));
+    }
+    if let Some(o) = d.object {
+        text.push_str(&format!(" object {o}"));
+    }
+    if stub_len > 0 {
+        text.push_str(&format!(", stub {stub_len} B"));
+    }
+    if let Some(status) = d.status {
+        text.push_str(&format!(
+            " {}",
+            fault_name(status).map_or_else(|| format!("{status:#010x}"), str::to_string)
+        ));
+    }
+    if d.cancel_pending() {
+        text.push_str(", cancel pending");
+    }
+    text
 }
 
 /// The indented line under a DCOM activation call's row naming the class it activates.

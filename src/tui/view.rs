@@ -635,7 +635,7 @@ fn draw_detail(
         ));
     }
     for n in app.contexts_of(c) {
-        lines.push(kv(&n.ptype.to_string(), pdu_detail(n)));
+        lines.push(kv(&n.ptype_name(), pdu_detail(n)));
     }
     if let Some(epm) = &c.epm {
         if let Some(i) = &epm.requested_interface {
@@ -1045,7 +1045,7 @@ fn draw_flow(f: &mut Frame<'_>, app: &App, area: Rect, theme: Theme) {
                 } else {
                     (lane, client)
                 };
-                let label = format!("{}: {}", note.ptype, pdu_detail(note));
+                let label = format!("{}: {}", note.ptype_name(), pdu_detail(note));
                 lines.push(Line::styled(
                     arrow_line(width, &xs, from, to, &sanitize(&label)),
                     sel(theme.fg(Color::Cyan)),

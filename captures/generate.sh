@@ -51,6 +51,8 @@ LAB_ADMIN=rpcadmin
 # LAB-WS$ has the password of an "old join" (samba-tool computer create
 # --prepare-oldjoin): its name in lower case, lab-ws.
 DC_HOST=127.0.0.2
+# The DC's IPv6 address, where it listens only for captures that use it (69).
+DC_HOST6=fd00:2::2
 DC_REALM=RPCLAB.TEST
 DC_DOMAIN=RPCLABAD
 DC_NETBIOS=RPCLAB-DC
@@ -238,7 +240,7 @@ port_open 135 || die "endpoint mapper did not come up; see $LAB/log"
 log "listening: $(ss -Htln | awk '{print $4}' | sort -u | tr '\n' ' ')"
 
 export LAB_DOMAIN LAB_NETBIOS LAB_USER LAB_PASS LAB_HOST4 LAB_HOST6 LAB_CONF="$CONF" LAB_DIR="$LAB"
-export LAB_ADMIN DC_HOST DC_REALM DC_DOMAIN DC_NETBIOS DC_MACHINE
+export LAB_ADMIN DC_HOST DC_HOST6 DC_REALM DC_DOMAIN DC_NETBIOS DC_MACHINE
 export PYTHONDONTWRITEBYTECODE=1 PYTHONPATH="$SCEN${PYTHONPATH:+:$PYTHONPATH}"
 "$IMPACKET_PYTHON" "$SCEN/wait_ready.py" || die "endpoint mapper not ready; see $LAB/log"
 
@@ -367,13 +369,18 @@ dc_start() {
     command -v samba >/dev/null && command -v samba-tool >/dev/null \
         || { log "samba (package samba-ad-dc) or samba-tool not found"; return 1; }
     ip addr add "$DC_HOST/8" dev lo 2>/dev/null || true
+    local interfaces=$DC_HOST
+    if selected 69; then
+        ip -6 addr add "$DC_HOST6/128" dev lo nodad 2>/dev/null || true
+        interfaces+=" $DC_HOST6"
+    fi
     mkdir -p "$dc"/{pid,ncalrpc,log}
     log "provisioning the AD DC $DC_NETBIOS ($DC_REALM) on $DC_HOST"
     samba-tool domain provision --targetdir="$dc" --realm="$DC_REALM" --domain="$DC_DOMAIN" \
         --server-role=dc --dns-backend=NONE --adminpass="$LAB_PASS" \
         --host-name="${DC_NETBIOS,,}" --host-ip="$DC_HOST" \
         --option="netbios name = $DC_NETBIOS" \
-        --option="interfaces = $DC_HOST" --option="bind interfaces only = yes" \
+        --option="interfaces = $interfaces" --option="bind interfaces only = yes" \
         >"$dc/log/provision.out" 2>&1 || { log "provision failed; see $dc/log/provision.out"; return 1; }
     export DC_CONF="$dc/etc/smb.conf"
     # provision writes only settings that differ from the defaults, so the
@@ -507,6 +514,15 @@ capture_dc_udp() {
     selected "$name" || return 0
     dc_start || { FAILED+=("$name"); return 0; }
     record "$name" "host $DC_HOST and (tcp or udp port 88 or (ip[6:2] & 0x3fff != 0))" "$@"
+}
+
+# capture_dc_udp6 NAME CMD...: as capture_dc, with everything to and from the DC's IPv6 address
+# too (Kerberos over UDP and TCP port 88, and the IPv6 fragments of its UDP messages).
+capture_dc_udp6() {
+    local name=$1; shift
+    selected "$name" || return 0
+    dc_start || { FAILED+=("$name"); return 0; }
+    record "$name" "(host $DC_HOST and tcp) or host $DC_HOST6" "$@"
 }
 
 # capture_dc_with NAME SETTINGS CMD...: as capture_dc, with the AD DC's smbd given SETTINGS

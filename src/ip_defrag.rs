@@ -1,26 +1,48 @@
-//! IPv4 fragment reassembly under a cap. Fragments are collected per (source, destination,
+//! Network layer: IP fragment reassembly under a cap, for IPv4 (RFC 791) and IPv6 (the
+//! Fragment header, RFC 8200 §4.5). Fragments are collected per (source, destination,
 //! identification, protocol); a datagram is handed on once every byte up to the last fragment is
 //! present. Overlapping fragments keep the bytes that arrived first.
 //!
-//! Limits: [`MAX_DATAGRAMS_IN_PROGRESS`] datagrams at once (the oldest is evicted), at most
-//! [`MAX_DATAGRAM_BYTES`] per datagram, and [`FRAGMENT_TIMEOUT_SECS`] of capture time between a
-//! datagram's first and last fragment. Every eviction is counted in [`DefragStats`].
+//! Limits, for both versions together: [`MAX_DATAGRAMS_IN_PROGRESS`] datagrams at once (the
+//! oldest is evicted), at most [`MAX_DATAGRAM_BYTES`] per datagram, and
+//! [`FRAGMENT_TIMEOUT_SECS`] of capture time between a datagram's first and last fragment.
+//! Every eviction is counted in [`DefragStats`], per IP version.
+
+use std::net::IpAddr;
 
 use crate::hash::FastMap;
-
-use crate::link::Ipv4Fragment;
+use crate::link::IpFragment;
 use crate::source::Timestamp;
 
 /// Datagrams being reassembled at once; beyond this the oldest is dropped and counted.
 pub const MAX_DATAGRAMS_IN_PROGRESS: usize = 1024;
-/// Largest reassembled datagram payload (the IPv4 maximum).
+/// Largest reassembled datagram payload (the IPv4 maximum, and IPv6's without jumbograms).
 pub const MAX_DATAGRAM_BYTES: usize = 65_535;
 /// A datagram whose fragments span more capture time than this is dropped and counted.
 pub const FRAGMENT_TIMEOUT_SECS: i64 = 30;
 
-/// Counters of the defragmenter, reported in the summary.
+/// Counters of the defragmenter per IP version, reported in the summary.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct DefragStats {
+    /// IPv4 fragments and datagrams.
+    pub ipv4: FragmentCounts,
+    /// IPv6 fragments and datagrams.
+    pub ipv6: FragmentCounts,
+}
+
+impl DefragStats {
+    fn of(&mut self, address: IpAddr) -> &mut FragmentCounts {
+        if address.is_ipv4() {
+            &mut self.ipv4
+        } else {
+            &mut self.ipv6
+        }
+    }
+}
+
+/// What became of the fragments of one IP version.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FragmentCounts {
     /// Fragments received.
     pub fragments: u64,
     /// Datagrams completed.
@@ -29,14 +51,15 @@ pub struct DefragStats {
     pub dropped: u64,
 }
 
-/// A reassembled IPv4 datagram payload.
+/// A reassembled IP datagram payload.
 #[derive(Debug)]
 pub struct Datagram {
     /// Source address.
-    pub src: [u8; 4],
+    pub src: IpAddr,
     /// Destination address.
-    pub dst: [u8; 4],
-    /// Upper-layer protocol.
+    pub dst: IpAddr,
+    /// Upper-layer protocol (for IPv6, the next header the Fragment header named: see
+    /// [`crate::link::upper_layer`]).
     pub protocol: u8,
     /// The whole payload.
     pub payload: Vec<u8>,
@@ -57,7 +80,7 @@ struct Pending {
     order: u64,
 }
 
-type Key = ([u8; 4], [u8; 4], u16, u8);
+type Key = (IpAddr, IpAddr, u32, u8);
 
 /// The reassembly table.
 #[derive(Debug, Default)]
@@ -95,7 +118,7 @@ impl Defragmenter {
                         return Some(p.first_frame);
                     }
                     self.pending.remove(&key);
-                    self.stats.dropped += 1;
+                    self.stats.of(key.0).dropped += 1;
                 }
                 _ => {}
             }
@@ -106,27 +129,35 @@ impl Defragmenter {
 
     /// Adds a fragment of frame `frame`, captured at `ts`; returns the datagram when it is
     /// complete.
-    pub fn add(&mut self, frag: &Ipv4Fragment<'_>, frame: u64, ts: Timestamp) -> Option<Datagram> {
-        self.stats.fragments += 1;
+    pub fn add(&mut self, frag: &IpFragment<'_>, frame: u64, ts: Timestamp) -> Option<Datagram> {
+        self.stats.of(frag.src).fragments += 1;
+        // the rare IPv6 fragment whose start the slicer read as extension headers, joined
+        let joined;
+        let payload = if frag.lead.is_empty() {
+            frag.payload
+        } else {
+            joined = [frag.lead, frag.payload].concat();
+            &joined[..]
+        };
         let key = (frag.src, frag.dst, frag.id, frag.protocol);
         let start = frag.offset as usize;
-        let end = start + frag.payload.len();
+        let end = start + payload.len();
         if end > MAX_DATAGRAM_BYTES {
             self.pending.remove(&key);
-            self.stats.dropped += 1;
+            self.stats.of(frag.src).dropped += 1;
             return None;
         }
         if let Some(p) = self.pending.get(&key)
             && ts.secs - p.first_seen.secs > FRAGMENT_TIMEOUT_SECS
         {
             self.pending.remove(&key);
-            self.stats.dropped += 1;
+            self.stats.of(frag.src).dropped += 1;
         }
         if !self.pending.contains_key(&key) && self.pending.len() >= MAX_DATAGRAMS_IN_PROGRESS {
             while let Some((order, oldest)) = self.started.pop_front() {
                 if self.pending.get(&oldest).is_some_and(|p| p.order == order) {
                     self.pending.remove(&oldest);
-                    self.stats.dropped += 1;
+                    self.stats.of(oldest.0).dropped += 1;
                     break;
                 }
             }
@@ -162,12 +193,12 @@ impl Defragmenter {
                 continue;
             }
             if a > cursor {
-                copy(&mut p.data, frag.payload, start, cursor, a);
+                copy(&mut p.data, payload, start, cursor, a);
             }
             cursor = cursor.max(b);
         }
         if cursor < end {
-            copy(&mut p.data, frag.payload, start, cursor, end);
+            copy(&mut p.data, payload, start, cursor, end);
         }
         p.have.push((start, end));
         p.have.sort_unstable();
@@ -185,7 +216,7 @@ impl Defragmenter {
         {
             let mut done = self.pending.remove(&key)?;
             done.data.truncate(total);
-            self.stats.reassembled += 1;
+            self.stats.of(frag.src).reassembled += 1;
             return Some(Datagram {
                 src: frag.src,
                 dst: frag.dst,
@@ -209,14 +240,15 @@ fn copy(dst: &mut [u8], src: &[u8], src_at: usize, from: usize, to: usize) {
 mod tests {
     use super::*;
 
-    fn frag(offset: u32, more: bool, payload: &[u8]) -> Ipv4Fragment<'_> {
-        Ipv4Fragment {
-            src: [1, 1, 1, 1],
-            dst: [2, 2, 2, 2],
+    fn frag(offset: u32, more: bool, payload: &[u8]) -> IpFragment<'_> {
+        IpFragment {
+            src: IpAddr::from([1, 1, 1, 1]),
+            dst: IpAddr::from([2, 2, 2, 2]),
             id: 7,
             protocol: 6,
             offset,
             more,
+            lead: &[],
             payload,
         }
     }
@@ -230,30 +262,30 @@ mod tests {
         // overlaps the first fragment: the original bytes stay
         let got = d.add(&frag(8, true, b"IJKLMNOPzz"), 1, ts).unwrap();
         assert_eq!(got.payload, b"ABCDEFGHIJKLMNOPQRSTUVWX");
-        assert_eq!(d.stats().reassembled, 1);
+        assert_eq!(d.stats().ipv4.reassembled, 1);
     }
 
     #[test]
     fn a_full_table_drops_its_oldest_datagram_first() {
         let mut d = Defragmenter::new();
         let ts = Timestamp::default();
-        let with_id = |id: u16, offset: u32, more: bool| Ipv4Fragment {
+        let with_id = |id: u32, offset: u32, more: bool| IpFragment {
             id,
             ..frag(offset, more, b"ABCDEFGH")
         };
         // one more datagram than the table holds, each with its first fragment only
-        for id in 0..=u16::try_from(MAX_DATAGRAMS_IN_PROGRESS).unwrap() {
+        for id in 0..=u32::try_from(MAX_DATAGRAMS_IN_PROGRESS).unwrap() {
             assert!(d.add(&with_id(id, 0, true), 1, ts).is_none());
         }
-        assert_eq!(d.stats().dropped, 1);
+        assert_eq!(d.stats().ipv4.dropped, 1);
         // datagram 0 was dropped: its last fragment alone completes nothing
         assert!(d.add(&with_id(0, 8, false), 1, ts).is_none());
         // which dropped datagram 1, the oldest then; datagram 2 still completes
-        assert_eq!(d.stats().dropped, 2);
+        assert_eq!(d.stats().ipv4.dropped, 2);
         let got = d.add(&with_id(2, 8, false), 1, ts).unwrap();
         assert_eq!(got.payload, b"ABCDEFGHABCDEFGH");
         // many datagrams started and finished keep the order queue bounded
-        for id in 3000..9000u16 {
+        for id in 3000..9000u32 {
             d.add(&with_id(id, 0, true), 1, ts);
             d.add(&with_id(id, 8, false), 1, ts);
         }
@@ -268,6 +300,31 @@ mod tests {
             d.add(&frag(65_528, false, &big), 1, Timestamp::default())
                 .is_none()
         );
-        assert_eq!(d.stats().dropped, 1);
+        assert_eq!(d.stats().ipv4.dropped, 1);
+    }
+
+    /// IPv6 fragments with the same identification as IPv4 ones are other datagrams; the
+    /// start of a fragment read as extension headers (`lead`) comes before its payload; each
+    /// version has its own counts.
+    #[test]
+    fn ipv6_fragments_are_reassembled_apart_from_ipv4_ones() {
+        let mut d = Defragmenter::new();
+        let ts = Timestamp::default();
+        let v6 =
+            |offset: u32, more: bool, lead: &'static [u8], payload: &'static [u8]| IpFragment {
+                src: "2001:db8::1".parse().unwrap(),
+                dst: "2001:db8::2".parse().unwrap(),
+                lead,
+                ..frag(offset, more, payload)
+            };
+        assert!(d.add(&v6(8, false, b"IJ", b"KLMNOP"), 1, ts).is_none());
+        assert!(d.add(&frag(0, true, b"abcdefgh"), 2, ts).is_none());
+        let got = d.add(&v6(0, true, b"", b"ABCDEFGH"), 3, ts).unwrap();
+        assert_eq!(got.payload, b"ABCDEFGHIJKLMNOP");
+        assert_eq!(got.src.to_string(), "2001:db8::1");
+        assert_eq!(got.first_frame, 1);
+        let s = d.stats();
+        assert_eq!((s.ipv6.fragments, s.ipv6.reassembled), (2, 1));
+        assert_eq!((s.ipv4.fragments, s.ipv4.reassembled), (1, 0));
     }
 }

@@ -4,8 +4,8 @@
 //!
 //! ```text
 //! source   (pcap / pcapng, file or stdin)            Frame {number, ts, link type, bytes}
-//!   └─ link     (Ethernet/VLAN, SLL, SLL2, raw, null)   TcpSegment | Ipv4Fragment
-//!       ├─ ip_defrag (IPv4 fragments, capped)           TcpSegment
+//!   └─ link     (Ethernet/VLAN, SLL, SLL2, raw, null)   TcpSegment | IpFragment
+//!       ├─ ip_defrag (IPv4, IPv6 fragments, capped)     TcpSegment
 //!       └─ tcp       (flow table, both directions with late segments waiting, reassembly per dir)
 //!           │                                           data(offset, bytes, origin) | gap
 //!           │  engine::transport → SessionEvents: opened | data | gap | closed | frame_done

@@ -1,5 +1,6 @@
 //! Link and network layers: turns a captured frame into a TCP segment, a UDP datagram, or an
-//! IPv4 fragment to be reassembled by [`crate::ip_defrag`].
+//! IP fragment (IPv4, or IPv6 with a Fragment header, RFC 8200 §4.5) to be reassembled by
+//! [`crate::ip_defrag`].
 //!
 //! Link types: Ethernet II with 802.1Q / QinQ tags, Linux SLL and SLL2, raw IPv4/IPv6 and
 //! BSD/OpenBSD loopback. IPv4 and IPv6 (with extension headers) are sliced by `etherparse` with
@@ -9,8 +10,8 @@
 use std::net::{IpAddr, SocketAddr};
 
 use etherparse::{
-    EtherType, Ethernet2Slice, IpNumber, LaxIpSlice, LaxNetSlice, LaxSlicedPacket, TcpSlice,
-    UdpSlice,
+    EtherType, Ethernet2Slice, IpNumber, Ipv6ExtensionSlice, Ipv6ExtensionsSlice, LaxIpSlice,
+    LaxIpv6Slice, LaxNetSlice, LaxSlicedPacket, TcpSlice, UdpSlice,
 };
 
 use crate::source::LinkType;
@@ -58,22 +59,28 @@ pub struct UdpDatagram<'a> {
     pub payload: &'a [u8],
 }
 
-/// An IPv4 fragment that needs reassembly before TCP can be read.
+/// An IP fragment that needs reassembly before what it carries can be read: an IPv4 fragment,
+/// or an IPv6 packet with a Fragment header that fragments its payload.
 #[derive(Clone, Copy, Debug)]
-pub struct Ipv4Fragment<'a> {
+pub struct IpFragment<'a> {
     /// Source address.
-    pub src: [u8; 4],
+    pub src: IpAddr,
     /// Destination address.
-    pub dst: [u8; 4],
-    /// IP identification field.
-    pub id: u16,
-    /// Upper-layer protocol number.
+    pub dst: IpAddr,
+    /// Identification: IPv4's 16-bit field, or the 32 bits of IPv6's Fragment header.
+    pub id: u32,
+    /// Protocol of the reassembled payload: IPv4's protocol field, or the next header the IPv6
+    /// Fragment header names (possibly an extension header, read after reassembly).
     pub protocol: u8,
     /// Offset of this fragment's payload in bytes.
     pub offset: u32,
     /// More fragments follow.
     pub more: bool,
-    /// This fragment's payload.
+    /// The start of this fragment's payload that the IP slicer read as IPv6 extension headers
+    /// after the Fragment header (empty unless the Fragment header is followed by one); the
+    /// fragment's payload is `lead` then `payload`.
+    pub lead: &'a [u8],
+    /// This fragment's payload (after `lead`).
     pub payload: &'a [u8],
 }
 
@@ -84,9 +91,9 @@ pub enum Decoded<'a> {
     Tcp(TcpSegment<'a>),
     /// A UDP datagram.
     Udp(UdpDatagram<'a>),
-    /// An IPv4 fragment (any protocol; reassemble, then call [`parse_tcp`] if it is TCP).
-    Ipv4Fragment(Ipv4Fragment<'a>),
-    /// Something rpcscope does not analyse (ARP, ICMP, IPv6 fragments, ...).
+    /// An IP fragment (any protocol; reassemble, then read what [`upper_layer`] finds).
+    IpFragment(IpFragment<'a>),
+    /// Something rpcscope does not analyse (ARP, ICMP, ...).
     Other,
 }
 
@@ -188,13 +195,14 @@ fn from_net<'a>(net: Option<&LaxNetSlice<'a>>) -> Result<Decoded<'a>, LinkError>
             let h = v4.header();
             let payload = v4.payload();
             if payload.fragmented {
-                return Ok(Decoded::Ipv4Fragment(Ipv4Fragment {
-                    src: h.source(),
-                    dst: h.destination(),
-                    id: h.identification(),
+                return Ok(Decoded::IpFragment(IpFragment {
+                    src: IpAddr::from(h.source()),
+                    dst: IpAddr::from(h.destination()),
+                    id: u32::from(h.identification()),
                     protocol: h.protocol().0,
                     offset: u32::from(h.fragments_offset().value()) * 8,
                     more: h.more_fragments(),
+                    lead: &[],
                     payload: payload.payload,
                 }));
             }
@@ -229,7 +237,10 @@ fn from_net<'a>(net: Option<&LaxNetSlice<'a>>) -> Result<Decoded<'a>, LinkError>
                 )
                 .map_or(Decoded::Other, Decoded::Udp));
             }
-            if payload.fragmented || payload.ip_number != IpNumber::TCP {
+            if payload.fragmented {
+                return Ok(ipv6_fragment(v6).map_or(Decoded::Other, Decoded::IpFragment));
+            }
+            if payload.ip_number != IpNumber::TCP {
                 return Ok(Decoded::Other);
             }
             let ip_start = h.slice();
@@ -243,6 +254,50 @@ fn from_net<'a>(net: Option<&LaxNetSlice<'a>>) -> Result<Decoded<'a>, LinkError>
         }
         _ => Ok(Decoded::Other),
     }
+}
+
+/// The fragment an IPv6 packet whose payload is fragmented carries: the fields of its first
+/// Fragment header and the bytes after that header.
+fn ipv6_fragment<'a>(v6: &LaxIpv6Slice<'a>) -> Option<IpFragment<'a>> {
+    let h = v6.header();
+    let exts = v6.extensions();
+    let mut after = 0;
+    let mut fragment = None;
+    for ext in exts.clone() {
+        after += match &ext {
+            Ipv6ExtensionSlice::HopByHop(x)
+            | Ipv6ExtensionSlice::Routing(x)
+            | Ipv6ExtensionSlice::DestinationOptions(x) => x.slice().len(),
+            Ipv6ExtensionSlice::Authentication(x) => x.slice().len(),
+            Ipv6ExtensionSlice::Fragment(x) => x.slice().len(),
+        };
+        if let Ipv6ExtensionSlice::Fragment(f) = ext {
+            fragment = Some(f);
+            break;
+        }
+    }
+    let f = fragment?;
+    Some(IpFragment {
+        src: IpAddr::from(h.source_addr()),
+        dst: IpAddr::from(h.destination_addr()),
+        id: f.identification(),
+        protocol: f.next_header().0,
+        offset: u32::from(f.fragment_offset().value()) * 8,
+        more: f.more_fragments(),
+        lead: exts.slice().get(after..).unwrap_or(&[]),
+        payload: v6.payload().payload,
+    })
+}
+
+/// The protocol and bytes a reassembled datagram carries: IPv4's as they are; after IPv6
+/// extension headers that followed the Fragment header, those headers skipped.
+#[must_use]
+pub fn upper_layer(src: IpAddr, protocol: u8, payload: &[u8]) -> (u8, &[u8]) {
+    if src.is_ipv4() {
+        return (protocol, payload);
+    }
+    let (_, next, rest, _) = Ipv6ExtensionsSlice::from_slice_lax(IpNumber(protocol), payload);
+    (next.0, rest)
 }
 
 /// Sets `missing_tail` from the IP length field: bytes the IP header promises after the captured
@@ -408,12 +463,72 @@ mod tests {
         assert_eq!(seg.payload, b"v6");
     }
 
+    /// An IPv6 packet whose Fragment header says `offset` and `more`, carrying `data` after
+    /// it, the header naming `next` as what the reassembled payload starts with.
+    fn ipv6_fragment_packet(next: u8, offset: u16, more: bool, data: &[u8]) -> Vec<u8> {
+        let mut p = vec![0x60, 0, 0, 0];
+        p.extend(u16::try_from(8 + data.len()).unwrap().to_be_bytes());
+        p.extend([44, 64]); // next header: Fragment
+        p.extend([0x20, 0x01, 0x0d, 0xb8]);
+        p.extend([0u8; 11]);
+        p.push(1);
+        p.extend([0x20, 0x01, 0x0d, 0xb8]);
+        p.extend([0u8; 11]);
+        p.push(2);
+        p.extend([next, 0]);
+        p.extend((((offset / 8) << 3) | u16::from(more)).to_be_bytes());
+        p.extend(0xdead_beef_u32.to_be_bytes());
+        p.extend(data);
+        p
+    }
+
+    #[test]
+    fn decodes_ipv6_fragments_and_what_follows_their_fragment_header() {
+        let tcp = &ipv4_tcp(b"over IPv6 in two fragments")[20..];
+        let first = ipv6_fragment_packet(6, 0, true, &tcp[..16]);
+        let Decoded::IpFragment(f) = decode(LinkType::RAW, &first).unwrap() else {
+            panic!("a fragment");
+        };
+        assert_eq!(f.src.to_string(), "2001:db8::1");
+        assert_eq!(
+            (f.id, f.protocol, f.offset, f.more),
+            (0xdead_beef, 6, 0, true)
+        );
+        assert!(f.lead.is_empty());
+        assert_eq!(f.payload, &tcp[..16]);
+        let last = ipv6_fragment_packet(6, 16, false, &tcp[16..]);
+        let Decoded::IpFragment(f) = decode(LinkType::RAW, &last).unwrap() else {
+            panic!("a fragment");
+        };
+        assert_eq!((f.offset, f.more), (16, false));
+        assert_eq!(f.payload, &tcp[16..]);
+        // destination options after the Fragment header belong to the fragmented part: the
+        // slicer reads them as a header, the fragment gives them back in `lead`
+        let mut with_options = vec![6, 0, 1, 4, 0, 0, 0, 0];
+        with_options.extend(&tcp[..8]);
+        let p = ipv6_fragment_packet(60, 0, true, &with_options);
+        let Decoded::IpFragment(f) = decode(LinkType::RAW, &p).unwrap() else {
+            panic!("a fragment");
+        };
+        assert_eq!(f.protocol, 60);
+        assert_eq!([f.lead, f.payload].concat(), with_options);
+        let src = f.src;
+        let (protocol, payload) = upper_layer(src, 60, &with_options);
+        assert_eq!((protocol, payload), (6, &tcp[..8]));
+        // a whole packet with a Fragment header that fragments nothing is read as it is
+        let atomic = ipv6_fragment_packet(6, 0, false, tcp);
+        assert_eq!(
+            tcp_of(decode(LinkType::RAW, &atomic).unwrap()).payload,
+            b"over IPv6 in two fragments"
+        );
+    }
+
     #[test]
     fn returns_fragment_and_errors_without_panicking() {
         let mut ip = ipv4_tcp(b"fragment");
         ip[6] = 0x20; // more fragments
         match decode(LinkType::RAW, &ip).unwrap() {
-            Decoded::Ipv4Fragment(f) => assert!(f.more && f.offset == 0 && f.protocol == 6),
+            Decoded::IpFragment(f) => assert!(f.more && f.offset == 0 && f.protocol == 6),
             other => panic!("{other:?}"),
         }
         assert_eq!(

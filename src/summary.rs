@@ -28,8 +28,6 @@ pub struct CaptureTotals {
     pub cut_by_snaplen: u64,
     /// TCP segments decoded.
     pub tcp_segments: u64,
-    /// IPv4 fragments seen.
-    pub ip_fragments: u64,
     /// Frames that are not TCP (ARP, UDP, ...).
     pub not_tcp: u64,
     /// Frames that could not be decoded.
@@ -44,6 +42,18 @@ pub struct CaptureTotals {
     pub first_ts: Option<Timestamp>,
     /// Time of the last frame.
     pub last_ts: Option<Timestamp>,
+}
+
+/// What became of a capture's IPv6 fragments (packets with a Fragment header that fragments
+/// their payload).
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Ipv6Fragments {
+    /// Fragments.
+    pub ipv6_fragments: u64,
+    /// Datagrams reassembled.
+    pub ipv6_reassembled: u64,
+    /// Datagrams dropped by the reassembly limits.
+    pub ipv6_reassembly_dropped: u64,
 }
 
 /// Frame totals as reported.
@@ -67,6 +77,9 @@ pub struct FrameSection {
     pub ipv4_reassembled: u64,
     /// IPv4 datagrams dropped by the reassembly limits.
     pub ipv4_reassembly_dropped: u64,
+    /// IPv6 fragments, only when the capture has some.
+    #[serde(flatten)]
+    pub ipv6: Option<Ipv6Fragments>,
     /// First frame time (RFC 3339).
     pub first: Option<String>,
     /// Last frame time.
@@ -452,9 +465,14 @@ impl SummaryBuilder {
                 not_tcp: totals.not_tcp,
                 cut_by_snaplen: totals.cut_by_snaplen,
                 undecodable: totals.undecodable,
-                ipv4_fragments: totals.ip_fragments,
-                ipv4_reassembled: defrag.reassembled,
-                ipv4_reassembly_dropped: defrag.dropped,
+                ipv4_fragments: defrag.ipv4.fragments,
+                ipv4_reassembled: defrag.ipv4.reassembled,
+                ipv4_reassembly_dropped: defrag.ipv4.dropped,
+                ipv6: (defrag.ipv6.fragments > 0).then_some(Ipv6Fragments {
+                    ipv6_fragments: defrag.ipv6.fragments,
+                    ipv6_reassembled: defrag.ipv6.reassembled,
+                    ipv6_reassembly_dropped: defrag.ipv6.dropped,
+                }),
                 first: totals.first_ts.map(Timestamp::rfc3339_micros),
                 last: totals.last_ts.map(Timestamp::rfc3339_micros),
             },

@@ -277,6 +277,16 @@ kerberos_udp_dcsync() {
         KRB5_CONFIG="$LAB_DIR/krb5-udp.conf" DC_FQDN="$DC_FQDN" "${SAPY[@]}" "$SCEN/rc_dc_drsuapi.py" krb5
 }
 
+# 69: 61 with the KDC asked at its IPv6 address (the krb5.conf names [DC_HOST6]) on the lab's
+# 1,500-byte loopback: the UDP messages that do not fit go in IPv6 fragments (RFC 8200 §4.5);
+# the DRSUAPI calls stay on IPv4 TCP. Only the krbtgt key is exported beside it.
+kerberos_udp6_dcsync() {
+    lab_keytab 69-dc-kerberos-udp6.krbtgt --principal=krbtgt &&
+        krb5_conf "$LAB_DIR/krb5-udp6.conf" "udp_preference_limit = 65535" "large_message_size = 65535" &&
+        sed -i "s/kdc = $DC_HOST\$/kdc = [$DC_HOST6]/" "$LAB_DIR/krb5-udp6.conf" &&
+        KRB5_CONFIG="$LAB_DIR/krb5-udp6.conf" DC_FQDN="$DC_FQDN" "${SAPY[@]}" "$SCEN/rc_dc_drsuapi.py" krb5
+}
+
 # 62: Kerberos signing and RC4-HMAC: LSARPC at pkt_integrity with an AES session key, the same
 # with an RC4-HMAC one (a krb5.conf listing only arcfour-hmac-md5, under Heimdal's option names,
 # which Samba's client library reads), then 59's DCSync sealed with RC4-HMAC; the domain's keytab
@@ -325,6 +335,7 @@ capture_dc  58-dc-dcsync                dcsync
 capture_dc  59-dc-kerberos              kerberos_dcsync
 capture_dc  60-dc-schannel              "${IMPY[@]}" "$SCEN/rc_dc_schannel.py"
 capture_dc_udp 61-dc-kerberos-udp       kerberos_udp_dcsync
+capture_dc_udp6 69-dc-kerberos-udp6     kerberos_udp6_dcsync
 capture_dc  62-dc-kerberos-lsa          kerberos_lsa
 capture_dc_with 64-dc-smb3-kerberos-encrypted 'server smb encrypt = required' kerberos_smb3
 capture_http 66-http-v1                 "${IMPY[@]}" "$SCEN/http_calls.py" v1

@@ -1,4 +1,4 @@
-//! Link and network layers: a frame of any supported link type, then IPv4 reassembly of the
+//! Link and network layers: a frame of any supported link type, then IP (v4 and v6) reassembly of the
 //! fragments among a series of frames and TCP parsing of the datagrams they complete.
 #![no_main]
 
@@ -36,16 +36,15 @@ fuzz_target!(|data: &[u8]| {
         match decoded {
             Decoded::Tcp(seg) => assert!(seg.payload.len() <= frame.len()),
             Decoded::Udp(d) => assert!(d.payload.len() <= frame.len()),
-            Decoded::Ipv4Fragment(frag) => {
+            Decoded::IpFragment(frag) => {
                 let ts = Timestamp { secs, nanos: 0 };
-                if let Some(datagram) = defrag.add(&frag, 1, ts)
-                    && datagram.protocol == 6
-                {
-                    let _ = link::parse_tcp(
-                        datagram.src.into(),
-                        datagram.dst.into(),
-                        &datagram.payload,
-                    );
+                if let Some(datagram) = defrag.add(&frag, 1, ts) {
+                    let (protocol, payload) =
+                        link::upper_layer(datagram.src, datagram.protocol, &datagram.payload);
+                    assert!(payload.len() <= datagram.payload.len());
+                    if protocol == 6 {
+                        let _ = link::parse_tcp(datagram.src, datagram.dst, payload);
+                    }
                 }
             }
             Decoded::Other => {}

@@ -1,11 +1,11 @@
 //! Transport stage of the engine: frames in, connection events out. Link decode
-//! ([`crate::link`]) → IPv4 defragmentation ([`crate::ip_defrag`]) → connection lookup and
+//! ([`crate::link`]) → IP defragmentation ([`crate::ip_defrag`]) → connection lookup and
 //! reassembly ([`crate::tcp`]); what comes out goes to a [`SessionEvents`] receiver, in capture
 //! order: a connection opened, in-order bytes or a gap in one direction, a connection closed, a
 //! Kerberos datagram, the end of a frame. The stage knows nothing of what the connections carry,
 //! so it can run on its own thread ([`crate::pipeline`]) or call the session stage directly.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -190,23 +190,22 @@ impl Transport {
                 self.tcp(&seg, origin, up);
             }
             Ok(Decoded::Udp(d)) => self.udp(&d, origin, origin, up),
-            Ok(Decoded::Ipv4Fragment(f)) => {
-                self.totals.ip_fragments += 1;
+            Ok(Decoded::IpFragment(f)) => {
                 if let Some(dg) = self.defrag.add(&f, frame.number, frame.ts) {
                     let first = Origin {
                         frame: dg.first_frame,
                         ts: dg.first_ts,
                     };
-                    let (src, dst) = (IpAddr::from(dg.src), IpAddr::from(dg.dst));
-                    match dg.protocol {
-                        6 => match link::parse_tcp(src, dst, &dg.payload) {
+                    let (src, dst) = (dg.src, dg.dst);
+                    match link::upper_layer(src, dg.protocol, &dg.payload) {
+                        (6, payload) => match link::parse_tcp(src, dst, payload) {
                             Ok(seg) => {
                                 self.totals.tcp_segments += 1;
                                 self.tcp(&seg, origin, up);
                             }
                             Err(e) => self.link_error(e, frame.number),
                         },
-                        17 => match link::parse_udp(src, dst, &dg.payload) {
+                        (17, payload) => match link::parse_udp(src, dst, payload) {
                             Some(d) => self.udp(&d, first, origin, up),
                             None => self.totals.not_tcp += 1,
                         },

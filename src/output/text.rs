@@ -374,6 +374,13 @@ pub fn write_summary<W: Write>(out: &mut W, s: &Summary) -> io::Result<()> {
         f.ipv4_reassembled,
         f.ipv4_reassembly_dropped
     )?;
+    if let Some(v6) = &f.ipv6 {
+        writeln!(
+            out,
+            "  IPv6 fragments {} ({} reassembled, {} dropped)",
+            v6.ipv6_fragments, v6.ipv6_reassembled, v6.ipv6_reassembly_dropped
+        )?;
+    }
     let t = &s.tcp;
     writeln!(out, "TCP")?;
     writeln!(

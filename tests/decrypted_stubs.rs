@@ -192,6 +192,11 @@ fn decrypted_stubs_are_the_bytes_tshark_decrypts() {
             "61-dc-kerberos-udp.krbtgt.keytab",
             7,
         ),
+        (
+            "69-dc-kerberos-udp6.pcap",
+            "69-dc-kerberos-udp6.krbtgt.keytab",
+            7,
+        ),
         ("62-dc-kerberos-lsa.pcap", "62-dc-kerberos-lsa.keytab", 7),
     ] {
         let keytab = real(keytab);

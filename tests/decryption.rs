@@ -918,12 +918,52 @@ fn a_successful_zerologon_against_windows_is_called_accepted() {
     assert_eq!(attempts, refused + challenges);
 }
 
-/// True for a captured frame (pcap record header included) of Ethernet + IPv4 + TCP with port
-/// 88 on either side.
-fn is_tcp_kdc(record: &[u8]) -> bool {
+/// The IP header of a captured Ethernet frame (pcap record header included), its version, and
+/// the protocol after it (IPv6: the next header field) with the bytes after the fixed header.
+fn ip_of(record: &[u8]) -> (u8, u8, &[u8]) {
     let ip = &record[16 + 14..];
-    let tcp = &ip[usize::from(ip[0] & 0x0f) * 4..];
-    ip[9] == 6 && (tcp[..2] == 88u16.to_be_bytes() || tcp[2..4] == 88u16.to_be_bytes())
+    match ip[0] >> 4 {
+        4 => (4, ip[9], &ip[usize::from(ip[0] & 0x0f) * 4..]),
+        _ => (6, ip[6], &ip[40..]),
+    }
+}
+
+/// True for a captured frame of TCP with port 88 on either side.
+fn is_tcp_kdc(record: &[u8]) -> bool {
+    let (_, protocol, tcp) = ip_of(record);
+    protocol == 6 && (tcp[..2] == 88u16.to_be_bytes() || tcp[2..4] == 88u16.to_be_bytes())
+}
+
+/// True for a captured frame of IPv6 whose first extension header is a Fragment header.
+fn is_ipv6_fragment(record: &[u8]) -> bool {
+    ip_of(record).0 == 6 && ip_of(record).1 == 44
+}
+
+/// The capture `path` with only the frames `keep` chooses, written in `dir`.
+fn frames_kept(path: &Path, dir: &Path, keep: impl Fn(&[u8]) -> bool) -> std::path::PathBuf {
+    let (header, frames) = pcap_frames(&std::fs::read(path).unwrap());
+    let kept: Vec<u8> = header
+        .into_iter()
+        .chain(frames.into_iter().filter(|f| keep(f)).flatten())
+        .collect();
+    let cut = dir.join(format!("{}.pcap", kept.len()));
+    std::fs::write(&cut, kept).unwrap();
+    cut
+}
+
+/// `summary --json --keytab KEYTAB` of a capture.
+fn keyed_summary(capture: &Path, keytab: &str) -> Value {
+    let o = run(
+        &[
+            "summary",
+            "--json",
+            "--keytab",
+            keytab,
+            capture.to_str().unwrap(),
+        ],
+        None,
+    );
+    serde_json::from_slice(&o.stdout).unwrap()
 }
 
 #[test]
@@ -937,28 +977,8 @@ fn a_krbtgt_key_opens_a_fast_armored_exchange_and_kerberos_is_read_over_udp() {
     assert_kerberos_dcsync_opened(&calls(&["calls", "--json", "--decode", "--keytab", k, p]));
     // Without the TCP exchanges, the UDP ones (their TGS-REQs in IPv4 fragments) still teach
     // the ticket's session key, the subkey and the armor key, but not the service ticket's key.
-    let (header, frames) = pcap_frames(&std::fs::read(&path).unwrap());
-    let udp_only: Vec<u8> = header
-        .into_iter()
-        .chain(frames.into_iter().filter(|f| !is_tcp_kdc(f)).flatten())
-        .collect();
     let dir = tempfile::tempdir().unwrap();
-    let cut = dir.path().join("udp-only.pcap");
-    std::fs::write(&cut, udp_only).unwrap();
-    let summary = |capture: &Path| -> Value {
-        let o = run(
-            &[
-                "summary",
-                "--json",
-                "--keytab",
-                k,
-                capture.to_str().unwrap(),
-            ],
-            None,
-        );
-        serde_json::from_slice(&o.stdout).unwrap()
-    };
-    let s = summary(&cut);
+    let s = keyed_summary(&frames_kept(&path, dir.path(), |f| !is_tcp_kdc(f)), k);
     assert!(
         s["counters"]["kerberos_keys_learned"].as_u64().unwrap() >= 3,
         "{}",
@@ -970,11 +990,47 @@ fn a_krbtgt_key_opens_a_fast_armored_exchange_and_kerberos_is_read_over_udp() {
         s["frames"]
     );
     assert_eq!(s["decryption"]["calls"]["no_key"], 4, "{}", s["decryption"]);
-    let whole = summary(&path);
+    let whole = keyed_summary(&path, k);
     assert!(
         whole["counters"]["kdc_messages"].as_u64().unwrap()
             > s["counters"]["kdc_messages"].as_u64().unwrap()
     );
+}
+
+/// 61 over IPv6: the client asks the KDC at its IPv6 address and its TGS-REQs, too big for the
+/// link, go in IPv6 fragments; reassembled, they teach the same keys as 61's IPv4 ones.
+#[test]
+fn kerberos_in_ipv6_fragments_teaches_its_keys() {
+    let path = real("69-dc-kerberos-udp6.pcap");
+    let keytab = real("69-dc-kerberos-udp6.krbtgt.keytab");
+    let (p, k) = (path.to_str().unwrap(), keytab.to_str().unwrap());
+    assert_kerberos_dcsync_opened(&calls(&["calls", "--json", "--decode", "--keytab", k, p]));
+    let whole = keyed_summary(&path, k);
+    assert_eq!(whole["frames"]["ipv6_fragments"], 4, "{}", whole["frames"]);
+    assert_eq!(
+        whole["frames"]["ipv6_reassembled"], 2,
+        "{}",
+        whole["frames"]
+    );
+    // the UDP exchanges alone: the keys come from the two TGS-REQs in fragments
+    let dir = tempfile::tempdir().unwrap();
+    let udp = keyed_summary(&frames_kept(&path, dir.path(), |f| !is_tcp_kdc(f)), k);
+    let learned = |s: &Value| s["counters"]["kerberos_keys_learned"].as_u64().unwrap_or(0);
+    assert!(learned(&udp) >= 3, "{}", udp["counters"]);
+    // without the fragments nothing of theirs is read
+    let unfragmented = keyed_summary(
+        &frames_kept(&path, dir.path(), |f| {
+            !is_tcp_kdc(f) && !is_ipv6_fragment(f)
+        }),
+        k,
+    );
+    assert!(
+        learned(&unfragmented) < learned(&udp),
+        "{} {}",
+        unfragmented["counters"],
+        udp["counters"]
+    );
+    assert!(unfragmented["frames"].get("ipv6_fragments").is_none());
 }
 
 /// The calls of `62-dc-kerberos-lsa.pcap` (or of a copy of it) with its keytab.

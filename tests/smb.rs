@@ -1,6 +1,6 @@
 //! DCE/RPC over SMB named pipes: Zeek's baseline for 20 FileIds on one connection, encrypted
 //! sessions, the pipe names of captures that start late, and answers cut short
-//! (STATUS_BUFFER_OVERFLOW), pending (SMB2 async) or read in pieces.
+//! (STATUS_BUFFER_OVERFLOW, by Samba and by Windows), pending (SMB2 async) or read in pieces.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::{Path, PathBuf};
@@ -183,5 +183,85 @@ fn answers_cut_short_pending_and_read_in_pieces_stay_paired() {
     );
     for c in &calls {
         assert_eq!(c["pipe"], "srvsvc");
+    }
+}
+
+/// Frames tshark shows for a display filter, with one field of each.
+fn tshark_frames(path: &Path, filter: &str, field: &str) -> Option<Vec<(u64, String)>> {
+    let out = std::process::Command::new("tshark")
+        .arg("-r")
+        .arg(path)
+        .args([
+            "-Y",
+            filter,
+            "-T",
+            "fields",
+            "-e",
+            "frame.number",
+            "-e",
+            field,
+        ])
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    Some(
+        text.lines()
+            .filter_map(|l| {
+                let (frame, value) = l.split_once('\t')?;
+                Some((frame.parse().ok()?, value.to_string()))
+            })
+            .collect(),
+    )
+}
+
+/// Windows does the same as 68 (OTRF captures of Windows servers): an FSCTL_PIPE_TRANSCEIVE
+/// answered STATUS_BUFFER_OVERFLOW whose rest the client READs (svcctl), and a READ answered
+/// STATUS_BUFFER_OVERFLOW on the message-mode pipe whose rest the client READs again (lsarpc):
+/// the parts are one response, ending where Wireshark's reassembled PDU ends, and every call
+/// of the pipe stays paired.
+#[test]
+fn windows_answers_cut_by_buffer_overflow_are_joined() {
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/otrf");
+    if !corpus.is_dir() {
+        eprintln!("SKIPPED: {} is absent", corpus.display());
+        return;
+    }
+    for (name, command) in [
+        ("covenant_sharpsc_query_dcerpc_smb_svcctl.pcap", "11"),
+        ("empire_mimikatz_backupkeys_dcerpc_smb_lsarpc.pcap", "8"),
+    ] {
+        let path = corpus.join(name);
+        let Some(cut) = tshark_frames(&path, "smb2.nt_status == 0x80000005", "smb2.cmd") else {
+            eprintln!("SKIPPED: tshark not found");
+            return;
+        };
+        assert_eq!(cut.len(), 1, "{name}");
+        let (frame, cmd) = &cut[0];
+        assert_eq!(cmd, command, "{name}: the answer cut short");
+        let calls = calls(&path);
+        let answered = calls
+            .iter()
+            .find(|c| c["response"]["frames"][0] == *frame)
+            .unwrap_or_else(|| panic!("{name}: no response starts in frame {frame}"));
+        // where Wireshark sees the last response PDU of that call: the last of its response
+        // PDUs from that frame on, before a response to another call
+        let call_id = answered["call_id"].as_u64().unwrap().to_string();
+        let responses = tshark_frames(&path, "dcerpc.pkt_type == 2", "dcerpc.cn_call_id").unwrap();
+        let last = responses
+            .iter()
+            .filter(|(f, _)| f >= frame)
+            .take_while(|(_, id)| *id == call_id)
+            .map(|(f, _)| *f)
+            .last();
+        assert_eq!(
+            answered["response"]["frames"][1].as_u64(),
+            last,
+            "{name}: {answered}"
+        );
+        assert_eq!(answered["outcome"], "response", "{name}");
+        assert_eq!(answered["status"]["code"], 0, "{name}: {answered}");
+        for c in &calls {
+            assert_eq!(c["outcome"], "response", "{name}: {c}");
+        }
     }
 }

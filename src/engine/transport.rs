@@ -85,7 +85,7 @@ pub trait SessionEvents {
     fn kdc_datagram(&mut self, payload: &[u8]);
     /// A UDP datagram from `src` to `dst` whose payload starts like a connectionless DCE/RPC
     /// PDU ([`crate::dcerpc::connectionless::parse_header`]): its first byte came in
-    /// `first` (its first IPv4 fragment), the frame `last` completed it.
+    /// `first` (its first IP fragment), the frame `last` completed it.
     fn rpc_datagram(
         &mut self,
         src: SocketAddr,
@@ -107,7 +107,7 @@ pub struct TransportEnd {
     pub flows: FlowStats,
     /// Reassembly counters over every connection that left the table.
     pub reassembly: ReassemblyStats,
-    /// IPv4 reassembly counters.
+    /// IP reassembly counters, per version.
     pub defrag: DefragStats,
     /// Undecodable frames and late segments.
     pub tally: Tally,

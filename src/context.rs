@@ -11,6 +11,7 @@ use crate::epm::resolver::Resolver;
 use crate::knowledge::Knowledge;
 use crate::model::PduRecord;
 use crate::outbox::Outbox;
+use crate::tcp::Held;
 
 /// PDU records waiting to be taken (they are taken after every frame); beyond this they are
 /// dropped.
@@ -23,19 +24,43 @@ pub const MAX_PENDING_PDU_RECORDS: usize = 10_000;
 /// (`limit_framer_bytes`).
 pub const MAX_FRAMER_BYTES_TOTAL: usize = 64 * 1024 * 1024;
 
-/// The count of bytes the framers hold, against [`MAX_FRAMER_BYTES_TOTAL`].
+/// The count of bytes the framers hold, against [`MAX_FRAMER_BYTES_TOTAL`], and the frames
+/// their unread bytes came in: a call whose first PDU a framer holds has not begun for the
+/// associations, but it sorts at that frame, so the output order stays settled below it
+/// ([`FramerBytes::oldest`]).
 #[derive(Debug, Default)]
 pub struct FramerBytes {
     held: usize,
     given_up: u64,
+    /// Frames of the first unread byte of every framer that holds some (a multiset).
+    since: std::collections::BTreeMap<u64, u32>,
 }
 
 impl FramerBytes {
-    /// A framer that held `before` bytes holds `now`; true when all framers together hold more
-    /// than [`MAX_FRAMER_BYTES_TOTAL`] and this one has something to give up.
-    pub fn update(&mut self, before: usize, now: usize) -> bool {
-        self.held = self.held - before + now;
-        self.held > MAX_FRAMER_BYTES_TOTAL && now > 0
+    /// A framer that held `before` holds `now`; true when all framers together hold more than
+    /// [`MAX_FRAMER_BYTES_TOTAL`] bytes and this one has something to give up.
+    pub fn update(&mut self, before: Held, now: Held) -> bool {
+        self.held = self.held - before.bytes + now.bytes;
+        if before.since != now.since {
+            if let Some(frame) = before.since
+                && let std::collections::btree_map::Entry::Occupied(mut e) = self.since.entry(frame)
+            {
+                *e.get_mut() -= 1;
+                if *e.get() == 0 {
+                    e.remove();
+                }
+            }
+            if let Some(frame) = now.since {
+                *self.since.entry(frame).or_default() += 1;
+            }
+        }
+        self.held > MAX_FRAMER_BYTES_TOTAL && now.bytes > 0
+    }
+
+    /// The frame of the oldest byte a framer holds unread, if any.
+    #[must_use]
+    pub fn oldest(&self) -> Option<u64> {
+        self.since.keys().next().copied()
     }
 
     /// A framer gave up what it held.

@@ -6,11 +6,12 @@
 //! The transport stage records its events into batches (the bytes copied into the batch) and
 //! the session stage replays them in the same order, so every call, every counter and the
 //! settled frame come out exactly as on one thread: the output does not depend on the thread
-//! count. Batches are cut at frame boundaries.
+//! count, nor on where batches are cut (at the end of a frame, or inside one that releases
+//! much: a hole declared lost may deliver megabytes the connection held).
 //!
 //! Limits: a batch is sent once it holds [`BATCH_EVENTS`] events or [`BATCH_BYTES`] bytes (it
-//! may exceed that by what one frame releases); at most [`BATCHES_IN_FLIGHT`] batches wait
-//! between two stages, so memory does not grow when a later stage is slower.
+//! may exceed that by one event's bytes); at most [`BATCHES_IN_FLIGHT`] batches wait between
+//! two stages, so memory does not grow when a later stage is slower.
 
 use std::io::{self, Read};
 use std::net::SocketAddr;
@@ -164,9 +165,13 @@ impl Batcher {
         self.gone = self.to_sessions.send(ToSessions::Batch(full)).is_err();
     }
 
+    /// Records `event`; a batch that is full goes at once, also inside a frame.
     fn push(&mut self, event: Event) {
         if !self.gone {
             self.batch.events.push(event);
+            if self.batch.is_full() {
+                self.send();
+            }
         }
     }
 }
@@ -234,9 +239,6 @@ impl SessionEvents for Batcher {
 
     fn frame_done(&mut self, frame: u64) {
         self.push(Event::FrameDone(frame));
-        if self.batch.is_full() {
-            self.send();
-        }
     }
 }
 

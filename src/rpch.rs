@@ -21,7 +21,7 @@
 
 use std::net::SocketAddr;
 
-use crate::tcp::{Dir, Origin, Span};
+use crate::tcp::{Dir, Held, Origin, Span};
 
 /// The transport name of RPC over HTTP.
 pub const TRANSPORT: &str = "ncacn_http";
@@ -229,6 +229,16 @@ impl HttpChannel {
                 _ => 0,
             })
             .sum()
+    }
+
+    /// What the channel holds, counted with the run's framer bytes: HTTP heads and a body's
+    /// first PDU, none of them a call's.
+    #[must_use]
+    pub fn held(&self) -> Held {
+        Held {
+            bytes: self.held_bytes(),
+            since: None,
+        }
     }
 
     /// Stops reading the connection and lets go of what it holds (the run's limit).
@@ -615,10 +625,18 @@ impl VirtualStreams {
     }
 
     /// Bytes held while cutting PDUs (not the held answers), counted with the run's framer
-    /// bytes ([`crate::context::MAX_FRAMER_BYTES_TOTAL`]).
+    /// bytes ([`crate::context::MAX_FRAMER_BYTES_TOTAL`]), and the frame of the first of them.
     #[must_use]
-    pub fn cutting_bytes(&self) -> usize {
-        self.cutters.iter().map(|c| c.buf.len()).sum()
+    pub fn cutting(&self) -> Held {
+        Held {
+            bytes: self.cutters.iter().map(|c| c.buf.len()).sum(),
+            since: self
+                .cutters
+                .iter()
+                .filter(|c| !c.buf.is_empty())
+                .filter_map(|c| c.first.map(|o| o.frame))
+                .min(),
+        }
     }
 
     /// Lets go of everything held (the run's limit, or the end of the virtual connection):

@@ -33,7 +33,7 @@ use crate::dcerpc::call::TransportInfo;
 use crate::dcerpc::channel::{Channel, Verdict};
 use crate::knowledge::PipeOpened;
 use crate::report::Tally;
-use crate::tcp::{Dir, Origin, Span};
+use crate::tcp::{Dir, Held, Origin, Span};
 use nbss::{NbssEvent, NbssFramer};
 
 /// Files (possible pipes) followed per SMB connection.
@@ -242,7 +242,7 @@ impl SmbConn {
         &mut self,
         dir: Dir,
         framer: &mut NbssFramer,
-        before: usize,
+        before: Held,
         tally: &mut Tally,
         cx: &mut SessionContext,
     ) {

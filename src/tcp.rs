@@ -50,6 +50,16 @@ pub struct Origin {
     pub ts: Timestamp,
 }
 
+/// What a framer of a stream's bytes holds: the room its buffer takes, and the frame of the
+/// first byte it holds unread (the start of a PDU or message whose end has not come).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Held {
+    /// Bytes its buffer takes (allocated, used or not).
+    pub bytes: usize,
+    /// Frame of its first unread byte, when it holds any.
+    pub since: Option<u64>,
+}
+
 /// The frames a piece of a byte stream came from: the frame of its first byte and the frame that
 /// completed it (the same frame for a TCP segment; the first and last segment of an SMB message).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -325,3 +325,58 @@ fn decoding_limits_are_counted_in_the_summary() {
         summary["anomalies"]
     );
 }
+
+/// A call whose first PDU comes in several segments sorts at the frame of the first one: a
+/// whole call of another connection captured between those segments comes after it, on one
+/// thread (calls handed over after every frame) as on two.
+#[test]
+fn a_call_whose_first_pdu_spans_segments_keeps_its_place_in_the_output() {
+    let request_of_a = request(2, 0, 7, 3000, 3);
+    let mut a = Conversation::new(135);
+    a.client(&bind(1, 0), &[1460]);
+    a.server(&bind_ack(1), &[1460]);
+    a.client(&request_of_a, &[1000]);
+    a.server(&response(2, 0, 16, 3), &[1460]);
+    a.close();
+    let mut b = Conversation::new(135);
+    b.client_ip = std::net::Ipv4Addr::new(10, 1, 0, 9);
+    b.client_port = 50001;
+    b.client(&bind(1, 0), &[1460]);
+    b.server(&bind_ack(1), &[1460]);
+    b.client(&request(2, 0, 7, 16, 3), &[1460]);
+    b.server(&response(2, 0, 16, 3), &[1460]);
+    b.close();
+    let (fa, fb) = (a.frames(), b.frames());
+    // A's frames up to the first segment of its request, then all of B's, then the rest of A's
+    let first_segment = a
+        .segments
+        .iter()
+        .position(|s| s.payload.starts_with(&request_of_a[..16]))
+        .unwrap();
+    let frames: Vec<Vec<u8>> = fa[..=first_segment]
+        .iter()
+        .chain(&fb)
+        .chain(&fa[first_segment + 1..])
+        .cloned()
+        .collect();
+    let bytes = pcap(&frames);
+    let one = calls(&bytes);
+    let first_frames: Vec<u64> = one
+        .iter()
+        .map(|c| c["request"]["frames"][0].as_u64().unwrap())
+        .collect();
+    assert_eq!(
+        first_frames,
+        [first_segment as u64 + 1, first_segment as u64 + 1 + 6],
+        "{one:?}"
+    );
+    let (two, _) = rpcscope::Analysis::from_bytes(&bytes)
+        .threads(2)
+        .calls()
+        .unwrap();
+    let two: Vec<Value> = two
+        .iter()
+        .map(|c| serde_json::to_value(rpcscope::output::json::CallJson::from(c)).unwrap())
+        .collect();
+    assert_eq!(one, two);
+}

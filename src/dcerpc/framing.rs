@@ -14,7 +14,7 @@
 use std::collections::VecDeque;
 
 use super::pdu::{HEADER_LEN, Header, parse_header};
-use crate::tcp::{Origin, Span};
+use crate::tcp::{Held, Origin, Span};
 
 /// Largest gap inside a PDU that is zero-filled to keep framing in place.
 pub const MAX_GAP_FILL: u64 = 65_535;
@@ -202,10 +202,15 @@ impl Framer {
         self.process(out);
     }
 
-    /// Bytes its buffer takes (allocated, used or not).
+    /// The room its buffer takes, and the frame of the first byte it holds unread.
     #[must_use]
-    pub fn held(&self) -> usize {
-        self.buf.capacity()
+    pub fn held(&self) -> Held {
+        Held {
+            bytes: self.buf.capacity(),
+            since: (!self.unread().is_empty())
+                .then(|| self.origins.front().map(|(_, span)| span.first.frame))
+                .flatten(),
+        }
     }
 
     /// Frees its buffer because the run holds too much: a PDU begun in it is reported

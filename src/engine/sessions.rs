@@ -37,7 +37,7 @@ use crate::rpch::{
 use crate::smb::SmbConn;
 use crate::source::Timestamp;
 use crate::summary::SummaryBuilder;
-use crate::tcp::{Dir, Origin, Span};
+use crate::tcp::{Dir, Held, Origin, Span};
 
 /// What rpcscope reads on a connection.
 #[derive(Debug)]
@@ -76,17 +76,17 @@ impl VirtualConnection {
         let Self {
             channel, streams, ..
         } = self;
-        let before = streams.cutting_bytes();
+        let before = streams.cutting();
         step(streams, held, &mut |dir, bytes, span| {
             channel.data(dir, bytes, span, tally, cx);
         });
-        let after = streams.cutting_bytes();
+        let after = streams.cutting();
         if cx.framer_bytes.update(before, after) {
             cx.framer_bytes.gave_up();
             streams.let_go(held, &mut |dir, bytes, span| {
                 channel.data(dir, bytes, span, tally, cx);
             });
-            cx.framer_bytes.update(after, 0);
+            cx.framer_bytes.update(after, Held::default());
         }
     }
 
@@ -234,7 +234,7 @@ fn http_data(
 ) {
     let mut cookie = http.cookie();
     let endpoints = http.endpoints();
-    let before = http.held_bytes();
+    let before = http.held();
     http.data(dir, bytes, origin, &mut |d| match d {
         Delivery::Joined { kind, cookie: c } => {
             cookie = Some(c);
@@ -281,11 +281,11 @@ fn http_data(
         }
     });
     // what the channel holds counts with the run's framer bytes; past the limit it gives up
-    let after = http.held_bytes();
+    let after = http.held();
     if cx.framer_bytes.update(before, after) {
         cx.framer_bytes.gave_up();
         http.give_up();
-        cx.framer_bytes.update(after, 0);
+        cx.framer_bytes.update(after, Held::default());
     }
 }
 
@@ -433,7 +433,7 @@ impl SessionEvents for Sessions {
                 let cookie = h.cookie();
                 let (tally, cx) = (&mut self.tally, &mut self.cx);
                 let virtuals = &mut self.virtual_connections;
-                let before = h.held_bytes();
+                let before = h.held();
                 h.gap(dir, len, &mut |d| {
                     if let (Delivery::Gap { dir, len }, Some(vc)) =
                         (d, cookie.and_then(|c| virtuals.by_cookie.get_mut(&c)))
@@ -441,7 +441,7 @@ impl SessionEvents for Sessions {
                         vc.gap((dir, len), &mut virtuals.held, tally, cx);
                     }
                 });
-                cx.framer_bytes.update(before, h.held_bytes());
+                cx.framer_bytes.update(before, h.held());
                 return;
             }
         };
@@ -477,7 +477,7 @@ impl SessionEvents for Sessions {
             Carried::Dce(mut d) => d.release(&mut self.cx),
             Carried::Kdc(_) => {}
             Carried::Http(h) => {
-                self.cx.framer_bytes.update(h.held_bytes(), 0);
+                self.cx.framer_bytes.update(h.held(), Held::default());
                 if h.given_up() {
                     self.tally.count("http_channels_given_up");
                 }
@@ -540,7 +540,9 @@ impl SessionEvents for Sessions {
             let mut info = self.datagram_info();
             self.datagrams.expire(self.now, &mut info, &mut self.cx);
         }
-        self.cx.outbox.settle(frame, &mut self.tally);
+        // a call whose first PDU a framer still holds sorts at that PDU's first frame
+        let held = self.cx.framer_bytes.oldest().unwrap_or(u64::MAX);
+        self.cx.outbox.settle(frame.min(held), &mut self.tally);
         self.absorb_news();
         call_report::release_unlabelled(&mut self.cx, Some(self.now));
     }

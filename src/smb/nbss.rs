@@ -12,7 +12,7 @@
 
 use std::collections::VecDeque;
 
-use crate::tcp::{Origin, Span};
+use crate::tcp::{Held, Origin, Span};
 
 /// SMB messages up to this length are kept whole (1 MiB). Pipe traffic is far smaller.
 pub const MAX_SMB_MESSAGE_BYTES: usize = 1024 * 1024;
@@ -171,10 +171,16 @@ impl NbssFramer {
         self.mode = Mode::Hunting;
     }
 
-    /// Bytes its buffer takes (allocated, used or not).
+    /// The room its buffer takes, and the frame of the first byte it holds (a message whose
+    /// end has not come).
     #[must_use]
-    pub fn held(&self) -> usize {
-        self.buf.capacity()
+    pub fn held(&self) -> Held {
+        Held {
+            bytes: self.buf.capacity(),
+            since: (!self.buf.is_empty())
+                .then(|| self.origins.front().map(|(_, span)| span.first.frame))
+                .flatten(),
+        }
     }
 
     /// Frees its buffer because the run holds too much: a message begun in it is lost and the

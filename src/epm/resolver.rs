@@ -598,6 +598,36 @@ mod tests {
         );
     }
 
+    /// An `ncacn_http` tower (RPC over HTTP version 1, MS-RPCH §2.1.1.1) announces a TCP port
+    /// like an `ncacn_ip_tcp` one: a later connection to it is labelled with the interface.
+    #[test]
+    fn http_endpoints_link_later_connections_like_tcp_ones() {
+        let mut bytes = tower::tests::tcp_tower([10, 0, 0, 9], 59300);
+        // the port floor's protocol: TCP (0x07) becomes HTTP (0x1f)
+        let at = bytes
+            .windows(5)
+            .position(|w| w == [1, 0, 0x07, 2, 0])
+            .unwrap();
+        bytes[at + 2] = 0x1f;
+        let endpoint = tower::parse(&bytes).unwrap().endpoint().unwrap();
+        assert_eq!(endpoint.binding, "ncacn_http:10.0.0.9[59300]");
+        let mut r = Resolver::new();
+        r.learn(Learned {
+            endpoint,
+            ..learned("10.0.0.9", 59300, 100)
+        });
+        let got = r.connection(
+            "10.0.0.1:5001".parse().unwrap(),
+            "10.0.0.9:59300".parse().unwrap(),
+            Timestamp {
+                secs: 101,
+                nanos: 0,
+            },
+        );
+        assert_eq!(got.and_then(|e| e.interface).map(|i| i.major), Some(1));
+        assert_eq!(r.records()[0].used_by, ["10.0.0.1:5001->10.0.0.9:59300"]);
+    }
+
     #[test]
     fn summary_only_counts_connections_beyond_the_summarys_chains() {
         let at = |secs| Timestamp { secs, nanos: 0 };

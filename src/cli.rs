@@ -37,14 +37,14 @@ pub struct Args {
     #[arg(long, global = true, value_name = "N",
           value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub threads: Option<u16>,
-    /// TCP connections tracked at once (default 100,000; each costs about 2 KB while
+    /// TCP connections tracked at once (default 50,000; each costs about 2 KB while
     /// tracked). Past it the least recently active tenth is finished early and counted
     /// (`evicted`); raise it for captures with more connections open at once, lower it to
     /// bound memory.
     #[arg(long, global = true, value_name = "N",
           value_parser = clap::value_parser!(u32).range(1_000..=10_000_000))]
     pub max_connections: Option<u32>,
-    /// Calls awaiting an answer, all connections together (default 32,768). Past it, a
+    /// Calls awaiting an answer, all connections together (default 8,192). Past it, a
     /// connection that opens a call first reports its own oldest open call as it stands
     /// (`limit_open_calls_total`); raise it for captures with more calls in flight at once.
     #[arg(long, global = true, value_name = "N",

@@ -22,7 +22,7 @@ pub const MAX_PENDING_PDU_RECORDS: usize = 10_000;
 /// (64 KiB) or one SMB message (1 MiB) and a segment, which 100,000 connections would multiply;
 /// past this the framer that grows gives up what it holds, as if a gap had cut it
 /// (`limit_framer_bytes`).
-pub const MAX_FRAMER_BYTES_TOTAL: usize = 64 * 1024 * 1024;
+pub const MAX_FRAMER_BYTES_TOTAL: usize = 16 * 1024 * 1024;
 
 /// The count of bytes the framers hold, against [`MAX_FRAMER_BYTES_TOTAL`], and the frames
 /// their unread bytes came in: a call whose first PDU a framer holds has not begun for the

@@ -16,7 +16,7 @@ use crate::report::Tally;
 /// Calls awaiting completion over the whole run (every association together): past it, an
 /// association that opens a call first ends its own oldest (`limit_open_calls_total`), so the
 /// run holds at most this many plus one per association.
-pub const MAX_OPEN_CALLS_TOTAL: usize = 32_768;
+pub const MAX_OPEN_CALLS_TOTAL: usize = 8_192;
 
 /// The buffer between associations and the engine.
 #[derive(Debug, Default)]

@@ -472,7 +472,7 @@ impl HttpChannel {
 /// (`rpc_over_http_answers_before_request`).
 pub const MAX_HELD_ANSWER_BYTES: usize = 256 * 1024;
 /// The same, all virtual connections of the run together.
-pub const MAX_HELD_ANSWER_BYTES_TOTAL: usize = 16 * 1024 * 1024;
+pub const MAX_HELD_ANSWER_BYTES_TOTAL: usize = 8 * 1024 * 1024;
 
 /// The bytes every virtual connection of the run holds, against
 /// [`MAX_HELD_ANSWER_BYTES_TOTAL`].

@@ -29,7 +29,7 @@ pub trait StubSink {
 /// Stub bytes kept for decoders by all the calls open in the run together (the per-call limit
 /// [`super::stubs::MAX_DECODE_STUB_BYTES`] times [`crate::outbox::MAX_OPEN_CALLS_TOTAL`] open calls would be 64 GB); past it, a call
 /// that needs more gives up its stubs and is not decoded (`limit_kept_stub_bytes_total`).
-pub const MAX_KEPT_STUB_BYTES_TOTAL: usize = 64 * 1024 * 1024;
+pub const MAX_KEPT_STUB_BYTES_TOTAL: usize = 16 * 1024 * 1024;
 
 /// The run's count of stub bytes kept for decoders, shared by every association of the
 /// session stage (which runs on one thread at a time).

@@ -29,7 +29,7 @@ use crate::link::TcpSegment;
 use crate::source::Timestamp;
 
 /// Connections tracked at once; beyond this the least recently active are evicted.
-pub const MAX_CONNECTIONS: usize = 100_000;
+pub const MAX_CONNECTIONS: usize = 50_000;
 /// A connection that ended is handed back this long (capture time) after its last packet.
 pub const FINISHED_LINGER_SECS: i64 = 60;
 /// Port pairs of connections handed back after ending, remembered for port reuse and late

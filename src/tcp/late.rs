@@ -25,12 +25,12 @@ use super::{Dir, Origin, StreamSink};
 pub const MAX_LATE_SEGMENTS: u64 = 64;
 /// Payload bytes of segments waiting for an acknowledged hole, all connections together; beyond
 /// this the hole of the connection adding more is declared lost.
-pub const MAX_LATE_BYTES_TOTAL: usize = 16 * 1024 * 1024;
+pub const MAX_LATE_BYTES_TOTAL: usize = 8 * 1024 * 1024;
 /// Out-of-order bytes the reassemblers of all connections hold together (each direction also
 /// has its own [`super::reassembler::MAX_PENDING_BYTES`], which 100,000 connections would
 /// multiply to 200 GB); beyond this the connection adding more declares its holes lost
 /// (`limit_tcp_pending_bytes`).
-pub const MAX_PENDING_BYTES_TOTAL: usize = 64 * 1024 * 1024;
+pub const MAX_PENDING_BYTES_TOTAL: usize = 16 * 1024 * 1024;
 
 /// A segment as the two streams of its connection take it.
 #[derive(Clone, Copy, Debug)]

@@ -376,14 +376,7 @@ impl Datagrams {
                 if call.fault.is_some() {
                     self.section.retransmissions += 1;
                 } else {
-                    let status = body.get(..4).map_or(0, |b| {
-                        let b = [b[0], b[1], b[2], b[3]];
-                        if h.little_endian {
-                            u32::from_le_bytes(b)
-                        } else {
-                            u32::from_be_bytes(b)
-                        }
-                    });
+                    let status = status_of(h, body).unwrap_or(0);
                     let stub = u64::from(h.body_len).saturating_sub(4);
                     call.fault = Some(Fault {
                         status,
@@ -689,16 +682,8 @@ fn record(
         .get(HEADER_LEN..HEADER_LEN + usize::from(h.body_len))
         .unwrap_or(&[]);
     let status = matches!(h.ptype, ptype::FAULT | ptype::REJECT)
-        .then(|| body.get(..4))
-        .flatten()
-        .map(|b| {
-            let b = [b[0], b[1], b[2], b[3]];
-            if h.little_endian {
-                u32::from_le_bytes(b)
-            } else {
-                u32::from_be_bytes(b)
-            }
-        });
+        .then(|| status_of(h, body))
+        .flatten();
     let verifier = payload
         .len()
         .saturating_sub(HEADER_LEN + usize::from(h.body_len));
@@ -738,6 +723,16 @@ fn record(
             status,
         }),
     }
+}
+
+/// The status a fault's or reject's body starts with, in the header's byte order.
+fn status_of(h: &Header, body: &[u8]) -> Option<u32> {
+    let b: [u8; 4] = body.get(..4)?.try_into().ok()?;
+    Some(if h.little_endian {
+        u32::from_le_bytes(b)
+    } else {
+        u32::from_be_bytes(b)
+    })
 }
 
 fn bound(abstract_syntax: SyntaxId, from_request: bool) -> BoundContext {

@@ -1943,3 +1943,21 @@ fn a_click_in_the_detail_chooses_the_line_drawn_under_it() {
         );
     }
 }
+
+/// Connectionless traffic in the call flow of a host: the endpoint mapper's answer over UDP is
+/// drawn on the UDP lifeline that carried it, and the control PDUs (ping, working, nocall,
+/// ack) appear between the calls.
+#[test]
+fn a_connectionless_flow_shows_its_control_pdus_and_its_udp_endpoint_mapper() {
+    let mut app = loaded("../synthetic/connectionless.pcap");
+    app.update(Action::View(2));
+    app.update(Action::Enter);
+    app.update(Action::ToggleFlowScope);
+    let shown = screen(&mut app, 160, 48);
+    let header = shown.lines().nth(2).unwrap();
+    assert!(header.contains("ncadg_ip_udp:10.2.0.2[135]"), "{shown}");
+    assert!(!header.contains("ncacn_ip_tcp"), "{shown}");
+    for ptype in ["ping:", "working:", "nocall:", "ack:"] {
+        assert!(shown.contains(ptype), "{ptype}\n{shown}");
+    }
+}

@@ -1234,6 +1234,20 @@ impl App {
     pub fn flow_lane(&self, row: FlowRow) -> String {
         match row {
             FlowRow::Lookup(e) => self.endpoints.get(e).map_or_else(String::new, |e| {
+                // the lifeline of the conversation that asked, over whichever transport
+                let asked = (e.asked_by.parse().ok(), e.answered_by.parse().ok());
+                if let (Some(client), Some(server)) = asked {
+                    let conversation = [
+                        "ncacn_ip_tcp",
+                        crate::dcerpc::connectionless::TRANSPORT,
+                        crate::rpch::TRANSPORT,
+                    ]
+                    .into_iter()
+                    .find_map(|t| self.conn_index.get(&(client, server, t, None, None)));
+                    if let Some(row) = conversation.and_then(|&ci| self.connections.get(ci)) {
+                        return row.binding();
+                    }
+                }
                 let (host, port) = e
                     .answered_by
                     .rsplit_once(':')

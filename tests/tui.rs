@@ -1945,8 +1945,8 @@ fn a_click_in_the_detail_chooses_the_line_drawn_under_it() {
 }
 
 /// Connectionless traffic in the call flow of a host: the endpoint mapper's answer over UDP is
-/// drawn on the UDP lifeline that carried it, and the control PDUs (ping, working, nocall,
-/// ack) appear between the calls.
+/// drawn on the UDP lifeline that carried it, the control PDUs (ping, working, nocall, ack)
+/// appear between the calls, and one of no call seen goes to its server's lifeline.
 #[test]
 fn a_connectionless_flow_shows_its_control_pdus_and_its_udp_endpoint_mapper() {
     let mut app = loaded("../synthetic/connectionless.pcap");
@@ -1957,6 +1957,12 @@ fn a_connectionless_flow_shows_its_control_pdus_and_its_udp_endpoint_mapper() {
     let header = shown.lines().nth(2).unwrap();
     assert!(header.contains("ncadg_ip_udp:10.2.0.2[135]"), "{shown}");
     assert!(!header.contains("ncacn_ip_tcp"), "{shown}");
+    // a ping of a call never seen goes to its server's lifeline, not to an unknown one
+    assert!(header.contains("ncadg_ip_udp:10.2.0.2[2000]"), "{shown}");
+    assert!(
+        !header.trim_end_matches('│').trim_end().ends_with('?'),
+        "{shown}"
+    );
     for ptype in ["ping:", "working:", "nocall:", "ack:"] {
         assert!(shown.contains(ptype), "{ptype}\n{shown}");
     }

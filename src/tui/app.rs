@@ -351,12 +351,7 @@ impl ConnRow {
     /// `ncacn_np:10.0.0.5[\pipe\samr]`).
     #[must_use]
     pub fn binding(&self) -> String {
-        let (host, port) = (self.server.ip(), self.server.port());
-        match &self.pipe {
-            Some(p) if self.transport == "ncacn_np" => format!("ncacn_np:{host}[{p}]"),
-            _ if self.transport == "ncacn_np" => format!("ncacn_np:{host}[?]"),
-            _ => format!("{}:{host}[{port}]", self.transport),
-        }
+        binding(self.transport, self.server, self.pipe.as_deref())
     }
 
     /// How the client knew the endpoint: resolved through the endpoint mapper or OXID resolver
@@ -1261,15 +1256,17 @@ impl App {
                 .and_then(|c| self.connection_of(c))
                 .and_then(|ci| self.connections.get(ci))
                 .map_or_else(String::new, ConnRow::binding),
-            FlowRow::Note(n) => self
-                .notes
-                .get(n)
-                .and_then(|n| {
-                    self.conn_index
-                        .get(&note_key(n))
-                        .and_then(|&ci| self.connections.get(ci))
-                })
-                .map_or_else(|| "?".to_string(), ConnRow::binding),
+            FlowRow::Note(n) => self.notes.get(n).map_or_else(String::new, |n| {
+                // a PDU of no call seen (a connectionless ping of an unknown call) goes to its
+                // server all the same
+                self.conn_index
+                    .get(&note_key(n))
+                    .and_then(|&ci| self.connections.get(ci))
+                    .map_or_else(
+                        || binding(n.transport, n.server, n.pipe.as_deref()),
+                        ConnRow::binding,
+                    )
+            }),
         }
     }
 
@@ -2546,6 +2543,16 @@ fn note_key(n: &PduRecord) -> ConnKey {
         n.file_id.clone(),
         n.pipe.clone(),
     )
+}
+
+/// The string binding of a server endpoint: `transport:host[port]`, or `ncacn_np:host[pipe]`.
+fn binding(transport: &str, server: SocketAddr, pipe: Option<&str>) -> String {
+    let (host, port) = (server.ip(), server.port());
+    match pipe {
+        Some(p) if transport == "ncacn_np" => format!("ncacn_np:{host}[{p}]"),
+        _ if transport == "ncacn_np" => format!("ncacn_np:{host}[?]"),
+        _ => format!("{transport}:{host}[{port}]"),
+    }
 }
 
 /// The parameter tree of a call decoded from its kept stubs with the operation's plan.

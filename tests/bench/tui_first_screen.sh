@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Time until the terminal interface shows its first screen, on a 1 GiB capture and on a small
-# one (the floor, measured in the same run), and until the 1 GiB analysis is done. Runs the
+# one (the floor, measured in the same run), until the 1 GiB analysis is done, and the peak
+# memory of that session (it quits with q once the analysis is done). Runs the
 # release binary in a detached tmux session (160x48) and polls its screen every 20 ms.
 # Needs tmux, mergecap and ../shared/corpus; the 1 GiB file is made in a temporary folder.
 set -euo pipefail
@@ -28,7 +29,8 @@ until_shown() {
   tmux kill-session -t "$session" 2>/dev/null || true
   local t0 t1
   t0=$(date +%s.%N)
-  tmux new-session -d -s "$session" -x 160 -y 48 "$bin $1; sleep 30"
+  tmux new-session -d -s "$session" -x 160 -y 48 \
+    "/usr/bin/time -o '$tmp/peak' -f %M $bin $1; sleep 30"
   local deadline=$(( $(date +%s) + 300 ))
   until tmux capture-pane -p -t "$session" 2>/dev/null | grep -q -- "$2"; do
     [ "$(date +%s)" -lt "$deadline" ] || { echo "no '$2' after 300 s" >&2; exit 1; }
@@ -41,10 +43,14 @@ until_shown() {
 small=captures/real/02-epm-map-samr.pcap
 floor=$(until_shown "$small" "1 Calls")
 first=$(until_shown "$tmp/big.pcapng" "1 Calls")
+rm -f "$tmp/peak"
 done_at=$(until_shown "$tmp/big.pcapng" " calls — ")
+tmux send-keys -t "$session" q
+until [ -s "$tmp/peak" ]; do sleep 0.1; done
 mb() { awk -v b="$(stat -c %s "$1")" 'BEGIN { printf "%.1f", b / 1048576 }'; }
 echo "capture                          MB  first screen  (x floor)"
 printf '%-28s %7s %10s s\n' "$(basename "$small")" "$(mb "$small")" "$floor"
 printf '%-28s %7s %10s s  %s\n' "1 GiB (corpus repeated)" "$(mb "$tmp/big.pcapng")" "$first" \
   "$(awk -v a="$first" -v b="$floor" 'BEGIN { printf "%.1fx", a / b }')"
 echo "1 GiB analysed (the status line shows the call count): $done_at s"
+echo "peak memory of that session: $(( $(tail -n 1 "$tmp/peak") / 1024 )) MiB"

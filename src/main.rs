@@ -449,6 +449,7 @@ impl Reading<'_> {
                 } else {
                     text_header(out).and_then(|()| text::write_endpoints(out, &run.endpoints))
                 };
+                warn_of_endpoint_limits(&run.summary);
                 written.map(|()| run).map_err(RunError::Output)
             }),
             cli::Command::Summary { json, .. } => drive(&mut Unordered).and_then(|run| {
@@ -715,6 +716,21 @@ fn compile_idl(
     match written {
         Ok(()) => ExitCode::SUCCESS,
         Err(msg) => fail_line(&msg),
+    }
+}
+
+/// Says on stderr when the endpoint records are incomplete: endpoints beyond
+/// `--max-endpoints`, or connections counted but not listed in `used_by` (the summary counts
+/// both as anomalies).
+fn warn_of_endpoint_limits(summary: &rpcscope::summary::Summary) {
+    for kind in ["limit_endpoints", "limit_endpoint_users"] {
+        if let Some(example) = summary.anomalies.get(kind).and_then(|a| a.examples.first()) {
+            let _ = writeln!(
+                io::stderr(),
+                "rpcscope: warning: {} ({kind})",
+                rpcscope::output::sanitize(&example.detail)
+            );
+        }
     }
 }
 

@@ -669,6 +669,12 @@ fn max_endpoints_keeps_the_first_endpoints_and_counts_the_rest() {
     };
     assert_eq!(endpoints(&[]), 3);
     assert_eq!(endpoints(&["--max-endpoints", "1"]), 1);
+    let warned = run(&["--max-endpoints", "1", "endpoints", cap]);
+    let stderr = String::from_utf8(warned.stderr).unwrap();
+    assert!(
+        stderr.contains("endpoints beyond the first 1 were not kept (limit_endpoints)"),
+        "{stderr}"
+    );
     let summary = run(&["--max-endpoints", "1", "summary", "--json", cap]);
     let summary: Value = serde_json::from_slice(&summary.stdout).unwrap();
     let detail = summary["anomalies"]["limit_endpoints"]["examples"][0]["detail"]

@@ -204,3 +204,52 @@ fn rpc_over_http_heads_that_never_end_are_bounded_for_the_run() {
     assert!(given_up >= 100, "{given_up} channels gave up");
     assert_eq!(run.summary.counters["http_channels_given_up"], given_up);
 }
+
+/// One endpoint announced by 4,000 endpoint-mapper answers, then 4,000 connections to it
+/// (`tools/adversarial.py announced`): every answer counts its first `MAX_USED_BY`
+/// connections, 256,000 uses in all, and the records list `MAX_LISTED_USERS_TOTAL` of them;
+/// `endpoints` says on stderr that the lists are incomplete. (Without the run-wide limit,
+/// 10^5 answers listed 6.4 million connections: 958 MiB.)
+#[test]
+fn the_connections_endpoints_list_are_bounded_for_the_run() {
+    use rpcscope::epm::resolver::{MAX_LISTED_USERS_TOTAL, MAX_USED_BY};
+    let answers = 4_000usize;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("announced.pcap");
+    let made = std::process::Command::new("python3")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["tools/adversarial.py", "announced", &answers.to_string()])
+        .arg(&path)
+        .status();
+    if !made.is_ok_and(|s| s.success()) {
+        eprintln!("SKIPPED: python3 cannot run tools/adversarial.py here");
+        return;
+    }
+    assert!(answers * MAX_USED_BY > MAX_LISTED_USERS_TOTAL);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rpcscope"))
+        .args(["endpoints", "--json"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let records: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(records.len(), answers);
+    let listed: usize = records
+        .iter()
+        .map(|r| r["used_by"].as_array().unwrap().len())
+        .sum();
+    assert_eq!(listed, MAX_LISTED_USERS_TOTAL);
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.contains("limit_endpoint_users"), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "{} uses",
+            answers * MAX_USED_BY - MAX_LISTED_USERS_TOTAL
+        )),
+        "{stderr}"
+    );
+}

@@ -680,6 +680,16 @@ impl Sessions {
                 format!("{n} endpoints beyond the first {max} were not kept")
             });
         }
+        let not_listed = self.cx.resolver.users_not_listed();
+        if not_listed > 0 {
+            self.tally.anomaly("limit_endpoint_users", 0, || {
+                format!(
+                    "{not_listed} uses of endpoints were counted but not listed in used_by \
+                     (the endpoints list {} connections in all)",
+                    crate::epm::resolver::MAX_LISTED_USERS_TOTAL
+                )
+            });
+        }
         let TransportEnd {
             mut totals,
             flows,

@@ -7,7 +7,8 @@
 //!
 //! Limits: [`MAX_ENDPOINTS`] endpoints are kept (later ones are counted, not kept); an expectation
 //! is used for [`EXPECTATION_TTL_SECS`] of capture time after the answer; each endpoint records
-//! at most [`MAX_USED_BY`] connections.
+//! at most [`MAX_USED_BY`] connections, and all of them together list at most
+//! [`MAX_LISTED_USERS_TOTAL`] (later ones are counted in `uses`, not listed).
 //!
 //! When only the summary is wanted ([`Resolver::summary_only`]: the `calls` and `summary`
 //! commands), an endpoint after the summary's first chains keeps only what linking needs and
@@ -37,6 +38,10 @@ pub const MAX_ENDPOINTS: usize = 100_000;
 pub const EXPECTATION_TTL_SECS: i64 = 3600;
 /// Connections recorded per endpoint.
 pub const MAX_USED_BY: usize = 64;
+/// Connections listed in the `used_by` of all endpoints together: each costs about 64 bytes
+/// in the table and 70 more as text when the records are made, and [`MAX_ENDPOINTS`] times
+/// [`MAX_USED_BY`] would be 6.4 million. Later connections count, they are not listed.
+pub const MAX_LISTED_USERS_TOTAL: usize = 200_000;
 
 /// An endpoint learned from an answer.
 #[derive(Clone, Debug)]
@@ -117,16 +122,34 @@ struct Entry {
     uses: usize,
 }
 
-impl Entry {
-    /// Records a connection; true when it was new.
-    fn used(&mut self, conn: (SocketAddr, SocketAddr), keep: bool) -> bool {
-        if self.used_by.contains(&conn) {
+/// Which entries list the connections that used them, and how many are listed in all.
+#[derive(Debug, Default)]
+struct Listing {
+    /// Only the summary is wanted: entries after the summary's first
+    /// [`MAX_SUMMARY_CHAINS`] count the connections that used them instead of
+    /// listing them, so the table does not grow with the connections of a long capture.
+    summary_only: bool,
+    /// Connections listed over all entries, up to [`MAX_LISTED_USERS_TOTAL`].
+    listed: usize,
+    /// Connections an entry would have listed beyond [`MAX_LISTED_USERS_TOTAL`].
+    not_listed: u64,
+}
+
+impl Listing {
+    /// Records `conn` as using entry `index`; true when it was new.
+    fn record(&mut self, entry: &mut Entry, index: usize, conn: (SocketAddr, SocketAddr)) -> bool {
+        if entry.used_by.contains(&conn) {
             return false;
         }
-        if keep {
-            self.used_by.push(conn);
+        if lists_users(self.summary_only, index) {
+            if self.listed < MAX_LISTED_USERS_TOTAL {
+                entry.used_by.push(conn);
+                self.listed += 1;
+            } else {
+                self.not_listed += 1;
+            }
         }
-        self.uses += 1;
+        entry.uses += 1;
         true
     }
 }
@@ -194,10 +217,8 @@ pub struct Resolver {
     not_kept: u64,
     /// Counts changes to the records (endpoints learned, connections linked).
     revision: u64,
-    /// Only the summary is wanted: entries after the summary's first
-    /// [`MAX_SUMMARY_CHAINS`] count the connections that used them instead of
-    /// listing them, so the table does not grow with the connections of a long capture.
-    summary_only: bool,
+    /// Which entries list their connections.
+    listing: Listing,
     /// Endpoints kept, when not [`MAX_ENDPOINTS`].
     max_endpoints: Option<usize>,
 }
@@ -211,13 +232,13 @@ impl Resolver {
 
     /// Keeps only what the summary shows (see [`Resolver::records`]).
     pub fn summary_only(&mut self) {
-        self.summary_only = true;
+        self.listing.summary_only = true;
     }
 
     /// True when [`Resolver::records`] has every endpoint (not only the summary's).
     #[must_use]
     pub fn keeps_records(&self) -> bool {
-        !self.summary_only
+        !self.listing.summary_only
     }
 
     /// A number that changes whenever [`Resolver::records`] would.
@@ -230,6 +251,13 @@ impl Resolver {
     #[must_use]
     pub fn not_kept(&self) -> u64 {
         self.not_kept
+    }
+
+    /// Connections not listed in an endpoint's `used_by` because
+    /// [`MAX_LISTED_USERS_TOTAL`] were listed already.
+    #[must_use]
+    pub fn users_not_listed(&self) -> u64 {
+        self.listing.not_listed
     }
 
     /// The address a TCP endpoint (`ncacn_ip_tcp`, or `ncacn_http`, RPC over HTTP version 1)
@@ -301,7 +329,7 @@ impl Resolver {
             }
         }
         self.revision += 1;
-        let whole = lists_users(self.summary_only, index);
+        let whole = lists_users(self.listing.summary_only, index);
         self.entries.push(Entry {
             ts: l.ts,
             frame: l.frame,
@@ -354,7 +382,7 @@ impl Resolver {
             table.get_mut(&conn.1)?,
             &mut self.entries,
             &mut self.revision,
-            self.summary_only,
+            &mut self.listing,
             conn,
             ts,
         )
@@ -371,7 +399,7 @@ impl Resolver {
         let Some(slot) = self.by_pipe.get_mut(&(pipe_base(pipe), server.ip())) else {
             return;
         };
-        let summary_only = self.summary_only;
+        let listing = &mut self.listing;
         let entries = &mut self.entries;
         let revision = &mut self.revision;
         slot.open.retain(|&i| {
@@ -379,7 +407,7 @@ impl Resolver {
             if e.ts > ts {
                 return true;
             }
-            if e.used((client, server), lists_users(summary_only, i)) {
+            if listing.record(e, i, (client, server)) {
                 *revision += 1;
             }
             e.uses < MAX_USED_BY
@@ -520,7 +548,7 @@ fn link(
     slot: &mut Slot,
     entries: &mut [Entry],
     revision: &mut u64,
-    summary_only: bool,
+    listing: &mut Listing,
     (client, server): (SocketAddr, SocketAddr),
     ts: Timestamp,
 ) -> Option<Expectation> {
@@ -535,7 +563,7 @@ fn link(
         let e = &mut entries[i];
         let age = ts.secs - e.ts.secs;
         if e.ts <= ts && age <= EXPECTATION_TTL_SECS {
-            if e.used((client, server), lists_users(summary_only, i)) {
+            if listing.record(e, i, (client, server)) {
                 *revision += 1;
             }
             e.uses < MAX_USED_BY
@@ -713,12 +741,22 @@ mod tests {
             );
             assert_eq!(got.map(|e| e.frame), Some(n - 1), "the latest answer");
         }
+        // every answer counts its first MAX_USED_BY connections; the answers together list
+        // MAX_LISTED_USERS_TOTAL of them (each connection is recorded in every answer before
+        // the next one is, so each answer lists the same first ones)
+        let n = usize::try_from(n).unwrap();
+        assert!(r.entries.iter().all(|e| e.uses == MAX_USED_BY));
         let records = r.records();
-        assert!(records.iter().all(|e| e.used_by.len() == MAX_USED_BY));
+        let per_answer = MAX_LISTED_USERS_TOTAL / n;
+        assert!(records.iter().all(|e| e.used_by.len() == per_answer));
         assert_eq!(records[0].used_by[0], "10.1.0.1:0->10.0.0.9:49667");
         assert_eq!(
-            records[n as usize - 1].used_by[MAX_USED_BY - 1],
-            "10.1.0.1:63->10.0.0.9:49667"
+            records[n - 1].used_by[per_answer - 1],
+            format!("10.1.0.1:{}->10.0.0.9:49667", per_answer - 1)
+        );
+        assert_eq!(
+            r.users_not_listed(),
+            u64::try_from(n * MAX_USED_BY - MAX_LISTED_USERS_TOTAL).unwrap()
         );
     }
 

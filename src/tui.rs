@@ -19,7 +19,7 @@ use std::fs::File;
 use std::io::{self, IsTerminal, Read};
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::time::{Duration, Instant};
 
@@ -42,6 +42,10 @@ const BATCH: usize = 2000;
 const LIVE_REFRESH: Duration = Duration::from_millis(500);
 /// Messages waiting between the analysis thread and the interface (the thread waits when full).
 const CHANNEL_DEPTH: usize = 64;
+/// How long the event loop has to end by itself after SIGTERM or SIGHUP before the process
+/// exits: when the terminal went away, crossterm's key reader can spin inside `event::poll`
+/// on the dead descriptor (crossterm-rs/crossterm#793), out of the loop's reach.
+const SIGNAL_GRACE: Duration = Duration::from_millis(500);
 
 /// A reader that counts the bytes it hands out.
 struct Counting<R> {
@@ -316,10 +320,9 @@ fn present(app: &mut App, rx: &Receiver<Action>) -> io::Result<()> {
         ));
     }
     // SIGTERM and SIGHUP end the interface like q, so the terminal is restored
-    let ended = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGHUP] {
-        signal_hook::flag::register(signal, Arc::clone(&ended))?;
-    }
+    let ended = Arc::new(AtomicBool::new(false));
+    let loop_ended = Arc::new(AtomicBool::new(false));
+    watch_signals(Arc::clone(&ended), Arc::clone(&loop_ended))?;
     let mut terminal = ratatui::try_init()?;
     let hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
@@ -329,9 +332,33 @@ fn present(app: &mut App, rx: &Receiver<Action>) -> io::Result<()> {
     }));
     let _ = execute!(io::stdout(), EnableMouseCapture);
     let result = event_loop(&mut terminal, app, rx, theme, &ended);
+    loop_ended.store(true, Ordering::Relaxed);
     let _ = execute!(io::stdout(), DisableMouseCapture);
     ratatui::restore();
     result
+}
+
+/// On SIGTERM or SIGHUP, sets `ended` (the event loop then ends like `q`); if the loop has not
+/// ended `SIGNAL_GRACE` later (its terminal is gone and the key reader is stuck), restores
+/// what it can and exits with 128 plus the signal's number, as the signal would have.
+fn watch_signals(ended: Arc<AtomicBool>, loop_ended: Arc<AtomicBool>) -> io::Result<()> {
+    use signal_hook::consts::{SIGHUP, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGHUP])?;
+    std::thread::Builder::new()
+        .name("rpcscope-signals".into())
+        .spawn(move || {
+            let Some(signal) = signals.forever().next() else {
+                return;
+            };
+            ended.store(true, Ordering::Relaxed);
+            std::thread::sleep(SIGNAL_GRACE);
+            if !loop_ended.load(Ordering::Relaxed) {
+                let _ = execute!(io::stdout(), DisableMouseCapture);
+                ratatui::restore();
+                std::process::exit(128 + signal);
+            }
+        })?;
+    Ok(())
 }
 
 fn event_loop(
@@ -339,7 +366,7 @@ fn event_loop(
     app: &mut App,
     rx: &Receiver<Action>,
     theme: Theme,
-    ended_by_signal: &std::sync::atomic::AtomicBool,
+    ended_by_signal: &AtomicBool,
 ) -> io::Result<()> {
     while !app.quit {
         if ended_by_signal.load(Ordering::Relaxed) {

@@ -1735,6 +1735,50 @@ fn sigterm_restores_the_terminal() {
     );
 }
 
+/// A terminal that goes away (its window closed: here the tmux session killed) ends the
+/// interface. The process gets SIGHUP while crossterm's key reader spins on the dead descriptor
+/// (crossterm-rs/crossterm#793), out of the event loop's reach; it used to stay there at full
+/// CPU for ever, deaf to SIGTERM too.
+#[test]
+fn the_interface_ends_when_its_terminal_goes_away() {
+    let dir = tempfile::tempdir().unwrap();
+    let pid_file = dir.path().join("pid");
+    let script = format!(
+        "echo $$ > {}; exec {} {}",
+        pid_file.display(),
+        env!("CARGO_BIN_EXE_rpcscope"),
+        capture("12-faults.pcap").display()
+    );
+    let Some(session) = tmux_script("hangup", &script) else {
+        eprintln!("SKIPPED the_interface_ends_when_its_terminal_goes_away: tmux cannot run here");
+        return;
+    };
+    let shown = pane_text(&session, "Calls (9)");
+    let pid = std::fs::read_to_string(&pid_file).unwrap();
+    let pid = pid.trim();
+    tmux(&["kill-session", "-t", &session]);
+    // running (R, S) until it ends; then gone, or a zombie nobody reaped
+    let state = || {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|s| s.rsplit(')').next().map(|r| r.trim().chars().next()))
+            .flatten()
+    };
+    let mut ended = false;
+    for _ in 0..50 {
+        std::thread::sleep(Duration::from_millis(100));
+        if matches!(state(), None | Some('Z' | 'X')) {
+            ended = true;
+            break;
+        }
+    }
+    if !ended {
+        let _ = Command::new("kill").args(["-KILL", pid]).status();
+    }
+    assert!(shown.contains("Calls (9)"), "{shown}");
+    assert!(ended, "still running 5 s after its terminal went away");
+}
+
 #[test]
 fn where_the_interface_cannot_be_shown_the_calls_or_an_error_are_printed() {
     let bin = env!("CARGO_BIN_EXE_rpcscope");

@@ -33,6 +33,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::dce::Uuid;
+use crate::hash::FastMap;
 
 pub use parser::parse;
 
@@ -291,8 +292,8 @@ pub struct Library {
     /// Interface positions by UUID and major version, and by UUID alone (the last one added
     /// wins, so that a later description overrides an earlier one); [`Library::reindex`]
     /// keeps them and `names` in step with `interfaces`.
-    index: HashMap<(Uuid, u16), usize>,
-    uuid_index: HashMap<Uuid, usize>,
+    index: FastMap<(Uuid, u16), usize>,
+    uuid_index: FastMap<Uuid, usize>,
     /// Interface names (a DCOM interface pointer is written as its interface's name).
     names: HashSet<String>,
     /// Compiled operations ([`Library::plan`]).

@@ -8,6 +8,7 @@
 //! whether the call carries the all-zero pattern of Zerologon (CVE-2020-1472: a zero client
 //! challenge, a zero client credential, a zero authenticator).
 
+use std::net::IpAddr;
 use std::sync::OnceLock;
 
 use serde::Serialize;
@@ -165,7 +166,7 @@ pub fn read_call(
     request: StubBytes<'_>,
     response: Option<StubBytes<'_>>,
     status: Option<u32>,
-    client: &str,
+    client: IpAddr,
     keys: Option<&Keyring>,
 ) -> Option<NetlogonView> {
     let req = decode(op, request);
@@ -202,8 +203,12 @@ pub fn read_call(
                 credential(answered("ServerChallenge")),
                 view.computer.as_deref(),
             ) {
-                view.limit_hit =
-                    !keys.netlogon_challenge(client, computer, client_challenge, server);
+                view.limit_hit = !keys.netlogon_challenge(
+                    &client.to_string(),
+                    computer,
+                    client_challenge,
+                    server,
+                );
             }
             zero
         }
@@ -227,8 +232,12 @@ pub fn read_call(
                     "des"
                 });
                 if let (Some(keys), Some(computer)) = (keys, view.computer.as_deref()) {
-                    let (check, kept) =
-                        keys.netlogon_authenticated(client, computer, client_credential, flags);
+                    let (check, kept) = keys.netlogon_authenticated(
+                        &client.to_string(),
+                        computer,
+                        client_credential,
+                        flags,
+                    );
                     view.credential = Some(check.name());
                     view.limit_hit = !kept;
                 }

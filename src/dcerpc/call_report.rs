@@ -325,13 +325,12 @@ impl Report<'_> {
             Decoder::Netlogon if st.not_kept.is_none() => {
                 let answer = (answered && !st.response.is_empty()).then_some(response);
                 let status = record.status.map(|s| s.code);
-                let client = client.ip().to_string();
                 record.netlogon = netlogon::read_call(
                     opnum,
                     request,
                     answer,
                     status,
-                    &client,
+                    client.ip(),
                     self.info.keys.as_deref(),
                 )
                 .map(Box::new);

@@ -16,6 +16,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use super::{Attr, Field, Interface, Library, Type};
 use crate::dce::Uuid;
+use crate::hash::FastMap;
 
 /// Size and alignment of a pipe element, which may not hold pointers or conformant data. The
 /// size has no padding after the last member: NDR 2.0 pads nothing after a structure (the next
@@ -403,7 +404,7 @@ impl OpPlan {
 /// Compiled plans of the operations decoded so far, one per described operation at most (so
 /// bounded by the descriptions, not by the traffic). A copy of a library starts empty.
 #[derive(Default)]
-pub struct PlanCache(Mutex<HashMap<PlanKey, Arc<OpPlan>>>);
+pub struct PlanCache(Mutex<FastMap<PlanKey, Arc<OpPlan>>>);
 
 /// What a plan is for.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]

@@ -27,6 +27,7 @@ use std::sync::OnceLock;
 
 use super::{Attr, Coclass, Field, Interface, Library, Operation, Type};
 use crate::dce::Uuid;
+use crate::hash::FastMap;
 use crate::status::StatusKind;
 
 /// The built-in table, compiled from Microsoft's published IDL by `rpcscope compile-idl`.
@@ -441,9 +442,9 @@ pub struct InterfaceEntry {
 /// A description table, indexed by interface UUID and major version.
 #[derive(Debug, Default)]
 pub struct Table {
-    interfaces: HashMap<(Uuid, u16), InterfaceEntry>,
-    by_uuid: HashMap<Uuid, u16>,
-    coclasses: HashMap<Uuid, String>,
+    interfaces: FastMap<(Uuid, u16), InterfaceEntry>,
+    by_uuid: FastMap<Uuid, u16>,
+    coclasses: FastMap<Uuid, String>,
 }
 
 impl Table {

@@ -1676,8 +1676,9 @@ fn pane_text(session: &str, wait_for: &str) -> String {
     text
 }
 
-#[test]
-fn sigterm_restores_the_terminal() {
+/// The interface on `12-faults.pcap` in a tmux pane (see [`tmux_script`]), once it shows its
+/// calls: the session, the screen then, and the process id; `None` where tmux cannot run.
+fn faults_in_tmux(name: &str) -> Option<(String, String, String)> {
     let dir = tempfile::tempdir().unwrap();
     let pid_file = dir.path().join("pid");
     let script = format!(
@@ -1686,11 +1687,18 @@ fn sigterm_restores_the_terminal() {
         env!("CARGO_BIN_EXE_rpcscope"),
         capture("12-faults.pcap").display()
     );
-    let Some(session) = tmux_script("sigterm", &script) else {
+    let session = tmux_script(name, &script)?;
+    let shown = pane_text(&session, "Calls (9)");
+    let pid = std::fs::read_to_string(&pid_file).unwrap();
+    Some((session, shown, pid.trim().to_string()))
+}
+
+#[test]
+fn sigterm_restores_the_terminal() {
+    let Some((session, shown, pid)) = faults_in_tmux("sigterm") else {
         eprintln!("SKIPPED sigterm_restores_the_terminal: tmux cannot run here");
         return;
     };
-    let shown = pane_text(&session, "Calls (9)");
     let state = |s: &str| {
         tmux(&[
             "display",
@@ -1701,11 +1709,7 @@ fn sigterm_restores_the_terminal() {
         ])
     };
     let during = state(&session).unwrap_or_default();
-    let pid = std::fs::read_to_string(&pid_file).unwrap();
-    Command::new("kill")
-        .args(["-TERM", pid.trim()])
-        .status()
-        .unwrap();
+    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
     let mut after = String::new();
     for _ in 0..30 {
         std::thread::sleep(Duration::from_millis(100));
@@ -1741,21 +1745,10 @@ fn sigterm_restores_the_terminal() {
 /// CPU for ever, deaf to SIGTERM too.
 #[test]
 fn the_interface_ends_when_its_terminal_goes_away() {
-    let dir = tempfile::tempdir().unwrap();
-    let pid_file = dir.path().join("pid");
-    let script = format!(
-        "echo $$ > {}; exec {} {}",
-        pid_file.display(),
-        env!("CARGO_BIN_EXE_rpcscope"),
-        capture("12-faults.pcap").display()
-    );
-    let Some(session) = tmux_script("hangup", &script) else {
+    let Some((session, shown, pid)) = faults_in_tmux("hangup") else {
         eprintln!("SKIPPED the_interface_ends_when_its_terminal_goes_away: tmux cannot run here");
         return;
     };
-    let shown = pane_text(&session, "Calls (9)");
-    let pid = std::fs::read_to_string(&pid_file).unwrap();
-    let pid = pid.trim();
     tmux(&["kill-session", "-t", &session]);
     // running (R, S) until it ends; then gone, or a zombie nobody reaped
     let state = || {
@@ -1773,7 +1766,7 @@ fn the_interface_ends_when_its_terminal_goes_away() {
         }
     }
     if !ended {
-        let _ = Command::new("kill").args(["-KILL", pid]).status();
+        let _ = Command::new("kill").args(["-KILL", &pid]).status();
     }
     assert!(shown.contains("Calls (9)"), "{shown}");
     assert!(ended, "still running 5 s after its terminal went away");

@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use crate::dce::SyntaxId;
+use crate::hash::FastMap;
 use crate::status::{Severity, Status, StatusKind};
 
 use crate::dcerpc::connectionless::ConnectionlessSection;
@@ -276,6 +278,13 @@ struct IfAcc {
     ops: BTreeMap<Option<u16>, OpAcc>,
 }
 
+/// Sets `slot` to `name` (the latest call's name wins) without allocating when it is the same.
+fn keep_latest(slot: &mut Option<String>, name: Option<&str>) {
+    if slot.as_deref() != name {
+        *slot = name.map(str::to_string);
+    }
+}
+
 fn status_counts(counts: BTreeMap<(u32, StatusKind), u64>) -> Vec<StatusCount> {
     let mut out: Vec<StatusCount> = counts
         .into_iter()
@@ -303,7 +312,9 @@ fn status_counts(counts: BTreeMap<(u32, StatusKind), u64>) -> Vec<StatusCount> {
 pub struct SummaryBuilder {
     calls: u64,
     outcomes: BTreeMap<String, u64>,
-    ifaces: BTreeMap<(Option<String>, Option<String>), IfAcc>,
+    /// By interface and version (`None`: no interface, or one beyond
+    /// [`MAX_SUMMARY_INTERFACES`]); written as text, in order, when the summary is built.
+    ifaces: FastMap<Option<SyntaxId>, IfAcc>,
     faults: BTreeMap<u32, (Option<String>, u64)>,
     auth: BTreeMap<String, u64>,
     decryption: DecryptionSection,
@@ -326,22 +337,19 @@ impl SummaryBuilder {
                 self.outcomes.insert(c.outcome.name().to_string(), 1);
             }
         }
-        let mut key = (
-            c.interface.as_ref().map(|i| i.syntax.uuid.to_string()),
-            c.interface.as_ref().map(|i| i.syntax.version()),
-        );
+        let mut key = c.interface.as_ref().map(|i| i.syntax);
         if !self.ifaces.contains_key(&key) && self.ifaces.len() >= MAX_SUMMARY_INTERFACES {
             self.interfaces_over_limit += 1;
-            key = (None, None);
+            key = None;
         }
         let acc = self.ifaces.entry(key).or_default();
-        acc.name = c
-            .interface
-            .as_ref()
-            .and_then(|i| i.name.as_deref().map(str::to_string));
+        keep_latest(
+            &mut acc.name,
+            c.interface.as_ref().and_then(|i| i.name.as_deref()),
+        );
         acc.calls += 1;
         let op = acc.ops.entry(c.opnum).or_default();
-        op.name = c.operation.as_deref().map(str::to_string);
+        keep_latest(&mut op.name, c.operation.as_deref());
         op.calls += 1;
         match c.outcome {
             Outcome::Fault => {
@@ -430,6 +438,11 @@ impl SummaryBuilder {
             netlogon,
             ..
         } = self;
+        // in the order of their UUIDs and versions as text (no interface first)
+        let ifaces: BTreeMap<_, _> = ifaces
+            .into_iter()
+            .map(|(s, acc)| ((s.map(|s| s.uuid.to_string()), s.map(|s| s.version())), acc))
+            .collect();
         let interfaces = ifaces
             .into_iter()
             .map(|((uuid, version), acc)| InterfaceStats {

@@ -253,3 +253,43 @@ fn the_connections_endpoints_list_are_bounded_for_the_run() {
         "{stderr}"
     );
 }
+
+/// Calls to more than `MAX_SUMMARY_INTERFACES` interfaces (each of 4,100 connections binds an
+/// interface of its own): the summary keeps the first ones apart and counts the rest together
+/// under no interface, with the `limit_summary_interfaces` anomaly.
+#[test]
+fn interfaces_beyond_the_summarys_limit_are_counted_together() {
+    use rpcscope::summary::MAX_SUMMARY_INTERFACES;
+    let total = MAX_SUMMARY_INTERFACES + 4;
+    let mut frames = Vec::new();
+    for i in 0..total {
+        let mut client = bind(1, 0);
+        // the first bytes of the abstract syntax's UUID: an interface per connection
+        client[32..36].copy_from_slice(&u32::try_from(i).unwrap().to_le_bytes());
+        client.extend(request(2, 0, 1, 8, 3));
+        let mut server = bind_ack(1);
+        server.extend(response(2, 0, 8, 3));
+        let mut conv = Conversation::new(135);
+        conv.client_ip = std::net::Ipv4Addr::from(0x0a00_0000 | u32::try_from(i).unwrap());
+        conv.client(&client, &[1400]);
+        conv.server(&server, &[1400]);
+        conv.close();
+        frames.extend(conv.frames());
+    }
+    let (calls, run) = rpcscope::analyze(&pcap(&frames)[..]).unwrap();
+    assert_eq!(calls.len(), total);
+    let interfaces = &run.summary.interfaces;
+    assert_eq!(interfaces.len(), MAX_SUMMARY_INTERFACES + 1);
+    let together: Vec<_> = interfaces.iter().filter(|i| i.uuid.is_none()).collect();
+    assert_eq!(together.len(), 1);
+    assert_eq!(together[0].calls, 4);
+    assert!(
+        run.summary
+            .anomalies
+            .contains_key("limit_summary_interfaces"),
+        "{:?}",
+        run.summary.anomalies.keys()
+    );
+    let counted: u64 = interfaces.iter().map(|i| i.calls).sum();
+    assert_eq!(counted, u64::try_from(total).unwrap());
+}

@@ -46,7 +46,8 @@ first=$(until_shown "$tmp/big.pcapng" "1 Calls")
 rm -f "$tmp/peak"
 done_at=$(until_shown "$tmp/big.pcapng" " calls — ")
 tmux send-keys -t "$session" q
-until [ -s "$tmp/peak" ]; do sleep 0.1; done
+for _ in $(seq 300); do [ -s "$tmp/peak" ] && break; sleep 0.1; done
+[ -s "$tmp/peak" ] || { echo "q did not end the session within 30 s" >&2; exit 1; }
 mb() { awk -v b="$(stat -c %s "$1")" 'BEGIN { printf "%.1f", b / 1048576 }'; }
 echo "capture                          MB  first screen  (x floor)"
 printf '%-28s %7s %10s s\n' "$(basename "$small")" "$(mb "$small")" "$floor"

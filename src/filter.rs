@@ -410,13 +410,13 @@ fn seen<'a>(field: &Field, c: &'a Call, out: &mut Vec<Seen<'a>>) {
         }
         Field::Auth => match c.auth {
             Some(a) => {
-                out.push(Seen::Text(a.type_name().into()));
+                out.push(Seen::Text(a.type_name()));
                 let level = a.level_name();
                 // `privacy` for `pkt_privacy`, `integrity` for `pkt_integrity`
                 if let Some(short) = level.strip_prefix("pkt_") {
                     out.push(Seen::Text(short.to_string().into()));
                 }
-                out.push(Seen::Text(level.into()));
+                out.push(Seen::Text(level));
             }
             None => out.push(Seen::Text("none".into())),
         },

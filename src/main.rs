@@ -550,7 +550,7 @@ impl<W: Write> rpcscope::CallSink for CallLines<'_, W> {
             let mut line = Vec::with_capacity(512);
             match self.format {
                 cli::CallFormat::Table => text::write_call(&mut line, call)?,
-                cli::CallFormat::Json => json::write_call(&mut line, call)?,
+                cli::CallFormat::Json => json::push_call(&mut line, call)?,
                 cli::CallFormat::Zeek => logs::write_zeek_row(&mut line, call)?,
                 cli::CallFormat::ZeekJson => logs::write_zeek_json(&mut line, call)?,
                 cli::CallFormat::Csv => {

@@ -234,13 +234,13 @@ pub struct Auth {
 impl Auth {
     /// The auth type's name (`ntlmssp`, `spnego`, ... or the number).
     #[must_use]
-    pub fn type_name(self) -> String {
+    pub fn type_name(self) -> Cow<'static, str> {
         auth_type_name(self.auth_type)
     }
 
     /// The auth level's name (`connect`, `pkt_integrity`, `pkt_privacy`, ... or the number).
     #[must_use]
-    pub fn level_name(self) -> String {
+    pub fn level_name(self) -> Cow<'static, str> {
         auth_level_name(self.level)
     }
 
@@ -252,8 +252,8 @@ impl Auth {
 }
 
 /// One RPC call: a request and its response or fault, as the engine reports it. Its JSON form
-/// (`"type": "call"`, `docs/json-format.md`) is [`crate::output::json::CallJson`]; its text row
-/// is in [`crate::output::text`].
+/// (`"type": "call"`, `docs/json-format.md`) is written by [`crate::output::json::push_call`];
+/// its text row is in [`crate::output::text`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Call {
     /// Client transport endpoint.

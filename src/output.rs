@@ -3,6 +3,7 @@
 //! of [`crate::model`] and [`crate::summary`]; none changes them.
 
 pub mod json;
+pub mod json_fields;
 pub mod logs;
 pub mod order;
 pub mod text;

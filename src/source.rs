@@ -54,16 +54,47 @@ impl Timestamp {
     /// RFC 3339 in UTC with microseconds, e.g. `2024-05-01T10:11:12.123456Z`.
     #[must_use]
     pub fn rfc3339_micros(self) -> String {
+        let mut text = Vec::with_capacity(27);
+        self.push_rfc3339_micros(&mut text);
+        String::from_utf8_lossy(&text).into_owned()
+    }
+
+    /// Appends [`Self::rfc3339_micros`] to `out` without formatting machinery (it is written
+    /// once per call record).
+    pub fn push_rfc3339_micros(self, out: &mut Vec<u8>) {
         let days = self.secs.div_euclid(86_400);
         let sod = self.secs.rem_euclid(86_400);
         let (y, m, d) = civil_from_days(days);
-        format!(
-            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:06}Z",
-            sod / 3600,
-            (sod % 3600) / 60,
-            sod % 60,
-            self.nanos / 1000
-        )
+        let (hour, min, sec) = (sod / 3600, (sod % 3600) / 60, sod % 60);
+        let micros = self.nanos / 1000;
+        if !(0..=9999).contains(&y) {
+            // a year of other than four digits: rare enough for `write!`
+            let _ = std::io::Write::write_fmt(
+                out,
+                format_args!("{y:04}-{m:02}-{d:02}T{hour:02}:{min:02}:{sec:02}.{micros:06}Z"),
+            );
+            return;
+        }
+        let digits = |out: &mut Vec<u8>, value: u64, width: u32| {
+            for place in (0..width).rev() {
+                out.push(b'0' + u8::try_from(value / 10u64.pow(place) % 10).unwrap_or(0));
+            }
+        };
+        let as_u64 = |v: i64| u64::try_from(v).unwrap_or(0);
+        digits(out, as_u64(y), 4);
+        out.push(b'-');
+        digits(out, u64::from(m), 2);
+        out.push(b'-');
+        digits(out, u64::from(d), 2);
+        out.push(b'T');
+        digits(out, as_u64(hour), 2);
+        out.push(b':');
+        digits(out, as_u64(min), 2);
+        out.push(b':');
+        digits(out, as_u64(sec), 2);
+        out.push(b'.');
+        digits(out, u64::from(micros), 6);
+        out.push(b'Z');
     }
 }
 
@@ -186,6 +217,15 @@ mod tests {
             nanos: 789_012_345,
         };
         assert_eq!(ts.rfc3339_micros(), "2024-02-29T12:34:56.789012Z");
+    }
+
+    #[test]
+    fn rfc3339_before_the_epoch_and_past_year_9999() {
+        let at = |secs| Timestamp { secs, nanos: 999 }.rfc3339_micros();
+        assert_eq!(at(-1), "1969-12-31T23:59:59.000000Z");
+        assert_eq!(at(-62_167_219_200), "0000-01-01T00:00:00.000000Z");
+        assert_eq!(at(-62_167_219_201), "-001-12-31T23:59:59.000000Z");
+        assert_eq!(at(253_402_300_800), "10000-01-01T00:00:00.000000Z");
     }
 
     #[test]

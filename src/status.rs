@@ -2,6 +2,7 @@
 //! codes, HRESULT, DCE `error_status_t`; MS-ERREF §2.1–2.3), their names from the tables in
 //! `src/status/data/` (facts, see its README), and whether a code means failure.
 
+use std::borrow::Cow;
 use std::sync::OnceLock;
 
 use serde::Serialize;
@@ -82,21 +83,19 @@ impl Status {
     /// The code's name (`STATUS_ACCESS_DENIED`), when the tables know it. An HRESULT that
     /// wraps a Win32 code (`0x8007xxxx`) is named `HRESULT_FROM_WIN32(ERROR_...)`.
     #[must_use]
-    pub fn name(&self) -> Option<String> {
+    pub fn name(&self) -> Option<Cow<'static, str>> {
+        let table = |t: &'static [(u32, &'static str)]| lookup(t, self.code).map(Cow::Borrowed);
         match self.kind {
-            StatusKind::NtStatus => lookup(&tables().ntstatus, self.code).map(str::to_string),
-            StatusKind::Win32 => lookup(&tables().win32, self.code).map(str::to_string),
-            StatusKind::ErrorStatusT => lookup(&tables().win32, self.code)
-                .or_else(|| crate::dce::codes::fault_name(self.code))
-                .map(str::to_string),
-            StatusKind::HResult => lookup(&tables().hresult, self.code)
-                .map(str::to_string)
-                .or_else(|| {
-                    (self.code >> 16 == 0x8007)
-                        .then(|| lookup(&tables().win32, self.code & 0xffff))
-                        .flatten()
-                        .map(|n| format!("HRESULT_FROM_WIN32({n})"))
-                }),
+            StatusKind::NtStatus => table(&tables().ntstatus),
+            StatusKind::Win32 => table(&tables().win32),
+            StatusKind::ErrorStatusT => table(&tables().win32)
+                .or_else(|| crate::dce::codes::fault_name(self.code).map(Cow::Borrowed)),
+            StatusKind::HResult => table(&tables().hresult).or_else(|| {
+                (self.code >> 16 == 0x8007)
+                    .then(|| lookup(&tables().win32, self.code & 0xffff))
+                    .flatten()
+                    .map(|n| Cow::Owned(format!("HRESULT_FROM_WIN32({n})")))
+            }),
         }
     }
 
@@ -123,7 +122,7 @@ impl Status {
     #[must_use]
     pub fn label(&self) -> String {
         self.name()
-            .unwrap_or_else(|| format!("0x{:08x}", self.code))
+            .map_or_else(|| format!("0x{:08x}", self.code), Cow::into_owned)
     }
 }
 

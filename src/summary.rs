@@ -293,7 +293,7 @@ fn status_counts(counts: BTreeMap<(u32, StatusKind), u64>) -> Vec<StatusCount> {
             StatusCount {
                 code: format!("0x{code:08x}"),
                 kind: kind.name(),
-                name: st.name(),
+                name: st.name().map(std::borrow::Cow::into_owned),
                 severity: if st.severity() == Severity::Error {
                     "error"
                 } else {

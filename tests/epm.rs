@@ -2,6 +2,8 @@
 //! used them, and calls on those connections labelled even without a bind.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod support;
+
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
@@ -16,10 +18,7 @@ fn analyze(path: &Path) -> (Vec<Value>, Vec<Value>) {
     let bytes = std::fs::read(path).unwrap();
     let (calls, run) = rpcscope::analyze(&bytes[..]).unwrap();
     (
-        calls
-            .iter()
-            .map(|c| serde_json::to_value(rpcscope::output::json::CallJson::from(c)).unwrap())
-            .collect(),
+        calls.iter().map(support::call_json).collect(),
         run.endpoints
             .iter()
             .map(|e| serde_json::to_value(e).unwrap())
@@ -209,10 +208,7 @@ fn calls_of_a_connection_older_than_the_answer_take_its_interface() {
     lib.decode_parameters = true;
     let lib = std::sync::Arc::new(lib);
     let json = |calls: &[rpcscope::model::Call]| -> Vec<Value> {
-        calls
-            .iter()
-            .map(|c| serde_json::to_value(rpcscope::output::json::CallJson::from(c)).unwrap())
-            .collect()
+        calls.iter().map(support::call_json).collect()
     };
     let (calls, run) = rpcscope::Analysis::from_bytes(&cut)
         .library(std::sync::Arc::clone(&lib))
@@ -278,10 +274,7 @@ fn the_builtin_epm_idl_decodes_every_endpoint_mapper_call() {
     ] {
         let bytes = std::fs::read(capture(name)).unwrap();
         let (calls, _) = rpcscope::analyze_with(&bytes[..], Some(lib.clone())).unwrap();
-        for c in calls
-            .iter()
-            .map(|c| serde_json::to_value(rpcscope::output::json::CallJson::from(c)).unwrap())
-        {
+        for c in calls.iter().map(support::call_json) {
             if c["interface"]["name"] != "Epm" || c["outcome"] != "response" {
                 continue;
             }

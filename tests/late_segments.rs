@@ -81,7 +81,7 @@ fn calls_of(capture: &[u8]) -> BTreeMap<String, usize> {
     let (calls, _) = rpcscope::analyze(capture).unwrap();
     let mut out = BTreeMap::new();
     for c in calls {
-        let v = serde_json::to_value(rpcscope::output::json::CallJson::from(&c)).unwrap();
+        let v = support::call_json(&c);
         let key = serde_json::json!([
             v["client"],
             v["server"],

@@ -3,6 +3,8 @@
 //! (STATUS_BUFFER_OVERFLOW, by Samba and by Windows), pending (SMB2 async) or read in pieces.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod support;
+
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
@@ -16,10 +18,7 @@ fn capture(name: &str) -> PathBuf {
 fn calls(path: &Path) -> Vec<Value> {
     let bytes = std::fs::read(path).unwrap();
     let (calls, _) = rpcscope::analyze(&bytes[..]).unwrap();
-    calls
-        .iter()
-        .map(|c| serde_json::to_value(rpcscope::output::json::CallJson::from(c)).unwrap())
-        .collect()
+    calls.iter().map(support::call_json).collect()
 }
 
 /// (Zeek fid, requests) runs in request order; Zeek's fid is persistent + volatile FileId.

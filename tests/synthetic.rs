@@ -374,9 +374,6 @@ fn a_call_whose_first_pdu_spans_segments_keeps_its_place_in_the_output() {
         .threads(2)
         .calls()
         .unwrap();
-    let two: Vec<Value> = two
-        .iter()
-        .map(|c| serde_json::to_value(rpcscope::output::json::CallJson::from(c)).unwrap())
-        .collect();
+    let two: Vec<Value> = two.iter().map(support::call_json).collect();
     assert_eq!(one, two);
 }

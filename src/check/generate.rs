@@ -58,8 +58,9 @@ fn call_key(c: &Call) -> CallKey {
     if let Some(s) = c.status {
         k.push((
             "status",
-            s.name()
-                .map_or(Field::Number(u64::from(s.code)), Field::Text),
+            s.name().map_or(Field::Number(u64::from(s.code)), |n| {
+                Field::Text(n.into_owned())
+            }),
         ));
     }
     if let Some(f) = c.fault_status {
@@ -69,8 +70,8 @@ fn call_key(c: &Call) -> CallKey {
         ));
     }
     if let Some(a) = c.auth {
-        k.push(("auth_type", Field::Text(a.type_name())));
-        k.push(("auth_level", Field::Text(a.level_name())));
+        k.push(("auth_type", Field::Text(a.type_name().into_owned())));
+        k.push(("auth_level", Field::Text(a.level_name().into_owned())));
     }
     if let Some(d) = c.decryption {
         k.push(("decryption", text(d)));

@@ -192,10 +192,13 @@ impl<'a> CallView<'a> {
                     names::short_interface_name(i.syntax.uuid, i.syntax.major).unwrap_or_default(),
                 ]
             }),
-            status_name: c.status.and_then(|s| s.name()),
+            status_name: c
+                .status
+                .and_then(|s| s.name())
+                .map(std::borrow::Cow::into_owned),
             fault_name: c.fault_name(),
-            auth_type: c.auth.map(|a| a.type_name()),
-            auth_level: c.auth.map(|a| a.level_name()),
+            auth_type: c.auth.map(|a| a.type_name().into_owned()),
+            auth_level: c.auth.map(|a| a.level_name().into_owned()),
             pipe: c.pipe.as_deref().map(pipe_base),
             decoded: if decodes {
                 c.decoded
@@ -450,8 +453,12 @@ fn found_text(
         "fault" => c
             .fault_name()
             .map_or_else(|| "none".into(), |n| n.to_string()),
-        "auth_type" => c.auth.map_or_else(|| "none".into(), |a| a.type_name()),
-        "auth_level" => c.auth.map_or_else(|| "none".into(), |a| a.level_name()),
+        "auth_type" => c
+            .auth
+            .map_or_else(|| "none".into(), |a| a.type_name().into_owned()),
+        "auth_level" => c
+            .auth
+            .map_or_else(|| "none".into(), |a| a.level_name().into_owned()),
         "decryption" => text_or_none(c.decryption),
         "pipe" => text_or_none(c.pipe.as_deref()),
         "transport" => c.transport.to_string(),

@@ -1,6 +1,7 @@
 //! On-wire numbers of DCE/RPC as newtypes with names (C706 §12.6, MS-RPCE §2.2). Unknown values
 //! are kept and printed as numbers, never rejected.
 
+use std::borrow::Cow;
 use std::fmt;
 
 /// PDU type (PTYPE, header byte 2).
@@ -171,7 +172,7 @@ impl PfcFlags {
 
 /// sec_trailer auth_type name as MS-RPCE / Samba spell it (`ntlmssp`, `spnego`, ...).
 #[must_use]
-pub fn auth_type_name(v: u8) -> String {
+pub fn auth_type_name(v: u8) -> Cow<'static, str> {
     match v {
         0 => "none".into(),
         1 => "krb5".into(),
@@ -185,13 +186,13 @@ pub fn auth_type_name(v: u8) -> String {
         68 => "netlogon".into(),
         100 => "msmq".into(),
         255 => "default".into(),
-        other => format!("unknown_{other}"),
+        other => Cow::Owned(format!("unknown_{other}")),
     }
 }
 
 /// sec_trailer auth_level name (`connect`, `pkt_integrity`, `pkt_privacy`, ...).
 #[must_use]
-pub fn auth_level_name(v: u8) -> String {
+pub fn auth_level_name(v: u8) -> Cow<'static, str> {
     match v {
         0 => "default".into(),
         1 => "none".into(),
@@ -200,7 +201,7 @@ pub fn auth_level_name(v: u8) -> String {
         4 => "pkt".into(),
         5 => "pkt_integrity".into(),
         6 => "pkt_privacy".into(),
-        other => format!("unknown_{other}"),
+        other => Cow::Owned(format!("unknown_{other}")),
     }
 }
 

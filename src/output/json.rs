@@ -1,6 +1,6 @@
 //! Output layer, JSON Lines: one object per line, each with a `"type"` field
-//! (`docs/json-format.md`, which includes the stable minimum contract). [`CallJson`] is the schema
-//! of a call record, made from the typed [`Call`], and [`PduJson`] that of a PDU record, made
+//! (`docs/json-format.md`, which includes the stable minimum contract). [`push_call`] is the schema
+//! of a call record, written from the typed [`Call`], and [`PduJson`] that of a PDU record, made
 //! from a [`PduRecord`]; change them and the document together.
 //! serde_json escapes every C0 control character; C1 controls and the bidirectional-text
 //! controls (U+202E and its kin) are written as `\uXXXX` escapes too, so that a line read on a
@@ -14,19 +14,14 @@ use std::net::SocketAddr;
 use serde::ser::SerializeStruct;
 use serde::{Serialize, Serializer};
 
-use super::terminal_control;
+use super::json_fields::{Object, TerminalSafe, push_int};
 use crate::dce::body::{Bind, BindAck, BindNak, Body, ContextResult, Fault, Request, Response};
 use crate::dce::codes::{
     auth_level_name, auth_type_name, bind_nak_reason_name, context_result_name, fault_name,
     provider_reason_name,
 };
-use crate::dce::{SyntaxId, TransferKind, Uuid, names};
-use crate::dcom::OxidView;
-use crate::epm::EpmView;
-use crate::idl::decode::PipeReport;
-use crate::idl::values::Decoded;
-use crate::model::{Call, DatagramFields, Interface, Name, Outcome, PduAuth, PduRecord, PduSpan};
-use crate::netlogon::NetlogonView;
+use crate::dce::{SyntaxId, TransferKind, names};
+use crate::model::{Call, DatagramFields, Interface, PduAuth, PduRecord, PduSpan};
 use crate::status::Status;
 
 /// Writes one record as a line.
@@ -39,112 +34,130 @@ pub fn write_line<W: Write, T: Serialize>(out: &mut W, record: &T) -> io::Result
     out.write_all(b"\n")
 }
 
-/// Writes one call as a line (`"type": "call"`).
+/// Writes one call as a line (`"type": "call"`), as [`push_call`] makes it.
 ///
 /// # Errors
-/// Any write error, as [`write_line`].
+/// Any write error (a closed pipe included, which the caller treats as a normal end).
 pub fn write_call<W: Write>(out: &mut W, call: &Call) -> io::Result<()> {
-    write_line(out, &CallJson::from(call))
+    let mut line = Vec::with_capacity(1024);
+    push_call(&mut line, call)?;
+    out.write_all(&line)
 }
 
-/// A call record in JSON: field names, order and meaning as `docs/json-format.md` gives them.
-/// Names and texts are rendered here, from the codes and numbers of the [`Call`].
-#[derive(Serialize)]
-pub struct CallJson<'a> {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    #[serde(serialize_with = "display")]
-    client: &'a SocketAddr,
-    #[serde(serialize_with = "display")]
-    server: &'a SocketAddr,
-    transport: &'static str,
-    pipe: Option<&'a str>,
-    pipe_source: Option<&'static str>,
-    file_id: Option<&'a str>,
-    call_id: u32,
-    context_id: Option<u16>,
-    #[serde(
-        serialize_with = "display_option",
-        skip_serializing_if = "Option::is_none"
-    )]
-    activity: Option<&'a Uuid>,
-    interface: Option<InterfaceJson<'a>>,
-    interface_source: Option<&'static str>,
-    opnum: Option<u16>,
-    operation: Option<&'a str>,
-    request: Option<&'a PduSpan>,
-    response: Option<&'a PduSpan>,
-    outcome: Outcome,
-    fault_status: Option<u32>,
-    fault_name: Option<Name>,
-    auth_type: Option<String>,
-    auth_level: Option<String>,
-    decryption: Option<&'static str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    decryption_reason: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    signature: Option<&'static str>,
-    start: String,
-    duration_us: Option<u64>,
-    status: Option<&'a Status>,
-    #[serde(serialize_with = "display_option")]
-    object: Option<&'a Uuid>,
-    transfer_syntax: Option<&'static str>,
-    endpoint_frame: Option<u64>,
-    sec_addr: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pipes: Option<&'a [PipeReport]>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    decoded: Option<&'a Decoded>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    epm: Option<&'a EpmView>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    oxid: Option<&'a OxidView>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    netlogon: Option<&'a NetlogonView>,
-}
-
-impl<'a> From<&'a Call> for CallJson<'a> {
-    fn from(c: &'a Call) -> Self {
-        Self {
-            kind: "call",
-            client: &c.client,
-            server: &c.server,
-            transport: c.transport,
-            pipe: c.pipe.as_deref(),
-            pipe_source: c.pipe_source,
-            file_id: c.file_id.as_deref(),
-            call_id: c.call_id,
-            context_id: c.context_id,
-            activity: c.activity.as_ref(),
-            interface: c.interface.as_ref().map(InterfaceJson),
-            interface_source: c.interface_source,
-            opnum: c.opnum,
-            operation: c.operation.as_deref(),
-            request: c.request.as_ref(),
-            response: c.response.as_ref(),
-            outcome: c.outcome,
-            fault_status: c.fault_status,
-            fault_name: c.fault_name(),
-            auth_type: c.auth.map(|a| a.type_name()),
-            auth_level: c.auth.map(|a| a.level_name()),
-            decryption: c.decryption,
-            decryption_reason: c.decryption_reason.as_deref(),
-            signature: c.signature.map(|v| if v { "valid" } else { "invalid" }),
-            start: c.start.rfc3339_micros(),
-            duration_us: c.duration_us,
-            status: c.status.as_ref(),
-            object: c.object.as_ref(),
-            transfer_syntax: c.transfer_syntax,
-            endpoint_frame: c.endpoint_frame,
-            sec_addr: c.sec_addr.as_deref(),
-            pipes: c.pipes.as_deref(),
-            decoded: c.decoded.as_deref(),
-            epm: c.epm.as_deref(),
-            oxid: c.oxid.as_deref(),
-            netlogon: c.netlogon.as_deref(),
-        }
+/// Appends one call as a line (`"type": "call"`) to `out`: the schema of a call record, field
+/// names, order and meaning as `docs/json-format.md` gives them. Names and texts are rendered
+/// here, from the codes and numbers of the [`Call`]. Written field by field
+/// ([`super::json_fields`]); the nested records few calls have go through serde.
+///
+/// # Errors
+/// A nested record's serialisation failed.
+pub fn push_call(out: &mut Vec<u8>, c: &Call) -> io::Result<()> {
+    let mut o = Object::open(out);
+    o.str("type", "call");
+    o.address("client", &c.client);
+    o.address("server", &c.server);
+    o.str("transport", c.transport);
+    o.opt_str("pipe", c.pipe.as_deref());
+    o.opt_str("pipe_source", c.pipe_source);
+    o.opt_str("file_id", c.file_id.as_deref());
+    o.int("call_id", c.call_id);
+    o.opt_int("context_id", c.context_id);
+    if let Some(activity) = &c.activity {
+        o.shown("activity", activity);
     }
+    match &c.interface {
+        Some(i) => push_interface(o.key("interface"), i),
+        None => o.key("interface").extend_from_slice(b"null"),
+    }
+    o.opt_str("interface_source", c.interface_source);
+    o.opt_int("opnum", c.opnum);
+    o.opt_str("operation", c.operation.as_deref());
+    push_span(o.key("request"), c.request.as_ref());
+    push_span(o.key("response"), c.response.as_ref());
+    o.str("outcome", c.outcome.name());
+    o.opt_int("fault_status", c.fault_status);
+    o.opt_str("fault_name", c.fault_name().as_deref());
+    o.opt_str("auth_type", c.auth.map(|a| a.type_name()).as_deref());
+    o.opt_str("auth_level", c.auth.map(|a| a.level_name()).as_deref());
+    o.opt_str("decryption", c.decryption);
+    if let Some(reason) = &c.decryption_reason {
+        o.str("decryption_reason", reason);
+    }
+    if let Some(valid) = c.signature {
+        o.str("signature", if valid { "valid" } else { "invalid" });
+    }
+    let start = o.key("start");
+    start.push(b'"');
+    c.start.push_rfc3339_micros(start);
+    start.push(b'"');
+    o.opt_int("duration_us", c.duration_us);
+    match &c.status {
+        Some(status) => push_status(o.key("status"), status),
+        None => o.key("status").extend_from_slice(b"null"),
+    }
+    o.opt_shown("object", c.object.as_ref());
+    o.opt_str("transfer_syntax", c.transfer_syntax);
+    o.opt_int("endpoint_frame", c.endpoint_frame);
+    o.opt_str("sec_addr", c.sec_addr.as_deref());
+    if let Some(pipes) = &c.pipes {
+        o.serialized("pipes", pipes)?;
+    }
+    if let Some(decoded) = &c.decoded {
+        o.serialized("decoded", decoded)?;
+    }
+    if let Some(epm) = &c.epm {
+        o.serialized("epm", epm)?;
+    }
+    if let Some(oxid) = &c.oxid {
+        o.serialized("oxid", oxid)?;
+    }
+    if let Some(netlogon) = &c.netlogon {
+        o.serialized("netlogon", netlogon)?;
+    }
+    o.close();
+    out.push(b'\n');
+    Ok(())
+}
+
+/// `{"uuid": ..., "version": "MAJOR.MINOR", "name": ...}`.
+fn push_interface(out: &mut Vec<u8>, i: &Interface) {
+    let mut o = Object::open(out);
+    o.shown("uuid", i.syntax.uuid);
+    let version = o.key("version");
+    version.push(b'"');
+    push_int(version, i.syntax.major);
+    version.push(b'.');
+    push_int(version, i.syntax.minor);
+    version.push(b'"');
+    o.opt_str("name", i.name.as_deref());
+    o.close();
+}
+
+/// `{"frames": [FIRST, LAST], "fragments": N, "stub_len": N}`, or `null`.
+fn push_span(out: &mut Vec<u8>, span: Option<&PduSpan>) {
+    let Some(span) = span else {
+        out.extend_from_slice(b"null");
+        return;
+    };
+    let mut o = Object::open(out);
+    let frames = o.key("frames");
+    frames.push(b'[');
+    push_int(frames, span.frames[0]);
+    frames.push(b',');
+    push_int(frames, span.frames[1]);
+    frames.push(b']');
+    o.int("fragments", span.fragments);
+    o.int("stub_len", span.stub_len);
+    o.close();
+}
+
+/// `{"code": N, "type": ..., "name": ...}` of an operation's return code.
+fn push_status(out: &mut Vec<u8>, status: &Status) {
+    let mut o = Object::open(out);
+    o.int("code", status.code);
+    o.str("type", status.kind.name());
+    o.opt_str("name", status.name().as_deref());
+    o.close();
 }
 
 /// Writes one PDU as a line (`"type": "pdu"`).
@@ -453,23 +466,6 @@ impl Serialize for FaultJson<'_> {
     }
 }
 
-/// `{"uuid": ..., "version": "MAJOR.MINOR", "name": ...}`.
-struct InterfaceJson<'a>(&'a Interface);
-
-impl Serialize for InterfaceJson<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let i = self.0;
-        let mut st = s.serialize_struct("Interface", 3)?;
-        st.serialize_field("uuid", &Shown(i.syntax.uuid))?;
-        st.serialize_field(
-            "version",
-            &Shown(format_args!("{}.{}", i.syntax.major, i.syntax.minor)),
-        )?;
-        st.serialize_field("name", &i.name.as_deref())?;
-        st.end()
-    }
-}
-
 /// A value written as the JSON string of its `Display` form, without an intermediate `String`.
 struct Shown<T: Display>(T);
 
@@ -481,37 +477,6 @@ impl<T: Display> Serialize for Shown<T> {
 
 fn display<T: Display, S: Serializer>(v: &T, s: S) -> Result<S::Ok, S::Error> {
     s.collect_str(v)
-}
-
-fn display_option<T: Display, S: Serializer>(v: &Option<T>, s: S) -> Result<S::Ok, S::Error> {
-    match v {
-        Some(v) => s.collect_str(v),
-        None => s.serialize_none(),
-    }
-}
-
-/// serde_json's compact output with the characters [`super::terminal_control`] names escaped.
-struct TerminalSafe;
-
-impl serde_json::ser::Formatter for TerminalSafe {
-    fn write_string_fragment<W: ?Sized + Write>(
-        &mut self,
-        writer: &mut W,
-        fragment: &str,
-    ) -> io::Result<()> {
-        if fragment.is_ascii() {
-            return writer.write_all(fragment.as_bytes());
-        }
-        let mut start = 0;
-        for (i, c) in fragment.char_indices() {
-            if terminal_control(c) {
-                writer.write_all(&fragment.as_bytes()[start..i])?;
-                write!(writer, "\\u{:04x}", c as u32)?;
-                start = i + c.len_utf8();
-            }
-        }
-        writer.write_all(&fragment.as_bytes()[start..])
-    }
 }
 
 #[cfg(test)]

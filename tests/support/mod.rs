@@ -285,6 +285,13 @@ pub fn pcap_every(frames: &[Vec<u8>], step_us: u64) -> Vec<u8> {
     out
 }
 
+/// A call's JSON record, as `calls --json` writes it, parsed back.
+pub fn call_json(call: &rpcscope::model::Call) -> serde_json::Value {
+    let mut line = Vec::new();
+    rpcscope::output::json::push_call(&mut line, call).expect("write to memory");
+    serde_json::from_slice(&line).expect("a call record is JSON")
+}
+
 /// Runs the library on pcap bytes and returns the calls as JSON Lines.
 pub fn calls_jsonl(pcap_bytes: &[u8]) -> String {
     let (calls, _) = rpcscope::analyze(pcap_bytes).expect("a valid capture");

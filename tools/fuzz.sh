@@ -12,7 +12,9 @@
 # Needs cargo-fuzz (installed here when missing) and a nightly toolchain; without one, the
 # stable toolchain is used with RUSTC_BOOTSTRAP=1 for the sanitizer flags. FUZZ_SANITIZER=none
 # drops AddressSanitizer for long runs that want executions (several times more per second;
-# Rust's own bounds checks still catch what matters in safe code).
+# Rust's own bounds checks still catch what matters in safe code). FUZZ_MAX_LEN caps the input
+# size of every target (default 64 KiB, 512 KiB for capture_file, 128 KiB for engine): the
+# targets that parse a whole capture or IDL file run several times faster on 8 KiB inputs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -65,6 +67,7 @@ for t in "${targets[@]}"; do
   log="fuzz/artifacts/$t/last-run.log"
   max_len=65536
   case "$t" in capture_file) max_len=524288 ;; engine) max_len=131072 ;; esac
+  max_len=${FUZZ_MAX_LEN:-$max_len}
   if "${fuzz[@]}" run -O "${sanitizer[@]}" --fuzz-dir fuzz "$t" "fuzz/corpus/$t" "fuzz/seeds/$t" -- \
       -max_total_time="$seconds" -rss_limit_mb="$RSS_LIMIT_MB" -timeout="$TIMEOUT_SECONDS" \
       -max_len="$max_len" -dict="$(dict_of "$t")" -print_final_stats=1 >"$log" 2>&1; then

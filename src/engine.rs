@@ -1,13 +1,16 @@
 //! The analysis engine: frames in, call records and tallies out. It has no I/O, so the same
 //! engine serves files, stdin and tests, and its output is deterministic for a given capture.
 //!
-//! Two stages, data flowing one way: the transport stage ([`transport`]: link, IPv4
+//! Three stages, data flowing one way: the transport stage ([`transport`]: link, IPv4
 //! defragmentation, TCP connections and reassembly) turns frames into connection events
-//! (opened, bytes, gap, closed, end of frame), and the session stage ([`sessions`]: SMB,
-//! DCE/RPC, Kerberos, and what one connection teaches about others) turns those into calls.
-//! [`Engine`] runs both on the caller's thread; [`crate::pipeline`] runs them on two threads
-//! with the same events in the same order, so the output is the same.
+//! (opened, bytes, gap, closed, end of frame), the session stage ([`sessions`]: SMB,
+//! DCE/RPC, Kerberos, and what one connection teaches about others) turns those into calls,
+//! and the call stage ([`calls`]) finishes each call with what needs nothing the session
+//! stage owns (Netlogon calls left unread, the filter, the summary's counts).
+//! [`Engine`] runs them on the caller's thread; [`crate::pipeline`] runs each on a thread of
+//! its own with the same events in the same order, so the output is the same.
 
+pub mod calls;
 pub mod sessions;
 pub mod transport;
 
@@ -20,6 +23,7 @@ use crate::idl::Library;
 use crate::model::{Call, PduRecord};
 use crate::source::Frame;
 use crate::summary::Summary;
+use calls::CallStage;
 use sessions::Sessions;
 use transport::Transport;
 
@@ -62,6 +66,7 @@ pub struct Limits {
 pub struct Engine {
     transport: Transport,
     sessions: Sessions,
+    calls: CallStage,
 }
 
 impl Engine {
@@ -89,7 +94,7 @@ impl Engine {
     /// totals stay whole.
     #[must_use]
     pub fn with_filter(mut self, filter: Arc<Filter>) -> Self {
-        self.sessions.set_filter(filter);
+        self.calls.set_filter(filter);
         self
     }
 
@@ -103,6 +108,7 @@ impl Engine {
     /// Unseals protected stubs with the user's secrets.
     #[must_use]
     pub fn with_keys(mut self, keys: Arc<Keyring>) -> Self {
+        self.calls.keys_loaded(keys.len());
         self.sessions.set_keys(keys);
         self.transport.kdc_datagrams = true;
         self
@@ -153,7 +159,9 @@ impl Engine {
     /// Takes the calls that ended since the last call, in the order they ended. Call after each
     /// frame to stream; [`Engine::settled`] says which of them can be written in capture order.
     pub fn take_calls(&mut self) -> Vec<Call> {
-        self.sessions.take_calls()
+        let mut calls = self.sessions.take_calls();
+        self.calls.pass(&mut calls);
+        calls
     }
 
     /// Every call taken from now on sorts at or after this first frame (see
@@ -163,10 +171,10 @@ impl Engine {
         self.sessions.settled()
     }
 
-    /// The two stages, to run on threads of their own ([`crate::pipeline`]).
+    /// The three stages, to run on threads of their own ([`crate::pipeline`]).
     #[must_use]
-    pub fn into_stages(self) -> (Transport, Sessions) {
-        (self.transport, self.sessions)
+    pub fn into_stages(self) -> (Transport, Sessions, CallStage) {
+        (self.transport, self.sessions, self.calls)
     }
 
     /// Ends the run: flushes every connection and returns the calls not taken yet and the
@@ -174,6 +182,6 @@ impl Engine {
     #[must_use]
     pub fn finish(mut self) -> Finished {
         let end = self.transport.finish(&mut self.sessions);
-        self.sessions.finish(end)
+        self.calls.finish(self.sessions.finish(end))
     }
 }

@@ -339,6 +339,9 @@ pub struct Call {
     pub oxid: Option<Box<crate::dcom::OxidView>>,
     /// What a Netlogon secure-channel setup or password call says (present only on those).
     pub netlogon: Option<Box<crate::netlogon::NetlogonView>>,
+    /// A secure-channel call not read yet: the call stage ([`crate::engine::calls`]) reads it
+    /// into `netlogon` before the call is handed over, so no one outside the engine sees it.
+    pub netlogon_unread: Option<Box<crate::netlogon::Unread>>,
 }
 
 impl Call {
@@ -397,6 +400,7 @@ impl Call {
             epm: None,
             oxid: None,
             netlogon: None,
+            netlogon_unread: None,
         }
     }
 

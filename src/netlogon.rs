@@ -17,7 +17,8 @@ use crate::auth::keys::Keyring;
 use crate::auth::netlogon::{NEG_STRONG_KEYS, NEG_SUPPORTS_AES};
 use crate::dce::Uuid;
 use crate::idl::Library;
-use crate::idl::values::{Plain, StubBytes, Value, decode_plain, lookup};
+use crate::idl::values::{Direction, Plain, StubBytes, Value, decode_plain, lookup};
+use crate::ndr::Syntax;
 
 /// The Netlogon interface (logon).
 pub const NRPC: Uuid = Uuid([
@@ -118,6 +119,67 @@ impl NetlogonView {
     }
 }
 
+/// Stubs of a secure-channel call up to this size are read after the session stage, off its
+/// thread, when no key ring learns from them ([`Unread`]); larger ones (none seen in real
+/// traffic, where these calls take a few hundred bytes) are read at once, so that a call
+/// waiting in the output order never holds more than this.
+pub const MAX_UNREAD_STUB_BYTES: usize = 1024;
+
+/// A secure-channel call whose reading waits for the call stage ([`crate::engine::calls`]):
+/// without a key ring nothing in the engine learns from it, so it is read where the calls are
+/// handed over, on another thread than the session stage when there are several.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Unread {
+    op: u16,
+    request: Vec<u8>,
+    response: Option<Vec<u8>>,
+    little_endian: [bool; 2],
+    syntax: Syntax,
+    status: Option<u32>,
+}
+
+impl Unread {
+    /// Keeps what [`read_call`] needs of a call, when its stubs are small enough
+    /// ([`MAX_UNREAD_STUB_BYTES`]); `None` tells to read it at once.
+    #[must_use]
+    pub fn keep(
+        op: u16,
+        request: StubBytes<'_>,
+        response: Option<StubBytes<'_>>,
+        status: Option<u32>,
+    ) -> Option<Self> {
+        let size = request.bytes.len() + response.map_or(0, |r| r.bytes.len());
+        (size <= MAX_UNREAD_STUB_BYTES).then(|| Self {
+            op,
+            request: request.bytes.to_vec(),
+            response: response.map(|r| r.bytes.to_vec()),
+            little_endian: [
+                request.little_endian,
+                response.map_or(request.little_endian, |r| r.little_endian),
+            ],
+            syntax: request.syntax,
+            status,
+        })
+    }
+
+    /// Reads the call as [`read_call`] without a key ring does.
+    #[must_use]
+    pub fn read(&self) -> Option<NetlogonView> {
+        let side = |bytes, direction, little_endian| StubBytes {
+            bytes,
+            direction,
+            little_endian,
+            syntax: self.syntax,
+        };
+        let request = side(&self.request[..], Direction::In, self.little_endian[0]);
+        let response = self
+            .response
+            .as_deref()
+            .map(|r| side(r, Direction::Out, self.little_endian[1]));
+        read_call(self.op, request, response, self.status, None)
+    }
+}
+
 /// The built-in description of the Netlogon interface, compiled from the table once.
 fn library() -> &'static Library {
     static LIBRARY: OnceLock<Library> = OnceLock::new();
@@ -159,15 +221,15 @@ fn text(v: Option<&Value>) -> Option<String> {
 
 /// Reads a secure-channel call: its request always, its answer when it was answered with
 /// success (`status` 0); the key ring learns from it when given, pairing a challenge with its
-/// authenticate by the `client`'s address (without port: a member may use a new connection).
+/// authenticate by the client's address given with it (without port: a member may use a new
+/// connection).
 #[must_use]
 pub fn read_call(
     op: u16,
     request: StubBytes<'_>,
     response: Option<StubBytes<'_>>,
     status: Option<u32>,
-    client: IpAddr,
-    keys: Option<&Keyring>,
+    keys: Option<(&Keyring, IpAddr)>,
 ) -> Option<NetlogonView> {
     let req = decode(op, request);
     let p = &req.params;
@@ -198,7 +260,7 @@ pub fn read_call(
         opnum::REQ_CHALLENGE => {
             let client_challenge = credential(lookup(p, "ClientChallenge"))?;
             let zero = client_challenge == [0; 8];
-            if let (Some(keys), Some(server), Some(computer)) = (
+            if let (Some((keys, client)), Some(server), Some(computer)) = (
                 keys,
                 credential(answered("ServerChallenge")),
                 view.computer.as_deref(),
@@ -231,7 +293,7 @@ pub fn read_call(
                 } else {
                     "des"
                 });
-                if let (Some(keys), Some(computer)) = (keys, view.computer.as_deref()) {
+                if let (Some((keys, client)), Some(computer)) = (keys, view.computer.as_deref()) {
                     let (check, kept) = keys.netlogon_authenticated(
                         &client.to_string(),
                         computer,

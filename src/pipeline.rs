@@ -1,7 +1,8 @@
 //! Analysis on three threads (a driver between the capture reader and the outputs): the
 //! transport stage ([`crate::engine::transport`]: reading, link, IPv4, TCP) on one, the session
 //! stage ([`crate::engine::sessions`]: SMB, DCE/RPC, what connections teach each other) on a
-//! second, and the caller's output (rendering, ordering, writing) on the calling thread.
+//! second, and the call stage ([`crate::engine::calls`]) with the caller's output (rendering,
+//! ordering, writing) on the calling thread.
 //!
 //! The transport stage records its events into batches (the bytes copied into the batch) and
 //! the session stage replays them in the same order, so every call, every counter and the
@@ -20,7 +21,7 @@ use std::panic::resume_unwind;
 use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
 use std::thread;
 
-use crate::engine::sessions::Sessions;
+use crate::engine::sessions::{Sessions, SessionsEnd};
 use crate::engine::transport::{Closed, Opened, SessionEvents, Transport, TransportEnd};
 use crate::engine::{Engine, Finished};
 use crate::model::{Call, PduRecord};
@@ -143,7 +144,7 @@ pub struct Released {
 
 enum FromSessions {
     Released(Released),
-    Finished(Box<Finished>),
+    Finished(Box<SessionsEnd>),
 }
 
 /// The transport stage's side of the channel: records events, sends full batches.
@@ -302,10 +303,10 @@ fn session_stage(
     }
 }
 
-/// Runs `engine` over `reader` on three threads, handing what the session stage releases to
-/// `on_release` on the calling thread (the calls it leaves in [`Released::calls`] are freed by
-/// the session stage); returns what the engine's [`Engine::finish`] returns and
-/// the error that ended the reading early, if any.
+/// Runs `engine` over `reader` on three threads, handing what the session stage releases,
+/// passed through the call stage, to `on_release` on the calling thread (the calls it leaves
+/// in [`Released::calls`] are freed by the session stage); returns what the engine's
+/// [`Engine::finish`] returns and the error that ended the reading early, if any.
 ///
 /// # Errors
 /// The first error of `on_release`; the other stages then stop.
@@ -314,7 +315,7 @@ pub fn run<R: Read + Send>(
     reader: CaptureReader<R>,
     mut on_release: impl FnMut(&mut Released) -> io::Result<()>,
 ) -> io::Result<(Finished, Option<SourceError>)> {
-    let (transport, sessions) = engine.into_stages();
+    let (transport, sessions, mut calls) = engine.into_stages();
     let (to_sessions, from_transport) = sync_channel(BATCHES_IN_FLIGHT);
     let (spare_tx, spare_rx) = channel();
     let (out_tx, out_rx) = sync_channel(BATCHES_IN_FLIGHT);
@@ -334,18 +335,19 @@ pub fn run<R: Read + Send>(
             .spawn_scoped(scope, move || {
                 session_stage(&from_transport, &spare_tx, &spent_rx, sessions, &out_tx);
             })?;
-        let mut finished = None;
+        let mut ended = None;
         let mut failed = None;
         for message in &out_rx {
             match message {
                 FromSessions::Released(mut r) => {
+                    calls.pass(&mut r.calls);
                     if let Err(e) = on_release(&mut r) {
                         failed = Some(e);
                         break;
                     }
                     let _ = spent_tx.send(r.calls);
                 }
-                FromSessions::Finished(f) => finished = Some(f),
+                FromSessions::Finished(end) => ended = Some(end),
             }
         }
         // the other stages see their channels close and stop
@@ -358,7 +360,7 @@ pub fn run<R: Read + Send>(
         if let Some(e) = failed {
             return Err(e);
         }
-        let finished = finished.ok_or_else(|| io::Error::other("the session stage stopped"))?;
-        Ok((*finished, stopped_by))
+        let ended = ended.ok_or_else(|| io::Error::other("the session stage stopped"))?;
+        Ok((calls.finish(*ended), stopped_by))
     })
 }

@@ -325,15 +325,19 @@ impl Report<'_> {
             Decoder::Netlogon if st.not_kept.is_none() => {
                 let answer = (answered && !st.response.is_empty()).then_some(response);
                 let status = record.status.map(|s| s.code);
-                record.netlogon = netlogon::read_call(
-                    opnum,
-                    request,
-                    answer,
-                    status,
-                    client.ip(),
-                    self.info.keys.as_deref(),
-                )
-                .map(Box::new);
+                let Some(keys) = self.info.keys.as_deref() else {
+                    // nothing here learns from it: the call stage reads it, unless it is large
+                    record.netlogon_unread =
+                        netlogon::Unread::keep(opnum, request, answer, status).map(Box::new);
+                    if record.netlogon_unread.is_none() {
+                        record.netlogon =
+                            netlogon::read_call(opnum, request, answer, status, None).map(Box::new);
+                    }
+                    return;
+                };
+                record.netlogon =
+                    netlogon::read_call(opnum, request, answer, status, Some((keys, client.ip())))
+                        .map(Box::new);
                 if record.netlogon.as_ref().is_some_and(|v| v.limit_hit) {
                     cx.outbox
                         .anomaly("limit_netlogon_channels", c.first_frame, || {
@@ -594,6 +598,7 @@ impl Report<'_> {
             epm: None,
             oxid: None,
             netlogon: None,
+            netlogon_unread: None,
             transfer_syntax: c
                 .binding
                 .and_then(|b| b.transfer)

@@ -13,7 +13,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use super::transport::{Closed, Interest, Opened, SessionEvents, TransportEnd};
-use super::{EPM_PORT, Finished, SMB_PORTS};
+use super::{EPM_PORT, SMB_PORTS};
 use crate::auth::keys::Keyring;
 use crate::context::SessionContext;
 use crate::dcerpc::association::CallObserver;
@@ -22,12 +22,12 @@ use crate::dcerpc::call::TransportInfo;
 use crate::dcerpc::call_report;
 use crate::dcerpc::call_report::Reporter;
 use crate::dcerpc::channel::{Channel, Verdict};
-use crate::dcerpc::connectionless::{self, Datagrams};
+use crate::dcerpc::connectionless::{self, ConnectionlessSection, Datagrams};
 use crate::dcerpc::pdu::{parse_header, parse_pdu};
-use crate::epm::resolver::{EndpointRecord, Expectation, Resolver};
-use crate::filter::Filter;
+use crate::epm::resolver::{EndpointRecord, Expectation, ResolutionSection, Resolver};
 use crate::hash::FastMap;
 use crate::idl::Library;
+use crate::ip_defrag::DefragStats;
 use crate::kdc::{self, KDC_PORT, KdcStream};
 use crate::model::{Call, PduRecord};
 use crate::report::Tally;
@@ -36,7 +36,9 @@ use crate::rpch::{
 };
 use crate::smb::SmbConn;
 use crate::source::Timestamp;
-use crate::summary::SummaryBuilder;
+use crate::summary::CaptureTotals;
+use crate::tcp::flow_table::FlowStats;
+use crate::tcp::reassembler::ReassemblyStats;
 use crate::tcp::{Dir, Held, Origin, Span};
 
 /// What rpcscope reads on a connection.
@@ -166,9 +168,6 @@ pub struct Sessions {
     cx: SessionContext,
     /// The latest capture time seen (for the calls waiting for an interface).
     now: Timestamp,
-    /// Only the calls it chooses are handed over and counted.
-    filter: Option<Arc<Filter>>,
-    summary: SummaryBuilder,
     tally: Tally,
     dcerpc_connections: u64,
     smb_connections: u64,
@@ -593,10 +592,6 @@ impl Sessions {
         self.cx.outbox.limit_open_calls(max);
     }
 
-    pub(super) fn set_filter(&mut self, filter: Arc<Filter>) {
-        self.filter = Some(filter);
-    }
-
     pub(super) fn never_wait_for_labels(&mut self) {
         self.cx.unlabelled.never_wait();
     }
@@ -610,7 +605,6 @@ impl Sessions {
     }
 
     pub(super) fn set_keys(&mut self, keys: Arc<Keyring>) {
-        self.summary.keys_loaded(keys.len());
         self.keys = Some(keys);
     }
 
@@ -642,17 +636,10 @@ impl Sessions {
         self.cx.pdus.take()
     }
 
-    /// Takes the calls that ended since the last call (those the filter chooses), in the order
-    /// they ended.
+    /// Takes the calls that ended since the last call, in the order they ended, for the call
+    /// stage ([`super::calls::CallStage::pass`]).
     pub fn take_calls(&mut self) -> Vec<Call> {
-        let mut calls: Vec<Call> = self.cx.outbox.take_ready().collect();
-        if let Some(f) = &self.filter {
-            calls.retain(|c| f.matches(c));
-        }
-        for c in &calls {
-            self.summary.add(c);
-        }
-        calls
+        self.cx.outbox.take_ready().collect()
     }
 
     /// Every call taken from now on sorts at or after this first frame.
@@ -662,9 +649,9 @@ impl Sessions {
     }
 
     /// Ends the run (the transport stage has closed every connection): the calls not taken
-    /// yet and the summary of the whole run.
+    /// yet and the counters of every stage so far, for the call stage's summary.
     #[must_use]
-    pub fn finish(mut self, transport: TransportEnd) -> Finished {
+    pub fn finish(mut self, transport: TransportEnd) -> SessionsEnd {
         self.absorb_news();
         call_report::release_unlabelled(&mut self.cx, None);
         let mut info = self.datagram_info();
@@ -719,19 +706,40 @@ impl Sessions {
         } else {
             Vec::new()
         };
-        let mut summary = self.summary.finish(
-            &totals,
+        SessionsEnd {
+            calls,
+            endpoints,
+            totals,
             flows,
             reassembly,
             defrag,
-            self.tally,
-            self.cx.resolver.resolution(),
-        );
-        summary.connectionless = self.datagrams.section();
-        Finished {
-            calls,
-            summary,
-            endpoints,
+            tally: self.tally,
+            resolution: self.cx.resolver.resolution(),
+            connectionless: self.datagrams.section(),
         }
     }
+}
+
+/// What the session stage hands the call stage at the end of a run: its last calls, the
+/// endpoints, and the counters of the transport and session stages.
+#[derive(Debug)]
+pub struct SessionsEnd {
+    /// The calls not taken yet, in the order they ended (all are settled).
+    pub calls: Vec<Call>,
+    /// Endpoints learned, with the connections that used them.
+    pub endpoints: Vec<EndpointRecord>,
+    /// Frame, segment and connection totals.
+    pub totals: CaptureTotals,
+    /// Connection table counters.
+    pub flows: FlowStats,
+    /// Reassembly counters over every connection.
+    pub reassembly: ReassemblyStats,
+    /// IP reassembly counters.
+    pub defrag: DefragStats,
+    /// Anomalies and counters of every stage.
+    pub tally: Tally,
+    /// What the endpoint resolver learned and used.
+    pub resolution: ResolutionSection,
+    /// Connectionless calls, when the capture had any.
+    pub connectionless: Option<ConnectionlessSection>,
 }

@@ -307,12 +307,12 @@ fn wildcard(pattern: &str, name: &str) -> bool {
 
 /// `{"type":"...", "capture":"NAME", ...}`: a JSON line with the capture it comes from, right
 /// after its type (every record starts with its type).
-fn labelled(line: Vec<u8>, capture: Option<&str>) -> io::Result<Vec<u8>> {
+fn labelled(line: &[u8], capture: Option<&str>) -> io::Result<Vec<u8>> {
     let Some(capture) = capture else {
-        return Ok(line);
+        return Ok(line.to_vec());
     };
     let Some(comma) = line.iter().position(|&b| b == b',') else {
-        return Ok(line);
+        return Ok(line.to_vec());
     };
     let mut name = Vec::new();
     json::write_line(&mut name, &capture)?;
@@ -408,6 +408,7 @@ impl Reading<'_> {
                     hide_parameters: self.hide_parameters,
                     started: format == cli::CallFormat::Csv && !self.first,
                     flush_each: streaming,
+                    scratch: Vec::with_capacity(4096),
                 };
                 let run = drive(&mut lines);
                 run.and_then(|run| lines.finish().map(|()| run).map_err(RunError::Output))
@@ -426,7 +427,7 @@ impl Reading<'_> {
                     let written = if *json {
                         let mut line = Vec::with_capacity(512);
                         json::write_pdu(&mut line, &p)
-                            .and_then(|()| labelled(line, label))
+                            .and_then(|()| labelled(&line, label))
                             .and_then(|line| out.write_all(&line))
                     } else {
                         writeln!(out, "{}", text::pdu_row(&p))
@@ -444,7 +445,7 @@ impl Reading<'_> {
                     run.endpoints.iter().try_for_each(|e| {
                         let mut line = Vec::new();
                         json::write_line(&mut line, e)?;
-                        out.write_all(&labelled(line, label)?)
+                        out.write_all(&labelled(&line, label)?)
                     })
                 } else {
                     text_header(out).and_then(|()| text::write_endpoints(out, &run.endpoints))
@@ -456,7 +457,7 @@ impl Reading<'_> {
                 let written = if *json {
                     let mut line = Vec::new();
                     json::write_line(&mut line, &run.summary)
-                        .and_then(|()| labelled(line, label))
+                        .and_then(|()| labelled(&line, label))
                         .and_then(|line| out.write_all(&line))
                 } else {
                     text_header(out).and_then(|()| text::write_summary(out, &run.summary))
@@ -494,6 +495,8 @@ struct CallLines<'a, W: Write> {
     started: bool,
     /// Flush whenever lines were written (reading standard input or a FIFO).
     flush_each: bool,
+    /// Where each call is rendered before its line is held in order.
+    scratch: Vec<u8>,
 }
 
 impl<W: Write> CallLines<'_, W> {
@@ -547,26 +550,31 @@ impl<W: Write> rpcscope::CallSink for CallLines<'_, W> {
             if self.hide_parameters {
                 call.decoded = None;
             }
-            let mut line = Vec::with_capacity(512);
+            // rendered into one buffer kept across calls, then copied at its exact length: one
+            // allocation per line, none to grow it, and held lines count what they take
+            let line = &mut self.scratch;
+            line.clear();
             match self.format {
-                cli::CallFormat::Table => text::write_call(&mut line, call)?,
-                cli::CallFormat::Json => json::push_call(&mut line, call)?,
-                cli::CallFormat::Zeek => logs::write_zeek_row(&mut line, call)?,
-                cli::CallFormat::ZeekJson => logs::write_zeek_json(&mut line, call)?,
+                cli::CallFormat::Table => text::write_call(line, call)?,
+                cli::CallFormat::Json => json::push_call(line, call)?,
+                cli::CallFormat::Zeek => logs::write_zeek_row(line, call)?,
+                cli::CallFormat::ZeekJson => logs::write_zeek_json(line, call)?,
                 cli::CallFormat::Csv => {
                     if let Some(name) = self.label {
                         line.extend_from_slice(logs::csv_field(name).as_bytes());
                         line.push(b',');
                     }
-                    logs::write_csv_row(&mut line, call)?;
+                    logs::write_csv_row(line, call)?;
                 }
             }
-            if matches!(
+            let line = if matches!(
                 self.format,
                 cli::CallFormat::Json | cli::CallFormat::ZeekJson
             ) {
-                line = labelled(line, self.label)?;
-            }
+                labelled(line, self.label)?
+            } else {
+                line.clone()
+            };
             self.order.push(call.sort_key(), line)?;
             if self.decode_with.is_some() {
                 // made on this thread: freed here, not by the analysis the record goes back to

@@ -356,10 +356,16 @@ pub fn utf16_units(b: &[u8], little_endian: bool) -> impl Iterator<Item = u16> +
 /// Decodes an NDR `wchar_t` string (UTF-16 code units in the stub's byte order) up to its NUL.
 #[must_use]
 pub fn utf16_string(b: &[u8], little_endian: bool) -> String {
-    let units: Vec<u16> = utf16_units(b, little_endian)
-        .take_while(|&u| u != 0)
-        .collect();
-    String::from_utf16_lossy(&units)
+    decode_utf16(utf16_units(b, little_endian).take_while(|&u| u != 0))
+}
+
+/// UTF-16 code units as a string, an unpaired surrogate replaced by U+FFFD (as
+/// `String::from_utf16_lossy`), in one allocation.
+pub fn decode_utf16(units: impl Iterator<Item = u16>) -> String {
+    let (at_least, _) = units.size_hint();
+    let mut out = String::with_capacity(at_least);
+    out.extend(char::decode_utf16(units).map(|c| c.unwrap_or(char::REPLACEMENT_CHARACTER)));
+    out
 }
 
 /// The little-endian 16-bit integer at `at` in `b`, if the bytes are there (for structures

@@ -156,9 +156,15 @@ impl Framer {
             // A candidate header may arrive over several short segments: keep collecting while
             // the bytes so far could begin a header, then decide on the whole 16 bytes.
             let candidate_open = !self.buf.is_empty();
-            let mut probe = self.buf.clone();
-            probe.extend_from_slice(bytes);
-            if probe.len() < HEADER_LEN && could_start_header(&probe) {
+            // the candidate's first bytes (all that is tested), without copying the rest
+            let mut head = [0u8; HEADER_LEN];
+            let total = self.buf.len() + bytes.len();
+            let probe = &mut head[..total.min(HEADER_LEN)];
+            for (to, from) in probe.iter_mut().zip(self.buf.iter().chain(bytes)) {
+                *to = *from;
+            }
+            let probe = &*probe;
+            if total < HEADER_LEN && could_start_header(probe) {
                 if !candidate_open {
                     self.reset_buffer(offset);
                 }
@@ -166,9 +172,9 @@ impl Framer {
                 self.buf.extend_from_slice(bytes);
                 return;
             }
-            if !parse_header(&probe).is_ok_and(|h| h.is_plausible() && h.flags_plausible()) {
+            if !parse_header(probe).is_ok_and(|h| h.is_plausible() && h.flags_plausible()) {
                 out(FrameEvent::Skipped {
-                    bytes: probe.len() as u64,
+                    bytes: total as u64,
                     reason: "start",
                 });
                 self.reset_buffer(offset + bytes.len() as u64);

@@ -142,7 +142,9 @@ pub struct PipeStream {
     start: u64,
     little_endian: bool,
     ndr64: bool,
-    word: Vec<u8>,
+    /// The count word being read (4 bytes, 8 in NDR64): its first `word_filled` bytes.
+    word: [u8; 8],
+    word_filled: usize,
     word_at: u64,
     trailing: u64,
     /// The chunk whose elements are being read: counted once they have all arrived.
@@ -198,7 +200,8 @@ impl PipeStream {
             start,
             little_endian,
             ndr64,
-            word: Vec::new(),
+            word: [0; 8],
+            word_filled: 0,
             word_at: 0,
             trailing: 0,
             pending: None,
@@ -206,7 +209,7 @@ impl PipeStream {
         }
     }
 
-    fn word_len(&self) -> u64 {
+    fn word_size(&self) -> u64 {
         if self.ndr64 { 8 } else { 4 }
     }
 
@@ -244,8 +247,8 @@ impl PipeStream {
                     };
                 }
                 Phase::Count | Phase::NegatedCount => {
-                    let w = self.word_len();
-                    if self.word.is_empty() {
+                    let w = self.word_size();
+                    if self.word_filled == 0 {
                         let pad = (w - self.offset % w) % w;
                         if pad > 0 {
                             let n = pad.min(bytes.len() as u64);
@@ -255,12 +258,13 @@ impl PipeStream {
                         }
                         self.word_at = self.offset;
                     }
-                    let need = usize::try_from(w).unwrap_or(4) - self.word.len();
-                    let n = need.min(bytes.len());
-                    self.word.extend_from_slice(&bytes[..n]);
+                    let w = usize::try_from(w).unwrap_or(4).min(self.word.len());
+                    let n = (w - self.word_filled).min(bytes.len());
+                    self.word[self.word_filled..self.word_filled + n].copy_from_slice(&bytes[..n]);
+                    self.word_filled += n;
                     bytes = &bytes[n..];
                     self.offset += n as u64;
-                    if self.word.len() == usize::try_from(w).unwrap_or(4) {
+                    if self.word_filled == w {
                         let value = self.take_word();
                         if self.phase == Phase::NegatedCount {
                             self.phase = if self.current >= self.specs.len() {
@@ -279,14 +283,12 @@ impl PipeStream {
 
     fn take_word(&mut self) -> u64 {
         let mut a = [0u8; 8];
-        let n = self.word.len();
+        let n = std::mem::take(&mut self.word_filled);
         if self.little_endian {
-            a[..n].copy_from_slice(&self.word);
-            self.word.clear();
+            a[..n].copy_from_slice(&self.word[..n]);
             u64::from_le_bytes(a)
         } else {
-            a[8 - n..].copy_from_slice(&self.word);
-            self.word.clear();
+            a[8 - n..].copy_from_slice(&self.word[..n]);
             u64::from_be_bytes(a)
         }
     }

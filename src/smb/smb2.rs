@@ -110,22 +110,25 @@ pub fn parse_header(m: &[u8]) -> Option<Header> {
     })
 }
 
-/// Splits an SMB2 message into the messages of its compound chain (at most 64).
-#[must_use]
-pub fn split_compound(msg: &[u8]) -> Vec<&[u8]> {
-    let mut out = Vec::new();
-    let mut rest = msg;
-    while out.len() < 64 {
-        let Some(h) = parse_header(rest) else { break };
-        let next = h.next_command as usize;
-        if next == 0 || next < HEADER_LEN || next > rest.len() {
-            out.push(rest);
-            break;
+/// The messages of an SMB2 message's compound chain (at most 64), without allocating.
+pub fn split_compound(msg: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut rest = Some(msg);
+    let mut taken = 0;
+    std::iter::from_fn(move || {
+        if taken == 64 {
+            return None;
         }
-        out.push(&rest[..next]);
-        rest = &rest[next..];
-    }
-    out
+        let here = rest?;
+        let h = parse_header(here)?;
+        taken += 1;
+        let next = h.next_command as usize;
+        if next == 0 || next < HEADER_LEN || next > here.len() {
+            rest = None;
+            return Some(here);
+        }
+        rest = Some(&here[next..]);
+        Some(&here[..next])
+    })
 }
 
 /// Bytes at `offset` (from the header start) of `len`, when they fit.
@@ -136,11 +139,7 @@ fn slice(m: &[u8], offset: usize, len: usize) -> Option<&[u8]> {
 /// Decodes UTF-16LE, replacing invalid units.
 #[must_use]
 pub fn utf16(b: &[u8]) -> String {
-    let units: Vec<u16> = b
-        .chunks_exact(2)
-        .map(|c| u16::from_le_bytes([c[0], c[1]]))
-        .collect();
-    String::from_utf16_lossy(&units)
+    crate::ndr::decode_utf16(b.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])))
 }
 
 /// TREE_CONNECT request: the share path (`\\server\IPC$`).
@@ -279,7 +278,7 @@ pub(crate) mod tests {
         b.resize(88, 0);
         let mut m = a.clone();
         m.extend(&b);
-        let parts = split_compound(&m);
+        let parts: Vec<&[u8]> = split_compound(&m).collect();
         assert_eq!(parts.len(), 2);
         assert_eq!(parse_header(parts[1]).unwrap().command, command::CLOSE);
         assert!(parse_header(b"\xfeSMB").is_none());

@@ -278,6 +278,19 @@ struct IfAcc {
     ops: BTreeMap<Option<u16>, OpAcc>,
 }
 
+/// Calls by `auth_type/auth_level` as the summary names them (`none`: no verifier).
+fn auth_labels(counts: FastMap<Option<(u8, u8)>, u64>) -> BTreeMap<String, u64> {
+    let mut out = BTreeMap::new();
+    for (key, n) in counts {
+        let label = key.map_or_else(
+            || "none".to_string(),
+            |(auth_type, level)| Auth { auth_type, level }.label(),
+        );
+        *out.entry(label).or_default() += n;
+    }
+    out
+}
+
 /// Sets `slot` to `name` (the latest call's name wins) without allocating when it is the same.
 fn keep_latest(slot: &mut Option<String>, name: Option<&str>) {
     if slot.as_deref() != name {
@@ -316,7 +329,9 @@ pub struct SummaryBuilder {
     /// [`MAX_SUMMARY_INTERFACES`]); written as text, in order, when the summary is built.
     ifaces: FastMap<Option<SyntaxId>, IfAcc>,
     faults: BTreeMap<u32, (Option<String>, u64)>,
-    auth: BTreeMap<String, u64>,
+    /// By the request's auth type and level (`None`: no verifier); named when the summary is
+    /// built.
+    auth: FastMap<Option<(u8, u8)>, u64>,
     decryption: DecryptionSection,
     netlogon: NetlogonSection,
     interfaces_over_limit: u64,
@@ -380,8 +395,10 @@ impl SummaryBuilder {
                 .or_insert_with(|| (c.fault_name().map(Into::into), 0));
             e.1 += 1;
         }
-        let a = c.auth.map_or_else(|| "none".to_string(), Auth::label);
-        *self.auth.entry(a).or_default() += 1;
+        *self
+            .auth
+            .entry(c.auth.map(|a| (a.auth_type, a.level)))
+            .or_default() += 1;
         let d = &mut self.decryption;
         if let Some(name) = c.decryption {
             *d.calls.entry(name.to_string()).or_default() += 1;
@@ -513,7 +530,7 @@ impl SummaryBuilder {
                     count,
                 })
                 .collect(),
-            auth,
+            auth: auth_labels(auth),
             decryption,
             netlogon,
             associations: totals.dcerpc_connections + totals.pipe_associations,

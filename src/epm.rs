@@ -15,7 +15,7 @@ use serde::Serialize;
 use crate::dce::InterfaceRef;
 use crate::dce::codes::fault_name;
 use crate::dce::{SyntaxId, Uuid, names};
-use crate::idl::values::{Decoded, Direction, StubBytes, Value, decode_stub, lookup};
+use crate::idl::values::{Decoded, Direction, FieldName, StubBytes, Value, decode_stub, lookup};
 use crate::idl::{Interface, Library, builtin};
 use crate::ndr::LimitsHit;
 
@@ -119,7 +119,7 @@ fn decode(
     opnum: u16,
     stub: StubBytes<'_>,
     v: &mut EpmView,
-) -> (Vec<(String, Value)>, Option<String>) {
+) -> (Vec<(FieldName, Value)>, Option<String>) {
     let Some((lib, iface)) = epm_interface() else {
         return (Vec::new(), Some("no endpoint mapper description".into()));
     };

@@ -28,7 +28,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use regex::{Regex, RegexBuilder};
 
-use crate::idl::value::Value;
+use crate::idl::value::{FieldName, Value};
 use crate::model::{Call, Outcome};
 
 /// Longest filter expression.
@@ -439,7 +439,7 @@ fn seen<'a>(field: &Field, c: &'a Call, out: &mut Vec<Seen<'a>>) {
         Field::Decryption => out.extend(c.decryption.map(|d| Seen::Text(Cow::Borrowed(d)))),
         Field::Parameter(side, path) => {
             if let Some(d) = c.decoded.as_deref() {
-                let sides: &[&[(String, Value)]] = match side {
+                let sides: &[&[(FieldName, Value)]] = match side {
                     Side::In => &[&d.request],
                     Side::Out => &[&d.response],
                     Side::Any => &[&d.request, &d.response],
@@ -464,7 +464,7 @@ fn outcome_word(o: Outcome) -> &'static str {
 /// The values at `path` in `params` (`in.`/`out.`), or of every member named `path[0]` at
 /// any depth (`param.`).
 fn parameter_values<'a>(
-    params: &'a [(String, Value)],
+    params: &'a [(FieldName, Value)],
     side: Side,
     path: &[String],
     out: &mut Vec<Seen<'a>>,
@@ -486,7 +486,7 @@ fn parameter_values<'a>(
         return;
     }
     let name = &path[0];
-    let mut stack: Vec<(&str, &Value)> = params.iter().map(|(n, v)| (n.as_str(), v)).collect();
+    let mut stack: Vec<(&str, &Value)> = params.iter().map(|(n, v)| (&**n, v)).collect();
     let mut visited = 0;
     while let Some((n, v)) = stack.pop() {
         visited += 1;
@@ -497,7 +497,7 @@ fn parameter_values<'a>(
             value_seen(v, out);
         }
         match v {
-            Value::Fields(fields) => stack.extend(fields.iter().map(|(n, v)| (n.as_str(), v))),
+            Value::Fields(fields) => stack.extend(fields.iter().map(|(n, v)| (&**n, v))),
             Value::List(items) => stack.extend(items.iter().map(|v| ("", v))),
             _ => {}
         }

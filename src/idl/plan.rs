@@ -14,6 +14,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
+use super::value::FieldName;
 use super::{Attr, Field, Interface, Library, Type};
 use crate::dce::Uuid;
 use crate::hash::FastMap;
@@ -317,7 +318,7 @@ pub enum Node {
     /// first, C706 §14.3.7.2).
     Struct {
         /// Members in order.
-        fields: Vec<(String, NodeId)>,
+        fields: Vec<(FieldName, NodeId)>,
         /// Ends in a conformant array.
         conformant: bool,
         /// Its largest member's alignment.
@@ -358,14 +359,14 @@ pub struct UnionArm {
     /// `case` values; empty for `default`.
     pub cases: Vec<i64>,
     /// Member name and node; none for an empty arm.
-    pub member: Option<(String, NodeId)>,
+    pub member: Option<(FieldName, NodeId)>,
 }
 
 /// One parameter of a direction, in wire order.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Param {
     /// Name (`return` for the return value).
-    pub name: String,
+    pub name: FieldName,
     /// Its node.
     pub node: NodeId,
 }
@@ -462,7 +463,7 @@ impl Library {
             OpPlan {
                 nodes: l.nodes,
                 request: vec![Param {
-                    name: name.to_string(),
+                    name: name.into(),
                     node,
                 }],
                 in_prefix: 1,
@@ -523,7 +524,7 @@ fn lower_operation(lib: &Library, iface: &Interface, op: &super::Operation) -> O
         }
         let node = l.lower(&f.ty, &f.attrs, Position::Top, &op.params, 0);
         let param = Param {
-            name: f.name.clone(),
+            name: f.name.as_str().into(),
             node,
         };
         let pipe = pipe_element(lib, &f.ty);
@@ -713,7 +714,7 @@ impl<'l> Lowering<'l> {
                     .iter()
                     .map(|f| {
                         let id = self.lower(&f.ty, &f.attrs, Position::Embedded, fields, depth + 1);
-                        (f.name.clone(), id)
+                        (FieldName::from(f.name.as_str()), id)
                     })
                     .collect();
                 self.nodes[slot] = Node::Struct {
@@ -753,7 +754,7 @@ impl<'l> Lowering<'l> {
                         let member = a.field.as_ref().map(|f| {
                             let id =
                                 self.lower(&f.ty, &f.attrs, Position::Embedded, &[], depth + 1);
-                            (f.name.clone(), id)
+                            (FieldName::from(f.name.as_str()), id)
                         });
                         UnionArm {
                             cases: a.cases.clone(),

@@ -6,6 +6,10 @@ use serde::ser::{Serialize, SerializeMap, Serializer};
 
 use crate::dce::Uuid;
 
+/// The name of a structure member, union arm or parameter: shared with the plan that names it,
+/// so a decoded value copies no text.
+pub type FieldName = std::sync::Arc<str>;
+
 /// A decoded NDR value.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Value {
@@ -30,7 +34,7 @@ pub enum Value {
     /// Array elements.
     List(Vec<Value>),
     /// Struct members, or a union arm (`{arm name: value}`), in order.
-    Fields(Vec<(String, Value)>),
+    Fields(Vec<(FieldName, Value)>),
     /// A pipe: non-empty chunks and elements (the elements themselves are in `pipes`).
     Pipe {
         /// Non-empty chunks.
@@ -61,7 +65,7 @@ impl Serialize for Value {
             Value::Fields(fields) => {
                 let mut m = s.serialize_map(Some(fields.len()))?;
                 for (k, v) in fields {
-                    m.serialize_entry(k, v)?;
+                    m.serialize_entry(&**k, v)?;
                 }
                 m.end()
             }
@@ -182,8 +186,8 @@ impl Value {
 
 /// The value named `name` among parameters or members.
 #[must_use]
-pub fn lookup<'a>(params: &'a [(String, Value)], name: &str) -> Option<&'a Value> {
-    params.iter().find(|(n, _)| n == name).map(|(_, v)| v)
+pub fn lookup<'a>(params: &'a [(FieldName, Value)], name: &str) -> Option<&'a Value> {
+    params.iter().find(|(n, _)| &**n == name).map(|(_, v)| v)
 }
 
 /// The name of the interface or DCOM class a GUID stands for, when the tables know it.
@@ -206,11 +210,11 @@ pub(super) fn uint(v: &Value) -> Option<u64> {
 }
 
 /// A `GUID` declared as its structure (`guiddef.h`) is a GUID all the same.
-pub(super) fn guid(fields: &[(String, Value)]) -> Option<Value> {
+pub(super) fn guid(fields: &[(FieldName, Value)]) -> Option<Value> {
     let [(a, d1), (b, d2), (c, d3), (d, Value::Bytes(d4))] = fields else {
         return None;
     };
-    if a != "Data1" || b != "Data2" || c != "Data3" || d != "Data4" || d4.len() != 8 {
+    if &**a != "Data1" || &**b != "Data2" || &**c != "Data3" || &**d != "Data4" || d4.len() != 8 {
         return None;
     }
     let (d1, d2, d3) = (

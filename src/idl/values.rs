@@ -22,7 +22,7 @@ use super::plan::{Align, Chars, CountExpr, Counts, IntForm, Node, NodeId, OpPlan
 use super::{Interface, Library};
 use crate::dce::Uuid;
 
-pub use super::value::{MAX_TREE_LINES, Value, lookup};
+pub use super::value::{FieldName, MAX_TREE_LINES, Value, lookup};
 use super::value::{guid, guid_name, uint};
 use crate::ndr::{LimitsHit, NdrError, Reader, Syntax, char_string, utf16_string};
 
@@ -53,9 +53,9 @@ impl Decoded {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Decoded {
     /// \[in\] parameters in wire order.
-    pub request: Vec<(String, Value)>,
+    pub request: Vec<(FieldName, Value)>,
     /// \[out\] parameters in wire order, then `return`.
-    pub response: Vec<(String, Value)>,
+    pub response: Vec<(FieldName, Value)>,
     /// Why a direction was not decoded to its end.
     pub errors: Vec<String>,
     /// The decoding limits it ran into (counted in `summary`, not in the JSON of the call:
@@ -87,8 +87,7 @@ impl Decoded {
     #[must_use]
     pub fn key_parameters(&self) -> String {
         // the DCOM call headers say nothing about the call
-        let wanted =
-            |n: &&(String, Value)| !matches!(n.0.as_str(), "orpcthis" | "orpcthat" | "return");
+        let wanted = |n: &&(FieldName, Value)| !matches!(&*n.0, "orpcthis" | "orpcthat" | "return");
         let mut found = KeyValues::default();
         for (name, v) in self.request.iter().filter(wanted) {
             key_values(name, v, 0, &mut found);
@@ -143,7 +142,7 @@ fn key_values(path: &str, v: &Value, depth: usize, out: &mut KeyValues) {
         }
         Value::Fields(fields) => {
             // A WMI object says what it is by its class and properties, not by its OBJREF.
-            let object = fields.iter().any(|(n, _)| n == "properties");
+            let object = fields.iter().any(|(n, _)| &**n == "properties");
             let skipped =
                 |n: &str| n == "discriminant" || (object && (n == "objref" || n == "iid"));
             for (name, v) in fields.iter().filter(|(n, _)| !skipped(n)) {
@@ -168,12 +167,12 @@ fn key_values(path: &str, v: &Value, depth: usize, out: &mut KeyValues) {
 
 impl Serialize for Decoded {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        struct Params<'a>(&'a [(String, Value)]);
+        struct Params<'a>(&'a [(FieldName, Value)]);
         impl Serialize for Params<'_> {
             fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
                 let mut m = s.serialize_map(Some(self.0.len()))?;
                 for (k, v) in self.0 {
-                    m.serialize_entry(k, v)?;
+                    m.serialize_entry(&**k, v)?;
                 }
                 m.end()
             }
@@ -229,7 +228,7 @@ pub fn decode_stub(
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Plain {
     /// Parameters read, in wire order (those before an error).
-    pub params: Vec<(String, Value)>,
+    pub params: Vec<(FieldName, Value)>,
     /// What stopped the decoding, if anything did.
     pub error: Option<String>,
     /// The decoding limits it ran into.
@@ -251,7 +250,7 @@ pub fn decode_plain(plan: &OpPlan, stub: StubBytes<'_>) -> Plain {
 /// error), each one's span when asked for, what stopped it, and the bytes left after the last
 /// parameter that are neither a verification trailer nor padding.
 struct SideRead {
-    params: Vec<(String, Value)>,
+    params: Vec<(FieldName, Value)>,
     spans: Vec<Option<Span>>,
     error: Option<String>,
     limits: LimitsHit,
@@ -288,7 +287,7 @@ fn read_side(plan: &OpPlan, stub: StubBytes<'_>, values: usize, spans: bool) -> 
             }
             Err(e) => {
                 read.limits.add(&e);
-                read.error = Some(if p.name == "return" {
+                read.error = Some(if &*p.name == "return" {
                     format!("return value: {e}")
                 } else {
                     format!("parameter {}: {e}", p.name)
@@ -662,7 +661,7 @@ fn decode_side(
 fn readable(v: Value) -> Value {
     match v {
         Value::Fields(fields) => {
-            let fields: Vec<(String, Value)> = fields
+            let fields: Vec<(FieldName, Value)> = fields
                 .into_iter()
                 .map(|(n, v)| {
                     let v = security_descriptor(&n, readable(v));
@@ -737,10 +736,13 @@ fn security_descriptor(name: &str, v: Value) -> Value {
     }
 }
 
-fn counted_string(fields: &[(String, Value)]) -> Option<Value> {
+fn counted_string(fields: &[(FieldName, Value)]) -> Option<Value> {
     match fields {
         [(l, len), (m, _), (b, buffer)]
-            if l == "Length" && m == "MaximumLength" && b == "Buffer" && uint(len).is_some() =>
+            if &**l == "Length"
+                && &**m == "MaximumLength"
+                && &**b == "Buffer"
+                && uint(len).is_some() =>
         {
             match buffer {
                 Value::Text(_) | Value::Null => Some(buffer.clone()),
@@ -776,17 +778,17 @@ fn padding_follows(stub: &[u8], end: usize) -> bool {
 /// and the object it points at: `{"objref": "standard", "iid", "oxid", "oid", "ipid"}`; other
 /// OBJREFs as their kind and IID, and a WMI object (`IWbemClassObject` marshaled by value) with
 /// its `class` and `properties` too.
-fn interface_pointer(fields: &[(String, Value)]) -> Option<Value> {
+fn interface_pointer(fields: &[(FieldName, Value)]) -> Option<Value> {
     let [(n, _), (d, Value::Bytes(b))] = fields else {
         return None;
     };
-    if n != "ulCntData" || d != "abData" {
+    if &**n != "ulCntData" || &**d != "abData" {
         return None;
     }
     let o = super::objref::parse_objref(b)?;
     let mut out = vec![
-        ("objref".to_string(), Value::Text(o.kind.name().into())),
-        ("iid".to_string(), Value::Uuid(o.iid)),
+        ("objref".into(), Value::Text(o.kind.name().into())),
+        ("iid".into(), Value::Uuid(o.iid)),
     ];
     if let Some((oxid, oid, ipid)) = o.std {
         out.push(("oxid".into(), Value::Text(format!("{oxid:016x}"))));
@@ -805,11 +807,11 @@ fn interface_pointer(fields: &[(String, Value)]) -> Option<Value> {
 
 /// A VARIANT on the wire (`wireVARIANT`, MS-OAUT §2.2.29.2) is its type and its value:
 /// `{"vt": "VT_BSTR", "value": "text"}`.
-fn variant(fields: &[(String, Value)]) -> Option<Value> {
+fn variant(fields: &[(FieldName, Value)]) -> Option<Value> {
     let [(c, _), (r, _), (t, vt), _, _, _, (u, arm)] = fields else {
         return None;
     };
-    if c != "clSize" || r != "rpcReserved" || t != "vt" || u != "_varUnion" {
+    if &**c != "clSize" || &**r != "rpcReserved" || &**t != "vt" || &**u != "_varUnion" {
         return None;
     }
     let vt = vt.as_u64()?;
@@ -878,14 +880,14 @@ fn vt_name(vt: u64) -> String {
 
 /// A SAFEARRAY on the wire (`wireSAFEARRAY`, MS-OAUT §2.2.30.10) is its bounds and its
 /// elements: `{"bounds": [{"cElements", "lLbound"}, ...], "elements": [...]}`.
-fn safearray(fields: &[(String, Value)]) -> Option<Value> {
+fn safearray(fields: &[(FieldName, Value)]) -> Option<Value> {
     let [(d, _), (f, _), (e, _), (l, _), (u, union), (b, bounds)] = fields else {
         return None;
     };
-    if d != "cDims" || f != "fFeatures" || e != "cbElements" || l != "cLocks" {
+    if &**d != "cDims" || &**f != "fFeatures" || &**e != "cbElements" || &**l != "cLocks" {
         return None;
     }
-    if u != "uArrayStructs" || b != "rgsabound" {
+    if &**u != "uArrayStructs" || &**b != "rgsabound" {
         return None;
     }
     // the arm (after the discriminant) holds a size, then the elements
@@ -903,10 +905,10 @@ fn safearray(fields: &[(String, Value)]) -> Option<Value> {
 }
 
 /// A BSTR on the wire (`FLAGGED_WORD_BLOB`, MS-OAUT §2.2.23.1) is its text.
-fn bstr(fields: &[(String, Value)]) -> Option<Value> {
+fn bstr(fields: &[(FieldName, Value)]) -> Option<Value> {
     match fields {
         [(b, _), (l, _), (d, Value::Text(t))]
-            if b == "cBytes" && l == "clSize" && d == "asData" =>
+            if &**b == "cBytes" && &**l == "clSize" && &**d == "asData" =>
         {
             Some(Value::Text(t.clone()))
         }
@@ -914,14 +916,14 @@ fn bstr(fields: &[(String, Value)]) -> Option<Value> {
     }
 }
 
-fn sid(fields: &[(String, Value)]) -> Option<Value> {
+fn sid(fields: &[(FieldName, Value)]) -> Option<Value> {
     let [(r, rev), (c, _), (a, authority), (s, subs)] = fields else {
         return None;
     };
-    if r != "Revision"
-        || c != "SubAuthorityCount"
-        || a != "IdentifierAuthority"
-        || s != "SubAuthority"
+    if &**r != "Revision"
+        || &**c != "SubAuthorityCount"
+        || &**a != "IdentifierAuthority"
+        || &**s != "SubAuthority"
     {
         return None;
     }
@@ -942,11 +944,11 @@ fn sid(fields: &[(String, Value)]) -> Option<Value> {
     Some(Value::Text(text))
 }
 
-fn filetime(fields: &[(String, Value)]) -> Option<Value> {
+fn filetime(fields: &[(FieldName, Value)]) -> Option<Value> {
     let [(l, low), (h, high)] = fields else {
         return None;
     };
-    if l != "dwLowDateTime" || h != "dwHighDateTime" {
+    if &**l != "dwLowDateTime" || &**h != "dwHighDateTime" {
         return None;
     }
     let ticks = (uint(high)? << 32) | uint(low)?;
@@ -1357,7 +1359,7 @@ impl<'p, 's> Engine<'p, 's> {
                     .find(|a| a.cases.contains(&d))
                     .or_else(|| arms.iter().find(|a| a.cases.is_empty()))
                     .ok_or(NdrError::Invalid("union discriminant with no arm"))?;
-                let mut out = vec![("discriminant".to_string(), Value::Int(d))];
+                let mut out = vec![(FieldName::from("discriminant"), Value::Int(d))];
                 if let Some((name, node)) = &arm.member {
                     let v = self.value(*node, None)?;
                     out.push((name.clone(), v));
@@ -1482,7 +1484,7 @@ impl<'p, 's> Engine<'p, 's> {
     /// A struct; `outer` is the conformance an enclosing struct already read for it.
     fn structure(
         &mut self,
-        fields: &'p [(String, NodeId)],
+        fields: &'p [(FieldName, NodeId)],
         conformant: bool,
         align: Align,
         outer: Option<usize>,
@@ -1928,7 +1930,7 @@ interface demo
         s.u32(1).u8(5).pad(4).u32(0).u32(1).u32(0);
         let d = run(6, Direction::Out, &s.0);
         assert_eq!(d.errors, Vec::<String>::new());
-        let names: Vec<&str> = d.response.iter().map(|(n, _)| n.as_str()).collect();
+        let names: Vec<&str> = d.response.iter().map(|(n, _)| &**n).collect();
         assert_eq!(names, ["data", "total", "return"]);
     }
 
@@ -1995,8 +1997,8 @@ interface demo
         assert!(d.errors[0].contains("decoding limit"), "{:?}", d.errors);
     }
 
-    fn f(name: &str, v: Value) -> (String, Value) {
-        (name.to_string(), v)
+    fn f(name: &str, v: Value) -> (FieldName, Value) {
+        (name.into(), v)
     }
 
     /// MS-DTYP's common types read as people write them: RPC_UNICODE_STRING as its text,

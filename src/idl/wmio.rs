@@ -11,7 +11,7 @@
 use crate::dce::Uuid;
 use crate::ndr::{le16_at, le32_at, le64_at};
 
-use super::value::Value;
+use super::value::{FieldName, Value};
 
 /// CLSID_WbemClassObject, the unmarshaler of marshaled CIM objects (MS-WMI §2.2.4.1).
 pub const WBEM_CLASS_OBJECT_CLSID: Uuid = Uuid([
@@ -290,7 +290,7 @@ fn object_block(b: &[u8], depth: usize) -> Option<Value> {
                     class
                         .properties
                         .iter()
-                        .map(|p| (p.name.clone(), Value::Text(type_name(p.cim_type))))
+                        .map(|p| (p.name.as_str().into(), Value::Text(type_name(p.cim_type))))
                         .collect(),
                 ),
             ),
@@ -339,7 +339,7 @@ fn instance(b: &[u8], at: usize, depth: usize) -> Option<Value> {
             } else {
                 value(values, p, heap, depth).unwrap_or(Value::Null)
             };
-            (p.name.clone(), v)
+            (FieldName::from(p.name.as_str()), v)
         })
         .collect();
     Some(Value::Fields(vec![

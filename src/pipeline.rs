@@ -33,7 +33,7 @@ pub const BATCH_EVENTS: usize = 2048;
 /// Stream bytes in a batch before it is sent.
 pub const BATCH_BYTES: usize = 256 << 10;
 /// Batches (or released call lists) waiting between two stages; the sending stage waits.
-pub const BATCHES_IN_FLIGHT: usize = 4;
+pub const BATCHES_IN_FLIGHT: usize = 8;
 
 /// One transport event, its bytes in the batch's buffer.
 #[derive(Debug)]

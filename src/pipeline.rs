@@ -35,10 +35,11 @@ pub const BATCH_BYTES: usize = 256 << 10;
 /// Batches (or released call lists) waiting between two stages; the sending stage waits.
 pub const BATCHES_IN_FLIGHT: usize = 8;
 
-/// One transport event, its bytes in the batch's buffer.
+/// One transport event, its bytes in the batch's buffer. Rare events are boxed so that every
+/// event, most of them `Data` and `FrameDone`, takes little room in the batch.
 #[derive(Debug)]
 enum Event {
-    Opened(Opened),
+    Opened(Box<Opened>),
     Data {
         conn: u64,
         dir: Dir,
@@ -52,16 +53,20 @@ enum Event {
         offset: u64,
         len: u64,
     },
-    Closed(Closed),
+    Closed(Box<Closed>),
     KdcDatagram(Range<usize>),
-    RpcDatagram {
-        src: SocketAddr,
-        dst: SocketAddr,
-        bytes: Range<usize>,
-        first: Origin,
-        last: Origin,
-    },
+    RpcDatagram(Box<RpcDatagram>),
     FrameDone(u64),
+}
+
+/// A UDP payload that may be connectionless DCE/RPC, its bytes in the batch's buffer.
+#[derive(Debug)]
+struct RpcDatagram {
+    src: SocketAddr,
+    dst: SocketAddr,
+    bytes: Range<usize>,
+    first: Origin,
+    last: Origin,
 }
 
 /// Events of whole frames, in capture order.
@@ -104,13 +109,16 @@ impl Batch {
                 } => sessions.gap(conn, dir, offset, len),
                 Event::Closed(c) => sessions.closed(&c),
                 Event::KdcDatagram(range) => sessions.kdc_datagram(&bytes[range]),
-                Event::RpcDatagram {
-                    src,
-                    dst,
-                    bytes: range,
-                    first,
-                    last,
-                } => sessions.rpc_datagram(src, dst, &bytes[range], first, last),
+                Event::RpcDatagram(d) => {
+                    let RpcDatagram {
+                        src,
+                        dst,
+                        bytes: range,
+                        first,
+                        last,
+                    } = *d;
+                    sessions.rpc_datagram(src, dst, &bytes[range], first, last);
+                }
                 Event::FrameDone(frame) => {
                     sessions.frame_done(frame);
                     if sessions.wants_pdu_records() {
@@ -179,7 +187,7 @@ impl Batcher {
 
 impl SessionEvents for Batcher {
     fn opened(&mut self, c: &Opened) {
-        self.push(Event::Opened(c.clone()));
+        self.push(Event::Opened(Box::new(c.clone())));
     }
 
     fn data(&mut self, conn: u64, dir: Dir, offset: u64, bytes: &[u8], origin: Origin) {
@@ -206,7 +214,7 @@ impl SessionEvents for Batcher {
     }
 
     fn closed(&mut self, c: &Closed) {
-        self.push(Event::Closed(*c));
+        self.push(Event::Closed(Box::new(*c)));
     }
 
     fn kdc_datagram(&mut self, payload: &[u8]) {
@@ -229,13 +237,13 @@ impl SessionEvents for Batcher {
             return;
         }
         let bytes = self.batch.keep(payload);
-        self.push(Event::RpcDatagram {
+        self.push(Event::RpcDatagram(Box::new(RpcDatagram {
             src,
             dst,
             bytes,
             first,
             last,
-        });
+        })));
     }
 
     fn frame_done(&mut self, frame: u64) {
@@ -363,4 +371,19 @@ pub fn run<R: Read + Send>(
         let ended = ended.ok_or_else(|| io::Error::other("the session stage stopped"))?;
         Ok((calls.finish(*ended), stopped_by))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_event_takes_no_more_room_than_a_data_event_needs() {
+        // Data: connection, direction, offset, range in the batch, frame and time
+        assert!(
+            std::mem::size_of::<Event>() <= 64,
+            "{}",
+            std::mem::size_of::<Event>()
+        );
+    }
 }

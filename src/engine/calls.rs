@@ -74,3 +74,28 @@ impl CallStage {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::analysis::Analysis;
+
+    #[test]
+    fn no_call_leaves_the_engine_with_its_netlogon_reading_left_undone() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/captures/real/57-dc-netlogon-lsarpc.pcap"
+        );
+        let bytes = std::fs::read(path).expect("a shipped capture");
+        for threads in [1, 2] {
+            let (calls, run) = Analysis::from_bytes(&bytes)
+                .threads(threads)
+                .calls()
+                .expect("a capture");
+            let read = calls.iter().filter(|c| c.netlogon.is_some()).count();
+            assert!(read >= 11, "{threads} threads: {read} calls read");
+            assert!(calls.iter().all(|c| c.netlogon_unread.is_none()));
+            // the summary counts what the call stage read
+            assert!(!run.summary.netlogon.zerologon.is_empty());
+        }
+    }
+}

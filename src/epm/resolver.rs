@@ -84,10 +84,10 @@ pub struct EndpointRecord {
     pub binding: String,
     /// Later connections (`client->server`) to this endpoint.
     pub used_by: Vec<String>,
-    /// The client that asked.
-    pub asked_by: String,
-    /// The server that answered.
-    pub answered_by: String,
+    /// The client that asked (a string in JSON).
+    pub asked_by: SocketAddr,
+    /// The server that answered (a string in JSON).
+    pub answered_by: SocketAddr,
     /// Time of the answer, RFC 3339 UTC.
     pub time: String,
 }
@@ -456,8 +456,8 @@ impl Entry {
                 .iter()
                 .map(|(client, server)| format!("{client}->{server}"))
                 .collect(),
-            asked_by: l.asked_by.to_string(),
-            answered_by: l.answered_by.to_string(),
+            asked_by: l.asked_by,
+            answered_by: l.answered_by,
             time: l.ts.rfc3339_micros(),
         })
     }

@@ -764,10 +764,6 @@ fn call_text(c: &Call) -> String {
     .to_lowercase()
 }
 
-fn host_of(endpoint: &str) -> Option<IpAddr> {
-    endpoint.parse::<SocketAddr>().ok().map(|a| a.ip())
-}
-
 /// The header fields of a PDU head (a call's first bytes): label, value and byte range.
 #[must_use]
 pub fn pdu_fields(head: &[u8]) -> Vec<(String, String, std::ops::Range<usize>)> {
@@ -1175,7 +1171,7 @@ impl App {
         for (e, ep) in self.endpoints.iter().enumerate() {
             let announced =
                 whole_host || (conn.endpoint_frame == Some(ep.frame) && ep.binding == binding);
-            if announced && host_of(&ep.asked_by) == Some(host) {
+            if announced && ep.asked_by.ip() == host {
                 rows.push((ep.frame, FlowRow::Lookup(e)));
             }
         }
@@ -1230,24 +1226,18 @@ impl App {
         match row {
             FlowRow::Lookup(e) => self.endpoints.get(e).map_or_else(String::new, |e| {
                 // the lifeline of the conversation that asked, over whichever transport
-                let asked = (e.asked_by.parse().ok(), e.answered_by.parse().ok());
-                if let (Some(client), Some(server)) = asked {
-                    let conversation = [
-                        "ncacn_ip_tcp",
-                        crate::dcerpc::connectionless::TRANSPORT,
-                        crate::rpch::TRANSPORT,
-                    ]
-                    .into_iter()
-                    .find_map(|t| self.conn_index.get(&(client, server, t, None, None)));
-                    if let Some(row) = conversation.and_then(|&ci| self.connections.get(ci)) {
-                        return row.binding();
-                    }
+                let (client, server) = (e.asked_by, e.answered_by);
+                let conversation = [
+                    "ncacn_ip_tcp",
+                    crate::dcerpc::connectionless::TRANSPORT,
+                    crate::rpch::TRANSPORT,
+                ]
+                .into_iter()
+                .find_map(|t| self.conn_index.get(&(client, server, t, None, None)));
+                if let Some(row) = conversation.and_then(|&ci| self.connections.get(ci)) {
+                    return row.binding();
                 }
-                let (host, port) = e
-                    .answered_by
-                    .rsplit_once(':')
-                    .unwrap_or((&e.answered_by, ""));
-                let host = host.trim_start_matches('[').trim_end_matches(']');
+                let (host, port) = (server.ip(), server.port());
                 format!("ncacn_ip_tcp:{host}[{port}]")
             }),
             FlowRow::Call(i) => self

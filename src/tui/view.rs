@@ -1117,7 +1117,7 @@ fn draw_endpoints(f: &mut Frame<'_>, app: &App, area: Rect, theme: Theme) {
             [
                 e.frame.to_string(),
                 e.via.to_string(),
-                sanitize(&e.asked_by),
+                e.asked_by.to_string(),
                 sanitize(
                     &e.interface_label()
                         .unwrap_or_else(|| "(object exporter)".into()),
